@@ -1,0 +1,1 @@
+//! consentry-catalog (work in progress).

@@ -1,0 +1,1 @@
+//! consentry-certs (work in progress).

@@ -1,0 +1,2 @@
+//! consentry CLI.
+fn main() {}

@@ -1,0 +1,1 @@
+//! consentry-domain (work in progress).

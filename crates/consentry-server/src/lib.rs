@@ -1,0 +1,1 @@
+//! consentry-server (work in progress).

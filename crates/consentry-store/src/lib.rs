@@ -1,0 +1,1 @@
+//! consentry-store (work in progress).

@@ -1,0 +1,2 @@
+//! entra-sim binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! entra-sim (work in progress).
