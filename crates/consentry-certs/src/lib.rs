@@ -1,1 +1,34 @@
-//! consentry-certs (work in progress).
+//! Certificate credentials for custom Azure apps: what Consentry needs to authenticate as an app
+//! with a certificate instead of a client secret.
+//!
+//! - [`ClientCertificate::from_pfx`] reads the `.pfx` an administrator uploads (OpenSSL 3 default,
+//!   `-legacy`, Windows-exported, empty password, with a chain) and says precisely what is wrong
+//!   with it ([`PfxError`]): wrong password, no key, no certificate, expired, not yet valid, key
+//!   and certificate that do not belong together, corrupt or oversize file.
+//! - [`Thumbprint`]: SHA-1 / SHA-256 thumbprints, in every encoding Entra and Graph use.
+//! - [`ClientCertificate::client_assertion`] signs the `private_key_jwt` client assertion for the
+//!   token endpoint (RS256 + `x5t` or PS256 + `x5t#S256`).
+//! - [`generate_self_signed`] creates the self-signed pair for "Prepare a Certificate for the
+//!   Custom Azure App": a password-protected `.pfx` and the `.cer` to upload to Entra.
+//! - [`keycredential_matches`] tells whether an app registration's Graph `keyCredentials` entry is
+//!   this certificate.
+//!
+//! The crate is pure: nothing here reads files, the network or the clock (the caller passes
+//! `now`). The one exception is [`GeneratedPair::write_to_dir`], which writes a generated pair.
+
+mod assertion;
+mod generate;
+mod keycredential;
+mod pfx;
+mod public;
+mod thumbprint;
+
+pub use assertion::{ASSERTION_LIFETIME_SECS, AssertionAlg, AssertionClaims, AssertionError};
+pub use generate::{GenerateError, GeneratedPair, MAX_GENERATED_YEARS, generate_self_signed};
+pub use keycredential::keycredential_matches;
+pub use pfx::{ClientCertificate, MAX_PFX_BYTES, PfxError};
+pub use public::{CertificateError, PublicCertificate};
+pub use thumbprint::{Thumbprint, ThumbprintAlg, ThumbprintParseError};
+
+/// `client_assertion_type` value to send with a client assertion.
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
