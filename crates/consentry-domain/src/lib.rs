@@ -1,1 +1,25 @@
-//! consentry-domain (work in progress).
+//! The Consentry domain: organizations, their Microsoft tenants, app profiles, statuses with typed
+//! reasons and remediation, history, and the services the console, the JSON API and the CLI all call.
+//!
+//! **Architecture invariant:** this crate knows nothing of HTTP, SQL or HTTP clients. It talks to the
+//! world only through the ports in [`ports`] (storage, clock).
+
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod ports;
+pub mod service;
+pub mod status;
+pub mod view;
+
+pub use consentry_catalog as catalog;
+pub use error::DomainError;
+pub use ids::{
+    AppId, DomainName, InvalidId, ObjectId, OrgId, ProfileId, Scope, TenantId, TenantRef,
+    Thumbprint, Upn,
+};
+pub use model::*;
+pub use ports::{Clock, Store, StoreError, SystemClock};
+pub use service::{Consentry, NewProfile};
+pub use status::{ActionOwner, ProfileStatus, StatusReason};
+pub use view::{ProfileView, ReasonView};

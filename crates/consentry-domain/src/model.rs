@@ -1,0 +1,292 @@
+//! The entities Consentry keeps: organizations, their Microsoft tenants, app profiles and their history.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use consentry_catalog::{ConsentMethod, PermissionType};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::{AppId, DomainName, ObjectId, OrgId, ProfileId, TenantId, Thumbprint, Upn};
+use crate::status::{ProfileStatus, StatusReason};
+
+/// A customer of the vendor, with the service modules its subscription includes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    /// Consentry's ID.
+    pub id: OrgId,
+    /// Display name.
+    pub name: String,
+    /// Subscription modules (catalog module keys, e.g. `planner`), which gate selectable functions.
+    pub modules: BTreeSet<String>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A Microsoft Entra tenant connected to an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// The Entra tenant ID.
+    pub id: TenantId,
+    /// The organization it belongs to.
+    pub org_id: OrgId,
+    /// Its primary verified domain.
+    pub primary_domain: DomainName,
+    /// Display name.
+    pub display_name: String,
+    /// When it was connected.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// The account that gave consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentUser {
+    /// Directory object ID of the user in the tenant.
+    pub object_id: ObjectId,
+    /// The user's principal name.
+    pub upn: Upn,
+}
+
+/// A permission read from Graph as granted to the app in the tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantedPermission {
+    /// Permission name, e.g. `Tasks.ReadWrite.All`.
+    pub name: String,
+    /// Delegated scope or application role.
+    pub kind: PermissionType,
+}
+
+/// The certificate of a custom Azure app, as recorded at authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    /// SHA-1 thumbprint.
+    pub thumbprint: Thumbprint,
+    /// Subject.
+    pub subject: String,
+    /// Expiry.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+/// An app profile: the connection of one app type to one tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppProfile {
+    /// Consentry's ID.
+    pub id: ProfileId,
+    /// The organization that owns the tenant.
+    pub org_id: OrgId,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// Catalog key of the app type.
+    pub app_type: String,
+    /// Catalog key of the service the profile is used by.
+    pub service: String,
+    /// Application (client) ID: the vendor app's, or the customer's custom app.
+    pub application_id: Option<AppId>,
+    /// How consent was given at the last successful authorization.
+    pub consent_method: Option<ConsentMethod>,
+    /// Who gave consent (delegated and hybrid apps).
+    pub consent_user: Option<ConsentUser>,
+    /// Permissions granted in the tenant, as read from Graph.
+    pub granted_permissions: Vec<GrantedPermission>,
+    /// Certificate of a custom app.
+    pub certificate: Option<CertificateInfo>,
+    /// Chosen functions (Cloud Backup delegated app).
+    pub functions: Vec<String>,
+    /// IP address from which the consent user signed in (conditional-access advice).
+    pub original_sign_in_ip: Option<IpAddr>,
+    /// Current status.
+    pub status: ProfileStatus,
+    /// Why it is not valid (None exactly when valid).
+    pub reason: Option<StatusReason>,
+    /// Last completed check.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_checked_at: Option<OffsetDateTime>,
+    /// Catalog version consented to.
+    pub consented_catalog_version: Option<u32>,
+    /// Last successful authorization.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub authorized_at: Option<OffsetDateTime>,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Who did something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Actor {
+    /// A person or key using the console, the API or the CLI.
+    Operator(String),
+    /// Consentry itself (scheduled checks).
+    System,
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Operator(n) => f.write_str(n),
+            Actor::System => f.write_str("Consentry"),
+        }
+    }
+}
+
+/// What happened to a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The profile was created.
+    Created,
+    /// Its status changed (check, diagnosis).
+    StatusChanged,
+    /// A re-authorization started.
+    ReauthorizationStarted,
+    /// A re-authorization completed.
+    ReauthorizationCompleted,
+    /// A re-authorization failed or was cancelled; the previous state was restored.
+    ReauthorizationFailed,
+}
+
+impl EventKind {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::StatusChanged => "status_changed",
+            Self::ReauthorizationStarted => "reauthorization_started",
+            Self::ReauthorizationCompleted => "reauthorization_completed",
+            Self::ReauthorizationFailed => "reauthorization_failed",
+        }
+    }
+    /// Parses the stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Created,
+            Self::StatusChanged,
+            Self::ReauthorizationStarted,
+            Self::ReauthorizationCompleted,
+            Self::ReauthorizationFailed,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One entry of a profile's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    /// Sequence number in the store (increasing).
+    pub seq: i64,
+    /// The profile.
+    pub profile_id: ProfileId,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Who.
+    pub actor: Actor,
+    /// What.
+    pub kind: EventKind,
+    /// Status before.
+    pub from_status: Option<ProfileStatus>,
+    /// Status after.
+    pub to_status: Option<ProfileStatus>,
+    /// Why (the reason after the event, if any).
+    pub reason: Option<StatusReason>,
+    /// Free text detail (no secrets).
+    pub detail: Option<String>,
+}
+
+/// A history event to append (the store assigns `seq`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewHistoryEvent {
+    /// The profile.
+    pub profile_id: ProfileId,
+    /// When.
+    pub at: OffsetDateTime,
+    /// Who.
+    pub actor: Actor,
+    /// What.
+    pub kind: EventKind,
+    /// Status before.
+    pub from_status: Option<ProfileStatus>,
+    /// Status after.
+    pub to_status: Option<ProfileStatus>,
+    /// Reason after the event.
+    pub reason: Option<StatusReason>,
+    /// Detail.
+    pub detail: Option<String>,
+}
+
+/// The kinds of secret kept per profile, always sealed at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretKind {
+    /// The consent user's refresh token.
+    RefreshToken,
+    /// The custom app's private key and certificate (PKCS#8 + DER, or a .pfx).
+    ClientCertificate,
+}
+
+impl SecretKind {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCertificate => "client_certificate",
+        }
+    }
+}
+
+/// Filters for listing profiles. All set filters must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileFilter {
+    /// Only this organization's profiles.
+    pub org_id: Option<OrgId>,
+    /// Only this tenant.
+    pub tenant_id: Option<TenantId>,
+    /// Only these statuses (empty = all).
+    pub statuses: Vec<ProfileStatus>,
+    /// Only this service (catalog key).
+    pub service: Option<String>,
+    /// Only this app type (catalog key).
+    pub app_type: Option<String>,
+    /// Case-insensitive substring of app type, service, consent UPN or application ID.
+    pub search: Option<String>,
+}
+
+/// Keyset pagination: ask for `limit` items after `after` (an opaque cursor from a previous page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Cursor of the last item of the previous page.
+    pub after: Option<String>,
+    /// Page size (1..=MAX_PAGE_SIZE).
+    pub limit: u32,
+}
+
+/// The largest page a list call returns.
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            after: None,
+            limit: DEFAULT_PAGE_SIZE,
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Cursor for the next page, absent on the last page.
+    pub next_cursor: Option<String>,
+}

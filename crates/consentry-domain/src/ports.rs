@@ -1,0 +1,133 @@
+//! The ports the domain needs from the outside world, as traits: storage and time.
+//! Implementations live in other crates (`consentry-store`); the domain never sees SQL.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use secrecy::SecretSlice;
+use time::OffsetDateTime;
+
+use crate::ids::{DomainName, OrgId, ProfileId, TenantId};
+use crate::model::{
+    AppProfile, HistoryEvent, NewHistoryEvent, Organization, Page, PageRequest, ProfileFilter,
+    SecretKind, Tenant,
+};
+use crate::status::ProfileStatus;
+
+/// A storage failure, free of any backend type. `Backend` messages are for logs only, never for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same key (or unique name) exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A row to change does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A pagination cursor could not be decoded.
+    #[error("the page cursor is not valid: ask for the first page again")]
+    BadCursor,
+    /// A sealed secret could not be opened (wrong master key or tampered data).
+    #[error("a stored secret could not be unsealed: {0}")]
+    Sealing(String),
+    /// The database failed (I/O, constraint, connection). Internal detail for logs.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+/// Persistence of everything Consentry keeps. One implementation per database; both pass the same
+/// behaviour tests (`consentry-store`'s story).
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Adds an organization. `Conflict` if its name is taken (case-insensitive).
+    async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError>;
+    /// Reads one organization.
+    async fn get_organization(&self, id: OrgId) -> Result<Option<Organization>, StoreError>;
+    /// All organizations, by name.
+    async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError>;
+    /// Replaces an organization's name and modules. `NotFound` if absent.
+    async fn update_organization(&self, org: &Organization) -> Result<(), StoreError>;
+    /// Deletes an organization (the caller made sure it has no tenants). Returns whether it existed.
+    async fn delete_organization(&self, id: OrgId) -> Result<bool, StoreError>;
+
+    /// Connects a tenant. `Conflict` if the tenant ID is already connected.
+    async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    /// Reads a tenant by ID.
+    async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
+    /// Reads a tenant by its primary domain.
+    async fn find_tenant_by_domain(
+        &self,
+        domain: &DomainName,
+    ) -> Result<Option<Tenant>, StoreError>;
+    /// Tenants of one organization (or all), by domain.
+    async fn list_tenants(&self, org: Option<OrgId>) -> Result<Vec<Tenant>, StoreError>;
+    /// Deletes a tenant (the caller made sure it has no profiles). Returns whether it existed.
+    async fn delete_tenant(&self, id: TenantId) -> Result<bool, StoreError>;
+
+    /// Adds a profile and its first history event, atomically.
+    async fn insert_profile(
+        &self,
+        profile: &AppProfile,
+        event: NewHistoryEvent,
+    ) -> Result<(), StoreError>;
+    /// Reads one profile.
+    async fn get_profile(&self, id: ProfileId) -> Result<Option<AppProfile>, StoreError>;
+    /// Saves a changed profile and appends its history event, atomically. `NotFound` if absent.
+    async fn save_profile(
+        &self,
+        profile: &AppProfile,
+        event: Option<NewHistoryEvent>,
+    ) -> Result<(), StoreError>;
+    /// Deletes a profile with its history and secrets. Returns whether it existed.
+    async fn delete_profile(&self, id: ProfileId) -> Result<bool, StoreError>;
+    /// Lists profiles matching `filter`, ordered by creation, one keyset page at a time.
+    async fn list_profiles(
+        &self,
+        filter: &ProfileFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AppProfile>, StoreError>;
+    /// Counts profiles matching `filter` by status.
+    async fn count_profiles(
+        &self,
+        filter: &ProfileFilter,
+    ) -> Result<BTreeMap<ProfileStatus, u64>, StoreError>;
+
+    /// A profile's history, newest first, at most `limit` events.
+    async fn list_history(
+        &self,
+        profile: ProfileId,
+        limit: u32,
+    ) -> Result<Vec<HistoryEvent>, StoreError>;
+
+    /// Stores (replaces) a secret; the store seals it before it touches the database.
+    async fn put_secret(
+        &self,
+        profile: ProfileId,
+        kind: SecretKind,
+        secret: &SecretSlice<u8>,
+    ) -> Result<(), StoreError>;
+    /// Reads and unseals a secret.
+    async fn get_secret(
+        &self,
+        profile: ProfileId,
+        kind: SecretKind,
+    ) -> Result<Option<SecretSlice<u8>>, StoreError>;
+    /// Removes a secret. Returns whether it existed.
+    async fn delete_secret(&self, profile: ProfileId, kind: SecretKind)
+    -> Result<bool, StoreError>;
+}
+
+/// The current time. Injected so that tests and the simulator can move it.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in UTC.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}

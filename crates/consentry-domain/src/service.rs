@@ -1,0 +1,418 @@
+//! The domain services: one entry point per use case, shared by the console, the JSON API and the CLI.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use consentry_catalog::Catalog;
+
+use crate::error::DomainError;
+use crate::ids::{DomainName, OrgId, ProfileId, TenantId, TenantRef};
+use crate::model::{
+    Actor, AppProfile, EventKind, HistoryEvent, MAX_PAGE_SIZE, NewHistoryEvent, Organization, Page,
+    PageRequest, ProfileFilter, Tenant,
+};
+use crate::ports::{Clock, Store, StoreError};
+use crate::status::{ProfileStatus, StatusReason};
+
+/// The longest name accepted for organizations and tenants.
+pub const MAX_NAME_LEN: usize = 200;
+/// The most history events returned at once.
+pub const MAX_HISTORY: u32 = 1000;
+
+/// What is needed to create an app profile.
+#[derive(Debug, Clone)]
+pub struct NewProfile {
+    /// The tenant, by GUID or verified domain.
+    pub tenant: TenantRef,
+    /// Catalog key of the app type.
+    pub app_type: String,
+    /// Catalog key of the service using it; may be omitted when the app type serves one service.
+    pub service: Option<String>,
+}
+
+/// The domain services over a store, a catalog and a clock.
+#[derive(Debug, Clone)]
+pub struct Consentry {
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    clock: Arc<dyn Clock>,
+}
+
+fn check_name(field: &'static str, s: &str) -> Result<String, DomainError> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(DomainError::invalid(field, "must not be empty"));
+    }
+    if t.chars().count() > MAX_NAME_LEN {
+        return Err(DomainError::invalid(
+            field,
+            format!("is longer than {MAX_NAME_LEN} characters"),
+        ));
+    }
+    if t.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(t.to_string())
+}
+
+impl Consentry {
+    /// Builds the services.
+    pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            catalog,
+            clock,
+        }
+    }
+
+    /// The app-type catalog in force.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The store (for other services built on this one).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    // ----- organizations -----
+
+    fn check_modules(&self, modules: &[String]) -> Result<BTreeSet<String>, DomainError> {
+        let mut out = BTreeSet::new();
+        for m in modules {
+            let m = m.trim();
+            if self.catalog.module(m).is_none() {
+                let known: Vec<&str> = self
+                    .catalog
+                    .modules
+                    .iter()
+                    .map(|m| m.key.as_str())
+                    .collect();
+                return Err(DomainError::invalid(
+                    "modules",
+                    format!("unknown module {m:?}; known modules: {}", known.join(", ")),
+                ));
+            }
+            out.insert(m.to_string());
+        }
+        Ok(out)
+    }
+
+    /// Creates an organization subscribing to `modules` (catalog module keys).
+    pub async fn create_organization(
+        &self,
+        name: &str,
+        modules: &[String],
+    ) -> Result<Organization, DomainError> {
+        let org = Organization {
+            id: OrgId::new_random(),
+            name: check_name("name", name)?,
+            modules: self.check_modules(modules)?,
+            created_at: self.clock.now(),
+        };
+        self.store
+            .insert_organization(&org)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => DomainError::Conflict(format!(
+                    "an organization named {:?} already exists",
+                    org.name
+                )),
+                e => e.into(),
+            })?;
+        Ok(org)
+    }
+
+    /// Reads an organization.
+    pub async fn organization(&self, id: OrgId) -> Result<Organization, DomainError> {
+        self.store
+            .get_organization(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound {
+                what: "organization",
+                id: id.to_string(),
+            })
+    }
+
+    /// All organizations.
+    pub async fn organizations(&self) -> Result<Vec<Organization>, DomainError> {
+        Ok(self.store.list_organizations().await?)
+    }
+
+    /// Changes the modules an organization subscribes to.
+    pub async fn set_organization_modules(
+        &self,
+        id: OrgId,
+        modules: &[String],
+    ) -> Result<Organization, DomainError> {
+        let mut org = self.organization(id).await?;
+        org.modules = self.check_modules(modules)?;
+        self.store.update_organization(&org).await?;
+        Ok(org)
+    }
+
+    /// Deletes an organization that has no tenants.
+    pub async fn delete_organization(&self, id: OrgId) -> Result<(), DomainError> {
+        self.organization(id).await?;
+        let tenants = self.store.list_tenants(Some(id)).await?;
+        if !tenants.is_empty() {
+            return Err(DomainError::Conflict(format!(
+                "organization {id} still has {} connected tenant(s); disconnect them first",
+                tenants.len()
+            )));
+        }
+        self.store.delete_organization(id).await?;
+        Ok(())
+    }
+
+    // ----- tenants -----
+
+    /// Connects a Microsoft tenant to an organization.
+    pub async fn connect_tenant(
+        &self,
+        org_id: OrgId,
+        tenant_id: TenantId,
+        primary_domain: DomainName,
+        display_name: Option<&str>,
+    ) -> Result<Tenant, DomainError> {
+        self.organization(org_id).await?;
+        if self
+            .store
+            .find_tenant_by_domain(&primary_domain)
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::Conflict(format!(
+                "a tenant with the domain {primary_domain} is already connected"
+            )));
+        }
+        let display_name = match display_name {
+            Some(n) => check_name("display_name", n)?,
+            None => primary_domain.to_string(),
+        };
+        let tenant = Tenant {
+            id: tenant_id,
+            org_id,
+            primary_domain,
+            display_name,
+            created_at: self.clock.now(),
+        };
+        self.store
+            .insert_tenant(&tenant)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    DomainError::Conflict(format!("tenant {tenant_id} is already connected"))
+                }
+                e => e.into(),
+            })?;
+        Ok(tenant)
+    }
+
+    /// Finds a tenant by GUID or domain.
+    pub async fn tenant(&self, tenant: &TenantRef) -> Result<Tenant, DomainError> {
+        let found = match tenant {
+            TenantRef::Id(id) => self.store.get_tenant(*id).await?,
+            TenantRef::Domain(d) => self.store.find_tenant_by_domain(d).await?,
+        };
+        found.ok_or_else(|| DomainError::NotFound {
+            what: "tenant",
+            id: tenant.to_string(),
+        })
+    }
+
+    /// Tenants of an organization (or all).
+    pub async fn tenants(&self, org: Option<OrgId>) -> Result<Vec<Tenant>, DomainError> {
+        if let Some(o) = org {
+            self.organization(o).await?;
+        }
+        Ok(self.store.list_tenants(org).await?)
+    }
+
+    /// Disconnects a tenant that has no app profiles.
+    pub async fn delete_tenant(&self, tenant: &TenantRef) -> Result<(), DomainError> {
+        let t = self.tenant(tenant).await?;
+        let counts = self
+            .store
+            .count_profiles(&ProfileFilter {
+                tenant_id: Some(t.id),
+                ..Default::default()
+            })
+            .await?;
+        let n: u64 = counts.values().sum();
+        if n > 0 {
+            return Err(DomainError::Conflict(format!(
+                "tenant {} still has {n} app profile(s); delete them first",
+                t.id
+            )));
+        }
+        self.store.delete_tenant(t.id).await?;
+        Ok(())
+    }
+
+    // ----- profiles -----
+
+    /// Creates an app profile for a tenant. It starts Invalid ("not yet authorized") until authorized.
+    pub async fn create_profile(
+        &self,
+        new: NewProfile,
+        actor: &Actor,
+    ) -> Result<AppProfile, DomainError> {
+        let tenant = self.tenant(&new.tenant).await?;
+        let app_type = self.catalog.app_type(new.app_type.trim()).ok_or_else(|| {
+            DomainError::invalid(
+                "app_type",
+                format!(
+                    "unknown app type {:?}; `consentry catalog list` shows the app types",
+                    new.app_type
+                ),
+            )
+        })?;
+        let service = match new.service.as_deref().map(str::trim) {
+            Some(s) => {
+                if !app_type.services.iter().any(|x| x == s) {
+                    return Err(DomainError::invalid(
+                        "service",
+                        format!(
+                            "app type {} is not used by service {s:?}; it serves: {}",
+                            app_type.key,
+                            app_type.services.join(", ")
+                        ),
+                    ));
+                }
+                s.to_string()
+            }
+            None if app_type.services.len() == 1 => app_type.services[0].clone(),
+            None => {
+                return Err(DomainError::invalid(
+                    "service",
+                    format!(
+                        "app type {} serves several services; name one of: {}",
+                        app_type.key,
+                        app_type.services.join(", ")
+                    ),
+                ));
+            }
+        };
+        let now = self.clock.now();
+        let reason = StatusReason::NotYetAuthorized;
+        let profile = AppProfile {
+            id: ProfileId::new_random(),
+            org_id: tenant.org_id,
+            tenant_id: tenant.id,
+            app_type: app_type.key.clone(),
+            service,
+            application_id: None,
+            consent_method: None,
+            consent_user: None,
+            granted_permissions: vec![],
+            certificate: None,
+            functions: vec![],
+            original_sign_in_ip: None,
+            status: reason.status(),
+            reason: Some(reason.clone()),
+            last_checked_at: None,
+            consented_catalog_version: None,
+            authorized_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let event = NewHistoryEvent {
+            profile_id: profile.id,
+            at: now,
+            actor: actor.clone(),
+            kind: EventKind::Created,
+            from_status: None,
+            to_status: Some(profile.status),
+            reason: Some(reason),
+            detail: Some(format!(
+                "{} for {}",
+                app_type.display_name, tenant.primary_domain
+            )),
+        };
+        self.store.insert_profile(&profile, event).await?;
+        Ok(profile)
+    }
+
+    /// Reads a profile.
+    pub async fn profile(&self, id: ProfileId) -> Result<AppProfile, DomainError> {
+        self.store
+            .get_profile(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound {
+                what: "app profile",
+                id: id.to_string(),
+            })
+    }
+
+    /// Lists profiles, one page at a time.
+    pub async fn profiles(
+        &self,
+        filter: &ProfileFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AppProfile>, DomainError> {
+        if page.limit == 0 || page.limit > MAX_PAGE_SIZE {
+            return Err(DomainError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        if let Some(s) = &filter.search
+            && s.chars().count() > MAX_NAME_LEN
+        {
+            return Err(DomainError::invalid(
+                "search",
+                format!("is longer than {MAX_NAME_LEN} characters"),
+            ));
+        }
+        self.store
+            .list_profiles(filter, page)
+            .await
+            .map_err(|e| match e {
+                StoreError::BadCursor => {
+                    DomainError::invalid("after", StoreError::BadCursor.to_string())
+                }
+                e => e.into(),
+            })
+    }
+
+    /// Counts profiles by status (health summary).
+    pub async fn profile_counts(
+        &self,
+        filter: &ProfileFilter,
+    ) -> Result<BTreeMap<ProfileStatus, u64>, DomainError> {
+        Ok(self.store.count_profiles(filter).await?)
+    }
+
+    /// A profile's history, newest first.
+    pub async fn history(
+        &self,
+        id: ProfileId,
+        limit: u32,
+    ) -> Result<Vec<HistoryEvent>, DomainError> {
+        self.profile(id).await?;
+        Ok(self
+            .store
+            .list_history(id, limit.clamp(1, MAX_HISTORY))
+            .await?)
+    }
+
+    /// Deletes a profile with its secrets and history.
+    pub async fn delete_profile(&self, id: ProfileId) -> Result<(), DomainError> {
+        if !self.store.delete_profile(id).await? {
+            return Err(DomainError::NotFound {
+                what: "app profile",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
