@@ -15,6 +15,29 @@
 //!
 //! The crate is pure: nothing here reads files, the network or the clock (the caller passes
 //! `now`). The one exception is [`GeneratedPair::write_to_dir`], which writes a generated pair.
+//!
+//! ```
+//! use consentry_certs::{AssertionAlg, ClientCertificate, generate_self_signed};
+//! use time::OffsetDateTime;
+//!
+//! let now = OffsetDateTime::now_utc();
+//! // `consentry cert new`: the .cer goes to the app registration, the .pfx to Consentry.
+//! let pair = generate_self_signed("CN=contoso-backup-app", 2, "a strong password", now)?;
+//! println!("upload the .cer; Entra will show thumbprint {}", pair.sha1_thumbprint);
+//!
+//! // Re-authorizing a custom app: the admin uploads the .pfx and its password.
+//! let cert = ClientCertificate::from_pfx(&pair.pfx, "a strong password", now)?;
+//! let token_endpoint = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token";
+//! let assertion = cert.client_assertion(
+//!     "6731de76-14a6-49ae-97bc-6eba6914391e",
+//!     token_endpoint,
+//!     AssertionAlg::Ps256X5tS256,
+//!     now,
+//! )?;
+//! // POST client_assertion_type=CLIENT_ASSERTION_TYPE & client_assertion=assertion to the endpoint.
+//! assert_eq!(assertion.split('.').count(), 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod assertion;
 mod generate;

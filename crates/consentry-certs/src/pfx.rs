@@ -306,8 +306,15 @@ pub(crate) fn rsa_pkcs1_of(pkcs8_der: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Orders the non-leaf certificates by following issuer names from the leaf upwards; the ones
-/// not on that path follow in their original order.
-fn order_chain(leaf: &PublicCertificate, mut rest: Vec<PublicCertificate>) -> Vec<Vec<u8>> {
+/// not on that path follow in their original order. Copies of the leaf and duplicates are dropped.
+fn order_chain(leaf: &PublicCertificate, rest: Vec<PublicCertificate>) -> Vec<Vec<u8>> {
+    let mut unique: Vec<PublicCertificate> = Vec::with_capacity(rest.len());
+    for cert in rest {
+        if cert.der() != leaf.der() && !unique.iter().any(|u| u.der() == cert.der()) {
+            unique.push(cert);
+        }
+    }
+    let mut rest = unique;
     let mut ordered = Vec::with_capacity(rest.len());
     let mut issuer = leaf.issuer().to_owned();
     let mut current_subject = leaf.subject().to_owned();
@@ -332,5 +339,32 @@ fn map_p12_error(e: p12_keystore::error::Error) -> PfxError {
         // without a MAC.
         E::MacError(_) | E::UnpadError => PfxError::WrongPassword,
         _ => PfxError::Corrupt,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWORD: &str = "Fixture-Pass-1";
+
+    #[test]
+    fn duplicate_and_leaf_copies_are_dropped_from_the_chain() {
+        let now = time::macros::datetime!(2030-01-01 0:00 UTC);
+        let source = ClientCertificate::from_pfx(
+            include_bytes!("../tests/fixtures/chain.pfx"),
+            PASSWORD,
+            now,
+        )
+        .unwrap();
+        let root = include_bytes!("../tests/fixtures/root.cer").to_vec();
+        let inter = include_bytes!("../tests/fixtures/intermediate.cer").to_vec();
+        let leaf = source.certificate_der().to_vec();
+        let messy = vec![root.clone(), leaf, inter.clone(), root.clone()];
+        let key = source.private_key_pkcs8_der().expose_secret();
+        let pfx = write_pfx(source.certificate_der(), &messy, key, "pw").unwrap();
+        let back = ClientCertificate::from_pfx(&pfx, "pw", now).unwrap();
+        assert_eq!(back.certificate_der(), source.certificate_der());
+        assert_eq!(back.chain_der(), &[inter, root]);
     }
 }
