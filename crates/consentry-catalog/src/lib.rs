@@ -36,8 +36,8 @@ use uuid::Uuid;
 
 pub use error::CatalogError;
 pub use model::{
-    AppMode, AppType, ConsentMethod, ConsentRule, Function, GraphPermission, License, Marker,
-    Module, PermissionKind, PermissionType, Role, Service, UnknownConsentMethod,
+    AppMode, AppType, ConsentMethod, ConsentRule, Function, FunctionChoiceError, GraphPermission,
+    License, Marker, Module, PermissionKind, PermissionType, Role, Service, UnknownConsentMethod,
 };
 pub use requirement::{Requirement, Unmet, UserFacts};
 

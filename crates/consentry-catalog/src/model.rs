@@ -361,8 +361,72 @@ impl AppType {
         self.functions.iter().find(|f| f.key == key)
     }
 
+    /// Checks a choice of functions for a consent: every function must exist, the organization's subscription
+    /// must include its module (`subscribed_modules` holds module keys), and an app type with selectable
+    /// functions needs at least one chosen ("you also need to choose the functions that will use this app").
+    pub fn check_functions(
+        &self,
+        selected: &[String],
+        subscribed_modules: &[String],
+    ) -> Result<(), FunctionChoiceError> {
+        if !self.functions.is_empty() && selected.is_empty() {
+            return Err(FunctionChoiceError::NoneChosen {
+                app_type: self.display_name.clone(),
+                available: self.functions.iter().map(|f| f.name.clone()).collect(),
+            });
+        }
+        for key in selected {
+            let function = self
+                .function(key)
+                .ok_or_else(|| FunctionChoiceError::Unknown {
+                    app_type: self.display_name.clone(),
+                    function: key.clone(),
+                })?;
+            if !subscribed_modules.contains(&function.module) {
+                return Err(FunctionChoiceError::ModuleNotSubscribed {
+                    function: function.name.clone(),
+                    module: function.module.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the app type serves the service with this key.
     pub fn serves(&self, service: &str) -> bool {
         self.services.iter().any(|s| s == service)
     }
+}
+
+/// A choice of functions that cannot be used for a consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub enum FunctionChoiceError {
+    /// The app type has selectable functions and none was chosen.
+    #[error("{app_type} needs at least one function to use the app: choose from {}", available.join(", "))]
+    NoneChosen {
+        /// Display name of the app type.
+        app_type: String,
+        /// Names of the functions to choose from.
+        available: Vec<String>,
+    },
+    /// A chosen function does not exist for the app type.
+    #[error(
+        "{app_type} has no function `{function}`: choose one of the functions the catalog lists for it"
+    )]
+    Unknown {
+        /// Display name of the app type.
+        app_type: String,
+        /// The unknown function key.
+        function: String,
+    },
+    /// The organization's subscription lacks the module a chosen function needs.
+    #[error(
+        "\"{function}\" needs the `{module}` module in the organization's subscription: add the module to the subscription or leave the function out"
+    )]
+    ModuleNotSubscribed {
+        /// Name of the function.
+        function: String,
+        /// Key of the missing module.
+        module: String,
+    },
 }

@@ -291,3 +291,112 @@ fn join(cat: &Catalog, parts: &[Requirement], sep: &str) -> String {
         .collect::<Vec<_>>()
         .join(sep)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Requirement::*;
+
+    fn role(k: &str) -> Requirement {
+        Role(k.to_owned())
+    }
+
+    #[test]
+    fn simplification_drops_any_of_implied_by_a_conjunct() {
+        let combined = AllOf(vec![
+            AnyOf(vec![role("ga"), role("pra"), role("yammer")]),
+            AllOf(vec![
+                role("yammer"),
+                VerifiedAdmin,
+                License("engage".into()),
+            ]),
+        ]);
+        assert_eq!(
+            combined.simplified(),
+            AllOf(vec![
+                role("yammer"),
+                VerifiedAdmin,
+                License("engage".into())
+            ])
+        );
+    }
+
+    #[test]
+    fn simplification_keeps_any_of_not_implied() {
+        let combined = AllOf(vec![AnyOf(vec![role("ga"), role("pra")]), role("backup")]);
+        assert_eq!(combined.simplified(), combined);
+    }
+
+    #[test]
+    fn simplification_flattens_dedups_and_unwraps() {
+        let r = AllOf(vec![AllOf(vec![]), AllOf(vec![role("ga")]), role("ga")]);
+        assert_eq!(r.simplified(), role("ga"));
+        let r = AnyOf(vec![
+            AnyOf(vec![role("a"), role("b")]),
+            role("a"),
+            role("c"),
+        ]);
+        assert_eq!(r.simplified(), AnyOf(vec![role("a"), role("b"), role("c")]));
+        assert_eq!(AllOf(vec![AllOf(vec![])]).simplified(), AllOf(vec![]));
+        assert_eq!(AnyOf(vec![]).simplified(), AnyOf(vec![]));
+    }
+
+    #[test]
+    fn trivial_and_key_listing() {
+        assert!(Requirement::default().is_trivial());
+        assert!(AllOf(vec![AllOf(vec![])]).is_trivial());
+        assert!(!AnyOf(vec![]).is_trivial());
+        assert!(!GroupOwner.is_trivial());
+        let r = AnyOf(vec![role("a"), AllOf(vec![role("b"), License("l".into())])]);
+        assert_eq!(r.role_keys(), ["a", "b"]);
+        assert_eq!(r.license_keys(), ["l"]);
+    }
+
+    #[test]
+    fn unknown_keys_never_hold_and_are_named_in_words() {
+        let cat = Catalog::builtin();
+        let r = AnyOf(vec![
+            role("no-such-role"),
+            License("no-such-license".into()),
+        ]);
+        let everything = UserFacts::default()
+            .with_role(uuid::Uuid::nil())
+            .with_service_plan("BI_AZURE_P2")
+            .verified_admin(true)
+            .group_owner(true);
+        let unmet = cat.evaluate(&r, &everything).unwrap_err();
+        assert_eq!(
+            unmet.to_string(),
+            "needs the role `no-such-role` or the license `no-such-license`"
+        );
+        assert!(cat.evaluate(&AnyOf(vec![]), &everything).is_err());
+        assert!(cat.evaluate(&AllOf(vec![]), &UserFacts::default()).is_ok());
+    }
+
+    #[test]
+    fn nested_groups_are_parenthesised() {
+        let cat = Catalog::builtin();
+        let r = AllOf(vec![
+            AnyOf(vec![
+                role("global-administrator"),
+                role("exchange-administrator"),
+            ]),
+            GroupOwner,
+            AnyOf(vec![role("teams-administrator")]),
+        ]);
+        assert_eq!(
+            cat.describe(&r),
+            "(Global Administrator or Exchange Administrator) and ownership of the managed groups and Teams Administrator"
+        );
+        let unmet = cat
+            .evaluate(&r, &UserFacts::default().group_owner(true))
+            .unwrap_err();
+        assert_eq!(
+            unmet.missing,
+            [
+                "Global Administrator or Exchange Administrator",
+                "Teams Administrator"
+            ]
+        );
+    }
+}

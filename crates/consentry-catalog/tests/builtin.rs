@@ -1053,3 +1053,44 @@ fn consent_method_names_and_serialized_forms() {
     let catalog_json = serde_json::to_value(&c).unwrap();
     assert_eq!(catalog_json["app_types"][0]["key"], "insights-m365");
 }
+
+#[test]
+fn function_choices_are_checked_against_the_subscription() {
+    use consentry_catalog::FunctionChoiceError;
+    let c = cat();
+    let app = c.app_type("cloud-backup-delegated").unwrap();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert!(
+        app.check_functions(&s(&["restore-planner-comments"]), &s(&["planner", "teams"]))
+            .is_ok()
+    );
+    let err = app
+        .check_functions(&s(&["protect-power-bi"]), &s(&["planner"]))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        FunctionChoiceError::ModuleNotSubscribed {
+            function: "Protect Power BI".into(),
+            module: "power-bi".into()
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("add the module to the subscription")
+    );
+    assert!(matches!(
+        app.check_functions(&[], &s(&["planner"])),
+        Err(FunctionChoiceError::NoneChosen { .. })
+    ));
+    assert!(matches!(
+        app.check_functions(&s(&["backup-mail"]), &s(&["planner"])),
+        Err(FunctionChoiceError::Unknown { .. })
+    ));
+    // App types without functions accept the empty choice.
+    assert!(
+        c.app_type("myhub")
+            .unwrap()
+            .check_functions(&[], &[])
+            .is_ok()
+    );
+}
