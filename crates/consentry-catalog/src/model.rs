@@ -146,7 +146,7 @@ impl fmt::Display for ConsentMethod {
 }
 
 /// Error for a consent method string that is neither `admin` nor `user`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("unknown consent method `{0}`: use `admin` or `user`")]
 pub struct UnknownConsentMethod(pub String);
 
