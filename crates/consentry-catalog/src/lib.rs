@@ -70,15 +70,21 @@ impl Catalog {
     /// # Panics
     /// Never in a released build: the embedded file is checked by the crate's tests.
     pub fn builtin() -> Catalog {
+        Catalog::builtin_ref().clone()
+    }
+
+    /// The embedded default catalog, shared without copying.
+    ///
+    /// # Panics
+    /// As [`Catalog::builtin`].
+    pub fn builtin_ref() -> &'static Catalog {
         static BUILTIN: OnceLock<Catalog> = OnceLock::new();
-        BUILTIN
-            .get_or_init(
-                || match Catalog::from_toml_str(BUILTIN_TOML, BUILTIN_ORIGIN) {
-                    Ok(c) => c,
-                    Err(e) => panic!("the embedded catalog is invalid: {e}"),
-                },
-            )
-            .clone()
+        BUILTIN.get_or_init(
+            || match Catalog::from_toml_str(BUILTIN_TOML, BUILTIN_ORIGIN) {
+                Ok(c) => c,
+                Err(e) => panic!("the embedded catalog is invalid: {e}"),
+            },
+        )
     }
 
     /// Parses and checks a catalog from TOML text; `origin` (usually the file name) prefixes error messages.
