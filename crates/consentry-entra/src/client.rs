@@ -1,0 +1,305 @@
+//! The HTTP client: configuration, TLS trust, request IDs and the one place where responses are
+//! turned into [`EntraError`]s.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use url::Url;
+
+use crate::error::{EntraError, GraphError, IdentityError, TransportKind, parse_retry_after};
+
+/// Microsoft's public-cloud authority host.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// Microsoft Graph v1.0.
+pub const DEFAULT_GRAPH: &str = "https://graph.microsoft.com/v1.0";
+
+/// Where the identity platform and Graph are, and how to reach them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraConfig {
+    /// The authority host (no tenant), e.g. `https://login.microsoftonline.com`, or entra-sim's
+    /// base URL. Instance discovery is never used: endpoints are derived from this directly.
+    pub authority: String,
+    /// The Graph base URL including the version, e.g. `https://graph.microsoft.com/v1.0`.
+    pub graph: String,
+    /// Extra trusted CA certificates (PEM, one or more), added to the system roots, e.g.
+    /// entra-sim's CA.
+    pub extra_ca_pem: Option<String>,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// Most `@odata.nextLink` pages followed for one collection before giving up.
+    pub max_pages: usize,
+}
+
+impl Default for EntraConfig {
+    fn default() -> Self {
+        Self {
+            authority: DEFAULT_AUTHORITY.to_owned(),
+            graph: DEFAULT_GRAPH.to_owned(),
+            extra_ca_pem: None,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_pages: 100,
+        }
+    }
+}
+
+/// Consentry's client for the Microsoft identity platform and Microsoft Graph.
+///
+/// Cheap to clone (the connection pool is shared). Never sends an `Origin` header (Entra rejects
+/// confidential-client credentials sent with one, entra-facts §1.3) and never follows redirects.
+/// Every request carries a fresh `client-request-id`, which errors keep for support cases.
+#[derive(Debug, Clone)]
+pub struct EntraClient {
+    pub(crate) http: reqwest::Client,
+    pub(crate) authority: Url,
+    pub(crate) graph: Url,
+    pub(crate) config: EntraConfig,
+}
+
+/// A successful answer, read in full.
+pub(crate) struct Answer {
+    pub(crate) body: Vec<u8>,
+    pub(crate) client_request_id: String,
+}
+
+/// Which error body shape to expect.
+#[derive(Clone, Copy)]
+pub(crate) enum Service {
+    Identity,
+    Graph,
+}
+
+impl EntraClient {
+    /// Builds the client. Fails when a URL is not absolute http(s) (plain http only for loopback
+    /// hosts), or the CA PEM holds no certificate.
+    pub fn new(config: EntraConfig) -> Result<Self, EntraError> {
+        let authority = base_url(&config.authority, "authority")?;
+        let graph = base_url(&config.graph, "graph")?;
+        if config.max_pages == 0 {
+            return Err(EntraError::Config(
+                "max_pages is 0: allow at least one Graph page (default 100)".into(),
+            ));
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("consentry-entra/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &config.extra_ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+                EntraError::Config(format!(
+                    "extra_ca_pem could not be read ({e}): give PEM text with BEGIN CERTIFICATE blocks"
+                ))
+            })?;
+            if certs.is_empty() {
+                return Err(EntraError::Config(
+                    "extra_ca_pem holds no certificate: give PEM text with BEGIN CERTIFICATE blocks"
+                        .into(),
+                ));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build().map_err(|e| {
+            EntraError::Config(format!(
+                "the HTTP client could not be built ({e}): check the CA certificate"
+            ))
+        })?;
+        Ok(Self {
+            http,
+            authority,
+            graph,
+            config,
+        })
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &EntraConfig {
+        &self.config
+    }
+
+    /// Sends a request with a fresh `client-request-id`; a 2xx answer is returned, anything else
+    /// becomes the matching [`EntraError`].
+    pub(crate) async fn send(
+        &self,
+        service: Service,
+        request: RequestBuilder,
+    ) -> Result<Answer, EntraError> {
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let request = request
+            .header("client-request-id", &client_request_id)
+            .header("return-client-request-id", "true")
+            .header(ACCEPT, "application/json");
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, &client_request_id))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&e, &client_request_id))?
+            .to_vec();
+        if status.is_success() {
+            return Ok(Answer {
+                body,
+                client_request_id,
+            });
+        }
+        Err(classify_failure(
+            service,
+            status,
+            &headers,
+            &body,
+            client_request_id,
+            SystemTime::now(),
+        ))
+    }
+
+    /// A request to an absolute URL.
+    pub(crate) fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        self.http.request(method, url)
+    }
+}
+
+fn base_url(value: &str, what: &str) -> Result<Url, EntraError> {
+    let url = Url::parse(value.trim()).map_err(|e| {
+        EntraError::Config(format!(
+            "the {what} URL `{value}` is not a URL ({e}): give an absolute https URL"
+        ))
+    })?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(EntraError::Config(format!(
+                "the {what} URL `{value}` must use https (plain http is allowed only on loopback)"
+            )));
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
+        return Err(EntraError::Config(format!(
+            "the {what} URL `{value}` must not carry a query or fragment"
+        )));
+    }
+    Ok(url)
+}
+
+/// Appends path segments (each percent-encoded) to a base URL, keeping its path prefix.
+pub(crate) fn join_segments(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    {
+        // `base_url` has rejected cannot-be-a-base URLs.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+    }
+    url
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn transport_error(e: &reqwest::Error, client_request_id: &str) -> EntraError {
+    let kind = if e.is_timeout() {
+        TransportKind::Timeout
+    } else if e.is_connect() {
+        TransportKind::Connect
+    } else {
+        TransportKind::Interrupted
+    };
+    EntraError::Transport {
+        kind,
+        detail: error_chain(e),
+        client_request_id: Some(client_request_id.to_owned()),
+    }
+}
+
+/// Turns a non-2xx answer into an error: 429 → `Throttled`, 5xx → `Server`, otherwise the
+/// service's error body, or `Protocol` when there is none.
+pub(crate) fn classify_failure(
+    service: Service,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    client_request_id: String,
+    now: SystemTime,
+) -> EntraError {
+    let retry_after = headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now));
+    let code = status.as_u16();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return EntraError::Throttled {
+            retry_after,
+            client_request_id: Some(client_request_id),
+        };
+    }
+    if status.is_server_error() {
+        let detail = match service {
+            Service::Identity => IdentityError::from_json(Some(code), body).map(|e| {
+                e.primary_code()
+                    .map_or_else(|| e.error.to_string(), |c| format!("AADSTS{c} {}", e.error))
+            }),
+            Service::Graph => GraphError::from_json(code, body).map(|e| e.code),
+        };
+        return EntraError::Server {
+            status: code,
+            retry_after,
+            detail,
+            client_request_id: Some(client_request_id),
+        };
+    }
+    match service {
+        Service::Identity => match IdentityError::from_json(Some(code), body) {
+            Some(mut e) => {
+                e.client_request_id = Some(client_request_id);
+                e.into()
+            }
+            None => protocol(code, body, client_request_id),
+        },
+        Service::Graph => match GraphError::from_json(code, body) {
+            Some(mut e) => {
+                if e.request_id.is_none() {
+                    e.request_id = headers
+                        .get("request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                }
+                e.client_request_id = Some(client_request_id);
+                e.into()
+            }
+            None => protocol(code, body, client_request_id),
+        },
+    }
+}
+
+fn protocol(status: u16, body: &[u8], client_request_id: String) -> EntraError {
+    let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
+    EntraError::Protocol {
+        detail: format!("HTTP {status} without a recognisable error body: {snippet:?}"),
+        client_request_id: Some(client_request_id),
+    }
+}

@@ -1,0 +1,69 @@
+//! Consentry's client for the Microsoft identity platform (Entra ID) and Microsoft Graph.
+//!
+//! - **URLs** an administrator is sent to: [`EntraClient::admin_consent_url`] (`/v2.0/adminconsent`)
+//!   and [`EntraClient::authorize_url`] (authorization code + PKCE S256, see [`Pkce`]); the
+//!   redirect back is parsed by [`RedirectResponse::parse`].
+//! - **Token grants** for the vendor's apps and customers' custom apps ([`ClientCredential`]:
+//!   secret or certificate assertion): [`EntraClient::client_credentials`],
+//!   [`EntraClient::redeem_code`], [`EntraClient::refresh`]. Tokens are [`secrecy::SecretString`]s
+//!   and `Debug` never shows them. [`TokenClaims`] reads `tid`, `oid`, `upn`, `scp`, `roles`,
+//!   `ipaddr`, `amr` WITHOUT verifying signatures (tokens come straight from the token endpoint
+//!   over TLS; JWKS verification of ID tokens is separate work).
+//! - **Graph reads** that verify consents and consent users: service principal, app role
+//!   assignments, delegated grants, `/me`, memberships, licenses, owned groups, key credentials.
+//! - **Errors parsed once** into [`EntraError`]: AADSTS codes, OAuth class, suberror, trace and
+//!   correlation IDs ([`IdentityError`]), Graph errors ([`GraphError`]), throttling with
+//!   `Retry-After`, 5xx, transport failures. [`EntraError::cause`] says what the failure means for
+//!   an app profile ([`Cause`]), [`EntraError::is_transient`] whether to retry, and
+//!   [`with_retry`] retries accordingly. Callers never match on strings.
+//!
+//! The authority and Graph URLs are configurable ([`EntraConfig`]) so the same code runs
+//! against Microsoft and against entra-sim (whose CA goes in [`EntraConfig::extra_ca_pem`]).
+//!
+//! ```no_run
+//! use consentry_entra::{ClientCredential, EntraClient, EntraConfig, GRAPH_DEFAULT_SCOPE, RetryPolicy, with_retry};
+//!
+//! # async fn run() -> Result<(), consentry_entra::EntraError> {
+//! let client = EntraClient::new(EntraConfig::default())?;
+//! let secret = ClientCredential::secret("vendor app secret value");
+//! let tenant = "84841066-274d-4ec0-a5c1-276be684bdd3";
+//! let app_id = "6731de76-14a6-49ae-97bc-6eba6914391e";
+//! let token = with_retry(&RetryPolicy::default(), || {
+//!     client.client_credentials(tenant, app_id, &secret, GRAPH_DEFAULT_SCOPE)
+//! })
+//! .await;
+//! match token {
+//!     Ok(token) => {
+//!         let sp = client.service_principal_by_app_id(&token.access_token, app_id).await?;
+//!         println!("consented: {}", sp.is_some());
+//!     }
+//!     Err(e) => println!("{:?}: {e}", e.cause()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod client;
+mod error;
+mod graph;
+mod retry;
+mod token;
+mod urls;
+
+pub use client::{DEFAULT_AUTHORITY, DEFAULT_GRAPH, EntraClient, EntraConfig};
+pub use error::{
+    Cause, EntraError, GraphError, GraphErrorKind, IdentityError, OAuthError, SubError,
+    TRANSIENT_CODES, TransportKind, parse_redirect_error, parse_retry_after,
+};
+pub use graph::{
+    AppRole, AppRoleAssignment, DirectoryObject, GRAPH_APP_ID, KeyCredential, LicenseDetail,
+    OAuth2PermissionGrant, PermissionScope, ServicePlanInfo, ServicePrincipal, User,
+    directory_role_template_ids,
+};
+pub use retry::{RetryPolicy, with_retry, with_retry_notify};
+pub use token::{ClientCredential, TokenClaims, TokenResponse};
+pub use urls::{
+    AdminConsentRequest, AuthorizeRequest, GRAPH_DEFAULT_SCOPE, GRAPH_RESOURCE, OIDC_SCOPES, Pkce,
+    Prompt, RedirectResponse, delegated_scope, pkce_challenge_s256, qualify_scopes,
+    random_url_safe,
+};
