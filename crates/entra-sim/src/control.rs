@@ -1,0 +1,602 @@
+//! The control API: every change a test or a demo needs, as Rust methods on [`SimControl`] and as
+//! JSON under `/_sim/` (`POST /_sim/ops` with a [`ControlOp`], `GET /_sim/state`, `GET /_sim/clock`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::Duration;
+use uuid::Uuid;
+
+use crate::crypto::CertInfo;
+use crate::error::ControlError;
+use crate::faults::FaultRule;
+use crate::model::{CaPolicy, KeyCredential};
+use crate::server::Ctx;
+use crate::state::State as SimState;
+
+/// Kind of a permission added to an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionKind {
+    /// Delegated (scope).
+    Delegated,
+    /// Application (app role).
+    Application,
+}
+
+/// One control operation. JSON form: `{"op": "reset_password", "user": "…", "new_password": "…"}`.
+/// Users are named by UPN or object ID, tenants by ID or verified domain.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ControlOp {
+    /// Admin resets the password: TokensValidFrom = now, so refresh tokens fail with 50173.
+    ResetPassword {
+        /// User.
+        user: String,
+        /// New password (demo value).
+        new_password: SecretString,
+    },
+    /// Revoke the user's sessions (revokeSignInSessions): 50173 on refresh.
+    RevokeSessions {
+        /// User.
+        user: String,
+    },
+    /// Enable or disable the account (disabled: 50057).
+    SetUserEnabled {
+        /// User.
+        user: String,
+        /// Enabled.
+        enabled: bool,
+    },
+    /// Delete the user.
+    DeleteUser {
+        /// User.
+        user: String,
+    },
+    /// Require (or stop requiring) MFA at sign-in; tokens without MFA then fail with 50076.
+    SetMfaRequired {
+        /// User.
+        user: String,
+        /// Required.
+        required: bool,
+    },
+    /// Replace the tenant's conditional access policies.
+    SetCaPolicies {
+        /// Tenant.
+        tenant: String,
+        /// Policies (users by UPN or object ID).
+        policies: Vec<CaPolicy>,
+    },
+    /// Set the tenant's "users can consent to apps" setting.
+    SetUsersCanConsent {
+        /// Tenant.
+        tenant: String,
+        /// Allowed.
+        allowed: bool,
+    },
+    /// Grant tenant-wide admin consent for everything the app registers (as an admin would).
+    GrantAdminConsent {
+        /// Tenant.
+        tenant: String,
+        /// App client ID.
+        client_id: Uuid,
+    },
+    /// Revoke consent: delete the app's oauth2PermissionGrants and appRoleAssignments (65001 after).
+    RevokeConsent {
+        /// Tenant.
+        tenant: String,
+        /// App client ID.
+        client_id: Uuid,
+    },
+    /// Delete the app's service principal (7000229 / 700016 after) with its grants.
+    DeleteServicePrincipal {
+        /// Tenant.
+        tenant: String,
+        /// App client ID.
+        client_id: Uuid,
+    },
+    /// Register a certificate (PEM or base64 DER) on an app; returns its keyId.
+    AddAppCertificate {
+        /// App client ID.
+        client_id: Uuid,
+        /// Certificate.
+        certificate: String,
+    },
+    /// Remove a certificate by keyId or hex SHA-1 thumbprint (700027 after).
+    RemoveAppCertificate {
+        /// App client ID.
+        client_id: Uuid,
+        /// keyId or thumbprint.
+        key: String,
+    },
+    /// Add a permission to the app registration (existing consents do not cover it).
+    AddAppPermission {
+        /// App client ID.
+        client_id: Uuid,
+        /// Delegated or application.
+        kind: PermissionKind,
+        /// `User.Read` (Graph) or `{resource uri}/{value}`.
+        permission: String,
+    },
+    /// Register another redirect URI on an app.
+    AddRedirectUri {
+        /// App client ID.
+        client_id: Uuid,
+        /// Redirect URI.
+        uri: String,
+    },
+    /// Make the app's secrets (one, or all) expire now (7000222 after).
+    ExpireSecret {
+        /// App client ID.
+        client_id: Uuid,
+        /// Secret keyId; all secrets when absent.
+        #[serde(default)]
+        key_id: Option<Uuid>,
+    },
+    /// Move the simulator's clock forward.
+    AdvanceClock {
+        /// Seconds (may be large: 91 days = 7862400).
+        seconds: i64,
+    },
+    /// Replace the fault rules.
+    SetFaults {
+        /// Rules.
+        faults: Vec<FaultRule>,
+    },
+}
+
+/// Handle on a running simulator's state.
+#[derive(Debug, Clone)]
+pub struct SimControl {
+    ctx: Ctx,
+}
+
+impl SimControl {
+    pub(crate) fn new(ctx: Ctx) -> Self {
+        Self { ctx }
+    }
+
+    /// Applies one operation; returns a JSON result (e.g. `{"key_id": …}`).
+    pub fn apply(&self, op: ControlOp) -> Result<Value, ControlError> {
+        let mut st = self.ctx.lock();
+        apply(&mut st, op)
+    }
+
+    /// The state dump (`GET /_sim/state`): directory, refresh-token metadata, clock and faults.
+    pub fn state_json(&self) -> Value {
+        state_json(&self.ctx.lock())
+    }
+
+    /// The simulator's current time.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.ctx.lock().now()
+    }
+
+    /// See [`ControlOp::ResetPassword`].
+    pub fn reset_password(&self, user: &str, new_password: &str) -> Result<(), ControlError> {
+        self.apply(ControlOp::ResetPassword {
+            user: user.into(),
+            new_password: new_password.into(),
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::RevokeSessions`].
+    pub fn revoke_sessions(&self, user: &str) -> Result<(), ControlError> {
+        self.apply(ControlOp::RevokeSessions { user: user.into() })
+            .map(drop)
+    }
+    /// See [`ControlOp::SetUserEnabled`].
+    pub fn set_user_enabled(&self, user: &str, enabled: bool) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetUserEnabled {
+            user: user.into(),
+            enabled,
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::DeleteUser`].
+    pub fn delete_user(&self, user: &str) -> Result<(), ControlError> {
+        self.apply(ControlOp::DeleteUser { user: user.into() })
+            .map(drop)
+    }
+    /// See [`ControlOp::SetMfaRequired`].
+    pub fn set_mfa_required(&self, user: &str, required: bool) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetMfaRequired {
+            user: user.into(),
+            required,
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::SetCaPolicies`].
+    pub fn set_ca_policies(
+        &self,
+        tenant: &str,
+        policies: Vec<CaPolicy>,
+    ) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetCaPolicies {
+            tenant: tenant.into(),
+            policies,
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::SetUsersCanConsent`].
+    pub fn set_users_can_consent(&self, tenant: &str, allowed: bool) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetUsersCanConsent {
+            tenant: tenant.into(),
+            allowed,
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::GrantAdminConsent`].
+    pub fn grant_admin_consent(&self, tenant: &str, client_id: Uuid) -> Result<(), ControlError> {
+        self.apply(ControlOp::GrantAdminConsent {
+            tenant: tenant.into(),
+            client_id,
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::RevokeConsent`].
+    pub fn revoke_consent(&self, tenant: &str, client_id: Uuid) -> Result<(), ControlError> {
+        self.apply(ControlOp::RevokeConsent {
+            tenant: tenant.into(),
+            client_id,
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::DeleteServicePrincipal`].
+    pub fn delete_service_principal(
+        &self,
+        tenant: &str,
+        client_id: Uuid,
+    ) -> Result<(), ControlError> {
+        self.apply(ControlOp::DeleteServicePrincipal {
+            tenant: tenant.into(),
+            client_id,
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::AddAppCertificate`]; returns the keyId.
+    pub fn add_app_certificate(
+        &self,
+        client_id: Uuid,
+        certificate: &str,
+    ) -> Result<Uuid, ControlError> {
+        let v = self.apply(ControlOp::AddAppCertificate {
+            client_id,
+            certificate: certificate.into(),
+        })?;
+        v["key_id"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(|| ControlError::Invalid("no key id".into()))
+    }
+    /// See [`ControlOp::RemoveAppCertificate`].
+    pub fn remove_app_certificate(&self, client_id: Uuid, key: &str) -> Result<(), ControlError> {
+        self.apply(ControlOp::RemoveAppCertificate {
+            client_id,
+            key: key.into(),
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::AddAppPermission`].
+    pub fn add_app_permission(
+        &self,
+        client_id: Uuid,
+        kind: PermissionKind,
+        permission: &str,
+    ) -> Result<(), ControlError> {
+        self.apply(ControlOp::AddAppPermission {
+            client_id,
+            kind,
+            permission: permission.into(),
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::AddRedirectUri`].
+    pub fn add_redirect_uri(&self, client_id: Uuid, uri: &str) -> Result<(), ControlError> {
+        self.apply(ControlOp::AddRedirectUri {
+            client_id,
+            uri: uri.into(),
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::ExpireSecret`].
+    pub fn expire_secret(&self, client_id: Uuid, key_id: Option<Uuid>) -> Result<(), ControlError> {
+        self.apply(ControlOp::ExpireSecret { client_id, key_id })
+            .map(drop)
+    }
+    /// See [`ControlOp::AdvanceClock`].
+    pub fn advance_clock(&self, by: std::time::Duration) -> Result<(), ControlError> {
+        let seconds = i64::try_from(by.as_secs())
+            .map_err(|_| ControlError::Invalid("duration too large".into()))?;
+        self.apply(ControlOp::AdvanceClock { seconds }).map(drop)
+    }
+    /// See [`ControlOp::SetFaults`].
+    pub fn set_faults(&self, faults: Vec<FaultRule>) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetFaults { faults }).map(drop)
+    }
+}
+
+fn not_found(what: &'static str, name: impl ToString) -> ControlError {
+    ControlError::NotFound {
+        what,
+        name: name.to_string(),
+    }
+}
+
+fn tenant(st: &SimState, t: &str) -> Result<usize, ControlError> {
+    st.tenant_idx(t).ok_or_else(|| not_found("tenant", t))
+}
+
+fn user(st: &SimState, u: &str) -> Result<(usize, usize), ControlError> {
+    st.find_user(u).ok_or_else(|| not_found("user", u))
+}
+
+fn app_idx(st: &SimState, client_id: Uuid) -> Result<usize, ControlError> {
+    st.apps
+        .iter()
+        .position(|a| a.client_id == client_id)
+        .ok_or_else(|| not_found("app", client_id))
+}
+
+fn remove_grants(
+    st: &mut SimState,
+    t: usize,
+    client_id: Uuid,
+) -> Result<Option<Uuid>, ControlError> {
+    let sp = st.sp(t, client_id).map(|s| s.id);
+    if let Some(sp) = sp {
+        st.tenants[t]
+            .oauth2_permission_grants
+            .retain(|g| g.client_id != sp);
+        st.tenants[t]
+            .app_role_assignments
+            .retain(|a| a.principal_id != sp);
+    }
+    Ok(sp)
+}
+
+fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
+    let now = st.now();
+    match op {
+        ControlOp::ResetPassword {
+            user: u,
+            new_password,
+        } => {
+            let (t, i) = user(st, &u)?;
+            let usr = &mut st.tenants[t].users[i];
+            usr.password = new_password;
+            usr.tokens_valid_from = Some(now);
+        }
+        ControlOp::RevokeSessions { user: u } => {
+            let (t, i) = user(st, &u)?;
+            st.tenants[t].users[i].tokens_valid_from = Some(now);
+        }
+        ControlOp::SetUserEnabled { user: u, enabled } => {
+            let (t, i) = user(st, &u)?;
+            st.tenants[t].users[i].enabled = enabled;
+        }
+        ControlOp::DeleteUser { user: u } => {
+            let (t, i) = user(st, &u)?;
+            st.tenants[t].users[i].deleted = true;
+        }
+        ControlOp::SetMfaRequired { user: u, required } => {
+            let (t, i) = user(st, &u)?;
+            st.tenants[t].users[i].mfa_required = required;
+        }
+        ControlOp::SetCaPolicies {
+            tenant: tn,
+            mut policies,
+        } => {
+            let t = tenant(st, &tn)?;
+            for p in &mut policies {
+                for u in &mut p.users {
+                    let id = st.tenants[t]
+                        .users
+                        .iter()
+                        .find(|x| {
+                            x.upn.eq_ignore_ascii_case(u)
+                                || x.id.to_string().eq_ignore_ascii_case(u)
+                        })
+                        .map(|x| x.id.to_string())
+                        .ok_or_else(|| not_found("user", &u))?;
+                    *u = id;
+                }
+            }
+            st.tenants[t].ca_policies = policies;
+        }
+        ControlOp::SetUsersCanConsent {
+            tenant: tn,
+            allowed,
+        } => {
+            let t = tenant(st, &tn)?;
+            st.tenants[t].users_can_consent = allowed;
+        }
+        ControlOp::GrantAdminConsent {
+            tenant: tn,
+            client_id,
+        } => {
+            let t = tenant(st, &tn)?;
+            app_idx(st, client_id)?;
+            let granted = st.admin_consent(t, client_id, None);
+            return Ok(json!({"granted": granted}));
+        }
+        ControlOp::RevokeConsent {
+            tenant: tn,
+            client_id,
+        } => {
+            let t = tenant(st, &tn)?;
+            remove_grants(st, t, client_id)?
+                .ok_or_else(|| not_found("service principal", client_id))?;
+        }
+        ControlOp::DeleteServicePrincipal {
+            tenant: tn,
+            client_id,
+        } => {
+            let t = tenant(st, &tn)?;
+            let sp = remove_grants(st, t, client_id)?
+                .ok_or_else(|| not_found("service principal", client_id))?;
+            st.tenants[t].service_principals.retain(|s| s.id != sp);
+        }
+        ControlOp::AddAppCertificate {
+            client_id,
+            certificate,
+        } => {
+            let a = app_idx(st, client_id)?;
+            let info = CertInfo::parse(&certificate)
+                .map_err(|e| ControlError::Invalid(format!("certificate: {e}")))?;
+            let key_id = Uuid::new_v4();
+            st.apps[a].certificates.push(KeyCredential {
+                key_id,
+                display_name: Some(info.subject.clone()),
+                certificate,
+            });
+            return Ok(json!({"key_id": key_id, "thumbprint": info.thumbprint_hex()}));
+        }
+        ControlOp::RemoveAppCertificate { client_id, key } => {
+            let a = app_idx(st, client_id)?;
+            let before = st.apps[a].certificates.len();
+            st.apps[a].certificates.retain(|c| {
+                let thumb = CertInfo::parse(&c.certificate)
+                    .map(|i| i.thumbprint_hex())
+                    .unwrap_or_default();
+                !(c.key_id.to_string().eq_ignore_ascii_case(&key)
+                    || thumb.eq_ignore_ascii_case(&key))
+            });
+            if st.apps[a].certificates.len() == before {
+                return Err(not_found("certificate", key));
+            }
+        }
+        ControlOp::AddAppPermission {
+            client_id,
+            kind,
+            permission,
+        } => {
+            let a = app_idx(st, client_id)?;
+            let mut scenario = crate::scenario::Scenario {
+                name: String::new(),
+                settings: st.settings.clone(),
+                tenants: Vec::new(),
+                apps: Vec::new(),
+                resources: std::mem::take(&mut st.resources),
+            };
+            let result =
+                scenario.ensure_permission(&permission, kind == PermissionKind::Application);
+            st.resources = scenario.resources;
+            result.map_err(|e| ControlError::Invalid(e.to_string()))?;
+            let list = match kind {
+                PermissionKind::Delegated => &mut st.apps[a].delegated,
+                PermissionKind::Application => &mut st.apps[a].application,
+            };
+            if !list.contains(&permission) {
+                list.push(permission);
+            }
+        }
+        ControlOp::AddRedirectUri { client_id, uri } => {
+            let a = app_idx(st, client_id)?;
+            url::Url::parse(&uri)
+                .map_err(|e| ControlError::Invalid(format!("redirect URI: {e}")))?;
+            if !st.apps[a].redirect_uris.contains(&uri) {
+                st.apps[a].redirect_uris.push(uri);
+            }
+        }
+        ControlOp::ExpireSecret { client_id, key_id } => {
+            let a = app_idx(st, client_id)?;
+            let mut hit = false;
+            for s in st.apps[a]
+                .secrets
+                .iter_mut()
+                .filter(|s| key_id.is_none_or(|k| k == s.key_id))
+            {
+                s.end_date_time = now - Duration::seconds(1);
+                hit = true;
+            }
+            if !hit {
+                return Err(not_found(
+                    "secret",
+                    key_id.map(|k| k.to_string()).unwrap_or_default(),
+                ));
+            }
+        }
+        ControlOp::AdvanceClock { seconds } => {
+            if seconds < 0 {
+                return Err(ControlError::Invalid("the clock only moves forward".into()));
+            }
+            st.clock_offset += Duration::seconds(seconds);
+            return Ok(json!({"now": now + Duration::seconds(seconds)}));
+        }
+        ControlOp::SetFaults { faults } => {
+            for f in &faults {
+                f.validate().map_err(ControlError::Invalid)?;
+            }
+            st.faults = faults;
+        }
+    }
+    Ok(json!({"ok": true}))
+}
+
+fn state_json(st: &SimState) -> Value {
+    let refresh: Vec<Value> = st
+        .refresh_tokens
+        .iter()
+        .map(|(token, g)| {
+            let mut v = serde_json::to_value(g).unwrap_or_default();
+            v["token_prefix"] = json!(token.chars().take(12).collect::<String>());
+            v
+        })
+        .collect();
+    json!({
+        "now": st.now(),
+        "base_url": st.base,
+        "settings": st.settings,
+        "tenants": st.tenants,
+        "apps": st.apps,
+        "resources": st.resources,
+        "refresh_tokens": refresh,
+        "codes_outstanding": st.codes.values().filter(|c| !c.redeemed).count(),
+        "flows_in_progress": st.flows.len(),
+        "faults": st.faults,
+    })
+}
+
+/// `GET /_sim/state`
+pub(crate) async fn http_state(State(ctx): State<Ctx>) -> Response {
+    axum::Json(state_json(&ctx.lock())).into_response()
+}
+
+/// `GET /_sim/clock`
+pub(crate) async fn http_clock(State(ctx): State<Ctx>) -> Response {
+    let st = ctx.lock();
+    axum::Json(json!({"now": st.now(), "offset_seconds": st.clock_offset.whole_seconds()}))
+        .into_response()
+}
+
+/// `POST /_sim/ops`
+pub(crate) async fn http_op(State(ctx): State<Ctx>, body: axum::body::Bytes) -> Response {
+    let op: ControlOp = match serde_json::from_slice(&body) {
+        Ok(op) => op,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": format!("invalid control operation: {e}")})),
+            )
+                .into_response();
+        }
+    };
+    let mut st = ctx.lock();
+    match apply(&mut st, op) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e @ ControlError::NotFound { .. }) => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+        Err(e @ ControlError::Invalid(_)) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,149 @@
+//! Fault injection: added latency, error statuses (429 with `Retry-After`, 5xx) and dropped
+//! connections, per endpoint, at a chosen rate.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A fault rule. When a request matches `endpoint`, the rule fires with probability `rate`: it waits
+/// `latency_ms`, then drops the connection, answers `status`, or (with neither) lets the request
+/// through late.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// `token`, `authorize` (with the sign-in pages), `adminconsent`, `discovery`, `jwks`, `graph`,
+    /// or a path prefix starting with `/` (e.g. `/v1.0/servicePrincipals`).
+    pub endpoint: String,
+    /// Probability in 0..=1 that the rule fires for a matching request.
+    #[serde(default = "one")]
+    pub rate: f64,
+    /// Added latency in milliseconds.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// HTTP status to answer (429, 500, 503, …).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// `Retry-After` seconds on the answer (for 429 / 503). Graph may omit it; so may a rule.
+    #[serde(default)]
+    pub retry_after_secs: Option<u64>,
+    /// Close the connection without answering.
+    #[serde(default)]
+    pub drop_connection: bool,
+}
+
+/// The endpoint class of a request path (`None` for the control API, which never fails).
+pub(crate) fn classify(path: &str) -> Option<&'static str> {
+    if path.starts_with("/_sim") {
+        None
+    } else if path.starts_with("/v1.0") || path.starts_with("/beta") {
+        Some("graph")
+    } else if path.ends_with("/oauth2/v2.0/token") {
+        Some("token")
+    } else if path.ends_with("/adminconsent") {
+        Some("adminconsent")
+    } else if path.ends_with("/.well-known/openid-configuration") {
+        Some("discovery")
+    } else if path.ends_with("/discovery/v2.0/keys") {
+        Some("jwks")
+    } else {
+        Some("authorize")
+    }
+}
+
+impl FaultRule {
+    /// Whether the rule covers the path.
+    pub(crate) fn matches(&self, path: &str) -> bool {
+        match classify(path) {
+            None => false,
+            Some(class) => {
+                self.endpoint == class
+                    || (self.endpoint.starts_with('/') && path.starts_with(&self.endpoint))
+            }
+        }
+    }
+
+    /// Validates the rule.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.rate) {
+            return Err(format!("rate {} is outside 0..=1", self.rate));
+        }
+        if let Some(s) = self.status
+            && (StatusCode::from_u16(s).is_err() || s < 400)
+        {
+            return Err(format!("status {s} is not an HTTP error status"));
+        }
+        Ok(())
+    }
+
+    /// The error answer of a rule with `status`.
+    pub(crate) fn response(&self, path: &str, status: u16, default_retry_after: u64) -> Response {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let now = time::OffsetDateTime::now_utc();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let retry_after = match (self.retry_after_secs, classify(path)) {
+            (Some(s), _) => Some(s),
+            // Entra answers client-credentials throttling with Retry-After: 60 (entra-facts §6.1).
+            (None, Some("token")) if status == StatusCode::TOO_MANY_REQUESTS => {
+                Some(default_retry_after)
+            }
+            _ => None,
+        };
+        let body = if classify(path) == Some("graph") {
+            let (code, message) = if status == StatusCode::TOO_MANY_REQUESTS {
+                ("TooManyRequests", "Please retry again later.")
+            } else {
+                (
+                    "serviceNotAvailable",
+                    "The service is temporarily unavailable.",
+                )
+            };
+            serde_json::json!({"error": {
+                "code": code,
+                "message": message,
+                "innerError": {
+                    "code": status.as_u16().to_string(),
+                    "status": status.as_u16().to_string(),
+                    "message": "Please retry after",
+                    "date": crate::graph::graph_date(now),
+                    "request-id": request_id,
+                    "client-request-id": request_id,
+                }
+            }})
+        } else {
+            // The identity platform's body for throttling / outages is UNVERIFIED; this follows the
+            // flat error shape with AADSTS90055 (TenantThrottlingError) / AADSTS90033 (transient).
+            let (error, code, text) = if status == StatusCode::TOO_MANY_REQUESTS {
+                (
+                    "temporarily_unavailable",
+                    90055,
+                    "TenantThrottlingError: There are too many incoming requests.",
+                )
+            } else {
+                (
+                    "temporarily_unavailable",
+                    90033,
+                    "A transient error has occurred. Please try again.",
+                )
+            };
+            serde_json::json!({
+                "error": error,
+                "error_description": format!("AADSTS{code}: {text}\r\nTrace ID: {request_id}\r\nCorrelation ID: {request_id}\r\nTimestamp: {}", crate::aad::aad_timestamp(now)),
+                "error_codes": [code],
+                "timestamp": crate::aad::aad_timestamp(now),
+                "trace_id": request_id,
+                "correlation_id": request_id,
+            })
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Some(s) = retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            resp.headers_mut().insert("retry-after", v);
+        }
+        resp
+    }
+}

@@ -1,0 +1,1027 @@
+//! The Microsoft Graph subset Consentry uses (entra-facts §4), with `@odata.context`, `$filter`
+//! (`eq`, joined by `and`), `$top` paging with `@odata.nextLink`, token checks and Graph's error body.
+
+use std::collections::HashMap;
+
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::macros::format_description;
+use uuid::Uuid;
+
+use crate::crypto::CertInfo;
+use crate::server::Ctx;
+use crate::state::State as SimState;
+use crate::wellknown::{GRAPH_APP_ID, GRAPH_RESOURCE, role_display_name};
+
+/// Graph's `innerError.date`: ISO-8601 without a zone suffix.
+pub(crate) fn graph_date(t: OffsetDateTime) -> String {
+    t.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]"
+    ))
+    .unwrap_or_default()
+}
+
+fn iso(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A Graph error answer.
+struct GraphError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl GraphError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    fn denied() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
+    }
+    fn not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        )
+    }
+    fn unauthenticated(message: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            message,
+        )
+    }
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+    fn response(
+        self,
+        base: &str,
+        now: OffsetDateTime,
+        request_id: &str,
+        client_request_id: &str,
+    ) -> Response {
+        let body = json!({"error": {
+            "code": self.code,
+            "message": self.message,
+            "innerError": {"date": graph_date(now), "request-id": request_id, "client-request-id": client_request_id}
+        }});
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = format!(
+                "Bearer realm=\"\", authorization_uri=\"{base}/common/oauth2/authorize\", client_id=\"{GRAPH_APP_ID}\""
+            );
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                resp.headers_mut().insert("www-authenticate", v);
+            }
+        }
+        resp
+    }
+}
+
+/// The caller, from the access token.
+struct Caller {
+    tenant: usize,
+    app_id: Uuid,
+    user: Option<Uuid>,
+    scopes: Vec<String>,
+    roles: Vec<String>,
+}
+
+impl Caller {
+    fn delegated_any(&self, scopes: &[&str]) -> bool {
+        self.user.is_some() && self.scopes.iter().any(|s| scopes.contains(&s.as_str()))
+    }
+    fn app_any(&self, roles: &[&str]) -> bool {
+        self.user.is_none() && self.roles.iter().any(|r| roles.contains(&r.as_str()))
+    }
+    fn require(&self, delegated: &[&str], application: &[&str]) -> Result<(), GraphError> {
+        if self.delegated_any(delegated) || self.app_any(application) {
+            Ok(())
+        } else {
+            Err(GraphError::denied())
+        }
+    }
+    fn user(&self) -> Result<Uuid, GraphError> {
+        self.user.ok_or_else(|| {
+            GraphError::bad_request("/me request is only valid with delegated authentication flow.")
+        })
+    }
+}
+
+/// `GET /v1.0/...`
+pub(crate) async fn graph_v1(
+    State(ctx): State<Ctx>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    graph(ctx, "v1.0", uri, headers)
+}
+
+/// `GET /beta/...`
+pub(crate) async fn graph_beta(
+    State(ctx): State<Ctx>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    graph(ctx, "beta", uri, headers)
+}
+
+fn graph(ctx: Ctx, version: &str, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    let request_id = Uuid::new_v4().to_string();
+    let client_request_id = headers
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| request_id.clone(), str::to_owned);
+    let st = ctx.lock();
+    let now = st.now();
+    let result = authenticate(&ctx, &st, &headers).and_then(|caller| {
+        let path = uri
+            .path()
+            .trim_start_matches('/')
+            .split_once('/')
+            .map(|x| x.1)
+            .unwrap_or_default()
+            .to_owned();
+        let query: HashMap<String, String> =
+            url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        let g = GraphRequest {
+            st: &st,
+            caller,
+            version,
+            base: format!("{}/{version}", ctx.base),
+            path,
+            query,
+            uri: &uri,
+        };
+        g.dispatch()
+    });
+    let mut resp = match result {
+        Ok(body) => {
+            let mut r = axum::Json(body).into_response();
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"),
+            );
+            r
+        }
+        Err(e) => e.response(&ctx.base, now, &request_id, &client_request_id),
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&client_request_id) {
+        h.insert("client-request-id", v);
+    }
+    h.insert("x-ms-ags-diagnostic", HeaderValue::from_static(r#"{"ServerInfo":{"DataCenter":"entra-sim","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"entra-sim"}}"#));
+    resp
+}
+
+fn authenticate(ctx: &Ctx, st: &SimState, headers: &HeaderMap) -> Result<Caller, GraphError> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| GraphError::unauthenticated("Access token is empty."))?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<Value>(token, &ctx.key.decoding, &validation)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                GraphError::unauthenticated("Access token validation failure.")
+            }
+            _ => {
+                GraphError::unauthenticated("CompactToken parsing failed with error code: 80049217")
+            }
+        })?
+        .claims;
+    let aud = claims
+        .get("aud")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !(aud.trim_end_matches('/') == GRAPH_RESOURCE || aud == GRAPH_APP_ID) {
+        return Err(GraphError::unauthenticated(
+            "Access token validation failure. Invalid audience.",
+        ));
+    }
+    let now = st.now().unix_timestamp();
+    let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+    let nbf = claims.get("nbf").and_then(Value::as_i64).unwrap_or(0);
+    if now >= exp || now + 300 < nbf {
+        return Err(GraphError::unauthenticated(
+            "Access token has expired or is not yet valid.",
+        ));
+    }
+    let tid = claims
+        .get("tid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let tenant = st
+        .tenant_idx(tid)
+        .ok_or_else(|| GraphError::unauthenticated("Access token validation failure."))?;
+    let app_id = claims
+        .get("appid")
+        .or_else(|| claims.get("azp"))
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .unwrap_or_default();
+    let user = if claims.get("idtyp").and_then(Value::as_str) == Some("app") {
+        None
+    } else {
+        claims
+            .get("oid")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+    };
+    let scopes = claims
+        .get("scp")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let roles = claims
+        .get("roles")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Caller {
+        tenant,
+        app_id,
+        user,
+        scopes,
+        roles,
+    })
+}
+
+const READ_USER: &[&str] = &[
+    "User.Read",
+    "User.ReadWrite",
+    "User.ReadBasic.All",
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Directory.AccessAsUser.All",
+];
+const APP_READ_USERS: &[&str] = &[
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const READ_APPS: &[&str] = &[
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const READ_SP_ASSIGNMENTS: &[&str] = &[
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const READ_GRANTS: &[&str] = &[
+    "Directory.Read.All",
+    "DelegatedPermissionGrant.Read.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+const READ_GROUPS: &[&str] = &[
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const READ_ORG: &[&str] = &[
+    "Organization.Read.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
+struct GraphRequest<'a> {
+    st: &'a SimState,
+    caller: Caller,
+    version: &'a str,
+    base: String,
+    path: String,
+    query: HashMap<String, String>,
+    uri: &'a axum::http::Uri,
+}
+
+/// `name('value')` → value
+fn key_arg<'s>(segment: &'s str, name: &str) -> Option<&'s str> {
+    let inner = segment
+        .strip_prefix(name)?
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
+    let inner = inner.strip_prefix("appId=").unwrap_or(inner);
+    Some(inner.trim_matches('\''))
+}
+
+impl GraphRequest<'_> {
+    fn tenant(&self) -> &crate::model::Tenant {
+        &self.st.tenants[self.caller.tenant]
+    }
+
+    fn dispatch(&self) -> Result<Value, GraphError> {
+        let path = self.path.trim_end_matches('/').to_owned();
+        let segs: Vec<&str> = path.split('/').collect();
+        match segs.as_slice() {
+            ["me"] => {
+                self.caller.require(READ_USER, &[])?;
+                self.user_entity(self.caller.user()?)
+            }
+            ["me", rel] => {
+                let user = self.caller.user()?;
+                self.caller.require(READ_USER, &[])?;
+                self.user_relation(user, rel, "me")
+            }
+            ["users", id] => {
+                let user = self.find_user(id)?;
+                self.caller
+                    .require(
+                        &["User.Read.All", "User.ReadBasic.All", "Directory.Read.All"],
+                        APP_READ_USERS,
+                    )
+                    .or_else(|e| {
+                        if self.caller.user == Some(user) {
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    })?;
+                self.user_entity(user)
+            }
+            ["users", id, rel] => {
+                let user = self.find_user(id)?;
+                self.caller
+                    .require(&["User.Read.All", "Directory.Read.All"], APP_READ_USERS)
+                    .or_else(|e| {
+                        if self.caller.user == Some(user) {
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    })?;
+                self.user_relation(user, rel, &format!("users('{user}')"))
+            }
+            ["organization"] => self.organization(),
+            ["servicePrincipals"] => self.service_principals(),
+            [seg] if seg.starts_with("servicePrincipals(") => {
+                let app_id = key_arg(seg, "servicePrincipals").unwrap_or_default();
+                let sp = self
+                    .tenant()
+                    .service_principals
+                    .iter()
+                    .find(|s| s.app_id.to_string().eq_ignore_ascii_case(app_id))
+                    .ok_or_else(|| GraphError::not_found(app_id))?;
+                self.require_sp_read(sp.app_id)?;
+                // The `@odata.context` for this form is UNVERIFIED; the `$entity` form is used.
+                Ok(self.with_context(self.sp_json(sp), "servicePrincipals/$entity"))
+            }
+            ["servicePrincipals", id] => {
+                let sp = self.find_sp(id)?;
+                self.require_sp_read(sp.app_id)?;
+                Ok(self.with_context(self.sp_json(sp), "servicePrincipals/$entity"))
+            }
+            ["servicePrincipals", id, "appRoleAssignments"] => {
+                let sp = self.find_sp(id)?;
+                if sp.app_id != self.caller.app_id {
+                    self.caller
+                        .require(READ_SP_ASSIGNMENTS, READ_SP_ASSIGNMENTS)?;
+                }
+                let items: Vec<Value> = self
+                    .tenant()
+                    .app_role_assignments
+                    .iter()
+                    .filter(|a| a.principal_id == sp.id)
+                    .map(assignment_json)
+                    .collect();
+                self.collection(
+                    items,
+                    "appRoleAssignments",
+                    &["resourceId", "appRoleId", "principalId"],
+                )
+            }
+            ["servicePrincipals", id, "oauth2PermissionGrants"] => {
+                // This navigation is UNVERIFIED (entra-facts §4.7); it lists the grants of the client.
+                let sp = self.find_sp(id)?;
+                self.caller.require(READ_GRANTS, READ_GRANTS)?;
+                let items = self
+                    .tenant()
+                    .oauth2_permission_grants
+                    .iter()
+                    .filter(|g| g.client_id == sp.id)
+                    .map(grant_json)
+                    .collect();
+                self.collection(
+                    items,
+                    "oauth2PermissionGrants",
+                    &["clientId", "consentType", "principalId", "resourceId"],
+                )
+            }
+            ["oauth2PermissionGrants"] => {
+                self.caller.require(READ_GRANTS, READ_GRANTS)?;
+                let items = self
+                    .tenant()
+                    .oauth2_permission_grants
+                    .iter()
+                    .map(grant_json)
+                    .collect();
+                self.collection(
+                    items,
+                    "oauth2PermissionGrants",
+                    &["clientId", "consentType", "principalId", "resourceId"],
+                )
+            }
+            ["applications"] => {
+                let items: Vec<Value> = self.home_apps().map(|a| self.app_json(a)).collect();
+                if self.caller.require(READ_APPS, READ_APPS).is_err() {
+                    // An app may read its own registration without permissions.
+                    let own: Vec<Value> = items
+                        .into_iter()
+                        .filter(|a| a["appId"] == json!(self.caller.app_id))
+                        .collect();
+                    return self.collection(own, "applications", &["appId", "displayName"]);
+                }
+                self.collection(items, "applications", &["appId", "displayName"])
+            }
+            [seg] if seg.starts_with("applications(") => {
+                let app_id = key_arg(seg, "applications").unwrap_or_default();
+                let app = self
+                    .home_apps()
+                    .find(|a| a.client_id.to_string().eq_ignore_ascii_case(app_id))
+                    .ok_or_else(|| GraphError::not_found(app_id))?;
+                if app.client_id != self.caller.app_id {
+                    self.caller.require(READ_APPS, READ_APPS)?;
+                }
+                Ok(self.with_context(self.app_json(app), "applications/$entity"))
+            }
+            ["applications", id] => {
+                let app = self
+                    .home_apps()
+                    .find(|a| object_id(a).to_string().eq_ignore_ascii_case(id))
+                    .ok_or_else(|| GraphError::not_found(id))?;
+                if app.client_id != self.caller.app_id {
+                    self.caller.require(READ_APPS, READ_APPS)?;
+                }
+                Ok(self.with_context(self.app_json(app), "applications/$entity"))
+            }
+            ["groups", id, "owners"] => {
+                self.caller.require(READ_GROUPS, READ_GROUPS)?;
+                let group = self
+                    .tenant()
+                    .groups
+                    .iter()
+                    .find(|g| g.id.to_string().eq_ignore_ascii_case(id))
+                    .ok_or_else(|| GraphError::not_found(id))?;
+                let items = group
+                    .owners
+                    .iter()
+                    .filter_map(|o| self.tenant().users.iter().find(|u| u.id.to_string() == *o && !u.deleted))
+                    .map(|u| {
+                        json!({"@odata.type": "#microsoft.graph.user", "id": u.id, "accountEnabled": u.enabled,
+                               "displayName": u.display_name, "userPrincipalName": u.upn})
+                    })
+                    .collect();
+                self.collection(items, "directoryObjects", &[])
+            }
+            _ => Err(GraphError::bad_request(format!(
+                "Resource not found for the segment '{}'.",
+                segs.first().copied().unwrap_or_default()
+            ))),
+        }
+    }
+
+    fn require_sp_read(&self, target_app: Uuid) -> Result<(), GraphError> {
+        if target_app == self.caller.app_id {
+            // A service principal can read itself without permissions (entra-facts §4.6).
+            return Ok(());
+        }
+        self.caller.require(READ_APPS, READ_APPS)
+    }
+
+    fn home_apps(&self) -> impl Iterator<Item = &crate::model::App> {
+        // Application objects exist only in their home tenant (entra-facts §4.9).
+        let tenant = self.tenant();
+        self.st.apps.iter().filter(move |a| {
+            tenant.id.to_string().eq_ignore_ascii_case(&a.home_tenant)
+                || tenant
+                    .domains
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(&a.home_tenant))
+        })
+    }
+
+    fn find_user(&self, id: &str) -> Result<Uuid, GraphError> {
+        self.tenant()
+            .users
+            .iter()
+            .find(|u| {
+                !u.deleted
+                    && (u.id.to_string().eq_ignore_ascii_case(id) || u.upn.eq_ignore_ascii_case(id))
+            })
+            .map(|u| u.id)
+            .ok_or_else(|| GraphError::not_found(id))
+    }
+
+    fn find_sp(&self, id: &str) -> Result<&crate::model::ServicePrincipal, GraphError> {
+        self.tenant()
+            .service_principals
+            .iter()
+            .find(|s| s.id.to_string().eq_ignore_ascii_case(id))
+            .ok_or_else(|| GraphError::not_found(id))
+    }
+
+    fn with_context(&self, mut v: Value, context: &str) -> Value {
+        if let Some(o) = v.as_object_mut() {
+            let mut out = serde_json::Map::new();
+            out.insert(
+                "@odata.context".into(),
+                json!(format!("{}/$metadata#{context}", self.base)),
+            );
+            out.extend(std::mem::take(o));
+            return Value::Object(out);
+        }
+        v
+    }
+
+    fn user_entity(&self, id: Uuid) -> Result<Value, GraphError> {
+        let u = self
+            .tenant()
+            .users
+            .iter()
+            .find(|u| u.id == id && !u.deleted)
+            .ok_or_else(|| GraphError::not_found(&id.to_string()))?;
+        Ok(self.with_context(
+            json!({
+                "businessPhones": [],
+                "displayName": u.display_name,
+                "givenName": u.given_name,
+                "jobTitle": u.job_title,
+                "mail": u.upn,
+                "mobilePhone": null,
+                "officeLocation": null,
+                "preferredLanguage": "en-US",
+                "surname": u.surname,
+                "userPrincipalName": u.upn,
+                "id": u.id,
+            }),
+            "users/$entity",
+        ))
+    }
+
+    fn user_relation(&self, id: Uuid, rel: &str, context_owner: &str) -> Result<Value, GraphError> {
+        let tenant = self.tenant();
+        let u = tenant
+            .users
+            .iter()
+            .find(|u| u.id == id && !u.deleted)
+            .ok_or_else(|| GraphError::not_found(&id.to_string()))?;
+        match rel {
+            "memberOf" | "transitiveMemberOf" => {
+                let mut items: Vec<Value> = tenant
+                    .groups
+                    .iter()
+                    .filter(|g| g.members.contains(&id.to_string()))
+                    .map(group_json)
+                    .collect();
+                items.extend(u.roles.iter().map(|r| {
+                    json!({
+                        "@odata.type": "#microsoft.graph.directoryRole",
+                        // The directoryRole object ID is tenant-specific, not the template ID.
+                        "id": crate::wellknown::synthetic_id("directoryRole", &format!("{}/{r}", tenant.id)),
+                        "deletedDateTime": null,
+                        "description": format!("Members of this role have the permissions of {}.", role_display_name(r)),
+                        "displayName": role_display_name(r),
+                        "roleTemplateId": r,
+                    })
+                }));
+                self.collection(items, "directoryObjects", &[])
+            }
+            "licenseDetails" => {
+                let items = u
+                    .licenses
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "id": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::wellknown::synthetic_id("licenseDetails", &format!("{}/{}", u.id, l.sku_id)).as_bytes()),
+                            "skuId": l.sku_id,
+                            "skuPartNumber": l.sku_part_number,
+                            "servicePlans": l.service_plans.iter().map(|p| json!({
+                                "servicePlanId": p.service_plan_id,
+                                "servicePlanName": p.service_plan_name,
+                                "provisioningStatus": "Success",
+                                "appliesTo": "User",
+                            })).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                let owner = if context_owner == "me" {
+                    format!("users('{id}')")
+                } else {
+                    context_owner.to_owned()
+                };
+                self.collection(items, &format!("{owner}/licenseDetails"), &[])
+            }
+            "ownedObjects" => {
+                let items = tenant
+                    .groups
+                    .iter()
+                    .filter(|g| g.owners.contains(&id.to_string()))
+                    .map(group_json)
+                    .collect();
+                self.collection(items, "directoryObjects", &[])
+            }
+            other => Err(GraphError::bad_request(format!(
+                "Resource not found for the segment '{other}'."
+            ))),
+        }
+    }
+
+    fn organization(&self) -> Result<Value, GraphError> {
+        let t = self.tenant();
+        let full = self.caller.delegated_any(READ_ORG) || self.caller.app_any(READ_ORG);
+        if self.caller.user.is_none() && !full {
+            return Err(GraphError::denied());
+        }
+        if self.caller.user.is_some() && !full && !self.caller.delegated_any(READ_USER) {
+            return Err(GraphError::denied());
+        }
+        let domains: Vec<Value> = t
+            .domains
+            .iter()
+            .enumerate()
+            .map(|(i, d)| json!({"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": i == 0, "isInitial": i == 0, "name": d, "type": "Managed"}))
+            .collect();
+        // With only User.Read, Graph returns id, displayName and verifiedDomains (others null).
+        let org = if full {
+            json!({"id": t.id, "deletedDateTime": null, "displayName": t.display_name, "countryLetterCode": "US",
+                   "createdDateTime": "2021-08-02T10:30:06Z", "tenantType": "AAD",
+                   "technicalNotificationMails": [t.users.first().map(|u| u.upn.clone()).unwrap_or_default()],
+                   "assignedPlans": [], "verifiedDomains": domains})
+        } else {
+            json!({"id": t.id, "deletedDateTime": null, "displayName": t.display_name, "countryLetterCode": null,
+                   "createdDateTime": null, "tenantType": null, "technicalNotificationMails": [], "assignedPlans": [],
+                   "verifiedDomains": domains})
+        };
+        self.collection(vec![org], "organization", &[])
+    }
+
+    fn service_principals(&self) -> Result<Value, GraphError> {
+        let all: Vec<Value> = self
+            .tenant()
+            .service_principals
+            .iter()
+            .map(|s| self.sp_json(s))
+            .collect();
+        if self.caller.require(READ_APPS, READ_APPS).is_err() {
+            let own: Vec<Value> = all
+                .into_iter()
+                .filter(|s| s["appId"] == json!(self.caller.app_id))
+                .collect();
+            let filter = self.query.get("$filter").cloned().unwrap_or_default();
+            if own.is_empty() || !filter.contains(&self.caller.app_id.to_string()) {
+                return Err(GraphError::denied());
+            }
+            return self.collection(own, "servicePrincipals", &["appId", "displayName", "id"]);
+        }
+        self.collection(all, "servicePrincipals", &["appId", "displayName", "id"])
+    }
+
+    fn sp_json(&self, sp: &crate::model::ServicePrincipal) -> Value {
+        let resource = self.st.resources.iter().find(|r| r.app_id == sp.app_id);
+        let app = self.st.app(sp.app_id);
+        let app_roles: Vec<Value> = resource
+            .map(|r| {
+                r.permissions
+                    .iter()
+                    .filter_map(|p| p.role_id.map(|id| (p, id)))
+                    .map(|(p, id)| json!({"allowedMemberTypes": ["Application"], "description": p.value, "displayName": p.value, "id": id, "isEnabled": true, "origin": "Application", "value": p.value}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let scopes: Vec<Value> = resource
+            .map(|r| {
+                r.permissions
+                    .iter()
+                    .filter_map(|p| p.scope_id.map(|id| (p, id)))
+                    .map(|(p, id)| json!({"adminConsentDescription": p.value, "adminConsentDisplayName": p.value, "id": id, "isEnabled": true,
+                                           "type": if p.admin_consent_required { "Admin" } else { "User" },
+                                           "userConsentDescription": p.value, "userConsentDisplayName": p.value, "value": p.value}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut names = vec![json!(sp.app_id)];
+        if let Some(r) = resource {
+            names.push(json!(r.identifier_uri));
+        }
+        json!({
+            "id": sp.id,
+            "deletedDateTime": null,
+            "accountEnabled": true,
+            "appDisplayName": sp.display_name,
+            "appId": sp.app_id,
+            "appOwnerOrganizationId": sp.app_owner_organization_id,
+            "appRoleAssignmentRequired": false,
+            "appRoles": app_roles,
+            "displayName": sp.display_name,
+            "keyCredentials": [],
+            "oauth2PermissionScopes": scopes,
+            "passwordCredentials": [],
+            "replyUrls": app.map(|a| a.redirect_uris.clone()).unwrap_or_default(),
+            "servicePrincipalNames": names,
+            "servicePrincipalType": "Application",
+            "signInAudience": app.map_or("AzureADMultipleOrgs", |a| match a.sign_in_audience {
+                crate::model::SignInAudience::AzureADMultipleOrgs => "AzureADMultipleOrgs",
+                crate::model::SignInAudience::AzureADMyOrg => "AzureADMyOrg",
+            }),
+            "tags": [],
+        })
+    }
+
+    fn app_json(&self, app: &crate::model::App) -> Value {
+        let select = self
+            .query
+            .get("$select")
+            .map(|s| {
+                s.split(',')
+                    .any(|f| f.trim().eq_ignore_ascii_case("keyCredentials"))
+            })
+            .unwrap_or(false);
+        let keys: Vec<Value> = app
+            .certificates
+            .iter()
+            .filter_map(|c| CertInfo::parse(&c.certificate).ok().map(|info| (c, info)))
+            .map(|(c, info)| {
+                json!({
+                    // Portal-uploaded certificates show the uppercase hex SHA-1 thumbprint here.
+                    "customKeyIdentifier": info.thumbprint_hex(),
+                    "displayName": c.display_name.clone().unwrap_or_else(|| info.subject.clone()),
+                    "endDateTime": iso(info.not_after),
+                    // `key` is returned only with $select including keyCredentials (entra-facts §4.9).
+                    "key": if select { json!(STANDARD.encode(&info.der)) } else { Value::Null },
+                    "keyId": c.key_id,
+                    "startDateTime": iso(info.not_before),
+                    "type": "AsymmetricX509Cert",
+                    "usage": "Verify",
+                })
+            })
+            .collect();
+        let passwords: Vec<Value> = app
+            .secrets
+            .iter()
+            .map(|s| json!({"displayName": null, "endDateTime": iso(s.end_date_time), "hint": null, "keyId": s.key_id, "secretText": null, "startDateTime": null}))
+            .collect();
+        let mut rra: Vec<Value> = Vec::new();
+        for (r, res) in self.st.resources.iter().enumerate() {
+            let mut access = Vec::new();
+            for v in self.st.registered_delegated(app, r) {
+                if let Some(id) = res
+                    .permissions
+                    .iter()
+                    .find(|p| p.value == v)
+                    .and_then(|p| p.scope_id)
+                {
+                    access.push(json!({"id": id, "type": "Scope"}));
+                }
+            }
+            for (x, v) in self.st.registered_application(app) {
+                if x == r
+                    && let Some(id) = res
+                        .permissions
+                        .iter()
+                        .find(|p| p.value == v)
+                        .and_then(|p| p.role_id)
+                {
+                    access.push(json!({"id": id, "type": "Role"}));
+                }
+            }
+            if !access.is_empty() {
+                rra.push(json!({"resourceAppId": res.app_id, "resourceAccess": access}));
+            }
+        }
+        json!({
+            "id": object_id(app),
+            "appId": app.client_id,
+            "displayName": app.display_name,
+            "signInAudience": match app.sign_in_audience {
+                crate::model::SignInAudience::AzureADMultipleOrgs => "AzureADMultipleOrgs",
+                crate::model::SignInAudience::AzureADMyOrg => "AzureADMyOrg",
+            },
+            "keyCredentials": keys,
+            "passwordCredentials": passwords,
+            "requiredResourceAccess": rra,
+            "web": {"redirectUris": app.redirect_uris},
+        })
+    }
+
+    /// Applies `$filter`, `$top` and `$skiptoken`, and wraps the page.
+    fn collection(
+        &self,
+        items: Vec<Value>,
+        context: &str,
+        filterable: &[&str],
+    ) -> Result<Value, GraphError> {
+        let mut items = items;
+        if let Some(filter) = self.query.get("$filter") {
+            let clauses = parse_filter(filter).ok_or_else(|| {
+                GraphError::new(
+                    StatusCode::BAD_REQUEST,
+                    "Request_UnsupportedQuery",
+                    format!("Unsupported or invalid query filter clause specified: '{filter}'."),
+                )
+            })?;
+            for (prop, _) in &clauses {
+                if !filterable.iter().any(|f| f.eq_ignore_ascii_case(prop)) {
+                    return Err(GraphError::new(
+                        StatusCode::BAD_REQUEST,
+                        "Request_UnsupportedQuery",
+                        format!(
+                            "Unsupported or invalid query filter clause specified for property '{prop}' of resource '{context}'."
+                        ),
+                    ));
+                }
+            }
+            items.retain(|item| {
+                clauses.iter().all(|(prop, value)| {
+                    let key = filterable
+                        .iter()
+                        .find(|f| f.eq_ignore_ascii_case(prop))
+                        .copied()
+                        .unwrap_or_default();
+                    match &item[key] {
+                        Value::String(s) => s.eq_ignore_ascii_case(value),
+                        Value::Null => value == "null",
+                        other => other
+                            .to_string()
+                            .trim_matches('"')
+                            .eq_ignore_ascii_case(value),
+                    }
+                })
+            });
+        }
+        let top: usize = match self.query.get("$top") {
+            Some(t) => t
+                .parse()
+                .ok()
+                .filter(|n| (1..=999).contains(n))
+                .ok_or_else(|| {
+                    GraphError::bad_request(format!(
+                        "Invalid page size specified: '{t}'. Must be between 1 and 999 inclusive."
+                    ))
+                })?,
+            None => 100,
+        };
+        let skip: usize = match self.query.get("$skiptoken") {
+            Some(t) => decode_skiptoken(t).ok_or_else(|| GraphError::bad_request("The specified page token value has expired and can no longer be included in your request."))?,
+            None => 0,
+        };
+        let total = items.len();
+        let page: Vec<Value> = items.into_iter().skip(skip).take(top).collect();
+        let mut body =
+            json!({"@odata.context": format!("{}/$metadata#{context}", self.base), "value": page});
+        if skip + top < total {
+            let mut pairs: Vec<(String, String)> = self
+                .query
+                .iter()
+                .filter(|(k, _)| k.as_str() != "$skiptoken")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            pairs.sort();
+            pairs.push(("$skiptoken".into(), encode_skiptoken(skip + top)));
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            body["@odata.nextLink"] = json!(format!(
+                "{}{}?{query}",
+                self.base.trim_end_matches(&format!("/{}", self.version)),
+                self.uri.path()
+            ));
+        }
+        Ok(body)
+    }
+}
+
+fn object_id(app: &crate::model::App) -> Uuid {
+    app.object_id.unwrap_or_else(|| {
+        crate::wellknown::synthetic_id("application", &app.client_id.to_string())
+    })
+}
+
+fn group_json(g: &crate::model::Group) -> Value {
+    json!({"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name,
+           "mailEnabled": g.mail_enabled, "securityEnabled": g.security_enabled})
+}
+
+fn grant_json(g: &crate::model::OAuth2PermissionGrant) -> Value {
+    json!({"clientId": g.client_id, "consentType": g.consent_type, "id": g.id, "principalId": g.principal_id,
+           "resourceId": g.resource_id, "scope": g.scope})
+}
+
+fn assignment_json(a: &crate::model::AppRoleAssignment) -> Value {
+    json!({"id": a.id, "deletedDateTime": null, "appRoleId": a.app_role_id, "createdDateTime": iso(a.created_date_time),
+           "principalDisplayName": a.principal_display_name, "principalId": a.principal_id, "principalType": "ServicePrincipal",
+           "resourceDisplayName": a.resource_display_name, "resourceId": a.resource_id})
+}
+
+fn encode_skiptoken(offset: usize) -> String {
+    format!(
+        "RFNwdAIAAQAAA{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("skip:{offset}"))
+    )
+}
+
+fn decode_skiptoken(token: &str) -> Option<usize> {
+    let rest = token.strip_prefix("RFNwdAIAAQAAA")?;
+    let text = String::from_utf8(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(rest)
+            .ok()?,
+    )
+    .ok()?;
+    text.strip_prefix("skip:")?.parse().ok()
+}
+
+/// Parses `prop eq 'value' [and prop eq 'value' ...]`.
+fn parse_filter(filter: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for clause in filter.split(" and ") {
+        let mut parts = clause.trim().splitn(3, ' ');
+        let prop = parts.next()?;
+        if !parts.next()?.eq_ignore_ascii_case("eq") {
+            return None;
+        }
+        let raw = parts.next()?.trim();
+        let value = if raw.len() >= 2 && raw.starts_with('\'') && raw.ends_with('\'') {
+            raw[1..raw.len() - 1].replace("''", "'")
+        } else {
+            raw.to_owned()
+        };
+        out.push((prop.to_owned(), value));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_parses_eq_clauses_and_rejects_other_operators() {
+        assert_eq!(
+            parse_filter("clientId eq 'abc' and consentType eq 'AllPrincipals'"),
+            Some(vec![
+                ("clientId".into(), "abc".into()),
+                ("consentType".into(), "AllPrincipals".into())
+            ])
+        );
+        assert_eq!(parse_filter("appId ne 'x'"), None);
+        assert_eq!(parse_filter("startswith(displayName,'a')"), None);
+    }
+
+    #[test]
+    fn skiptoken_round_trips_and_rejects_garbage() {
+        assert_eq!(decode_skiptoken(&encode_skiptoken(200)), Some(200));
+        assert_eq!(decode_skiptoken("nonsense"), None);
+    }
+}

@@ -1,0 +1,189 @@
+//! Every route in one place, plus the discovery document and the JWKS.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+
+use crate::aad::AadError;
+use crate::server::Ctx;
+
+/// The router of the simulator.
+pub(crate) fn router(ctx: Ctx) -> Router {
+    Router::new()
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(jwks))
+        .route("/{tenant}/discovery/instance", get(instance_discovery))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(crate::pages::authorize),
+        )
+        .route(
+            "/{tenant}/v2.0/adminconsent",
+            get(crate::pages::admin_consent_v2),
+        )
+        .route(
+            "/{tenant}/adminconsent",
+            get(crate::pages::admin_consent_legacy),
+        )
+        .route("/{tenant}/login", post(crate::pages::login))
+        .route("/{tenant}/mfa", post(crate::pages::mfa))
+        .route("/{tenant}/consent", post(crate::pages::consent))
+        .route("/{tenant}/oauth2/v2.0/token", post(crate::token::token))
+        .route("/error", get(crate::pages::error_lookup))
+        .route("/v1.0/{*rest}", get(crate::graph::graph_v1))
+        .route("/beta/{*rest}", get(crate::graph::graph_beta))
+        .route("/_sim/state", get(crate::control::http_state))
+        .route("/_sim/clock", get(crate::control::http_clock))
+        .route("/_sim/ops", post(crate::control::http_op))
+        .with_state(ctx)
+}
+
+fn aad_fail(ctx: &Ctx, err: AadError) -> Response {
+    let now = ctx.lock().now();
+    err.to_response(now, &ctx.base, None)
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration` (entra-facts §1.6).
+async fn discovery(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Response {
+    let base = ctx.base.clone();
+    let (segment, issuer_tenant, region) = {
+        let st = ctx.lock();
+        if matches!(tenant.as_str(), "common" | "organizations") {
+            (
+                tenant.clone(),
+                "{tenantid}".to_owned(),
+                serde_json::Value::Null,
+            )
+        } else {
+            match st.tenant_idx(&tenant) {
+                Some(t) => {
+                    let id = st.tenants[t].id.to_string();
+                    // Whether a domain-name tenant gets GUID URLs is UNVERIFIED; see Settings.
+                    let seg = if st.settings.discovery_uses_tenant_guid {
+                        id.clone()
+                    } else {
+                        tenant.clone()
+                    };
+                    (seg, id, json!("NA"))
+                }
+                None => {
+                    drop(st);
+                    return aad_fail(&ctx, tenant_not_found(&ctx, &tenant));
+                }
+            }
+        }
+    };
+    let t = format!("{base}/{segment}");
+    let body = json!({
+        "token_endpoint": format!("{t}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{t}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{base}/{issuer_tenant}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": format!("{base}/oidc/userinfo"),
+        "authorization_endpoint": format!("{t}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{t}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{t}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub","iss","cloud_instance_name","cloud_instance_host_name","cloud_graph_host_name","msgraph_host","aud","exp","iat","auth_time","acr","nonce","preferred_username","name","tid","ver","at_hash","c_hash","email"],
+        "kerberos_endpoint": format!("{t}/kerberos"),
+        "tenant_region_scope": region,
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": base.trim_start_matches("https://").trim_start_matches("http://"),
+        "rbac_url": "https://pas.windows.net"
+    });
+    cacheable(axum::Json(body).into_response())
+}
+
+fn cacheable(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=86400, private"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, OPTIONS"),
+    );
+    resp
+}
+
+pub(crate) fn tenant_not_found(ctx: &Ctx, tenant: &str) -> AadError {
+    let st = ctx.lock();
+    AadError::new(
+        90002,
+        format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+        ),
+        &st.settings,
+    )
+}
+
+/// `GET /{tenant}/discovery/v2.0/keys` (entra-facts §1.7). The key is TEST-ONLY.
+async fn jwks(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Response {
+    let known = matches!(tenant.as_str(), "common" | "organizations")
+        || ctx.lock().tenant_idx(&tenant).is_some();
+    if !known {
+        return aad_fail(&ctx, tenant_not_found(&ctx, &tenant));
+    }
+    let k = &ctx.key;
+    let body = json!({"keys": [{
+        "kty": "RSA",
+        "use": "sig",
+        "kid": k.kid,
+        "x5t": k.kid,
+        "n": k.n,
+        "e": k.e,
+        "x5c": [STANDARD.encode(&k.cert_der)],
+        "issuer": format!("{}/{{tenantid}}/v2.0", ctx.base),
+    }]});
+    cacheable(axum::Json(body).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct InstanceQuery {
+    authorization_endpoint: Option<String>,
+}
+
+/// MSAL's instance discovery for non-well-known hosts (entra-facts §1.1).
+async fn instance_discovery(State(ctx): State<Ctx>, Query(q): Query<InstanceQuery>) -> Response {
+    let host = ctx
+        .base
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .to_owned();
+    let tenant = q
+        .authorization_endpoint
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| {
+            u.path_segments()
+                .and_then(|mut s| s.next().map(str::to_owned))
+        })
+        .unwrap_or_else(|| "common".into());
+    axum::Json(json!({
+        "tenant_discovery_endpoint": format!("{}/{tenant}/v2.0/.well-known/openid-configuration", ctx.base),
+        "api-version": "1.1",
+        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}]
+    }))
+    .into_response()
+}

@@ -1,0 +1,389 @@
+//! Scenario files: the tenants, users, apps and policies the simulator starts with.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ScenarioError;
+use crate::model::{App, PermissionDef, ResourceApi, Settings, Tenant};
+use crate::wellknown::{
+    GRAPH_APP_ID, GRAPH_PERMISSIONS, GRAPH_RESOURCE, graph_scope_needs_admin, resolve_role,
+    synthetic_id,
+};
+
+const CONTOSO: &str = include_str!("../scenarios/contoso.toml");
+
+/// A complete simulator scenario (see `scenarios/contoso.toml` for an annotated example).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name of the scenario.
+    #[serde(default)]
+    pub name: String,
+    /// Service settings, including the UNVERIFIED behaviours.
+    #[serde(default)]
+    pub settings: Settings,
+    /// Tenants.
+    pub tenants: Vec<Tenant>,
+    /// App registrations (vendor multi-tenant apps and tenant-owned custom apps).
+    #[serde(default)]
+    pub apps: Vec<App>,
+    /// Resource APIs other than Microsoft Graph (which is built in).
+    #[serde(default)]
+    pub resources: Vec<ResourceApi>,
+}
+
+impl Scenario {
+    /// Parses and validates a TOML scenario.
+    pub fn from_toml_str(text: &str) -> Result<Self, ScenarioError> {
+        let scenario: Scenario =
+            toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        scenario.normalized()
+    }
+
+    /// The default demo scenario "contoso" (embedded copy of `scenarios/contoso.toml`).
+    pub fn contoso() -> Scenario {
+        // The embedded scenario is checked by a unit test; failing here is a build defect.
+        Self::from_toml_str(CONTOSO).expect("the embedded contoso scenario is valid")
+    }
+
+    /// Resolves names to IDs, adds Microsoft Graph and checks every reference.
+    pub(crate) fn normalized(mut self) -> Result<Self, ScenarioError> {
+        self.add_graph();
+        let mut tenant_ids = std::collections::HashSet::new();
+        for t in &self.tenants {
+            if !tenant_ids.insert(t.id) {
+                return Err(dup("tenant", t.id));
+            }
+        }
+        for tenant in &mut self.tenants {
+            let mut upns = std::collections::HashSet::new();
+            for u in &mut tenant.users {
+                if !upns.insert(u.upn.to_ascii_lowercase()) {
+                    return Err(dup("user", &u.upn));
+                }
+                for role in &mut u.roles {
+                    *role = resolve_role(role)
+                        .map(str::to_owned)
+                        .or_else(|| Uuid::parse_str(role).ok().map(|g| g.to_string()))
+                        .ok_or_else(|| unknown("directory role", role.as_str()))?;
+                }
+            }
+            let users = tenant.users.clone();
+            let resolve_user = |r: &str| -> Result<String, ScenarioError> {
+                users
+                    .iter()
+                    .find(|u| u.upn.eq_ignore_ascii_case(r) || u.id.to_string() == r.to_lowercase())
+                    .map(|u| u.id.to_string())
+                    .ok_or_else(|| unknown("user", r))
+            };
+            for g in &mut tenant.groups {
+                for o in g.owners.iter_mut().chain(g.members.iter_mut()) {
+                    *o = resolve_user(o)?;
+                }
+            }
+            for p in &mut tenant.ca_policies {
+                for u in &mut p.users {
+                    *u = resolve_user(u)?;
+                }
+            }
+        }
+        let mut client_ids = std::collections::HashSet::new();
+        for app in &self.apps {
+            if !client_ids.insert(app.client_id) {
+                return Err(dup("app", app.client_id));
+            }
+            if self.tenant_by_ref(&app.home_tenant).is_none() {
+                return Err(unknown("tenant", &app.home_tenant));
+            }
+            for c in &app.certificates {
+                crate::crypto::CertInfo::parse(&c.certificate).map_err(|reason| {
+                    ScenarioError::Certificate {
+                        app: app.client_id.to_string(),
+                        reason,
+                    }
+                })?;
+            }
+        }
+        for t in &self.tenants {
+            for a in &t.preconsented_apps {
+                if !client_ids.contains(a) {
+                    return Err(unknown("app", a));
+                }
+            }
+        }
+        // Every permission an app requests must exist on its resource; unknown Graph permissions get
+        // synthetic IDs (stable, but not Microsoft's).
+        let apps = self.apps.clone();
+        for app in &apps {
+            for (perm, application) in app
+                .delegated
+                .iter()
+                .map(|p| (p, false))
+                .chain(app.application.iter().map(|p| (p, true)))
+            {
+                self.ensure_permission(perm, application)?;
+            }
+        }
+        Ok(self)
+    }
+
+    fn add_graph(&mut self) {
+        let graph_id = Uuid::parse_str(GRAPH_APP_ID).unwrap_or_default();
+        if self.resources.iter().any(|r| r.app_id == graph_id) {
+            return;
+        }
+        let parse = |s: Option<&str>| s.and_then(|s| Uuid::parse_str(s).ok());
+        let permissions = GRAPH_PERMISSIONS
+            .iter()
+            .map(|(value, role, scope)| PermissionDef {
+                value: (*value).to_owned(),
+                role_id: parse(*role),
+                scope_id: parse(*scope),
+                admin_consent_required: graph_scope_needs_admin(value),
+            })
+            .collect();
+        self.resources.insert(
+            0,
+            ResourceApi {
+                app_id: graph_id,
+                display_name: "Microsoft Graph".into(),
+                identifier_uri: GRAPH_RESOURCE.into(),
+                permissions,
+            },
+        );
+    }
+
+    pub(crate) fn ensure_permission(
+        &mut self,
+        perm: &str,
+        application: bool,
+    ) -> Result<(), ScenarioError> {
+        let (res_idx, value) =
+            split_permission(&self.resources, perm).ok_or_else(|| unknown("resource API", perm))?;
+        let resource = &mut self.resources[res_idx];
+        let kind = if application { "role" } else { "scope" };
+        let synthetic = synthetic_id(kind, &format!("{}/{value}", resource.identifier_uri));
+        match resource.permissions.iter_mut().find(|p| p.value == value) {
+            Some(def) => {
+                if application && def.role_id.is_none() {
+                    def.role_id = Some(synthetic);
+                } else if !application && def.scope_id.is_none() {
+                    def.scope_id = Some(synthetic);
+                }
+            }
+            None => resource.permissions.push(PermissionDef {
+                admin_consent_required: graph_scope_needs_admin(&value),
+                value,
+                role_id: application.then_some(synthetic),
+                scope_id: (!application).then_some(synthetic),
+            }),
+        }
+        Ok(())
+    }
+
+    /// Finds a tenant by ID or verified domain.
+    pub(crate) fn tenant_by_ref(&self, r: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| {
+            t.id.to_string().eq_ignore_ascii_case(r)
+                || t.domains.iter().any(|d| d.eq_ignore_ascii_case(r))
+        })
+    }
+}
+
+/// Splits `User.Read` (Graph) or `https://resource/Name` into (resource index, permission value).
+pub(crate) fn split_permission(resources: &[ResourceApi], perm: &str) -> Option<(usize, String)> {
+    if let Some((prefix, value)) = perm.rsplit_once('/').filter(|_| perm.contains("://")) {
+        let prefix = prefix.trim_end_matches('/');
+        let idx = resources.iter().position(|r| {
+            r.identifier_uri
+                .trim_end_matches('/')
+                .eq_ignore_ascii_case(prefix)
+                || r.app_id.to_string().eq_ignore_ascii_case(prefix)
+        })?;
+        Some((idx, value.to_owned()))
+    } else if let Some((prefix, value)) = perm.split_once('/') {
+        // `{resource app id}/Name`
+        let idx = resources
+            .iter()
+            .position(|r| r.app_id.to_string().eq_ignore_ascii_case(prefix))?;
+        Some((idx, value.to_owned()))
+    } else {
+        let graph = resources
+            .iter()
+            .position(|r| r.app_id.to_string() == GRAPH_APP_ID)?;
+        Some((graph, perm.to_owned()))
+    }
+}
+
+fn dup(what: &'static str, name: impl ToString) -> ScenarioError {
+    ScenarioError::Duplicate {
+        what,
+        name: name.to_string(),
+    }
+}
+
+fn unknown(what: &'static str, name: impl ToString) -> ScenarioError {
+    ScenarioError::Unknown {
+        what,
+        name: name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contoso_parses_and_names_every_special_role() {
+        let s = Scenario::contoso();
+        let contoso = s
+            .tenant_by_ref("contoso.onmicrosoft.com")
+            .expect("contoso tenant");
+        for role in [
+            "Global Administrator",
+            "Privileged Role Administrator",
+            "Yammer Administrator",
+            "Power Platform Administrator",
+            "Fabric Administrator",
+            "Teams Administrator",
+            "Exchange Administrator",
+            "Microsoft 365 Backup Administrator",
+        ] {
+            let id = resolve_role(role).expect("known role");
+            assert!(
+                contoso
+                    .users
+                    .iter()
+                    .any(|u| u.roles.iter().any(|r| r == id)),
+                "no user with {role}"
+            );
+        }
+        assert!(contoso.users.iter().any(|u| u.mfa_required));
+        assert!(contoso.users.iter().any(|u| u.viva_engage_verified_admin));
+        assert!(contoso.groups.iter().any(|g| !g.owners.is_empty()));
+        assert!(s.tenant_by_ref("fabrikam.onmicrosoft.com").is_some());
+    }
+
+    /// The contoso scenario mirrors Consentry's default catalog: one vendor app per app type with
+    /// the catalog's permissions.
+    #[test]
+    fn contoso_mirrors_the_default_catalog() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../consentry-catalog/catalog/default.toml"
+        );
+        let Ok(text) = std::fs::read_to_string(path) else {
+            panic!("the default catalog is expected at {path}");
+        };
+        let catalog: toml::Value = toml::from_str(&text).expect("catalog parses");
+        let s = Scenario::contoso();
+        let types = catalog["app_types"].as_array().expect("app_types");
+        for at in types {
+            let key = at["key"].as_str().unwrap_or_default();
+            let custom = at
+                .get("custom_app")
+                .and_then(toml::Value::as_bool)
+                .unwrap_or(false);
+            let app = s
+                .apps
+                .iter()
+                .find(|a| a.catalog_key.as_deref() == Some(key));
+            if custom {
+                let home = s
+                    .tenant_by_ref("contoso.onmicrosoft.com")
+                    .map(|t| t.id.to_string());
+                let custom_app = s
+                    .apps
+                    .iter()
+                    .find(|a| a.home_tenant == "contoso.onmicrosoft.com");
+                assert!(
+                    custom_app.is_some_and(|a| !a.certificates.is_empty()),
+                    "contoso needs a custom app with a certificate ({home:?})"
+                );
+                continue;
+            }
+            let app = app.unwrap_or_else(|| panic!("no vendor app for catalog app type {key}"));
+            if let Some(name) = at.get("entra_app_name").and_then(toml::Value::as_str) {
+                assert_eq!(app.display_name, name);
+            }
+            for p in at["permissions"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or_default().to_owned();
+                match p["kind"].as_str() {
+                    Some("scope") => assert!(
+                        app.delegated.contains(&name),
+                        "{key}: delegated {name} missing"
+                    ),
+                    Some("role") => assert!(
+                        app.application.contains(&name),
+                        "{key}: application {name} missing"
+                    ),
+                    other => panic!("unexpected permission kind {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dangling_references_are_reported() {
+        let text = r#"
+            [[tenants]]
+            id = "3f2a9c4e-5b1d-4c7a-9e2f-6d8b0a1c2e3f"
+            display_name = "T"
+            domains = ["t.onmicrosoft.com"]
+            [[tenants.groups]]
+            id = "3f2a9c4e-5b1d-4c7a-9e2f-6d8b0a1c2e30"
+            display_name = "G"
+            owners = ["nobody@t.onmicrosoft.com"]
+        "#;
+        let err = Scenario::from_toml_str(text).unwrap_err();
+        assert!(
+            matches!(err, ScenarioError::Unknown { what: "user", .. }),
+            "{err}"
+        );
+        let bad_role = r#"
+            [[tenants]]
+            id = "3f2a9c4e-5b1d-4c7a-9e2f-6d8b0a1c2e3f"
+            display_name = "T"
+            domains = ["t.onmicrosoft.com"]
+            [[tenants.users]]
+            id = "3f2a9c4e-5b1d-4c7a-9e2f-6d8b0a1c2e31"
+            upn = "a@t.onmicrosoft.com"
+            display_name = "A"
+            password = "x"
+            roles = ["Supreme Leader"]
+        "#;
+        assert!(matches!(
+            Scenario::from_toml_str(bad_role),
+            Err(ScenarioError::Unknown {
+                what: "directory role",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Scenario::from_toml_str("tenants = 3"),
+            Err(ScenarioError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn permissions_resolve_to_graph_or_a_named_resource() {
+        let s = Scenario::contoso();
+        let graph = s
+            .resources
+            .iter()
+            .position(|r| r.app_id.to_string() == GRAPH_APP_ID)
+            .expect("graph");
+        assert_eq!(
+            split_permission(&s.resources, "User.Read"),
+            Some((graph, "User.Read".into()))
+        );
+        assert_eq!(
+            split_permission(&s.resources, "https://graph.microsoft.com/.default"),
+            Some((graph, ".default".into()))
+        );
+        assert_eq!(
+            split_permission(&s.resources, "https://unknown.example/x"),
+            None
+        );
+    }
+}

@@ -1,0 +1,814 @@
+//! `POST /{tenant}/oauth2/v2.0/token`: client authentication (secret post/basic, certificate client
+//! assertions), the authorization_code, refresh_token and client_credentials grants, and every
+//! failure of entra-facts §3 with its exact code, OAuth error, status and body.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::aad::{AadError, no_store};
+use crate::crypto::{CertInfo, random_token};
+use crate::model::{App, CaRefreshIp};
+use crate::server::Ctx;
+use crate::state::{RefreshGrant, ScopeRef, State as SimState};
+use crate::wellknown::{GRAPH_APP_ID, OIDC_SCOPES, synthetic_id};
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The token endpoint.
+pub(crate) async fn token(
+    State(ctx): State<Ctx>,
+    Path(tenant): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut form: HashMap<String, String> = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    let correlation = headers
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let ip = ctx.client_ip(peer, &headers);
+    let basic = basic_auth(&headers);
+    let mut st = ctx.lock();
+    let now = st.now();
+    let result = Request {
+        ctx: &ctx,
+        st: &mut st,
+        tenant: &tenant,
+        form: &form,
+        basic,
+        now,
+        peer_ip: ip,
+    }
+    .run();
+    match result {
+        Ok(body) => {
+            let mut resp = axum::Json(body).into_response();
+            no_store(resp.headers_mut());
+            resp
+        }
+        Err(e) => {
+            tracing::debug!(aadsts = e.code, error = %e.error, "token request refused");
+            e.to_response(now, &ctx.base, correlation.as_deref())
+        }
+    }
+}
+
+fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((unescape(id)?, unescape(secret)?))
+}
+
+struct Request<'a> {
+    ctx: &'a Ctx,
+    st: &'a mut SimState,
+    tenant: &'a str,
+    form: &'a HashMap<String, String>,
+    basic: Option<(String, String)>,
+    now: OffsetDateTime,
+    peer_ip: IpAddr,
+}
+
+impl Request<'_> {
+    fn err(&self, code: u32, msg: impl Into<String>) -> AadError {
+        AadError::new(code, msg, &self.st.settings)
+    }
+
+    fn missing(&self, param: &str) -> AadError {
+        self.err(
+            900144,
+            format!("The request body must contain the following parameter: '{param}'."),
+        )
+    }
+
+    fn run(&mut self) -> Result<Value, AadError> {
+        let path_tenant = if matches!(self.tenant, "common" | "organizations") {
+            None
+        } else {
+            Some(
+                self.st
+                    .tenant_idx(self.tenant)
+                    .ok_or_else(|| crate::routes::tenant_not_found(self.ctx, self.tenant))?,
+            )
+        };
+        let grant_type = self
+            .form
+            .get("grant_type")
+            .cloned()
+            .ok_or_else(|| self.missing("grant_type"))?;
+        let client_id_text = self
+            .form
+            .get("client_id")
+            .cloned()
+            .or_else(|| self.basic.as_ref().map(|(id, _)| id.clone()))
+            .ok_or_else(|| self.missing("client_id"))?;
+        let tenant_name = path_tenant.map_or_else(
+            || self.tenant.to_owned(),
+            |t| self.st.tenants[t].id.to_string(),
+        );
+        let app = Uuid::parse_str(&client_id_text)
+            .ok()
+            .and_then(|id| self.st.app(id).cloned())
+            .ok_or_else(|| self.app_not_found(&client_id_text, &tenant_name))?;
+        if !matches!(
+            grant_type.as_str(),
+            "authorization_code" | "refresh_token" | "client_credentials"
+        ) {
+            return Err(self.err(70003, "The app requested an unsupported grant type."));
+        }
+        let azpacr = self.authenticate_client(&app, path_tenant)?;
+        match grant_type.as_str() {
+            "client_credentials" => self.client_credentials(&app, path_tenant, azpacr),
+            "authorization_code" => self.authorization_code(&app, path_tenant, azpacr),
+            _ => self.refresh(&app, path_tenant, azpacr),
+        }
+    }
+
+    fn app_not_found(&self, client_id: &str, tenant: &str) -> AadError {
+        self.err(
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+            ),
+        )
+    }
+
+    /// Returns `azpacr`: "1" for a secret, "2" for a certificate.
+    fn authenticate_client(
+        &self,
+        app: &App,
+        path_tenant: Option<usize>,
+    ) -> Result<&'static str, AadError> {
+        if let Some(assertion) = self.form.get("client_assertion") {
+            if self.form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+                return Err(self.missing("client_assertion_type"));
+            }
+            self.verify_assertion(app, assertion, path_tenant)?;
+            return Ok("2");
+        }
+        let secret = self
+            .form
+            .get("client_secret")
+            .cloned()
+            .or_else(|| self.basic.as_ref().map(|(_, s)| s.clone()));
+        let Some(secret) = secret else {
+            return Err(self.err(
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            ));
+        };
+        match app.secrets.iter().find(|s| s.value.expose_secret() == secret) {
+            Some(s) if s.end_date_time <= self.now => Err(self.err(
+                7000222,
+                format!(
+                    "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
+                    app.client_id
+                ),
+            )),
+            Some(_) => Ok("1"),
+            None => Err(self.err(
+                7000215,
+                format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                    app.client_id
+                ),
+            )),
+        }
+    }
+
+    fn verify_assertion(
+        &self,
+        app: &App,
+        jwt: &str,
+        path_tenant: Option<usize>,
+    ) -> Result<(), AadError> {
+        // The codes for malformed assertions, wrong audience and iss/sub mismatch are UNVERIFIED
+        // (entra-facts §9); 50027 and 50048 are the documented names for these causes.
+        let malformed = || self.err(50027, "Invalid JWT token. The token is malformed.");
+        let header = jsonwebtoken::decode_header(jwt).map_err(|_| malformed())?;
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::PS256) {
+            return Err(self.err(
+                50027,
+                format!(
+                    "Invalid JWT token. Unsupported signing algorithm '{:?}'.",
+                    header.alg
+                ),
+            ));
+        }
+        let certs: Vec<CertInfo> = app
+            .certificates
+            .iter()
+            .filter_map(|c| CertInfo::parse(&c.certificate).ok())
+            .collect();
+        let found = certs.iter().find(|c| {
+            header
+                .x5t_s256
+                .as_deref()
+                .is_some_and(|t| c.matches_x5t_s256(t))
+                || header.x5t.as_deref().is_some_and(|t| c.matches_x5t(t))
+        });
+        let Some(cert) = found else {
+            let shown = header
+                .x5t
+                .as_deref()
+                .or(header.x5t_s256.as_deref())
+                .and_then(crate::crypto::decode_b64_any)
+                .map(|b| b.iter().map(|x| format!("{x:02X}")).collect::<String>())
+                .unwrap_or_default();
+            return Err(self.err(
+                700027,
+                format!(
+                    "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{shown}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{}'.]",
+                    app.client_id
+                ),
+            ));
+        };
+        let mut validation = Validation::new(header.alg);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let key = DecodingKey::from_rsa_der(&cert.rsa_public_pkcs1);
+        let claims = match jsonwebtoken::decode::<Value>(jwt, &key, &validation) {
+            Ok(data) => data.claims,
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => {
+                return Err(self.err(
+                    700027,
+                    "Client assertion failed signature validation. [Reason - Key was found, but use of the key to verify the signature failed.]",
+                ));
+            }
+            Err(_) => return Err(malformed()),
+        };
+        let client = app.client_id.to_string();
+        let iss = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !iss.eq_ignore_ascii_case(&client) || !sub.eq_ignore_ascii_case(&client) {
+            return Err(self.err(
+                50048,
+                "Subject must match Issuer claim in the client assertion.",
+            ));
+        }
+        let aud_ok = {
+            let mut tenants = vec![self.tenant.to_owned()];
+            if let Some(t) = path_tenant {
+                tenants.push(self.st.tenants[t].id.to_string());
+                tenants.extend(self.st.tenants[t].domains.iter().cloned());
+            }
+            let base = &self.ctx.base;
+            let auds: Vec<&str> = match claims.get("aud") {
+                Some(Value::String(s)) => vec![s.as_str()],
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+                _ => vec![],
+            };
+            // Accepted: the token endpoint (current doc, MSAL) and the legacy forms of the 2020 doc.
+            auds.iter().any(|aud| {
+                tenants.iter().any(|t| {
+                    [
+                        format!("{base}/{t}/oauth2/v2.0/token"),
+                        format!("{base}/{t}/v2.0"),
+                        format!("{base}/{t}/oauth2/token"),
+                    ]
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(aud))
+                })
+            })
+        };
+        if !aud_ok {
+            return Err(self.err(50027, "Invalid JWT token. The audience of the client assertion is not this token endpoint."));
+        }
+        let skew = Duration::seconds(self.st.settings.assertion_clock_skew_secs);
+        let ts = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_i64)
+                .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        };
+        let exp = ts("exp");
+        let nbf = ts("nbf");
+        let expired = exp.is_none_or(|e| self.now > e + skew);
+        let early = nbf.is_some_and(|n| self.now + skew < n);
+        if expired || early {
+            let fmt = |t: Option<OffsetDateTime>| {
+                t.unwrap_or(OffsetDateTime::UNIX_EPOCH)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            };
+            return Err(self.err(
+                700024,
+                format!(
+                    "Client assertion is not within its valid time range. Current time: {}, assertion valid from {}, expiry time of assertion {}. Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .",
+                    fmt(Some(self.now)),
+                    fmt(nbf),
+                    fmt(exp)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn client_credentials(
+        &mut self,
+        app: &App,
+        path_tenant: Option<usize>,
+        azpacr: &str,
+    ) -> Result<Value, AadError> {
+        let Some(t) = path_tenant else {
+            // The exact answer for client_credentials on /common is UNVERIFIED (AADSTS9001023 family).
+            return Err(self.err(
+                9001023,
+                "The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.",
+            ));
+        };
+        let scope = self
+            .form
+            .get("scope")
+            .cloned()
+            .ok_or_else(|| self.missing("scope"))?;
+        let scopes: Vec<&str> = scope.split_whitespace().collect();
+        let invalid_scope = || {
+            self.err(
+                70011,
+                format!(
+                    "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+                ),
+            )
+        };
+        let [single] = scopes.as_slice() else {
+            return Err(invalid_scope());
+        };
+        let Some(resource_ref) = single.strip_suffix("/.default") else {
+            return Err(invalid_scope());
+        };
+        let r = self
+            .st
+            .resources
+            .iter()
+            .position(|res| {
+                res.identifier_uri.trim_end_matches('/').eq_ignore_ascii_case(resource_ref.trim_end_matches('/'))
+                    || res.app_id.to_string().eq_ignore_ascii_case(resource_ref)
+            })
+            .ok_or_else(|| {
+                self.err(
+                    500011,
+                    format!(
+                        "The resource principal named {resource_ref} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+                        self.st.tenants[t].display_name
+                    ),
+                )
+            })?;
+        let Some(sp) = self.st.sp(t, app.client_id).map(|s| s.id) else {
+            return Err(self.err(
+                7000229,
+                format!(
+                    "The client application {} is missing service principal in the tenant {}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119",
+                    app.client_id, self.st.tenants[t].id
+                ),
+            ));
+        };
+        let roles = self.st.granted_roles(t, app.client_id, r);
+        let lifetime = self.st.settings.access_token_lifetime_secs;
+        let tid = self.st.tenants[t].id;
+        let mut claims = self.base_claims(tid, r, lifetime);
+        claims["oid"] = json!(sp);
+        claims["sub"] = json!(sp);
+        claims["idtyp"] = json!("app");
+        claims["appid"] = json!(app.client_id);
+        claims["azp"] = json!(app.client_id);
+        claims["appidacr"] = json!(azpacr);
+        claims["azpacr"] = json!(azpacr);
+        if !roles.is_empty() {
+            claims["roles"] = json!(roles);
+        }
+        Ok(json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": self.ctx.key.sign(&claims),
+        }))
+    }
+
+    fn base_claims(&self, tid: Uuid, r: usize, lifetime: i64) -> Value {
+        let now = self.now.unix_timestamp();
+        json!({
+            "aud": self.st.resources[r].identifier_uri,
+            // Graph's real access tokens are v1-format (UNVERIFIED, entra-facts §2.5); the simulator
+            // issues v2-shaped tokens with both appid and azp so either reading works.
+            "iss": format!("{}/{tid}/v2.0", self.ctx.base),
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "tid": tid,
+            "ver": "2.0",
+            "uti": random_token(16),
+        })
+    }
+
+    fn authorization_code(
+        &mut self,
+        app: &App,
+        path_tenant: Option<usize>,
+        azpacr: &str,
+    ) -> Result<Value, AadError> {
+        let code = self
+            .form
+            .get("code")
+            .cloned()
+            .ok_or_else(|| self.missing("code"))?;
+        let invalid = |st: &SimState, extra: &str| {
+            AadError::new(
+                70000,
+                format!("The provided value for the 'code' parameter is not valid.{extra}"),
+                &st.settings,
+            )
+        };
+        let Some(c) = self.st.codes.get(&code).cloned() else {
+            return Err(invalid(self.st, ""));
+        };
+        if c.redeemed {
+            return Err(self.err(
+                54005,
+                "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+            ));
+        }
+        if c.issued_at + Duration::seconds(self.st.settings.code_lifetime_secs) < self.now {
+            return Err(invalid(self.st, " The code has expired."));
+        }
+        if path_tenant.is_some_and(|t| self.st.tenants[t].id != c.tenant_id) {
+            return Err(self.err(700005, "Provided Authorization Code is intended to use against other tenant, thus rejected."));
+        }
+        // The codes for a client or redirect_uri mismatch are UNVERIFIED; both are invalid_grant.
+        if c.client_id != app.client_id {
+            return Err(invalid(
+                self.st,
+                " The code was issued to a different client.",
+            ));
+        }
+        if self.form.get("redirect_uri") != Some(&c.redirect_uri) {
+            return Err(invalid(
+                self.st,
+                " The redirect_uri does not match the one used to obtain the code.",
+            ));
+        }
+        if let Some(challenge) = &c.code_challenge {
+            let verifier = self.form.get("code_verifier");
+            let ok = verifier.is_some_and(|v| match c.code_challenge_method.as_deref() {
+                Some("plain") => v == challenge,
+                _ => &crate::crypto::s256(v) == challenge,
+            });
+            if !ok {
+                return Err(self.err(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request."));
+            }
+        }
+        if let Some(stored) = self.st.codes.get_mut(&code) {
+            stored.redeemed = true;
+        }
+        let t = self
+            .st
+            .tenant_by_id(c.tenant_id)
+            .ok_or_else(|| invalid(self.st, ""))?;
+        let grant = RefreshGrant {
+            client_id: app.client_id,
+            tenant_id: c.tenant_id,
+            user_id: c.user_id,
+            scopes: c.scopes.clone(),
+            auth_time: c.issued_at,
+            issued_at: self.now,
+            last_used: self.now,
+            sign_in_ip: c.sign_in_ip,
+            mfa_done: c.mfa_done,
+        };
+        self.check_user_and_app(t, app, &grant, false)?;
+        self.issue_delegated(t, app, &grant, &c.scopes, c.nonce.as_deref(), azpacr)
+    }
+
+    fn refresh(
+        &mut self,
+        app: &App,
+        path_tenant: Option<usize>,
+        azpacr: &str,
+    ) -> Result<Value, AadError> {
+        let rt = self
+            .form
+            .get("refresh_token")
+            .cloned()
+            .ok_or_else(|| self.missing("refresh_token"))?;
+        let invalid = |st: &SimState, extra: &str| {
+            AadError::new(
+                70000,
+                format!(
+                    "The provided value for the 'refresh_token' parameter is not valid.{extra}"
+                ),
+                &st.settings,
+            )
+        };
+        let Some(grant) = self.st.refresh_tokens.get(&rt).cloned() else {
+            return Err(invalid(self.st, ""));
+        };
+        if grant.client_id != app.client_id {
+            return Err(invalid(
+                self.st,
+                " The refresh token was issued to a different client.",
+            ));
+        }
+        if path_tenant.is_some_and(|t| self.st.tenants[t].id != grant.tenant_id) {
+            return Err(invalid(
+                self.st,
+                " The refresh token was issued in another tenant.",
+            ));
+        }
+        let t = self
+            .st
+            .tenant_by_id(grant.tenant_id)
+            .ok_or_else(|| invalid(self.st, ""))?;
+        let inactivity = Duration::days(self.st.settings.refresh_token_inactivity_days);
+        if let Some(user) = self.st.user(t, grant.user_id)
+            && let Some(valid_from) = user.tokens_valid_from
+            && grant.auth_time < valid_from
+        {
+            let fmt = |d: OffsetDateTime| {
+                crate::aad::aad_timestamp(d)
+                    .trim_end_matches('Z')
+                    .to_owned()
+            };
+            return Err(self.err(
+                50173,
+                format!(
+                    "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '{}' and the TokensValidFrom date (before which tokens are not valid) for this user is '{}'.",
+                    fmt(grant.auth_time),
+                    fmt(valid_from)
+                ),
+            ));
+        }
+        if grant.last_used + inactivity < self.now {
+            return Err(self.err(
+                700082,
+                format!(
+                    "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for {}.00:00:00.",
+                    crate::aad::aad_timestamp(grant.issued_at),
+                    self.st.settings.refresh_token_inactivity_days
+                ),
+            ));
+        }
+        self.check_user_and_app(t, app, &grant, true)?;
+        let scopes: Vec<String> = match self.form.get("scope") {
+            Some(s) => s.split_whitespace().map(str::to_owned).collect(),
+            None => grant.scopes.clone(),
+        };
+        let body = self.issue_delegated(t, app, &grant, &scopes, None, azpacr)?;
+        if let Some(old) = self.st.refresh_tokens.get_mut(&rt) {
+            old.last_used = self.now;
+        }
+        Ok(body)
+    }
+
+    /// User state, service principal, consent and conditional access checks shared by both
+    /// delegated grants (entra-facts §2.2, §3.1, §7).
+    fn check_user_and_app(
+        &self,
+        t: usize,
+        app: &App,
+        grant: &RefreshGrant,
+        refresh: bool,
+    ) -> Result<(), AadError> {
+        let tenant = &self.st.tenants[t];
+        let user = self.st.user(t, grant.user_id);
+        match user {
+            None => return Err(self.deleted_user(t)),
+            Some(u) if u.deleted => return Err(self.deleted_user(t)),
+            Some(u) if !u.enabled => return Err(self.err(50057, "The user account is disabled.")),
+            Some(_) => {}
+        }
+        let user = user.ok_or_else(|| self.deleted_user(t))?;
+        if self.st.sp(t, app.client_id).is_none() {
+            return Err(self.app_not_found(&app.client_id.to_string(), &tenant.id.to_string()));
+        }
+        if refresh {
+            let ip = match self.st.settings.ca_refresh_ip {
+                CaRefreshIp::OriginalSignIn => grant.sign_in_ip,
+                CaRefreshIp::RequestPeer => self.peer_ip,
+            };
+            if let Some(e) = self
+                .st
+                .evaluate_ca(t, user, app.client_id, ip, grant.mfa_done)
+            {
+                return Err(e);
+            }
+            if user.mfa_required && !grant.mfa_done {
+                return Err(self.st.mfa_error(app.client_id));
+            }
+        }
+        Ok(())
+    }
+
+    fn deleted_user(&self, t: usize) -> AadError {
+        let tid = self.st.tenants[t].id;
+        self.err(
+            self.st.settings.deleted_user_code,
+            format!(
+                "The user account {{EmailHidden}} does not exist in the {tid} directory. To sign into this application, the account must be added to the directory."
+            ),
+        )
+    }
+
+    fn no_consent(&self, app: &App) -> AadError {
+        self.err(
+            65001,
+            format!(
+                "The user or administrator has not consented to use the application with ID '{}' named '{}'. Send an interactive authorization request for this user and resource.",
+                app.client_id, app.display_name
+            ),
+        )
+    }
+
+    /// Issues access token (+ refresh token with offline_access, + ID token with openid).
+    fn issue_delegated(
+        &mut self,
+        t: usize,
+        app: &App,
+        grant: &RefreshGrant,
+        requested: &[String],
+        nonce: Option<&str>,
+        azpacr: &str,
+    ) -> Result<Value, AadError> {
+        let refs = self.st.parse_scopes(requested).map_err(|s| {
+            self.err(70011, format!("The provided value for the input parameter 'scope' is not valid. The scope {s} is not valid."))
+        })?;
+        let r = refs
+            .iter()
+            .find_map(|s| match s {
+                ScopeRef::Default(r) | ScopeRef::Named(r, _) => Some(*r),
+                ScopeRef::Oidc(_) => None,
+            })
+            .unwrap_or_else(|| self.st.graph_idx());
+        let consented = self.st.consented_scopes(t, app.client_id, r, grant.user_id);
+        let mut scp: Vec<String> = Vec::new();
+        for s in &refs {
+            match s {
+                ScopeRef::Default(x) if *x == r => scp.extend(consented.iter().cloned()),
+                ScopeRef::Named(x, v) if *x == r => {
+                    if !consented.contains(v) {
+                        return Err(self.no_consent(app));
+                    }
+                    scp.push(v.clone());
+                }
+                _ => {}
+            }
+        }
+        if !self.st.has_any_consent(t, app.client_id, grant.user_id) {
+            return Err(self.no_consent(app));
+        }
+        if scp.is_empty() {
+            scp.extend(
+                consented
+                    .iter()
+                    .filter(|s| !OIDC_SCOPES.contains(&s.as_str()))
+                    .cloned(),
+            );
+        }
+        scp.dedup();
+        let user = self
+            .st
+            .user(t, grant.user_id)
+            .cloned()
+            .ok_or_else(|| self.deleted_user(t))?;
+        let tid = self.st.tenants[t].id;
+        let lifetime = self.st.settings.access_token_lifetime_secs;
+        let amr: Vec<&str> = if grant.mfa_done {
+            vec!["pwd", "mfa"]
+        } else {
+            vec!["pwd"]
+        };
+        let sub = URL_SAFE_NO_PAD
+            .encode(synthetic_id("sub", &format!("{}/{}", user.id, app.client_id)).as_bytes());
+        let mut at = self.base_claims(tid, r, lifetime);
+        let user_claims = json!({
+            "oid": user.id,
+            "sub": sub,
+            "upn": user.upn,
+            "preferred_username": user.upn,
+            "unique_name": user.upn,
+            "name": user.display_name,
+            "amr": amr,
+            "ipaddr": grant.sign_in_ip.to_string(),
+            "auth_time": grant.auth_time.unix_timestamp(),
+        });
+        merge(&mut at, &user_claims);
+        at["scp"] = json!(scp.join(" "));
+        at["appid"] = json!(app.client_id);
+        at["azp"] = json!(app.client_id);
+        at["appidacr"] = json!(azpacr);
+        at["azpacr"] = json!(azpacr);
+        at["idtyp"] = json!("user");
+        if !user.roles.is_empty() {
+            at["wids"] = json!(user.roles);
+        }
+        let mut granted: Vec<String> = scp.iter().map(|v| self.st.full_scope(r, v)).collect();
+        let oidc_requested: Vec<String> = refs
+            .iter()
+            .filter_map(|s| match s {
+                ScopeRef::Oidc(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect();
+        for v in &oidc_requested {
+            if v != "offline_access" && !granted.contains(v) {
+                granted.push(v.clone());
+            }
+        }
+        let mut body = json!({
+            "token_type": "Bearer",
+            "scope": granted.join(" "),
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": self.ctx.key.sign(&at),
+        });
+        if oidc_requested.iter().any(|s| s == "offline_access")
+            || grant.scopes.iter().any(|s| s == "offline_access")
+        {
+            let token = format!("0.SIM.{}", random_token(48));
+            let mut new_grant = grant.clone();
+            new_grant.issued_at = self.now;
+            new_grant.last_used = self.now;
+            // The refresh token keeps the scopes of the sign-in (it can be used for any consented
+            // resource), plus what was asked now.
+            for s in requested {
+                if !new_grant.scopes.contains(s) {
+                    new_grant.scopes.push(s.clone());
+                }
+            }
+            self.st.refresh_tokens.insert(token.clone(), new_grant);
+            body["refresh_token"] = json!(token);
+        }
+        if oidc_requested.iter().any(|s| s == "openid")
+            || grant.scopes.iter().any(|s| s == "openid")
+        {
+            let now = self.now.unix_timestamp();
+            let mut id = json!({
+                "aud": app.client_id,
+                "iss": format!("{}/{tid}/v2.0", self.ctx.base),
+                "iat": now,
+                "nbf": now,
+                "exp": now + lifetime,
+                "oid": user.id,
+                "sub": sub,
+                "tid": tid,
+                "preferred_username": user.upn,
+                "name": user.display_name,
+                "ver": "2.0",
+                "sid": synthetic_id("sid", &format!("{}/{}", user.id, grant.auth_time)),
+                "uti": random_token(16),
+            });
+            if let Some(n) = nonce {
+                id["nonce"] = json!(n);
+            }
+            body["id_token"] = json!(self.ctx.key.sign(&id));
+        }
+        if self.form.get("client_info").map(String::as_str) == Some("1") {
+            // client_info contents are UNVERIFIED (entra-facts §1.3): uid = user object id, utid = tenant.
+            let info = json!({"uid": user.id, "utid": tid});
+            body["client_info"] = json!(URL_SAFE_NO_PAD.encode(info.to_string()));
+        }
+        let _ = GRAPH_APP_ID;
+        Ok(body)
+    }
+}
+
+fn merge(target: &mut Value, extra: &Value) {
+    if let (Some(t), Some(e)) = (target.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            t.insert(k.clone(), v.clone());
+        }
+    }
+}
