@@ -1,1 +1,27 @@
-//! consentry-store (work in progress).
+//! Persistence for Consentry: the SQL implementation of the domain's [`Store`] port, the sealing of
+//! secrets at rest, and the behaviour story every store implementation must pass.
+//!
+//! - [`SqlStore`] keeps organizations, tenants, app profiles, their history and their secrets in SQLite
+//!   (PostgreSQL comes later with its own migrations) through sqlx's `Any` driver, so one set of queries
+//!   serves both. Migrations only move forward and are applied when a store is opened.
+//! - [`Sealer`] seals every secret (refresh tokens, private keys) with AES-256-GCM under a master key,
+//!   bound to its row; the database never holds a secret in plaintext.
+//! - [`story`] exercises every [`Store`] method; each implementation's tests run it.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use consentry_store::{Sealer, SqlStore};
+//! let sealer = Sealer::load_or_create_key_file("/var/lib/consentry/master.key")?;
+//! let store = SqlStore::open("sqlite:///var/lib/consentry/consentry.db", sealer).await?;
+//! # let _ = store; Ok(()) }
+//! ```
+//!
+//! [`Store`]: consentry_domain::Store
+
+mod codec;
+pub mod sealer;
+mod sql;
+pub mod story;
+
+pub use sealer::{Sealer, SealerError};
+pub use sql::{Dialect, SchemaVersion, SqlStore};

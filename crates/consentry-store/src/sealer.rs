@@ -1,0 +1,462 @@
+//! Sealing of secrets at rest with AES-256-GCM.
+//!
+//! Every secret is sealed before it reaches the database and opened only after it has been read back.
+//! A sealed value is bound to its row (profile ID and secret kind) through the AEAD's associated data,
+//! so a sealed value copied into another row fails to open.
+//!
+//! Sealed format (version 1):
+//!
+//! ```text
+//! +---------+-------------+-------------+------------------------------+
+//! | version | key ID      | nonce       | ciphertext || 16-byte tag   |
+//! | 1 byte  | 8 bytes     | 12 bytes    | len(plaintext) + 16 bytes    |
+//! +---------+-------------+-------------+------------------------------+
+//! ```
+//!
+//! The key ID is the first 8 bytes of SHA-256 of the key, so that a sealer holding several keys (the
+//! current one and older ones during a rotation) can pick the right one to open with. The associated
+//! data covers the version byte, the key ID and the row binding.
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore as _;
+use secrecy::zeroize::{Zeroize, Zeroizing};
+use sha2::{Digest as _, Sha256};
+
+/// The version byte of the sealed format written today.
+pub const SEALED_FORMAT_VERSION: u8 = 1;
+/// Length of the key ID prefix.
+pub const KEY_ID_LEN: usize = 8;
+/// Length of the AES-GCM nonce.
+pub const NONCE_LEN: usize = 12;
+/// Length of the AES-GCM tag.
+pub const TAG_LEN: usize = 16;
+/// Bytes a sealed value adds to its plaintext.
+pub const SEALED_OVERHEAD: usize = 1 + KEY_ID_LEN + NONCE_LEN + TAG_LEN;
+
+/// Domain separation for the associated data, so these ciphertexts cannot be confused with any
+/// other use of the same key.
+const AAD_LABEL: &[u8] = b"consentry/secret/v1";
+
+/// A failure to build a sealer or to seal or open a value.
+#[derive(Debug, thiserror::Error)]
+pub enum SealerError {
+    /// The master key given as text is not base64 of exactly 32 bytes.
+    #[error(
+        "the master key is not valid: {0}; give 32 random bytes encoded as base64 (for example the output of `openssl rand -base64 32`)"
+    )]
+    BadKey(String),
+    /// The key file could not be read or created.
+    #[error("the master key file {path} could not be {action}: {source}; check the path and its permissions")]
+    KeyFileIo {
+        /// The key file.
+        path: PathBuf,
+        /// What was being done ("read", "created").
+        action: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key file is readable by others than its owner.
+    #[error(
+        "the master key file {path} has permissions {mode:o}, which let other users read it; restrict it with `chmod 600 {path}`"
+    )]
+    KeyFilePermissions {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The key file does not hold base64 of exactly 32 bytes.
+    #[error(
+        "the master key file {path} does not hold a valid key: {reason}; it must contain 32 random bytes encoded as base64 (delete it only if no secrets were ever sealed with it)"
+    )]
+    KeyFileContent {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The sealed value is shorter than the format allows or has an unknown version.
+    #[error("the sealed value is malformed: {0}")]
+    Malformed(String),
+    /// The sealed value was sealed under a key this sealer does not hold.
+    #[error(
+        "the sealed value was sealed under master key {key_id}, which is not configured; configure that key (as the current or an old key)"
+    )]
+    UnknownKey {
+        /// Hex of the key ID found in the value.
+        key_id: String,
+    },
+    /// Authentication failed: the value was tampered with or belongs to another row.
+    #[error("the sealed value failed authentication: it was altered or belongs to another row")]
+    Authentication,
+    /// Encryption failed (input too large for AES-GCM).
+    #[error("the value could not be sealed: it is too large")]
+    Encryption,
+}
+
+/// What a sealed value is bound to: its owner (a profile ID) and the kind of secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding<'a> {
+    /// The row owner, e.g. a profile ID in canonical text form.
+    pub owner: &'a str,
+    /// The kind of secret, e.g. `refresh_token`.
+    pub kind: &'a str,
+}
+
+struct KeySlot {
+    id: [u8; KEY_ID_LEN],
+    cipher: Aes256Gcm,
+}
+
+impl KeySlot {
+    fn new(key: &[u8; 32]) -> Self {
+        let digest = Sha256::digest(key);
+        let mut id = [0u8; KEY_ID_LEN];
+        id.copy_from_slice(&digest[..KEY_ID_LEN]);
+        // Borrowed as an array reference: no copy of the key is left behind on the stack.
+        let key: &Key<Aes256Gcm> = key.into();
+        Self {
+            id,
+            cipher: Aes256Gcm::new(key),
+        }
+    }
+}
+
+/// Seals and opens secrets with AES-256-GCM under a master key (plus, optionally, older keys that
+/// are still accepted for opening). `Debug` shows key IDs only, never key material.
+pub struct Sealer {
+    current: KeySlot,
+    old: Vec<KeySlot>,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sealer")
+            .field("current_key_id", &hex::encode(self.current.id))
+            .field(
+                "old_key_ids",
+                &self.old.iter().map(|k| hex::encode(k.id)).collect::<Vec<_>>(),
+            )
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+fn decode_key_text(text: &str) -> Result<Zeroizing<[u8; 32]>, String> {
+    let bytes = Zeroizing::new(
+        STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("it is not base64 ({e})"))?,
+    );
+    if bytes.len() != 32 {
+        return Err(format!("it decodes to {} bytes instead of 32", bytes.len()));
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&bytes);
+    Ok(key)
+}
+
+impl Sealer {
+    /// A sealer using `key` as its current master key.
+    pub fn from_key_bytes(key: &[u8; 32]) -> Self {
+        Self {
+            current: KeySlot::new(key),
+            old: Vec::new(),
+        }
+    }
+
+    /// A sealer from a master key given as base64 of 32 bytes (e.g. from configuration).
+    pub fn from_base64(text: &str) -> Result<Self, SealerError> {
+        let key = decode_key_text(text).map_err(SealerError::BadKey)?;
+        Ok(Self::from_key_bytes(&key))
+    }
+
+    /// A fresh random master key, base64-encoded (for `consentry` to print or write).
+    pub fn generate_key_base64() -> String {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(key.as_mut());
+        STANDARD.encode(key.as_ref())
+    }
+
+    /// Loads the master key from `path`, creating the file with a fresh random key (base64, mode 0600)
+    /// if it does not exist. Refuses a file others can read, or one that does not hold exactly 32
+    /// base64-encoded bytes.
+    pub fn load_or_create_key_file(path: impl AsRef<Path>) -> Result<Self, SealerError> {
+        let path = path.as_ref();
+        match create_key_file(path) {
+            Ok(sealer) => return Ok(sealer),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(SealerError::KeyFileIo {
+                    path: path.to_path_buf(),
+                    action: "created",
+                    source,
+                });
+            }
+        }
+        let io_err = |source| SealerError::KeyFileIo {
+            path: path.to_path_buf(),
+            action: "read",
+            source,
+        };
+        check_permissions(path).map_err(|e| match e {
+            PermissionProblem::Io(source) => io_err(source),
+            PermissionProblem::TooOpen(mode) => SealerError::KeyFilePermissions {
+                path: path.to_path_buf(),
+                mode,
+            },
+        })?;
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io_err)?);
+        let key = decode_key_text(&text).map_err(|reason| SealerError::KeyFileContent {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        Ok(Self::from_key_bytes(&key))
+    }
+
+    /// Adds an older master key that is still accepted for opening (never used for sealing).
+    pub fn with_old_key(mut self, key: &[u8; 32]) -> Self {
+        let slot = KeySlot::new(key);
+        if slot.id != self.current.id && !self.old.iter().any(|k| k.id == slot.id) {
+            self.old.push(slot);
+        }
+        self
+    }
+
+    /// The ID of the current key (first 8 bytes of its SHA-256), in hex. Safe to log.
+    pub fn key_id(&self) -> String {
+        hex::encode(self.current.id)
+    }
+
+    /// Seals `plaintext` for the row named by `binding`, with a fresh random nonce.
+    pub fn seal(&self, binding: Binding<'_>, plaintext: &[u8]) -> Result<Vec<u8>, SealerError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let aad = associated_data(SEALED_FORMAT_VERSION, &self.current.id, binding);
+        let ciphertext = self
+            .current
+            .cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| SealerError::Encryption)?;
+        let mut out = Vec::with_capacity(SEALED_OVERHEAD + plaintext.len());
+        out.push(SEALED_FORMAT_VERSION);
+        out.extend_from_slice(&self.current.id);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        Ok(out)
+    }
+
+    /// Opens a value sealed for the row named by `binding`, with whichever configured key sealed it.
+    pub fn open(&self, binding: Binding<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealerError> {
+        if sealed.len() < SEALED_OVERHEAD {
+            return Err(SealerError::Malformed(format!(
+                "{} bytes is shorter than the {SEALED_OVERHEAD} bytes of overhead",
+                sealed.len()
+            )));
+        }
+        let version = sealed[0];
+        if version != SEALED_FORMAT_VERSION {
+            return Err(SealerError::Malformed(format!(
+                "unknown format version {version}; this build reads version {SEALED_FORMAT_VERSION}"
+            )));
+        }
+        let key_id = &sealed[1..1 + KEY_ID_LEN];
+        let slot = std::iter::once(&self.current)
+            .chain(self.old.iter())
+            .find(|k| k.id == key_id)
+            .ok_or_else(|| SealerError::UnknownKey {
+                key_id: hex::encode(key_id),
+            })?;
+        let nonce_start = 1 + KEY_ID_LEN;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&sealed[nonce_start..nonce_start + NONCE_LEN]);
+        let aad = associated_data(version, &slot.id, binding);
+        slot.cipher
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &sealed[nonce_start + NONCE_LEN..],
+                    aad: &aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| SealerError::Authentication)
+    }
+}
+
+/// The associated data: label, version, key ID and the row binding, each length-prefixed so that
+/// no two different bindings produce the same bytes.
+fn associated_data(version: u8, key_id: &[u8; KEY_ID_LEN], binding: Binding<'_>) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_LABEL.len() + 1 + KEY_ID_LEN + 8 + binding.owner.len() + binding.kind.len());
+    aad.extend_from_slice(AAD_LABEL);
+    aad.push(version);
+    aad.extend_from_slice(key_id);
+    for part in [binding.owner, binding.kind] {
+        let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+        aad.extend_from_slice(&len.to_be_bytes());
+        aad.extend_from_slice(part.as_bytes());
+    }
+    aad
+}
+
+/// Creates the key file exclusively (fails with `AlreadyExists` if it is there) with mode 0600.
+fn create_key_file(path: &Path) -> std::io::Result<Sealer> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(key.as_mut());
+    let mut text = Zeroizing::new(STANDARD.encode(key.as_ref()));
+    text.push('\n');
+    let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        // Do not leave a half-written key file behind: the next start would refuse it.
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    text.zeroize();
+    Ok(Sealer::from_key_bytes(&key))
+}
+
+enum PermissionProblem {
+    Io(std::io::Error),
+    TooOpen(u32),
+}
+
+#[cfg(unix)]
+fn check_permissions(path: &Path) -> Result<(), PermissionProblem> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path).map_err(PermissionProblem::Io)?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(PermissionProblem::TooOpen(mode));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_permissions(path: &Path) -> Result<(), PermissionProblem> {
+    std::fs::metadata(path).map(|_| ()).map_err(PermissionProblem::Io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Binding<'static> = Binding {
+        owner: "7b5d6a0e-2f7c-4b61-9e53-1d2a3c4b5e6f",
+        kind: "refresh_token",
+    };
+
+    #[test]
+    fn seal_then_open_round_trips_and_hides_plaintext() {
+        let s = Sealer::from_key_bytes(&[7u8; 32]);
+        let secret = b"RT-0.AAAAsecret-refresh-token";
+        let sealed = s.seal(A, secret).unwrap();
+        assert_eq!(sealed.len(), secret.len() + SEALED_OVERHEAD);
+        assert_eq!(sealed[0], SEALED_FORMAT_VERSION);
+        assert_eq!(hex::encode(&sealed[1..9]), s.key_id());
+        assert!(!sealed.windows(secret.len()).any(|w| w == secret));
+        assert_eq!(s.open(A, &sealed).unwrap().as_slice(), secret);
+    }
+
+    #[test]
+    fn nonces_differ_between_seals() {
+        let s = Sealer::from_key_bytes(&[1u8; 32]);
+        let a = s.seal(A, b"same").unwrap();
+        let b = s.seal(A, b"same").unwrap();
+        assert_ne!(a, b);
+        assert_ne!(a[9..21], b[9..21]);
+    }
+
+    #[test]
+    fn binding_is_enforced() {
+        let s = Sealer::from_key_bytes(&[2u8; 32]);
+        let sealed = s.seal(A, b"x").unwrap();
+        let other_owner = Binding {
+            owner: "00000000-0000-0000-0000-000000000000",
+            ..A
+        };
+        let other_kind = Binding {
+            kind: "client_certificate",
+            ..A
+        };
+        assert!(matches!(s.open(other_owner, &sealed), Err(SealerError::Authentication)));
+        assert!(matches!(s.open(other_kind, &sealed), Err(SealerError::Authentication)));
+        // Length prefixes: moving a character from owner to kind changes the binding.
+        let shifted = Binding {
+            owner: "ab",
+            kind: "c",
+        };
+        let sealed2 = s.seal(shifted, b"y").unwrap();
+        assert!(s.open(Binding { owner: "a", kind: "bc" }, &sealed2).is_err());
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let s = Sealer::from_key_bytes(&[3u8; 32]);
+        let sealed = s.seal(A, b"payload").unwrap();
+        for i in 0..sealed.len() {
+            let mut t = sealed.clone();
+            t[i] ^= 0x01;
+            assert!(s.open(A, &t).is_err(), "flip at byte {i} was not detected");
+        }
+        assert!(matches!(s.open(A, &sealed[..10]), Err(SealerError::Malformed(_))));
+    }
+
+    #[test]
+    fn wrong_key_and_rotation() {
+        let old = Sealer::from_key_bytes(&[4u8; 32]);
+        let sealed_old = old.seal(A, b"old secret").unwrap();
+        let new_only = Sealer::from_key_bytes(&[5u8; 32]);
+        assert!(matches!(new_only.open(A, &sealed_old), Err(SealerError::UnknownKey { .. })));
+        let rotated = Sealer::from_key_bytes(&[5u8; 32]).with_old_key(&[4u8; 32]);
+        assert_eq!(rotated.open(A, &sealed_old).unwrap().as_slice(), b"old secret");
+        let sealed_new = rotated.seal(A, b"new").unwrap();
+        assert_eq!(hex::encode(&sealed_new[1..9]), new_only.key_id());
+        assert!(old.open(A, &sealed_new).is_err());
+    }
+
+    #[test]
+    fn base64_keys_are_validated() {
+        let text = Sealer::generate_key_base64();
+        let a = Sealer::from_base64(&text).unwrap();
+        let b = Sealer::from_base64(&format!("  {text}\n")).unwrap();
+        assert_eq!(a.key_id(), b.key_id());
+        let e = Sealer::from_base64("c2hvcnQ=").unwrap_err();
+        assert!(e.to_string().contains("5 bytes instead of 32"), "{e}");
+        let e = Sealer::from_base64("not base64!").unwrap_err();
+        assert!(e.to_string().contains("not base64"), "{e}");
+    }
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        let key = [0xABu8; 32];
+        let s = Sealer::from_key_bytes(&key);
+        let dbg = format!("{s:?}");
+        assert!(dbg.contains(&s.key_id()));
+        assert!(dbg.contains("REDACTED"));
+        assert!(!dbg.contains(&hex::encode(key)));
+        assert!(!dbg.contains(&STANDARD.encode(key)));
+    }
+}

@@ -1,0 +1,1050 @@
+//! [`SqlStore`]: the [`Store`] on a SQL database through sqlx's `Any` driver, so that one set of
+//! queries serves every dialect; only the migrations folder and the connection set-up differ.
+
+use std::collections::BTreeMap;
+use std::str::FromStr as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use consentry_domain::{
+    Actor, AppId, AppProfile, CertificateInfo, ConsentUser, DomainName, EventKind, GrantedPermission, HistoryEvent,
+    MAX_PAGE_SIZE, NewHistoryEvent, ObjectId, OrgId, Organization, Page, PageRequest, ProfileFilter, ProfileId,
+    ProfileStatus, SecretKind, StatusReason, Store, StoreError, Tenant, TenantId, Thumbprint, Upn,
+};
+use secrecy::{ExposeSecret as _, SecretSlice};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::error::ErrorKind;
+use sqlx::migrate::{Migrate as _, MigrateError, Migrator};
+use sqlx::{AnyPool, AssertSqlSafe, Executor as _, Row as _};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::codec::{
+    decode_cursor, encode_cursor, enum_from_db, enum_to_db, escape_like, json_from_db, json_to_db, opt_time_from_db,
+    opt_time_to_db, parse_from_db, time_from_db, time_to_db,
+};
+use crate::sealer::{Binding, Sealer};
+
+/// The SQLite schema's forward-only migrations, embedded in the binary and applied at open.
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The table sqlx records applied migrations in.
+const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+
+/// How long a connection waits for a lock held by another before giving up.
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// The SQL dialect behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (a file, or in memory for tests).
+    Sqlite,
+}
+
+/// Where the schema of an open store stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaVersion {
+    /// The newest migration applied to the database (None on an empty database).
+    pub applied: Option<i64>,
+    /// The newest migration this build knows.
+    pub latest: i64,
+}
+
+/// The store on a SQL database. Cheap to clone (a pool and a shared sealer).
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    sealer: Arc<Sealer>,
+    dialect: Dialect,
+}
+
+/// The columns of `profiles`, in the order [`profile_from_row`] reads them by name.
+const PROFILE_COLUMNS: &str = "id, org_id, tenant_id, app_type, service, application_id, consent_method, \
+     consent_object_id, consent_upn, granted_permissions, cert_thumbprint, cert_subject, cert_not_after, functions, \
+     original_sign_in_ip, status, reason, reason_code, last_checked_at, consented_catalog_version, authorized_at, \
+     created_at, updated_at";
+
+/// A database error for logs; unique violations become `Conflict(what)`.
+fn db_err(context: &str, e: sqlx::Error) -> StoreError {
+    StoreError::Backend(format!("{context}: {e}"))
+}
+
+fn error_kind(e: &sqlx::Error) -> Option<ErrorKind> {
+    match e {
+        sqlx::Error::Database(d) => Some(d.kind()),
+        _ => None,
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    error_kind(e) == Some(ErrorKind::UniqueViolation)
+}
+
+fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    error_kind(e) == Some(ErrorKind::ForeignKeyViolation)
+}
+
+fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get::<T, _>(column)
+        .map_err(|e| StoreError::Backend(format!("column {column} could not be read: {e}")))
+}
+
+fn migrate_err(e: MigrateError) -> StoreError {
+    match e {
+        MigrateError::VersionMissing(v) => StoreError::Backend(format!(
+            "the database has migration {v} applied, which this build does not know: it was upgraded by a newer \
+             Consentry; run that version (migrations only move forward)"
+        )),
+        MigrateError::VersionMismatch(v) => StoreError::Backend(format!(
+            "migration {v} applied to the database differs from the one in this build; migrations must never be \
+             edited once applied"
+        )),
+        MigrateError::Dirty(v) => StoreError::Backend(format!(
+            "migration {v} failed part-way earlier; restore the database from a backup before starting again"
+        )),
+        other => StoreError::Backend(format!("migrations could not be applied: {other}")),
+    }
+}
+
+/// A bound value of a dynamically built query.
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// A query being built with numbered `$n` placeholders (accepted by SQLite and PostgreSQL alike).
+#[derive(Debug, Default)]
+struct Built {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Built {
+    /// Adds an argument and returns its placeholder.
+    fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+        let mut q = sqlx::query(AssertSqlSafe(self.sql.clone()));
+        for a in &self.args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.clone()),
+                Arg::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}
+
+/// Appends the `WHERE` conditions of `filter` (and an optional keyset bound) to `b`.
+fn push_filter(b: &mut Built, filter: &ProfileFilter, after: Option<(i64, Uuid)>) {
+    let mut conds: Vec<String> = Vec::new();
+    if let Some(org) = filter.org_id {
+        let p = b.arg(Arg::Text(org.to_string()));
+        conds.push(format!("org_id = {p}"));
+    }
+    if let Some(t) = filter.tenant_id {
+        let p = b.arg(Arg::Text(t.to_string()));
+        conds.push(format!("tenant_id = {p}"));
+    }
+    if !filter.statuses.is_empty() {
+        let mut seen: Vec<ProfileStatus> = Vec::new();
+        let mut ps = Vec::new();
+        for s in &filter.statuses {
+            if !seen.contains(s) {
+                seen.push(*s);
+                ps.push(b.arg(Arg::Text(s.as_str().to_string())));
+            }
+        }
+        conds.push(format!("status IN ({})", ps.join(", ")));
+    }
+    if let Some(s) = &filter.service {
+        let p = b.arg(Arg::Text(s.clone()));
+        conds.push(format!("service = {p}"));
+    }
+    if let Some(a) = &filter.app_type {
+        let p = b.arg(Arg::Text(a.clone()));
+        conds.push(format!("app_type = {p}"));
+    }
+    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+        let alts: Vec<String> = ["app_type", "service", "consent_upn", "application_id"]
+            .into_iter()
+            .map(|col| {
+                let p = b.arg(Arg::Text(pattern.clone()));
+                format!("LOWER({col}) LIKE {p} ESCAPE '\\'")
+            })
+            .collect();
+        conds.push(format!("({})", alts.join(" OR ")));
+    }
+    if let Some((at, id)) = after {
+        let pa = b.arg(Arg::Int(at));
+        let pi = b.arg(Arg::Text(id.hyphenated().to_string()));
+        conds.push(format!("(created_at, id) > ({pa}, {pi})"));
+    }
+    if !conds.is_empty() {
+        b.sql.push_str(" WHERE ");
+        b.sql.push_str(&conds.join(" AND "));
+    }
+}
+
+/// The `SELECT` of one page of profiles (fetching one row more than the page to learn whether another follows).
+fn list_query(filter: &ProfileFilter, after: Option<(i64, Uuid)>, limit: u32) -> Built {
+    let mut b = Built {
+        sql: format!("SELECT {PROFILE_COLUMNS} FROM profiles"),
+        args: Vec::new(),
+    };
+    push_filter(&mut b, filter, after);
+    let pl = b.arg(Arg::Int(i64::from(limit) + 1));
+    b.sql.push_str(&format!(" ORDER BY created_at, id LIMIT {pl}"));
+    b
+}
+
+fn count_query(filter: &ProfileFilter) -> Built {
+    let mut b = Built {
+        sql: "SELECT status, COUNT(*) AS n FROM profiles".to_string(),
+        args: Vec::new(),
+    };
+    push_filter(&mut b, filter, None);
+    b.sql.push_str(" GROUP BY status");
+    b
+}
+
+/// The values of a profile's columns, in [`PROFILE_COLUMNS`] order.
+struct ProfileRow {
+    id: String,
+    org_id: String,
+    tenant_id: String,
+    app_type: String,
+    service: String,
+    application_id: Option<String>,
+    consent_method: Option<String>,
+    consent_object_id: Option<String>,
+    consent_upn: Option<String>,
+    granted_permissions: String,
+    cert_thumbprint: Option<String>,
+    cert_subject: Option<String>,
+    cert_not_after: Option<i64>,
+    functions: String,
+    original_sign_in_ip: Option<String>,
+    status: String,
+    reason: Option<String>,
+    reason_code: Option<String>,
+    last_checked_at: Option<i64>,
+    consented_catalog_version: Option<i64>,
+    authorized_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ProfileRow {
+    fn from_profile(p: &AppProfile) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: p.id.to_string(),
+            org_id: p.org_id.to_string(),
+            tenant_id: p.tenant_id.to_string(),
+            app_type: p.app_type.clone(),
+            service: p.service.clone(),
+            application_id: p.application_id.map(|a| a.to_string()),
+            consent_method: p
+                .consent_method
+                .as_ref()
+                .map(|m| enum_to_db("consent method", m))
+                .transpose()?,
+            consent_object_id: p.consent_user.as_ref().map(|u| u.object_id.to_string()),
+            consent_upn: p.consent_user.as_ref().map(|u| u.upn.to_string()),
+            granted_permissions: json_to_db("granted permissions", &p.granted_permissions)?,
+            cert_thumbprint: p.certificate.as_ref().map(|c| c.thumbprint.to_string()),
+            cert_subject: p.certificate.as_ref().map(|c| c.subject.clone()),
+            cert_not_after: opt_time_to_db(p.certificate.as_ref().map(|c| c.not_after))?,
+            functions: json_to_db("functions", &p.functions)?,
+            original_sign_in_ip: p.original_sign_in_ip.map(|ip| ip.to_string()),
+            status: p.status.as_str().to_string(),
+            reason: p.reason.as_ref().map(|r| json_to_db("status reason", r)).transpose()?,
+            reason_code: p.reason.as_ref().map(|r| r.code().to_string()),
+            last_checked_at: opt_time_to_db(p.last_checked_at)?,
+            consented_catalog_version: p.consented_catalog_version.map(i64::from),
+            authorized_at: opt_time_to_db(p.authorized_at)?,
+            created_at: time_to_db(p.created_at)?,
+            updated_at: time_to_db(p.updated_at)?,
+        })
+    }
+
+    /// Binds every column in [`PROFILE_COLUMNS`] order.
+    fn bind<'q>(
+        self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        q = q
+            .bind(self.id)
+            .bind(self.org_id)
+            .bind(self.tenant_id)
+            .bind(self.app_type)
+            .bind(self.service)
+            .bind(self.application_id)
+            .bind(self.consent_method)
+            .bind(self.consent_object_id)
+            .bind(self.consent_upn)
+            .bind(self.granted_permissions)
+            .bind(self.cert_thumbprint)
+            .bind(self.cert_subject)
+            .bind(self.cert_not_after)
+            .bind(self.functions)
+            .bind(self.original_sign_in_ip)
+            .bind(self.status)
+            .bind(self.reason)
+            .bind(self.reason_code)
+            .bind(self.last_checked_at)
+            .bind(self.consented_catalog_version)
+            .bind(self.authorized_at)
+            .bind(self.created_at)
+            .bind(self.updated_at);
+        q
+    }
+}
+
+fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreError> {
+    let id: String = get(row, "id")?;
+    let created_raw: i64 = get(row, "created_at")?;
+    let consent_object_id: Option<String> = get(row, "consent_object_id")?;
+    let consent_upn: Option<String> = get(row, "consent_upn")?;
+    let consent_user = match (consent_object_id, consent_upn) {
+        (Some(o), Some(u)) => Some(ConsentUser {
+            object_id: parse_from_db("consent_object_id", &o, ObjectId::parse)?,
+            upn: parse_from_db("consent_upn", &u, Upn::parse)?,
+        }),
+        _ => None,
+    };
+    let thumbprint: Option<String> = get(row, "cert_thumbprint")?;
+    let certificate = match thumbprint {
+        Some(t) => Some(CertificateInfo {
+            thumbprint: parse_from_db("cert_thumbprint", &t, Thumbprint::parse)?,
+            subject: get::<Option<String>>(row, "cert_subject")?.unwrap_or_default(),
+            not_after: time_from_db(
+                "cert_not_after",
+                get::<Option<i64>>(row, "cert_not_after")?.ok_or_else(|| {
+                    StoreError::Backend("column cert_not_after is empty for a stored certificate".into())
+                })?,
+            )?,
+        }),
+        None => None,
+    };
+    let status: String = get(row, "status")?;
+    let granted: String = get(row, "granted_permissions")?;
+    let functions: String = get(row, "functions")?;
+    let reason: Option<String> = get(row, "reason")?;
+    let version: Option<i64> = get(row, "consented_catalog_version")?;
+    let profile = AppProfile {
+        id: parse_from_db("id", &id, ProfileId::parse)?,
+        org_id: parse_from_db("org_id", &get::<String>(row, "org_id")?, OrgId::parse)?,
+        tenant_id: parse_from_db("tenant_id", &get::<String>(row, "tenant_id")?, TenantId::parse)?,
+        app_type: get(row, "app_type")?,
+        service: get(row, "service")?,
+        application_id: get::<Option<String>>(row, "application_id")?
+            .map(|a| parse_from_db("application_id", &a, AppId::parse))
+            .transpose()?,
+        consent_method: get::<Option<String>>(row, "consent_method")?
+            .map(|m| enum_from_db("consent_method", m))
+            .transpose()?,
+        consent_user,
+        granted_permissions: json_from_db::<Vec<GrantedPermission>>("granted_permissions", &granted)?,
+        certificate,
+        functions: json_from_db::<Vec<String>>("functions", &functions)?,
+        original_sign_in_ip: get::<Option<String>>(row, "original_sign_in_ip")?
+            .map(|ip| parse_from_db("original_sign_in_ip", &ip, std::net::IpAddr::from_str))
+            .transpose()?,
+        status: ProfileStatus::parse(&status)
+            .ok_or_else(|| StoreError::Backend(format!("column status holds an unknown status {status:?}")))?,
+        reason: reason
+            .map(|r| json_from_db::<StatusReason>("reason", &r))
+            .transpose()?,
+        last_checked_at: opt_time_from_db("last_checked_at", get(row, "last_checked_at")?)?,
+        consented_catalog_version: version
+            .map(|v| {
+                u32::try_from(v).map_err(|_| {
+                    StoreError::Backend(format!("column consented_catalog_version holds {v}, not a version"))
+                })
+            })
+            .transpose()?,
+        authorized_at: opt_time_from_db("authorized_at", get(row, "authorized_at")?)?,
+        created_at: time_from_db("created_at", created_raw)?,
+        updated_at: time_from_db("updated_at", get(row, "updated_at")?)?,
+    };
+    Ok((profile, created_raw))
+}
+
+fn organization_from_row(row: &AnyRow) -> Result<Organization, StoreError> {
+    Ok(Organization {
+        id: parse_from_db("id", &get::<String>(row, "id")?, OrgId::parse)?,
+        name: get(row, "name")?,
+        modules: json_from_db("modules", &get::<String>(row, "modules")?)?,
+        created_at: time_from_db("created_at", get(row, "created_at")?)?,
+    })
+}
+
+fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: parse_from_db("id", &get::<String>(row, "id")?, TenantId::parse)?,
+        org_id: parse_from_db("org_id", &get::<String>(row, "org_id")?, OrgId::parse)?,
+        primary_domain: parse_from_db("primary_domain", &get::<String>(row, "primary_domain")?, DomainName::parse)?,
+        display_name: get(row, "display_name")?,
+        created_at: time_from_db("created_at", get(row, "created_at")?)?,
+    })
+}
+
+fn history_from_row(row: &AnyRow) -> Result<HistoryEvent, StoreError> {
+    let kind: String = get(row, "kind")?;
+    let status = |col: &str| -> Result<Option<ProfileStatus>, StoreError> {
+        get::<Option<String>>(row, col)?
+            .map(|s| {
+                ProfileStatus::parse(&s)
+                    .ok_or_else(|| StoreError::Backend(format!("column {col} holds an unknown status {s:?}")))
+            })
+            .transpose()
+    };
+    Ok(HistoryEvent {
+        seq: get(row, "seq")?,
+        profile_id: parse_from_db("profile_id", &get::<String>(row, "profile_id")?, ProfileId::parse)?,
+        at: time_from_db("at", get(row, "at")?)?,
+        actor: json_from_db::<Actor>("actor", &get::<String>(row, "actor")?)?,
+        kind: EventKind::parse(&kind)
+            .ok_or_else(|| StoreError::Backend(format!("column kind holds an unknown event kind {kind:?}")))?,
+        from_status: status("from_status")?,
+        to_status: status("to_status")?,
+        reason: get::<Option<String>>(row, "reason")?
+            .map(|r| json_from_db::<StatusReason>("reason", &r))
+            .transpose()?,
+        detail: get(row, "detail")?,
+    })
+}
+
+/// Appends a history event inside `tx`.
+async fn append_history(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    event: &NewHistoryEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO profile_history (profile_id, at, actor, kind, from_status, to_status, reason, reason_code, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(event.profile_id.to_string())
+    .bind(time_to_db(event.at)?)
+    .bind(json_to_db("actor", &event.actor)?)
+    .bind(event.kind.as_str())
+    .bind(event.from_status.map(|s| s.as_str()))
+    .bind(event.to_status.map(|s| s.as_str()))
+    .bind(event.reason.as_ref().map(|r| json_to_db("status reason", r)).transpose()?)
+    .bind(event.reason.as_ref().map(|r| r.code()))
+    .bind(event.detail.clone())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_err("appending a history event", e))?;
+    Ok(())
+}
+
+fn check_event_matches(profile: &AppProfile, event: &NewHistoryEvent) -> Result<(), StoreError> {
+    if event.profile_id != profile.id {
+        return Err(StoreError::Backend(format!(
+            "history event for profile {} given with profile {}; an event must belong to the profile it is saved with",
+            event.profile_id, profile.id
+        )));
+    }
+    Ok(())
+}
+
+/// A parsed store URL.
+enum Target {
+    Sqlite { url: String, in_memory: bool },
+}
+
+fn parse_url(url: &str) -> Result<Target, StoreError> {
+    let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::Backend(
+            "PostgreSQL support is not built yet: use a sqlite:// URL (for example sqlite:///var/lib/consentry/consentry.db)"
+                .into(),
+        ));
+    }
+    if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+        return Ok(Target::Sqlite {
+            url: "sqlite::memory:".into(),
+            in_memory: true,
+        });
+    }
+    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+        return Err(StoreError::Backend(format!(
+            "the database URL {:?} is not supported: use sqlite://PATH (or sqlite::memory: for a throw-away database)",
+            url.chars().take(80).collect::<String>()
+        )));
+    };
+    if rest.is_empty() || rest.starts_with('?') {
+        return Err(StoreError::Backend(
+            "the sqlite:// URL names no file: use sqlite://PATH, e.g. sqlite://consentry.db or sqlite:///var/lib/consentry/consentry.db"
+                .into(),
+        ));
+    }
+    let in_memory = rest.contains("mode=memory");
+    // Create the file when missing unless the URL chose a mode itself.
+    let url = if rest.contains("mode=") {
+        format!("sqlite://{rest}")
+    } else if rest.contains('?') {
+        format!("sqlite://{rest}&mode=rwc")
+    } else {
+        format!("sqlite://{rest}?mode=rwc")
+    };
+    Ok(Target::Sqlite { url, in_memory })
+}
+
+impl SqlStore {
+    /// Opens (creating if missing) the database at `url` and applies pending migrations.
+    ///
+    /// Accepts `sqlite://PATH` (relative or, with a third slash, absolute) and `sqlite::memory:`.
+    /// SQLite databases run in WAL mode with foreign keys on and a busy timeout.
+    pub async fn open(url: &str, sealer: Sealer) -> Result<SqlStore, StoreError> {
+        let target = parse_url(url)?;
+        sqlx::any::install_default_drivers();
+        let Target::Sqlite { url, in_memory } = target;
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Backend(format!("the database URL is not valid: {e}")))?;
+        let mut pool_options = AnyPoolOptions::new().after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute(AssertSqlSafe(format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")))
+                    .await?;
+                Ok(())
+            })
+        });
+        pool_options = if in_memory {
+            // An in-memory database lives as long as one connection does: keep exactly one, forever.
+            pool_options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            pool_options.max_connections(8)
+        };
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(|e| db_err("the database could not be opened", e))?;
+        if !in_memory {
+            // WAL is a property of the file; set it once, on the first connection, before any other is open.
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| db_err("the database could not be switched to WAL mode", e))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(journal_mode = %mode, "SQLite did not switch to WAL mode");
+            }
+        }
+        let store = SqlStore {
+            pool,
+            sealer: Arc::new(sealer),
+            dialect: Dialect::Sqlite,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+        }
+    }
+
+    /// Applies pending migrations (a no-op when the schema is current). Refuses a database migrated by a
+    /// newer build or one whose applied migrations differ from this build's.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrator().run(&self.pool).await.map_err(migrate_err)
+    }
+
+    /// The newest applied migration and the newest this build knows.
+    pub async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| db_err("no database connection", e))?;
+        let applied = conn
+            .list_applied_migrations(MIGRATIONS_TABLE)
+            .await
+            .map_err(migrate_err)?;
+        Ok(SchemaVersion {
+            applied: applied.iter().map(|m| m.version).max(),
+            latest: self.migrator().iter().map(|m| m.version).max().unwrap_or(0),
+        })
+    }
+
+    /// The dialect of the database.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The ID of the master key new secrets are sealed under (safe to log).
+    pub fn key_id(&self) -> String {
+        self.sealer.key_id()
+    }
+
+    /// Closes every connection (on SQLite this checkpoints the WAL into the main file).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO organizations (id, name, name_folded, modules, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(org.id.to_string())
+            .bind(org.name.clone())
+            .bind(org.name.to_lowercase())
+            .bind(json_to_db("modules", &org.modules)?)
+            .bind(time_to_db(org.created_at)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("an organization with ID {} or named {:?}", org.id, org.name))
+                } else {
+                    db_err("inserting an organization", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn get_organization(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
+        sqlx::query("SELECT id, name, modules, created_at FROM organizations WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("reading an organization", e))?
+            .as_ref()
+            .map(organization_from_row)
+            .transpose()
+    }
+
+    async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError> {
+        sqlx::query("SELECT id, name, modules, created_at FROM organizations ORDER BY name_folded, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("listing organizations", e))?
+            .iter()
+            .map(organization_from_row)
+            .collect()
+    }
+
+    async fn update_organization(&self, org: &Organization) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE organizations SET name = $2, name_folded = $3, modules = $4 WHERE id = $1")
+            .bind(org.id.to_string())
+            .bind(org.name.clone())
+            .bind(org.name.to_lowercase())
+            .bind(json_to_db("modules", &org.modules)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("an organization named {:?}", org.name))
+                } else {
+                    db_err("updating an organization", e)
+                }
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("organization {}", org.id)));
+        }
+        Ok(())
+    }
+
+    async fn delete_organization(&self, id: OrgId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM organizations WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    StoreError::Backend(format!("organization {id} still has tenants or profiles; remove them first"))
+                } else {
+                    db_err("deleting an organization", e)
+                }
+            })?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO tenants (id, org_id, primary_domain, display_name, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(tenant.id.to_string())
+        .bind(tenant.org_id.to_string())
+        .bind(tenant.primary_domain.as_str())
+        .bind(tenant.display_name.clone())
+        .bind(time_to_db(tenant.created_at)?)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                if self.get_tenant(tenant.id).await?.is_some() {
+                    Err(StoreError::Conflict(format!("tenant {}", tenant.id)))
+                } else {
+                    Err(StoreError::Conflict(format!(
+                        "a tenant with primary domain {}",
+                        tenant.primary_domain
+                    )))
+                }
+            }
+            Err(e) if is_foreign_key_violation(&e) => {
+                Err(StoreError::NotFound(format!("organization {}", tenant.org_id)))
+            }
+            Err(e) => Err(db_err("inserting a tenant", e)),
+        }
+    }
+
+    async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
+        sqlx::query("SELECT id, org_id, primary_domain, display_name, created_at FROM tenants WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("reading a tenant", e))?
+            .as_ref()
+            .map(tenant_from_row)
+            .transpose()
+    }
+
+    async fn find_tenant_by_domain(&self, domain: &DomainName) -> Result<Option<Tenant>, StoreError> {
+        sqlx::query("SELECT id, org_id, primary_domain, display_name, created_at FROM tenants WHERE primary_domain = $1")
+            .bind(domain.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("finding a tenant by domain", e))?
+            .as_ref()
+            .map(tenant_from_row)
+            .transpose()
+    }
+
+    async fn list_tenants(&self, org: Option<OrgId>) -> Result<Vec<Tenant>, StoreError> {
+        let rows = match org {
+            Some(org) => {
+                sqlx::query(
+                    "SELECT id, org_id, primary_domain, display_name, created_at FROM tenants WHERE org_id = $1 \
+                     ORDER BY primary_domain",
+                )
+                .bind(org.to_string())
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(
+                    "SELECT id, org_id, primary_domain, display_name, created_at FROM tenants ORDER BY primary_domain",
+                )
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(|e| db_err("listing tenants", e))?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    async fn delete_tenant(&self, id: TenantId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    StoreError::Backend(format!("tenant {id} still has profiles; remove them first"))
+                } else {
+                    db_err("deleting a tenant", e)
+                }
+            })?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_profile(&self, profile: &AppProfile, event: NewHistoryEvent) -> Result<(), StoreError> {
+        check_event_matches(profile, &event)?;
+        let row = ProfileRow::from_profile(profile)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_err("starting a transaction", e))?;
+        let sql = format!(
+            "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+        );
+        row.bind(sqlx::query(AssertSqlSafe(sql)))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("profile {}", profile.id))
+                } else if is_foreign_key_violation(&e) {
+                    StoreError::NotFound(format!(
+                        "tenant {} in organization {}",
+                        profile.tenant_id, profile.org_id
+                    ))
+                } else {
+                    db_err("inserting a profile", e)
+                }
+            })?;
+        append_history(&mut tx, &event).await?;
+        tx.commit()
+            .await
+            .map_err(|e| db_err("committing a new profile", e))
+    }
+
+    async fn get_profile(&self, id: ProfileId) -> Result<Option<AppProfile>, StoreError> {
+        let sql = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = $1");
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("reading a profile", e))?
+            .as_ref()
+            .map(|r| profile_from_row(r).map(|(p, _)| p))
+            .transpose()
+    }
+
+    async fn save_profile(&self, profile: &AppProfile, event: Option<NewHistoryEvent>) -> Result<(), StoreError> {
+        if let Some(event) = &event {
+            check_event_matches(profile, event)?;
+        }
+        let row = ProfileRow::from_profile(profile)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_err("starting a transaction", e))?;
+        // Same column order as PROFILE_COLUMNS; $1 is the id (not updated).
+        let sql = "UPDATE profiles SET org_id = $2, tenant_id = $3, app_type = $4, service = $5, application_id = $6, \
+                   consent_method = $7, consent_object_id = $8, consent_upn = $9, granted_permissions = $10, \
+                   cert_thumbprint = $11, cert_subject = $12, cert_not_after = $13, functions = $14, \
+                   original_sign_in_ip = $15, status = $16, reason = $17, reason_code = $18, last_checked_at = $19, \
+                   consented_catalog_version = $20, authorized_at = $21, created_at = $22, updated_at = $23 \
+                   WHERE id = $1";
+        let done = row
+            .bind(sqlx::query(sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    StoreError::NotFound(format!(
+                        "tenant {} in organization {}",
+                        profile.tenant_id, profile.org_id
+                    ))
+                } else {
+                    db_err("saving a profile", e)
+                }
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("profile {}", profile.id)));
+        }
+        if let Some(event) = &event {
+            append_history(&mut tx, event).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| db_err("committing a saved profile", e))
+    }
+
+    async fn delete_profile(&self, id: ProfileId) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_err("starting a transaction", e))?;
+        let done = sqlx::query("DELETE FROM profiles WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err("deleting a profile", e))?;
+        // ON DELETE CASCADE covers these; deleting explicitly keeps the contract independent of the schema.
+        for sql in [
+            "DELETE FROM secrets WHERE profile_id = $1",
+            "DELETE FROM profile_history WHERE profile_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err("deleting a profile's history and secrets", e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| db_err("committing a profile deletion", e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_profiles(&self, filter: &ProfileFilter, page: &PageRequest) -> Result<Page<AppProfile>, StoreError> {
+        let after = page.after.as_deref().map(decode_cursor).transpose()?;
+        let limit = page.limit.clamp(1, MAX_PAGE_SIZE);
+        let built = list_query(filter, after, limit);
+        let rows = built
+            .query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("listing profiles", e))?;
+        let mut items = Vec::with_capacity(rows.len().min(limit as usize));
+        let mut last = None;
+        for row in rows.iter().take(limit as usize) {
+            let (p, created_raw) = profile_from_row(row)?;
+            last = Some((created_raw, p.id.as_uuid()));
+            items.push(p);
+        }
+        let next_cursor = if rows.len() > limit as usize {
+            last.map(|(at, id)| encode_cursor(at, id))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn count_profiles(&self, filter: &ProfileFilter) -> Result<BTreeMap<ProfileStatus, u64>, StoreError> {
+        let built = count_query(filter);
+        let rows = built
+            .query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("counting profiles", e))?;
+        let mut counts: BTreeMap<ProfileStatus, u64> = ProfileStatus::ALL.into_iter().map(|s| (s, 0)).collect();
+        for row in &rows {
+            let status: String = get(row, "status")?;
+            let n: i64 = get(row, "n")?;
+            let status = ProfileStatus::parse(&status)
+                .ok_or_else(|| StoreError::Backend(format!("column status holds an unknown status {status:?}")))?;
+            counts.insert(status, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+
+    async fn list_history(&self, profile: ProfileId, limit: u32) -> Result<Vec<HistoryEvent>, StoreError> {
+        sqlx::query(
+            "SELECT seq, profile_id, at, actor, kind, from_status, to_status, reason, detail FROM profile_history \
+             WHERE profile_id = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(profile.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_err("listing history", e))?
+        .iter()
+        .map(history_from_row)
+        .collect()
+    }
+
+    async fn put_secret(&self, profile: ProfileId, kind: SecretKind, secret: &SecretSlice<u8>) -> Result<(), StoreError> {
+        let owner = profile.to_string();
+        let sealed = self
+            .sealer
+            .seal(
+                Binding {
+                    owner: &owner,
+                    kind: kind.as_str(),
+                },
+                secret.expose_secret(),
+            )
+            .map_err(|e| StoreError::Sealing(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO secrets (profile_id, kind, sealed, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (profile_id, kind) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+        )
+        .bind(owner)
+        .bind(kind.as_str())
+        .bind(sealed)
+        .bind(time_to_db(OffsetDateTime::now_utc())?)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_foreign_key_violation(&e) {
+                StoreError::NotFound(format!("profile {profile}"))
+            } else {
+                db_err("storing a secret", e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn get_secret(&self, profile: ProfileId, kind: SecretKind) -> Result<Option<SecretSlice<u8>>, StoreError> {
+        let owner = profile.to_string();
+        let sealed: Option<Vec<u8>> = sqlx::query_scalar("SELECT sealed FROM secrets WHERE profile_id = $1 AND kind = $2")
+            .bind(owner.clone())
+            .bind(kind.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("reading a secret", e))?;
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let plain = self
+            .sealer
+            .open(
+                Binding {
+                    owner: &owner,
+                    kind: kind.as_str(),
+                },
+                &sealed,
+            )
+            .map_err(|e| StoreError::Sealing(e.to_string()))?;
+        // `to_vec` allocates exactly, so the boxed slice is not reallocated; `plain` is zeroed on drop.
+        Ok(Some(SecretSlice::from(plain.to_vec())))
+    }
+
+    async fn delete_secret(&self, profile: ProfileId, kind: SecretKind) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM secrets WHERE profile_id = $1 AND kind = $2")
+            .bind(profile.to_string())
+            .bind(kind.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("deleting a secret", e))?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(matches!(parse_url("sqlite::memory:"), Ok(Target::Sqlite { in_memory: true, .. })));
+        let Ok(Target::Sqlite { url, in_memory }) = parse_url("sqlite:///tmp/x.db") else {
+            panic!("sqlite:///tmp/x.db should parse");
+        };
+        assert_eq!(url, "sqlite:///tmp/x.db?mode=rwc");
+        assert!(!in_memory);
+        let Ok(Target::Sqlite { url, .. }) = parse_url("sqlite://x.db?mode=ro") else {
+            panic!("sqlite://x.db?mode=ro should parse");
+        };
+        assert_eq!(url, "sqlite://x.db?mode=ro");
+        let Err(StoreError::Backend(msg)) = parse_url("postgres://u@localhost/db") else {
+            panic!("postgres must be refused");
+        };
+        assert!(msg.contains("PostgreSQL support is not built yet"), "{msg}");
+        assert!(matches!(parse_url("mysql://x"), Err(StoreError::Backend(m)) if m.contains("sqlite://PATH")));
+        assert!(matches!(parse_url("sqlite://"), Err(StoreError::Backend(m)) if m.contains("names no file")));
+    }
+
+    #[test]
+    fn filters_build_numbered_placeholders() {
+        let filter = ProfileFilter {
+            org_id: Some(OrgId::new_random()),
+            statuses: vec![ProfileStatus::Invalid, ProfileStatus::Attention, ProfileStatus::Invalid],
+            search: Some(" 50%_X ".into()),
+            ..ProfileFilter::default()
+        };
+        let b = list_query(&filter, Some((5, Uuid::nil())), 10);
+        // org, 2 distinct statuses, 4 search columns, 2 keyset values, limit
+        assert_eq!(b.args.len(), 10);
+        assert!(b.sql.contains("status IN ($2, $3)"), "{}", b.sql);
+        assert!(b.sql.contains("(created_at, id) > ($8, $9)"), "{}", b.sql);
+        assert!(b.sql.ends_with("ORDER BY created_at, id LIMIT $10"), "{}", b.sql);
+        assert!(matches!(&b.args[3], Arg::Text(p) if p == "%50\\%\\_x%"));
+        assert!(matches!(b.args[9], Arg::Int(11)));
+    }
+}

@@ -1,0 +1,882 @@
+//! The behaviour story every [`Store`] implementation must pass: one set of expectations, run against
+//! SQLite today and PostgreSQL later.
+//!
+//! The story creates everything it looks at under fresh random names and IDs and never assumes an
+//! empty database, so it can run against a shared database, concurrently with other runs. Failures
+//! panic with a message naming the expectation, as test helpers do.
+//!
+//! ```no_run
+//! # async fn example(store: &dyn consentry_domain::Store) {
+//! consentry_store::story::run(store).await;
+//! # }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::IpAddr;
+
+use consentry_domain::catalog::{ConsentMethod, PermissionType};
+use consentry_domain::{
+    Actor, AppId, AppProfile, CertificateInfo, ConsentUser, DomainName, EventKind, GrantedPermission, NewHistoryEvent,
+    ObjectId, OrgId, Organization, PageRequest, ProfileFilter, ProfileId, ProfileStatus, SecretKind, StatusReason,
+    Store, StoreError, Tenant, TenantId, Thumbprint, Upn,
+};
+use secrecy::{ExposeSecret as _, SecretSlice};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// Runs every chapter of the story. Panics on the first unmet expectation.
+pub async fn run(store: &dyn Store) {
+    organizations(store).await;
+    tenants(store).await;
+    profile_round_trip(store).await;
+    filters_and_search(store).await;
+    pagination(store, 1234).await;
+    counts(store).await;
+    history(store).await;
+    atomicity(store).await;
+    secrets(store).await;
+    deletion(store).await;
+}
+
+/// A short random token to keep names unique between runs.
+fn token() -> String {
+    Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+/// The current time, as a store would receive it from the clock (nanosecond precision).
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// Creates an organization with a fresh name.
+pub async fn new_org(store: &dyn Store, label: &str) -> Organization {
+    let org = Organization {
+        id: OrgId::new_random(),
+        name: format!("story {} {label}", token()),
+        modules: BTreeSet::from(["planner".to_string(), "teams".to_string()]),
+        created_at: now(),
+    };
+    store.insert_organization(&org).await.expect("insert a fresh organization");
+    org
+}
+
+/// Creates a tenant of `org` with a fresh ID and domain.
+pub async fn new_tenant(store: &dyn Store, org: &Organization, prefix: &str) -> Tenant {
+    let tenant = Tenant {
+        id: TenantId::from_uuid(Uuid::new_v4()),
+        org_id: org.id,
+        primary_domain: DomainName::parse(&format!("{prefix}{}.onmicrosoft.com", token())).expect("valid domain"),
+        display_name: format!("Tenant {prefix}"),
+        created_at: now(),
+    };
+    store.insert_tenant(&tenant).await.expect("insert a fresh tenant");
+    tenant
+}
+
+/// A profile with every optional field unset.
+pub fn minimal_profile(tenant: &Tenant, created_at: OffsetDateTime) -> AppProfile {
+    AppProfile {
+        id: ProfileId::new_random(),
+        org_id: tenant.org_id,
+        tenant_id: tenant.id,
+        app_type: "m365-all".into(),
+        service: "insights".into(),
+        application_id: None,
+        consent_method: None,
+        consent_user: None,
+        granted_permissions: Vec::new(),
+        certificate: None,
+        functions: Vec::new(),
+        original_sign_in_ip: None,
+        status: ProfileStatus::Pending,
+        reason: Some(StatusReason::NotYetAuthorized),
+        last_checked_at: None,
+        consented_catalog_version: None,
+        authorized_at: None,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+/// A profile with every optional field set (and non-UTC offsets and sub-microsecond times).
+pub fn full_profile(tenant: &Tenant, created_at: OffsetDateTime) -> AppProfile {
+    let ip: IpAddr = "2001:db8::7".parse().expect("valid IP");
+    let plus2 = time::UtcOffset::from_hms(2, 0, 0).expect("valid offset");
+    AppProfile {
+        application_id: Some(AppId::from_uuid(Uuid::new_v4())),
+        consent_method: Some(ConsentMethod::User),
+        consent_user: Some(ConsentUser {
+            object_id: ObjectId::from_uuid(Uuid::new_v4()),
+            upn: Upn::parse(&format!("Adele.Vance.{}@Contoso.com", token())).expect("valid UPN"),
+        }),
+        granted_permissions: vec![
+            GrantedPermission {
+                name: "Tasks.ReadWrite.All".into(),
+                kind: PermissionType::Role,
+            },
+            GrantedPermission {
+                name: "User.Read".into(),
+                kind: PermissionType::Scope,
+            },
+        ],
+        certificate: Some(CertificateInfo {
+            thumbprint: Thumbprint::parse("84E05C1D98BCE3A5421D225B140B36E86A3D5534").expect("valid thumbprint"),
+            subject: "CN=Consentry story, O=Contoso".into(),
+            not_after: (created_at + Duration::days(365) + Duration::nanoseconds(123)).to_offset(plus2),
+        }),
+        functions: vec!["planner-comments".into(), "teams-posts".into()],
+        original_sign_in_ip: Some(ip),
+        status: ProfileStatus::Invalid,
+        reason: Some(StatusReason::ConditionalAccessBlocked { original_ip: Some(ip) }),
+        last_checked_at: Some(created_at + Duration::nanoseconds(987_654_321)),
+        consented_catalog_version: Some(3),
+        authorized_at: Some((created_at - Duration::hours(5)).to_offset(plus2)),
+        updated_at: created_at + Duration::seconds(1),
+        ..minimal_profile(tenant, created_at)
+    }
+}
+
+/// The `Created` event of a profile.
+pub fn created_event(p: &AppProfile) -> NewHistoryEvent {
+    NewHistoryEvent {
+        profile_id: p.id,
+        at: p.created_at,
+        actor: Actor::Operator("story@vendor.example".into()),
+        kind: EventKind::Created,
+        from_status: None,
+        to_status: Some(p.status),
+        reason: p.reason.clone(),
+        detail: Some("created by the store story".into()),
+    }
+}
+
+async fn expect_profile(store: &dyn Store, p: &AppProfile) {
+    let got = store.get_profile(p.id).await.expect("get_profile");
+    assert_eq!(got.as_ref(), Some(p), "profile {} must read back exactly as written", p.id);
+}
+
+/// Reads every page of `filter` (pages of `limit`) and checks that the pages chain correctly.
+pub async fn collect_all(store: &dyn Store, filter: &ProfileFilter, limit: u32) -> Vec<AppProfile> {
+    let mut out = Vec::new();
+    let mut page = PageRequest { after: None, limit };
+    for _ in 0..100_000 {
+        let got = store.list_profiles(filter, &page).await.expect("list_profiles");
+        assert!(got.items.len() <= limit as usize, "a page must not exceed its limit");
+        let done = got.next_cursor.is_none();
+        if !done {
+            assert_eq!(got.items.len(), limit as usize, "only the last page may be short");
+        }
+        out.extend(got.items);
+        match got.next_cursor {
+            Some(c) => page.after = Some(c),
+            None => return out,
+        }
+    }
+    panic!("pagination did not end");
+}
+
+/// Organizations: round trip, case-insensitive unique names, ordering, update, not-found cases.
+pub async fn organizations(store: &dyn Store) {
+    let t = token();
+    let mk = |name: String| Organization {
+        id: OrgId::new_random(),
+        name,
+        modules: BTreeSet::new(),
+        created_at: now(),
+    };
+    let charlie = mk(format!("story {t} charlie"));
+    let alpha = Organization {
+        modules: BTreeSet::from(["power-bi".to_string(), "planner".to_string()]),
+        ..mk(format!("story {t} alpha"))
+    };
+    let bravo = mk(format!("story {t} Bravo"));
+    for o in [&charlie, &alpha, &bravo] {
+        store.insert_organization(o).await.expect("insert organization");
+    }
+    assert_eq!(store.get_organization(alpha.id).await.unwrap().as_ref(), Some(&alpha));
+    assert_eq!(store.get_organization(OrgId::new_random()).await.unwrap(), None);
+
+    let ours: Vec<OrgId> = store
+        .list_organizations()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.name.starts_with(&format!("story {t} ")))
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(ours, vec![alpha.id, bravo.id, charlie.id], "organizations are listed by name, ignoring case");
+
+    // Same name in another case: conflict. Same ID: conflict.
+    let dup = mk(format!("STORY {t} ALPHA"));
+    assert!(matches!(store.insert_organization(&dup).await, Err(StoreError::Conflict(_))));
+    let same_id = Organization {
+        name: format!("story {t} delta"),
+        ..alpha.clone()
+    };
+    assert!(matches!(store.insert_organization(&same_id).await, Err(StoreError::Conflict(_))));
+
+    // Update: rename and modules; renaming onto another's name conflicts; absent is NotFound.
+    let renamed = Organization {
+        name: format!("story {t} alpha renamed"),
+        modules: BTreeSet::from(["teams".to_string()]),
+        ..alpha.clone()
+    };
+    store.update_organization(&renamed).await.expect("update organization");
+    assert_eq!(store.get_organization(alpha.id).await.unwrap(), Some(renamed.clone()));
+    let clash = Organization {
+        name: format!("Story {t} BRAVO"),
+        ..renamed.clone()
+    };
+    assert!(matches!(store.update_organization(&clash).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_organization(alpha.id).await.unwrap(), Some(renamed.clone()));
+    // Changing only the case of its own name is allowed.
+    let recased = Organization {
+        name: format!("STORY {t} ALPHA RENAMED"),
+        ..renamed.clone()
+    };
+    store.update_organization(&recased).await.expect("re-case own name");
+    let absent = mk(format!("story {t} echo"));
+    assert!(matches!(store.update_organization(&absent).await, Err(StoreError::NotFound(_))));
+
+    assert!(store.delete_organization(charlie.id).await.unwrap());
+    assert!(!store.delete_organization(charlie.id).await.unwrap());
+    assert_eq!(store.get_organization(charlie.id).await.unwrap(), None);
+    // Its name is free again.
+    store
+        .insert_organization(&mk(format!("Story {t} Charlie")))
+        .await
+        .expect("a deleted organization's name can be reused");
+}
+
+/// Tenants: round trip, lookup by domain, listing, unique ID and domain, unknown organization.
+pub async fn tenants(store: &dyn Store) {
+    let org = new_org(store, "tenants").await;
+    let other = new_org(store, "tenants-other").await;
+    let b = new_tenant(store, &org, "b").await;
+    let a = new_tenant(store, &org, "a").await;
+    let c = new_tenant(store, &other, "c").await;
+
+    assert_eq!(store.get_tenant(a.id).await.unwrap().as_ref(), Some(&a));
+    assert_eq!(store.get_tenant(TenantId::from_uuid(Uuid::new_v4())).await.unwrap(), None);
+    assert_eq!(store.find_tenant_by_domain(&b.primary_domain).await.unwrap().as_ref(), Some(&b));
+    let unknown = DomainName::parse(&format!("z{}.onmicrosoft.com", token())).unwrap();
+    assert_eq!(store.find_tenant_by_domain(&unknown).await.unwrap(), None);
+
+    assert_eq!(store.list_tenants(Some(org.id)).await.unwrap(), vec![a.clone(), b.clone()], "by domain");
+    assert_eq!(store.list_tenants(Some(other.id)).await.unwrap(), vec![c.clone()]);
+    assert!(store.list_tenants(Some(OrgId::new_random())).await.unwrap().is_empty());
+    let all = store.list_tenants(None).await.unwrap();
+    let ours: Vec<TenantId> = all
+        .iter()
+        .filter(|t| [a.id, b.id, c.id].contains(&t.id))
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ours, vec![a.id, b.id, c.id], "all tenants, by domain");
+
+    let same_id = Tenant {
+        primary_domain: DomainName::parse(&format!("d{}.onmicrosoft.com", token())).unwrap(),
+        ..a.clone()
+    };
+    assert!(matches!(store.insert_tenant(&same_id).await, Err(StoreError::Conflict(_))));
+    let same_domain = Tenant {
+        id: TenantId::from_uuid(Uuid::new_v4()),
+        ..a.clone()
+    };
+    assert!(matches!(store.insert_tenant(&same_domain).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_tenant(same_domain.id).await.unwrap(), None);
+    let orphan = Tenant {
+        id: TenantId::from_uuid(Uuid::new_v4()),
+        org_id: OrgId::new_random(),
+        primary_domain: DomainName::parse(&format!("e{}.onmicrosoft.com", token())).unwrap(),
+        ..a.clone()
+    };
+    assert!(matches!(store.insert_tenant(&orphan).await, Err(StoreError::NotFound(_))));
+
+    assert!(store.delete_tenant(c.id).await.unwrap());
+    assert!(!store.delete_tenant(c.id).await.unwrap());
+    assert_eq!(store.find_tenant_by_domain(&c.primary_domain).await.unwrap(), None);
+}
+
+/// Every field of a profile round-trips, set and unset, through insert and save.
+pub async fn profile_round_trip(store: &dyn Store) {
+    let org = new_org(store, "round-trip").await;
+    let tenant = new_tenant(store, &org, "rt").await;
+    let t0 = now();
+    let min = minimal_profile(&tenant, t0);
+    let full = full_profile(&tenant, t0 + Duration::nanoseconds(1));
+    store.insert_profile(&min, created_event(&min)).await.expect("insert minimal profile");
+    store.insert_profile(&full, created_event(&full)).await.expect("insert full profile");
+    expect_profile(store, &min).await;
+    expect_profile(store, &full).await;
+    assert_eq!(store.get_profile(ProfileId::new_random()).await.unwrap(), None);
+
+    // Fill the minimal one, empty the full one: both directions of every optional field.
+    let filled = AppProfile {
+        id: min.id,
+        created_at: min.created_at,
+        ..full_profile(&tenant, min.created_at)
+    };
+    store.save_profile(&filled, None).await.expect("save filled profile");
+    expect_profile(store, &filled).await;
+    let emptied = AppProfile {
+        id: full.id,
+        status: ProfileStatus::Valid,
+        reason: None,
+        ..minimal_profile(&tenant, full.created_at)
+    };
+    store.save_profile(&emptied, None).await.expect("save emptied profile");
+    expect_profile(store, &emptied).await;
+
+    // Every reason shape survives.
+    let reasons = vec![
+        StatusReason::PermissionsMissing {
+            missing: vec!["Tasks.ReadWrite.All".into(), "Group.Read.All".into()],
+        },
+        StatusReason::CertificateExpired {
+            not_after: t0 - Duration::days(2),
+        },
+        StatusReason::UnrecognizedError {
+            aadsts: Some(9_999_999),
+            error: "invalid_grant".into(),
+        },
+        StatusReason::ReauthorizationStarted { by: "ops@vendor".into() },
+    ];
+    for r in reasons {
+        let p = AppProfile {
+            status: r.status(),
+            reason: Some(r),
+            ..filled.clone()
+        };
+        store.save_profile(&p, None).await.expect("save with reason");
+        expect_profile(store, &p).await;
+    }
+
+    // A duplicate ID is a conflict; a profile for an unknown tenant, or a tenant of another organization, is refused.
+    assert!(matches!(store.insert_profile(&min, created_event(&min)).await, Err(StoreError::Conflict(_))));
+    let other_org = new_org(store, "round-trip-other").await;
+    let stray = AppProfile {
+        org_id: other_org.id,
+        ..minimal_profile(&tenant, t0)
+    };
+    assert!(store.insert_profile(&stray, created_event(&stray)).await.is_err());
+    assert_eq!(store.get_profile(stray.id).await.unwrap(), None);
+    let ghost = minimal_profile(
+        &Tenant {
+            id: TenantId::from_uuid(Uuid::new_v4()),
+            ..tenant.clone()
+        },
+        t0,
+    );
+    assert!(matches!(
+        store.insert_profile(&ghost, created_event(&ghost)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.get_profile(ghost.id).await.unwrap(), None);
+}
+
+/// The reference meaning of a filter, against which the store's answers are compared.
+fn filter_matches(f: &ProfileFilter, p: &AppProfile) -> bool {
+    let search_ok = match f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => true,
+        Some(s) => {
+            let s = s.to_lowercase();
+            [
+                Some(p.app_type.clone()),
+                Some(p.service.clone()),
+                p.consent_user.as_ref().map(|u| u.upn.to_string()),
+                p.application_id.map(|a| a.to_string()),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|v| v.to_lowercase().contains(&s))
+        }
+    };
+    f.org_id.is_none_or(|o| o == p.org_id)
+        && f.tenant_id.is_none_or(|t| t == p.tenant_id)
+        && (f.statuses.is_empty() || f.statuses.contains(&p.status))
+        && f.service.as_ref().is_none_or(|s| *s == p.service)
+        && f.app_type.as_ref().is_none_or(|a| *a == p.app_type)
+        && search_ok
+}
+
+fn ids(ps: &[AppProfile]) -> Vec<ProfileId> {
+    ps.iter().map(|p| p.id).collect()
+}
+
+fn sorted_by_creation(mut ps: Vec<AppProfile>) -> Vec<AppProfile> {
+    ps.sort_by_key(|p| (p.created_at, p.id.as_uuid()));
+    ps
+}
+
+/// Filters by each field and in combination, and search (case-insensitive substring; `%` and `_`
+/// in the input match literally).
+pub async fn filters_and_search(store: &dyn Store) {
+    let t = token();
+    let org_a = new_org(store, "filters-a").await;
+    let org_b = new_org(store, "filters-b").await;
+    let ta1 = new_tenant(store, &org_a, "fa").await;
+    let ta2 = new_tenant(store, &org_a, "fb").await;
+    let tb = new_tenant(store, &org_b, "fc").await;
+    let services = [format!("svc-{t}-one"), format!("svc-{t}%50"), format!("svc-{t}x50")];
+    let app_types = [format!("app-{t}_z"), format!("app-{t}yz")];
+    let base = now();
+    let mut all = Vec::new();
+    for i in 0..48usize {
+        let tenant = [&ta1, &ta2, &tb][i % 3];
+        let created = base + Duration::microseconds(i as i64);
+        let mut p = if i % 2 == 0 {
+            full_profile(tenant, created)
+        } else {
+            minimal_profile(tenant, created)
+        };
+        p.service = services[i % services.len()].clone();
+        p.app_type = app_types[(i / 3) % app_types.len()].clone();
+        p.status = ProfileStatus::ALL[(i / 2) % 4];
+        store.insert_profile(&p, created_event(&p)).await.expect("insert profile");
+        all.push(p);
+    }
+    let upn_fragment = all[0].consent_user.as_ref().unwrap().upn.as_str()[..17].to_uppercase();
+    let app_id_fragment = all[2].application_id.unwrap().to_string()[9..23].to_uppercase();
+    let mut filters = vec![
+        ProfileFilter {
+            org_id: Some(org_a.id),
+            ..Default::default()
+        },
+        ProfileFilter {
+            org_id: Some(org_b.id),
+            ..Default::default()
+        },
+        ProfileFilter {
+            tenant_id: Some(ta2.id),
+            ..Default::default()
+        },
+        ProfileFilter {
+            org_id: Some(org_a.id),
+            tenant_id: Some(tb.id),
+            ..Default::default()
+        },
+        ProfileFilter {
+            service: Some(services[0].clone()),
+            ..Default::default()
+        },
+        ProfileFilter {
+            app_type: Some(app_types[1].clone()),
+            ..Default::default()
+        },
+        ProfileFilter {
+            org_id: Some(org_a.id),
+            service: Some(services[1].clone()),
+            app_type: Some(app_types[0].clone()),
+            ..Default::default()
+        },
+        ProfileFilter {
+            org_id: Some(OrgId::new_random()),
+            ..Default::default()
+        },
+    ];
+    for s in [
+        t.to_uppercase(),
+        format!("{t}%5"),
+        format!("{t}_z"),
+        format!("APP-{t}Y"),
+        format!("  svc-{t}X  "),
+        upn_fragment,
+        app_id_fragment,
+        format!("{t}\\"),
+        format!("{t}%"),
+        "no-such-thing-%-at-all".into(),
+    ] {
+        filters.push(ProfileFilter {
+            search: Some(s),
+            ..Default::default()
+        });
+    }
+    for statuses in [
+        vec![ProfileStatus::Invalid],
+        vec![ProfileStatus::Valid, ProfileStatus::Pending],
+        ProfileStatus::ALL.to_vec(),
+    ] {
+        filters.push(ProfileFilter {
+            org_id: Some(org_a.id),
+            statuses: statuses.clone(),
+            ..Default::default()
+        });
+        filters.push(ProfileFilter {
+            tenant_id: Some(tb.id),
+            statuses: statuses.clone(),
+            search: Some(format!("{t}X5")),
+            ..Default::default()
+        });
+        filters.push(ProfileFilter {
+            statuses,
+            app_type: Some(app_types[0].clone()),
+            ..Default::default()
+        });
+    }
+    let our_ids: HashSet<ProfileId> = all.iter().map(|p| p.id).collect();
+    for f in &filters {
+        let expected = sorted_by_creation(all.iter().filter(|p| filter_matches(f, p)).cloned().collect());
+        let got: Vec<AppProfile> = collect_all(store, f, 7)
+            .await
+            .into_iter()
+            .filter(|p| our_ids.contains(&p.id))
+            .collect();
+        assert_eq!(ids(&got), ids(&expected), "filter {f:?}");
+        assert_eq!(got, expected, "filter {f:?} returns whole profiles");
+    }
+    // Sanity of the reference itself: the wildcard searches must single out the literal values.
+    let literal_percent = ProfileFilter {
+        search: Some(format!("{t}%5")),
+        ..Default::default()
+    };
+    assert!(all.iter().filter(|p| filter_matches(&literal_percent, p)).all(|p| p.service == services[1]));
+    assert_eq!(all.iter().filter(|p| filter_matches(&literal_percent, p)).count(), 16);
+    let literal_underscore = ProfileFilter {
+        search: Some(format!("{t}_z")),
+        ..Default::default()
+    };
+    assert_eq!(all.iter().filter(|p| filter_matches(&literal_underscore, p)).count(), 24);
+}
+
+/// Keyset pagination over `n` profiles: no duplicates, no gaps, creation order (ties broken by ID),
+/// the last page has no cursor, and bad cursors are refused.
+pub async fn pagination(store: &dyn Store, n: usize) {
+    let org = new_org(store, "pagination").await;
+    let tenant = new_tenant(store, &org, "pg").await;
+    let base = now();
+    let mut all = Vec::with_capacity(n);
+    for i in 0..n {
+        // Groups of three share a creation time, so the ID must break ties.
+        let mut p = minimal_profile(&tenant, base + Duration::microseconds((i / 3) as i64));
+        p.status = ProfileStatus::ALL[i % 4];
+        store.insert_profile(&p, created_event(&p)).await.expect("insert profile");
+        all.push(p);
+    }
+    let expected = sorted_by_creation(all.clone());
+    let filter = ProfileFilter {
+        org_id: Some(org.id),
+        ..Default::default()
+    };
+    for limit in [1u32, 100, 500] {
+        if limit == 1 && n > 200 {
+            continue;
+        }
+        let got = collect_all(store, &filter, limit).await;
+        assert_eq!(got.len(), n, "page size {limit}: every profile exactly once");
+        let unique: HashSet<ProfileId> = got.iter().map(|p| p.id).collect();
+        assert_eq!(unique.len(), n, "page size {limit}: no duplicates");
+        assert_eq!(ids(&got), ids(&expected), "page size {limit}: creation order");
+    }
+    // Asking for exactly what remains: the page that ends the list carries no cursor (no empty page follows).
+    let mut after = None;
+    let mut remaining = n;
+    let mut seen = Vec::with_capacity(n);
+    while remaining > 0 {
+        let limit = remaining.min(500);
+        let page = store
+            .list_profiles(
+                &filter,
+                &PageRequest {
+                    after: after.take(),
+                    limit: u32::try_from(limit).unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), limit);
+        remaining -= limit;
+        assert_eq!(page.next_cursor.is_some(), remaining > 0, "a cursor exactly when more follow");
+        seen.extend(page.items);
+        after = page.next_cursor;
+    }
+    assert_eq!(ids(&seen), ids(&expected));
+    // Filtered pagination.
+    let invalid = ProfileFilter {
+        org_id: Some(org.id),
+        statuses: vec![ProfileStatus::Invalid, ProfileStatus::Pending],
+        ..Default::default()
+    };
+    let got = collect_all(store, &invalid, 37).await;
+    let want: Vec<ProfileId> = expected
+        .iter()
+        .filter(|p| matches!(p.status, ProfileStatus::Invalid | ProfileStatus::Pending))
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(ids(&got), want);
+    // Bad cursors.
+    for bad in ["garbage!", "", "cDE6eDp5", "AAAA"] {
+        let r = store
+            .list_profiles(
+                &filter,
+                &PageRequest {
+                    after: Some(bad.into()),
+                    limit: 10,
+                },
+            )
+            .await;
+        assert!(matches!(r, Err(StoreError::BadCursor)), "cursor {bad:?} must be refused");
+    }
+    // An empty result has no cursor.
+    let none = store
+        .list_profiles(
+            &ProfileFilter {
+                org_id: Some(OrgId::new_random()),
+                ..Default::default()
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert!(none.items.is_empty() && none.next_cursor.is_none());
+}
+
+/// Counts by status, for a filter; every status is present (zero when none match).
+pub async fn counts(store: &dyn Store) {
+    let org = new_org(store, "counts").await;
+    let t1 = new_tenant(store, &org, "ca").await;
+    let t2 = new_tenant(store, &org, "cb").await;
+    let base = now();
+    let mut all = Vec::new();
+    for i in 0..23usize {
+        let mut p = minimal_profile(if i % 3 == 0 { &t1 } else { &t2 }, base + Duration::microseconds(i as i64));
+        p.status = ProfileStatus::ALL[(i * i + 1) % 4];
+        p.service = if i % 2 == 0 { "insights".into() } else { "fly".into() };
+        store.insert_profile(&p, created_event(&p)).await.unwrap();
+        all.push(p);
+    }
+    let filters = [
+        ProfileFilter {
+            org_id: Some(org.id),
+            ..Default::default()
+        },
+        ProfileFilter {
+            tenant_id: Some(t1.id),
+            ..Default::default()
+        },
+        ProfileFilter {
+            org_id: Some(org.id),
+            service: Some("fly".into()),
+            statuses: vec![ProfileStatus::Valid, ProfileStatus::Invalid],
+            ..Default::default()
+        },
+        ProfileFilter {
+            org_id: Some(OrgId::new_random()),
+            ..Default::default()
+        },
+    ];
+    for f in &filters {
+        let mut want: BTreeMap<ProfileStatus, u64> = ProfileStatus::ALL.into_iter().map(|s| (s, 0)).collect();
+        for p in all.iter().filter(|p| filter_matches(f, p)) {
+            *want.entry(p.status).or_default() += 1;
+        }
+        assert_eq!(store.count_profiles(f).await.unwrap(), want, "counts for {f:?}");
+    }
+}
+
+/// History: insert and save append events atomically, newest first, with increasing sequence numbers.
+pub async fn history(store: &dyn Store) {
+    let org = new_org(store, "history").await;
+    let tenant = new_tenant(store, &org, "hi").await;
+    let mut p = full_profile(&tenant, now());
+    let mut sent = vec![created_event(&p)];
+    store.insert_profile(&p, sent[0].clone()).await.unwrap();
+    let other = minimal_profile(&tenant, now());
+    store.insert_profile(&other, created_event(&other)).await.unwrap();
+
+    let steps: Vec<(EventKind, ProfileStatus, Option<StatusReason>, Actor)> = vec![
+        (
+            EventKind::ReauthorizationStarted,
+            ProfileStatus::Pending,
+            Some(StatusReason::ReauthorizationStarted { by: "ops".into() }),
+            Actor::Operator("ops".into()),
+        ),
+        (EventKind::ReauthorizationCompleted, ProfileStatus::Valid, None, Actor::System),
+        (
+            EventKind::StatusChanged,
+            ProfileStatus::Invalid,
+            Some(StatusReason::ConsentRevoked),
+            Actor::System,
+        ),
+    ];
+    for (i, (kind, status, reason, actor)) in steps.into_iter().enumerate() {
+        let event = NewHistoryEvent {
+            profile_id: p.id,
+            at: p.created_at + Duration::minutes(i as i64 + 1),
+            actor,
+            kind,
+            from_status: Some(p.status),
+            to_status: Some(status),
+            reason: reason.clone(),
+            detail: if i == 1 { None } else { Some(format!("step {i}")) },
+        };
+        p.status = status;
+        p.reason = reason;
+        p.updated_at = event.at;
+        store.save_profile(&p, Some(event.clone())).await.unwrap();
+        sent.push(event);
+    }
+    // A save without an event appends nothing.
+    p.last_checked_at = Some(p.updated_at + Duration::seconds(30));
+    store.save_profile(&p, None).await.unwrap();
+    expect_profile(store, &p).await;
+
+    let got = store.list_history(p.id, 100).await.unwrap();
+    assert_eq!(got.len(), sent.len(), "one event per insert/save with an event");
+    for w in got.windows(2) {
+        assert!(w[0].seq > w[1].seq, "newest first, increasing seq");
+    }
+    for (got, sent) in got.iter().rev().zip(&sent) {
+        assert_eq!(got.profile_id, sent.profile_id);
+        assert_eq!(got.at, sent.at);
+        assert_eq!(got.actor, sent.actor);
+        assert_eq!(got.kind, sent.kind);
+        assert_eq!(got.from_status, sent.from_status);
+        assert_eq!(got.to_status, sent.to_status);
+        assert_eq!(got.reason, sent.reason);
+        assert_eq!(got.detail, sent.detail);
+    }
+    let newest_two = store.list_history(p.id, 2).await.unwrap();
+    assert_eq!(newest_two, got[..2].to_vec(), "limit keeps the newest");
+    let other_history = store.list_history(other.id, 100).await.unwrap();
+    assert_eq!(other_history.len(), 1);
+    assert_eq!(other_history[0].kind, EventKind::Created);
+    assert!(store.list_history(ProfileId::new_random(), 10).await.unwrap().is_empty());
+}
+
+/// A failed insert or save leaves neither a profile change nor a history event behind.
+pub async fn atomicity(store: &dyn Store) {
+    let org = new_org(store, "atomicity").await;
+    let tenant = new_tenant(store, &org, "at").await;
+    let p = minimal_profile(&tenant, now());
+    store.insert_profile(&p, created_event(&p)).await.unwrap();
+
+    // Inserting again (same ID, different content): conflict, the first version stays, no second event.
+    let changed = AppProfile {
+        service: "fly".into(),
+        ..p.clone()
+    };
+    assert!(matches!(
+        store.insert_profile(&changed, created_event(&changed)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    expect_profile(store, &p).await;
+    assert_eq!(store.list_history(p.id, 10).await.unwrap().len(), 1);
+
+    // An event that belongs to another profile is refused, and nothing is stored.
+    let q = minimal_profile(&tenant, now());
+    let wrong = created_event(&p);
+    assert!(store.insert_profile(&q, wrong.clone()).await.is_err());
+    assert_eq!(store.get_profile(q.id).await.unwrap(), None);
+    assert_eq!(store.list_history(p.id, 10).await.unwrap().len(), 1);
+    let p2 = AppProfile {
+        status: ProfileStatus::Valid,
+        reason: None,
+        ..p.clone()
+    };
+    let foreign_event = created_event(&q);
+    assert!(store.save_profile(&p2, Some(foreign_event)).await.is_err());
+    expect_profile(store, &p).await;
+    assert!(store.list_history(q.id, 10).await.unwrap().is_empty());
+
+    // Saving an absent profile: NotFound, and no event recorded for it.
+    assert!(matches!(
+        store.save_profile(&q, Some(created_event(&q))).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(store.save_profile(&q, None).await, Err(StoreError::NotFound(_))));
+    assert!(store.list_history(q.id, 10).await.unwrap().is_empty());
+    assert_eq!(store.get_profile(q.id).await.unwrap(), None);
+}
+
+/// Secrets: round trip of arbitrary bytes, replacement, per-kind and per-profile separation, absence.
+pub async fn secrets(store: &dyn Store) {
+    let org = new_org(store, "secrets").await;
+    let tenant = new_tenant(store, &org, "se").await;
+    let p = full_profile(&tenant, now());
+    let q = full_profile(&tenant, now());
+    for x in [&p, &q] {
+        store.insert_profile(x, created_event(x)).await.unwrap();
+    }
+    let token_a = format!("RT-story-{}", token()).into_bytes();
+    let all_bytes: Vec<u8> = (0..=255u8).chain(0..=255u8).collect();
+    store
+        .put_secret(p.id, SecretKind::RefreshToken, &SecretSlice::from(token_a.clone()))
+        .await
+        .unwrap();
+    store
+        .put_secret(p.id, SecretKind::ClientCertificate, &SecretSlice::from(all_bytes.clone()))
+        .await
+        .unwrap();
+    let read = |id, kind| async move {
+        store
+            .get_secret(id, kind)
+            .await
+            .expect("get_secret")
+            .map(|s| s.expose_secret().to_vec())
+    };
+    assert_eq!(read(p.id, SecretKind::RefreshToken).await, Some(token_a.clone()));
+    assert_eq!(read(p.id, SecretKind::ClientCertificate).await, Some(all_bytes.clone()));
+    assert_eq!(read(q.id, SecretKind::RefreshToken).await, None, "secrets are per profile");
+
+    // Replace (a rotated refresh token), and an empty secret.
+    let token_b = format!("RT-story-rotated-{}", token()).into_bytes();
+    store
+        .put_secret(p.id, SecretKind::RefreshToken, &SecretSlice::from(token_b.clone()))
+        .await
+        .unwrap();
+    assert_eq!(read(p.id, SecretKind::RefreshToken).await, Some(token_b));
+    store
+        .put_secret(q.id, SecretKind::RefreshToken, &SecretSlice::from(Vec::new()))
+        .await
+        .unwrap();
+    assert_eq!(read(q.id, SecretKind::RefreshToken).await, Some(Vec::new()));
+
+    assert!(store.delete_secret(p.id, SecretKind::RefreshToken).await.unwrap());
+    assert!(!store.delete_secret(p.id, SecretKind::RefreshToken).await.unwrap());
+    assert_eq!(read(p.id, SecretKind::RefreshToken).await, None);
+    assert_eq!(read(p.id, SecretKind::ClientCertificate).await, Some(all_bytes), "other kind untouched");
+
+    // A secret for a profile that does not exist is refused.
+    let ghost = ProfileId::new_random();
+    assert!(matches!(
+        store
+            .put_secret(ghost, SecretKind::RefreshToken, &SecretSlice::from(b"x".to_vec()))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(read(ghost, SecretKind::RefreshToken).await, None);
+}
+
+/// Deleting: a profile goes with its history and secrets; tenants and organizations in use stay.
+pub async fn deletion(store: &dyn Store) {
+    let org = new_org(store, "deletion").await;
+    let tenant = new_tenant(store, &org, "de").await;
+    let p = full_profile(&tenant, now());
+    let keep = full_profile(&tenant, now());
+    for x in [&p, &keep] {
+        store.insert_profile(x, created_event(x)).await.unwrap();
+        store
+            .put_secret(x.id, SecretKind::RefreshToken, &SecretSlice::from(b"RT-delete-me".to_vec()))
+            .await
+            .unwrap();
+    }
+
+    assert!(store.delete_tenant(tenant.id).await.is_err(), "a tenant with profiles is kept");
+    assert!(store.delete_organization(org.id).await.is_err(), "an organization with tenants is kept");
+    assert!(store.get_tenant(tenant.id).await.unwrap().is_some());
+
+    assert!(store.delete_profile(p.id).await.unwrap());
+    assert!(!store.delete_profile(p.id).await.unwrap());
+    assert_eq!(store.get_profile(p.id).await.unwrap(), None);
+    assert!(store.list_history(p.id, 10).await.unwrap().is_empty());
+    assert!(store.get_secret(p.id, SecretKind::RefreshToken).await.unwrap().is_none());
+    // The other profile keeps everything.
+    expect_profile(store, &keep).await;
+    assert_eq!(store.list_history(keep.id, 10).await.unwrap().len(), 1);
+    assert!(store.get_secret(keep.id, SecretKind::RefreshToken).await.unwrap().is_some());
+
+    assert!(store.delete_profile(keep.id).await.unwrap());
+    assert!(store.delete_tenant(tenant.id).await.unwrap());
+    assert!(store.delete_organization(org.id).await.unwrap());
+    assert_eq!(store.get_organization(org.id).await.unwrap(), None);
+}
