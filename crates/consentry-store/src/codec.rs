@@ -28,18 +28,26 @@ pub(crate) fn opt_time_to_db(t: Option<OffsetDateTime>) -> Result<Option<i64>, S
     t.map(time_to_db).transpose()
 }
 
-pub(crate) fn opt_time_from_db(column: &str, n: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(crate) fn opt_time_from_db(
+    column: &str,
+    n: Option<i64>,
+) -> Result<Option<OffsetDateTime>, StoreError> {
     n.map(|n| time_from_db(column, n)).transpose()
 }
 
 /// Any serializable value as JSON text.
 pub(crate) fn json_to_db<T: Serialize + ?Sized>(what: &str, v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("{what} could not be encoded as JSON: {e}")))
+    serde_json::to_string(v)
+        .map_err(|e| StoreError::Backend(format!("{what} could not be encoded as JSON: {e}")))
 }
 
 /// JSON text back into a value.
 pub(crate) fn json_from_db<T: DeserializeOwned>(column: &str, s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("column {column} holds JSON that does not decode: {e}")))
+    serde_json::from_str(s).map_err(|e| {
+        StoreError::Backend(format!(
+            "column {column} holds JSON that does not decode: {e}"
+        ))
+    })
 }
 
 /// A unit-like enum whose serde form is a plain string (e.g. `"admin"`), as that string.
@@ -49,7 +57,9 @@ pub(crate) fn enum_to_db<T: Serialize>(what: &str, v: &T) -> Result<String, Stor
         Ok(other) => Err(StoreError::Backend(format!(
             "{what} does not serialize as a plain string but as {other}"
         ))),
-        Err(e) => Err(StoreError::Backend(format!("{what} could not be encoded: {e}"))),
+        Err(e) => Err(StoreError::Backend(format!(
+            "{what} could not be encoded: {e}"
+        ))),
     }
 }
 
@@ -65,7 +75,8 @@ pub(crate) fn parse_from_db<T, E: std::fmt::Display>(
     s: &str,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, StoreError> {
-    parse(s).map_err(|e| StoreError::Backend(format!("column {column} holds an invalid value: {e}")))
+    parse(s)
+        .map_err(|e| StoreError::Backend(format!("column {column} holds an invalid value: {e}")))
 }
 
 /// Escapes `%`, `_` and the escape character itself so that `s` matches literally inside a
@@ -95,7 +106,8 @@ pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, Uuid), StoreError> {
         .map_err(|_| StoreError::BadCursor)?;
     let text = String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?;
     let mut parts = text.splitn(3, ':');
-    let (Some(CURSOR_VERSION), Some(at), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(CURSOR_VERSION), Some(at), Some(id)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(StoreError::BadCursor);
     };
     let at: i64 = at.parse().map_err(|_| StoreError::BadCursor)?;
@@ -120,18 +132,24 @@ mod tests {
     fn cursor_round_trip_and_rejections() {
         let id = Uuid::new_v4();
         let c = encode_cursor(-42, id);
-        assert!(c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(decode_cursor(&c).unwrap(), (-42, id));
         for bad in [
             "",
             "!!!",
-            "cDE6MTIz",                                 // "p1:123"
+            "cDE6MTIz", // "p1:123"
             &URL_SAFE_NO_PAD.encode("p2:1:00000000-0000-0000-0000-000000000000"),
             &URL_SAFE_NO_PAD.encode("p1:x:00000000-0000-0000-0000-000000000000"),
             &URL_SAFE_NO_PAD.encode("p1:1:00000000000000000000000000000000"),
             &URL_SAFE_NO_PAD.encode([0xff, 0xfe]),
         ] {
-            assert!(matches!(decode_cursor(bad), Err(StoreError::BadCursor)), "{bad}");
+            assert!(
+                matches!(decode_cursor(bad), Err(StoreError::BadCursor)),
+                "{bad}"
+            );
         }
     }
 

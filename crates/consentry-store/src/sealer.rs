@@ -53,7 +53,9 @@ pub enum SealerError {
     )]
     BadKey(String),
     /// The key file could not be read or created.
-    #[error("the master key file {path} could not be {action}: {source}; check the path and its permissions")]
+    #[error(
+        "the master key file {path} could not be {action}: {source}; check the path and its permissions"
+    )]
     KeyFileIo {
         /// The key file.
         path: PathBuf,
@@ -143,7 +145,11 @@ impl fmt::Debug for Sealer {
             .field("current_key_id", &hex::encode(self.current.id))
             .field(
                 "old_key_ids",
-                &self.old.iter().map(|k| hex::encode(k.id)).collect::<Vec<_>>(),
+                &self
+                    .old
+                    .iter()
+                    .map(|k| hex::encode(k.id))
+                    .collect::<Vec<_>>(),
             )
             .field("key", &"[REDACTED]")
             .finish()
@@ -261,7 +267,11 @@ impl Sealer {
     }
 
     /// Opens a value sealed for the row named by `binding`, with whichever configured key sealed it.
-    pub fn open(&self, binding: Binding<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealerError> {
+    pub fn open(
+        &self,
+        binding: Binding<'_>,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SealerError> {
         if sealed.len() < SEALED_OVERHEAD {
             return Err(SealerError::Malformed(format!(
                 "{} bytes is shorter than the {SEALED_OVERHEAD} bytes of overhead",
@@ -301,7 +311,9 @@ impl Sealer {
 /// The associated data: label, version, key ID and the row binding, each length-prefixed so that
 /// no two different bindings produce the same bytes.
 fn associated_data(version: u8, key_id: &[u8; KEY_ID_LEN], binding: Binding<'_>) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(AAD_LABEL.len() + 1 + KEY_ID_LEN + 8 + binding.owner.len() + binding.kind.len());
+    let mut aad = Vec::with_capacity(
+        AAD_LABEL.len() + 1 + KEY_ID_LEN + 8 + binding.owner.len() + binding.kind.len(),
+    );
     aad.extend_from_slice(AAD_LABEL);
     aad.push(version);
     aad.extend_from_slice(key_id);
@@ -327,7 +339,9 @@ fn create_key_file(path: &Path) -> std::io::Result<Sealer> {
     rand::rng().fill_bytes(key.as_mut());
     let mut text = Zeroizing::new(STANDARD.encode(key.as_ref()));
     text.push('\n');
-    let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all());
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all());
     if let Err(e) = written {
         // Do not leave a half-written key file behind: the next start would refuse it.
         drop(file);
@@ -356,7 +370,9 @@ fn check_permissions(path: &Path) -> Result<(), PermissionProblem> {
 
 #[cfg(not(unix))]
 fn check_permissions(path: &Path) -> Result<(), PermissionProblem> {
-    std::fs::metadata(path).map(|_| ()).map_err(PermissionProblem::Io)
+    std::fs::metadata(path)
+        .map(|_| ())
+        .map_err(PermissionProblem::Io)
 }
 
 #[cfg(test)]
@@ -401,15 +417,30 @@ mod tests {
             kind: "client_certificate",
             ..A
         };
-        assert!(matches!(s.open(other_owner, &sealed), Err(SealerError::Authentication)));
-        assert!(matches!(s.open(other_kind, &sealed), Err(SealerError::Authentication)));
+        assert!(matches!(
+            s.open(other_owner, &sealed),
+            Err(SealerError::Authentication)
+        ));
+        assert!(matches!(
+            s.open(other_kind, &sealed),
+            Err(SealerError::Authentication)
+        ));
         // Length prefixes: moving a character from owner to kind changes the binding.
         let shifted = Binding {
             owner: "ab",
             kind: "c",
         };
         let sealed2 = s.seal(shifted, b"y").unwrap();
-        assert!(s.open(Binding { owner: "a", kind: "bc" }, &sealed2).is_err());
+        assert!(
+            s.open(
+                Binding {
+                    owner: "a",
+                    kind: "bc"
+                },
+                &sealed2
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -421,7 +452,10 @@ mod tests {
             t[i] ^= 0x01;
             assert!(s.open(A, &t).is_err(), "flip at byte {i} was not detected");
         }
-        assert!(matches!(s.open(A, &sealed[..10]), Err(SealerError::Malformed(_))));
+        assert!(matches!(
+            s.open(A, &sealed[..10]),
+            Err(SealerError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -429,9 +463,15 @@ mod tests {
         let old = Sealer::from_key_bytes(&[4u8; 32]);
         let sealed_old = old.seal(A, b"old secret").unwrap();
         let new_only = Sealer::from_key_bytes(&[5u8; 32]);
-        assert!(matches!(new_only.open(A, &sealed_old), Err(SealerError::UnknownKey { .. })));
+        assert!(matches!(
+            new_only.open(A, &sealed_old),
+            Err(SealerError::UnknownKey { .. })
+        ));
         let rotated = Sealer::from_key_bytes(&[5u8; 32]).with_old_key(&[4u8; 32]);
-        assert_eq!(rotated.open(A, &sealed_old).unwrap().as_slice(), b"old secret");
+        assert_eq!(
+            rotated.open(A, &sealed_old).unwrap().as_slice(),
+            b"old secret"
+        );
         let sealed_new = rotated.seal(A, b"new").unwrap();
         assert_eq!(hex::encode(&sealed_new[1..9]), new_only.key_id());
         assert!(old.open(A, &sealed_new).is_err());

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use consentry_domain::{
-    Actor, AppId, AppProfile, CertificateInfo, ConsentUser, DomainName, EventKind, GrantedPermission, HistoryEvent,
-    MAX_PAGE_SIZE, NewHistoryEvent, ObjectId, OrgId, Organization, Page, PageRequest, ProfileFilter, ProfileId,
-    ProfileStatus, SecretKind, StatusReason, Store, StoreError, Tenant, TenantId, Thumbprint, Upn,
+    Actor, AppId, AppProfile, CertificateInfo, ConsentUser, DomainName, EventKind,
+    GrantedPermission, HistoryEvent, MAX_PAGE_SIZE, NewHistoryEvent, ObjectId, OrgId, Organization,
+    Page, PageRequest, ProfileFilter, ProfileId, ProfileStatus, SecretKind, StatusReason, Store,
+    StoreError, Tenant, TenantId, Thumbprint, Upn,
 };
 use secrecy::{ExposeSecret as _, SecretSlice};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
@@ -20,8 +21,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::codec::{
-    decode_cursor, encode_cursor, enum_from_db, enum_to_db, escape_like, json_from_db, json_to_db, opt_time_from_db,
-    opt_time_to_db, parse_from_db, time_from_db, time_to_db,
+    decode_cursor, encode_cursor, enum_from_db, enum_to_db, escape_like, json_from_db, json_to_db,
+    opt_time_from_db, opt_time_to_db, parse_from_db, time_from_db, time_to_db,
 };
 use crate::sealer::{Binding, Sealer};
 
@@ -172,7 +173,12 @@ fn push_filter(b: &mut Built, filter: &ProfileFilter, after: Option<(i64, Uuid)>
         let p = b.arg(Arg::Text(a.clone()));
         conds.push(format!("app_type = {p}"));
     }
-    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
         let alts: Vec<String> = ["app_type", "service", "consent_upn", "application_id"]
             .into_iter()
@@ -202,7 +208,8 @@ fn list_query(filter: &ProfileFilter, after: Option<(i64, Uuid)>, limit: u32) ->
     };
     push_filter(&mut b, filter, after);
     let pl = b.arg(Arg::Int(i64::from(limit) + 1));
-    b.sql.push_str(&format!(" ORDER BY created_at, id LIMIT {pl}"));
+    b.sql
+        .push_str(&format!(" ORDER BY created_at, id LIMIT {pl}"));
     b
 }
 
@@ -266,7 +273,11 @@ impl ProfileRow {
             functions: json_to_db("functions", &p.functions)?,
             original_sign_in_ip: p.original_sign_in_ip.map(|ip| ip.to_string()),
             status: p.status.as_str().to_string(),
-            reason: p.reason.as_ref().map(|r| json_to_db("status reason", r)).transpose()?,
+            reason: p
+                .reason
+                .as_ref()
+                .map(|r| json_to_db("status reason", r))
+                .transpose()?,
             reason_code: p.reason.as_ref().map(|r| r.code().to_string()),
             last_checked_at: opt_time_to_db(p.last_checked_at)?,
             consented_catalog_version: p.consented_catalog_version.map(i64::from),
@@ -329,7 +340,9 @@ fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreError> {
             not_after: time_from_db(
                 "cert_not_after",
                 get::<Option<i64>>(row, "cert_not_after")?.ok_or_else(|| {
-                    StoreError::Backend("column cert_not_after is empty for a stored certificate".into())
+                    StoreError::Backend(
+                        "column cert_not_after is empty for a stored certificate".into(),
+                    )
                 })?,
             )?,
         }),
@@ -343,7 +356,11 @@ fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreError> {
     let profile = AppProfile {
         id: parse_from_db("id", &id, ProfileId::parse)?,
         org_id: parse_from_db("org_id", &get::<String>(row, "org_id")?, OrgId::parse)?,
-        tenant_id: parse_from_db("tenant_id", &get::<String>(row, "tenant_id")?, TenantId::parse)?,
+        tenant_id: parse_from_db(
+            "tenant_id",
+            &get::<String>(row, "tenant_id")?,
+            TenantId::parse,
+        )?,
         app_type: get(row, "app_type")?,
         service: get(row, "service")?,
         application_id: get::<Option<String>>(row, "application_id")?
@@ -353,14 +370,18 @@ fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreError> {
             .map(|m| enum_from_db("consent_method", m))
             .transpose()?,
         consent_user,
-        granted_permissions: json_from_db::<Vec<GrantedPermission>>("granted_permissions", &granted)?,
+        granted_permissions: json_from_db::<Vec<GrantedPermission>>(
+            "granted_permissions",
+            &granted,
+        )?,
         certificate,
         functions: json_from_db::<Vec<String>>("functions", &functions)?,
         original_sign_in_ip: get::<Option<String>>(row, "original_sign_in_ip")?
             .map(|ip| parse_from_db("original_sign_in_ip", &ip, std::net::IpAddr::from_str))
             .transpose()?,
-        status: ProfileStatus::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("column status holds an unknown status {status:?}")))?,
+        status: ProfileStatus::parse(&status).ok_or_else(|| {
+            StoreError::Backend(format!("column status holds an unknown status {status:?}"))
+        })?,
         reason: reason
             .map(|r| json_from_db::<StatusReason>("reason", &r))
             .transpose()?,
@@ -368,7 +389,9 @@ fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreError> {
         consented_catalog_version: version
             .map(|v| {
                 u32::try_from(v).map_err(|_| {
-                    StoreError::Backend(format!("column consented_catalog_version holds {v}, not a version"))
+                    StoreError::Backend(format!(
+                        "column consented_catalog_version holds {v}, not a version"
+                    ))
                 })
             })
             .transpose()?,
@@ -392,7 +415,11 @@ fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
     Ok(Tenant {
         id: parse_from_db("id", &get::<String>(row, "id")?, TenantId::parse)?,
         org_id: parse_from_db("org_id", &get::<String>(row, "org_id")?, OrgId::parse)?,
-        primary_domain: parse_from_db("primary_domain", &get::<String>(row, "primary_domain")?, DomainName::parse)?,
+        primary_domain: parse_from_db(
+            "primary_domain",
+            &get::<String>(row, "primary_domain")?,
+            DomainName::parse,
+        )?,
         display_name: get(row, "display_name")?,
         created_at: time_from_db("created_at", get(row, "created_at")?)?,
     })
@@ -403,18 +430,24 @@ fn history_from_row(row: &AnyRow) -> Result<HistoryEvent, StoreError> {
     let status = |col: &str| -> Result<Option<ProfileStatus>, StoreError> {
         get::<Option<String>>(row, col)?
             .map(|s| {
-                ProfileStatus::parse(&s)
-                    .ok_or_else(|| StoreError::Backend(format!("column {col} holds an unknown status {s:?}")))
+                ProfileStatus::parse(&s).ok_or_else(|| {
+                    StoreError::Backend(format!("column {col} holds an unknown status {s:?}"))
+                })
             })
             .transpose()
     };
     Ok(HistoryEvent {
         seq: get(row, "seq")?,
-        profile_id: parse_from_db("profile_id", &get::<String>(row, "profile_id")?, ProfileId::parse)?,
+        profile_id: parse_from_db(
+            "profile_id",
+            &get::<String>(row, "profile_id")?,
+            ProfileId::parse,
+        )?,
         at: time_from_db("at", get(row, "at")?)?,
         actor: json_from_db::<Actor>("actor", &get::<String>(row, "actor")?)?,
-        kind: EventKind::parse(&kind)
-            .ok_or_else(|| StoreError::Backend(format!("column kind holds an unknown event kind {kind:?}")))?,
+        kind: EventKind::parse(&kind).ok_or_else(|| {
+            StoreError::Backend(format!("column kind holds an unknown event kind {kind:?}"))
+        })?,
         from_status: status("from_status")?,
         to_status: status("to_status")?,
         reason: get::<Option<String>>(row, "reason")?
@@ -477,7 +510,10 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
             in_memory: true,
         });
     }
-    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
         return Err(StoreError::Backend(format!(
             "the database URL {:?} is not supported: use sqlite://PATH (or sqlite::memory: for a throw-away database)",
             url.chars().take(80).collect::<String>()
@@ -515,8 +551,10 @@ impl SqlStore {
         let mut pool_options = AnyPoolOptions::new().after_connect(|conn, _meta| {
             Box::pin(async move {
                 conn.execute("PRAGMA foreign_keys = ON").await?;
-                conn.execute(AssertSqlSafe(format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")))
-                    .await?;
+                conn.execute(AssertSqlSafe(format!(
+                    "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"
+                )))
+                .await?;
                 Ok(())
             })
         });
@@ -631,30 +669,34 @@ impl Store for SqlStore {
     }
 
     async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError> {
-        sqlx::query("SELECT id, name, modules, created_at FROM organizations ORDER BY name_folded, id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| db_err("listing organizations", e))?
-            .iter()
-            .map(organization_from_row)
-            .collect()
+        sqlx::query(
+            "SELECT id, name, modules, created_at FROM organizations ORDER BY name_folded, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_err("listing organizations", e))?
+        .iter()
+        .map(organization_from_row)
+        .collect()
     }
 
     async fn update_organization(&self, org: &Organization) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE organizations SET name = $2, name_folded = $3, modules = $4 WHERE id = $1")
-            .bind(org.id.to_string())
-            .bind(org.name.clone())
-            .bind(org.name.to_lowercase())
-            .bind(json_to_db("modules", &org.modules)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("an organization named {:?}", org.name))
-                } else {
-                    db_err("updating an organization", e)
-                }
-            })?;
+        let done = sqlx::query(
+            "UPDATE organizations SET name = $2, name_folded = $3, modules = $4 WHERE id = $1",
+        )
+        .bind(org.id.to_string())
+        .bind(org.name.clone())
+        .bind(org.name.to_lowercase())
+        .bind(json_to_db("modules", &org.modules)?)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("an organization named {:?}", org.name))
+            } else {
+                db_err("updating an organization", e)
+            }
+        })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("organization {}", org.id)));
         }
@@ -668,7 +710,9 @@ impl Store for SqlStore {
             .await
             .map_err(|e| {
                 if is_foreign_key_violation(&e) {
-                    StoreError::Backend(format!("organization {id} still has tenants or profiles; remove them first"))
+                    StoreError::Backend(format!(
+                        "organization {id} still has tenants or profiles; remove them first"
+                    ))
                 } else {
                     db_err("deleting an organization", e)
                 }
@@ -699,9 +743,10 @@ impl Store for SqlStore {
                     )))
                 }
             }
-            Err(e) if is_foreign_key_violation(&e) => {
-                Err(StoreError::NotFound(format!("organization {}", tenant.org_id)))
-            }
+            Err(e) if is_foreign_key_violation(&e) => Err(StoreError::NotFound(format!(
+                "organization {}",
+                tenant.org_id
+            ))),
             Err(e) => Err(db_err("inserting a tenant", e)),
         }
     }
@@ -717,7 +762,10 @@ impl Store for SqlStore {
             .transpose()
     }
 
-    async fn find_tenant_by_domain(&self, domain: &DomainName) -> Result<Option<Tenant>, StoreError> {
+    async fn find_tenant_by_domain(
+        &self,
+        domain: &DomainName,
+    ) -> Result<Option<Tenant>, StoreError> {
         sqlx::query("SELECT id, org_id, primary_domain, display_name, created_at FROM tenants WHERE primary_domain = $1")
             .bind(domain.as_str())
             .fetch_optional(&self.pool)
@@ -758,7 +806,9 @@ impl Store for SqlStore {
             .await
             .map_err(|e| {
                 if is_foreign_key_violation(&e) {
-                    StoreError::Backend(format!("tenant {id} still has profiles; remove them first"))
+                    StoreError::Backend(format!(
+                        "tenant {id} still has profiles; remove them first"
+                    ))
                 } else {
                     db_err("deleting a tenant", e)
                 }
@@ -766,7 +816,11 @@ impl Store for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn insert_profile(&self, profile: &AppProfile, event: NewHistoryEvent) -> Result<(), StoreError> {
+    async fn insert_profile(
+        &self,
+        profile: &AppProfile,
+        event: NewHistoryEvent,
+    ) -> Result<(), StoreError> {
         check_event_matches(profile, &event)?;
         let row = ProfileRow::from_profile(profile)?;
         let mut tx = self
@@ -811,7 +865,11 @@ impl Store for SqlStore {
             .transpose()
     }
 
-    async fn save_profile(&self, profile: &AppProfile, event: Option<NewHistoryEvent>) -> Result<(), StoreError> {
+    async fn save_profile(
+        &self,
+        profile: &AppProfile,
+        event: Option<NewHistoryEvent>,
+    ) -> Result<(), StoreError> {
         if let Some(event) = &event {
             check_event_matches(profile, event)?;
         }
@@ -881,7 +939,11 @@ impl Store for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn list_profiles(&self, filter: &ProfileFilter, page: &PageRequest) -> Result<Page<AppProfile>, StoreError> {
+    async fn list_profiles(
+        &self,
+        filter: &ProfileFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AppProfile>, StoreError> {
         let after = page.after.as_deref().map(decode_cursor).transpose()?;
         let limit = page.limit.clamp(1, MAX_PAGE_SIZE);
         let built = list_query(filter, after, limit);
@@ -905,25 +967,34 @@ impl Store for SqlStore {
         Ok(Page { items, next_cursor })
     }
 
-    async fn count_profiles(&self, filter: &ProfileFilter) -> Result<BTreeMap<ProfileStatus, u64>, StoreError> {
+    async fn count_profiles(
+        &self,
+        filter: &ProfileFilter,
+    ) -> Result<BTreeMap<ProfileStatus, u64>, StoreError> {
         let built = count_query(filter);
         let rows = built
             .query()
             .fetch_all(&self.pool)
             .await
             .map_err(|e| db_err("counting profiles", e))?;
-        let mut counts: BTreeMap<ProfileStatus, u64> = ProfileStatus::ALL.into_iter().map(|s| (s, 0)).collect();
+        let mut counts: BTreeMap<ProfileStatus, u64> =
+            ProfileStatus::ALL.into_iter().map(|s| (s, 0)).collect();
         for row in &rows {
             let status: String = get(row, "status")?;
             let n: i64 = get(row, "n")?;
-            let status = ProfileStatus::parse(&status)
-                .ok_or_else(|| StoreError::Backend(format!("column status holds an unknown status {status:?}")))?;
+            let status = ProfileStatus::parse(&status).ok_or_else(|| {
+                StoreError::Backend(format!("column status holds an unknown status {status:?}"))
+            })?;
             counts.insert(status, u64::try_from(n).unwrap_or(0));
         }
         Ok(counts)
     }
 
-    async fn list_history(&self, profile: ProfileId, limit: u32) -> Result<Vec<HistoryEvent>, StoreError> {
+    async fn list_history(
+        &self,
+        profile: ProfileId,
+        limit: u32,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
         sqlx::query(
             "SELECT seq, profile_id, at, actor, kind, from_status, to_status, reason, detail FROM profile_history \
              WHERE profile_id = $1 ORDER BY seq DESC LIMIT $2",
@@ -938,7 +1009,12 @@ impl Store for SqlStore {
         .collect()
     }
 
-    async fn put_secret(&self, profile: ProfileId, kind: SecretKind, secret: &SecretSlice<u8>) -> Result<(), StoreError> {
+    async fn put_secret(
+        &self,
+        profile: ProfileId,
+        kind: SecretKind,
+        secret: &SecretSlice<u8>,
+    ) -> Result<(), StoreError> {
         let owner = profile.to_string();
         let sealed = self
             .sealer
@@ -970,14 +1046,19 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn get_secret(&self, profile: ProfileId, kind: SecretKind) -> Result<Option<SecretSlice<u8>>, StoreError> {
+    async fn get_secret(
+        &self,
+        profile: ProfileId,
+        kind: SecretKind,
+    ) -> Result<Option<SecretSlice<u8>>, StoreError> {
         let owner = profile.to_string();
-        let sealed: Option<Vec<u8>> = sqlx::query_scalar("SELECT sealed FROM secrets WHERE profile_id = $1 AND kind = $2")
-            .bind(owner.clone())
-            .bind(kind.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| db_err("reading a secret", e))?;
+        let sealed: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT sealed FROM secrets WHERE profile_id = $1 AND kind = $2")
+                .bind(owner.clone())
+                .bind(kind.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| db_err("reading a secret", e))?;
         let Some(sealed) = sealed else {
             return Ok(None);
         };
@@ -995,7 +1076,11 @@ impl Store for SqlStore {
         Ok(Some(SecretSlice::from(plain.to_vec())))
     }
 
-    async fn delete_secret(&self, profile: ProfileId, kind: SecretKind) -> Result<bool, StoreError> {
+    async fn delete_secret(
+        &self,
+        profile: ProfileId,
+        kind: SecretKind,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM secrets WHERE profile_id = $1 AND kind = $2")
             .bind(profile.to_string())
             .bind(kind.as_str())
@@ -1012,7 +1097,13 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        assert!(matches!(parse_url("sqlite::memory:"), Ok(Target::Sqlite { in_memory: true, .. })));
+        assert!(matches!(
+            parse_url("sqlite::memory:"),
+            Ok(Target::Sqlite {
+                in_memory: true,
+                ..
+            })
+        ));
         let Ok(Target::Sqlite { url, in_memory }) = parse_url("sqlite:///tmp/x.db") else {
             panic!("sqlite:///tmp/x.db should parse");
         };
@@ -1026,15 +1117,23 @@ mod tests {
             panic!("postgres must be refused");
         };
         assert!(msg.contains("PostgreSQL support is not built yet"), "{msg}");
-        assert!(matches!(parse_url("mysql://x"), Err(StoreError::Backend(m)) if m.contains("sqlite://PATH")));
-        assert!(matches!(parse_url("sqlite://"), Err(StoreError::Backend(m)) if m.contains("names no file")));
+        assert!(
+            matches!(parse_url("mysql://x"), Err(StoreError::Backend(m)) if m.contains("sqlite://PATH"))
+        );
+        assert!(
+            matches!(parse_url("sqlite://"), Err(StoreError::Backend(m)) if m.contains("names no file"))
+        );
     }
 
     #[test]
     fn filters_build_numbered_placeholders() {
         let filter = ProfileFilter {
             org_id: Some(OrgId::new_random()),
-            statuses: vec![ProfileStatus::Invalid, ProfileStatus::Attention, ProfileStatus::Invalid],
+            statuses: vec![
+                ProfileStatus::Invalid,
+                ProfileStatus::Attention,
+                ProfileStatus::Invalid,
+            ],
             search: Some(" 50%_X ".into()),
             ..ProfileFilter::default()
         };
@@ -1043,8 +1142,77 @@ mod tests {
         assert_eq!(b.args.len(), 10);
         assert!(b.sql.contains("status IN ($2, $3)"), "{}", b.sql);
         assert!(b.sql.contains("(created_at, id) > ($8, $9)"), "{}", b.sql);
-        assert!(b.sql.ends_with("ORDER BY created_at, id LIMIT $10"), "{}", b.sql);
+        assert!(
+            b.sql.ends_with("ORDER BY created_at, id LIMIT $10"),
+            "{}",
+            b.sql
+        );
         assert!(matches!(&b.args[3], Arg::Text(p) if p == "%50\\%\\_x%"));
         assert!(matches!(b.args[9], Arg::Int(11)));
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    /// SQLite's plan for a built query, one line per step.
+    async fn plan(store: &SqlStore, built: &Built) -> Vec<String> {
+        let explain = Built {
+            sql: format!("EXPLAIN QUERY PLAN {}", built.sql),
+            args: built.args.clone(),
+        };
+        explain
+            .query()
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_single_filter_pages_through_an_index_without_sorting() {
+        let store = SqlStore::open("sqlite::memory:", Sealer::from_key_bytes(&[9; 32]))
+            .await
+            .unwrap();
+        let tenant = TenantId::from_uuid(Uuid::new_v4());
+        let filters = [
+            ProfileFilter::default(),
+            ProfileFilter {
+                org_id: Some(OrgId::new_random()),
+                ..Default::default()
+            },
+            ProfileFilter {
+                tenant_id: Some(tenant),
+                ..Default::default()
+            },
+            ProfileFilter {
+                statuses: vec![ProfileStatus::Invalid],
+                ..Default::default()
+            },
+            ProfileFilter {
+                service: Some("insights".into()),
+                ..Default::default()
+            },
+            ProfileFilter {
+                app_type: Some("m365-all".into()),
+                ..Default::default()
+            },
+            ProfileFilter {
+                org_id: Some(OrgId::new_random()),
+                statuses: vec![ProfileStatus::Attention],
+                ..Default::default()
+            },
+        ];
+        for f in &filters {
+            for after in [None, Some((1_700_000_000_000_000_000, Uuid::new_v4()))] {
+                let steps = plan(&store, &list_query(f, after, 50)).await;
+                let text = steps.join(" | ");
+                assert!(text.contains("USING INDEX profiles_by_"), "{f:?}: {text}");
+                assert!(!text.contains("TEMP B-TREE"), "{f:?} must not sort: {text}");
+            }
+        }
     }
 }

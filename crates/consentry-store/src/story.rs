@@ -16,9 +16,10 @@ use std::net::IpAddr;
 
 use consentry_domain::catalog::{ConsentMethod, PermissionType};
 use consentry_domain::{
-    Actor, AppId, AppProfile, CertificateInfo, ConsentUser, DomainName, EventKind, GrantedPermission, NewHistoryEvent,
-    ObjectId, OrgId, Organization, PageRequest, ProfileFilter, ProfileId, ProfileStatus, SecretKind, StatusReason,
-    Store, StoreError, Tenant, TenantId, Thumbprint, Upn,
+    Actor, AppId, AppProfile, CertificateInfo, ConsentUser, DomainName, EventKind,
+    GrantedPermission, NewHistoryEvent, ObjectId, OrgId, Organization, PageRequest, ProfileFilter,
+    ProfileId, ProfileStatus, SecretKind, StatusReason, Store, StoreError, Tenant, TenantId,
+    Thumbprint, Upn,
 };
 use secrecy::{ExposeSecret as _, SecretSlice};
 use time::{Duration, OffsetDateTime};
@@ -56,7 +57,10 @@ pub async fn new_org(store: &dyn Store, label: &str) -> Organization {
         modules: BTreeSet::from(["planner".to_string(), "teams".to_string()]),
         created_at: now(),
     };
-    store.insert_organization(&org).await.expect("insert a fresh organization");
+    store
+        .insert_organization(&org)
+        .await
+        .expect("insert a fresh organization");
     org
 }
 
@@ -65,11 +69,15 @@ pub async fn new_tenant(store: &dyn Store, org: &Organization, prefix: &str) -> 
     let tenant = Tenant {
         id: TenantId::from_uuid(Uuid::new_v4()),
         org_id: org.id,
-        primary_domain: DomainName::parse(&format!("{prefix}{}.onmicrosoft.com", token())).expect("valid domain"),
+        primary_domain: DomainName::parse(&format!("{prefix}{}.onmicrosoft.com", token()))
+            .expect("valid domain"),
         display_name: format!("Tenant {prefix}"),
         created_at: now(),
     };
-    store.insert_tenant(&tenant).await.expect("insert a fresh tenant");
+    store
+        .insert_tenant(&tenant)
+        .await
+        .expect("insert a fresh tenant");
     tenant
 }
 
@@ -120,14 +128,18 @@ pub fn full_profile(tenant: &Tenant, created_at: OffsetDateTime) -> AppProfile {
             },
         ],
         certificate: Some(CertificateInfo {
-            thumbprint: Thumbprint::parse("84E05C1D98BCE3A5421D225B140B36E86A3D5534").expect("valid thumbprint"),
+            thumbprint: Thumbprint::parse("84E05C1D98BCE3A5421D225B140B36E86A3D5534")
+                .expect("valid thumbprint"),
             subject: "CN=Consentry story, O=Contoso".into(),
-            not_after: (created_at + Duration::days(365) + Duration::nanoseconds(123)).to_offset(plus2),
+            not_after: (created_at + Duration::days(365) + Duration::nanoseconds(123))
+                .to_offset(plus2),
         }),
         functions: vec!["planner-comments".into(), "teams-posts".into()],
         original_sign_in_ip: Some(ip),
         status: ProfileStatus::Invalid,
-        reason: Some(StatusReason::ConditionalAccessBlocked { original_ip: Some(ip) }),
+        reason: Some(StatusReason::ConditionalAccessBlocked {
+            original_ip: Some(ip),
+        }),
         last_checked_at: Some(created_at + Duration::nanoseconds(987_654_321)),
         consented_catalog_version: Some(3),
         authorized_at: Some((created_at - Duration::hours(5)).to_offset(plus2)),
@@ -152,7 +164,12 @@ pub fn created_event(p: &AppProfile) -> NewHistoryEvent {
 
 async fn expect_profile(store: &dyn Store, p: &AppProfile) {
     let got = store.get_profile(p.id).await.expect("get_profile");
-    assert_eq!(got.as_ref(), Some(p), "profile {} must read back exactly as written", p.id);
+    assert_eq!(
+        got.as_ref(),
+        Some(p),
+        "profile {} must read back exactly as written",
+        p.id
+    );
 }
 
 /// Reads every page of `filter` (pages of `limit`) and checks that the pages chain correctly.
@@ -160,11 +177,21 @@ pub async fn collect_all(store: &dyn Store, filter: &ProfileFilter, limit: u32) 
     let mut out = Vec::new();
     let mut page = PageRequest { after: None, limit };
     for _ in 0..100_000 {
-        let got = store.list_profiles(filter, &page).await.expect("list_profiles");
-        assert!(got.items.len() <= limit as usize, "a page must not exceed its limit");
+        let got = store
+            .list_profiles(filter, &page)
+            .await
+            .expect("list_profiles");
+        assert!(
+            got.items.len() <= limit as usize,
+            "a page must not exceed its limit"
+        );
         let done = got.next_cursor.is_none();
         if !done {
-            assert_eq!(got.items.len(), limit as usize, "only the last page may be short");
+            assert_eq!(
+                got.items.len(),
+                limit as usize,
+                "only the last page may be short"
+            );
         }
         out.extend(got.items);
         match got.next_cursor {
@@ -191,10 +218,19 @@ pub async fn organizations(store: &dyn Store) {
     };
     let bravo = mk(format!("story {t} Bravo"));
     for o in [&charlie, &alpha, &bravo] {
-        store.insert_organization(o).await.expect("insert organization");
+        store
+            .insert_organization(o)
+            .await
+            .expect("insert organization");
     }
-    assert_eq!(store.get_organization(alpha.id).await.unwrap().as_ref(), Some(&alpha));
-    assert_eq!(store.get_organization(OrgId::new_random()).await.unwrap(), None);
+    assert_eq!(
+        store.get_organization(alpha.id).await.unwrap().as_ref(),
+        Some(&alpha)
+    );
+    assert_eq!(
+        store.get_organization(OrgId::new_random()).await.unwrap(),
+        None
+    );
 
     let ours: Vec<OrgId> = store
         .list_organizations()
@@ -204,16 +240,26 @@ pub async fn organizations(store: &dyn Store) {
         .filter(|o| o.name.starts_with(&format!("story {t} ")))
         .map(|o| o.id)
         .collect();
-    assert_eq!(ours, vec![alpha.id, bravo.id, charlie.id], "organizations are listed by name, ignoring case");
+    assert_eq!(
+        ours,
+        vec![alpha.id, bravo.id, charlie.id],
+        "organizations are listed by name, ignoring case"
+    );
 
     // Same name in another case: conflict. Same ID: conflict.
     let dup = mk(format!("STORY {t} ALPHA"));
-    assert!(matches!(store.insert_organization(&dup).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.insert_organization(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
     let same_id = Organization {
         name: format!("story {t} delta"),
         ..alpha.clone()
     };
-    assert!(matches!(store.insert_organization(&same_id).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.insert_organization(&same_id).await,
+        Err(StoreError::Conflict(_))
+    ));
 
     // Update: rename and modules; renaming onto another's name conflicts; absent is NotFound.
     let renamed = Organization {
@@ -221,22 +267,40 @@ pub async fn organizations(store: &dyn Store) {
         modules: BTreeSet::from(["teams".to_string()]),
         ..alpha.clone()
     };
-    store.update_organization(&renamed).await.expect("update organization");
-    assert_eq!(store.get_organization(alpha.id).await.unwrap(), Some(renamed.clone()));
+    store
+        .update_organization(&renamed)
+        .await
+        .expect("update organization");
+    assert_eq!(
+        store.get_organization(alpha.id).await.unwrap(),
+        Some(renamed.clone())
+    );
     let clash = Organization {
         name: format!("Story {t} BRAVO"),
         ..renamed.clone()
     };
-    assert!(matches!(store.update_organization(&clash).await, Err(StoreError::Conflict(_))));
-    assert_eq!(store.get_organization(alpha.id).await.unwrap(), Some(renamed.clone()));
+    assert!(matches!(
+        store.update_organization(&clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_organization(alpha.id).await.unwrap(),
+        Some(renamed.clone())
+    );
     // Changing only the case of its own name is allowed.
     let recased = Organization {
         name: format!("STORY {t} ALPHA RENAMED"),
         ..renamed.clone()
     };
-    store.update_organization(&recased).await.expect("re-case own name");
+    store
+        .update_organization(&recased)
+        .await
+        .expect("re-case own name");
     let absent = mk(format!("story {t} echo"));
-    assert!(matches!(store.update_organization(&absent).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.update_organization(&absent).await,
+        Err(StoreError::NotFound(_))
+    ));
 
     assert!(store.delete_organization(charlie.id).await.unwrap());
     assert!(!store.delete_organization(charlie.id).await.unwrap());
@@ -257,14 +321,40 @@ pub async fn tenants(store: &dyn Store) {
     let c = new_tenant(store, &other, "c").await;
 
     assert_eq!(store.get_tenant(a.id).await.unwrap().as_ref(), Some(&a));
-    assert_eq!(store.get_tenant(TenantId::from_uuid(Uuid::new_v4())).await.unwrap(), None);
-    assert_eq!(store.find_tenant_by_domain(&b.primary_domain).await.unwrap().as_ref(), Some(&b));
+    assert_eq!(
+        store
+            .get_tenant(TenantId::from_uuid(Uuid::new_v4()))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_tenant_by_domain(&b.primary_domain)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&b)
+    );
     let unknown = DomainName::parse(&format!("z{}.onmicrosoft.com", token())).unwrap();
     assert_eq!(store.find_tenant_by_domain(&unknown).await.unwrap(), None);
 
-    assert_eq!(store.list_tenants(Some(org.id)).await.unwrap(), vec![a.clone(), b.clone()], "by domain");
-    assert_eq!(store.list_tenants(Some(other.id)).await.unwrap(), vec![c.clone()]);
-    assert!(store.list_tenants(Some(OrgId::new_random())).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_tenants(Some(org.id)).await.unwrap(),
+        vec![a.clone(), b.clone()],
+        "by domain"
+    );
+    assert_eq!(
+        store.list_tenants(Some(other.id)).await.unwrap(),
+        vec![c.clone()]
+    );
+    assert!(
+        store
+            .list_tenants(Some(OrgId::new_random()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let all = store.list_tenants(None).await.unwrap();
     let ours: Vec<TenantId> = all
         .iter()
@@ -277,12 +367,18 @@ pub async fn tenants(store: &dyn Store) {
         primary_domain: DomainName::parse(&format!("d{}.onmicrosoft.com", token())).unwrap(),
         ..a.clone()
     };
-    assert!(matches!(store.insert_tenant(&same_id).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.insert_tenant(&same_id).await,
+        Err(StoreError::Conflict(_))
+    ));
     let same_domain = Tenant {
         id: TenantId::from_uuid(Uuid::new_v4()),
         ..a.clone()
     };
-    assert!(matches!(store.insert_tenant(&same_domain).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.insert_tenant(&same_domain).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.get_tenant(same_domain.id).await.unwrap(), None);
     let orphan = Tenant {
         id: TenantId::from_uuid(Uuid::new_v4()),
@@ -290,11 +386,20 @@ pub async fn tenants(store: &dyn Store) {
         primary_domain: DomainName::parse(&format!("e{}.onmicrosoft.com", token())).unwrap(),
         ..a.clone()
     };
-    assert!(matches!(store.insert_tenant(&orphan).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.insert_tenant(&orphan).await,
+        Err(StoreError::NotFound(_))
+    ));
 
     assert!(store.delete_tenant(c.id).await.unwrap());
     assert!(!store.delete_tenant(c.id).await.unwrap());
-    assert_eq!(store.find_tenant_by_domain(&c.primary_domain).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_tenant_by_domain(&c.primary_domain)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// Every field of a profile round-trips, set and unset, through insert and save.
@@ -304,11 +409,20 @@ pub async fn profile_round_trip(store: &dyn Store) {
     let t0 = now();
     let min = minimal_profile(&tenant, t0);
     let full = full_profile(&tenant, t0 + Duration::nanoseconds(1));
-    store.insert_profile(&min, created_event(&min)).await.expect("insert minimal profile");
-    store.insert_profile(&full, created_event(&full)).await.expect("insert full profile");
+    store
+        .insert_profile(&min, created_event(&min))
+        .await
+        .expect("insert minimal profile");
+    store
+        .insert_profile(&full, created_event(&full))
+        .await
+        .expect("insert full profile");
     expect_profile(store, &min).await;
     expect_profile(store, &full).await;
-    assert_eq!(store.get_profile(ProfileId::new_random()).await.unwrap(), None);
+    assert_eq!(
+        store.get_profile(ProfileId::new_random()).await.unwrap(),
+        None
+    );
 
     // Fill the minimal one, empty the full one: both directions of every optional field.
     let filled = AppProfile {
@@ -316,7 +430,10 @@ pub async fn profile_round_trip(store: &dyn Store) {
         created_at: min.created_at,
         ..full_profile(&tenant, min.created_at)
     };
-    store.save_profile(&filled, None).await.expect("save filled profile");
+    store
+        .save_profile(&filled, None)
+        .await
+        .expect("save filled profile");
     expect_profile(store, &filled).await;
     let emptied = AppProfile {
         id: full.id,
@@ -324,7 +441,10 @@ pub async fn profile_round_trip(store: &dyn Store) {
         reason: None,
         ..minimal_profile(&tenant, full.created_at)
     };
-    store.save_profile(&emptied, None).await.expect("save emptied profile");
+    store
+        .save_profile(&emptied, None)
+        .await
+        .expect("save emptied profile");
     expect_profile(store, &emptied).await;
 
     // Every reason shape survives.
@@ -339,7 +459,9 @@ pub async fn profile_round_trip(store: &dyn Store) {
             aadsts: Some(9_999_999),
             error: "invalid_grant".into(),
         },
-        StatusReason::ReauthorizationStarted { by: "ops@vendor".into() },
+        StatusReason::ReauthorizationStarted {
+            by: "ops@vendor".into(),
+        },
     ];
     for r in reasons {
         let p = AppProfile {
@@ -347,18 +469,29 @@ pub async fn profile_round_trip(store: &dyn Store) {
             reason: Some(r),
             ..filled.clone()
         };
-        store.save_profile(&p, None).await.expect("save with reason");
+        store
+            .save_profile(&p, None)
+            .await
+            .expect("save with reason");
         expect_profile(store, &p).await;
     }
 
     // A duplicate ID is a conflict; a profile for an unknown tenant, or a tenant of another organization, is refused.
-    assert!(matches!(store.insert_profile(&min, created_event(&min)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.insert_profile(&min, created_event(&min)).await,
+        Err(StoreError::Conflict(_))
+    ));
     let other_org = new_org(store, "round-trip-other").await;
     let stray = AppProfile {
         org_id: other_org.id,
         ..minimal_profile(&tenant, t0)
     };
-    assert!(store.insert_profile(&stray, created_event(&stray)).await.is_err());
+    assert!(
+        store
+            .insert_profile(&stray, created_event(&stray))
+            .await
+            .is_err()
+    );
     assert_eq!(store.get_profile(stray.id).await.unwrap(), None);
     let ghost = minimal_profile(
         &Tenant {
@@ -417,7 +550,11 @@ pub async fn filters_and_search(store: &dyn Store) {
     let ta1 = new_tenant(store, &org_a, "fa").await;
     let ta2 = new_tenant(store, &org_a, "fb").await;
     let tb = new_tenant(store, &org_b, "fc").await;
-    let services = [format!("svc-{t}-one"), format!("svc-{t}%50"), format!("svc-{t}x50")];
+    let services = [
+        format!("svc-{t}-one"),
+        format!("svc-{t}%50"),
+        format!("svc-{t}x50"),
+    ];
     let app_types = [format!("app-{t}_z"), format!("app-{t}yz")];
     let base = now();
     let mut all = Vec::new();
@@ -432,7 +569,10 @@ pub async fn filters_and_search(store: &dyn Store) {
         p.service = services[i % services.len()].clone();
         p.app_type = app_types[(i / 3) % app_types.len()].clone();
         p.status = ProfileStatus::ALL[(i / 2) % 4];
-        store.insert_profile(&p, created_event(&p)).await.expect("insert profile");
+        store
+            .insert_profile(&p, created_event(&p))
+            .await
+            .expect("insert profile");
         all.push(p);
     }
     let upn_fragment = all[0].consent_user.as_ref().unwrap().upn.as_str()[..17].to_uppercase();
@@ -515,7 +655,12 @@ pub async fn filters_and_search(store: &dyn Store) {
     }
     let our_ids: HashSet<ProfileId> = all.iter().map(|p| p.id).collect();
     for f in &filters {
-        let expected = sorted_by_creation(all.iter().filter(|p| filter_matches(f, p)).cloned().collect());
+        let expected = sorted_by_creation(
+            all.iter()
+                .filter(|p| filter_matches(f, p))
+                .cloned()
+                .collect(),
+        );
         let got: Vec<AppProfile> = collect_all(store, f, 7)
             .await
             .into_iter()
@@ -529,13 +674,27 @@ pub async fn filters_and_search(store: &dyn Store) {
         search: Some(format!("{t}%5")),
         ..Default::default()
     };
-    assert!(all.iter().filter(|p| filter_matches(&literal_percent, p)).all(|p| p.service == services[1]));
-    assert_eq!(all.iter().filter(|p| filter_matches(&literal_percent, p)).count(), 16);
+    assert!(
+        all.iter()
+            .filter(|p| filter_matches(&literal_percent, p))
+            .all(|p| p.service == services[1])
+    );
+    assert_eq!(
+        all.iter()
+            .filter(|p| filter_matches(&literal_percent, p))
+            .count(),
+        16
+    );
     let literal_underscore = ProfileFilter {
         search: Some(format!("{t}_z")),
         ..Default::default()
     };
-    assert_eq!(all.iter().filter(|p| filter_matches(&literal_underscore, p)).count(), 24);
+    assert_eq!(
+        all.iter()
+            .filter(|p| filter_matches(&literal_underscore, p))
+            .count(),
+        24
+    );
 }
 
 /// Keyset pagination over `n` profiles: no duplicates, no gaps, creation order (ties broken by ID),
@@ -549,7 +708,10 @@ pub async fn pagination(store: &dyn Store, n: usize) {
         // Groups of three share a creation time, so the ID must break ties.
         let mut p = minimal_profile(&tenant, base + Duration::microseconds((i / 3) as i64));
         p.status = ProfileStatus::ALL[i % 4];
-        store.insert_profile(&p, created_event(&p)).await.expect("insert profile");
+        store
+            .insert_profile(&p, created_event(&p))
+            .await
+            .expect("insert profile");
         all.push(p);
     }
     let expected = sorted_by_creation(all.clone());
@@ -562,10 +724,18 @@ pub async fn pagination(store: &dyn Store, n: usize) {
             continue;
         }
         let got = collect_all(store, &filter, limit).await;
-        assert_eq!(got.len(), n, "page size {limit}: every profile exactly once");
+        assert_eq!(
+            got.len(),
+            n,
+            "page size {limit}: every profile exactly once"
+        );
         let unique: HashSet<ProfileId> = got.iter().map(|p| p.id).collect();
         assert_eq!(unique.len(), n, "page size {limit}: no duplicates");
-        assert_eq!(ids(&got), ids(&expected), "page size {limit}: creation order");
+        assert_eq!(
+            ids(&got),
+            ids(&expected),
+            "page size {limit}: creation order"
+        );
     }
     // Asking for exactly what remains: the page that ends the list carries no cursor (no empty page follows).
     let mut after = None;
@@ -585,7 +755,11 @@ pub async fn pagination(store: &dyn Store, n: usize) {
             .unwrap();
         assert_eq!(page.items.len(), limit);
         remaining -= limit;
-        assert_eq!(page.next_cursor.is_some(), remaining > 0, "a cursor exactly when more follow");
+        assert_eq!(
+            page.next_cursor.is_some(),
+            remaining > 0,
+            "a cursor exactly when more follow"
+        );
         seen.extend(page.items);
         after = page.next_cursor;
     }
@@ -614,7 +788,10 @@ pub async fn pagination(store: &dyn Store, n: usize) {
                 },
             )
             .await;
-        assert!(matches!(r, Err(StoreError::BadCursor)), "cursor {bad:?} must be refused");
+        assert!(
+            matches!(r, Err(StoreError::BadCursor)),
+            "cursor {bad:?} must be refused"
+        );
     }
     // An empty result has no cursor.
     let none = store
@@ -638,9 +815,16 @@ pub async fn counts(store: &dyn Store) {
     let base = now();
     let mut all = Vec::new();
     for i in 0..23usize {
-        let mut p = minimal_profile(if i % 3 == 0 { &t1 } else { &t2 }, base + Duration::microseconds(i as i64));
+        let mut p = minimal_profile(
+            if i % 3 == 0 { &t1 } else { &t2 },
+            base + Duration::microseconds(i as i64),
+        );
         p.status = ProfileStatus::ALL[(i * i + 1) % 4];
-        p.service = if i % 2 == 0 { "insights".into() } else { "fly".into() };
+        p.service = if i % 2 == 0 {
+            "insights".into()
+        } else {
+            "fly".into()
+        };
         store.insert_profile(&p, created_event(&p)).await.unwrap();
         all.push(p);
     }
@@ -665,11 +849,16 @@ pub async fn counts(store: &dyn Store) {
         },
     ];
     for f in &filters {
-        let mut want: BTreeMap<ProfileStatus, u64> = ProfileStatus::ALL.into_iter().map(|s| (s, 0)).collect();
+        let mut want: BTreeMap<ProfileStatus, u64> =
+            ProfileStatus::ALL.into_iter().map(|s| (s, 0)).collect();
         for p in all.iter().filter(|p| filter_matches(f, p)) {
             *want.entry(p.status).or_default() += 1;
         }
-        assert_eq!(store.count_profiles(f).await.unwrap(), want, "counts for {f:?}");
+        assert_eq!(
+            store.count_profiles(f).await.unwrap(),
+            want,
+            "counts for {f:?}"
+        );
     }
 }
 
@@ -681,7 +870,10 @@ pub async fn history(store: &dyn Store) {
     let mut sent = vec![created_event(&p)];
     store.insert_profile(&p, sent[0].clone()).await.unwrap();
     let other = minimal_profile(&tenant, now());
-    store.insert_profile(&other, created_event(&other)).await.unwrap();
+    store
+        .insert_profile(&other, created_event(&other))
+        .await
+        .unwrap();
 
     let steps: Vec<(EventKind, ProfileStatus, Option<StatusReason>, Actor)> = vec![
         (
@@ -690,7 +882,12 @@ pub async fn history(store: &dyn Store) {
             Some(StatusReason::ReauthorizationStarted { by: "ops".into() }),
             Actor::Operator("ops".into()),
         ),
-        (EventKind::ReauthorizationCompleted, ProfileStatus::Valid, None, Actor::System),
+        (
+            EventKind::ReauthorizationCompleted,
+            ProfileStatus::Valid,
+            None,
+            Actor::System,
+        ),
         (
             EventKind::StatusChanged,
             ProfileStatus::Invalid,
@@ -707,7 +904,11 @@ pub async fn history(store: &dyn Store) {
             from_status: Some(p.status),
             to_status: Some(status),
             reason: reason.clone(),
-            detail: if i == 1 { None } else { Some(format!("step {i}")) },
+            detail: if i == 1 {
+                None
+            } else {
+                Some(format!("step {i}"))
+            },
         };
         p.status = status;
         p.reason = reason;
@@ -721,7 +922,11 @@ pub async fn history(store: &dyn Store) {
     expect_profile(store, &p).await;
 
     let got = store.list_history(p.id, 100).await.unwrap();
-    assert_eq!(got.len(), sent.len(), "one event per insert/save with an event");
+    assert_eq!(
+        got.len(),
+        sent.len(),
+        "one event per insert/save with an event"
+    );
     for w in got.windows(2) {
         assert!(w[0].seq > w[1].seq, "newest first, increasing seq");
     }
@@ -740,7 +945,13 @@ pub async fn history(store: &dyn Store) {
     let other_history = store.list_history(other.id, 100).await.unwrap();
     assert_eq!(other_history.len(), 1);
     assert_eq!(other_history[0].kind, EventKind::Created);
-    assert!(store.list_history(ProfileId::new_random(), 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_history(ProfileId::new_random(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A failed insert or save leaves neither a profile change nor a history event behind.
@@ -756,7 +967,9 @@ pub async fn atomicity(store: &dyn Store) {
         ..p.clone()
     };
     assert!(matches!(
-        store.insert_profile(&changed, created_event(&changed)).await,
+        store
+            .insert_profile(&changed, created_event(&changed))
+            .await,
         Err(StoreError::Conflict(_))
     ));
     expect_profile(store, &p).await;
@@ -783,7 +996,10 @@ pub async fn atomicity(store: &dyn Store) {
         store.save_profile(&q, Some(created_event(&q))).await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(matches!(store.save_profile(&q, None).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.save_profile(&q, None).await,
+        Err(StoreError::NotFound(_))
+    ));
     assert!(store.list_history(q.id, 10).await.unwrap().is_empty());
     assert_eq!(store.get_profile(q.id).await.unwrap(), None);
 }
@@ -800,11 +1016,19 @@ pub async fn secrets(store: &dyn Store) {
     let token_a = format!("RT-story-{}", token()).into_bytes();
     let all_bytes: Vec<u8> = (0..=255u8).chain(0..=255u8).collect();
     store
-        .put_secret(p.id, SecretKind::RefreshToken, &SecretSlice::from(token_a.clone()))
+        .put_secret(
+            p.id,
+            SecretKind::RefreshToken,
+            &SecretSlice::from(token_a.clone()),
+        )
         .await
         .unwrap();
     store
-        .put_secret(p.id, SecretKind::ClientCertificate, &SecretSlice::from(all_bytes.clone()))
+        .put_secret(
+            p.id,
+            SecretKind::ClientCertificate,
+            &SecretSlice::from(all_bytes.clone()),
+        )
         .await
         .unwrap();
     let read = |id, kind| async move {
@@ -814,33 +1038,69 @@ pub async fn secrets(store: &dyn Store) {
             .expect("get_secret")
             .map(|s| s.expose_secret().to_vec())
     };
-    assert_eq!(read(p.id, SecretKind::RefreshToken).await, Some(token_a.clone()));
-    assert_eq!(read(p.id, SecretKind::ClientCertificate).await, Some(all_bytes.clone()));
-    assert_eq!(read(q.id, SecretKind::RefreshToken).await, None, "secrets are per profile");
+    assert_eq!(
+        read(p.id, SecretKind::RefreshToken).await,
+        Some(token_a.clone())
+    );
+    assert_eq!(
+        read(p.id, SecretKind::ClientCertificate).await,
+        Some(all_bytes.clone())
+    );
+    assert_eq!(
+        read(q.id, SecretKind::RefreshToken).await,
+        None,
+        "secrets are per profile"
+    );
 
     // Replace (a rotated refresh token), and an empty secret.
     let token_b = format!("RT-story-rotated-{}", token()).into_bytes();
     store
-        .put_secret(p.id, SecretKind::RefreshToken, &SecretSlice::from(token_b.clone()))
+        .put_secret(
+            p.id,
+            SecretKind::RefreshToken,
+            &SecretSlice::from(token_b.clone()),
+        )
         .await
         .unwrap();
     assert_eq!(read(p.id, SecretKind::RefreshToken).await, Some(token_b));
     store
-        .put_secret(q.id, SecretKind::RefreshToken, &SecretSlice::from(Vec::new()))
+        .put_secret(
+            q.id,
+            SecretKind::RefreshToken,
+            &SecretSlice::from(Vec::new()),
+        )
         .await
         .unwrap();
     assert_eq!(read(q.id, SecretKind::RefreshToken).await, Some(Vec::new()));
 
-    assert!(store.delete_secret(p.id, SecretKind::RefreshToken).await.unwrap());
-    assert!(!store.delete_secret(p.id, SecretKind::RefreshToken).await.unwrap());
+    assert!(
+        store
+            .delete_secret(p.id, SecretKind::RefreshToken)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_secret(p.id, SecretKind::RefreshToken)
+            .await
+            .unwrap()
+    );
     assert_eq!(read(p.id, SecretKind::RefreshToken).await, None);
-    assert_eq!(read(p.id, SecretKind::ClientCertificate).await, Some(all_bytes), "other kind untouched");
+    assert_eq!(
+        read(p.id, SecretKind::ClientCertificate).await,
+        Some(all_bytes),
+        "other kind untouched"
+    );
 
     // A secret for a profile that does not exist is refused.
     let ghost = ProfileId::new_random();
     assert!(matches!(
         store
-            .put_secret(ghost, SecretKind::RefreshToken, &SecretSlice::from(b"x".to_vec()))
+            .put_secret(
+                ghost,
+                SecretKind::RefreshToken,
+                &SecretSlice::from(b"x".to_vec())
+            )
             .await,
         Err(StoreError::NotFound(_))
     ));
@@ -856,24 +1116,46 @@ pub async fn deletion(store: &dyn Store) {
     for x in [&p, &keep] {
         store.insert_profile(x, created_event(x)).await.unwrap();
         store
-            .put_secret(x.id, SecretKind::RefreshToken, &SecretSlice::from(b"RT-delete-me".to_vec()))
+            .put_secret(
+                x.id,
+                SecretKind::RefreshToken,
+                &SecretSlice::from(b"RT-delete-me".to_vec()),
+            )
             .await
             .unwrap();
     }
 
-    assert!(store.delete_tenant(tenant.id).await.is_err(), "a tenant with profiles is kept");
-    assert!(store.delete_organization(org.id).await.is_err(), "an organization with tenants is kept");
+    assert!(
+        store.delete_tenant(tenant.id).await.is_err(),
+        "a tenant with profiles is kept"
+    );
+    assert!(
+        store.delete_organization(org.id).await.is_err(),
+        "an organization with tenants is kept"
+    );
     assert!(store.get_tenant(tenant.id).await.unwrap().is_some());
 
     assert!(store.delete_profile(p.id).await.unwrap());
     assert!(!store.delete_profile(p.id).await.unwrap());
     assert_eq!(store.get_profile(p.id).await.unwrap(), None);
     assert!(store.list_history(p.id, 10).await.unwrap().is_empty());
-    assert!(store.get_secret(p.id, SecretKind::RefreshToken).await.unwrap().is_none());
+    assert!(
+        store
+            .get_secret(p.id, SecretKind::RefreshToken)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // The other profile keeps everything.
     expect_profile(store, &keep).await;
     assert_eq!(store.list_history(keep.id, 10).await.unwrap().len(), 1);
-    assert!(store.get_secret(keep.id, SecretKind::RefreshToken).await.unwrap().is_some());
+    assert!(
+        store
+            .get_secret(keep.id, SecretKind::RefreshToken)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     assert!(store.delete_profile(keep.id).await.unwrap());
     assert!(store.delete_tenant(tenant.id).await.unwrap());
