@@ -508,7 +508,13 @@ impl fmt::Display for IdentityError {
             Some(code) => write!(f, "AADSTS{code} ({})", self.error)?,
             None => write!(f, "{}", self.error)?,
         }
-        let summary = self.summary();
+        let mut summary = self.summary();
+        if let Some(code) = self.primary_code() {
+            let prefix = format!("AADSTS{code}:");
+            if let Some(rest) = summary.strip_prefix(prefix.as_str()) {
+                summary = rest.trim_start();
+            }
+        }
         if !summary.is_empty() {
             write!(f, ": {summary}")?;
         }
