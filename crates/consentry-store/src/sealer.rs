@@ -26,6 +26,7 @@ use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore as _;
+use secrecy::SecretString;
 use secrecy::zeroize::{Zeroize, Zeroizing};
 use sha2::{Digest as _, Sha256};
 
@@ -185,11 +186,11 @@ impl Sealer {
         Ok(Self::from_key_bytes(&key))
     }
 
-    /// A fresh random master key, base64-encoded (for `consentry` to print or write).
-    pub fn generate_key_base64() -> String {
+    /// A fresh random master key, base64-encoded (for a command that writes a key for configuration).
+    pub fn generate_key_base64() -> SecretString {
         let mut key = Zeroizing::new([0u8; 32]);
         rand::rng().fill_bytes(key.as_mut());
-        STANDARD.encode(key.as_ref())
+        SecretString::from(STANDARD.encode(key.as_ref()))
     }
 
     /// Loads the master key from `path`, creating the file with a fresh random key (base64, mode 0600)
@@ -480,7 +481,12 @@ mod tests {
     #[test]
     fn base64_keys_are_validated() {
         let text = Sealer::generate_key_base64();
-        let a = Sealer::from_base64(&text).unwrap();
+        let text = secrecy::ExposeSecret::expose_secret(&text);
+        assert_ne!(
+            text,
+            secrecy::ExposeSecret::expose_secret(&Sealer::generate_key_base64())
+        );
+        let a = Sealer::from_base64(text).unwrap();
         let b = Sealer::from_base64(&format!("  {text}\n")).unwrap();
         assert_eq!(a.key_id(), b.key_id());
         let e = Sealer::from_base64("c2hvcnQ=").unwrap_err();

@@ -588,7 +588,23 @@ impl SqlStore {
             dialect: Dialect::Sqlite,
         };
         store.migrate().await?;
+        let version = store.schema_version().await?;
+        tracing::info!(
+            db.dialect = ?store.dialect,
+            db.schema_version = version.applied,
+            sealer.key_id = %store.sealer.key_id(),
+            "store opened"
+        );
         Ok(store)
+    }
+
+    /// Checks that the database answers (for health checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("the database does not answer", e))?;
+        Ok(())
     }
 
     fn migrator(&self) -> &'static Migrator {

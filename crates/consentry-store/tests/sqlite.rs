@@ -98,6 +98,7 @@ async fn migrations_apply_once_and_again_as_a_no_op() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
     let store = open_with(&path, &KEY).await;
+    store.ping().await.expect("an open store answers");
     let v = store.schema_version().await.unwrap();
     assert_eq!(v.applied, Some(v.latest), "open applies every migration");
     assert!(v.latest >= 1);
@@ -120,6 +121,11 @@ async fn migrations_apply_once_and_again_as_a_no_op() {
     );
     assert_eq!(store.schema_version().await.unwrap(), v);
     store.close().await;
+
+    assert!(
+        store.ping().await.is_err(),
+        "a closed store does not answer"
+    );
 
     // Reopening migrates nothing either.
     let again = open_with(&path, &KEY).await;
