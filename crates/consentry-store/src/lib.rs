@@ -16,6 +16,17 @@
 //! # let _ = store; Ok(()) }
 //! ```
 //!
+//! # Storage conventions (shared by every dialect)
+//!
+//! - GUIDs as canonical lower-case text; times as BIGINT Unix **nanoseconds** (UTC), so that every
+//!   `OffsetDateTime` reads back equal to what was written (microseconds would truncate the clock's
+//!   nanoseconds); structured values (modules, reasons, permissions, actors) as JSON text; a reason's
+//!   stable code also in `reason_code` for filtering.
+//! - Keyset pagination orders profiles by `(created_at, id)`; the cursor is opaque base64url.
+//! - Errors: a unique-constraint violation is `Conflict`; a missing referenced row (organization of a
+//!   new tenant, tenant of a new profile, profile of a secret) is `NotFound`; a secret that does not
+//!   open is `Sealing`; everything else is `Backend` (its text is for logs, never for clients).
+//!
 //! [`Store`]: consentry_domain::Store
 
 mod codec;
