@@ -1,2 +1,565 @@
-//! consentry CLI.
-fn main() {}
+//! `consentry`: the one binary. Runs the server (`serve`), the self-contained demo (`demo`), database
+//! migrations, and the operator's commands on the catalog, organizations, tenants and app profiles.
+//! Operator commands work directly on the configured database through the same domain services as the API.
+
+mod demo;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use consentry_domain::{
+    Actor, Consentry, DomainName, NewProfile, OrgId, PageRequest, ProfileFilter, ProfileId,
+    ProfileStatus, SystemClock, TenantId, TenantRef,
+};
+use consentry_server::Config;
+use consentry_server::startup::{load_catalog, load_sealer, shutdown_signal};
+
+/// Consentry: keeps app profiles for Microsoft 365 / Entra ID tenants healthy.
+#[derive(Debug, Parser)]
+#[command(name = "consentry", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Also `CONSENTRY_CONFIG`.
+    #[arg(long, global = true, env = "CONSENTRY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (JSON API) with the configured database.
+    Serve,
+    /// Run a self-contained demo: server on SQLite in a data folder, seeded with example data.
+    Demo(demo::DemoArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Show the app-type catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCmd),
+    /// Manage organizations (the vendor's customers).
+    #[command(subcommand)]
+    Orgs(OrgsCmd),
+    /// Manage Microsoft tenants connected to organizations.
+    #[command(subcommand)]
+    Tenants(TenantsCmd),
+    /// Manage app profiles.
+    #[command(subcommand)]
+    Profiles(ProfilesCmd),
+    /// Certificates for custom Azure apps.
+    #[command(subcommand)]
+    Cert(CertCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCmd {
+    /// Create a self-signed certificate: a .pfx (with a password) to give Consentry, and a .cer to upload
+    /// to the custom app in Microsoft Entra ID (App registrations > the app > Certificates & secrets).
+    New {
+        /// Subject common name, e.g. "Consentry custom app".
+        #[arg(long)]
+        subject: String,
+        /// Validity in years.
+        #[arg(long, default_value_t = 2)]
+        years: u32,
+        /// Folder to write NAME.pfx and NAME.cer into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Base file name (default: derived from the subject).
+        #[arg(long)]
+        name: Option<String>,
+        /// The .pfx password; read from CONSENTRY_CERT_PASSWORD when not given, generated when neither is set.
+        #[arg(long, env = "CONSENTRY_CERT_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCmd {
+    /// List the app types.
+    List(JsonFlag),
+    /// Show one app type by key (see `catalog list`).
+    Show {
+        /// App type key, e.g. cloud-backup-delegated.
+        key: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Check a catalog file and report the first problem with its line.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgsCmd {
+    /// List organizations.
+    List(JsonFlag),
+    /// Create an organization.
+    Create {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Subscription modules, comma-separated (catalog module keys).
+        #[arg(long, value_delimiter = ',')]
+        modules: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show one organization.
+    Show {
+        /// Organization ID.
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Delete an organization with no tenants.
+    Delete {
+        /// Organization ID.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantsCmd {
+    /// List tenants.
+    List {
+        /// Only this organization's.
+        #[arg(long)]
+        org: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Connect a tenant to an organization.
+    Connect {
+        /// Organization ID.
+        #[arg(long)]
+        org: String,
+        /// Tenant ID (GUID).
+        #[arg(long)]
+        tenant_id: String,
+        /// Primary domain, e.g. contoso.onmicrosoft.com.
+        #[arg(long)]
+        domain: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show a tenant (GUID or domain).
+    Show {
+        /// Tenant ID or domain.
+        tenant: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Disconnect a tenant with no app profiles.
+    Delete {
+        /// Tenant ID or domain.
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfilesCmd {
+    /// List app profiles.
+    List {
+        /// Organization ID.
+        #[arg(long)]
+        org: Option<String>,
+        /// Tenant ID or domain.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Statuses, comma-separated (valid, attention, invalid, pending).
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<String>,
+        /// Service key.
+        #[arg(long)]
+        service: Option<String>,
+        /// App type key.
+        #[arg(long)]
+        app_type: Option<String>,
+        /// Search text (app type, service, consent user, application ID).
+        #[arg(long)]
+        search: Option<String>,
+        /// Page size.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Cursor printed with the previous page.
+        #[arg(long)]
+        after: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show one app profile with its reason, remediation and history.
+    Show {
+        /// Profile ID.
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Create an app profile (it starts "not yet authorized").
+    Create {
+        /// Tenant ID or domain.
+        #[arg(long)]
+        tenant: String,
+        /// App type key (see `catalog list`).
+        #[arg(long)]
+        app_type: String,
+        /// Service key, when the app type serves several.
+        #[arg(long)]
+        service: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Delete an app profile with its history and secrets.
+    Delete {
+        /// Profile ID.
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    Ok(Config::load(path, std::env::vars())?)
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONSENTRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.log_format {
+        consentry_server::config::LogFormat::Json => builder.json().try_init(),
+        consentry_server::config::LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn services(cfg: &Config) -> anyhow::Result<Consentry> {
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            cfg.data_dir.display()
+        )
+    })?;
+    let catalog = load_catalog(cfg)?;
+    let sealer = load_sealer(cfg)?;
+    let url = cfg.database_url();
+    let store = consentry_store::SqlStore::open(&url, sealer)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                consentry_server::config::redact_url(&url)
+            )
+        })?;
+    Ok(Consentry::new(
+        Arc::new(store),
+        Arc::new(catalog),
+        Arc::new(SystemClock),
+    ))
+}
+
+fn cert_new(
+    subject: &str,
+    years: u32,
+    out: &std::path::Path,
+    name: Option<String>,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    use base64::Engine;
+    let (password, generated) = match password {
+        Some(p) if !p.is_empty() => (p, false),
+        _ => {
+            let bytes: [u8; 18] = rand::random();
+            (
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+                true,
+            )
+        }
+    };
+    let pair = consentry_certs::generate_self_signed(
+        subject,
+        years,
+        &password,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let base = name.unwrap_or_else(|| {
+        let slug: String = subject
+            .trim_start_matches("CN=")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let slug = slug.trim_matches('-').to_string();
+        if slug.is_empty() {
+            "custom-app".into()
+        } else {
+            slug
+        }
+    });
+    let (pfx, cer) = pair.write_to_dir(out, &base)?;
+    println!(
+        "Created a self-signed certificate valid until {}:",
+        pair.not_after.date()
+    );
+    println!(
+        "  {}  (private: give it to Consentry with its password when you re-authorize)",
+        pfx.display()
+    );
+    println!(
+        "  {}  (public: upload it to the custom app in Microsoft Entra ID)",
+        cer.display()
+    );
+    println!("  SHA-1 thumbprint: {}", pair.sha1_thumbprint);
+    if generated {
+        println!("  password: {password}  (generated; keep it safe, it is not stored anywhere)");
+    }
+    Ok(())
+}
+
+fn operator() -> Actor {
+    let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    Actor::Operator(format!("cli:{user}"))
+}
+
+fn parse<T>(
+    what: &str,
+    raw: &str,
+    f: impl FnOnce(&str) -> Result<T, consentry_domain::InvalidId>,
+) -> anyhow::Result<T> {
+    f(raw).with_context(|| format!("{what} is not valid"))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg_path = cli.config.as_deref();
+    match cli.command {
+        Command::Serve => {
+            let cfg = load_config(cfg_path)?;
+            init_logging(&cfg);
+            let state = consentry_server::build_state(&cfg).await?;
+            let listener = tokio::net::TcpListener::bind(cfg.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+            let (_, token_file) = consentry_server::startup::load_api_token(&cfg)?;
+            tracing::info!(
+                listen = %listener.local_addr()?,
+                api_token_file = ?token_file,
+                "consentry serving"
+            );
+            consentry_server::serve(listener, state, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Demo(args) => demo::run(args, cfg_path).await,
+        Command::Cert(CertCmd::New {
+            subject,
+            years,
+            out,
+            name,
+            password,
+        }) => cert_new(&subject, years, &out, name, password),
+        Command::Migrate => {
+            let cfg = load_config(cfg_path)?;
+            services(&cfg).await?;
+            println!(
+                "database {} is up to date",
+                consentry_server::config::redact_url(&cfg.database_url())
+            );
+            Ok(())
+        }
+        Command::Catalog(cmd) => {
+            let cfg = load_config(cfg_path)?;
+            let catalog = load_catalog(&cfg)?;
+            match cmd {
+                CatalogCmd::List(o) => output::catalog_list(&catalog, o.json),
+                CatalogCmd::Show { key, out } => {
+                    let at = catalog.app_type(&key).with_context(|| {
+                        format!("unknown app type {key:?}; `consentry catalog list` shows the keys")
+                    })?;
+                    output::app_type(&catalog, at, out.json)
+                }
+                CatalogCmd::Check { file } => {
+                    let c = consentry_catalog::Catalog::load_file(&file)?;
+                    println!(
+                        "{}: valid catalog version {} with {} app types",
+                        file.display(),
+                        c.version,
+                        c.app_types.len()
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Orgs(cmd) => {
+            let cfg = load_config(cfg_path)?;
+            let svc = services(&cfg).await?;
+            match cmd {
+                OrgsCmd::List(o) => output::orgs(&svc.organizations().await?, o.json),
+                OrgsCmd::Create { name, modules, out } => {
+                    let org = svc.create_organization(&name, &modules).await?;
+                    output::orgs(&[org], out.json)
+                }
+                OrgsCmd::Show { id, out } => {
+                    let id = parse("organization ID", &id, OrgId::parse)?;
+                    output::orgs(&[svc.organization(id).await?], out.json)
+                }
+                OrgsCmd::Delete { id } => {
+                    let id = parse("organization ID", &id, OrgId::parse)?;
+                    svc.delete_organization(id).await?;
+                    println!("organization {id} deleted");
+                    Ok(())
+                }
+            }
+        }
+        Command::Tenants(cmd) => {
+            let cfg = load_config(cfg_path)?;
+            let svc = services(&cfg).await?;
+            match cmd {
+                TenantsCmd::List { org, out } => {
+                    let org = org
+                        .map(|o| parse("organization ID", &o, OrgId::parse))
+                        .transpose()?;
+                    output::tenants(&svc.tenants(org).await?, out.json)
+                }
+                TenantsCmd::Connect {
+                    org,
+                    tenant_id,
+                    domain,
+                    name,
+                    out,
+                } => {
+                    let org = parse("organization ID", &org, OrgId::parse)?;
+                    let tid = parse("tenant ID", &tenant_id, TenantId::parse)?;
+                    let domain = parse("domain", &domain, DomainName::parse)?;
+                    let t = svc
+                        .connect_tenant(org, tid, domain, name.as_deref())
+                        .await?;
+                    output::tenants(&[t], out.json)
+                }
+                TenantsCmd::Show { tenant, out } => {
+                    let r = parse("tenant", &tenant, TenantRef::parse)?;
+                    output::tenants(&[svc.tenant(&r).await?], out.json)
+                }
+                TenantsCmd::Delete { tenant } => {
+                    let r = parse("tenant", &tenant, TenantRef::parse)?;
+                    svc.delete_tenant(&r).await?;
+                    println!("tenant {tenant} disconnected");
+                    Ok(())
+                }
+            }
+        }
+        Command::Profiles(cmd) => {
+            let cfg = load_config(cfg_path)?;
+            let svc = services(&cfg).await?;
+            match cmd {
+                ProfilesCmd::List {
+                    org,
+                    tenant,
+                    status,
+                    service,
+                    app_type,
+                    search,
+                    limit,
+                    after,
+                    out,
+                } => {
+                    let mut filter = ProfileFilter {
+                        org_id: org
+                            .map(|o| parse("organization ID", &o, OrgId::parse))
+                            .transpose()?,
+                        service,
+                        app_type,
+                        search,
+                        ..Default::default()
+                    };
+                    for s in status {
+                        filter
+                            .statuses
+                            .push(ProfileStatus::parse(s.trim()).with_context(|| {
+                                format!(
+                                    "unknown status {s:?}; use valid, attention, invalid or pending"
+                                )
+                            })?);
+                    }
+                    if let Some(t) = tenant {
+                        let r = parse("tenant", &t, TenantRef::parse)?;
+                        filter.tenant_id = Some(svc.tenant(&r).await?.id);
+                    }
+                    let page = svc.profiles(&filter, &PageRequest { after, limit }).await?;
+                    output::profiles(&svc, page, out.json)
+                }
+                ProfilesCmd::Show { id, out } => {
+                    let id = parse("profile ID", &id, ProfileId::parse)?;
+                    let p = svc.profile(id).await?;
+                    let history = svc.history(id, 50).await?;
+                    output::profile_detail(&svc, p, &history, out.json)
+                }
+                ProfilesCmd::Create {
+                    tenant,
+                    app_type,
+                    service,
+                    out,
+                } => {
+                    let tenant = parse("tenant", &tenant, TenantRef::parse)?;
+                    let p = svc
+                        .create_profile(
+                            NewProfile {
+                                tenant,
+                                app_type,
+                                service,
+                            },
+                            &operator(),
+                        )
+                        .await?;
+                    let history = svc.history(p.id, 50).await?;
+                    output::profile_detail(&svc, p, &history, out.json)
+                }
+                ProfilesCmd::Delete { id } => {
+                    let id = parse("profile ID", &id, ProfileId::parse)?;
+                    svc.delete_profile(id).await?;
+                    println!("app profile {id} deleted");
+                    Ok(())
+                }
+            }
+        }
+    }
+}

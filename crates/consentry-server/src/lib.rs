@@ -1,1 +1,29 @@
-//! consentry-server (work in progress).
+//! Consentry's HTTP server: the versioned JSON API (and later the console and OAuth callbacks) on axum,
+//! configuration, start-up, and the one place where errors become HTTP responses.
+//!
+//! Built from an injected listener (`serve`) so tests bind port 0.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod router;
+pub mod startup;
+
+use consentry_domain::Consentry;
+
+pub use config::Config;
+pub use router::router;
+pub use startup::{StartupError, build_state, serve};
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The domain services.
+    pub svc: Consentry,
+    /// Digest of the operator API token.
+    pub operator_token: auth::OperatorToken,
+    /// Request body limit.
+    pub max_body_bytes: usize,
+}

@@ -1,0 +1,273 @@
+//! The `consentry` binary as an operator uses it, on a fresh data folder per test.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn consentry(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CONSENTRY_DATA_DIR", data_dir)
+        .output()
+        .expect("run consentry")
+}
+
+fn ok(data_dir: &Path, args: &[&str]) -> String {
+    let out = consentry(data_dir, args);
+    assert!(
+        out.status.success(),
+        "consentry {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(data_dir: &Path, args: &[&str]) -> String {
+    let out = consentry(data_dir, args);
+    assert!(!out.status.success(), "consentry {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn catalog_list_and_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = ok(dir.path(), &["catalog", "list"]);
+    assert!(table.contains("AvePoint Cloud Backup Express"), "{table}");
+    assert!(table.contains("purebred") && table.contains("hybrid"));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["catalog", "list", "--json"])).unwrap();
+    assert!(json["app_types"].as_array().unwrap().len() >= 27);
+
+    let show = ok(dir.path(), &["catalog", "show", "cloud-backup-delegated"]);
+    assert!(show.contains("Restore Planner task comments"), "{show}");
+    assert!(show.contains("Global Administrator"), "{show}");
+    let err = fails(dir.path(), &["catalog", "show", "nope"]);
+    assert!(
+        err.contains("unknown app type") && err.contains("catalog list"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_catalog_is_reported_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "version = 1\n\n[[services]]\nkey = \"x\"\nname = \n").unwrap();
+    let err = fails(dir.path(), &["catalog", "check", bad.to_str().unwrap()]);
+    assert!(err.contains("bad.toml") && err.contains(":5"), "{err}");
+
+    // The same file named in config stops every command with the same message.
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!("catalog_file = {:?}\n", bad.display().to_string()),
+    )
+    .unwrap();
+    let err = fails(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "catalog", "list"],
+    );
+    assert!(err.contains("bad.toml"), "{err}");
+
+    let good = ok(
+        dir.path(),
+        &[
+            "catalog",
+            "check",
+            "../consentry-catalog/catalog/default.toml",
+        ],
+    );
+    assert!(good.contains("valid catalog"), "{good}");
+}
+
+#[test]
+fn a_bad_config_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:1\"\nfavourite_colour = \"blue\"\n",
+    )
+    .unwrap();
+    let err = fails(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "orgs", "list"],
+    );
+    assert!(err.contains("favourite_colour"), "{err}");
+}
+
+#[test]
+fn organizations_tenants_profiles_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let org: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "orgs",
+            "create",
+            "--name",
+            "Contoso",
+            "--modules",
+            "teams,planner",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let org_id = org[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(org[0]["modules"], serde_json::json!(["planner", "teams"]));
+
+    let err = fails(d, &["orgs", "create", "--name", "contoso"]);
+    assert!(err.contains("already exists"), "{err}");
+
+    let err = fails(
+        d,
+        &[
+            "tenants",
+            "connect",
+            "--org",
+            &org_id,
+            "--tenant-id",
+            "123",
+            "--domain",
+            "contoso.onmicrosoft.com",
+        ],
+    );
+    assert!(err.contains("tenant ID") && err.contains("GUID"), "{err}");
+    ok(
+        d,
+        &[
+            "tenants",
+            "connect",
+            "--org",
+            &org_id,
+            "--tenant-id",
+            "11111111-2222-4333-8444-555555555555",
+            "--domain",
+            "contoso.onmicrosoft.com",
+        ],
+    );
+    let list = ok(d, &["tenants", "list"]);
+    assert!(list.contains("contoso.onmicrosoft.com"), "{list}");
+
+    let created: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "profiles",
+            "create",
+            "--tenant",
+            "contoso.onmicrosoft.com",
+            "--app-type",
+            "cloud-backup-express",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let pid = created["profile"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created["profile"]["status"], "invalid");
+    assert_eq!(created["history"][0]["kind"], "created");
+
+    let err = fails(
+        d,
+        &[
+            "profiles",
+            "create",
+            "--tenant",
+            "contoso.onmicrosoft.com",
+            "--app-type",
+            "viva-engage",
+        ],
+    );
+    assert!(err.contains("several services"), "{err}");
+
+    let table = ok(d, &["profiles", "list", "--status", "invalid"]);
+    assert!(
+        table.contains(&pid) && table.contains("Cloud Backup Express"),
+        "{table}"
+    );
+    let none = ok(d, &["profiles", "list", "--status", "valid", "--json"]);
+    let none: serde_json::Value = serde_json::from_str(&none).unwrap();
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+    let err = fails(d, &["profiles", "list", "--status", "sideways"]);
+    assert!(err.contains("sideways"), "{err}");
+
+    let show = ok(d, &["profiles", "show", &pid]);
+    assert!(
+        show.contains("not been authorized") && show.contains("Re-authorize"),
+        "{show}"
+    );
+
+    let err = fails(d, &["tenants", "delete", "contoso.onmicrosoft.com"]);
+    assert!(err.contains("app profile"), "{err}");
+    ok(d, &["profiles", "delete", &pid]);
+    let err = fails(d, &["profiles", "show", &pid]);
+    assert!(err.contains("not found"), "{err}");
+    ok(d, &["tenants", "delete", "contoso.onmicrosoft.com"]);
+    ok(d, &["orgs", "delete", &org_id]);
+}
+
+#[test]
+fn migrate_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = ok(dir.path(), &["migrate"]);
+    let b = ok(dir.path(), &["migrate"]);
+    assert!(a.contains("up to date") && b.contains("up to date"));
+    assert!(dir.path().join("consentry.db").exists());
+    // The generated master key is private to its owner.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "master key mode {mode:o}");
+    }
+}
+
+#[test]
+fn cert_new_creates_a_pair_that_loads_with_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("certs");
+    let text = ok(
+        dir.path(),
+        &[
+            "cert",
+            "new",
+            "--subject",
+            "Contoso backup app",
+            "--years",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            "--password",
+            "s3cret-pass",
+        ],
+    );
+    let pfx = out.join("contoso-backup-app.pfx");
+    let cer = out.join("contoso-backup-app.cer");
+    assert!(pfx.exists() && cer.exists(), "{text}");
+    let cert = consentry_certs::ClientCertificate::from_pfx(
+        &std::fs::read(&pfx).unwrap(),
+        "s3cret-pass",
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    assert!(text.contains(&cert.sha1_thumbprint().to_string()), "{text}");
+    assert_eq!(std::fs::read(&cer).unwrap(), cert.certificate_der());
+    // Running it again never overwrites the private key.
+    let err = fails(
+        dir.path(),
+        &[
+            "cert",
+            "new",
+            "--subject",
+            "Contoso backup app",
+            "--out",
+            out.to_str().unwrap(),
+            "--password",
+            "x",
+        ],
+    );
+    assert!(err.to_lowercase().contains("exist"), "{err}");
+}

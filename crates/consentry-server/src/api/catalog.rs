@@ -1,0 +1,33 @@
+//! `GET /api/v1/catalog` and `GET /api/v1/catalog/app-types/{key}`.
+
+use axum::extract::State;
+use consentry_domain::DomainError;
+use serde_json::{Value, json};
+
+use super::{ApiJson, ApiPath};
+use crate::AppState;
+use crate::error::ApiResult;
+
+/// The whole catalog in force.
+pub async fn get_catalog(State(st): State<AppState>) -> ApiJson<Value> {
+    let c = st.svc.catalog();
+    ApiJson(serde_json::to_value(c).unwrap_or_else(|_| json!({})))
+}
+
+/// One app type.
+pub async fn get_app_type(
+    State(st): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+) -> ApiResult<ApiJson<Value>> {
+    let at = st
+        .svc
+        .catalog()
+        .app_type(&key)
+        .ok_or_else(|| DomainError::NotFound {
+            what: "app type",
+            id: key.chars().take(80).collect(),
+        })?;
+    Ok(ApiJson(
+        serde_json::to_value(at).unwrap_or_else(|_| json!({})),
+    ))
+}

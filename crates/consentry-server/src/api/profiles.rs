@@ -1,0 +1,164 @@
+//! App profiles: list with filters and keyset pagination, create, read, delete, history.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use consentry_domain::{
+    Actor, HistoryEvent, NewProfile, OrgId, Page, PageRequest, ProfileFilter, ProfileId,
+    ProfileStatus, ProfileView, TenantRef,
+};
+use serde::Deserialize;
+
+use super::{ApiJson, ApiPath, ApiQuery, parse_id};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// Query of `GET /profiles`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Organization ID.
+    pub org: Option<String>,
+    /// Tenant GUID or domain.
+    pub tenant: Option<String>,
+    /// Comma-separated statuses.
+    pub status: Option<String>,
+    /// Service key.
+    pub service: Option<String>,
+    /// App type key.
+    pub app_type: Option<String>,
+    /// Search text.
+    pub q: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+    /// Cursor.
+    pub after: Option<String>,
+}
+
+/// Parses a comma-separated status list, naming the bad value.
+pub fn parse_statuses(s: &str) -> Result<Vec<ProfileStatus>, ApiError> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            ProfileStatus::parse(x).ok_or_else(|| ApiError::BadRequest {
+                field: Some("status".into()),
+                message: format!(
+                    "unknown status {:?}; use valid, attention, invalid or pending",
+                    x.chars().take(40).collect::<String>()
+                ),
+            })
+        })
+        .collect()
+}
+
+/// Lists profiles.
+pub async fn list(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<Page<ProfileView>>> {
+    let mut filter = ProfileFilter {
+        org_id: q
+            .org
+            .as_deref()
+            .map(|o| parse_id("org", o, OrgId::parse))
+            .transpose()?,
+        statuses: q
+            .status
+            .as_deref()
+            .map(parse_statuses)
+            .transpose()?
+            .unwrap_or_default(),
+        service: q.service.filter(|s| !s.is_empty()),
+        app_type: q.app_type.filter(|s| !s.is_empty()),
+        search: q.q.filter(|s| !s.trim().is_empty()),
+        ..Default::default()
+    };
+    if let Some(t) = q.tenant.as_deref().filter(|t| !t.is_empty()) {
+        let r = parse_id("tenant", t, TenantRef::parse)?;
+        filter.tenant_id = Some(st.svc.tenant(&r).await?.id);
+    }
+    let page = PageRequest {
+        after: q.after.filter(|a| !a.is_empty()),
+        limit: q.limit.unwrap_or(consentry_domain::DEFAULT_PAGE_SIZE),
+    };
+    let p = st.svc.profiles(&filter, &page).await?;
+    let catalog = st.svc.catalog();
+    Ok(ApiJson(Page {
+        items: p
+            .items
+            .into_iter()
+            .map(|x| ProfileView::new(x, catalog))
+            .collect(),
+        next_cursor: p.next_cursor,
+    }))
+}
+
+/// Body of `POST /profiles`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProfile {
+    tenant: String,
+    app_type: String,
+    service: Option<String>,
+}
+
+/// Creates a profile (status invalid, "not yet authorized", until authorized).
+pub async fn create(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<CreateProfile>,
+) -> ApiResult<(StatusCode, ApiJson<ProfileView>)> {
+    let tenant = parse_id("tenant", &b.tenant, TenantRef::parse)?;
+    let p = st
+        .svc
+        .create_profile(
+            NewProfile {
+                tenant,
+                app_type: b.app_type,
+                service: b.service,
+            },
+            &Actor::Operator("api".into()),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(ProfileView::new(p, st.svc.catalog())),
+    ))
+}
+
+/// Reads one profile.
+pub async fn get(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<ProfileView>> {
+    let id = parse_id("id", &id, ProfileId::parse)?;
+    let p = st.svc.profile(id).await?;
+    Ok(ApiJson(ProfileView::new(p, st.svc.catalog())))
+}
+
+/// Deletes a profile.
+pub async fn delete(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id("id", &id, ProfileId::parse)?;
+    st.svc.delete_profile(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /profiles/{id}/history`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    limit: Option<u32>,
+}
+
+/// A profile's history, newest first.
+pub async fn history(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    let id = parse_id("id", &id, ProfileId::parse)?;
+    let items: Vec<HistoryEvent> = st.svc.history(id, q.limit.unwrap_or(100)).await?;
+    Ok(ApiJson(serde_json::json!({ "items": items })))
+}

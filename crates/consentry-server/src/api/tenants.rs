@@ -1,0 +1,75 @@
+//! Tenants: `GET|POST /api/v1/tenants`, `GET|DELETE /api/v1/tenants/{tenant}` (GUID or domain).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use consentry_domain::{DomainName, OrgId, Tenant, TenantId, TenantRef};
+use serde::Deserialize;
+
+use super::{ApiJson, ApiPath, ApiQuery, parse_id};
+use crate::AppState;
+use crate::error::ApiResult;
+
+/// Query of `GET /tenants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    org: Option<String>,
+}
+
+/// Body of `POST /tenants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectTenant {
+    org_id: String,
+    tenant_id: String,
+    primary_domain: String,
+    display_name: Option<String>,
+}
+
+/// Lists tenants, optionally of one organization.
+pub async fn list(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    let org = q
+        .org
+        .as_deref()
+        .map(|o| parse_id("org", o, OrgId::parse))
+        .transpose()?;
+    let items = st.svc.tenants(org).await?;
+    Ok(ApiJson(serde_json::json!({ "items": items })))
+}
+
+/// Connects a tenant to an organization.
+pub async fn create(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<ConnectTenant>,
+) -> ApiResult<(StatusCode, ApiJson<Tenant>)> {
+    let org = parse_id("org_id", &b.org_id, OrgId::parse)?;
+    let tid = parse_id("tenant_id", &b.tenant_id, TenantId::parse)?;
+    let domain = parse_id("primary_domain", &b.primary_domain, DomainName::parse)?;
+    let t = st
+        .svc
+        .connect_tenant(org, tid, domain, b.display_name.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(t)))
+}
+
+/// Reads a tenant by GUID or domain.
+pub async fn get(
+    State(st): State<AppState>,
+    ApiPath(t): ApiPath<String>,
+) -> ApiResult<ApiJson<Tenant>> {
+    let r = parse_id("tenant", &t, TenantRef::parse)?;
+    Ok(ApiJson(st.svc.tenant(&r).await?))
+}
+
+/// Disconnects a tenant with no profiles.
+pub async fn delete(
+    State(st): State<AppState>,
+    ApiPath(t): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let r = parse_id("tenant", &t, TenantRef::parse)?;
+    st.svc.delete_tenant(&r).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

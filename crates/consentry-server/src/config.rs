@@ -1,0 +1,432 @@
+//! Configuration: one typed struct with defaults in code, overridden by a TOML file, then by
+//! `CONSENTRY_*` environment variables (nested keys joined with `__`, e.g. `CONSENTRY_ENTRA__AUTHORITY`),
+//! with secrets readable from files (`*_file` keys, or `CONSENTRY_<KEY>_FILE`). Validated once at start;
+//! every message names the key and the problem.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The prefix of environment overrides.
+pub const ENV_PREFIX: &str = "CONSENTRY_";
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A key has a bad value (or is unknown).
+    #[error("configuration {origin}: {message}")]
+    Invalid {
+        /// Where: the file path, "environment" or "defaults".
+        origin: String,
+        /// The key and the problem.
+        message: String,
+    },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where Consentry reaches the Microsoft identity platform and Graph.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EntraConfig {
+    /// Base of the authority, without tenant: `https://login.microsoftonline.com`.
+    pub authority: String,
+    /// Graph base URL including the version: `https://graph.microsoft.com/v1.0`.
+    pub graph: String,
+    /// An extra CA certificate (PEM) to trust, e.g. entra-sim's.
+    pub extra_ca_file: Option<PathBuf>,
+}
+
+impl Default for EntraConfig {
+    fn default() -> Self {
+        Self {
+            authority: "https://login.microsoftonline.com".into(),
+            graph: "https://graph.microsoft.com/v1.0".into(),
+            extra_ca_file: None,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the server listens on.
+    pub listen: SocketAddr,
+    /// Public base URL (used in links and OAuth redirect URIs).
+    pub public_url: String,
+    /// Database URL: `sqlite://PATH` (default, in the data directory) or `postgres://…`.
+    pub database_url: Option<String>,
+    /// Folder for the SQLite database, the generated master key and the generated API token.
+    pub data_dir: PathBuf,
+    /// Master key for sealing secrets (base64 of 32 bytes). Prefer `master_key_file`.
+    pub master_key: Option<SecretString>,
+    /// File holding the master key; created with mode 0600 on first run when absent.
+    pub master_key_file: Option<PathBuf>,
+    /// Operator bearer token for the JSON API. Prefer `api_token_file`.
+    pub api_token: Option<SecretString>,
+    /// File holding the operator API token; created on first run when absent.
+    pub api_token_file: Option<PathBuf>,
+    /// Replacement app-type catalog (TOML); the built-in one when absent.
+    pub catalog_file: Option<PathBuf>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Microsoft endpoints.
+    pub entra: EntraConfig,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |s: &Option<SecretString>| s.as_ref().map(|_| "[redacted]");
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("data_dir", &self.data_dir)
+            .field("master_key", &redact(&self.master_key))
+            .field("master_key_file", &self.master_key_file)
+            .field("api_token", &redact(&self.api_token))
+            .field("api_token_file", &self.api_token_file)
+            .field("catalog_file", &self.catalog_file)
+            .field("log_format", &self.log_format)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("entra", &self.entra)
+            .finish()
+    }
+}
+
+/// Hides a password in a database URL (`postgres://user:secret@host` → `postgres://user:***@host`).
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && let Some((user, _)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_string()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            public_url: String::new(),
+            database_url: None,
+            data_dir: PathBuf::from("consentry-data"),
+            master_key: None,
+            master_key_file: None,
+            api_token: None,
+            api_token_file: None,
+            catalog_file: None,
+            log_format: LogFormat::Text,
+            max_body_bytes: 1024 * 1024,
+            entra: EntraConfig::default(),
+        }
+    }
+}
+
+fn invalid(origin: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        origin: origin.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Turns an environment value into a TOML value: numbers and booleans as such, everything else a string.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut cur = table;
+    for p in parents {
+        let entry = cur
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("{p} is not a table"))?;
+    }
+    cur.insert(last.clone(), value);
+    Ok(())
+}
+
+impl Config {
+    /// Loads defaults, then the file (if any), then the environment `vars`, and validates.
+    pub fn load(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = toml::Table::new();
+        let mut origin = "defaults".to_string();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            origin = path.display().to_string();
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| invalid(&origin, e.to_string()))?;
+        }
+        let mut env: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        // CONFIG names the file itself; it is handled by the caller.
+        env.remove("CONSENTRY_CONFIG");
+        let from_env = !env.is_empty();
+        for (k, v) in env {
+            let key = k[ENV_PREFIX.len()..].to_ascii_lowercase();
+            let path: Vec<String> = key.split("__").map(str::to_string).collect();
+            set_path(&mut table, &path, env_value(&v))
+                .map_err(|e| invalid("environment", format!("{k}: {e}")))?;
+        }
+        let origin = if from_env {
+            format!("{origin} + environment")
+        } else {
+            origin
+        };
+        let mut cfg = Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| invalid(&origin, e.message().to_string()))?;
+        cfg.read_secret_files(&origin)?;
+        cfg.validate(&origin)?;
+        Ok(cfg)
+    }
+
+    fn read_secret_files(&mut self, origin: &str) -> Result<(), ConfigError> {
+        // `api_token_file`/`master_key_file` are read lazily (they may be created on first run);
+        // here we only check that a value and a file are not both given.
+        if self.api_token.is_some() && self.api_token_file.is_some() {
+            return Err(invalid(
+                origin,
+                "api_token and api_token_file are both set: keep one",
+            ));
+        }
+        if self.master_key.is_some() && self.master_key_file.is_some() {
+            return Err(invalid(
+                origin,
+                "master_key and master_key_file are both set: keep one",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate(&mut self, origin: &str) -> Result<(), ConfigError> {
+        if self.public_url.is_empty() {
+            self.public_url = format!("http://{}", self.listen);
+        }
+        for (key, value) in [
+            ("public_url", &self.public_url),
+            ("entra.authority", &self.entra.authority),
+            ("entra.graph", &self.entra.graph),
+        ] {
+            let ok = (value.starts_with("https://") || value.starts_with("http://"))
+                && url_host_present(value);
+            if !ok {
+                return Err(invalid(
+                    origin,
+                    format!("{key} = {value:?} is not an http(s) URL such as https://example.com"),
+                ));
+            }
+        }
+        self.public_url = self.public_url.trim_end_matches('/').to_string();
+        self.entra.authority = self.entra.authority.trim_end_matches('/').to_string();
+        self.entra.graph = self.entra.graph.trim_end_matches('/').to_string();
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                origin,
+                format!(
+                    "database_url = {:?} must start with sqlite:// or postgres://",
+                    redact_url(url)
+                ),
+            ));
+        }
+        if !(1024..=512 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(invalid(
+                origin,
+                "max_body_bytes must be between 1024 and 536870912",
+            ));
+        }
+        if let Some(k) = &self.master_key
+            && k.expose_secret().trim().is_empty()
+        {
+            return Err(invalid(origin, "master_key is empty"));
+        }
+        if let Some(t) = &self.api_token
+            && t.expose_secret().trim().len() < 16
+        {
+            return Err(invalid(origin, "api_token must be at least 16 characters"));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("consentry.db").display()))
+    }
+
+    /// The master key file in force.
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The API token file in force.
+    pub fn api_token_path(&self) -> PathBuf {
+        self.api_token_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("api-token"))
+    }
+}
+
+fn url_host_present(u: &str) -> bool {
+    u.split_once("://")
+        .map(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(c.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "listen = \"127.0.0.1:9000\"\n[entra]\nauthority = \"https://a.example\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&p),
+            env(&[
+                ("CONSENTRY_ENTRA__AUTHORITY", "https://b.example/"),
+                ("CONSENTRY_MAX_BODY_BYTES", "4096"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.entra.authority, "https://b.example");
+        assert_eq!(c.max_body_bytes, 4096);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "lissten = \"127.0.0.1:9000\"\n").unwrap();
+        let e = Config::load(Some(&p), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("lissten"), "{e}");
+        assert!(e.contains(&p.display().to_string()), "{e}");
+        let e = Config::load(None, env(&[("CONSENTRY_ENTRA__AUTHORTY", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("authorty"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = Config::load(None, env(&[("CONSENTRY_LISTEN", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.to_lowercase().contains("address"), "{e}");
+        let e = Config::load(None, env(&[("CONSENTRY_ENTRA__GRAPH", "ftp://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("entra.graph"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[("CONSENTRY_DATABASE_URL", "mysql://u:pw@h/db")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("database_url") && !e.contains("pw"), "{e}");
+        let e = Config::load(None, env(&[("CONSENTRY_API_TOKEN", "short")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("api_token"), "{e}");
+        let e = Config::load(None, env(&[("CONSENTRY_MAX_BODY_BYTES", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_body_bytes"), "{e}");
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("CONSENTRY_API_TOKEN", "super-secret-token-value"),
+                (
+                    "CONSENTRY_DATABASE_URL",
+                    "postgres://u:hunter2@db/consentry",
+                ),
+            ]),
+        )
+        .unwrap();
+        let d = format!("{c:?}");
+        assert!(
+            !d.contains("super-secret-token-value") && !d.contains("hunter2"),
+            "{d}"
+        );
+    }
+}

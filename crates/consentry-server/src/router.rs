@@ -1,0 +1,68 @@
+//! Every route in one place.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::get;
+use tower_http::trace::TraceLayer;
+
+use crate::api::{catalog, orgs, profiles, tenants};
+use crate::error::ApiError;
+use crate::{AppState, auth, health};
+
+/// Builds the application router over `state`.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/", get(api_index))
+        .route("/catalog", get(catalog::get_catalog))
+        .route("/catalog/app-types/{key}", get(catalog::get_app_type))
+        .route("/organizations", get(orgs::list).post(orgs::create))
+        .route(
+            "/organizations/{id}",
+            get(orgs::get).patch(orgs::patch).delete(orgs::delete),
+        )
+        .route("/tenants", get(tenants::list).post(tenants::create))
+        .route(
+            "/tenants/{tenant}",
+            get(tenants::get).delete(tenants::delete),
+        )
+        .route("/profiles", get(profiles::list).post(profiles::create))
+        .route(
+            "/profiles/{id}",
+            get(profiles::get).delete(profiles::delete),
+        )
+        .route("/profiles/{id}/history", get(profiles::history))
+        .fallback(|| async { ApiError::RouteNotFound })
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_operator,
+        ));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::RouteNotFound })
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            // Only the method and the path: query strings may carry codes or state.
+            tracing::info_span!("request", http.method = %req.method(), http.path = %req.uri().path())
+        }))
+        .with_state(state)
+}
+
+async fn api_index() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "version": "v1",
+        "routes": [
+            "GET /api/v1/catalog",
+            "GET /api/v1/catalog/app-types/{key}",
+            "GET|POST /api/v1/organizations",
+            "GET|PATCH|DELETE /api/v1/organizations/{id}",
+            "GET|POST /api/v1/tenants",
+            "GET|DELETE /api/v1/tenants/{tenant}",
+            "GET|POST /api/v1/profiles",
+            "GET|DELETE /api/v1/profiles/{id}",
+            "GET /api/v1/profiles/{id}/history"
+        ]
+    }))
+}
