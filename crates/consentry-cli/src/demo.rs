@@ -33,8 +33,8 @@ const DEMO_APP_TYPES: &[(&str, Option<&str>)] = &[
     ("cloud-backup-delegated", None),
     ("cloud-backup-express", None),
     ("viva-engage", Some("cloud-backup-m365")),
-    ("m365-all", None),
-    ("custom-azure-app", None),
+    ("m365-all", Some("cloud-backup-m365")),
+    ("custom-azure-app", Some("cloud-backup-m365")),
     ("cloud-governance-delegated", None),
     ("portal-manager", None),
 ];

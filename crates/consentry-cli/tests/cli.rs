@@ -271,3 +271,45 @@ fn cert_new_creates_a_pair_that_loads_with_its_password() {
     );
     assert!(err.to_lowercase().contains("exist"), "{err}");
 }
+
+#[test]
+fn demo_starts_seeded_and_serves_the_api() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["demo", "--data-dir", data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = vec![];
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let done = line.contains("Ctrl-C");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = lines.join("\n");
+    assert!(text.contains("ready") && text.contains("seeded"), "{text}");
+    assert!(text.contains("Not built yet"), "the demo says what is missing: {text}");
+    let token = std::fs::read_to_string(data.join("api-token")).unwrap();
+    assert!(text.contains(token.trim()));
+
+    // The seeded data is visible through the operator CLI on the same folder.
+    let out = consentry(&data, &["profiles", "list", "--json", "--limit", "100"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 8, "{v}");
+}
