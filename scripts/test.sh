@@ -15,6 +15,15 @@ cargo fmt --all -- --check
 step "clippy (-D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "PostgreSQL for the store tests"
+# Installs (Debian package) and starts PostgreSQL when needed; each test creates and drops its own database.
+# A URL already set (a server provided by the environment) is used as is.
+if [[ -z "${CONSENTRY_TEST_POSTGRES_URL:-}" ]]; then
+  pg_env="$(scripts/ensure-postgres.sh)"
+  eval "$pg_env"
+fi
+export CONSENTRY_TEST_POSTGRES_URL
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

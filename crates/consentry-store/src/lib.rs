@@ -2,8 +2,9 @@
 //! secrets at rest, and the behaviour story every store implementation must pass.
 //!
 //! - [`SqlStore`] keeps organizations, tenants, app profiles, their history and their secrets in SQLite
-//!   (PostgreSQL comes later with its own migrations) through sqlx's `Any` driver, so one set of queries
-//!   serves both. Migrations only move forward and are applied when a store is opened.
+//!   or PostgreSQL (each with its own migrations, `migrations/sqlite` and `migrations/postgres`) through
+//!   sqlx's `Any` driver, so one set of queries serves both. Migrations only move forward and are applied
+//!   when a store is opened.
 //! - [`Sealer`] seals every secret (refresh tokens, private keys) with AES-256-GCM under a master key,
 //!   bound to its row; the database never holds a secret in plaintext.
 //! - [`story`] exercises every [`Store`] method; each implementation's tests run it.
@@ -13,6 +14,8 @@
 //! use consentry_store::{Sealer, SqlStore};
 //! let sealer = Sealer::load_or_create_key_file("/var/lib/consentry/master.key")?;
 //! let store = SqlStore::open("sqlite:///var/lib/consentry/consentry.db", sealer).await?;
+//! // or, on PostgreSQL (the database must exist; TLS as `sslmode` asks):
+//! // SqlStore::open("postgres://consentry@db.internal/consentry?sslmode=verify-full", sealer).await?;
 //! # let _ = store; Ok(()) }
 //! ```
 //!

@@ -1,5 +1,6 @@
 //! [`SqlStore`]: the [`Store`] on a SQL database through sqlx's `Any` driver, so that one set of
-//! queries serves every dialect; only the migrations folder and the connection set-up differ.
+//! queries serves every dialect; only the migrations folder and the connection set-up differ, and both
+//! are chosen by [`Dialect`] in one place.
 
 use std::collections::BTreeMap;
 use std::str::FromStr as _;
@@ -29,17 +30,47 @@ use crate::sealer::{Binding, Sealer};
 /// The SQLite schema's forward-only migrations, embedded in the binary and applied at open.
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// The PostgreSQL schema's forward-only migrations, embedded in the binary and applied at open.
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
 /// The table sqlx records applied migrations in.
 const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
 
 /// How long a connection waits for a lock held by another before giving up.
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 
+/// Connections a pool keeps open at most on a file or server database.
+const MAX_CONNECTIONS: u32 = 8;
+
 /// The SQL dialect behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     /// SQLite (a file, or in memory for tests).
     Sqlite,
+    /// PostgreSQL (a server; TLS as the URL's `sslmode` asks).
+    Postgres,
+}
+
+impl Dialect {
+    /// This dialect's forward-only migrations.
+    fn migrator(self) -> &'static Migrator {
+        match self {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Statements run on every new connection before it is used.
+    fn connection_setup(self) -> Vec<String> {
+        match self {
+            Dialect::Sqlite => vec![
+                "PRAGMA foreign_keys = ON".to_string(),
+                format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"),
+            ],
+            // Waits for a row lock held by another writer at most this long, like SQLite's busy timeout.
+            Dialect::Postgres => vec![format!("SET lock_timeout = {BUSY_TIMEOUT_MS}")],
+        }
+    }
 }
 
 /// Where the schema of an open store stands.
@@ -494,15 +525,15 @@ fn check_event_matches(profile: &AppProfile, event: &NewHistoryEvent) -> Result<
 /// A parsed store URL.
 enum Target {
     Sqlite { url: String, in_memory: bool },
+    Postgres { url: String },
 }
 
 fn parse_url(url: &str) -> Result<Target, StoreError> {
     let url = url.trim();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Backend(
-            "PostgreSQL support is not built yet: use a sqlite:// URL (for example sqlite:///var/lib/consentry/consentry.db)"
-                .into(),
-        ));
+        // Passed to sqlx as is: it reads host, port, user, password, database and the TLS settings
+        // (`sslmode=verify-full`, `sslrootcert=…`) from the URL.
+        return Ok(Target::Postgres { url: url.into() });
     }
     if url == "sqlite::memory:" || url == "sqlite://:memory:" {
         return Ok(Target::Sqlite {
@@ -515,8 +546,15 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
         .or_else(|| url.strip_prefix("sqlite:"))
     else {
         return Err(StoreError::Backend(format!(
-            "the database URL {:?} is not supported: use sqlite://PATH (or sqlite::memory: for a throw-away database)",
-            url.chars().take(80).collect::<String>()
+            "the database URL scheme {:?} is not supported: use sqlite://PATH (or sqlite::memory: for a throw-away \
+             database) or postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+            // Only the scheme: the rest of a URL may hold a password.
+            url.split(':')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(20)
+                .collect::<String>()
         )));
     };
     if rest.is_empty() || rest.starts_with('?') {
@@ -538,23 +576,27 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
 }
 
 impl SqlStore {
-    /// Opens (creating if missing) the database at `url` and applies pending migrations.
+    /// Opens the database at `url` and applies pending migrations.
     ///
-    /// Accepts `sqlite://PATH` (relative or, with a third slash, absolute) and `sqlite::memory:`.
-    /// SQLite databases run in WAL mode with foreign keys on and a busy timeout.
+    /// Accepts `sqlite://PATH` (relative or, with a third slash, absolute; the file is created when
+    /// missing) and `sqlite::memory:`; SQLite databases run in WAL mode with foreign keys on and a busy
+    /// timeout. Also accepts `postgres://` and `postgresql://` URLs naming an existing database, with TLS
+    /// as the URL's `sslmode` asks (`sslmode=verify-full&sslrootcert=/path/ca.pem` verifies the server's
+    /// certificate and name); the password may be in the URL or in `PGPASSWORD`.
     pub async fn open(url: &str, sealer: Sealer) -> Result<SqlStore, StoreError> {
         let target = parse_url(url)?;
         sqlx::any::install_default_drivers();
-        let Target::Sqlite { url, in_memory } = target;
+        let (dialect, url, in_memory) = match target {
+            Target::Sqlite { url, in_memory } => (Dialect::Sqlite, url, in_memory),
+            Target::Postgres { url } => (Dialect::Postgres, url, false),
+        };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Backend(format!("the database URL is not valid: {e}")))?;
-        let mut pool_options = AnyPoolOptions::new().after_connect(|conn, _meta| {
+        let mut pool_options = AnyPoolOptions::new().after_connect(move |conn, _meta| {
             Box::pin(async move {
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                conn.execute(AssertSqlSafe(format!(
-                    "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"
-                )))
-                .await?;
+                for statement in dialect.connection_setup() {
+                    conn.execute(AssertSqlSafe(statement)).await?;
+                }
                 Ok(())
             })
         });
@@ -566,13 +608,13 @@ impl SqlStore {
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            pool_options.max_connections(8)
+            pool_options.max_connections(MAX_CONNECTIONS)
         };
         let pool = pool_options
             .connect_with(options)
             .await
             .map_err(|e| db_err("the database could not be opened", e))?;
-        if !in_memory {
+        if dialect == Dialect::Sqlite && !in_memory {
             // WAL is a property of the file; set it once, on the first connection, before any other is open.
             let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
                 .fetch_one(&pool)
@@ -585,7 +627,7 @@ impl SqlStore {
         let store = SqlStore {
             pool,
             sealer: Arc::new(sealer),
-            dialect: Dialect::Sqlite,
+            dialect,
         };
         store.migrate().await?;
         let version = store.schema_version().await?;
@@ -608,9 +650,7 @@ impl SqlStore {
     }
 
     fn migrator(&self) -> &'static Migrator {
-        match self.dialect {
-            Dialect::Sqlite => &SQLITE_MIGRATIONS,
-        }
+        self.dialect.migrator()
     }
 
     /// Applies pending migrations (a no-op when the schema is current). Refuses a database migrated by a
@@ -1129,12 +1169,25 @@ mod tests {
             panic!("sqlite://x.db?mode=ro should parse");
         };
         assert_eq!(url, "sqlite://x.db?mode=ro");
-        let Err(StoreError::Backend(msg)) = parse_url("postgres://u@localhost/db") else {
-            panic!("postgres must be refused");
+        for pg in [
+            "postgres://u@localhost/db",
+            " postgresql://u:p@db.example:5433/consentry?sslmode=verify-full ",
+        ] {
+            let Ok(Target::Postgres { url }) = parse_url(pg) else {
+                panic!("{pg} should parse as PostgreSQL");
+            };
+            assert_eq!(url, pg.trim(), "PostgreSQL URLs reach sqlx unchanged");
+        }
+        let Err(StoreError::Backend(msg)) = parse_url("mysql://admin:hunter2@db/x") else {
+            panic!("mysql must be refused");
         };
-        assert!(msg.contains("PostgreSQL support is not built yet"), "{msg}");
         assert!(
-            matches!(parse_url("mysql://x"), Err(StoreError::Backend(m)) if m.contains("sqlite://PATH"))
+            msg.contains("sqlite://PATH") && msg.contains("postgres://"),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("hunter2"),
+            "the refusal must not repeat a password: {msg}"
         );
         assert!(
             matches!(parse_url("sqlite://"), Err(StoreError::Backend(m)) if m.contains("names no file"))

@@ -1,5 +1,5 @@
 //! The behaviour story every [`Store`] implementation must pass: one set of expectations, run against
-//! SQLite today and PostgreSQL later.
+//! SQLite and PostgreSQL alike.
 //!
 //! The story creates everything it looks at under fresh random names and IDs and never assumes an
 //! empty database, so it can run against a shared database, concurrently with other runs. Failures

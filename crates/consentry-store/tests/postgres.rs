@@ -1,0 +1,463 @@
+//! The store on PostgreSQL: the behaviour story, migrations, reopening, secrets at rest (never
+//! plaintext in any column), the append-only history and rollback of a failed history write, and
+//! concurrent writers.
+//!
+//! Needs `CONSENTRY_TEST_POSTGRES_URL`, an admin URL of a role with CREATEDB (`scripts/ensure-postgres.sh`
+//! prints one; `scripts/test.sh` sets it). Each test creates a database of its own under a random name
+//! and drops it afterwards, also when the test fails. Without the variable the tests are skipped with a
+//! note, except in CI (`CI` set), where they fail: CI must run the PostgreSQL story.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use consentry_domain::{
+    AppProfile, PageRequest, ProfileFilter, ProfileStatus, SecretKind, Store, StoreError,
+};
+use consentry_store::story::{
+    self, created_event, full_profile, minimal_profile, new_org, new_tenant,
+};
+use consentry_store::{Dialect, Sealer, SqlStore};
+use secrecy::{ExposeSecret as _, SecretSlice};
+use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
+use time::OffsetDateTime;
+
+const URL_VAR: &str = "CONSENTRY_TEST_POSTGRES_URL";
+const KEY: [u8; 32] = [0x42; 32];
+
+/// The admin URL, or None when the tests are to be skipped (outside CI only).
+fn admin_url() -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "{URL_VAR} is not set, and CI is: the PostgreSQL story must run in CI. scripts/test.sh must provide \
+             PostgreSQL (it runs scripts/ensure-postgres.sh and exports {URL_VAR}); run the tests through it."
+        ),
+        _ => {
+            eprintln!(
+                "PostgreSQL story skipped: {URL_VAR} is not set. Run `eval \"$(scripts/ensure-postgres.sh)\"` \
+                 first (or scripts/test.sh) to include it."
+            );
+            None
+        }
+    }
+}
+
+/// `url` with its database (the path) replaced by `database`, keeping the query (TLS settings).
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{database}", &base[..path_start]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// A database of the test's own, on the server behind the admin URL.
+struct TestDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    async fn create(admin_url: &str) -> TestDb {
+        let name = format!("consentry_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {URL_VAR}'s server: {e}"));
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("create database {name} (the role needs CREATEDB): {e}"));
+        admin.close().await.unwrap();
+        TestDb {
+            admin_url: admin_url.to_string(),
+            url: with_database(admin_url, &name),
+            name,
+        }
+    }
+
+    async fn drop_database(self) {
+        let mut admin = PgConnection::connect(&self.admin_url).await.unwrap();
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("drop database {}: {e}", self.name));
+        admin.close().await.unwrap();
+    }
+}
+
+/// Runs `test` with the URL of a fresh database, then drops the database (also when `test` panics,
+/// whose panic is then passed on). Does nothing when PostgreSQL tests are skipped.
+async fn on_fresh_database<F, Fut>(test: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(admin) = admin_url() else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let outcome = tokio::spawn(test(db.url.clone())).await;
+    db.drop_database().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn open(url: &str) -> SqlStore {
+    SqlStore::open(url, Sealer::from_key_bytes(&KEY))
+        .await
+        .expect("open the PostgreSQL store")
+}
+
+async fn raw(url: &str) -> PgConnection {
+    PgConnection::connect(url).await.expect("raw connection")
+}
+
+#[test]
+fn the_database_is_swapped_in_the_url() {
+    assert_eq!(
+        with_database("postgres://u:p@127.0.0.1:5432/postgres", "t1"),
+        "postgres://u:p@127.0.0.1:5432/t1"
+    );
+    assert_eq!(
+        with_database(
+            "postgresql://u@db.example/postgres?sslmode=verify-full",
+            "t2"
+        ),
+        "postgresql://u@db.example/t2?sslmode=verify-full"
+    );
+    assert_eq!(
+        with_database("postgres://u@localhost", "t3"),
+        "postgres://u@localhost/t3"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn story_on_postgres() {
+    on_fresh_database(|url| async move {
+        let store = open(&url).await;
+        assert_eq!(store.dialect(), Dialect::Postgres);
+        story::run(&store).await;
+        // The story never assumes an empty database: chapters pass again over the first run's data.
+        story::organizations(&store).await;
+        story::filters_and_search(&store).await;
+        story::pagination(&store, 150).await;
+        story::counts(&store).await;
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_again_as_a_no_op() {
+    on_fresh_database(|url| async move {
+        let store = open(&url).await;
+        store.ping().await.expect("an open store answers");
+        let v = store.schema_version().await.unwrap();
+        assert_eq!(v.applied, Some(v.latest), "open applies every migration");
+        assert!(v.latest >= 1);
+
+        let count = |url: String| async move {
+            let mut c = raw(&url).await;
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
+            n
+        };
+        let before = count(url.clone()).await;
+        assert!(before >= 1);
+        store.migrate().await.expect("migrate again");
+        store.migrate().await.expect("and again");
+        assert_eq!(
+            count(url.clone()).await,
+            before,
+            "re-running migrations records nothing new"
+        );
+
+        // Reopening migrates nothing either, and keeps the data.
+        let org = new_org(&store, "reopen").await;
+        store.close().await;
+        let again = open(&url).await;
+        assert_eq!(again.schema_version().await.unwrap(), v);
+        assert_eq!(count(url.clone()).await, before);
+        assert_eq!(again.get_organization(org.id).await.unwrap(), Some(org));
+
+        // A database migrated by a newer build is refused.
+        let mut c = raw(&url).await;
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99990101000000, 'from the future', TRUE, '\\x00', 0)",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c.close().await.unwrap();
+        again.close().await;
+        let err = SqlStore::open(&url, Sealer::from_key_bytes(&KEY))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ids_sort_in_byte_order_whatever_the_server_locale() {
+    on_fresh_database(|url| async move {
+        let _store = open(&url).await;
+        let mut c = raw(&url).await;
+        // Under a linguistic collation 'a-b' sorts after 'a_c' or not depending on the locale; "C" is
+        // byte order, as in SQLite.
+        let collations: Vec<(String, String)> = sqlx::query_as(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND column_name IN ('id', 'org_id', 'tenant_id', 'profile_id', \
+             'name_folded', 'primary_domain') AND collation_name IS DISTINCT FROM 'C'",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        assert!(
+            collations.is_empty(),
+            "columns without COLLATE \"C\": {collations:?}"
+        );
+        // Positive control: the same query does see the ten ID, folded-name and domain columns.
+        let with_c: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() \
+             AND column_name IN ('id', 'org_id', 'tenant_id', 'profile_id', 'name_folded', 'primary_domain') \
+             AND collation_name = 'C' AND table_name <> '_sqlx_migrations'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert_eq!(with_c, 10);
+        let ordered: Vec<String> = sqlx::query_scalar(
+            "SELECT v COLLATE \"C\" FROM (VALUES ('B'), ('a'), ('_'), ('-'), ('A')) AS t (v) ORDER BY 1",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        assert_eq!(ordered, ["-", "A", "B", "_", "a"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn no_secret_is_ever_in_the_database_in_plaintext() {
+    on_fresh_database(|url| async move {
+        let store = open(&url).await;
+        let org = new_org(&store, "canary").await;
+        let tenant = new_tenant(&store, &org, "ca").await;
+        let p = full_profile(&tenant, OffsetDateTime::now_utc());
+        store.insert_profile(&p, created_event(&p)).await.unwrap();
+        let canary = format!("RT-PLAINTEXT-CANARY-{}", uuid::Uuid::new_v4().simple());
+        let key_canary = format!(
+            "-----BEGIN PRIVATE KEY-----KEY-PLAINTEXT-CANARY-{}",
+            uuid::Uuid::new_v4().simple()
+        );
+        for (kind, secret) in [
+            (SecretKind::RefreshToken, &canary),
+            (SecretKind::ClientCertificate, &key_canary),
+        ] {
+            store
+                .put_secret(p.id, kind, &SecretSlice::from(secret.clone().into_bytes()))
+                .await
+                .unwrap();
+        }
+        let upn = p.consent_user.as_ref().unwrap().upn.to_string();
+        let owner = p.id.to_string();
+
+        let mut c = raw(&url).await;
+        // Positive control: the same kind of search finds ordinary data in the profile's row.
+        let profile_text: String =
+            sqlx::query_scalar("SELECT t::text FROM profiles AS t WHERE t.id = $1")
+                .bind(&owner)
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        assert!(
+            profile_text.contains(&upn),
+            "the UPN should be in the profile row's text, or this test reads the wrong thing"
+        );
+
+        // The sealed column, as bytes.
+        let sealed: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT sealed FROM secrets WHERE profile_id = $1")
+                .bind(&owner)
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
+        assert_eq!(sealed.len(), 2);
+        // Every column of every secrets row, as text (bytea shows as hex there, so look for that too).
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT t::text FROM secrets AS t WHERE t.profile_id = $1")
+                .bind(&owner)
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
+        assert_eq!(rows.len(), 2);
+        for needle in [canary.as_str(), key_canary.as_str(), "PLAINTEXT-CANARY"] {
+            let hex_needle = hex::encode(needle);
+            for bytes in &sealed {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "a secret in plaintext in the sealed column"
+                );
+            }
+            for row in &rows {
+                assert!(
+                    row.contains(&owner),
+                    "the row text names its profile: {row}"
+                );
+                assert!(!row.contains(needle), "a secret in plaintext in {row}");
+                assert!(
+                    !row.contains(&hex_needle),
+                    "a secret merely hex-encoded in {row}"
+                );
+            }
+        }
+        c.close().await.unwrap();
+
+        // And the store opens them again.
+        for (kind, secret) in [
+            (SecretKind::RefreshToken, &canary),
+            (SecretKind::ClientCertificate, &key_canary),
+        ] {
+            let got = store.get_secret(p.id, kind).await.unwrap().unwrap();
+            assert_eq!(got.expose_secret(), secret.as_bytes());
+        }
+        // Under another master key they do not open (Sealing), while other data stays readable.
+        store.close().await;
+        let wrong = SqlStore::open(&url, Sealer::from_key_bytes(&[7; 32]))
+            .await
+            .unwrap();
+        assert!(matches!(
+            wrong.get_secret(p.id, SecretKind::RefreshToken).await,
+            Err(StoreError::Sealing(_))
+        ));
+        assert_eq!(wrong.get_profile(p.id).await.unwrap(), Some(p));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_history_write_rolls_the_profile_write_back() {
+    on_fresh_database(|url| async move {
+        let store = open(&url).await;
+        let org = new_org(&store, "rollback").await;
+        let tenant = new_tenant(&store, &org, "rb").await;
+        let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
+        store.insert_profile(&p, created_event(&p)).await.unwrap();
+
+        // Make the history insert fail whenever the detail says so.
+        let mut c = raw(&url).await;
+        sqlx::raw_sql(
+            "CREATE FUNCTION fail_history() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'history write failed'; END; $$; \
+             CREATE TRIGGER fail_history BEFORE INSERT ON profile_history \
+             FOR EACH ROW WHEN (NEW.detail = 'boom') EXECUTE FUNCTION fail_history();",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+
+        let q = minimal_profile(&tenant, OffsetDateTime::now_utc());
+        let mut boom = created_event(&q);
+        boom.detail = Some("boom".into());
+        assert!(matches!(
+            store.insert_profile(&q, boom).await,
+            Err(StoreError::Backend(_))
+        ));
+        assert_eq!(
+            store.get_profile(q.id).await.unwrap(),
+            None,
+            "the profile insert was rolled back"
+        );
+
+        let changed = AppProfile {
+            status: ProfileStatus::Valid,
+            reason: None,
+            ..p.clone()
+        };
+        let mut boom = created_event(&changed);
+        boom.detail = Some("boom".into());
+        assert!(store.save_profile(&changed, Some(boom)).await.is_err());
+        assert_eq!(
+            store.get_profile(p.id).await.unwrap(),
+            Some(p.clone()),
+            "the save was rolled back"
+        );
+        assert_eq!(store.list_history(p.id, 10).await.unwrap().len(), 1);
+
+        // History rows cannot be rewritten.
+        let r = sqlx::query("UPDATE profile_history SET detail = 'rewritten'")
+            .execute(&mut c)
+            .await;
+        let err = r.expect_err("profile_history is append-only");
+        assert!(err.to_string().contains("append-only"), "{err}");
+        c.close().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_do_not_fail() {
+    on_fresh_database(|url| async move {
+        let store = Arc::new(open(&url).await);
+        let org = new_org(store.as_ref(), "concurrent").await;
+        let tenant = new_tenant(store.as_ref(), &org, "cc").await;
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let store = Arc::clone(&store);
+            let tenant = tenant.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..20 {
+                    let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
+                    store.insert_profile(&p, created_event(&p)).await?;
+                    store
+                        .put_secret(
+                            p.id,
+                            SecretKind::RefreshToken,
+                            &SecretSlice::from(b"RT".to_vec()),
+                        )
+                        .await?;
+                    let mut v = p.clone();
+                    v.status = ProfileStatus::Valid;
+                    v.reason = None;
+                    store.save_profile(&v, None).await?;
+                    store
+                        .list_profiles(&ProfileFilter::default(), &PageRequest::default())
+                        .await?;
+                }
+                Ok::<(), StoreError>(())
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().expect("no write fails under concurrency");
+        }
+        let counts = store
+            .count_profiles(&ProfileFilter {
+                org_id: Some(org.id),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(counts[&ProfileStatus::Valid], 320);
+        store.close().await;
+    })
+    .await;
+}
