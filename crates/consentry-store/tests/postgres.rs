@@ -1,6 +1,6 @@
 //! The store on PostgreSQL: the behaviour story, migrations, reopening, secrets at rest (never
-//! plaintext in any column), the append-only history and rollback of a failed history write, and
-//! concurrent writers.
+//! plaintext in any column), the append-only history and rollback of a failed history write,
+//! concurrent writers, byte-order collation of IDs, and TLS settings taken from the URL.
 //!
 //! Needs `CONSENTRY_TEST_POSTGRES_URL`, an admin URL of a role with CREATEDB (`scripts/ensure-postgres.sh`
 //! prints one; `scripts/test.sh` sets it). Each test creates a database of its own under a random name
@@ -458,6 +458,83 @@ async fn concurrent_writers_do_not_fail() {
             .unwrap();
         assert_eq!(counts[&ProfileStatus::Valid], 320);
         store.close().await;
+    })
+    .await;
+}
+
+/// `url` with `params` added to its query.
+fn with_params(url: &str, params: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{params}")
+}
+
+/// How many of the server's connections to `database` use TLS, and how many do not.
+async fn tls_connections(admin_url: &str, database: &str) -> (i64, i64) {
+    let mut c = raw(admin_url).await;
+    let row: (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*) FILTER (WHERE s.ssl), COUNT(*) FILTER (WHERE NOT s.ssl) \
+         FROM pg_stat_ssl AS s JOIN pg_stat_activity AS a USING (pid) WHERE a.datname = $1",
+    )
+    .bind(database)
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+    row
+}
+
+#[tokio::test]
+async fn tls_settings_in_the_url_are_honoured() {
+    on_fresh_database(|url| async move {
+        let mut c = raw(&url).await;
+        let ssl: String = sqlx::query_scalar("SHOW ssl").fetch_one(&mut c).await.unwrap();
+        let cert_file: String = sqlx::query_scalar("SHOW ssl_cert_file")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        let database: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        if ssl != "on" {
+            eprintln!("TLS checks skipped: the PostgreSQL server has ssl = {ssl}");
+            return;
+        }
+        let admin = with_database(&url, "postgres");
+
+        // Encrypted when the URL asks for it, and not when it forbids it.
+        let store = open(&with_params(&url, "sslmode=require")).await;
+        let (tls, plain) = tls_connections(&admin, &database).await;
+        assert!(tls >= 1 && plain == 0, "sslmode=require: {tls} TLS, {plain} plain connections");
+        store.close().await;
+        let store = open(&with_params(&url, "sslmode=disable")).await;
+        let (tls, plain) = tls_connections(&admin, &database).await;
+        assert!(tls == 0 && plain >= 1, "sslmode=disable: {tls} TLS, {plain} plain connections");
+        store.close().await;
+
+        // Certificate verification: a server certificate no trusted root vouches for is refused.
+        let refused = SqlStore::open(
+            &with_params(&url, "sslmode=verify-ca"),
+            Sealer::from_key_bytes(&KEY),
+        )
+        .await;
+        assert!(
+            matches!(&refused, Err(StoreError::Backend(m)) if m.contains("certificate")),
+            "an untrusted server certificate must be refused: {refused:?}"
+        );
+        // ... and accepted once its issuer is given as the root (the Debian cluster's self-signed one).
+        if std::fs::File::open(&cert_file).is_ok() {
+            let store = open(&with_params(
+                &url,
+                &format!("sslmode=verify-ca&sslrootcert={cert_file}"),
+            ))
+            .await;
+            store.ping().await.unwrap();
+            store.close().await;
+        } else {
+            eprintln!("verified-TLS check skipped: the server certificate {cert_file} is not readable here");
+        }
     })
     .await;
 }
