@@ -367,8 +367,9 @@ impl GraphRequest<'_> {
         let segs: Vec<&str> = path.split('/').collect();
         match segs.as_slice() {
             ["me"] => {
+                let user = self.caller.user()?;
                 self.caller.require(READ_USER, &[])?;
-                self.user_entity(self.caller.user()?)
+                self.user_entity(user)
             }
             ["me", rel] => {
                 let user = self.caller.user()?;

@@ -128,13 +128,18 @@ fn cacheable(mut resp: Response) -> Response {
 }
 
 pub(crate) fn tenant_not_found(ctx: &Ctx, tenant: &str) -> AadError {
-    let st = ctx.lock();
+    let settings = ctx.lock().settings.clone();
+    tenant_not_found_with(&settings, tenant)
+}
+
+/// AADSTS90002 (for callers that already hold the state lock).
+pub(crate) fn tenant_not_found_with(settings: &crate::model::Settings, tenant: &str) -> AadError {
     AadError::new(
         90002,
         format!(
             "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
         ),
-        &st.settings,
+        settings,
     )
 }
 

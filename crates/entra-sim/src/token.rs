@@ -111,11 +111,9 @@ impl Request<'_> {
         let path_tenant = if matches!(self.tenant, "common" | "organizations") {
             None
         } else {
-            Some(
-                self.st
-                    .tenant_idx(self.tenant)
-                    .ok_or_else(|| crate::routes::tenant_not_found(self.ctx, self.tenant))?,
-            )
+            Some(self.st.tenant_idx(self.tenant).ok_or_else(|| {
+                crate::routes::tenant_not_found_with(&self.st.settings, self.tenant)
+            })?)
         };
         let grant_type = self
             .form

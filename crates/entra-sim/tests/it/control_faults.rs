@@ -1,0 +1,250 @@
+//! The JSON control API and fault injection.
+
+use std::time::{Duration, Instant};
+
+use entra_sim::FaultRule;
+use serde_json::json;
+
+use crate::support::*;
+
+fn rule(endpoint: &str) -> FaultRule {
+    FaultRule {
+        endpoint: endpoint.into(),
+        rate: 1.0,
+        latency_ms: 0,
+        status: None,
+        retry_after_secs: None,
+        drop_connection: false,
+    }
+}
+
+#[tokio::test]
+async fn control_api_over_http() {
+    let sim = start().await;
+    let http = client(&sim);
+    let ops = format!("{}/_sim/ops", sim.base_url());
+    let resp = http
+        .post(&ops)
+        .json(&json!({"op": "grant_admin_consent", "tenant": CONTOSO, "client_id": INSIGHTS}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(app_token(&sim, INSIGHTS, INSIGHTS_SECRET).await.0, 200);
+    let resp = http
+        .post(&ops)
+        .json(&json!({"op": "delete_service_principal", "tenant": CONTOSO, "client_id": INSIGHTS}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(app_token(&sim, INSIGHTS, INSIGHTS_SECRET).await.0, 401);
+    let resp = http
+        .post(&ops)
+        .json(&json!({"op": "revoke_sessions", "user": "ghost@contoso.onmicrosoft.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let resp = http
+        .post(&ops)
+        .json(&json!({"op": "no_such_op"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let resp = http
+        .post(&ops)
+        .json(&json!({"op": "advance_clock", "seconds": 86400}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let clock: serde_json::Value = http
+        .get(format!("{}/_sim/clock", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(clock["offset_seconds"], 86400);
+    let state: serde_json::Value = http
+        .get(format!("{}/_sim/state", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let contoso = state["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == CONTOSO_ID)
+        .unwrap();
+    let admin = contoso["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["upn"] == ADMIN)
+        .unwrap();
+    assert!(
+        !admin["password"].as_str().unwrap().contains("Passw0rd"),
+        "passwords are redacted in the dump"
+    );
+    assert!(state["apps"].as_array().unwrap().iter().all(|a| {
+        a["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["value"].as_str().unwrap().ends_with("(redacted)"))
+    }));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn faults_answer_429_5xx_drop_connections_and_add_latency() {
+    let sim = start().await;
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let control = sim.control();
+
+    control
+        .set_faults(vec![FaultRule {
+            status: Some(429),
+            ..rule("token")
+        }])
+        .unwrap();
+    let resp = client(&sim)
+        .post(sim.token_endpoint(CONTOSO))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", INSIGHTS),
+            ("client_secret", INSIGHTS_SECRET),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    assert_eq!(resp.headers()["retry-after"], "60");
+
+    control
+        .set_faults(vec![FaultRule {
+            status: Some(429),
+            retry_after_secs: Some(7),
+            ..rule("graph")
+        }])
+        .unwrap();
+    let (status, body) = app_token(&sim, INSIGHTS, INSIGHTS_SECRET).await;
+    assert_eq!(
+        status, 200,
+        "the graph rule leaves the token endpoint alone"
+    );
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (status, headers, body) = graph_get(&sim, "/servicePrincipals", &token).await;
+    assert_eq!(status, 429);
+    assert_eq!(headers["retry-after"], "7");
+    assert_eq!(body["error"]["code"], "TooManyRequests");
+    assert_eq!(body["error"]["innerError"]["status"], "429");
+
+    control
+        .set_faults(vec![FaultRule {
+            status: Some(503),
+            ..rule("/v1.0/servicePrincipals")
+        }])
+        .unwrap();
+    assert_eq!(graph_get(&sim, "/servicePrincipals", &token).await.0, 503);
+    assert_eq!(
+        graph_get(&sim, "/organization", &token).await.0,
+        200,
+        "prefix rules are specific"
+    );
+
+    control
+        .set_faults(vec![FaultRule {
+            drop_connection: true,
+            ..rule("graph")
+        }])
+        .unwrap();
+    let err = client(&sim)
+        .get(format!("{}/organization", sim.graph_base()))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    assert!(err.is_err(), "connection dropped: {err:?}");
+
+    control
+        .set_faults(vec![FaultRule {
+            latency_ms: 300,
+            ..rule("graph")
+        }])
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(graph_get(&sim, "/organization", &token).await.0, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    control
+        .set_faults(vec![FaultRule {
+            status: Some(500),
+            rate: 0.0,
+            ..rule("graph")
+        }])
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            graph_get(&sim, "/organization", &token).await.0,
+            200,
+            "rate 0 never fires"
+        );
+    }
+    assert!(
+        control
+            .set_faults(vec![FaultRule {
+                rate: 1.5,
+                ..rule("graph")
+            }])
+            .is_err()
+    );
+    // The control API itself is never faulted.
+    control
+        .set_faults(vec![FaultRule {
+            status: Some(500),
+            ..rule("/")
+        }])
+        .unwrap();
+    let resp = client(&sim)
+        .get(format!("{}/_sim/state", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn plain_http_and_ca_file_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_with(entra_sim::SimOptions {
+        state_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await;
+    let written = std::fs::read_to_string(sim.ca_pem_path().unwrap()).unwrap();
+    assert_eq!(written, sim.ca_pem());
+    assert!(sim.base_url().starts_with("https://127.0.0.1:"));
+    sim.shutdown().await;
+    let sim = start_with(entra_sim::SimOptions {
+        tls: false,
+        ..Default::default()
+    })
+    .await;
+    assert!(sim.base_url().starts_with("http://"));
+    let resp = reqwest::get(format!("{}/{CONTOSO}/discovery/v2.0/keys", sim.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    sim.shutdown().await;
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the simulator over real HTTPS on 127.0.0.1:0, driven by reqwest as a plain
+//! HTTP client (forms parsed out of the HTML, redirects followed by hand).
+
+mod support;
+
+mod certificates;
+mod control_faults;
+mod flows;
+mod graph;
+mod token_errors;
