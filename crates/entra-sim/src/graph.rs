@@ -168,6 +168,10 @@ fn graph(ctx: Ctx, version: &str, uri: axum::http::Uri, headers: HeaderMap) -> R
                 .collect();
         let g = GraphRequest {
             st: &st,
+            eventual: headers
+                .get("consistencylevel")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("eventual")),
             caller,
             version,
             base: format!("{}/{version}", ctx.base),
@@ -197,6 +201,33 @@ fn graph(ctx: Ctx, version: &str, uri: axum::http::Uri, headers: HeaderMap) -> R
     }
     h.insert("x-ms-ags-diagnostic", HeaderValue::from_static(r#"{"ServerInfo":{"DataCenter":"entra-sim","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"entra-sim"}}"#));
     resp
+}
+
+/// `GET /oidc/userinfo` (advertised by discovery): the signed-in user's OpenID claims.
+pub(crate) async fn userinfo(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
+    let request_id = Uuid::new_v4().to_string();
+    let st = ctx.lock();
+    let now = st.now();
+    let result = authenticate(&ctx, &st, &headers).and_then(|caller| {
+        let user = caller.user.ok_or_else(|| GraphError::unauthenticated("Access token validation failure."))?;
+        let u = st.tenants[caller.tenant]
+            .users
+            .iter()
+            .find(|u| u.id == user && !u.deleted)
+            .ok_or_else(|| GraphError::not_found(&user.to_string()))?;
+        Ok(json!({
+            "sub": base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(crate::wellknown::synthetic_id("sub", &format!("{}/{}", u.id, caller.app_id)).as_bytes()),
+            "name": u.display_name,
+            "family_name": u.surname,
+            "given_name": u.given_name,
+            "email": u.upn,
+        }))
+    });
+    match result {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(e) => e.response(&ctx.base, now, &request_id, &request_id),
+    }
 }
 
 fn authenticate(ctx: &Ctx, st: &SimState, headers: &HeaderMap) -> Result<Caller, GraphError> {
@@ -331,6 +362,13 @@ const READ_GROUPS: &[&str] = &[
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 ];
+const READ_ROLES: &[&str] = &[
+    "RoleManagement.Read.Directory",
+    "RoleManagement.Read.All",
+    "RoleManagement.ReadWrite.Directory",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
 const READ_ORG: &[&str] = &[
     "Organization.Read.All",
     "Directory.Read.All",
@@ -339,6 +377,8 @@ const READ_ORG: &[&str] = &[
 
 struct GraphRequest<'a> {
     st: &'a SimState,
+    /// `ConsistencyLevel: eventual` was sent.
+    eventual: bool,
     caller: Caller,
     version: &'a str,
     base: String,
@@ -507,6 +547,33 @@ impl GraphRequest<'_> {
                 }
                 Ok(self.with_context(self.app_json(app), "applications/$entity"))
             }
+            ["roleManagement", "directory", "roleAssignments"] => {
+                self.caller.require(READ_ROLES, READ_ROLES)?;
+                self.collection(
+                    self.role_assignments(),
+                    "roleManagement/directory/roleAssignments",
+                    &["principalId", "roleDefinitionId", "directoryScopeId"],
+                )
+            }
+            ["roleManagement", "directory", "transitiveRoleAssignments"]
+                if self.version == "beta" =>
+            {
+                // beta only; without ConsistencyLevel: eventual, $count=true and $filter: 404.
+                let count = self.query.get("$count").is_some_and(|c| c == "true");
+                if !self.eventual || !count || !self.query.contains_key("$filter") {
+                    return Err(GraphError::new(
+                        StatusCode::NOT_FOUND,
+                        "Request_ResourceNotFound",
+                        "Resource not found for the segment 'transitiveRoleAssignments'.",
+                    ));
+                }
+                self.caller.require(READ_ROLES, READ_ROLES)?;
+                self.collection(
+                    self.role_assignments(),
+                    "roleManagement/directory/transitiveRoleAssignments",
+                    &["principalId", "roleDefinitionId", "directoryScopeId"],
+                )
+            }
             ["groups", id, "owners"] => {
                 self.caller.require(READ_GROUPS, READ_GROUPS)?;
                 let group = self
@@ -531,6 +598,28 @@ impl GraphRequest<'_> {
                 segs.first().copied().unwrap_or_default()
             ))),
         }
+    }
+
+    /// Direct, tenant-wide role assignments (`roleDefinitionId` = role template ID for built-in roles).
+    fn role_assignments(&self) -> Vec<Value> {
+        let tenant = self.tenant();
+        tenant
+            .users
+            .iter()
+            .filter(|u| !u.deleted)
+            .flat_map(|u| {
+                u.roles.iter().map(move |r| {
+                    json!({
+                        "id": base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .encode(crate::wellknown::synthetic_id("roleAssignment", &format!("{}/{r}", u.id)).as_bytes()),
+                        "principalId": u.id,
+                        "resourceScope": "/",
+                        "directoryScopeId": "/",
+                        "roleDefinitionId": r,
+                    })
+                })
+            })
+            .collect()
     }
 
     fn require_sp_read(&self, target_app: Uuid) -> Result<(), GraphError> {
@@ -921,6 +1010,9 @@ impl GraphRequest<'_> {
         let page: Vec<Value> = items.into_iter().skip(skip).take(top).collect();
         let mut body =
             json!({"@odata.context": format!("{}/$metadata#{context}", self.base), "value": page});
+        if skip == 0 && self.eventual && self.query.get("$count").is_some_and(|c| c == "true") {
+            body["@odata.count"] = json!(total);
+        }
         if skip + top < total {
             let mut pairs: Vec<(String, String)> = self
                 .query

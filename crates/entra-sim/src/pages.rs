@@ -294,6 +294,16 @@ fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Res
             if q.code_challenge.is_some() && q.code_challenge_method.is_none() {
                 flow.code_challenge_method = Some("plain".into());
             }
+            if q.prompt.as_deref() == Some("none") {
+                // The simulator keeps no browser sessions, so a silent request never finds a user.
+                let e = AadError::new(
+                    50058,
+                    "A silent sign-in request was sent but no user is signed in.",
+                    &st.settings,
+                )
+                .with_error("login_required");
+                return redirect_error(&st, &flow, &e, &[]);
+            }
         }
         FlowKind::AdminConsent | FlowKind::LegacyAdminConsent => {}
     }
@@ -670,7 +680,10 @@ fn proceed(ctx: &Ctx, st: &mut SimState, tenant: &str, id: &str, flow: Flow) -> 
         FlowKind::Authorize => {
             let missing = missing_consent(st, t, &flow, uid);
             let sp_missing = st.sp(t, app.client_id).is_none();
-            let forced = flow.prompt.as_deref() == Some("consent");
+            // `prompt=admin_consent` is accepted in practice but UNVERIFIED in Microsoft's
+            // documentation: here it shows the admin consent page (tenant-wide) to admins.
+            let admin_prompt = flow.prompt.as_deref() == Some("admin_consent");
+            let forced = flow.prompt.as_deref() == Some("consent") || admin_prompt;
             if missing.is_empty() && !sp_missing && !forced {
                 st.flows.remove(id);
                 return issue_code(st, t, &flow);
@@ -682,16 +695,16 @@ fn proceed(ctx: &Ctx, st: &mut SimState, tenant: &str, id: &str, flow: Flow) -> 
                         .iter()
                         .any(|p| &p.value == v && p.admin_consent_required)
                 });
-            let resp = if is_admin || user_may_consent {
+            let resp = if is_admin || (user_may_consent && !admin_prompt) {
                 let page = ConsentPage {
                     upn: &user.upn,
                     app_name: &app.display_name,
                     publisher,
-                    permissions: permission_lines(st, &flow, false),
+                    permissions: permission_lines(st, &flow, admin_prompt),
                     action,
                     flow: id,
-                    show_org_checkbox: is_admin,
-                    admin_flow: false,
+                    show_org_checkbox: is_admin && !admin_prompt,
+                    admin_flow: admin_prompt,
                 };
                 html(&page, StatusCode::OK)
             } else {
@@ -828,7 +841,8 @@ pub(crate) async fn consent(
                 }
                 return respond_to_app(&flow, params);
             }
-            if is_admin && f.on_behalf.as_deref() == Some("on") {
+            let admin_prompt = flow.prompt.as_deref() == Some("admin_consent");
+            if is_admin && (admin_prompt || f.on_behalf.as_deref() == Some("on")) {
                 st.admin_consent(t, flow.client_id, Some(&refs));
             } else {
                 let missing = missing_consent(&st, t, &flow, uid);

@@ -38,6 +38,7 @@ pub(crate) fn router(ctx: Ctx) -> Router {
         .route("/{tenant}/consent", post(crate::pages::consent))
         .route("/{tenant}/oauth2/v2.0/token", post(crate::token::token))
         .route("/error", get(crate::pages::error_lookup))
+        .route("/oidc/userinfo", get(crate::graph::userinfo))
         .route("/v1.0/{*rest}", get(crate::graph::graph_v1))
         .route("/beta/{*rest}", get(crate::graph::graph_beta))
         .route("/_sim/state", get(crate::control::http_state))

@@ -567,11 +567,11 @@ impl State {
                 CaAction::RequireMfa => mfa_needed = true,
             }
         }
-        (mfa_needed && !mfa_done).then(|| self.mfa_error(client_id))
+        (mfa_needed && !mfa_done).then(|| self.mfa_error())
     }
 
     /// AADSTS50076 for a resource.
-    pub fn mfa_error(&self, _client_id: Uuid) -> AadError {
+    pub fn mfa_error(&self) -> AadError {
         AadError::new(
             50076,
             format!(

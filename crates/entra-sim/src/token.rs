@@ -22,7 +22,7 @@ use crate::crypto::{CertInfo, random_token};
 use crate::model::{App, CaRefreshIp};
 use crate::server::Ctx;
 use crate::state::{RefreshGrant, ScopeRef, State as SimState};
-use crate::wellknown::{GRAPH_APP_ID, OIDC_SCOPES, synthetic_id};
+use crate::wellknown::{OIDC_SCOPES, synthetic_id};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -624,7 +624,7 @@ impl Request<'_> {
                 return Err(e);
             }
             if user.mfa_required && !grant.mfa_done {
-                return Err(self.st.mfa_error(app.client_id));
+                return Err(self.st.mfa_error());
             }
         }
         Ok(())
@@ -798,7 +798,6 @@ impl Request<'_> {
             let info = json!({"uid": user.id, "utid": tid});
             body["client_info"] = json!(URL_SAFE_NO_PAD.encode(info.to_string()));
         }
-        let _ = GRAPH_APP_ID;
         Ok(body)
     }
 }

@@ -248,3 +248,88 @@ async fn plain_http_and_ca_file_options() {
     assert_eq!(resp.status().as_u16(), 200);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn tls_certificate_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, format!("{}{}", cert.pem(), ca.pem())).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let sim = start_with(entra_sim::SimOptions {
+        tls_cert_files: Some((cert_path, key_path)),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(sim.ca_pem().trim(), ca.pem().trim());
+    let resp = client(&sim)
+        .get(format!("{}/{CONTOSO}/discovery/v2.0/keys", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_binary_serves_a_scenario_file() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/contoso.toml");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_entra-sim"))
+        .args([
+            "--scenario",
+            scenario,
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+        ])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("entra-sim listening on ")
+        .map(str::to_owned);
+    let ca = std::fs::read(dir.path().join("ca.pem"));
+    let result = async {
+        let base = base.ok_or("no base URL printed")?;
+        let ca = reqwest::Certificate::from_pem(&ca.map_err(|_| "no ca.pem")?)
+            .map_err(|_| "bad ca.pem")?;
+        let http = reqwest::Client::builder()
+            .tls_certs_merge([ca])
+            .no_proxy()
+            .build()
+            .map_err(|_| "client")?;
+        let resp = http
+            .get(format!(
+                "{base}/{CONTOSO}/v2.0/.well-known/openid-configuration"
+            ))
+            .send()
+            .await
+            .map_err(|_| "request")?;
+        Ok::<u16, &str>(resp.status().as_u16())
+    }
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(result, Ok(200));
+}

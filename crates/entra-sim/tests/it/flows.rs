@@ -482,3 +482,50 @@ async fn redirect_uri_mismatch_and_unknown_tenant_are_shown_not_redirected() {
     assert_eq!(p["state"], "st-123");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn prompt_none_needs_a_session_and_prompt_admin_consent_consents_for_the_tenant() {
+    let sim = start().await;
+    let browser = Browser::new(&sim);
+    let (_, challenge) = pkce();
+    let silent = browser
+        .get(&authorize_url(
+            &sim,
+            IAAS_DELEGATED,
+            "openid User.Read",
+            &challenge,
+            &[("prompt", "none")],
+        ))
+        .await;
+    let p = silent.redirect_params();
+    assert_eq!(p["error"], "login_required");
+    assert!(p["error_description"].starts_with("AADSTS50058"));
+
+    // prompt=admin_consent: a plain user needs admin approval...
+    let url = authorize_url(
+        &sim,
+        INSIGHTS,
+        "openid offline_access https://graph.microsoft.com/.default",
+        &challenge,
+        &[("prompt", "admin_consent")],
+    );
+    let page = browser.sign_in(&url, USER, PASSWORD).await;
+    assert!(page.body.contains("Need admin approval"), "{}", page.body);
+    // ...an administrator consents for the organization, application permissions included.
+    let page = browser.sign_in(&url, PRA, PASSWORD).await;
+    assert!(
+        page.body.contains("Review for your organization"),
+        "{}",
+        page.body
+    );
+    let done = page.form().submit(&browser, Some("accept")).await;
+    assert!(done.redirect_params().contains_key("code"));
+    let (status, body) = app_token(&sim, INSIGHTS, INSIGHTS_SECRET).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        claims(body["access_token"].as_str().unwrap())["roles"]
+            .as_array()
+            .is_some_and(|r| r.len() == 5)
+    );
+    sim.shutdown().await;
+}

@@ -282,3 +282,60 @@ async fn tokens_are_checked_and_verifiable_against_the_jwks() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn role_assignments_and_userinfo() {
+    let sim = start().await;
+    let policies = "c0de0000-0000-4000-8000-00000000000f";
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(policies))
+        .unwrap();
+    let (_, body) = app_token(&sim, policies, "demo-secret-policies-m365").await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let admin_id = "c0a70000-0000-4000-8000-000000000001";
+    let filter = format!("principalId eq '{admin_id}'");
+    let (status, _, list) = graph_get(
+        &sim,
+        &format!("/roleManagement/directory/roleAssignments?$filter={filter}"),
+        &token,
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        list["value"][0]["roleDefinitionId"],
+        "62e90394-69f5-4237-9190-012177145e10"
+    );
+    assert_eq!(list["value"][0]["directoryScopeId"], "/");
+    // beta transitiveRoleAssignments needs ConsistencyLevel: eventual, $count and $filter.
+    let beta = format!(
+        "{}/beta/roleManagement/directory/transitiveRoleAssignments?$count=true&$filter={filter}",
+        sim.base_url()
+    );
+    let http = client(&sim);
+    let plain = http.get(&beta).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(plain.status().as_u16(), 404);
+    let eventual = http
+        .get(&beta)
+        .bearer_auth(&token)
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(eventual.status().as_u16(), 200);
+    let body: serde_json::Value = eventual.json().await.unwrap();
+    assert_eq!(body["@odata.count"], 1);
+
+    let user_token = delegated_token(&sim, USER).await;
+    let info: serde_json::Value = http
+        .get(format!("{}/oidc/userinfo", sim.base_url()))
+        .bearer_auth(&user_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["name"], "Adele Vance");
+    assert_eq!(info["sub"], claims(&user_token)["sub"]);
+    sim.shutdown().await;
+}
