@@ -139,6 +139,19 @@ impl FaultRule {
             })
         };
         let mut resp = (status, axum::Json(body)).into_response();
+        if classify(path) == Some("graph") && status == StatusCode::TOO_MANY_REQUESTS {
+            // Identity-and-access throttling headers (entra-facts §6.2).
+            let h = resp.headers_mut();
+            h.insert(
+                "x-ms-throttle-scope",
+                HeaderValue::from_static("Tenant_Application/ReadWrite/entra-sim/entra-sim"),
+            );
+            h.insert(
+                "x-ms-throttle-information",
+                HeaderValue::from_static("ResourceUnitLimitExceeded"),
+            );
+            h.insert("x-ms-resource-unit", HeaderValue::from_static("1"));
+        }
         if let Some(s) = retry_after
             && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {

@@ -119,8 +119,8 @@ impl ConsentPlan {
     }
 }
 
-/// The whole simulator state.
-#[derive(Debug)]
+/// The whole simulator state. Its `Debug` leaves out codes and refresh tokens (they are bearer
+/// secrets) and shows only how many there are.
 pub(crate) struct State {
     /// Base URL of the simulator (`https://127.0.0.1:PORT`).
     pub base: String,
@@ -133,6 +133,21 @@ pub(crate) struct State {
     pub refresh_tokens: HashMap<String, RefreshGrant>,
     pub flows: HashMap<String, Flow>,
     pub faults: Vec<FaultRule>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("base", &self.base)
+            .field("tenants", &self.tenants.len())
+            .field("apps", &self.apps.len())
+            .field("clock_offset", &self.clock_offset)
+            .field("codes", &self.codes.len())
+            .field("refresh_tokens", &self.refresh_tokens.len())
+            .field("flows", &self.flows.len())
+            .field("faults", &self.faults)
+            .finish()
+    }
 }
 
 impl State {

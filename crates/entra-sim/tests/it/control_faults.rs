@@ -149,6 +149,20 @@ async fn faults_answer_429_5xx_drop_connections_and_add_latency() {
     assert_eq!(headers["retry-after"], "7");
     assert_eq!(body["error"]["code"], "TooManyRequests");
     assert_eq!(body["error"]["innerError"]["status"], "429");
+    assert_eq!(
+        headers["x-ms-throttle-information"],
+        "ResourceUnitLimitExceeded"
+    );
+    // Graph may also throttle without Retry-After.
+    control
+        .set_faults(vec![FaultRule {
+            status: Some(429),
+            ..rule("graph")
+        }])
+        .unwrap();
+    let (status, headers, _) = graph_get(&sim, "/servicePrincipals", &token).await;
+    assert_eq!(status, 429);
+    assert!(!headers.contains_key("retry-after"));
 
     control
         .set_faults(vec![FaultRule {

@@ -194,6 +194,22 @@ async fn legacy_adminconsent_asks_for_everything_and_answers_without_scope() {
     assert!(!p.contains_key("scope"));
     let (status, body) = app_token(&sim, INSIGHTS, INSIGHTS_SECRET).await;
     assert_eq!(status, 200, "{body}");
+    // Cancel on the legacy endpoint (the error class is a setting; access_denied by default).
+    let other = admin_consent_url(
+        &sim,
+        "adminconsent",
+        "c0de0000-0000-4000-8000-000000000018",
+        None,
+    );
+    let page = browser.sign_in(&other, ADMIN, PASSWORD).await;
+    let p = page
+        .form()
+        .submit(&browser, Some("cancel"))
+        .await
+        .redirect_params();
+    assert_eq!(p["error"], "access_denied");
+    assert!(p["error_description"].starts_with("AADSTS65004"));
+    assert!(!p.contains_key("tenant"));
     sim.shutdown().await;
 }
 
@@ -279,6 +295,14 @@ async fn authorization_code_with_pkce_refresh_rotation_and_single_use_codes() {
     assert_eq!(status, 200, "old refresh token still valid: {r2}");
     let (status, _) = refresh(&sim, IAAS_DELEGATED, IAAS_SECRET, &rt2).await;
     assert_eq!(status, 200);
+    // Debug output of the running simulator never shows refresh tokens or passwords.
+    let debug = format!("{sim:?}");
+    assert!(
+        !debug.contains(&rt1) && !debug.contains(&rt2) && !debug.contains(PASSWORD),
+        "{debug}"
+    );
+    let dump = sim.control().state_json().to_string();
+    assert!(!dump.contains(&rt1) && !dump.contains(PASSWORD));
     // The refreshed access token works on Graph.
     let (status, _, me) = graph_get(&sim, "/me", r1["access_token"].as_str().unwrap()).await;
     assert_eq!(status, 200, "{me}");
