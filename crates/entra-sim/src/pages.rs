@@ -227,6 +227,14 @@ fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Res
         );
         return error_page(&st, 700016, &msg);
     };
+    if let Some(tid) = path_tenant
+        && !st.app_usable_in(app.client_id, tid)
+    {
+        let msg = format!(
+            "Application with identifier '{client_text}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+        );
+        return error_page(&st, 700016, &msg);
+    }
     let Some(redirect_uri) = q.redirect_uri.clone() else {
         return error_page(
             &st,
@@ -417,7 +425,7 @@ pub(crate) async fn login(
         .app(flow.client_id)
         .map(|a| a.display_name.clone())
         .unwrap_or_default();
-    let retry = |st: &SimState, msg: &str| {
+    let retry = |msg: &str| {
         let page = SigninPage {
             app_name: &app_name,
             action: format!("{}/{tenant}/login", ctx.base),
@@ -425,20 +433,17 @@ pub(crate) async fn login(
             login_hint: &f.username,
             error: Some(msg),
         };
-        let _ = st;
         html(&page, StatusCode::OK)
     };
     let found = st.find_user(f.username.trim());
     let Some((t, u)) = found.filter(|(t, u)| !st.tenants[*t].users[*u].deleted) else {
         return retry(
-            &st,
             "AADSTS50034: We couldn't find an account with that username. Try another, or get a new account.",
         );
     };
     let user = st.tenants[t].users[u].clone();
     if user.password.expose_secret() != f.password {
         return retry(
-            &st,
             "AADSTS50126: Your account or password is incorrect. If you don't remember your password, reset it now.",
         );
     }
@@ -465,6 +470,19 @@ pub(crate) async fn login(
     if !user.enabled {
         st.flows.remove(&f.flow);
         return error_page(&st, 50057, "The user account is disabled.");
+    }
+    if !st.app_usable_in(flow.client_id, tenant_id) {
+        // A single-tenant app exists only in its home tenant.
+        let e = AadError::new(
+            700016,
+            format!(
+                "Application with identifier '{}' was not found in the directory '{tenant_id}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+                flow.client_id
+            ),
+            &st.settings,
+        );
+        st.flows.remove(&f.flow);
+        return redirect_error(&st, &flow, &e, &[]);
     }
     if let Some(e) = st.evaluate_ca(t, &user, flow.client_id, ip, false) {
         if e.code == 53003 {

@@ -225,6 +225,18 @@ impl State {
         self.apps.iter().find(|a| a.client_id == client_id)
     }
 
+    /// Whether the app may be used in tenant `tenant_id`: multi-tenant apps anywhere, single-tenant
+    /// apps only in their home tenant.
+    pub fn app_usable_in(&self, client_id: Uuid, tenant_id: Uuid) -> bool {
+        match self.app(client_id) {
+            None => false,
+            Some(app) if app.sign_in_audience == crate::model::SignInAudience::AzureADMyOrg => self
+                .tenant_idx(&app.home_tenant)
+                .is_some_and(|h| self.tenants[h].id == tenant_id),
+            Some(_) => true,
+        }
+    }
+
     /// Finds a user (deleted ones included) by UPN or object ID, in any tenant.
     pub fn find_user(&self, r: &str) -> Option<(usize, usize)> {
         self.tenants.iter().enumerate().find_map(|(t, ten)| {

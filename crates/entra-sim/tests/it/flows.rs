@@ -553,3 +553,29 @@ async fn prompt_none_needs_a_session_and_prompt_admin_consent_consents_for_the_t
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_single_tenant_custom_app_is_unknown_in_other_tenants() {
+    let sim = start().await;
+    let browser = Browser::new(&sim);
+    let url = format!(
+        "{}/fabrikam.onmicrosoft.com/v2.0/adminconsent?client_id={CUSTOM_APP}&redirect_uri={}&scope=openid",
+        sim.base_url(),
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let page = browser.get(&url).await;
+    assert!(page.body.contains("AADSTS700016"), "{}", page.body);
+    // Through /organizations a fabrikam admin is sent back with 700016.
+    let url = url.replace("fabrikam.onmicrosoft.com", "organizations");
+    let page = browser
+        .sign_in(
+            &url,
+            "admin@fabrikam.onmicrosoft.com",
+            "Demo-Fabrikam-Passw0rd!",
+        )
+        .await;
+    let p = page.redirect_params();
+    assert_eq!(p["error"], "unauthorized_client");
+    assert!(p["error_description"].starts_with("AADSTS700016"));
+    sim.shutdown().await;
+}
