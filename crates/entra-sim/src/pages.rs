@@ -278,11 +278,13 @@ fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Res
             if !q
                 .response_type
                 .as_deref()
-                .is_some_and(|r| r.split_whitespace().any(|x| x == "code"))
+                .is_some_and(|r| !r.trim().is_empty() && r.split_whitespace().all(|x| x == "code"))
             {
+                // Hybrid and implicit flows need the implicit grant enabled on the app, which
+                // no simulated app has.
                 let e = AadError::new(
                     700054,
-                    "The response_type 'code' is required.",
+                    "response_type 'id_token' is not enabled for the application. Only response_type 'code' is supported.",
                     &st.settings,
                 )
                 .with_error("unsupported_response_type");

@@ -695,7 +695,8 @@ impl Request<'_> {
                     .cloned(),
             );
         }
-        scp.dedup();
+        let mut seen = std::collections::HashSet::new();
+        scp.retain(|s| seen.insert(s.clone()));
         let user = self
             .st
             .user(t, grant.user_id)

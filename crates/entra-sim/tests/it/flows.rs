@@ -491,6 +491,12 @@ async fn redirect_uri_mismatch_and_unknown_tenant_are_shown_not_redirected() {
         "{}",
         page.body
     );
+    // Hybrid response types need the implicit grant, which no simulated app has.
+    let hybrid = authorize_url(&sim, IAAS_DELEGATED, "openid", "c", &[])
+        .replace("response_type=code", "response_type=code+id_token");
+    let p = browser.get(&hybrid).await.redirect_params();
+    assert_eq!(p["error"], "unsupported_response_type");
+    assert!(p["error_description"].starts_with("AADSTS700054"));
     // An unknown scope goes back to the (trusted) redirect URI as invalid_scope.
     let page = browser
         .get(&authorize_url(
