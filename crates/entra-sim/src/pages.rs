@@ -129,6 +129,46 @@ pub(crate) async fn error_lookup(
 }
 
 #[derive(Debug, serde::Deserialize)]
+pub(crate) struct LogoutQuery {
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+/// `GET /{tenant}/oauth2/v2.0/logout`: the simulator keeps no sessions, so this only returns to a
+/// registered `post_logout_redirect_uri` (with `state`) or shows the signed-out page.
+pub(crate) async fn logout(State(ctx): State<Ctx>, Query(q): Query<LogoutQuery>) -> Response {
+    let st = ctx.lock();
+    let registered = q.post_logout_redirect_uri.as_deref().filter(|uri| {
+        st.apps
+            .iter()
+            .any(|a| a.redirect_uris.iter().any(|r| redirect_matches(r, uri)))
+    });
+    match registered.and_then(|uri| url::Url::parse(uri).ok()) {
+        Some(mut url) => {
+            if let Some(state) = &q.state {
+                url.query_pairs_mut().append_pair("state", state);
+            }
+            let mut resp = StatusCode::FOUND.into_response();
+            if let Ok(v) = header::HeaderValue::from_str(url.as_str()) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            resp
+        }
+        None => {
+            let page = ErrorPage {
+                heading: "You signed out of your account",
+                message: "It's a good idea to close all browser windows.",
+                code: 0,
+                trace_id: Uuid::new_v4().to_string(),
+                correlation_id: Uuid::new_v4().to_string(),
+                timestamp: aad_timestamp(st.now()),
+            };
+            html(&page, StatusCode::OK)
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
 pub(crate) struct AuthorizeQuery {
     client_id: Option<String>,
     response_type: Option<String>,

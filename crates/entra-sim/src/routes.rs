@@ -25,6 +25,7 @@ pub(crate) fn router(ctx: Ctx) -> Router {
             "/{tenant}/oauth2/v2.0/authorize",
             get(crate::pages::authorize),
         )
+        .route("/{tenant}/oauth2/v2.0/logout", get(crate::pages::logout))
         .route(
             "/{tenant}/v2.0/adminconsent",
             get(crate::pages::admin_consent_v2),

@@ -585,3 +585,28 @@ async fn a_single_tenant_custom_app_is_unknown_in_other_tenants() {
     assert!(p["error_description"].starts_with("AADSTS700016"));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn logout_returns_to_a_registered_uri_only() {
+    let sim = start().await;
+    let browser = Browser::new(&sim);
+    let base = format!("{}/{CONTOSO}/oauth2/v2.0/logout", sim.base_url());
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let page = browser
+        .get(&format!(
+            "{base}?post_logout_redirect_uri={}&state=bye",
+            enc(REDIRECT)
+        ))
+        .await;
+    assert_eq!(page.status, 302);
+    assert_eq!(page.redirect_params()["state"], "bye");
+    let page = browser
+        .get(&format!(
+            "{base}?post_logout_redirect_uri={}",
+            enc("https://evil.example/")
+        ))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("You signed out"));
+    sim.shutdown().await;
+}
