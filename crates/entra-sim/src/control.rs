@@ -481,6 +481,7 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
                 tenants: Vec::new(),
                 apps: Vec::new(),
                 resources: std::mem::take(&mut st.resources),
+                faults: Vec::new(),
             };
             let result =
                 scenario.ensure_permission(&permission, kind == PermissionKind::Application);

@@ -30,6 +30,9 @@ pub struct Scenario {
     /// Resource APIs other than Microsoft Graph (which is built in).
     #[serde(default)]
     pub resources: Vec<ResourceApi>,
+    /// Fault rules active from the start.
+    #[serde(default)]
+    pub faults: Vec<crate::faults::FaultRule>,
 }
 
 impl Scenario {
@@ -86,6 +89,11 @@ impl Scenario {
                     *u = resolve_user(u)?;
                 }
             }
+        }
+        for f in &self.faults {
+            f.validate().map_err(|reason| {
+                ScenarioError::Parse(format!("fault rule for `{}`: {reason}", f.endpoint))
+            })?;
         }
         let mut client_ids = std::collections::HashSet::new();
         for app in &self.apps {

@@ -164,7 +164,7 @@ impl State {
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
             flows: HashMap::new(),
-            faults: Vec::new(),
+            faults: scenario.faults,
         };
         let now = st.now();
         let microsoft_tenant =
