@@ -475,17 +475,11 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
             permission,
         } => {
             let a = app_idx(st, client_id)?;
-            let mut scenario = crate::scenario::Scenario {
-                name: String::new(),
-                settings: st.settings.clone(),
-                tenants: Vec::new(),
-                apps: Vec::new(),
-                resources: std::mem::take(&mut st.resources),
-                faults: Vec::new(),
-            };
-            let result =
-                scenario.ensure_permission(&permission, kind == PermissionKind::Application);
-            st.resources = scenario.resources;
+            let result = crate::scenario::ensure_permission(
+                &mut st.resources,
+                &permission,
+                kind == PermissionKind::Application,
+            );
             result.map_err(|e| ControlError::Invalid(e.to_string()))?;
             let list = match kind {
                 PermissionKind::Delegated => &mut st.apps[a].delegated,

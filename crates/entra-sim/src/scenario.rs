@@ -129,7 +129,7 @@ impl Scenario {
                 .map(|p| (p, false))
                 .chain(app.application.iter().map(|p| (p, true)))
             {
-                self.ensure_permission(perm, application)?;
+                ensure_permission(&mut self.resources, perm, application)?;
             }
         }
         Ok(self)
@@ -161,34 +161,6 @@ impl Scenario {
         );
     }
 
-    pub(crate) fn ensure_permission(
-        &mut self,
-        perm: &str,
-        application: bool,
-    ) -> Result<(), ScenarioError> {
-        let (res_idx, value) =
-            split_permission(&self.resources, perm).ok_or_else(|| unknown("resource API", perm))?;
-        let resource = &mut self.resources[res_idx];
-        let kind = if application { "role" } else { "scope" };
-        let synthetic = synthetic_id(kind, &format!("{}/{value}", resource.identifier_uri));
-        match resource.permissions.iter_mut().find(|p| p.value == value) {
-            Some(def) => {
-                if application && def.role_id.is_none() {
-                    def.role_id = Some(synthetic);
-                } else if !application && def.scope_id.is_none() {
-                    def.scope_id = Some(synthetic);
-                }
-            }
-            None => resource.permissions.push(PermissionDef {
-                admin_consent_required: graph_scope_needs_admin(&value),
-                value,
-                role_id: application.then_some(synthetic),
-                scope_id: (!application).then_some(synthetic),
-            }),
-        }
-        Ok(())
-    }
-
     /// Finds a tenant by ID or verified domain.
     pub(crate) fn tenant_by_ref(&self, r: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| {
@@ -196,6 +168,36 @@ impl Scenario {
                 || t.domains.iter().any(|d| d.eq_ignore_ascii_case(r))
         })
     }
+}
+
+/// Makes sure the resource of `perm` publishes it (as an application role or a delegated scope);
+/// permissions whose real ID is unknown get a synthetic, stable ID.
+pub(crate) fn ensure_permission(
+    resources: &mut [ResourceApi],
+    perm: &str,
+    application: bool,
+) -> Result<(), ScenarioError> {
+    let (res_idx, value) =
+        split_permission(resources, perm).ok_or_else(|| unknown("resource API", perm))?;
+    let resource = &mut resources[res_idx];
+    let kind = if application { "role" } else { "scope" };
+    let synthetic = synthetic_id(kind, &format!("{}/{value}", resource.identifier_uri));
+    match resource.permissions.iter_mut().find(|p| p.value == value) {
+        Some(def) => {
+            if application && def.role_id.is_none() {
+                def.role_id = Some(synthetic);
+            } else if !application && def.scope_id.is_none() {
+                def.scope_id = Some(synthetic);
+            }
+        }
+        None => resource.permissions.push(PermissionDef {
+            admin_consent_required: graph_scope_needs_admin(&value),
+            value,
+            role_id: application.then_some(synthetic),
+            scope_id: (!application).then_some(synthetic),
+        }),
+    }
+    Ok(())
 }
 
 /// Splits `User.Read` (Graph) or `https://resource/Name` into (resource index, permission value).

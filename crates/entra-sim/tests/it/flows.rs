@@ -610,3 +610,71 @@ async fn logout_returns_to_a_registered_uri_only() {
     assert!(page.body.contains("You signed out"));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_permission_added_to_the_app_needs_a_new_consent() {
+    let sim = start().await;
+    let m365_all = uuid("c0de0000-0000-4000-8000-000000000018");
+    sim.control()
+        .grant_admin_consent(CONTOSO, m365_all)
+        .unwrap();
+    let roles = |body: &serde_json::Value| -> Vec<String> {
+        serde_json::from_value(claims(body["access_token"].as_str().unwrap())["roles"].clone())
+            .unwrap()
+    };
+    let (_, before) = app_token(&sim, &m365_all.to_string(), "demo-secret-m365-all").await;
+    assert!(!roles(&before).contains(&"Policy.Read.All".to_owned()));
+    sim.control()
+        .add_app_permission(
+            m365_all,
+            entra_sim::PermissionKind::Application,
+            "Policy.Read.All",
+        )
+        .unwrap();
+    let (_, still) = app_token(&sim, &m365_all.to_string(), "demo-secret-m365-all").await;
+    assert!(
+        !roles(&still).contains(&"Policy.Read.All".to_owned()),
+        "not granted until consented again"
+    );
+    sim.control()
+        .grant_admin_consent(CONTOSO, m365_all)
+        .unwrap();
+    let (_, after) = app_token(&sim, &m365_all.to_string(), "demo-secret-m365-all").await;
+    assert!(roles(&after).contains(&"Policy.Read.All".to_owned()));
+
+    // A new delegated scope: a refresh asking for it fails with 65001 until the user consents.
+    let browser = Browser::new(&sim);
+    let body = sign_in_and_redeem(
+        &sim,
+        &browser,
+        USER,
+        IAAS_DELEGATED,
+        IAAS_SECRET,
+        "openid offline_access User.Read",
+    )
+    .await;
+    let rt = body["refresh_token"].as_str().unwrap();
+    sim.control()
+        .add_app_permission(
+            uuid(IAAS_DELEGATED),
+            entra_sim::PermissionKind::Delegated,
+            "Files.Read.All",
+        )
+        .unwrap();
+    let (status, _, body) = token(
+        &sim,
+        CONTOSO,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", IAAS_DELEGATED),
+            ("client_secret", IAAS_SECRET),
+            ("refresh_token", rt),
+            ("scope", "https://graph.microsoft.com/Files.Read.All"),
+        ],
+    )
+    .await;
+    assert_aad_error(status, &body, 400, "invalid_grant", 65001);
+    let (status, _) = refresh(&sim, IAAS_DELEGATED, IAAS_SECRET, rt).await;
+    assert_eq!(status, 200, "the consented scopes still work");
+    sim.shutdown().await;
+}
