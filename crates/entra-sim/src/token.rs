@@ -247,6 +247,17 @@ impl Request<'_> {
                 ),
             ));
         };
+        if cert.not_after < self.now {
+            // The registered key credential has expired (its end date is the certificate's).
+            return Err(self.err(
+                700027,
+                format!(
+                    "Client assertion contains an invalid signature. [Reason - The key used is expired., Thumbprint of key used by client: '{}', Found key 'Start=..., End={}']",
+                    cert.thumbprint_hex(),
+                    crate::aad::aad_timestamp(cert.not_after)
+                ),
+            ));
+        }
         let mut validation = Validation::new(header.alg);
         validation.validate_exp = false;
         validation.validate_nbf = false;
@@ -315,8 +326,11 @@ impl Request<'_> {
         };
         let exp = ts("exp");
         let nbf = ts("nbf");
-        let expired = exp.is_none_or(|e| self.now > e + skew);
-        let early = nbf.is_some_and(|n| self.now + skew < n);
+        // Clients sign assertions with their own (real) clock, which the control API cannot move:
+        // the time range is checked against the real clock, not the simulated one.
+        let wall = OffsetDateTime::now_utc();
+        let expired = exp.is_none_or(|e| wall > e + skew);
+        let early = nbf.is_some_and(|n| wall + skew < n);
         if expired || early {
             let fmt = |t: Option<OffsetDateTime>| {
                 t.unwrap_or(OffsetDateTime::UNIX_EPOCH)
@@ -327,7 +341,7 @@ impl Request<'_> {
                 700024,
                 format!(
                     "Client assertion is not within its valid time range. Current time: {}, assertion valid from {}, expiry time of assertion {}. Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .",
-                    fmt(Some(self.now)),
+                    fmt(Some(wall)),
                     fmt(nbf),
                     fmt(exp)
                 ),

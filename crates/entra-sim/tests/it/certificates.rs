@@ -21,6 +21,9 @@ fn make_cert(cn: &str) -> (String, String, Vec<u8>) {
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, cn);
+    // Valid for one year, like a typical self-signed app certificate.
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(365);
     let cert = params.self_signed(&key).unwrap();
     (cert.pem(), key.serialize_pem(), cert.der().to_vec())
 }
@@ -279,11 +282,23 @@ async fn bad_assertions_fail_with_700027_and_700024() {
             .unwrap()
             .contains("signature validation")
     );
+    // Moving the simulated clock does not expire assertions (clients sign with the real clock)...
     sim.control()
         .advance_clock(std::time::Duration::from_secs(3600))
         .unwrap();
+    assert_eq!(with_assertion(&sim, &fresh).await.0, 200);
+    // ...but past the certificate's end date the key credential has expired: 700027.
+    sim.control()
+        .advance_clock(std::time::Duration::from_secs(2 * 366 * 86400))
+        .unwrap();
     let (status, body) = with_assertion(&sim, &fresh).await;
-    assert_aad_error(status, &body, 401, "invalid_client", 700024);
+    assert_aad_error(status, &body, 401, "invalid_client", 700027);
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("The key used is expired")
+    );
     sim.shutdown().await;
 }
 
