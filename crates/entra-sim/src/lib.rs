@@ -20,6 +20,21 @@
 //!
 //! Host layout on one port: identity platform at `{base}/{tenant}/…`, Graph at `{base}/v1.0/…` and
 //! `{base}/beta/…`, control API at `{base}/_sim/…`. All keys are generated at start and TEST-ONLY.
+//!
+//! # Code map
+//!
+//! - `model`, `scenario`: the directory types (also the scenario file schema) and their loading and
+//!   validation; `wellknown`: role template IDs and the Microsoft Graph permission table.
+//! - `state`: the live state and every directory rule (consent, grants, conditional access).
+//!   **Architecture invariant:** endpoints never change the directory except through `State`
+//!   methods or the control API, so a rule holds the same on every path.
+//! - `routes`: every route in one place, discovery and JWKS; `pages`: `/authorize`, admin consent and
+//!   the HTML pages (askama templates in `templates/`); `token`: the token endpoint; `graph`: the
+//!   Graph subset; `control`: the control API; `faults`: fault rules; `server`: TLS, the listener and
+//!   the per-connection service that applies faults.
+//! - `aad`: the identity platform's error body. **Architecture invariant:** every identity error is
+//!   an `AadError` whose OAuth `error`, HTTP status and `suberror` follow from its AADSTS code in one
+//!   table, so a code always answers the same way.
 
 mod aad;
 mod control;

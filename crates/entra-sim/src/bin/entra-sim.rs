@@ -68,6 +68,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = sim.ca_pem_path() {
         println!("  trust this CA: {}", path.display());
     }
+    if args.scenario.is_none() {
+        println!(
+            "  demo sign-in: admin@contoso.onmicrosoft.com / Demo-Passw0rd! (MFA code 123456)"
+        );
+    }
     shutdown_signal().await;
     sim.shutdown().await;
     Ok(())
