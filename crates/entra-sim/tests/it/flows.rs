@@ -678,3 +678,54 @@ async fn a_permission_added_to_the_app_needs_a_new_consent() {
     assert_eq!(status, 200, "the consented scopes still work");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn organizations_authority_and_form_post_response_mode() {
+    let sim = start().await;
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(IAAS_DELEGATED))
+        .unwrap();
+    let browser = Browser::new(&sim);
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &sim,
+        IAAS_DELEGATED,
+        "openid offline_access User.Read",
+        &challenge,
+        &[("response_mode", "form_post")],
+    )
+    .replace(&format!("/{CONTOSO}/"), "/organizations/");
+    let page = browser.sign_in(&url, ADMIN, PASSWORD).await;
+    // form_post: a page whose form posts code and state to the redirect URI.
+    assert_eq!(page.status, 200, "{}", page.body);
+    let form = page.form();
+    assert_eq!(form.action, REDIRECT);
+    let field = |name: &str| {
+        form.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("state"), "st-123");
+    let code = field("code");
+    let (status, _, body) = token(
+        &sim,
+        "organizations",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", IAAS_DELEGATED),
+            ("client_secret", IAAS_SECRET),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["tid"],
+        CONTOSO_ID
+    );
+    sim.shutdown().await;
+}
