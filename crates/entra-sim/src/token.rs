@@ -318,10 +318,11 @@ impl Request<'_> {
             return Err(self.err(50027, "Invalid JWT token. The audience of the client assertion is not this token endpoint."));
         }
         let skew = Duration::seconds(self.st.settings.assertion_clock_skew_secs);
+        // NumericDate may be fractional (MSAL Python sends `time.time() + 600`).
         let ts = |name: &str| {
             claims
                 .get(name)
-                .and_then(Value::as_i64)
+                .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
                 .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
         };
         let exp = ts("exp");

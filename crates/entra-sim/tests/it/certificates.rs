@@ -60,10 +60,18 @@ impl Assertion<'_> {
             Algorithm::PS256 => header.x5t_s256 = Some(encode(&sha2::Sha256::digest(self.der))),
             _ => header.x5t = Some(encode(&sha1::Sha1::digest(self.der))),
         }
-        let claims = json!({
+        let mut claims = json!({
             "aud": self.aud, "iss": CUSTOM_APP, "sub": CUSTOM_APP, "jti": uuid::Uuid::new_v4().to_string(),
             "nbf": self.nbf, "iat": self.nbf, "exp": self.exp,
         });
+        if self.padded {
+            // MSAL Python style: padded thumbprint, fractional NumericDates (`time.time() + 600`), no nbf.
+            claims["iat"] = json!(self.nbf as f64 + 0.25);
+            claims["exp"] = json!(self.exp as f64 + 0.5);
+            if let Some(o) = claims.as_object_mut() {
+                o.remove("nbf");
+            }
+        }
         jsonwebtoken::encode(
             &header,
             &claims,
