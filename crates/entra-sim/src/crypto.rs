@@ -20,6 +20,7 @@ use crate::error::SimError;
 /// The key that signs access and ID tokens. TEST-ONLY.
 pub(crate) struct SigningKey {
     encoding: EncodingKey,
+    key_pem: SecretString,
     /// `kid` = `x5t` = base64url SHA-1 thumbprint of `cert_der`.
     pub kid: String,
     pub n: String,
@@ -47,9 +48,12 @@ impl SigningKey {
         let cert = params
             .self_signed(&key)
             .map_err(|e| SimError::Crypto(format!("self-signing the token signing key: {e}")))?;
-        let cert_der = cert.der().to_vec();
-        let pem = SecretString::from(key.serialize_pem());
-        let encoding = EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
+        Self::from_parts(SecretString::from(key.serialize_pem()), cert.der().to_vec())
+    }
+
+    /// Loads a key saved with [`key_pem`](Self::key_pem) and its certificate.
+    pub fn from_parts(key_pem: SecretString, cert_der: Vec<u8>) -> Result<Self, SimError> {
+        let encoding = EncodingKey::from_rsa_pem(key_pem.expose_secret().as_bytes())
             .map_err(|e| SimError::Crypto(format!("loading the token signing key: {e}")))?;
         let info = CertInfo::from_der(&cert_der)
             .map_err(|e| SimError::Crypto(format!("reading the token signing certificate: {e}")))?;
@@ -63,12 +67,18 @@ impl SigningKey {
             .map_err(|e| SimError::Crypto(format!("deriving the verification key: {e}")))?;
         Ok(Self {
             encoding,
+            key_pem,
             kid: URL_SAFE_NO_PAD.encode(info.sha1),
             n,
             e,
             cert_der,
             decoding,
         })
+    }
+
+    /// The private key (PKCS#8 PEM), for saving the state. TEST-ONLY.
+    pub fn key_pem(&self) -> &SecretString {
+        &self.key_pem
     }
 
     /// Signs `claims` as an RS256 JWT with `kid` in the header.

@@ -44,6 +44,7 @@ mod faults;
 mod graph;
 mod model;
 mod pages;
+mod persist;
 mod routes;
 mod scenario;
 mod server;

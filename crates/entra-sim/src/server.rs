@@ -38,6 +38,9 @@ pub struct SimOptions {
     pub trust_forwarded_for: bool,
     /// Use this certificate chain and key (PEM files) instead of generating a CA and certificate.
     pub tls_cert_files: Option<(PathBuf, PathBuf)>,
+    /// Save the state to `state_dir/state.json` (every second when it changed, and at shutdown) and
+    /// resume from it at the next start with the same scenario. Needs `state_dir`.
+    pub persist: bool,
 }
 
 impl Default for SimOptions {
@@ -48,6 +51,7 @@ impl Default for SimOptions {
             state_dir: None,
             trust_forwarded_for: false,
             tls_cert_files: None,
+            persist: false,
         }
     }
 }
@@ -93,6 +97,27 @@ pub struct RunningSim {
     ca_pem_path: Option<PathBuf>,
     handle: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    saver: Option<Saver>,
+}
+
+/// Saves the state when it changed (see `persist`).
+#[derive(Debug)]
+struct Saver {
+    dir: PathBuf,
+    fingerprint: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn save(ctx: &Ctx, dir: &Path, fingerprint: &str, last: &mut String) {
+    let json = crate::persist::to_json(&ctx.lock(), &ctx.key, fingerprint);
+    if json != *last {
+        match crate::persist::write(dir, &json) {
+            Ok(()) => *last = json,
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "saving the simulator state failed")
+            }
+        }
+    }
 }
 
 impl RunningSim {
@@ -120,14 +145,23 @@ impl RunningSim {
         let scheme = if opts.tls { "https" } else { "http" };
         let base: Arc<str> = format!("{scheme}://{host}:{}", addr.port()).into();
 
-        let key = Arc::new(
-            tokio::task::spawn_blocking(SigningKey::generate)
-                .await
-                .map_err(|e| SimError::Crypto(e.to_string()))??,
-        );
+        let fingerprint = crate::persist::fingerprint(&scenario);
+        let persist_dir = opts.state_dir.clone().filter(|_| opts.persist);
+        let resumed = persist_dir
+            .as_deref()
+            .and_then(|dir| crate::persist::load(dir, &fingerprint, &base));
+        let (state, key) = match resumed {
+            Some((state, key)) => (state, key),
+            None => {
+                let key = tokio::task::spawn_blocking(SigningKey::generate)
+                    .await
+                    .map_err(|e| SimError::Crypto(e.to_string()))??;
+                (State::new(scenario, &base), key)
+            }
+        };
         let ctx = Ctx {
-            state: Arc::new(Mutex::new(State::new(scenario, &base))),
-            key,
+            state: Arc::new(Mutex::new(state)),
+            key: Arc::new(key),
             base: base.clone(),
             trust_forwarded_for: opts.trust_forwarded_for,
         };
@@ -191,6 +225,25 @@ impl RunningSim {
             }
             _ => None,
         };
+        let saver = match persist_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).map_err(io("creating the state directory"))?;
+                let (ctx2, dir2, fp2) = (ctx.clone(), dir.clone(), fingerprint.clone());
+                let task = tokio::spawn(async move {
+                    let mut last = String::new();
+                    loop {
+                        save(&ctx2, &dir2, &fp2, &mut last);
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                });
+                Some(Saver {
+                    dir,
+                    fingerprint,
+                    task,
+                })
+            }
+            None => None,
+        };
         tracing::info!(base_url = %ctx.base, "entra-sim listening");
         Ok(RunningSim {
             ctx,
@@ -199,6 +252,7 @@ impl RunningSim {
             ca_pem_path,
             handle,
             task,
+            saver,
         })
     }
 
@@ -247,11 +301,21 @@ impl RunningSim {
         SimControl::new(self.ctx.clone())
     }
 
-    /// Stops the server, letting open requests finish for up to a second.
+    /// Stops the server, letting open requests finish for up to a second (and saves the state when
+    /// [`SimOptions::persist`] is on).
     pub async fn shutdown(self) {
         self.handle
             .graceful_shutdown(Some(std::time::Duration::from_secs(1)));
         let _ = self.task.await;
+        if let Some(saver) = self.saver {
+            saver.task.abort();
+            save(
+                &self.ctx,
+                &saver.dir,
+                &saver.fingerprint,
+                &mut String::new(),
+            );
+        }
     }
 }
 

@@ -37,7 +37,7 @@ pub(crate) struct AuthCode {
 }
 
 /// What a refresh token stands for. The token string itself is the key of the map.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub(crate) struct RefreshGrant {
     pub client_id: Uuid,
     pub tenant_id: Uuid,
@@ -200,6 +200,32 @@ impl State {
             }
         }
         st
+    }
+
+    /// Rebuilds a saved state (see `persist`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn resume(
+        base: &str,
+        settings: Settings,
+        tenants: Vec<Tenant>,
+        apps: Vec<App>,
+        resources: Vec<ResourceApi>,
+        clock_offset: Duration,
+        refresh_tokens: HashMap<String, RefreshGrant>,
+        faults: Vec<FaultRule>,
+    ) -> Self {
+        Self {
+            base: base.to_owned(),
+            settings,
+            tenants,
+            apps,
+            resources,
+            clock_offset,
+            codes: HashMap::new(),
+            refresh_tokens,
+            flows: HashMap::new(),
+            faults,
+        }
     }
 
     /// The simulator's clock (real time plus the offset the control API advanced it by).

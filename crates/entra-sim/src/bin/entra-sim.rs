@@ -33,6 +33,9 @@ struct Args {
     /// Take the client IP from X-Forwarded-For (tests that play users signing in from elsewhere).
     #[arg(long)]
     trust_forwarded_for: bool,
+    /// Save the state in the state directory and resume it at the next start (same scenario).
+    #[arg(long)]
+    persist: bool,
 }
 
 #[tokio::main]
@@ -59,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         state_dir: Some(args.state_dir.clone()),
         trust_forwarded_for: args.trust_forwarded_for,
         tls_cert_files: args.tls_cert.zip(args.tls_key),
+        persist: args.persist,
     };
     let sim = RunningSim::start(scenario, opts).await?;
     println!("entra-sim listening on {}", sim.base_url());

@@ -347,3 +347,82 @@ async fn the_binary_serves_a_scenario_file() {
     child.wait().unwrap();
     assert_eq!(result, Ok(200));
 }
+
+#[tokio::test]
+async fn persisted_state_survives_a_restart_for_the_same_scenario_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || entra_sim::SimOptions {
+        state_dir: Some(dir.path().to_path_buf()),
+        persist: true,
+        ..Default::default()
+    };
+    let sim = start_with(opts()).await;
+    let browser = Browser::new(&sim);
+    let body = sign_in_and_redeem(
+        &sim,
+        &browser,
+        USER,
+        IAAS_DELEGATED,
+        IAAS_SECRET,
+        "openid offline_access User.Read",
+    )
+    .await;
+    let rt = body["refresh_token"].as_str().unwrap().to_owned();
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    sim.control()
+        .advance_clock(Duration::from_secs(86400))
+        .unwrap();
+    sim.control()
+        .reset_password(MFA_USER, "Changed-Demo-Passw0rd!")
+        .unwrap();
+    sim.shutdown().await;
+    let saved = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
+    assert!(
+        saved.contains("TEST-ONLY") || saved.contains("PRIVATE KEY"),
+        "the signing key is saved"
+    );
+
+    // Same scenario: consents, refresh tokens, clock, signing key and user changes come back.
+    let sim = start_with(opts()).await;
+    let (status, refreshed) = refresh(&sim, IAAS_DELEGATED, IAAS_SECRET, &rt).await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(app_token(&sim, INSIGHTS, INSIGHTS_SECRET).await.0, 200);
+    let (status, _, _) = graph_get(&sim, "/me", &access).await;
+    assert_eq!(
+        status, 401,
+        "a day later the old access token has expired (clock kept)"
+    );
+    let offset: serde_json::Value = client(&sim)
+        .get(format!("{}/_sim/clock", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(offset["offset_seconds"], 86400);
+    let page = Browser::new(&sim)
+        .sign_in(
+            &authorize_url(&sim, IAAS_DELEGATED, "openid", "c", &[]),
+            MFA_USER,
+            "Changed-Demo-Passw0rd!",
+        )
+        .await;
+    assert!(
+        page.body.contains("Enter code"),
+        "the new password works: {}",
+        page.body
+    );
+    sim.shutdown().await;
+
+    // Another scenario: the saved state is not used.
+    let mut other = entra_sim::Scenario::contoso();
+    other.settings.code_lifetime_secs = 300;
+    let sim = entra_sim::RunningSim::start(other, opts()).await.unwrap();
+    let (status, body) = refresh(&sim, IAAS_DELEGATED, IAAS_SECRET, &rt).await;
+    assert_aad_error(status, &body, 400, "invalid_grant", 70000);
+    sim.shutdown().await;
+}
