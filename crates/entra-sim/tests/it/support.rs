@@ -42,15 +42,26 @@ pub async fn start_with(opts: SimOptions) -> RunningSim {
         .expect("simulator starts")
 }
 
-/// A client trusting the simulator's CA that does not follow redirects.
+/// A client trusting the simulator's CA that does not follow redirects (one per simulator: building
+/// a client loads the system roots, which is slow in debug builds).
 pub fn client(sim: &RunningSim) -> reqwest::Client {
+    static CLIENTS: std::sync::Mutex<Vec<(String, reqwest::Client)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut clients = CLIENTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, c)) = clients.iter().find(|(pem, _)| pem == sim.ca_pem()) {
+        return c.clone();
+    }
     let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).expect("CA PEM");
-    reqwest::Client::builder()
+    let c = reqwest::Client::builder()
         .tls_certs_merge([ca])
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()
-        .expect("client")
+        .expect("client");
+    clients.push((sim.ca_pem().to_owned(), c.clone()));
+    c
 }
 
 /// A fetched page or redirect.
