@@ -50,6 +50,8 @@ mod retry;
 mod token;
 mod urls;
 
+pub mod platform;
+
 pub use client::{DEFAULT_AUTHORITY, DEFAULT_GRAPH, EntraClient, EntraConfig};
 pub use error::{
     Cause, EntraError, GraphError, GraphErrorKind, IdentityError, OAuthError, SubError,
