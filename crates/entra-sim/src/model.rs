@@ -58,6 +58,9 @@ pub struct Settings {
     pub token_retry_after_secs: u64,
     /// One-time code accepted for users without their own `mfa_code` (demo value).
     pub default_mfa_code: String,
+    /// Ignore the port of `http://localhost` / `http://127.0.0.1` redirect URIs when matching, as
+    /// Microsoft does for loopback URIs; `false` makes every redirect URI match exactly.
+    pub loopback_redirect_any_port: bool,
 }
 
 impl Default for Settings {
@@ -75,6 +78,7 @@ impl Default for Settings {
             discovery_uses_tenant_guid: true,
             token_retry_after_secs: 60,
             default_mfa_code: "123456".into(),
+            loopback_redirect_any_port: true,
         }
     }
 }

@@ -139,9 +139,11 @@ pub(crate) struct LogoutQuery {
 pub(crate) async fn logout(State(ctx): State<Ctx>, Query(q): Query<LogoutQuery>) -> Response {
     let st = ctx.lock();
     let registered = q.post_logout_redirect_uri.as_deref().filter(|uri| {
-        st.apps
-            .iter()
-            .any(|a| a.redirect_uris.iter().any(|r| redirect_matches(r, uri)))
+        st.apps.iter().any(|a| {
+            a.redirect_uris
+                .iter()
+                .any(|r| redirect_matches(r, uri, st.settings.loopback_redirect_any_port))
+        })
     });
     match registered.and_then(|uri| url::Url::parse(uri).ok()) {
         Some(mut url) => {
@@ -210,11 +212,15 @@ pub(crate) async fn admin_consent_legacy(
     start_flow(&ctx, &tenant, q, FlowKind::LegacyAdminConsent)
 }
 
-/// Whether `requested` matches the registered redirect URI exactly. Microsoft ignores the port of
-/// `http://localhost` / `http://127.0.0.1` redirect URIs (the loopback exception).
-fn redirect_matches(registered: &str, requested: &str) -> bool {
+/// Whether `requested` matches the registered redirect URI exactly. With
+/// `loopback_any_port`, the port of `http://localhost` / `http://127.0.0.1` redirect URIs is ignored
+/// (Microsoft's loopback exception, RFC 8252 §7.3).
+fn redirect_matches(registered: &str, requested: &str, loopback_any_port: bool) -> bool {
     if registered == requested {
         return true;
+    }
+    if !loopback_any_port {
+        return false;
     }
     match (url::Url::parse(registered), url::Url::parse(requested)) {
         (Ok(a), Ok(b)) => {
@@ -285,7 +291,7 @@ fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Res
     if !app
         .redirect_uris
         .iter()
-        .any(|r| redirect_matches(r, &redirect_uri))
+        .any(|r| redirect_matches(r, &redirect_uri, st.settings.loopback_redirect_any_port))
     {
         let msg = format!(
             "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this.",

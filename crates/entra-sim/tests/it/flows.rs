@@ -729,3 +729,29 @@ async fn organizations_authority_and_form_post_response_mode() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn loopback_redirect_uris_match_on_any_port_unless_configured_otherwise() {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    for (any_port, expect_sign_in) in [(true, true), (false, false)] {
+        let mut scenario = entra_sim::Scenario::contoso();
+        scenario.settings.loopback_redirect_any_port = any_port;
+        let sim = entra_sim::RunningSim::start(scenario, entra_sim::SimOptions::default())
+            .await
+            .unwrap();
+        let url = format!(
+            "{}/{CONTOSO}/oauth2/v2.0/authorize?client_id={IAAS_DELEGATED}&response_type=code&scope=openid&redirect_uri={}",
+            sim.base_url(),
+            enc("http://localhost:54321/oauth/callback")
+        );
+        let page = Browser::new(&sim).get(&url).await;
+        assert_eq!(
+            page.body.contains("name=\"password\""),
+            expect_sign_in,
+            "{}",
+            page.body
+        );
+        assert_eq!(page.body.contains("AADSTS50011"), !expect_sign_in);
+        sim.shutdown().await;
+    }
+}
