@@ -175,7 +175,6 @@ impl SubError {
 /// What a failure means for an app profile (entra-facts §3.5). Closed: callers match on this,
 /// never on text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Cause {
     /// The consent user's grant was revoked: password reset by an admin, sessions revoked,
     /// password expired (50173, 50133, 50132, 70008, 50089, 50055, 50144).

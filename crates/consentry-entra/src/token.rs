@@ -8,7 +8,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use consentry_certs::{AssertionAlg, CLIENT_ASSERTION_TYPE, ClientCertificate};
 use reqwest::Method;
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -178,15 +177,15 @@ impl fmt::Debug for TokenResponse {
     }
 }
 
-fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
+fn string_or_list(v: Option<&Value>) -> Vec<String> {
+    match v {
         Some(Value::Array(a)) => a
-            .into_iter()
+            .iter()
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect(),
         Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
         _ => Vec::new(),
-    })
+    }
 }
 
 /// The claims Consentry reads from an ID token or access token (entra-facts §2.5).
@@ -194,52 +193,37 @@ fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>,
 /// Decoded WITHOUT verifying the signature, issuer or audience: use them only from a token just
 /// received over TLS from the token endpoint, never from a token supplied by anyone else.
 /// Verifying ID tokens against the JWKS is a separate, later step.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenClaims {
     /// Tenant ID.
-    #[serde(default)]
     pub tid: Option<String>,
     /// The user's (or service principal's) object ID.
-    #[serde(default)]
     pub oid: Option<String>,
     /// User principal name (v1 access tokens).
-    #[serde(default)]
     pub upn: Option<String>,
     /// Preferred user name (v2 tokens).
-    #[serde(default)]
     pub preferred_username: Option<String>,
     /// Display name.
-    #[serde(default)]
     pub name: Option<String>,
     /// Delegated scopes (the `scp` claim, space-separated on the wire).
-    #[serde(default, deserialize_with = "string_or_list")]
     pub scp: Vec<String>,
     /// Application permissions (app-only tokens).
-    #[serde(default, deserialize_with = "string_or_list")]
     pub roles: Vec<String>,
     /// Role template IDs of the user's directory roles (when configured on the app).
-    #[serde(default, deserialize_with = "string_or_list")]
     pub wids: Vec<String>,
     /// The IP address the user signed in from (v1 access tokens).
-    #[serde(default)]
     pub ipaddr: Option<String>,
     /// Authentication methods (`pwd`, `mfa`, …).
-    #[serde(default, deserialize_with = "string_or_list")]
     pub amr: Vec<String>,
-    /// Audience.
-    #[serde(default)]
+    /// Audience (the first one when it is a list).
     pub aud: Option<String>,
     /// Issuer.
-    #[serde(default)]
     pub iss: Option<String>,
     /// The client's app ID (v1: `appid`, v2: `azp`).
-    #[serde(default, alias = "azp")]
     pub appid: Option<String>,
     /// Nonce (ID tokens).
-    #[serde(default)]
     pub nonce: Option<String>,
     /// Expiry, Unix seconds.
-    #[serde(default)]
     pub exp: Option<i64>,
 }
 
@@ -259,7 +243,30 @@ impl TokenClaims {
         let bytes = URL_SAFE_NO_PAD
             .decode(payload.trim_end_matches('='))
             .map_err(|_| bad("payload is not base64url"))?;
-        serde_json::from_slice(&bytes).map_err(|_| bad("payload is not a JSON object of claims"))
+        let value: Value = serde_json::from_slice(&bytes)
+            .ok()
+            .filter(Value::is_object)
+            .ok_or_else(|| bad("payload is not a JSON object of claims"))?;
+        let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
+        Ok(Self {
+            tid: text("tid"),
+            oid: text("oid"),
+            upn: text("upn"),
+            preferred_username: text("preferred_username"),
+            name: text("name"),
+            scp: string_or_list(value.get("scp")),
+            roles: string_or_list(value.get("roles")),
+            wids: string_or_list(value.get("wids")),
+            ipaddr: text("ipaddr"),
+            amr: string_or_list(value.get("amr")),
+            aud: text("aud").or_else(|| string_or_list(value.get("aud")).into_iter().next()),
+            iss: text("iss"),
+            appid: text("appid").or_else(|| text("azp")),
+            nonce: text("nonce"),
+            exp: value
+                .get("exp")
+                .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))),
+        })
     }
 
     /// The user's sign-in name: `upn`, else `preferred_username`.
