@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use der::{Decode, Encode};
+use der::Decode;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
@@ -86,8 +86,12 @@ impl SigningKey {
         let mut header = Header::new(Algorithm::RS256);
         header.typ = Some("JWT".into());
         header.kid = Some(self.kid.clone());
-        // Signing with a key we generated ourselves cannot fail short of a broken crypto backend.
-        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap_or_default()
+        // Signing with a key checked at start cannot fail short of a broken crypto backend; should it
+        // happen, the empty token is refused by every consumer and the cause is logged.
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "signing a token failed");
+            String::new()
+        })
     }
 }
 
@@ -169,8 +173,6 @@ impl CertInfo {
         sha1.copy_from_slice(&sha1::Sha1::digest(der));
         let mut sha256 = [0u8; 32];
         sha256.copy_from_slice(&sha2::Sha256::digest(der));
-        // Re-encoding checks the structure; the bytes are the input.
-        let _ = cert.to_der().map_err(|e| e.to_string())?;
         Ok(Self {
             der: der.to_vec(),
             sha1,

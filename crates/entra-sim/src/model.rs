@@ -48,9 +48,10 @@ pub struct Settings {
     /// AADSTS code answered when a refresh token or code belongs to a user who was deleted.
     /// UNVERIFIED: 50034 (UserAccountNotFound) is the documented name for a missing user.
     pub deleted_user_code: u32,
-    /// Which IP address conditional access sees when a refresh token is redeemed: `original_sign_in`
-    /// (the IP of the interactive sign-in carried by the refresh token, as the product documentation
-    /// describes) or `request_peer` (the address of the token request, entra-facts §7 conclusion).
+    /// Which IP address conditional access sees when a code or refresh token is redeemed:
+    /// `original_sign_in` (the IP of the interactive sign-in carried by the refresh token, as the
+    /// product documentation describes) or `request_peer` (the address of the token request,
+    /// entra-facts §7 conclusion).
     pub ca_refresh_ip: CaRefreshIp,
     /// Whether discovery for a domain-name tenant answers with GUID-based endpoints (UNVERIFIED).
     pub discovery_uses_tenant_guid: bool,

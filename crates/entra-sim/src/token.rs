@@ -522,7 +522,7 @@ impl Request<'_> {
             sign_in_ip: c.sign_in_ip,
             mfa_done: c.mfa_done,
         };
-        self.check_user_and_app(t, app, &grant, false)?;
+        self.check_user_and_app(t, app, &grant)?;
         self.issue_delegated(t, app, &grant, &c.scopes, c.nonce.as_deref(), azpacr)
     }
 
@@ -594,7 +594,7 @@ impl Request<'_> {
                 ),
             ));
         }
-        self.check_user_and_app(t, app, &grant, true)?;
+        self.check_user_and_app(t, app, &grant)?;
         let scopes: Vec<String> = match self.form.get("scope") {
             Some(s) => s.split_whitespace().map(str::to_owned).collect(),
             None => grant.scopes.clone(),
@@ -606,14 +606,14 @@ impl Request<'_> {
         Ok(body)
     }
 
-    /// User state, service principal, consent and conditional access checks shared by both
-    /// delegated grants (entra-facts §2.2, §3.1, §7).
+    /// User state, service principal and conditional access checks shared by both delegated
+    /// grants (entra-facts §2.2, §3.1, §7). Redeeming a code or a refresh token is a
+    /// non-interactive sign-in, so conditional access is evaluated for both.
     fn check_user_and_app(
         &self,
         t: usize,
         app: &App,
         grant: &RefreshGrant,
-        refresh: bool,
     ) -> Result<(), AadError> {
         let tenant = &self.st.tenants[t];
         let user = self.st.user(t, grant.user_id);
@@ -627,20 +627,18 @@ impl Request<'_> {
         if self.st.sp(t, app.client_id).is_none() {
             return Err(self.app_not_found(&app.client_id.to_string(), &tenant.id.to_string()));
         }
-        if refresh {
-            let ip = match self.st.settings.ca_refresh_ip {
-                CaRefreshIp::OriginalSignIn => grant.sign_in_ip,
-                CaRefreshIp::RequestPeer => self.peer_ip,
-            };
-            if let Some(e) = self
-                .st
-                .evaluate_ca(t, user, app.client_id, ip, grant.mfa_done)
-            {
-                return Err(e);
-            }
-            if user.mfa_required && !grant.mfa_done {
-                return Err(self.st.mfa_error());
-            }
+        let ip = match self.st.settings.ca_refresh_ip {
+            CaRefreshIp::OriginalSignIn => grant.sign_in_ip,
+            CaRefreshIp::RequestPeer => self.peer_ip,
+        };
+        if let Some(e) = self
+            .st
+            .evaluate_ca(t, user, app.client_id, ip, grant.mfa_done)
+        {
+            return Err(e);
+        }
+        if user.mfa_required && !grant.mfa_done {
+            return Err(self.st.mfa_error());
         }
         Ok(())
     }

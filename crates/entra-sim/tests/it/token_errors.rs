@@ -266,3 +266,58 @@ async fn correlation_id_echoes_client_request_id() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn with_request_peer_semantics_the_backend_ip_is_what_conditional_access_sees() {
+    let mut scenario = entra_sim::Scenario::contoso();
+    scenario.settings.ca_refresh_ip = entra_sim::CaRefreshIp::RequestPeer;
+    let sim = entra_sim::RunningSim::start(
+        scenario,
+        SimOptions {
+            trust_forwarded_for: true,
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    sim.control()
+        .set_ca_policies(
+            CONTOSO,
+            vec![CaPolicy {
+                name: "Office only".into(),
+                enabled: true,
+                users: vec![USER.into()],
+                apps: vec![],
+                allowed_ranges: vec!["203.0.113.0/24".parse().unwrap()],
+                action: CaAction::Block,
+            }],
+        )
+        .unwrap();
+    // The user signs in from the office; the backend (127.0.0.1) redeems the code: 53003.
+    let office = Browser::from_ip(&sim, "203.0.113.7");
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(&sim, IAAS_DELEGATED, SCOPE, &challenge, &[]);
+    let mut page = office.sign_in(&url, USER, PASSWORD).await;
+    if page.body.contains("Permissions requested") {
+        page = page.form().submit(&office, Some("accept")).await;
+    }
+    let code = page.redirect_params()["code"].clone();
+    let (status, _, body) = token(
+        &sim,
+        CONTOSO,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", IAAS_DELEGATED),
+            ("client_secret", IAAS_SECRET),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_aad_error(status, &body, 400, "invalid_grant", 53003);
+    // Another user, outside the policy's scope, is not affected.
+    let rt = signed_in(&sim, GROUP_OWNER).await;
+    assert_eq!(refresh(&sim, IAAS_DELEGATED, IAAS_SECRET, &rt).await.0, 200);
+    sim.shutdown().await;
+}
