@@ -420,6 +420,11 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
         } => {
             let t = tenant(st, &tn)?;
             app_idx(st, client_id)?;
+            if !st.app_usable_in(client_id, st.tenants[t].id) {
+                return Err(ControlError::Invalid(format!(
+                    "app {client_id} is single-tenant and cannot be consented to in {tn}"
+                )));
+            }
             let granted = st.admin_consent(t, client_id, None);
             return Ok(json!({"granted": granted}));
         }

@@ -583,6 +583,11 @@ async fn a_single_tenant_custom_app_is_unknown_in_other_tenants() {
     let p = page.redirect_params();
     assert_eq!(p["error"], "unauthorized_client");
     assert!(p["error_description"].starts_with("AADSTS700016"));
+    assert!(
+        sim.control()
+            .grant_admin_consent("fabrikam.onmicrosoft.com", uuid(CUSTOM_APP))
+            .is_err()
+    );
     sim.shutdown().await;
 }
 
