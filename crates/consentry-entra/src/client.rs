@@ -13,6 +13,8 @@ use crate::error::{EntraError, GraphError, IdentityError, TransportKind, parse_r
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 /// Microsoft Graph v1.0.
 pub const DEFAULT_GRAPH: &str = "https://graph.microsoft.com/v1.0";
+/// Largest answer body read (a Graph page of 999 directory objects is far below this).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Where the identity platform and Graph are, and how to reach them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,22 +129,49 @@ impl EntraClient {
         service: Service,
         request: RequestBuilder,
     ) -> Result<Answer, EntraError> {
+        // A fresh ID per request, kept in every error for support cases. Whether Entra echoes it
+        // as `correlation_id` is UNVERIFIED (entra-facts §9); nothing here relies on it.
         let client_request_id = uuid::Uuid::new_v4().to_string();
-        let request = request
+        let mut request = request
             .header("client-request-id", &client_request_id)
             .header("return-client-request-id", "true")
-            .header(ACCEPT, "application/json");
-        let response = request
-            .send()
+            .header(ACCEPT, "application/json")
+            .build()
+            .map_err(|e| {
+                EntraError::InvalidInput(format!(
+                    "the request could not be built ({e}): check the tenant, IDs and URLs given"
+                ))
+            })?;
+        request.headers_mut().remove(reqwest::header::ORIGIN);
+        tracing::debug!(
+            http.method = %request.method(),
+            url.path = request.url().path(),
+            client_request_id = %client_request_id,
+            "calling the Microsoft identity platform / Graph"
+        );
+        let mut response = self
+            .http
+            .execute(request)
             .await
             .map_err(|e| transport_error(&e, &client_request_id))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
             .map_err(|e| transport_error(&e, &client_request_id))?
-            .to_vec();
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(EntraError::Protocol {
+                    detail: format!(
+                        "HTTP {status} answer larger than {MAX_BODY_BYTES} bytes; refusing to read it"
+                    ),
+                    client_request_id: Some(client_request_id),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
         if status.is_success() {
             return Ok(Answer {
                 body,

@@ -198,7 +198,8 @@ pub struct OAuth2PermissionGrant {
 }
 
 impl OAuth2PermissionGrant {
-    /// The granted scopes (split on whitespace; stray spaces ignored).
+    /// The granted scopes (split on whitespace: leading/trailing spaces in `scope` are reported
+    /// in practice but UNVERIFIED, entra-facts §4.7).
     pub fn scopes(&self) -> Vec<&str> {
         self.scope
             .as_deref()

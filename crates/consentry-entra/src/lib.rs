@@ -52,7 +52,7 @@ mod urls;
 
 pub mod platform;
 
-pub use client::{DEFAULT_AUTHORITY, DEFAULT_GRAPH, EntraClient, EntraConfig};
+pub use client::{DEFAULT_AUTHORITY, DEFAULT_GRAPH, EntraClient, EntraConfig, MAX_BODY_BYTES};
 pub use error::{
     Cause, EntraError, GraphError, GraphErrorKind, IdentityError, OAuthError, SubError,
     TRANSIENT_CODES, TransportKind, parse_redirect_error, parse_retry_after,

@@ -779,3 +779,12 @@ async fn application_key_credentials_match_the_certificate() {
     assert_eq!(seen[0].path, format!("/v1.0/applications(appId='{APP}')"));
     assert_eq!(seen[0].query["$select"], "id,appId,keyCredentials");
 }
+
+#[tokio::test]
+async fn oversize_answers_are_refused() {
+    let server = Server::start().await;
+    server.push(reply(200, "x".repeat(consentry_entra::MAX_BODY_BYTES + 1)));
+    let err = server.client().me(&token()).await.unwrap_err();
+    assert!(matches!(err, EntraError::Protocol { .. }), "{err}");
+    assert!(err.to_string().contains("larger than"), "{err}");
+}
