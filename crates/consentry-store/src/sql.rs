@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use consentry_domain::{
-    Actor, AppId, AppProfile, CertificateInfo, ConsentUser, DomainName, EventKind,
+    Actor, AppId, AppProfile, AuthLeg, CertificateInfo, ConsentUser, DomainName, EventKind,
     GrantedPermission, HistoryEvent, MAX_PAGE_SIZE, NewHistoryEvent, ObjectId, OrgId, Organization,
-    Page, PageRequest, ProfileFilter, ProfileId, ProfileStatus, SecretKind, StatusReason, Store,
-    StoreError, Tenant, TenantId, Thumbprint, Upn,
+    Page, PageRequest, PendingAuthorization, ProfileFilter, ProfileId, ProfileStatus, SecretKind,
+    StatusReason, Store, StoreError, Tenant, TenantId, Thumbprint, Upn,
 };
 use secrecy::{ExposeSecret as _, SecretSlice};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
@@ -522,6 +522,158 @@ fn check_event_matches(profile: &AppProfile, event: &NewHistoryEvent) -> Result<
     Ok(())
 }
 
+/// The columns of `pending_authorizations`, in the order [`PendingRow::bind`] binds them.
+const PENDING_COLUMNS: &str = "state_hash, profile_id, started_by, method, leg, sign_in_follows, custom_app_id, \
+     functions, nonce, previous_status, previous_reason, created_at, expires_at, sealed_secrets";
+
+/// The sealing kind of a pending re-authorization's secrets; the owner is its state hash, so a sealed
+/// blob copied to another pending row (or into `secrets`) does not open.
+const PENDING_SEAL_KIND: &str = "pending";
+
+fn pending_binding(state_hash: &str) -> Binding<'_> {
+    Binding {
+        owner: state_hash,
+        kind: PENDING_SEAL_KIND,
+    }
+}
+
+/// Refuses anything but a hex SHA-256 (64 lower-case hex digits), so that an OAuth state itself is
+/// never stored by mistake.
+fn check_state_hash(state_hash: &str) -> Result<(), StoreError> {
+    if state_hash.len() == 64
+        && state_hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "a pending re-authorization's state hash must be the hex SHA-256 of the OAuth state (64 lower-case \
+             hex digits), not {} characters of something else; the state itself must never be stored",
+            state_hash.chars().count()
+        )))
+    }
+}
+
+/// The values of a pending re-authorization's columns, in [`PENDING_COLUMNS`] order.
+struct PendingRow {
+    state_hash: String,
+    profile_id: String,
+    started_by: String,
+    method: String,
+    leg: String,
+    sign_in_follows: i64,
+    custom_app_id: Option<String>,
+    functions: String,
+    nonce: String,
+    previous_status: String,
+    previous_reason: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+    sealed_secrets: Vec<u8>,
+}
+
+impl PendingRow {
+    fn from_pending(p: &PendingAuthorization, sealer: &Sealer) -> Result<Self, StoreError> {
+        check_state_hash(&p.state_hash)?;
+        let sealed_secrets = sealer
+            .seal(pending_binding(&p.state_hash), p.secrets.expose_secret())
+            .map_err(|e| StoreError::Sealing(e.to_string()))?;
+        Ok(Self {
+            state_hash: p.state_hash.clone(),
+            profile_id: p.profile_id.to_string(),
+            started_by: json_to_db("actor", &p.started_by)?,
+            method: enum_to_db("consent method", &p.method)?,
+            leg: p.leg.as_str().to_string(),
+            sign_in_follows: i64::from(p.sign_in_follows),
+            custom_app_id: p.custom_app_id.map(|a| a.to_string()),
+            functions: json_to_db("functions", &p.functions)?,
+            nonce: p.nonce.clone(),
+            previous_status: p.previous_status.as_str().to_string(),
+            previous_reason: p
+                .previous_reason
+                .as_ref()
+                .map(|r| json_to_db("status reason", r))
+                .transpose()?,
+            created_at: time_to_db(p.created_at)?,
+            expires_at: time_to_db(p.expires_at)?,
+            sealed_secrets,
+        })
+    }
+
+    /// Binds every column in [`PENDING_COLUMNS`] order.
+    fn bind<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        q.bind(self.state_hash)
+            .bind(self.profile_id)
+            .bind(self.started_by)
+            .bind(self.method)
+            .bind(self.leg)
+            .bind(self.sign_in_follows)
+            .bind(self.custom_app_id)
+            .bind(self.functions)
+            .bind(self.nonce)
+            .bind(self.previous_status)
+            .bind(self.previous_reason)
+            .bind(self.created_at)
+            .bind(self.expires_at)
+            .bind(self.sealed_secrets)
+    }
+}
+
+/// Reads a pending re-authorization and opens its secrets.
+fn pending_from_row(row: &AnyRow, sealer: &Sealer) -> Result<PendingAuthorization, StoreError> {
+    let state_hash: String = get(row, "state_hash")?;
+    let leg: String = get(row, "leg")?;
+    let previous_status: String = get(row, "previous_status")?;
+    let sign_in_follows = match get::<i64>(row, "sign_in_follows")? {
+        0 => false,
+        1 => true,
+        other => {
+            return Err(StoreError::Backend(format!(
+                "column sign_in_follows holds {other}, not 0 or 1"
+            )));
+        }
+    };
+    let sealed: Vec<u8> = get(row, "sealed_secrets")?;
+    let plain = sealer
+        .open(pending_binding(&state_hash), &sealed)
+        .map_err(|e| StoreError::Sealing(e.to_string()))?;
+    Ok(PendingAuthorization {
+        profile_id: parse_from_db(
+            "profile_id",
+            &get::<String>(row, "profile_id")?,
+            ProfileId::parse,
+        )?,
+        started_by: json_from_db::<Actor>("started_by", &get::<String>(row, "started_by")?)?,
+        method: enum_from_db("method", get::<String>(row, "method")?)?,
+        leg: AuthLeg::parse(&leg).ok_or_else(|| {
+            StoreError::Backend(format!("column leg holds an unknown step {leg:?}"))
+        })?,
+        sign_in_follows,
+        custom_app_id: get::<Option<String>>(row, "custom_app_id")?
+            .map(|a| parse_from_db("custom_app_id", &a, AppId::parse))
+            .transpose()?,
+        functions: json_from_db::<Vec<String>>("functions", &get::<String>(row, "functions")?)?,
+        nonce: get(row, "nonce")?,
+        previous_status: ProfileStatus::parse(&previous_status).ok_or_else(|| {
+            StoreError::Backend(format!(
+                "column previous_status holds an unknown status {previous_status:?}"
+            ))
+        })?,
+        previous_reason: get::<Option<String>>(row, "previous_reason")?
+            .map(|r| json_from_db::<StatusReason>("previous_reason", &r))
+            .transpose()?,
+        created_at: time_from_db("created_at", get(row, "created_at")?)?,
+        expires_at: time_from_db("expires_at", get(row, "expires_at")?)?,
+        // `to_vec` allocates exactly, so the boxed slice is not reallocated; `plain` is zeroed on drop.
+        secrets: SecretSlice::from(plain.to_vec()),
+        state_hash,
+    })
+}
+
 /// A parsed store URL.
 enum Target {
     Sqlite { url: String, in_memory: bool },
@@ -981,13 +1133,19 @@ impl Store for SqlStore {
         // ON DELETE CASCADE covers these; deleting explicitly keeps the contract independent of the schema.
         for sql in [
             "DELETE FROM secrets WHERE profile_id = $1",
+            "DELETE FROM pending_authorizations WHERE profile_id = $1",
             "DELETE FROM profile_history WHERE profile_id = $1",
         ] {
             sqlx::query(sql)
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| db_err("deleting a profile's history and secrets", e))?;
+                .map_err(|e| {
+                    db_err(
+                        "deleting a profile's history, secrets and pending re-authorization",
+                        e,
+                    )
+                })?;
         }
         tx.commit()
             .await
@@ -1143,6 +1301,107 @@ impl Store for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(|e| db_err("deleting a secret", e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), StoreError> {
+        let row = PendingRow::from_pending(pending, &self.sealer)?;
+        // One statement replaces the profile's earlier pending record (its old state stops working) or
+        // inserts the first one. Unlike a delete followed by an insert, two replicas starting a
+        // re-authorization of one profile at the same moment cannot both insert and have one fail on the
+        // one-per-profile constraint: the later simply replaces the earlier.
+        let updates = PENDING_COLUMNS
+            .split(", ")
+            .filter(|c| *c != "profile_id")
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO pending_authorizations ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14) ON CONFLICT (profile_id) DO UPDATE SET {updates}"
+        );
+        row.bind(sqlx::query(AssertSqlSafe(sql)))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    StoreError::NotFound(format!("profile {}", pending.profile_id))
+                } else if is_unique_violation(&e) {
+                    // Only the state hash can clash here: another profile's pending record has it.
+                    StoreError::Conflict(format!(
+                        "a pending re-authorization of another profile with the same state as profile {}'s (draw \
+                         a new random state)",
+                        pending.profile_id
+                    ))
+                } else {
+                    db_err("storing a pending re-authorization", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn take_pending(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_err("starting a transaction", e))?;
+        // The delete is the single-use guarantee: the database lets exactly one of any number of
+        // concurrent deletes of the row (on any connection, from any replica) remove it and return it.
+        let sql = format!(
+            "DELETE FROM pending_authorizations WHERE state_hash = $1 RETURNING {PENDING_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(state_hash.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_err("taking a pending re-authorization", e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        match pending_from_row(&row, &self.sealer) {
+            Ok(pending) => {
+                tx.commit()
+                    .await
+                    .map_err(|e| db_err("committing the take of a pending re-authorization", e))?;
+                Ok(Some(pending))
+            }
+            Err(e) => {
+                // Unreadable here (e.g. this replica lacks the master key it was sealed with): leave it
+                // for one that can read it, or for a new start to replace.
+                tx.rollback().await.map_err(|e| {
+                    db_err("rolling back the take of a pending re-authorization", e)
+                })?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn pending_for_profile(
+        &self,
+        profile: ProfileId,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let sql =
+            format!("SELECT {PENDING_COLUMNS} FROM pending_authorizations WHERE profile_id = $1");
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(profile.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("reading a pending re-authorization", e))?
+            .as_ref()
+            .map(|r| pending_from_row(r, &self.sealer))
+            .transpose()
+    }
+
+    async fn delete_pending_for_profile(&self, profile: ProfileId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM pending_authorizations WHERE profile_id = $1")
+            .bind(profile.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("deleting a pending re-authorization", e))?;
         Ok(done.rows_affected() > 0)
     }
 }

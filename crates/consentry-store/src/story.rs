@@ -12,14 +12,17 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
+use std::task::Poll;
 
 use consentry_domain::catalog::{ConsentMethod, PermissionType};
 use consentry_domain::{
-    Actor, AppId, AppProfile, CertificateInfo, ConsentUser, DomainName, EventKind,
-    GrantedPermission, NewHistoryEvent, ObjectId, OrgId, Organization, PageRequest, ProfileFilter,
-    ProfileId, ProfileStatus, SecretKind, StatusReason, Store, StoreError, Tenant, TenantId,
-    Thumbprint, Upn,
+    Actor, AppId, AppProfile, AuthLeg, CertificateInfo, ConsentUser, DomainName, EventKind,
+    GrantedPermission, NewHistoryEvent, ObjectId, OrgId, Organization, PageRequest,
+    PendingAuthorization, ProfileFilter, ProfileId, ProfileStatus, SecretKind, StatusReason, Store,
+    StoreError, Tenant, TenantId, Thumbprint, Upn,
 };
 use secrecy::{ExposeSecret as _, SecretSlice};
 use time::{Duration, OffsetDateTime};
@@ -36,7 +39,10 @@ pub async fn run(store: &dyn Store) {
     history(store).await;
     atomicity(store).await;
     secrets(store).await;
+    pending(store).await;
+    pending_under_concurrency(store).await;
     deletion(store).await;
+    pending_deletion(store).await;
 }
 
 /// A short random token to keep names unique between runs.
@@ -1161,4 +1167,375 @@ pub async fn deletion(store: &dyn Store) {
     assert!(store.delete_tenant(tenant.id).await.unwrap());
     assert!(store.delete_organization(org.id).await.unwrap());
     assert_eq!(store.get_organization(org.id).await.unwrap(), None);
+}
+
+/// A fresh state hash: 64 lower-case hex digits, like the hex SHA-256 of a random OAuth state.
+pub fn new_state_hash() -> String {
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+}
+
+/// Every byte value, twice: secrets are arbitrary bytes, not text.
+fn every_byte_twice() -> Vec<u8> {
+    (0..=255u8).chain(0..=255u8).collect()
+}
+
+/// A pending re-authorization of `profile` with every optional field set (non-UTC offset,
+/// sub-microsecond times, a secrets blob holding every byte value).
+pub fn full_pending(profile: ProfileId, created_at: OffsetDateTime) -> PendingAuthorization {
+    let plus2 = time::UtcOffset::from_hms(2, 0, 0).expect("valid offset");
+    let ip: IpAddr = "203.0.113.9".parse().expect("valid IP");
+    PendingAuthorization {
+        state_hash: new_state_hash(),
+        profile_id: profile,
+        started_by: Actor::Operator(format!("ops-{}@vendor.example", token())),
+        method: ConsentMethod::Admin,
+        leg: AuthLeg::AdminConsent,
+        sign_in_follows: true,
+        custom_app_id: Some(AppId::from_uuid(Uuid::new_v4())),
+        functions: vec!["planner-comments".into(), "teams-posts".into()],
+        nonce: format!("nonce-{}", token()),
+        previous_status: ProfileStatus::Invalid,
+        previous_reason: Some(StatusReason::ConditionalAccessBlocked {
+            original_ip: Some(ip),
+        }),
+        created_at: created_at.to_offset(plus2),
+        expires_at: created_at + Duration::minutes(10) + Duration::nanoseconds(7),
+        secrets: SecretSlice::from(every_byte_twice()),
+    }
+}
+
+/// A pending re-authorization of `profile` with every optional field unset and empty secrets.
+pub fn minimal_pending(profile: ProfileId, created_at: OffsetDateTime) -> PendingAuthorization {
+    PendingAuthorization {
+        state_hash: new_state_hash(),
+        profile_id: profile,
+        started_by: Actor::System,
+        method: ConsentMethod::User,
+        leg: AuthLeg::SignIn,
+        sign_in_follows: false,
+        custom_app_id: None,
+        functions: Vec::new(),
+        nonce: String::new(),
+        previous_status: ProfileStatus::Pending,
+        previous_reason: None,
+        created_at,
+        expires_at: created_at + Duration::minutes(10),
+        secrets: SecretSlice::from(Vec::new()),
+    }
+}
+
+/// Asserts that `got` holds exactly what `want` does, field by field, secrets included.
+pub fn assert_same_pending(got: &PendingAuthorization, want: &PendingAuthorization, what: &str) {
+    assert_eq!(got.state_hash, want.state_hash, "{what}: state_hash");
+    assert_eq!(got.profile_id, want.profile_id, "{what}: profile_id");
+    assert_eq!(got.started_by, want.started_by, "{what}: started_by");
+    assert_eq!(got.method, want.method, "{what}: method");
+    assert_eq!(got.leg, want.leg, "{what}: leg");
+    assert_eq!(
+        got.sign_in_follows, want.sign_in_follows,
+        "{what}: sign_in_follows"
+    );
+    assert_eq!(
+        got.custom_app_id, want.custom_app_id,
+        "{what}: custom_app_id"
+    );
+    assert_eq!(got.functions, want.functions, "{what}: functions");
+    assert_eq!(got.nonce, want.nonce, "{what}: nonce");
+    assert_eq!(
+        got.previous_status, want.previous_status,
+        "{what}: previous_status"
+    );
+    assert_eq!(
+        got.previous_reason, want.previous_reason,
+        "{what}: previous_reason"
+    );
+    assert_eq!(got.created_at, want.created_at, "{what}: created_at");
+    assert_eq!(got.expires_at, want.expires_at, "{what}: expires_at");
+    assert!(
+        got.secrets.expose_secret() == want.secrets.expose_secret(),
+        "{what}: the secrets blob must read back byte for byte ({} bytes read, {} written)",
+        got.secrets.expose_secret().len(),
+        want.secrets.expose_secret().len()
+    );
+}
+
+async fn expect_pending_of(store: &dyn Store, want: &PendingAuthorization, what: &str) {
+    let got = store
+        .pending_for_profile(want.profile_id)
+        .await
+        .expect("pending_for_profile")
+        .unwrap_or_else(|| panic!("{what}: profile {} has no pending record", want.profile_id));
+    assert_same_pending(&got, want, what);
+}
+
+/// Polls every future to completion on this task, so that they run at the same time (each on its
+/// own database connection); the outputs come back in the futures' order.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(v) => *output = Some(v),
+                    Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
+}
+
+/// Pending re-authorizations: round trip of every field, one per profile (a new start replaces the
+/// old, whose state stops working), taken once, returned even when expired, state clashes,
+/// deletion, and an unknown profile.
+pub async fn pending(store: &dyn Store) {
+    let org = new_org(store, "pending").await;
+    let tenant = new_tenant(store, &org, "pe").await;
+    let p = full_profile(&tenant, now());
+    let q = minimal_profile(&tenant, now());
+    for x in [&p, &q] {
+        store.insert_profile(x, created_event(x)).await.unwrap();
+    }
+    assert!(store.pending_for_profile(p.id).await.unwrap().is_none());
+    assert!(
+        store
+            .take_pending(&new_state_hash())
+            .await
+            .unwrap()
+            .is_none(),
+        "an unknown state finds nothing"
+    );
+    assert!(!store.delete_pending_for_profile(p.id).await.unwrap());
+
+    // Every field, set and unset, reads back; reading does not remove.
+    let full = full_pending(p.id, now());
+    let min = minimal_pending(q.id, now());
+    for x in [&full, &min] {
+        store.put_pending(x).await.expect("put_pending");
+    }
+    for _ in 0..2 {
+        expect_pending_of(store, &full, "full pending record").await;
+        expect_pending_of(store, &min, "minimal pending record").await;
+    }
+    expect_profile(store, &p).await;
+    assert_eq!(
+        store.list_history(p.id, 10).await.unwrap().len(),
+        1,
+        "storing a pending record writes no history"
+    );
+
+    // A new start replaces the profile's pending record: the old state is no longer accepted.
+    let second = PendingAuthorization {
+        leg: AuthLeg::SignIn,
+        sign_in_follows: false,
+        secrets: SecretSlice::from(format!("verifier-{}", token()).into_bytes()),
+        ..full_pending(p.id, now())
+    };
+    store.put_pending(&second).await.expect("replace");
+    expect_pending_of(store, &second, "replacing pending record").await;
+    assert!(
+        store
+            .take_pending(&full.state_hash)
+            .await
+            .unwrap()
+            .is_none(),
+        "a replaced state must no longer be accepted"
+    );
+    expect_pending_of(store, &min, "another profile's pending record").await;
+
+    // Taken once: the record comes back whole, then is gone.
+    let taken = store
+        .take_pending(&second.state_hash)
+        .await
+        .unwrap()
+        .expect("the current state is accepted");
+    assert_same_pending(&taken, &second, "taken pending record");
+    assert!(
+        store
+            .take_pending(&second.state_hash)
+            .await
+            .unwrap()
+            .is_none(),
+        "a state is accepted once"
+    );
+    assert!(store.pending_for_profile(p.id).await.unwrap().is_none());
+    let taken = store
+        .take_pending(&min.state_hash)
+        .await
+        .unwrap()
+        .expect("minimal record taken");
+    assert_same_pending(&taken, &min, "taken minimal pending record");
+
+    // Expiry is the caller's decision: an expired record is still returned.
+    let t = now();
+    let expired = PendingAuthorization {
+        created_at: t - Duration::minutes(70),
+        expires_at: t - Duration::minutes(60),
+        ..full_pending(p.id, t)
+    };
+    store.put_pending(&expired).await.unwrap();
+    let got = store
+        .take_pending(&expired.state_hash)
+        .await
+        .unwrap()
+        .expect("an expired record is returned");
+    assert_same_pending(&got, &expired, "expired pending record");
+
+    // A state already pending for another profile: Conflict, and nothing changes.
+    let a = full_pending(p.id, now());
+    store.put_pending(&a).await.unwrap();
+    let clash = PendingAuthorization {
+        state_hash: a.state_hash.clone(),
+        ..minimal_pending(q.id, now())
+    };
+    let r = store.put_pending(&clash).await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(_))),
+        "another profile's state must be refused: {r:?}"
+    );
+    assert!(store.pending_for_profile(q.id).await.unwrap().is_none());
+    expect_pending_of(store, &a, "pending record after a refused clash").await;
+    // The same record again (same profile, same state) is a plain replacement.
+    store
+        .put_pending(&a)
+        .await
+        .expect("put the same record again");
+    expect_pending_of(store, &a, "pending record put twice").await;
+
+    // Deleting a profile's pending record.
+    assert!(store.delete_pending_for_profile(p.id).await.unwrap());
+    assert!(!store.delete_pending_for_profile(p.id).await.unwrap());
+    assert!(store.take_pending(&a.state_hash).await.unwrap().is_none());
+    expect_profile(store, &p).await;
+
+    // A profile that does not exist: NotFound, and nothing is stored.
+    let ghost = full_pending(ProfileId::new_random(), now());
+    let r = store.put_pending(&ghost).await;
+    assert!(
+        matches!(r, Err(StoreError::NotFound(_))),
+        "a pending record of an unknown profile must be refused: {r:?}"
+    );
+    assert!(
+        store
+            .pending_for_profile(ghost.profile_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .take_pending(&ghost.state_hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Single use under concurrency: of 16 simultaneous takes of one state exactly one gets the record;
+/// of 8 simultaneous starts for one profile every one succeeds and exactly one record remains.
+pub async fn pending_under_concurrency(store: &dyn Store) {
+    let org = new_org(store, "pending-concurrency").await;
+    let tenant = new_tenant(store, &org, "pc").await;
+    let p = minimal_profile(&tenant, now());
+    store.insert_profile(&p, created_event(&p)).await.unwrap();
+
+    for round in 0..5 {
+        let record = full_pending(p.id, now());
+        store.put_pending(&record).await.unwrap();
+        let outcomes = join_all(
+            (0..16)
+                .map(|_| store.take_pending(&record.state_hash))
+                .collect(),
+        )
+        .await;
+        let mut winners = Vec::new();
+        for outcome in outcomes {
+            if let Some(got) = outcome.expect("a concurrent take must not fail") {
+                winners.push(got);
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one of 16 concurrent takes gets the record"
+        );
+        assert_same_pending(&winners[0], &record, "the concurrent take's record");
+        assert!(store.pending_for_profile(p.id).await.unwrap().is_none());
+    }
+
+    let records: Vec<PendingAuthorization> = (0..8).map(|_| full_pending(p.id, now())).collect();
+    let outcomes = join_all(records.iter().map(|r| store.put_pending(r)).collect()).await;
+    for outcome in outcomes {
+        outcome.expect("concurrent starts for one profile must all succeed");
+    }
+    let kept = store
+        .pending_for_profile(p.id)
+        .await
+        .unwrap()
+        .expect("one record remains");
+    let Some(winner) = records.iter().find(|r| r.state_hash == kept.state_hash) else {
+        panic!("the remaining record must be one of those put");
+    };
+    assert_same_pending(&kept, winner, "the record a concurrent start left");
+    let mut accepted = 0;
+    for r in &records {
+        if store.take_pending(&r.state_hash).await.unwrap().is_some() {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 1, "only the remaining record's state is accepted");
+}
+
+/// A pending re-authorization goes with its profile; other profiles keep theirs.
+pub async fn pending_deletion(store: &dyn Store) {
+    let org = new_org(store, "pending-deletion").await;
+    let tenant = new_tenant(store, &org, "pd").await;
+    let gone = full_profile(&tenant, now());
+    let kept = full_profile(&tenant, now());
+    for x in [&gone, &kept] {
+        store.insert_profile(x, created_event(x)).await.unwrap();
+    }
+    let gone_pending = full_pending(gone.id, now());
+    let kept_pending = full_pending(kept.id, now());
+    for x in [&gone_pending, &kept_pending] {
+        store.put_pending(x).await.unwrap();
+    }
+
+    assert!(store.delete_profile(gone.id).await.unwrap());
+    assert!(store.pending_for_profile(gone.id).await.unwrap().is_none());
+    assert!(
+        store
+            .take_pending(&gone_pending.state_hash)
+            .await
+            .unwrap()
+            .is_none(),
+        "a deleted profile's state must no longer be accepted"
+    );
+    expect_pending_of(store, &kept_pending, "another profile's pending record").await;
+    assert!(matches!(
+        store.put_pending(&gone_pending).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    assert!(store.delete_profile(kept.id).await.unwrap());
+    assert!(
+        store
+            .take_pending(&kept_pending.state_hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.delete_tenant(tenant.id).await.unwrap());
+    assert!(store.delete_organization(org.id).await.unwrap());
 }

@@ -226,7 +226,7 @@ async fn ids_sort_in_byte_order_whatever_the_server_locale() {
         let collations: Vec<(String, String)> = sqlx::query_as(
             "SELECT table_name::text, column_name::text FROM information_schema.columns \
              WHERE table_schema = current_schema() AND column_name IN ('id', 'org_id', 'tenant_id', 'profile_id', \
-             'name_folded', 'primary_domain') AND collation_name IS DISTINCT FROM 'C'",
+             'name_folded', 'primary_domain', 'state_hash') AND collation_name IS DISTINCT FROM 'C'",
         )
         .fetch_all(&mut c)
         .await
@@ -235,16 +235,16 @@ async fn ids_sort_in_byte_order_whatever_the_server_locale() {
             collations.is_empty(),
             "columns without COLLATE \"C\": {collations:?}"
         );
-        // Positive control: the same query does see the ten ID, folded-name and domain columns.
+        // Positive control: the same query does see the twelve ID, folded-name, domain and state-hash columns.
         let with_c: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() \
-             AND column_name IN ('id', 'org_id', 'tenant_id', 'profile_id', 'name_folded', 'primary_domain') \
-             AND collation_name = 'C' AND table_name <> '_sqlx_migrations'",
+             AND column_name IN ('id', 'org_id', 'tenant_id', 'profile_id', 'name_folded', 'primary_domain', \
+             'state_hash') AND collation_name = 'C' AND table_name <> '_sqlx_migrations'",
         )
         .fetch_one(&mut c)
         .await
         .unwrap();
-        assert_eq!(with_c, 10);
+        assert_eq!(with_c, 12);
         let ordered: Vec<String> = sqlx::query_scalar(
             "SELECT v COLLATE \"C\" FROM (VALUES ('B'), ('a'), ('_'), ('-'), ('A')) AS t (v) ORDER BY 1",
         )
