@@ -499,6 +499,16 @@ impl IdentityPlatform for EntraPlatform {
             ip,
             tenant: signed_tenant,
             nonce,
+            granted_scopes: token
+                .scope
+                .as_deref()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|s| {
+                    s.trim_start_matches("https://graph.microsoft.com/")
+                        .to_string()
+                })
+                .collect(),
             access_token: token.access_token,
             refresh_token: token.refresh_token,
         })
@@ -582,28 +592,31 @@ impl IdentityPlatform for EntraPlatform {
             .map_err(|e| platform_error(&e))?;
 
         // Listing delegated grants needs DelegatedPermissionGrant.Read.All or Directory.Read.All
-        // even for the app's own grants (entra-facts §4.7).
+        // even for the app's own grants (entra-facts §4.7; entra-sim answers the same). Without
+        // it the delegated lists stay empty: the app-role check (what application-permission
+        // consents need) still works, and a delegated check then reports the scopes as missing.
+        let mut delegated_readable = true;
         let grants: Vec<OAuth2PermissionGrant> = match with_retry(&self.retry, || {
             c.oauth2_permission_grants(&token, &sp.id)
         })
         .await
         {
             Ok(g) => g,
-            Err(EntraError::Graph(e))
-                if e.kind == GraphErrorKind::AccessDenied && self.application_only(client) =>
-            {
-                // The app has no delegated permissions: there is nothing to read.
-                Vec::new()
-            }
             Err(EntraError::Graph(e)) if e.kind == GraphErrorKind::AccessDenied => {
-                return Err(PlatformError {
-                    cause: PlatformCause::Other,
-                    aadsts: None,
-                    error: Some(e.code.clone()),
-                    message: format!(
-                        "Microsoft Graph refused to list the app's delegated permission grants ({e}): the app needs the Microsoft Graph application permission DelegatedPermissionGrant.Read.All (or Directory.Read.All), with admin consent, so that its delegated consent can be verified"
-                    ),
-                });
+                if self.application_only(client) {
+                    tracing::debug!(
+                        client_id = %client_id,
+                        "delegated grants not readable; the app type has no delegated permissions"
+                    );
+                } else {
+                    tracing::warn!(
+                        client_id = %client_id,
+                        graph_error = %e.code,
+                        "Microsoft Graph refused to list the app's delegated permission grants: add the application permission DelegatedPermissionGrant.Read.All (or Directory.Read.All) to the app, with admin consent, so that delegated consent can be verified; reported as none"
+                    );
+                }
+                delegated_readable = false;
+                Vec::new()
             }
             Err(e) => return Err(platform_error(&e)),
         };
@@ -633,6 +646,7 @@ impl IdentityPlatform for EntraPlatform {
                 .into_iter()
                 .map(|(u, s)| (u, s.into_iter().collect()))
                 .collect(),
+            delegated_readable,
         })
     }
 
@@ -655,6 +669,16 @@ impl IdentityPlatform for EntraPlatform {
         .map_err(|e| platform_error(&e))?;
         Ok(Refreshed {
             expires_at: token.expires_at(received_at),
+            granted_scopes: token
+                .scope
+                .as_deref()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|s| {
+                    s.trim_start_matches("https://graph.microsoft.com/")
+                        .to_string()
+                })
+                .collect(),
             access_token: token.access_token,
             refresh_token: token.refresh_token,
         })

@@ -1,0 +1,756 @@
+//! `EntraPlatform` (the domain's identity-platform port) against entra-sim's contoso scenario
+//! over real HTTPS on 127.0.0.1: admin consent and the grants read back from Graph, a PKCE
+//! sign-in redeemed into the consent user's identity and facts, refresh rotation, and the
+//! domain causes of real failures (credentials, deleted app, user state, cancel, faults).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use consentry_domain::{
+    AppId, ClientRef, IdentityPlatform, ObjectId, PlatformCause, SignInRequest, TenantId,
+};
+use consentry_entra::platform::{EntraPlatform, VendorApp, platform_error_from_redirect};
+use consentry_entra::{
+    EntraClient, EntraConfig, Pkce, Prompt, RetryPolicy, pkce_challenge_s256, random_url_safe,
+};
+use entra_sim::{FaultRule, PermissionKind, RunningSim, Scenario, SimOptions};
+use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const CONTOSO: &str = "contoso.onmicrosoft.com";
+const CONTOSO_ID: &str = "3f2a9c4e-5b1d-4c7a-9e2f-6d8b0a1c2e3f";
+const PASSWORD: &str = "Demo-Passw0rd!";
+const ADMIN: &str = "admin@contoso.onmicrosoft.com";
+const ADMIN_ID: &str = "c0a70000-0000-4000-8000-000000000001";
+const USER: &str = "user@contoso.onmicrosoft.com";
+const ENGAGE_ADMIN: &str = "engage.admin@contoso.onmicrosoft.com";
+const GLOBAL_ADMIN_TEMPLATE: &str = "62e90394-69f5-4237-9190-012177145e10";
+const YAMMER_ADMIN_TEMPLATE: &str = "810a2642-a034-447f-a5e8-41beaa378541";
+/// Registered on every vendor app of the scenario.
+const REDIRECT: &str = "https://localhost:8443/oauth/callback";
+/// insights-m365: delegated User.Read offline_access; application User.Read.All, Group.Read.All,
+/// Sites.Read.All, Directory.Read.All, Reports.Read.All.
+const INSIGHTS: &str = "c0de0000-0000-4000-8000-000000000001";
+/// fly: application-only, without Directory.Read.All or Application.Read.All.
+const FLY: &str = "c0de0000-0000-4000-8000-000000000008";
+/// fly-delegated: delegated-only.
+const FLY_DELEGATED: &str = "c0de0000-0000-4000-8000-000000000007";
+const CUSTOM_APP: &str = "c0a70000-0000-4000-8000-0000000c0570";
+const CUSTOM_PFX: &[u8] = include_bytes!("../../entra-sim/scenarios/contoso-custom-app/cert.pfx");
+const CUSTOM_PFX_PASSWORD: &str = "demo-pfx-password";
+
+fn tenant() -> TenantId {
+    TenantId::parse(CONTOSO_ID).unwrap()
+}
+
+fn app(s: &str) -> AppId {
+    AppId::parse(s).unwrap()
+}
+
+fn uuid(s: &str) -> Uuid {
+    Uuid::parse_str(s).unwrap()
+}
+
+fn vendor(app_type: &str) -> ClientRef {
+    ClientRef::Vendor {
+        app_type: app_type.into(),
+    }
+}
+
+/// Short waits so that fault tests do not sleep through a 60 s `Retry-After`.
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
+        max_retry_after: Duration::from_millis(20),
+    }
+}
+
+fn platform_with(sim: &RunningSim, apps: &[(&str, &str, &str)]) -> EntraPlatform {
+    let client = EntraClient::new(EntraConfig {
+        authority: sim.authority(),
+        graph: sim.graph_base(),
+        extra_ca_pem: Some(sim.ca_pem().to_owned()),
+        ..EntraConfig::default()
+    })
+    .unwrap();
+    let vendor_apps: BTreeMap<String, VendorApp> = apps
+        .iter()
+        .map(|(key, id, secret)| {
+            (
+                (*key).to_owned(),
+                VendorApp::with_secret(app(id), SecretString::from((*secret).to_owned())),
+            )
+        })
+        .collect();
+    EntraPlatform::new(client, REDIRECT.into(), vendor_apps)
+        .unwrap()
+        .with_retry_policy(quick_retries())
+}
+
+async fn start() -> (RunningSim, EntraPlatform) {
+    let sim = RunningSim::start(Scenario::contoso(), SimOptions::default())
+        .await
+        .expect("simulator starts");
+    let platform = platform_with(
+        &sim,
+        &[
+            ("insights-m365", INSIGHTS, "demo-secret-insights-m365"),
+            ("fly", FLY, "demo-secret-fly"),
+            ("fly-delegated", FLY_DELEGATED, "demo-secret-fly-delegated"),
+        ],
+    );
+    (sim, platform)
+}
+
+/// Just enough of a browser for the simulator's sign-in, MFA and consent pages.
+struct Browser {
+    http: reqwest::Client,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+fn attr(html: &str, name: &str, after: &str) -> Option<String> {
+    let start = html.find(after)?;
+    let rest = &html[start..];
+    let pat = format!("{name}=\"");
+    let i = rest.find(&pat)? + pat.len();
+    let end = rest[i..].find('"')? + i;
+    Some(
+        rest[i..end]
+            .replace("&amp;", "&")
+            .replace("&#x2f;", "/")
+            .replace("&#47;", "/"),
+    )
+}
+
+impl Browser {
+    fn new(sim: &RunningSim) -> Self {
+        let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).unwrap();
+        let http = reqwest::Client::builder()
+            .tls_certs_merge([ca])
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { http }
+    }
+
+    async fn finish(resp: reqwest::Response) -> Page {
+        Page {
+            status: resp.status().as_u16(),
+            location: resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            body: resp.text().await.unwrap(),
+        }
+    }
+
+    async fn submit(&self, page: &Page, fields: &[(&str, &str)]) -> Page {
+        let action = attr(&page.body, "action", "<form").expect("a form");
+        let flow = attr(&page.body, "value", "name=\"flow\"").expect("a flow field");
+        let mut form: Vec<(&str, &str)> = vec![("flow", &flow)];
+        form.extend_from_slice(fields);
+        Self::finish(self.http.post(action).form(&form).send().await.unwrap()).await
+    }
+
+    /// Signs in, answers the MFA and consent pages (`decision`), and returns the query of the
+    /// redirect to Consentry's callback as name/value pairs.
+    async fn sign_in(&self, url: &str, user: &str, decision: &str) -> BTreeMap<String, String> {
+        let page = Self::finish(self.http.get(url).send().await.unwrap()).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let mut page = self
+            .submit(&page, &[("username", user), ("password", PASSWORD)])
+            .await;
+        if page.status == 200 && page.body.contains("name=\"otc\"") {
+            page = self.submit(&page, &[("otc", "123456")]).await;
+        }
+        if page.status == 200 && page.body.contains("name=\"decision\"") {
+            page = self.submit(&page, &[("decision", decision)]).await;
+        }
+        let location = page
+            .location
+            .unwrap_or_else(|| panic!("no redirect ({}): {}", page.status, page.body));
+        assert!(location.starts_with(REDIRECT), "{location}");
+        url::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+}
+
+fn query_of(url: &str) -> BTreeMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn redirect_error(
+    platform: &EntraPlatform,
+    q: &BTreeMap<String, String>,
+) -> consentry_domain::PlatformError {
+    platform.redirect_error(
+        q.get("error").expect("an error redirect"),
+        q.get("error_description").map(String::as_str),
+        q.get("error_subcode").map(String::as_str),
+    )
+}
+
+#[tokio::test]
+async fn admin_consent_through_the_pages_then_grants_lists_the_app_roles() {
+    let (sim, platform) = start().await;
+    let client = vendor("insights-m365");
+    assert_eq!(
+        platform.vendor_client_id("insights-m365"),
+        Some(app(INSIGHTS))
+    );
+
+    // Before consent the app is not in the tenant.
+    let err = platform.grants(tenant(), &client).await.unwrap_err();
+    assert_eq!(err.cause, PlatformCause::AppNotInTenant, "{err}");
+    assert_eq!(err.aadsts, Some(7000229));
+
+    let state = random_url_safe(24);
+    let url = platform.admin_consent_url(tenant(), app(INSIGHTS), &state);
+    assert!(
+        url.starts_with(&format!(
+            "{}/{CONTOSO_ID}/v2.0/adminconsent?",
+            sim.authority()
+        )),
+        "{url}"
+    );
+    let q = query_of(&url);
+    assert_eq!(q["client_id"], INSIGHTS);
+    assert_eq!(q["redirect_uri"], REDIRECT);
+    assert_eq!(q["state"], state);
+    assert_eq!(q["scope"], "https://graph.microsoft.com/.default");
+
+    let back = Browser::new(&sim).sign_in(&url, ADMIN, "accept").await;
+    assert_eq!(back.get("admin_consent").map(String::as_str), Some("True"));
+    assert_eq!(back.get("state"), Some(&state));
+
+    let grants = platform.grants(tenant(), &client).await.unwrap();
+    assert!(grants.service_principal.is_some());
+    assert_eq!(
+        grants.app_roles,
+        vec![
+            "Directory.Read.All",
+            "Group.Read.All",
+            "Reports.Read.All",
+            "Sites.Read.All",
+            "User.Read.All"
+        ]
+    );
+    assert!(
+        grants
+            .delegated_all_principals
+            .iter()
+            .any(|s| s == "User.Read"),
+        "{grants:?}"
+    );
+    assert!(grants.delegated_by_user.is_empty(), "{grants:?}");
+    assert!(grants.delegated_readable);
+}
+
+#[tokio::test]
+async fn grants_without_directory_read_permissions() {
+    let (sim, platform) = start().await;
+    let control = sim.control();
+
+    // `fly` may not read Microsoft Graph's service principal: its role IDs are named from the
+    // catalog's well-known IDs; it has no delegated permissions to list.
+    control.grant_admin_consent(CONTOSO, uuid(FLY)).unwrap();
+    let grants = platform.grants(tenant(), &vendor("fly")).await.unwrap();
+    assert_eq!(
+        grants.app_roles,
+        vec![
+            "Files.ReadWrite.All",
+            "Group.ReadWrite.All",
+            "Mail.ReadWrite",
+            "Sites.FullControl.All",
+            "User.Read.All"
+        ]
+    );
+    assert!(grants.delegated_all_principals.is_empty());
+    assert!(!grants.delegated_readable);
+
+    // A delegated-only app may not list its delegated grants: reported as none...
+    control
+        .grant_admin_consent(CONTOSO, uuid(FLY_DELEGATED))
+        .unwrap();
+    let grants = platform
+        .grants(tenant(), &vendor("fly-delegated"))
+        .await
+        .unwrap();
+    assert!(grants.service_principal.is_some());
+    assert!(grants.app_roles.is_empty());
+    assert!(grants.delegated_all_principals.is_empty(), "{grants:?}");
+    assert!(!grants.delegated_readable);
+
+    // ...until it has an application permission that allows it.
+    control
+        .add_app_permission(
+            uuid(FLY_DELEGATED),
+            PermissionKind::Application,
+            "Directory.Read.All",
+        )
+        .unwrap();
+    control
+        .grant_admin_consent(CONTOSO, uuid(FLY_DELEGATED))
+        .unwrap();
+    let grants = platform
+        .grants(tenant(), &vendor("fly-delegated"))
+        .await
+        .unwrap();
+    assert_eq!(grants.app_roles, vec!["Directory.Read.All"]);
+    assert!(grants.delegated_readable);
+    for scope in ["Files.ReadWrite.All", "Sites.FullControl.All", "User.Read"] {
+        assert!(
+            grants.delegated_all_principals.iter().any(|s| s == scope),
+            "{scope} in {grants:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn grants_for_a_custom_app_with_its_pfx() {
+    let (sim, platform) = start().await;
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(CUSTOM_APP))
+        .unwrap();
+    let custom = |password: &str| ClientRef::Custom {
+        app_id: app(CUSTOM_APP),
+        pfx: SecretSlice::from(CUSTOM_PFX.to_vec()),
+        password: SecretString::from(password.to_owned()),
+    };
+    let grants = platform
+        .grants(tenant(), &custom(CUSTOM_PFX_PASSWORD))
+        .await
+        .unwrap();
+    assert!(
+        grants
+            .app_roles
+            .iter()
+            .any(|r| r == "Sites.FullControl.All"),
+        "{grants:?}"
+    );
+
+    let err = platform
+        .grants(tenant(), &custom("wrong password"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::Other, "{err}");
+    assert!(err.message.contains(".pfx"), "{err}");
+    assert!(!err.message.contains("wrong password"), "{err}");
+}
+
+/// A sign-in through the pages with PKCE; returns the callback query and the request used.
+async fn sign_in(
+    sim: &RunningSim,
+    platform: &EntraPlatform,
+    user: &str,
+    decision: &str,
+) -> (BTreeMap<String, String>, SignInRequest, Pkce) {
+    let pkce = Pkce::generate();
+    let req = SignInRequest {
+        tenant: tenant(),
+        client_id: app(INSIGHTS),
+        state: random_url_safe(24),
+        nonce: random_url_safe(24),
+        code_challenge: pkce.challenge.clone(),
+        scopes: vec!["User.Read".into()],
+        login_hint: Some(user.into()),
+    };
+    let url = platform.sign_in_url(&req);
+    let back = Browser::new(sim).sign_in(&url, user, decision).await;
+    (back, req, pkce)
+}
+
+#[tokio::test]
+async fn sign_in_redeem_user_facts_and_refresh() {
+    let (sim, platform) = start().await;
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let client = vendor("insights-m365");
+
+    // The sign-in URL.
+    let (_, req, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
+    let url = platform.sign_in_url(&req);
+    assert!(
+        url.starts_with(&format!(
+            "{}/{CONTOSO_ID}/oauth2/v2.0/authorize?",
+            sim.authority()
+        )),
+        "{url}"
+    );
+    let q = query_of(&url);
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["response_mode"], "query");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(
+        q["code_challenge"],
+        pkce_challenge_s256(pkce.verifier.expose_secret())
+    );
+    assert_eq!(q["nonce"], req.nonce);
+    assert_eq!(q["state"], req.state);
+    assert_eq!(q["login_hint"], ADMIN);
+    assert_eq!(q["prompt"], "select_account");
+    assert_eq!(q["redirect_uri"], REDIRECT);
+    let scopes: Vec<&str> = q["scope"].split(' ').collect();
+    assert_eq!(
+        scopes,
+        vec![
+            "openid",
+            "offline_access",
+            "profile",
+            "https://graph.microsoft.com/User.Read"
+        ]
+    );
+    let no_prompt = platform_with(&sim, &[]).with_sign_in_prompt(None);
+    assert!(!query_of(&no_prompt.sign_in_url(&req)).contains_key("prompt"));
+
+    // Through the pages, then redeemed.
+    let (back, req, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
+    assert_eq!(back.get("state"), Some(&req.state));
+    let code = back.get("code").expect("a code");
+    let scopes = vec!["User.Read".to_owned()];
+    let signed = platform
+        .redeem(tenant(), &client, code, &pkce.verifier, &scopes)
+        .await
+        .unwrap();
+    assert_eq!(signed.object_id, ObjectId::parse(ADMIN_ID).unwrap());
+    assert_eq!(signed.upn.to_string(), ADMIN);
+    assert_eq!(signed.tenant, tenant());
+    assert_eq!(signed.ip, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    assert_eq!(signed.nonce.as_deref(), Some(req.nonce.as_str()));
+    assert!(
+        signed.granted_scopes.iter().any(|s| s == "User.Read"),
+        "{:?}",
+        signed.granted_scopes
+    );
+    let rt1 = signed.refresh_token.clone().expect("a refresh token");
+    // Debug shows no token.
+    let shown = format!("{signed:?}");
+    assert!(
+        !shown.contains(rt1.expose_secret())
+            && !shown.contains(signed.access_token.expose_secret())
+    );
+
+    // The code is single-use; a wrong verifier is refused too.
+    let err = platform
+        .redeem(tenant(), &client, code, &pkce.verifier, &scopes)
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::CodeInvalid, "{err}");
+
+    // Facts about the consent user, read with the delegated token.
+    let facts = platform
+        .user_facts(tenant(), &signed.access_token)
+        .await
+        .unwrap();
+    assert!(
+        facts
+            .role_template_ids
+            .contains(&uuid(GLOBAL_ADMIN_TEMPLATE)),
+        "{facts:?}"
+    );
+    assert!(
+        facts.sku_part_numbers.contains("ENTERPRISEPREMIUM"),
+        "{facts:?}"
+    );
+    assert!(
+        facts.service_plans.contains("SHAREPOINTENTERPRISE"),
+        "{facts:?}"
+    );
+    assert!(facts.group_owner, "admin owns the All Company group");
+    assert!(!facts.verified_admin);
+
+    // Refresh rotates the refresh token.
+    let before = OffsetDateTime::now_utc();
+    let refreshed = platform
+        .refresh(tenant(), &client, &rt1, &scopes)
+        .await
+        .unwrap();
+    let rt2 = refreshed
+        .refresh_token
+        .clone()
+        .expect("a rotated refresh token");
+    assert_ne!(rt1.expose_secret(), rt2.expose_secret());
+    assert!(
+        refreshed.granted_scopes.iter().any(|s| s == "User.Read"),
+        "{:?}",
+        refreshed.granted_scopes
+    );
+    assert!(refreshed.expires_at > before + time::Duration::minutes(5));
+    platform
+        .refresh(tenant(), &client, &rt2, &scopes)
+        .await
+        .expect("the rotated token works");
+}
+
+#[tokio::test]
+async fn user_facts_of_other_users() {
+    let (sim, platform) = start().await;
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let client = vendor("insights-m365");
+    let scopes = vec!["User.Read".to_owned()];
+    let mut facts = BTreeMap::new();
+    for user in [ENGAGE_ADMIN, USER] {
+        let (back, _, pkce) = sign_in(&sim, &platform, user, "accept").await;
+        let signed = platform
+            .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+            .await
+            .unwrap();
+        assert_eq!(signed.upn.to_string(), user);
+        facts.insert(
+            user,
+            platform
+                .user_facts(tenant(), &signed.access_token)
+                .await
+                .unwrap(),
+        );
+    }
+    let engage = &facts[ENGAGE_ADMIN];
+    assert!(
+        engage
+            .role_template_ids
+            .contains(&uuid(YAMMER_ADMIN_TEMPLATE)),
+        "{engage:?}"
+    );
+    assert!(
+        engage.service_plans.contains("YAMMER_ENTERPRISE"),
+        "{engage:?}"
+    );
+    assert!(
+        engage
+            .sku_part_numbers
+            .contains("YAMMER_ENTERPRISE_STANDALONE")
+    );
+    assert!(!engage.group_owner);
+    let user = &facts[USER];
+    assert!(user.role_template_ids.is_empty(), "{user:?}");
+    assert!(!user.group_owner);
+}
+
+#[tokio::test]
+async fn refresh_failures_map_to_user_causes() {
+    let (sim, platform) = start().await;
+    let control = sim.control();
+    control
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let client = vendor("insights-m365");
+    let scopes = vec!["User.Read".to_owned()];
+    let fresh_token = || async {
+        let (back, _, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
+        platform
+            .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+            .await
+            .unwrap()
+            .refresh_token
+            .unwrap()
+    };
+
+    let rt = fresh_token().await;
+    control.set_user_enabled(ADMIN, false).unwrap();
+    let err = platform
+        .refresh(tenant(), &client, &rt, &scopes)
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::UserDisabled, "{err}");
+    assert_eq!(err.aadsts, Some(50057));
+    assert_eq!(err.error.as_deref(), Some("invalid_grant"));
+    assert!(!err.is_transient());
+    assert!(!err.message.contains(rt.expose_secret()));
+    control.set_user_enabled(ADMIN, true).unwrap();
+
+    let rt = fresh_token().await;
+    control.reset_password(ADMIN, "New-Demo-Passw0rd!").unwrap();
+    let err = platform
+        .refresh(tenant(), &client, &rt, &scopes)
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::PasswordResetOrRevoked, "{err}");
+    assert_eq!(err.aadsts, Some(50173));
+}
+
+#[tokio::test]
+async fn credential_and_tenant_failures() {
+    let (sim, platform) = start().await;
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+
+    // A wrong vendor secret.
+    let wrong = platform_with(&sim, &[("insights-m365", INSIGHTS, "not-the-secret")]);
+    let err = wrong
+        .grants(tenant(), &vendor("insights-m365"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::VendorSecretInvalid, "{err}");
+    assert_eq!(err.aadsts, Some(7000215));
+    assert_eq!(err.error.as_deref(), Some("invalid_client"));
+    assert!(!err.message.contains("not-the-secret"), "{err}");
+    assert!(!format!("{wrong:?}").contains("not-the-secret"));
+
+    // No vendor app configured for the app type.
+    assert_eq!(platform.vendor_client_id("viva-engage"), None);
+    let err = platform
+        .grants(tenant(), &vendor("viva-engage"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::NotConfigured, "{err}");
+
+    // The enterprise application deleted in the tenant.
+    sim.control()
+        .delete_service_principal(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let err = platform
+        .grants(tenant(), &vendor("insights-m365"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::AppNotInTenant, "{err}");
+    assert_eq!(err.aadsts, Some(7000229));
+}
+
+#[tokio::test]
+async fn cancel_decline_and_admin_approval_at_microsoft() {
+    let (sim, platform) = start().await;
+
+    // Cancel on the sign-in's consent page (the app is not consented yet).
+    let (back, req, _) = sign_in(&sim, &platform, ADMIN, "cancel").await;
+    assert_eq!(back.get("state"), Some(&req.state));
+    let err = redirect_error(&platform, &back);
+    assert_eq!(err.cause, PlatformCause::Cancelled, "{err}");
+    assert_eq!(err.error.as_deref(), Some("access_denied"));
+
+    // Cancel on the admin consent page: AADSTS65004, declined.
+    let url = platform.admin_consent_url(tenant(), app(INSIGHTS), "s1");
+    let back = Browser::new(&sim).sign_in(&url, ADMIN, "cancel").await;
+    let err = redirect_error(&platform, &back);
+    assert_eq!(err.cause, PlatformCause::ConsentDeclined, "{err}");
+    assert_eq!(err.aadsts, Some(65004));
+
+    // A user who is not an administrator leaves "Need admin approval".
+    let back = Browser::new(&sim).sign_in(&url, USER, "back").await;
+    let err = redirect_error(&platform, &back);
+    assert_eq!(err.cause, PlatformCause::NeedAdminApproval, "{err}");
+    assert_eq!(err.aadsts, Some(90094));
+
+    // The free function reads the same parameters.
+    let err = platform_error_from_redirect("temporarily_unavailable", None, None);
+    assert_eq!(err.cause, PlatformCause::Transient);
+    let err = platform_error_from_redirect(
+        "access_denied",
+        Some("AADSTS90095: Admin consent is required."),
+        None,
+    );
+    assert_eq!(err.cause, PlatformCause::NeedAdminApproval);
+    assert_eq!(err.aadsts, Some(90095));
+}
+
+fn rule(endpoint: &str, status: u16) -> FaultRule {
+    FaultRule {
+        endpoint: endpoint.into(),
+        rate: 1.0,
+        latency_ms: 0,
+        status: Some(status),
+        retry_after_secs: Some(1),
+        drop_connection: false,
+    }
+}
+
+#[tokio::test]
+async fn throttling_and_outages_are_transient() {
+    let (sim, platform) = start().await;
+    let control = sim.control();
+    control
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let client = vendor("insights-m365");
+    let scopes = vec!["User.Read".to_owned()];
+    let (back, _, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
+    let signed = platform
+        .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+        .await
+        .unwrap();
+    let rt = signed.refresh_token.unwrap();
+
+    control.set_faults(vec![rule("token", 429)]).unwrap();
+    let err = platform.grants(tenant(), &client).await.unwrap_err();
+    assert_eq!(err.cause, PlatformCause::Transient, "{err}");
+    assert!(err.is_transient() && err.reason(None, None, None).is_none());
+    let err = platform
+        .refresh(tenant(), &client, &rt, &scopes)
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::Transient, "{err}");
+
+    control.set_faults(vec![rule("graph", 503)]).unwrap();
+    let err = platform.grants(tenant(), &client).await.unwrap_err();
+    assert_eq!(err.cause, PlatformCause::Transient, "{err}");
+    let err = platform
+        .user_facts(tenant(), &signed.access_token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::Transient, "{err}");
+
+    // Once the fault clears, the same calls succeed.
+    control.set_faults(Vec::new()).unwrap();
+    platform.grants(tenant(), &client).await.unwrap();
+    platform
+        .refresh(tenant(), &client, &rt, &scopes)
+        .await
+        .unwrap();
+}
+
+#[test]
+fn configuration_is_checked_and_secrets_stay_out_of_debug() {
+    let client = EntraClient::new(EntraConfig::default()).unwrap();
+    let err = EntraPlatform::new(client.clone(), "not a url".into(), BTreeMap::new()).unwrap_err();
+    assert!(err.to_string().contains("redirect URI"), "{err}");
+
+    let mut apps = BTreeMap::new();
+    apps.insert(
+        "insights-m365".to_owned(),
+        VendorApp::with_secret(app(INSIGHTS), SecretString::from("s3cr3t-value".to_owned())),
+    );
+    let platform = EntraPlatform::new(client, REDIRECT.into(), apps)
+        .unwrap()
+        .with_sign_in_prompt(Some(Prompt::Login));
+    let shown = format!("{platform:?}");
+    assert!(
+        shown.contains(INSIGHTS) || shown.contains("insights-m365"),
+        "{shown}"
+    );
+    assert!(!shown.contains("s3cr3t-value"), "{shown}");
+
+    // A PKCE challenge too short to be S256 sends the browser back to the callback with an error.
+    let url = platform.sign_in_url(&SignInRequest {
+        tenant: tenant(),
+        client_id: app(INSIGHTS),
+        state: "st".into(),
+        nonce: "n".into(),
+        code_challenge: "short".into(),
+        scopes: vec![],
+        login_hint: None,
+    });
+    assert!(url.starts_with(REDIRECT), "{url}");
+    let q = query_of(&url);
+    assert_eq!(q["error"], "invalid_request");
+    assert_eq!(q["state"], "st");
+}
