@@ -7,7 +7,9 @@
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod platform;
 pub mod ports;
+pub mod reauth;
 pub mod service;
 pub mod status;
 pub mod view;
@@ -19,7 +21,14 @@ pub use ids::{
     Thumbprint, Upn,
 };
 pub use model::*;
+pub use platform::{
+    ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed, SignInRequest,
+    SignedIn,
+};
 pub use ports::{Clock, Store, StoreError, SystemClock};
+pub use reauth::{
+    CallbackOutcome, CallbackParams, CustomAppInput, Reauthorizer, StartRequest, Started,
+};
 pub use service::{Consentry, NewProfile};
 pub use status::{ActionOwner, ProfileStatus, StatusReason};
 pub use view::{ProfileView, ReasonView};

@@ -290,3 +290,83 @@ pub struct Page<T> {
     /// Cursor for the next page, absent on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// Which step of a re-authorization a pending record waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthLeg {
+    /// The administrator's tenant-wide consent at `/v2.0/adminconsent`.
+    AdminConsent,
+    /// The consenting user's sign-in (authorization code + PKCE) at `/oauth2/v2.0/authorize`.
+    SignIn,
+}
+
+impl AuthLeg {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AdminConsent => "admin_consent",
+            Self::SignIn => "sign_in",
+        }
+    }
+    /// Parses the stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin_consent" => Some(Self::AdminConsent),
+            "sign_in" => Some(Self::SignIn),
+            _ => None,
+        }
+    }
+}
+
+/// A re-authorization waiting for the administrator to come back from Microsoft. Stored server-side
+/// under the hash of its OAuth state, so any replica can finish it; used once.
+#[derive(Clone)]
+pub struct PendingAuthorization {
+    /// Hex SHA-256 of the OAuth `state` value (the value itself is never stored).
+    pub state_hash: String,
+    /// The profile being re-authorized.
+    pub profile_id: ProfileId,
+    /// Who started it.
+    pub started_by: Actor,
+    /// The consent method chosen.
+    pub method: ConsentMethod,
+    /// The step this record waits for.
+    pub leg: AuthLeg,
+    /// Whether a sign-in follows the admin-consent step.
+    pub sign_in_follows: bool,
+    /// The custom app's application ID (custom app types).
+    pub custom_app_id: Option<AppId>,
+    /// The functions chosen (Cloud Backup delegated app).
+    pub functions: Vec<String>,
+    /// The nonce expected in the id_token.
+    pub nonce: String,
+    /// The profile's status before the re-authorization started (restored on failure).
+    pub previous_status: ProfileStatus,
+    /// The profile's reason before the re-authorization started.
+    pub previous_reason: Option<StatusReason>,
+    /// When it started.
+    pub created_at: OffsetDateTime,
+    /// When it stops being accepted.
+    pub expires_at: OffsetDateTime,
+    /// Secrets (PKCE verifier, custom app .pfx and password) as one blob; sealed by the store.
+    pub secrets: secrecy::SecretSlice<u8>,
+}
+
+impl std::fmt::Debug for PendingAuthorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAuthorization")
+            .field("profile_id", &self.profile_id)
+            .field("started_by", &self.started_by)
+            .field("method", &self.method)
+            .field("leg", &self.leg)
+            .field("sign_in_follows", &self.sign_in_follows)
+            .field("custom_app_id", &self.custom_app_id)
+            .field("functions", &self.functions)
+            .field("previous_status", &self.previous_status)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("secrets", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}

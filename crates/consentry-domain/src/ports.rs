@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 
 use crate::ids::{DomainName, OrgId, ProfileId, TenantId};
 use crate::model::{
-    AppProfile, HistoryEvent, NewHistoryEvent, Organization, Page, PageRequest, ProfileFilter,
-    SecretKind, Tenant,
+    AppProfile, HistoryEvent, NewHistoryEvent, Organization, Page, PageRequest,
+    PendingAuthorization, ProfileFilter, SecretKind, Tenant,
 };
 use crate::status::ProfileStatus;
 
@@ -114,6 +114,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Removes a secret. Returns whether it existed.
     async fn delete_secret(&self, profile: ProfileId, kind: SecretKind)
     -> Result<bool, StoreError>;
+
+    /// Records a pending re-authorization, replacing any other pending one of the same profile
+    /// (its `secrets` are sealed, bound to `state_hash`). `NotFound` if the profile is absent.
+    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), StoreError>;
+    /// Removes and returns the pending re-authorization with this state hash, atomically: of two
+    /// concurrent callers at most one gets it (single use), whichever replica they run on.
+    async fn take_pending(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// The pending re-authorization of a profile, if any (not removed).
+    async fn pending_for_profile(
+        &self,
+        profile: ProfileId,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// Removes a profile's pending re-authorization. Returns whether there was one.
+    async fn delete_pending_for_profile(&self, profile: ProfileId) -> Result<bool, StoreError>;
 }
 
 /// The current time. Injected so that tests and the simulator can move it.

@@ -1,0 +1,316 @@
+//! The identity-platform port: what the domain needs from Microsoft (or entra-sim), in domain terms.
+//! The adapter over HTTP lives in `consentry-entra`; the domain never sees URLs being fetched.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use consentry_catalog::UserFacts;
+use secrecy::{SecretSlice, SecretString};
+use time::OffsetDateTime;
+
+use crate::ids::{AppId, ObjectId, TenantId, Upn};
+use crate::status::StatusReason;
+
+/// Which app registration a call acts as.
+#[derive(Clone)]
+pub enum ClientRef {
+    /// The vendor's app registration for an app type (credentials come from Consentry's configuration).
+    Vendor {
+        /// Catalog key of the app type.
+        app_type: String,
+    },
+    /// A customer's custom Azure app, authenticated with its certificate.
+    Custom {
+        /// The custom app's application (client) ID.
+        app_id: AppId,
+        /// The certificate and private key, as a PKCS#12 (.pfx) archive.
+        pfx: SecretSlice<u8>,
+        /// The archive's password.
+        password: SecretString,
+    },
+}
+
+impl std::fmt::Debug for ClientRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientRef::Vendor { app_type } => f
+                .debug_struct("Vendor")
+                .field("app_type", app_type)
+                .finish(),
+            ClientRef::Custom { app_id, .. } => f
+                .debug_struct("Custom")
+                .field("app_id", app_id)
+                .field("pfx", &"[redacted]")
+                .finish(),
+        }
+    }
+}
+
+/// The parameters of an authorization-code sign-in.
+#[derive(Debug, Clone)]
+pub struct SignInRequest {
+    /// The customer tenant.
+    pub tenant: TenantId,
+    /// The app's client ID.
+    pub client_id: AppId,
+    /// Opaque state (single use).
+    pub state: String,
+    /// Nonce to find in the id_token.
+    pub nonce: String,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// Delegated Graph scopes to request (short names).
+    pub scopes: Vec<String>,
+    /// Pre-fills the username.
+    pub login_hint: Option<String>,
+}
+
+/// A consenting user's sign-in, redeemed.
+pub struct SignedIn {
+    /// The user's object ID.
+    pub object_id: ObjectId,
+    /// The user's UPN.
+    pub upn: Upn,
+    /// The IP address the user signed in from, as Microsoft saw it (`ipaddr` claim), if present.
+    pub ip: Option<IpAddr>,
+    /// The tenant the user signed into (`tid`).
+    pub tenant: TenantId,
+    /// The nonce found in the id_token.
+    pub nonce: Option<String>,
+    /// A delegated access token for Graph (used once to read the user's roles and licenses).
+    pub access_token: SecretString,
+    /// The refresh token to keep, sealed.
+    pub refresh_token: Option<SecretString>,
+    /// The delegated Graph scopes the identity platform says it granted (the token response's
+    /// `scope`, short names).
+    pub granted_scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("object_id", &self.object_id)
+            .field("upn", &self.upn)
+            .field("ip", &self.ip)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Permissions granted to an app in a tenant, read from Graph.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Object ID of the app's service principal (None: the app is not in the tenant).
+    pub service_principal: Option<ObjectId>,
+    /// Application permissions (app role values on Microsoft Graph).
+    pub app_roles: Vec<String>,
+    /// Delegated scopes granted for all users (admin consent).
+    pub delegated_all_principals: Vec<String>,
+    /// Delegated scopes granted by individual users: (user object ID, scopes).
+    pub delegated_by_user: Vec<(ObjectId, Vec<String>)>,
+    /// Whether Graph let the app list its delegated grants. Listing them needs an application
+    /// permission such as DelegatedPermissionGrant.Read.All, which delegated-only apps do not have;
+    /// then the delegated lists are empty and say nothing.
+    pub delegated_readable: bool,
+}
+
+impl Grants {
+    /// Delegated scopes effective for `user`: tenant-wide ones plus the user's own.
+    pub fn delegated_for(&self, user: Option<ObjectId>) -> Vec<String> {
+        let mut out = self.delegated_all_principals.clone();
+        if let Some(u) = user {
+            for (who, scopes) in &self.delegated_by_user {
+                if *who == u {
+                    out.extend(scopes.iter().cloned());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// What a refusal from Microsoft means, independent of wire details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformCause {
+    /// Password reset by an admin, or sessions revoked (50173 and kin).
+    PasswordResetOrRevoked,
+    /// The user is disabled (50057).
+    UserDisabled,
+    /// The user does not exist (50034 and kin).
+    UserNotFound,
+    /// MFA is now required (50076, 50079).
+    MfaRequired,
+    /// A conditional access policy blocks (53003 and kin).
+    ConditionalAccess,
+    /// Consent is missing or was revoked (65001).
+    ConsentMissing,
+    /// The app is not in the tenant (700016, 7000229).
+    AppNotInTenant,
+    /// The certificate is not registered on the app (700027).
+    CertificateNotRegistered,
+    /// The client assertion was outside its time range (700024): a clock problem.
+    AssertionTimeRange,
+    /// The vendor app's secret is wrong (7000215).
+    VendorSecretInvalid,
+    /// The vendor app's secret expired (7000222).
+    VendorSecretExpired,
+    /// The refresh token expired after inactivity (700082).
+    RefreshTokenInactive,
+    /// The tenant does not exist (90002).
+    TenantNotFound,
+    /// The authorization code was invalid, expired or already used.
+    CodeInvalid,
+    /// The user cancelled at Microsoft (access_denied + cancel).
+    Cancelled,
+    /// The user or admin declined consent (65004).
+    ConsentDeclined,
+    /// The signed-in user may not grant the consent; an administrator must (90094 and kin).
+    NeedAdminApproval,
+    /// A transient failure (timeout, 5xx, 429, `temporarily_unavailable`): never changes a status.
+    Transient,
+    /// The vendor app for this app type is not configured in Consentry.
+    NotConfigured,
+    /// Anything else.
+    Other,
+}
+
+/// A failed call to the identity platform.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PlatformError {
+    /// What it means.
+    pub cause: PlatformCause,
+    /// The AADSTS code, if any.
+    pub aadsts: Option<u32>,
+    /// The OAuth error class or Graph error code, if any.
+    pub error: Option<String>,
+    /// A human message without secrets (Microsoft's description may be included; it never holds tokens).
+    pub message: String,
+}
+
+impl PlatformError {
+    /// Whether the failure is transient (must never change a profile's status).
+    pub fn is_transient(&self) -> bool {
+        self.cause == PlatformCause::Transient
+    }
+
+    /// The status reason this failure is definitive evidence of, for a profile with the given consent
+    /// user and original sign-in IP. `None` for transient failures.
+    pub fn reason(
+        &self,
+        upn: Option<&Upn>,
+        original_ip: Option<IpAddr>,
+        thumbprint: Option<&str>,
+    ) -> Option<StatusReason> {
+        let upn = upn.map(|u| u.to_string());
+        Some(match self.cause {
+            PlatformCause::Transient => return None,
+            PlatformCause::PasswordResetOrRevoked => {
+                StatusReason::PasswordResetOrSessionsRevoked { upn }
+            }
+            PlatformCause::UserDisabled => StatusReason::ConsentUserDisabled { upn },
+            PlatformCause::UserNotFound => StatusReason::ConsentUserDeleted { upn },
+            PlatformCause::MfaRequired => StatusReason::MfaEnabledAfterConsent { upn },
+            PlatformCause::ConditionalAccess => {
+                StatusReason::ConditionalAccessBlocked { original_ip }
+            }
+            PlatformCause::ConsentMissing | PlatformCause::ConsentDeclined => {
+                StatusReason::ConsentRevoked
+            }
+            PlatformCause::AppNotInTenant => StatusReason::AppRemovedFromTenant,
+            PlatformCause::CertificateNotRegistered => StatusReason::CertificateNotRegistered {
+                thumbprint: thumbprint.map(str::to_string),
+            },
+            PlatformCause::RefreshTokenInactive => StatusReason::RefreshTokenInactive,
+            PlatformCause::TenantNotFound => StatusReason::TenantNotFound,
+            PlatformCause::VendorSecretInvalid
+            | PlatformCause::VendorSecretExpired
+            | PlatformCause::NotConfigured => StatusReason::VendorCredentialProblem {
+                aadsts: self.aadsts,
+            },
+            PlatformCause::AssertionTimeRange
+            | PlatformCause::CodeInvalid
+            | PlatformCause::Cancelled
+            | PlatformCause::NeedAdminApproval
+            | PlatformCause::Other => StatusReason::UnrecognizedError {
+                aadsts: self.aadsts,
+                error: self.error.clone().unwrap_or_else(|| "error".into()),
+            },
+        })
+    }
+}
+
+/// The Microsoft identity platform and Graph, as the domain needs them.
+#[async_trait]
+pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
+    /// The vendor app's client ID for an app type, if Consentry has credentials for it.
+    fn vendor_client_id(&self, app_type: &str) -> Option<AppId>;
+
+    /// The URL of the v2 admin-consent page (`/{tenant}/v2.0/adminconsent`) returning to Consentry's callback.
+    fn admin_consent_url(&self, tenant: TenantId, client_id: AppId, state: &str) -> String;
+
+    /// The URL of the authorization (sign-in) page returning to Consentry's callback.
+    fn sign_in_url(&self, req: &SignInRequest) -> String;
+
+    /// Interprets an error returned on Consentry's callback (`error`, `error_description`, `error_subcode`
+    /// query parameters of Microsoft's redirect).
+    fn redirect_error(
+        &self,
+        error: &str,
+        description: Option<&str>,
+        subcode: Option<&str>,
+    ) -> PlatformError;
+
+    /// Redeems an authorization code (PKCE) for the consenting user's tokens.
+    async fn redeem(
+        &self,
+        tenant: TenantId,
+        client: &ClientRef,
+        code: &str,
+        code_verifier: &SecretString,
+        scopes: &[String],
+    ) -> Result<SignedIn, PlatformError>;
+
+    /// Reads the signed-in user's directory roles, licenses, Viva Engage verified-admin flag and group
+    /// ownership with their delegated token.
+    async fn user_facts(
+        &self,
+        tenant: TenantId,
+        access_token: &SecretString,
+    ) -> Result<UserFacts, PlatformError>;
+
+    /// Proves the app can authenticate in the tenant (client credentials; a certificate assertion for
+    /// custom apps) and reads the permissions granted to it from Graph.
+    async fn grants(&self, tenant: TenantId, client: &ClientRef) -> Result<Grants, PlatformError>;
+
+    /// Uses a refresh token: returns the rotated refresh token (to store) and the access token's expiry.
+    async fn refresh(
+        &self,
+        tenant: TenantId,
+        client: &ClientRef,
+        refresh_token: &SecretString,
+        scopes: &[String],
+    ) -> Result<Refreshed, PlatformError>;
+}
+
+/// The result of a refresh.
+pub struct Refreshed {
+    /// The new access token.
+    pub access_token: SecretString,
+    /// When it expires.
+    pub expires_at: OffsetDateTime,
+    /// The rotated refresh token, when one was returned.
+    pub refresh_token: Option<SecretString>,
+    /// The delegated scopes the identity platform says the token carries (short names).
+    pub granted_scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for Refreshed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refreshed")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}

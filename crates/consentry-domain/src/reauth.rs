@@ -1,0 +1,1052 @@
+//! Re-authorizing an app profile: every path the product documentation describes — administrator consent,
+//! user consent, custom Azure apps with a certificate, the Cloud Backup delegated app's functions — as one
+//! small state machine over the identity-platform port.
+//!
+//! The profile keeps its previous credentials and status until a re-authorization completes; a failure,
+//! cancellation or expiry restores the previous status, so nothing is lost.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use consentry_catalog::{AppType, ConsentMethod, PermissionKind, PermissionType, UserFacts};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use crate::error::DomainError;
+use crate::ids::{AppId, ProfileId, Thumbprint};
+use crate::model::{
+    Actor, AppProfile, AuthLeg, CertificateInfo, ConsentUser, EventKind, GrantedPermission,
+    NewHistoryEvent, PendingAuthorization, SecretKind,
+};
+use crate::platform::{
+    ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, SignInRequest,
+};
+use crate::service::Consentry;
+use crate::status::{ProfileStatus, StatusReason};
+
+/// How long a started re-authorization waits for the administrator.
+pub const PENDING_LIFETIME: Duration = Duration::minutes(10);
+
+/// A custom Azure app's identity as uploaded by the administrator.
+pub struct CustomAppInput {
+    /// The application (client) ID, as typed.
+    pub application_id: String,
+    /// The .pfx file's bytes.
+    pub pfx: Vec<u8>,
+    /// The .pfx password.
+    pub password: SecretString,
+}
+
+impl std::fmt::Debug for CustomAppInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomAppInput")
+            .field("application_id", &self.application_id)
+            .field("pfx_len", &self.pfx.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the person starting a re-authorization chose.
+#[derive(Debug)]
+pub struct StartRequest {
+    /// Administrator or user consent.
+    pub method: ConsentMethod,
+    /// For custom app types: the app ID and certificate.
+    pub custom_app: Option<CustomAppInput>,
+    /// For app types with functions: the chosen function keys.
+    pub functions: Vec<String>,
+    /// Pre-fills the sign-in page.
+    pub login_hint: Option<String>,
+}
+
+/// A started re-authorization: where to send the administrator.
+#[derive(Debug, Clone, Serialize)]
+pub struct Started {
+    /// The Microsoft page to open.
+    pub url: String,
+    /// Until when the link works.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The profile, now pending.
+    pub profile: AppProfile,
+}
+
+/// The query parameters Microsoft sends back to the callback.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CallbackParams {
+    /// The state sent out.
+    pub state: Option<String>,
+    /// Authorization code (sign-in leg).
+    pub code: Option<String>,
+    /// OAuth error.
+    pub error: Option<String>,
+    /// Error text (starts with AADSTSnnnnn).
+    pub error_description: Option<String>,
+    /// Error sub-code (`cancel`).
+    pub error_subcode: Option<String>,
+    /// `True` on admin-consent redirects.
+    pub admin_consent: Option<String>,
+    /// Tenant reported by the admin-consent redirect (never trusted; checked through Graph).
+    pub tenant: Option<String>,
+}
+
+/// How a callback ended.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CallbackOutcome {
+    /// Another step at Microsoft follows (the sign-in after the tenant-wide consent).
+    Continue {
+        /// Where to go next.
+        url: String,
+    },
+    /// The profile is re-authorized.
+    Completed {
+        /// The profile after the change.
+        profile: AppProfile,
+    },
+    /// It failed; the profile is back in its previous state.
+    Failed {
+        /// The profile, restored.
+        profile: AppProfile,
+        /// What went wrong.
+        message: String,
+        /// What to do.
+        remediation: Vec<String>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct PendingSecrets {
+    code_verifier: String,
+    pfx_b64: Option<String>,
+    pfx_password: Option<String>,
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::fill(&mut buf[..]);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Hex SHA-256 of an OAuth state value, the key under which its pending record is stored.
+pub fn state_hash(state: &str) -> String {
+    hex::encode(Sha256::digest(state.as_bytes()))
+}
+
+/// PKCE S256 challenge of a verifier.
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// A failure that restores the profile and is reported on the result page.
+struct Failure {
+    message: String,
+    remediation: Vec<String>,
+}
+
+impl Failure {
+    fn new(message: impl Into<String>, remediation: Vec<String>) -> Self {
+        Self {
+            message: message.into(),
+            remediation,
+        }
+    }
+}
+
+/// What a platform failure during re-authorization means to the administrator.
+fn explain_platform(e: &PlatformError, app: &AppType, custom: bool) -> Failure {
+    let grant_steps = || {
+        if custom {
+            vec![
+                "Sign in to the Microsoft Entra admin center.".to_string(),
+                "Go to Microsoft Entra ID > App registrations, open the custom app, select API permissions and click Grant admin consent for your tenant.".to_string(),
+                "Then re-authorize the app profile again.".to_string(),
+            ]
+        } else {
+            vec![
+                "Sign in to the Microsoft Entra admin center.".to_string(),
+                format!(
+                    "Go to Microsoft Entra ID > Enterprise applications, open {}, select Permissions (under Security) and click Grant admin consent for your tenant.",
+                    app.entra_app_name.as_deref().unwrap_or(&app.display_name)
+                ),
+                "Then re-authorize the app profile again.".to_string(),
+            ]
+        }
+    };
+    match e.cause {
+        PlatformCause::Cancelled => Failure::new(
+            "The sign-in or consent was cancelled at Microsoft. Nothing was changed.",
+            vec!["Start the re-authorization again when you are ready.".into()],
+        ),
+        PlatformCause::ConsentDeclined => Failure::new(
+            "Consent was declined at Microsoft (AADSTS65004). Nothing was changed.",
+            vec!["Start the re-authorization again and accept the permissions the app asks for.".into()],
+        ),
+        PlatformCause::NeedAdminApproval => {
+            let mut steps = vec![
+                "Re-authorize with a Global Administrator or Privileged Role Administrator account using Administrator consent, or have an administrator grant admin consent to the app first:".to_string(),
+            ];
+            steps.extend(grant_steps());
+            Failure::new(
+                "The account used may not grant this consent: Microsoft asks for an administrator's approval (admin consent has not been granted to the app in your tenant).",
+                steps,
+            )
+        }
+        PlatformCause::ConsentMissing | PlatformCause::AppNotInTenant => Failure::new(
+            "Admin consent has not been granted to this app in your tenant.",
+            grant_steps(),
+        ),
+        PlatformCause::CertificateNotRegistered => Failure::new(
+            "The certificate in the .pfx file is not registered on the custom app in Microsoft Entra ID (AADSTS700027).",
+            vec![
+                "Upload the matching .cer/.crt file to the custom app (App registrations > the app > Certificates & secrets), or".into(),
+                "re-authorize with the .pfx file that pairs with the certificate already uploaded.".into(),
+            ],
+        ),
+        PlatformCause::MfaRequired => Failure::new(
+            "Microsoft requires multi-factor authentication for this account.",
+            vec!["Start again and complete the multi-factor authentication step at Microsoft.".into()],
+        ),
+        PlatformCause::ConditionalAccess => Failure::new(
+            "A conditional access policy in your tenant blocked the sign-in.",
+            vec![
+                "Sign in from a location your conditional access policies allow, or add it to their trusted locations.".into(),
+            ],
+        ),
+        PlatformCause::Transient => Failure::new(
+            "Microsoft did not answer in time. Nothing was changed.",
+            vec!["Try the re-authorization again in a few minutes.".into()],
+        ),
+        PlatformCause::NotConfigured
+        | PlatformCause::VendorSecretInvalid
+        | PlatformCause::VendorSecretExpired => Failure::new(
+            "The service's own app credential was rejected or is not configured. The operator must fix it; nothing is needed in your tenant.",
+            vec!["Contact the service operator.".into()],
+        ),
+        _ => Failure::new(
+            match e.aadsts {
+                Some(c) => format!("Microsoft refused the re-authorization (AADSTS{c}): {}", e.message),
+                None => format!("Microsoft refused the re-authorization: {}", e.message),
+            },
+            vec!["Start the re-authorization again; if it fails the same way, contact the service operator.".into()],
+        ),
+    }
+}
+
+/// The Graph permissions an app type requires at the catalog's version.
+fn required(app: &AppType, kind: PermissionType) -> Vec<String> {
+    app.permissions
+        .iter()
+        .filter(|p| p.kind == kind && !p.optional)
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+fn optional_missing(app: &AppType, granted: &[GrantedPermission]) -> Vec<String> {
+    app.permissions
+        .iter()
+        .filter(|p| p.optional)
+        .filter(|p| !granted.iter().any(|g| g.name == p.name && g.kind == p.kind))
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+/// Re-authorization over the domain services and the identity platform.
+#[derive(Debug, Clone)]
+pub struct Reauthorizer {
+    core: Consentry,
+    platform: Arc<dyn IdentityPlatform>,
+}
+
+impl Reauthorizer {
+    /// Builds it.
+    pub fn new(core: Consentry, platform: Arc<dyn IdentityPlatform>) -> Self {
+        Self { core, platform }
+    }
+
+    /// The domain services.
+    pub fn core(&self) -> &Consentry {
+        &self.core
+    }
+
+    fn app_type(&self, profile: &AppProfile) -> Result<AppType, DomainError> {
+        self.core
+            .catalog()
+            .app_type(&profile.app_type)
+            .cloned()
+            .ok_or_else(|| {
+                DomainError::Conflict(format!(
+                    "the app type {} of this profile is no longer in the catalog",
+                    profile.app_type
+                ))
+            })
+    }
+
+    /// Starts a re-authorization: validates the choices, records a pending authorization (state,
+    /// PKCE verifier, uploaded certificate — sealed), marks the profile pending and returns the
+    /// Microsoft URL to send the administrator to. The profile's credentials are not touched.
+    pub async fn start(
+        &self,
+        profile_id: ProfileId,
+        req: StartRequest,
+        actor: &Actor,
+    ) -> Result<Started, DomainError> {
+        let now = self.core.clock().now();
+        let mut profile = self.core.profile(profile_id).await?;
+        let app = self.app_type(&profile)?;
+        if !app.allows(req.method) {
+            return Err(DomainError::invalid(
+                "method",
+                format!(
+                    "{} supports administrator consent only; user consent is available only for the app types the documentation lists",
+                    app.display_name
+                ),
+            ));
+        }
+
+        // Functions (Cloud Backup delegated app and the like).
+        let org = self.core.organization(profile.org_id).await?;
+        if app.functions.is_empty() {
+            if !req.functions.is_empty() {
+                return Err(DomainError::invalid(
+                    "functions",
+                    format!("{} has no selectable functions", app.display_name),
+                ));
+            }
+        } else {
+            let modules: Vec<String> = org.modules.iter().cloned().collect();
+            app.check_functions(&req.functions, &modules)
+                .map_err(|e| DomainError::invalid("functions", e.to_string()))?;
+        }
+
+        // Custom app: application ID and certificate.
+        let (client, custom_app_id, pfx_secret) = if app.custom_app {
+            let input = req.custom_app.as_ref().ok_or_else(|| {
+                DomainError::invalid(
+                    "application_id",
+                    format!(
+                        "{} needs the application ID of your custom app, its certificate file (.pfx) and the certificate password",
+                        app.display_name
+                    ),
+                )
+            })?;
+            let app_id = AppId::parse(&input.application_id)
+                .map_err(|e| DomainError::bad_id("application_id", e))?;
+            consentry_certs::ClientCertificate::from_pfx(
+                &input.pfx,
+                input.password.expose_secret(),
+                now,
+            )
+            .map_err(|e| DomainError::invalid("certificate", e.to_string()))?;
+            (
+                ClientRef::Custom {
+                    app_id,
+                    pfx: SecretSlice::from(input.pfx.clone()),
+                    password: input.password.clone(),
+                },
+                Some(app_id),
+                Some((
+                    STANDARD.encode(&input.pfx),
+                    input.password.expose_secret().to_string(),
+                )),
+            )
+        } else {
+            if req.custom_app.is_some() {
+                return Err(DomainError::invalid(
+                    "application_id",
+                    format!(
+                        "{} uses the service's own app: no application ID or certificate is needed",
+                        app.display_name
+                    ),
+                ));
+            }
+            (
+                ClientRef::Vendor {
+                    app_type: app.key.clone(),
+                },
+                None,
+                None,
+            )
+        };
+        let client_id = match &client {
+            ClientRef::Custom { app_id, .. } => *app_id,
+            ClientRef::Vendor { app_type } => self.platform.vendor_client_id(app_type).ok_or_else(|| {
+                DomainError::Conflict(format!(
+                    "the service's app for {} is not configured; the operator must add it to Consentry's configuration",
+                    app.display_name
+                ))
+            })?,
+        };
+
+        // The legs at Microsoft.
+        let (first_leg, sign_in_follows) = match (app.permission_kind, req.method) {
+            (PermissionKind::Application, _) => (AuthLeg::AdminConsent, false),
+            (_, ConsentMethod::Admin) => (AuthLeg::AdminConsent, true),
+            (_, ConsentMethod::User) => (AuthLeg::SignIn, false),
+        };
+        if req.method == ConsentMethod::User {
+            // User consent needs the organization's admin consent first (the documentation's preparation step).
+            let grants = self
+                .platform
+                .grants(profile.tenant_id, &client)
+                .await
+                .map_err(|e| self.start_error(&e, &app))?;
+            // Graph lists delegated grants only to apps allowed to read them; when it does not,
+            // Microsoft itself refuses the user's consent ("need admin approval") and the callback
+            // explains how to grant admin consent.
+            let needed = required(&app, PermissionType::Scope);
+            let missing: Vec<&String> = needed
+                .iter()
+                .filter(|s| {
+                    grants.delegated_readable && !grants.delegated_all_principals.contains(s)
+                })
+                .collect();
+            if grants.service_principal.is_none() || !missing.is_empty() {
+                let f = explain_platform(
+                    &PlatformError {
+                        cause: PlatformCause::ConsentMissing,
+                        aadsts: None,
+                        error: None,
+                        message: String::new(),
+                    },
+                    &app,
+                    app.custom_app,
+                );
+                return Err(DomainError::invalid(
+                    "method",
+                    format!(
+                        "User consent needs admin consent to be granted to the app first. {}",
+                        f.remediation.join(" ")
+                    ),
+                ));
+            }
+        }
+
+        // The pending record. A pending re-authorization already running is replaced, keeping the
+        // status from before the first one.
+        let (previous_status, previous_reason) =
+            match self.core.store().pending_for_profile(profile.id).await? {
+                Some(p) => (p.previous_status, p.previous_reason),
+                None => (profile.status, profile.reason.clone()),
+            };
+        let state = random_token(32);
+        let verifier = random_token(48);
+        let nonce = random_token(16);
+        let secrets = PendingSecrets {
+            code_verifier: verifier.clone(),
+            pfx_b64: pfx_secret.as_ref().map(|(b, _)| b.clone()),
+            pfx_password: pfx_secret.map(|(_, p)| p),
+        };
+        let blob = serde_json::to_vec(&secrets)
+            .map_err(|e| DomainError::invalid("request", e.to_string()))?;
+        let expires_at = now + PENDING_LIFETIME;
+        let pending = PendingAuthorization {
+            state_hash: state_hash(&state),
+            profile_id: profile.id,
+            started_by: actor.clone(),
+            method: req.method,
+            leg: first_leg,
+            sign_in_follows,
+            custom_app_id,
+            functions: req.functions.clone(),
+            nonce: nonce.clone(),
+            previous_status,
+            previous_reason,
+            created_at: now,
+            expires_at,
+            secrets: SecretSlice::from(blob),
+        };
+        self.core.store().put_pending(&pending).await?;
+
+        let from = profile.status;
+        let reason = StatusReason::ReauthorizationStarted {
+            by: actor.to_string(),
+        };
+        profile.status = reason.status();
+        profile.reason = Some(reason.clone());
+        profile.updated_at = now;
+        self.core
+            .store()
+            .save_profile(
+                &profile,
+                Some(NewHistoryEvent {
+                    profile_id: profile.id,
+                    at: now,
+                    actor: actor.clone(),
+                    kind: EventKind::ReauthorizationStarted,
+                    from_status: Some(from),
+                    to_status: Some(profile.status),
+                    reason: Some(reason),
+                    detail: Some(format!("{} ({})", req.method, app.display_name)),
+                }),
+            )
+            .await?;
+
+        let url = match first_leg {
+            AuthLeg::AdminConsent => {
+                self.platform
+                    .admin_consent_url(profile.tenant_id, client_id, &state)
+            }
+            AuthLeg::SignIn => self.platform.sign_in_url(&SignInRequest {
+                tenant: profile.tenant_id,
+                client_id,
+                state,
+                nonce,
+                code_challenge: pkce_challenge(&verifier),
+                scopes: app.delegated_scopes().map(|p| p.name.clone()).collect(),
+                login_hint: req.login_hint,
+            }),
+        };
+        Ok(Started {
+            url,
+            expires_at,
+            profile,
+        })
+    }
+
+    fn start_error(&self, e: &PlatformError, app: &AppType) -> DomainError {
+        if e.cause == PlatformCause::Transient {
+            return DomainError::Conflict(format!(
+                "Microsoft did not answer in time ({}); nothing was changed, try again in a few minutes",
+                e.message
+            ));
+        }
+        let f = explain_platform(e, app, app.custom_app);
+        DomainError::invalid(
+            "method",
+            format!("{} {}", f.message, f.remediation.join(" ")),
+        )
+    }
+
+    /// Finishes one step of a re-authorization when Microsoft redirects back.
+    pub async fn callback(&self, params: CallbackParams) -> Result<CallbackOutcome, DomainError> {
+        let now = self.core.clock().now();
+        let state = params
+            .state
+            .as_deref()
+            .filter(|s| !s.is_empty() && s.len() <= 512)
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "state",
+                    "the callback has no valid state parameter; start the re-authorization again",
+                )
+            })?;
+        let pending = self
+            .core
+            .store()
+            .take_pending(&state_hash(state))
+            .await?
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "state",
+                    "this link is unknown or was already used; start the re-authorization again from the app profile",
+                )
+            })?;
+        let profile = self.core.profile(pending.profile_id).await?;
+        let app = self.app_type(&profile)?;
+        if now > pending.expires_at {
+            return self
+                .fail(
+                    profile,
+                    &pending,
+                    Failure::new(
+                        "This re-authorization expired (it must be completed within 10 minutes).",
+                        vec!["Start the re-authorization again.".into()],
+                    ),
+                )
+                .await;
+        }
+        if let Some(error) = params.error.as_deref() {
+            let e = self.platform.redirect_error(
+                error,
+                params.error_description.as_deref(),
+                params.error_subcode.as_deref(),
+            );
+            let f = explain_platform(&e, &app, app.custom_app);
+            return self.fail(profile, &pending, f).await;
+        }
+        let secrets: PendingSecrets = serde_json::from_slice(pending.secrets.expose_secret())
+            .map_err(|_| {
+                DomainError::Conflict("the pending re-authorization is damaged; start again".into())
+            })?;
+        let client = match (
+            &pending.custom_app_id,
+            &secrets.pfx_b64,
+            &secrets.pfx_password,
+        ) {
+            (Some(app_id), Some(pfx), Some(pw)) => ClientRef::Custom {
+                app_id: *app_id,
+                pfx: SecretSlice::from(STANDARD.decode(pfx).unwrap_or_default()),
+                password: SecretString::from(pw.clone()),
+            },
+            _ => ClientRef::Vendor {
+                app_type: app.key.clone(),
+            },
+        };
+        let client_id = match &client {
+            ClientRef::Custom { app_id, .. } => Some(*app_id),
+            ClientRef::Vendor { app_type } => self.platform.vendor_client_id(app_type),
+        };
+        let Some(client_id) = client_id else {
+            let f = explain_platform(
+                &PlatformError {
+                    cause: PlatformCause::NotConfigured,
+                    aadsts: None,
+                    error: None,
+                    message: String::new(),
+                },
+                &app,
+                false,
+            );
+            return self.fail(profile, &pending, f).await;
+        };
+
+        match pending.leg {
+            AuthLeg::AdminConsent => {
+                let grants = match self.platform.grants(profile.tenant_id, &client).await {
+                    Ok(g) => g,
+                    Err(e) => {
+                        return self
+                            .fail(
+                                profile,
+                                &pending,
+                                explain_platform(&e, &app, app.custom_app),
+                            )
+                            .await;
+                    }
+                };
+                let missing: Vec<String> = required(&app, PermissionType::Role)
+                    .into_iter()
+                    .filter(|r| !grants.app_roles.contains(r))
+                    .collect();
+                if grants.service_principal.is_none() || !missing.is_empty() {
+                    let f = Failure::new(
+                        if missing.is_empty() {
+                            "The app was not found in your tenant after consent.".to_string()
+                        } else {
+                            format!(
+                                "The consent did not grant the permissions the app needs: {}.",
+                                missing.join(", ")
+                            )
+                        },
+                        if app.custom_app {
+                            vec![
+                                "Add the missing Microsoft Graph application permissions to the custom app (App registrations > the app > API permissions) and grant admin consent.".into(),
+                                "Then re-authorize the app profile again.".into(),
+                            ]
+                        } else {
+                            vec!["Re-authorize again with a Global Administrator or Privileged Role Administrator account and accept every permission.".into()]
+                        },
+                    );
+                    return self.fail(profile, &pending, f).await;
+                }
+                if pending.sign_in_follows {
+                    let next_state = random_token(32);
+                    let mut next = pending.clone();
+                    next.state_hash = state_hash(&next_state);
+                    next.leg = AuthLeg::SignIn;
+                    next.sign_in_follows = false;
+                    next.expires_at = now + PENDING_LIFETIME;
+                    self.core.store().put_pending(&next).await?;
+                    let url = self.platform.sign_in_url(&SignInRequest {
+                        tenant: profile.tenant_id,
+                        client_id,
+                        state: next_state,
+                        nonce: pending.nonce.clone(),
+                        code_challenge: pkce_challenge(&secrets.code_verifier),
+                        scopes: app.delegated_scopes().map(|p| p.name.clone()).collect(),
+                        login_hint: None,
+                    });
+                    return Ok(CallbackOutcome::Continue { url });
+                }
+                self.complete(
+                    profile, &app, &pending, &client, client_id, &grants, None, &secrets,
+                )
+                .await
+            }
+            AuthLeg::SignIn => {
+                let Some(code) = params
+                    .code
+                    .as_deref()
+                    .filter(|c| !c.is_empty() && c.len() <= 4096)
+                else {
+                    let f = Failure::new(
+                        "Microsoft's answer had no authorization code.",
+                        vec!["Start the re-authorization again.".into()],
+                    );
+                    return self.fail(profile, &pending, f).await;
+                };
+                let scopes: Vec<String> = app.delegated_scopes().map(|p| p.name.clone()).collect();
+                let signed = match self
+                    .platform
+                    .redeem(
+                        profile.tenant_id,
+                        &client,
+                        code,
+                        &SecretString::from(secrets.code_verifier.clone()),
+                        &scopes,
+                    )
+                    .await
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return self
+                            .fail(
+                                profile,
+                                &pending,
+                                explain_platform(&e, &app, app.custom_app),
+                            )
+                            .await;
+                    }
+                };
+                if signed.tenant != profile.tenant_id {
+                    let f = Failure::new(
+                        format!(
+                            "The account {} belongs to another tenant than this app profile's.",
+                            signed.upn
+                        ),
+                        vec!["Re-authorize with an account of the profile's tenant.".into()],
+                    );
+                    return self.fail(profile, &pending, f).await;
+                }
+                if signed.nonce.as_deref().is_some_and(|n| n != pending.nonce) {
+                    let f = Failure::new(
+                        "Microsoft's answer did not match this re-authorization (nonce mismatch).",
+                        vec!["Start the re-authorization again.".into()],
+                    );
+                    return self.fail(profile, &pending, f).await;
+                }
+                // The consenting user's roles, licenses and group ownership against the catalog.
+                let facts: UserFacts = match self
+                    .platform
+                    .user_facts(profile.tenant_id, &signed.access_token)
+                    .await
+                {
+                    Ok(f) => f,
+                    Err(e) => {
+                        return self
+                            .fail(
+                                profile,
+                                &pending,
+                                explain_platform(&e, &app, app.custom_app),
+                            )
+                            .await;
+                    }
+                };
+                if let Some(req) =
+                    app.requirement_for(pending.method, Some(&profile.service), &pending.functions)
+                    && let Err(unmet) = self.core.catalog().evaluate(&req, &facts)
+                {
+                    let f = Failure::new(
+                        format!(
+                            "The account {} cannot give {} for {}: it {}.",
+                            signed.upn,
+                            pending.method.to_string().to_lowercase(),
+                            app.display_name,
+                            unmet
+                        ),
+                        vec![format!(
+                            "Re-authorize with an account that has what is needed ({}), or assign it to {} in Microsoft Entra ID first.",
+                            self.core.catalog().describe(&req),
+                            signed.upn
+                        )],
+                    );
+                    return self.fail(profile, &pending, f).await;
+                }
+                let grants = match self.platform.grants(profile.tenant_id, &client).await {
+                    Ok(g) => g,
+                    Err(e) => {
+                        return self
+                            .fail(
+                                profile,
+                                &pending,
+                                explain_platform(&e, &app, app.custom_app),
+                            )
+                            .await;
+                    }
+                };
+                // Delegated grants from Graph where the app may read them; otherwise the identity
+                // platform's own statement of the scopes it granted in this sign-in.
+                let have = if grants.delegated_readable {
+                    grants.delegated_for(Some(signed.object_id))
+                } else {
+                    let mut v = signed.granted_scopes.clone();
+                    // The OpenID scopes are not echoed in `scope`: the sign-in itself proves
+                    // openid/profile, and a refresh token proves offline_access.
+                    v.extend(["openid".to_string(), "profile".to_string()]);
+                    if signed.refresh_token.is_some() {
+                        v.push("offline_access".into());
+                    }
+                    v.sort();
+                    v.dedup();
+                    v
+                };
+                let mut missing: Vec<String> = required(&app, PermissionType::Scope)
+                    .into_iter()
+                    .filter(|s| !have.contains(s))
+                    .collect();
+                missing.extend(
+                    required(&app, PermissionType::Role)
+                        .into_iter()
+                        .filter(|r| !grants.app_roles.contains(r)),
+                );
+                if !missing.is_empty() {
+                    let f = Failure::new(
+                        format!("The consent did not grant the permissions the app needs: {}.", missing.join(", ")),
+                        vec!["Re-authorize again and accept every permission the app asks for; with User consent, make sure an administrator granted admin consent first.".into()],
+                    );
+                    return self.fail(profile, &pending, f).await;
+                }
+                let user = ConsentUser {
+                    object_id: signed.object_id,
+                    upn: signed.upn.clone(),
+                };
+                let extra = SignInResult {
+                    user,
+                    ip: signed.ip,
+                    refresh_token: signed.refresh_token,
+                    delegated: have,
+                };
+                self.complete(
+                    profile,
+                    &app,
+                    &pending,
+                    &client,
+                    client_id,
+                    &grants,
+                    Some(extra),
+                    &secrets,
+                )
+                .await
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn complete(
+        &self,
+        mut profile: AppProfile,
+        app: &AppType,
+        pending: &PendingAuthorization,
+        client: &ClientRef,
+        client_id: AppId,
+        grants: &Grants,
+        sign_in: Option<SignInResult>,
+        secrets: &PendingSecrets,
+    ) -> Result<CallbackOutcome, DomainError> {
+        let now = self.core.clock().now();
+        let mut granted: Vec<GrantedPermission> = grants
+            .app_roles
+            .iter()
+            .map(|r| GrantedPermission {
+                name: r.clone(),
+                kind: PermissionType::Role,
+            })
+            .collect();
+        let delegated = match &sign_in {
+            Some(s) => s.delegated.clone(),
+            None => grants.delegated_for(None),
+        };
+        granted.extend(delegated.into_iter().map(|s| GrantedPermission {
+            name: s,
+            kind: PermissionType::Scope,
+        }));
+
+        // Secrets first: if storing them fails, the profile record still describes the old credentials.
+        if let Some(refresh) = sign_in.as_ref().and_then(|s| s.refresh_token.as_ref()) {
+            self.core
+                .store()
+                .put_secret(
+                    profile.id,
+                    SecretKind::RefreshToken,
+                    &SecretSlice::from(refresh.expose_secret().as_bytes().to_vec()),
+                )
+                .await?;
+        } else if sign_in.is_none() {
+            // Application-only consent: no user and no refresh token any more.
+            self.core
+                .store()
+                .delete_secret(profile.id, SecretKind::RefreshToken)
+                .await?;
+        }
+        let mut certificate = None;
+        if let (ClientRef::Custom { .. }, Some(pfx_b64), Some(pw)) =
+            (client, &secrets.pfx_b64, &secrets.pfx_password)
+        {
+            let pfx = STANDARD.decode(pfx_b64).unwrap_or_default();
+            if let Ok(cert) = consentry_certs::ClientCertificate::from_pfx(&pfx, pw, now) {
+                certificate = Thumbprint::parse(&cert.sha1_thumbprint().hex_upper())
+                    .ok()
+                    .map(|thumbprint| CertificateInfo {
+                        thumbprint,
+                        subject: cert.subject().to_string(),
+                        not_after: cert.not_after(),
+                    });
+            }
+            let blob = serde_json::to_vec(&StoredCertificate {
+                pfx_b64: pfx_b64.clone(),
+                password: pw.clone(),
+            })
+            .map_err(|e| DomainError::Conflict(e.to_string()))?;
+            self.core
+                .store()
+                .put_secret(
+                    profile.id,
+                    SecretKind::ClientCertificate,
+                    &SecretSlice::from(blob),
+                )
+                .await?;
+        }
+
+        let from = profile.status;
+        let optional = optional_missing(app, &granted);
+        let reason = if optional.is_empty() {
+            None
+        } else {
+            Some(StatusReason::OptionalPermissionsAvailable {
+                permissions: optional,
+            })
+        };
+        profile.application_id = Some(client_id);
+        profile.consent_method = Some(pending.method);
+        profile.granted_permissions = granted;
+        profile.functions = pending.functions.clone();
+        if let Some(c) = certificate {
+            profile.certificate = Some(c);
+        }
+        match sign_in {
+            Some(s) => {
+                profile.consent_user = Some(s.user);
+                profile.original_sign_in_ip = s.ip;
+            }
+            None => {
+                profile.consent_user = None;
+                profile.original_sign_in_ip = None;
+            }
+        }
+        profile.status = reason
+            .as_ref()
+            .map(StatusReason::status)
+            .unwrap_or(ProfileStatus::Valid);
+        profile.reason = reason.clone();
+        profile.consented_catalog_version = Some(self.core.catalog().version);
+        profile.authorized_at = Some(now);
+        profile.last_checked_at = Some(now);
+        profile.updated_at = now;
+        let detail = match &profile.consent_user {
+            Some(u) => format!(
+                "{} by {} (started by {})",
+                pending.method, u.upn, pending.started_by
+            ),
+            None => format!("{} (started by {})", pending.method, pending.started_by),
+        };
+        self.core
+            .store()
+            .save_profile(
+                &profile,
+                Some(NewHistoryEvent {
+                    profile_id: profile.id,
+                    at: now,
+                    actor: pending.started_by.clone(),
+                    kind: EventKind::ReauthorizationCompleted,
+                    from_status: Some(from),
+                    to_status: Some(profile.status),
+                    reason,
+                    detail: Some(detail),
+                }),
+            )
+            .await?;
+        Ok(CallbackOutcome::Completed { profile })
+    }
+
+    async fn fail(
+        &self,
+        mut profile: AppProfile,
+        pending: &PendingAuthorization,
+        f: Failure,
+    ) -> Result<CallbackOutcome, DomainError> {
+        let now = self.core.clock().now();
+        let from = profile.status;
+        profile.status = pending.previous_status;
+        profile.reason = pending.previous_reason.clone();
+        profile.updated_at = now;
+        self.core
+            .store()
+            .save_profile(
+                &profile,
+                Some(NewHistoryEvent {
+                    profile_id: profile.id,
+                    at: now,
+                    actor: pending.started_by.clone(),
+                    kind: EventKind::ReauthorizationFailed,
+                    from_status: Some(from),
+                    to_status: Some(profile.status),
+                    reason: profile.reason.clone(),
+                    detail: Some(f.message.clone()),
+                }),
+            )
+            .await?;
+        Ok(CallbackOutcome::Failed {
+            profile,
+            message: f.message,
+            remediation: f.remediation,
+        })
+    }
+
+    /// Cancels a pending re-authorization and restores the profile's previous status.
+    pub async fn cancel(
+        &self,
+        profile_id: ProfileId,
+        actor: &Actor,
+    ) -> Result<AppProfile, DomainError> {
+        let profile = self.core.profile(profile_id).await?;
+        let Some(pending) = self.core.store().pending_for_profile(profile_id).await? else {
+            return Err(DomainError::Conflict(
+                "this app profile has no re-authorization in progress".into(),
+            ));
+        };
+        self.core
+            .store()
+            .delete_pending_for_profile(profile_id)
+            .await?;
+        let mut pending = pending;
+        pending.started_by = actor.clone();
+        match self
+            .fail(
+                profile,
+                &pending,
+                Failure::new("The re-authorization was cancelled.", vec![]),
+            )
+            .await?
+        {
+            CallbackOutcome::Failed { profile, .. } => Ok(profile),
+            _ => unreachable!("fail always returns Failed"),
+        }
+    }
+}
+
+struct SignInResult {
+    user: ConsentUser,
+    ip: Option<std::net::IpAddr>,
+    refresh_token: Option<SecretString>,
+    /// Delegated scopes effective for the consent user.
+    delegated: Vec<String>,
+}
+
+/// How a custom app's certificate is kept (sealed) for later checks and token requests.
+#[derive(Serialize, Deserialize)]
+pub struct StoredCertificate {
+    /// The .pfx, base64.
+    pub pfx_b64: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for StoredCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoredCertificate([redacted])")
+    }
+}
