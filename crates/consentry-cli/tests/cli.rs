@@ -282,7 +282,13 @@ fn demo_starts_seeded_and_serves_the_api() {
         l.local_addr().unwrap().port()
     };
     let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(["demo", "--data-dir", data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "demo",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdout(std::process::Stdio::piped())
@@ -301,7 +307,10 @@ fn demo_starts_seeded_and_serves_the_api() {
     }
     let text = lines.join("\n");
     assert!(text.contains("ready") && text.contains("seeded"), "{text}");
-    assert!(text.contains("Not built yet"), "the demo says what is missing: {text}");
+    assert!(
+        text.contains("Not built yet"),
+        "the demo says what is missing: {text}"
+    );
     let token = std::fs::read_to_string(data.join("api-token")).unwrap();
     assert!(text.contains(token.trim()));
 
@@ -309,7 +318,11 @@ fn demo_starts_seeded_and_serves_the_api() {
     let out = consentry(&data, &["profiles", "list", "--json", "--limit", "100"]);
     let _ = child.kill();
     let _ = child.wait();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["items"].as_array().unwrap().len(), 8, "{v}");
 }

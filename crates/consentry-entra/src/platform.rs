@@ -33,7 +33,9 @@ use crate::error::{Cause, EntraError, GraphErrorKind, SubError, parse_redirect_e
 use crate::graph::{AppRoleAssignment, OAuth2PermissionGrant, ServicePrincipal};
 use crate::retry::{RetryPolicy, with_retry};
 use crate::token::{ClientCredential, TokenClaims, TokenResponse};
-use crate::urls::{AdminConsentRequest, AuthorizeRequest, GRAPH_DEFAULT_SCOPE, Prompt};
+use crate::urls::{
+    AdminConsentRequest, AuthorizeRequest, GRAPH_DEFAULT_SCOPE, GRAPH_RESOURCE, Prompt,
+};
 
 /// The vendor's app registration for one app type: its client ID and how it authenticates.
 #[derive(Debug, Clone)]
@@ -389,6 +391,15 @@ fn protocol_error(message: String) -> PlatformError {
     }
 }
 
+/// The granted scopes of a token response in their short form (`User.Read`, `openid`).
+fn short_scopes(token: &TokenResponse) -> Vec<String> {
+    token
+        .scopes()
+        .into_iter()
+        .map(|s| s.strip_prefix(GRAPH_RESOURCE).unwrap_or(s).to_owned())
+        .collect()
+}
+
 fn first<'a>(
     id: Option<&'a TokenClaims>,
     at: Option<&'a TokenClaims>,
@@ -499,16 +510,7 @@ impl IdentityPlatform for EntraPlatform {
             ip,
             tenant: signed_tenant,
             nonce,
-            granted_scopes: token
-                .scope
-                .as_deref()
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(|s| {
-                    s.trim_start_matches("https://graph.microsoft.com/")
-                        .to_string()
-                })
-                .collect(),
+            granted_scopes: short_scopes(&token),
             access_token: token.access_token,
             refresh_token: token.refresh_token,
         })
@@ -669,16 +671,7 @@ impl IdentityPlatform for EntraPlatform {
         .map_err(|e| platform_error(&e))?;
         Ok(Refreshed {
             expires_at: token.expires_at(received_at),
-            granted_scopes: token
-                .scope
-                .as_deref()
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(|s| {
-                    s.trim_start_matches("https://graph.microsoft.com/")
-                        .to_string()
-                })
-                .collect(),
+            granted_scopes: short_scopes(&token),
             access_token: token.access_token,
             refresh_token: token.refresh_token,
         })

@@ -68,6 +68,43 @@ impl Default for EntraConfig {
     }
 }
 
+/// The vendor's app registration for one app type.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorAppConfig {
+    /// Application (client) ID.
+    pub client_id: String,
+    /// Client secret value. Prefer `client_secret_file`.
+    pub client_secret: Option<SecretString>,
+    /// File holding the client secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// A .pfx file with the app's certificate and private key (instead of a secret).
+    pub certificate_file: Option<PathBuf>,
+    /// The .pfx password. Prefer `certificate_password_file`.
+    pub certificate_password: Option<SecretString>,
+    /// File holding the .pfx password.
+    pub certificate_password_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for VendorAppConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VendorAppConfig")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("client_secret_file", &self.client_secret_file)
+            .field("certificate_file", &self.certificate_file)
+            .field(
+                "certificate_password",
+                &self.certificate_password.as_ref().map(|_| "[redacted]"),
+            )
+            .field("certificate_password_file", &self.certificate_password_file)
+            .finish()
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -96,6 +133,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Microsoft endpoints.
     pub entra: EntraConfig,
+    /// The vendor's app registrations, by catalog app-type key (`[apps.insights-m365]`).
+    pub apps: BTreeMap<String, VendorAppConfig>,
 }
 
 impl fmt::Debug for Config {
@@ -117,6 +156,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("entra", &self.entra)
+            .field("apps", &self.apps)
             .finish()
     }
 }
@@ -147,6 +187,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             max_body_bytes: 1024 * 1024,
             entra: EntraConfig::default(),
+            apps: BTreeMap::new(),
         }
     }
 }
@@ -286,6 +327,25 @@ impl Config {
                 "max_body_bytes must be between 1024 and 536870912",
             ));
         }
+        for (key, app) in &self.apps {
+            if consentry_domain::AppId::parse(&app.client_id).is_err() {
+                return Err(invalid(
+                    origin,
+                    format!("apps.{key}.client_id = {:?} is not a GUID", app.client_id),
+                ));
+            }
+            let secrets = usize::from(app.client_secret.is_some())
+                + usize::from(app.client_secret_file.is_some())
+                + usize::from(app.certificate_file.is_some());
+            if secrets != 1 {
+                return Err(invalid(
+                    origin,
+                    format!(
+                        "apps.{key}: give exactly one of client_secret, client_secret_file or certificate_file"
+                    ),
+                ));
+            }
+        }
         if let Some(k) = &self.master_key
             && k.expose_secret().trim().is_empty()
         {
@@ -311,6 +371,11 @@ impl Config {
         self.master_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// Consentry's OAuth callback URL, registered on every vendor app and custom app.
+    pub fn callback_url(&self) -> String {
+        format!("{}/oauth/callback", self.public_url)
     }
 
     /// The API token file in force.

@@ -5,13 +5,14 @@
 
 pub mod api;
 pub mod auth;
+pub mod callback;
 pub mod config;
 pub mod error;
 pub mod health;
 pub mod router;
 pub mod startup;
 
-use consentry_domain::Consentry;
+use consentry_domain::{Consentry, Reauthorizer};
 
 pub use config::Config;
 pub use router::router;
@@ -22,6 +23,8 @@ pub use startup::{StartupError, build_state, serve};
 pub struct AppState {
     /// The domain services.
     pub svc: Consentry,
+    /// Re-authorization over the identity platform.
+    pub reauth: Reauthorizer,
     /// Digest of the operator API token.
     pub operator_token: auth::OperatorToken,
     /// Request body limit.

@@ -3,12 +3,12 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
-use crate::api::{catalog, orgs, profiles, tenants};
+use crate::api::{catalog, orgs, profiles, reauth, tenants};
 use crate::error::ApiError;
-use crate::{AppState, auth, health};
+use crate::{AppState, auth, callback, health};
 
 /// Builds the application router over `state`.
 pub fn router(state: AppState) -> Router {
@@ -32,6 +32,8 @@ pub fn router(state: AppState) -> Router {
             get(profiles::get).delete(profiles::delete),
         )
         .route("/profiles/{id}/history", get(profiles::history))
+        .route("/profiles/{id}/reauthorize", post(reauth::start))
+        .route("/profiles/{id}/reauthorize/cancel", post(reauth::cancel))
         .fallback(|| async { ApiError::RouteNotFound })
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -40,6 +42,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/oauth/callback", get(callback::oauth_callback))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
@@ -62,7 +65,9 @@ async fn api_index() -> axum::Json<serde_json::Value> {
             "GET|DELETE /api/v1/tenants/{tenant}",
             "GET|POST /api/v1/profiles",
             "GET|DELETE /api/v1/profiles/{id}",
-            "GET /api/v1/profiles/{id}/history"
+            "GET /api/v1/profiles/{id}/history",
+            "POST /api/v1/profiles/{id}/reauthorize",
+            "POST /api/v1/profiles/{id}/reauthorize/cancel"
         ]
     }))
 }

@@ -1,12 +1,16 @@
 //! Start-up: open the store, load the catalog, prepare secrets, and serve until a shutdown signal.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine;
 use consentry_catalog::{Catalog, CatalogError};
-use consentry_domain::{Consentry, StoreError, SystemClock};
+use consentry_certs::ClientCertificate;
+use consentry_domain::{AppId, Consentry, Reauthorizer, StoreError, SystemClock};
+use consentry_entra::platform::{EntraPlatform, VendorApp};
+use consentry_entra::{EntraClient, EntraConfig};
 use consentry_store::Sealer;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
@@ -48,9 +52,84 @@ pub enum StartupError {
         /// The failure.
         source: StoreError,
     },
+    /// A vendor app or the Microsoft endpoints are misconfigured.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The listener failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+}
+
+fn read_secret_file(path: &Path, what: &str) -> Result<SecretString, StartupError> {
+    std::fs::read_to_string(path)
+        .map(|s| SecretString::from(s.trim().to_string()))
+        .map_err(|e| {
+            StartupError::Config(format!("cannot read {what} file {}: {e}", path.display()))
+        })
+}
+
+/// Builds the identity-platform adapter from the configuration: Microsoft's (or entra-sim's)
+/// endpoints, the extra CA, and the vendor's app registrations by app type.
+pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatform, StartupError> {
+    let extra_ca_pem = match &cfg.entra.extra_ca_file {
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+            StartupError::Config(format!("entra.extra_ca_file {}: {e}", p.display()))
+        })?),
+        None => None,
+    };
+    let client = EntraClient::new(EntraConfig {
+        authority: cfg.entra.authority.clone(),
+        graph: cfg.entra.graph.clone(),
+        extra_ca_pem,
+        ..EntraConfig::default()
+    })
+    .map_err(|e| StartupError::Config(format!("entra: {e}")))?;
+    let mut apps = BTreeMap::new();
+    for (key, app) in &cfg.apps {
+        if catalog.app_type(key).is_none() {
+            return Err(StartupError::Config(format!(
+                "apps.{key}: no app type {key:?} in the catalog (`consentry catalog list` shows the keys)"
+            )));
+        }
+        let client_id = AppId::parse(&app.client_id)
+            .map_err(|e| StartupError::Config(format!("apps.{key}.client_id: {e}")))?;
+        let vendor = if let Some(s) = &app.client_secret {
+            VendorApp::with_secret(client_id, s.clone())
+        } else if let Some(p) = &app.client_secret_file {
+            VendorApp::with_secret(
+                client_id,
+                read_secret_file(p, &format!("apps.{key}.client_secret"))?,
+            )
+        } else if let Some(p) = &app.certificate_file {
+            let password = match (&app.certificate_password, &app.certificate_password_file) {
+                (Some(pw), _) => pw.clone(),
+                (None, Some(f)) => {
+                    read_secret_file(f, &format!("apps.{key}.certificate_password"))?
+                }
+                (None, None) => SecretString::from(String::new()),
+            };
+            let bytes = std::fs::read(p).map_err(|e| {
+                StartupError::Config(format!("apps.{key}.certificate_file {}: {e}", p.display()))
+            })?;
+            let cert = ClientCertificate::from_pfx(
+                &bytes,
+                password.expose_secret(),
+                time::OffsetDateTime::now_utc(),
+            )
+            .map_err(|e| {
+                StartupError::Config(format!("apps.{key}.certificate_file {}: {e}", p.display()))
+            })?;
+            VendorApp::with_certificate(client_id, cert)
+        } else {
+            return Err(StartupError::Config(format!(
+                "apps.{key}: give client_secret, client_secret_file or certificate_file"
+            )));
+        };
+        apps.insert(key.clone(), vendor);
+    }
+    Ok(EntraPlatform::new(client, cfg.callback_url(), apps)
+        .map_err(|e| StartupError::Config(format!("public_url: {e}")))?
+        .with_catalog(catalog.clone()))
 }
 
 /// Loads the catalog in force.
@@ -149,9 +228,12 @@ pub async fn build_state(cfg: &Config) -> Result<AppState, StartupError> {
             url: redact_url(&url),
             source,
         })?;
+    let platform = build_platform(cfg, &catalog)?;
     let svc = Consentry::new(Arc::new(store), catalog, Arc::new(SystemClock));
+    let reauth = Reauthorizer::new(svc.clone(), Arc::new(platform));
     Ok(AppState {
         svc,
+        reauth,
         operator_token: OperatorToken::new(&token),
         max_body_bytes: cfg.max_body_bytes,
     })

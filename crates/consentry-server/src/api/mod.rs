@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod orgs;
 pub mod profiles;
+pub mod reauth;
 pub mod tenants;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};

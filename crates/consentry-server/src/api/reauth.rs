@@ -1,0 +1,112 @@
+//! `POST /api/v1/profiles/{id}/reauthorize` (start) and `.../reauthorize/cancel`.
+
+use axum::extract::State;
+use base64::Engine;
+use consentry_catalog::ConsentMethod;
+use consentry_domain::{Actor, CustomAppInput, ProfileId, ProfileView, StartRequest};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiJson, ApiPath, parse_id};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// Body of the start call.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
+    /// `admin` or `user`.
+    method: ConsentMethod,
+    /// Custom apps: the application (client) ID.
+    application_id: Option<String>,
+    /// Custom apps: the .pfx file, base64.
+    certificate_pfx_base64: Option<String>,
+    /// Custom apps: the .pfx password.
+    certificate_password: Option<SecretString>,
+    /// Functions to enable (Cloud Backup delegated app).
+    #[serde(default)]
+    functions: Vec<String>,
+    /// Pre-fills the sign-in page.
+    login_hint: Option<String>,
+}
+
+impl std::fmt::Debug for StartBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartBody")
+            .field("method", &self.method)
+            .field("application_id", &self.application_id)
+            .field("functions", &self.functions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answer of the start call.
+#[derive(Debug, Serialize)]
+pub struct StartedBody {
+    /// Where to send the administrator.
+    url: String,
+    /// Until when the link works.
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: time::OffsetDateTime,
+    /// The profile, now pending.
+    profile: ProfileView,
+}
+
+/// Starts a re-authorization.
+pub async fn start(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<StartBody>,
+) -> ApiResult<ApiJson<StartedBody>> {
+    let id = parse_id("id", &id, ProfileId::parse)?;
+    let custom_app = match (b.application_id, b.certificate_pfx_base64) {
+        (None, None) => None,
+        (application_id, pfx) => {
+            let pfx = pfx.ok_or_else(|| ApiError::BadRequest {
+                field: Some("certificate_pfx_base64".into()),
+                message: "a custom app needs its certificate file (.pfx), base64-encoded".into(),
+            })?;
+            let pfx = base64::engine::general_purpose::STANDARD
+                .decode(pfx.trim())
+                .map_err(|_| ApiError::BadRequest {
+                    field: Some("certificate_pfx_base64".into()),
+                    message: "certificate_pfx_base64 is not valid base64".into(),
+                })?;
+            Some(CustomAppInput {
+                application_id: application_id.unwrap_or_default(),
+                pfx,
+                password: b
+                    .certificate_password
+                    .unwrap_or_else(|| SecretString::from(String::new())),
+            })
+        }
+    };
+    let started = st
+        .reauth
+        .start(
+            id,
+            StartRequest {
+                method: b.method,
+                custom_app,
+                functions: b.functions,
+                login_hint: b.login_hint,
+            },
+            &Actor::Operator("api".into()),
+        )
+        .await?;
+    Ok(ApiJson(StartedBody {
+        url: started.url,
+        expires_at: started.expires_at,
+        profile: ProfileView::new(started.profile, st.svc.catalog()),
+    }))
+}
+
+/// Cancels a pending re-authorization; the profile returns to its previous status.
+pub async fn cancel(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<ProfileView>> {
+    let id = parse_id("id", &id, ProfileId::parse)?;
+    let p = st.reauth.cancel(id, &Actor::Operator("api".into())).await?;
+    Ok(ApiJson(ProfileView::new(p, st.svc.catalog())))
+}

@@ -1,0 +1,118 @@
+//! `GET /oauth/callback`: where Microsoft sends the administrator back. Finishes a re-authorization step
+//! and shows the result page (success, or the exact error and what to do), or continues to the next step.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use consentry_domain::{CallbackOutcome, CallbackParams, DomainError};
+
+use crate::AppState;
+
+/// The result page.
+#[derive(Template)]
+#[template(path = "callback.html")]
+struct ResultPage {
+    ok: bool,
+    title: String,
+    message: String,
+    steps: Vec<String>,
+    app_type: String,
+    profile_id: String,
+}
+
+fn render(page: ResultPage, status: StatusCode) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error.detail = %e, "callback page could not be rendered");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// Handles Microsoft's redirect.
+pub async fn oauth_callback(
+    State(st): State<AppState>,
+    Query(params): Query<CallbackParams>,
+) -> Response {
+    let catalog = st.svc.catalog();
+    let name = |key: &str| {
+        catalog
+            .app_type(key)
+            .map(|a| a.display_name.clone())
+            .unwrap_or_else(|| key.to_string())
+    };
+    match st.reauth.callback(params).await {
+        Ok(CallbackOutcome::Continue { url }) => Redirect::to(&url).into_response(),
+        Ok(CallbackOutcome::Completed { profile }) => render(
+            ResultPage {
+                ok: true,
+                title: "App profile re-authorized".into(),
+                message: match &profile.consent_user {
+                    Some(u) => format!(
+                        "{} is valid again. Consent was given by {}.",
+                        name(&profile.app_type),
+                        u.upn
+                    ),
+                    None => format!("{} is valid again.", name(&profile.app_type)),
+                },
+                steps: vec![],
+                app_type: name(&profile.app_type),
+                profile_id: profile.id.to_string(),
+            },
+            StatusCode::OK,
+        ),
+        Ok(CallbackOutcome::Failed {
+            profile,
+            message,
+            remediation,
+        }) => render(
+            ResultPage {
+                ok: false,
+                title: "Re-authorization did not complete".into(),
+                message: format!("{message} The app profile keeps its previous authorization."),
+                steps: remediation,
+                app_type: name(&profile.app_type),
+                profile_id: profile.id.to_string(),
+            },
+            StatusCode::OK,
+        ),
+        Err(DomainError::Invalid { message, .. }) => render(
+            ResultPage {
+                ok: false,
+                title: "This link cannot be used".into(),
+                message,
+                steps: vec!["Open the app profile and click Re-authorize to start again.".into()],
+                app_type: String::new(),
+                profile_id: String::new(),
+            },
+            StatusCode::BAD_REQUEST,
+        ),
+        Err(e @ DomainError::NotFound { .. }) => render(
+            ResultPage {
+                ok: false,
+                title: "App profile not found".into(),
+                message: e.to_string(),
+                steps: vec![],
+                app_type: String::new(),
+                profile_id: String::new(),
+            },
+            StatusCode::NOT_FOUND,
+        ),
+        Err(e @ (DomainError::Conflict(_) | DomainError::Store(_))) => {
+            tracing::error!(error.detail = %e, "re-authorization callback failed");
+            render(
+                ResultPage {
+                    ok: false,
+                    title: "Something went wrong".into(),
+                    message: "The re-authorization could not be recorded. It has been logged; please try again.".into(),
+                    steps: vec![],
+                    app_type: String::new(),
+                    profile_id: String::new(),
+                },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            )
+        }
+    }
+}

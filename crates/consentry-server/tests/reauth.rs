@@ -1,0 +1,469 @@
+//! Re-authorization end to end: Consentry and entra-sim on loopback over HTTPS, the administrator's
+//! browser played by a plain HTTP client through the simulator's sign-in and consent pages.
+
+use base64::Engine;
+use consentry_testkit::{
+    CUSTOM_APP_ID, CUSTOM_APP_PFX, CUSTOM_APP_PFX_PASSWORD, Decision, PASSWORD, TestEnv,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin@contoso.onmicrosoft.com";
+const USER: &str = "user@contoso.onmicrosoft.com";
+const GROUP_OWNER: &str = "group.owner@contoso.onmicrosoft.com";
+const EXCHANGE: &str = "exchange.admin@contoso.onmicrosoft.com";
+const BACKUP_ADMIN: &str = "backup.admin@contoso.onmicrosoft.com";
+const OFFICE_IP: &str = "203.0.113.7";
+
+fn granted(p: &Value) -> Vec<String> {
+    p["granted_permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn history_kinds(env: &TestEnv, id: &str) -> Vec<String> {
+    let (_, h) = env
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/profiles/{id}/history"),
+            None,
+        )
+        .await;
+    h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn application_permissions_admin_consent_reads_real_grants() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&["teams"]).await;
+    let id = env.profile("m365-all", Some("cloud-backup-m365")).await;
+
+    let (s, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let url = started["url"].as_str().unwrap();
+    assert!(url.contains("/v2.0/adminconsent"), "{url}");
+    assert_eq!(started["profile"]["status"], "pending");
+
+    let page = env
+        .browser(Some(OFFICE_IP))
+        .complete(url, ADMIN, PASSWORD, Decision::Accept { org_wide: true })
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "valid", "{p}");
+    assert_eq!(p["consent_method"], "admin");
+    assert!(
+        p["consent_user"].is_null(),
+        "application permissions have no consent user"
+    );
+    let g = granted(&p);
+    for want in [
+        "Tasks.ReadWrite.All",
+        "Mail.ReadWrite",
+        "Sites.FullControl.All",
+    ] {
+        assert!(g.contains(&want.to_string()), "{want} in {g:?}");
+    }
+    let vendor = entra_sim::Scenario::contoso()
+        .apps
+        .iter()
+        .find(|a| a.catalog_key.as_deref() == Some("m365-all"))
+        .unwrap()
+        .client_id;
+    assert_eq!(p["application_id"], vendor.to_string());
+    let kinds = history_kinds(&env, &id).await;
+    assert_eq!(kinds[0], "reauthorization_completed", "{kinds:?}");
+    assert!(kinds.contains(&"reauthorization_started".to_string()));
+}
+
+#[tokio::test]
+async fn hybrid_admin_consent_records_the_consent_user_and_original_ip() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("insights-m365", None).await;
+    let (s, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let page = env
+        .browser(Some(OFFICE_IP))
+        .complete(
+            started["url"].as_str().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "valid", "{p}");
+    assert_eq!(p["consent_user"]["upn"], ADMIN);
+    assert_eq!(p["original_sign_in_ip"], OFFICE_IP);
+    let g = granted(&p);
+    assert!(
+        g.contains(&"User.Read".to_string()) && g.contains(&"Directory.Read.All".to_string()),
+        "{g:?}"
+    );
+}
+
+#[tokio::test]
+async fn user_consent_needs_admin_consent_first_then_checks_roles() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("cloud-governance-delegated", None).await;
+
+    // No admin consent in the tenant yet: a clear error with the Entra steps.
+    let (s, v) = env.start_reauth(&id, json!({"method": "user"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Enterprise applications") && msg.contains("Grant admin consent"),
+        "{msg}"
+    );
+    assert_eq!(
+        env.get_profile(&id).await["status"],
+        "invalid",
+        "nothing changed"
+    );
+
+    // The organization grants admin consent in Entra.
+    let client = env.get_profile(&id).await; // application_id unknown until authorized
+    assert!(client["application_id"].is_null());
+    let app_id = entra_sim::Scenario::contoso()
+        .apps
+        .iter()
+        .find(|a| a.catalog_key.as_deref() == Some("cloud-governance-delegated"))
+        .unwrap()
+        .client_id;
+    env.sim
+        .control()
+        .grant_admin_consent("contoso.onmicrosoft.com", app_id)
+        .unwrap();
+
+    // A plain user is not a group owner: rejected with what is missing; the profile is restored.
+    let (s, started) = env.start_reauth(&id, json!({"method": "user"})).await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let page = env
+        .browser(None)
+        .complete(
+            started["url"].as_str().unwrap(),
+            USER,
+            PASSWORD,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(
+        page.body.contains("Not completed")
+            && page.body.contains("ownership of the managed groups"),
+        "{}",
+        page.body
+    );
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "invalid");
+    assert_eq!(
+        p["reason_view"]["code"], "not_yet_authorized",
+        "previous reason restored"
+    );
+
+    // A group owner may.
+    let (_, started) = env.start_reauth(&id, json!({"method": "user"})).await;
+    let page = env
+        .browser(None)
+        .complete(
+            started["url"].as_str().unwrap(),
+            GROUP_OWNER,
+            PASSWORD,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "valid", "{p}");
+    assert_eq!(p["consent_method"], "user");
+    assert_eq!(p["consent_user"]["upn"], GROUP_OWNER);
+}
+
+#[tokio::test]
+async fn admin_consent_role_rules_reject_and_accept() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    // Cloud Governance delegated app: Global or Exchange Administrator for admin consent.
+    let id = env.profile("cloud-governance-delegated", None).await;
+    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    let page = env
+        .browser(None)
+        .complete(
+            started["url"].as_str().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+
+    // Cloud Backup Express: Microsoft 365 Backup Administrator is required; a Global Administrator
+    // without it is refused, naming the role.
+    let id = env.profile("cloud-backup-express", None).await;
+    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    let page = env
+        .browser(None)
+        .complete(
+            started["url"].as_str().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(
+        page.body.contains("Microsoft 365 Backup Administrator"),
+        "{}",
+        page.body
+    );
+    assert_eq!(env.get_profile(&id).await["status"], "invalid");
+    let _ = (EXCHANGE, BACKUP_ADMIN);
+}
+
+#[tokio::test]
+async fn cancel_at_microsoft_restores_the_previous_state() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("insights-m365", None).await;
+    // First a successful authorization.
+    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    env.browser(None)
+        .complete(
+            started["url"].as_str().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    let before = env.get_profile(&id).await;
+    assert_eq!(before["status"], "valid");
+
+    // Then a re-authorization cancelled at Microsoft's page.
+    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    assert_eq!(env.get_profile(&id).await["status"], "pending");
+    let page = env
+        .browser(None)
+        .complete(
+            started["url"].as_str().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Cancel,
+        )
+        .await;
+    assert!(page.body.contains("Not completed"), "{}", page.body);
+    assert!(
+        page.body.contains("cancel") || page.body.contains("declined"),
+        "{}",
+        page.body
+    );
+    let after = env.get_profile(&id).await;
+    assert_eq!(after["status"], "valid");
+    assert_eq!(after["consent_user"], before["consent_user"]);
+    assert_eq!(after["authorized_at"], before["authorized_at"]);
+    let kinds = history_kinds(&env, &id).await;
+    assert_eq!(kinds[0], "reauthorization_failed", "{kinds:?}");
+}
+
+#[tokio::test]
+async fn state_is_single_use_and_unknown_state_is_refused() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("m365-all", Some("cloud-backup-m365")).await;
+    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    let browser = env.browser(None);
+    let back = browser
+        .at_microsoft(
+            started["url"].as_str().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    let callback = back.location.clone().expect("redirect to Consentry");
+    let first = browser.get(&callback).await;
+    assert!(first.body.contains("re-authorized"), "{}", first.body);
+    let replay = browser.get(&callback).await;
+    assert_eq!(replay.status, 400);
+    assert!(replay.body.contains("already used"), "{}", replay.body);
+
+    let forged = browser
+        .get(&format!(
+            "{}/oauth/callback?state=forged&admin_consent=True",
+            env.base
+        ))
+        .await;
+    assert_eq!(forged.status, 400);
+    let missing = browser.get(&format!("{}/oauth/callback", env.base)).await;
+    assert_eq!(missing.status, 400);
+    assert!(missing.body.contains("state"), "{}", missing.body);
+}
+
+#[tokio::test]
+async fn custom_app_with_good_and_bad_certificates() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env
+        .profile("custom-azure-app", Some("cloud-backup-m365"))
+        .await;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+
+    let (s, v) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "application_id");
+
+    let (s, v) = env
+        .start_reauth(
+            &id,
+            json!({"method": "admin", "application_id": CUSTOM_APP_ID,
+            "certificate_pfx_base64": b64(CUSTOM_APP_PFX), "certificate_password": "wrong"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "certificate");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("password"),
+        "{v}"
+    );
+
+    let (s, v) = env
+        .start_reauth(&id, json!({"method": "admin", "application_id": "not-a-guid",
+            "certificate_pfx_base64": b64(CUSTOM_APP_PFX), "certificate_password": CUSTOM_APP_PFX_PASSWORD}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "application_id");
+
+    let (s, v) = env
+        .start_reauth(&id, json!({"method": "admin", "application_id": CUSTOM_APP_ID,
+            "certificate_pfx_base64": b64(&CUSTOM_APP_PFX[..100]), "certificate_password": CUSTOM_APP_PFX_PASSWORD}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "certificate");
+
+    // A certificate that is valid but not registered on the app: Microsoft answers 700027.
+    let other = consentry_certs::generate_self_signed("Not registered", 1, "pw-123456", time_now())
+        .unwrap();
+    let (s, started) = env
+        .start_reauth(
+            &id,
+            json!({"method": "admin", "application_id": CUSTOM_APP_ID,
+            "certificate_pfx_base64": b64(&other.pfx), "certificate_password": "pw-123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let page = env
+        .browser(None)
+        .complete(
+            started["url"].as_str().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("not registered"), "{}", page.body);
+    assert_eq!(env.get_profile(&id).await["status"], "invalid");
+
+    // The registered one.
+    let (s, started) = env
+        .start_reauth(&id, json!({"method": "admin", "application_id": CUSTOM_APP_ID,
+            "certificate_pfx_base64": b64(CUSTOM_APP_PFX), "certificate_password": CUSTOM_APP_PFX_PASSWORD}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let page = env
+        .browser(None)
+        .complete(
+            started["url"].as_str().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "valid", "{p}");
+    assert_eq!(p["application_id"], CUSTOM_APP_ID);
+    let cert = consentry_certs::ClientCertificate::from_pfx(
+        CUSTOM_APP_PFX,
+        CUSTOM_APP_PFX_PASSWORD,
+        time_now(),
+    )
+    .unwrap();
+    assert_eq!(
+        p["certificate"]["thumbprint"],
+        cert.sha1_thumbprint().hex_upper()
+    );
+    assert!(granted(&p).contains(&"Tasks.ReadWrite.All".to_string()));
+}
+
+#[tokio::test]
+async fn functions_are_gated_by_the_subscription() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&["teams", "planner"]).await;
+    let id = env.profile("cloud-backup-delegated", None).await;
+    let (s, v) = env
+        .start_reauth(
+            &id,
+            json!({"method": "admin", "functions": ["protect-power-bi"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "functions");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("Power BI"),
+        "{v}"
+    );
+    let (s, v) = env
+        .start_reauth(&id, json!({"method": "admin", "functions": []}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+
+    let (s, started) = env
+        .start_reauth(&id, json!({"method": "admin", "functions": ["restore-planner-comments", "restore-teams-conversations"]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let page = env
+        .browser(None)
+        .complete(
+            started["url"].as_str().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    let p = env.get_profile(&id).await;
+    assert_eq!(
+        p["functions"],
+        json!(["restore-planner-comments", "restore-teams-conversations"])
+    );
+}
+
+#[tokio::test]
+async fn user_consent_is_refused_where_the_catalog_does_not_allow_it() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("m365-all", Some("cloud-backup-m365")).await;
+    let (s, v) = env.start_reauth(&id, json!({"method": "user"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "method");
+    let (s, v) = env.start_reauth(&id, json!({"method": "sideways"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
+
+fn time_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
