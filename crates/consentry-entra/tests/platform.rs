@@ -754,3 +754,296 @@ fn configuration_is_checked_and_secrets_stay_out_of_debug() {
     assert_eq!(q["error"], "invalid_request");
     assert_eq!(q["state"], "st");
 }
+
+#[tokio::test]
+async fn the_adapter_retries_a_short_fault_by_itself() {
+    let (sim, platform) = start().await;
+    let control = sim.control();
+    control
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let platform = platform.with_retry_policy(RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(100),
+        max_retry_after: Duration::from_millis(600),
+    });
+    // Every token request is throttled until the fault clears, well before the capped
+    // Retry-After (600 ms) has passed.
+    control.set_faults(vec![rule("token", 429)]).unwrap();
+    let clear = tokio::spawn({
+        let control = sim.control();
+        async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            control.set_faults(Vec::new()).unwrap();
+        }
+    });
+    let grants = platform
+        .grants(tenant(), &vendor("insights-m365"))
+        .await
+        .expect("the retry after the fault cleared succeeds");
+    assert!(grants.service_principal.is_some());
+    clear.await.unwrap();
+}
+
+/// Signs the admin in to insights and returns the refresh token.
+async fn admin_refresh_token(sim: &RunningSim, platform: &EntraPlatform) -> SecretString {
+    let (back, _, pkce) = sign_in(sim, platform, ADMIN, "accept").await;
+    platform
+        .redeem(
+            tenant(),
+            &vendor("insights-m365"),
+            &back["code"],
+            &pkce.verifier,
+            &["User.Read".to_owned()],
+        )
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap()
+}
+
+fn apply(sim: &RunningSim, op: serde_json::Value) {
+    let op: entra_sim::ControlOp = serde_json::from_value(op).unwrap();
+    sim.control().apply(op).unwrap();
+}
+
+#[tokio::test]
+async fn mfa_conditional_access_consent_removal_and_inactivity_on_refresh() {
+    let (sim, platform) = start().await;
+    let control = sim.control();
+    control
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let client = vendor("insights-m365");
+    let scopes = vec!["User.Read".to_owned()];
+    let rt = admin_refresh_token(&sim, &platform).await;
+
+    control.set_mfa_required(ADMIN, true).unwrap();
+    let err = platform
+        .refresh(tenant(), &client, &rt, &scopes)
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::MfaRequired, "{err}");
+    assert_eq!(err.aadsts, Some(50076));
+    control.set_mfa_required(ADMIN, false).unwrap();
+
+    // A policy trusting only an office range blocks the refresh from the consent's sign-in IP.
+    apply(
+        &sim,
+        serde_json::json!({"op": "set_ca_policies", "tenant": CONTOSO,
+            "policies": [{"name": "Office only", "allowed_ranges": ["203.0.113.0/24"], "action": "block"}]}),
+    );
+    let err = platform
+        .refresh(tenant(), &client, &rt, &scopes)
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::ConditionalAccess, "{err}");
+    assert_eq!(err.aadsts, Some(53003));
+    apply(
+        &sim,
+        serde_json::json!({"op": "set_ca_policies", "tenant": CONTOSO, "policies": []}),
+    );
+    platform
+        .refresh(tenant(), &client, &rt, &scopes)
+        .await
+        .expect("works again without the policy");
+
+    // 90 days without use.
+    control
+        .advance_clock(Duration::from_secs(91 * 24 * 3600))
+        .unwrap();
+    let err = platform
+        .refresh(tenant(), &client, &rt, &scopes)
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::RefreshTokenInactive, "{err}");
+
+    // Consent revoked.
+    let rt = admin_refresh_token(&sim, &platform).await;
+    control.revoke_consent(CONTOSO, uuid(INSIGHTS)).unwrap();
+    let err = platform
+        .refresh(tenant(), &client, &rt, &scopes)
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::ConsentMissing, "{err}");
+    assert_eq!(err.aadsts, Some(65001));
+}
+
+#[tokio::test]
+async fn custom_app_sign_in_and_an_unregistered_certificate() {
+    let (sim, platform) = start().await;
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(CUSTOM_APP))
+        .unwrap();
+    let custom = ClientRef::Custom {
+        app_id: app(CUSTOM_APP),
+        pfx: SecretSlice::from(CUSTOM_PFX.to_vec()),
+        password: SecretString::from(CUSTOM_PFX_PASSWORD.to_owned()),
+    };
+
+    // A delegated sign-in to the custom app, redeemed with a certificate assertion.
+    let pkce = Pkce::generate();
+    let req = SignInRequest {
+        tenant: tenant(),
+        client_id: app(CUSTOM_APP),
+        state: random_url_safe(24),
+        nonce: random_url_safe(24),
+        code_challenge: pkce.challenge.clone(),
+        scopes: vec!["User.Read".into()],
+        login_hint: None,
+    };
+    let back = Browser::new(&sim)
+        .sign_in(&platform.sign_in_url(&req), ADMIN, "accept")
+        .await;
+    let signed = platform
+        .redeem(
+            tenant(),
+            &custom,
+            &back["code"],
+            &pkce.verifier,
+            &["User.Read".to_owned()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(signed.object_id, ObjectId::parse(ADMIN_ID).unwrap());
+    let rt = signed.refresh_token.unwrap();
+    platform
+        .refresh(tenant(), &custom, &rt, &["User.Read".to_owned()])
+        .await
+        .expect("refresh with the certificate");
+
+    // A certificate that was never uploaded to the app.
+    let now = OffsetDateTime::now_utc();
+    let other = consentry_certs::generate_self_signed("CN=not registered", 1, "pw", now).unwrap();
+    let err = platform
+        .grants(
+            tenant(),
+            &ClientRef::Custom {
+                app_id: app(CUSTOM_APP),
+                pfx: SecretSlice::from(other.pfx.clone()),
+                password: SecretString::from("pw".to_owned()),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::CertificateNotRegistered, "{err}");
+    assert_eq!(err.aadsts, Some(700027));
+}
+
+#[tokio::test]
+async fn expired_secret_and_unknown_tenant() {
+    let (sim, platform) = start().await;
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let unknown = TenantId::parse("0badc0de-0000-4000-8000-000000000000").unwrap();
+    let err = platform
+        .grants(unknown, &vendor("insights-m365"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::TenantNotFound, "{err}");
+    assert_eq!(err.aadsts, Some(90002));
+
+    sim.control().expire_secret(uuid(INSIGHTS), None).unwrap();
+    let err = platform
+        .grants(tenant(), &vendor("insights-m365"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, PlatformCause::VendorSecretExpired, "{err}");
+    assert_eq!(err.aadsts, Some(7000222));
+}
+
+#[test]
+fn identity_errors_map_to_platform_causes() {
+    use consentry_entra::platform::platform_error;
+    use consentry_entra::{EntraError, IdentityError, TransportKind};
+
+    let cases: &[(&str, u32, &str, PlatformCause)] = &[
+        (
+            "invalid_grant",
+            50173,
+            "",
+            PlatformCause::PasswordResetOrRevoked,
+        ),
+        ("invalid_grant", 50057, "", PlatformCause::UserDisabled),
+        ("invalid_grant", 50034, "", PlatformCause::UserNotFound),
+        (
+            "invalid_grant",
+            50079,
+            "basic_action",
+            PlatformCause::MfaRequired,
+        ),
+        (
+            "invalid_grant",
+            530032,
+            "",
+            PlatformCause::ConditionalAccess,
+        ),
+        (
+            "invalid_grant",
+            65001,
+            "consent_required",
+            PlatformCause::ConsentMissing,
+        ),
+        (
+            "unauthorized_client",
+            700016,
+            "",
+            PlatformCause::AppNotInTenant,
+        ),
+        (
+            "invalid_client",
+            700024,
+            "",
+            PlatformCause::AssertionTimeRange,
+        ),
+        ("invalid_grant", 54005, "", PlatformCause::CodeInvalid),
+        (
+            "invalid_grant",
+            700082,
+            "bad_token",
+            PlatformCause::RefreshTokenInactive,
+        ),
+        ("access_denied", 90095, "", PlatformCause::NeedAdminApproval),
+        ("invalid_request", 90033, "", PlatformCause::Transient),
+        ("temporarily_unavailable", 0, "", PlatformCause::Transient),
+        // No cause in the port for sign-in frequency or unassigned users: Other, code kept.
+        ("invalid_grant", 70043, "", PlatformCause::Other),
+        ("invalid_grant", 50105, "", PlatformCause::Other),
+    ];
+    for (error, code, suberror, cause) in cases {
+        let body = serde_json::json!({
+            "error": error,
+            "error_description": if *code == 0 {
+                "Busy. Trace ID: t Correlation ID: c".to_owned()
+            } else {
+                format!("AADSTS{code}: something. Trace ID: t Correlation ID: c")
+            },
+            "error_codes": if *code == 0 { vec![] } else { vec![*code] },
+            "suberror": suberror,
+        });
+        let identity = IdentityError::from_json(Some(400), body.to_string().as_bytes()).unwrap();
+        let mapped = platform_error(&EntraError::from(identity));
+        assert_eq!(mapped.cause, *cause, "{error} {code}: {mapped:?}");
+        assert_eq!(
+            mapped.aadsts,
+            (*code != 0).then_some(*code),
+            "{error} {code}"
+        );
+        assert_eq!(mapped.error.as_deref(), Some(*error));
+        assert!(!mapped.message.is_empty());
+    }
+
+    let transport = EntraError::Transport {
+        kind: TransportKind::Timeout,
+        detail: "timed out".into(),
+        client_request_id: None,
+    };
+    assert_eq!(platform_error(&transport).cause, PlatformCause::Transient);
+    let protocol = EntraError::Protocol {
+        detail: "garbage".into(),
+        client_request_id: None,
+    };
+    assert_eq!(platform_error(&protocol).cause, PlatformCause::Other);
+}
