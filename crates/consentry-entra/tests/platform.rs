@@ -1047,3 +1047,75 @@ fn identity_errors_map_to_platform_causes() {
     };
     assert_eq!(platform_error(&protocol).cause, PlatformCause::Other);
 }
+
+#[tokio::test]
+async fn a_user_s_own_consent_is_listed_per_user() {
+    let (sim, platform) = start().await;
+    let control = sim.control();
+    // fly-delegated may read its grants once it has Directory.Read.All; the admin consents to
+    // what it asks for, then it asks for one more scope that each user consents to.
+    control
+        .add_app_permission(
+            uuid(FLY_DELEGATED),
+            PermissionKind::Application,
+            "Directory.Read.All",
+        )
+        .unwrap();
+    control
+        .grant_admin_consent(CONTOSO, uuid(FLY_DELEGATED))
+        .unwrap();
+    control
+        .add_app_permission(uuid(FLY_DELEGATED), PermissionKind::Delegated, "Mail.Read")
+        .unwrap();
+
+    let pkce = Pkce::generate();
+    let req = SignInRequest {
+        tenant: tenant(),
+        client_id: app(FLY_DELEGATED),
+        state: random_url_safe(24),
+        nonce: random_url_safe(24),
+        code_challenge: pkce.challenge.clone(),
+        scopes: vec!["User.Read".into(), "Mail.Read".into()],
+        login_hint: Some(USER.into()),
+    };
+    let back = Browser::new(&sim)
+        .sign_in(&platform.sign_in_url(&req), USER, "accept")
+        .await;
+    let signed = platform
+        .redeem(
+            tenant(),
+            &vendor("fly-delegated"),
+            back.get("code").expect("a code"),
+            &pkce.verifier,
+            &req.scopes,
+        )
+        .await
+        .unwrap();
+    assert!(
+        signed.granted_scopes.iter().any(|s| s == "Mail.Read"),
+        "{:?}",
+        signed.granted_scopes
+    );
+
+    let grants = platform
+        .grants(tenant(), &vendor("fly-delegated"))
+        .await
+        .unwrap();
+    assert!(grants.delegated_readable);
+    assert!(
+        !grants
+            .delegated_all_principals
+            .iter()
+            .any(|s| s == "Mail.Read"),
+        "{grants:?}"
+    );
+    assert_eq!(grants.delegated_by_user.len(), 1, "{grants:?}");
+    let (who, scopes) = &grants.delegated_by_user[0];
+    assert_eq!(*who, signed.object_id);
+    assert_eq!(scopes, &vec!["Mail.Read".to_owned()]);
+    let effective = grants.delegated_for(Some(signed.object_id));
+    assert!(
+        effective.iter().any(|s| s == "Mail.Read") && effective.iter().any(|s| s == "User.Read")
+    );
+    assert!(!grants.delegated_for(None).iter().any(|s| s == "Mail.Read"));
+}
