@@ -1,12 +1,13 @@
 //! Persistence for Consentry: the SQL implementation of the domain's [`Store`] port, the sealing of
 //! secrets at rest, and the behaviour story every store implementation must pass.
 //!
-//! - [`SqlStore`] keeps organizations, tenants, app profiles, their history and their secrets in SQLite
-//!   or PostgreSQL (each with its own migrations, `migrations/sqlite` and `migrations/postgres`) through
-//!   sqlx's `Any` driver, so one set of queries serves both. Migrations only move forward and are applied
-//!   when a store is opened.
-//! - [`Sealer`] seals every secret (refresh tokens, private keys) with AES-256-GCM under a master key,
-//!   bound to its row; the database never holds a secret in plaintext.
+//! - [`SqlStore`] keeps organizations, tenants, app profiles, their history, their secrets and their
+//!   pending re-authorizations in SQLite or PostgreSQL (each with its own migrations,
+//!   `migrations/sqlite` and `migrations/postgres`) through sqlx's `Any` driver, so one set of queries
+//!   serves both. Migrations only move forward and are applied when a store is opened.
+//! - [`Sealer`] seals every secret (refresh tokens, private keys, a pending re-authorization's PKCE
+//!   verifier and custom app credentials) with AES-256-GCM under a master key, bound to its row; the
+//!   database never holds a secret in plaintext.
 //! - [`story`] exercises every [`Store`] method; each implementation's tests run it.
 //!
 //! ```no_run
@@ -27,8 +28,16 @@
 //!   stable code also in `reason_code` for filtering.
 //! - Keyset pagination orders profiles by `(created_at, id)`; the cursor is opaque base64url.
 //! - Errors: a unique-constraint violation is `Conflict`; a missing referenced row (organization of a
-//!   new tenant, tenant of a new profile, profile of a secret) is `NotFound`; a secret that does not
-//!   open is `Sealing`; everything else is `Backend` (its text is for logs, never for clients).
+//!   new tenant, tenant of a new profile, profile of a secret or of a pending re-authorization) is
+//!   `NotFound`; a secret that does not open is `Sealing`; everything else is `Backend` (its text is for
+//!   logs, never for clients).
+//! - Pending re-authorizations (`pending_authorizations`) are keyed by the hex SHA-256 of the OAuth
+//!   state (anything else is refused, so a state itself is never stored), one per profile (a new one
+//!   replaces the old in one upsert), and go with their profile. Their secrets blob is sealed with the
+//!   state hash as owner and `pending` as kind. Taking one is a single `DELETE … RETURNING`, so of any
+//!   number of concurrent takes, on any replica, exactly one gets it; a take whose secrets do not open
+//!   (a replica without the right master key) is rolled back and leaves the record. Expiry is not
+//!   checked here: the caller compares `expires_at` with its clock.
 //!
 //! [`Store`]: consentry_domain::Store
 

@@ -1,6 +1,7 @@
 //! The store on PostgreSQL: the behaviour story, migrations, reopening, secrets at rest (never
-//! plaintext in any column), the append-only history and rollback of a failed history write,
-//! concurrent writers, byte-order collation of IDs, and TLS settings taken from the URL.
+//! plaintext in any column, pending re-authorizations' included), the append-only history and rollback
+//! of a failed history write, concurrent writers, pending re-authorizations taken once across replicas,
+//! byte-order collation of IDs, and TLS settings taken from the URL.
 //!
 //! Needs `CONSENTRY_TEST_POSTGRES_URL`, an admin URL of a role with CREATEDB (`scripts/ensure-postgres.sh`
 //! prints one; `scripts/test.sh` sets it). Each test creates a database of its own under a random name
@@ -11,7 +12,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use consentry_domain::{
-    AppProfile, PageRequest, ProfileFilter, ProfileStatus, SecretKind, Store, StoreError,
+    AppProfile, PageRequest, PendingAuthorization, ProfileFilter, ProfileStatus, SecretKind, Store,
+    StoreError,
 };
 use consentry_store::story::{
     self, created_event, full_profile, minimal_profile, new_org, new_tenant,
@@ -278,6 +280,13 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
                 .await
                 .unwrap();
         }
+        // A pending re-authorization's secrets (PKCE verifier, a custom app's .pfx password): sealed too.
+        let pending_canary = format!("PKCE-PLAINTEXT-CANARY-{}", uuid::Uuid::new_v4().simple());
+        let pending = PendingAuthorization {
+            secrets: SecretSlice::from(pending_canary.clone().into_bytes()),
+            ..story::full_pending(p.id, OffsetDateTime::now_utc())
+        };
+        store.put_pending(&pending).await.unwrap();
         let upn = p.consent_user.as_ref().unwrap().upn.to_string();
         let owner = p.id.to_string();
 
@@ -330,6 +339,42 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
                 );
             }
         }
+        // The pending record's row, as text and its sealed column as bytes; its nonce (not a secret) shows
+        // as the positive control.
+        let pending_row: String = sqlx::query_scalar(
+            "SELECT t::text FROM pending_authorizations AS t WHERE t.profile_id = $1",
+        )
+        .bind(&owner)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert!(
+            pending_row.contains(&pending.nonce),
+            "the nonce should be in the pending row's text, or this test reads the wrong thing"
+        );
+        let pending_sealed: Vec<u8> = sqlx::query_scalar(
+            "SELECT sealed_secrets FROM pending_authorizations WHERE profile_id = $1",
+        )
+        .bind(&owner)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        for needle in [pending_canary.as_str(), "PLAINTEXT-CANARY"] {
+            assert!(
+                !pending_row.contains(needle),
+                "a pending secret in plaintext in {pending_row}"
+            );
+            assert!(
+                !pending_row.contains(&hex::encode(needle)),
+                "a pending secret merely hex-encoded in {pending_row}"
+            );
+            assert!(
+                !pending_sealed
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_bytes()),
+                "a pending secret in plaintext in the sealed column"
+            );
+        }
         c.close().await.unwrap();
 
         // And the store opens them again.
@@ -340,6 +385,12 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
             let got = store.get_secret(p.id, kind).await.unwrap().unwrap();
             assert_eq!(got.expose_secret(), secret.as_bytes());
         }
+        let got = store
+            .pending_for_profile(p.id)
+            .await
+            .unwrap()
+            .expect("the pending record");
+        assert_eq!(got.secrets.expose_secret(), pending_canary.as_bytes());
         // Under another master key they do not open (Sealing), while other data stays readable.
         store.close().await;
         let wrong = SqlStore::open(&url, Sealer::from_key_bytes(&[7; 32]))
@@ -349,7 +400,21 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
             wrong.get_secret(p.id, SecretKind::RefreshToken).await,
             Err(StoreError::Sealing(_))
         ));
-        assert_eq!(wrong.get_profile(p.id).await.unwrap(), Some(p));
+        assert!(matches!(
+            wrong.take_pending(&pending.state_hash).await,
+            Err(StoreError::Sealing(_))
+        ));
+        assert_eq!(wrong.get_profile(p.id).await.unwrap(), Some(p.clone()));
+        // The failed take left the record for a replica with the key.
+        wrong.close().await;
+        let keyed = open(&url).await;
+        let got = keyed
+            .take_pending(&pending.state_hash)
+            .await
+            .unwrap()
+            .expect("left by the failed take");
+        assert_eq!(got.secrets.expose_secret(), pending_canary.as_bytes());
+        keyed.close().await;
     })
     .await;
 }
@@ -534,6 +599,49 @@ async fn tls_settings_in_the_url_are_honoured() {
             store.close().await;
         } else {
             eprintln!("verified-TLS check skipped: the server certificate {cert_file} is not readable here");
+        }
+    })
+    .await;
+}
+
+/// Two stores on one database stand for two replicas behind a load balancer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pending_state_is_taken_once_across_replicas() {
+    on_fresh_database(|url| async move {
+        let replicas = [Arc::new(open(&url).await), Arc::new(open(&url).await)];
+        let org = new_org(replicas[0].as_ref(), "replicas").await;
+        let tenant = new_tenant(replicas[0].as_ref(), &org, "rp").await;
+        let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
+        replicas[0]
+            .insert_profile(&p, created_event(&p))
+            .await
+            .unwrap();
+        for round in 0..10 {
+            let record = story::full_pending(p.id, OffsetDateTime::now_utc());
+            replicas[round % 2].put_pending(&record).await.unwrap();
+            let mut tasks = Vec::new();
+            for i in 0..16 {
+                let store = Arc::clone(&replicas[i % 2]);
+                let state_hash = record.state_hash.clone();
+                tasks.push(tokio::spawn(async move {
+                    store.take_pending(&state_hash).await
+                }));
+            }
+            let mut winners = 0;
+            for t in tasks {
+                let got = t.await.unwrap().expect("a concurrent take must not fail");
+                if let Some(got) = got {
+                    story::assert_same_pending(&got, &record, "taken across replicas");
+                    winners += 1;
+                }
+            }
+            assert_eq!(
+                winners, 1,
+                "round {round}: exactly one of 16 takes on two replicas gets the record"
+            );
+        }
+        for r in &replicas {
+            r.close().await;
         }
     })
     .await;

@@ -1,14 +1,16 @@
-//! The store on SQLite: the behaviour story, migrations, persistence across reopening, secrets at rest
-//! (never plaintext, bound to their row, refused under a wrong key), the master key file, atomicity
-//! of profile writes, concurrent writers, and listing at 100,000 profiles.
+//! The store on SQLite: the behaviour story, migrations (and the upgrade of a schema-1 database),
+//! persistence across reopening, secrets at rest (never plaintext, bound to their row, refused under a
+//! wrong key), pending re-authorizations (taken once across replicas, sealed to their state hash, kept
+//! when a replica cannot open them, stored only under a state hash), the master key file, atomicity of
+//! profile writes, concurrent writers, and listing at 100,000 profiles.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use consentry_domain::{
-    AppProfile, MAX_PAGE_SIZE, PageRequest, ProfileFilter, ProfileStatus, SecretKind, Store,
-    StoreError,
+    AppProfile, MAX_PAGE_SIZE, PageRequest, PendingAuthorization, ProfileFilter, ProfileStatus,
+    SecretKind, Store, StoreError,
 };
 use consentry_store::story::{
     self, created_event, full_profile, minimal_profile, new_org, new_tenant,
@@ -90,6 +92,9 @@ async fn story_chapters_can_run_twice_on_one_database() {
         story::filters_and_search(&store).await;
         story::pagination(&store, 150).await;
         story::counts(&store).await;
+        story::pending(&store).await;
+        story::pending_under_concurrency(&store).await;
+        story::pending_deletion(&store).await;
     }
 }
 
@@ -247,6 +252,13 @@ async fn no_secret_is_ever_in_the_database_files_in_plaintext() {
         )
         .await
         .unwrap();
+    // A pending re-authorization's secrets (PKCE verifier, a custom app's .pfx password): sealed too.
+    let pending_canary = format!("PKCE-PLAINTEXT-CANARY-{}", uuid::Uuid::new_v4().simple());
+    let pending = PendingAuthorization {
+        secrets: SecretSlice::from(pending_canary.clone().into_bytes()),
+        ..story::full_pending(p.id, OffsetDateTime::now_utc())
+    };
+    store.put_pending(&pending).await.unwrap();
     let upn = p.consent_user.as_ref().unwrap().upn.to_string();
 
     // While open (the WAL holds the recent writes) and after closing (checkpointed into the main file).
@@ -265,6 +277,12 @@ async fn no_secret_is_ever_in_the_database_files_in_plaintext() {
             files.iter().any(|(_, b)| contains(b, upn.as_bytes())),
             "{label}: the UPN should be visible in the files, or this test reads the wrong files"
         );
+        assert!(
+            files
+                .iter()
+                .any(|(_, b)| contains(b, pending.nonce.as_bytes())),
+            "{label}: the pending record's nonce should be visible in the files, or this test misses its table"
+        );
         for (file, bytes) in files.iter() {
             assert!(
                 !contains(bytes, canary.as_bytes()),
@@ -273,6 +291,10 @@ async fn no_secret_is_ever_in_the_database_files_in_plaintext() {
             assert!(
                 !contains(bytes, key_canary.as_bytes()),
                 "{label}: private key in plaintext in {file:?}"
+            );
+            assert!(
+                !contains(bytes, pending_canary.as_bytes()),
+                "{label}: a pending re-authorization's secret in plaintext in {file:?}"
             );
             assert!(
                 !contains(bytes, b"PLAINTEXT-CANARY"),
@@ -294,6 +316,12 @@ async fn no_secret_is_ever_in_the_database_files_in_plaintext() {
         .unwrap()
         .unwrap();
     assert_eq!(got.expose_secret(), key_canary.as_bytes());
+    let got = store
+        .take_pending(&pending.state_hash)
+        .await
+        .unwrap()
+        .expect("the pending record survives reopening");
+    assert_eq!(got.secrets.expose_secret(), pending_canary.as_bytes());
 }
 
 #[tokio::test]
@@ -782,4 +810,268 @@ async fn listing_stays_fast_at_100_000_profiles() {
             .windows(2)
             .all(|w| (w[0].created_at, w[0].id) < (w[1].created_at, w[1].id))
     );
+}
+
+/// Two stores on one database file stand for two replicas behind a load balancer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pending_state_is_taken_once_across_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let replicas = [
+        Arc::new(open_with(&path, &KEY).await),
+        Arc::new(open_with(&path, &KEY).await),
+    ];
+    let org = new_org(replicas[0].as_ref(), "replicas").await;
+    let tenant = new_tenant(replicas[0].as_ref(), &org, "rp").await;
+    let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
+    replicas[0]
+        .insert_profile(&p, created_event(&p))
+        .await
+        .unwrap();
+    for round in 0..10 {
+        let record = story::full_pending(p.id, OffsetDateTime::now_utc());
+        replicas[round % 2].put_pending(&record).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let store = Arc::clone(&replicas[i % 2]);
+            let state_hash = record.state_hash.clone();
+            tasks.push(tokio::spawn(async move {
+                store.take_pending(&state_hash).await
+            }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            let got = t.await.unwrap().expect("a concurrent take must not fail");
+            if let Some(got) = got {
+                story::assert_same_pending(&got, &record, "taken across replicas");
+                winners += 1;
+            }
+        }
+        assert_eq!(
+            winners, 1,
+            "round {round}: exactly one of 16 takes on two replicas gets the record"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pending_record_sealed_for_another_state_does_not_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = open_with(&path, &KEY).await;
+    let org = new_org(&store, "pending-binding").await;
+    let tenant = new_tenant(&store, &org, "pb").await;
+    let a = minimal_profile(&tenant, OffsetDateTime::now_utc());
+    let b = minimal_profile(&tenant, OffsetDateTime::now_utc());
+    for p in [&a, &b] {
+        store.insert_profile(p, created_event(p)).await.unwrap();
+    }
+    let pa = PendingAuthorization {
+        secrets: SecretSlice::from(b"verifier-of-a".to_vec()),
+        ..story::full_pending(a.id, OffsetDateTime::now_utc())
+    };
+    let pb = PendingAuthorization {
+        secrets: SecretSlice::from(b"verifier-of-b".to_vec()),
+        ..story::full_pending(b.id, OffsetDateTime::now_utc())
+    };
+    for x in [&pa, &pb] {
+        store.put_pending(x).await.unwrap();
+    }
+
+    // Copy a's sealed blob over b's, and into the profile secrets table as a's refresh token.
+    let mut c = raw(&path).await;
+    sqlx::query(
+        "UPDATE pending_authorizations SET sealed_secrets = \
+         (SELECT sealed_secrets FROM pending_authorizations WHERE state_hash = $1) WHERE state_hash = $2",
+    )
+    .bind(&pa.state_hash)
+    .bind(&pb.state_hash)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO secrets (profile_id, kind, sealed, updated_at) \
+         SELECT profile_id, 'refresh_token', sealed_secrets, created_at FROM pending_authorizations \
+         WHERE state_hash = $1",
+    )
+    .bind(&pa.state_hash)
+    .execute(&mut c)
+    .await
+    .unwrap();
+
+    let e = store.take_pending(&pb.state_hash).await.unwrap_err();
+    assert!(matches!(e, StoreError::Sealing(_)), "{e}");
+    let e = store.pending_for_profile(b.id).await.unwrap_err();
+    assert!(matches!(e, StoreError::Sealing(_)), "{e}");
+    let e = store
+        .get_secret(a.id, SecretKind::RefreshToken)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Sealing(_)), "{e}");
+    // The original still opens.
+    let got = store.take_pending(&pa.state_hash).await.unwrap().unwrap();
+    assert_eq!(got.secrets.expose_secret(), b"verifier-of-a");
+}
+
+#[tokio::test]
+async fn a_replica_without_the_key_leaves_the_pending_record_to_one_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let keyed = open_with(&path, &KEY).await;
+    let misconfigured = open_with(&path, &[0x17; 32]).await;
+    let org = new_org(&keyed, "pending-key").await;
+    let tenant = new_tenant(&keyed, &org, "pk").await;
+    let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
+    keyed.insert_profile(&p, created_event(&p)).await.unwrap();
+    let record = story::full_pending(p.id, OffsetDateTime::now_utc());
+    keyed.put_pending(&record).await.unwrap();
+
+    let e = misconfigured
+        .take_pending(&record.state_hash)
+        .await
+        .unwrap_err();
+    let StoreError::Sealing(msg) = &e else {
+        panic!("expected a sealing error, got {e:?}");
+    };
+    assert!(msg.contains(&hex_key_id(&KEY)), "names the key: {msg}");
+    let mut c = raw(&path).await;
+    let left: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM pending_authorizations WHERE state_hash = $1")
+            .bind(&record.state_hash)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(left, 1, "a take that cannot open the record leaves it");
+
+    let got = keyed
+        .take_pending(&record.state_hash)
+        .await
+        .unwrap()
+        .expect("a replica with the key takes it");
+    story::assert_same_pending(&got, &record, "taken by the keyed replica");
+    assert!(
+        misconfigured
+            .take_pending(&record.state_hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn only_a_state_hash_is_stored_never_a_state() {
+    let store = SqlStore::open("sqlite::memory:", Sealer::from_key_bytes(&KEY))
+        .await
+        .unwrap();
+    let org = new_org(&store, "state-hash").await;
+    let tenant = new_tenant(&store, &org, "sh").await;
+    let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
+    store.insert_profile(&p, created_event(&p)).await.unwrap();
+    let good = story::full_pending(p.id, OffsetDateTime::now_utc());
+    for bad in [
+        "kq3M_1X0qQn4y9-2dCkVhYqO6lJ2cUWdE3jV8pX4R9A".to_string(), // a raw base64url state
+        good.state_hash.to_uppercase(),
+        good.state_hash[..63].to_string(),
+        format!("{}0", good.state_hash),
+        String::new(),
+    ] {
+        let record = PendingAuthorization {
+            state_hash: bad.clone(),
+            ..good.clone()
+        };
+        let e = store.put_pending(&record).await.unwrap_err();
+        let StoreError::Backend(msg) = &e else {
+            panic!("{bad:?}: expected a refusal, got {e:?}");
+        };
+        assert!(msg.contains("hex SHA-256"), "{msg}");
+        assert!(
+            bad.is_empty() || !msg.contains(&bad),
+            "the refusal must not repeat the value: {msg}"
+        );
+        assert!(store.pending_for_profile(p.id).await.unwrap().is_none());
+    }
+    store
+        .put_pending(&good)
+        .await
+        .expect("a hex SHA-256 is stored");
+}
+
+#[tokio::test]
+async fn a_database_at_schema_1_upgrades_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    // Schema 1 exactly as an older build applied it: the same file, so the same checksum.
+    let old = tempfile::tempdir().unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        manifest.join("migrations/sqlite/0001_initial.sql"),
+        old.path().join("0001_initial.sql"),
+    )
+    .unwrap();
+    let mut c = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", db_url(&path)))
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .unwrap()
+        .run(&mut c)
+        .await
+        .unwrap();
+    let org_id = uuid::Uuid::new_v4().to_string();
+    let tenant_id = uuid::Uuid::new_v4().to_string();
+    let profile_id = uuid::Uuid::new_v4().to_string();
+    let t = OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+    sqlx::query(
+        "INSERT INTO organizations (id, name, name_folded, modules, created_at) VALUES ($1, 'Old', 'old', '[]', $2)",
+    )
+    .bind(&org_id)
+    .bind(t)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO tenants (id, org_id, primary_domain, display_name, created_at) \
+         VALUES ($1, $2, 'old.onmicrosoft.com', 'Old', $3)",
+    )
+    .bind(&tenant_id)
+    .bind(&org_id)
+    .bind(t)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO profiles (id, org_id, tenant_id, app_type, service, granted_permissions, functions, status, \
+         created_at, updated_at) VALUES ($1, $2, $3, 'm365-all', 'insights', '[]', '[]', 'valid', $4, $4)",
+    )
+    .bind(&profile_id)
+    .bind(&org_id)
+    .bind(&tenant_id)
+    .bind(t)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+
+    let store = open_with(&path, &KEY).await;
+    let v = store.schema_version().await.unwrap();
+    assert_eq!(v.applied, Some(v.latest));
+    assert!(
+        v.latest >= 2,
+        "the pending-authorization migration is applied"
+    );
+    let id = consentry_domain::ProfileId::parse(&profile_id).unwrap();
+    let p = store
+        .get_profile(id)
+        .await
+        .unwrap()
+        .expect("the old profile");
+    assert_eq!(p.status, ProfileStatus::Valid);
+    let record = story::full_pending(id, OffsetDateTime::now_utc());
+    store.put_pending(&record).await.unwrap();
+    let got = store
+        .take_pending(&record.state_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    story::assert_same_pending(&got, &record, "pending record on an upgraded database");
 }
