@@ -646,3 +646,36 @@ async fn a_pending_state_is_taken_once_across_replicas() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_schema_removes_a_pending_record_with_its_profile() {
+    on_fresh_database(|url| async move {
+        // Independent of `delete_profile`: a profile row deleted by any means takes its pending record along.
+        let store = open(&url).await;
+        let org = new_org(&store, "cascade").await;
+        let tenant = new_tenant(&store, &org, "cs").await;
+        let gone = minimal_profile(&tenant, OffsetDateTime::now_utc());
+        let kept = minimal_profile(&tenant, OffsetDateTime::now_utc());
+        for p in [&gone, &kept] {
+            store.insert_profile(p, created_event(p)).await.unwrap();
+            store
+                .put_pending(&story::full_pending(p.id, OffsetDateTime::now_utc()))
+                .await
+                .unwrap();
+        }
+        let mut c = raw(&url).await;
+        sqlx::query("DELETE FROM profiles WHERE id = $1")
+            .bind(gone.id.to_string())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let left: Vec<String> = sqlx::query_scalar("SELECT profile_id FROM pending_authorizations")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(left, vec![kept.id.to_string()]);
+        c.close().await.unwrap();
+        store.close().await;
+    })
+    .await;
+}

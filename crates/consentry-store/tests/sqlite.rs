@@ -1075,3 +1075,41 @@ async fn a_database_at_schema_1_upgrades_and_keeps_its_data() {
         .unwrap();
     story::assert_same_pending(&got, &record, "pending record on an upgraded database");
 }
+
+#[tokio::test]
+async fn the_schema_removes_a_pending_record_with_its_profile() {
+    // Independent of `delete_profile`: a profile row deleted by any means takes its pending record along.
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = open_with(&path, &KEY).await;
+    let org = new_org(&store, "cascade").await;
+    let tenant = new_tenant(&store, &org, "cs").await;
+    let gone = minimal_profile(&tenant, OffsetDateTime::now_utc());
+    let kept = minimal_profile(&tenant, OffsetDateTime::now_utc());
+    for p in [&gone, &kept] {
+        store.insert_profile(p, created_event(p)).await.unwrap();
+        store
+            .put_pending(&story::full_pending(p.id, OffsetDateTime::now_utc()))
+            .await
+            .unwrap();
+    }
+    let mut c = raw(&path).await;
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        fk, 1,
+        "the raw connection enforces foreign keys, as the store's do"
+    );
+    sqlx::query("DELETE FROM profiles WHERE id = $1")
+        .bind(gone.id.to_string())
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let left: Vec<String> = sqlx::query_scalar("SELECT profile_id FROM pending_authorizations")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![kept.id.to_string()]);
+}
