@@ -1335,12 +1335,15 @@ pub async fn pending(store: &dyn Store) {
         "storing a pending record writes no history"
     );
 
-    // A new start replaces the profile's pending record: the old state is no longer accepted.
+    // A new start replaces the profile's pending record, every field of it: the old state is no
+    // longer accepted.
     let second = PendingAuthorization {
-        leg: AuthLeg::SignIn,
-        sign_in_follows: false,
+        functions: vec!["onedrive-files".into()],
+        nonce: format!("nonce-{}", token()),
+        previous_status: ProfileStatus::Attention,
+        previous_reason: Some(StatusReason::ConsentRevoked),
         secrets: SecretSlice::from(format!("verifier-{}", token()).into_bytes()),
-        ..full_pending(p.id, now())
+        ..minimal_pending(p.id, now())
     };
     store.put_pending(&second).await.expect("replace");
     expect_pending_of(store, &second, "replacing pending record").await;
