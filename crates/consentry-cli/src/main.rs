@@ -229,6 +229,37 @@ enum ProfilesCmd {
         /// Profile ID.
         id: String,
     },
+    /// Start re-authorizing an app profile: prints the Microsoft URL to open (or, with --handoff, a consent
+    /// link to send to the tenant's administrator).
+    Reauthorize {
+        /// Profile ID.
+        id: String,
+        /// Consent method: admin or user (user only where the catalog allows it).
+        #[arg(long, default_value = "admin")]
+        method: String,
+        /// Custom apps: the application (client) ID.
+        #[arg(long)]
+        application_id: Option<String>,
+        /// Custom apps: the certificate file (.pfx).
+        #[arg(long)]
+        pfx: Option<PathBuf>,
+        /// Custom apps: a file holding the .pfx password (or CONSENTRY_PFX_PASSWORD).
+        #[arg(long)]
+        pfx_password_file: Option<PathBuf>,
+        /// Functions to enable, comma-separated (Cloud Backup delegated app).
+        #[arg(long, value_delimiter = ',')]
+        functions: Vec<String>,
+        /// Return a consent link for the tenant's administrator instead of the Microsoft URL.
+        #[arg(long)]
+        handoff: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Cancel a pending re-authorization (the profile returns to its previous status).
+    CancelReauthorization {
+        /// Profile ID.
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -355,6 +386,13 @@ fn cert_new(
         println!("  password: {password}  (generated; keep it safe, it is not stored anywhere)");
     }
     Ok(())
+}
+
+fn reauthorizer(cfg: &Config, svc: &Consentry) -> anyhow::Result<consentry_domain::Reauthorizer> {
+    let catalog = Arc::new(svc.catalog().clone());
+    let platform = consentry_server::startup::build_platform(cfg, &catalog)?;
+    Ok(consentry_domain::Reauthorizer::new(svc.clone(), Arc::new(platform))
+        .with_consent_links(cfg.public_url.clone()))
 }
 
 fn operator() -> Actor {
@@ -557,6 +595,80 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let id = parse("profile ID", &id, ProfileId::parse)?;
                     svc.delete_profile(id).await?;
                     println!("app profile {id} deleted");
+                    Ok(())
+                }
+                ProfilesCmd::Reauthorize {
+                    id,
+                    method,
+                    application_id,
+                    pfx,
+                    pfx_password_file,
+                    functions,
+                    handoff,
+                    out,
+                } => {
+                    let id = parse("profile ID", &id, ProfileId::parse)?;
+                    let method: consentry_catalog::ConsentMethod = method
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("--method must be admin or user, not {method:?}"))?;
+                    let custom_app = match (application_id, pfx) {
+                        (None, None) => None,
+                        (app, pfx) => {
+                            let pfx = pfx.context("a custom app needs --pfx FILE")?;
+                            let bytes = std::fs::read(&pfx)
+                                .with_context(|| format!("cannot read {}", pfx.display()))?;
+                            let password = match pfx_password_file {
+                                Some(f) => std::fs::read_to_string(&f)
+                                    .with_context(|| format!("cannot read {}", f.display()))?
+                                    .trim_end_matches(['\r', '\n'])
+                                    .to_string(),
+                                None => std::env::var("CONSENTRY_PFX_PASSWORD").unwrap_or_default(),
+                            };
+                            Some(consentry_domain::CustomAppInput {
+                                application_id: app.unwrap_or_default(),
+                                pfx: bytes,
+                                password: secrecy::SecretString::from(password),
+                            })
+                        }
+                    };
+                    let reauth = reauthorizer(&cfg, &svc)?;
+                    let started = reauth
+                        .start(
+                            id,
+                            consentry_domain::StartRequest {
+                                method,
+                                custom_app,
+                                functions,
+                                login_hint: None,
+                                handoff,
+                            },
+                            &operator(),
+                        )
+                        .await?;
+                    if out.json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&serde_json::json!({
+                                "url": started.url,
+                                "consent_link": started.consent_link,
+                                "expires_at": started.expires_at.to_string(),
+                            }))?
+                        );
+                    } else if started.consent_link {
+                        println!("Send this consent link to the tenant's administrator (valid until {}):", started.expires_at);
+                        println!("{}", started.url);
+                    } else {
+                        println!("Open this URL to consent at Microsoft (valid until {}):", started.expires_at);
+                        println!("{}", started.url);
+                        println!("The result is recorded when Microsoft redirects back to {}.", cfg.callback_url());
+                    }
+                    Ok(())
+                }
+                ProfilesCmd::CancelReauthorization { id } => {
+                    let id = parse("profile ID", &id, ProfileId::parse)?;
+                    let reauth = reauthorizer(&cfg, &svc)?;
+                    let p = reauth.cancel(id, &operator()).await?;
+                    println!("re-authorization cancelled; app profile {id} is {} again", p.status);
                     Ok(())
                 }
             }

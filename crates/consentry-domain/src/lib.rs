@@ -25,9 +25,9 @@ pub use platform::{
     ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed, SignInRequest,
     SignedIn,
 };
-pub use ports::{Clock, Store, StoreError, SystemClock};
+pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use reauth::{
-    CallbackOutcome, CallbackParams, CustomAppInput, Reauthorizer, StartRequest, Started,
+    CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, Reauthorizer, StartRequest, Started,
 };
 pub use service::{Consentry, NewProfile};
 pub use status::{ActionOwner, ProfileStatus, StatusReason};

@@ -299,6 +299,9 @@ pub enum AuthLeg {
     AdminConsent,
     /// The consenting user's sign-in (authorization code + PKCE) at `/oauth2/v2.0/authorize`.
     SignIn,
+    /// A consent link handed to the tenant's administrator, not opened yet. Its `state_hash` is the
+    /// hash of the link's secret token; opening it starts the first step at Microsoft.
+    Handoff,
 }
 
 impl AuthLeg {
@@ -307,6 +310,7 @@ impl AuthLeg {
         match self {
             Self::AdminConsent => "admin_consent",
             Self::SignIn => "sign_in",
+            Self::Handoff => "handoff",
         }
     }
     /// Parses the stable name.
@@ -314,6 +318,7 @@ impl AuthLeg {
         match s {
             "admin_consent" => Some(Self::AdminConsent),
             "sign_in" => Some(Self::SignIn),
+            "handoff" => Some(Self::Handoff),
             _ => None,
         }
     }

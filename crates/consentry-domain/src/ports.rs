@@ -148,3 +148,26 @@ impl Clock for SystemClock {
         OffsetDateTime::now_utc()
     }
 }
+
+/// The real clock moved by an adjustable offset: tests (and the simulator-backed demo) move time
+/// forward without waiting.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_nanos: std::sync::atomic::AtomicI64,
+}
+
+impl OffsetClock {
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: time::Duration) {
+        let n = i64::try_from(by.whole_nanoseconds()).unwrap_or(i64::MAX);
+        self.offset_nanos
+            .fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+            + time::Duration::nanoseconds(self.offset_nanos.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}

@@ -29,6 +29,8 @@ use crate::status::{ProfileStatus, StatusReason};
 
 /// How long a started re-authorization waits for the administrator.
 pub const PENDING_LIFETIME: Duration = Duration::minutes(10);
+/// How long a consent link handed to a tenant administrator stays usable.
+pub const HANDOFF_LIFETIME: Duration = Duration::hours(72);
 
 /// A custom Azure app's identity as uploaded by the administrator.
 pub struct CustomAppInput {
@@ -60,6 +62,37 @@ pub struct StartRequest {
     pub functions: Vec<String>,
     /// Pre-fills the sign-in page.
     pub login_hint: Option<String>,
+    /// Return a consent link for the tenant's administrator (who needs no Consentry account)
+    /// instead of the Microsoft URL.
+    pub handoff: bool,
+}
+
+/// What a consent link shows before it continues to Microsoft.
+#[derive(Debug, Clone, Serialize)]
+pub struct HandoffView {
+    /// App type display name.
+    pub app_type_name: String,
+    /// The app's name in Microsoft Entra ID (None for custom apps).
+    pub entra_app_name: Option<String>,
+    /// The service using it.
+    pub service_name: String,
+    /// The tenant's primary domain.
+    pub tenant_domain: String,
+    /// The consent method.
+    pub method: ConsentMethod,
+    /// The permissions the app asks for: (name, "delegated" | "application").
+    pub permissions: Vec<(String, &'static str)>,
+    /// What the consenting account needs, in words.
+    pub required_roles: String,
+    /// Why it is needed: the profile's reason before the re-authorization.
+    pub why: Option<String>,
+    /// The functions chosen.
+    pub functions: Vec<String>,
+    /// Who created the link.
+    pub created_by: String,
+    /// Until when it works.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 /// A started re-authorization: where to send the administrator.
@@ -72,6 +105,8 @@ pub struct Started {
     pub expires_at: OffsetDateTime,
     /// The profile, now pending.
     pub profile: AppProfile,
+    /// Whether `url` is a consent link to hand to the tenant's administrator.
+    pub consent_link: bool,
 }
 
 /// The query parameters Microsoft sends back to the callback.
@@ -259,17 +294,71 @@ fn optional_missing(app: &AppType, granted: &[GrantedPermission]) -> Vec<String>
 pub struct Reauthorizer {
     core: Consentry,
     platform: Arc<dyn IdentityPlatform>,
+    link_base: Option<String>,
 }
 
 impl Reauthorizer {
     /// Builds it.
     pub fn new(core: Consentry, platform: Arc<dyn IdentityPlatform>) -> Self {
-        Self { core, platform }
+        Self {
+            core,
+            platform,
+            link_base: None,
+        }
+    }
+
+    /// Enables consent links, served under `{base}/consent/{profile}/{token}`.
+    pub fn with_consent_links(mut self, base: impl Into<String>) -> Self {
+        self.link_base = Some(base.into().trim_end_matches('/').to_string());
+        self
+    }
+
+    /// The Microsoft URL of a step.
+    #[allow(clippy::too_many_arguments)]
+    fn microsoft_url(
+        &self,
+        profile: &AppProfile,
+        app: &AppType,
+        leg: AuthLeg,
+        client_id: AppId,
+        state: String,
+        nonce: String,
+        verifier: &str,
+        login_hint: Option<String>,
+    ) -> String {
+        match leg {
+            AuthLeg::AdminConsent | AuthLeg::Handoff => {
+                self.platform.admin_consent_url(profile.tenant_id, client_id, &state)
+            }
+            AuthLeg::SignIn => self.platform.sign_in_url(&SignInRequest {
+                tenant: profile.tenant_id,
+                client_id,
+                state,
+                nonce,
+                code_challenge: pkce_challenge(verifier),
+                scopes: app.delegated_scopes().map(|p| p.name.clone()).collect(),
+                login_hint,
+            }),
+        }
+    }
+
+    /// The first step at Microsoft for an app type and method, and whether a sign-in follows it.
+    fn legs(app: &AppType, method: ConsentMethod) -> (AuthLeg, bool) {
+        match (app.permission_kind, method) {
+            (PermissionKind::Application, _) => (AuthLeg::AdminConsent, false),
+            (_, ConsentMethod::Admin) => (AuthLeg::AdminConsent, true),
+            (_, ConsentMethod::User) => (AuthLeg::SignIn, false),
+        }
     }
 
     /// The domain services.
     pub fn core(&self) -> &Consentry {
         &self.core
+    }
+
+    /// The identity platform.
+    pub fn platform(&self) -> &Arc<dyn IdentityPlatform> {
+        &self.platform
     }
 
     fn app_type(&self, profile: &AppProfile) -> Result<AppType, DomainError> {
@@ -382,11 +471,12 @@ impl Reauthorizer {
         };
 
         // The legs at Microsoft.
-        let (first_leg, sign_in_follows) = match (app.permission_kind, req.method) {
-            (PermissionKind::Application, _) => (AuthLeg::AdminConsent, false),
-            (_, ConsentMethod::Admin) => (AuthLeg::AdminConsent, true),
-            (_, ConsentMethod::User) => (AuthLeg::SignIn, false),
-        };
+        let (first_leg, sign_in_follows) = Self::legs(&app, req.method);
+        if req.handoff && self.link_base.is_none() {
+            return Err(DomainError::Conflict(
+                "consent links are not enabled on this server (public_url is not set)".into(),
+            ));
+        }
         if req.method == ConsentMethod::User {
             // User consent needs the organization's admin consent first (the documentation's preparation step).
             let grants = self
@@ -442,13 +532,13 @@ impl Reauthorizer {
         };
         let blob = serde_json::to_vec(&secrets)
             .map_err(|e| DomainError::invalid("request", e.to_string()))?;
-        let expires_at = now + PENDING_LIFETIME;
+        let expires_at = now + if req.handoff { HANDOFF_LIFETIME } else { PENDING_LIFETIME };
         let pending = PendingAuthorization {
             state_hash: state_hash(&state),
             profile_id: profile.id,
             started_by: actor.clone(),
             method: req.method,
-            leg: first_leg,
+            leg: if req.handoff { AuthLeg::Handoff } else { first_leg },
             sign_in_follows,
             custom_app_id,
             functions: req.functions.clone(),
@@ -463,7 +553,11 @@ impl Reauthorizer {
 
         let from = profile.status;
         let reason = StatusReason::ReauthorizationStarted {
-            by: actor.to_string(),
+            by: if req.handoff {
+                format!("{actor} (consent link sent to the tenant's administrator)")
+            } else {
+                actor.to_string()
+            },
         };
         profile.status = reason.status();
         profile.reason = Some(reason.clone());
@@ -485,26 +579,141 @@ impl Reauthorizer {
             )
             .await?;
 
-        let url = match first_leg {
-            AuthLeg::AdminConsent => {
-                self.platform
-                    .admin_consent_url(profile.tenant_id, client_id, &state)
-            }
-            AuthLeg::SignIn => self.platform.sign_in_url(&SignInRequest {
-                tenant: profile.tenant_id,
-                client_id,
-                state,
-                nonce,
-                code_challenge: pkce_challenge(&verifier),
-                scopes: app.delegated_scopes().map(|p| p.name.clone()).collect(),
-                login_hint: req.login_hint,
-            }),
+        let (url, consent_link) = match &self.link_base {
+            Some(base) if req.handoff => (format!("{base}/consent/{}/{state}", profile.id), true),
+            _ => (
+                self.microsoft_url(
+                    &profile,
+                    &app,
+                    first_leg,
+                    client_id,
+                    state,
+                    nonce,
+                    &verifier,
+                    req.login_hint,
+                ),
+                false,
+            ),
         };
         Ok(Started {
             url,
             expires_at,
             profile,
+            consent_link,
         })
+    }
+
+    /// The pending consent link of a profile, if `token` is its secret and it is still valid.
+    async fn live_link(
+        &self,
+        profile_id: ProfileId,
+        token: &str,
+    ) -> Result<(AppProfile, AppType, PendingAuthorization), DomainError> {
+        let gone = || {
+            DomainError::invalid(
+                "link",
+                "this consent link is not valid: it was already used, replaced by a newer one, cancelled or mistyped; ask for a new link",
+            )
+        };
+        if token.is_empty() || token.len() > 128 {
+            return Err(gone());
+        }
+        let profile = self.core.profile(profile_id).await.map_err(|_| gone())?;
+        let pending = self
+            .core
+            .store()
+            .pending_for_profile(profile_id)
+            .await?
+            .filter(|p| p.leg == AuthLeg::Handoff && p.state_hash == state_hash(token))
+            .ok_or_else(gone)?;
+        if self.core.clock().now() > pending.expires_at {
+            return Err(DomainError::invalid(
+                "link",
+                "this consent link has expired; ask for a new link",
+            ));
+        }
+        let app = self.app_type(&profile)?;
+        Ok((profile, app, pending))
+    }
+
+    /// What a consent link shows: the app, its permissions, why, and what the consenting account needs.
+    pub async fn handoff_view(&self, profile_id: ProfileId, token: &str) -> Result<HandoffView, DomainError> {
+        let (profile, app, pending) = self.live_link(profile_id, token).await?;
+        let tenant = self.core.tenant(&crate::ids::TenantRef::Id(profile.tenant_id)).await?;
+        let catalog = self.core.catalog();
+        let required_roles = app
+            .requirement_for(pending.method, Some(&profile.service), &pending.functions)
+            .map(|r| catalog.describe(&r))
+            .unwrap_or_else(|| "no particular role".into());
+        Ok(HandoffView {
+            app_type_name: app.display_name.clone(),
+            entra_app_name: app.entra_app_name.clone(),
+            service_name: catalog
+                .service(&profile.service)
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| profile.service.clone()),
+            tenant_domain: tenant.primary_domain.to_string(),
+            method: pending.method,
+            permissions: app
+                .permissions
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        match p.kind {
+                            PermissionType::Scope => "delegated",
+                            PermissionType::Role => "application",
+                        },
+                    )
+                })
+                .collect(),
+            required_roles,
+            why: pending.previous_reason.as_ref().map(StatusReason::summary),
+            functions: pending
+                .functions
+                .iter()
+                .map(|f| app.function(f).map(|x| x.name.clone()).unwrap_or_else(|| f.clone()))
+                .collect(),
+            created_by: pending.started_by.to_string(),
+            expires_at: pending.expires_at,
+        })
+    }
+
+    /// Opens a consent link (once): starts its first step at Microsoft and returns the URL to go to.
+    pub async fn continue_handoff(&self, profile_id: ProfileId, token: &str) -> Result<String, DomainError> {
+        let (profile, app, _) = self.live_link(profile_id, token).await?;
+        // Atomic single use: of two concurrent openings only one takes the record.
+        let Some(mut pending) = self.core.store().take_pending(&state_hash(token)).await? else {
+            return Err(DomainError::invalid("link", "this consent link was already used; ask for a new link"));
+        };
+        let secrets: PendingSecrets = serde_json::from_slice(pending.secrets.expose_secret())
+            .map_err(|_| DomainError::Conflict("the consent link is damaged; ask for a new link".into()))?;
+        let (first_leg, sign_in_follows) = Self::legs(&app, pending.method);
+        let client_id = match pending.custom_app_id {
+            Some(id) => id,
+            None => self.platform.vendor_client_id(&app.key).ok_or_else(|| {
+                DomainError::Conflict(format!(
+                    "the service's app for {} is not configured; the operator must add it to Consentry's configuration",
+                    app.display_name
+                ))
+            })?,
+        };
+        let state = random_token(32);
+        pending.state_hash = state_hash(&state);
+        pending.leg = first_leg;
+        pending.sign_in_follows = sign_in_follows;
+        pending.expires_at = self.core.clock().now() + PENDING_LIFETIME;
+        self.core.store().put_pending(&pending).await?;
+        Ok(self.microsoft_url(
+            &profile,
+            &app,
+            first_leg,
+            client_id,
+            state,
+            pending.nonce.clone(),
+            &secrets.code_verifier,
+            None,
+        ))
     }
 
     fn start_error(&self, e: &PlatformError, app: &AppType) -> DomainError {
@@ -605,6 +814,18 @@ impl Reauthorizer {
         };
 
         match pending.leg {
+            AuthLeg::Handoff => {
+                let f = Failure::new(
+                    "This link is a consent link: open it in a browser to continue.",
+                    vec!["Open the consent link you were sent.".into()],
+                );
+                self.core.store().put_pending(&pending).await?;
+                Ok(CallbackOutcome::Failed {
+                    profile,
+                    message: f.message,
+                    remediation: f.remediation,
+                })
+            }
             AuthLeg::AdminConsent => {
                 let grants = match self.platform.grants(profile.tenant_id, &client).await {
                     Ok(g) => g,

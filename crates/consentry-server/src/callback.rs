@@ -5,7 +5,8 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use consentry_domain::{CallbackOutcome, CallbackParams, DomainError};
+use axum::extract::Path;
+use consentry_domain::{CallbackOutcome, CallbackParams, DomainError, HandoffView, ProfileId};
 
 use crate::AppState;
 
@@ -114,5 +115,79 @@ pub async fn oauth_callback(
                 StatusCode::INTERNAL_SERVER_ERROR,
             )
         }
+    }
+}
+
+/// The consent-link landing page.
+#[derive(Template)]
+#[template(path = "consent_link.html")]
+struct LinkPage {
+    v: HandoffView,
+    action: String,
+    expires: String,
+}
+
+fn link_error(message: String) -> Response {
+    render(
+        ResultPage {
+            ok: false,
+            title: "This consent link cannot be used".into(),
+            message,
+            steps: vec!["Ask the person who sent it for a new consent link.".into()],
+            app_type: String::new(),
+            profile_id: String::new(),
+        },
+        StatusCode::BAD_REQUEST,
+    )
+}
+
+fn domain_link_error(e: DomainError) -> Response {
+    match e {
+        DomainError::Invalid { message, .. } => link_error(message),
+        DomainError::NotFound { .. } => link_error("this consent link is not valid".into()),
+        e @ (DomainError::Conflict(_) | DomainError::Store(_)) => {
+            tracing::error!(error.detail = %e, "consent link failed");
+            link_error("the consent link could not be opened; please try again".into())
+        }
+    }
+}
+
+/// `GET /consent/{profile}/{token}`: shows the app, its permissions, why, and which roles the
+/// consenting account needs. Needs no Consentry account: the token is the authorization.
+pub async fn consent_link(State(st): State<AppState>, Path((profile, token)): Path<(String, String)>) -> Response {
+    let Ok(id) = ProfileId::parse(&profile) else {
+        return link_error("this consent link is not valid".into());
+    };
+    match st.reauth.handoff_view(id, &token).await {
+        Ok(v) => {
+            let expires = v.expires_at.date().to_string();
+            let page = LinkPage {
+                action: format!("/consent/{id}/{token}"),
+                v,
+                expires,
+            };
+            match page.render() {
+                Ok(html) => Html(html).into_response(),
+                Err(e) => {
+                    tracing::error!(error.detail = %e, "consent link page could not be rendered");
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+                }
+            }
+        }
+        Err(e) => domain_link_error(e),
+    }
+}
+
+/// `POST /consent/{profile}/{token}`: uses the link (once) and continues to Microsoft.
+pub async fn consent_link_continue(
+    State(st): State<AppState>,
+    Path((profile, token)): Path<(String, String)>,
+) -> Response {
+    let Ok(id) = ProfileId::parse(&profile) else {
+        return link_error("this consent link is not valid".into());
+    };
+    match st.reauth.continue_handoff(id, &token).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => domain_link_error(e),
     }
 }

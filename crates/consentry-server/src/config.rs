@@ -253,7 +253,12 @@ impl Config {
         let from_env = !env.is_empty();
         for (k, v) in env {
             let key = k[ENV_PREFIX.len()..].to_ascii_lowercase();
-            let path: Vec<String> = key.split("__").map(str::to_string).collect();
+            let mut path: Vec<String> = key.split("__").map(str::to_string).collect();
+            // App-type keys are slugs with hyphens, which shells do not allow in variable names:
+            // CONSENTRY_APPS__INSIGHTS_M365__CLIENT_ID names [apps.insights-m365].
+            if path.len() > 2 && path[0] == "apps" {
+                path[1] = path[1].replace('_', "-");
+            }
             set_path(&mut table, &path, env_value(&v))
                 .map_err(|e| invalid("environment", format!("{k}: {e}")))?;
         }

@@ -16,7 +16,7 @@ use consentry_domain::{Consentry, Reauthorizer};
 
 pub use config::Config;
 pub use router::router;
-pub use startup::{StartupError, build_state, serve};
+pub use startup::{StartupError, build_state, build_state_with_clock, serve};
 
 /// Shared state of every handler.
 #[derive(Debug, Clone)]

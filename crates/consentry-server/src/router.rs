@@ -43,6 +43,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/oauth/callback", get(callback::oauth_callback))
+        .route(
+            "/consent/{profile}/{token}",
+            get(callback::consent_link).post(callback::consent_link_continue),
+        )
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(DefaultBodyLimit::max(state.max_body_bytes))

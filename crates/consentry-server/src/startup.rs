@@ -214,6 +214,14 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 /// Opens the store (running migrations), loads the catalog and builds the handler state.
 pub async fn build_state(cfg: &Config) -> Result<AppState, StartupError> {
+    build_state_with_clock(cfg, Arc::new(SystemClock)).await
+}
+
+/// [`build_state`] with another clock (tests move time forward).
+pub async fn build_state_with_clock(
+    cfg: &Config,
+    clock: Arc<dyn consentry_domain::Clock>,
+) -> Result<AppState, StartupError> {
     let catalog = Arc::new(load_catalog(cfg)?);
     std::fs::create_dir_all(&cfg.data_dir).map_err(|source| StartupError::DataDir {
         path: cfg.data_dir.clone(),
@@ -229,8 +237,9 @@ pub async fn build_state(cfg: &Config) -> Result<AppState, StartupError> {
             source,
         })?;
     let platform = build_platform(cfg, &catalog)?;
-    let svc = Consentry::new(Arc::new(store), catalog, Arc::new(SystemClock));
-    let reauth = Reauthorizer::new(svc.clone(), Arc::new(platform));
+    let svc = Consentry::new(Arc::new(store), catalog, clock);
+    let reauth =
+        Reauthorizer::new(svc.clone(), Arc::new(platform)).with_consent_links(cfg.public_url.clone());
     Ok(AppState {
         svc,
         reauth,

@@ -467,3 +467,133 @@ async fn user_consent_is_refused_where_the_catalog_does_not_allow_it() {
 fn time_now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
+
+#[tokio::test]
+async fn an_expired_state_is_refused_and_the_profile_restored() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("m365-all", Some("cloud-backup-m365")).await;
+    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    env.clock.advance(time::Duration::minutes(11));
+    let page = env
+        .browser(None)
+        .complete(started["url"].as_str().unwrap(), ADMIN, PASSWORD, Decision::Accept { org_wide: true })
+        .await;
+    assert!(page.body.contains("expired"), "{}", page.body);
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "invalid");
+    assert_eq!(p["reason_view"]["code"], "not_yet_authorized");
+}
+
+#[tokio::test]
+async fn a_failed_reauthorization_leaves_the_previous_credentials_working() {
+    use consentry_domain::{ClientRef, ProfileId, SecretKind, TenantId};
+    use secrecy::ExposeSecret;
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("insights-m365", None).await;
+    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    env.browser(None)
+        .complete(started["url"].as_str().unwrap(), ADMIN, PASSWORD, Decision::Accept { org_wide: true })
+        .await;
+    let pid = ProfileId::parse(&id).unwrap();
+    let store = env.state.svc.store();
+    let before = store.get_secret(pid, SecretKind::RefreshToken).await.unwrap().expect("refresh token kept");
+
+    // A plain user tries to re-authorize with administrator consent: Microsoft asks for admin approval.
+    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    let page = env
+        .browser(None)
+        .complete(started["url"].as_str().unwrap(), USER, PASSWORD, Decision::Accept { org_wide: true })
+        .await;
+    assert!(page.body.contains("Not completed"), "{}", page.body);
+    assert!(page.body.contains("Grant admin consent") || page.body.contains("administrator"), "{}", page.body);
+
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "valid");
+    assert_eq!(p["consent_user"]["upn"], ADMIN);
+    let after = store.get_secret(pid, SecretKind::RefreshToken).await.unwrap().expect("still there");
+    assert_eq!(before.expose_secret(), after.expose_secret(), "the refresh token was not touched");
+    // And it still works at Microsoft.
+    let rt = secrecy::SecretString::from(String::from_utf8(after.expose_secret().to_vec()).unwrap());
+    let refreshed = env
+        .state
+        .reauth
+        .platform()
+        .refresh(
+            TenantId::parse(&env.contoso_id).unwrap(),
+            &ClientRef::Vendor { app_type: "insights-m365".into() },
+            &rt,
+            &["User.Read".to_string()],
+        )
+        .await;
+    assert!(refreshed.is_ok(), "{refreshed:?}");
+}
+
+#[tokio::test]
+async fn a_consent_link_is_handed_to_the_tenant_admin_and_works_once() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("cloud-backup-express", None).await;
+    let (s, started) = env.start_reauth(&id, json!({"method": "admin", "handoff": true})).await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    assert_eq!(started["consent_link"], true);
+    let link = started["url"].as_str().unwrap().to_string();
+    assert!(link.starts_with(&format!("{}/consent/{id}/", env.base)), "{link}");
+
+    // The administrator needs no Consentry account: the page explains what, why and who may consent.
+    let browser = env.browser(None);
+    let page = browser.get(&link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for want in ["Cloud Backup Express", "AvePoint Cloud Backup Express", "Microsoft 365 Backup Administrator", "Files.Read.All", "not been authorized"] {
+        assert!(page.body.contains(want), "{want} in {}", page.body);
+    }
+    // Continue to Microsoft, as the backup administrator (who also needs GA/PRA for tenant-wide consent).
+    let go = browser.post(&link, &[]).await;
+    assert_eq!(go.status, 303, "{}", go.body);
+    let ms = go.location.clone().unwrap();
+    assert!(ms.contains("/v2.0/adminconsent"), "{ms}");
+    let done = browser
+        .complete(&ms, BACKUP_ADMIN, PASSWORD, Decision::Accept { org_wide: true })
+        .await;
+    assert!(done.body.contains("Not completed") || done.body.contains("re-authorized"), "{}", done.body);
+
+    // The link was used: opening it again is refused.
+    let again = browser.get(&link).await;
+    assert_eq!(again.status, 400);
+    assert!(again.body.contains("not valid"), "{}", again.body);
+    let again = browser.post(&link, &[]).await;
+    assert_eq!(again.status, 400);
+
+    // A new link expires after 72 hours.
+    let (_, started) = env.start_reauth(&id, json!({"method": "admin", "handoff": true})).await;
+    env.clock.advance(time::Duration::hours(73));
+    let page = browser.get(started["url"].as_str().unwrap()).await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("expired"), "{}", page.body);
+
+    let kinds = history_kinds(&env, &id).await;
+    assert!(kinds.iter().filter(|k| *k == "reauthorization_started").count() >= 2, "{kinds:?}");
+}
+
+#[tokio::test]
+async fn a_consent_link_completed_by_a_global_admin_records_both_people() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("insights-m365", None).await;
+    let (_, started) = env.start_reauth(&id, json!({"method": "admin", "handoff": true})).await;
+    let link = started["url"].as_str().unwrap().to_string();
+    let browser = env.browser(Some(OFFICE_IP));
+    let go = browser.post(&link, &[]).await;
+    let done = browser
+        .complete(go.location.as_deref().unwrap(), ADMIN, PASSWORD, Decision::Accept { org_wide: true })
+        .await;
+    assert!(done.body.contains("re-authorized"), "{}", done.body);
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["consent_user"]["upn"], ADMIN);
+    let (_, h) = env.api(reqwest::Method::GET, &format!("/api/v1/profiles/{id}/history"), None).await;
+    let completed = &h["items"][0];
+    assert_eq!(completed["kind"], "reauthorization_completed");
+    let detail = completed["detail"].as_str().unwrap();
+    assert!(detail.contains(ADMIN) && detail.contains("started by api"), "{detail}");
+}

@@ -36,6 +36,10 @@ pub struct TestEnv {
     pub http: reqwest::Client,
     /// The contoso tenant ID.
     pub contoso_id: String,
+    /// Consentry's clock (move it with `advance`).
+    pub clock: std::sync::Arc<consentry_domain::OffsetClock>,
+    /// The server's state (domain services, re-authorization), for assertions beyond the API.
+    pub state: consentry_server::AppState,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -124,9 +128,10 @@ impl TestEnv {
             }
         }
         let cfg = Config::load(None, vars).expect("config");
-        let state = consentry_server::build_state(&cfg).await.expect("state");
+        let clock = std::sync::Arc::new(consentry_domain::OffsetClock::default());
+        let state = consentry_server::build_state_with_clock(&cfg, clock.clone()).await.expect("state");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(consentry_server::serve(listener, state, async {
+        tokio::spawn(consentry_server::serve(listener, state.clone(), async {
             let _ = rx.await;
         }));
         let contoso_id = scenario
@@ -141,6 +146,8 @@ impl TestEnv {
             token: TOKEN.into(),
             http: reqwest::Client::new(),
             contoso_id,
+            clock,
+            state,
             _dir: dir,
             shutdown: Some(tx),
         }

@@ -28,6 +28,9 @@ pub struct StartBody {
     functions: Vec<String>,
     /// Pre-fills the sign-in page.
     login_hint: Option<String>,
+    /// Return a consent link for the tenant's administrator instead of the Microsoft URL.
+    #[serde(default)]
+    handoff: bool,
 }
 
 impl std::fmt::Debug for StartBody {
@@ -48,6 +51,8 @@ pub struct StartedBody {
     /// Until when the link works.
     #[serde(with = "time::serde::rfc3339")]
     expires_at: time::OffsetDateTime,
+    /// Whether `url` is a consent link to send to the tenant's administrator.
+    consent_link: bool,
     /// The profile, now pending.
     profile: ProfileView,
 }
@@ -90,6 +95,7 @@ pub async fn start(
                 custom_app,
                 functions: b.functions,
                 login_hint: b.login_hint,
+                handoff: b.handoff,
             },
             &Actor::Operator("api".into()),
         )
@@ -97,6 +103,7 @@ pub async fn start(
     Ok(ApiJson(StartedBody {
         url: started.url,
         expires_at: started.expires_at,
+        consent_link: started.consent_link,
         profile: ProfileView::new(started.profile, st.svc.catalog()),
     }))
 }
