@@ -4,6 +4,8 @@
 //! **Architecture invariant:** this crate knows nothing of HTTP, SQL or HTTP clients. It talks to the
 //! world only through the ports in [`ports`] (storage, clock).
 
+pub mod account;
+pub mod check;
 pub mod error;
 pub mod ids;
 pub mod model;
@@ -14,6 +16,11 @@ pub mod service;
 pub mod status;
 pub mod view;
 
+pub use account::{
+    AccountScope, AccountStore, Accounts, ActiveSession, ConsoleSession, HashCost, NewSession,
+    OperatorAccount, SessionPolicy,
+};
+pub use check::{CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker};
 pub use consentry_catalog as catalog;
 pub use error::DomainError;
 pub use ids::{
@@ -27,7 +34,8 @@ pub use platform::{
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use reauth::{
-    CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, Reauthorizer, StartRequest, Started,
+    CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, Reauthorizer, StartRequest,
+    Started,
 };
 pub use service::{Consentry, NewProfile};
 pub use status::{ActionOwner, ProfileStatus, StatusReason};

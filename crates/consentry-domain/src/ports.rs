@@ -37,7 +37,7 @@ pub enum StoreError {
 /// Persistence of everything Consentry keeps. One implementation per database; both pass the same
 /// behaviour tests (`consentry-store`'s story).
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: crate::account::AccountStore + Send + Sync + std::fmt::Debug {
     /// Adds an organization. `Conflict` if its name is taken (case-insensitive).
     async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError>;
     /// Reads one organization.
@@ -168,6 +168,8 @@ impl OffsetClock {
 impl Clock for OffsetClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
-            + time::Duration::nanoseconds(self.offset_nanos.load(std::sync::atomic::Ordering::SeqCst))
+            + time::Duration::nanoseconds(
+                self.offset_nanos.load(std::sync::atomic::Ordering::SeqCst),
+            )
     }
 }

@@ -27,6 +27,8 @@ use crate::codec::{
 };
 use crate::sealer::{Binding, Sealer};
 
+mod accounts;
+
 /// The SQLite schema's forward-only migrations, embedded in the binary and applied at open.
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 
