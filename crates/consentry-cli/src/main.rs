@@ -391,8 +391,10 @@ fn cert_new(
 fn reauthorizer(cfg: &Config, svc: &Consentry) -> anyhow::Result<consentry_domain::Reauthorizer> {
     let catalog = Arc::new(svc.catalog().clone());
     let platform = consentry_server::startup::build_platform(cfg, &catalog)?;
-    Ok(consentry_domain::Reauthorizer::new(svc.clone(), Arc::new(platform))
-        .with_consent_links(cfg.public_url.clone()))
+    Ok(
+        consentry_domain::Reauthorizer::new(svc.clone(), Arc::new(platform))
+            .with_consent_links(cfg.public_url.clone()),
+    )
 }
 
 fn operator() -> Actor {
@@ -608,9 +610,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     out,
                 } => {
                     let id = parse("profile ID", &id, ProfileId::parse)?;
-                    let method: consentry_catalog::ConsentMethod = method
-                        .parse()
-                        .map_err(|_| anyhow::anyhow!("--method must be admin or user, not {method:?}"))?;
+                    let method: consentry_catalog::ConsentMethod =
+                        method.parse().map_err(|_| {
+                            anyhow::anyhow!("--method must be admin or user, not {method:?}")
+                        })?;
                     let custom_app = match (application_id, pfx) {
                         (None, None) => None,
                         (app, pfx) => {
@@ -655,12 +658,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             }))?
                         );
                     } else if started.consent_link {
-                        println!("Send this consent link to the tenant's administrator (valid until {}):", started.expires_at);
+                        println!(
+                            "Send this consent link to the tenant's administrator (valid until {}):",
+                            started.expires_at
+                        );
                         println!("{}", started.url);
                     } else {
-                        println!("Open this URL to consent at Microsoft (valid until {}):", started.expires_at);
+                        println!(
+                            "Open this URL to consent at Microsoft (valid until {}):",
+                            started.expires_at
+                        );
                         println!("{}", started.url);
-                        println!("The result is recorded when Microsoft redirects back to {}.", cfg.callback_url());
+                        println!(
+                            "The result is recorded when Microsoft redirects back to {}.",
+                            cfg.callback_url()
+                        );
                     }
                     Ok(())
                 }
@@ -668,7 +680,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let id = parse("profile ID", &id, ProfileId::parse)?;
                     let reauth = reauthorizer(&cfg, &svc)?;
                     let p = reauth.cancel(id, &operator()).await?;
-                    println!("re-authorization cancelled; app profile {id} is {} again", p.status);
+                    println!(
+                        "re-authorization cancelled; app profile {id} is {} again",
+                        p.status
+                    );
                     Ok(())
                 }
             }

@@ -336,11 +336,28 @@ fn reauthorize_prints_the_microsoft_url_or_a_consent_link() {
     let org_id = org[0]["id"].as_str().unwrap().to_string();
     ok(
         d,
-        &["tenants", "connect", "--org", &org_id, "--tenant-id", "11111111-2222-4333-8444-555555555555", "--domain", "contoso.onmicrosoft.com"],
+        &[
+            "tenants",
+            "connect",
+            "--org",
+            &org_id,
+            "--tenant-id",
+            "11111111-2222-4333-8444-555555555555",
+            "--domain",
+            "contoso.onmicrosoft.com",
+        ],
     );
     let created: serde_json::Value = serde_json::from_str(&ok(
         d,
-        &["profiles", "create", "--tenant", "contoso.onmicrosoft.com", "--app-type", "insights-m365", "--json"],
+        &[
+            "profiles",
+            "create",
+            "--tenant",
+            "contoso.onmicrosoft.com",
+            "--app-type",
+            "insights-m365",
+            "--json",
+        ],
     ))
     .unwrap();
     let pid = created["profile"]["id"].as_str().unwrap().to_string();
@@ -356,25 +373,51 @@ fn reauthorize_prints_the_microsoft_url_or_a_consent_link() {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("CONSENTRY_DATA_DIR", d)
             .env("CONSENTRY_PUBLIC_URL", "https://consentry.example.com")
-            .env("CONSENTRY_APPS__INSIGHTS_M365__CLIENT_ID", "c0de0000-0000-4000-8000-000000000001")
-            .env("CONSENTRY_APPS__INSIGHTS_M365__CLIENT_SECRET", "not-used-to-build-urls")
+            .env(
+                "CONSENTRY_APPS__INSIGHTS_M365__CLIENT_ID",
+                "c0de0000-0000-4000-8000-000000000001",
+            )
+            .env(
+                "CONSENTRY_APPS__INSIGHTS_M365__CLIENT_SECRET",
+                "not-used-to-build-urls",
+            )
             .output()
             .unwrap()
     };
     let out = with_app(&["profiles", "reauthorize", &pid, "--method", "admin"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555/v2.0/adminconsent?"), "{text}");
-    assert!(text.contains("client_id=c0de0000-0000-4000-8000-000000000001"), "{text}");
-    assert!(text.contains("redirect_uri=https%3A%2F%2Fconsentry.example.com%2Foauth%2Fcallback"), "{text}");
+    assert!(
+        text.contains("client_id=c0de0000-0000-4000-8000-000000000001"),
+        "{text}"
+    );
+    assert!(
+        text.contains("redirect_uri=https%3A%2F%2Fconsentry.example.com%2Foauth%2Fcallback"),
+        "{text}"
+    );
     let show = ok(d, &["profiles", "show", &pid]);
     assert!(show.contains("Re-authorization pending"), "{show}");
 
     let out = with_app(&["profiles", "reauthorize", &pid, "--handoff", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["consent_link"], true);
-    assert!(v["url"].as_str().unwrap().starts_with(&format!("https://consentry.example.com/consent/{pid}/")), "{v}");
+    assert!(
+        v["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("https://consentry.example.com/consent/{pid}/")),
+        "{v}"
+    );
 
     let out = with_app(&["profiles", "reauthorize", &pid, "--method", "sideways"]);
     assert!(!out.status.success());
@@ -382,5 +425,8 @@ fn reauthorize_prints_the_microsoft_url_or_a_consent_link() {
 
     ok(d, &["profiles", "cancel-reauthorization", &pid]);
     let show = ok(d, &["profiles", "show", &pid]);
-    assert!(show.contains("Invalid") && show.contains("not been authorized"), "{show}");
+    assert!(
+        show.contains("Invalid") && show.contains("not been authorized"),
+        "{show}"
+    );
 }

@@ -328,7 +328,8 @@ impl Reauthorizer {
     ) -> String {
         match leg {
             AuthLeg::AdminConsent | AuthLeg::Handoff => {
-                self.platform.admin_consent_url(profile.tenant_id, client_id, &state)
+                self.platform
+                    .admin_consent_url(profile.tenant_id, client_id, &state)
             }
             AuthLeg::SignIn => self.platform.sign_in_url(&SignInRequest {
                 tenant: profile.tenant_id,
@@ -532,13 +533,22 @@ impl Reauthorizer {
         };
         let blob = serde_json::to_vec(&secrets)
             .map_err(|e| DomainError::invalid("request", e.to_string()))?;
-        let expires_at = now + if req.handoff { HANDOFF_LIFETIME } else { PENDING_LIFETIME };
+        let expires_at = now
+            + if req.handoff {
+                HANDOFF_LIFETIME
+            } else {
+                PENDING_LIFETIME
+            };
         let pending = PendingAuthorization {
             state_hash: state_hash(&state),
             profile_id: profile.id,
             started_by: actor.clone(),
             method: req.method,
-            leg: if req.handoff { AuthLeg::Handoff } else { first_leg },
+            leg: if req.handoff {
+                AuthLeg::Handoff
+            } else {
+                first_leg
+            },
             sign_in_follows,
             custom_app_id,
             functions: req.functions.clone(),
@@ -637,9 +647,16 @@ impl Reauthorizer {
     }
 
     /// What a consent link shows: the app, its permissions, why, and what the consenting account needs.
-    pub async fn handoff_view(&self, profile_id: ProfileId, token: &str) -> Result<HandoffView, DomainError> {
+    pub async fn handoff_view(
+        &self,
+        profile_id: ProfileId,
+        token: &str,
+    ) -> Result<HandoffView, DomainError> {
         let (profile, app, pending) = self.live_link(profile_id, token).await?;
-        let tenant = self.core.tenant(&crate::ids::TenantRef::Id(profile.tenant_id)).await?;
+        let tenant = self
+            .core
+            .tenant(&crate::ids::TenantRef::Id(profile.tenant_id))
+            .await?;
         let catalog = self.core.catalog();
         let required_roles = app
             .requirement_for(pending.method, Some(&profile.service), &pending.functions)
@@ -672,7 +689,11 @@ impl Reauthorizer {
             functions: pending
                 .functions
                 .iter()
-                .map(|f| app.function(f).map(|x| x.name.clone()).unwrap_or_else(|| f.clone()))
+                .map(|f| {
+                    app.function(f)
+                        .map(|x| x.name.clone())
+                        .unwrap_or_else(|| f.clone())
+                })
                 .collect(),
             created_by: pending.started_by.to_string(),
             expires_at: pending.expires_at,
@@ -680,14 +701,23 @@ impl Reauthorizer {
     }
 
     /// Opens a consent link (once): starts its first step at Microsoft and returns the URL to go to.
-    pub async fn continue_handoff(&self, profile_id: ProfileId, token: &str) -> Result<String, DomainError> {
+    pub async fn continue_handoff(
+        &self,
+        profile_id: ProfileId,
+        token: &str,
+    ) -> Result<String, DomainError> {
         let (profile, app, _) = self.live_link(profile_id, token).await?;
         // Atomic single use: of two concurrent openings only one takes the record.
         let Some(mut pending) = self.core.store().take_pending(&state_hash(token)).await? else {
-            return Err(DomainError::invalid("link", "this consent link was already used; ask for a new link"));
+            return Err(DomainError::invalid(
+                "link",
+                "this consent link was already used; ask for a new link",
+            ));
         };
         let secrets: PendingSecrets = serde_json::from_slice(pending.secrets.expose_secret())
-            .map_err(|_| DomainError::Conflict("the consent link is damaged; ask for a new link".into()))?;
+            .map_err(|_| {
+                DomainError::Conflict("the consent link is damaged; ask for a new link".into())
+            })?;
         let (first_leg, sign_in_follows) = Self::legs(&app, pending.method);
         let client_id = match pending.custom_app_id {
             Some(id) => id,

@@ -2,10 +2,10 @@
 //! and shows the result page (success, or the exact error and what to do), or continues to the next step.
 
 use askama::Template;
+use axum::extract::Path;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::extract::Path;
 use consentry_domain::{CallbackOutcome, CallbackParams, DomainError, HandoffView, ProfileId};
 
 use crate::AppState;
@@ -154,7 +154,10 @@ fn domain_link_error(e: DomainError) -> Response {
 
 /// `GET /consent/{profile}/{token}`: shows the app, its permissions, why, and which roles the
 /// consenting account needs. Needs no Consentry account: the token is the authorization.
-pub async fn consent_link(State(st): State<AppState>, Path((profile, token)): Path<(String, String)>) -> Response {
+pub async fn consent_link(
+    State(st): State<AppState>,
+    Path((profile, token)): Path<(String, String)>,
+) -> Response {
     let Ok(id) = ProfileId::parse(&profile) else {
         return link_error("this consent link is not valid".into());
     };

@@ -477,7 +477,12 @@ async fn an_expired_state_is_refused_and_the_profile_restored() {
     env.clock.advance(time::Duration::minutes(11));
     let page = env
         .browser(None)
-        .complete(started["url"].as_str().unwrap(), ADMIN, PASSWORD, Decision::Accept { org_wide: true })
+        .complete(
+            started["url"].as_str().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
         .await;
     assert!(page.body.contains("expired"), "{}", page.body);
     let p = env.get_profile(&id).await;
@@ -494,35 +499,64 @@ async fn a_failed_reauthorization_leaves_the_previous_credentials_working() {
     let id = env.profile("insights-m365", None).await;
     let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
     env.browser(None)
-        .complete(started["url"].as_str().unwrap(), ADMIN, PASSWORD, Decision::Accept { org_wide: true })
+        .complete(
+            started["url"].as_str().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
         .await;
     let pid = ProfileId::parse(&id).unwrap();
     let store = env.state.svc.store();
-    let before = store.get_secret(pid, SecretKind::RefreshToken).await.unwrap().expect("refresh token kept");
+    let before = store
+        .get_secret(pid, SecretKind::RefreshToken)
+        .await
+        .unwrap()
+        .expect("refresh token kept");
 
     // A plain user tries to re-authorize with administrator consent: Microsoft asks for admin approval.
     let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
     let page = env
         .browser(None)
-        .complete(started["url"].as_str().unwrap(), USER, PASSWORD, Decision::Accept { org_wide: true })
+        .complete(
+            started["url"].as_str().unwrap(),
+            USER,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
         .await;
     assert!(page.body.contains("Not completed"), "{}", page.body);
-    assert!(page.body.contains("Grant admin consent") || page.body.contains("administrator"), "{}", page.body);
+    assert!(
+        page.body.contains("Grant admin consent") || page.body.contains("administrator"),
+        "{}",
+        page.body
+    );
 
     let p = env.get_profile(&id).await;
     assert_eq!(p["status"], "valid");
     assert_eq!(p["consent_user"]["upn"], ADMIN);
-    let after = store.get_secret(pid, SecretKind::RefreshToken).await.unwrap().expect("still there");
-    assert_eq!(before.expose_secret(), after.expose_secret(), "the refresh token was not touched");
+    let after = store
+        .get_secret(pid, SecretKind::RefreshToken)
+        .await
+        .unwrap()
+        .expect("still there");
+    assert_eq!(
+        before.expose_secret(),
+        after.expose_secret(),
+        "the refresh token was not touched"
+    );
     // And it still works at Microsoft.
-    let rt = secrecy::SecretString::from(String::from_utf8(after.expose_secret().to_vec()).unwrap());
+    let rt =
+        secrecy::SecretString::from(String::from_utf8(after.expose_secret().to_vec()).unwrap());
     let refreshed = env
         .state
         .reauth
         .platform()
         .refresh(
             TenantId::parse(&env.contoso_id).unwrap(),
-            &ClientRef::Vendor { app_type: "insights-m365".into() },
+            &ClientRef::Vendor {
+                app_type: "insights-m365".into(),
+            },
             &rt,
             &["User.Read".to_string()],
         )
@@ -535,17 +569,28 @@ async fn a_consent_link_is_handed_to_the_tenant_admin_and_works_once() {
     let env = TestEnv::start().await;
     env.connect_contoso(&[]).await;
     let id = env.profile("cloud-backup-express", None).await;
-    let (s, started) = env.start_reauth(&id, json!({"method": "admin", "handoff": true})).await;
+    let (s, started) = env
+        .start_reauth(&id, json!({"method": "admin", "handoff": true}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{started}");
     assert_eq!(started["consent_link"], true);
     let link = started["url"].as_str().unwrap().to_string();
-    assert!(link.starts_with(&format!("{}/consent/{id}/", env.base)), "{link}");
+    assert!(
+        link.starts_with(&format!("{}/consent/{id}/", env.base)),
+        "{link}"
+    );
 
     // The administrator needs no Consentry account: the page explains what, why and who may consent.
     let browser = env.browser(None);
     let page = browser.get(&link).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    for want in ["Cloud Backup Express", "AvePoint Cloud Backup Express", "Microsoft 365 Backup Administrator", "Files.Read.All", "not been authorized"] {
+    for want in [
+        "Cloud Backup Express",
+        "AvePoint Cloud Backup Express",
+        "Microsoft 365 Backup Administrator",
+        "Files.Read.All",
+        "not been authorized",
+    ] {
         assert!(page.body.contains(want), "{want} in {}", page.body);
     }
     // Continue to Microsoft, as the backup administrator (who also needs GA/PRA for tenant-wide consent).
@@ -554,9 +599,18 @@ async fn a_consent_link_is_handed_to_the_tenant_admin_and_works_once() {
     let ms = go.location.clone().unwrap();
     assert!(ms.contains("/v2.0/adminconsent"), "{ms}");
     let done = browser
-        .complete(&ms, BACKUP_ADMIN, PASSWORD, Decision::Accept { org_wide: true })
+        .complete(
+            &ms,
+            BACKUP_ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
         .await;
-    assert!(done.body.contains("Not completed") || done.body.contains("re-authorized"), "{}", done.body);
+    assert!(
+        done.body.contains("Not completed") || done.body.contains("re-authorized"),
+        "{}",
+        done.body
+    );
 
     // The link was used: opening it again is refused.
     let again = browser.get(&link).await;
@@ -566,14 +620,23 @@ async fn a_consent_link_is_handed_to_the_tenant_admin_and_works_once() {
     assert_eq!(again.status, 400);
 
     // A new link expires after 72 hours.
-    let (_, started) = env.start_reauth(&id, json!({"method": "admin", "handoff": true})).await;
+    let (_, started) = env
+        .start_reauth(&id, json!({"method": "admin", "handoff": true}))
+        .await;
     env.clock.advance(time::Duration::hours(73));
     let page = browser.get(started["url"].as_str().unwrap()).await;
     assert_eq!(page.status, 400);
     assert!(page.body.contains("expired"), "{}", page.body);
 
     let kinds = history_kinds(&env, &id).await;
-    assert!(kinds.iter().filter(|k| *k == "reauthorization_started").count() >= 2, "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .filter(|k| *k == "reauthorization_started")
+            .count()
+            >= 2,
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
@@ -581,19 +644,35 @@ async fn a_consent_link_completed_by_a_global_admin_records_both_people() {
     let env = TestEnv::start().await;
     env.connect_contoso(&[]).await;
     let id = env.profile("insights-m365", None).await;
-    let (_, started) = env.start_reauth(&id, json!({"method": "admin", "handoff": true})).await;
+    let (_, started) = env
+        .start_reauth(&id, json!({"method": "admin", "handoff": true}))
+        .await;
     let link = started["url"].as_str().unwrap().to_string();
     let browser = env.browser(Some(OFFICE_IP));
     let go = browser.post(&link, &[]).await;
     let done = browser
-        .complete(go.location.as_deref().unwrap(), ADMIN, PASSWORD, Decision::Accept { org_wide: true })
+        .complete(
+            go.location.as_deref().unwrap(),
+            ADMIN,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
         .await;
     assert!(done.body.contains("re-authorized"), "{}", done.body);
     let p = env.get_profile(&id).await;
     assert_eq!(p["consent_user"]["upn"], ADMIN);
-    let (_, h) = env.api(reqwest::Method::GET, &format!("/api/v1/profiles/{id}/history"), None).await;
+    let (_, h) = env
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/profiles/{id}/history"),
+            None,
+        )
+        .await;
     let completed = &h["items"][0];
     assert_eq!(completed["kind"], "reauthorization_completed");
     let detail = completed["detail"].as_str().unwrap();
-    assert!(detail.contains(ADMIN) && detail.contains("started by api"), "{detail}");
+    assert!(
+        detail.contains(ADMIN) && detail.contains("started by api"),
+        "{detail}"
+    );
 }

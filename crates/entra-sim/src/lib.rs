@@ -37,6 +37,7 @@
 //!   table, so a code always answers the same way.
 
 mod aad;
+pub mod browser;
 mod control;
 mod crypto;
 mod error;

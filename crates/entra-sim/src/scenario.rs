@@ -49,6 +49,21 @@ impl Scenario {
         Self::from_toml_str(CONTOSO).expect("the embedded contoso scenario is valid")
     }
 
+    /// The vendor's multi-tenant apps that stand for a catalog app type, with their first client
+    /// secret: what a Consentry configured against this scenario needs (`[apps.<key>]`).
+    /// Tenant-owned custom apps are left out: their owners authenticate with certificates.
+    pub fn vendor_apps(&self) -> Vec<(String, uuid::Uuid, secrecy::SecretString)> {
+        self.apps
+            .iter()
+            .filter(|a| a.sign_in_audience != crate::model::SignInAudience::AzureADMyOrg)
+            .filter_map(|a| {
+                let key = a.catalog_key.clone()?;
+                let secret = a.secrets.first()?.value.clone();
+                Some((key, a.client_id, secret))
+            })
+            .collect()
+    }
+
     /// Resolves names to IDs, adds Microsoft Graph and checks every reference.
     pub(crate) fn normalized(mut self) -> Result<Self, ScenarioError> {
         self.add_graph();
