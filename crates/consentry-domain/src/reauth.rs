@@ -762,7 +762,6 @@ impl Reauthorizer {
 
     /// Finishes one step of a re-authorization when Microsoft redirects back.
     pub async fn callback(&self, params: CallbackParams) -> Result<CallbackOutcome, DomainError> {
-        let now = self.core.clock().now();
         let state = params
             .state
             .as_deref()
@@ -786,26 +785,47 @@ impl Reauthorizer {
             })?;
         let profile = self.core.profile(pending.profile_id).await?;
         let app = self.app_type(&profile)?;
-        if now > pending.expires_at {
-            return self
-                .fail(
-                    profile,
-                    &pending,
-                    Failure::new(
-                        "This re-authorization expired (it must be completed within 10 minutes).",
-                        vec!["Start the re-authorization again.".into()],
-                    ),
-                )
-                .await;
+        if pending.leg == AuthLeg::Handoff {
+            // A consent link's token sent to the OAuth callback: not Microsoft's answer. The link
+            // stays usable.
+            self.core.store().put_pending(&pending).await?;
+            return Ok(CallbackOutcome::Failed {
+                profile,
+                message: "This link is a consent link: open it in a browser to continue.".into(),
+                remediation: vec!["Open the consent link you were sent.".into()],
+            });
+        }
+        match self.step(&params, &profile, &app, &pending).await {
+            Ok(Step::Continue(url)) => Ok(CallbackOutcome::Continue { url }),
+            Ok(Step::Done(done)) => self.complete(profile, &app, &pending, *done).await,
+            Err(StepError::Failed(f)) => self.fail(profile, &pending, f).await,
+            Err(StepError::Domain(e)) => Err(e),
+        }
+    }
+
+    /// Checks Microsoft's answer for the step `pending` waits for. A `Failed` error restores the
+    /// profile; nothing is written before the whole answer is verified.
+    async fn step(
+        &self,
+        params: &CallbackParams,
+        profile: &AppProfile,
+        app: &AppType,
+        pending: &PendingAuthorization,
+    ) -> Result<Step, StepError> {
+        let explain =
+            |e: PlatformError| StepError::Failed(explain_platform(&e, app, app.custom_app));
+        if self.core.clock().now() > pending.expires_at {
+            return Err(StepError::Failed(Failure::new(
+                "This re-authorization expired (it must be completed within 10 minutes).",
+                vec!["Start the re-authorization again.".into()],
+            )));
         }
         if let Some(error) = params.error.as_deref() {
-            let e = self.platform.redirect_error(
+            return Err(explain(self.platform.redirect_error(
                 error,
                 params.error_description.as_deref(),
                 params.error_subcode.as_deref(),
-            );
-            let f = explain_platform(&e, &app, app.custom_app);
-            return self.fail(profile, &pending, f).await;
+            )));
         }
         let secrets: PendingSecrets = serde_json::from_slice(pending.secrets.expose_secret())
             .map_err(|_| {
@@ -828,266 +848,214 @@ impl Reauthorizer {
         let client_id = match &client {
             ClientRef::Custom { app_id, .. } => Some(*app_id),
             ClientRef::Vendor { app_type } => self.platform.vendor_client_id(app_type),
-        };
-        let Some(client_id) = client_id else {
-            let f = explain_platform(
-                &PlatformError {
-                    cause: PlatformCause::NotConfigured,
-                    aadsts: None,
-                    error: None,
-                    message: String::new(),
-                },
-                &app,
-                false,
-            );
-            return self.fail(profile, &pending, f).await;
-        };
+        }
+        .ok_or_else(|| {
+            explain(PlatformError {
+                cause: PlatformCause::NotConfigured,
+                aadsts: None,
+                error: None,
+                message: String::new(),
+            })
+        })?;
 
-        match pending.leg {
-            AuthLeg::Handoff => {
-                let f = Failure::new(
-                    "This link is a consent link: open it in a browser to continue.",
-                    vec!["Open the consent link you were sent.".into()],
-                );
-                self.core.store().put_pending(&pending).await?;
-                Ok(CallbackOutcome::Failed {
-                    profile,
-                    message: f.message,
-                    remediation: f.remediation,
-                })
-            }
-            AuthLeg::AdminConsent => {
-                let grants = match self.platform.grants(profile.tenant_id, &client).await {
-                    Ok(g) => g,
-                    Err(e) => {
-                        return self
-                            .fail(
-                                profile,
-                                &pending,
-                                explain_platform(&e, &app, app.custom_app),
-                            )
-                            .await;
-                    }
-                };
-                let missing: Vec<String> = required(&app, PermissionType::Role)
-                    .into_iter()
-                    .filter(|r| !grants.app_roles.contains(r))
-                    .collect();
-                if grants.service_principal.is_none() || !missing.is_empty() {
-                    let f = Failure::new(
-                        if missing.is_empty() {
-                            "The app was not found in your tenant after consent.".to_string()
-                        } else {
-                            format!(
-                                "The consent did not grant the permissions the app needs: {}.",
-                                missing.join(", ")
-                            )
-                        },
-                        if app.custom_app {
-                            vec![
-                                "Add the missing Microsoft Graph application permissions to the custom app (App registrations > the app > API permissions) and grant admin consent.".into(),
-                                "Then re-authorize the app profile again.".into(),
-                            ]
-                        } else {
-                            vec!["Re-authorize again with a Global Administrator or Privileged Role Administrator account and accept every permission.".into()]
-                        },
-                    );
-                    return self.fail(profile, &pending, f).await;
-                }
-                if pending.sign_in_follows {
-                    let next_state = random_token(32);
-                    let mut next = pending.clone();
-                    next.state_hash = state_hash(&next_state);
-                    next.leg = AuthLeg::SignIn;
-                    next.sign_in_follows = false;
-                    next.expires_at = now + PENDING_LIFETIME;
-                    self.core.store().put_pending(&next).await?;
-                    let url = self.platform.sign_in_url(&SignInRequest {
-                        tenant: profile.tenant_id,
-                        client_id,
-                        state: next_state,
-                        nonce: pending.nonce.clone(),
-                        code_challenge: pkce_challenge(&secrets.code_verifier),
-                        scopes: app.delegated_scopes().map(|p| p.name.clone()).collect(),
-                        login_hint: None,
-                    });
-                    return Ok(CallbackOutcome::Continue { url });
-                }
-                self.complete(
-                    profile, &app, &pending, &client, client_id, &grants, None, &secrets,
-                )
-                .await
-            }
-            AuthLeg::SignIn => {
-                let Some(code) = params
-                    .code
-                    .as_deref()
-                    .filter(|c| !c.is_empty() && c.len() <= 4096)
-                else {
-                    let f = Failure::new(
-                        "Microsoft's answer had no authorization code.",
-                        vec!["Start the re-authorization again.".into()],
-                    );
-                    return self.fail(profile, &pending, f).await;
-                };
-                let scopes: Vec<String> = app.delegated_scopes().map(|p| p.name.clone()).collect();
-                let signed = match self
-                    .platform
-                    .redeem(
-                        profile.tenant_id,
-                        &client,
-                        code,
-                        &SecretString::from(secrets.code_verifier.clone()),
-                        &scopes,
-                    )
-                    .await
-                {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return self
-                            .fail(
-                                profile,
-                                &pending,
-                                explain_platform(&e, &app, app.custom_app),
-                            )
-                            .await;
-                    }
-                };
-                if signed.tenant != profile.tenant_id {
-                    let f = Failure::new(
-                        format!(
-                            "The account {} belongs to another tenant than this app profile's.",
-                            signed.upn
-                        ),
-                        vec!["Re-authorize with an account of the profile's tenant.".into()],
-                    );
-                    return self.fail(profile, &pending, f).await;
-                }
-                if signed.nonce.as_deref().is_some_and(|n| n != pending.nonce) {
-                    let f = Failure::new(
-                        "Microsoft's answer did not match this re-authorization (nonce mismatch).",
-                        vec!["Start the re-authorization again.".into()],
-                    );
-                    return self.fail(profile, &pending, f).await;
-                }
-                // The consenting user's roles, licenses and group ownership against the catalog.
-                let facts: UserFacts = match self
-                    .platform
-                    .user_facts(profile.tenant_id, &signed.access_token)
-                    .await
-                {
-                    Ok(f) => f,
-                    Err(e) => {
-                        return self
-                            .fail(
-                                profile,
-                                &pending,
-                                explain_platform(&e, &app, app.custom_app),
-                            )
-                            .await;
-                    }
-                };
-                if let Some(req) =
-                    app.requirement_for(pending.method, Some(&profile.service), &pending.functions)
-                    && let Err(unmet) = self.core.catalog().evaluate(&req, &facts)
-                {
-                    let f = Failure::new(
-                        format!(
-                            "The account {} cannot give {} for {}: it {}.",
-                            signed.upn,
-                            pending.method.to_string().to_lowercase(),
-                            app.display_name,
-                            unmet
-                        ),
-                        vec![format!(
-                            "Re-authorize with an account that has what is needed ({}), or assign it to {} in Microsoft Entra ID first.",
-                            self.core.catalog().describe(&req),
-                            signed.upn
-                        )],
-                    );
-                    return self.fail(profile, &pending, f).await;
-                }
-                let grants = match self.platform.grants(profile.tenant_id, &client).await {
-                    Ok(g) => g,
-                    Err(e) => {
-                        return self
-                            .fail(
-                                profile,
-                                &pending,
-                                explain_platform(&e, &app, app.custom_app),
-                            )
-                            .await;
-                    }
-                };
-                // Delegated grants from Graph where the app may read them; otherwise the identity
-                // platform's own statement of the scopes it granted in this sign-in.
-                let have = if grants.delegated_readable {
-                    grants.delegated_for(Some(signed.object_id))
+        let sign_in = match pending.leg {
+            AuthLeg::Handoff => unreachable!("handled by the caller"),
+            AuthLeg::AdminConsent => None,
+            AuthLeg::SignIn => Some(
+                self.signed_in(params, profile, app, pending, &client, &secrets)
+                    .await?,
+            ),
+        };
+        let grants = self
+            .platform
+            .grants(profile.tenant_id, &client)
+            .await
+            .map_err(explain)?;
+        // Application permissions are always read from Graph.
+        let mut missing: Vec<String> = required(app, PermissionType::Role)
+            .into_iter()
+            .filter(|r| !grants.app_roles.contains(r))
+            .collect();
+        if grants.service_principal.is_none() {
+            return Err(StepError::Failed(Failure::new(
+                "The app was not found in your tenant after consent.",
+                vec!["Re-authorize again with a Global Administrator or Privileged Role Administrator account.".into()],
+            )));
+        }
+        if pending.leg == AuthLeg::AdminConsent && !missing.is_empty() {
+            return Err(StepError::Failed(Failure::new(
+                format!(
+                    "The consent did not grant the permissions the app needs: {}.",
+                    missing.join(", ")
+                ),
+                if app.custom_app {
+                    vec![
+                        "Add the missing Microsoft Graph application permissions to the custom app (App registrations > the app > API permissions) and grant admin consent.".into(),
+                        "Then re-authorize the app profile again.".into(),
+                    ]
                 } else {
-                    let mut v = signed.granted_scopes.clone();
-                    // The OpenID scopes are not echoed in `scope`: the sign-in itself proves
-                    // openid/profile, and a refresh token proves offline_access.
-                    v.extend(["openid".to_string(), "profile".to_string()]);
-                    if signed.refresh_token.is_some() {
-                        v.push("offline_access".into());
-                    }
-                    v.sort();
-                    v.dedup();
-                    v
-                };
-                let mut missing: Vec<String> = required(&app, PermissionType::Scope)
+                    vec!["Re-authorize again with a Global Administrator or Privileged Role Administrator account and accept every permission.".into()]
+                },
+            )));
+        }
+        if pending.leg == AuthLeg::AdminConsent && pending.sign_in_follows {
+            let next_state = random_token(32);
+            let mut next = pending.clone();
+            next.state_hash = state_hash(&next_state);
+            next.leg = AuthLeg::SignIn;
+            next.sign_in_follows = false;
+            next.expires_at = self.core.clock().now() + PENDING_LIFETIME;
+            self.core.store().put_pending(&next).await?;
+            return Ok(Step::Continue(self.microsoft_url(
+                profile,
+                app,
+                AuthLeg::SignIn,
+                client_id,
+                next_state,
+                pending.nonce.clone(),
+                &secrets.code_verifier,
+                None,
+            )));
+        }
+        let delegated = match &sign_in {
+            // Delegated grants from Graph where the app may read them; otherwise the identity
+            // platform's own statement of the scopes it granted in this sign-in.
+            Some(s) if !grants.delegated_readable => s.granted_scopes.clone(),
+            Some(s) => grants.delegated_for(Some(s.user.object_id)),
+            None => grants.delegated_for(None),
+        };
+        if sign_in.is_some() {
+            missing.extend(
+                required(app, PermissionType::Scope)
                     .into_iter()
-                    .filter(|s| !have.contains(s))
-                    .collect();
-                missing.extend(
-                    required(&app, PermissionType::Role)
-                        .into_iter()
-                        .filter(|r| !grants.app_roles.contains(r)),
-                );
-                if !missing.is_empty() {
-                    let f = Failure::new(
-                        format!("The consent did not grant the permissions the app needs: {}.", missing.join(", ")),
-                        vec!["Re-authorize again and accept every permission the app asks for; with User consent, make sure an administrator granted admin consent first.".into()],
-                    );
-                    return self.fail(profile, &pending, f).await;
-                }
-                let user = ConsentUser {
-                    object_id: signed.object_id,
-                    upn: signed.upn.clone(),
-                };
-                let extra = SignInResult {
-                    user,
-                    ip: signed.ip,
-                    refresh_token: signed.refresh_token,
-                    delegated: have,
-                };
-                self.complete(
-                    profile,
-                    &app,
-                    &pending,
-                    &client,
-                    client_id,
-                    &grants,
-                    Some(extra),
-                    &secrets,
-                )
-                .await
+                    .filter(|s| !delegated.contains(s)),
+            );
+            if !missing.is_empty() {
+                return Err(StepError::Failed(Failure::new(
+                    format!("The consent did not grant the permissions the app needs: {}.", missing.join(", ")),
+                    vec!["Re-authorize again and accept every permission the app asks for; with User consent, make sure an administrator granted admin consent first.".into()],
+                )));
             }
         }
+        Ok(Step::Done(Box::new(Verified {
+            client,
+            client_id,
+            grants,
+            delegated,
+            sign_in,
+            secrets,
+        })))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Redeems the sign-in and checks who signed in against the catalog's rules.
+    async fn signed_in(
+        &self,
+        params: &CallbackParams,
+        profile: &AppProfile,
+        app: &AppType,
+        pending: &PendingAuthorization,
+        client: &ClientRef,
+        secrets: &PendingSecrets,
+    ) -> Result<SignInResult, StepError> {
+        let explain =
+            |e: PlatformError| StepError::Failed(explain_platform(&e, app, app.custom_app));
+        let code = params
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty() && c.len() <= 4096)
+            .ok_or_else(|| {
+                StepError::Failed(Failure::new(
+                    "Microsoft's answer had no authorization code.",
+                    vec!["Start the re-authorization again.".into()],
+                ))
+            })?;
+        let scopes: Vec<String> = app.delegated_scopes().map(|p| p.name.clone()).collect();
+        let signed = self
+            .platform
+            .redeem(
+                profile.tenant_id,
+                client,
+                code,
+                &SecretString::from(secrets.code_verifier.clone()),
+                &scopes,
+            )
+            .await
+            .map_err(explain)?;
+        if signed.tenant != profile.tenant_id {
+            return Err(StepError::Failed(Failure::new(
+                format!(
+                    "The account {} belongs to another tenant than this app profile's.",
+                    signed.upn
+                ),
+                vec!["Re-authorize with an account of the profile's tenant.".into()],
+            )));
+        }
+        if signed.nonce.as_deref().is_some_and(|n| n != pending.nonce) {
+            return Err(StepError::Failed(Failure::new(
+                "Microsoft's answer did not match this re-authorization (nonce mismatch).",
+                vec!["Start the re-authorization again.".into()],
+            )));
+        }
+        // The consenting user's roles, licenses and group ownership against the catalog.
+        let facts: UserFacts = self
+            .platform
+            .user_facts(profile.tenant_id, &signed.access_token)
+            .await
+            .map_err(explain)?;
+        if let Some(req) =
+            app.requirement_for(pending.method, Some(&profile.service), &pending.functions)
+            && let Err(unmet) = self.core.catalog().evaluate(&req, &facts)
+        {
+            return Err(StepError::Failed(Failure::new(
+                format!(
+                    "The account {} cannot give {} for {}: it {}.",
+                    signed.upn,
+                    pending.method.to_string().to_lowercase(),
+                    app.display_name,
+                    unmet
+                ),
+                vec![format!(
+                    "Re-authorize with an account that has what is needed ({}), or assign it to {} in Microsoft Entra ID first.",
+                    self.core.catalog().describe(&req),
+                    signed.upn
+                )],
+            )));
+        }
+        let mut granted_scopes = signed.granted_scopes.clone();
+        // The OpenID scopes are not echoed in `scope`: the sign-in itself proves openid/profile,
+        // and a refresh token proves offline_access.
+        granted_scopes.extend(["openid".to_string(), "profile".to_string()]);
+        if signed.refresh_token.is_some() {
+            granted_scopes.push("offline_access".into());
+        }
+        granted_scopes.sort();
+        granted_scopes.dedup();
+        Ok(SignInResult {
+            user: ConsentUser {
+                object_id: signed.object_id,
+                upn: signed.upn,
+            },
+            ip: signed.ip,
+            refresh_token: signed.refresh_token,
+            granted_scopes,
+        })
+    }
+
     async fn complete(
         &self,
         mut profile: AppProfile,
         app: &AppType,
         pending: &PendingAuthorization,
-        client: &ClientRef,
-        client_id: AppId,
-        grants: &Grants,
-        sign_in: Option<SignInResult>,
-        secrets: &PendingSecrets,
+        done: Verified,
     ) -> Result<CallbackOutcome, DomainError> {
+        let Verified {
+            client,
+            client_id,
+            grants,
+            delegated,
+            sign_in,
+            secrets,
+        } = done;
         let now = self.core.clock().now();
         let mut granted: Vec<GrantedPermission> = grants
             .app_roles
@@ -1097,10 +1065,6 @@ impl Reauthorizer {
                 kind: PermissionType::Role,
             })
             .collect();
-        let delegated = match &sign_in {
-            Some(s) => s.delegated.clone(),
-            None => grants.delegated_for(None),
-        };
         granted.extend(delegated.into_iter().map(|s| GrantedPermission {
             name: s,
             kind: PermissionType::Scope,
@@ -1125,7 +1089,7 @@ impl Reauthorizer {
         }
         let mut certificate = None;
         if let (ClientRef::Custom { .. }, Some(pfx_b64), Some(pw)) =
-            (client, &secrets.pfx_b64, &secrets.pfx_password)
+            (&client, &secrets.pfx_b64, &secrets.pfx_password)
         {
             let pfx = STANDARD.decode(pfx_b64).unwrap_or_default();
             if let Ok(cert) = consentry_certs::ClientCertificate::from_pfx(&pfx, pw, now) {
@@ -1283,8 +1247,47 @@ struct SignInResult {
     user: ConsentUser,
     ip: Option<std::net::IpAddr>,
     refresh_token: Option<SecretString>,
-    /// Delegated scopes effective for the consent user.
+    /// The delegated scopes the identity platform says it granted in this sign-in.
+    granted_scopes: Vec<String>,
+}
+
+/// A Microsoft answer that passed every check, ready to be recorded.
+struct Verified {
+    client: ClientRef,
+    client_id: AppId,
+    grants: Grants,
+    /// Delegated scopes effective for the consent user (or tenant-wide).
     delegated: Vec<String>,
+    sign_in: Option<SignInResult>,
+    secrets: PendingSecrets,
+}
+
+/// The outcome of checking one step's answer.
+enum Step {
+    /// Another step at Microsoft follows.
+    Continue(String),
+    /// Verified: record it.
+    Done(Box<Verified>),
+}
+
+/// Why a step stopped.
+enum StepError {
+    /// The administrator's side: restore the profile and explain.
+    Failed(Failure),
+    /// Consentry's side (storage).
+    Domain(DomainError),
+}
+
+impl From<DomainError> for StepError {
+    fn from(e: DomainError) -> Self {
+        Self::Domain(e)
+    }
+}
+
+impl From<crate::ports::StoreError> for StepError {
+    fn from(e: crate::ports::StoreError) -> Self {
+        Self::Domain(e.into())
+    }
 }
 
 /// How a custom app's certificate is kept (sealed) for later checks and token requests.

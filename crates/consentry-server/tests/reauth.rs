@@ -174,13 +174,12 @@ async fn user_consent_needs_admin_consent_first_then_checks_roles() {
     );
 
     // A group owner may.
-    let (_, started) = env.start_reauth(&id, json!({"method": "user"})).await;
     let page = env
-        .browser(None)
-        .complete(
-            started["url"].as_str().unwrap(),
+        .reauthorize_as(
+            &id,
+            json!({"method": "user"}),
             GROUP_OWNER,
-            PASSWORD,
+            None,
             Decision::Accept { org_wide: false },
         )
         .await;
@@ -197,13 +196,12 @@ async fn admin_consent_role_rules_reject_and_accept() {
     env.connect_contoso(&[]).await;
     // Cloud Governance delegated app: Global or Exchange Administrator for admin consent.
     let id = env.profile("cloud-governance-delegated", None).await;
-    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
     let page = env
-        .browser(None)
-        .complete(
-            started["url"].as_str().unwrap(),
+        .reauthorize_as(
+            &id,
+            json!({"method": "admin"}),
             ADMIN,
-            PASSWORD,
+            None,
             Decision::Accept { org_wide: true },
         )
         .await;
@@ -212,13 +210,12 @@ async fn admin_consent_role_rules_reject_and_accept() {
     // Cloud Backup Express: Microsoft 365 Backup Administrator is required; a Global Administrator
     // without it is refused, naming the role.
     let id = env.profile("cloud-backup-express", None).await;
-    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
     let page = env
-        .browser(None)
-        .complete(
-            started["url"].as_str().unwrap(),
+        .reauthorize_as(
+            &id,
+            json!({"method": "admin"}),
             ADMIN,
-            PASSWORD,
+            None,
             Decision::Accept { org_wide: true },
         )
         .await;
@@ -237,15 +234,14 @@ async fn cancel_at_microsoft_restores_the_previous_state() {
     env.connect_contoso(&[]).await;
     let id = env.profile("insights-m365", None).await;
     // First a successful authorization.
-    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
-    env.browser(None)
-        .complete(
-            started["url"].as_str().unwrap(),
-            ADMIN,
-            PASSWORD,
-            Decision::Accept { org_wide: true },
-        )
-        .await;
+    env.reauthorize_as(
+        &id,
+        json!({"method": "admin"}),
+        ADMIN,
+        None,
+        Decision::Accept { org_wide: true },
+    )
+    .await;
     let before = env.get_profile(&id).await;
     assert_eq!(before["status"], "valid");
 
@@ -497,15 +493,14 @@ async fn a_failed_reauthorization_leaves_the_previous_credentials_working() {
     let env = TestEnv::start().await;
     env.connect_contoso(&[]).await;
     let id = env.profile("insights-m365", None).await;
-    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
-    env.browser(None)
-        .complete(
-            started["url"].as_str().unwrap(),
-            ADMIN,
-            PASSWORD,
-            Decision::Accept { org_wide: true },
-        )
-        .await;
+    env.reauthorize_as(
+        &id,
+        json!({"method": "admin"}),
+        ADMIN,
+        None,
+        Decision::Accept { org_wide: true },
+    )
+    .await;
     let pid = ProfileId::parse(&id).unwrap();
     let store = env.state.svc.store();
     let before = store
@@ -515,13 +510,12 @@ async fn a_failed_reauthorization_leaves_the_previous_credentials_working() {
         .expect("refresh token kept");
 
     // A plain user tries to re-authorize with administrator consent: Microsoft asks for admin approval.
-    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
     let page = env
-        .browser(None)
-        .complete(
-            started["url"].as_str().unwrap(),
+        .reauthorize_as(
+            &id,
+            json!({"method": "admin"}),
             USER,
-            PASSWORD,
+            None,
             Decision::Accept { org_wide: true },
         )
         .await;

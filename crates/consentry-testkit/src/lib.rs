@@ -230,6 +230,24 @@ impl TestEnv {
         .await
     }
 
+    /// Starts a re-authorization (which must be accepted) and completes it at Microsoft as `user`
+    /// (from `ip`), following every redirect; returns the last page (normally the result page).
+    pub async fn reauthorize_as(
+        &self,
+        id: &str,
+        body: Value,
+        user: &str,
+        ip: Option<&str>,
+        decision: Decision,
+    ) -> Page {
+        let (s, started) = self.start_reauth(id, body).await;
+        assert_eq!(s, StatusCode::OK, "start: {started}");
+        let url = started["url"].as_str().expect("url");
+        self.browser(ip)
+            .complete(url, user, PASSWORD, decision)
+            .await
+    }
+
     /// A browser that trusts the simulator, optionally appearing to come from `ip`.
     pub fn browser(&self, ip: Option<&str>) -> Browser {
         Browser::new(self.sim.ca_pem(), ip).expect("browser")
