@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod callback;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod health;
 pub mod router;
@@ -29,4 +30,6 @@ pub struct AppState {
     pub operator_token: auth::OperatorToken,
     /// Request body limit.
     pub max_body_bytes: usize,
+    /// The web console's accounts, sessions and cookie settings.
+    pub console: console::ConsoleState,
 }

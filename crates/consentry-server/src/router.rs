@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/", get(|| async { axum::response::Redirect::to("/console") }))
+        .nest("/console", crate::console::routes())
         .route("/oauth/callback", get(callback::oauth_callback))
         .route(
             "/consent/{profile}/{token}",

@@ -240,7 +240,9 @@ pub async fn build_state_with_clock(
     let svc = Consentry::new(Arc::new(store), catalog, clock);
     let reauth =
         Reauthorizer::new(svc.clone(), Arc::new(platform)).with_consent_links(cfg.public_url.clone());
+    let console = crate::console::ConsoleState::new(&svc, &cfg.public_url);
     Ok(AppState {
+        console,
         svc,
         reauth,
         operator_token: OperatorToken::new(&token),

@@ -1,0 +1,96 @@
+//! The one place where console failures become HTML responses. Internal details are logged here once
+//! and never shown.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use consentry_domain::{DomainError, StoreError};
+
+/// Why a console request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// A domain failure.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// A form came without this session's CSRF token.
+    #[error("the form expired or did not come from this console; reload the page and try again")]
+    Csrf,
+    /// A malformed request (bad identifier, bad form field).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A feature that is not available on this server.
+    #[error("{0}")]
+    Unavailable(String),
+    /// No such page.
+    #[error("there is no such page in the console")]
+    PageNotFound,
+}
+
+#[derive(Template)]
+#[template(path = "console/error.html")]
+struct ErrorPage {
+    title: &'static str,
+    message: String,
+}
+
+/// Renders a template as an HTML response, or a plain 500 if rendering fails.
+pub fn html<T: Template>(status: StatusCode, page: &T) -> Response {
+    match page.render() {
+        Ok(body) => (status, Html(body)).into_response(),
+        Err(e) => {
+            tracing::error!(error.detail = %e, "console page could not be rendered");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+impl ConsoleError {
+    /// Status, title and message. Exhaustive on purpose: a new variant must decide how it is shown.
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ConsoleError::Domain(DomainError::NotFound { what, id }) => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("{what} {id} was not found, or your account cannot see it."),
+            ),
+            ConsoleError::Domain(DomainError::Conflict(m)) => {
+                (StatusCode::CONFLICT, "Not possible right now", m.clone())
+            }
+            ConsoleError::Domain(e @ DomainError::Invalid { .. }) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Check your input",
+                e.to_string(),
+            ),
+            ConsoleError::Domain(DomainError::Store(StoreError::BadCursor)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Check your input",
+                StoreError::BadCursor.to_string(),
+            ),
+            ConsoleError::Domain(DomainError::Store(_)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "An internal error occurred; it has been logged. Please try again.".into(),
+            ),
+            ConsoleError::Csrf => (StatusCode::FORBIDDEN, "Form refused", self.to_string()),
+            ConsoleError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Check your input", m.clone()),
+            ConsoleError::Unavailable(m) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "Not available", m.clone())
+            }
+            ConsoleError::PageNotFound => {
+                (StatusCode::NOT_FOUND, "Page not found", self.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error.detail = %self, "console request failed");
+        }
+        let mut res = html(status, &ErrorPage { title, message });
+        super::apply_security_headers(res.headers_mut());
+        res
+    }
+}

@@ -1,0 +1,110 @@
+//! The web console: server-rendered pages (askama, auto-escaped) for operators — sign-in, tenants with
+//! their health, app profiles with filters and keyset pagination, a profile's detail and history, the
+//! re-authorization wizard and "Check now".
+//!
+//! Handlers parse the request, call the same domain services as the JSON API (`Consentry`,
+//! `Reauthorizer`, `Checker`, `Accounts`) and render a template; they hold no business rules.
+//!
+//! Security: sessions live in the store (any replica serves them) and the cookie holds only a random
+//! token (HttpOnly, SameSite=Lax, Secure when the public URL is https). Every POST carries the session's
+//! CSRF token (the sign-in form a per-browser one) and is refused without it. Every console response
+//! carries a CSP without inline script or style, `frame-ancestors 'none'`, nosniff and a strict
+//! Referrer-Policy. The core flows work without JavaScript.
+
+mod assets;
+mod auth;
+mod error;
+mod pages;
+mod wizard;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use consentry_domain::{Accounts, HashCost, SessionPolicy};
+
+use crate::AppState;
+
+pub use auth::{LOGIN_COOKIE, SESSION_COOKIE};
+pub use error::ConsoleError;
+
+/// The largest re-authorization form accepted (a .pfx file is a few kilobytes).
+pub const MAX_WIZARD_BYTES: usize = 256 * 1024;
+
+/// What the console needs beyond the domain services.
+#[derive(Debug, Clone)]
+pub struct ConsoleState {
+    /// Operator accounts and sessions.
+    pub accounts: Accounts,
+    /// Whether cookies carry `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+}
+
+impl ConsoleState {
+    /// Builds it over the domain services' store and clock.
+    pub fn new(svc: &consentry_domain::Consentry, public_url: &str) -> Self {
+        Self {
+            accounts: Accounts::new(
+                svc.store().clone(),
+                svc.clock().clone(),
+                SessionPolicy::default(),
+                HashCost::Recommended,
+            ),
+            secure_cookies: public_url.starts_with("https://"),
+        }
+    }
+}
+
+/// The console's routes, to be nested under `/console`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::tenants))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/profiles", get(pages::profiles))
+        .route("/profiles/{id}", get(pages::profile))
+        .route("/profiles/{id}/check", post(wizard::check_now))
+        .route("/profiles/{id}/cancel", post(wizard::cancel))
+        .route(
+            "/profiles/{id}/reauthorize",
+            get(wizard::form)
+                .post(wizard::submit)
+                .layer(DefaultBodyLimit::max(MAX_WIZARD_BYTES)),
+        )
+        .route("/static/{file}", get(assets::asset))
+        .fallback(|| async { ConsoleError::PageNotFound })
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// The headers every console response carries.
+pub fn apply_security_headers(h: &mut HeaderMap) {
+    // Styles and scripts are files of the console ('self'); no inline code. Forms post to the console,
+    // whose re-authorization answer redirects to Microsoft's https sign-in, which form-action must allow.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+             form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+}
+
+/// Middleware: [`apply_security_headers`] on every response.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    apply_security_headers(res.headers_mut());
+    res
+}

@@ -1,0 +1,500 @@
+//! Read pages: tenants with their health, the app profiles list, a profile's detail.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use consentry_catalog::PermissionType;
+use consentry_domain::{
+    HistoryEvent, PageRequest, ProfileFilter, ProfileId, ProfileStatus, ProfileView, TenantId,
+};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::auth::Operator;
+use super::error::{ConsoleError, html};
+use crate::AppState;
+
+/// Profiles per page of the list.
+pub const PAGE_SIZE: u32 = 50;
+
+/// What every page's frame shows.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Signed-in user name.
+    pub username: String,
+    /// Platform operator (sees every organization).
+    pub platform: bool,
+    /// The session's CSRF token, for the sign-out form.
+    pub csrf: String,
+    /// Invalid profiles the account can see (banner when > 0).
+    pub invalid: u64,
+}
+
+impl Layout {
+    /// Builds the frame for `op`.
+    pub async fn new(st: &AppState, op: &Operator) -> Result<Layout, ConsoleError> {
+        let counts = st.svc.profile_counts(&op.filter()).await?;
+        Ok(Layout {
+            username: op.session.account.username.clone(),
+            platform: op.session.account.scope.org().is_none(),
+            csrf: op.session.csrf_token.clone(),
+            invalid: counts.get(&ProfileStatus::Invalid).copied().unwrap_or(0),
+        })
+    }
+}
+
+/// Formats a time for people (UTC, minutes).
+pub fn when(t: &OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// A status count for a summary.
+#[derive(Debug, Clone)]
+pub struct Count {
+    /// Stable name (CSS class and filter value).
+    pub status: &'static str,
+    /// Label.
+    pub label: &'static str,
+    /// How many.
+    pub n: u64,
+}
+
+fn counts(map: &BTreeMap<ProfileStatus, u64>) -> Vec<Count> {
+    ProfileStatus::ALL
+        .into_iter()
+        .map(|s| Count {
+            status: s.as_str(),
+            label: s.label(),
+            n: map.get(&s).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+struct TenantRow {
+    id: String,
+    domain: String,
+    name: String,
+    org: String,
+    counts: Vec<Count>,
+    total: u64,
+}
+
+#[derive(Template)]
+#[template(path = "console/tenants.html")]
+struct TenantsPage {
+    layout: Layout,
+    tenants: Vec<TenantRow>,
+}
+
+/// `GET /console`: the organization's tenants with a health summary each.
+pub async fn tenants(State(st): State<AppState>, op: Operator) -> Result<Response, ConsoleError> {
+    let layout = Layout::new(&st, &op).await?;
+    let org = op.session.account.scope.org();
+    let orgs: BTreeMap<String, String> = st
+        .svc
+        .organizations()
+        .await?
+        .into_iter()
+        .map(|o| (o.id.to_string(), o.name))
+        .collect();
+    let mut rows = Vec::new();
+    for t in st.svc.tenants(org).await? {
+        let filter = ProfileFilter {
+            org_id: org,
+            tenant_id: Some(t.id),
+            ..ProfileFilter::default()
+        };
+        let c = st.svc.profile_counts(&filter).await?;
+        rows.push(TenantRow {
+            id: t.id.to_string(),
+            domain: t.primary_domain.to_string(),
+            name: t.display_name.clone(),
+            org: orgs.get(&t.org_id.to_string()).cloned().unwrap_or_default(),
+            total: c.values().sum(),
+            counts: counts(&c),
+        });
+    }
+    Ok(html(
+        StatusCode::OK,
+        &TenantsPage {
+            layout,
+            tenants: rows,
+        },
+    ))
+}
+
+/// Query of the profiles list.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    service: Option<String>,
+    tenant: Option<String>,
+    q: Option<String>,
+    after: Option<String>,
+}
+
+struct Row {
+    view: ProfileView,
+    tenant: String,
+    last_check: String,
+}
+
+struct Opt {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/profiles.html")]
+struct ProfilesPage {
+    layout: Layout,
+    rows: Vec<Row>,
+    statuses: Vec<Opt>,
+    services: Vec<Opt>,
+    tenants: Vec<Opt>,
+    q: String,
+    next: Option<String>,
+    first: Option<String>,
+    summary: Vec<Count>,
+    filtered: bool,
+}
+
+fn query_string(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `GET /console/profiles`: filters by status, service and tenant, search, keyset pages.
+pub async fn profiles(
+    State(st): State<AppState>,
+    op: Operator,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ConsoleError> {
+    let layout = Layout::new(&st, &op).await?;
+    let scope_org = op.session.account.scope.org();
+    let status = q.status.clone().unwrap_or_default();
+    let service = q.service.clone().unwrap_or_default();
+    let tenant = q.tenant.clone().unwrap_or_default();
+    let search = q.q.clone().unwrap_or_default();
+    let mut filter = op.filter();
+    if !status.is_empty() {
+        let s = ProfileStatus::parse(&status).ok_or_else(|| {
+            ConsoleError::BadRequest("unknown status: choose one from the list".into())
+        })?;
+        filter.statuses = vec![s];
+    }
+    if !service.is_empty() {
+        filter.service = Some(service.clone());
+    }
+    let tenants = st.svc.tenants(scope_org).await?;
+    if !tenant.is_empty() {
+        let id = TenantId::parse(&tenant)
+            .map_err(|e| ConsoleError::BadRequest(format!("tenant: {e}")))?;
+        filter.tenant_id = Some(id);
+    }
+    if !search.trim().is_empty() {
+        filter.search = Some(search.trim().to_string());
+    }
+    let page = st
+        .svc
+        .profiles(
+            &filter,
+            &PageRequest {
+                after: q.after.clone().filter(|a| !a.is_empty()),
+                limit: PAGE_SIZE,
+            },
+        )
+        .await?;
+    let summary = counts(&st.svc.profile_counts(&filter).await?);
+    let domains: BTreeMap<String, String> = tenants
+        .iter()
+        .map(|t| (t.id.to_string(), t.primary_domain.to_string()))
+        .collect();
+    let catalog = st.svc.catalog();
+    let rows = page
+        .items
+        .into_iter()
+        .map(|p| Row {
+            tenant: domains
+                .get(&p.tenant_id.to_string())
+                .cloned()
+                .unwrap_or_else(|| p.tenant_id.to_string()),
+            last_check: p
+                .last_checked_at
+                .as_ref()
+                .map(when)
+                .unwrap_or_else(|| "never".into()),
+            view: ProfileView::new(p, catalog),
+        })
+        .collect();
+    let base = [
+        ("status", status.as_str()),
+        ("service", service.as_str()),
+        ("tenant", tenant.as_str()),
+        ("q", search.as_str()),
+    ];
+    let next = page.next_cursor.as_ref().map(|c| {
+        let mut v = base.to_vec();
+        v.push(("after", c.as_str()));
+        query_string(&v)
+    });
+    let first = q
+        .after
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .map(|_| query_string(&base));
+    Ok(html(
+        StatusCode::OK,
+        &ProfilesPage {
+            layout,
+            rows,
+            statuses: ProfileStatus::ALL
+                .into_iter()
+                .map(|s| Opt {
+                    value: s.as_str().into(),
+                    label: s.label().into(),
+                    selected: s.as_str() == status,
+                })
+                .collect(),
+            services: catalog
+                .services
+                .iter()
+                .map(|s| Opt {
+                    value: s.key.clone(),
+                    label: s.name.clone(),
+                    selected: s.key == service,
+                })
+                .collect(),
+            tenants: tenants
+                .iter()
+                .map(|t| Opt {
+                    value: t.id.to_string(),
+                    label: t.primary_domain.to_string(),
+                    selected: t.id.to_string() == tenant,
+                })
+                .collect(),
+            q: search,
+            next,
+            first,
+            summary,
+            filtered: !(status.is_empty() && service.is_empty() && tenant.is_empty())
+                || filter.search.is_some(),
+        },
+    ))
+}
+
+struct PermRow {
+    name: String,
+    kind: &'static str,
+    optional: bool,
+    granted: bool,
+}
+
+struct EventRow {
+    at: String,
+    actor: String,
+    what: &'static str,
+    change: String,
+    reason: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/profile.html")]
+struct ProfilePage {
+    layout: Layout,
+    v: ProfileView,
+    tenant: String,
+    perms: Vec<PermRow>,
+    extra_granted: Vec<String>,
+    functions: Vec<String>,
+    history: Vec<EventRow>,
+    cert: Option<(String, String, String)>,
+    last_check: String,
+    authorized: String,
+    notice: Option<String>,
+    can_check: bool,
+}
+
+/// Query of the detail page (a note after "Check now").
+#[derive(Debug, Default, Deserialize)]
+pub struct DetailQuery {
+    checked: Option<String>,
+    cancelled: Option<String>,
+}
+
+fn kind_name(k: PermissionType) -> &'static str {
+    match k {
+        PermissionType::Scope => "Delegated",
+        PermissionType::Role => "Application",
+    }
+}
+
+fn event_what(e: &HistoryEvent) -> &'static str {
+    use consentry_domain::EventKind as K;
+    match e.kind {
+        K::Created => "Created",
+        K::StatusChanged => "Status changed",
+        K::ReauthorizationStarted => "Re-authorization started",
+        K::ReauthorizationCompleted => "Re-authorized",
+        K::ReauthorizationFailed => "Re-authorization did not complete",
+    }
+}
+
+/// Loads a profile the operator may see (others are "not found").
+pub async fn visible_profile(
+    st: &AppState,
+    op: &Operator,
+    raw: &str,
+) -> Result<consentry_domain::AppProfile, ConsoleError> {
+    let id = ProfileId::parse(raw).map_err(|e| ConsoleError::BadRequest(format!("id: {e}")))?;
+    let p = st.svc.profile(id).await?;
+    if !op.session.account.scope.sees(p.org_id) {
+        return Err(consentry_domain::DomainError::NotFound {
+            what: "app profile",
+            id: id.to_string(),
+        }
+        .into());
+    }
+    Ok(p)
+}
+
+/// `GET /console/profiles/{id}`.
+pub async fn profile(
+    State(st): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Response, ConsoleError> {
+    let layout = Layout::new(&st, &op).await?;
+    let p = visible_profile(&st, &op, &id).await?;
+    let catalog = st.svc.catalog();
+    let app = catalog.app_type(&p.app_type);
+    let perms: Vec<PermRow> = app
+        .map(|a| {
+            a.permissions
+                .iter()
+                .map(|r| PermRow {
+                    name: r.name.clone(),
+                    kind: kind_name(r.kind),
+                    optional: r.optional,
+                    granted: p
+                        .granted_permissions
+                        .iter()
+                        .any(|g| g.name == r.name && g.kind == r.kind),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let extra_granted = p
+        .granted_permissions
+        .iter()
+        .filter(|g| !perms.iter().any(|r| r.name == g.name))
+        .map(|g| format!("{} ({})", g.name, kind_name(g.kind)))
+        .collect();
+    let functions = p
+        .functions
+        .iter()
+        .map(|f| {
+            app.and_then(|a| a.function(f))
+                .map(|x| x.name.clone())
+                .unwrap_or_else(|| f.clone())
+        })
+        .collect();
+    let history = st
+        .svc
+        .history(p.id, 50)
+        .await?
+        .iter()
+        .map(|e| EventRow {
+            at: when(&e.at),
+            actor: e.actor.to_string(),
+            what: event_what(e),
+            change: match (e.from_status, e.to_status) {
+                (Some(a), Some(b)) if a != b => format!("{} → {}", a.label(), b.label()),
+                (None, Some(b)) => b.label().to_string(),
+                _ => String::new(),
+            },
+            reason: e.reason.as_ref().map(|r| r.summary()).unwrap_or_default(),
+            detail: e.detail.clone().unwrap_or_default(),
+        })
+        .collect();
+    let tenant = st
+        .svc
+        .tenant(&consentry_domain::TenantRef::Id(p.tenant_id))
+        .await
+        .map(|t| t.primary_domain.to_string())
+        .unwrap_or_else(|_| p.tenant_id.to_string());
+    let notice = match (q.checked.as_deref(), q.cancelled.as_deref()) {
+        (Some(c), _) => Some(format!(
+            "Checked now: {}.",
+            match c {
+                "valid" => "the profile works",
+                "attention" => "the profile works but needs attention",
+                "invalid" => "the profile does not work; see the reason below",
+                "skipped" => "the profile was not checked (a re-authorization is pending)",
+                _ => "Microsoft did not answer in time; the status was left unchanged",
+            }
+        )),
+        (None, Some(_)) => Some(
+            "The re-authorization was cancelled; the profile is back in its previous state.".into(),
+        ),
+        _ => None,
+    };
+    Ok(html(
+        StatusCode::OK,
+        &ProfilePage {
+            layout,
+            cert: p.certificate.as_ref().map(|c| {
+                (
+                    c.thumbprint.to_string(),
+                    c.subject.clone(),
+                    when(&c.not_after),
+                )
+            }),
+            last_check: p
+                .last_checked_at
+                .as_ref()
+                .map(when)
+                .unwrap_or_else(|| "never".into()),
+            authorized: p
+                .authorized_at
+                .as_ref()
+                .map(when)
+                .unwrap_or_else(|| "never".into()),
+            v: ProfileView::new(p, catalog),
+            tenant,
+            perms,
+            extra_granted,
+            functions,
+            history,
+            notice,
+            can_check: true,
+        },
+    ))
+}

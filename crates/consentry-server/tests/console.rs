@@ -1,0 +1,642 @@
+//! The web console through the router in memory: sign-in (CSRF on the form, wrong passwords, cookie
+//! attributes, rotation), CSRF refusal on every POST, idle expiry, sign-out, organization scoping,
+//! escaping of hostile text, security headers, the wizard's function gating and its size limit.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use consentry_domain::{
+    AccountScope, Accounts, Actor, Clock, DomainName, HashCost, NewProfile, OrgId, SessionPolicy,
+    TenantId, TenantRef,
+};
+use consentry_server::{AppState, Config};
+use secrecy::SecretString;
+use time::{Duration, OffsetDateTime};
+use tower::ServiceExt as _;
+
+#[derive(Debug)]
+struct ManualClock(Mutex<OffsetDateTime>);
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().expect("clock")
+    }
+}
+
+struct Console {
+    state: AppState,
+    clock: Arc<ManualClock>,
+    org: OrgId,
+    other_org: OrgId,
+    profile: String,
+    other_profile: String,
+    _dir: tempfile::TempDir,
+}
+
+const PASSWORD: &str = "console-password-1";
+const HOSTILE: &str = "<script>alert(1)</script>";
+
+async fn console() -> Console {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = Config::load(
+        None,
+        vec![
+            (
+                "CONSENTRY_DATA_DIR".to_string(),
+                dir.path().display().to_string(),
+            ),
+            (
+                "CONSENTRY_API_TOKEN".to_string(),
+                "console-test-token-0123456789".to_string(),
+            ),
+        ],
+    )
+    .expect("config");
+    let mut state = consentry_server::build_state(&cfg).await.expect("state");
+    let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::now_utc())));
+    state.console.accounts = Accounts::new(
+        state.svc.store().clone(),
+        clock.clone(),
+        SessionPolicy {
+            idle: Duration::minutes(30),
+            absolute: Duration::hours(8),
+        },
+        HashCost::TestOnly,
+    );
+    let svc = &state.svc;
+    let org = svc
+        .create_organization("Contoso", &["teams".to_string()])
+        .await
+        .expect("org");
+    let other = svc.create_organization("Fabrikam", &[]).await.expect("org");
+    let t = svc
+        .connect_tenant(
+            org.id,
+            TenantId::parse("11111111-1111-4111-8111-111111111111").expect("id"),
+            DomainName::parse("contoso.onmicrosoft.com").expect("domain"),
+            Some(HOSTILE),
+        )
+        .await
+        .expect("tenant");
+    let t2 = svc
+        .connect_tenant(
+            other.id,
+            TenantId::parse("22222222-2222-4222-8222-222222222222").expect("id"),
+            DomainName::parse("fabrikam.onmicrosoft.com").expect("domain"),
+            None,
+        )
+        .await
+        .expect("tenant");
+    let actor = Actor::Operator("test".into());
+    let p = svc
+        .create_profile(
+            NewProfile {
+                tenant: TenantRef::Id(t.id),
+                app_type: "cloud-backup-delegated".into(),
+                service: None,
+            },
+            &actor,
+        )
+        .await
+        .expect("profile");
+    let p2 = svc
+        .create_profile(
+            NewProfile {
+                tenant: TenantRef::Id(t2.id),
+                app_type: "cloud-backup-delegated".into(),
+                service: None,
+            },
+            &actor,
+        )
+        .await
+        .expect("profile");
+    let accounts = &state.console.accounts;
+    let pw = SecretString::from(PASSWORD.to_string());
+    accounts
+        .create("ops", &pw, AccountScope::Organization(org.id))
+        .await
+        .expect("account");
+    accounts
+        .create("root", &pw, AccountScope::Platform)
+        .await
+        .expect("account");
+    Console {
+        state,
+        clock,
+        org: org.id,
+        other_org: other.id,
+        profile: p.id.to_string(),
+        other_profile: p2.id.to_string(),
+        _dir: dir,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(str::to_string)
+    }
+    fn cookie_value(&self, name: &str) -> Option<String> {
+        self.cookie(name).and_then(|c| {
+            c.split(';')
+                .next()
+                .and_then(|kv| kv.split_once('='))
+                .map(|(_, v)| v.to_string())
+        })
+    }
+    /// The value of the first hidden `csrf` field.
+    fn csrf(&self) -> String {
+        let i = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a csrf field");
+        let rest = &self.body[i + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').expect("end")].to_string()
+    }
+}
+
+impl Console {
+    async fn send(&self, req: Request<Body>) -> Answer {
+        let res = consentry_server::router(self.state.clone())
+            .oneshot(req)
+            .await
+            .expect("router answers");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 4 << 20)
+            .await
+            .expect("body");
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, session: Option<&str>) -> Answer {
+        let mut b = Request::get(path);
+        if let Some(s) = session {
+            b = b.header(header::COOKIE, format!("consentry_session={s}"));
+        }
+        self.send(b.body(Body::empty()).expect("request")).await
+    }
+
+    async fn post(&self, path: &str, cookies: &str, form: &[(&str, &str)]) -> Answer {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let req = Request::post(path)
+            .header(header::COOKIE, cookies)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// Signs in and returns the session token.
+    async fn sign_in(&self, user: &str, previous: Option<&str>) -> String {
+        let page = self.get("/console/login", None).await;
+        let login_cookie = page.cookie_value("consentry_login").expect("login cookie");
+        let mut cookies = format!("consentry_login={login_cookie}");
+        if let Some(p) = previous {
+            cookies.push_str(&format!("; consentry_session={p}"));
+        }
+        let a = self
+            .post(
+                "/console/login",
+                &cookies,
+                &[
+                    ("csrf", &page.csrf()),
+                    ("username", user),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+        a.cookie_value("consentry_session").expect("session cookie")
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_sign_in_checks_csrf_and_password() {
+    let c = console().await;
+    let a = c.get("/console/profiles?status=invalid", None).await;
+    assert!(a.status.is_redirection());
+    assert_eq!(
+        a.location(),
+        "/console/login?next=/console/profiles%3Fstatus%3Dinvalid"
+    );
+
+    let page = c.get("/console/login", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let login_cookie = page.cookie_value("consentry_login").expect("login cookie");
+    let csrf = page.csrf();
+
+    // No or wrong CSRF: refused before the password is even looked at.
+    let a = c
+        .post(
+            "/console/login",
+            &format!("consentry_login={login_cookie}"),
+            &[
+                ("csrf", "forged"),
+                ("username", "ops"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(a.cookie("consentry_session").is_none());
+    let a = c
+        .post(
+            "/console/login",
+            "",
+            &[("csrf", &csrf), ("username", "ops"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    // Wrong password: the same words as an unknown user.
+    let cookies = format!("consentry_login={login_cookie}");
+    let wrong = c
+        .post(
+            "/console/login",
+            &cookies,
+            &[
+                ("csrf", &csrf),
+                ("username", "ops"),
+                ("password", "not-the-password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong
+            .body
+            .contains("The user name or password is not correct.")
+    );
+    let unknown = c
+        .post(
+            "/console/login",
+            &cookies,
+            &[
+                ("csrf", &csrf),
+                ("username", "nobody"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        unknown
+            .body
+            .contains("The user name or password is not correct.")
+    );
+
+    let ok = c
+        .post(
+            "/console/login",
+            &cookies,
+            &[
+                ("csrf", &csrf),
+                ("username", "OPS"),
+                ("password", PASSWORD),
+                ("next", "/console/profiles?status=invalid"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.location(), "/console/profiles?status=invalid");
+    let cookie = ok.cookie("consentry_session").expect("session cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http public URL: {cookie}"
+    );
+    let token = ok.cookie_value("consentry_session").expect("token");
+    let page = c.get("/console", Some(&token)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Signed in as <strong>ops</strong>"));
+
+    // An open redirect is not possible through `next`.
+    let page = c.get("/console/login", None).await;
+    let lc = page.cookie_value("consentry_login").expect("login cookie");
+    let a = c
+        .post(
+            "/console/login",
+            &format!("consentry_login={lc}"),
+            &[
+                ("csrf", &page.csrf()),
+                ("username", "ops"),
+                ("password", PASSWORD),
+                ("next", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(a.location(), "/console");
+}
+
+#[tokio::test]
+async fn every_post_needs_the_sessions_csrf_token() {
+    let c = console().await;
+    let token = c.sign_in("ops", None).await;
+    let other = c.sign_in("root", None).await;
+    let page = c
+        .get(&format!("/console/profiles/{}", c.profile), Some(&token))
+        .await;
+    let csrf = page.csrf();
+    let other_csrf = c
+        .get(&format!("/console/profiles/{}", c.profile), Some(&other))
+        .await
+        .csrf();
+    assert_ne!(csrf, other_csrf, "CSRF tokens are per session");
+    let cookies = format!("consentry_session={token}");
+    for path in [
+        "/console/logout".to_string(),
+        format!("/console/profiles/{}/check", c.profile),
+        format!("/console/profiles/{}/cancel", c.profile),
+    ] {
+        for bad in [
+            vec![],
+            vec![("csrf", "forged")],
+            vec![("csrf", other_csrf.as_str())],
+        ] {
+            let a = c.post(&path, &cookies, &bad).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{path} with {bad:?}");
+            assert!(a.body.contains("reload the page"), "{}", a.body);
+        }
+    }
+    // The multipart wizard too.
+    let boundary = "XyZ";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\nadmin\r\n--{boundary}--\r\n"
+    );
+    let req = Request::post(format!("/console/profiles/{}/reauthorize", c.profile))
+        .header(header::COOKIE, &cookies)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .expect("request");
+    assert_eq!(c.send(req).await.status, StatusCode::FORBIDDEN);
+    let p = c
+        .get(&format!("/console/profiles/{}", c.profile), Some(&token))
+        .await;
+    assert!(p.body.contains("Not yet authorized") || p.body.contains("Invalid"));
+    assert!(
+        !p.body.contains("Re-authorization pending"),
+        "nothing was started"
+    );
+
+    // The session still works; signing out with the right token ends it.
+    let a = c
+        .post("/console/logout", &cookies, &[("csrf", &csrf)])
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(
+        a.cookie("consentry_session")
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
+    let a = c.get("/console", Some(&token)).await;
+    assert!(a.status.is_redirection());
+    assert!(a.location().starts_with("/console/login"));
+}
+
+#[tokio::test]
+async fn sessions_rotate_at_sign_in_and_expire_when_idle() {
+    let c = console().await;
+    let first = c.sign_in("ops", None).await;
+    let second = c.sign_in("ops", Some(&first)).await;
+    assert_ne!(first, second);
+    assert!(
+        c.get("/console", Some(&first))
+            .await
+            .status
+            .is_redirection()
+    );
+    assert_eq!(
+        c.get("/console", Some(&second)).await.status,
+        StatusCode::OK
+    );
+
+    c.clock
+        .0
+        .lock()
+        .map(|mut t| *t += Duration::minutes(29))
+        .expect("clock");
+    assert_eq!(
+        c.get("/console", Some(&second)).await.status,
+        StatusCode::OK
+    );
+    c.clock
+        .0
+        .lock()
+        .map(|mut t| *t += Duration::minutes(31))
+        .expect("clock");
+    let a = c.get("/console", Some(&second)).await;
+    assert!(a.status.is_redirection(), "an idle session ends");
+    assert!(
+        c.get("/console", Some(&second))
+            .await
+            .status
+            .is_redirection()
+    );
+}
+
+#[tokio::test]
+async fn hostile_text_is_escaped_and_security_headers_are_set() {
+    let c = console().await;
+    let token = c.sign_in("ops", None).await;
+    let page = c.get("/console", Some(&token)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains(HOSTILE), "raw script tag in the page");
+    assert!(
+        page.body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{}",
+        page.body
+    );
+    let search = c
+        .get(
+            "/console/profiles?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(search.status, StatusCode::OK);
+    assert!(!search.body.contains(HOSTILE));
+
+    for a in [&page, &search, &c.get("/console/login", None).await] {
+        let csp = a
+            .headers
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .expect("CSP");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(a.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(a.headers.contains_key(header::REFERRER_POLICY));
+        assert!(
+            !a.body.contains("<style") && !a.body.contains("style=\""),
+            "no inline styles"
+        );
+        assert!(!a.body.contains("<script>"), "no inline scripts");
+    }
+    let css = c.get("/console/static/console.css", None).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(
+        css.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/css")
+    );
+    assert_eq!(
+        c.get("/console/static/other.js", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn accounts_see_only_their_organization() {
+    let c = console().await;
+    let ops = c.sign_in("ops", None).await;
+    let root = c.sign_in("root", None).await;
+    let mine = c
+        .get(&format!("/console/profiles/{}", c.profile), Some(&ops))
+        .await;
+    assert_eq!(mine.status, StatusCode::OK);
+    let theirs = c
+        .get(
+            &format!("/console/profiles/{}", c.other_profile),
+            Some(&ops),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    let wizard = c
+        .get(
+            &format!("/console/profiles/{}/reauthorize", c.other_profile),
+            Some(&ops),
+        )
+        .await;
+    assert_eq!(wizard.status, StatusCode::NOT_FOUND);
+    let list = c.get("/console/profiles", Some(&ops)).await;
+    assert!(list.body.contains("contoso.onmicrosoft.com"));
+    assert!(!list.body.contains("fabrikam.onmicrosoft.com"));
+    // Both profiles are new, so invalid ("not yet authorized"): the banner counts what the account sees.
+    assert!(
+        list.body.contains("1 app profile is invalid"),
+        "{}",
+        list.body
+    );
+    let all = c.get("/console/profiles", Some(&root)).await;
+    assert!(all.body.contains("fabrikam.onmicrosoft.com"));
+    assert!(all.body.contains("2 app profiles are invalid"));
+    let tenants = c.get("/console", Some(&root)).await;
+    assert!(tenants.body.contains("Fabrikam") && tenants.body.contains("Contoso"));
+    let _ = (c.org, c.other_org);
+}
+
+#[tokio::test]
+async fn the_wizard_gates_functions_by_module_and_spells_out_roles() {
+    let c = console().await;
+    let token = c.sign_in("ops", None).await;
+    let w = c
+        .get(
+            &format!("/console/profiles/{}/reauthorize", c.profile),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(w.status, StatusCode::OK);
+    // Contoso subscribes to the teams module only.
+    assert!(
+        w.body
+            .contains("name=\"functions\" value=\"restore-teams-conversations\">"),
+        "{}",
+        w.body
+    );
+    assert!(w.body.contains("value=\"protect-power-bi\" disabled"));
+    assert!(
+        w.body
+            .contains("your subscription does not include the Power BI module")
+    );
+    assert!(w.body.contains("Global Administrator"));
+    assert!(w.body.contains("Administrator consent") && w.body.contains("User consent"));
+
+    // A forged choice of a gated function is refused by the domain and shown on the form.
+    let csrf = w.csrf();
+    let boundary = "b0undary";
+    let mut body = String::new();
+    for (k, v) in [
+        ("csrf", csrf.as_str()),
+        ("method", "admin"),
+        ("functions", "protect-power-bi"),
+    ] {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let req = Request::post(format!("/console/profiles/{}/reauthorize", c.profile))
+        .header(header::COOKIE, format!("consentry_session={token}"))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .expect("request");
+    let a = c.send(req).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("id=\"wizard-error\""));
+    assert!(a.body.contains("Power BI"), "{}", a.body);
+
+    // An oversized upload is refused with what to do.
+    let big = "x".repeat(300 * 1024);
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"certificate\"; filename=\"a.pfx\"\r\n\r\n{big}\r\n--{boundary}--\r\n"
+    );
+    let req = Request::post(format!("/console/profiles/{}/reauthorize", c.profile))
+        .header(header::COOKIE, format!("consentry_session={token}"))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .expect("request");
+    let a = c.send(req).await;
+    assert!(
+        a.status == StatusCode::BAD_REQUEST || a.status == StatusCode::PAYLOAD_TOO_LARGE,
+        "{} {}",
+        a.status,
+        a.body
+    );
+}
