@@ -4,6 +4,7 @@
 
 mod demo;
 mod output;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,9 @@ enum Command {
     /// Certificates for custom Azure apps.
     #[command(subcommand)]
     Cert(CertCmd),
+    /// Operator accounts of the web console.
+    #[command(subcommand)]
+    Users(users::UsersCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -468,6 +472,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
             }
+        }
+        Command::Users(cmd) => {
+            let cfg = load_config(cfg_path)?;
+            let svc = services(&cfg).await?;
+            users::run(cmd, &svc).await
         }
         Command::Orgs(cmd) => {
             let cfg = load_config(cfg_path)?;
