@@ -32,4 +32,6 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The web console's accounts, sessions and cookie settings.
     pub console: console::ConsoleState,
+    /// Profile checks (the same code path as the monitor's schedule).
+    pub checker: consentry_domain::Checker,
 }

@@ -6,7 +6,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
-use crate::api::{catalog, orgs, profiles, reauth, tenants};
+use crate::api::{catalog, check, orgs, profiles, reauth, tenants};
 use crate::error::ApiError;
 use crate::{AppState, auth, callback, health};
 
@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
             get(profiles::get).delete(profiles::delete),
         )
         .route("/profiles/{id}/history", get(profiles::history))
+        .route("/profiles/{id}/check", post(check::check_profile))
         .route("/profiles/{id}/reauthorize", post(reauth::start))
         .route("/profiles/{id}/reauthorize/cancel", post(reauth::cancel))
         .fallback(|| async { ApiError::RouteNotFound })
@@ -72,6 +73,7 @@ async fn api_index() -> axum::Json<serde_json::Value> {
             "GET|POST /api/v1/profiles",
             "GET|DELETE /api/v1/profiles/{id}",
             "GET /api/v1/profiles/{id}/history",
+            "POST /api/v1/profiles/{id}/check",
             "POST /api/v1/profiles/{id}/reauthorize",
             "POST /api/v1/profiles/{id}/reauthorize/cancel"
         ]

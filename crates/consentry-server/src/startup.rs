@@ -237,9 +237,11 @@ pub async fn build_state_with_clock(
             source,
         })?;
     let platform = build_platform(cfg, &catalog)?;
+    let platform: Arc<dyn consentry_domain::IdentityPlatform> = Arc::new(platform);
     let svc = Consentry::new(Arc::new(store), catalog, clock);
     let reauth =
-        Reauthorizer::new(svc.clone(), Arc::new(platform)).with_consent_links(cfg.public_url.clone());
+        Reauthorizer::new(svc.clone(), platform.clone()).with_consent_links(cfg.public_url.clone());
+    let svc_for_checker = svc.clone();
     let console = crate::console::ConsoleState::new(&svc, &cfg.public_url);
     Ok(AppState {
         console,
@@ -247,7 +249,13 @@ pub async fn build_state_with_clock(
         reauth,
         operator_token: OperatorToken::new(&token),
         max_body_bytes: cfg.max_body_bytes,
+        checker: consentry_domain::Checker::new(svc_for_checker, platform, cfg_check_policy(cfg)),
     })
+}
+
+/// The check policy from the configuration.
+fn cfg_check_policy(_cfg: &Config) -> consentry_domain::CheckPolicy {
+    consentry_domain::CheckPolicy::default()
 }
 
 /// Serves `state` on `listener` until Ctrl-C or SIGTERM (or until `shutdown` resolves).

@@ -2,6 +2,7 @@
 //! they hold no business rules.
 
 pub mod catalog;
+pub mod check;
 pub mod orgs;
 pub mod profiles;
 pub mod reauth;

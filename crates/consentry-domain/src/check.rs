@@ -1,0 +1,683 @@
+//! Checking an app profile: exercising its real credential through the identity-platform port and
+//! turning the evidence into a status with a typed reason.
+//!
+//! One code path serves the schedule, "check now" in the API and the CLI: [`Checker::check`].
+//!
+//! - Application permissions: client credentials (a certificate assertion for custom apps, from the
+//!   sealed [`SecretKind::ClientCertificate`]), then the grants read from Graph.
+//! - Delegated and hybrid permissions: the consent user's refresh token is used (and the rotated one
+//!   sealed and stored, which also keeps it alive), then the grants are read as above.
+//! - The grants are compared with the catalog's permissions for the app type: a missing required
+//!   permission makes the profile invalid (`PermissionsMissing`), a missing optional one draws attention.
+//!
+//! **Invariant:** transient failures (timeouts, connection errors, 5xx, 429) never change a status.
+//! They are retried with backoff and jitter; when they persist the outcome says so, the counters in
+//! [`CheckStats`] record it, and the profile keeps its status and `last_checked_at`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use consentry_catalog::{AppType, PermissionType};
+use rand::Rng as _;
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::error::DomainError;
+use crate::ids::ProfileId;
+use crate::model::{Actor, AppProfile, EventKind, GrantedPermission, NewHistoryEvent, SecretKind};
+use crate::platform::{ClientRef, Grants, IdentityPlatform, PlatformError};
+use crate::reauth::StoredCertificate;
+use crate::service::Consentry;
+use crate::status::{ProfileStatus, StatusReason};
+
+/// What started a check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "by", rename_all = "snake_case")]
+pub enum CheckTrigger {
+    /// The monitor's schedule.
+    Schedule,
+    /// Someone asked for it (API, CLI, console).
+    Manual(String),
+}
+
+impl CheckTrigger {
+    fn actor(&self) -> Actor {
+        match self {
+            Self::Schedule => Actor::System,
+            Self::Manual(who) => Actor::Operator(who.clone()),
+        }
+    }
+    /// Stable name, for logs and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Manual(_) => "manual",
+        }
+    }
+}
+
+/// How checks behave. Defaults follow the product documentation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckPolicy {
+    /// Attempts of a check whose platform calls fail transiently (the adapter retries each call too),
+    /// the first included.
+    pub transient_attempts: u32,
+    /// Backoff before the first check-level retry; doubled each time, with jitter.
+    pub retry_base_delay: std::time::Duration,
+    /// Cap of the check-level backoff.
+    pub retry_max_delay: std::time::Duration,
+    /// A custom app's certificate expiring within this draws attention.
+    pub certificate_warning: Duration,
+    /// Inactivity after which Microsoft expires a refresh token (90 days; entra-facts).
+    pub refresh_inactivity_limit: Duration,
+    /// A refresh token unused for longer than this is reported as kept alive by the check.
+    pub refresh_inactivity_warning: Duration,
+}
+
+impl Default for CheckPolicy {
+    fn default() -> Self {
+        Self {
+            transient_attempts: 3,
+            retry_base_delay: std::time::Duration::from_secs(2),
+            retry_max_delay: std::time::Duration::from_secs(30),
+            certificate_warning: Duration::days(30),
+            refresh_inactivity_limit: Duration::days(90),
+            refresh_inactivity_warning: Duration::days(76),
+        }
+    }
+}
+
+/// How a check ended.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CheckOutcome {
+    /// The credential was exercised and the profile's status decided.
+    Checked {
+        /// The profile after the check.
+        profile: Box<AppProfile>,
+        /// Its status before.
+        previous_status: ProfileStatus,
+        /// Whether the status or reason changed (a history event was written).
+        changed: bool,
+        /// What to do, when not valid.
+        remediation: Vec<String>,
+        /// The refresh token had been unused for long and was kept alive by this check.
+        refresh_token_kept_alive: bool,
+    },
+    /// The profile was not checked: it is pending or was never authorized.
+    Skipped {
+        /// The profile.
+        profile_id: ProfileId,
+        /// Its (unchanged) status.
+        status: ProfileStatus,
+        /// Why.
+        message: String,
+    },
+    /// Microsoft kept failing transiently; the status was left unchanged.
+    TransientFailure {
+        /// The profile.
+        profile_id: ProfileId,
+        /// Its (unchanged) status.
+        status: ProfileStatus,
+        /// Check attempts made.
+        attempts: u32,
+        /// The last error (no secrets).
+        message: String,
+    },
+}
+
+impl CheckOutcome {
+    /// The profile checked.
+    pub fn profile_id(&self) -> ProfileId {
+        match self {
+            Self::Checked { profile, .. } => profile.id,
+            Self::Skipped { profile_id, .. } | Self::TransientFailure { profile_id, .. } => {
+                *profile_id
+            }
+        }
+    }
+
+    /// The status after the check.
+    pub fn status(&self) -> ProfileStatus {
+        match self {
+            Self::Checked { profile, .. } => profile.status,
+            Self::Skipped { status, .. } | Self::TransientFailure { status, .. } => *status,
+        }
+    }
+
+    /// Stable label for metrics: `valid`, `attention`, `invalid`, `skipped` or `transient_failure`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Checked { profile, .. } => profile.status.as_str(),
+            Self::Skipped { .. } => "skipped",
+            Self::TransientFailure { .. } => "transient_failure",
+        }
+    }
+
+    /// The reason code after the check, if any.
+    pub fn reason_code(&self) -> Option<&'static str> {
+        match self {
+            Self::Checked { profile, .. } => profile.reason.as_ref().map(StatusReason::code),
+            _ => None,
+        }
+    }
+}
+
+/// Counters of the checks made by one [`Checker`] (shared by its clones), read by the metrics.
+#[derive(Debug, Default)]
+pub struct CheckStats {
+    outcomes: Mutex<BTreeMap<(String, String), u64>>,
+    platform_errors: Mutex<BTreeMap<String, u64>>,
+    transient_retries: AtomicU64,
+    failed_transiently: AtomicU64,
+    last_transient_error: Mutex<Option<(OffsetDateTime, ProfileId, String)>>,
+    latency_ms: Mutex<Vec<u64>>,
+}
+
+/// A snapshot of [`CheckStats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CheckStatsSnapshot {
+    /// Checks by (outcome label, reason code or "").
+    pub outcomes: BTreeMap<(String, String), u64>,
+    /// Definitive identity-platform errors by AADSTS code ("none" when absent).
+    pub platform_errors: BTreeMap<String, u64>,
+    /// Check-level retries after transient failures.
+    pub transient_retries: u64,
+    /// Checks that ended in a persisting transient failure (`check_failed_transiently`).
+    pub failed_transiently: u64,
+    /// The last persisting transient failure: when, which profile, what.
+    pub last_transient_error: Option<String>,
+}
+
+impl CheckStats {
+    /// A snapshot of the counters.
+    pub fn snapshot(&self) -> CheckStatsSnapshot {
+        CheckStatsSnapshot {
+            outcomes: lock(&self.outcomes).clone(),
+            platform_errors: lock(&self.platform_errors).clone(),
+            transient_retries: self.transient_retries.load(Ordering::Relaxed),
+            failed_transiently: self.failed_transiently.load(Ordering::Relaxed),
+            last_transient_error: lock(&self.last_transient_error)
+                .as_ref()
+                .map(|(at, id, msg)| format!("{at} {id}: {msg}")),
+        }
+    }
+
+    /// Check latencies observed since the last call, in milliseconds (drained).
+    pub fn take_latencies(&self) -> Vec<u64> {
+        std::mem::take(&mut *lock(&self.latency_ms))
+    }
+
+    fn record(&self, outcome: &CheckOutcome, elapsed: std::time::Duration) {
+        let key = (
+            outcome.label().to_string(),
+            outcome.reason_code().unwrap_or_default().to_string(),
+        );
+        *lock(&self.outcomes).entry(key).or_default() += 1;
+        let mut l = lock(&self.latency_ms);
+        // Bounded: a reader drains it; without one, keep the most recent values only.
+        if l.len() >= 10_000 {
+            l.drain(..5_000);
+        }
+        l.push(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Checks app profiles. Cheap to clone; clones share their [`CheckStats`].
+#[derive(Debug, Clone)]
+pub struct Checker {
+    core: Consentry,
+    platform: Arc<dyn IdentityPlatform>,
+    policy: CheckPolicy,
+    stats: Arc<CheckStats>,
+}
+
+/// The evidence of one attempt.
+enum Evidence {
+    Works {
+        grants: Grants,
+        delegated: Option<Vec<String>>,
+    },
+    Broken(StatusReason, Option<u32>),
+}
+
+impl Checker {
+    /// Builds a checker.
+    pub fn new(core: Consentry, platform: Arc<dyn IdentityPlatform>, policy: CheckPolicy) -> Self {
+        Self {
+            core,
+            platform,
+            policy,
+            stats: Arc::new(CheckStats::default()),
+        }
+    }
+
+    /// The domain services.
+    pub fn core(&self) -> &Consentry {
+        &self.core
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &CheckPolicy {
+        &self.policy
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<CheckStats> {
+        &self.stats
+    }
+
+    /// Checks one profile now. `Err` only for problems on Consentry's side (storage, a profile whose
+    /// app type left the catalog, missing stored credentials); everything Microsoft says is an outcome.
+    pub async fn check(
+        &self,
+        profile_id: ProfileId,
+        trigger: CheckTrigger,
+    ) -> Result<CheckOutcome, DomainError> {
+        let started = std::time::Instant::now();
+        let outcome = self.check_inner(profile_id, &trigger).await;
+        if let Ok(o) = &outcome {
+            self.stats.record(o, started.elapsed());
+            tracing::debug!(
+                profile = %profile_id,
+                trigger = trigger.as_str(),
+                outcome = o.label(),
+                reason = o.reason_code().unwrap_or_default(),
+                "profile checked"
+            );
+        }
+        outcome
+    }
+
+    async fn check_inner(
+        &self,
+        profile_id: ProfileId,
+        trigger: &CheckTrigger,
+    ) -> Result<CheckOutcome, DomainError> {
+        let profile = self.core.profile(profile_id).await?;
+        if profile.status == ProfileStatus::Pending {
+            return Ok(CheckOutcome::Skipped {
+                profile_id,
+                status: profile.status,
+                message:
+                    "a re-authorization is in progress; the profile is checked once it completes"
+                        .into(),
+            });
+        }
+        if profile.authorized_at.is_none() {
+            return Ok(CheckOutcome::Skipped {
+                profile_id,
+                status: profile.status,
+                message: "the profile has never been authorized; authorize it first".into(),
+            });
+        }
+        let app = self
+            .core
+            .catalog()
+            .app_type(&profile.app_type)
+            .cloned()
+            .ok_or_else(|| {
+                DomainError::Conflict(format!(
+                    "the app type {} of this profile is no longer in the catalog; nothing can be checked",
+                    profile.app_type
+                ))
+            })?;
+        let now = self.core.clock().now();
+
+        // A certificate past its expiry cannot sign an assertion: no call is needed to know.
+        if let Some(cert) = &profile.certificate
+            && cert.not_after <= now
+        {
+            let reason = StatusReason::CertificateExpired {
+                not_after: cert.not_after,
+            };
+            return self
+                .conclude(profile, Some(reason), trigger, false, None)
+                .await;
+        }
+
+        let client = self.client_for(&profile, &app).await?;
+        let last_use = match (profile.last_checked_at, profile.authorized_at) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+
+        let mut attempt = 1u32;
+        let evidence = loop {
+            match self.exercise(&profile, &app, &client).await {
+                Ok(e) => break e,
+                Err(e) if e.is_transient() && attempt < self.policy.transient_attempts.max(1) => {
+                    self.stats.transient_retries.fetch_add(1, Ordering::Relaxed);
+                    let delay = self.backoff(attempt);
+                    tracing::info!(profile = %profile.id, attempt, error = %e.message, "transient failure during a check; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) if e.is_transient() => {
+                    self.stats
+                        .failed_transiently
+                        .fetch_add(1, Ordering::Relaxed);
+                    *lock(&self.stats.last_transient_error) =
+                        Some((now, profile.id, e.message.clone()));
+                    tracing::warn!(profile = %profile.id, attempts = attempt, error = %e.message, "check failed transiently; status unchanged");
+                    return Ok(CheckOutcome::TransientFailure {
+                        profile_id,
+                        status: profile.status,
+                        attempts: attempt,
+                        message: e.message,
+                    });
+                }
+                Err(e) => {
+                    let thumb = profile
+                        .certificate
+                        .as_ref()
+                        .map(|c| c.thumbprint.to_string());
+                    let reason = e.reason(
+                        profile.consent_user.as_ref().map(|u| &u.upn),
+                        profile.original_sign_in_ip,
+                        thumb.as_deref(),
+                    );
+                    match reason {
+                        Some(r) => break Evidence::Broken(r, e.aadsts),
+                        None => unreachable!("only transient errors have no reason"),
+                    }
+                }
+            }
+        };
+
+        match evidence {
+            Evidence::Broken(reason, aadsts) => {
+                let code = aadsts.map_or_else(|| "none".to_string(), |c| c.to_string());
+                *lock(&self.stats.platform_errors).entry(code).or_default() += 1;
+                self.conclude(profile, Some(reason), trigger, false, None)
+                    .await
+            }
+            Evidence::Works { grants, delegated } => {
+                let kept_alive = delegated.is_some()
+                    && last_use.is_some_and(|t| now - t >= self.policy.refresh_inactivity_warning);
+                let (reason, granted) = self.diagnose(&profile, &app, &grants, delegated, now);
+                self.conclude(profile, reason, trigger, kept_alive, Some(granted))
+                    .await
+            }
+        }
+    }
+
+    fn backoff(&self, retry: u32) -> std::time::Duration {
+        let exp = self
+            .policy
+            .retry_base_delay
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
+            .min(self.policy.retry_max_delay);
+        let half = exp / 2;
+        half + half.mul_f64(rand::rng().random::<f64>())
+    }
+
+    /// The credential the profile uses.
+    async fn client_for(
+        &self,
+        profile: &AppProfile,
+        app: &AppType,
+    ) -> Result<ClientRef, DomainError> {
+        if !app.custom_app {
+            return Ok(ClientRef::Vendor {
+                app_type: app.key.clone(),
+            });
+        }
+        let app_id = profile.application_id.ok_or_else(|| {
+            DomainError::Conflict(
+                "the custom app's application ID is not recorded; re-authorize the profile".into(),
+            )
+        })?;
+        let blob = self
+            .core
+            .store()
+            .get_secret(profile.id, SecretKind::ClientCertificate)
+            .await?
+            .ok_or_else(|| {
+                DomainError::Conflict(
+                    "the custom app's certificate is not stored; re-authorize the profile with its .pfx file".into(),
+                )
+            })?;
+        let stored: StoredCertificate = serde_json::from_slice(blob.expose_secret())
+            .map_err(|_| DomainError::Conflict("the stored certificate is damaged; re-authorize the profile with its .pfx file".into()))?;
+        let pfx = STANDARD.decode(&stored.pfx_b64).map_err(|_| {
+            DomainError::Conflict(
+                "the stored certificate is damaged; re-authorize the profile with its .pfx file"
+                    .into(),
+            )
+        })?;
+        Ok(ClientRef::Custom {
+            app_id,
+            pfx: SecretSlice::from(pfx),
+            password: SecretString::from(stored.password),
+        })
+    }
+
+    /// One attempt: the refresh token first (delegated and hybrid profiles with a consent user), then
+    /// client credentials and the grants.
+    async fn exercise(
+        &self,
+        profile: &AppProfile,
+        app: &AppType,
+        client: &ClientRef,
+    ) -> Result<Evidence, PlatformError> {
+        let mut delegated = None;
+        if profile.consent_user.is_some() {
+            let token = self
+                .core
+                .store()
+                .get_secret(profile.id, SecretKind::RefreshToken)
+                .await
+                .map_err(|e| PlatformError {
+                    // A storage failure is not evidence against the profile.
+                    cause: crate::platform::PlatformCause::Transient,
+                    aadsts: None,
+                    error: None,
+                    message: format!("the refresh token could not be read: {e}"),
+                })?;
+            match token {
+                Some(t) => {
+                    let rt =
+                        SecretString::from(String::from_utf8_lossy(t.expose_secret()).into_owned());
+                    let scopes: Vec<String> =
+                        app.delegated_scopes().map(|p| p.name.clone()).collect();
+                    let refreshed = self
+                        .platform
+                        .refresh(profile.tenant_id, client, &rt, &scopes)
+                        .await?;
+                    if let Some(new) = &refreshed.refresh_token
+                        && let Err(e) = self
+                            .core
+                            .store()
+                            .put_secret(
+                                profile.id,
+                                SecretKind::RefreshToken,
+                                &SecretSlice::from(new.expose_secret().as_bytes().to_vec()),
+                            )
+                            .await
+                    {
+                        // The previous token stays valid (rotation does not revoke it).
+                        tracing::warn!(profile = %profile.id, error = %e, "the rotated refresh token could not be stored");
+                    }
+                    let mut scopes = refreshed.granted_scopes.clone();
+                    // The OpenID scopes are not echoed in `scope`; a working refresh token proves
+                    // openid/profile/offline_access.
+                    scopes.extend(["openid", "profile", "offline_access"].map(String::from));
+                    scopes.sort();
+                    scopes.dedup();
+                    delegated = Some(scopes);
+                }
+                None => {
+                    return Err(PlatformError {
+                        cause: crate::platform::PlatformCause::RefreshTokenInactive,
+                        aadsts: None,
+                        error: Some("no_refresh_token".into()),
+                        message: "no refresh token is stored for the consent user".into(),
+                    });
+                }
+            }
+        }
+        let grants = self.platform.grants(profile.tenant_id, client).await?;
+        Ok(Evidence::Works { grants, delegated })
+    }
+
+    /// Compares the grants with the catalog. Returns the reason (None = valid) and the permissions
+    /// now granted.
+    fn diagnose(
+        &self,
+        profile: &AppProfile,
+        app: &AppType,
+        grants: &Grants,
+        delegated: Option<Vec<String>>,
+        now: OffsetDateTime,
+    ) -> (Option<StatusReason>, Vec<GrantedPermission>) {
+        if grants.service_principal.is_none() {
+            return (Some(StatusReason::AppRemovedFromTenant), Vec::new());
+        }
+        let user = profile.consent_user.as_ref().map(|u| u.object_id);
+        let scopes: Vec<String> = if grants.delegated_readable {
+            let mut v = grants.delegated_for(user);
+            if let Some(d) = &delegated {
+                // Graph's grants list no OpenID scopes; the working refresh token proves them.
+                v.extend(
+                    d.iter()
+                        .filter(|s| matches!(s.as_str(), "openid" | "profile" | "offline_access"))
+                        .cloned(),
+                );
+                v.sort();
+                v.dedup();
+            }
+            v
+        } else {
+            delegated.clone().unwrap_or_default()
+        };
+        let has = |p: &consentry_catalog::GraphPermission| match p.kind {
+            PermissionType::Scope => scopes.contains(&p.name),
+            PermissionType::Role => grants.app_roles.contains(&p.name),
+        };
+        let required: Vec<_> = app.permissions.iter().filter(|p| !p.optional).collect();
+        let missing: Vec<String> = required
+            .iter()
+            .filter(|p| !has(p))
+            .map(|p| p.name.clone())
+            .collect();
+        let optional_missing: Vec<String> = app
+            .permissions
+            .iter()
+            .filter(|p| p.optional && !has(p))
+            .map(|p| p.name.clone())
+            .collect();
+
+        let mut granted: Vec<GrantedPermission> = grants
+            .app_roles
+            .iter()
+            .map(|r| GrantedPermission {
+                name: r.clone(),
+                kind: PermissionType::Role,
+            })
+            .collect();
+        granted.extend(scopes.iter().map(|s| GrantedPermission {
+            name: s.clone(),
+            kind: PermissionType::Scope,
+        }));
+
+        let reason = if !missing.is_empty() {
+            let anything_granted = required.iter().any(|p| has(p));
+            if !anything_granted && delegated.is_none() {
+                // Not one required permission left: the consent itself was revoked.
+                Some(StatusReason::ConsentRevoked)
+            } else {
+                Some(StatusReason::PermissionsMissing { missing })
+            }
+        } else if let Some(cert) = profile
+            .certificate
+            .as_ref()
+            .filter(|c| c.not_after - now <= self.policy.certificate_warning)
+        {
+            Some(StatusReason::CertificateExpiringSoon {
+                not_after: cert.not_after,
+            })
+        } else if !optional_missing.is_empty() {
+            Some(StatusReason::OptionalPermissionsAvailable {
+                permissions: optional_missing,
+            })
+        } else {
+            None
+        };
+        (reason, granted)
+    }
+
+    /// Saves the result: a history event when the status or reason changed, otherwise only
+    /// `last_checked_at` (and the granted permissions read).
+    async fn conclude(
+        &self,
+        mut profile: AppProfile,
+        reason: Option<StatusReason>,
+        trigger: &CheckTrigger,
+        kept_alive: bool,
+        granted: Option<Vec<GrantedPermission>>,
+    ) -> Result<CheckOutcome, DomainError> {
+        let now = self.core.clock().now();
+        // A re-authorization may have started (or finished) while Microsoft was asked: its result
+        // wins, this check's evidence is stale.
+        let current = self.core.profile(profile.id).await?;
+        if current.updated_at != profile.updated_at || current.status != profile.status {
+            return Ok(CheckOutcome::Skipped {
+                profile_id: profile.id,
+                status: current.status,
+                message: "the profile changed while it was checked (for example a re-authorization started); its new state is kept".into(),
+            });
+        }
+        let previous_status = profile.status;
+        let new_status = reason
+            .as_ref()
+            .map(StatusReason::status)
+            .unwrap_or(ProfileStatus::Valid);
+        let changed = new_status != profile.status || reason != profile.reason;
+        profile.last_checked_at = Some(now);
+        if let Some(g) = granted {
+            profile.granted_permissions = g;
+        }
+        let event = if changed {
+            profile.status = new_status;
+            profile.reason = reason.clone();
+            profile.updated_at = now;
+            Some(NewHistoryEvent {
+                profile_id: profile.id,
+                at: now,
+                actor: trigger.actor(),
+                kind: EventKind::StatusChanged,
+                from_status: Some(previous_status),
+                to_status: Some(new_status),
+                reason: reason.clone(),
+                detail: Some(match &reason {
+                    Some(r) => format!("check ({}): {}", trigger.as_str(), r.summary()),
+                    None => format!("check ({}): the profile works again", trigger.as_str()),
+                }),
+            })
+        } else {
+            None
+        };
+        self.core.store().save_profile(&profile, event).await?;
+        let remediation = profile
+            .reason
+            .as_ref()
+            .map(StatusReason::remediation)
+            .unwrap_or_default();
+        Ok(CheckOutcome::Checked {
+            profile: Box::new(profile),
+            previous_status,
+            changed,
+            remediation,
+            refresh_token_kept_alive: kept_alive,
+        })
+    }
+}

@@ -1,0 +1,94 @@
+//! `POST /api/v1/profiles/{id}/check`: checks a profile now, through the same [`Checker`] as the
+//! monitor's schedule.
+//!
+//! [`Checker`]: consentry_domain::Checker
+
+use axum::extract::State;
+use consentry_domain::{CheckOutcome, CheckTrigger, ProfileId, ProfileStatus, ProfileView};
+use serde::Serialize;
+
+use super::{ApiJson, ApiPath, parse_id};
+use crate::AppState;
+use crate::error::ApiResult;
+
+/// The answer of a check.
+#[derive(Debug, Serialize)]
+pub struct CheckBody {
+    /// `valid`, `attention`, `invalid`, `skipped` or `transient_failure`.
+    outcome: &'static str,
+    /// The profile's status after the check.
+    status: ProfileStatus,
+    /// Its status before.
+    previous_status: ProfileStatus,
+    /// Whether the status (or its reason) changed; a history event was written then.
+    changed: bool,
+    /// Why the profile was not checked, or the transient error that persisted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    /// Check attempts made (transient failures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempts: Option<u32>,
+    /// The refresh token had not been used for long; this check used it and so kept it alive.
+    refresh_token_kept_alive: bool,
+    /// The profile after the check, with its reason and remediation in words.
+    profile: ProfileView,
+}
+
+/// Checks one profile now.
+pub async fn check_profile(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<CheckBody>> {
+    let id = parse_id("id", &id, ProfileId::parse)?;
+    let outcome = st
+        .checker
+        .check(id, CheckTrigger::Manual("api".into()))
+        .await?;
+    let label = outcome.label();
+    let body = match outcome {
+        CheckOutcome::Checked {
+            profile,
+            previous_status,
+            changed,
+            refresh_token_kept_alive,
+            ..
+        } => CheckBody {
+            outcome: label,
+            status: profile.status,
+            previous_status,
+            changed,
+            message: None,
+            attempts: None,
+            refresh_token_kept_alive,
+            profile: ProfileView::new(*profile, st.svc.catalog()),
+        },
+        CheckOutcome::Skipped {
+            status, message, ..
+        } => CheckBody {
+            outcome: label,
+            status,
+            previous_status: status,
+            changed: false,
+            message: Some(message),
+            attempts: None,
+            refresh_token_kept_alive: false,
+            profile: ProfileView::new(st.svc.profile(id).await?, st.svc.catalog()),
+        },
+        CheckOutcome::TransientFailure {
+            status,
+            attempts,
+            message,
+            ..
+        } => CheckBody {
+            outcome: label,
+            status,
+            previous_status: status,
+            changed: false,
+            message: Some(message),
+            attempts: Some(attempts),
+            refresh_token_kept_alive: false,
+            profile: ProfileView::new(st.svc.profile(id).await?, st.svc.catalog()),
+        },
+    };
+    Ok(ApiJson(body))
+}

@@ -1,0 +1,386 @@
+//! Profile checks end to end: a profile is authorized through entra-sim's pages, a failure is caused
+//! with the simulator's control API, `POST /api/v1/profiles/{id}/check` names the exact reason and
+//! remediation, and the fix makes the profile valid again with a history event.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use consentry_domain::{CheckOutcome, CheckPolicy, CheckTrigger, Checker, ProfileId};
+use consentry_testkit::{
+    CUSTOM_APP_ID, CUSTOM_APP_PFX, CUSTOM_APP_PFX_PASSWORD, Decision, PASSWORD, TestEnv,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const CONTOSO: &str = "contoso.onmicrosoft.com";
+const ADMIN: &str = "admin@contoso.onmicrosoft.com";
+const PRA: &str = "pra@contoso.onmicrosoft.com";
+const OFFICE_IP: &str = "203.0.113.7";
+
+fn vendor_app(key: &str) -> uuid::Uuid {
+    entra_sim::Scenario::contoso()
+        .apps
+        .iter()
+        .find(|a| a.catalog_key.as_deref() == Some(key))
+        .unwrap()
+        .client_id
+}
+
+/// Authorizes a profile of `app_type` with administrator consent by `upn`, from the office IP.
+async fn authorize(env: &TestEnv, id: &str, upn: &str, extra: Value) {
+    let mut body = json!({"method": "admin"});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (s, started) = env.start_reauth(id, body).await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let page = env
+        .browser(Some(OFFICE_IP))
+        .complete(
+            started["url"].as_str().unwrap(),
+            upn,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+}
+
+async fn hybrid_env(upn: &str) -> (TestEnv, String) {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("insights-m365", None).await;
+    authorize(&env, &id, upn, json!({})).await;
+    (env, id)
+}
+
+async fn check(env: &TestEnv, id: &str) -> Value {
+    let (s, v) = env
+        .api(Method::POST, &format!("/api/v1/profiles/{id}/check"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+async fn history(env: &TestEnv, id: &str) -> Vec<Value> {
+    let (_, h) = env
+        .api(Method::GET, &format!("/api/v1/profiles/{id}/history"), None)
+        .await;
+    h["items"].as_array().unwrap().clone()
+}
+
+fn remediation(v: &Value) -> String {
+    v["profile"]["reason_view"]["remediation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Asserts the check made the profile invalid with `code`, writing one history event.
+async fn expect_invalid(env: &TestEnv, id: &str, code: &str) -> Value {
+    let before = history(env, id).await.len();
+    let v = check(env, id).await;
+    assert_eq!(v["outcome"], "invalid", "{v}");
+    assert_eq!(v["status"], "invalid");
+    assert_eq!(v["changed"], true);
+    assert_eq!(v["profile"]["reason"]["code"], code, "{v}");
+    let h = history(env, id).await;
+    assert_eq!(h.len(), before + 1, "one history event per status change");
+    assert_eq!(h[0]["kind"], "status_changed");
+    assert_eq!(h[0]["to_status"], "invalid");
+    // Checking again changes nothing and writes nothing.
+    let again = check(env, id).await;
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(again["profile"]["reason"]["code"], code);
+    assert_eq!(history(env, id).await.len(), before + 1);
+    v
+}
+
+/// Re-authorizes with the global administrator, then checks: valid again.
+async fn fix_by_reauthorizing(env: &TestEnv, id: &str) {
+    authorize(env, id, ADMIN, json!({})).await;
+    let v = check(env, id).await;
+    assert_eq!(v["outcome"], "valid", "{v}");
+}
+
+#[tokio::test]
+async fn a_healthy_profile_stays_valid_without_history_noise_and_rotates_its_refresh_token() {
+    use consentry_domain::SecretKind;
+    use secrecy::ExposeSecret;
+    let (env, id) = hybrid_env(ADMIN).await;
+    let pid = ProfileId::parse(&id).unwrap();
+    let store = env.state.svc.store();
+    let rt_before = store
+        .get_secret(pid, SecretKind::RefreshToken)
+        .await
+        .unwrap()
+        .unwrap();
+    let events = history(&env, &id).await.len();
+    let checked_before = env.get_profile(&id).await["last_checked_at"].clone();
+
+    let v = check(&env, &id).await;
+    assert_eq!(v["outcome"], "valid", "{v}");
+    assert_eq!(v["changed"], false);
+    assert_eq!(
+        history(&env, &id).await.len(),
+        events,
+        "no event without a change"
+    );
+    assert_ne!(
+        env.get_profile(&id).await["last_checked_at"],
+        checked_before
+    );
+    let rt_after = store
+        .get_secret(pid, SecretKind::RefreshToken)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        rt_before.expose_secret(),
+        rt_after.expose_secret(),
+        "the rotated refresh token is stored"
+    );
+}
+
+#[tokio::test]
+async fn password_reset_then_reauthorization() {
+    let (env, id) = hybrid_env(PRA).await;
+    env.sim
+        .control()
+        .reset_password(PRA, "New-Passw0rd!")
+        .unwrap();
+    let v = expect_invalid(&env, &id, "password_reset_or_sessions_revoked").await;
+    assert_eq!(v["profile"]["reason"]["upn"], PRA);
+    assert!(remediation(&v).contains("new password"), "{v}");
+    fix_by_reauthorizing(&env, &id).await;
+    let h = history(&env, &id).await;
+    assert_eq!(h[0]["kind"], "reauthorization_completed", "{h:?}");
+    assert_eq!(h[0]["to_status"], "valid");
+}
+
+#[tokio::test]
+async fn revoked_sessions() {
+    let (env, id) = hybrid_env(PRA).await;
+    env.sim.control().revoke_sessions(PRA).unwrap();
+    expect_invalid(&env, &id, "password_reset_or_sessions_revoked").await;
+    fix_by_reauthorizing(&env, &id).await;
+}
+
+#[tokio::test]
+async fn disabled_and_deleted_consent_users() {
+    let (env, id) = hybrid_env(PRA).await;
+    env.sim.control().set_user_enabled(PRA, false).unwrap();
+    let v = expect_invalid(&env, &id, "consent_user_disabled").await;
+    assert!(remediation(&v).contains("another account"), "{v}");
+    fix_by_reauthorizing(&env, &id).await;
+
+    // Now the consent user is the global admin; the PRA account is deleted: no effect.
+    env.sim.control().delete_user(PRA).unwrap();
+    assert_eq!(check(&env, &id).await["outcome"], "valid");
+
+    let (env, id) = hybrid_env(PRA).await;
+    env.sim.control().delete_user(PRA).unwrap();
+    let v = expect_invalid(&env, &id, "consent_user_deleted").await;
+    assert!(remediation(&v).contains("another account"), "{v}");
+    fix_by_reauthorizing(&env, &id).await;
+}
+
+#[tokio::test]
+async fn mfa_enabled_after_consent() {
+    let (env, id) = hybrid_env(PRA).await;
+    env.sim.control().set_mfa_required(PRA, true).unwrap();
+    let v = expect_invalid(&env, &id, "mfa_enabled_after_consent").await;
+    assert!(remediation(&v).contains("multi-factor"), "{v}");
+    fix_by_reauthorizing(&env, &id).await;
+}
+
+#[tokio::test]
+async fn conditional_access_names_the_original_ip_and_lifting_the_policy_restores_validity() {
+    let (env, id) = hybrid_env(ADMIN).await;
+    let policy: entra_sim::CaPolicy = serde_json::from_value(json!({
+        "name": "Only from HQ",
+        "users": [ADMIN],
+        "allowed_ranges": ["198.51.100.0/24"],
+        "action": "block"
+    }))
+    .unwrap();
+    env.sim
+        .control()
+        .set_ca_policies(CONTOSO, vec![policy])
+        .unwrap();
+    let v = expect_invalid(&env, &id, "conditional_access_blocked").await;
+    assert_eq!(v["profile"]["reason"]["original_ip"], OFFICE_IP);
+    assert!(remediation(&v).contains(OFFICE_IP), "{v}");
+
+    // The policy is fixed in the tenant: the next check makes the profile valid again.
+    env.sim.control().set_ca_policies(CONTOSO, vec![]).unwrap();
+    let v = check(&env, &id).await;
+    assert_eq!(v["outcome"], "valid", "{v}");
+    assert_eq!(v["changed"], true);
+    assert_eq!(v["previous_status"], "invalid");
+    let h = history(&env, &id).await;
+    assert_eq!(h[0]["kind"], "status_changed");
+    assert_eq!(h[0]["from_status"], "invalid");
+    assert_eq!(h[0]["to_status"], "valid");
+}
+
+#[tokio::test]
+async fn refresh_token_unused_for_91_days() {
+    let (env, id) = hybrid_env(ADMIN).await;
+    env.sim
+        .control()
+        .advance_clock(std::time::Duration::from_secs(91 * 24 * 3600))
+        .unwrap();
+    expect_invalid(&env, &id, "refresh_token_inactive").await;
+    fix_by_reauthorizing(&env, &id).await;
+}
+
+#[tokio::test]
+async fn application_permissions_consent_revoked_app_removed_and_vendor_secret_expired() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&["teams"]).await;
+    let id = env.profile("m365-all", Some("cloud-backup-m365")).await;
+    authorize(&env, &id, ADMIN, json!({})).await;
+    assert_eq!(check(&env, &id).await["outcome"], "valid");
+
+    env.sim
+        .control()
+        .revoke_consent(CONTOSO, vendor_app("m365-all"))
+        .unwrap();
+    let v = expect_invalid(&env, &id, "consent_revoked").await;
+    assert!(remediation(&v).contains("grant consent again"), "{v}");
+    fix_by_reauthorizing(&env, &id).await;
+
+    env.sim
+        .control()
+        .delete_service_principal(CONTOSO, vendor_app("m365-all"))
+        .unwrap();
+    expect_invalid(&env, &id, "app_removed_from_tenant").await;
+    fix_by_reauthorizing(&env, &id).await;
+
+    env.sim
+        .control()
+        .expire_secret(vendor_app("m365-all"), None)
+        .unwrap();
+    let v = expect_invalid(&env, &id, "vendor_credential_problem").await;
+    assert_eq!(v["profile"]["reason_view"]["owner"], "operator", "{v}");
+}
+
+#[tokio::test]
+async fn custom_app_certificate_removed() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env
+        .profile("custom-azure-app", Some("cloud-backup-m365"))
+        .await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(CUSTOM_APP_PFX);
+    let extra = json!({"application_id": CUSTOM_APP_ID,
+        "certificate_pfx_base64": b64, "certificate_password": CUSTOM_APP_PFX_PASSWORD});
+    authorize(&env, &id, ADMIN, extra.clone()).await;
+    let v = check(&env, &id).await;
+    assert!(
+        v["outcome"] == "valid" || v["outcome"] == "attention",
+        "{v}"
+    );
+    let thumb = env.get_profile(&id).await["certificate"]["thumbprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.sim
+        .control()
+        .remove_app_certificate(CUSTOM_APP_ID.parse().unwrap(), &thumb)
+        .unwrap();
+    let v = expect_invalid(&env, &id, "certificate_not_registered").await;
+    assert!(remediation(&v).contains(&thumb), "{v}");
+}
+
+#[tokio::test]
+async fn pending_and_never_authorized_profiles_are_not_checked() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("insights-m365", None).await;
+    let v = check(&env, &id).await;
+    assert_eq!(v["outcome"], "skipped", "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("never been authorized")
+    );
+    assert_eq!(v["profile"]["reason"]["code"], "not_yet_authorized");
+
+    authorize(&env, &id, ADMIN, json!({})).await;
+    let (s, _) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    assert_eq!(s, StatusCode::OK);
+    let v = check(&env, &id).await;
+    assert_eq!(v["outcome"], "skipped", "{v}");
+    assert_eq!(v["status"], "pending");
+    assert!(v["message"].as_str().unwrap().contains("re-authorization"));
+
+    let (s, v) = env
+        .api(
+            Method::POST,
+            "/api/v1/profiles/00000000-0000-4000-8000-000000000000/check",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+}
+
+#[tokio::test]
+async fn transient_faults_never_make_a_profile_invalid() {
+    let (env, id) = hybrid_env(ADMIN).await;
+    let checker = Checker::new(
+        env.state.svc.clone(),
+        Arc::clone(env.state.reauth.platform()),
+        CheckPolicy {
+            retry_base_delay: std::time::Duration::from_millis(5),
+            retry_max_delay: std::time::Duration::from_millis(20),
+            ..CheckPolicy::default()
+        },
+    );
+    let pid = ProfileId::parse(&id).unwrap();
+    let fault = |endpoint: &str, status: Option<u16>, drop_connection: bool| {
+        serde_json::from_value::<entra_sim::FaultRule>(json!({
+            "endpoint": endpoint, "rate": 0.35, "latency_ms": 5,
+            "status": status, "drop_connection": drop_connection
+        }))
+        .unwrap()
+    };
+    env.sim
+        .control()
+        .set_faults(vec![
+            fault("token", Some(503), false),
+            fault("graph", Some(429), false),
+            fault("/v1.0/servicePrincipals", None, true),
+        ])
+        .unwrap();
+    let mut transient = 0;
+    for _ in 0..25 {
+        match checker.check(pid, CheckTrigger::Schedule).await.unwrap() {
+            CheckOutcome::Checked { profile, .. } => {
+                assert_eq!(profile.status.as_str(), "valid", "{profile:?}");
+            }
+            CheckOutcome::TransientFailure { status, .. } => {
+                assert_eq!(status.as_str(), "valid");
+                transient += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let stats = checker.stats().snapshot();
+    assert!(stats.transient_retries + stats.failed_transiently > 0 || transient == 0);
+    assert_eq!(stats.failed_transiently, transient);
+    assert_eq!(env.get_profile(&id).await["status"], "valid");
+    assert!(
+        history(&env, &id)
+            .await
+            .iter()
+            .filter(|e| e["kind"] == "status_changed")
+            .all(|e| e["to_status"] != "invalid"),
+        "no invalid status ever recorded"
+    );
+}
