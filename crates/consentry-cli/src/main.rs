@@ -259,6 +259,20 @@ enum ProfilesCmd {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Check app profiles now: exercises each profile's credential at Microsoft and updates its status
+    /// (the same check as the monitor's schedule). One profile by ID, a tenant's with --tenant, or --all.
+    Check {
+        /// Profile ID.
+        id: Option<String>,
+        /// Check every profile of this tenant (ID or domain).
+        #[arg(long, conflicts_with = "id")]
+        tenant: Option<String>,
+        /// Check every profile.
+        #[arg(long, conflicts_with_all = ["id", "tenant"])]
+        all: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// Cancel a pending re-authorization (the profile returns to its previous status).
     CancelReauthorization {
         /// Profile ID.
@@ -399,6 +413,83 @@ fn reauthorizer(cfg: &Config, svc: &Consentry) -> anyhow::Result<consentry_domai
         consentry_domain::Reauthorizer::new(svc.clone(), Arc::new(platform))
             .with_consent_links(cfg.public_url.clone()),
     )
+}
+
+/// Checks profiles one after the other through the same checker as the monitor, with progress on
+/// standard error for long runs.
+async fn check_profiles(
+    cfg: &Config,
+    svc: &Consentry,
+    ids: Vec<ProfileId>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let catalog = Arc::new(svc.catalog().clone());
+    let platform = consentry_server::startup::build_platform(cfg, &catalog)?;
+    let checker = consentry_domain::Checker::new(
+        svc.clone(),
+        Arc::new(platform),
+        consentry_domain::CheckPolicy::default(),
+    );
+    let total = ids.len();
+    let who = match operator() {
+        Actor::Operator(n) => n,
+        Actor::System => "cli".into(),
+    };
+    let mut results = Vec::with_capacity(total);
+    let mut invalid = 0usize;
+    for (i, id) in ids.into_iter().enumerate() {
+        if total > 1 {
+            eprint!("\rchecking {}/{total} …", i + 1);
+        }
+        let outcome = checker
+            .check(id, consentry_domain::CheckTrigger::Manual(who.clone()))
+            .await;
+        let (label, reason, message) = match &outcome {
+            Ok(o) => (
+                o.label().to_string(),
+                o.reason_code().unwrap_or_default().to_string(),
+                match o {
+                    consentry_domain::CheckOutcome::Skipped { message, .. }
+                    | consentry_domain::CheckOutcome::TransientFailure { message, .. } => {
+                        message.clone()
+                    }
+                    consentry_domain::CheckOutcome::Checked { profile, .. } => profile
+                        .reason
+                        .as_ref()
+                        .map(|r| r.summary())
+                        .unwrap_or_default(),
+                },
+            ),
+            Err(e) => ("error".to_string(), String::new(), e.to_string()),
+        };
+        if label == "invalid" {
+            invalid += 1;
+        }
+        results.push(serde_json::json!({
+            "profile_id": id.to_string(),
+            "outcome": label,
+            "reason": reason,
+            "message": message,
+        }));
+    }
+    if total > 1 {
+        eprintln!("\rchecked {total} app profile(s)      ");
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        for r in &results {
+            println!(
+                "{}  {:<17}  {}  {}",
+                r["profile_id"].as_str().unwrap_or_default(),
+                r["outcome"].as_str().unwrap_or_default(),
+                r["reason"].as_str().unwrap_or_default(),
+                r["message"].as_str().unwrap_or_default()
+            );
+        }
+        println!("{} checked, {invalid} invalid", results.len());
+    }
+    Ok(())
 }
 
 fn operator() -> Actor {
@@ -684,6 +775,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         );
                     }
                     Ok(())
+                }
+                ProfilesCmd::Check {
+                    id,
+                    tenant,
+                    all,
+                    out,
+                } => {
+                    let ids = match (id, tenant, all) {
+                        (Some(id), _, _) => vec![parse("profile ID", &id, ProfileId::parse)?],
+                        (None, tenant, true) | (None, tenant @ Some(_), false) => {
+                            let mut filter = ProfileFilter::default();
+                            if let Some(t) = tenant {
+                                let r = parse("tenant", &t, TenantRef::parse)?;
+                                filter.tenant_id = Some(svc.tenant(&r).await?.id);
+                            }
+                            let mut ids = Vec::new();
+                            let mut after = None;
+                            loop {
+                                let page = svc
+                                    .profiles(&filter, &PageRequest { after, limit: 500 })
+                                    .await?;
+                                ids.extend(page.items.iter().map(|p| p.id));
+                                match page.next_cursor {
+                                    Some(c) => after = Some(c),
+                                    None => break,
+                                }
+                            }
+                            ids
+                        }
+                        (None, None, false) => {
+                            anyhow::bail!("name a profile ID, or use --tenant TENANT or --all")
+                        }
+                    };
+                    check_profiles(&cfg, &svc, ids, out.json).await
                 }
                 ProfilesCmd::CancelReauthorization { id } => {
                     let id = parse("profile ID", &id, ProfileId::parse)?;

@@ -1,0 +1,102 @@
+//! `consentry profiles check`: the same checker as the monitor, from the command line.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn consentry(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CONSENTRY_DATA_DIR", data_dir)
+        .output()
+        .expect("run consentry")
+}
+
+fn ok(data_dir: &Path, args: &[&str]) -> String {
+    let out = consentry(data_dir, args);
+    assert!(
+        out.status.success(),
+        "consentry {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn check_skips_never_authorized_profiles_and_needs_a_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let org: serde_json::Value =
+        serde_json::from_str(&ok(d, &["orgs", "create", "--name", "Contoso", "--json"])).unwrap();
+    let org_id = org[0]["id"].as_str().unwrap().to_string();
+    ok(
+        d,
+        &[
+            "tenants",
+            "connect",
+            "--org",
+            &org_id,
+            "--tenant-id",
+            "11111111-2222-4333-8444-555555555555",
+            "--domain",
+            "contoso.onmicrosoft.com",
+        ],
+    );
+    let mut ids = Vec::new();
+    for app_type in ["insights-m365", "m365-all"] {
+        let created: serde_json::Value = serde_json::from_str(&ok(
+            d,
+            &[
+                "profiles",
+                "create",
+                "--tenant",
+                "contoso.onmicrosoft.com",
+                "--app-type",
+                app_type,
+                "--service",
+                if app_type == "m365-all" {
+                    "cloud-backup-m365"
+                } else {
+                    "insights"
+                },
+                "--json",
+            ],
+        ))
+        .unwrap();
+        ids.push(created["profile"]["id"].as_str().unwrap().to_string());
+    }
+
+    let out: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "profiles",
+            "check",
+            "--tenant",
+            "contoso.onmicrosoft.com",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let rows = out.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{out}");
+    for r in rows {
+        assert_eq!(r["outcome"], "skipped", "{r}");
+        assert!(ids.contains(&r["profile_id"].as_str().unwrap().to_string()));
+        assert!(
+            r["message"]
+                .as_str()
+                .unwrap()
+                .contains("never been authorized")
+        );
+    }
+
+    let one = ok(d, &["profiles", "check", &ids[0]]);
+    assert!(one.contains(&ids[0]) && one.contains("skipped"), "{one}");
+    assert!(one.contains("1 checked, 0 invalid"), "{one}");
+
+    let out = consentry(d, &["profiles", "check"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--all"), "{err}");
+}
