@@ -32,6 +32,7 @@ pub use platform::{
     ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed, SignInRequest,
     SignedIn,
 };
+pub use ports::{CheckSchedule, LeasedCheck, ScheduleStore};
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use reauth::{
     CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, Reauthorizer, StartRequest,

@@ -28,6 +28,7 @@ use crate::codec::{
 use crate::sealer::{Binding, Sealer};
 
 mod accounts;
+mod schedule;
 
 /// The SQLite schema's forward-only migrations, embedded in the binary and applied at open.
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

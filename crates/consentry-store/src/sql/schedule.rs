@@ -1,0 +1,139 @@
+//! The monitor's schedule and leases on [`SqlStore`] (migration 0003).
+//!
+//! Leasing is one `UPDATE … RETURNING`; the only dialect difference, `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL (so concurrent monitors pass over each other's rows instead of waiting), is chosen in
+//! [`lease_sql`]. SQLite serializes writers, so its plain form is already atomic.
+
+use async_trait::async_trait;
+use consentry_domain::{
+    CheckSchedule, LeasedCheck, ProfileId, ScheduleStore, StoreError, TenantId,
+};
+use time::OffsetDateTime;
+
+use super::{Dialect, SqlStore, db_err, get};
+use crate::codec::{opt_time_from_db, parse_from_db, time_from_db, time_to_db};
+
+/// The lease statement for a dialect. The outer `WHERE` repeats the due-and-free condition so that a
+/// row another transaction leased meanwhile is never taken twice.
+fn lease_sql(dialect: Dialect) -> String {
+    let lock = match dialect {
+        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        Dialect::Sqlite => "",
+    };
+    format!(
+        "UPDATE check_schedule SET lease_owner = $1, lease_until = $2 \
+         WHERE next_check_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
+         AND profile_id IN (SELECT profile_id FROM check_schedule \
+             WHERE next_check_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
+             ORDER BY next_check_at, profile_id LIMIT $4{lock}) \
+         RETURNING profile_id, tenant_id"
+    )
+}
+
+#[async_trait]
+impl ScheduleStore for SqlStore {
+    async fn lease_due_checks(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+        limit: u32,
+        lease_for: time::Duration,
+    ) -> Result<Vec<LeasedCheck>, StoreError> {
+        let now_db = time_to_db(now)?;
+        // New profiles join the schedule, due at once.
+        sqlx::query(
+            "INSERT INTO check_schedule (profile_id, tenant_id, next_check_at) \
+             SELECT id, tenant_id, $1 FROM profiles \
+             WHERE id NOT IN (SELECT profile_id FROM check_schedule) \
+             ON CONFLICT (profile_id) DO NOTHING",
+        )
+        .bind(now_db)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_err("scheduling new profiles", e))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(lease_sql(self.dialect)))
+            .bind(worker.to_string())
+            .bind(time_to_db(now + lease_for)?)
+            .bind(now_db)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("leasing due checks", e))?;
+        let mut out = rows
+            .iter()
+            .map(|row| {
+                Ok(LeasedCheck {
+                    profile_id: parse_from_db(
+                        "profile_id",
+                        &get::<String>(row, "profile_id")?,
+                        ProfileId::parse,
+                    )?,
+                    tenant_id: parse_from_db(
+                        "tenant_id",
+                        &get::<String>(row, "tenant_id")?,
+                        TenantId::parse,
+                    )?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.sort_by_key(|l| l.profile_id.to_string());
+        Ok(out)
+    }
+
+    async fn release_check(
+        &self,
+        profile: ProfileId,
+        worker: &str,
+        next_check_at: OffsetDateTime,
+        transient_error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let next = time_to_db(next_check_at)?;
+        let query = match transient_error {
+            Some(message) => sqlx::query(
+                "UPDATE check_schedule SET lease_owner = NULL, lease_until = NULL, next_check_at = $3, \
+                 transient_failures = transient_failures + 1, last_error = $4, last_error_at = $5 \
+                 WHERE profile_id = $1 AND lease_owner = $2",
+            )
+            .bind(profile.to_string())
+            .bind(worker.to_string())
+            .bind(next)
+            .bind(message.to_string())
+            .bind(time_to_db(OffsetDateTime::now_utc())?),
+            None => sqlx::query(
+                "UPDATE check_schedule SET lease_owner = NULL, lease_until = NULL, next_check_at = $3, \
+                 transient_failures = 0 WHERE profile_id = $1 AND lease_owner = $2",
+            )
+            .bind(profile.to_string())
+            .bind(worker.to_string())
+            .bind(next),
+        };
+        let done = query
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("releasing a check lease", e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn check_schedule(
+        &self,
+        profile: ProfileId,
+    ) -> Result<Option<CheckSchedule>, StoreError> {
+        let row = sqlx::query(
+            "SELECT next_check_at, lease_owner, lease_until, transient_failures, last_error \
+             FROM check_schedule WHERE profile_id = $1",
+        )
+        .bind(profile.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_err("reading a check schedule", e))?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(CheckSchedule {
+            next_check_at: time_from_db("next_check_at", get(&row, "next_check_at")?)?,
+            lease_owner: get(&row, "lease_owner")?,
+            lease_until: opt_time_from_db("lease_until", get(&row, "lease_until")?)?,
+            transient_failures: u32::try_from(get::<i64>(&row, "transient_failures")?)
+                .unwrap_or(u32::MAX),
+            last_error: get(&row, "last_error")?,
+        }))
+    }
+}

@@ -1,0 +1,176 @@
+//! The monitor's schedule on SQLite: new profiles join it due at once, two stores on one database (two
+//! monitor processes) never lease the same profile, leases survive reopening (a restart) and run out,
+//! releases reschedule and count persisting transient failures.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use consentry_catalog::Catalog;
+use consentry_domain::{
+    Actor, Consentry, DomainName, NewProfile, ProfileId, ScheduleStore, SystemClock, TenantId,
+    TenantRef,
+};
+use consentry_store::{Sealer, SqlStore};
+use time::{Duration, OffsetDateTime};
+
+const KEY: [u8; 32] = [7; 32];
+
+async fn open(path: &std::path::Path) -> SqlStore {
+    SqlStore::open(
+        &format!("sqlite://{}", path.display()),
+        Sealer::from_key_bytes(&KEY),
+    )
+    .await
+    .expect("open")
+}
+
+/// Creates `n` profiles in one tenant; returns their IDs.
+async fn profiles(store: &SqlStore, n: usize) -> BTreeSet<ProfileId> {
+    let svc = Consentry::new(
+        Arc::new(store.clone()),
+        Arc::new(Catalog::builtin()),
+        Arc::new(SystemClock),
+    );
+    let org = svc.create_organization("Contoso", &[]).await.unwrap();
+    let tenant = TenantId::parse("11111111-2222-4333-8444-555555555555").unwrap();
+    svc.connect_tenant(
+        org.id,
+        tenant,
+        DomainName::parse("contoso.onmicrosoft.com").unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut ids = BTreeSet::new();
+    for _ in 0..n {
+        let p = svc
+            .create_profile(
+                NewProfile {
+                    tenant: TenantRef::Id(tenant),
+                    app_type: "m365-all".into(),
+                    service: Some("cloud-backup-m365".into()),
+                },
+                &Actor::System,
+            )
+            .await
+            .unwrap();
+        ids.insert(p.id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn two_monitors_never_lease_the_same_profile_and_leases_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consentry.db");
+    let a = open(&path).await;
+    let b = open(&path).await;
+    let all = profiles(&a, 40).await;
+    let now = OffsetDateTime::now_utc();
+    let lease = Duration::minutes(5);
+
+    // Both lease concurrently, in small batches, until nothing is due.
+    let run = |store: SqlStore, worker: &'static str| async move {
+        let mut mine = Vec::new();
+        loop {
+            let got = store.lease_due_checks(worker, now, 3, lease).await.unwrap();
+            if got.is_empty() {
+                break;
+            }
+            mine.extend(got.into_iter().map(|l| l.profile_id));
+        }
+        mine
+    };
+    let (ma, mb) = tokio::join!(
+        tokio::spawn(run(a.clone(), "monitor-a")),
+        tokio::spawn(run(b.clone(), "monitor-b"))
+    );
+    let (ma, mb) = (ma.unwrap(), mb.unwrap());
+    let sa: BTreeSet<_> = ma.iter().copied().collect();
+    let sb: BTreeSet<_> = mb.iter().copied().collect();
+    assert_eq!(sa.len(), ma.len(), "no profile leased twice by one worker");
+    assert!(sa.is_disjoint(&sb), "no profile leased by both workers");
+    assert_eq!(&sa | &sb, all, "every due profile leased");
+
+    // "Restart": a new store on the same file sees the leases and the schedule.
+    drop(a);
+    let a = open(&path).await;
+    assert!(
+        a.lease_due_checks("monitor-c", now, 100, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased profiles are not handed out again while their lease runs"
+    );
+    let one = *sa.iter().next().unwrap();
+    let s = a.check_schedule(one).await.unwrap().unwrap();
+    assert_eq!(s.lease_owner.as_deref(), Some("monitor-a"));
+
+    // Releasing reschedules; only the holder may release.
+    let next = now + Duration::hours(1);
+    assert!(!a.release_check(one, "monitor-b", next, None).await.unwrap());
+    assert!(a.release_check(one, "monitor-a", next, None).await.unwrap());
+    let s = a.check_schedule(one).await.unwrap().unwrap();
+    assert_eq!(s.lease_owner, None);
+    assert_eq!(s.next_check_at.unix_timestamp(), next.unix_timestamp());
+    assert!(
+        a.lease_due_checks("monitor-c", now + Duration::minutes(1), 100, lease)
+            .await
+            .unwrap()
+            .iter()
+            .all(|l| l.profile_id != one),
+        "not due before its next check"
+    );
+
+    // A lease that runs out (its monitor died mid-sweep) is taken over: nothing is lost.
+    let later = now + Duration::minutes(6);
+    let taken: BTreeSet<_> = a
+        .lease_due_checks("monitor-c", later, 100, lease)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.profile_id)
+        .collect();
+    let mut expected = all.clone();
+    expected.remove(&one);
+    assert_eq!(taken, expected);
+}
+
+#[tokio::test]
+async fn transient_failures_are_counted_and_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("consentry.db")).await;
+    let ids = profiles(&store, 1).await;
+    let id = *ids.iter().next().unwrap();
+    let now = OffsetDateTime::now_utc();
+    let lease = Duration::minutes(5);
+    assert!(store.check_schedule(id).await.unwrap().is_none());
+    for n in 1..=2u32 {
+        let t = now + Duration::hours(i64::from(n));
+        let got = store.lease_due_checks("m", t, 10, lease).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            got[0].tenant_id.to_string(),
+            "11111111-2222-4333-8444-555555555555"
+        );
+        store
+            .release_check(id, "m", t, Some("Microsoft answered 503"))
+            .await
+            .unwrap();
+        let s = store.check_schedule(id).await.unwrap().unwrap();
+        assert_eq!(s.transient_failures, n);
+        assert_eq!(s.last_error.as_deref(), Some("Microsoft answered 503"));
+    }
+    let t = now + Duration::hours(3);
+    store.lease_due_checks("m", t, 10, lease).await.unwrap();
+    store.release_check(id, "m", t, None).await.unwrap();
+    assert_eq!(
+        store
+            .check_schedule(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .transient_failures,
+        0
+    );
+}
