@@ -24,6 +24,17 @@ if [[ -z "${CONSENTRY_TEST_POSTGRES_URL:-}" ]]; then
 fi
 export CONSENTRY_TEST_POSTGRES_URL
 
+step "Chromium for the console's browser tests"
+# Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); installed as root when
+# missing. Without them the browser test is skipped locally and fails under CI.
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+  else
+    echo "chromium and chromium-driver are missing and cannot be installed here (need root and apt-get)" >&2
+  fi
+fi
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
