@@ -349,6 +349,19 @@ async fn the_console_story_in_chromium() {
     assert!(s.text().await.contains(ADMIN), "the consent user is shown");
     s.shot("hybrid-valid").await;
 
+    // Check now: the monitor's checker confirms it with Microsoft.
+    s.click("#check-now").await;
+    let notice = s.wait("#notice").await;
+    assert_eq!(
+        notice.text().await.expect("text"),
+        "Checked now: the profile works."
+    );
+    assert!(
+        s.text().await.contains("console:operator"),
+        "the check is in the history"
+    );
+    s.shot("hybrid-checked").await;
+
     // User consent: the organization granted admin consent in Entra first; a group owner consents.
     let app_id = entra_sim::Scenario::contoso()
         .apps

@@ -45,7 +45,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .nest("/console", crate::console::routes())
-        .route("/oauth/callback", get(callback::oauth_callback))
+        .route(
+            "/oauth/callback",
+            // The result page shares the console's stylesheet and headers.
+            get(callback::oauth_callback)
+                .layer(middleware::from_fn(crate::console::security_headers)),
+        )
         .route(
             "/consent/{profile}/{token}",
             get(callback::consent_link).post(callback::consent_link_continue),
