@@ -1,0 +1,266 @@
+//! The monitor: keeps app profiles healthy by checking each one on a schedule.
+//!
+//! Every profile has a next-check time in the store (hourly by default, every 15 minutes while invalid
+//! so that a fixed conditional-access policy is noticed soon). A sweep leases the due profiles in the
+//! store ([`consentry_domain::ScheduleStore::lease_due_checks`]) so that two monitor processes never
+//! check the same profile at once, checks them through the same [`Checker`] as "check now" in the API
+//! and the CLI, and releases each lease with the profile's next check time. Concurrency is bounded
+//! globally and per tenant: a check waits for its tenant's permit before it takes a global one, so a
+//! slow or throttling tenant never holds up the others. Schedules and leases live in the database:
+//! a restart loses nothing, and a lease left by a crashed process runs out and is taken over.
+//!
+//! [`Monitor::run`] is the background task of `consentry serve`; it stops gracefully: no new check
+//! starts after shutdown is requested, checks in flight finish, and leases not started are released
+//! at once for another monitor to take.
+
+pub mod metrics;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use consentry_domain::{
+    CheckOutcome, CheckTrigger, Checker, DomainError, LeasedCheck, ProfileStatus, StoreError,
+    TenantId,
+};
+use time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// How the monitor schedules and runs checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorConfig {
+    /// This process's name in leases (unique per process).
+    pub worker_id: String,
+    /// Time between checks of a valid (or attention) profile.
+    pub interval: Duration,
+    /// Time between checks of an invalid profile (and after a persisting transient failure).
+    pub invalid_interval: Duration,
+    /// How often the monitor looks for due checks when none were due.
+    pub poll: StdDuration,
+    /// Profiles leased per sweep.
+    pub batch: u32,
+    /// How long a lease protects a profile from other monitors.
+    pub lease_for: Duration,
+    /// Checks running at once, in all.
+    pub max_concurrent: usize,
+    /// Checks running at once per tenant.
+    pub max_per_tenant: usize,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: format!("monitor-{}", uuid::Uuid::new_v4()),
+            interval: Duration::hours(1),
+            invalid_interval: Duration::minutes(15),
+            poll: StdDuration::from_secs(30),
+            batch: 100,
+            lease_for: Duration::minutes(10),
+            max_concurrent: 16,
+            max_per_tenant: 4,
+        }
+    }
+}
+
+/// Why a sweep failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    /// The store could not lease checks.
+    #[error("the monitor could not read its schedule: {0}; check the database connection")]
+    Store(#[from] StoreError),
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Profiles leased.
+    pub leased: usize,
+    /// Checks by outcome label (`valid`, `invalid`, `skipped`, `transient_failure`, `error`, …).
+    pub outcomes: std::collections::BTreeMap<String, usize>,
+    /// Leases handed back unchecked because shutdown was requested.
+    pub released_unchecked: usize,
+}
+
+/// The scheduled checker. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    checker: Checker,
+    config: Arc<MonitorConfig>,
+    global: Arc<Semaphore>,
+    tenants: Arc<Mutex<HashMap<TenantId, Arc<Semaphore>>>>,
+}
+
+impl Monitor {
+    /// Builds a monitor over `checker`.
+    pub fn new(checker: Checker, config: MonitorConfig) -> Self {
+        Self {
+            global: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+            checker,
+            config: Arc::new(config),
+            tenants: Arc::default(),
+        }
+    }
+
+    /// The checker (shared with the API).
+    pub fn checker(&self) -> &Checker {
+        &self.checker
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MonitorConfig {
+        &self.config
+    }
+
+    fn tenant_permits(&self, tenant: TenantId) -> Arc<Semaphore> {
+        let mut map = self
+            .tenants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(tenant)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.max_per_tenant.max(1))))
+            .clone()
+    }
+
+    /// The next check time after an outcome.
+    fn next_after(&self, outcome: &Result<CheckOutcome, DomainError>) -> Duration {
+        match outcome {
+            Ok(CheckOutcome::TransientFailure { .. }) => self.config.invalid_interval,
+            // Pending or never authorized: nothing to learn sooner.
+            Ok(CheckOutcome::Skipped { .. }) => self.config.interval,
+            Ok(o) if o.status() == ProfileStatus::Invalid => self.config.invalid_interval,
+            _ => self.config.interval,
+        }
+    }
+
+    /// Leases the due profiles and checks them, bounded globally and per tenant. When `stop` turns
+    /// true, checks not yet started are released for another monitor.
+    pub async fn sweep_once(
+        &self,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<SweepReport, MonitorError> {
+        let store = self.checker.core().store().clone();
+        let now = self.checker.core().clock().now();
+        let leased = store
+            .lease_due_checks(
+                &self.config.worker_id,
+                now,
+                self.config.batch,
+                self.config.lease_for,
+            )
+            .await?;
+        let mut report = SweepReport {
+            leased: leased.len(),
+            ..SweepReport::default()
+        };
+        let mut tasks = JoinSet::new();
+        for LeasedCheck {
+            profile_id,
+            tenant_id,
+        } in leased
+        {
+            let this = self.clone();
+            let store = store.clone();
+            let mut stop = stop.clone();
+            let tenant = self.tenant_permits(tenant_id);
+            tasks.spawn(async move {
+                let worker = this.config.worker_id.clone();
+                // The tenant's permit first: waiting for it holds no global permit.
+                let permits = async {
+                    let t = tenant.acquire_owned().await;
+                    let g = this.global.clone().acquire_owned().await;
+                    (t, g)
+                };
+                let stopped = async {
+                    while !*stop.borrow_and_update() {
+                        if stop.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                };
+                let _permits = tokio::select! {
+                    // A stop request wins over free permits: no check starts after it.
+                    biased;
+                    () = stopped => {
+                        let now = this.checker.core().clock().now();
+                        if let Err(e) = store.release_check(profile_id, &worker, now, None).await {
+                            tracing::warn!(profile = %profile_id, error = %e, "a lease could not be released at shutdown; it runs out by itself");
+                        }
+                        return None;
+                    }
+                    p = permits => p,
+                };
+                let outcome = this.checker.check(profile_id, CheckTrigger::Schedule).await;
+                let next = this.checker.core().clock().now() + this.next_after(&outcome);
+                let transient = match &outcome {
+                    Ok(CheckOutcome::TransientFailure { message, .. }) => Some(message.clone()),
+                    _ => None,
+                };
+                let label = match &outcome {
+                    Ok(o) => o.label().to_string(),
+                    Err(e) => {
+                        tracing::warn!(profile = %profile_id, error = %e, "a scheduled check could not run");
+                        "error".to_string()
+                    }
+                };
+                if let Err(e) = store
+                    .release_check(profile_id, &worker, next, transient.as_deref())
+                    .await
+                {
+                    tracing::warn!(profile = %profile_id, error = %e, "a check lease could not be released; it runs out by itself");
+                }
+                Some(label)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Some(label)) => *report.outcomes.entry(label).or_default() += 1,
+                Ok(None) => report.released_unchecked += 1,
+                Err(e) => tracing::error!(error = %e, "a check task failed"),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sweeps until `shutdown` resolves: immediately again while full batches are due, otherwise
+    /// after [`MonitorConfig::poll`]. Checks in flight at shutdown finish; the rest are released.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
+        let (tx, rx) = watch::channel(false);
+        tokio::pin!(shutdown);
+        tracing::info!(worker = %self.config.worker_id, "monitor started");
+        loop {
+            let sweep = self.sweep_once(&rx);
+            tokio::pin!(sweep);
+            let result = tokio::select! {
+                r = &mut sweep => r,
+                () = &mut shutdown => {
+                    let _ = tx.send(true);
+                    if let Err(e) = sweep.await {
+                        tracing::warn!(error = %e, "the last sweep failed");
+                    }
+                    break;
+                }
+            };
+            let full = match result {
+                Ok(r) => {
+                    if r.leased > 0 {
+                        tracing::info!(leased = r.leased, outcomes = ?r.outcomes, "sweep done");
+                    }
+                    r.leased >= self.config.batch as usize
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "sweep failed; trying again later");
+                    false
+                }
+            };
+            if full {
+                continue;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.config.poll) => {}
+                () = &mut shutdown => break,
+            }
+        }
+        tracing::info!(worker = %self.config.worker_id, "monitor stopped");
+    }
+}
