@@ -35,19 +35,23 @@ struct Env {
     clock: Arc<ManualClock>,
     accounts: Accounts,
     path: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("consentry.db");
+    let mut e = env_on(&format!("sqlite://{}", path.display())).await;
+    e.path = path;
+    e._dir = Some(dir);
+    e
+}
+
+async fn env_on(url: &str) -> Env {
     let store = Arc::new(
-        SqlStore::open(
-            &format!("sqlite://{}", path.display()),
-            Sealer::from_key_bytes(&[7; 32]),
-        )
-        .await
-        .expect("open store"),
+        SqlStore::open(url, Sealer::from_key_bytes(&[7; 32]))
+            .await
+            .expect("open store"),
     );
     let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::now_utc())));
     let accounts = Accounts::new(
@@ -63,8 +67,8 @@ async fn env() -> Env {
         store,
         clock,
         accounts,
-        path,
-        _dir: dir,
+        path: std::path::PathBuf::new(),
+        _dir: None,
     }
 }
 
@@ -75,6 +79,20 @@ fn pw(s: &str) -> SecretString {
 #[tokio::test]
 async fn accounts_are_unique_case_insensitively_and_keep_only_a_hash() {
     let e = env().await;
+    uniqueness(&e).await;
+
+    // The database holds the hash, never the password.
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.path.display()))
+        .await
+        .expect("raw connection");
+    let stored: String = sqlx::query_scalar("SELECT password_hash FROM operator_accounts")
+        .fetch_one(&mut conn)
+        .await
+        .expect("row");
+    assert!(!stored.contains("a-long-password"));
+}
+
+async fn uniqueness(e: &Env) {
     let a = e
         .accounts
         .create("Alice", &pw("a-long-password"), AccountScope::Platform)
@@ -111,16 +129,6 @@ async fn accounts_are_unique_case_insensitively_and_keep_only_a_hash() {
         matches!(orphan, Err(DomainError::NotFound { .. })),
         "{orphan:?}"
     );
-
-    // The database holds the hash, never the password.
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.path.display()))
-        .await
-        .expect("raw connection");
-    let stored: String = sqlx::query_scalar("SELECT password_hash FROM operator_accounts")
-        .fetch_one(&mut conn)
-        .await
-        .expect("row");
-    assert!(!stored.contains("a-long-password"));
     let listed = e.accounts.list().await.expect("list");
     assert_eq!(listed.len(), 1);
     assert!(
@@ -131,7 +139,10 @@ async fn accounts_are_unique_case_insensitively_and_keep_only_a_hash() {
 
 #[tokio::test]
 async fn sign_in_rotates_sessions_and_stores_only_token_hashes() {
-    let e = env().await;
+    sign_in_rotates_sessions_and_stores_only_token_hashes_on(&env().await).await;
+}
+
+async fn sign_in_rotates_sessions_and_stores_only_token_hashes_on(e: &Env) {
     e.accounts
         .create("alice", &pw("a-long-password"), AccountScope::Platform)
         .await
@@ -196,7 +207,10 @@ async fn sign_in_rotates_sessions_and_stores_only_token_hashes() {
 
 #[tokio::test]
 async fn sessions_end_when_idle_or_at_their_absolute_expiry() {
-    let e = env().await;
+    sessions_end_when_idle_or_at_their_absolute_expiry_on(&env().await).await;
+}
+
+async fn sessions_end_when_idle_or_at_their_absolute_expiry_on(e: &Env) {
     e.accounts
         .create("alice", &pw("a-long-password"), AccountScope::Platform)
         .await
@@ -244,7 +258,10 @@ async fn sessions_end_when_idle_or_at_their_absolute_expiry() {
 
 #[tokio::test]
 async fn deleting_an_account_or_its_organization_ends_its_sessions() {
-    let e = env().await;
+    deleting_an_account_or_its_organization_ends_its_sessions_on(&env().await).await;
+}
+
+async fn deleting_an_account_or_its_organization_ends_its_sessions_on(e: &Env) {
     let org = new_org(e.store.as_ref() as &dyn Store, "Fabrikam").await;
     e.accounts
         .create(
@@ -309,4 +326,63 @@ async fn deleting_an_account_or_its_organization_ends_its_sessions() {
         e.accounts.delete("root").await,
         Err(DomainError::NotFound { .. })
     ));
+}
+
+/// The same story on PostgreSQL, when `CONSENTRY_TEST_POSTGRES_URL` names a server (an admin URL of a
+/// role with CREATEDB, as `scripts/ensure-postgres.sh` prints); skipped without it, except under CI.
+#[tokio::test]
+async fn the_account_story_on_postgres() {
+    let admin = match std::env::var("CONSENTRY_TEST_POSTGRES_URL") {
+        Ok(u) if !u.trim().is_empty() => u.trim().to_string(),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CONSENTRY_TEST_POSTGRES_URL is not set, and CI is: run the tests through scripts/test.sh"
+            );
+            eprintln!("PostgreSQL account story skipped: CONSENTRY_TEST_POSTGRES_URL is not set");
+            return;
+        }
+    };
+    let name = format!("consentry_test_{}", uuid::Uuid::new_v4().simple());
+    let (base, query) = admin.split_once('?').unwrap_or((admin.as_str(), ""));
+    let server = &base[..base.rfind('/').expect("a database in the URL")];
+    let url = if query.is_empty() {
+        format!("{server}/{name}")
+    } else {
+        format!("{server}/{name}?{query}")
+    };
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let outcome = tokio::spawn(async move {
+        for step in 0..4 {
+            let e = env_on(&url).await;
+            match step {
+                0 => uniqueness(&e).await,
+                1 => sign_in_rotates_sessions_and_stores_only_token_hashes_on(&e).await,
+                2 => sessions_end_when_idle_or_at_their_absolute_expiry_on(&e).await,
+                _ => deleting_an_account_or_its_organization_ends_its_sessions_on(&e).await,
+            }
+            // Each step starts from empty tables.
+            for t in ["console_sessions", "operator_accounts"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {t}")))
+                    .execute(&mut sqlx::PgConnection::connect(&url).await.expect("connect"))
+                    .await
+                    .expect("clean");
+            }
+            e.store.close().await;
+        }
+    })
+    .await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("drop database");
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }

@@ -324,10 +324,24 @@ pub async fn submit(
             Ok(res)
         }
         Err(DomainError::Invalid { message, .. }) => {
-            render_form(&st, &op, p, chosen, Some(message)).await
+            render_form(&st, &op, p, chosen, Some(sentence(&message))).await
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A domain message as a sentence: capital first letter, final full stop.
+fn sentence(m: &str) -> String {
+    let m = m.trim();
+    let mut chars = m.chars();
+    let mut out: String = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 /// `POST /console/profiles/{id}/check`: checks the profile now through the monitor's checker.
