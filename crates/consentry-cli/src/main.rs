@@ -521,7 +521,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 api_token_file = ?token_file,
                 "consentry serving"
             );
-            consentry_server::serve(listener, state, shutdown_signal()).await?;
+            // The monitor runs beside the server and stops with it (checks in flight finish).
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let monitor = cfg.monitor.enabled.then(|| {
+                let m = consentry_server::consentry_monitor::Monitor::new(
+                    state.checker.clone(),
+                    consentry_server::startup::monitor_config(&cfg),
+                );
+                let mut rx = stop_rx.clone();
+                tokio::spawn(m.run(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                }))
+            });
+            let shutdown = async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            };
+            consentry_server::serve(listener, state, shutdown).await?;
+            if let Some(task) = monitor {
+                task.await?;
+            }
             Ok(())
         }
         Command::Demo(args) => demo::run(args, cfg_path).await,

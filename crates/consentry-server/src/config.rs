@@ -68,6 +68,46 @@ impl Default for EntraConfig {
     }
 }
 
+/// The monitor: scheduled checks of every app profile (`[monitor]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorSettings {
+    /// Whether `consentry serve` runs the monitor.
+    pub enabled: bool,
+    /// Minutes between checks of a valid profile.
+    pub interval_minutes: u32,
+    /// Minutes between checks of an invalid profile (and after a persisting transient failure).
+    pub invalid_interval_minutes: u32,
+    /// Seconds between looks for due checks.
+    pub poll_seconds: u32,
+    /// Profiles leased per sweep.
+    pub batch: u32,
+    /// Minutes a lease protects a profile from other monitor processes.
+    pub lease_minutes: u32,
+    /// Checks running at once, in all.
+    pub max_concurrent: u32,
+    /// Checks running at once per tenant.
+    pub max_per_tenant: u32,
+    /// Attempts of a check whose calls to Microsoft keep failing transiently.
+    pub transient_attempts: u32,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_minutes: 60,
+            invalid_interval_minutes: 15,
+            poll_seconds: 30,
+            batch: 100,
+            lease_minutes: 10,
+            max_concurrent: 16,
+            max_per_tenant: 4,
+            transient_attempts: 3,
+        }
+    }
+}
+
 /// The vendor's app registration for one app type.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,6 +175,8 @@ pub struct Config {
     pub entra: EntraConfig,
     /// The vendor's app registrations, by catalog app-type key (`[apps.insights-m365]`).
     pub apps: BTreeMap<String, VendorAppConfig>,
+    /// Scheduled checks.
+    pub monitor: MonitorSettings,
 }
 
 impl fmt::Debug for Config {
@@ -157,6 +199,7 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("entra", &self.entra)
             .field("apps", &self.apps)
+            .field("monitor", &self.monitor)
             .finish()
     }
 }
@@ -188,6 +231,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             entra: EntraConfig::default(),
             apps: BTreeMap::new(),
+            monitor: MonitorSettings::default(),
         }
     }
 }
@@ -325,6 +369,26 @@ impl Config {
                     redact_url(url)
                 ),
             ));
+        }
+        for (key, value) in [
+            ("monitor.interval_minutes", self.monitor.interval_minutes),
+            (
+                "monitor.invalid_interval_minutes",
+                self.monitor.invalid_interval_minutes,
+            ),
+            ("monitor.poll_seconds", self.monitor.poll_seconds),
+            ("monitor.batch", self.monitor.batch),
+            ("monitor.lease_minutes", self.monitor.lease_minutes),
+            ("monitor.max_concurrent", self.monitor.max_concurrent),
+            ("monitor.max_per_tenant", self.monitor.max_per_tenant),
+            (
+                "monitor.transient_attempts",
+                self.monitor.transient_attempts,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(origin, format!("{key} must be at least 1")));
+            }
         }
         if !(1024..=512 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err(invalid(

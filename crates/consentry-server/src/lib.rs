@@ -16,6 +16,7 @@ pub mod startup;
 use consentry_domain::{Consentry, Reauthorizer};
 
 pub use config::Config;
+pub use consentry_monitor;
 pub use router::router;
 pub use startup::{StartupError, build_state, build_state_with_clock, serve};
 
@@ -34,4 +35,6 @@ pub struct AppState {
     pub console: console::ConsoleState,
     /// Profile checks (the same code path as the monitor's schedule).
     pub checker: consentry_domain::Checker,
+    /// Prometheus metrics (`/metrics`).
+    pub metrics: std::sync::Arc<consentry_monitor::metrics::Metrics>,
 }

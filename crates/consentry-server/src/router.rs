@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(crate::api::metrics::metrics))
         .route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .nest("/console", crate::console::routes())
         .route(

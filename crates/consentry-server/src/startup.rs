@@ -250,12 +250,31 @@ pub async fn build_state_with_clock(
         operator_token: OperatorToken::new(&token),
         max_body_bytes: cfg.max_body_bytes,
         checker: consentry_domain::Checker::new(svc_for_checker, platform, cfg_check_policy(cfg)),
+        metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
     })
 }
 
 /// The check policy from the configuration.
-fn cfg_check_policy(_cfg: &Config) -> consentry_domain::CheckPolicy {
-    consentry_domain::CheckPolicy::default()
+fn cfg_check_policy(cfg: &Config) -> consentry_domain::CheckPolicy {
+    consentry_domain::CheckPolicy {
+        transient_attempts: cfg.monitor.transient_attempts,
+        ..consentry_domain::CheckPolicy::default()
+    }
+}
+
+/// The monitor's settings from the configuration (`[monitor]`).
+pub fn monitor_config(cfg: &Config) -> consentry_monitor::MonitorConfig {
+    let m = &cfg.monitor;
+    consentry_monitor::MonitorConfig {
+        interval: time::Duration::minutes(i64::from(m.interval_minutes)),
+        invalid_interval: time::Duration::minutes(i64::from(m.invalid_interval_minutes)),
+        poll: std::time::Duration::from_secs(u64::from(m.poll_seconds)),
+        batch: m.batch,
+        lease_for: time::Duration::minutes(i64::from(m.lease_minutes)),
+        max_concurrent: m.max_concurrent as usize,
+        max_per_tenant: m.max_per_tenant as usize,
+        ..consentry_monitor::MonitorConfig::default()
+    }
 }
 
 /// Serves `state` on `listener` until Ctrl-C or SIGTERM (or until `shutdown` resolves).

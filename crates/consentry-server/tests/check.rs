@@ -384,3 +384,50 @@ async fn transient_faults_never_make_a_profile_invalid() {
         "no invalid status ever recorded"
     );
 }
+
+#[tokio::test]
+async fn metrics_count_checks_by_outcome_and_reason_without_a_token() {
+    let (env, id) = hybrid_env(PRA).await;
+    env.sim.control().revoke_sessions(PRA).unwrap();
+    check(&env, &id).await;
+    let text = reqwest::get(format!("{}/metrics", env.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            "consentry_checks_total{outcome=\"invalid\",reason=\"password_reset_or_sessions_revoked\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("consentry_profiles{status=\"invalid\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("consentry_identity_platform_errors_total{aadsts=\"50173\"} 1"),
+        "{text}"
+    );
+    assert!(!text.contains(&id), "no identifiers in metrics");
+}
+
+#[test]
+fn monitor_settings_are_validated() {
+    let vars = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    let cfg =
+        consentry_server::Config::load(None, vars("CONSENTRY_MONITOR__INTERVAL_MINUTES", "30"))
+            .unwrap();
+    assert_eq!(cfg.monitor.interval_minutes, 30);
+    assert_eq!(cfg.monitor.invalid_interval_minutes, 15);
+    let m = consentry_server::startup::monitor_config(&cfg);
+    assert_eq!(m.interval, time::Duration::minutes(30));
+    let err = consentry_server::Config::load(None, vars("CONSENTRY_MONITOR__MAX_PER_TENANT", "0"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("monitor.max_per_tenant must be at least 1"),
+        "{err}"
+    );
+}

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod check;
+pub mod metrics;
 pub mod orgs;
 pub mod profiles;
 pub mod reauth;
