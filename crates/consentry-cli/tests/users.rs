@@ -5,11 +5,16 @@ use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
 fn consentry(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_consentry"));
+    // Only this test's settings: no CONSENTRY_* variable of the calling environment.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("CONSENTRY_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
         .args(args)
         .env("CONSENTRY_DATA_DIR", dir)
-        .env_remove("CONSENTRY_CONFIG")
-        .env_remove("CONSENTRY_DATABASE_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -298,12 +298,16 @@ impl Accounts {
                 id: org.to_string(),
             });
         }
-        let password_hash = self
-            .cost
-            .argon2()
-            .hash_password(password.expose_secret().as_bytes())
-            .map_err(|e| DomainError::invalid("password", format!("could not be hashed: {e}")))?
-            .to_string();
+        let (cost, pw) = (self.cost, password.clone());
+        // Hashing takes tens of milliseconds of CPU on purpose: off the async workers.
+        let password_hash = tokio::task::spawn_blocking(move || {
+            cost.argon2()
+                .hash_password(pw.expose_secret().as_bytes())
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(|e| DomainError::invalid("password", format!("could not be hashed: {e}")))?
+        .map_err(|e| DomainError::invalid("password", format!("could not be hashed: {e}")))?;
         let account = OperatorAccount {
             id: Uuid::new_v4(),
             username,
@@ -359,14 +363,19 @@ impl Accounts {
         };
         let hash = account
             .as_ref()
-            .map(|a| a.password_hash.as_str())
-            .unwrap_or(self.decoy.as_str());
-        let verified = PasswordHash::new(hash).is_ok_and(|h| {
-            self.cost
-                .argon2()
-                .verify_password(password.expose_secret().as_bytes(), &h)
-                .is_ok()
-        });
+            .map(|a| a.password_hash.clone())
+            .unwrap_or_else(|| self.decoy.as_str().to_string());
+        let (cost, pw) = (self.cost, password.clone());
+        // Verifying costs as much as hashing: off the async workers too.
+        let verified = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash).is_ok_and(|h| {
+                cost.argon2()
+                    .verify_password(pw.expose_secret().as_bytes(), &h)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false);
         let Some(account) = account.filter(|_| verified) else {
             return Ok(None);
         };

@@ -640,3 +640,58 @@ async fn the_wizard_gates_functions_by_module_and_spells_out_roles() {
         a.body
     );
 }
+
+#[tokio::test]
+async fn the_list_pages_through_the_stores_cursor_and_filters() {
+    let c = console().await;
+    let actor = Actor::Operator("test".into());
+    for _ in 0..55 {
+        c.state
+            .svc
+            .create_profile(
+                NewProfile {
+                    tenant: TenantRef::Domain(
+                        DomainName::parse("contoso.onmicrosoft.com").expect("domain"),
+                    ),
+                    app_type: "insights-m365".into(),
+                    service: None,
+                },
+                &actor,
+            )
+            .await
+            .expect("profile");
+    }
+    let token = c.sign_in("ops", None).await;
+    let rows = |body: &str| body.matches("<td data-label=\"App type\">").count();
+
+    // 56 of Contoso's profiles: 50, then 6.
+    let first = c.get("/console/profiles", Some(&token)).await;
+    assert_eq!(rows(&first.body), 50);
+    assert!(!first.body.contains(">First page<"));
+    let i = first.body.find("rel=\"next\"").expect("a next page link");
+    let href_start = first.body[..i].rfind("href=\"").expect("href") + 6;
+    let href = first.body[href_start..i]
+        .trim_end()
+        .trim_end_matches('"')
+        .replace("&amp;", "&");
+    let second = c.get(&href, Some(&token)).await;
+    assert_eq!(second.status, StatusCode::OK, "{href}");
+    assert_eq!(rows(&second.body), 6);
+    assert!(second.body.contains(">First page<"));
+    assert!(!second.body.contains("rel=\"next\""));
+
+    // Filters: by app type search, by status, by tenant.
+    let search = c
+        .get("/console/profiles?q=cloud-backup", Some(&token))
+        .await;
+    assert_eq!(rows(&search.body), 1);
+    let valid = c.get("/console/profiles?status=valid", Some(&token)).await;
+    assert_eq!(rows(&valid.body), 0);
+    assert!(valid.body.contains("No app profile matches these filters."));
+    let bad = c.get("/console/profiles?status=broken", Some(&token)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let bad = c
+        .get("/console/profiles?after=not-a-cursor", Some(&token))
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
