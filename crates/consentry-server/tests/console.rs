@@ -695,3 +695,36 @@ async fn the_list_pages_through_the_stores_cursor_and_filters() {
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn an_organization_without_tenants_sees_how_to_connect_one() {
+    let c = console().await;
+    let empty = c
+        .state
+        .svc
+        .create_organization("Northwind", &[])
+        .await
+        .expect("org");
+    c.state
+        .console
+        .accounts
+        .create(
+            "northwind",
+            &SecretString::from(PASSWORD.to_string()),
+            AccountScope::Organization(empty.id),
+        )
+        .await
+        .expect("account");
+    let token = c.sign_in("northwind", None).await;
+    let page = c.get("/console", Some(&token)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"empty-state\""));
+    assert!(page.body.contains("consentry tenants connect"));
+    assert!(
+        !page.body.contains("is invalid"),
+        "no banner without invalid profiles"
+    );
+    let list = c.get("/console/profiles", Some(&token)).await;
+    assert!(list.body.contains("There are no app profiles yet."));
+    assert!(!list.body.contains("contoso.onmicrosoft.com"));
+}
