@@ -231,6 +231,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A status change found by a check, for notifications.
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    /// The profile after the change.
+    pub profile: AppProfile,
+    /// Its status before.
+    pub from: ProfileStatus,
+    /// Its reason before.
+    pub previous_reason: Option<StatusReason>,
+}
+
+/// Told about every status change a check makes (webhooks, email). Must not block: deliver in the
+/// background.
+#[async_trait::async_trait]
+pub trait StatusObserver: Send + Sync + std::fmt::Debug {
+    /// A check changed a profile's status or reason.
+    async fn status_changed(&self, change: StatusChange);
+}
+
 /// Checks app profiles. Cheap to clone; clones share their [`CheckStats`].
 #[derive(Debug, Clone)]
 pub struct Checker {
@@ -238,6 +257,7 @@ pub struct Checker {
     platform: Arc<dyn IdentityPlatform>,
     policy: CheckPolicy,
     stats: Arc<CheckStats>,
+    observers: Vec<Arc<dyn StatusObserver>>,
 }
 
 /// The evidence of one attempt.
@@ -257,7 +277,14 @@ impl Checker {
             platform,
             policy,
             stats: Arc::new(CheckStats::default()),
+            observers: Vec::new(),
         }
+    }
+
+    /// Adds an observer of the status changes checks make.
+    pub fn with_observer(mut self, observer: Arc<dyn StatusObserver>) -> Self {
+        self.observers.push(observer);
+        self
     }
 
     /// The domain services.
@@ -642,6 +669,7 @@ impl Checker {
             .map(StatusReason::status)
             .unwrap_or(ProfileStatus::Valid);
         let changed = new_status != profile.status || reason != profile.reason;
+        let stale_reason = profile.reason.clone();
         profile.last_checked_at = Some(now);
         if let Some(g) = granted {
             profile.granted_permissions = g;
@@ -666,7 +694,23 @@ impl Checker {
         } else {
             None
         };
+        let previous_reason = if changed {
+            // `profile.reason` was replaced above; the event kept the new one.
+            Some(stale_reason)
+        } else {
+            None
+        };
         self.core.store().save_profile(&profile, event).await?;
+        if let Some(previous_reason) = previous_reason {
+            for o in &self.observers {
+                o.status_changed(StatusChange {
+                    profile: profile.clone(),
+                    from: previous_status,
+                    previous_reason: previous_reason.clone(),
+                })
+                .await;
+            }
+        }
         let remediation = profile
             .reason
             .as_ref()

@@ -20,7 +20,10 @@ pub use account::{
     AccountScope, AccountStore, Accounts, ActiveSession, ConsoleSession, HashCost, NewSession,
     OperatorAccount, SessionPolicy,
 };
-pub use check::{CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker};
+pub use check::{
+    CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker, StatusChange,
+    StatusObserver,
+};
 pub use consentry_catalog as catalog;
 pub use error::DomainError;
 pub use ids::{
@@ -32,7 +35,9 @@ pub use platform::{
     ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed, SignInRequest,
     SignedIn,
 };
-pub use ports::{CheckSchedule, LeasedCheck, ScheduleStore};
+pub use ports::{
+    CheckSchedule, LeasedCheck, ScheduleStore, Webhook, WebhookDelivery, WebhookStore,
+};
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use reauth::{
     CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, Reauthorizer, StartRequest,

@@ -14,6 +14,7 @@
 //! at once for another monitor to take.
 
 pub mod metrics;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

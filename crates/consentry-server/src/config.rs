@@ -90,6 +90,10 @@ pub struct MonitorSettings {
     pub max_per_tenant: u32,
     /// Attempts of a check whose calls to Microsoft keep failing transiently.
     pub transient_attempts: u32,
+    /// Minutes during which a webhook message for the same profile and reason is not sent again.
+    pub webhook_hold_down_minutes: u32,
+    /// Delivery attempts per webhook message.
+    pub webhook_attempts: u32,
 }
 
 impl Default for MonitorSettings {
@@ -104,6 +108,8 @@ impl Default for MonitorSettings {
             max_concurrent: 16,
             max_per_tenant: 4,
             transient_attempts: 3,
+            webhook_hold_down_minutes: 1440,
+            webhook_attempts: 5,
         }
     }
 }
@@ -381,6 +387,7 @@ impl Config {
             ("monitor.lease_minutes", self.monitor.lease_minutes),
             ("monitor.max_concurrent", self.monitor.max_concurrent),
             ("monitor.max_per_tenant", self.monitor.max_per_tenant),
+            ("monitor.webhook_attempts", self.monitor.webhook_attempts),
             (
                 "monitor.transient_attempts",
                 self.monitor.transient_attempts,

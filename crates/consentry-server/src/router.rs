@@ -33,6 +33,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/profiles/{id}/history", get(profiles::history))
         .route("/profiles/{id}/check", post(check::check_profile))
+        .route(
+            "/organizations/{id}/webhooks",
+            get(crate::api::webhooks::list).post(crate::api::webhooks::create),
+        )
+        .route(
+            "/organizations/{id}/webhooks/{webhook_id}",
+            axum::routing::delete(crate::api::webhooks::delete),
+        )
         .route("/profiles/{id}/reauthorize", post(reauth::start))
         .route("/profiles/{id}/reauthorize/cancel", post(reauth::cancel))
         .fallback(|| async { ApiError::RouteNotFound })
@@ -80,6 +88,8 @@ async fn api_index() -> axum::Json<serde_json::Value> {
             "GET|DELETE /api/v1/profiles/{id}",
             "GET /api/v1/profiles/{id}/history",
             "POST /api/v1/profiles/{id}/check",
+            "GET|POST /api/v1/organizations/{id}/webhooks",
+            "DELETE /api/v1/organizations/{id}/webhooks/{webhook_id}",
             "POST /api/v1/profiles/{id}/reauthorize",
             "POST /api/v1/profiles/{id}/reauthorize/cancel"
         ]

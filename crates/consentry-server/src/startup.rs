@@ -242,6 +242,7 @@ pub async fn build_state_with_clock(
     let reauth =
         Reauthorizer::new(svc.clone(), platform.clone()).with_consent_links(cfg.public_url.clone());
     let svc_for_checker = svc.clone();
+    let store_for_hooks = svc.store().clone();
     let console = crate::console::ConsoleState::new(&svc, &cfg.public_url);
     Ok(AppState {
         console,
@@ -249,7 +250,17 @@ pub async fn build_state_with_clock(
         reauth,
         operator_token: OperatorToken::new(&token),
         max_body_bytes: cfg.max_body_bytes,
-        checker: consentry_domain::Checker::new(svc_for_checker, platform, cfg_check_policy(cfg)),
+        checker: consentry_domain::Checker::new(svc_for_checker, platform, cfg_check_policy(cfg))
+            .with_observer(Arc::new(consentry_monitor::webhooks::WebhookNotifier::new(
+                store_for_hooks,
+                consentry_monitor::webhooks::NotifierConfig {
+                    hold_down: time::Duration::minutes(i64::from(
+                        cfg.monitor.webhook_hold_down_minutes,
+                    )),
+                    attempts: cfg.monitor.webhook_attempts,
+                    ..consentry_monitor::webhooks::NotifierConfig::default()
+                },
+            ))),
         metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
     })
 }

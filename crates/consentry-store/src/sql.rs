@@ -29,6 +29,7 @@ use crate::sealer::{Binding, Sealer};
 
 mod accounts;
 mod schedule;
+mod webhooks;
 
 /// The SQLite schema's forward-only migrations, embedded in the binary and applied at open.
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

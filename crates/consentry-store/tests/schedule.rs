@@ -174,3 +174,76 @@ async fn transient_failures_are_counted_and_cleared() {
         0
     );
 }
+
+#[tokio::test]
+async fn webhook_secrets_are_sealed_and_deliveries_logged() {
+    use consentry_domain::{Webhook, WebhookDelivery, WebhookStore};
+    use secrecy::{ExposeSecret, SecretSlice};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consentry.db");
+    let store = open(&path).await;
+    let profile = *profiles(&store, 1).await.iter().next().unwrap();
+    let org = store.list_organizations().await.unwrap()[0].id;
+    use consentry_domain::Store as _;
+    let hook = Webhook {
+        id: uuid::Uuid::new_v4(),
+        org_id: org,
+        url: "https://alerts.example.com/hook".into(),
+        created_at: OffsetDateTime::now_utc(),
+    };
+    let marker = "whsec_plaintext_marker_0123456789";
+    store
+        .insert_webhook(&hook, &SecretSlice::from(marker.as_bytes().to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(store.list_webhooks(org).await.unwrap(), vec![hook.clone()]);
+    let back = store.webhook_secret(hook.id).await.unwrap().unwrap();
+    assert_eq!(back.expose_secret(), marker.as_bytes());
+    drop(store);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+            "the webhook secret is never plaintext in the database files"
+        );
+    }
+    let store = open(&path).await;
+    let at = OffsetDateTime::now_utc();
+    for (event, ok) in [("status_changed", false), ("status_changed", true)] {
+        store
+            .record_delivery(&WebhookDelivery {
+                webhook_id: hook.id,
+                profile_id: profile,
+                event: event.into(),
+                reason_code: Some("consent_revoked".into()),
+                status_code: Some(if ok { 200 } else { 500 }),
+                attempts: 1,
+                ok,
+                error: None,
+                at,
+            })
+            .await
+            .unwrap();
+    }
+    let log = store.list_deliveries(hook.id, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log[0].ok && !log[1].ok, "newest first");
+    let last = store
+        .last_notified(profile, "status_changed", Some("consent_revoked"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.unix_timestamp(), at.unix_timestamp());
+    assert!(
+        store
+            .last_notified(profile, "status_changed", Some("other"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let other_org = consentry_domain::OrgId::new_random();
+    assert!(!store.delete_webhook(other_org, hook.id).await.unwrap());
+    assert!(store.delete_webhook(org, hook.id).await.unwrap());
+    assert!(store.webhook_secret(hook.id).await.unwrap().is_none());
+    assert!(store.list_deliveries(hook.id, 10).await.unwrap().is_empty());
+}

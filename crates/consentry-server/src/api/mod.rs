@@ -8,6 +8,7 @@ pub mod orgs;
 pub mod profiles;
 pub mod reauth;
 pub mod tenants;
+pub mod webhooks;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};

@@ -17,3 +17,32 @@ CREATE TABLE check_schedule (
 );
 
 CREATE INDEX check_schedule_due ON check_schedule (next_check_at);
+
+-- Organizations' webhooks (status-change notifications) and their delivery log. The signing secret is sealed
+-- with the master key, bound to the webhook's ID, never plaintext.
+CREATE TABLE webhooks (
+    id             TEXT    NOT NULL PRIMARY KEY,
+    org_id         TEXT    NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    url            TEXT    NOT NULL,
+    sealed_secret  BLOB    NOT NULL,
+    created_at     BIGINT  NOT NULL
+);
+
+CREATE INDEX webhooks_org ON webhooks (org_id);
+
+CREATE TABLE webhook_deliveries (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id   TEXT    NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    profile_id   TEXT    NOT NULL,
+    event        TEXT    NOT NULL,
+    reason_code  TEXT,
+    status_code  BIGINT,
+    attempts     BIGINT  NOT NULL,
+    ok           BIGINT  NOT NULL,
+    error        TEXT,
+    at           BIGINT  NOT NULL,
+    CHECK (ok IN (0, 1))
+);
+
+CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, seq);
+CREATE INDEX webhook_deliveries_profile ON webhook_deliveries (profile_id, event, at);

@@ -1,0 +1,154 @@
+//! Organizations' webhooks: `GET|POST /api/v1/organizations/{id}/webhooks`,
+//! `DELETE /api/v1/organizations/{id}/webhooks/{webhook_id}`. The signing secret is shown once, at
+//! creation; messages carry `X-Consentry-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use consentry_domain::{DomainError, OrgId, Webhook, WebhookDelivery};
+use secrecy::SecretSlice;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiJson, ApiPath, parse_id};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// Body of the create call.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// Where to POST (http or https).
+    url: String,
+}
+
+/// A created webhook with its secret (shown this once).
+#[derive(Serialize)]
+pub struct Created {
+    /// The webhook.
+    webhook: Webhook,
+    /// The signing secret: keep it to verify `X-Consentry-Signature`.
+    secret: String,
+}
+
+impl std::fmt::Debug for Created {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Created")
+            .field("webhook", &self.webhook)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A webhook with its latest deliveries.
+#[derive(Debug, Serialize)]
+pub struct WithLog {
+    /// The webhook.
+    #[serde(flatten)]
+    webhook: Webhook,
+    /// Its newest deliveries first.
+    deliveries: Vec<WebhookDelivery>,
+}
+
+/// The list answer.
+#[derive(Debug, Serialize)]
+pub struct List {
+    /// The webhooks.
+    items: Vec<WithLog>,
+}
+
+fn check_url(raw: &str) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::BadRequest {
+        field: Some("url".into()),
+        message: "url must be an absolute http:// or https:// URL such as https://alerts.example.com/consentry".into(),
+    }
+    };
+    let raw = raw.trim();
+    if raw.len() > 2048 {
+        return Err(bad());
+    }
+    let uri: Uri = raw.parse().map_err(|_| bad())?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(_)) => Ok(raw.to_string()),
+        _ => Err(bad()),
+    }
+}
+
+/// Adds a webhook to an organization.
+pub async fn create(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<CreateWebhook>,
+) -> ApiResult<(StatusCode, ApiJson<Created>)> {
+    let org = parse_id("id", &id, OrgId::parse)?;
+    st.svc.organization(org).await?;
+    let url = check_url(&b.url)?;
+    let bytes: [u8; 32] = rand::random();
+    let secret = format!("whsec_{}", hex_encode(&bytes));
+    let webhook = Webhook {
+        id: uuid::Uuid::new_v4(),
+        org_id: org,
+        url,
+        created_at: st.svc.clock().now(),
+    };
+    st.svc
+        .store()
+        .insert_webhook(&webhook, &SecretSlice::from(secret.as_bytes().to_vec()))
+        .await
+        .map_err(|e| ApiError::Domain(e.into()))?;
+    Ok((StatusCode::CREATED, ApiJson(Created { webhook, secret })))
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lists an organization's webhooks with their recent deliveries.
+pub async fn list(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<List>> {
+    let org = parse_id("id", &id, OrgId::parse)?;
+    st.svc.organization(org).await?;
+    let store = st.svc.store();
+    let mut items = Vec::new();
+    for webhook in store
+        .list_webhooks(org)
+        .await
+        .map_err(|e| ApiError::Domain(e.into()))?
+    {
+        let deliveries = store
+            .list_deliveries(webhook.id, 20)
+            .await
+            .map_err(|e| ApiError::Domain(e.into()))?;
+        items.push(WithLog {
+            webhook,
+            deliveries,
+        });
+    }
+    Ok(ApiJson(List { items }))
+}
+
+/// Deletes one of an organization's webhooks.
+pub async fn delete(
+    State(st): State<AppState>,
+    ApiPath((id, hook)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let org = parse_id("id", &id, OrgId::parse)?;
+    let hook_id = uuid::Uuid::parse_str(&hook).map_err(|_| ApiError::BadRequest {
+        field: Some("webhook_id".into()),
+        message: "webhook_id is not a UUID".into(),
+    })?;
+    let existed = st
+        .svc
+        .store()
+        .delete_webhook(org, hook_id)
+        .await
+        .map_err(|e| ApiError::Domain(e.into()))?;
+    if !existed {
+        return Err(ApiError::Domain(DomainError::NotFound {
+            what: "webhook",
+            id: hook,
+        }));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
