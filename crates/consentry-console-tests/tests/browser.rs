@@ -455,6 +455,31 @@ async fn the_console_story_in_chromium() {
         "the previous state is kept"
     );
 
+    // Or hand a consent link to the tenant's administrator, who needs no Consentry account.
+    s.open_wizard(&express).await;
+    s.click("#handoff").await;
+    s.click("#continue").await;
+    let link = s.wait("#consent-link").await.text().await.expect("text");
+    assert!(
+        link.starts_with(&format!("{}/consent/{express}/", s.env.base)),
+        "{link}"
+    );
+    s.shot("consent-link").await;
+    s.goto(&format!("/console/profiles/{express}")).await;
+    let status = s.wait("#status").await;
+    assert_eq!(
+        status.text().await.expect("text"),
+        "Re-authorization pending"
+    );
+    s.click("form[action$='/cancel'] button").await;
+    let notice = s.wait("#notice").await;
+    assert!(notice.text().await.expect("text").contains("cancelled"));
+    assert_eq!(
+        s.wait("#status").await.text().await.expect("text"),
+        "Invalid",
+        "back to its previous status"
+    );
+
     // Functions gating: the organization has the Teams module only.
     s.open_wizard(&functions).await;
     let teams =

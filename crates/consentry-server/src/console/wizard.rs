@@ -47,6 +47,16 @@ struct WizardPage {
     max_kb: usize,
 }
 
+/// The consent link made for the tenant's administrator.
+#[derive(Template)]
+#[template(path = "console/consent_link_created.html")]
+struct LinkPage {
+    layout: Layout,
+    v: ProfileView,
+    url: String,
+    expires: String,
+}
+
 fn method_label(m: ConsentMethod) -> &'static str {
     match m {
         ConsentMethod::Admin => "Administrator consent",
@@ -210,6 +220,7 @@ struct WizardForm {
     password: Option<SecretString>,
     functions: Vec<String>,
     login_hint: Option<String>,
+    handoff: bool,
 }
 
 async fn read_form(mut mp: Multipart) -> Result<WizardForm, ConsoleError> {
@@ -253,6 +264,7 @@ async fn read_form(mut mp: Multipart) -> Result<WizardForm, ConsoleError> {
             }
             "functions" => f.functions.push(text()),
             "login_hint" => f.login_hint = Some(text()).filter(|s| !s.is_empty()),
+            "handoff" => f.handoff = text() == "on",
             _ => {}
         }
     }
@@ -312,12 +324,24 @@ pub async fn submit(
                 custom_app,
                 functions: f.functions,
                 login_hint: f.login_hint,
-                handoff: false,
+                handoff: f.handoff,
             },
             &op.actor(),
         )
         .await;
     match started {
+        Ok(s) if s.consent_link => {
+            let layout = Layout::new(&st, &op).await?;
+            Ok(html(
+                StatusCode::OK,
+                &LinkPage {
+                    layout,
+                    url: s.url,
+                    expires: super::pages::when(&s.expires_at),
+                    v: ProfileView::new(s.profile, st.svc.catalog()),
+                },
+            ))
+        }
         Ok(s) => {
             let mut res = Redirect::to(&s.url).into_response();
             *res.status_mut() = StatusCode::SEE_OTHER;
