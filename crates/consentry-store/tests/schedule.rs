@@ -16,12 +16,13 @@ use time::{Duration, OffsetDateTime};
 const KEY: [u8; 32] = [7; 32];
 
 async fn open(path: &std::path::Path) -> SqlStore {
-    SqlStore::open(
-        &format!("sqlite://{}", path.display()),
-        Sealer::from_key_bytes(&KEY),
-    )
-    .await
-    .expect("open")
+    open_url(&format!("sqlite://{}", path.display())).await
+}
+
+async fn open_url(url: &str) -> SqlStore {
+    SqlStore::open(url, Sealer::from_key_bytes(&KEY))
+        .await
+        .expect("open")
 }
 
 /// Creates `n` profiles in one tenant; returns their IDs.
@@ -246,4 +247,93 @@ async fn webhook_secrets_are_sealed_and_deliveries_logged() {
     assert!(store.delete_webhook(org, hook.id).await.unwrap());
     assert!(store.webhook_secret(hook.id).await.unwrap().is_none());
     assert!(store.list_deliveries(hook.id, 10).await.unwrap().is_empty());
+}
+
+/// The same leasing on PostgreSQL (`FOR UPDATE SKIP LOCKED`), when CONSENTRY_TEST_POSTGRES_URL is set
+/// (scripts/ensure-postgres.sh provides it): four stores (monitors) lease concurrently.
+#[tokio::test]
+async fn leases_on_postgres_are_exclusive() {
+    use sqlx::Connection as _;
+    let Some(admin) = std::env::var("CONSENTRY_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        eprintln!("PostgreSQL lease test skipped: CONSENTRY_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let name = format!("consentry_sched_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+    let cut = base.rfind('/').unwrap();
+    let url = match query {
+        Some(q) => format!("{}/{name}?{q}", &base[..cut]),
+        None => format!("{}/{name}", &base[..cut]),
+    };
+    let first = open_url(&url).await;
+    let all = profiles(&first, 60).await;
+    let now = OffsetDateTime::now_utc();
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let store = open_url(&url).await;
+        tasks.push(tokio::spawn(async move {
+            let worker = format!("monitor-{w}");
+            let mut mine = Vec::new();
+            loop {
+                let got = store
+                    .lease_due_checks(&worker, now, 4, Duration::minutes(5))
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                mine.extend(got.into_iter().map(|l| l.profile_id));
+            }
+            mine
+        }));
+    }
+    let mut seen = BTreeSet::new();
+    let mut count = 0;
+    for t in tasks {
+        let mine = t.await.unwrap();
+        count += mine.len();
+        seen.extend(mine);
+    }
+    assert_eq!(count, all.len(), "no profile leased twice");
+    assert_eq!(seen, all);
+    let one = *all.iter().next().unwrap();
+    let holder = first
+        .check_schedule(one)
+        .await
+        .unwrap()
+        .unwrap()
+        .lease_owner
+        .unwrap();
+    assert!(
+        first
+            .release_check(one, &holder, now, Some("Microsoft answered 503"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        first
+            .check_schedule(one)
+            .await
+            .unwrap()
+            .unwrap()
+            .transient_failures,
+        1
+    );
+    drop(first);
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await;
 }
