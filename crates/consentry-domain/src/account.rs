@@ -243,8 +243,9 @@ pub struct Accounts {
     policy: SessionPolicy,
     cost: HashCost,
     /// A hash of a random password, verified against when the user name is unknown so that a sign-in
-    /// takes as long for an unknown name as for a wrong password.
-    decoy: Arc<String>,
+    /// takes as long for an unknown name as for a wrong password. Made on first need, so that building
+    /// the service (server start, every CLI command) costs no hashing.
+    decoy: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Accounts {
@@ -255,19 +256,12 @@ impl Accounts {
         policy: SessionPolicy,
         cost: HashCost,
     ) -> Self {
-        let mut pw = [0u8; 24];
-        rand::fill(&mut pw[..]);
-        let decoy = cost
-            .argon2()
-            .hash_password(&pw)
-            .map(|h| h.to_string())
-            .unwrap_or_default();
         Self {
             store,
             clock,
             policy,
             cost,
-            decoy: Arc::new(decoy),
+            decoy: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -361,13 +355,22 @@ impl Accounts {
             Ok(u) => self.store.find_account(&u).await?,
             Err(_) => None,
         };
-        let hash = account
-            .as_ref()
-            .map(|a| a.password_hash.clone())
-            .unwrap_or_else(|| self.decoy.as_str().to_string());
-        let (cost, pw) = (self.cost, password.clone());
+        let hash = account.as_ref().map(|a| a.password_hash.clone());
+        let (cost, pw, decoy) = (self.cost, password.clone(), self.decoy.clone());
         // Verifying costs as much as hashing: off the async workers too.
         let verified = tokio::task::spawn_blocking(move || {
+            let hash = hash.unwrap_or_else(|| {
+                decoy
+                    .get_or_init(|| {
+                        let mut random = [0u8; 24];
+                        rand::fill(&mut random[..]);
+                        cost.argon2()
+                            .hash_password(&random)
+                            .map(|h| h.to_string())
+                            .unwrap_or_default()
+                    })
+                    .clone()
+            });
             PasswordHash::new(&hash).is_ok_and(|h| {
                 cost.argon2()
                     .verify_password(pw.expose_secret().as_bytes(), &h)
