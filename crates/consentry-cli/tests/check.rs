@@ -100,3 +100,39 @@ fn check_skips_never_authorized_profiles_and_needs_a_target() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--all"), "{err}");
 }
+
+#[test]
+fn service_api_keys_are_created_listed_without_their_value_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let org: serde_json::Value =
+        serde_json::from_str(&ok(d, &["orgs", "create", "--name", "Contoso", "--json"])).unwrap();
+    let org_id = org[0]["id"].as_str().unwrap().to_string();
+    let created = ok(d, &["keys", "create", "--org", &org_id, "--name", "backup"]);
+    let key = created
+        .lines()
+        .find_map(|l| l.strip_prefix("key:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(key.starts_with("csk_") && key.len() > 40, "{created}");
+    let id = created
+        .lines()
+        .find_map(|l| l.strip_prefix("key id:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let list = ok(d, &["keys", "list", "--org", &org_id, "--json"]);
+    assert!(list.contains(&id) && list.contains("backup"), "{list}");
+    assert!(!list.contains(&key), "the key itself is never shown again");
+    for f in std::fs::read_dir(d).unwrap() {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap_or_default();
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "only the hash is stored"
+        );
+    }
+    assert!(ok(d, &["keys", "revoke", &id]).contains("revoked"));
+    assert!(ok(d, &["keys", "list"]).contains("revoked"));
+    assert!(!consentry(d, &["keys", "revoke", &id]).status.success());
+}

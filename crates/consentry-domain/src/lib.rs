@@ -36,7 +36,8 @@ pub use platform::{
     SignedIn,
 };
 pub use ports::{
-    CheckSchedule, LeasedCheck, ScheduleStore, Webhook, WebhookDelivery, WebhookStore,
+    ApiKey, ApiKeyStore, CheckSchedule, LeasedCheck, ScheduleStore, Webhook, WebhookDelivery,
+    WebhookStore,
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use reauth::{

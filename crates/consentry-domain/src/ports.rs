@@ -38,7 +38,13 @@ pub enum StoreError {
 /// behaviour tests (`consentry-store`'s story).
 #[async_trait]
 pub trait Store:
-    crate::account::AccountStore + ScheduleStore + WebhookStore + Send + Sync + std::fmt::Debug
+    crate::account::AccountStore
+    + ScheduleStore
+    + WebhookStore
+    + ApiKeyStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// Adds an organization. `Conflict` if its name is taken (case-insensitive).
     async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError>;
@@ -258,6 +264,39 @@ pub trait WebhookStore: Send + Sync {
         event: &str,
         reason_code: Option<&str>,
     ) -> Result<Option<OffsetDateTime>, StoreError>;
+}
+
+/// A service API key of an organization (for the token API). Only the key's hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiKey {
+    /// Its ID.
+    pub id: uuid::Uuid,
+    /// The organization it is scoped to.
+    pub org_id: OrgId,
+    /// A label.
+    pub name: String,
+    /// Hex SHA-256 of the key.
+    #[serde(skip)]
+    pub key_hash: String,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was revoked.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Service API keys. Part of [`Store`].
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Adds a key. `NotFound` if the organization does not exist.
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    /// The key with this hash, revoked or not.
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Keys of one organization (or all), oldest first.
+    async fn list_api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKey>, StoreError>;
+    /// Revokes a key. Returns whether an unrevoked key was revoked.
+    async fn revoke_api_key(&self, id: uuid::Uuid, at: OffsetDateTime) -> Result<bool, StoreError>;
 }
 
 /// The current time. Injected so that tests and the simulator can move it.

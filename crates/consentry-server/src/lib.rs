@@ -37,4 +37,6 @@ pub struct AppState {
     pub checker: consentry_domain::Checker,
     /// Prometheus metrics (`/metrics`).
     pub metrics: std::sync::Arc<consentry_monitor::metrics::Metrics>,
+    /// The token API's cache and single-flight acquisition.
+    pub tokens: std::sync::Arc<api::tokens::TokenService>,
 }

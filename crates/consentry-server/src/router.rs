@@ -47,7 +47,9 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_operator,
-        ));
+        ))
+        // Service API keys, not the operator token (added after the operator layer on purpose).
+        .route("/tenants/{tenant}/tokens", post(crate::api::tokens::issue));
 
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -89,6 +91,7 @@ async fn api_index() -> axum::Json<serde_json::Value> {
             "GET /api/v1/profiles/{id}/history",
             "POST /api/v1/profiles/{id}/check",
             "GET|POST /api/v1/organizations/{id}/webhooks",
+            "POST /api/v1/tenants/{tenant}/tokens (service API key)",
             "DELETE /api/v1/organizations/{id}/webhooks/{webhook_id}",
             "POST /api/v1/profiles/{id}/reauthorize",
             "POST /api/v1/profiles/{id}/reauthorize/cancel"

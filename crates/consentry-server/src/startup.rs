@@ -68,22 +68,11 @@ fn read_secret_file(path: &Path, what: &str) -> Result<SecretString, StartupErro
         })
 }
 
-/// Builds the identity-platform adapter from the configuration: Microsoft's (or entra-sim's)
-/// endpoints, the extra CA, and the vendor's app registrations by app type.
-pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatform, StartupError> {
-    let extra_ca_pem = match &cfg.entra.extra_ca_file {
-        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
-            StartupError::Config(format!("entra.extra_ca_file {}: {e}", p.display()))
-        })?),
-        None => None,
-    };
-    let client = EntraClient::new(EntraConfig {
-        authority: cfg.entra.authority.clone(),
-        graph: cfg.entra.graph.clone(),
-        extra_ca_pem,
-        ..EntraConfig::default()
-    })
-    .map_err(|e| StartupError::Config(format!("entra: {e}")))?;
+/// The vendor's app registrations by app type, with their credentials, from the configuration.
+pub fn vendor_apps(
+    cfg: &Config,
+    catalog: &Catalog,
+) -> Result<BTreeMap<String, VendorApp>, StartupError> {
     let mut apps = BTreeMap::new();
     for (key, app) in &cfg.apps {
         if catalog.app_type(key).is_none() {
@@ -127,6 +116,26 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
         };
         apps.insert(key.clone(), vendor);
     }
+    Ok(apps)
+}
+
+/// Builds the identity-platform adapter from the configuration: Microsoft's (or entra-sim's)
+/// endpoints, the extra CA, and the vendor's app registrations by app type.
+pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatform, StartupError> {
+    let extra_ca_pem = match &cfg.entra.extra_ca_file {
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+            StartupError::Config(format!("entra.extra_ca_file {}: {e}", p.display()))
+        })?),
+        None => None,
+    };
+    let client = EntraClient::new(EntraConfig {
+        authority: cfg.entra.authority.clone(),
+        graph: cfg.entra.graph.clone(),
+        extra_ca_pem,
+        ..EntraConfig::default()
+    })
+    .map_err(|e| StartupError::Config(format!("entra: {e}")))?;
+    let apps = vendor_apps(cfg, catalog)?;
     Ok(EntraPlatform::new(client, cfg.callback_url(), apps)
         .map_err(|e| StartupError::Config(format!("public_url: {e}")))?
         .with_catalog(catalog.clone()))
@@ -236,7 +245,9 @@ pub async fn build_state_with_clock(
             url: redact_url(&url),
             source,
         })?;
+    let catalog_for_tokens = catalog.clone();
     let platform = build_platform(cfg, &catalog)?;
+    let entra_client = platform.client().clone();
     let platform: Arc<dyn consentry_domain::IdentityPlatform> = Arc::new(platform);
     let svc = Consentry::new(Arc::new(store), catalog, clock);
     let reauth =
@@ -262,6 +273,10 @@ pub async fn build_state_with_clock(
                 },
             ))),
         metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
+        tokens: Arc::new(crate::api::tokens::TokenService::new(
+            entra_client,
+            vendor_apps(cfg, &catalog_for_tokens)?,
+        )),
     })
 }
 

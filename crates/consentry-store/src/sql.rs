@@ -28,6 +28,7 @@ use crate::codec::{
 use crate::sealer::{Binding, Sealer};
 
 mod accounts;
+mod api_keys;
 mod schedule;
 mod webhooks;
 

@@ -9,11 +9,24 @@ use crate::error::{ApiError, ApiResult};
 
 /// The metrics in the Prometheus text format.
 pub async fn metrics(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
-    let text = st
+    let mut text = st
         .metrics
         .render(&st.checker)
         .await
         .map_err(|e| ApiError::Domain(e.into()))?;
+    let t = st.tokens.stats();
+    text.push_str("# HELP consentry_token_cache_total Token API requests served from the cache (hit) or not (miss).\n");
+    text.push_str("# TYPE consentry_token_cache_total counter\n");
+    text.push_str(&format!(
+        "consentry_token_cache_total{{result=\"hit\"}} {}\nconsentry_token_cache_total{{result=\"miss\"}} {}\n",
+        t.hits, t.misses
+    ));
+    text.push_str("# HELP consentry_token_acquisitions_total Tokens acquired from Microsoft by the token API.\n");
+    text.push_str("# TYPE consentry_token_acquisitions_total counter\n");
+    text.push_str(&format!(
+        "consentry_token_acquisitions_total {}\n",
+        t.acquisitions
+    ));
     Ok((
         [(
             header::CONTENT_TYPE,

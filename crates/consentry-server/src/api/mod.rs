@@ -8,6 +8,7 @@ pub mod orgs;
 pub mod profiles;
 pub mod reauth;
 pub mod tenants;
+pub mod tokens;
 pub mod webhooks;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};

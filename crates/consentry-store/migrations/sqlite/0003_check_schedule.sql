@@ -46,3 +46,16 @@ CREATE TABLE webhook_deliveries (
 
 CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, seq);
 CREATE INDEX webhook_deliveries_profile ON webhook_deliveries (profile_id, event, at);
+
+-- Service API keys for the token API, scoped to one organization. Only the SHA-256 of a key is kept (keys are
+-- 256 random bits, shown once at creation); revoked keys stay listed with their revocation time.
+CREATE TABLE api_keys (
+    id          TEXT    NOT NULL PRIMARY KEY,
+    org_id      TEXT    NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    name        TEXT    NOT NULL,
+    key_hash    TEXT    NOT NULL UNIQUE,
+    created_at  BIGINT  NOT NULL,
+    revoked_at  BIGINT
+);
+
+CREATE INDEX api_keys_org ON api_keys (org_id);
