@@ -431,3 +431,95 @@ fn monitor_settings_are_validated() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn permissions_of_a_newer_catalog_version_are_reported_until_granted() {
+    use consentry_catalog::{Catalog, GraphPermission, PermissionType};
+    let env = TestEnv::start().await;
+    env.connect_contoso(&["teams"]).await;
+    let id = env.profile("m365-all", Some("cloud-backup-m365")).await;
+    authorize(&env, &id, ADMIN, json!({})).await;
+
+    // Catalog version 3 adds a required and an optional application permission to the app type.
+    let mut catalog = Catalog::builtin();
+    catalog.version += 1;
+    let since = catalog.version;
+    let app = catalog
+        .app_types
+        .iter_mut()
+        .find(|a| a.key == "m365-all")
+        .unwrap();
+    for (name, guid, optional) in [
+        (
+            "Policy.Read.All",
+            "246dd0d5-5bd0-4def-940b-0421030a5b68",
+            false,
+        ),
+        (
+            "Organization.Read.All",
+            "498476ce-e0fe-48b0-b801-37ba7e2685c6",
+            true,
+        ),
+    ] {
+        app.permissions.push(GraphPermission {
+            name: name.into(),
+            kind: PermissionType::Role,
+            id: Some(guid.parse().unwrap()),
+            since,
+            optional,
+        });
+    }
+    let core = consentry_domain::Consentry::new(
+        env.state.svc.store().clone(),
+        Arc::new(catalog),
+        env.clock.clone(),
+    );
+    let newer = Checker::new(
+        core,
+        Arc::clone(env.state.reauth.platform()),
+        CheckPolicy::default(),
+    );
+    let pid = ProfileId::parse(&id).unwrap();
+    let CheckOutcome::Checked {
+        profile,
+        remediation,
+        ..
+    } = newer.check(pid, CheckTrigger::Schedule).await.unwrap()
+    else {
+        panic!("checked")
+    };
+    assert_eq!(profile.status.as_str(), "invalid");
+    assert_eq!(
+        profile.reason,
+        Some(consentry_domain::StatusReason::PermissionsMissing {
+            missing: vec!["Policy.Read.All".into()]
+        })
+    );
+    assert!(remediation[0].contains("Re-authorize"), "{remediation:?}");
+
+    // The vendor adds the permission to its app registration; the admin re-authorizes: only the
+    // optional permission is left, which draws attention.
+    env.sim
+        .control()
+        .add_app_permission(
+            vendor_app("m365-all"),
+            entra_sim::PermissionKind::Application,
+            "Policy.Read.All",
+        )
+        .unwrap();
+    authorize(&env, &id, ADMIN, json!({})).await;
+    let CheckOutcome::Checked { profile, .. } =
+        newer.check(pid, CheckTrigger::Schedule).await.unwrap()
+    else {
+        panic!("checked")
+    };
+    assert_eq!(profile.status.as_str(), "attention", "{profile:?}");
+    assert_eq!(
+        profile.reason,
+        Some(
+            consentry_domain::StatusReason::OptionalPermissionsAvailable {
+                permissions: vec!["Organization.Read.All".into()]
+            }
+        )
+    );
+}
