@@ -523,3 +523,44 @@ async fn permissions_of_a_newer_catalog_version_are_reported_until_granted() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_certificate_close_to_expiry_draws_attention_and_an_expired_one_invalidates() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env
+        .profile("custom-azure-app", Some("cloud-backup-m365"))
+        .await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(CUSTOM_APP_PFX);
+    authorize(
+        &env,
+        &id,
+        ADMIN,
+        json!({"application_id": CUSTOM_APP_ID,
+            "certificate_pfx_base64": b64, "certificate_password": CUSTOM_APP_PFX_PASSWORD}),
+    )
+    .await;
+    let not_after = time::OffsetDateTime::parse(
+        env.get_profile(&id).await["certificate"]["not_after"]
+            .as_str()
+            .unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    // Consentry's clock moves to 10 days before the expiry (Microsoft's does not).
+    let now = time::OffsetDateTime::now_utc();
+    env.clock
+        .advance(not_after - now - time::Duration::days(10));
+    let v = check(&env, &id).await;
+    assert_eq!(v["outcome"], "attention", "{v}");
+    assert_eq!(
+        v["profile"]["reason"]["code"], "certificate_expiring_soon",
+        "{v}"
+    );
+    assert!(remediation(&v).contains("consentry cert new"), "{v}");
+
+    env.clock.advance(time::Duration::days(11));
+    let v = check(&env, &id).await;
+    assert_eq!(v["outcome"], "invalid", "{v}");
+    assert_eq!(v["profile"]["reason"]["code"], "certificate_expired");
+}
