@@ -5,6 +5,7 @@
 //! not sent again within the hold-down.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
@@ -65,6 +66,25 @@ impl Default for NotifierConfig {
     }
 }
 
+/// Counts of webhook messages, for the metrics.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    held_down: AtomicU64,
+}
+
+impl DeliveryStats {
+    /// (delivered, failed after every attempt, held down) so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.delivered.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            self.held_down.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// Sends status changes to the organizations' webhooks. Register it on the checker
 /// ([`consentry_domain::Checker::with_observer`]).
 #[derive(Debug, Clone)]
@@ -72,6 +92,7 @@ pub struct WebhookNotifier {
     store: Arc<dyn Store>,
     http: reqwest::Client,
     config: NotifierConfig,
+    stats: Arc<DeliveryStats>,
 }
 
 impl WebhookNotifier {
@@ -86,7 +107,13 @@ impl WebhookNotifier {
             store,
             http,
             config,
+            stats: Arc::default(),
         }
+    }
+
+    /// The delivery counters.
+    pub fn stats(&self) -> &Arc<DeliveryStats> {
+        &self.stats
     }
 
     /// Delivers one change to every webhook of the profile's organization, now (the observer calls
@@ -104,6 +131,7 @@ impl WebhookNotifier {
         match self.store.last_notified(p.id, event, code.as_deref()).await {
             Ok(Some(at)) if !recovered && now - at < self.config.hold_down => {
                 tracing::info!(profile = %p.id, reason = code.as_deref().unwrap_or_default(), "same reason notified recently; held down");
+                self.stats.held_down.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             Ok(_) => {}
@@ -190,6 +218,11 @@ impl WebhookNotifier {
                     let jitter: f64 = rand::rng().random();
                     tokio::time::sleep(half + half.mul_f64(jitter)).await;
                 }
+            }
+            if ok {
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
             }
             let delivery = WebhookDelivery {
                 webhook_id: hook.id,

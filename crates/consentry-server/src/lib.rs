@@ -39,4 +39,6 @@ pub struct AppState {
     pub metrics: std::sync::Arc<consentry_monitor::metrics::Metrics>,
     /// The token API's cache and single-flight acquisition.
     pub tokens: std::sync::Arc<api::tokens::TokenService>,
+    /// Webhook delivery counters (`/metrics`).
+    pub webhook_stats: std::sync::Arc<consentry_monitor::webhooks::DeliveryStats>,
 }

@@ -254,6 +254,14 @@ pub async fn build_state_with_clock(
         Reauthorizer::new(svc.clone(), platform.clone()).with_consent_links(cfg.public_url.clone());
     let svc_for_checker = svc.clone();
     let store_for_hooks = svc.store().clone();
+    let notifier = Arc::new(consentry_monitor::webhooks::WebhookNotifier::new(
+        store_for_hooks,
+        consentry_monitor::webhooks::NotifierConfig {
+            hold_down: time::Duration::minutes(i64::from(cfg.monitor.webhook_hold_down_minutes)),
+            attempts: cfg.monitor.webhook_attempts,
+            ..consentry_monitor::webhooks::NotifierConfig::default()
+        },
+    ));
     let console = crate::console::ConsoleState::new(&svc, &cfg.public_url);
     Ok(AppState {
         console,
@@ -262,16 +270,8 @@ pub async fn build_state_with_clock(
         operator_token: OperatorToken::new(&token),
         max_body_bytes: cfg.max_body_bytes,
         checker: consentry_domain::Checker::new(svc_for_checker, platform, cfg_check_policy(cfg))
-            .with_observer(Arc::new(consentry_monitor::webhooks::WebhookNotifier::new(
-                store_for_hooks,
-                consentry_monitor::webhooks::NotifierConfig {
-                    hold_down: time::Duration::minutes(i64::from(
-                        cfg.monitor.webhook_hold_down_minutes,
-                    )),
-                    attempts: cfg.monitor.webhook_attempts,
-                    ..consentry_monitor::webhooks::NotifierConfig::default()
-                },
-            ))),
+            .with_observer(notifier.clone()),
+        webhook_stats: notifier.stats().clone(),
         metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
         tokens: Arc::new(crate::api::tokens::TokenService::new(
             entra_client,

@@ -182,6 +182,19 @@ async fn status_changes_are_signed_sent_once_recovered_held_down_and_logged() {
         "the secret is shown only once"
     );
     assert!(rx.try_recv().is_err(), "nothing else was sent");
+    let metrics = reqwest::get(format!("{}/metrics", env.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "consentry_webhook_deliveries_total{result=\"delivered\"} 3",
+        "consentry_webhook_deliveries_total{result=\"failed\"} 0",
+        "consentry_webhook_deliveries_total{result=\"held_down\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 
     let (s, _) = env
         .api(

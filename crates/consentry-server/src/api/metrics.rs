@@ -27,6 +27,20 @@ pub async fn metrics(State(st): State<AppState>) -> ApiResult<impl IntoResponse>
         "consentry_token_acquisitions_total {}\n",
         t.acquisitions
     ));
+    let (delivered, failed, held_down) = st.webhook_stats.counts();
+    text.push_str(
+        "# HELP consentry_webhook_deliveries_total Webhook messages by result (held_down: not sent, same reason recently).\n",
+    );
+    text.push_str("# TYPE consentry_webhook_deliveries_total counter\n");
+    for (result, n) in [
+        ("delivered", delivered),
+        ("failed", failed),
+        ("held_down", held_down),
+    ] {
+        text.push_str(&format!(
+            "consentry_webhook_deliveries_total{{result=\"{result}\"}} {n}\n"
+        ));
+    }
     Ok((
         [(
             header::CONTENT_TYPE,
