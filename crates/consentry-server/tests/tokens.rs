@@ -213,3 +213,71 @@ async fn a_definitive_failure_marks_the_profile_invalid_and_returns_its_reason()
     assert_eq!(v["error"]["reason"]["code"], "app_removed_from_tenant");
     assert_eq!(env.state.tokens.stats().acquisitions, 0);
 }
+
+#[tokio::test]
+async fn delegated_profiles_are_checked_and_served_through_the_consent_users_refresh_token() {
+    const GROUP_OWNER: &str = "group.owner@contoso.onmicrosoft.com";
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&[]).await;
+    let id = env.profile("cloud-governance-delegated", None).await;
+    let app = entra_sim::Scenario::contoso()
+        .apps
+        .iter()
+        .find(|a| a.catalog_key.as_deref() == Some("cloud-governance-delegated"))
+        .unwrap()
+        .client_id;
+    env.sim.control().grant_admin_consent(CONTOSO, app).unwrap();
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "user"}),
+            GROUP_OWNER,
+            None,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    let check = |env: &TestEnv| {
+        let id = id.clone();
+        let env_base = env.base.clone();
+        let http = env.http.clone();
+        let token = env.token.clone();
+        async move {
+            http.post(format!("{env_base}/api/v1/profiles/{id}/check"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(check(&env).await["outcome"], "valid");
+
+    let (key, _) = key_for(&env, &org).await;
+    let (s, v) = token(
+        &env,
+        Some(&key),
+        CONTOSO,
+        json!({"app_type": "cloud-governance-delegated"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["access_token"].as_str().unwrap().split('.').count(), 3);
+
+    env.sim.control().revoke_sessions(GROUP_OWNER).unwrap();
+    let v = check(&env).await;
+    assert_eq!(v["outcome"], "invalid", "{v}");
+    assert_eq!(
+        v["profile"]["reason"]["code"],
+        "password_reset_or_sessions_revoked"
+    );
+    assert_eq!(v["profile"]["reason"]["upn"], GROUP_OWNER);
+    let (s, v) = token(&env, Some(&key), CONTOSO, json!({"profile_id": id})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(
+        v["error"]["reason"]["code"],
+        "password_reset_or_sessions_revoked"
+    );
+}
