@@ -9,6 +9,9 @@
 //! slow or throttling tenant never holds up the others. Schedules and leases live in the database:
 //! a restart loses nothing, and a lease left by a crashed process runs out and is taken over.
 //!
+//! Sweeps overlap (at most [`MAX_SWEEPS`] at once), so a sweep waiting on a slow tenant does not hold up the
+//! next; a profile leased again while this monitor still has a task for it is not checked twice.
+//!
 //! [`Monitor::run`] is the background task of `consentry serve`; it stops gracefully: no new check
 //! starts after shutdown is requested, checks in flight finish, and leases not started are released
 //! at once for another monitor to take.
@@ -16,17 +19,20 @@
 pub mod metrics;
 pub mod webhooks;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use consentry_domain::{
-    CheckOutcome, CheckTrigger, Checker, DomainError, LeasedCheck, ProfileStatus, StoreError,
-    TenantId,
+    CheckOutcome, CheckTrigger, Checker, DomainError, LeasedCheck, ProfileId, ProfileStatus,
+    StoreError, TenantId,
 };
 use time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+
+/// Sweeps of one monitor running at once.
+pub const MAX_SWEEPS: usize = 4;
 
 /// How the monitor schedules and runs checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +87,21 @@ pub struct SweepReport {
     pub outcomes: std::collections::BTreeMap<String, usize>,
     /// Leases handed back unchecked because shutdown was requested.
     pub released_unchecked: usize,
+    /// Profiles leased again while an earlier task of this monitor still had them.
+    pub already_in_flight: usize,
+}
+
+/// Marks a profile as being checked by this monitor until dropped.
+struct InFlight(Arc<Mutex<HashSet<ProfileId>>>, ProfileId);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        lock(&self.0).remove(&self.1);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The scheduled checker. Cheap to clone.
@@ -90,6 +111,7 @@ pub struct Monitor {
     config: Arc<MonitorConfig>,
     global: Arc<Semaphore>,
     tenants: Arc<Mutex<HashMap<TenantId, Arc<Semaphore>>>>,
+    inflight: Arc<Mutex<HashSet<ProfileId>>>,
 }
 
 impl Monitor {
@@ -100,6 +122,7 @@ impl Monitor {
             checker,
             config: Arc::new(config),
             tenants: Arc::default(),
+            inflight: Arc::default(),
         }
     }
 
@@ -114,10 +137,7 @@ impl Monitor {
     }
 
     fn tenant_permits(&self, tenant: TenantId) -> Arc<Semaphore> {
-        let mut map = self
-            .tenants
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = lock(&self.tenants);
         map.entry(tenant)
             .or_insert_with(|| Arc::new(Semaphore::new(self.config.max_per_tenant.max(1))))
             .clone()
@@ -160,11 +180,18 @@ impl Monitor {
             tenant_id,
         } in leased
         {
+            // Leased again while an earlier sweep's task still holds it (its lease ran out while it
+            // waited for its tenant): that task checks and releases it.
+            if !lock(&self.inflight).insert(profile_id) {
+                report.already_in_flight += 1;
+                continue;
+            }
             let this = self.clone();
             let store = store.clone();
             let mut stop = stop.clone();
             let tenant = self.tenant_permits(tenant_id);
             tasks.spawn(async move {
+                let _inflight = InFlight(this.inflight.clone(), profile_id);
                 let worker = this.config.worker_id.clone();
                 // The tenant's permit first: waiting for it holds no global permit.
                 let permits = async {
@@ -223,43 +250,49 @@ impl Monitor {
         Ok(report)
     }
 
-    /// Sweeps until `shutdown` resolves: immediately again while full batches are due, otherwise
-    /// after [`MonitorConfig::poll`]. Checks in flight at shutdown finish; the rest are released.
+    /// Sweeps until `shutdown` resolves: every [`MonitorConfig::poll`], and at once again after a
+    /// full batch. Sweeps overlap (at most [`MAX_SWEEPS`]): a sweep waiting on a slow tenant does not
+    /// hold up the next one. At shutdown no new check starts, checks in flight finish, and the
+    /// remaining leases are handed back.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
         let (tx, rx) = watch::channel(false);
         tokio::pin!(shutdown);
         tracing::info!(worker = %self.config.worker_id, "monitor started");
+        let mut sweeps: JoinSet<Result<SweepReport, MonitorError>> = JoinSet::new();
+        let mut next = tokio::time::Instant::now();
         loop {
-            let sweep = self.sweep_once(&rx);
-            tokio::pin!(sweep);
-            let result = tokio::select! {
-                r = &mut sweep => r,
+            if tokio::time::Instant::now() >= next && sweeps.len() < MAX_SWEEPS {
+                let this = self.clone();
+                let stop = rx.clone();
+                sweeps.spawn(async move { this.sweep_once(&stop).await });
+                next = tokio::time::Instant::now() + self.config.poll;
+            }
+            tokio::select! {
+                Some(done) = sweeps.join_next(), if !sweeps.is_empty() => {
+                    match done {
+                        Ok(Ok(r)) => {
+                            if r.leased > 0 {
+                                tracing::info!(leased = r.leased, outcomes = ?r.outcomes, "sweep done");
+                            }
+                            if r.leased >= self.config.batch as usize {
+                                // More may be due: sweep again at once.
+                                next = tokio::time::Instant::now();
+                            }
+                        }
+                        Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed; trying again later"),
+                        Err(e) => tracing::error!(error = %e, "a sweep task failed"),
+                    }
+                }
+                () = tokio::time::sleep_until(next) => {}
                 () = &mut shutdown => {
                     let _ = tx.send(true);
-                    if let Err(e) = sweep.await {
-                        tracing::warn!(error = %e, "the last sweep failed");
+                    while let Some(done) = sweeps.join_next().await {
+                        if let Ok(Err(e)) = done {
+                            tracing::warn!(error = %e, "a sweep failed while stopping");
+                        }
                     }
                     break;
                 }
-            };
-            let full = match result {
-                Ok(r) => {
-                    if r.leased > 0 {
-                        tracing::info!(leased = r.leased, outcomes = ?r.outcomes, "sweep done");
-                    }
-                    r.leased >= self.config.batch as usize
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "sweep failed; trying again later");
-                    false
-                }
-            };
-            if full {
-                continue;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(self.config.poll) => {}
-                () = &mut shutdown => break,
             }
         }
         tracing::info!(worker = %self.config.worker_id, "monitor stopped");
