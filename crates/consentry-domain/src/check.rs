@@ -412,10 +412,12 @@ impl Checker {
                         profile.original_sign_in_ip,
                         thumb.as_deref(),
                     );
-                    match reason {
-                        Some(r) => break Evidence::Broken(r, e.aadsts),
-                        None => unreachable!("only transient errors have no reason"),
-                    }
+                    // Only transient failures have no reason, and those were handled above.
+                    let r = reason.unwrap_or_else(|| StatusReason::UnrecognizedError {
+                        aadsts: e.aadsts,
+                        error: e.error.clone().unwrap_or_else(|| "error".into()),
+                    });
+                    break Evidence::Broken(r, e.aadsts);
                 }
             }
         };
