@@ -329,6 +329,73 @@ async fn leases_on_postgres_are_exclusive() {
             .transient_failures,
         1
     );
+
+    // Webhooks, their log and API keys on PostgreSQL too.
+    use consentry_domain::{
+        ApiKey, ApiKeyStore, Store as _, Webhook, WebhookDelivery, WebhookStore,
+    };
+    use secrecy::{ExposeSecret, SecretSlice};
+    let org = first.list_organizations().await.unwrap()[0].id;
+    let hook = Webhook {
+        id: uuid::Uuid::new_v4(),
+        org_id: org,
+        url: "https://alerts.example.com/hook".into(),
+        created_at: now,
+    };
+    first
+        .insert_webhook(&hook, &SecretSlice::from(b"whsec_pg".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(
+        first
+            .webhook_secret(hook.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        b"whsec_pg"
+    );
+    first
+        .record_delivery(&WebhookDelivery {
+            webhook_id: hook.id,
+            profile_id: one,
+            event: "recovered".into(),
+            reason_code: None,
+            status_code: Some(204),
+            attempts: 2,
+            ok: true,
+            error: None,
+            at: now,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        first.list_deliveries(hook.id, 5).await.unwrap()[0].attempts,
+        2
+    );
+    assert!(
+        first
+            .last_notified(one, "recovered", None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let key = ApiKey {
+        id: uuid::Uuid::new_v4(),
+        org_id: org,
+        name: "svc".into(),
+        key_hash: "ab".repeat(32),
+        created_at: now,
+        revoked_at: None,
+    };
+    first.insert_api_key(&key).await.unwrap();
+    assert_eq!(
+        first.find_api_key(&key.key_hash).await.unwrap(),
+        Some(key.clone())
+    );
+    assert!(first.revoke_api_key(key.id, now).await.unwrap());
+    assert!(!first.revoke_api_key(key.id, now).await.unwrap());
+    assert!(first.delete_webhook(org, hook.id).await.unwrap());
     drop(first);
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
     let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
