@@ -1,131 +1,432 @@
-//! `consentry demo`: the server on SQLite in a data folder, seeded with an example organization,
-//! tenant and app profiles, ready to explore.
+//! `consentry demo`: the server and an embedded entra-sim (HTTPS, the default "contoso" scenario) on
+//! SQLite in a data folder, seeded with an organization, its tenant and app profiles in several real
+//! states — each produced by the real protocol: profiles are authorized through the simulator's
+//! sign-in and consent pages, then something breaks in the simulated tenant (a password reset, MFA
+//! switched on, a conditional access policy, a revoked consent, a certificate about to expire) and a
+//! check diagnoses it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use consentry_domain::{Actor, DomainName, NewProfile, TenantId, TenantRef};
-use consentry_server::Config;
-use consentry_server::startup::{load_api_token, shutdown_signal};
+use consentry_domain::{
+    Actor, CheckTrigger, DomainName, NewProfile, ProfileId, TenantId, TenantRef,
+};
+use consentry_server::startup::load_api_token;
+use consentry_server::{AppState, Config};
+use entra_sim::browser::{Browser, Decision};
+use entra_sim::{RunningSim, Scenario, SimOptions};
 use secrecy::ExposeSecret;
 
 /// Options of `consentry demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Folder for the demo's database and keys.
+    /// Folder for the demo's database, keys and simulator state.
     #[arg(long, default_value = "consentry-demo")]
     data_dir: PathBuf,
-    /// Address to listen on.
+    /// Address of Consentry.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Address of the embedded Microsoft simulator (HTTPS).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    sim_listen: SocketAddr,
     /// Delete the data folder first and seed afresh.
     #[arg(long)]
     fresh: bool,
 }
 
-/// The demo tenant (the same GUID as the simulator's default "contoso" scenario).
-pub const DEMO_TENANT_ID: &str = "4f1c2a7e-0b7d-4c55-9d1e-6a0c3b2e8f10";
-const DEMO_DOMAIN: &str = "contoso.onmicrosoft.com";
-const DEMO_APP_TYPES: &[(&str, Option<&str>)] = &[
-    ("insights-m365", None),
-    ("cloud-backup-delegated", None),
-    ("cloud-backup-express", None),
-    ("viva-engage", Some("cloud-backup-m365")),
-    ("m365-all", Some("cloud-backup-m365")),
-    ("custom-azure-app", Some("cloud-backup-m365")),
-    ("cloud-governance-delegated", None),
-    ("portal-manager", None),
-];
+const DOMAIN: &str = "contoso.onmicrosoft.com";
+const PASSWORD: &str = "Demo-Passw0rd!";
+const OFFICE_IP: &str = "203.0.113.7";
+const CUSTOM_APP_ID: &str = "c0a70000-0000-4000-8000-0000000c0570";
+/// The console account the demo creates (a demo value, printed at start).
+const CONSOLE_USER: &str = "demo";
+const CONSOLE_PASSWORD: &str = "Consentry-Demo-1";
 
 pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     if args.fresh && args.data_dir.exists() {
         std::fs::remove_dir_all(&args.data_dir)
             .with_context(|| format!("cannot remove {}", args.data_dir.display()))?;
     }
-    let mut cfg = Config::load(config_file, std::env::vars())?;
-    cfg.data_dir = args.data_dir.clone();
-    cfg.database_url = None;
-    cfg.listen = args.listen;
-    cfg.public_url = format!("http://{}", args.listen);
-    let started = std::time::Instant::now();
-    let state = consentry_server::build_state(&cfg).await?;
-    let seeded = seed(&state.svc).await?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let scenario = Scenario::contoso();
+    let sim = RunningSim::start(
+        scenario.clone(),
+        SimOptions {
+            listen: args.sim_listen,
+            state_dir: Some(args.data_dir.join("sim")),
+            persist: true,
+            // The demo plays an administrator signing in from an office IP (conditional access).
+            trust_forwarded_for: true,
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot start the Microsoft simulator on {} (use --sim-listen to pick another address)",
+            args.sim_listen
+        )
+    })?;
+    let ca = args.data_dir.join("sim-ca.pem");
+    std::fs::write(&ca, sim.ca_pem()).with_context(|| format!("cannot write {}", ca.display()))?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
             format!(
                 "cannot listen on {} (use --listen to pick another address)",
-                cfg.listen
+                args.listen
             )
         })?;
-    let (token, token_file) = load_api_token(&cfg)?;
-    let url = format!("http://{}", listener.local_addr()?);
-    println!(
-        "Consentry demo is ready in {:.1?} at {url}",
-        started.elapsed()
-    );
-    println!("  data folder: {}", cfg.data_dir.display());
-    if seeded {
-        println!(
-            "  seeded: organization \"Contoso (demo)\", tenant {DEMO_DOMAIN}, {} app profiles",
-            DEMO_APP_TYPES.len()
-        );
+    let base = format!("http://{}", listener.local_addr()?);
+    let callback = format!("{base}/oauth/callback");
+    let mut vars: Vec<(String, String)> = std::env::vars().collect();
+    vars.extend([
+        ("CONSENTRY_PUBLIC_URL".into(), base.clone()),
+        ("CONSENTRY_ENTRA__AUTHORITY".into(), sim.authority()),
+        ("CONSENTRY_ENTRA__GRAPH".into(), sim.graph_base()),
+        (
+            "CONSENTRY_ENTRA__EXTRA_CA_FILE".into(),
+            ca.display().to_string(),
+        ),
+    ]);
+    let control = sim.control();
+    for app in &scenario.apps {
+        control.add_redirect_uri(app.client_id, &callback)?;
     }
+    for (key, client_id, secret) in scenario.vendor_apps() {
+        let k = key.to_ascii_uppercase().replace('-', "_");
+        vars.push((
+            format!("CONSENTRY_APPS__{k}__CLIENT_ID"),
+            client_id.to_string(),
+        ));
+        vars.push((
+            format!("CONSENTRY_APPS__{k}__CLIENT_SECRET"),
+            secret.expose_secret().to_string(),
+        ));
+    }
+    let mut cfg = Config::load(config_file, vars)?;
+    cfg.data_dir = args.data_dir.clone();
+    cfg.database_url = None;
+    cfg.listen = listener.local_addr()?;
+
+    let state = consentry_server::build_state(&cfg).await?;
+    let server = tokio::spawn({
+        let (cfg, state) = (cfg.clone(), state.clone());
+        async move { crate::serve_with_monitor(&cfg, state, listener).await }
+    });
+
+    let seeded = if state.svc.organizations().await?.is_empty() {
+        Some(
+            seed(&state, &sim, &base)
+                .await
+                .context("seeding the demo")?,
+        )
+    } else {
+        None
+    };
+    let (token, _) = load_api_token(&cfg)?;
+    println!("Consentry demo is ready in {:.1?}", started.elapsed());
+    println!();
     println!(
-        "  API token: {} (also in {})",
-        token.expose_secret(),
-        token_file
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
+        "  Web console:      {base}/console   (sign in as {CONSOLE_USER} / {CONSOLE_PASSWORD})"
     );
     println!(
-        "  try: curl -H 'Authorization: Bearer {}' {url}/api/v1/profiles",
+        "  JSON API:         {base}/api/v1   (Authorization: Bearer {})",
         token.expose_secret()
     );
     println!(
-        "  or:  consentry profiles list --config <(echo 'data_dir = \"{}\"')",
-        cfg.data_dir.display()
+        "  Microsoft (simulated): {}   tenant {DOMAIN}",
+        sim.base_url()
     );
+    println!("    every user's password is {PASSWORD}; one-time code 123456");
+    println!(
+        "    its TLS certificate comes from a local CA ({}): your browser will warn once",
+        ca.display()
+    );
+    println!("  Data folder:      {}", cfg.data_dir.display());
+    if let Some(s) = &seeded {
+        println!();
+        println!("Seeded organization \"Contoso (demo)\" with these app profiles:");
+        for line in s {
+            println!("  - {line}");
+        }
+    }
     println!();
-    println!("Not built yet: the web console, the embedded Microsoft simulator (entra-sim) and");
-    println!("re-authorization. Until they land, every seeded profile is \"not yet authorized\".");
+    println!(
+        "Open the console, pick an invalid profile, read why, and click Re-authorize: you sign in at"
+    );
+    println!(
+        "the simulated Microsoft as admin@{DOMAIN} and come back to a valid profile. Or fix the cause"
+    );
+    println!("in the simulator and click Check now, e.g. lift the conditional access policy:");
+    println!(
+        "  curl -k -X POST {}/_sim/ops -H 'content-type: application/json' -d '{{\"op\":\"set_ca_policies\",\"tenant\":\"{DOMAIN}\",\"policies\":[]}}'",
+        sim.base_url()
+    );
+    println!(
+        "The JSON API: curl -H 'Authorization: Bearer {}' '{base}/api/v1/profiles?status=invalid'",
+        token.expose_secret()
+    );
     println!("Press Ctrl-C to stop.");
-    consentry_server::serve(listener, state, shutdown_signal()).await?;
+    server.await??;
+    sim.shutdown().await;
     Ok(())
 }
 
-/// Seeds the demo data when the database is empty. Returns whether it seeded.
-async fn seed(svc: &consentry_domain::Consentry) -> anyhow::Result<bool> {
-    if !svc.organizations().await?.is_empty() {
-        return Ok(false);
+/// Authorizes a profile through the simulator's pages as `user` (from `ip`), as an administrator would.
+async fn authorize(
+    state: &AppState,
+    sim: &RunningSim,
+    id: ProfileId,
+    req: consentry_domain::StartRequest,
+    user: &str,
+    ip: Option<&str>,
+) -> anyhow::Result<()> {
+    let started = state
+        .reauth
+        .start(id, req, &Actor::Operator("demo".into()))
+        .await?;
+    let browser = Browser::new(sim.ca_pem(), ip)?;
+    let page = browser
+        .complete(
+            &started.url,
+            user,
+            PASSWORD,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    anyhow::ensure!(
+        page.body.contains("re-authorized"),
+        "authorizing {id} as {user} did not complete: {}",
+        page.body.chars().take(400).collect::<String>()
+    );
+    Ok(())
+}
+
+fn admin(functions: &[&str]) -> consentry_domain::StartRequest {
+    consentry_domain::StartRequest {
+        method: consentry_catalog::ConsentMethod::Admin,
+        custom_app: None,
+        functions: functions.iter().map(|f| f.to_string()).collect(),
+        login_hint: None,
+        handoff: false,
     }
+}
+
+/// Seeds the demo and returns one line per profile.
+async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result<Vec<String>> {
+    let svc = &state.svc;
+    let control = sim.control();
     let org = svc
         .create_organization(
             "Contoso (demo)",
             &["teams".into(), "planner".into(), "power-platform".into()],
         )
         .await?;
-    let tenant_id = TenantId::parse(DEMO_TENANT_ID)?;
+    let contoso = Scenario::contoso();
+    let tenant = contoso
+        .tenants
+        .iter()
+        .find(|t| t.domains.iter().any(|d| d.eq_ignore_ascii_case(DOMAIN)))
+        .context("the contoso tenant is missing from the scenario")?;
+    let tenant_id = TenantId::from_uuid(tenant.id);
     svc.connect_tenant(
         org.id,
         tenant_id,
-        DomainName::parse(DEMO_DOMAIN)?,
+        DomainName::parse(DOMAIN)?,
         Some("Contoso"),
     )
     .await?;
     let actor = Actor::Operator("demo".into());
-    for (app_type, service) in DEMO_APP_TYPES {
-        svc.create_profile(
-            NewProfile {
-                tenant: TenantRef::Id(tenant_id),
-                app_type: (*app_type).into(),
-                service: service.map(str::to_string),
-            },
-            &actor,
+    let create = |app_type: &'static str, service: Option<&'static str>| {
+        let actor = actor.clone();
+        async move {
+            svc.create_profile(
+                NewProfile {
+                    tenant: TenantRef::Id(tenant_id),
+                    app_type: app_type.into(),
+                    service: service.map(str::to_string),
+                },
+                &actor,
+            )
+            .await
+            .map(|p| p.id)
+        }
+    };
+    let vendor = |key: &str| {
+        contoso
+            .apps
+            .iter()
+            .find(|a| a.catalog_key.as_deref() == Some(key))
+            .map(|a| a.client_id)
+    };
+
+    // Valid: Insights, authorized by the Global Administrator.
+    let valid = create("insights-m365", None).await?;
+    authorize(
+        state,
+        sim,
+        valid,
+        admin(&[]),
+        "admin@contoso.onmicrosoft.com",
+        Some(OFFICE_IP),
+    )
+    .await?;
+
+    // Valid: the Cloud Backup delegated app with two functions (Power BI is not in the subscription).
+    let backup = create("cloud-backup-delegated", None).await?;
+    authorize(
+        state,
+        sim,
+        backup,
+        admin(&["restore-planner-comments", "restore-teams-conversations"]),
+        "admin@contoso.onmicrosoft.com",
+        Some(OFFICE_IP),
+    )
+    .await?;
+
+    // Invalid, password reset: consented by the Privileged Role Administrator, whose password an admin then resets.
+    let reset = create("tygraph-suite", None).await?;
+    authorize(
+        state,
+        sim,
+        reset,
+        admin(&[]),
+        "pra@contoso.onmicrosoft.com",
+        Some(OFFICE_IP),
+    )
+    .await?;
+    control.reset_password("pra@contoso.onmicrosoft.com", "Changed-Passw0rd!")?;
+
+    // Invalid, MFA enabled after consent: a user consent, then MFA switched on for that user.
+    let mfa = create("iaas-delegated", None).await?;
+    if let Some(app) = vendor("iaas-delegated") {
+        control.grant_admin_consent(DOMAIN, app)?;
+    }
+    let mut user_consent = admin(&[]);
+    user_consent.method = consentry_catalog::ConsentMethod::User;
+    authorize(
+        state,
+        sim,
+        mfa,
+        user_consent,
+        "user@contoso.onmicrosoft.com",
+        Some(OFFICE_IP),
+    )
+    .await?;
+    control.set_mfa_required("user@contoso.onmicrosoft.com", true)?;
+
+    // Invalid, conditional access: the group owner consented from the office; a policy now allows only another range.
+    let ca = create("cloud-governance-delegated", None).await?;
+    if let Some(app) = vendor("cloud-governance-delegated") {
+        control.grant_admin_consent(DOMAIN, app)?;
+    }
+    let mut owner_consent = admin(&[]);
+    owner_consent.method = consentry_catalog::ConsentMethod::User;
+    authorize(
+        state,
+        sim,
+        ca,
+        owner_consent,
+        "group.owner@contoso.onmicrosoft.com",
+        Some(OFFICE_IP),
+    )
+    .await?;
+    control.apply(serde_json::from_value(serde_json::json!({
+        "op": "set_ca_policies",
+        "tenant": DOMAIN,
+        "policies": [{"name": "Head office only", "users": ["group.owner@contoso.onmicrosoft.com"],
+                      "allowed_ranges": ["198.51.100.0/24"], "action": "block"}]
+    }))?)?;
+
+    // Invalid, consent revoked: Microsoft 365 (All permissions), consented, then revoked in the tenant.
+    let revoked = create("m365-all", Some("cloud-backup-m365")).await?;
+    authorize(
+        state,
+        sim,
+        revoked,
+        admin(&[]),
+        "admin@contoso.onmicrosoft.com",
+        None,
+    )
+    .await?;
+    if let Some(app) = vendor("m365-all") {
+        control.revoke_consent(DOMAIN, app)?;
+    }
+
+    // Attention: a custom Azure app whose certificate expires in 20 days.
+    let custom = create("custom-azure-app", Some("cloud-backup-m365")).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let pair = consentry_certs::generate_self_signed(
+        "Contoso backup app",
+        1,
+        "demo-pfx-password",
+        now - time::Duration::days(365) + time::Duration::days(20),
+    )?;
+    control.add_app_certificate(uuid::Uuid::parse_str(CUSTOM_APP_ID)?, &pair.cer_pem)?;
+    let mut custom_req = admin(&[]);
+    custom_req.custom_app = Some(consentry_domain::CustomAppInput {
+        application_id: CUSTOM_APP_ID.into(),
+        pfx: pair.pfx.clone(),
+        password: secrecy::SecretString::from("demo-pfx-password".to_string()),
+    });
+    authorize(
+        state,
+        sim,
+        custom,
+        custom_req,
+        "admin@contoso.onmicrosoft.com",
+        None,
+    )
+    .await?;
+
+    // Not yet authorized.
+    create("portal-manager", None).await?;
+    create("viva-engage", Some("cloud-backup-m365")).await?;
+
+    // One check of each authorized profile records what Microsoft now says.
+    let mut lines = vec![];
+    for id in [valid, backup, reset, mfa, ca, revoked, custom] {
+        state
+            .checker
+            .check(id, CheckTrigger::Manual("demo".into()))
+            .await?;
+    }
+    state
+        .console
+        .accounts
+        .create(
+            CONSOLE_USER,
+            &secrecy::SecretString::from(CONSOLE_PASSWORD.to_string()),
+            consentry_domain::AccountScope::Organization(org.id),
         )
         .await?;
+    for p in svc
+        .profiles(
+            &Default::default(),
+            &consentry_domain::PageRequest {
+                after: None,
+                limit: 100,
+            },
+        )
+        .await?
+        .items
+    {
+        let v = consentry_domain::ProfileView::new(p, svc.catalog());
+        lines.push(format!(
+            "{} ({}) — {}{}",
+            v.app_type_name,
+            v.service_name,
+            v.status_label,
+            v.reason_view
+                .map(|r| format!(": {}", r.summary))
+                .unwrap_or_default()
+        ));
     }
-    Ok(true)
+    Ok(lines)
 }

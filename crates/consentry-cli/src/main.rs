@@ -435,6 +435,35 @@ fn cert_new(
     Ok(())
 }
 
+/// Serves until Ctrl-C or SIGTERM, with the monitor beside the server (when enabled); both stop
+/// together and checks in flight finish.
+pub(crate) async fn serve_with_monitor(
+    cfg: &Config,
+    state: consentry_server::AppState,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let monitor = cfg.monitor.enabled.then(|| {
+        let m = consentry_server::consentry_monitor::Monitor::new(
+            state.checker.clone(),
+            consentry_server::startup::monitor_config(cfg),
+        );
+        let mut rx = stop_rx.clone();
+        tokio::spawn(m.run(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }))
+    });
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    consentry_server::serve(listener, state, shutdown).await?;
+    if let Some(task) = monitor {
+        task.await?;
+    }
+    Ok(())
+}
+
 fn reauthorizer(cfg: &Config, svc: &Consentry) -> anyhow::Result<consentry_domain::Reauthorizer> {
     let catalog = Arc::new(svc.catalog().clone());
     let platform = consentry_server::startup::build_platform(cfg, &catalog)?;
@@ -550,27 +579,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 api_token_file = ?token_file,
                 "consentry serving"
             );
-            // The monitor runs beside the server and stops with it (checks in flight finish).
-            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            let monitor = cfg.monitor.enabled.then(|| {
-                let m = consentry_server::consentry_monitor::Monitor::new(
-                    state.checker.clone(),
-                    consentry_server::startup::monitor_config(&cfg),
-                );
-                let mut rx = stop_rx.clone();
-                tokio::spawn(m.run(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                }))
-            });
-            let shutdown = async move {
-                shutdown_signal().await;
-                let _ = stop_tx.send(true);
-            };
-            consentry_server::serve(listener, state, shutdown).await?;
-            if let Some(task) = monitor {
-                task.await?;
-            }
-            Ok(())
+            serve_with_monitor(&cfg, state, listener).await
         }
         Command::Demo(args) => demo::run(args, cfg_path).await,
         Command::Cert(CertCmd::New {

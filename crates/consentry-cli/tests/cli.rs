@@ -273,7 +273,7 @@ fn cert_new_creates_a_pair_that_loads_with_its_password() {
 }
 
 #[test]
-fn demo_starts_seeded_and_serves_the_api() {
+fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
@@ -288,11 +288,13 @@ fn demo_starts_seeded_and_serves_the_api() {
             data.to_str().unwrap(),
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--sim-listen",
+            "127.0.0.1:0",
         ])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -306,25 +308,55 @@ fn demo_starts_seeded_and_serves_the_api() {
         }
     }
     let text = lines.join("\n");
-    assert!(text.contains("ready") && text.contains("seeded"), "{text}");
-    assert!(
-        text.contains("Not built yet"),
-        "the demo says what is missing: {text}"
-    );
-    let token = std::fs::read_to_string(data.join("api-token")).unwrap();
-    assert!(text.contains(token.trim()));
-
-    // The seeded data is visible through the operator CLI on the same folder.
+    let token = std::fs::read_to_string(data.join("api-token")).unwrap_or_default();
     let out = consentry(&data, &["profiles", "list", "--json", "--limit", "100"]);
     let _ = child.kill();
     let _ = child.wait();
+    assert!(text.contains("ready") && text.contains("Seeded"), "{text}");
+    assert!(
+        text.contains("/console") && text.contains("sign in as demo"),
+        "{text}"
+    );
+    assert!(!token.trim().is_empty() && text.contains(token.trim()));
+    // Each state was produced through the simulator and diagnosed by a check.
+    for want in [
+        "was changed or reset",
+        "Multi-factor authentication",
+        "original IP address of the consent sign-in is 203.0.113.7",
+        "consent to this app was revoked",
+        "certificate of the custom Azure app expires",
+        "not been authorized yet",
+    ] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["items"].as_array().unwrap().len(), 8, "{v}");
+    let statuses: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.len(), 9, "{v}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "valid").count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "attention").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "invalid").count(),
+        6,
+        "{statuses:?}"
+    );
 }
 
 #[test]
