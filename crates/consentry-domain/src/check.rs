@@ -490,6 +490,90 @@ impl Checker {
         })
     }
 
+    /// Redeems the profile's stored refresh token and stores the rotated one.
+    async fn use_refresh_token(
+        &self,
+        profile: &AppProfile,
+        app: &AppType,
+        client: &ClientRef,
+    ) -> Result<crate::platform::Refreshed, PlatformError> {
+        let token = self
+            .core
+            .store()
+            .get_secret(profile.id, SecretKind::RefreshToken)
+            .await
+            .map_err(|e| PlatformError {
+                // A storage failure is not evidence against the profile.
+                cause: crate::platform::PlatformCause::Transient,
+                aadsts: None,
+                error: None,
+                message: format!("the refresh token could not be read: {e}"),
+            })?
+            .ok_or_else(|| PlatformError {
+                cause: crate::platform::PlatformCause::RefreshTokenInactive,
+                aadsts: None,
+                error: Some("no_refresh_token".into()),
+                message: "no refresh token is stored for the consent user".into(),
+            })?;
+        let rt = SecretString::from(String::from_utf8_lossy(token.expose_secret()).into_owned());
+        let scopes: Vec<String> = app.delegated_scopes().map(|p| p.name.clone()).collect();
+        let refreshed = self
+            .platform
+            .refresh(profile.tenant_id, client, &rt, &scopes)
+            .await?;
+        if let Some(new) = &refreshed.refresh_token
+            && let Err(e) = self
+                .core
+                .store()
+                .put_secret(
+                    profile.id,
+                    SecretKind::RefreshToken,
+                    &SecretSlice::from(new.expose_secret().as_bytes().to_vec()),
+                )
+                .await
+        {
+            // The previous token stays valid (rotation does not revoke it).
+            tracing::warn!(profile = %profile.id, error = %e, "the rotated refresh token could not be stored");
+        }
+        Ok(refreshed)
+    }
+
+    /// A Graph access token for the profile, through the same credentials a check exercises: client
+    /// credentials for app types with application permissions (a certificate assertion for custom
+    /// apps), the consent user's refresh token otherwise. The token API serves these.
+    pub async fn acquire_token(
+        &self,
+        profile: &AppProfile,
+    ) -> Result<crate::platform::AccessToken, PlatformError> {
+        let not_usable = |message: String| PlatformError {
+            cause: crate::platform::PlatformCause::Other,
+            aadsts: None,
+            error: Some("consentry".into()),
+            message,
+        };
+        let app = self
+            .core
+            .catalog()
+            .app_type(&profile.app_type)
+            .cloned()
+            .ok_or_else(|| {
+                not_usable("the profile's app type is no longer in the catalog".into())
+            })?;
+        let client = self
+            .client_for(profile, &app)
+            .await
+            .map_err(|e| not_usable(e.to_string()))?;
+        if app.application_roles().next().is_some() {
+            self.platform.app_token(profile.tenant_id, &client).await
+        } else {
+            let r = self.use_refresh_token(profile, &app, &client).await?;
+            Ok(crate::platform::AccessToken {
+                token: r.access_token,
+                expires_at: r.expires_at,
+            })
+        }
+    }
+
     /// One attempt: the refresh token first (delegated and hybrid profiles with a consent user), then
     /// client credentials and the grants.
     async fn exercise(
@@ -500,59 +584,14 @@ impl Checker {
     ) -> Result<Evidence, PlatformError> {
         let mut delegated = None;
         if profile.consent_user.is_some() {
-            let token = self
-                .core
-                .store()
-                .get_secret(profile.id, SecretKind::RefreshToken)
-                .await
-                .map_err(|e| PlatformError {
-                    // A storage failure is not evidence against the profile.
-                    cause: crate::platform::PlatformCause::Transient,
-                    aadsts: None,
-                    error: None,
-                    message: format!("the refresh token could not be read: {e}"),
-                })?;
-            match token {
-                Some(t) => {
-                    let rt =
-                        SecretString::from(String::from_utf8_lossy(t.expose_secret()).into_owned());
-                    let scopes: Vec<String> =
-                        app.delegated_scopes().map(|p| p.name.clone()).collect();
-                    let refreshed = self
-                        .platform
-                        .refresh(profile.tenant_id, client, &rt, &scopes)
-                        .await?;
-                    if let Some(new) = &refreshed.refresh_token
-                        && let Err(e) = self
-                            .core
-                            .store()
-                            .put_secret(
-                                profile.id,
-                                SecretKind::RefreshToken,
-                                &SecretSlice::from(new.expose_secret().as_bytes().to_vec()),
-                            )
-                            .await
-                    {
-                        // The previous token stays valid (rotation does not revoke it).
-                        tracing::warn!(profile = %profile.id, error = %e, "the rotated refresh token could not be stored");
-                    }
-                    let mut scopes = refreshed.granted_scopes.clone();
-                    // The OpenID scopes are not echoed in `scope`; a working refresh token proves
-                    // openid/profile/offline_access.
-                    scopes.extend(["openid", "profile", "offline_access"].map(String::from));
-                    scopes.sort();
-                    scopes.dedup();
-                    delegated = Some(scopes);
-                }
-                None => {
-                    return Err(PlatformError {
-                        cause: crate::platform::PlatformCause::RefreshTokenInactive,
-                        aadsts: None,
-                        error: Some("no_refresh_token".into()),
-                        message: "no refresh token is stored for the consent user".into(),
-                    });
-                }
-            }
+            let refreshed = self.use_refresh_token(profile, app, client).await?;
+            let mut scopes = refreshed.granted_scopes;
+            // The OpenID scopes are not echoed in `scope`; a working refresh token proves
+            // openid/profile/offline_access.
+            scopes.extend(["openid", "profile", "offline_access"].map(String::from));
+            scopes.sort();
+            scopes.dedup();
+            delegated = Some(scopes);
         }
         let grants = self.platform.grants(profile.tenant_id, client).await?;
         Ok(Evidence::Works { grants, delegated })

@@ -32,8 +32,8 @@ pub use ids::{
 };
 pub use model::*;
 pub use platform::{
-    ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed, SignInRequest,
-    SignedIn,
+    AccessToken, ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed,
+    SignInRequest, SignedIn,
 };
 pub use ports::{
     ApiKey, ApiKeyStore, CheckSchedule, LeasedCheck, ScheduleStore, Webhook, WebhookDelivery,

@@ -285,6 +285,14 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
     /// custom apps) and reads the permissions granted to it from Graph.
     async fn grants(&self, tenant: TenantId, client: &ClientRef) -> Result<Grants, PlatformError>;
 
+    /// An app-only Graph access token for the app in the tenant (client credentials: the vendor's
+    /// secret or certificate, or a custom app's certificate assertion).
+    async fn app_token(
+        &self,
+        tenant: TenantId,
+        client: &ClientRef,
+    ) -> Result<AccessToken, PlatformError>;
+
     /// Uses a refresh token: returns the rotated refresh token (to store) and the access token's expiry.
     async fn refresh(
         &self,
@@ -293,6 +301,22 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
         refresh_token: &SecretString,
         scopes: &[String],
     ) -> Result<Refreshed, PlatformError>;
+}
+
+/// An access token and when it expires.
+pub struct AccessToken {
+    /// The token.
+    pub token: SecretString,
+    /// Its expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The result of a refresh.

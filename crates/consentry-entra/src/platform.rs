@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use consentry_catalog::{Catalog, UserFacts};
 use consentry_certs::ClientCertificate;
 use consentry_domain::{
-    AppId, ClientRef, Grants, IdentityPlatform, ObjectId, PlatformCause, PlatformError, Refreshed,
-    SignInRequest, SignedIn, TenantId, Upn,
+    AccessToken, AppId, ClientRef, Grants, IdentityPlatform, ObjectId, PlatformCause,
+    PlatformError, Refreshed, SignInRequest, SignedIn, TenantId, Upn,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use time::OffsetDateTime;
@@ -649,6 +649,23 @@ impl IdentityPlatform for EntraPlatform {
                 .map(|(u, s)| (u, s.into_iter().collect()))
                 .collect(),
             delegated_readable,
+        })
+    }
+
+    async fn app_token(
+        &self,
+        tenant: TenantId,
+        client: &ClientRef,
+    ) -> Result<AccessToken, PlatformError> {
+        let (client_id, credential) = self.credential(client)?;
+        let received_at = OffsetDateTime::now_utc();
+        let token = self
+            .app_only_token(tenant, &client_id, &credential)
+            .await
+            .map_err(|e| platform_error(&e))?;
+        Ok(AccessToken {
+            expires_at: token.expires_at(received_at),
+            token: token.access_token,
         })
     }
 

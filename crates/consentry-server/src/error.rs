@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use consentry_domain::{DomainError, StoreError};
+use consentry_domain::{DomainError, ProfileId, ReasonView, StatusReason, StoreError};
 use serde::Serialize;
 
 /// An error on its way to the client.
@@ -25,6 +25,19 @@ pub enum ApiError {
     RouteNotFound,
     /// The body is larger than the configured limit.
     PayloadTooLarge,
+    /// Something the caller may not see or that does not exist (the message names it).
+    NotFound(String),
+    /// An app profile cannot serve the request: its reason says why and what to do.
+    ProfileInvalid {
+        /// The profile.
+        profile_id: ProfileId,
+        /// Why.
+        reason: StatusReason,
+    },
+    /// Microsoft did not answer in time; nothing changed.
+    Unavailable(String),
+    /// Consentry failed; the detail is logged, never sent.
+    Internal(String),
 }
 
 impl From<DomainError> for ApiError {
@@ -44,6 +57,10 @@ struct ErrorBody<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile_id: Option<ProfileId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<ReasonView>,
 }
 
 impl ApiError {
@@ -76,6 +93,27 @@ impl ApiError {
             ApiError::Unauthorized(m) => {
                 (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None)
             }
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), None),
+            ApiError::ProfileInvalid { profile_id, .. } => (
+                StatusCode::CONFLICT,
+                "profile_invalid",
+                format!(
+                    "the app profile {profile_id} is not valid: re-authorize it or fix the cause its reason names"
+                ),
+                None,
+            ),
+            ApiError::Unavailable(m) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "identity_platform_unavailable",
+                format!("Microsoft did not answer in time ({m}); try again in a few seconds"),
+                None,
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred; it has been logged".into(),
+                None,
+            ),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -124,6 +162,12 @@ fn store_parts(e: &StoreError) -> (StatusCode, &'static str, String, Option<Stri
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message, field) = self.parts();
+        let (profile_id, reason) = match &self {
+            ApiError::ProfileInvalid { profile_id, reason } => {
+                (Some(*profile_id), Some(ReasonView::from(reason)))
+            }
+            _ => (None, None),
+        };
         if status.is_server_error() {
             // The detail (never sent to the client) is logged once, here.
             tracing::error!(error.code = code, error.detail = %DetailFor(&self), "request failed");
@@ -135,6 +179,8 @@ impl IntoResponse for ApiError {
                     code,
                     message,
                     field,
+                    profile_id,
+                    reason,
                 },
             }),
         )
@@ -148,6 +194,7 @@ impl std::fmt::Display for DetailFor<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
             ApiError::Domain(e) => write!(f, "{e}"),
+            ApiError::Internal(detail) => f.write_str(detail),
             other => write!(f, "{other:?}"),
         }
     }

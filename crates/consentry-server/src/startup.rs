@@ -245,9 +245,7 @@ pub async fn build_state_with_clock(
             url: redact_url(&url),
             source,
         })?;
-    let catalog_for_tokens = catalog.clone();
     let platform = build_platform(cfg, &catalog)?;
-    let entra_client = platform.client().clone();
     let platform: Arc<dyn consentry_domain::IdentityPlatform> = Arc::new(platform);
     let svc = Consentry::new(Arc::new(store), catalog, clock);
     let reauth =
@@ -273,10 +271,7 @@ pub async fn build_state_with_clock(
             .with_observer(notifier.clone()),
         webhook_stats: notifier.stats().clone(),
         metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
-        tokens: Arc::new(crate::api::tokens::TokenService::new(
-            entra_client,
-            vendor_apps(cfg, &catalog_for_tokens)?,
-        )),
+        tokens: Arc::new(crate::api::tokens::TokenService::new()),
     })
 }
 

@@ -11,34 +11,28 @@
 //!   which marks the profile invalid with its reason; the answer is a typed error carrying that reason.
 //!   Transient failures answer 503 and change nothing.
 //!
-//! Errors of this endpoint are shaped here ([`TokenError`]) because they carry the profile's typed
-//! reason, which the generic [`ApiError`](crate::error::ApiError) has no room for.
+//! Tokens are acquired by the checker ([`Checker::acquire_token`](consentry_domain::Checker::acquire_token)),
+//! through the identity-platform port, with the same credentials a check exercises.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
 use base64::Engine;
-use consentry_certs::ClientCertificate;
-use consentry_domain::reauth::StoredCertificate;
 use consentry_domain::{
-    AppProfile, CheckTrigger, ClientRef, PlatformError, ProfileFilter, ProfileId, ProfileStatus,
-    ReasonView, SecretKind, StatusReason, TenantRef,
+    AppProfile, CheckTrigger, PlatformError, ProfileFilter, ProfileId, ProfileStatus, StatusReason,
+    TenantRef,
 };
-use consentry_entra::platform::{VendorApp, platform_error};
-use consentry_entra::{
-    ClientCredential, EntraClient, GRAPH_DEFAULT_SCOPE, RetryPolicy, with_retry,
-};
-use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::AppState;
+use crate::error::ApiError;
 
 /// A cached token is served only while it stays valid at least this much longer.
 pub const SAFETY_MARGIN: Duration = Duration::minutes(5);
@@ -51,9 +45,6 @@ struct Cached {
 
 /// Token cache, single-flight acquisition and counters.
 pub struct TokenService {
-    client: EntraClient,
-    vendor: BTreeMap<String, VendorApp>,
-    retry: RetryPolicy,
     cache: Mutex<HashMap<ProfileId, Cached>>,
     flights: Mutex<HashMap<ProfileId, Arc<tokio::sync::Mutex<()>>>>,
     hits: AtomicU64,
@@ -64,7 +55,6 @@ pub struct TokenService {
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenService")
-            .field("vendor_apps", &self.vendor.keys().collect::<Vec<_>>())
             .field("cache", &"[redacted]")
             .finish_non_exhaustive()
     }
@@ -103,13 +93,16 @@ pub fn new_api_key() -> String {
     )
 }
 
+impl Default for TokenService {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TokenService {
-    /// Builds it over the Entra client and the vendor's app registrations.
-    pub fn new(client: EntraClient, vendor: BTreeMap<String, VendorApp>) -> Self {
+    /// An empty cache.
+    pub fn new() -> Self {
         Self {
-            client,
-            vendor,
-            retry: RetryPolicy::default(),
             cache: Mutex::default(),
             flights: Mutex::default(),
             hits: AtomicU64::new(0),
@@ -152,7 +145,10 @@ impl TokenService {
         if let Some(c) = self.cached(profile.id, OffsetDateTime::now_utc()) {
             return Ok((c, true));
         }
-        let fresh = self.acquire(st, profile).await;
+        let fresh = st.checker.acquire_token(profile).await.map(|t| Cached {
+            token: t.token,
+            expires_at: t.expires_at,
+        });
         match fresh {
             Ok(c) => {
                 self.acquisitions.fetch_add(1, Ordering::Relaxed);
@@ -160,101 +156,6 @@ impl TokenService {
                 Ok((c, false))
             }
             Err(e) => Err(self.failure(st, profile, e).await),
-        }
-    }
-
-    async fn acquire(&self, st: &AppState, p: &AppProfile) -> Result<Cached, PlatformError> {
-        let app = st
-            .svc
-            .catalog()
-            .app_type(&p.app_type)
-            .ok_or_else(|| other("the profile's app type is no longer in the catalog"))?;
-        let tenant = p.tenant_id.to_string();
-        if app.application_roles().next().is_some() {
-            let (client_id, credential) = if app.custom_app {
-                let blob = st
-                    .svc
-                    .store()
-                    .get_secret(p.id, SecretKind::ClientCertificate)
-                    .await
-                    .map_err(|e| other(&format!("the stored certificate could not be read: {e}")))?
-                    .ok_or_else(|| other("the custom app's certificate is not stored"))?;
-                let stored: StoredCertificate = serde_json::from_slice(blob.expose_secret())
-                    .map_err(|_| other("the stored certificate is damaged"))?;
-                let pfx = base64::engine::general_purpose::STANDARD
-                    .decode(&stored.pfx_b64)
-                    .map_err(|_| other("the stored certificate is damaged"))?;
-                let cert =
-                    ClientCertificate::from_pfx(&pfx, &stored.password, OffsetDateTime::now_utc())
-                        .map_err(|e| {
-                            other(&format!("the stored certificate cannot be used: {e}"))
-                        })?;
-                let id = p
-                    .application_id
-                    .ok_or_else(|| other("the custom app's application ID is not recorded"))?;
-                (id.to_string(), ClientCredential::certificate(cert))
-            } else {
-                let v = self.vendor.get(&app.key).ok_or_else(|| PlatformError {
-                    cause: consentry_domain::PlatformCause::NotConfigured,
-                    aadsts: None,
-                    error: None,
-                    message: format!("no vendor app is configured for {}", app.key),
-                })?;
-                (v.client_id.to_string(), v.credential.clone())
-            };
-            let received = OffsetDateTime::now_utc();
-            let t = with_retry(&self.retry, || {
-                self.client.client_credentials(
-                    &tenant,
-                    &client_id,
-                    &credential,
-                    GRAPH_DEFAULT_SCOPE,
-                )
-            })
-            .await
-            .map_err(|e| platform_error(&e))?;
-            Ok(Cached {
-                expires_at: t.expires_at(received),
-                token: t.access_token,
-            })
-        } else {
-            let rt = st
-                .svc
-                .store()
-                .get_secret(p.id, SecretKind::RefreshToken)
-                .await
-                .map_err(|e| other(&format!("the refresh token could not be read: {e}")))?
-                .ok_or_else(|| PlatformError {
-                    cause: consentry_domain::PlatformCause::RefreshTokenInactive,
-                    aadsts: None,
-                    error: None,
-                    message: "no refresh token is stored".into(),
-                })?;
-            let rt = SecretString::from(String::from_utf8_lossy(rt.expose_secret()).into_owned());
-            let scopes: Vec<String> = app.delegated_scopes().map(|s| s.name.clone()).collect();
-            let client = ClientRef::Vendor {
-                app_type: app.key.clone(),
-            };
-            let r = st
-                .reauth
-                .platform()
-                .refresh(p.tenant_id, &client, &rt, &scopes)
-                .await?;
-            if let Some(new) = &r.refresh_token {
-                let _ = st
-                    .svc
-                    .store()
-                    .put_secret(
-                        p.id,
-                        SecretKind::RefreshToken,
-                        &SecretSlice::from(new.expose_secret().as_bytes().to_vec()),
-                    )
-                    .await;
-            }
-            Ok(Cached {
-                token: r.access_token,
-                expires_at: r.expires_at,
-            })
         }
     }
 
@@ -289,15 +190,6 @@ impl TokenService {
     }
 }
 
-fn other(message: &str) -> PlatformError {
-    PlatformError {
-        cause: consentry_domain::PlatformCause::Other,
-        aadsts: None,
-        error: Some("consentry".into()),
-        message: message.to_string(),
-    }
-}
-
 /// Why no token was issued.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -328,57 +220,21 @@ pub enum TokenError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrBody {
-    error: ErrInner,
-}
-
-#[derive(Serialize)]
-struct ErrInner {
-    code: &'static str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    profile_id: Option<ProfileId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<ReasonView>,
-}
-
-impl IntoResponse for TokenError {
-    fn into_response(self) -> Response {
-        let message = self.to_string();
-        let (status, code, profile_id, reason) = match self {
-            TokenError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None, None),
-            TokenError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None, None),
-            TokenError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None, None),
-            TokenError::ProfileInvalid { profile_id, reason } => (
-                StatusCode::CONFLICT,
-                "profile_invalid",
-                Some(profile_id),
-                Some(ReasonView::from(&reason)),
-            ),
-            TokenError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "identity_platform_unavailable",
-                None,
-                None,
-            ),
-            TokenError::Internal(detail) => {
-                tracing::error!(error = %detail, "token API failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None)
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Unauthorized(m) => ApiError::Unauthorized(m),
+            TokenError::BadRequest(m) => ApiError::BadRequest {
+                field: None,
+                message: m,
+            },
+            TokenError::NotFound(m) => ApiError::NotFound(m),
+            TokenError::ProfileInvalid { profile_id, reason } => {
+                ApiError::ProfileInvalid { profile_id, reason }
             }
-        };
-        (
-            status,
-            Json(ErrBody {
-                error: ErrInner {
-                    code,
-                    message,
-                    profile_id,
-                    reason,
-                },
-            }),
-        )
-            .into_response()
+            TokenError::Unavailable(m) => ApiError::Unavailable(m),
+            TokenError::Internal(m) => ApiError::Internal(m),
+        }
     }
 }
 
@@ -426,6 +282,15 @@ pub async fn issue(
     State(st): State<AppState>,
     headers: HeaderMap,
     axum::extract::Path(tenant): axum::extract::Path<String>,
+    body: Result<Json<TokenRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<TokenBody>, ApiError> {
+    Ok(issue_token(st, headers, tenant, body).await?)
+}
+
+async fn issue_token(
+    st: AppState,
+    headers: HeaderMap,
+    tenant: String,
     body: Result<Json<TokenRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<TokenBody>, TokenError> {
     let key = headers
