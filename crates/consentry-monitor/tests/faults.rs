@@ -1,4 +1,4 @@
-//! Fault injection: hundreds of scheduled checks while entra-sim answers 429, 5xx, drops connections
+//! Fault injection: thousands of scheduled checks while entra-sim answers 429, 5xx, drops connections
 //! and adds latency at random. Not one check may make a profile invalid (transient failures never
 //! change a status); every check ends valid or as a counted transient failure.
 
