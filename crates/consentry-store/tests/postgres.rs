@@ -12,8 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use consentry_domain::{
-    AppProfile, PageRequest, PendingAuthorization, ProfileFilter, ProfileStatus, SecretKind, Store,
-    StoreError,
+    AppProfile, PendingAuthorization, ProfileStatus, SecretKind, Store, StoreError,
 };
 use consentry_store::story::{
     self, created_event, full_profile, minimal_profile, new_org, new_tenant,
@@ -484,45 +483,7 @@ async fn a_failing_history_write_rolls_the_profile_write_back() {
 async fn concurrent_writers_do_not_fail() {
     on_fresh_database(|url| async move {
         let store = Arc::new(open(&url).await);
-        let org = new_org(store.as_ref(), "concurrent").await;
-        let tenant = new_tenant(store.as_ref(), &org, "cc").await;
-        let mut tasks = Vec::new();
-        for _ in 0..16 {
-            let store = Arc::clone(&store);
-            let tenant = tenant.clone();
-            tasks.push(tokio::spawn(async move {
-                for _ in 0..20 {
-                    let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
-                    store.insert_profile(&p, created_event(&p)).await?;
-                    store
-                        .put_secret(
-                            p.id,
-                            SecretKind::RefreshToken,
-                            &SecretSlice::from(b"RT".to_vec()),
-                        )
-                        .await?;
-                    let mut v = p.clone();
-                    v.status = ProfileStatus::Valid;
-                    v.reason = None;
-                    store.save_profile(&v, None).await?;
-                    store
-                        .list_profiles(&ProfileFilter::default(), &PageRequest::default())
-                        .await?;
-                }
-                Ok::<(), StoreError>(())
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap().expect("no write fails under concurrency");
-        }
-        let counts = store
-            .count_profiles(&ProfileFilter {
-                org_id: Some(org.id),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(counts[&ProfileStatus::Valid], 320);
+        story::concurrent_writers(store.clone()).await;
         store.close().await;
     })
     .await;
