@@ -258,13 +258,7 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
             .map(|p| p.id)
         }
     };
-    let vendor = |key: &str| {
-        contoso
-            .apps
-            .iter()
-            .find(|a| a.catalog_key.as_deref() == Some(key))
-            .map(|a| a.client_id)
-    };
+    let vendor = |key: &str| contoso.client_id_for(key);
 
     // Valid: Insights, authorized by the Global Administrator.
     let valid = create("insights-m365", None).await?;

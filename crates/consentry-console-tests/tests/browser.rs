@@ -364,11 +364,8 @@ async fn the_console_story_in_chromium() {
 
     // User consent: the organization granted admin consent in Entra first; a group owner consents.
     let app_id = entra_sim::Scenario::contoso()
-        .apps
-        .iter()
-        .find(|a| a.catalog_key.as_deref() == Some("cloud-governance-delegated"))
-        .expect("app in scenario")
-        .client_id;
+        .client_id_for("cloud-governance-delegated")
+        .expect("app in the scenario");
     s.env
         .sim
         .control()

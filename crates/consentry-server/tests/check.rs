@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use consentry_domain::{CheckOutcome, CheckPolicy, CheckTrigger, Checker, ProfileId};
-use consentry_testkit::{
-    CUSTOM_APP_ID, CUSTOM_APP_PFX, CUSTOM_APP_PFX_PASSWORD, Decision, PASSWORD, TestEnv,
-};
+use consentry_testkit::{CUSTOM_APP_ID, CUSTOM_APP_PFX, CUSTOM_APP_PFX_PASSWORD, TestEnv};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -19,11 +17,8 @@ const OFFICE_IP: &str = "203.0.113.7";
 
 fn vendor_app(key: &str) -> uuid::Uuid {
     entra_sim::Scenario::contoso()
-        .apps
-        .iter()
-        .find(|a| a.catalog_key.as_deref() == Some(key))
-        .unwrap()
-        .client_id
+        .client_id_for(key)
+        .expect("app in the scenario")
 }
 
 /// Authorizes a profile of `app_type` with administrator consent by `upn`, from the office IP.
@@ -32,18 +27,7 @@ async fn authorize(env: &TestEnv, id: &str, upn: &str, extra: Value) {
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
     }
-    let (s, started) = env.start_reauth(id, body).await;
-    assert_eq!(s, StatusCode::OK, "{started}");
-    let page = env
-        .browser(Some(OFFICE_IP))
-        .complete(
-            started["url"].as_str().unwrap(),
-            upn,
-            PASSWORD,
-            Decision::Accept { org_wide: true },
-        )
-        .await;
-    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    env.authorize(id, body, upn, Some(OFFICE_IP)).await;
 }
 
 async fn hybrid_env(upn: &str) -> (TestEnv, String) {

@@ -75,11 +75,8 @@ async fn application_permissions_admin_consent_reads_real_grants() {
         assert!(g.contains(&want.to_string()), "{want} in {g:?}");
     }
     let vendor = entra_sim::Scenario::contoso()
-        .apps
-        .iter()
-        .find(|a| a.catalog_key.as_deref() == Some("m365-all"))
-        .unwrap()
-        .client_id;
+        .client_id_for("m365-all")
+        .expect("app in the scenario");
     assert_eq!(p["application_id"], vendor.to_string());
     let kinds = history_kinds(&env, &id).await;
     assert_eq!(kinds[0], "reauthorization_completed", "{kinds:?}");
@@ -138,11 +135,8 @@ async fn user_consent_needs_admin_consent_first_then_checks_roles() {
     let client = env.get_profile(&id).await; // application_id unknown until authorized
     assert!(client["application_id"].is_null());
     let app_id = entra_sim::Scenario::contoso()
-        .apps
-        .iter()
-        .find(|a| a.catalog_key.as_deref() == Some("cloud-governance-delegated"))
-        .unwrap()
-        .client_id;
+        .client_id_for("cloud-governance-delegated")
+        .expect("app in the scenario");
     env.sim
         .control()
         .grant_admin_consent("contoso.onmicrosoft.com", app_id)

@@ -3,7 +3,7 @@
 
 use consentry_domain::ApiKey;
 use consentry_server::api::tokens::{key_hash, new_api_key};
-use consentry_testkit::{Decision, PASSWORD, TestEnv};
+use consentry_testkit::{Decision, TestEnv};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -12,17 +12,8 @@ const CONTOSO: &str = "contoso.onmicrosoft.com";
 
 async fn authorize(env: &TestEnv, app_type: &str, service: Option<&str>) -> String {
     let id = env.profile(app_type, service).await;
-    let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
-    let page = env
-        .browser(None)
-        .complete(
-            started["url"].as_str().unwrap(),
-            ADMIN,
-            PASSWORD,
-            Decision::Accept { org_wide: true },
-        )
+    env.authorize(&id, json!({"method": "admin"}), ADMIN, None)
         .await;
-    assert!(page.body.contains("re-authorized"), "{}", page.body);
     id
 }
 
@@ -185,11 +176,8 @@ async fn a_definitive_failure_marks_the_profile_invalid_and_returns_its_reason()
     let id = authorize(&env, "m365-all", Some("cloud-backup-m365")).await;
     let (key, _) = key_for(&env, &org).await;
     let app = entra_sim::Scenario::contoso()
-        .apps
-        .iter()
-        .find(|a| a.catalog_key.as_deref() == Some("m365-all"))
-        .unwrap()
-        .client_id;
+        .client_id_for("m365-all")
+        .expect("app in the scenario");
     env.sim
         .control()
         .delete_service_principal(CONTOSO, app)
@@ -221,11 +209,8 @@ async fn delegated_profiles_are_checked_and_served_through_the_consent_users_ref
     let org = env.connect_contoso(&[]).await;
     let id = env.profile("cloud-governance-delegated", None).await;
     let app = entra_sim::Scenario::contoso()
-        .apps
-        .iter()
-        .find(|a| a.catalog_key.as_deref() == Some("cloud-governance-delegated"))
-        .unwrap()
-        .client_id;
+        .client_id_for("cloud-governance-delegated")
+        .expect("app in the scenario");
     env.sim.control().grant_admin_consent(CONTOSO, app).unwrap();
     let page = env
         .reauthorize_as(

@@ -248,6 +248,19 @@ impl TestEnv {
             .await
     }
 
+    /// [`reauthorize_as`](Self::reauthorize_as) accepting every consent, asserting that the
+    /// re-authorization completed.
+    pub async fn authorize(&self, id: &str, body: Value, user: &str, ip: Option<&str>) {
+        let page = self
+            .reauthorize_as(id, body, user, ip, Decision::Accept { org_wide: true })
+            .await;
+        assert!(
+            page.body.contains("re-authorized"),
+            "authorizing {id} as {user}: {}",
+            page.body
+        );
+    }
+
     /// A browser that trusts the simulator, optionally appearing to come from `ip`.
     pub fn browser(&self, ip: Option<&str>) -> Browser {
         Browser::new(self.sim.ca_pem(), ip).expect("browser")

@@ -49,6 +49,14 @@ impl Scenario {
         Self::from_toml_str(CONTOSO).expect("the embedded contoso scenario is valid")
     }
 
+    /// The client ID of the app registration that stands for a catalog app type.
+    pub fn client_id_for(&self, catalog_key: &str) -> Option<uuid::Uuid> {
+        self.apps
+            .iter()
+            .find(|a| a.catalog_key.as_deref() == Some(catalog_key))
+            .map(|a| a.client_id)
+    }
+
     /// The vendor's multi-tenant apps that stand for a catalog app type, with their first client
     /// secret: what a Consentry configured against this scenario needs (`[apps.<key>]`).
     /// Tenant-owned custom apps are left out: their owners authenticate with certificates.
