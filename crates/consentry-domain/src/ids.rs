@@ -132,6 +132,19 @@ impl ProfileId {
     }
 }
 
+guid_newtype!(
+    /// Consentry's own identifier of a scan profile.
+    ScanProfileId,
+    "scan profile ID"
+);
+
+impl ScanProfileId {
+    /// A fresh random scan profile ID.
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
 fn is_dns_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= 63

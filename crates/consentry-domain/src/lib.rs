@@ -12,6 +12,7 @@ pub mod model;
 pub mod platform;
 pub mod ports;
 pub mod reauth;
+pub mod scan;
 pub mod service;
 pub mod status;
 pub mod view;
@@ -27,8 +28,8 @@ pub use check::{
 pub use consentry_catalog as catalog;
 pub use error::DomainError;
 pub use ids::{
-    AppId, DomainName, InvalidId, ObjectId, OrgId, ProfileId, Scope, TenantId, TenantRef,
-    Thumbprint, Upn,
+    AppId, DomainName, InvalidId, ObjectId, OrgId, ProfileId, ScanProfileId, Scope, TenantId,
+    TenantRef, Thumbprint, Upn,
 };
 pub use model::*;
 pub use platform::{
@@ -43,6 +44,11 @@ pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use reauth::{
     CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, Reauthorizer, StartRequest,
     Started,
+};
+pub use scan::{
+    Conversion, NewScanProfile, PlannerReadiness, PlannerRefusal, ReadinessCode, ReadinessItem,
+    SavedScanProfile, ScanAuth, ScanProfile, ScanProfileEdit, ScanProfileStore, ScanProfiles,
+    TenantPlannerReadiness,
 };
 pub use service::{Consentry, NewProfile};
 pub use status::{ActionOwner, ProfileStatus, StatusReason};

@@ -42,6 +42,7 @@ pub trait Store:
     + ScheduleStore
     + WebhookStore
     + ApiKeyStore
+    + crate::scan::ScanProfileStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -405,8 +405,15 @@ impl Consentry {
             .await?)
     }
 
-    /// Deletes a profile with its secrets and history.
+    /// Deletes a profile with its secrets and history. Refused while a scan profile authenticates
+    /// with it.
     pub async fn delete_profile(&self, id: ProfileId) -> Result<(), DomainError> {
+        if let Some(sp) = self.store.scan_profiles_using(id).await?.first() {
+            return Err(DomainError::Conflict(format!(
+                "app profile {id} is used by the scan profile {:?} ({}); edit the scan profile to use another app profile first",
+                sp.name, sp.id
+            )));
+        }
         if !self.store.delete_profile(id).await? {
             return Err(DomainError::NotFound {
                 what: "app profile",

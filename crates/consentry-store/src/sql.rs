@@ -29,6 +29,7 @@ use crate::sealer::{Binding, Sealer};
 
 mod accounts;
 mod api_keys;
+mod scan_profiles;
 mod schedule;
 mod webhooks;
 
