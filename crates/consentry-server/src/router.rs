@@ -6,7 +6,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
-use crate::api::{catalog, check, orgs, profiles, reauth, tenants};
+use crate::api::{catalog, check, orgs, profiles, reauth, scan_profiles, tenants};
 use crate::error::ApiError;
 use crate::{AppState, auth, callback, health};
 
@@ -43,6 +43,24 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/profiles/{id}/reauthorize", post(reauth::start))
         .route("/profiles/{id}/reauthorize/cancel", post(reauth::cancel))
+        .route(
+            "/tenants/{tenant}/scan-profiles",
+            get(scan_profiles::list).post(scan_profiles::create),
+        )
+        .route(
+            "/tenants/{tenant}/planner-readiness",
+            get(scan_profiles::tenant_readiness),
+        )
+        .route(
+            "/scan-profiles/{id}",
+            get(scan_profiles::get)
+                .put(scan_profiles::put)
+                .delete(scan_profiles::delete),
+        )
+        .route(
+            "/scan-profiles/{id}/planner-readiness",
+            get(scan_profiles::readiness),
+        )
         .fallback(|| async { ApiError::RouteNotFound })
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -94,7 +112,11 @@ async fn api_index() -> axum::Json<serde_json::Value> {
             "POST /api/v1/tenants/{tenant}/tokens (service API key)",
             "DELETE /api/v1/organizations/{id}/webhooks/{webhook_id}",
             "POST /api/v1/profiles/{id}/reauthorize",
-            "POST /api/v1/profiles/{id}/reauthorize/cancel"
+            "POST /api/v1/profiles/{id}/reauthorize/cancel",
+            "GET|POST /api/v1/tenants/{tenant}/scan-profiles",
+            "GET /api/v1/tenants/{tenant}/planner-readiness",
+            "GET|PUT|DELETE /api/v1/scan-profiles/{id}",
+            "GET /api/v1/scan-profiles/{id}/planner-readiness"
         ]
     }))
 }

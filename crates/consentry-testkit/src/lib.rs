@@ -67,6 +67,12 @@ impl TestEnv {
 
     /// Starts both with a scenario.
     pub async fn start_with(scenario: Scenario) -> TestEnv {
+        Self::start_with_settings(scenario, Vec::new()).await
+    }
+
+    /// Starts both with a scenario and extra `CONSENTRY_*` settings (for example
+    /// `CONSENTRY_CATALOG_FILE`), applied after the kit's own.
+    pub async fn start_with_settings(scenario: Scenario, extra: Vec<(String, String)>) -> TestEnv {
         let dir = tempfile::tempdir().expect("temp dir");
         let sim = RunningSim::start(
             scenario.clone(),
@@ -119,6 +125,7 @@ impl TestEnv {
                 secret.expose_secret().to_string(),
             ));
         }
+        vars.extend(extra);
         let cfg = Config::load(None, vars).expect("config");
         let clock = std::sync::Arc::new(consentry_domain::OffsetClock::default());
         let state = consentry_server::build_state_with_clock(&cfg, clock.clone())

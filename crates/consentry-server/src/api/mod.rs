@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod orgs;
 pub mod profiles;
 pub mod reauth;
+pub mod scan_profiles;
 pub mod tenants;
 pub mod tokens;
 pub mod webhooks;

@@ -1,0 +1,162 @@
+//! Scan profiles and the Planner migration: `GET|POST /api/v1/tenants/{tenant}/scan-profiles`,
+//! `GET|PUT|DELETE /api/v1/scan-profiles/{id}`, `GET /api/v1/scan-profiles/{id}/planner-readiness` and
+//! `GET /api/v1/tenants/{tenant}/planner-readiness`. The rules live in `consentry_domain::scan`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use consentry_domain::{
+    NewScanProfile, PlannerReadiness, ProfileId, SavedScanProfile, ScanAuth, ScanProfile,
+    ScanProfileEdit, ScanProfileId, ScanProfiles, TenantPlannerReadiness, TenantRef, Upn,
+};
+use serde::Deserialize;
+
+use super::{ApiJson, ApiPath, parse_id};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+fn service(st: &AppState) -> ScanProfiles {
+    ScanProfiles::new(st.svc.clone())
+}
+
+/// The authentication method of `POST …/scan-profiles`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthBody {
+    /// An app profile.
+    AppProfile {
+        /// Its ID.
+        app_profile: String,
+    },
+    /// Records a scan profile configured in the classic UI (a service account plus a delegated app
+    /// profile); the next save converts it. No password is accepted or stored.
+    Classic {
+        /// The service account's UPN.
+        service_account: String,
+        /// The additional delegated app profile.
+        delegated_profile: String,
+    },
+}
+
+/// Body of `POST /tenants/{tenant}/scan-profiles`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    name: String,
+    #[serde(default)]
+    modules: Vec<String>,
+    authentication: AuthBody,
+    #[serde(default)]
+    planner_backup_enabled: bool,
+}
+
+/// Body of `PUT /scan-profiles/{id}`: unset fields keep their value. Saving a classic scan profile
+/// converts it to an app profile (`app_profile`, or the tenant's suitable one when unset).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditBody {
+    name: Option<String>,
+    modules: Option<Vec<String>>,
+    app_profile: Option<String>,
+    planner_backup_enabled: Option<bool>,
+}
+
+fn scan_id(raw: &str) -> Result<ScanProfileId, ApiError> {
+    parse_id("id", raw, ScanProfileId::parse)
+}
+
+/// A tenant's scan profiles, by name.
+pub async fn list(
+    State(st): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    let t = parse_id("tenant", &tenant, TenantRef::parse)?;
+    let items = service(&st).list(&t).await?;
+    Ok(ApiJson(serde_json::json!({ "items": items })))
+}
+
+/// Creates a scan profile.
+pub async fn create(
+    State(st): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+    ApiJson(b): ApiJson<CreateBody>,
+) -> ApiResult<(StatusCode, ApiJson<ScanProfile>)> {
+    let tenant = parse_id("tenant", &tenant, TenantRef::parse)?;
+    let authentication = match b.authentication {
+        AuthBody::AppProfile { app_profile } => ScanAuth::AppProfile {
+            app_profile: parse_id("app_profile", &app_profile, ProfileId::parse)?,
+        },
+        AuthBody::Classic {
+            service_account,
+            delegated_profile,
+        } => ScanAuth::Classic {
+            service_account: parse_id("service_account", &service_account, Upn::parse)?,
+            delegated_profile: parse_id("delegated_profile", &delegated_profile, ProfileId::parse)?,
+        },
+    };
+    let sp = service(&st)
+        .create(NewScanProfile {
+            tenant,
+            name: b.name,
+            modules: b.modules,
+            authentication,
+            planner_backup_enabled: b.planner_backup_enabled,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(sp)))
+}
+
+/// Reads a scan profile.
+pub async fn get(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<ScanProfile>> {
+    Ok(ApiJson(service(&st).get(scan_id(&id)?).await?))
+}
+
+/// Edits and saves a scan profile (converting a classic one).
+pub async fn put(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<EditBody>,
+) -> ApiResult<ApiJson<SavedScanProfile>> {
+    let id = scan_id(&id)?;
+    let edit = ScanProfileEdit {
+        name: b.name,
+        modules: b.modules,
+        app_profile: b
+            .app_profile
+            .as_deref()
+            .map(|p| parse_id("app_profile", p, ProfileId::parse))
+            .transpose()?,
+        planner_backup_enabled: b.planner_backup_enabled,
+    };
+    Ok(ApiJson(service(&st).save(id, edit).await?))
+}
+
+/// Deletes a scan profile.
+pub async fn delete(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    service(&st).delete(scan_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a scan profile still lacks for Planner, each with its step.
+pub async fn readiness(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<PlannerReadiness>> {
+    Ok(ApiJson(
+        service(&st).planner_readiness(scan_id(&id)?).await?,
+    ))
+}
+
+/// The Planner readiness of a tenant and each of its scan profiles.
+pub async fn tenant_readiness(
+    State(st): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<ApiJson<TenantPlannerReadiness>> {
+    let t = parse_id("tenant", &tenant, TenantRef::parse)?;
+    Ok(ApiJson(service(&st).tenant_readiness(&t).await?))
+}
