@@ -4,6 +4,7 @@
 
 mod demo;
 mod output;
+mod scan_profiles;
 mod users;
 
 use std::path::PathBuf;
@@ -59,6 +60,9 @@ enum Command {
     /// Service API keys for the token API, scoped to an organization.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Scan profiles (Cloud Backup for Microsoft 365) and the Planner migration.
+    #[command(subcommand)]
+    ScanProfiles(scan_profiles::ScanProfilesCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -625,6 +629,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = load_config(cfg_path)?;
             let svc = services(&cfg).await?;
             users::run(cmd, &svc).await
+        }
+        Command::ScanProfiles(cmd) => {
+            let cfg = load_config(cfg_path)?;
+            let svc = services(&cfg).await?;
+            scan_profiles::run(cmd, &svc).await
         }
         Command::Orgs(cmd) => {
             let cfg = load_config(cfg_path)?;

@@ -1,0 +1,179 @@
+//! `consentry scan-profiles`: create (classic and app-profile methods), show, list, edit (the
+//! conversion's refusal when no app profile of the tenant can protect Planner), readiness per scan
+//! profile and per tenant, delete. The conversion itself, with app profiles authorized through
+//! entra-sim, is covered by consentry-server's `tests/scan_profiles.rs` on the same domain service.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn consentry(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CONSENTRY_DATA_DIR", data_dir)
+        .output()
+        .expect("run consentry")
+}
+
+fn ok(data_dir: &Path, args: &[&str]) -> String {
+    let out = consentry(data_dir, args);
+    assert!(
+        out.status.success(),
+        "consentry {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn ok_json(data_dir: &Path, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(data_dir, args)).unwrap()
+}
+
+fn fails(data_dir: &Path, args: &[&str]) -> String {
+    let out = consentry(data_dir, args);
+    assert!(!out.status.success(), "consentry {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+const CONTOSO: &str = "contoso.onmicrosoft.com";
+
+fn codes(r: &Value) -> Vec<String> {
+    r["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn scan_profiles_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let org = ok_json(
+        d,
+        &[
+            "orgs",
+            "create",
+            "--name",
+            "Contoso",
+            "--modules",
+            "planner",
+            "--json",
+        ],
+    );
+    let org_id = org[0]["id"].as_str().unwrap().to_string();
+    ok(
+        d,
+        &[
+            "tenants",
+            "connect",
+            "--org",
+            &org_id,
+            "--tenant-id",
+            "11111111-2222-4333-8444-555555555555",
+            "--domain",
+            CONTOSO,
+        ],
+    );
+    let mut ids = Vec::new();
+    for app_type in ["cloud-backup-delegated", "cloud-backup-m365-all"] {
+        let p = ok_json(
+            d,
+            &[
+                "profiles",
+                "create",
+                "--tenant",
+                CONTOSO,
+                "--app-type",
+                app_type,
+                "--json",
+            ],
+        );
+        ids.push(p["profile"]["id"].as_str().unwrap().to_string());
+    }
+    let (delegated, modern) = (&ids[0], &ids[1]);
+
+    let sp = ok_json(
+        d,
+        &[
+            "scan-profiles",
+            "create",
+            "--tenant",
+            CONTOSO,
+            "--name",
+            "Contoso backup",
+            "--modules",
+            "planner,teams",
+            "--service-account",
+            "svc-backup@contoso.onmicrosoft.com",
+            "--delegated-profile",
+            delegated,
+            "--json",
+        ],
+    );
+    assert_eq!(sp["authentication"]["method"], "classic", "{sp}");
+    assert_eq!(
+        sp["authentication"]["delegated_profile"],
+        delegated.as_str()
+    );
+    let id = sp["id"].as_str().unwrap().to_string();
+
+    let list = ok(d, &["scan-profiles", "list", "--tenant", CONTOSO]);
+    assert!(
+        list.contains("Contoso backup") && list.contains("classic"),
+        "{list}"
+    );
+
+    let r = ok_json(d, &["scan-profiles", "readiness", &id, "--json"]);
+    assert_eq!(
+        codes(&r),
+        ["permission", "validity", "classic_method", "backup_setting"],
+        "{r}"
+    );
+    assert_eq!(r["app_profile"], modern.as_str(), "{r}");
+    let text = ok(d, &["scan-profiles", "readiness", &id]);
+    assert!(
+        text.contains("not ready for Planner")
+            && text.contains("Step: Edit the scan profile and save it"),
+        "{text}"
+    );
+
+    // Saving converts the classic method; with no suitable app profile it is refused and changes nothing.
+    let err = fails(d, &["scan-profiles", "edit", &id]);
+    assert!(
+        err.contains("has no app profile that can protect Planner data")
+            && err.contains("lacks Tasks.ReadWrite.All"),
+        "{err}"
+    );
+    let err = fails(
+        d,
+        &["scan-profiles", "edit", &id, "--app-profile", delegated],
+    );
+    assert!(err.contains("cannot protect Planner data"), "{err}");
+    assert_eq!(
+        ok_json(d, &["scan-profiles", "show", &id, "--json"]),
+        sp,
+        "a refused save leaves the scan profile as it was"
+    );
+
+    let t = ok_json(
+        d,
+        &["scan-profiles", "readiness", "--tenant", CONTOSO, "--json"],
+    );
+    assert_eq!(t["ready"], false);
+    assert_eq!(codes(&t), ["suitable_app_profile"], "{t}");
+    assert_eq!(t["scan_profiles"][0]["scan_profile_id"], id.as_str());
+
+    // The delegated profile the classic method names cannot be deleted while it is used.
+    let err = fails(d, &["profiles", "delete", delegated]);
+    assert!(err.contains("Contoso backup"), "{err}");
+
+    ok(d, &["scan-profiles", "delete", &id]);
+    let err = fails(d, &["scan-profiles", "show", &id]);
+    assert!(err.contains("was not found"), "{err}");
+    ok(d, &["profiles", "delete", delegated]);
+}
