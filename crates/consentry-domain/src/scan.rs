@@ -315,6 +315,22 @@ pub enum ReadinessCode {
     ScanProfile,
 }
 
+impl ReadinessCode {
+    /// Stable name (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PlannerNotProtected => "planner_not_protected",
+            Self::SubscriptionModule => "subscription_module",
+            Self::SuitableAppProfile => "suitable_app_profile",
+            Self::Permission => "permission",
+            Self::Validity => "validity",
+            Self::ClassicMethod => "classic_method",
+            Self::BackupSetting => "backup_setting",
+            Self::ScanProfile => "scan_profile",
+        }
+    }
+}
+
 /// One thing missing for Planner, with the step that fixes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReadinessItem {

@@ -15,6 +15,7 @@ mod assets;
 mod auth;
 mod error;
 mod pages;
+mod scan;
 mod wizard;
 
 use axum::Router;
@@ -72,6 +73,12 @@ pub fn routes() -> Router<AppState> {
             get(wizard::form)
                 .post(wizard::submit)
                 .layer(DefaultBodyLimit::max(MAX_WIZARD_BYTES)),
+        )
+        .route("/tenants/{tenant}/scan-profiles", get(scan::list))
+        .route("/scan-profiles/{id}", get(scan::detail))
+        .route(
+            "/scan-profiles/{id}/edit",
+            get(scan::edit_form).post(scan::edit_submit),
         )
         .route("/static/{file}", get(assets::asset))
         .fallback(|| async { ConsoleError::PageNotFound })

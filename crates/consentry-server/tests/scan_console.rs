@@ -1,0 +1,330 @@
+//! Scan profiles in the web console (router in memory, state wired to entra-sim): the tenant's list,
+//! the detail with the Planner readiness list and its steps, the edit form (CSRF required, a refusal
+//! shown with its reason and the scan profile left as it was, the conversion of a classic scan profile
+//! on a save without other change), and organization scoping.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use consentry_domain::{AccountScope, Accounts, HashCost, OrgId, SessionPolicy};
+use consentry_server::AppState;
+use consentry_testkit::TestEnv;
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+const PASSWORD: &str = "console-password-1";
+const CONTOSO: &str = "contoso.onmicrosoft.com";
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+    fn cookie_value(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .and_then(|c| c.split(';').next())
+            .and_then(|kv| kv.split_once('='))
+            .map(|(_, v)| v.to_string())
+    }
+    fn csrf(&self) -> String {
+        let i = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a csrf field");
+        let rest = &self.body[i + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').expect("end")].to_string()
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn send(state: &AppState, req: Request<Body>) -> Answer {
+    let res = consentry_server::router(state.clone())
+        .oneshot(req)
+        .await
+        .expect("router answers");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), 4 << 20)
+        .await
+        .expect("body");
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn get(state: &AppState, path: &str, session: &str) -> Answer {
+    let req = Request::get(path)
+        .header(header::COOKIE, format!("consentry_session={session}"))
+        .body(Body::empty())
+        .unwrap();
+    send(state, req).await
+}
+
+async fn post(state: &AppState, path: &str, cookies: &str, form: &[(&str, &str)]) -> Answer {
+    let body = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let req = Request::post(path)
+        .header(header::COOKIE, cookies)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    send(state, req).await
+}
+
+async fn sign_in(state: &AppState, user: &str) -> String {
+    let page = send(
+        state,
+        Request::get("/console/login").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let login = page.cookie_value("consentry_login").expect("login cookie");
+    let a = post(
+        state,
+        "/console/login",
+        &format!("consentry_login={login}"),
+        &[
+            ("csrf", &page.csrf()),
+            ("username", user),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    a.cookie_value("consentry_session").expect("session")
+}
+
+async fn stored(env: &TestEnv, id: &str) -> Value {
+    let (s, v) = env
+        .api(Method::GET, &format!("/api/v1/scan-profiles/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn a_classic_scan_profile_is_converted_from_the_console() {
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&["planner"]).await;
+    let delegated = env.profile("cloud-backup-delegated", None).await;
+    let modern = env.profile("cloud-backup-m365-all", None).await;
+    env.authorize(
+        &modern,
+        json!({"method": "admin"}),
+        "admin@contoso.onmicrosoft.com",
+        None,
+    )
+    .await;
+    let (s, sp) = env
+        .api(
+            Method::POST,
+            &format!("/api/v1/tenants/{CONTOSO}/scan-profiles"),
+            Some(json!({"name": "Contoso <backup>", "modules": ["planner"],
+                "authentication": {"method": "classic",
+                    "service_account": "svc@contoso.onmicrosoft.com", "delegated_profile": delegated}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sp}");
+    let id = sp["id"].as_str().unwrap().to_string();
+    let mut state = env.state.clone();
+    state.console.accounts = Accounts::new(
+        state.svc.store().clone(),
+        env.clock.clone(),
+        SessionPolicy::default(),
+        HashCost::TestOnly,
+    );
+    let pw = SecretString::from(PASSWORD.to_string());
+    state
+        .console
+        .accounts
+        .create(
+            "ops",
+            &pw,
+            AccountScope::Organization(OrgId::parse(&org).unwrap()),
+        )
+        .await
+        .unwrap();
+    let other = state
+        .svc
+        .create_organization("Elsewhere", &[])
+        .await
+        .unwrap();
+    state
+        .console
+        .accounts
+        .create("outsider", &pw, AccountScope::Organization(other.id))
+        .await
+        .unwrap();
+    let session = sign_in(&state, "ops").await;
+    let cookies = format!("consentry_session={session}");
+
+    // The tenant's list, from the tenants page.
+    let home = get(&state, "/console", &session).await;
+    let list_path = format!("/console/tenants/{}/scan-profiles", env.contoso_id);
+    assert!(home.body.contains(&list_path), "{}", home.body);
+    let list = get(&state, &list_path, &session).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(
+        list.body.contains("Contoso &#60;backup&#62;")
+            || list.body.contains("Contoso &lt;backup&gt;"),
+        "names are escaped: {}",
+        list.body
+    );
+    assert!(list.body.contains("Classic"), "{}", list.body);
+
+    // The detail lists what is missing, with the steps.
+    let detail_path = format!("/console/scan-profiles/{id}");
+    let d = get(&state, &detail_path, &session).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    assert!(
+        d.body.contains("data-code=\"classic_method\""),
+        "{}",
+        d.body
+    );
+    assert!(
+        d.body.contains("data-code=\"backup_setting\""),
+        "{}",
+        d.body
+    );
+    assert!(
+        d.body
+            .contains("Edit the scan profile and save it, even without changes"),
+        "{}",
+        d.body
+    );
+
+    // Another organization's account does not see it.
+    let outsider = sign_in(&state, "outsider").await;
+    assert_eq!(
+        get(&state, &detail_path, &outsider).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&state, &list_path, &outsider).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let edit_path = format!("/console/scan-profiles/{id}/edit");
+    let form = get(&state, &edit_path, &session).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("id=\"classic-note\""), "{}", form.body);
+    let csrf = form.csrf();
+    let before = stored(&env, &id).await;
+
+    // No CSRF token: refused, nothing changes.
+    let a = post(
+        &state,
+        &edit_path,
+        &cookies,
+        &[("name", "Contoso <backup>"), ("module", "planner")],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert_eq!(stored(&env, &id).await, before);
+
+    // An unsuitable app profile: the form again, with the reason and step; nothing changes.
+    let a = post(
+        &state,
+        &edit_path,
+        &cookies,
+        &[
+            ("csrf", &csrf),
+            ("name", "Contoso <backup>"),
+            ("module", "planner"),
+            ("app_profile", &delegated),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(
+        a.body.contains("id=\"error\"") && a.body.contains("cannot protect Planner data"),
+        "{}",
+        a.body
+    );
+    assert_eq!(stored(&env, &id).await, before);
+
+    // Save without other change: converted to the tenant's suitable app profile.
+    let a = post(
+        &state,
+        &edit_path,
+        &cookies,
+        &[
+            ("csrf", &csrf),
+            ("name", "Contoso <backup>"),
+            ("module", "planner"),
+            ("app_profile", ""),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(
+        a.location(),
+        format!("/console/scan-profiles/{id}?converted={modern}")
+    );
+    let now: Value = stored(&env, &id).await;
+    assert_eq!(
+        now["authentication"],
+        json!({"method": "app_profile", "app_profile": modern})
+    );
+    let d = get(&state, a.location(), &session).await;
+    assert!(
+        d.body.contains("was converted from the classic method"),
+        "{}",
+        d.body
+    );
+    assert!(
+        !d.body.contains("data-code=\"classic_method\""),
+        "{}",
+        d.body
+    );
+    assert!(
+        d.body.contains("data-code=\"backup_setting\""),
+        "{}",
+        d.body
+    );
+
+    // Enabling Planner data backup: ready.
+    let a = post(
+        &state,
+        &edit_path,
+        &cookies,
+        &[
+            ("csrf", &csrf),
+            ("name", "Contoso <backup>"),
+            ("module", "planner"),
+            ("app_profile", &modern),
+            ("planner_backup", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let d = get(&state, a.location(), &session).await;
+    assert!(d.body.contains("id=\"planner-ready\""), "{}", d.body);
+}
