@@ -391,6 +391,22 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
             .check(id, CheckTrigger::Manual("demo".into()))
             .await?;
     }
+    // A scan profile configured in the classic UI, protecting Planner: the visitor converts it in the
+    // console (Tenants > Scan profiles > Edit > Save).
+    let scan = consentry_domain::ScanProfiles::new(svc.clone())
+        .create(consentry_domain::NewScanProfile {
+            tenant: TenantRef::Id(tenant_id),
+            name: "Contoso backup (classic UI)".into(),
+            modules: vec!["planner".into(), "teams".into()],
+            authentication: consentry_domain::ScanAuth::Classic {
+                service_account: consentry_domain::Upn::parse(
+                    "svc.backup@contoso.onmicrosoft.com",
+                )?,
+                delegated_profile: backup,
+            },
+            planner_backup_enabled: false,
+        })
+        .await?;
     state
         .console
         .accounts
@@ -422,5 +438,9 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
                 .unwrap_or_default()
         ));
     }
+    lines.push(format!(
+        "Scan profile \"{}\" (classic authentication, protects Planner): convert it at /console/scan-profiles/{}/edit",
+        scan.name, scan.id
+    ));
     Ok(lines)
 }

@@ -310,6 +310,16 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
     let text = lines.join("\n");
     let token = std::fs::read_to_string(data.join("api-token")).unwrap_or_default();
     let out = consentry(&data, &["profiles", "list", "--json", "--limit", "100"]);
+    let scan = consentry(
+        &data,
+        &[
+            "scan-profiles",
+            "readiness",
+            "--tenant",
+            "contoso.onmicrosoft.com",
+            "--json",
+        ],
+    );
     let _ = child.kill();
     let _ = child.wait();
     assert!(text.contains("ready") && text.contains("Seeded"), "{text}");
@@ -342,6 +352,21 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
         .map(|p| p["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses.len(), 9, "{v}");
+    // The classic scan profile protecting Planner, for the visitor to convert in the console.
+    assert!(
+        text.contains("Scan profile \"Contoso backup (classic UI)\""),
+        "{text}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&scan.stdout).unwrap();
+    assert_eq!(r["scan_profiles"][0]["method"], "classic", "{r}");
+    assert!(
+        r["scan_profiles"][0]["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["code"] == "classic_method"),
+        "{r}"
+    );
     assert_eq!(
         statuses.iter().filter(|s| **s == "valid").count(),
         2,
