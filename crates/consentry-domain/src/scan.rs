@@ -437,7 +437,15 @@ impl ScanProfiles {
             .iter()
             .filter(|a| planner_capable(a))
             .collect();
-        v.sort_by_key(|a| (mode_rank(a.mode).wrapping_add(2) % 3, a.key.clone()));
+        // The documentation's order: classic, modern, custom.
+        v.sort_by_key(|a| {
+            let rank = match a.mode {
+                Some(AppMode::Classic) => 0,
+                Some(AppMode::Modern) => 1,
+                _ => 2,
+            };
+            (rank, a.key.clone())
+        });
         v.iter()
             .map(|a| {
                 format!(
@@ -1054,5 +1062,62 @@ fn name_conflict(e: StoreError, name: &str) -> DomainError {
             id: what,
         },
         e => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use consentry_catalog::Catalog;
+
+    #[test]
+    fn the_three_planner_modes_come_from_the_catalog() {
+        let c = Catalog::builtin();
+        let mut keys: Vec<&str> = c
+            .app_types
+            .iter()
+            .filter(|a| planner_capable(a))
+            .map(|a| a.key.as_str())
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["cloud-backup-m365-all", "custom-azure-app", "m365-all"],
+            "classic, modern and custom mode; not the delegated custom app nor the delegated app"
+        );
+    }
+
+    #[test]
+    fn a_catalog_without_the_permission_has_no_planner_app_type() {
+        let mut c = Catalog::builtin();
+        for a in &mut c.app_types {
+            a.permissions.retain(|p| p.name != PLANNER_PERMISSION);
+        }
+        assert!(!c.app_types.iter().any(planner_capable));
+    }
+
+    #[test]
+    fn refusals_say_what_to_do() {
+        let profile = ProfileId::new_random();
+        let r = PlannerRefusal::PermissionNotGranted {
+            profile,
+            app_type_name: "Microsoft 365 (All permissions)".into(),
+            step: "re-authorize it so the new permission is consented".into(),
+        };
+        assert_eq!(
+            r.to_string(),
+            format!(
+                "the Microsoft 365 (All permissions) profile {profile} lacks Tasks.ReadWrite.All: re-authorize it so the new permission is consented"
+            )
+        );
+        assert_eq!(r.code(), "permission_not_granted");
+        let e: DomainError = r.into();
+        assert!(matches!(
+            e,
+            DomainError::Invalid {
+                field: "app_profile",
+                ..
+            }
+        ));
     }
 }
