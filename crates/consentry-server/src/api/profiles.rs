@@ -62,6 +62,7 @@ pub async fn list(
         Some(o) => {
             let o = parse_id("org", o, OrgId::parse)?;
             c.may(Action::Read, Some(o))?;
+            st.svc.organization(o).await?;
             Some(o)
         }
         None => c.org(),
