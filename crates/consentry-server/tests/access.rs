@@ -569,6 +569,7 @@ async fn new_key(env: &TestEnv, org: OrgId, name: &str) -> (String, String) {
         key_hash: consentry_server::api::tokens::key_hash(&key),
         created_at: time::OffsetDateTime::now_utc(),
         revoked_at: None,
+        last_used_at: None,
     };
     env.state
         .svc
@@ -962,6 +963,16 @@ async fn the_token_api_takes_only_service_keys() {
             }
         }
     }
+    let used = w
+        .env
+        .state
+        .svc
+        .store()
+        .find_api_key(&consentry_server::api::tokens::key_hash(&w.key_a))
+        .await
+        .expect("find")
+        .expect("the key");
+    assert!(used.last_used_at.is_some(), "the key's use is recorded");
 }
 
 #[tokio::test]

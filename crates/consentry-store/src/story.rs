@@ -1765,4 +1765,36 @@ pub async fn roles_and_tokens(store: &dyn Store) {
         "tokens go with their account's organization"
     );
     assert!(store.delete_account(root.id).await.expect("delete"));
+
+    // A service key's last use.
+    let org = new_org(store, "keys").await;
+    let key = consentry_domain::ApiKey {
+        id: Uuid::new_v4(),
+        org_id: org.id,
+        name: "service".into(),
+        key_hash: format!("{}{}", token(), token()),
+        created_at: t0,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    store.insert_api_key(&key).await.expect("insert a key");
+    let got = store
+        .find_api_key(&key.key_hash)
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(got.last_used_at, None);
+    assert!(store.touch_api_key(key.id, used).await.expect("touch"));
+    let got = store
+        .find_api_key(&key.key_hash)
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(got.last_used_at.map(to_micros), Some(to_micros(used)));
+    assert!(
+        !store
+            .touch_api_key(Uuid::new_v4(), used)
+            .await
+            .expect("touch")
+    );
 }

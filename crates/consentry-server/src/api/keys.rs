@@ -90,6 +90,7 @@ pub async fn create(
         key_hash: super::tokens::key_hash(&key),
         created_at: st.svc.clock().now(),
         revoked_at: None,
+        last_used_at: None,
     };
     st.svc
         .store()

@@ -4,7 +4,7 @@
 -- role: 'admin' (may change its organization's data) or 'viewer' (read only). Accounts that existed
 -- before roles become admins; platform accounts (org_id NULL) are the platform operator and keep 'admin'.
 -- Personal access tokens act for their account with its scope and role; only the hex SHA-256 of a token
--- is kept. They go with their account.
+-- is kept. They go with their account. Service API keys record when the token API last accepted them.
 
 ALTER TABLE operator_accounts ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
 
@@ -20,3 +20,5 @@ CREATE TABLE personal_tokens (
     CONSTRAINT personal_tokens_hash_unique UNIQUE (token_hash)
 );
 CREATE INDEX personal_tokens_by_account ON personal_tokens (account_id);
+
+ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT;
