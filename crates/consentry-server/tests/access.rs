@@ -1363,3 +1363,96 @@ async fn every_route_is_in_the_tables() {
         "a console route is missing from CONSOLE_TABLE"
     );
 }
+
+#[tokio::test]
+async fn a_token_made_on_the_console_page_is_shown_once_works_on_the_api_and_is_revoked_there() {
+    let w = world().await;
+    let base = &w.env.base;
+    let session = &w.viewer_a.2;
+    let cookie = format!("consentry_session={session}");
+    let made = w
+        .no_redirects
+        .post(format!("{base}/console/tokens"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf_token_for(session).as_str()),
+            ("name", "<b>report</b>"),
+            ("days", "7"),
+        ])
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let page = made.text().await.expect("body");
+    assert!(
+        page.contains("&#60;b&#62;report") && !page.contains("<b>report"),
+        "the name is escaped: {page}"
+    );
+    let start = page.find("cpt_").expect("the token is shown");
+    let token: String = page[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+
+    let api = |path: String, method: Method| {
+        let rb = w
+            .no_redirects
+            .request(method, format!("{base}/api/v1{path}"))
+            .bearer_auth(&token);
+        async move { rb.send().await.expect("call").status() }
+    };
+    // The viewer's token reads A, is refused changes, and does not see B.
+    assert_eq!(
+        api(format!("/profiles/{}", w.a.profile), Method::GET).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api(format!("/profiles/{}/check", w.a.profile), Method::POST).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        api(format!("/profiles/{}", w.b.profile), Method::GET).await,
+        StatusCode::NOT_FOUND
+    );
+
+    // Shown once: the list has its name and last use, never the value.
+    let list = w
+        .no_redirects
+        .get(format!("{base}/console/tokens"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("call")
+        .text()
+        .await
+        .expect("body");
+    assert!(!list.contains(&token));
+    let tokens = w
+        .env
+        .state
+        .console
+        .accounts
+        .tokens(w.viewer_a.0.id)
+        .await
+        .expect("tokens");
+    let record = tokens
+        .iter()
+        .find(|t| t.name == "<b>report</b>")
+        .expect("the record");
+    assert!(record.last_used_at.is_some());
+
+    let s = w
+        .no_redirects
+        .post(format!("{base}/console/tokens/{}/revoke", record.id))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf_token_for(session))])
+        .send()
+        .await
+        .expect("call")
+        .status();
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(
+        api(format!("/profiles/{}", w.a.profile), Method::GET).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
