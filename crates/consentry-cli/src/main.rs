@@ -709,6 +709,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         key_hash: consentry_server::api::tokens::key_hash(&key),
                         created_at: svc.clock().now(),
                         revoked_at: None,
+                        last_used_at: None,
                     };
                     store.insert_api_key(&record).await?;
                     println!("key id: {}", record.id);
@@ -728,13 +729,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     } else {
                         for k in &keys {
                             println!(
-                                "{}  org {}  {:<20}  {}",
+                                "{}  org {}  {:<20}  {}  {}",
                                 k.id,
                                 k.org_id,
                                 k.name,
                                 match k.revoked_at {
                                     Some(at) => format!("revoked {at}"),
                                     None => "active".into(),
+                                },
+                                match k.last_used_at {
+                                    Some(at) => format!("last used {at}"),
+                                    None => "never used".into(),
                                 }
                             );
                         }

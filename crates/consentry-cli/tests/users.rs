@@ -108,3 +108,118 @@ fn users_are_created_listed_and_deleted() {
     let o = consentry(d, &["users", "list"], None);
     assert!(text(&o).contains("ops") && !text(&o).contains("admin"));
 }
+
+#[test]
+fn roles_are_chosen_listed_and_personal_tokens_are_created_listed_and_revoked() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let o = consentry(d, &["orgs", "create", "--name", "Contoso", "--json"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let org: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let org = org
+        .get(0)
+        .unwrap_or(&org)
+        .get("id")
+        .and_then(|v| v.as_str())
+        .expect("org id")
+        .to_string();
+
+    let o = consentry(
+        d,
+        &[
+            "users", "create", "reader", "--org", &org, "--role", "viewer",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("viewer of organization {org}")),
+        "{}",
+        text(&o)
+    );
+    let o = consentry(d, &["users", "create", "boss", "--org", &org], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("admin of organization"), "{}", text(&o));
+    let o = consentry(
+        d,
+        &["users", "create", "x", "--org", &org, "--role", "owner"],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("admin") && text(&o).contains("viewer"));
+    let o = consentry(
+        d,
+        &["users", "create", "y", "--platform", "--role", "viewer"],
+        None,
+    );
+    assert!(!o.status.success(), "a platform account has no role");
+
+    let o = consentry(d, &["users", "list", "--json"], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let roles: Vec<(&str, &str)> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|a| {
+            (
+                a["username"].as_str().unwrap_or_default(),
+                a["role"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(roles, [("boss", "admin"), ("reader", "viewer")]);
+    let o = consentry(d, &["users", "list"], None);
+    assert!(text(&o).contains("Role") && text(&o).contains("viewer"));
+
+    let o = consentry(
+        d,
+        &[
+            "users",
+            "token",
+            "create",
+            "READER",
+            "--name",
+            "nightly report",
+            "--expires-in-days",
+            "30",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("token:    "))
+        .expect("the token is printed");
+    assert!(token.starts_with("cpt_"), "{token}");
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("token id: "))
+        .expect("the ID is printed")
+        .to_string();
+
+    let o = consentry(d, &["users", "token", "list", "reader", "--json"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !text(&o).contains(token),
+        "the token is never listed, only its record"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v[0]["name"], "nightly report");
+    assert_eq!(v[0]["id"], id.as_str());
+    assert!(v[0]["revoked_at"].is_null());
+
+    let o = consentry(d, &["users", "token", "revoke", "boss", &id], None);
+    assert!(!o.status.success(), "another account cannot revoke it");
+    let o = consentry(d, &["users", "token", "revoke", "reader", &id], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = consentry(d, &["users", "token", "list", "reader"], None);
+    assert!(text(&o).contains("revoked"), "{}", text(&o));
+    let o = consentry(
+        d,
+        &["users", "token", "create", "ghost", "--name", "x"],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("users list"), "{}", text(&o));
+}

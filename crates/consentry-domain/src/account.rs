@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::access::{Caller, Role};
 use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::ports::{Clock, Store, StoreError};
@@ -27,6 +28,14 @@ use crate::ports::{Clock, Store, StoreError};
 pub const MIN_PASSWORD_LEN: usize = 10;
 /// The longest user name accepted.
 pub const MAX_USERNAME_LEN: usize = 64;
+/// The longest personal access token name accepted.
+pub const MAX_TOKEN_NAME_LEN: usize = 64;
+/// The longest validity of a personal access token, in days.
+pub const MAX_TOKEN_DAYS: i64 = 366;
+/// The validity of a personal access token when none is chosen, in days.
+pub const DEFAULT_TOKEN_DAYS: i64 = 90;
+/// How personal access tokens start (service API keys start with `csk_`).
+pub const PERSONAL_TOKEN_PREFIX: &str = "cpt_";
 
 /// What an account may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,6 +74,9 @@ pub struct OperatorAccount {
     pub username: String,
     /// What it may see.
     pub scope: AccountScope,
+    /// What it may do in its organization (a platform account is the platform operator whatever this
+    /// says; it is stored as `admin`).
+    pub role: Role,
     /// The argon2id hash in PHC string form (never the password).
     pub password_hash: String,
     /// When it was created.
@@ -77,6 +89,7 @@ impl std::fmt::Debug for OperatorAccount {
             .field("id", &self.id)
             .field("username", &self.username)
             .field("scope", &self.scope)
+            .field("role", &self.role)
             .field("password_hash", &"[redacted]")
             .field("created_at", &self.created_at)
             .finish()
@@ -96,6 +109,33 @@ pub struct ConsoleSession {
     pub last_seen_at: OffsetDateTime,
     /// When it ends regardless of use.
     pub expires_at: OffsetDateTime,
+}
+
+/// A personal access token of an operator account for the JSON API, as stored: keyed by the SHA-256 of
+/// the token (the token itself is shown once, at creation). It carries its account's scope and role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PersonalToken {
+    /// Its ID (to list and revoke it).
+    pub id: Uuid,
+    /// The account it acts for.
+    pub account_id: Uuid,
+    /// A label chosen by its owner.
+    pub name: String,
+    /// Hex SHA-256 of the token.
+    #[serde(skip)]
+    pub token_hash: String,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// When it was last used (to the minute).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    /// When it was revoked.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 /// Persistence of operator accounts and console sessions; part of the [`Store`] port.
@@ -123,6 +163,25 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Deletes a session. Returns whether it existed.
     async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError>;
+    /// Adds a personal access token. `NotFound` if the account is absent.
+    async fn insert_personal_token(&self, token: &PersonalToken) -> Result<(), StoreError>;
+    /// The personal access token with this hash, revoked or expired or not.
+    async fn find_personal_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<PersonalToken>, StoreError>;
+    /// An account's personal access tokens, oldest first.
+    async fn list_personal_tokens(&self, account: Uuid) -> Result<Vec<PersonalToken>, StoreError>;
+    /// Revokes one of an account's tokens. Returns whether an unrevoked token of that account was
+    /// revoked.
+    async fn revoke_personal_token(
+        &self,
+        account: Uuid,
+        id: Uuid,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Records a token's use. Returns whether it existed.
+    async fn touch_personal_token(&self, id: Uuid, at: OffsetDateTime) -> Result<bool, StoreError>;
     /// Deletes sessions past their absolute expiry (`expires_at <= now`) or unused since `idle_before`.
     /// Returns how many went.
     async fn delete_expired_sessions(
@@ -169,6 +228,18 @@ impl HashCost {
                 argon2::Version::V0x13,
                 argon2::Params::new(64, 1, 1, None).unwrap_or_default(),
             ),
+        }
+    }
+}
+
+impl OperatorAccount {
+    /// The caller this account is, with history entries recorded as `via:username` (`console`, `api`).
+    pub fn caller(&self, via: &str) -> Caller {
+        Caller {
+            scope: self.scope,
+            role: self.role,
+            actor: crate::model::Actor::Operator(format!("{via}:{}", self.username)),
+            account_id: Some(self.id),
         }
     }
 }
@@ -270,14 +341,35 @@ impl Accounts {
         self.policy
     }
 
-    /// Creates an account. `scope` limits it to an organization (which must exist) or not at all.
+    /// Creates an organization administrator or a platform operator: [`Accounts::create_with_role`]
+    /// with [`Role::Admin`].
     pub async fn create(
         &self,
         username: &str,
         password: &SecretString,
         scope: AccountScope,
     ) -> Result<OperatorAccount, DomainError> {
+        self.create_with_role(username, password, scope, Role::Admin)
+            .await
+    }
+
+    /// Creates an account. `scope` limits it to an organization (which must exist) or not at all;
+    /// `role` says what it may do there. A platform account is the platform operator, so it cannot be a
+    /// viewer.
+    pub async fn create_with_role(
+        &self,
+        username: &str,
+        password: &SecretString,
+        scope: AccountScope,
+        role: Role,
+    ) -> Result<OperatorAccount, DomainError> {
         let username = check_username(username)?;
+        if scope == AccountScope::Platform && role == Role::Viewer {
+            return Err(DomainError::invalid(
+                "role",
+                "a platform account is the platform operator and may do everything; make a viewer an account of an organization (--org ID)",
+            ));
+        }
         if password.expose_secret().chars().count() < MIN_PASSWORD_LEN {
             return Err(DomainError::invalid(
                 "password",
@@ -306,6 +398,7 @@ impl Accounts {
             id: Uuid::new_v4(),
             username,
             scope,
+            role,
             password_hash,
             created_at: self.clock.now(),
         };
@@ -436,6 +529,101 @@ impl Accounts {
             csrf_token: csrf_token_for(token),
             session,
         }))
+    }
+
+    /// Creates a personal access token for `account`, valid for `valid_for` (1 day to
+    /// [`MAX_TOKEN_DAYS`] days). The token is returned once; only its hash is stored.
+    pub async fn create_token(
+        &self,
+        account: &OperatorAccount,
+        name: &str,
+        valid_for: Duration,
+    ) -> Result<(PersonalToken, SecretString), DomainError> {
+        let name = name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_TOKEN_NAME_LEN
+            || name.chars().any(char::is_control)
+        {
+            return Err(DomainError::invalid(
+                "name",
+                format!("must have 1 to {MAX_TOKEN_NAME_LEN} printable characters"),
+            ));
+        }
+        if valid_for < Duration::days(1) || valid_for > Duration::days(MAX_TOKEN_DAYS) {
+            return Err(DomainError::invalid(
+                "expires_in_days",
+                format!("must be between 1 and {MAX_TOKEN_DAYS} days"),
+            ));
+        }
+        let mut raw = [0u8; 32];
+        rand::fill(&mut raw[..]);
+        let token = format!("{PERSONAL_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw));
+        let now = self.clock.now();
+        let record = PersonalToken {
+            id: Uuid::new_v4(),
+            account_id: account.id,
+            name: name.to_string(),
+            token_hash: session_token_hash(&token),
+            created_at: now,
+            expires_at: now + valid_for,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.store.insert_personal_token(&record).await?;
+        Ok((record, SecretString::from(token)))
+    }
+
+    /// The personal access tokens of `account`, oldest first (never their values).
+    pub async fn tokens(&self, account: Uuid) -> Result<Vec<PersonalToken>, DomainError> {
+        Ok(self.store.list_personal_tokens(account).await?)
+    }
+
+    /// Revokes one of `account`'s personal access tokens. A token of another account is "not found".
+    pub async fn revoke_token(&self, account: Uuid, id: Uuid) -> Result<(), DomainError> {
+        if self
+            .store
+            .revoke_personal_token(account, id, self.clock.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(DomainError::NotFound {
+                what: "active personal access token",
+                id: id.to_string(),
+            })
+        }
+    }
+
+    /// The account behind a presented personal access token, if the token is known, unrevoked and
+    /// unexpired and its account exists; records the token's use (to the minute).
+    pub async fn authenticate_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<(OperatorAccount, PersonalToken)>, DomainError> {
+        if !token.starts_with(PERSONAL_TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let Some(mut t) = self
+            .store
+            .find_personal_token(&session_token_hash(token))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        if t.revoked_at.is_some() || now >= t.expires_at {
+            return Ok(None);
+        }
+        let Some(account) = self.store.get_account(t.account_id).await? else {
+            return Ok(None);
+        };
+        if t.last_used_at
+            .is_none_or(|at| now - at >= Duration::minutes(1))
+        {
+            self.store.touch_personal_token(t.id, now).await?;
+            t.last_used_at = Some(now);
+        }
+        Ok(Some((account, t)))
     }
 
     /// Ends the session of `token` (nothing happens if there is none).

@@ -18,6 +18,10 @@ pub enum DomainError {
     /// The request conflicts with existing state.
     #[error("{0}")]
     Conflict(String),
+    /// The caller may see the data but not do this (a viewer changing something, an organization's
+    /// account doing what only the platform operator may). The message says who may.
+    #[error("{0}")]
+    Forbidden(String),
     /// An input is invalid.
     #[error("{field}: {message}")]
     Invalid {

@@ -4,6 +4,7 @@
 //! **Architecture invariant:** this crate knows nothing of HTTP, SQL or HTTP clients. It talks to the
 //! world only through the ports in [`ports`] (storage, clock).
 
+pub mod access;
 pub mod account;
 pub mod check;
 pub mod error;
@@ -17,9 +18,10 @@ pub mod service;
 pub mod status;
 pub mod view;
 
+pub use access::{Action, Caller, Role};
 pub use account::{
     AccountScope, AccountStore, Accounts, ActiveSession, ConsoleSession, HashCost, NewSession,
-    OperatorAccount, SessionPolicy,
+    OperatorAccount, PersonalToken, SessionPolicy,
 };
 pub use check::{
     CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker, StatusChange,

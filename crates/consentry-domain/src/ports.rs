@@ -285,6 +285,9 @@ pub struct ApiKey {
     /// When it was revoked.
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// When the token API last accepted it (to the minute; migration 0006).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 /// Service API keys. Part of [`Store`].
@@ -298,6 +301,8 @@ pub trait ApiKeyStore: Send + Sync {
     async fn list_api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKey>, StoreError>;
     /// Revokes a key. Returns whether an unrevoked key was revoked.
     async fn revoke_api_key(&self, id: uuid::Uuid, at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Records a key's use. Returns whether it existed.
+    async fn touch_api_key(&self, id: uuid::Uuid, at: OffsetDateTime) -> Result<bool, StoreError>;
 }
 
 /// The current time. Injected so that tests and the simulator can move it.

@@ -1,9 +1,16 @@
-//! Operator authentication for the JSON API: a bearer token compared by digest.
+//! Authentication of the JSON API: who is calling. A bearer token on `/api/v1/*` is either the operator
+//! token (the platform operator) or an account's personal access token (its scope and role); the result
+//! is a [`Caller`] that every handler receives as [`ApiCaller`] and checks with
+//! [`Caller::may`](consentry_domain::Caller::may). Service API keys are accepted only by the token API
+//! (`api/tokens.rs`); anywhere else they are refused with 403 and a message saying so.
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use consentry_domain::{Caller, DomainError};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -33,19 +40,70 @@ impl OperatorToken {
     }
 }
 
-/// Middleware: requires `Authorization: Bearer <operator token>`.
-pub async fn require_operator(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
+/// The bearer token of a request, if it sent one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match presented {
-        Some(t) if st.operator_token.matches(t.trim()) => next.run(req).await,
-        Some(_) => ApiError::Unauthorized("the bearer token is not valid".into()).into_response(),
-        None => ApiError::Unauthorized(
-            "send the operator API token as `Authorization: Bearer <token>` (its file is printed by `consentry serve` at start)".into(),
-        )
-        .into_response(),
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// Who sent `presented`: the operator token, or a live personal access token. A service API key is
+/// refused (403) with a message naming the one route that takes it; anything else is 401.
+pub async fn caller_for(st: &AppState, presented: Option<&str>) -> Result<Caller, ApiError> {
+    let Some(token) = presented.filter(|t| !t.is_empty()) else {
+        return Err(ApiError::Unauthorized(
+            "send the operator API token or a personal access token (consentry users token create) as `Authorization: Bearer <token>`".into(),
+        ));
+    };
+    if st.operator_token.matches(token) {
+        return Ok(Caller::platform("api"));
+    }
+    if let Some((account, _)) = st.console.accounts.authenticate_token(token).await? {
+        return Ok(account.caller("api"));
+    }
+    let is_service_key = st
+        .svc
+        .store()
+        .find_api_key(&crate::api::tokens::key_hash(token))
+        .await
+        .map_err(DomainError::from)?
+        .is_some_and(|k| k.revoked_at.is_none());
+    if is_service_key {
+        return Err(ApiError::Domain(DomainError::Forbidden(
+            "service API keys are accepted only by the token API (POST /api/v1/tenants/{tenant}/tokens); use a personal access token (consentry users token create) for the rest of the API".into(),
+        )));
+    }
+    Err(ApiError::Unauthorized(
+        "the bearer token is not valid, has expired or was revoked".into(),
+    ))
+}
+
+/// Middleware on every `/api/v1` route but the token API: resolves the [`Caller`] or refuses.
+pub async fn require_caller(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    match caller_for(&st, bearer(req.headers())).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The caller of an API request, as [`require_caller`] found it.
+#[derive(Debug, Clone)]
+pub struct ApiCaller(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .map(ApiCaller)
+            .ok_or_else(|| ApiError::Unauthorized("this route needs a bearer token".into()))
     }
 }

@@ -101,7 +101,7 @@ pub async fn oauth_callback(
             },
             StatusCode::NOT_FOUND,
         ),
-        Err(e @ (DomainError::Conflict(_) | DomainError::Store(_))) => {
+        Err(e @ (DomainError::Conflict(_) | DomainError::Forbidden(_) | DomainError::Store(_))) => {
             tracing::error!(error.detail = %e, "re-authorization callback failed");
             render(
                 ResultPage {
@@ -145,7 +145,7 @@ fn domain_link_error(e: DomainError) -> Response {
     match e {
         DomainError::Invalid { message, .. } => link_error(message),
         DomainError::NotFound { .. } => link_error("this consent link is not valid".into()),
-        e @ (DomainError::Conflict(_) | DomainError::Store(_)) => {
+        e @ (DomainError::Conflict(_) | DomainError::Forbidden(_) | DomainError::Store(_)) => {
             tracing::error!(error.detail = %e, "consent link failed");
             link_error("the consent link could not be opened; please try again".into())
         }

@@ -83,6 +83,9 @@ impl ApiError {
                 format!("{field}: {message}"),
                 Some((*field).to_string()),
             ),
+            ApiError::Domain(DomainError::Forbidden(m)) => {
+                (StatusCode::FORBIDDEN, "forbidden", m.clone(), None)
+            }
             ApiError::Domain(DomainError::Store(e)) => store_parts(e),
             ApiError::BadRequest { field, message } => (
                 StatusCode::BAD_REQUEST,

@@ -6,7 +6,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
-use crate::api::{catalog, check, orgs, profiles, reauth, scan_profiles, tenants};
+use crate::api::{catalog, check, keys, orgs, profiles, reauth, scan_profiles, tenants};
 use crate::error::ApiError;
 use crate::{AppState, auth, callback, health};
 
@@ -41,6 +41,14 @@ pub fn router(state: AppState) -> Router {
             "/organizations/{id}/webhooks/{webhook_id}",
             axum::routing::delete(crate::api::webhooks::delete),
         )
+        .route(
+            "/organizations/{id}/keys",
+            get(keys::list).post(keys::create),
+        )
+        .route(
+            "/organizations/{id}/keys/{key_id}",
+            axum::routing::delete(keys::revoke),
+        )
         .route("/profiles/{id}/reauthorize", post(reauth::start))
         .route("/profiles/{id}/reauthorize/cancel", post(reauth::cancel))
         .route(
@@ -62,11 +70,13 @@ pub fn router(state: AppState) -> Router {
             get(scan_profiles::readiness),
         )
         .fallback(|| async { ApiError::RouteNotFound })
+        // Every route above: the operator token or a personal access token (the caller's scope and
+        // role), never a service API key.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::require_operator,
+            auth::require_caller,
         ))
-        // Service API keys, not the operator token (added after the operator layer on purpose).
+        // Service API keys only (added after the caller layer on purpose).
         .route("/tenants/{tenant}/tokens", post(crate::api::tokens::issue));
 
     Router::new()
@@ -94,29 +104,37 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every `/api/v1` route as `METHODS /api/v1/path`, listed by `GET /api/v1`. The access test matrix
+/// (`tests/access.rs`) must cover each of them.
+pub const API_ROUTES: &[&str] = &[
+    "GET /api/v1",
+    "GET /api/v1/catalog",
+    "GET /api/v1/catalog/app-types/{key}",
+    "GET|POST /api/v1/organizations",
+    "GET|PATCH|DELETE /api/v1/organizations/{id}",
+    "GET|POST /api/v1/tenants",
+    "GET|DELETE /api/v1/tenants/{tenant}",
+    "GET|POST /api/v1/profiles",
+    "GET|DELETE /api/v1/profiles/{id}",
+    "GET /api/v1/profiles/{id}/history",
+    "POST /api/v1/profiles/{id}/check",
+    "GET|POST /api/v1/organizations/{id}/webhooks",
+    "DELETE /api/v1/organizations/{id}/webhooks/{webhook_id}",
+    "GET|POST /api/v1/organizations/{id}/keys",
+    "DELETE /api/v1/organizations/{id}/keys/{key_id}",
+    "POST /api/v1/tenants/{tenant}/tokens",
+    "POST /api/v1/profiles/{id}/reauthorize",
+    "POST /api/v1/profiles/{id}/reauthorize/cancel",
+    "GET|POST /api/v1/tenants/{tenant}/scan-profiles",
+    "GET /api/v1/tenants/{tenant}/planner-readiness",
+    "GET|PUT|DELETE /api/v1/scan-profiles/{id}",
+    "GET /api/v1/scan-profiles/{id}/planner-readiness",
+];
+
 async fn api_index() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({
         "version": "v1",
-        "routes": [
-            "GET /api/v1/catalog",
-            "GET /api/v1/catalog/app-types/{key}",
-            "GET|POST /api/v1/organizations",
-            "GET|PATCH|DELETE /api/v1/organizations/{id}",
-            "GET|POST /api/v1/tenants",
-            "GET|DELETE /api/v1/tenants/{tenant}",
-            "GET|POST /api/v1/profiles",
-            "GET|DELETE /api/v1/profiles/{id}",
-            "GET /api/v1/profiles/{id}/history",
-            "POST /api/v1/profiles/{id}/check",
-            "GET|POST /api/v1/organizations/{id}/webhooks",
-            "POST /api/v1/tenants/{tenant}/tokens (service API key)",
-            "DELETE /api/v1/organizations/{id}/webhooks/{webhook_id}",
-            "POST /api/v1/profiles/{id}/reauthorize",
-            "POST /api/v1/profiles/{id}/reauthorize/cancel",
-            "GET|POST /api/v1/tenants/{tenant}/scan-profiles",
-            "GET /api/v1/tenants/{tenant}/planner-readiness",
-            "GET|PUT|DELETE /api/v1/scan-profiles/{id}",
-            "GET /api/v1/scan-profiles/{id}/planner-readiness"
-        ]
+        "auth": "Authorization: Bearer <operator token or personal access token>; POST /api/v1/tenants/{tenant}/tokens takes a service API key instead",
+        "routes": API_ROUTES,
     }))
 }

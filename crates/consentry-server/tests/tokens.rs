@@ -26,6 +26,7 @@ async fn key_for(env: &TestEnv, org: &str) -> (String, uuid::Uuid) {
         key_hash: key_hash(&key),
         created_at: time::OffsetDateTime::now_utc(),
         revoked_at: None,
+        last_used_at: None,
     };
     env.state.svc.store().insert_api_key(&record).await.unwrap();
     (key, record.id)

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use consentry_domain::account::session_token_hash;
 use consentry_domain::{
-    AccountScope, AccountStore as _, Accounts, Clock, DomainError, HashCost, SessionPolicy, Store,
+    AccountScope, AccountStore as _, Accounts, Clock, DomainError, HashCost, Role, SessionPolicy,
+    Store,
 };
 use consentry_store::story::new_org;
 use consentry_store::{Sealer, SqlStore};
@@ -385,4 +386,158 @@ async fn the_account_story_on_postgres() {
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
+}
+
+#[tokio::test]
+async fn accounts_written_before_roles_read_as_admins_and_viewers_keep_their_role() {
+    let e = env().await;
+    let org = new_org(e.store.as_ref() as &dyn Store, "Contoso").await;
+    // A row as migration 0004 wrote it, without a role: migration 0006 makes it an admin.
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.path.display()))
+        .await
+        .expect("connect");
+    let id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO operator_accounts (id, username, org_id, password_hash, created_at) VALUES ($1, 'old', $2, 'x', 0)",
+    )
+    .bind(id.hyphenated().to_string())
+    .bind(org.id.to_string())
+    .execute(&mut conn)
+    .await
+    .expect("insert an old-style row");
+    let old = e.store.get_account(id).await.expect("read").expect("found");
+    assert_eq!(old.role, Role::Admin);
+
+    let v = e
+        .accounts
+        .create_with_role(
+            "reader",
+            &pw("a-long-password"),
+            AccountScope::Organization(org.id),
+            Role::Viewer,
+        )
+        .await
+        .expect("create a viewer");
+    assert_eq!(v.role, Role::Viewer);
+    let s = e
+        .accounts
+        .sign_in("reader", &pw("a-long-password"), None)
+        .await
+        .expect("sign in")
+        .expect("signed in");
+    assert_eq!(s.active.account.role, Role::Viewer);
+    assert!(matches!(
+        e.accounts
+            .create_with_role(
+                "root-viewer",
+                &pw("a-long-password"),
+                AccountScope::Platform,
+                Role::Viewer
+            )
+            .await,
+        Err(DomainError::Invalid { field: "role", .. })
+    ));
+}
+
+#[tokio::test]
+async fn personal_tokens_are_shown_once_stored_hashed_expire_and_are_revocable() {
+    let e = env().await;
+    let org = new_org(e.store.as_ref() as &dyn Store, "Contoso").await;
+    let a = e
+        .accounts
+        .create_with_role(
+            "reader",
+            &pw("a-long-password"),
+            AccountScope::Organization(org.id),
+            Role::Viewer,
+        )
+        .await
+        .expect("create");
+    let other = e
+        .accounts
+        .create("other", &pw("a-long-password"), AccountScope::Platform)
+        .await
+        .expect("create");
+    let (t, secret) = e
+        .accounts
+        .create_token(&a, "laptop", Duration::days(7))
+        .await
+        .expect("token");
+    let secret = secret.expose_secret().to_string();
+    assert!(secret.starts_with("cpt_") && secret.len() > 40, "{secret}");
+    assert_eq!(t.token_hash, session_token_hash(&secret));
+    assert_ne!(t.token_hash, secret);
+
+    let (who, used) = e
+        .accounts
+        .authenticate_token(&secret)
+        .await
+        .expect("auth")
+        .expect("a live token authenticates");
+    assert_eq!((who.id, who.role), (a.id, Role::Viewer));
+    assert!(used.last_used_at.is_some());
+    let caller = who.caller("api");
+    assert_eq!(caller.scope, AccountScope::Organization(org.id));
+    assert_eq!(caller.actor.to_string(), "api:reader");
+    let listed = e.accounts.tokens(a.id).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].last_used_at.is_some(), "the use was recorded");
+
+    for wrong in ["", "cpt_", "csk_abc", &format!("{secret}x")] {
+        assert!(
+            e.accounts
+                .authenticate_token(wrong)
+                .await
+                .expect("auth")
+                .is_none(),
+            "{wrong:?}"
+        );
+    }
+    for bad in [
+        ("", Duration::days(7)),
+        ("x", Duration::hours(1)),
+        ("x", Duration::days(400)),
+    ] {
+        assert!(matches!(
+            e.accounts.create_token(&a, bad.0, bad.1).await,
+            Err(DomainError::Invalid { .. })
+        ));
+    }
+
+    // Only its own account revokes it.
+    assert!(matches!(
+        e.accounts.revoke_token(other.id, t.id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+    e.accounts.revoke_token(a.id, t.id).await.expect("revoke");
+    assert!(
+        e.accounts
+            .authenticate_token(&secret)
+            .await
+            .expect("auth")
+            .is_none()
+    );
+
+    // Expiry.
+    let (_, s2) = e
+        .accounts
+        .create_token(&a, "short", Duration::days(1))
+        .await
+        .expect("token");
+    assert!(
+        e.accounts
+            .authenticate_token(s2.expose_secret())
+            .await
+            .expect("auth")
+            .is_some()
+    );
+    e.clock.advance(Duration::days(1));
+    assert!(
+        e.accounts
+            .authenticate_token(s2.expose_secret())
+            .await
+            .expect("auth")
+            .is_none(),
+        "an expired token is refused"
+    );
 }

@@ -387,6 +387,7 @@ async fn leases_on_postgres_are_exclusive() {
         key_hash: "ab".repeat(32),
         created_at: now,
         revoked_at: None,
+        last_used_at: None,
     };
     first.insert_api_key(&key).await.unwrap();
     assert_eq!(

@@ -4,11 +4,12 @@
 //! [`Checker`]: consentry_domain::Checker
 
 use axum::extract::State;
-use consentry_domain::{CheckOutcome, CheckTrigger, ProfileId, ProfileStatus, ProfileView};
+use consentry_domain::{Action, CheckOutcome, CheckTrigger, ProfileStatus, ProfileView};
 use serde::Serialize;
 
-use super::{ApiJson, ApiPath, parse_id};
+use super::{ApiJson, ApiPath, visible_profile};
 use crate::AppState;
+use crate::auth::ApiCaller;
 use crate::error::ApiResult;
 
 /// The answer of a check.
@@ -37,12 +38,13 @@ pub struct CheckBody {
 /// Checks one profile now.
 pub async fn check_profile(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<CheckBody>> {
-    let id = parse_id("id", &id, ProfileId::parse)?;
+    let id = visible_profile(&st, &c, &id, Action::Check).await?.id;
     let outcome = st
         .checker
-        .check(id, CheckTrigger::Manual("api".into()))
+        .check(id, CheckTrigger::Manual(c.actor.to_string()))
         .await?;
     let label = outcome.label();
     let body = match outcome {

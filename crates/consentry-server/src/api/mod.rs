@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod check;
+pub mod keys;
 pub mod metrics;
 pub mod orgs;
 pub mod profiles;
@@ -70,6 +71,35 @@ impl From<PathRejection> for ApiError {
             message: format!("bad path parameter: {}", r.body_text()),
         }
     }
+}
+
+/// Loads the profile `raw` names if the caller may do `action` on it: a profile of another
+/// organization is "not found", exactly like a missing one.
+pub async fn visible_profile(
+    st: &crate::AppState,
+    caller: &consentry_domain::Caller,
+    raw: &str,
+    action: consentry_domain::Action,
+) -> Result<consentry_domain::AppProfile, ApiError> {
+    let id = parse_id("id", raw, consentry_domain::ProfileId::parse)?;
+    let p = st.svc.profile(id).await?;
+    caller.may_on(action, "app profile", &id.to_string(), p.org_id)?;
+    Ok(p)
+}
+
+/// Loads the tenant `raw` (GUID or domain) names if the caller may do `action` on it: a tenant of
+/// another organization is "not found", exactly like a missing one.
+pub async fn visible_tenant(
+    st: &crate::AppState,
+    caller: &consentry_domain::Caller,
+    field: &'static str,
+    raw: &str,
+    action: consentry_domain::Action,
+) -> Result<consentry_domain::Tenant, ApiError> {
+    let r = parse_id(field, raw, consentry_domain::TenantRef::parse)?;
+    let t = st.svc.tenant(&r).await?;
+    caller.may_on(action, "tenant", &r.to_string(), t.org_id)?;
+    Ok(t)
 }
 
 /// Parses an identifier from a path or body field, naming the field on failure.

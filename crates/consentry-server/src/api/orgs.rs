@@ -2,11 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use consentry_domain::{OrgId, Organization};
+use consentry_domain::{Action, OrgId, Organization};
 use serde::Deserialize;
 
 use super::{ApiJson, ApiPath, parse_id};
 use crate::AppState;
+use crate::auth::ApiCaller;
 use crate::error::ApiResult;
 
 /// Body of `POST /organizations`.
@@ -26,16 +27,22 @@ pub struct PatchOrg {
 }
 
 /// Lists organizations.
-pub async fn list(State(st): State<AppState>) -> ApiResult<ApiJson<serde_json::Value>> {
-    let items = st.svc.organizations().await?;
+pub async fn list(
+    State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    let mut items = st.svc.organizations().await?;
+    items.retain(|o| c.sees(o.id));
     Ok(ApiJson(serde_json::json!({ "items": items })))
 }
 
 /// Creates an organization.
 pub async fn create(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiJson(body): ApiJson<CreateOrg>,
 ) -> ApiResult<(StatusCode, ApiJson<Organization>)> {
+    c.may(Action::ManagePlatform, None)?;
     let org = st
         .svc
         .create_organization(&body.name, &body.modules)
@@ -46,19 +53,23 @@ pub async fn create(
 /// Reads one organization.
 pub async fn get(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<Organization>> {
     let id = parse_id("id", &id, OrgId::parse)?;
+    c.may(Action::Read, Some(id))?;
     Ok(ApiJson(st.svc.organization(id).await?))
 }
 
 /// Changes an organization's modules.
 pub async fn patch(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchOrg>,
 ) -> ApiResult<ApiJson<Organization>> {
     let id = parse_id("id", &id, OrgId::parse)?;
+    c.may(Action::ManageSettings, Some(id))?;
     Ok(ApiJson(
         st.svc.set_organization_modules(id, &body.modules).await?,
     ))
@@ -67,9 +78,11 @@ pub async fn patch(
 /// Deletes an organization with no tenants.
 pub async fn delete(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id("id", &id, OrgId::parse)?;
+    c.may(Action::ManagePlatform, Some(id))?;
     st.svc.delete_organization(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,13 +3,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use consentry_domain::{
-    Actor, HistoryEvent, NewProfile, OrgId, Page, PageRequest, ProfileFilter, ProfileId,
-    ProfileStatus, ProfileView, TenantRef,
+    Action, HistoryEvent, NewProfile, OrgId, Page, PageRequest, ProfileFilter, ProfileStatus,
+    ProfileView, TenantRef,
 };
 use serde::Deserialize;
 
-use super::{ApiJson, ApiPath, ApiQuery, parse_id};
+use super::{ApiJson, ApiPath, ApiQuery, parse_id, visible_profile, visible_tenant};
 use crate::AppState;
+use crate::auth::ApiCaller;
 use crate::error::{ApiError, ApiResult};
 
 /// Query of `GET /profiles`.
@@ -54,14 +55,20 @@ pub fn parse_statuses(s: &str) -> Result<Vec<ProfileStatus>, ApiError> {
 /// Lists profiles.
 pub async fn list(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<Page<ProfileView>>> {
+    let org = match q.org.as_deref() {
+        Some(o) => {
+            let o = parse_id("org", o, OrgId::parse)?;
+            c.may(Action::Read, Some(o))?;
+            st.svc.organization(o).await?;
+            Some(o)
+        }
+        None => c.org(),
+    };
     let mut filter = ProfileFilter {
-        org_id: q
-            .org
-            .as_deref()
-            .map(|o| parse_id("org", o, OrgId::parse))
-            .transpose()?,
+        org_id: org,
         statuses: q
             .status
             .as_deref()
@@ -74,8 +81,7 @@ pub async fn list(
         ..Default::default()
     };
     if let Some(t) = q.tenant.as_deref().filter(|t| !t.is_empty()) {
-        let r = parse_id("tenant", t, TenantRef::parse)?;
-        filter.tenant_id = Some(st.svc.tenant(&r).await?.id);
+        filter.tenant_id = Some(visible_tenant(&st, &c, "tenant", t, Action::Read).await?.id);
     }
     let page = PageRequest {
         after: q.after.filter(|a| !a.is_empty()),
@@ -105,18 +111,19 @@ pub struct CreateProfile {
 /// Creates a profile (status invalid, "not yet authorized", until authorized).
 pub async fn create(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiJson(b): ApiJson<CreateProfile>,
 ) -> ApiResult<(StatusCode, ApiJson<ProfileView>)> {
-    let tenant = parse_id("tenant", &b.tenant, TenantRef::parse)?;
+    let t = visible_tenant(&st, &c, "tenant", &b.tenant, Action::ManageProfiles).await?;
     let p = st
         .svc
         .create_profile(
             NewProfile {
-                tenant,
+                tenant: TenantRef::Id(t.id),
                 app_type: b.app_type,
                 service: b.service,
             },
-            &Actor::Operator("api".into()),
+            &c.actor,
         )
         .await?;
     Ok((
@@ -128,20 +135,21 @@ pub async fn create(
 /// Reads one profile.
 pub async fn get(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<ProfileView>> {
-    let id = parse_id("id", &id, ProfileId::parse)?;
-    let p = st.svc.profile(id).await?;
+    let p = visible_profile(&st, &c, &id, Action::Read).await?;
     Ok(ApiJson(ProfileView::new(p, st.svc.catalog())))
 }
 
 /// Deletes a profile.
 pub async fn delete(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id("id", &id, ProfileId::parse)?;
-    st.svc.delete_profile(id).await?;
+    let p = visible_profile(&st, &c, &id, Action::ManageProfiles).await?;
+    st.svc.delete_profile(p.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -155,10 +163,11 @@ pub struct HistoryQuery {
 /// A profile's history, newest first.
 pub async fn history(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<ApiJson<serde_json::Value>> {
-    let id = parse_id("id", &id, ProfileId::parse)?;
-    let items: Vec<HistoryEvent> = st.svc.history(id, q.limit.unwrap_or(100)).await?;
+    let p = visible_profile(&st, &c, &id, Action::Read).await?;
+    let items: Vec<HistoryEvent> = st.svc.history(p.id, q.limit.unwrap_or(100)).await?;
     Ok(ApiJson(serde_json::json!({ "items": items })))
 }

@@ -3,12 +3,13 @@
 use axum::extract::State;
 use base64::Engine;
 use consentry_catalog::ConsentMethod;
-use consentry_domain::{Actor, CustomAppInput, ProfileId, ProfileView, StartRequest};
+use consentry_domain::{Action, CustomAppInput, ProfileView, StartRequest};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiJson, ApiPath, parse_id};
+use super::{ApiJson, ApiPath, visible_profile};
 use crate::AppState;
+use crate::auth::ApiCaller;
 use crate::error::{ApiError, ApiResult};
 
 /// Body of the start call.
@@ -60,10 +61,11 @@ pub struct StartedBody {
 /// Starts a re-authorization.
 pub async fn start(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<StartBody>,
 ) -> ApiResult<ApiJson<StartedBody>> {
-    let id = parse_id("id", &id, ProfileId::parse)?;
+    let id = visible_profile(&st, &c, &id, Action::Reauthorize).await?.id;
     let custom_app = match (b.application_id, b.certificate_pfx_base64) {
         (None, None) => None,
         (application_id, pfx) => {
@@ -97,7 +99,7 @@ pub async fn start(
                 login_hint: b.login_hint,
                 handoff: b.handoff,
             },
-            &Actor::Operator("api".into()),
+            &c.actor,
         )
         .await?;
     Ok(ApiJson(StartedBody {
@@ -111,9 +113,10 @@ pub async fn start(
 /// Cancels a pending re-authorization; the profile returns to its previous status.
 pub async fn cancel(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<ProfileView>> {
-    let id = parse_id("id", &id, ProfileId::parse)?;
-    let p = st.reauth.cancel(id, &Actor::Operator("api".into())).await?;
+    let id = visible_profile(&st, &c, &id, Action::Reauthorize).await?.id;
+    let p = st.reauth.cancel(id, &c.actor).await?;
     Ok(ApiJson(ProfileView::new(p, st.svc.catalog())))
 }

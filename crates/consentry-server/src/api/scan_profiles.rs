@@ -5,13 +5,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use consentry_domain::{
-    NewScanProfile, PlannerReadiness, ProfileId, SavedScanProfile, ScanAuth, ScanProfile,
-    ScanProfileEdit, ScanProfileId, ScanProfiles, TenantPlannerReadiness, TenantRef, Upn,
+    Action, Caller, NewScanProfile, PlannerReadiness, ProfileId, SavedScanProfile, ScanAuth,
+    ScanProfile, ScanProfileEdit, ScanProfileId, ScanProfiles, TenantPlannerReadiness, TenantRef,
+    Upn,
 };
 use serde::Deserialize;
 
-use super::{ApiJson, ApiPath, parse_id};
+use super::{ApiJson, ApiPath, parse_id, visible_tenant};
 use crate::AppState;
+use crate::auth::ApiCaller;
 use crate::error::{ApiError, ApiResult};
 
 fn service(st: &AppState) -> ScanProfiles {
@@ -64,12 +66,38 @@ fn scan_id(raw: &str) -> Result<ScanProfileId, ApiError> {
     parse_id("id", raw, ScanProfileId::parse)
 }
 
+/// The tenant `raw` names, if the caller may do `action` on it (another organization's is "not found").
+async fn tenant_ref(
+    st: &AppState,
+    c: &Caller,
+    raw: &str,
+    action: Action,
+) -> Result<TenantRef, ApiError> {
+    let t = visible_tenant(st, c, "tenant", raw, action).await?;
+    Ok(TenantRef::Id(t.id))
+}
+
+/// The scan profile `raw` names, if the caller may do `action` on it (another organization's is "not
+/// found", exactly like a missing one).
+async fn visible_scan_profile(
+    st: &AppState,
+    c: &Caller,
+    raw: &str,
+    action: Action,
+) -> Result<ScanProfile, ApiError> {
+    let id = scan_id(raw)?;
+    let sp = service(st).get(id).await?;
+    c.may_on(action, "scan profile", raw, sp.org_id)?;
+    Ok(sp)
+}
+
 /// A tenant's scan profiles, by name.
 pub async fn list(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(tenant): ApiPath<String>,
 ) -> ApiResult<ApiJson<serde_json::Value>> {
-    let t = parse_id("tenant", &tenant, TenantRef::parse)?;
+    let t = tenant_ref(&st, &c, &tenant, Action::Read).await?;
     let items = service(&st).list(&t).await?;
     Ok(ApiJson(serde_json::json!({ "items": items })))
 }
@@ -77,10 +105,11 @@ pub async fn list(
 /// Creates a scan profile.
 pub async fn create(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(tenant): ApiPath<String>,
     ApiJson(b): ApiJson<CreateBody>,
 ) -> ApiResult<(StatusCode, ApiJson<ScanProfile>)> {
-    let tenant = parse_id("tenant", &tenant, TenantRef::parse)?;
+    let tenant = tenant_ref(&st, &c, &tenant, Action::ManageProfiles).await?;
     let authentication = match b.authentication {
         AuthBody::AppProfile { app_profile } => ScanAuth::AppProfile {
             app_profile: parse_id("app_profile", &app_profile, ProfileId::parse)?,
@@ -108,18 +137,24 @@ pub async fn create(
 /// Reads a scan profile.
 pub async fn get(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<ScanProfile>> {
-    Ok(ApiJson(service(&st).get(scan_id(&id)?).await?))
+    Ok(ApiJson(
+        visible_scan_profile(&st, &c, &id, Action::Read).await?,
+    ))
 }
 
 /// Edits and saves a scan profile (converting a classic one).
 pub async fn put(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<EditBody>,
 ) -> ApiResult<ApiJson<SavedScanProfile>> {
-    let id = scan_id(&id)?;
+    let id = visible_scan_profile(&st, &c, &id, Action::ManageProfiles)
+        .await?
+        .id;
     let edit = ScanProfileEdit {
         name: b.name,
         modules: b.modules,
@@ -136,27 +171,35 @@ pub async fn put(
 /// Deletes a scan profile.
 pub async fn delete(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    service(&st).delete(scan_id(&id)?).await?;
+    let id = visible_scan_profile(&st, &c, &id, Action::ManageProfiles)
+        .await?
+        .id;
+    service(&st).delete(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// What a scan profile still lacks for Planner, each with its step.
 pub async fn readiness(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<PlannerReadiness>> {
     Ok(ApiJson(
-        service(&st).planner_readiness(scan_id(&id)?).await?,
+        service(&st)
+            .planner_readiness(visible_scan_profile(&st, &c, &id, Action::Read).await?.id)
+            .await?,
     ))
 }
 
 /// The Planner readiness of a tenant and each of its scan profiles.
 pub async fn tenant_readiness(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(tenant): ApiPath<String>,
 ) -> ApiResult<ApiJson<TenantPlannerReadiness>> {
-    let t = parse_id("tenant", &tenant, TenantRef::parse)?;
+    let t = tenant_ref(&st, &c, &tenant, Action::Read).await?;
     Ok(ApiJson(service(&st).tenant_readiness(&t).await?))
 }

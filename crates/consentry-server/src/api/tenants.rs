@@ -2,11 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use consentry_domain::{DomainName, OrgId, Tenant, TenantId, TenantRef};
+use consentry_domain::{Action, DomainName, OrgId, Tenant, TenantId, TenantRef};
 use serde::Deserialize;
 
-use super::{ApiJson, ApiPath, ApiQuery, parse_id};
+use super::{ApiJson, ApiPath, ApiQuery, parse_id, visible_tenant};
 use crate::AppState;
+use crate::auth::ApiCaller;
 use crate::error::ApiResult;
 
 /// Query of `GET /tenants`.
@@ -29,13 +30,17 @@ pub struct ConnectTenant {
 /// Lists tenants, optionally of one organization.
 pub async fn list(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<serde_json::Value>> {
-    let org = q
-        .org
-        .as_deref()
-        .map(|o| parse_id("org", o, OrgId::parse))
-        .transpose()?;
+    let org = match q.org.as_deref() {
+        Some(o) => {
+            let o = parse_id("org", o, OrgId::parse)?;
+            c.may(Action::Read, Some(o))?;
+            Some(o)
+        }
+        None => c.org(),
+    };
     let items = st.svc.tenants(org).await?;
     Ok(ApiJson(serde_json::json!({ "items": items })))
 }
@@ -43,9 +48,11 @@ pub async fn list(
 /// Connects a tenant to an organization.
 pub async fn create(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiJson(b): ApiJson<ConnectTenant>,
 ) -> ApiResult<(StatusCode, ApiJson<Tenant>)> {
     let org = parse_id("org_id", &b.org_id, OrgId::parse)?;
+    c.may(Action::ManageProfiles, Some(org))?;
     let tid = parse_id("tenant_id", &b.tenant_id, TenantId::parse)?;
     let domain = parse_id("primary_domain", &b.primary_domain, DomainName::parse)?;
     let t = st
@@ -58,18 +65,21 @@ pub async fn create(
 /// Reads a tenant by GUID or domain.
 pub async fn get(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(t): ApiPath<String>,
 ) -> ApiResult<ApiJson<Tenant>> {
-    let r = parse_id("tenant", &t, TenantRef::parse)?;
-    Ok(ApiJson(st.svc.tenant(&r).await?))
+    Ok(ApiJson(
+        visible_tenant(&st, &c, "tenant", &t, Action::Read).await?,
+    ))
 }
 
 /// Disconnects a tenant with no profiles.
 pub async fn delete(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(t): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let r = parse_id("tenant", &t, TenantRef::parse)?;
-    st.svc.delete_tenant(&r).await?;
+    let t = visible_tenant(&st, &c, "tenant", &t, Action::ManageProfiles).await?;
+    st.svc.delete_tenant(&TenantRef::Id(t.id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -314,6 +314,18 @@ async fn issue_token(
         .ok_or_else(|| {
             TokenError::Unauthorized("the API key is not valid or was revoked".into())
         })?;
+    // The key's last use, to the minute (a write per minute at most, not per request).
+    let now = st.svc.clock().now();
+    if api_key
+        .last_used_at
+        .is_none_or(|at| now - at >= time::Duration::minutes(1))
+    {
+        st.svc
+            .store()
+            .touch_api_key(api_key.id, now)
+            .await
+            .map_err(internal)?;
+    }
     let Json(req) = body.map_err(|e| TokenError::BadRequest(e.body_text()))?;
     let not_found = || TokenError::NotFound(format!("tenant {tenant} was not found"));
     let tref = TenantRef::parse(&tenant).map_err(|_| not_found())?;

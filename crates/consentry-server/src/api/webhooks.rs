@@ -4,12 +4,13 @@
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use consentry_domain::{DomainError, OrgId, Webhook, WebhookDelivery};
+use consentry_domain::{Action, DomainError, OrgId, Webhook, WebhookDelivery};
 use secrecy::SecretSlice;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, ApiPath, parse_id};
 use crate::AppState;
+use crate::auth::ApiCaller;
 use crate::error::{ApiError, ApiResult};
 
 /// Body of the create call.
@@ -76,10 +77,12 @@ fn check_url(raw: &str) -> Result<String, ApiError> {
 /// Adds a webhook to an organization.
 pub async fn create(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<CreateWebhook>,
 ) -> ApiResult<(StatusCode, ApiJson<Created>)> {
     let org = parse_id("id", &id, OrgId::parse)?;
+    c.may(Action::ManageSettings, Some(org))?;
     st.svc.organization(org).await?;
     let url = check_url(&b.url)?;
     let bytes: [u8; 32] = rand::random();
@@ -105,9 +108,11 @@ fn hex_encode(bytes: &[u8]) -> String {
 /// Lists an organization's webhooks with their recent deliveries.
 pub async fn list(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<List>> {
     let org = parse_id("id", &id, OrgId::parse)?;
+    c.may(Action::Read, Some(org))?;
     st.svc.organization(org).await?;
     let store = st.svc.store();
     let mut items = Vec::new();
@@ -131,9 +136,11 @@ pub async fn list(
 /// Deletes one of an organization's webhooks.
 pub async fn delete(
     State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
     ApiPath((id, hook)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let org = parse_id("id", &id, OrgId::parse)?;
+    c.may(Action::ManageSettings, Some(org))?;
     let hook_id = uuid::Uuid::parse_str(&hook).map_err(|_| ApiError::BadRequest {
         field: Some("webhook_id".into()),
         message: "webhook_id is not a UUID".into(),

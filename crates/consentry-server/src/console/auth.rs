@@ -54,9 +54,15 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// Who this is for authorization ([`consentry_domain::Caller::may`]); history records
+    /// `console:username`.
+    pub fn caller(&self) -> consentry_domain::Caller {
+        self.session.account.caller("console")
+    }
+
     /// The name recorded in history events.
     pub fn actor(&self) -> consentry_domain::Actor {
-        consentry_domain::Actor::Operator(format!("console:{}", self.session.account.username))
+        self.caller().actor
     }
 
     /// The profile filter limiting everything to what the account may see.

@@ -61,6 +61,9 @@ impl ConsoleError {
                 "Check your input",
                 e.to_string(),
             ),
+            ConsoleError::Domain(DomainError::Forbidden(m)) => {
+                (StatusCode::FORBIDDEN, "Not allowed", sentence(m))
+            }
             ConsoleError::Domain(DomainError::Store(StoreError::BadCursor)) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Check your input",
@@ -81,6 +84,20 @@ impl ConsoleError {
             }
         }
     }
+}
+
+/// A message as a sentence: capital first letter, final full stop.
+pub fn sentence(m: &str) -> String {
+    let m = m.trim();
+    let mut chars = m.chars();
+    let mut out: String = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 impl IntoResponse for ConsoleError {

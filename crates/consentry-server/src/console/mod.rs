@@ -1,6 +1,10 @@
 //! The web console: server-rendered pages (askama, auto-escaped) for operators — sign-in, tenants with
 //! their health, app profiles with filters and keyset pagination, a profile's detail and history, the
-//! re-authorization wizard and "Check now".
+//! re-authorization wizard and "Check now", and the account's personal API tokens.
+//!
+//! Authorization: every page and form asks [`consentry_domain::Caller::may`] (through
+//! `pages::visible_profile` or directly); data of another organization is "not found", a viewer's change
+//! is refused with 403, and viewers see no change buttons.
 //!
 //! Handlers parse the request, call the same domain services as the JSON API (`Consentry`,
 //! `Reauthorizer`, `Checker`, `Accounts`) and render a template; they hold no business rules.
@@ -16,6 +20,7 @@ mod auth;
 mod error;
 mod pages;
 mod scan;
+mod tokens;
 mod wizard;
 
 use axum::Router;
@@ -80,6 +85,8 @@ pub fn routes() -> Router<AppState> {
             "/scan-profiles/{id}/edit",
             get(scan::edit_form).post(scan::edit_submit),
         )
+        .route("/tokens", get(tokens::page).post(tokens::create))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/static/{file}", get(assets::asset))
         .fallback(|| async { ConsoleError::PageNotFound })
         .layer(middleware::from_fn(security_headers))

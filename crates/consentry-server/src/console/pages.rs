@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use consentry_catalog::PermissionType;
 use consentry_domain::{
-    HistoryEvent, PageRequest, ProfileFilter, ProfileId, ProfileStatus, ProfileView, TenantId,
+    Action, HistoryEvent, PageRequest, ProfileFilter, ProfileId, ProfileStatus, ProfileView,
+    TenantId,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -27,6 +28,8 @@ pub struct Layout {
     pub username: String,
     /// Platform operator (sees every organization).
     pub platform: bool,
+    /// The account's role in its organization (`admin` or `viewer`; empty for the platform operator).
+    pub role: &'static str,
     /// The session's CSRF token, for the sign-out form.
     pub csrf: String,
     /// Invalid profiles the account can see (banner when > 0).
@@ -40,6 +43,10 @@ impl Layout {
         Ok(Layout {
             username: op.session.account.username.clone(),
             platform: op.session.account.scope.org().is_none(),
+            role: match op.session.account.scope {
+                consentry_domain::AccountScope::Platform => "",
+                consentry_domain::AccountScope::Organization(_) => op.session.account.role.as_str(),
+            },
             csrf: op.session.csrf_token.clone(),
             invalid: counts.get(&ProfileStatus::Invalid).copied().unwrap_or(0),
         })
@@ -339,6 +346,7 @@ struct ProfilePage {
     authorized: String,
     notice: Option<String>,
     can_check: bool,
+    can_reauthorize: bool,
 }
 
 /// Query of the detail page (a note after "Check now").
@@ -366,21 +374,18 @@ fn event_what(e: &HistoryEvent) -> &'static str {
     }
 }
 
-/// Loads a profile the operator may see (others are "not found").
+/// Loads a profile if the operator may do `action` on it: a profile of another organization is "not
+/// found", exactly like a missing one; a refused action is "not allowed".
 pub async fn visible_profile(
     st: &AppState,
     op: &Operator,
     raw: &str,
+    action: Action,
 ) -> Result<consentry_domain::AppProfile, ConsoleError> {
     let id = ProfileId::parse(raw).map_err(|e| ConsoleError::BadRequest(format!("id: {e}")))?;
     let p = st.svc.profile(id).await?;
-    if !op.session.account.scope.sees(p.org_id) {
-        return Err(consentry_domain::DomainError::NotFound {
-            what: "app profile",
-            id: id.to_string(),
-        }
-        .into());
-    }
+    op.caller()
+        .may_on(action, "app profile", &id.to_string(), p.org_id)?;
     Ok(p)
 }
 
@@ -392,7 +397,10 @@ pub async fn profile(
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, ConsoleError> {
     let layout = Layout::new(&st, &op).await?;
-    let p = visible_profile(&st, &op, &id).await?;
+    let p = visible_profile(&st, &op, &id, Action::Read).await?;
+    let caller = op.caller();
+    let can_check = caller.can(Action::Check, Some(p.org_id));
+    let can_reauthorize = caller.can(Action::Reauthorize, Some(p.org_id));
     let catalog = st.svc.catalog();
     let app = catalog.app_type(&p.app_type);
     let perms: Vec<PermRow> = app
@@ -494,7 +502,8 @@ pub async fn profile(
             functions,
             history,
             notice,
-            can_check: true,
+            can_check,
+            can_reauthorize,
         },
     ))
 }

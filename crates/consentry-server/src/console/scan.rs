@@ -8,8 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use consentry_domain::{
-    DomainError, PlannerReadiness, ProfileFilter, ProfileId, ReadinessItem, ScanAuth, ScanProfile,
-    ScanProfileEdit, ScanProfileId, ScanProfiles, Tenant, TenantRef,
+    Action, DomainError, PlannerReadiness, ProfileFilter, ProfileId, ReadinessItem, ScanAuth,
+    ScanProfile, ScanProfileEdit, ScanProfileId, ScanProfiles, Tenant, TenantRef,
 };
 use serde::Deserialize;
 
@@ -22,29 +22,31 @@ fn service(st: &AppState) -> ScanProfiles {
     ScanProfiles::new(st.svc.clone())
 }
 
-fn not_found(what: &'static str, id: String) -> ConsoleError {
-    DomainError::NotFound { what, id }.into()
-}
-
-async fn visible_tenant(st: &AppState, op: &Operator, raw: &str) -> Result<Tenant, ConsoleError> {
+/// The tenant `raw` names, if the account may do `action` on it (another organization's is "not found").
+async fn visible_tenant(
+    st: &AppState,
+    op: &Operator,
+    raw: &str,
+    action: Action,
+) -> Result<Tenant, ConsoleError> {
     let r = TenantRef::parse(raw).map_err(|e| ConsoleError::BadRequest(format!("tenant: {e}")))?;
     let t = st.svc.tenant(&r).await?;
-    if !op.session.account.scope.sees(t.org_id) {
-        return Err(not_found("tenant", raw.to_string()));
-    }
+    op.caller().may_on(action, "tenant", raw, t.org_id)?;
     Ok(t)
 }
 
+/// The scan profile `raw` names, if the account may do `action` on it (another organization's is "not
+/// found", exactly like a missing one).
 async fn visible_scan(
     st: &AppState,
     op: &Operator,
     raw: &str,
+    action: Action,
 ) -> Result<ScanProfile, ConsoleError> {
     let id = ScanProfileId::parse(raw).map_err(|e| ConsoleError::BadRequest(format!("id: {e}")))?;
     let sp = service(st).get(id).await?;
-    if !op.session.account.scope.sees(sp.org_id) {
-        return Err(not_found("scan profile", id.to_string()));
-    }
+    op.caller()
+        .may_on(action, "scan profile", &id.to_string(), sp.org_id)?;
     Ok(sp)
 }
 
@@ -116,7 +118,7 @@ pub async fn list(
     Path(tenant): Path<String>,
 ) -> Result<Response, ConsoleError> {
     let layout = Layout::new(&st, &op).await?;
-    let t = visible_tenant(&st, &op, &tenant).await?;
+    let t = visible_tenant(&st, &op, &tenant, Action::Read).await?;
     let svc = service(&st);
     let readiness = svc.tenant_readiness(&TenantRef::Id(t.id)).await?;
     let sps = svc.list(&TenantRef::Id(t.id)).await?;
@@ -153,6 +155,7 @@ struct DetailPage {
     missing: Vec<ReadinessItem>,
     updated: String,
     notice: Option<String>,
+    can_edit: bool,
 }
 
 /// Query of the detail page (a note after a save).
@@ -170,7 +173,8 @@ pub async fn detail(
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, ConsoleError> {
     let layout = Layout::new(&st, &op).await?;
-    let sp = visible_scan(&st, &op, &id).await?;
+    let sp = visible_scan(&st, &op, &id, Action::Read).await?;
+    let can_edit = op.caller().can(Action::ManageProfiles, Some(sp.org_id));
     let t = st.svc.tenant(&TenantRef::Id(sp.tenant_id)).await?;
     let r = service(&st).planner_readiness(sp.id).await?;
     let notice = match (q.converted.as_deref(), q.saved.as_deref()) {
@@ -194,6 +198,7 @@ pub async fn detail(
             missing: r.missing,
             updated: when(&sp.updated_at),
             notice,
+            can_edit,
         },
     ))
 }
@@ -330,7 +335,7 @@ pub async fn edit_form(
     op: Operator,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let sp = visible_scan(&st, &op, &id).await?;
+    let sp = visible_scan(&st, &op, &id, Action::ManageProfiles).await?;
     let entered = Entered {
         name: sp.name.clone(),
         modules: sp.modules.iter().cloned().collect(),
@@ -351,7 +356,7 @@ pub async fn edit_submit(
 ) -> Result<Response, ConsoleError> {
     let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     op.check_csrf(field("csrf").as_deref())?;
-    let sp = visible_scan(&st, &op, &id).await?;
+    let sp = visible_scan(&st, &op, &id, Action::ManageProfiles).await?;
     let entered = Entered {
         name: field("name").unwrap_or_default(),
         modules: fields

@@ -8,13 +8,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use consentry_catalog::{AppType, Catalog, ConsentMethod};
 use consentry_domain::{
-    AppProfile, CheckTrigger, CustomAppInput, DomainError, ProfileView, StartRequest,
+    Action, AppProfile, CheckTrigger, CustomAppInput, DomainError, ProfileView, StartRequest,
 };
 use secrecy::SecretString;
 
 use super::MAX_WIZARD_BYTES;
 use super::auth::{CsrfForm, Operator};
-use super::error::{ConsoleError, html};
+use super::error::{ConsoleError, html, sentence};
 use super::pages::{Layout, visible_profile};
 use crate::AppState;
 
@@ -207,7 +207,7 @@ pub async fn form(
     op: Operator,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let p = visible_profile(&st, &op, &id).await?;
+    let p = visible_profile(&st, &op, &id, Action::Reauthorize).await?;
     render_form(&st, &op, p, Chosen::default(), None).await
 }
 
@@ -281,7 +281,7 @@ pub async fn submit(
 ) -> Result<Response, ConsoleError> {
     let f = read_form(mp).await?;
     op.check_csrf(f.csrf.as_deref())?;
-    let p = visible_profile(&st, &op, &id).await?;
+    let p = visible_profile(&st, &op, &id, Action::Reauthorize).await?;
     let chosen = Chosen {
         method: f.method.clone(),
         application_id: f.application_id.clone(),
@@ -354,20 +354,6 @@ pub async fn submit(
     }
 }
 
-/// A domain message as a sentence: capital first letter, final full stop.
-fn sentence(m: &str) -> String {
-    let m = m.trim();
-    let mut chars = m.chars();
-    let mut out: String = match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => return String::new(),
-    };
-    if !out.ends_with(['.', '!', '?']) {
-        out.push('.');
-    }
-    out
-}
-
 /// `POST /console/profiles/{id}/check`: checks the profile now through the monitor's checker.
 pub async fn check_now(
     State(st): State<AppState>,
@@ -376,7 +362,7 @@ pub async fn check_now(
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, ConsoleError> {
     op.check_csrf(f.csrf.as_deref())?;
-    let p = visible_profile(&st, &op, &id).await?;
+    let p = visible_profile(&st, &op, &id, Action::Check).await?;
     let outcome = st
         .checker
         .check(p.id, CheckTrigger::Manual(op.actor().to_string()))
@@ -399,7 +385,7 @@ pub async fn cancel(
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, ConsoleError> {
     op.check_csrf(f.csrf.as_deref())?;
-    let p = visible_profile(&st, &op, &id).await?;
+    let p = visible_profile(&st, &op, &id, Action::Reauthorize).await?;
     st.reauth.cancel(p.id, &op.actor()).await?;
     let mut res = Redirect::to(&format!("/console/profiles/{}?cancelled=1", p.id)).into_response();
     *res.status_mut() = StatusCode::SEE_OTHER;

@@ -1,4 +1,4 @@
-//! Service API keys on [`SqlStore`] (migration 0003): only hashes are stored.
+//! Service API keys on [`SqlStore`] (migration 0003; last use, migration 0006): only hashes are stored.
 
 use async_trait::async_trait;
 use consentry_domain::{ApiKey, ApiKeyStore, OrgId, StoreError};
@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{SqlStore, db_err, get, is_foreign_key_violation, is_unique_violation};
 use crate::codec::{opt_time_from_db, parse_from_db, time_from_db, time_to_db};
 
-const COLUMNS: &str = "id, org_id, name, key_hash, created_at, revoked_at";
+const COLUMNS: &str = "id, org_id, name, key_hash, created_at, revoked_at, last_used_at";
 
 fn key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
@@ -19,13 +19,15 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
         key_hash: get(row, "key_hash")?,
         created_at: time_from_db("created_at", get(row, "created_at")?)?,
         revoked_at: opt_time_from_db("revoked_at", get(row, "revoked_at")?)?,
+        last_used_at: opt_time_from_db("last_used_at", get(row, "last_used_at")?)?,
     })
 }
 
 #[async_trait]
 impl ApiKeyStore for SqlStore {
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        let sql = format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL)");
+        let sql =
+            format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL)");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(key.id.hyphenated().to_string())
             .bind(key.org_id.to_string())
@@ -88,6 +90,16 @@ impl ApiKeyStore for SqlStore {
                 .execute(&self.pool)
                 .await
                 .map_err(|e| db_err("revoking an API key", e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn touch_api_key(&self, id: Uuid, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+            .bind(id.hyphenated().to_string())
+            .bind(time_to_db(at)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("recording an API key's use", e))?;
         Ok(done.rows_affected() > 0)
     }
 }
