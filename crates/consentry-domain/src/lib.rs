@@ -5,6 +5,7 @@
 //! world only through the ports in [`ports`] (storage, clock).
 
 pub mod account;
+pub mod audit;
 pub mod check;
 pub mod error;
 pub mod ids;
@@ -19,6 +20,10 @@ pub mod view;
 pub use account::{
     AccountScope, AccountStore, Accounts, ActiveSession, ConsoleSession, HashCost, NewSession,
     OperatorAccount, SessionPolicy,
+};
+pub use audit::{
+    AuditAction, AuditEntry, AuditHead, AuditLog, AuditPage, AuditStore, BreakReason, ChainBreak,
+    ChainVerifier, NewAuditEntry,
 };
 pub use check::{
     CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker, StatusChange,

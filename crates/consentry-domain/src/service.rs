@@ -83,6 +83,11 @@ impl Consentry {
         &self.clock
     }
 
+    /// The audit log over the same store and clock.
+    pub fn audit(&self) -> crate::audit::AuditLog {
+        crate::audit::AuditLog::new(self.store.clone(), self.clock.clone())
+    }
+
     // ----- organizations -----
 
     fn check_modules(&self, modules: &[String]) -> Result<BTreeSet<String>, DomainError> {

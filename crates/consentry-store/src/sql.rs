@@ -29,6 +29,7 @@ use crate::sealer::{Binding, Sealer};
 
 mod accounts;
 mod api_keys;
+mod audit;
 mod schedule;
 mod webhooks;
 
