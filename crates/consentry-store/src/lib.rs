@@ -46,5 +46,7 @@ pub mod sealer;
 mod sql;
 pub mod story;
 
-pub use sealer::{Sealer, SealerError};
-pub use sql::{Dialect, SchemaVersion, SqlStore};
+pub use sealer::{
+    KeyFileRotation, Sealer, SealerError, key_file_id, old_key_path, rotate_key_files,
+};
+pub use sql::{Dialect, KeyCensus, Resealer, SchemaVersion, SqlStore};
