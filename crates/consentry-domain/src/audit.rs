@@ -640,6 +640,96 @@ impl AuditLog {
     }
 }
 
+/// An export format of the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+impl ExportFormat {
+    /// Parses `jsonl` or `csv`.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "jsonl" => Ok(Self::Jsonl),
+            "csv" => Ok(Self::Csv),
+            other => Err(DomainError::invalid(
+                "format",
+                format!("unknown export format {other:?}; use jsonl or csv"),
+            )),
+        }
+    }
+
+    /// The media type of the export.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Jsonl => "application/x-ndjson",
+            Self::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    /// The file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Jsonl => "jsonl",
+            Self::Csv => "csv",
+        }
+    }
+}
+
+/// One CSV field: quoted when it holds a separator, a quote or a line break; a leading `=`, `+`, `-`,
+/// `@`, tab or carriage return is prefixed with `'` so that a spreadsheet never runs it as a formula.
+fn csv_field(s: &str) -> String {
+    let guarded = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+/// The entries in `format` (entries in the order given; each line ends with a newline).
+pub fn export(entries: &[AuditEntry], format: ExportFormat) -> String {
+    let mut out = String::new();
+    match format {
+        ExportFormat::Jsonl => {
+            for e in entries {
+                out.push_str(&serde_json::to_string(e).unwrap_or_default());
+                out.push('\n');
+            }
+        }
+        ExportFormat::Csv => {
+            out.push_str("seq,at,actor,org_id,action,target,detail,prev_hash,hash\n");
+            for e in entries {
+                let at =
+                    e.at.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                let fields = [
+                    e.seq.to_string(),
+                    at,
+                    e.actor.to_string(),
+                    e.org_id.map(|o| o.to_string()).unwrap_or_default(),
+                    e.action.clone(),
+                    e.target.clone(),
+                    canonical_json(&e.detail),
+                    e.prev_hash.clone(),
+                    e.hash.clone(),
+                ];
+                let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+                out.push_str(&line.join(","));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -764,6 +854,31 @@ mod tests {
         let one = canonical_encoding(1, at, &Actor::System, None, "ab", "c", &d);
         let two = canonical_encoding(1, at, &Actor::System, None, "a", "bc", &d);
         assert_ne!(one, two);
+    }
+
+    #[test]
+    fn exports_escape_and_defuse_fields() {
+        let (mut entries, _) = chain(2);
+        entries[0].target = "=cmd|' /C calc'!A0".into();
+        entries[1].target = "a,\"b\"\nc".into();
+        let csv = export(&entries, ExportFormat::Csv);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "seq,at,actor,org_id,action,target,detail,prev_hash,hash"
+        );
+        assert!(lines[1].contains(",'=cmd|' /C calc'!A0,"), "{}", lines[1]);
+        assert!(csv.contains("\"a,\"\"b\"\"\nc\""), "{csv}");
+        let jsonl = export(&entries, ExportFormat::Jsonl);
+        let parsed: Vec<serde_json::Value> = jsonl
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[1]["hash"], entries[1].hash);
+        assert_eq!(parsed[0]["seq"], 1);
+        assert!(ExportFormat::parse("xml").is_err());
+        assert_eq!(ExportFormat::parse(" CSV ").unwrap(), ExportFormat::Csv);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use account::{
 };
 pub use audit::{
     AuditAction, AuditEntry, AuditHead, AuditLog, AuditPage, AuditStore, BreakReason, ChainBreak,
-    ChainVerifier, NewAuditEntry,
+    ChainVerifier, ExportFormat, NewAuditEntry,
 };
 pub use check::{
     CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker, StatusChange,

@@ -344,6 +344,19 @@ impl Consentry {
             )),
         };
         self.store.insert_profile(&profile, event).await?;
+        self.audit()
+            .record(
+                actor,
+                Some(profile.org_id),
+                crate::audit::AuditAction::ProfileCreated,
+                format!("profile:{}", profile.id),
+                serde_json::json!({
+                    "app_type": profile.app_type,
+                    "service": profile.service,
+                    "tenant": profile.tenant_id.to_string(),
+                }),
+            )
+            .await;
         Ok(profile)
     }
 
