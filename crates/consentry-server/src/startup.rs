@@ -157,8 +157,8 @@ pub fn load_sealer(cfg: &Config) -> Result<Sealer, StartupError> {
         None => {
             let path = cfg.master_key_path();
             ensure_parent(&path)?;
-            Sealer::load_or_create_key_file(&path)
-                .map_err(|e| StartupError::MasterKey(e.to_string()))
+            // The key file and, during a master key rotation, `<file>.old`; followed without a restart.
+            Sealer::from_key_files(&path).map_err(|e| StartupError::MasterKey(e.to_string()))
         }
     }
 }
