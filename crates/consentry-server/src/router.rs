@@ -41,6 +41,11 @@ pub fn router(state: AppState) -> Router {
             "/organizations/{id}/webhooks/{webhook_id}",
             axum::routing::delete(crate::api::webhooks::delete),
         )
+        .route("/organizations/{id}/audit", get(crate::api::audit::list))
+        .route(
+            "/organizations/{id}/audit/export",
+            get(crate::api::audit::export_log),
+        )
         .route("/profiles/{id}/reauthorize", post(reauth::start))
         .route("/profiles/{id}/reauthorize/cancel", post(reauth::cancel))
         .fallback(|| async { ApiError::RouteNotFound })

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use consentry_domain::audit::AuditAction;
 use consentry_domain::{OrgId, Organization};
 use serde::Deserialize;
 
@@ -40,6 +41,14 @@ pub async fn create(
         .svc
         .create_organization(&body.name, &body.modules)
         .await?;
+    super::audit::record(
+        &st,
+        Some(org.id),
+        AuditAction::OrganizationCreated,
+        format!("organization:{}", org.id),
+        serde_json::json!({ "name": org.name, "modules": org.modules }),
+    )
+    .await;
     Ok((StatusCode::CREATED, ApiJson(org)))
 }
 
@@ -59,9 +68,16 @@ pub async fn patch(
     ApiJson(body): ApiJson<PatchOrg>,
 ) -> ApiResult<ApiJson<Organization>> {
     let id = parse_id("id", &id, OrgId::parse)?;
-    Ok(ApiJson(
-        st.svc.set_organization_modules(id, &body.modules).await?,
-    ))
+    let org = st.svc.set_organization_modules(id, &body.modules).await?;
+    super::audit::record(
+        &st,
+        Some(id),
+        AuditAction::OrganizationUpdated,
+        format!("organization:{id}"),
+        serde_json::json!({ "modules": org.modules }),
+    )
+    .await;
+    Ok(ApiJson(org))
 }
 
 /// Deletes an organization with no tenants.
@@ -71,5 +87,13 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let id = parse_id("id", &id, OrgId::parse)?;
     st.svc.delete_organization(id).await?;
+    super::audit::record(
+        &st,
+        Some(id),
+        AuditAction::OrganizationDeleted,
+        format!("organization:{id}"),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

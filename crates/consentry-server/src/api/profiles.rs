@@ -141,7 +141,16 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id("id", &id, ProfileId::parse)?;
+    let p = st.svc.profile(id).await?;
     st.svc.delete_profile(id).await?;
+    super::audit::record(
+        &st,
+        Some(p.org_id),
+        consentry_domain::AuditAction::ProfileDeleted,
+        format!("profile:{id}"),
+        serde_json::json!({ "app_type": p.app_type, "tenant": p.tenant_id.to_string() }),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

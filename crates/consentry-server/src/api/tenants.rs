@@ -52,6 +52,14 @@ pub async fn create(
         .svc
         .connect_tenant(org, tid, domain, b.display_name.as_deref())
         .await?;
+    super::audit::record(
+        &st,
+        Some(t.org_id),
+        consentry_domain::AuditAction::TenantCreated,
+        format!("tenant:{}", t.id),
+        serde_json::json!({ "domain": t.primary_domain.to_string() }),
+    )
+    .await;
     Ok((StatusCode::CREATED, ApiJson(t)))
 }
 
@@ -70,6 +78,15 @@ pub async fn delete(
     ApiPath(t): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let r = parse_id("tenant", &t, TenantRef::parse)?;
+    let tenant = st.svc.tenant(&r).await?;
     st.svc.delete_tenant(&r).await?;
+    super::audit::record(
+        &st,
+        Some(tenant.org_id),
+        consentry_domain::AuditAction::TenantDeleted,
+        format!("tenant:{}", tenant.id),
+        serde_json::json!({ "domain": tenant.primary_domain.to_string() }),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,6 +12,7 @@
 //! Referrer-Policy. The core flows work without JavaScript.
 
 mod assets;
+mod audit;
 mod auth;
 mod error;
 mod pages;
@@ -73,6 +74,9 @@ pub fn routes() -> Router<AppState> {
                 .post(wizard::submit)
                 .layer(DefaultBodyLimit::max(MAX_WIZARD_BYTES)),
         )
+        .route("/audit", get(audit::index))
+        .route("/organizations/{id}/audit", get(audit::page))
+        .route("/organizations/{id}/audit/export", get(audit::export_log))
         .route("/static/{file}", get(assets::asset))
         .fallback(|| async { ConsoleError::PageNotFound })
         .layer(middleware::from_fn(security_headers))
