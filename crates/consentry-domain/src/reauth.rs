@@ -598,7 +598,7 @@ impl Reauthorizer {
                 AuditAction::ReauthorizationStarted,
                 format!("profile:{}", profile.id),
                 serde_json::json!({
-                    "method": req.method.to_string(),
+                    "method": req.method.as_str(),
                     "app_type": profile.app_type,
                     "consent_link": req.handoff,
                 }),
@@ -826,7 +826,7 @@ impl Reauthorizer {
                             AuditAction::ReauthorizationCompleted,
                             target,
                             serde_json::json!({
-                                "method": pending.method.to_string(),
+                                "method": pending.method.as_str(),
                                 "app_type": profile.app_type,
                                 "consent_user": consent_user,
                                 "status": profile.status.as_str(),
@@ -847,7 +847,7 @@ impl Reauthorizer {
                         AuditAction::ReauthorizationFailed,
                         target,
                         serde_json::json!({
-                            "method": pending.method.to_string(),
+                            "method": pending.method.as_str(),
                             "app_type": app.key,
                             "message": message,
                         }),
@@ -1302,7 +1302,7 @@ impl Reauthorizer {
                         AuditAction::ReauthorizationCancelled,
                         format!("profile:{}", profile.id),
                         serde_json::json!({
-                            "method": pending.method.to_string(),
+                            "method": pending.method.as_str(),
                             "app_type": profile.app_type,
                         }),
                     )
