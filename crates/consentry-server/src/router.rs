@@ -98,6 +98,8 @@ async fn api_index() -> axum::Json<serde_json::Value> {
             "GET|POST /api/v1/organizations/{id}/webhooks",
             "POST /api/v1/tenants/{tenant}/tokens (service API key)",
             "DELETE /api/v1/organizations/{id}/webhooks/{webhook_id}",
+            "GET /api/v1/organizations/{id}/audit",
+            "GET /api/v1/organizations/{id}/audit/export",
             "POST /api/v1/profiles/{id}/reauthorize",
             "POST /api/v1/profiles/{id}/reauthorize/cancel"
         ]
