@@ -22,11 +22,11 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_org ON audit_log (org_id, seq);
 
 CREATE TABLE audit_head (
-    id    INTEGER  NOT NULL PRIMARY KEY CHECK (id = 1),
+    slot  INTEGER  NOT NULL PRIMARY KEY CHECK (slot = 1),
     seq   BIGINT   NOT NULL,
     hash  TEXT     NOT NULL
 );
-INSERT INTO audit_head (id, seq, hash)
+INSERT INTO audit_head (slot, seq, hash)
 VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
 -- Entries are never changed or removed through the database either (the hash chain detects it when

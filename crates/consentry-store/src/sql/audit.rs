@@ -84,7 +84,7 @@ impl AuditStore for SqlStore {
             .map_err(|e| db_err("starting a transaction", e))?;
         // A write first: it takes the lock before anything is read, so the head read is the latest.
         let row = sqlx::query(
-            "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq - 1 AS prev_seq, hash",
+            "UPDATE audit_head SET seq = seq + 1 WHERE slot = 1 RETURNING seq - 1 AS prev_seq, hash",
         )
         .fetch_one(&mut *tx)
         .await
@@ -110,7 +110,7 @@ impl AuditStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| db_err("appending an audit entry", e))?;
-        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE slot = 1")
             .bind(stored.hash.clone())
             .execute(&mut *tx)
             .await
@@ -154,7 +154,7 @@ impl AuditStore for SqlStore {
     }
 
     async fn audit_head(&self) -> Result<AuditHead, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE slot = 1")
             .fetch_one(&self.pool)
             .await
             .map_err(|e| db_err("reading the audit log's head", e))?;
