@@ -2,6 +2,7 @@
 //! migrations, and the operator's commands on the catalog, organizations, tenants and app profiles.
 //! Operator commands work directly on the configured database through the same domain services as the API.
 
+mod audit;
 mod demo;
 mod output;
 mod scan_profiles;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use consentry_domain::audit::AuditAction;
 use consentry_domain::{
     Actor, Consentry, DomainName, NewProfile, OrgId, PageRequest, ProfileFilter, ProfileId,
     ProfileStatus, SystemClock, TenantId, TenantRef,
@@ -57,12 +59,19 @@ enum Command {
     /// Operator accounts of the web console.
     #[command(subcommand)]
     Users(users::UsersCmd),
-    /// Service API keys for the token API, scoped to an organization.
+    /// Service API keys for the token API, scoped to an organization (for the master key that
+    /// seals secrets, see `master-key`).
     #[command(subcommand)]
     Keys(KeysCmd),
     /// Scan profiles (Cloud Backup for Microsoft 365) and the Planner migration.
     #[command(subcommand)]
     ScanProfiles(scan_profiles::ScanProfilesCmd),
+    /// The audit log: verify its hash chain, list and export entries.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
+    /// The master key sealing secrets at rest: rotate it, retire the old one, show what it seals.
+    #[command(subcommand, name = "master-key")]
+    MasterKey(audit::MasterKeyCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -559,6 +568,19 @@ fn operator() -> Actor {
     Actor::Operator(format!("cli:{user}"))
 }
 
+/// Records an operator's action in the audit log (a refused entry is logged; the action stands).
+async fn record(
+    svc: &Consentry,
+    org: Option<OrgId>,
+    action: AuditAction,
+    target: String,
+    detail: serde_json::Value,
+) {
+    svc.audit()
+        .record(&operator(), org, action, target, detail)
+        .await;
+}
+
 fn parse<T>(
     what: &str,
     raw: &str,
@@ -625,6 +647,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Audit(cmd) => {
+            let cfg = load_config(cfg_path)?;
+            let svc = services(&cfg).await?;
+            audit::run(cmd, &svc).await
+        }
+        Command::MasterKey(cmd) => {
+            let cfg = load_config(cfg_path)?;
+            audit::run_master_key(cmd, &cfg).await
+        }
         Command::Users(cmd) => {
             let cfg = load_config(cfg_path)?;
             let svc = services(&cfg).await?;
@@ -642,6 +673,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 OrgsCmd::List(o) => output::orgs(&svc.organizations().await?, o.json),
                 OrgsCmd::Create { name, modules, out } => {
                     let org = svc.create_organization(&name, &modules).await?;
+                    record(
+                        &svc,
+                        Some(org.id),
+                        AuditAction::OrganizationCreated,
+                        format!("organization:{}", org.id),
+                        serde_json::json!({ "name": org.name, "modules": org.modules }),
+                    )
+                    .await;
                     output::orgs(&[org], out.json)
                 }
                 OrgsCmd::Show { id, out } => {
@@ -651,6 +690,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 OrgsCmd::Delete { id } => {
                     let id = parse("organization ID", &id, OrgId::parse)?;
                     svc.delete_organization(id).await?;
+                    record(
+                        &svc,
+                        Some(id),
+                        AuditAction::OrganizationDeleted,
+                        format!("organization:{id}"),
+                        serde_json::json!({}),
+                    )
+                    .await;
                     println!("organization {id} deleted");
                     Ok(())
                 }
@@ -679,6 +726,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let t = svc
                         .connect_tenant(org, tid, domain, name.as_deref())
                         .await?;
+                    record(
+                        &svc,
+                        Some(t.org_id),
+                        AuditAction::TenantCreated,
+                        format!("tenant:{}", t.id),
+                        serde_json::json!({ "domain": t.primary_domain.to_string() }),
+                    )
+                    .await;
                     output::tenants(&[t], out.json)
                 }
                 TenantsCmd::Show { tenant, out } => {
@@ -687,7 +742,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 TenantsCmd::Delete { tenant } => {
                     let r = parse("tenant", &tenant, TenantRef::parse)?;
+                    let t = svc.tenant(&r).await?;
                     svc.delete_tenant(&r).await?;
+                    record(
+                        &svc,
+                        Some(t.org_id),
+                        AuditAction::TenantDeleted,
+                        format!("tenant:{}", t.id),
+                        serde_json::json!({ "domain": t.primary_domain.to_string() }),
+                    )
+                    .await;
                     println!("tenant {tenant} disconnected");
                     Ok(())
                 }
@@ -712,6 +776,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         last_used_at: None,
                     };
                     store.insert_api_key(&record).await?;
+                    self::record(
+                        &svc,
+                        Some(org),
+                        AuditAction::ApiKeyCreated,
+                        format!("api_key:{}", record.id),
+                        serde_json::json!({ "name": record.name }),
+                    )
+                    .await;
                     println!("key id: {}", record.id);
                     println!("key:    {key}");
                     println!(
@@ -749,7 +821,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 KeysCmd::Revoke { id } => {
                     let id = uuid::Uuid::parse_str(id.trim())
                         .with_context(|| format!("key ID {id:?} is not a UUID"))?;
+                    let org = store
+                        .list_api_keys(None)
+                        .await?
+                        .into_iter()
+                        .find(|k| k.id == id)
+                        .map(|k| k.org_id);
                     if store.revoke_api_key(id, svc.clock().now()).await? {
+                        record(
+                            &svc,
+                            org,
+                            AuditAction::ApiKeyRevoked,
+                            format!("api_key:{id}"),
+                            serde_json::json!({}),
+                        )
+                        .await;
                         println!("key {id} revoked");
                         Ok(())
                     } else {
@@ -826,7 +912,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 ProfilesCmd::Delete { id } => {
                     let id = parse("profile ID", &id, ProfileId::parse)?;
+                    let p = svc.profile(id).await?;
                     svc.delete_profile(id).await?;
+                    record(
+                        &svc,
+                        Some(p.org_id),
+                        AuditAction::ProfileDeleted,
+                        format!("profile:{id}"),
+                        serde_json::json!({ "app_type": p.app_type, "tenant": p.tenant_id.to_string() }),
+                    )
+                    .await;
                     println!("app profile {id} deleted");
                     Ok(())
                 }

@@ -1,5 +1,6 @@
 //! `consentry users`: operator accounts of the web console, on the configured database.
 
+use consentry_domain::audit::AuditAction;
 use std::io::Read as _;
 use std::path::PathBuf;
 
@@ -139,6 +140,15 @@ pub async fn run(cmd: UsersCmd, svc: &Consentry) -> anyhow::Result<()> {
             let a = accounts
                 .create_with_role(&username, &password, scope, role)
                 .await?;
+            svc.audit()
+                .record(
+                    &crate::operator(),
+                    a.scope.org(),
+                    AuditAction::AccountCreated,
+                    format!("account:{}", a.username),
+                    serde_json::json!({ "platform": a.scope.org().is_none() }),
+                )
+                .await;
             println!(
                 "created operator account {} ({})",
                 a.username,
@@ -196,7 +206,21 @@ pub async fn run(cmd: UsersCmd, svc: &Consentry) -> anyhow::Result<()> {
         }
         UsersCmd::Token(cmd) => token(cmd, &accounts, svc).await,
         UsersCmd::Delete { username } => {
+            let org = svc
+                .store()
+                .find_account(&username.trim().to_lowercase())
+                .await?
+                .and_then(|a| a.scope.org());
             accounts.delete(&username).await?;
+            svc.audit()
+                .record(
+                    &crate::operator(),
+                    org,
+                    AuditAction::AccountDeleted,
+                    format!("account:{}", username.trim().to_lowercase()),
+                    serde_json::json!({}),
+                )
+                .await;
             println!(
                 "deleted operator account {}",
                 username.trim().to_lowercase()

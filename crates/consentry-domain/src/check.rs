@@ -320,6 +320,23 @@ impl Checker {
                 reason = o.reason_code().unwrap_or_default(),
                 "profile checked"
             );
+            if let CheckTrigger::Manual(_) = &trigger {
+                // A check by hand is audited (the monitor's scheduled ones are not: they are no one's act).
+                let org = self.core.profile(profile_id).await.ok().map(|p| p.org_id);
+                self.core
+                    .audit()
+                    .record(
+                        &trigger.actor(),
+                        org,
+                        crate::audit::AuditAction::CheckRun,
+                        format!("profile:{profile_id}"),
+                        serde_json::json!({
+                            "outcome": o.label(),
+                            "reason": o.reason_code(),
+                        }),
+                    )
+                    .await;
+            }
         }
         outcome
     }

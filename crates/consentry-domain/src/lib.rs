@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod account;
+pub mod audit;
 pub mod check;
 pub mod error;
 pub mod ids;
@@ -22,6 +23,10 @@ pub use access::{Action, Caller, Role};
 pub use account::{
     AccountScope, AccountStore, Accounts, ActiveSession, ConsoleSession, HashCost, NewSession,
     OperatorAccount, PersonalToken, SessionPolicy,
+};
+pub use audit::{
+    AuditAction, AuditEntry, AuditHead, AuditLog, AuditPage, AuditStore, BreakReason, ChainBreak,
+    ChainVerifier, ExportFormat, NewAuditEntry,
 };
 pub use check::{
     CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker, StatusChange,

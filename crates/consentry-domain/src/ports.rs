@@ -39,6 +39,7 @@ pub enum StoreError {
 #[async_trait]
 pub trait Store:
     crate::account::AccountStore
+    + crate::audit::AuditStore
     + ScheduleStore
     + WebhookStore
     + ApiKeyStore

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
+use crate::audit::AuditAction;
 use crate::error::DomainError;
 use crate::ids::{AppId, ProfileId, Thumbprint};
 use crate::model::{
@@ -589,6 +590,20 @@ impl Reauthorizer {
             )
             .await?;
 
+        self.core
+            .audit()
+            .record(
+                actor,
+                Some(profile.org_id),
+                AuditAction::ReauthorizationStarted,
+                format!("profile:{}", profile.id),
+                serde_json::json!({
+                    "method": req.method.as_str(),
+                    "app_type": profile.app_type,
+                    "consent_link": req.handoff,
+                }),
+            )
+            .await;
         let (url, consent_link) = match &self.link_base {
             Some(base) if req.handoff => (format!("{base}/consent/{}/{state}", profile.id), true),
             _ => (
@@ -795,10 +810,51 @@ impl Reauthorizer {
                 remediation: vec!["Open the consent link you were sent.".into()],
             });
         }
+        let target = format!("profile:{}", profile.id);
+        let org = Some(profile.org_id);
         match self.step(&params, &profile, &app, &pending).await {
             Ok(Step::Continue(url)) => Ok(CallbackOutcome::Continue { url }),
-            Ok(Step::Done(done)) => self.complete(profile, &app, &pending, *done).await,
-            Err(StepError::Failed(f)) => self.fail(profile, &pending, f).await,
+            Ok(Step::Done(done)) => {
+                let outcome = self.complete(profile, &app, &pending, *done).await?;
+                if let CallbackOutcome::Completed { profile } = &outcome {
+                    let consent_user = profile.consent_user.as_ref().map(|u| u.upn.to_string());
+                    self.core
+                        .audit()
+                        .record(
+                            &pending.started_by,
+                            org,
+                            AuditAction::ReauthorizationCompleted,
+                            target,
+                            serde_json::json!({
+                                "method": pending.method.as_str(),
+                                "app_type": profile.app_type,
+                                "consent_user": consent_user,
+                                "status": profile.status.as_str(),
+                            }),
+                        )
+                        .await;
+                }
+                Ok(outcome)
+            }
+            Err(StepError::Failed(f)) => {
+                let message = f.message.clone();
+                let outcome = self.fail(profile, &pending, f).await?;
+                self.core
+                    .audit()
+                    .record(
+                        &pending.started_by,
+                        org,
+                        AuditAction::ReauthorizationFailed,
+                        target,
+                        serde_json::json!({
+                            "method": pending.method.as_str(),
+                            "app_type": app.key,
+                            "message": message,
+                        }),
+                    )
+                    .await;
+                Ok(outcome)
+            }
             Err(StepError::Domain(e)) => Err(e),
         }
     }
@@ -1237,7 +1293,22 @@ impl Reauthorizer {
             )
             .await?
         {
-            CallbackOutcome::Failed { profile, .. } => Ok(profile),
+            CallbackOutcome::Failed { profile, .. } => {
+                self.core
+                    .audit()
+                    .record(
+                        actor,
+                        Some(profile.org_id),
+                        AuditAction::ReauthorizationCancelled,
+                        format!("profile:{}", profile.id),
+                        serde_json::json!({
+                            "method": pending.method.as_str(),
+                            "app_type": profile.app_type,
+                        }),
+                    )
+                    .await;
+                Ok(profile)
+            }
             _ => unreachable!("fail always returns Failed"),
         }
     }

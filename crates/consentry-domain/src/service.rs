@@ -83,6 +83,11 @@ impl Consentry {
         &self.clock
     }
 
+    /// The audit log over the same store and clock.
+    pub fn audit(&self) -> crate::audit::AuditLog {
+        crate::audit::AuditLog::new(self.store.clone(), self.clock.clone())
+    }
+
     // ----- organizations -----
 
     fn check_modules(&self, modules: &[String]) -> Result<BTreeSet<String>, DomainError> {
@@ -339,6 +344,19 @@ impl Consentry {
             )),
         };
         self.store.insert_profile(&profile, event).await?;
+        self.audit()
+            .record(
+                actor,
+                Some(profile.org_id),
+                crate::audit::AuditAction::ProfileCreated,
+                format!("profile:{}", profile.id),
+                serde_json::json!({
+                    "app_type": profile.app_type,
+                    "service": profile.service,
+                    "tenant": profile.tenant_id.to_string(),
+                }),
+            )
+            .await;
         Ok(profile)
     }
 

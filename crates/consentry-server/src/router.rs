@@ -49,6 +49,11 @@ pub fn router(state: AppState) -> Router {
             "/organizations/{id}/keys/{key_id}",
             axum::routing::delete(keys::revoke),
         )
+        .route("/organizations/{id}/audit", get(crate::api::audit::list))
+        .route(
+            "/organizations/{id}/audit/export",
+            get(crate::api::audit::export_log),
+        )
         .route("/profiles/{id}/reauthorize", post(reauth::start))
         .route("/profiles/{id}/reauthorize/cancel", post(reauth::cancel))
         .route(
@@ -129,6 +134,8 @@ pub const API_ROUTES: &[&str] = &[
     "GET /api/v1/tenants/{tenant}/planner-readiness",
     "GET|PUT|DELETE /api/v1/scan-profiles/{id}",
     "GET /api/v1/scan-profiles/{id}/planner-readiness",
+    "GET /api/v1/organizations/{id}/audit",
+    "GET /api/v1/organizations/{id}/audit/export",
 ];
 
 async fn api_index() -> axum::Json<serde_json::Value> {

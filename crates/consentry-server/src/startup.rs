@@ -157,8 +157,8 @@ pub fn load_sealer(cfg: &Config) -> Result<Sealer, StartupError> {
         None => {
             let path = cfg.master_key_path();
             ensure_parent(&path)?;
-            Sealer::load_or_create_key_file(&path)
-                .map_err(|e| StartupError::MasterKey(e.to_string()))
+            // The key file and, during a master key rotation, `<file>.old`; followed without a restart.
+            Sealer::from_key_files(&path).map_err(|e| StartupError::MasterKey(e.to_string()))
         }
     }
 }
@@ -304,9 +304,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // With the peer's address (the audit log records sign-ins with it).
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 

@@ -372,6 +372,22 @@ const API_TABLE: &[ApiRoute] = &[
     ),
     r(
         "GET",
+        "/organizations/{org}/audit",
+        Some(Action::ManageSettings),
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "GET",
+        "/organizations/{org}/audit/export?format=csv",
+        Some(Action::ManageSettings),
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "GET",
         "/tenants/{tenant}/scan-profiles",
         READ,
         None,
@@ -511,6 +527,20 @@ const CONSOLE_TABLE: &[ConsoleRoute] = &[
     ),
     c(
         "GET",
+        "/organizations/{org}/audit",
+        Some(Action::ManageSettings),
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    c(
+        "GET",
+        "/organizations/{org}/audit/export?format=jsonl",
+        Some(Action::ManageSettings),
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    c(
+        "GET",
         "/tenants/{tenant}/scan-profiles",
         READ,
         StatusCode::OK,
@@ -541,6 +571,9 @@ const CONSOLE_TABLE: &[ConsoleRoute] = &[
 
 /// Routes outside the tables, each with the test that covers it.
 const CONSOLE_ELSEWHERE: &[(&str, &str)] = &[
+    // Redirects an organization's account to its log, lists organizations for the platform
+    // (`audit_api.rs`).
+    ("GET", "/audit"),
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),

@@ -8,6 +8,11 @@
 //! - [`Sealer`] seals every secret (refresh tokens, private keys, a pending re-authorization's PKCE
 //!   verifier and custom app credentials) with AES-256-GCM under a master key, bound to its row; the
 //!   database never holds a secret in plaintext.
+//! - The audit log (`audit_log`, migration 0005) is append-only and hash-chained; appends are serialized
+//!   by the single `audit_head` row they update first, so replicas never fork the chain.
+//! - Master key rotation: [`rotate_key_files`] keeps the old key as `<key file>.old`,
+//!   [`SqlStore::resealer`] re-seals every sealed value in batches while the store is in use, and
+//!   [`SqlStore::retire_old_key_file`] removes the old key once nothing is sealed under it.
 //! - [`story`] exercises every [`Store`] method; each implementation's tests run it.
 //!
 //! ```no_run
@@ -46,5 +51,7 @@ pub mod sealer;
 mod sql;
 pub mod story;
 
-pub use sealer::{Sealer, SealerError};
-pub use sql::{Dialect, SchemaVersion, SqlStore};
+pub use sealer::{
+    KeyFileRotation, Sealer, SealerError, key_file_id, old_key_path, rotate_key_files,
+};
+pub use sql::{Dialect, KeyCensus, Resealer, SchemaVersion, SqlStore};

@@ -20,6 +20,7 @@
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -133,24 +134,69 @@ impl KeySlot {
     }
 }
 
+/// The keys a sealer holds: the current one (seals and opens) and older ones (open only).
+struct Keys {
+    current: Arc<KeySlot>,
+    old: Vec<Arc<KeySlot>>,
+}
+
+/// Where a sealer's keys come from when they are files: the current key file and its `.old`
+/// companion, re-read when the key file changes (a rotation by another process) or when a value
+/// sealed under an unknown key turns up.
+struct KeySource {
+    path: PathBuf,
+    stamp: Mutex<Option<FileStamp>>,
+}
+
+/// What identifies one version of the key file (a rotation replaces the file, changing these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(FileStamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        inode,
+    })
+}
+
 /// Seals and opens secrets with AES-256-GCM under a master key (plus, optionally, older keys that
 /// are still accepted for opening). `Debug` shows key IDs only, never key material.
+///
+/// A sealer built from a key file ([`Sealer::from_key_files`]) follows a master key rotation made by
+/// another process (`consentry master-key rotate`) without a restart: before sealing it notices that
+/// the key file was replaced and takes the new key as current (keeping the previous one for
+/// opening), and a value sealed under a key it does not hold makes it re-read the key files once.
 pub struct Sealer {
-    current: KeySlot,
-    old: Vec<KeySlot>,
+    keys: RwLock<Keys>,
+    source: Option<KeySource>,
 }
 
 impl fmt::Debug for Sealer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = self.keys();
         f.debug_struct("Sealer")
-            .field("current_key_id", &hex::encode(self.current.id))
+            .field("current_key_id", &hex::encode(keys.current.id))
             .field(
                 "old_key_ids",
-                &self
+                &keys
                     .old
                     .iter()
                     .map(|k| hex::encode(k.id))
                     .collect::<Vec<_>>(),
+            )
+            .field(
+                "key_file",
+                &self.source.as_ref().map(|s| s.path.display().to_string()),
             )
             .field("key", &"[REDACTED]")
             .finish()
@@ -175,9 +221,114 @@ impl Sealer {
     /// A sealer using `key` as its current master key.
     pub fn from_key_bytes(key: &[u8; 32]) -> Self {
         Self {
-            current: KeySlot::new(key),
-            old: Vec::new(),
+            keys: RwLock::new(Keys {
+                current: Arc::new(KeySlot::new(key)),
+                old: Vec::new(),
+            }),
+            source: None,
         }
+    }
+
+    fn keys(&self) -> RwLockReadGuard<'_, Keys> {
+        // A poisoned lock only means a panic elsewhere while holding it; the keys are still whole.
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The sealer of a deployment that keeps its master key in a file: the key at `path` (created with
+    /// a fresh random key, mode 0600, when missing) as current, and the key at [`old_key_path`]
+    /// (`path` + `.old`, left there by a rotation) for opening, when present. It follows later
+    /// rotations of these files (see the type's documentation).
+    pub fn from_key_files(path: impl AsRef<Path>) -> Result<Self, SealerError> {
+        let path = path.as_ref();
+        let stamp = file_stamp(path);
+        let mut sealer = Self::load_or_create_key_file(path)?;
+        let stamp = if stamp.is_some() {
+            stamp
+        } else {
+            file_stamp(path)
+        };
+        let old_path = old_key_path(path);
+        if old_path.exists() {
+            let old = read_key_file(&old_path)?;
+            sealer = sealer.with_old_key(&old);
+        }
+        sealer.source = Some(KeySource {
+            path: path.to_path_buf(),
+            stamp: Mutex::new(stamp),
+        });
+        Ok(sealer)
+    }
+
+    /// Re-reads the key files: the file's key becomes current, every key held so far and the `.old`
+    /// file's key stay for opening. Returns whether the keys changed. A failure leaves the keys as they
+    /// were (and is logged without key material).
+    fn reload(&self, source: &KeySource) -> bool {
+        let stamp = file_stamp(&source.path);
+        let current = match read_key_file(&source.path) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "the master key file could not be re-read; keeping the keys in use");
+                return false;
+            }
+        };
+        let old_file = old_key_path(&source.path);
+        let old_key = if old_file.exists() {
+            read_key_file(&old_file).ok()
+        } else {
+            None
+        };
+        let mut keys = self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slot = Arc::new(KeySlot::new(&current));
+        let mut changed = false;
+        if slot.id != keys.current.id {
+            let previous = std::mem::replace(&mut keys.current, slot);
+            keys.old.retain(|k| k.id != previous.id);
+            keys.old.push(previous);
+            let new_id = keys.current.id;
+            keys.old.retain(|k| k.id != new_id);
+            changed = true;
+            tracing::info!(sealer.key_id = %hex::encode(new_id), "the master key file changed: sealing under the new key");
+        }
+        if let Some(old) = old_key {
+            let slot = KeySlot::new(&old);
+            if slot.id != keys.current.id && !keys.old.iter().any(|k| k.id == slot.id) {
+                keys.old.push(Arc::new(slot));
+                changed = true;
+            }
+        }
+        if let Ok(mut s) = source.stamp.lock() {
+            *s = stamp;
+        }
+        changed
+    }
+
+    /// Before sealing: takes up a replaced key file.
+    fn follow_key_file(&self) {
+        if let Some(source) = &self.source {
+            let now = file_stamp(&source.path);
+            let seen = source.stamp.lock().map(|s| s.clone()).unwrap_or(None);
+            if now.is_some() && now != seen {
+                self.reload(source);
+            }
+        }
+    }
+
+    /// Whether this sealer holds the key with this ID (hex), as current or old.
+    pub fn holds_key(&self, key_id: &str) -> bool {
+        let keys = self.keys();
+        std::iter::once(&keys.current)
+            .chain(keys.old.iter())
+            .any(|k| hex::encode(k.id) == key_id)
+    }
+
+    /// The IDs of the older keys held for opening (hex).
+    pub fn old_key_ids(&self) -> Vec<String> {
+        self.keys().old.iter().map(|k| hex::encode(k.id)).collect()
     }
 
     /// A sealer from a master key given as base64 of 32 bytes (e.g. from configuration).
@@ -230,26 +381,34 @@ impl Sealer {
     }
 
     /// Adds an older master key that is still accepted for opening (never used for sealing).
-    pub fn with_old_key(mut self, key: &[u8; 32]) -> Self {
-        let slot = KeySlot::new(key);
-        if slot.id != self.current.id && !self.old.iter().any(|k| k.id == slot.id) {
-            self.old.push(slot);
+    pub fn with_old_key(self, key: &[u8; 32]) -> Self {
+        {
+            let mut keys = self
+                .keys
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let slot = KeySlot::new(key);
+            if slot.id != keys.current.id && !keys.old.iter().any(|k| k.id == slot.id) {
+                keys.old.push(Arc::new(slot));
+            }
         }
         self
     }
 
     /// The ID of the current key (first 8 bytes of its SHA-256), in hex. Safe to log.
     pub fn key_id(&self) -> String {
-        hex::encode(self.current.id)
+        self.follow_key_file();
+        hex::encode(self.keys().current.id)
     }
 
     /// Seals `plaintext` for the row named by `binding`, with a fresh random nonce.
     pub fn seal(&self, binding: Binding<'_>, plaintext: &[u8]) -> Result<Vec<u8>, SealerError> {
+        self.follow_key_file();
+        let current = Arc::clone(&self.keys().current);
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let aad = associated_data(SEALED_FORMAT_VERSION, &self.current.id, binding);
-        let ciphertext = self
-            .current
+        let aad = associated_data(SEALED_FORMAT_VERSION, &current.id, binding);
+        let ciphertext = current
             .cipher
             .encrypt(
                 &Nonce::from(nonce),
@@ -261,7 +420,7 @@ impl Sealer {
             .map_err(|_| SealerError::Encryption)?;
         let mut out = Vec::with_capacity(SEALED_OVERHEAD + plaintext.len());
         out.push(SEALED_FORMAT_VERSION);
-        out.extend_from_slice(&self.current.id);
+        out.extend_from_slice(&current.id);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
         Ok(out)
@@ -286,12 +445,25 @@ impl Sealer {
             )));
         }
         let key_id = &sealed[1..1 + KEY_ID_LEN];
-        let slot = std::iter::once(&self.current)
-            .chain(self.old.iter())
-            .find(|k| k.id == key_id)
-            .ok_or_else(|| SealerError::UnknownKey {
-                key_id: hex::encode(key_id),
-            })?;
+        let find = || {
+            let keys = self.keys();
+            std::iter::once(&keys.current)
+                .chain(keys.old.iter())
+                .find(|k| k.id == key_id)
+                .cloned()
+        };
+        let slot = match find() {
+            Some(slot) => slot,
+            None => {
+                // Perhaps sealed by a process that rotated the key files after this one read them.
+                if let Some(source) = &self.source {
+                    self.reload(source);
+                }
+                find().ok_or_else(|| SealerError::UnknownKey {
+                    key_id: hex::encode(key_id),
+                })?
+            }
+        };
         let nonce_start = 1 + KEY_ID_LEN;
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&sealed[nonce_start..nonce_start + NONCE_LEN]);
@@ -324,6 +496,136 @@ fn associated_data(version: u8, key_id: &[u8; KEY_ID_LEN], binding: Binding<'_>)
         aad.extend_from_slice(part.as_bytes());
     }
     aad
+}
+
+/// The key ID (hex) a sealed value names, if it is long enough to name one.
+pub fn sealed_key_id(sealed: &[u8]) -> Option<String> {
+    (sealed.len() >= SEALED_OVERHEAD).then(|| hex::encode(&sealed[1..1 + KEY_ID_LEN]))
+}
+
+/// Where a rotation keeps the previous master key: the key file's path with `.old` appended.
+pub fn old_key_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".old");
+    PathBuf::from(name)
+}
+
+/// Reads a key file (refusing one others can read, or one without a valid key).
+fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, SealerError> {
+    let io_err = |source| SealerError::KeyFileIo {
+        path: path.to_path_buf(),
+        action: "read",
+        source,
+    };
+    check_permissions(path).map_err(|e| match e {
+        PermissionProblem::Io(source) => io_err(source),
+        PermissionProblem::TooOpen(mode) => SealerError::KeyFilePermissions {
+            path: path.to_path_buf(),
+            mode,
+        },
+    })?;
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io_err)?);
+    decode_key_text(&text).map_err(|reason| SealerError::KeyFileContent {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// Writes `key` (base64) to a new file at `path`, mode 0600, synced; refuses an existing file.
+fn write_new_key_file(path: &Path, key: &[u8; 32]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    let mut text = Zeroizing::new(STANDARD.encode(key));
+    text.push('\n');
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+}
+
+/// What [`rotate_key_files`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFileRotation {
+    /// The key ID now in the key file (the current key).
+    pub current_key_id: String,
+    /// The key ID kept in the `.old` file.
+    pub old_key_id: String,
+    /// True when an earlier rotation had not been retired: no new key was made, the earlier one is
+    /// to be finished.
+    pub resumed: bool,
+}
+
+/// The file half of a master key rotation: keeps the key file's key as `<path>.old` and puts a fresh
+/// random key in the key file (written beside it, then renamed over it, so the key file always holds
+/// a whole key). When a `.old` file with another key is already there (an earlier rotation not yet
+/// retired), nothing changes and `resumed` is true. The secrets still have to be re-sealed (the
+/// store's `reseal_all`).
+pub fn rotate_key_files(path: &Path) -> Result<KeyFileRotation, SealerError> {
+    let current = read_key_file(path)?;
+    let current_id = KeySlot::new(&current).id;
+    let old_path = old_key_path(path);
+    let io = |p: &Path, action: &'static str| {
+        let p = p.to_path_buf();
+        move |source| SealerError::KeyFileIo {
+            path: p,
+            action,
+            source,
+        }
+    };
+    if old_path.exists() {
+        let old = read_key_file(&old_path)?;
+        let old_id = KeySlot::new(&old).id;
+        if old_id != current_id {
+            return Ok(KeyFileRotation {
+                current_key_id: hex::encode(current_id),
+                old_key_id: hex::encode(old_id),
+                resumed: true,
+            });
+        }
+        // Left by a rotation stopped before the new key was in place: it is this very key.
+    } else {
+        write_new_key_file(&old_path, &current).map_err(io(&old_path, "created"))?;
+        sync_parent(&old_path);
+    }
+    let mut fresh = Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(fresh.as_mut());
+    let mut next = path.as_os_str().to_owned();
+    next.push(".new");
+    let next = PathBuf::from(next);
+    let _ = std::fs::remove_file(&next);
+    write_new_key_file(&next, &fresh).map_err(io(&next, "created"))?;
+    std::fs::rename(&next, path).map_err(io(path, "replaced"))?;
+    sync_parent(path);
+    Ok(KeyFileRotation {
+        current_key_id: hex::encode(KeySlot::new(&fresh).id),
+        old_key_id: hex::encode(current_id),
+        resumed: false,
+    })
+}
+
+/// The key ID (hex) of the key in a key file.
+pub fn key_file_id(path: &Path) -> Result<String, SealerError> {
+    let key = read_key_file(path)?;
+    Ok(hex::encode(KeySlot::new(&key).id))
 }
 
 /// Creates the key file exclusively (fails with `AlreadyExists` if it is there) with mode 0600.
@@ -504,5 +806,50 @@ mod tests {
         assert!(dbg.contains("REDACTED"));
         assert!(!dbg.contains(&hex::encode(key)));
         assert!(!dbg.contains(&STANDARD.encode(key)));
+    }
+
+    #[test]
+    fn a_key_file_sealer_follows_a_rotation_by_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let running = Sealer::from_key_files(&path).unwrap();
+        let before = running.seal(A, b"before").unwrap();
+        let first = running.key_id();
+        let rotation = rotate_key_files(&path).unwrap();
+        assert_eq!(rotation.old_key_id, first);
+        assert!(!rotation.resumed);
+        // Sealing notices the replaced file: the new value is under the new key.
+        let after = running.seal(A, b"after").unwrap();
+        assert_eq!(sealed_key_id(&after).unwrap(), rotation.current_key_id);
+        assert_eq!(running.open(A, &before).unwrap().as_slice(), b"before");
+        // A sealer started after the rotation holds both keys from the files.
+        let restarted = Sealer::from_key_files(&path).unwrap();
+        assert_eq!(restarted.key_id(), rotation.current_key_id);
+        assert_eq!(restarted.old_key_ids(), vec![first.clone()]);
+        assert_eq!(restarted.open(A, &before).unwrap().as_slice(), b"before");
+        // A second rotation before the first is retired resumes it instead of making a third key.
+        let again = rotate_key_files(&path).unwrap();
+        assert!(again.resumed);
+        assert_eq!(again.current_key_id, rotation.current_key_id);
+        // Without the old file, a fresh sealer cannot open the old value.
+        std::fs::remove_file(old_key_path(&path)).unwrap();
+        let retired = Sealer::from_key_files(&path).unwrap();
+        assert!(matches!(
+            retired.open(A, &before),
+            Err(SealerError::UnknownKey { .. })
+        ));
+        assert_eq!(retired.open(A, &after).unwrap().as_slice(), b"after");
+    }
+
+    #[test]
+    fn a_sealer_opens_a_value_sealed_under_a_key_file_written_after_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let reader = Sealer::from_key_files(&path).unwrap();
+        let _ = rotate_key_files(&path).unwrap();
+        let writer = Sealer::load_or_create_key_file(&path).unwrap();
+        let sealed = writer.seal(A, b"x").unwrap();
+        // The reader has not sealed anything since; opening re-reads the files.
+        assert_eq!(reader.open(A, &sealed).unwrap().as_slice(), b"x");
     }
 }

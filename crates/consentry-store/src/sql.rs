@@ -29,9 +29,13 @@ use crate::sealer::{Binding, Sealer};
 
 mod accounts;
 mod api_keys;
+mod audit;
+mod rotation;
 mod scan_profiles;
 mod schedule;
 mod webhooks;
+
+pub use rotation::{KeyCensus, Resealer};
 
 /// The SQLite schema's forward-only migrations, embedded in the binary and applied at open.
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -842,6 +846,11 @@ impl SqlStore {
     /// The ID of the master key new secrets are sealed under (safe to log).
     pub fn key_id(&self) -> String {
         self.sealer.key_id()
+    }
+
+    /// The IDs of the older master keys this store still opens values with (safe to log).
+    pub fn old_key_ids(&self) -> Vec<String> {
+        self.sealer.old_key_ids()
     }
 
     /// Closes every connection (on SQLite this checkpoints the WAL into the main file).

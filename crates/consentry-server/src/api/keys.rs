@@ -97,6 +97,15 @@ pub async fn create(
         .insert_api_key(&record)
         .await
         .map_err(store_err)?;
+    super::audit::record(
+        &st,
+        &c.actor,
+        Some(org),
+        consentry_domain::AuditAction::ApiKeyCreated,
+        format!("api_key:{}", record.id),
+        serde_json::json!({ "name": record.name }),
+    )
+    .await;
     Ok((StatusCode::CREATED, ApiJson(Created { record, key })))
 }
 
@@ -135,5 +144,14 @@ pub async fn revoke(
     {
         return Err(not_found());
     }
+    super::audit::record(
+        &st,
+        &c.actor,
+        Some(org),
+        consentry_domain::AuditAction::ApiKeyRevoked,
+        format!("api_key:{key_id}"),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

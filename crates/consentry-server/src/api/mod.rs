@@ -1,6 +1,7 @@
 //! The versioned JSON API (`/api/v1`). Handlers parse input, call the domain services and shape output;
 //! they hold no business rules.
 
+pub mod audit;
 pub mod catalog;
 pub mod check;
 pub mod keys;

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use consentry_domain::audit::AuditAction;
 use consentry_domain::{Action, OrgId, Organization};
 use serde::Deserialize;
 
@@ -47,6 +48,15 @@ pub async fn create(
         .svc
         .create_organization(&body.name, &body.modules)
         .await?;
+    super::audit::record(
+        &st,
+        &c.actor,
+        Some(org.id),
+        AuditAction::OrganizationCreated,
+        format!("organization:{}", org.id),
+        serde_json::json!({ "name": org.name, "modules": org.modules }),
+    )
+    .await;
     Ok((StatusCode::CREATED, ApiJson(org)))
 }
 
@@ -70,9 +80,17 @@ pub async fn patch(
 ) -> ApiResult<ApiJson<Organization>> {
     let id = parse_id("id", &id, OrgId::parse)?;
     c.may(Action::ManageSettings, Some(id))?;
-    Ok(ApiJson(
-        st.svc.set_organization_modules(id, &body.modules).await?,
-    ))
+    let org = st.svc.set_organization_modules(id, &body.modules).await?;
+    super::audit::record(
+        &st,
+        &c.actor,
+        Some(id),
+        AuditAction::OrganizationUpdated,
+        format!("organization:{id}"),
+        serde_json::json!({ "modules": org.modules }),
+    )
+    .await;
+    Ok(ApiJson(org))
 }
 
 /// Deletes an organization with no tenants.
@@ -84,5 +102,14 @@ pub async fn delete(
     let id = parse_id("id", &id, OrgId::parse)?;
     c.may(Action::ManagePlatform, Some(id))?;
     st.svc.delete_organization(id).await?;
+    super::audit::record(
+        &st,
+        &c.actor,
+        Some(id),
+        AuditAction::OrganizationDeleted,
+        format!("organization:{id}"),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

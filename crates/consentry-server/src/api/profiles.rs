@@ -150,6 +150,15 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let p = visible_profile(&st, &c, &id, Action::ManageProfiles).await?;
     st.svc.delete_profile(p.id).await?;
+    super::audit::record(
+        &st,
+        &c.actor,
+        Some(p.org_id),
+        consentry_domain::AuditAction::ProfileDeleted,
+        format!("profile:{}", p.id),
+        serde_json::json!({ "app_type": p.app_type, "tenant": p.tenant_id.to_string() }),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -59,6 +59,15 @@ pub async fn create(
         .svc
         .connect_tenant(org, tid, domain, b.display_name.as_deref())
         .await?;
+    super::audit::record(
+        &st,
+        &c.actor,
+        Some(t.org_id),
+        consentry_domain::AuditAction::TenantCreated,
+        format!("tenant:{}", t.id),
+        serde_json::json!({ "domain": t.primary_domain.to_string() }),
+    )
+    .await;
     Ok((StatusCode::CREATED, ApiJson(t)))
 }
 
@@ -79,7 +88,16 @@ pub async fn delete(
     ApiCaller(c): ApiCaller,
     ApiPath(t): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let t = visible_tenant(&st, &c, "tenant", &t, Action::ManageProfiles).await?;
-    st.svc.delete_tenant(&TenantRef::Id(t.id)).await?;
+    let tenant = visible_tenant(&st, &c, "tenant", &t, Action::ManageProfiles).await?;
+    st.svc.delete_tenant(&TenantRef::Id(tenant.id)).await?;
+    super::audit::record(
+        &st,
+        &c.actor,
+        Some(tenant.org_id),
+        consentry_domain::AuditAction::TenantDeleted,
+        format!("tenant:{}", tenant.id),
+        serde_json::json!({ "domain": tenant.primary_domain.to_string() }),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

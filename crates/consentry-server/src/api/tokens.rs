@@ -384,6 +384,21 @@ async fn issue_token(
         });
     }
     let (c, cached) = st.tokens.token(&st, &profile).await?;
+    // Never the token itself: which key got a token of which profile, until when.
+    st.svc
+        .audit()
+        .record(
+            &consentry_domain::Actor::Operator(format!("service:{}", api_key.name)),
+            Some(api_key.org_id),
+            consentry_domain::AuditAction::TokenIssued,
+            format!("profile:{}", profile.id),
+            serde_json::json!({
+                "key_id": api_key.id.to_string(),
+                "app_type": profile.app_type,
+                "cached": cached,
+            }),
+        )
+        .await;
     Ok(Json(TokenBody {
         access_token: c.token.expose_secret().to_string(),
         token_type: "Bearer",

@@ -98,6 +98,16 @@ pub async fn create(
         .insert_webhook(&webhook, &SecretSlice::from(secret.as_bytes().to_vec()))
         .await
         .map_err(|e| ApiError::Domain(e.into()))?;
+    super::audit::record(
+        &st,
+        &c.actor,
+        Some(org),
+        consentry_domain::AuditAction::WebhookCreated,
+        format!("webhook:{}", webhook.id),
+        // The host only: some receivers put a secret in the URL's path.
+        serde_json::json!({ "host": webhook.url.parse::<Uri>().ok().and_then(|u| u.host().map(str::to_string)) }),
+    )
+    .await;
     Ok((StatusCode::CREATED, ApiJson(Created { webhook, secret })))
 }
 
@@ -157,5 +167,14 @@ pub async fn delete(
             id: hook,
         }));
     }
+    super::audit::record(
+        &st,
+        &c.actor,
+        Some(org),
+        consentry_domain::AuditAction::WebhookDeleted,
+        format!("webhook:{hook_id}"),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

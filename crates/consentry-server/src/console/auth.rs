@@ -21,6 +21,44 @@ pub const SESSION_COOKIE: &str = "consentry_session";
 /// The sign-in form's CSRF cookie (double submit, before any session exists).
 pub const LOGIN_COOKIE: &str = "consentry_login";
 
+/// The address of the peer that sent the request (None when the server was not started with
+/// connection info, e.g. in-memory tests). Forwarding headers are not trusted.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// Records a console sign-in event. A refused entry is logged; the sign-in's outcome stands.
+async fn audit_sign_in(
+    st: &AppState,
+    actor_name: &str,
+    org: Option<consentry_domain::OrgId>,
+    action: consentry_domain::AuditAction,
+    ip: Option<std::net::IpAddr>,
+) {
+    st.svc
+        .audit()
+        .record(
+            &consentry_domain::Actor::Operator(format!("console:{actor_name}")),
+            org,
+            action,
+            format!("account:{actor_name}"),
+            serde_json::json!({ "ip": ip.map(|i| i.to_string()) }),
+        )
+        .await;
+}
+
 /// Reads a cookie from the request headers.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -233,6 +271,7 @@ impl std::fmt::Debug for LoginForm {
 /// `POST /console/login`: checks the credentials, rotates the session, sets the cookie.
 pub async fn login(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -250,6 +289,15 @@ pub async fn login(
     {
         Ok(Some(new)) => {
             tracing::info!(operator = %new.active.account.username, "console sign-in");
+            let account = &new.active.account;
+            audit_sign_in(
+                &st,
+                &account.username,
+                account.scope.org(),
+                consentry_domain::AuditAction::SignIn,
+                ip,
+            )
+            .await;
             let mut res = Redirect::to(&next).into_response();
             *res.status_mut() = StatusCode::SEE_OTHER;
             let max_age = st.console.accounts.policy().absolute.whole_seconds();
@@ -269,13 +317,40 @@ pub async fn login(
             );
             res
         }
-        Ok(None) => login_response(
-            &st,
-            StatusCode::UNAUTHORIZED,
-            next,
-            Some("The user name or password is not correct.".into()),
-            f.username.chars().take(64).collect(),
-        ),
+        Ok(None) => {
+            // The name as typed (bounded); the organization when such an account exists.
+            let typed: String = f
+                .username
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect();
+            let org = st
+                .svc
+                .store()
+                .find_account(&typed)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|a| a.scope.org());
+            audit_sign_in(
+                &st,
+                &typed,
+                org,
+                consentry_domain::AuditAction::SignInFailed,
+                ip,
+            )
+            .await;
+            login_response(
+                &st,
+                StatusCode::UNAUTHORIZED,
+                next,
+                Some("The user name or password is not correct.".into()),
+                f.username.chars().take(64).collect(),
+            )
+        }
         Err(e) => ConsoleError::from(e).into_response(),
     }
 }
@@ -297,6 +372,16 @@ pub async fn logout(
     op.check_csrf(f.csrf.as_deref())?;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         st.console.accounts.sign_out(token).await?;
+        st.svc
+            .audit()
+            .record(
+                &op.actor(),
+                op.session.account.scope.org(),
+                consentry_domain::AuditAction::SignOut,
+                format!("account:{}", op.session.account.username),
+                serde_json::json!({}),
+            )
+            .await;
     }
     let mut res = Redirect::to("/console/login").into_response();
     *res.status_mut() = StatusCode::SEE_OTHER;

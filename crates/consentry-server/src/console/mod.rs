@@ -16,6 +16,7 @@
 //! Referrer-Policy. The core flows work without JavaScript.
 
 mod assets;
+mod audit;
 mod auth;
 mod error;
 mod pages;
@@ -87,6 +88,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/tokens", get(tokens::page).post(tokens::create))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
+        .route("/audit", get(audit::index))
+        .route("/organizations/{id}/audit", get(audit::page))
+        .route("/organizations/{id}/audit/export", get(audit::export_log))
         .route("/static/{file}", get(assets::asset))
         .fallback(|| async { ConsoleError::PageNotFound })
         .layer(middleware::from_fn(security_headers))
