@@ -251,6 +251,13 @@ fn explain_platform(e: &PlatformError, app: &AppType, custom: bool) -> Failure {
                 "Sign in from a location your conditional access policies allow, or add it to their trusted locations.".into(),
             ],
         ),
+        PlatformCause::IdTokenRejected => Failure::new(
+            format!(
+                "The sign-in answer could not be verified as Microsoft's ({}). Nothing was changed.",
+                e.message
+            ),
+            vec!["Start the re-authorization again; if it fails the same way, contact the service operator.".into()],
+        ),
         PlatformCause::Transient => Failure::new(
             "Microsoft did not answer in time. Nothing was changed.",
             vec!["Try the re-authorization again in a few minutes.".into()],
@@ -990,7 +997,9 @@ impl Reauthorizer {
                 vec!["Re-authorize with an account of the profile's tenant.".into()],
             )));
         }
-        if signed.nonce.as_deref().is_some_and(|n| n != pending.nonce) {
+        // The nonce is mandatory: an ID token without it (or with another) was not issued for
+        // this re-authorization (a replayed or injected code).
+        if signed.nonce.as_deref() != Some(pending.nonce.as_str()) {
             return Err(StepError::Failed(Failure::new(
                 "Microsoft's answer did not match this re-authorization (nonce mismatch).",
                 vec!["Start the re-authorization again.".into()],

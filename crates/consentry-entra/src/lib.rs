@@ -46,6 +46,7 @@
 mod client;
 mod error;
 mod graph;
+mod id_token;
 mod retry;
 mod token;
 mod urls;
@@ -61,6 +62,10 @@ pub use graph::{
     AppRole, AppRoleAssignment, DirectoryObject, GRAPH_APP_ID, KeyCredential, LicenseDetail,
     OAuth2PermissionGrant, PermissionScope, ServicePlanInfo, ServicePrincipal, User,
     directory_role_template_ids,
+};
+pub use id_token::{
+    ID_TOKEN_LEEWAY, IdTokenError, IdTokenExpectations, IdTokenVerifier, JWKS_MAX_AGE,
+    JWKS_MIN_REFETCH, parse_jwks,
 };
 pub use retry::{RetryPolicy, with_retry, with_retry_notify};
 pub use token::{ClientCredential, TokenClaims, TokenResponse};

@@ -245,7 +245,7 @@ pub async fn build_state_with_clock(
             url: redact_url(&url),
             source,
         })?;
-    let platform = build_platform(cfg, &catalog)?;
+    let platform = build_platform(cfg, &catalog)?.with_clock(clock.clone());
     let platform: Arc<dyn consentry_domain::IdentityPlatform> = Arc::new(platform);
     let svc = Consentry::new(Arc::new(store), catalog, clock);
     let reauth =
