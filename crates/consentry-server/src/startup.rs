@@ -257,6 +257,7 @@ pub async fn build_state_with_clock(
         consentry_monitor::webhooks::NotifierConfig {
             hold_down: time::Duration::minutes(i64::from(cfg.monitor.webhook_hold_down_minutes)),
             attempts: cfg.monitor.webhook_attempts,
+            allow_private: cfg.webhooks.allow_private,
             ..consentry_monitor::webhooks::NotifierConfig::default()
         },
     ));
@@ -267,6 +268,11 @@ pub async fn build_state_with_clock(
         reauth,
         operator_token: OperatorToken::new(&token),
         max_body_bytes: cfg.max_body_bytes,
+        security: crate::security::SecurityConfig {
+            tls: cfg.tls(),
+            request_timeout: std::time::Duration::from_secs(cfg.request_timeout_seconds),
+        },
+        webhooks_allow_private: cfg.webhooks.allow_private,
         checker: consentry_domain::Checker::new(svc_for_checker, platform, cfg_check_policy(cfg))
             .with_observer(notifier.clone()),
         webhook_stats: notifier.stats().clone(),

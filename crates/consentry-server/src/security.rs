@@ -1,0 +1,114 @@
+//! Hardening applied to every response and request: security headers (one layer for the console,
+//! the OAuth callback, consent links and the API), the request time-out, and the input limits the
+//! handlers share.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Longest accepted name, label or display text (organizations, tenants, services, webhooks).
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest accepted search string.
+pub const MAX_SEARCH_CHARS: usize = 200;
+/// Longest accepted URL (webhooks, public URLs).
+pub const MAX_URL_CHARS: usize = 2048;
+/// Largest accepted page size of any list.
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// What the security layer needs to know about how Consentry is served.
+#[derive(Debug, Clone, Copy)]
+pub struct SecurityConfig {
+    /// Served over TLS (the public URL is https): `Strict-Transport-Security` is sent.
+    pub tls: bool,
+    /// Longest time a request may take (answered 408 after it).
+    pub request_timeout: Duration,
+}
+
+/// The headers every response carries. A response that set its own `Content-Security-Policy`
+/// (the console's pages allow their own style sheet and script) keeps it; every other response
+/// gets `default-src 'none'`.
+pub fn apply(h: &mut HeaderMap, tls: bool) {
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // No page of Consentry hands its URL (which may hold a consent-link token) to anyone.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+}
+
+/// Middleware: [`apply`] on every response.
+pub async fn headers(State(cfg): State<SecurityConfig>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    apply(res.headers_mut(), cfg.tls);
+    res
+}
+
+/// Whether `s` holds a character no text field accepts: NUL and other control characters
+/// (tabs and line breaks included: names, labels and searches are one line).
+pub fn has_control_chars(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Checks one free-text field: not longer than `max` characters and no control characters.
+/// The message names the field and says what to do.
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.chars().count() > max {
+        return Err(format!(
+            "{field} is longer than {max} characters: shorten it"
+        ));
+    }
+    if has_control_chars(value) {
+        return Err(format!(
+            "{field} contains control characters (NUL, line breaks, …): remove them"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_checks_name_the_field() {
+        assert!(check_text("name", "Contoso <b>", 200).is_ok());
+        let e = check_text("name", &"x".repeat(201), 200).unwrap_err();
+        assert!(e.contains("name") && e.contains("200"), "{e}");
+        let e = check_text("label", "a\0b", 200).unwrap_err();
+        assert!(e.contains("label") && e.contains("control"), "{e}");
+        assert!(check_text("search", "a\nb", 200).is_err());
+    }
+
+    #[test]
+    fn hsts_only_over_tls_and_own_csp_is_kept() {
+        let mut h = HeaderMap::new();
+        apply(&mut h, false);
+        assert!(h.get(header::STRICT_TRANSPORT_SECURITY).is_none());
+        assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'"),
+        );
+        apply(&mut h, true);
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], "default-src 'self'");
+        assert!(h.get(header::STRICT_TRANSPORT_SECURITY).is_some());
+    }
+}
