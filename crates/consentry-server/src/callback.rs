@@ -35,6 +35,7 @@ fn render(page: ResultPage, status: StatusCode) -> Response {
 /// Handles Microsoft's redirect.
 pub async fn oauth_callback(
     State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
     Query(params): Query<CallbackParams>,
 ) -> Response {
     let catalog = st.svc.catalog();
@@ -44,7 +45,8 @@ pub async fn oauth_callback(
             .map(|a| a.display_name.clone())
             .unwrap_or_else(|| key.to_string())
     };
-    match st.reauth.callback(params).await {
+    let binding = crate::security::binding_of(&headers);
+    match st.reauth.callback_bound(params, binding).await {
         Ok(CallbackOutcome::Continue { url }) => Redirect::to(&url).into_response(),
         Ok(CallbackOutcome::Completed { profile }) => render(
             ResultPage {
@@ -189,8 +191,15 @@ pub async fn consent_link_continue(
     let Ok(id) = ProfileId::parse(&profile) else {
         return link_error("this consent link is not valid".into());
     };
-    match st.reauth.continue_handoff(id, &token).await {
-        Ok(url) => Redirect::to(&url).into_response(),
+    // The sign-in that follows is bound to the browser that opened the link.
+    let (binding, cookie) = crate::security::new_binding(st.security.tls);
+    match st.reauth.continue_handoff(id, &token, Some(&binding)).await {
+        Ok(url) => {
+            let mut res = Redirect::to(&url).into_response();
+            res.headers_mut()
+                .append(axum::http::header::SET_COOKIE, cookie);
+            res
+        }
         Err(e) => domain_link_error(e),
     }
 }

@@ -60,6 +60,44 @@ pub async fn headers(State(cfg): State<SecurityConfig>, req: Request, next: Next
     res
 }
 
+/// The cookie binding a re-authorization's OAuth state to the browser that started it (RFC 9700
+/// §4.7): a random value whose SHA-256 is stored with the pending authorization.
+pub const BINDING_COOKIE: &str = "consentry_oauth";
+/// How long the binding cookie lives (a re-authorization must finish within 10 minutes of each
+/// step).
+pub const BINDING_MAX_AGE_SECS: i64 = 1200;
+
+/// A fresh random binding value and the `Set-Cookie` header that gives it to the browser
+/// (HttpOnly, SameSite=Lax so that Microsoft's top-level redirect carries it, Secure over TLS,
+/// only sent to the callback).
+pub fn new_binding(tls: bool) -> (String, HeaderValue) {
+    use base64::Engine as _;
+    let raw: [u8; 32] = rand::random();
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let mut c = format!(
+        "{BINDING_COOKIE}={value}; Path=/oauth/callback; HttpOnly; SameSite=Lax; Max-Age={BINDING_MAX_AGE_SECS}"
+    );
+    if tls {
+        c.push_str("; Secure");
+    }
+    // base64url only: always a valid header value.
+    let header = HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""));
+    (value, header)
+}
+
+/// The binding cookie's value in a request, if any.
+pub fn binding_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == BINDING_COOKIE)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
 /// Whether `s` holds a character no text field accepts: NUL and other control characters
 /// (tabs and line breaks included: names, labels and searches are one line).
 pub fn has_control_chars(s: &str) -> bool {

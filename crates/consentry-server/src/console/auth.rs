@@ -224,16 +224,46 @@ impl std::fmt::Debug for LoginForm {
     }
 }
 
-/// `POST /console/login`: checks the credentials, rotates the session, sets the cookie.
+/// The generic answer to a failed sign-in (wrong name, wrong password or locked out alike).
+pub const SIGN_IN_FAILED: &str = "The user name or password is not correct.";
+
+/// The client's IP address as the listener saw it (the unspecified address when the server was
+/// not started with connection info, e.g. in-memory tests: all such requests share one key).
+pub fn client_ip(extensions: &axum::http::Extensions) -> std::net::IpAddr {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
+/// `POST /console/login`: checks the credentials (throttled per account and client IP),
+/// rotates the session, sets the cookie.
 pub async fn login(
     State(st): State<AppState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
     let csrf_ok = cookie(&headers, LOGIN_COOKIE).is_some_and(|c| constant_time_eq(c, &f.csrf));
     if !csrf_ok {
         return ConsoleError::Csrf.into_response();
+    }
+    let ip = client_ip(&extensions);
+    let throttle = &st.console.throttle;
+    if let Err(wait) = throttle.check(&f.username, ip) {
+        tracing::warn!(client.ip = %ip, "console sign-in refused: locked out after repeated failures");
+        let mut res = login_response(
+            &st,
+            StatusCode::TOO_MANY_REQUESTS,
+            next,
+            Some(SIGN_IN_FAILED.into()),
+            f.username.chars().take(64).collect(),
+        );
+        let secs = wait.whole_seconds().max(1);
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
     }
     let previous = cookie(&headers, SESSION_COOKIE);
     match st
@@ -243,6 +273,7 @@ pub async fn login(
         .await
     {
         Ok(Some(new)) => {
+            throttle.success(&f.username, ip);
             tracing::info!(operator = %new.active.account.username, "console sign-in");
             let mut res = Redirect::to(&next).into_response();
             *res.status_mut() = StatusCode::SEE_OTHER;
@@ -263,13 +294,18 @@ pub async fn login(
             );
             res
         }
-        Ok(None) => login_response(
-            &st,
-            StatusCode::UNAUTHORIZED,
-            next,
-            Some("The user name or password is not correct.".into()),
-            f.username.chars().take(64).collect(),
-        ),
+        Ok(None) => {
+            if throttle.failure(&f.username, ip).is_some() {
+                tracing::warn!(client.ip = %ip, "console sign-in failures: locking out");
+            }
+            login_response(
+                &st,
+                StatusCode::UNAUTHORIZED,
+                next,
+                Some(SIGN_IN_FAILED.into()),
+                f.username.chars().take(64).collect(),
+            )
+        }
         Err(e) => ConsoleError::from(e).into_response(),
     }
 }

@@ -15,6 +15,7 @@ mod assets;
 mod auth;
 mod error;
 mod pages;
+pub mod throttle;
 mod wizard;
 
 use axum::Router;
@@ -40,6 +41,8 @@ pub struct ConsoleState {
     pub accounts: Accounts,
     /// Whether cookies carry `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// Failed sign-ins per account and per client IP.
+    pub throttle: throttle::SignInThrottle,
 }
 
 impl ConsoleState {
@@ -53,6 +56,7 @@ impl ConsoleState {
                 HashCost::Recommended,
             ),
             secure_cookies: public_url.starts_with("https://"),
+            throttle: throttle::SignInThrottle::new(svc.clock().clone()),
         }
     }
 }
