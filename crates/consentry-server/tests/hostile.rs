@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode as AxStatus, header};
 use base64::Engine as _;
 use consentry_domain::{AccountScope, Accounts, HashCost, SessionPolicy};
-use consentry_testkit::{CONTOSO, Decision, PASSWORD, TestEnv};
+use consentry_testkit::{Decision, PASSWORD, TestEnv};
 use entra_sim::IdTokenFault;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
