@@ -44,3 +44,18 @@ fi
 
 step "doc tests"
 cargo test --workspace --doc --locked
+
+step "fuzzing (short bounded runs)"
+# cargo-fuzz works on the stable toolchain without a sanitizer (`-s none`: libFuzzer with coverage
+# instrumentation, no ASan). Each target starts from its committed corpus (fuzz/corpus/<target>/, also run
+# as regression tests by each crate); new inputs go to a scratch folder so the committed corpus stays as is.
+# A crash leaves its input in fuzz/artifacts/<target>/: add it to the corpus and a regression test.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+fuzz_seconds="${CONSENTRY_FUZZ_SECONDS:-20}"
+for target in pfx callback_query aadsts catalog; do
+  scratch="$(mktemp -d)"
+  (cd fuzz && cargo fuzz run -s none "$target" "$scratch" "corpus/$target" -- -max_total_time="$fuzz_seconds")
+  rm -rf "$scratch"
+done

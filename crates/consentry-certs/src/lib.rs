@@ -55,3 +55,25 @@ pub use thumbprint::{Thumbprint, ThumbprintAlg, ThumbprintParseError};
 
 /// `client_assertion_type` value to send with a client assertion.
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The `.pfx` fuzz target's body (`fuzz/fuzz_targets/pfx.rs`), also run over the committed
+/// corpus by this crate's tests: parses `bytes` with no password and with the fixtures' password,
+/// and reads a parsed certificate's thumbprints and subject. Never panics on any input.
+#[doc(hidden)]
+pub fn fuzz_pfx(bytes: &[u8]) -> Vec<Result<String, PfxError>> {
+    // A fixed time inside the fixtures' validity, so results do not depend on the clock.
+    let now = time::macros::datetime!(2030-01-01 00:00 UTC);
+    ["", "Fixture-Pass-1"]
+        .iter()
+        .map(|password| {
+            ClientCertificate::from_pfx(bytes, password, now).map(|c| {
+                format!(
+                    "{} {} {}",
+                    c.subject(),
+                    c.sha1_thumbprint(),
+                    c.sha256_thumbprint()
+                )
+            })
+        })
+        .collect()
+}

@@ -113,6 +113,8 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
     cfg.data_dir = args.data_dir.clone();
     cfg.database_url = None;
     cfg.listen = listener.local_addr()?;
+    // The demo's webhook receivers run on this machine.
+    cfg.webhooks.allow_private = true;
 
     let state = consentry_server::build_state(&cfg).await?;
     let server = tokio::spawn({

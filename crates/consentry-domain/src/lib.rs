@@ -49,8 +49,8 @@ pub use ports::{
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use reauth::{
-    CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, Reauthorizer, StartRequest,
-    Started,
+    CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, OTHER_BROWSER, Reauthorizer,
+    StartRequest, Started,
 };
 pub use scan::{
     Conversion, NewScanProfile, PlannerReadiness, PlannerRefusal, ReadinessCode, ReadinessItem,

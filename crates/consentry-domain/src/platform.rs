@@ -172,6 +172,9 @@ pub enum PlatformCause {
     Transient,
     /// The vendor app for this app type is not configured in Consentry.
     NotConfigured,
+    /// The sign-in's ID token failed verification (signature, issuer, audience, validity
+    /// period) or was missing: the answer did not provably come from Microsoft for this app.
+    IdTokenRejected,
     /// Anything else.
     Other,
 }
@@ -234,6 +237,7 @@ impl PlatformError {
             | PlatformCause::CodeInvalid
             | PlatformCause::Cancelled
             | PlatformCause::NeedAdminApproval
+            | PlatformCause::IdTokenRejected
             | PlatformCause::Other => StatusReason::UnrecognizedError {
                 aadsts: self.aadsts,
                 error: self.error.clone().unwrap_or_else(|| "error".into()),

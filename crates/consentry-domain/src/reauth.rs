@@ -159,7 +159,16 @@ struct PendingSecrets {
     code_verifier: String,
     pfx_b64: Option<String>,
     pfx_password: Option<String>,
+    /// Hex SHA-256 of the browser-binding cookie of the browser the sign-in was started in; the
+    /// callback is refused without the matching cookie. `None`: started through the API for
+    /// another browser (not bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    browser_binding: Option<String>,
 }
+
+/// The message of a callback presented without the browser-binding cookie of the browser that
+/// started the re-authorization.
+pub const OTHER_BROWSER: &str = "this re-authorization was started in another browser (or its cookie expired): start again from the same browser";
 
 fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -251,6 +260,13 @@ fn explain_platform(e: &PlatformError, app: &AppType, custom: bool) -> Failure {
             vec![
                 "Sign in from a location your conditional access policies allow, or add it to their trusted locations.".into(),
             ],
+        ),
+        PlatformCause::IdTokenRejected => Failure::new(
+            format!(
+                "The sign-in answer could not be verified as Microsoft's ({}). Nothing was changed.",
+                e.message
+            ),
+            vec!["Start the re-authorization again; if it fails the same way, contact the service operator.".into()],
         ),
         PlatformCause::Transient => Failure::new(
             "Microsoft did not answer in time. Nothing was changed.",
@@ -384,6 +400,20 @@ impl Reauthorizer {
         profile_id: ProfileId,
         req: StartRequest,
         actor: &Actor,
+    ) -> Result<Started, DomainError> {
+        self.start_bound(profile_id, req, actor, None).await
+    }
+
+    /// [`start`](Self::start) from a browser holding the random `browser_binding` in a cookie:
+    /// the callback is then accepted only with that cookie (RFC 9700 §4.7). Consent links
+    /// (`handoff`) are bound when they are opened ([`continue_handoff`](Self::continue_handoff)),
+    /// not here.
+    pub async fn start_bound(
+        &self,
+        profile_id: ProfileId,
+        req: StartRequest,
+        actor: &Actor,
+        browser_binding: Option<&str>,
     ) -> Result<Started, DomainError> {
         let now = self.core.clock().now();
         let mut profile = self.core.profile(profile_id).await?;
@@ -531,6 +561,7 @@ impl Reauthorizer {
             code_verifier: verifier.clone(),
             pfx_b64: pfx_secret.as_ref().map(|(b, _)| b.clone()),
             pfx_password: pfx_secret.map(|(_, p)| p),
+            browser_binding: browser_binding.filter(|_| !req.handoff).map(state_hash),
         };
         let blob = serde_json::to_vec(&secrets)
             .map_err(|e| DomainError::invalid("request", e.to_string()))?;
@@ -716,10 +747,13 @@ impl Reauthorizer {
     }
 
     /// Opens a consent link (once): starts its first step at Microsoft and returns the URL to go to.
+    /// `browser_binding`: the random value of the opening browser's binding cookie (the callback
+    /// is then accepted only from that browser).
     pub async fn continue_handoff(
         &self,
         profile_id: ProfileId,
         token: &str,
+        browser_binding: Option<&str>,
     ) -> Result<String, DomainError> {
         let (profile, app, _) = self.live_link(profile_id, token).await?;
         // Atomic single use: of two concurrent openings only one takes the record.
@@ -729,10 +763,14 @@ impl Reauthorizer {
                 "this consent link was already used; ask for a new link",
             ));
         };
-        let secrets: PendingSecrets = serde_json::from_slice(pending.secrets.expose_secret())
+        let mut secrets: PendingSecrets = serde_json::from_slice(pending.secrets.expose_secret())
             .map_err(|_| {
-                DomainError::Conflict("the consent link is damaged; ask for a new link".into())
-            })?;
+            DomainError::Conflict("the consent link is damaged; ask for a new link".into())
+        })?;
+        secrets.browser_binding = browser_binding.map(state_hash);
+        pending.secrets = serde_json::to_vec(&secrets)
+            .map_err(|e| DomainError::Conflict(e.to_string()))?
+            .into();
         let (first_leg, sign_in_follows) = Self::legs(&app, pending.method);
         let client_id = match pending.custom_app_id {
             Some(id) => id,
@@ -777,6 +815,18 @@ impl Reauthorizer {
 
     /// Finishes one step of a re-authorization when Microsoft redirects back.
     pub async fn callback(&self, params: CallbackParams) -> Result<CallbackOutcome, DomainError> {
+        self.callback_bound(params, None).await
+    }
+
+    /// [`callback`](Self::callback) with the value of the browser's binding cookie, if any. A
+    /// re-authorization started in a browser ([`start_bound`](Self::start_bound),
+    /// [`continue_handoff`](Self::continue_handoff)) is refused without the same value
+    /// ([`OTHER_BROWSER`]); its pending record stays usable from the right browser.
+    pub async fn callback_bound(
+        &self,
+        params: CallbackParams,
+        browser_binding: Option<&str>,
+    ) -> Result<CallbackOutcome, DomainError> {
         let state = params
             .state
             .as_deref()
@@ -809,6 +859,19 @@ impl Reauthorizer {
                 message: "This link is a consent link: open it in a browser to continue.".into(),
                 remediation: vec!["Open the consent link you were sent.".into()],
             });
+        }
+        let bound = serde_json::from_slice::<PendingSecrets>(pending.secrets.expose_secret())
+            .ok()
+            .and_then(|s| s.browser_binding);
+        if let Some(expected) = bound {
+            let presented = browser_binding.map(state_hash);
+            let matches =
+                presented.is_some_and(|p| crate::account::constant_time_eq(&p, &expected));
+            if !matches {
+                // Not this browser's: the record goes back, so a stolen state cannot burn it.
+                self.core.store().put_pending(&pending).await?;
+                return Err(DomainError::invalid("state", OTHER_BROWSER));
+            }
         }
         let target = format!("profile:{}", profile.id);
         let org = Some(profile.org_id);
@@ -1046,7 +1109,9 @@ impl Reauthorizer {
                 vec!["Re-authorize with an account of the profile's tenant.".into()],
             )));
         }
-        if signed.nonce.as_deref().is_some_and(|n| n != pending.nonce) {
+        // The nonce is mandatory: an ID token without it (or with another) was not issued for
+        // this re-authorization (a replayed or injected code).
+        if signed.nonce.as_deref() != Some(pending.nonce.as_str()) {
             return Err(StepError::Failed(Failure::new(
                 "Microsoft's answer did not match this re-authorization (nonce mismatch).",
                 vec!["Start the re-authorization again.".into()],

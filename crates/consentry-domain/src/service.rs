@@ -391,6 +391,26 @@ impl Consentry {
                 format!("is longer than {MAX_NAME_LEN} characters"),
             ));
         }
+        for (field, value) in [
+            ("search", &filter.search),
+            ("service", &filter.service),
+            ("app_type", &filter.app_type),
+        ] {
+            if let Some(v) = value {
+                if v.chars().count() > MAX_NAME_LEN {
+                    return Err(DomainError::invalid(
+                        field,
+                        format!("is longer than {MAX_NAME_LEN} characters"),
+                    ));
+                }
+                if v.chars().any(char::is_control) {
+                    return Err(DomainError::invalid(
+                        field,
+                        "must not contain control characters",
+                    ));
+                }
+            }
+        }
         self.store
             .list_profiles(filter, page)
             .await

@@ -46,6 +46,7 @@
 mod client;
 mod error;
 mod graph;
+mod id_token;
 mod retry;
 mod token;
 mod urls;
@@ -62,6 +63,10 @@ pub use graph::{
     OAuth2PermissionGrant, PermissionScope, ServicePlanInfo, ServicePrincipal, User,
     directory_role_template_ids,
 };
+pub use id_token::{
+    ID_TOKEN_LEEWAY, IdTokenError, IdTokenExpectations, IdTokenVerifier, JWKS_MAX_AGE,
+    JWKS_MIN_REFETCH, parse_jwks,
+};
 pub use retry::{RetryPolicy, with_retry, with_retry_notify};
 pub use token::{ClientCredential, TokenClaims, TokenResponse};
 pub use urls::{
@@ -69,3 +74,28 @@ pub use urls::{
     Prompt, RedirectResponse, delegated_scope, pkce_challenge_s256, qualify_scopes,
     random_url_safe,
 };
+
+/// The AADSTS fuzz target's body (`fuzz/fuzz_targets/aadsts.rs`), also run over the committed
+/// corpus by this crate's tests: reads `bytes` as a token-endpoint error body, a Graph error body
+/// and a redirect's error query, and classifies what parses. Never panics on any input.
+#[doc(hidden)]
+pub fn fuzz_errors(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(e) = IdentityError::from_json(Some(400), bytes) {
+        out.push(format!(
+            "{:?} {:?} {}",
+            e.cause(),
+            e.primary_code(),
+            e.is_transient()
+        ));
+        out.push(EntraError::from(e).to_string());
+    }
+    if let Some(e) = GraphError::from_json(403, bytes) {
+        out.push(format!("{:?} {:?}", e.cause(), e.kind));
+    }
+    if let Some(e) = parse_redirect_error(&String::from_utf8_lossy(bytes)) {
+        out.push(format!("{:?} {} {}", e.cause(), e.is_cancel(), e.summary()));
+        out.push(platform::platform_error(&EntraError::from(e)).message);
+    }
+    out
+}

@@ -6,9 +6,10 @@
 //! reads) are retried on transient failures with a bounded [`RetryPolicy`]; the authorization
 //! code is redeemed once (a retry after a lost answer could only fail with AADSTS54005).
 //!
-//! Token claims (`tid`, `oid`, `upn`, `ipaddr`, `nonce`) are read WITHOUT verifying the
-//! signature: the tokens come straight from the token endpoint over TLS, in answer to Consentry's
-//! own request. Verifying ID tokens against the JWKS is separate, later security work.
+//! A sign-in's ID token is verified ([`IdTokenVerifier`]: signature against the authority's
+//! JWKS, issuer, audience, validity period) before any of its claims is used; the domain compares
+//! its nonce with the pending authorization's. The access token (meant for Graph, not for
+//! Consentry) is only read for `ipaddr`, which the ID token does not carry.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -31,6 +32,7 @@ use uuid::Uuid;
 use crate::EntraClient;
 use crate::error::{Cause, EntraError, GraphErrorKind, SubError, parse_redirect_error};
 use crate::graph::{AppRoleAssignment, OAuth2PermissionGrant, ServicePrincipal};
+use crate::id_token::{IdTokenError, IdTokenExpectations, IdTokenVerifier};
 use crate::retry::{RetryPolicy, with_retry};
 use crate::token::{ClientCredential, TokenClaims, TokenResponse};
 use crate::urls::{
@@ -94,6 +96,8 @@ pub struct EntraPlatform {
     retry: RetryPolicy,
     sign_in_prompt: Option<Prompt>,
     catalog: Arc<Catalog>,
+    id_tokens: IdTokenVerifier,
+    clock: Arc<dyn consentry_domain::Clock>,
 }
 
 impl fmt::Debug for EntraPlatform {
@@ -134,6 +138,8 @@ impl EntraPlatform {
             retry: RetryPolicy::default(),
             sign_in_prompt: Some(Prompt::SelectAccount),
             catalog: Arc::new(Catalog::builtin()),
+            id_tokens: IdTokenVerifier::new(),
+            clock: Arc::new(consentry_domain::SystemClock),
         })
     }
 
@@ -154,6 +160,13 @@ impl EntraPlatform {
     /// delegated permissions (default: the built-in catalog).
     pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
         self.catalog = catalog;
+        self
+    }
+
+    /// The clock ID tokens' `exp` and `nbf` are checked against (default: the system clock; tests
+    /// that move entra-sim's clock move this one with it).
+    pub fn with_clock(mut self, clock: Arc<dyn consentry_domain::Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -381,6 +394,24 @@ pub fn platform_error_from_redirect(
     }
 }
 
+/// A refused ID token: [`PlatformCause::IdTokenRejected`] (transient when the keys could not be
+/// fetched for a transient reason).
+fn id_token_error(e: &IdTokenError) -> PlatformError {
+    tracing::warn!(error = %e, "an ID token was refused");
+    match e {
+        IdTokenError::Keys(inner) => PlatformError {
+            message: e.to_string(),
+            ..platform_error(inner)
+        },
+        _ => PlatformError {
+            cause: PlatformCause::IdTokenRejected,
+            aadsts: None,
+            error: Some("invalid_id_token".into()),
+            message: e.to_string(),
+        },
+    }
+}
+
 /// A protocol-level problem with a successful answer (a claim missing, …).
 fn protocol_error(message: String) -> PlatformError {
     PlatformError {
@@ -479,13 +510,30 @@ impl IdentityPlatform for EntraPlatform {
             )
             .await
             .map_err(|e| platform_error(&e))?;
-        // Claims are read without signature verification: see the module documentation.
-        let id_claims = match token.id_token_claims() {
-            Some(Ok(c)) => Some(c),
-            Some(Err(e)) => return Err(platform_error(&e)),
-            None => None,
-        };
-        let at_claims = token.access_token_claims().ok();
+        // The ID token is verified before any claim is used (openid is always requested).
+        let id_token = token
+            .id_token
+            .as_deref()
+            .ok_or_else(|| id_token_error(&IdTokenError::Missing))?;
+        let (id_claims, _) = self
+            .id_tokens
+            .verify(
+                &self.client,
+                id_token,
+                &IdTokenExpectations {
+                    tenant: &tenant.to_string(),
+                    client_id: &client_id,
+                    now: self.clock.now(),
+                },
+            )
+            .await
+            .map_err(|e| id_token_error(&e))?;
+        let id_claims = Some(id_claims);
+        // Only for `ipaddr` (see the module documentation); never for identity.
+        let at_claims = token.access_token_claims().ok().map(|c| TokenClaims {
+            ipaddr: c.ipaddr,
+            ..TokenClaims::default()
+        });
         let (idc, atc) = (id_claims.as_ref(), at_claims.as_ref());
         let oid = first(idc, atc, |c| c.oid.as_deref()).ok_or_else(|| {
             protocol_error("the sign-in's tokens carry no `oid` claim: the user cannot be identified; report it with the tenant ID".into())

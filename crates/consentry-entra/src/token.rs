@@ -119,7 +119,8 @@ impl TokenResponse {
     }
 
     /// The ID token's claims, decoded WITHOUT verifying the signature; `None` without an ID
-    /// token.
+    /// token. For display and diagnostics only: sign-ins verify it with
+    /// [`IdTokenVerifier`](crate::IdTokenVerifier).
     pub fn id_token_claims(&self) -> Option<Result<TokenClaims, EntraError>> {
         self.id_token.as_deref().map(TokenClaims::decode_unverified)
     }
@@ -190,9 +191,10 @@ fn string_or_list(v: Option<&Value>) -> Vec<String> {
 
 /// The claims Consentry reads from an ID token or access token (entra-facts §2.5).
 ///
-/// Decoded WITHOUT verifying the signature, issuer or audience: use them only from a token just
-/// received over TLS from the token endpoint, never from a token supplied by anyone else.
-/// Verifying ID tokens against the JWKS is a separate, later step.
+/// [`decode_unverified`](Self::decode_unverified) does not verify the signature, issuer or
+/// audience: use it only for access tokens just received over TLS from the token endpoint (they
+/// are meant for Graph, not for Consentry). ID tokens are verified with
+/// [`IdTokenVerifier`](crate::IdTokenVerifier).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenClaims {
     /// Tenant ID.
@@ -247,8 +249,13 @@ impl TokenClaims {
             .ok()
             .filter(Value::is_object)
             .ok_or_else(|| bad("payload is not a JSON object of claims"))?;
+        Ok(Self::from_value(&value))
+    }
+
+    /// The claims of a decoded JWT payload.
+    pub fn from_value(value: &Value) -> Self {
         let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
-        Ok(Self {
+        Self {
             tid: text("tid"),
             oid: text("oid"),
             upn: text("upn"),
@@ -266,7 +273,7 @@ impl TokenClaims {
             exp: value
                 .get("exp")
                 .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))),
-        })
+        }
     }
 
     /// The user's sign-in name: `upn`, else `preferred_username`.

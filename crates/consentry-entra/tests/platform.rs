@@ -89,6 +89,18 @@ fn platform_with(sim: &RunningSim, apps: &[(&str, &str, &str)]) -> EntraPlatform
     EntraPlatform::new(client, REDIRECT.into(), vendor_apps)
         .unwrap()
         .with_retry_policy(quick_retries())
+        .with_clock(std::sync::Arc::new(SimClock(sim.control())))
+}
+
+/// The simulator's clock: ID tokens' `exp` and `nbf` are checked against the time the simulated
+/// Microsoft lives in (tests move it forward by days).
+#[derive(Debug)]
+struct SimClock(entra_sim::SimControl);
+
+impl consentry_domain::Clock for SimClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0.now()
+    }
 }
 
 async fn start() -> (RunningSim, EntraPlatform) {
@@ -1118,4 +1130,77 @@ async fn a_user_s_own_consent_is_listed_per_user() {
         effective.iter().any(|s| s == "Mail.Read") && effective.iter().any(|s| s == "User.Read")
     );
     assert!(!grants.delegated_for(None).iter().any(|s| s == "Mail.Read"));
+}
+
+/// Every ID-token defect entra-sim can inject is refused with its own reason, before any claim is
+/// used; a clean token passes and carries the nonce sent to `/authorize`.
+#[tokio::test]
+async fn id_tokens_are_verified_signature_issuer_audience_validity() {
+    use entra_sim::IdTokenFault as F;
+    let (sim, platform) = start().await;
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let client = vendor("insights-m365");
+    let scopes = vec!["User.Read".to_owned()];
+
+    let (back, req, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
+    let signed = platform
+        .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+        .await
+        .expect("a genuine ID token passes");
+    assert_eq!(signed.nonce.as_deref(), Some(req.nonce.as_str()));
+
+    let cases: &[(F, &str)] = &[
+        (F::ForeignKey, "signature does not verify"),
+        (F::UnknownKid, "does not publish"),
+        (F::WrongAudience, "not for this app"),
+        (F::WrongIssuer, "https://sts.windows.net/"),
+        (F::Expired, "expired at"),
+        (F::NotYetValid, "not valid before"),
+    ];
+    for (fault, reason) in cases {
+        sim.control().set_id_token_fault(Some(*fault)).unwrap();
+        let (back, _, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
+        let err = platform
+            .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+            .await
+            .expect_err("a defective ID token is refused");
+        assert_eq!(
+            err.cause,
+            PlatformCause::IdTokenRejected,
+            "{fault:?}: {err}"
+        );
+        assert_eq!(err.error.as_deref(), Some("invalid_id_token"));
+        assert!(err.message.contains(reason), "{fault:?}: {}", err.message);
+    }
+
+    // The nonce is returned as found; the domain compares it (a wrong or missing one is refused
+    // there, see the server's re-authorization tests).
+    sim.control()
+        .set_id_token_fault(Some(F::WrongNonce))
+        .unwrap();
+    let (back, req, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
+    let signed = platform
+        .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+        .await
+        .unwrap();
+    assert_ne!(signed.nonce.as_deref(), Some(req.nonce.as_str()));
+    sim.control().set_id_token_fault(None).unwrap();
+}
+
+#[test]
+fn jwks_documents_are_read_defensively() {
+    assert!(consentry_entra::parse_jwks(b"not json").is_err());
+    assert!(consentry_entra::parse_jwks(br#"{"nokeys": []}"#).is_err());
+    // Keys of other types, other uses or with unreadable components are skipped.
+    let keys = consentry_entra::parse_jwks(
+        br#"{"keys": [
+            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},
+            {"kty": "RSA", "use": "enc", "kid": "enc", "n": "AQAB", "e": "AQAB"},
+            {"kty": "RSA", "kid": "nokey"}
+        ]}"#,
+    )
+    .unwrap();
+    assert!(keys.is_empty());
 }

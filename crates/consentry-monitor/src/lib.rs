@@ -16,6 +16,7 @@
 //! starts after shutdown is requested, checks in flight finish, and leases not started are released
 //! at once for another monitor to take.
 
+pub mod destination;
 pub mod metrics;
 pub mod webhooks;
 

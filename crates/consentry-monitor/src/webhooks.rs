@@ -53,6 +53,11 @@ pub struct NotifierConfig {
     pub base_delay: StdDuration,
     /// Time limit of one attempt.
     pub timeout: StdDuration,
+    /// Deliver to private, loopback and link-local addresses and over plain http (tests and
+    /// demos only). Off: names resolve through
+    /// [`PublicOnlyResolver`](crate::destination::PublicOnlyResolver) at every delivery and
+    /// URLs must be https to a public address.
+    pub allow_private: bool,
 }
 
 impl Default for NotifierConfig {
@@ -62,6 +67,7 @@ impl Default for NotifierConfig {
             attempts: 5,
             base_delay: StdDuration::from_secs(2),
             timeout: StdDuration::from_secs(10),
+            allow_private: false,
         }
     }
 }
@@ -98,11 +104,13 @@ pub struct WebhookNotifier {
 impl WebhookNotifier {
     /// Builds a notifier over the store.
     pub fn new(store: Arc<dyn Store>, config: NotifierConfig) -> Self {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+            .redirect(reqwest::redirect::Policy::none());
+        if !config.allow_private {
+            builder = builder.dns_resolver(crate::destination::PublicOnlyResolver);
+        }
+        let http = builder.build().unwrap_or_default();
         Self {
             store,
             http,
@@ -175,6 +183,14 @@ impl WebhookNotifier {
                     continue;
                 }
             };
+            // Checked again at delivery: the rule may have tightened since the webhook was made
+            // (literal addresses never reach the resolver).
+            if let Err(e) =
+                crate::destination::check_webhook_url(&hook.url, self.config.allow_private)
+            {
+                tracing::warn!(webhook = %hook.id, error = %e, "a webhook URL is not allowed; not sent");
+                continue;
+            }
             let sig = signature(secret.expose_secret(), &body);
             let mut attempts = 0;
             let mut status_code = None;

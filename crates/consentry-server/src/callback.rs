@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::Path;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use consentry_domain::{CallbackOutcome, CallbackParams, DomainError, HandoffView, ProfileId};
@@ -32,11 +32,78 @@ fn render(page: ResultPage, status: StatusCode) -> Response {
     }
 }
 
+/// Longest callback query accepted (Microsoft's error descriptions are a few hundred bytes).
+pub const MAX_CALLBACK_QUERY: usize = 16 * 1024;
+
+/// Why a callback query is refused before it reaches the re-authorization.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackQueryError {
+    /// Longer than [`MAX_CALLBACK_QUERY`].
+    #[error("the callback address is longer than {MAX_CALLBACK_QUERY} bytes")]
+    TooLong,
+    /// A parameter Consentry reads is given twice (a tampered address).
+    #[error("the callback's `{0}` parameter is given more than once")]
+    Repeated(&'static str),
+    /// A parameter holds control characters.
+    #[error("the callback's `{0}` parameter holds control characters")]
+    ControlCharacters(&'static str),
+}
+
+/// Parses the query of Microsoft's redirect to the callback (a pure function; fuzzed). Unknown
+/// parameters (`session_state`, `error_uri`, …) are ignored; each known one may appear once;
+/// values must be free of control characters (the error description's line breaks excepted).
+pub fn parse_callback_query(query: &str) -> Result<CallbackParams, CallbackQueryError> {
+    if query.len() > MAX_CALLBACK_QUERY {
+        return Err(CallbackQueryError::TooLong);
+    }
+    let mut p = CallbackParams::default();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        let (name, slot): (&'static str, &mut Option<String>) = match k.as_ref() {
+            "state" => ("state", &mut p.state),
+            "code" => ("code", &mut p.code),
+            "error" => ("error", &mut p.error),
+            "error_description" => ("error_description", &mut p.error_description),
+            "error_subcode" => ("error_subcode", &mut p.error_subcode),
+            "admin_consent" => ("admin_consent", &mut p.admin_consent),
+            "tenant" => ("tenant", &mut p.tenant),
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(CallbackQueryError::Repeated(name));
+        }
+        let allowed = |c: char| name == "error_description" && matches!(c, '\r' | '\n' | '\t');
+        if v.chars().any(|c| c.is_control() && !allowed(c)) {
+            return Err(CallbackQueryError::ControlCharacters(name));
+        }
+        *slot = Some(v.into_owned());
+    }
+    Ok(p)
+}
+
 /// Handles Microsoft's redirect.
 pub async fn oauth_callback(
     State(st): State<AppState>,
-    Query(params): Query<CallbackParams>,
+    headers: axum::http::HeaderMap,
+    RawQuery(query): RawQuery,
 ) -> Response {
+    let params = match parse_callback_query(query.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(e) => {
+            return render(
+                ResultPage {
+                    ok: false,
+                    title: "This link cannot be used".into(),
+                    message: format!("{e}: start the re-authorization again."),
+                    steps: vec![
+                        "Open the app profile and click Re-authorize to start again.".into(),
+                    ],
+                    app_type: String::new(),
+                    profile_id: String::new(),
+                },
+                StatusCode::BAD_REQUEST,
+            );
+        }
+    };
     let catalog = st.svc.catalog();
     let name = |key: &str| {
         catalog
@@ -44,7 +111,8 @@ pub async fn oauth_callback(
             .map(|a| a.display_name.clone())
             .unwrap_or_else(|| key.to_string())
     };
-    match st.reauth.callback(params).await {
+    let binding = crate::security::binding_of(&headers);
+    match st.reauth.callback_bound(params, binding).await {
         Ok(CallbackOutcome::Continue { url }) => Redirect::to(&url).into_response(),
         Ok(CallbackOutcome::Completed { profile }) => render(
             ResultPage {
@@ -189,8 +257,15 @@ pub async fn consent_link_continue(
     let Ok(id) = ProfileId::parse(&profile) else {
         return link_error("this consent link is not valid".into());
     };
-    match st.reauth.continue_handoff(id, &token).await {
-        Ok(url) => Redirect::to(&url).into_response(),
+    // The sign-in that follows is bound to the browser that opened the link.
+    let (binding, cookie) = crate::security::new_binding(st.security.tls);
+    match st.reauth.continue_handoff(id, &token, Some(&binding)).await {
+        Ok(url) => {
+            let mut res = Redirect::to(&url).into_response();
+            res.headers_mut()
+                .append(axum::http::header::SET_COOKIE, cookie);
+            res
+        }
         Err(e) => domain_link_error(e),
     }
 }

@@ -183,6 +183,19 @@ pub struct Config {
     pub apps: BTreeMap<String, VendorAppConfig>,
     /// Scheduled checks.
     pub monitor: MonitorSettings,
+    /// Longest time one request may take before it is answered 408 (seconds).
+    pub request_timeout_seconds: u64,
+    /// Webhook destinations (`[webhooks]`).
+    pub webhooks: WebhookSettings,
+}
+
+/// `[webhooks]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Accept http URLs and private, loopback and link-local destinations (tests and demos only;
+    /// by default a webhook must be https to a public address, checked again at delivery).
+    pub allow_private: bool,
 }
 
 impl fmt::Debug for Config {
@@ -206,6 +219,8 @@ impl fmt::Debug for Config {
             .field("entra", &self.entra)
             .field("apps", &self.apps)
             .field("monitor", &self.monitor)
+            .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -238,6 +253,8 @@ impl Default for Config {
             entra: EntraConfig::default(),
             apps: BTreeMap::new(),
             monitor: MonitorSettings::default(),
+            request_timeout_seconds: 60,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -397,6 +414,12 @@ impl Config {
                 return Err(invalid(origin, format!("{key} must be at least 1")));
             }
         }
+        if !(1..=3600).contains(&self.request_timeout_seconds) {
+            return Err(invalid(
+                origin,
+                "request_timeout_seconds must be between 1 and 3600",
+            ));
+        }
         if !(1024..=512 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err(invalid(
                 origin,
@@ -447,6 +470,12 @@ impl Config {
         self.master_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// Whether Consentry is reached over TLS (the public URL is https): cookies are `Secure` and
+    /// responses carry `Strict-Transport-Security`.
+    pub fn tls(&self) -> bool {
+        self.public_url.starts_with("https://")
     }
 
     /// Consentry's OAuth callback URL, registered on every vendor app and custom app.

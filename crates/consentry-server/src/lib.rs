@@ -11,6 +11,7 @@ pub mod console;
 pub mod error;
 pub mod health;
 pub mod router;
+pub mod security;
 pub mod startup;
 
 use consentry_domain::{Consentry, Reauthorizer};
@@ -31,6 +32,10 @@ pub struct AppState {
     pub operator_token: auth::OperatorToken,
     /// Request body limit.
     pub max_body_bytes: usize,
+    /// Security headers and the request time-out.
+    pub security: security::SecurityConfig,
+    /// Webhook destinations may be private or plain http (tests and demos only).
+    pub webhooks_allow_private: bool,
     /// The web console's accounts, sessions and cookie settings.
     pub console: console::ConsoleState,
     /// Profile checks (the same code path as the monitor's schedule).

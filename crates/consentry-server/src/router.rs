@@ -4,6 +4,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::{catalog, check, keys, orgs, profiles, reauth, scan_profiles, tenants};
@@ -102,6 +103,14 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.security.request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.security,
+            crate::security::headers,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             // Only the method and the path: query strings may carry codes or state.
             tracing::info_span!("request", http.method = %req.method(), http.path = %req.uri().path())

@@ -245,7 +245,7 @@ pub async fn build_state_with_clock(
             url: redact_url(&url),
             source,
         })?;
-    let platform = build_platform(cfg, &catalog)?;
+    let platform = build_platform(cfg, &catalog)?.with_clock(clock.clone());
     let platform: Arc<dyn consentry_domain::IdentityPlatform> = Arc::new(platform);
     let svc = Consentry::new(Arc::new(store), catalog, clock);
     let reauth =
@@ -257,6 +257,7 @@ pub async fn build_state_with_clock(
         consentry_monitor::webhooks::NotifierConfig {
             hold_down: time::Duration::minutes(i64::from(cfg.monitor.webhook_hold_down_minutes)),
             attempts: cfg.monitor.webhook_attempts,
+            allow_private: cfg.webhooks.allow_private,
             ..consentry_monitor::webhooks::NotifierConfig::default()
         },
     ));
@@ -267,6 +268,11 @@ pub async fn build_state_with_clock(
         reauth,
         operator_token: OperatorToken::new(&token),
         max_body_bytes: cfg.max_body_bytes,
+        security: crate::security::SecurityConfig {
+            tls: cfg.tls(),
+            request_timeout: std::time::Duration::from_secs(cfg.request_timeout_seconds),
+        },
+        webhooks_allow_private: cfg.webhooks.allow_private,
         checker: consentry_domain::Checker::new(svc_for_checker, platform, cfg_check_policy(cfg))
             .with_observer(notifier.clone()),
         webhook_stats: notifier.stats().clone(),
@@ -304,7 +310,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
-    // With the peer's address (the audit log records sign-ins with it).
+    // With the peer's address: the audit log and the sign-in throttle use it.
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

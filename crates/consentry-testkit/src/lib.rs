@@ -101,6 +101,8 @@ impl TestEnv {
             ),
             ("CONSENTRY_API_TOKEN".into(), TOKEN.into()),
             ("CONSENTRY_PUBLIC_URL".into(), base.clone()),
+            // Webhook receivers in tests listen on loopback.
+            ("CONSENTRY_WEBHOOKS__ALLOW_PRIVATE".into(), "true".into()),
             ("CONSENTRY_ENTRA__AUTHORITY".into(), sim.authority()),
             ("CONSENTRY_ENTRA__GRAPH".into(), sim.graph_base()),
             (

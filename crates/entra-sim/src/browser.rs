@@ -38,6 +38,9 @@ impl Page {
 pub struct Browser {
     http: reqwest::Client,
     forwarded_for: Option<String>,
+    /// Cookies by host: name → value (paths and expiry are not modelled; an empty value or
+    /// `Max-Age=0` removes one).
+    jar: std::sync::Mutex<HashMap<String, HashMap<String, String>>>,
 }
 
 fn attr(tag: &str, name: &str) -> Option<String> {
@@ -111,22 +114,64 @@ impl Browser {
         }
     }
 
-    /// GET.
-    pub async fn get(&self, url: &str) -> Page {
-        let mut req = self.http.get(url);
+    fn host_of(url: &str) -> String {
+        url::Url::parse(url)
+            .ok()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+            .unwrap_or_default()
+    }
+
+    /// Sends a request with the host's cookies and keeps the cookies the answer sets.
+    async fn send(&self, url: &str, mut req: reqwest::RequestBuilder) -> Page {
         if let Some(ip) = &self.forwarded_for {
             req = req.header("x-forwarded-for", ip);
         }
-        Self::finish(req.send().await.expect("GET")).await
+        let host = Self::host_of(url);
+        let cookies = {
+            let jar = self.jar.lock().unwrap_or_else(|e| e.into_inner());
+            jar.get(&host).map(|c| {
+                c.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        };
+        if let Some(c) = cookies.filter(|c| !c.is_empty()) {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().await.expect("request");
+        {
+            let mut jar = self.jar.lock().unwrap_or_else(|e| e.into_inner());
+            for v in resp.headers().get_all("set-cookie") {
+                let Ok(v) = v.to_str() else { continue };
+                let Some((name, value)) = v.split(';').next().and_then(|kv| kv.split_once('='))
+                else {
+                    continue;
+                };
+                let entry = jar.entry(host.clone()).or_default();
+                if value.is_empty() || v.contains("Max-Age=0") {
+                    entry.remove(name.trim());
+                } else {
+                    entry.insert(name.trim().to_owned(), value.trim().to_owned());
+                }
+            }
+        }
+        Self::finish(resp).await
+    }
+
+    /// Forgets every cookie (as another browser would have none).
+    pub fn clear_cookies(&self) {
+        self.jar.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// GET.
+    pub async fn get(&self, url: &str) -> Page {
+        self.send(url, self.http.get(url)).await
     }
 
     /// POST a form.
     pub async fn post(&self, url: &str, fields: &[(String, String)]) -> Page {
-        let mut req = self.http.post(url).form(fields);
-        if let Some(ip) = &self.forwarded_for {
-            req = req.header("x-forwarded-for", ip);
-        }
-        Self::finish(req.send().await.expect("POST")).await
+        self.send(url, self.http.post(url).form(fields)).await
     }
 
     /// Goes through Microsoft's pages from `url` as `user`: sign-in, one-time code if asked, consent
@@ -236,6 +281,7 @@ impl Browser {
                 .no_proxy()
                 .build()?,
             forwarded_for: ip.map(str::to_string),
+            jar: std::sync::Mutex::default(),
         })
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::crypto::CertInfo;
 use crate::error::ControlError;
-use crate::faults::FaultRule;
+use crate::faults::{FaultRule, IdTokenFault};
 use crate::model::{CaPolicy, KeyCredential};
 use crate::server::Ctx;
 use crate::state::State as SimState;
@@ -145,6 +145,12 @@ pub enum ControlOp {
     SetFaults {
         /// Rules.
         faults: Vec<FaultRule>,
+    },
+    /// Put a defect into every ID token issued from now on (`null` stops it).
+    SetIdTokenFault {
+        /// The defect, or none.
+        #[serde(default)]
+        fault: Option<IdTokenFault>,
     },
 }
 
@@ -312,6 +318,10 @@ impl SimControl {
         let seconds = i64::try_from(by.as_secs())
             .map_err(|_| ControlError::Invalid("duration too large".into()))?;
         self.apply(ControlOp::AdvanceClock { seconds }).map(drop)
+    }
+    /// See [`ControlOp::SetIdTokenFault`].
+    pub fn set_id_token_fault(&self, fault: Option<IdTokenFault>) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetIdTokenFault { fault }).map(drop)
     }
     /// See [`ControlOp::SetFaults`].
     pub fn set_faults(&self, faults: Vec<FaultRule>) -> Result<(), ControlError> {
@@ -533,6 +543,9 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
             }
             st.faults = faults;
         }
+        ControlOp::SetIdTokenFault { fault } => {
+            st.id_token_fault = fault;
+        }
     }
     Ok(json!({"ok": true}))
 }
@@ -558,6 +571,7 @@ fn state_json(st: &SimState) -> Value {
         "codes_outstanding": st.codes.values().filter(|c| !c.redeemed).count(),
         "flows_in_progress": st.flows.len(),
         "faults": st.faults,
+        "id_token_fault": st.id_token_fault,
     })
 }
 

@@ -83,9 +83,14 @@ impl SigningKey {
 
     /// Signs `claims` as an RS256 JWT with `kid` in the header.
     pub fn sign(&self, claims: &serde_json::Value) -> String {
+        self.sign_as(claims, &self.kid)
+    }
+
+    /// Signs `claims` with this key under another key's `kid` (forged tokens for fault injection).
+    pub fn sign_as(&self, claims: &serde_json::Value, kid: &str) -> String {
         let mut header = Header::new(Algorithm::RS256);
         header.typ = Some("JWT".into());
-        header.kid = Some(self.kid.clone());
+        header.kid = Some(kid.to_owned());
         // Signing with a key checked at start cannot fail short of a broken crypto backend; should it
         // happen, the empty token is refused by every consumer and the cause is logged.
         jsonwebtoken::encode(&header, claims, &self.encoding).unwrap_or_else(|e| {

@@ -160,3 +160,26 @@ impl FaultRule {
         resp
     }
 }
+
+/// A defect the simulator puts into the next ID tokens it issues, so that clients can prove they
+/// refuse them (set with [`ControlOp::SetIdTokenFault`](crate::ControlOp::SetIdTokenFault)).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IdTokenFault {
+    /// Signed with a key that is not in the JWKS (a forgery), under the published `kid`.
+    ForeignKey,
+    /// Signed with a key under a `kid` the JWKS does not list.
+    UnknownKid,
+    /// `aud` names another application.
+    WrongAudience,
+    /// `iss` is not the tenant's v2 issuer (the v1 `sts.windows.net` form).
+    WrongIssuer,
+    /// `exp` (and `iat`, `nbf`) one hour in the past.
+    Expired,
+    /// `nbf` one hour in the future.
+    NotYetValid,
+    /// `nonce` differs from the one sent to `/authorize`.
+    WrongNonce,
+    /// No `nonce` claim.
+    NoNonce,
+}

@@ -55,7 +55,7 @@ pub mod wellknown;
 
 pub use control::{ControlOp, PermissionKind, SimControl};
 pub use error::{ControlError, ScenarioError, SimError};
-pub use faults::FaultRule;
+pub use faults::{FaultRule, IdTokenFault};
 pub use model::{
     App, AppRoleAssignment, CaAction, CaPolicy, CaRefreshIp, ClientSecret, Group, KeyCredential,
     License, OAuth2PermissionGrant, PermissionDef, ResourceApi, ServicePlan, ServicePrincipal,

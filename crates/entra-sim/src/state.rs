@@ -133,6 +133,8 @@ pub(crate) struct State {
     pub refresh_tokens: HashMap<String, RefreshGrant>,
     pub flows: HashMap<String, Flow>,
     pub faults: Vec<FaultRule>,
+    /// A defect put into every ID token issued while set (not saved with the state).
+    pub id_token_fault: Option<crate::faults::IdTokenFault>,
 }
 
 impl std::fmt::Debug for State {
@@ -146,6 +148,7 @@ impl std::fmt::Debug for State {
             .field("refresh_tokens", &self.refresh_tokens.len())
             .field("flows", &self.flows.len())
             .field("faults", &self.faults)
+            .field("id_token_fault", &self.id_token_fault)
             .finish()
     }
 }
@@ -165,6 +168,7 @@ impl State {
             refresh_tokens: HashMap::new(),
             flows: HashMap::new(),
             faults: scenario.faults,
+            id_token_fault: None,
         };
         let now = st.now();
         let microsoft_tenant =
@@ -225,6 +229,7 @@ impl State {
             refresh_tokens,
             flows: HashMap::new(),
             faults,
+            id_token_fault: None,
         }
     }
 

@@ -805,7 +805,7 @@ impl Request<'_> {
             if let Some(n) = nonce {
                 id["nonce"] = json!(n);
             }
-            body["id_token"] = json!(self.ctx.key.sign(&id));
+            body["id_token"] = json!(self.id_token(id, tid)?);
         }
         if self.form.get("client_info").map(String::as_str) == Some("1") {
             // client_info contents are UNVERIFIED (entra-facts §1.3): uid = user object id, utid = tenant.
@@ -813,6 +813,44 @@ impl Request<'_> {
             body["client_info"] = json!(URL_SAFE_NO_PAD.encode(info.to_string()));
         }
         Ok(body)
+    }
+}
+
+impl Request<'_> {
+    /// Signs an ID token's claims, with the defect the control API asked for, if any.
+    fn id_token(&self, mut id: Value, tid: Uuid) -> Result<String, AadError> {
+        use crate::faults::IdTokenFault as F;
+        let Some(fault) = self.st.id_token_fault else {
+            return Ok(self.ctx.key.sign(&id));
+        };
+        let now = self.now.unix_timestamp();
+        match fault {
+            F::ForeignKey | F::UnknownKid => {
+                let forger = crate::crypto::SigningKey::generate().map_err(|e| {
+                    self.err(90033, format!("The forging key could not be made: {e}"))
+                })?;
+                return Ok(if fault == F::ForeignKey {
+                    forger.sign_as(&id, &self.ctx.key.kid)
+                } else {
+                    forger.sign(&id)
+                });
+            }
+            F::WrongAudience => id["aud"] = json!("00000000-0000-4000-8000-00000000a0d1"),
+            F::WrongIssuer => id["iss"] = json!(format!("https://sts.windows.net/{tid}/")),
+            F::Expired => {
+                id["iat"] = json!(now - 7200);
+                id["nbf"] = json!(now - 7200);
+                id["exp"] = json!(now - 3600);
+            }
+            F::NotYetValid => id["nbf"] = json!(now + 3600),
+            F::WrongNonce => id["nonce"] = json!("not-the-nonce-that-was-sent"),
+            F::NoNonce => {
+                if let Some(o) = id.as_object_mut() {
+                    o.remove("nonce");
+                }
+            }
+        }
+        Ok(self.ctx.key.sign(&id))
     }
 }
 

@@ -17,7 +17,8 @@ use crate::error::{ApiError, ApiResult};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    /// Where to POST (http or https).
+    /// Where to POST (https to a public address; http and private addresses only with
+    /// `webhooks.allow_private`).
     url: String,
 }
 
@@ -56,22 +57,22 @@ pub struct List {
     items: Vec<WithLog>,
 }
 
-fn check_url(raw: &str) -> Result<String, ApiError> {
-    let bad = || {
-        ApiError::BadRequest {
-        field: Some("url".into()),
-        message: "url must be an absolute http:// or https:// URL such as https://alerts.example.com/consentry".into(),
+fn check_url(raw: &str, allow_private: bool) -> Result<String, ApiError> {
+    if raw.len() > crate::security::MAX_URL_CHARS {
+        return Err(ApiError::BadRequest {
+            field: Some("url".into()),
+            message: format!(
+                "url is longer than {} characters: shorten it",
+                crate::security::MAX_URL_CHARS
+            ),
+        });
     }
-    };
-    let raw = raw.trim();
-    if raw.len() > 2048 {
-        return Err(bad());
-    }
-    let uri: Uri = raw.parse().map_err(|_| bad())?;
-    match (uri.scheme_str(), uri.authority()) {
-        (Some("http" | "https"), Some(_)) => Ok(raw.to_string()),
-        _ => Err(bad()),
-    }
+    consentry_monitor::destination::check_webhook_url(raw, allow_private)
+        .map(String::from)
+        .map_err(|e| ApiError::BadRequest {
+            field: Some("url".into()),
+            message: e.to_string(),
+        })
 }
 
 /// Adds a webhook to an organization.
@@ -84,7 +85,7 @@ pub async fn create(
     let org = parse_id("id", &id, OrgId::parse)?;
     c.may(Action::ManageSettings, Some(org))?;
     st.svc.organization(org).await?;
-    let url = check_url(&b.url)?;
+    let url = check_url(&b.url, st.webhooks_allow_private)?;
     let bytes: [u8; 32] = rand::random();
     let secret = format!("whsec_{}", hex_encode(&bytes));
     let webhook = Webhook {

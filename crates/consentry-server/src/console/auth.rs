@@ -268,10 +268,14 @@ impl std::fmt::Debug for LoginForm {
     }
 }
 
-/// `POST /console/login`: checks the credentials, rotates the session, sets the cookie.
+/// The generic answer to a failed sign-in (wrong name, wrong password or locked out alike).
+pub const SIGN_IN_FAILED: &str = "The user name or password is not correct.";
+
+/// `POST /console/login`: checks the credentials (throttled per account and client IP),
+/// rotates the session, sets the cookie.
 pub async fn login(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -279,6 +283,25 @@ pub async fn login(
     let csrf_ok = cookie(&headers, LOGIN_COOKIE).is_some_and(|c| constant_time_eq(c, &f.csrf));
     if !csrf_ok {
         return ConsoleError::Csrf.into_response();
+    }
+    // Without connection info (a router served without it) every client shares one bucket: stricter,
+    // never looser.
+    let ip = peer.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let throttle = &st.console.throttle;
+    if let Err(wait) = throttle.check(&f.username, ip) {
+        tracing::warn!(client.ip = %ip, "console sign-in refused: locked out after repeated failures");
+        let mut res = login_response(
+            &st,
+            StatusCode::TOO_MANY_REQUESTS,
+            next,
+            Some(SIGN_IN_FAILED.into()),
+            f.username.chars().take(64).collect(),
+        );
+        let secs = wait.whole_seconds().max(1);
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
     }
     let previous = cookie(&headers, SESSION_COOKIE);
     match st
@@ -288,6 +311,7 @@ pub async fn login(
         .await
     {
         Ok(Some(new)) => {
+            throttle.success(&f.username, ip);
             tracing::info!(operator = %new.active.account.username, "console sign-in");
             let account = &new.active.account;
             audit_sign_in(
@@ -295,7 +319,7 @@ pub async fn login(
                 &account.username,
                 account.scope.org(),
                 consentry_domain::AuditAction::SignIn,
-                ip,
+                peer,
             )
             .await;
             let mut res = Redirect::to(&next).into_response();
@@ -318,6 +342,9 @@ pub async fn login(
             res
         }
         Ok(None) => {
+            if throttle.failure(&f.username, ip).is_some() {
+                tracing::warn!(client.ip = %ip, "console sign-in failures: locking out");
+            }
             // The name as typed (bounded); the organization when such an account exists.
             let typed: String = f
                 .username
@@ -340,14 +367,14 @@ pub async fn login(
                 &typed,
                 org,
                 consentry_domain::AuditAction::SignInFailed,
-                ip,
+                peer,
             )
             .await;
             login_response(
                 &st,
                 StatusCode::UNAUTHORIZED,
                 next,
-                Some("The user name or password is not correct.".into()),
+                Some(SIGN_IN_FAILED.into()),
                 f.username.chars().take(64).collect(),
             )
         }

@@ -21,6 +21,7 @@ mod auth;
 mod error;
 mod pages;
 mod scan;
+pub mod throttle;
 mod tokens;
 mod wizard;
 
@@ -47,6 +48,8 @@ pub struct ConsoleState {
     pub accounts: Accounts,
     /// Whether cookies carry `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// Failed sign-ins per account and per client IP.
+    pub throttle: throttle::SignInThrottle,
 }
 
 impl ConsoleState {
@@ -60,6 +63,7 @@ impl ConsoleState {
                 HashCost::Recommended,
             ),
             secure_cookies: public_url.starts_with("https://"),
+            throttle: throttle::SignInThrottle::new(svc.clock().clone()),
         }
     }
 }
@@ -113,7 +117,7 @@ pub fn apply_security_headers(h: &mut HeaderMap) {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
+        HeaderValue::from_static("no-referrer"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL)

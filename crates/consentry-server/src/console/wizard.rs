@@ -315,9 +315,11 @@ pub async fn submit(
             .await;
         }
     };
+    // The OAuth state is bound to this browser (a consent link is bound when it is opened).
+    let (binding, binding_cookie) = crate::security::new_binding(st.security.tls);
     let started = st
         .reauth
-        .start(
+        .start_bound(
             p.id,
             StartRequest {
                 method,
@@ -327,6 +329,7 @@ pub async fn submit(
                 handoff: f.handoff,
             },
             &op.actor(),
+            Some(&binding),
         )
         .await;
     match started {
@@ -345,6 +348,8 @@ pub async fn submit(
         Ok(s) => {
             let mut res = Redirect::to(&s.url).into_response();
             *res.status_mut() = StatusCode::SEE_OTHER;
+            res.headers_mut()
+                .append(axum::http::header::SET_COOKIE, binding_cookie);
             Ok(res)
         }
         Err(DomainError::Invalid { message, .. }) => {

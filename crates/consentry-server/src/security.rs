@@ -1,0 +1,115 @@
+//! Hardening applied to every response and request: security headers (one layer for the console,
+//! the OAuth callback, consent links and the API), the request time-out, and the input limits the
+//! handlers share.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Longest accepted URL (webhooks). Names, searches and page sizes are limited by the domain
+/// (`MAX_NAME_LEN` for names and search strings, `MAX_PAGE_SIZE`).
+pub const MAX_URL_CHARS: usize = 2048;
+
+/// What the security layer needs to know about how Consentry is served.
+#[derive(Debug, Clone, Copy)]
+pub struct SecurityConfig {
+    /// Served over TLS (the public URL is https): `Strict-Transport-Security` is sent.
+    pub tls: bool,
+    /// Longest time a request may take (answered 408 after it).
+    pub request_timeout: Duration,
+}
+
+/// The headers every response carries. A response that set its own `Content-Security-Policy`
+/// (the console's pages allow their own style sheet and script) keeps it; every other response
+/// gets `default-src 'none'`.
+pub fn apply(h: &mut HeaderMap, tls: bool) {
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // No page of Consentry hands its URL (which may hold a consent-link token) to anyone.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+}
+
+/// Middleware: [`apply`] on every response.
+pub async fn headers(State(cfg): State<SecurityConfig>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    apply(res.headers_mut(), cfg.tls);
+    res
+}
+
+/// The cookie binding a re-authorization's OAuth state to the browser that started it (RFC 9700
+/// §4.7): a random value whose SHA-256 is stored with the pending authorization.
+pub const BINDING_COOKIE: &str = "consentry_oauth";
+/// How long the binding cookie lives (a re-authorization must finish within 10 minutes of each
+/// step).
+pub const BINDING_MAX_AGE_SECS: i64 = 1200;
+
+/// A fresh random binding value and the `Set-Cookie` header that gives it to the browser
+/// (HttpOnly, SameSite=Lax so that Microsoft's top-level redirect carries it, Secure over TLS,
+/// only sent to the callback).
+pub fn new_binding(tls: bool) -> (String, HeaderValue) {
+    use base64::Engine as _;
+    let raw: [u8; 32] = rand::random();
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let mut c = format!(
+        "{BINDING_COOKIE}={value}; Path=/oauth/callback; HttpOnly; SameSite=Lax; Max-Age={BINDING_MAX_AGE_SECS}"
+    );
+    if tls {
+        c.push_str("; Secure");
+    }
+    // base64url only: always a valid header value.
+    let header = HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""));
+    (value, header)
+}
+
+/// The binding cookie's value in a request, if any.
+pub fn binding_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == BINDING_COOKIE)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hsts_only_over_tls_and_own_csp_is_kept() {
+        let mut h = HeaderMap::new();
+        apply(&mut h, false);
+        assert!(h.get(header::STRICT_TRANSPORT_SECURITY).is_none());
+        assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'"),
+        );
+        apply(&mut h, true);
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], "default-src 'self'");
+        assert!(h.get(header::STRICT_TRANSPORT_SECURITY).is_some());
+    }
+}
