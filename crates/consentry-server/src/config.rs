@@ -84,6 +84,9 @@ pub struct MonitorSettings {
     pub batch: u32,
     /// Minutes a lease protects a profile from other monitor processes.
     pub lease_minutes: u32,
+    /// Seconds a lease protects a profile; when set, it replaces `lease_minutes` (short leases are for
+    /// tests: a lease must outlast the checks of one batch, or they are skipped and leased again).
+    pub lease_seconds: Option<u32>,
     /// Checks running at once, in all.
     pub max_concurrent: u32,
     /// Checks running at once per tenant.
@@ -105,6 +108,7 @@ impl Default for MonitorSettings {
             poll_seconds: 30,
             batch: 100,
             lease_minutes: 10,
+            lease_seconds: None,
             max_concurrent: 16,
             max_per_tenant: 4,
             transient_attempts: 3,
@@ -385,6 +389,10 @@ impl Config {
             ("monitor.poll_seconds", self.monitor.poll_seconds),
             ("monitor.batch", self.monitor.batch),
             ("monitor.lease_minutes", self.monitor.lease_minutes),
+            (
+                "monitor.lease_seconds",
+                self.monitor.lease_seconds.unwrap_or(1),
+            ),
             ("monitor.max_concurrent", self.monitor.max_concurrent),
             ("monitor.max_per_tenant", self.monitor.max_per_tenant),
             ("monitor.webhook_attempts", self.monitor.webhook_attempts),

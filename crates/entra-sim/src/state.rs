@@ -133,6 +133,9 @@ pub(crate) struct State {
     pub refresh_tokens: HashMap<String, RefreshGrant>,
     pub flows: HashMap<String, Flow>,
     pub faults: Vec<FaultRule>,
+    /// Token requests received since start, by (tenant ID, client ID, grant type), whatever their
+    /// outcome. Counted only for a known tenant and app; not persisted.
+    pub token_requests: HashMap<(Uuid, Uuid, String), u64>,
 }
 
 impl std::fmt::Debug for State {
@@ -165,6 +168,7 @@ impl State {
             refresh_tokens: HashMap::new(),
             flows: HashMap::new(),
             faults: scenario.faults,
+            token_requests: HashMap::new(),
         };
         let now = st.now();
         let microsoft_tenant =
@@ -225,6 +229,7 @@ impl State {
             refresh_tokens,
             flows: HashMap::new(),
             faults,
+            token_requests: HashMap::new(),
         }
     }
 
@@ -235,6 +240,10 @@ impl State {
 
     /// Finds a tenant by GUID or verified domain.
     pub fn tenant_idx(&self, segment: &str) -> Option<usize> {
+        // A GUID is compared as a GUID: cheap even with thousands of tenants.
+        if let Ok(id) = Uuid::parse_str(segment) {
+            return self.tenant_by_id(id);
+        }
         self.tenants.iter().position(|t| {
             t.id.to_string().eq_ignore_ascii_case(segment)
                 || t.domains.iter().any(|d| d.eq_ignore_ascii_case(segment))
