@@ -302,8 +302,9 @@ impl Config {
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
             .collect();
-        // CONFIG names the file itself; it is handled by the caller.
+        // CONFIG names the file itself and LOG the log filter; both are handled by the caller.
         env.remove("CONSENTRY_CONFIG");
+        env.remove("CONSENTRY_LOG");
         let from_env = !env.is_empty();
         for (k, v) in env {
             let key = k[ENV_PREFIX.len()..].to_ascii_lowercase();
