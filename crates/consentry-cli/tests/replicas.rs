@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration as StdDuration, Instant};
 
+mod common;
+
 use consentry_domain::catalog::{Catalog, ConsentMethod, PermissionType};
 use consentry_domain::{
     Actor, ApiKey, ApiKeyStore as _, AppProfile, DomainName, EventKind, GrantedPermission,
@@ -34,11 +36,10 @@ use consentry_store::{Sealer, SqlStore};
 use entra_sim::{RunningSim, Scenario, SimOptions};
 use secrecy::ExposeSecret as _;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{AssertSqlSafe, Connection as _, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-const URL_VAR: &str = "CONSENTRY_TEST_POSTGRES_URL";
 /// Profiles swept (`CONSENTRY_REPLICA_TEST_PROFILES` overrides it, e.g. for a quick run while developing).
 const DEFAULT_PROFILES: usize = 10_000;
 /// Application-permission app types (checked with client credentials only, no consent user): one profile
@@ -61,92 +62,6 @@ const PASSWORD: &str = "Demo-Passw0rd!";
 const CONSOLE_PASSWORD: &str = "replica-console-password";
 /// Deadline of one wait (a hang guard, not an assertion on speed).
 const DEADLINE: StdDuration = StdDuration::from_secs(900);
-
-fn admin_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "{URL_VAR} is not set, and CI is: the replica test must run in CI. scripts/test.sh provides PostgreSQL \
-             (it runs scripts/ensure-postgres.sh and exports {URL_VAR}); run the tests through it."
-        ),
-        _ => {
-            eprintln!(
-                "replica test skipped: {URL_VAR} is not set. Run `eval \"$(scripts/ensure-postgres.sh)\"` first \
-                 (or scripts/test.sh) to include it."
-            );
-            None
-        }
-    }
-}
-
-/// `url` with its database replaced by `database`, keeping the query (TLS settings).
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{database}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-/// A database of the test's own; dropped (with its connections) when this goes out of scope.
-struct TestDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn create(admin_url: &str) -> TestDb {
-        let name = format!("consentry_replicas_{}", Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("connect to {URL_VAR}'s server: {e}"));
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("create database {name} (the role needs CREATEDB): {e}"));
-        admin.close().await.unwrap();
-        TestDb {
-            admin_url: admin_url.to_string(),
-            url: with_database(admin_url, &name),
-            name,
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let admin = self.admin_url.clone();
-        let name = self.name.clone();
-        // A thread of its own: Drop may run inside the test's runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                    )))
-                    .execute(&mut c)
-                    .await;
-                    let _ = c.close().await;
-                }
-            });
-        })
-        .join();
-    }
-}
 
 /// One `consentry serve` process; killed (SIGKILL) when dropped.
 struct Replica {
@@ -497,10 +412,10 @@ fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_share_the_work_and_survive_a_killed_one() {
-    let Some(admin) = admin_url() else {
+    let Some(admin) = common::admin_url("replica test") else {
         return;
     };
-    let db = TestDb::create(&admin).await;
+    let db = common::TestDb::create(&admin, "consentry_replicas").await;
     let dir = tempfile::tempdir().unwrap();
     let catalog = Catalog::builtin();
     #[allow(non_snake_case)]

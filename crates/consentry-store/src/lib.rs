@@ -9,6 +9,7 @@
 //!   verifier and custom app credentials) with AES-256-GCM under a master key, bound to its row; the
 //!   database never holds a secret in plaintext.
 //! - [`story`] exercises every [`Store`] method; each implementation's tests run it.
+//! - [`copy`] moves a whole installation between databases (SQLite ⇄ PostgreSQL), secrets still sealed.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,6 +43,7 @@
 //! [`Store`]: consentry_domain::Store
 
 mod codec;
+pub mod copy;
 pub mod sealer;
 mod sql;
 pub mod story;
