@@ -286,6 +286,27 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         );
     }
 
+    // A table this build does not know (say, added by a newer version) is refused, not left behind.
+    let mut c = SqliteConnection::connect(&format!("sqlite://{}", back_file.display()))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE audit_log (id INTEGER PRIMARY KEY, what TEXT)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    let elsewhere = format!("sqlite://{}", dir.path().join("elsewhere.db").display());
+    let refused = consentry(
+        &["db", "copy", "--from", &back_url, "--to", &elsewhere],
+        &[],
+    );
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("`audit_log`") && err.contains("source"),
+        "{err}"
+    );
+
     // On PostgreSQL the secrets are still sealed: they open with the master key, and only with it.
     let mid = SqlStore::open(&pg.url, Sealer::load_or_create_key_file(&key_file).unwrap())
         .await

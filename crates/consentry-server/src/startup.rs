@@ -301,7 +301,6 @@ pub fn monitor_config(cfg: &Config) -> consentry_monitor::MonitorConfig {
         },
         max_concurrent: m.max_concurrent as usize,
         max_per_tenant: m.max_per_tenant as usize,
-        ..defaults
     }
 }
 

@@ -326,15 +326,21 @@ impl SimControl {
         let mut out: Vec<TokenRequests> = st
             .token_requests
             .iter()
-            .map(|((tenant_id, client_id, grant_type), count)| TokenRequests {
-                tenant_id: *tenant_id,
-                client_id: *client_id,
-                grant_type: grant_type.clone(),
-                count: *count,
-            })
+            .map(
+                |((tenant_id, client_id, grant_type), count)| TokenRequests {
+                    tenant_id: *tenant_id,
+                    client_id: *client_id,
+                    grant_type: grant_type.clone(),
+                    count: *count,
+                },
+            )
             .collect();
         out.sort_by(|a, b| {
-            (a.tenant_id, a.client_id, &a.grant_type).cmp(&(b.tenant_id, b.client_id, &b.grant_type))
+            (a.tenant_id, a.client_id, &a.grant_type).cmp(&(
+                b.tenant_id,
+                b.client_id,
+                &b.grant_type,
+            ))
         });
         out
     }
