@@ -72,6 +72,25 @@ enum Command {
     /// The master key sealing secrets at rest: rotate it, retire the old one, show what it seals.
     #[command(subcommand, name = "master-key")]
     MasterKey(audit::MasterKeyCmd),
+    /// Database operations: copy a whole installation between SQLite and PostgreSQL.
+    #[command(subcommand)]
+    Db(DbCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCmd {
+    /// Copy every table from one database into another, empty one (e.g. SQLite to PostgreSQL when moving
+    /// to several replicas, or back). Secrets are copied still sealed: the target needs the same master key.
+    /// Both databases are migrated to this build's schema first; the copy is one transaction on the target
+    /// and ends by comparing the row counts of every table.
+    Copy {
+        /// Source database URL (`sqlite://PATH` or `postgres://…`).
+        #[arg(long)]
+        from: String,
+        /// Target database URL; it must exist (PostgreSQL) and hold no data.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -448,6 +467,37 @@ fn cert_new(
     Ok(())
 }
 
+/// `consentry db copy`. The copy moves sealed secrets as they are and never opens one, so it needs no
+/// master key (the stores get a throw-away one); the copied installation needs the original key.
+async fn db_copy(from: &str, to: &str) -> anyhow::Result<()> {
+    use consentry_server::config::redact_url;
+    let open = |url: String, what: &'static str| async move {
+        let sealer = consentry_store::Sealer::from_key_bytes(&rand::random::<[u8; 32]>());
+        consentry_store::SqlStore::open(&url, sealer)
+            .await
+            .with_context(|| format!("cannot open the {what} database {}", redact_url(&url)))
+    };
+    let source = open(from.to_string(), "source").await?;
+    let target = open(to.to_string(), "target").await?;
+    let report = consentry_store::copy::copy(&source, &target).await;
+    source.close().await;
+    target.close().await;
+    let report = report?;
+    println!("copied {} to {}", redact_url(from), redact_url(to));
+    println!("{:<24} {:>10} {:>10}", "table", "source", "target");
+    for t in &report.tables {
+        println!(
+            "{:<24} {:>10} {:>10}",
+            t.table, t.source_rows, t.target_rows
+        );
+    }
+    println!(
+        "every table has the same row count on both sides; secrets are still sealed: start Consentry on the \
+         target with the same master key"
+    );
+    Ok(())
+}
+
 /// Serves until Ctrl-C or SIGTERM, with the monitor beside the server (when enabled); both stop
 /// together and checks in flight finish.
 pub(crate) async fn serve_with_monitor(
@@ -656,6 +706,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = load_config(cfg_path)?;
             audit::run_master_key(cmd, &cfg).await
         }
+        Command::Db(DbCmd::Copy { from, to }) => db_copy(&from, &to).await,
         Command::Users(cmd) => {
             let cfg = load_config(cfg_path)?;
             let svc = services(&cfg).await?;

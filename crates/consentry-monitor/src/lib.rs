@@ -84,7 +84,8 @@ pub enum MonitorError {
 pub struct SweepReport {
     /// Profiles leased.
     pub leased: usize,
-    /// Checks by outcome label (`valid`, `invalid`, `skipped`, `transient_failure`, `error`, …).
+    /// Checks by outcome label (`valid`, `invalid`, `skipped`, `transient_failure`, `error`, …;
+    /// `lease_expired` when the lease ran out before the check could start, so none was made).
     pub outcomes: std::collections::BTreeMap<String, usize>,
     /// Leases handed back unchecked because shutdown was requested.
     pub released_unchecked: usize,
@@ -163,6 +164,9 @@ impl Monitor {
     ) -> Result<SweepReport, MonitorError> {
         let store = self.checker.core().store().clone();
         let now = self.checker.core().clock().now();
+        // After this instant another monitor may hold the lease: a check not started by then is
+        // skipped (it waited too long for permits) and left to whoever leases the profile next.
+        let lease_ends = now + self.config.lease_for;
         let leased = store
             .lease_due_checks(
                 &self.config.worker_id,
@@ -219,6 +223,13 @@ impl Monitor {
                     }
                     p = permits => p,
                 };
+                if this.checker.core().clock().now() >= lease_ends {
+                    tracing::info!(profile = %profile_id, "lease ran out before the check could start; left to the next lease");
+                    // Hands it back at once if no other monitor took it meanwhile (no-op otherwise).
+                    let now = this.checker.core().clock().now();
+                    let _ = store.release_check(profile_id, &worker, now, None).await;
+                    return Some("lease_expired".to_string());
+                }
                 let outcome = this.checker.check(profile_id, CheckTrigger::Schedule).await;
                 let next = this.checker.core().clock().now() + this.next_after(&outcome);
                 let transient = match &outcome {

@@ -84,6 +84,9 @@ pub struct MonitorSettings {
     pub batch: u32,
     /// Minutes a lease protects a profile from other monitor processes.
     pub lease_minutes: u32,
+    /// Seconds a lease protects a profile; when set, it replaces `lease_minutes` (short leases are for
+    /// tests: a lease must outlast the checks of one batch, or they are skipped and leased again).
+    pub lease_seconds: Option<u32>,
     /// Checks running at once, in all.
     pub max_concurrent: u32,
     /// Checks running at once per tenant.
@@ -105,6 +108,7 @@ impl Default for MonitorSettings {
             poll_seconds: 30,
             batch: 100,
             lease_minutes: 10,
+            lease_seconds: None,
             max_concurrent: 16,
             max_per_tenant: 4,
             transient_attempts: 3,
@@ -315,8 +319,9 @@ impl Config {
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
             .collect();
-        // CONFIG names the file itself; it is handled by the caller.
+        // CONFIG names the file itself and LOG the log filter; both are handled by the caller.
         env.remove("CONSENTRY_CONFIG");
+        env.remove("CONSENTRY_LOG");
         let from_env = !env.is_empty();
         for (k, v) in env {
             let key = k[ENV_PREFIX.len()..].to_ascii_lowercase();
@@ -402,6 +407,10 @@ impl Config {
             ("monitor.poll_seconds", self.monitor.poll_seconds),
             ("monitor.batch", self.monitor.batch),
             ("monitor.lease_minutes", self.monitor.lease_minutes),
+            (
+                "monitor.lease_seconds",
+                self.monitor.lease_seconds.unwrap_or(1),
+            ),
             ("monitor.max_concurrent", self.monitor.max_concurrent),
             ("monitor.max_per_tenant", self.monitor.max_per_tenant),
             ("monitor.webhook_attempts", self.monitor.webhook_attempts),

@@ -292,15 +292,21 @@ fn cfg_check_policy(cfg: &Config) -> consentry_domain::CheckPolicy {
 /// The monitor's settings from the configuration (`[monitor]`).
 pub fn monitor_config(cfg: &Config) -> consentry_monitor::MonitorConfig {
     let m = &cfg.monitor;
+    let defaults = consentry_monitor::MonitorConfig::default();
     consentry_monitor::MonitorConfig {
+        // Unique per process, and naming the process: an operator (or a test) can tell from
+        // `check_schedule.lease_owner` which replica holds a lease.
+        worker_id: format!("{}-pid{}", defaults.worker_id, std::process::id()),
         interval: time::Duration::minutes(i64::from(m.interval_minutes)),
         invalid_interval: time::Duration::minutes(i64::from(m.invalid_interval_minutes)),
         poll: std::time::Duration::from_secs(u64::from(m.poll_seconds)),
         batch: m.batch,
-        lease_for: time::Duration::minutes(i64::from(m.lease_minutes)),
+        lease_for: match m.lease_seconds {
+            Some(s) => time::Duration::seconds(i64::from(s)),
+            None => time::Duration::minutes(i64::from(m.lease_minutes)),
+        },
         max_concurrent: m.max_concurrent as usize,
         max_per_tenant: m.max_per_tenant as usize,
-        ..consentry_monitor::MonitorConfig::default()
     }
 }
 

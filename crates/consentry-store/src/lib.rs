@@ -14,6 +14,7 @@
 //!   [`SqlStore::resealer`] re-seals every sealed value in batches while the store is in use, and
 //!   [`SqlStore::retire_old_key_file`] removes the old key once nothing is sealed under it.
 //! - [`story`] exercises every [`Store`] method; each implementation's tests run it.
+//! - [`copy`] moves a whole installation between databases (SQLite ⇄ PostgreSQL), secrets still sealed.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,6 +48,7 @@
 //! [`Store`]: consentry_domain::Store
 
 mod codec;
+pub mod copy;
 pub mod sealer;
 mod sql;
 pub mod story;

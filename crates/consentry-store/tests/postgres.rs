@@ -559,6 +559,21 @@ async fn tls_settings_in_the_url_are_honoured() {
             .await;
             store.ping().await.unwrap();
             store.close().await;
+            // verify-full also checks the name: the Debian certificate is issued to `localhost`, so the
+            // same server is accepted under that name and refused under 127.0.0.1.
+            if url.contains("@127.0.0.1:") {
+                let full = format!("sslmode=verify-full&sslrootcert={cert_file}");
+                let wrong_name =
+                    SqlStore::open(&with_params(&url, &full), Sealer::from_key_bytes(&KEY)).await;
+                assert!(
+                    matches!(&wrong_name, Err(StoreError::Backend(_))),
+                    "verify-full must refuse a certificate for another name: {wrong_name:?}"
+                );
+                let by_name = url.replacen("@127.0.0.1:", "@localhost:", 1);
+                let store = open(&with_params(&by_name, &full)).await;
+                store.ping().await.unwrap();
+                store.close().await;
+            }
         } else {
             eprintln!("verified-TLS check skipped: the server certificate {cert_file} is not readable here");
         }

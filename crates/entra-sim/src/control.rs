@@ -327,6 +327,46 @@ impl SimControl {
     pub fn set_faults(&self, faults: Vec<FaultRule>) -> Result<(), ControlError> {
         self.apply(ControlOp::SetFaults { faults }).map(drop)
     }
+
+    /// Token requests received since start (whatever their outcome), by tenant, client and grant
+    /// type; only requests naming a known tenant (by ID or domain) and a known app are counted.
+    /// Tests use it as the simulator's side of "how often was this credential used".
+    pub fn token_requests(&self) -> Vec<TokenRequests> {
+        let st = self.ctx.lock();
+        let mut out: Vec<TokenRequests> = st
+            .token_requests
+            .iter()
+            .map(
+                |((tenant_id, client_id, grant_type), count)| TokenRequests {
+                    tenant_id: *tenant_id,
+                    client_id: *client_id,
+                    grant_type: grant_type.clone(),
+                    count: *count,
+                },
+            )
+            .collect();
+        out.sort_by(|a, b| {
+            (a.tenant_id, a.client_id, &a.grant_type).cmp(&(
+                b.tenant_id,
+                b.client_id,
+                &b.grant_type,
+            ))
+        });
+        out
+    }
+}
+
+/// How many token requests one client made in one tenant with one grant type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequests {
+    /// The tenant of the token endpoint's path.
+    pub tenant_id: Uuid,
+    /// The client (app) ID.
+    pub client_id: Uuid,
+    /// `client_credentials`, `refresh_token`, `authorization_code`, or what the client sent.
+    pub grant_type: String,
+    /// Requests counted.
+    pub count: u64,
 }
 
 fn not_found(what: &'static str, name: impl ToString) -> ControlError {

@@ -53,7 +53,7 @@ mod state;
 mod token;
 pub mod wellknown;
 
-pub use control::{ControlOp, PermissionKind, SimControl};
+pub use control::{ControlOp, PermissionKind, SimControl, TokenRequests};
 pub use error::{ControlError, ScenarioError, SimError};
 pub use faults::{FaultRule, IdTokenFault};
 pub use model::{

@@ -135,6 +135,9 @@ pub(crate) struct State {
     pub faults: Vec<FaultRule>,
     /// A defect put into every ID token issued while set (not saved with the state).
     pub id_token_fault: Option<crate::faults::IdTokenFault>,
+    /// Token requests received since start, by (tenant ID, client ID, grant type), whatever their
+    /// outcome. Counted only for a known tenant and app; not persisted.
+    pub token_requests: HashMap<(Uuid, Uuid, String), u64>,
 }
 
 impl std::fmt::Debug for State {
@@ -169,6 +172,7 @@ impl State {
             flows: HashMap::new(),
             faults: scenario.faults,
             id_token_fault: None,
+            token_requests: HashMap::new(),
         };
         let now = st.now();
         let microsoft_tenant =
@@ -230,6 +234,7 @@ impl State {
             flows: HashMap::new(),
             faults,
             id_token_fault: None,
+            token_requests: HashMap::new(),
         }
     }
 
@@ -240,6 +245,10 @@ impl State {
 
     /// Finds a tenant by GUID or verified domain.
     pub fn tenant_idx(&self, segment: &str) -> Option<usize> {
+        // A GUID is compared as a GUID: cheap even with thousands of tenants.
+        if let Ok(id) = Uuid::parse_str(segment) {
+            return self.tenant_by_id(id);
+        }
         self.tenants.iter().position(|t| {
             t.id.to_string().eq_ignore_ascii_case(segment)
                 || t.domains.iter().any(|d| d.eq_ignore_ascii_case(segment))

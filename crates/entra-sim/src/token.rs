@@ -134,6 +134,10 @@ impl Request<'_> {
             .ok()
             .and_then(|id| self.st.app(id).cloned())
             .ok_or_else(|| self.app_not_found(&client_id_text, &tenant_name))?;
+        if let Some(t) = path_tenant {
+            let key = (self.st.tenants[t].id, app.client_id, grant_type.clone());
+            *self.st.token_requests.entry(key).or_default() += 1;
+        }
         if !matches!(
             grant_type.as_str(),
             "authorization_code" | "refresh_token" | "client_credentials"
