@@ -8,7 +8,7 @@ set -euo pipefail
 
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH_TARGET="${CARGO_TARGET_DIR:-$BENCH_ROOT/target}"
-BIN="$BENCH_TARGET/release"
+BIN="${BENCH_BIN_DIR:-$BENCH_TARGET/release}"
 BENCH_RESULTS="${BENCH_RESULTS:-$BENCH_TARGET/bench-results}"
 BENCH_WORK="${BENCH_WORK:-$BENCH_TARGET/bench-work}"
 QUICK=0
@@ -95,7 +95,7 @@ consentry_env() {
   export CONSENTRY_ENTRA__AUTHORITY="$SIM_URL"
   export CONSENTRY_ENTRA__GRAPH="$SIM_URL/v1.0"
   export CONSENTRY_ENTRA__EXTRA_CA_FILE="$SIM_CA"
-  export CONSENTRY_LOG="${CONSENTRY_LOG:-warn}"
+  export CONSENTRY_LOG="${CONSENTRY_LOG:-error}"
 }
 
 # start_serve PORT LOG: `consentry serve` with the current CONSENTRY_* variables; sets SERVE_PID.

@@ -71,6 +71,7 @@ record scale "RSS at $BIG vs $SMALL profiles (SQLite)" "$(calc "$RSS_BIG")" "$(c
 
 eval "$("$BENCH_ROOT/scripts/ensure-postgres.sh")"
 ADMIN_URL="$CONSENTRY_TEST_POSTGRES_URL"
+unset CONSENTRY_TEST_POSTGRES_URL   # not a configuration key of Consentry
 PG_URL="${ADMIN_URL%/*}/consentry_bench"
 psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS consentry_bench" -c "CREATE DATABASE consentry_bench" >&2
 measure postgres "$BIG" "$PG_URL"
