@@ -6,7 +6,7 @@
 //!   straight into a Consentry store through the `Store` port, so that 100k profiles take seconds.
 //! - [`sign`]: the CPU rate of client-assertion signatures through `consentry-certs`, on all cores.
 //! - [`procfs`]: process CPU time and resident memory from `/proc`.
-//! - [`stats`]: percentiles.
+//! - [`stats`] computes latency percentiles.
 //!
 //! Every figure the suite reports is a ratio against a baseline measured in the same run; nothing here
 //! asserts a duration.
