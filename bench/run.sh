@@ -4,7 +4,7 @@
 # against a baseline measured in the same run. Each part also runs alone: bench/sweep.sh,
 # bench/token-api.sh, bench/scale.sh, bench/startup.sh (each takes --quick).
 #
-# Usage: bench/run.sh [--quick]    (--quick: small sizes, about 3 minutes; full: about 20 minutes)
+# Usage: bench/run.sh [--quick]    (--quick: small sizes, about 3 minutes; full: over 20 minutes on a shared 2-core machine)
 source "$(dirname "$0")/lib.sh"
 bench_build
 export BENCH_NO_BUILD=1
