@@ -98,6 +98,59 @@ pub struct EntraPlatform {
     catalog: Arc<Catalog>,
     id_tokens: IdTokenVerifier,
     clock: Arc<dyn consentry_domain::Clock>,
+    certificates: CertificateCache,
+}
+
+/// Custom apps' certificates, parsed, by the SHA-256 of their password and `.pfx` archive. Opening a
+/// `.pfx` derives its keys with PBKDF2 (twice: MAC and key bag), which costs more CPU than the
+/// signature a check makes with the key; a profile's archive does not change between checks, so it is
+/// opened once. Bounded: emptied when it holds [`CertificateCache::MAX`] entries.
+#[derive(Default)]
+struct CertificateCache(std::sync::Mutex<std::collections::HashMap<[u8; 32], ClientCertificate>>);
+
+impl CertificateCache {
+    const MAX: usize = 4096;
+
+    fn key(pfx: &[u8], password: &str) -> [u8; 32] {
+        use sha2::{Digest as _, Sha256};
+        let mut h = Sha256::new();
+        h.update((password.len() as u64).to_le_bytes());
+        h.update(password.as_bytes());
+        h.update(pfx);
+        h.finalize().into()
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], ClientCertificate>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The archive's certificate: cached while it is within its validity period, otherwise opened
+    /// again (so an expired or not yet valid certificate gets `from_pfx`'s precise error).
+    fn open(
+        &self,
+        pfx: &[u8],
+        password: &str,
+        now: OffsetDateTime,
+    ) -> Result<ClientCertificate, consentry_certs::PfxError> {
+        let key = Self::key(pfx, password);
+        if let Some(c) = self.lock().get(&key)
+            && c.not_before() <= now
+            && now <= c.not_after()
+        {
+            return Ok(c.clone());
+        }
+        let certificate = ClientCertificate::from_pfx(pfx, password, now)?;
+        let mut map = self.lock();
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(key, certificate.clone());
+        Ok(certificate)
+    }
 }
 
 impl fmt::Debug for EntraPlatform {
@@ -140,6 +193,7 @@ impl EntraPlatform {
             catalog: Arc::new(Catalog::builtin()),
             id_tokens: IdTokenVerifier::new(),
             clock: Arc::new(consentry_domain::SystemClock),
+            certificates: CertificateCache::default(),
         })
     }
 
@@ -199,17 +253,19 @@ impl EntraPlatform {
                 pfx,
                 password,
             } => {
-                let certificate = ClientCertificate::from_pfx(
-                    pfx.expose_secret(),
-                    password.expose_secret(),
-                    OffsetDateTime::now_utc(),
-                )
-                .map_err(|e| PlatformError {
-                    cause: PlatformCause::Other,
-                    aadsts: None,
-                    error: Some("invalid_pfx".into()),
-                    message: format!("the custom app's .pfx cannot be used: {e}"),
-                })?;
+                let certificate = self
+                    .certificates
+                    .open(
+                        pfx.expose_secret(),
+                        password.expose_secret(),
+                        OffsetDateTime::now_utc(),
+                    )
+                    .map_err(|e| PlatformError {
+                        cause: PlatformCause::Other,
+                        aadsts: None,
+                        error: Some("invalid_pfx".into()),
+                        message: format!("the custom app's .pfx cannot be used: {e}"),
+                    })?;
                 Ok((
                     app_id.to_string(),
                     ClientCredential::certificate(certificate),
@@ -758,5 +814,39 @@ impl EntraPlatform {
             .append_pair("error_description", &e.to_string())
             .append_pair("state", state);
         url.into()
+    }
+}
+
+#[cfg(test)]
+mod certificate_cache_tests {
+    use super::CertificateCache;
+    use time::{Duration, OffsetDateTime};
+
+    #[test]
+    fn an_archive_is_opened_once_and_still_refused_once_expired() {
+        let now = OffsetDateTime::now_utc();
+        let pair = consentry_certs::generate_self_signed("CN=cache test", 1, "pw-0123456789", now)
+            .expect("generate");
+        let cache = CertificateCache::default();
+        let a = cache.open(&pair.pfx, "pw-0123456789", now).expect("opens");
+        assert_eq!(cache.lock().len(), 1);
+        let b = cache.open(&pair.pfx, "pw-0123456789", now).expect("cached");
+        assert_eq!(a.sha1_thumbprint(), b.sha1_thumbprint());
+        assert_eq!(
+            cache.lock().len(),
+            1,
+            "the second open is served from the cache"
+        );
+        // A wrong password is never served from the cache.
+        assert!(matches!(
+            cache.open(&pair.pfx, "wrong-password", now),
+            Err(consentry_certs::PfxError::WrongPassword)
+        ));
+        // Past its validity the archive is opened again and refused with the precise error.
+        let later = now + Duration::days(400);
+        assert!(matches!(
+            cache.open(&pair.pfx, "pw-0123456789", later),
+            Err(consentry_certs::PfxError::Expired { .. })
+        ));
     }
 }

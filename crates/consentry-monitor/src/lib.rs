@@ -295,7 +295,9 @@ impl Monitor {
                         Err(e) => tracing::error!(error = %e, "a sweep task failed"),
                     }
                 }
-                () = tokio::time::sleep_until(next) => {}
+                // With MAX_SWEEPS running, only a finished sweep (or shutdown) can start another:
+                // waking on a past `next` would spin the loop until one finishes.
+                () = tokio::time::sleep_until(next), if sweeps.len() < MAX_SWEEPS => {}
                 () = &mut shutdown => {
                     let _ = tx.send(true);
                     while let Some(done) = sweeps.join_next().await {

@@ -319,7 +319,8 @@ impl Config {
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
             .collect();
-        // CONFIG names the file itself and LOG the log filter; both are handled by the caller.
+        // CONFIG names the file itself; it is handled by the caller. LOG is the log filter, read by
+        // the binary's logging set-up (README: "filter with CONSENTRY_LOG"), not a configuration key.
         env.remove("CONSENTRY_CONFIG");
         env.remove("CONSENTRY_LOG");
         let from_env = !env.is_empty();
@@ -560,6 +561,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("authorty"), "{e}");
+    }
+
+    #[test]
+    fn the_log_filter_variable_is_not_a_configuration_key() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("CONSENTRY_LOG", "warn"),
+                ("CONSENTRY_MAX_BODY_BYTES", "4096"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.max_body_bytes, 4096);
     }
 
     #[test]

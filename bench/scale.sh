@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Scale: 100k profiles (10% invalid) over 200 tenants on SQLite and on PostgreSQL.
+#   - the console's invalid-profiles page (session cookie) and the filtered API list (bearer token):
+#     p95 over 200 sequential requests through HTTP; target <= 20 ms; baseline: the hello-world
+#     server's p95 measured the same way in the same run;
+#   - `consentry serve`'s RSS while its monitor sweeps the profiles; target <= 150 MB; baseline: the
+#     hello-world server's RSS;
+#   - RSS at 10k vs 100k profiles (SQLite): should not grow with the count.
+# --quick: 2k and 10k profiles, shorter samples.
+#
+# Usage: bench/scale.sh [--quick]
+source "$(dirname "$0")/lib.sh"
+bench_build
+
+if [[ $QUICK == 1 ]]; then BIG=10000; SMALL=2000; RSS_SECS=5; REQS=50; else BIG=100000; SMALL=10000; RSS_SECS=20; REQS=200; fi
+TENANTS=200
+W="$BENCH_WORK/scale"
+rm -rf "$W"; mkdir -p "$W"
+start_sim "$TENANTS" "$W/sim"
+
+HPORT="$(free_port)"
+start_hello "$HPORT"
+HELLO="$("$BIN/consentry-bench" latency --url "http://127.0.0.1:$HPORT/" --requests "$REQS")"
+HELLO_P95="$(jqn "$HELLO" .p95_ms)"
+HELLO_RSS="$("$BIN/consentry-bench" rss --pid "$HELLO_PID" --seconds 1 | jq -r .max_rss_mb)"
+record scale "hello-world baseline: p95 ms of GET /" "$HELLO_P95" - - - baseline
+record scale "hello-world baseline: RSS MB" "$(calc "$HELLO_RSS")" - - - baseline
+
+# measure LABEL PROFILES DATABASE_URL(optional): seeds, measures the two pages, then the RSS during a sweep.
+measure() {
+  local label="$1" n="$2" db="${3:-}" dir="$W/$1-$2" port out seeded p95
+  consentry_env "$dir" "$db"
+  log "$label: seeding $n profiles"
+  seeded="$("$BIN/consentry-bench" seed --profiles "$n" --tenants "$TENANTS" --invalid-every 10 --credentials)"
+  log "$label: seeded in $(jqn "$seeded" .seconds) s"
+  local cookie="consentry_session=$(jqn "$seeded" .session)" token
+  token="$(cat "$dir/api-token")"
+  port="$(free_port)"
+  if [[ "${4:-pages}" == pages ]]; then
+    CONSENTRY_MONITOR__ENABLED=false start_serve "$port" "$dir/serve.log"
+    for page in console api; do
+      if [[ $page == console ]]; then
+        out="$("$BIN/consentry-bench" latency --url "http://127.0.0.1:$port/console/profiles?status=invalid" --cookie "$cookie" --requests "$REQS")"
+      else
+        out="$("$BIN/consentry-bench" latency --url "http://127.0.0.1:$port/api/v1/profiles?status=invalid" --bearer "$token" --requests "$REQS")"
+      fi
+      echo "$out" >"$BENCH_RESULTS/scale-$label-$n-$page.json"
+      p95="$(jqn "$out" .p95_ms)"
+      record scale "$label, $n profiles: $page invalid-profiles list p95 ms ($(jqn "$out" .body_bytes) bytes)" \
+        "$p95" "$HELLO_P95" "$(calc "$p95/$HELLO_P95")" "<= 20 ms" "$(verdict "$p95 <= 20")"
+    done
+    stop "$SERVE_PID"
+  fi
+  # The monitor sweeps every profile (all are due) while the RSS is sampled.
+  CONSENTRY_MONITOR__POLL_SECONDS=1 start_serve "$port" "$dir/serve-sweep.log"
+  out="$("$BIN/consentry-bench" rss --pid "$SERVE_PID" --seconds "$RSS_SECS")"
+  checked="$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^consentry_checks_total/ { s += $2 } END { print s+0 }')"
+  stop "$SERVE_PID"
+  LAST_RSS="$(jqn "$out" .max_rss_mb)"
+  record scale "$label, $n profiles: server RSS MB during a sweep ($checked checks in ${RSS_SECS}s)" \
+    "$(calc "$LAST_RSS")" "$(calc "$HELLO_RSS")" "$(calc "$LAST_RSS/$HELLO_RSS")" "<= 150 MB" "$(verdict "$LAST_RSS <= 150")"
+}
+
+measure sqlite "$SMALL" "" rss-only
+RSS_SMALL="$LAST_RSS"
+measure sqlite "$BIG"
+RSS_BIG="$LAST_RSS"
+ratio="$(calc "$RSS_BIG/$RSS_SMALL")"
+record scale "RSS at $BIG vs $SMALL profiles (SQLite)" "$(calc "$RSS_BIG")" "$(calc "$RSS_SMALL")" "$ratio" \
+  "<= 1.2 (no growth)" "$(verdict "$ratio <= 1.2")"
+
+eval "$("$BENCH_ROOT/scripts/ensure-postgres.sh")"
+ADMIN_URL="$CONSENTRY_TEST_POSTGRES_URL"
+unset CONSENTRY_TEST_POSTGRES_URL   # not a configuration key of Consentry
+PG_URL="${ADMIN_URL%/*}/consentry_bench"
+psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS consentry_bench" -c "CREATE DATABASE consentry_bench" >&2
+measure postgres "$BIG" "$PG_URL"

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Health sweep: 1k, 10k and 100k certificate-based (custom app) profiles across 200 tenants, checked by
+# the monitor against entra-sim (its own process) adding 0, 20 and 100 ms to every token request.
+#
+# Baselines, measured in the same run:
+#   - the CPU rate of RS256 client-assertion signatures on all cores (consentry-certs' code path);
+#   - limit = min(concurrency / latency, that signature rate); target: checks/s >= 0.9 x limit;
+#   - CPU per check (the checking process, /proc) vs one RSA-2048 assertion signature: target <= 1.5;
+#   - entra-sim's capacity (the calls of one check, without Consentry's store) vs the sweep rate.
+# Each size is measured over at most 5,000 checks (--quick: 200) with all its profiles in the store.
+#
+# Usage: bench/sweep.sh [--quick]
+source "$(dirname "$0")/lib.sh"
+bench_build
+
+TENANTS=200
+CONCURRENCY=16
+if [[ $QUICK == 1 ]]; then SIZES=(300 1000); WINDOW=200; SIGN_SECS=1; else SIZES=(1000 10000 100000); WINDOW=5000; SIGN_SECS=3; fi
+LATENCIES=(0 20 100)
+W="$BENCH_WORK/sweep"
+rm -rf "$W"; mkdir -p "$W"
+
+log "signature rate (RS256 client assertions, all cores)"
+SIGN="$("$BIN/consentry-bench" sign --seconds "$SIGN_SECS")"
+echo "$SIGN" >"$BENCH_RESULTS/sign.json"
+SIG_RATE="$(jqn "$SIGN" .all_cores.per_sec_all_cores)"
+SIG_CPU="$(jqn "$SIGN" .one_thread.cpu_secs_per_sig)"
+record sweep "RS256 assertion signatures/s, $(jqn "$SIGN" .all_cores.threads) threads" "$(calc "$SIG_RATE")" - - - baseline
+record sweep "CPU ms per RS256 assertion signature" "$(calc "$SIG_CPU*1000")" - - - baseline
+
+start_sim "$TENANTS" "$W/sim"
+consentry_env "$W/capacity"
+log "entra-sim capacity (the identity-platform calls of one check, 32 at once)"
+CAP="$("$BIN/consentry-bench" sim-capacity --seconds "$([[ $QUICK == 1 ]] && echo 2 || echo 8)" --tenants "$TENANTS" --sim-pid "$SIM_PID")"
+echo "$CAP" >"$BENCH_RESULTS/sim-capacity.json"
+SIM_CAP="$(jqn "$CAP" .sim_capacity_per_sec_all_cores)"
+record sweep "entra-sim capacity (checks/s if it had every core)" "$(calc "$SIM_CAP")" - - - baseline
+record sweep "entra-sim CPU ms per check" "$(calc "$(jqn "$CAP" .sim_cpu_secs_per_check)*1000")" - - - baseline
+
+BEST=0
+for size in "${SIZES[@]}"; do
+  consentry_env "$W/data-$size"
+  log "seeding $size profiles over $TENANTS tenants"
+  SEEDED="$("$BIN/consentry-bench" seed --profiles "$size" --tenants "$TENANTS")"
+  log "seeded in $(jqn "$SEEDED" .seconds) s"
+  checks=$(( size < WINDOW ? size : WINDOW ))
+  hours=0
+  for lat in "${LATENCIES[@]}"; do
+    hours=$((hours + 2))
+    log "sweep: $size profiles, +$lat ms, $checks checks"
+    OUT="$("$BIN/consentry-bench" sweep --checks "$checks" --latency-ms "$lat" --sim "$SIM_URL" \
+      --sim-pid "$SIM_PID" --concurrency "$CONCURRENCY" --clock-hours "$hours")"
+    echo "$OUT" >"$BENCH_RESULTS/sweep-$size-$lat.json"
+    rate="$(jqn "$OUT" .checks_per_sec)"
+    cpu="$(jqn "$OUT" .cpu_secs_per_check)"
+    if [[ $lat == 0 ]]; then limit="$SIG_RATE"; else limit="$(awk "BEGIN { a=$CONCURRENCY/($lat/1000); b=$SIG_RATE; printf \"%.4g\", (a<b?a:b) }")"; fi
+    ratio="$(calc "$rate/$limit")"
+    record sweep "checks/s, $size profiles, +$lat ms, concurrency $CONCURRENCY (outcomes $(jq -c .outcomes <<<"$OUT"))" \
+      "$(calc "$rate")" "limit $limit" "$ratio" ">= 0.9" "$(verdict "$ratio >= 0.9")"
+    cratio="$(calc "$cpu/$SIG_CPU")"
+    record sweep "CPU ms per certificate-based check, $size profiles, +$lat ms" "$(calc "$cpu*1000")" \
+      "1 signature $(calc "$SIG_CPU*1000") ms" "$cratio" "<= 1.5" "$(verdict "$cratio <= 1.5")"
+    BEST="$(awk "BEGIN { print ($rate > $BEST ? $rate : $BEST) }")"
+  done
+done
+ratio="$(calc "$BEST/$SIM_CAP")"
+record sweep "fastest sweep vs entra-sim capacity (entra-sim not the bottleneck)" "$(calc "$BEST")" \
+  "$(calc "$SIM_CAP")" "$ratio" "< 1" "$(verdict "$ratio < 1")"

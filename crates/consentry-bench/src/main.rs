@@ -1,0 +1,594 @@
+//! `consentry-bench`: the drivers behind `bench/*.sh`. Each subcommand prints one JSON object on
+//! stdout (the scripts turn them into the results table); progress goes to stderr.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use consentry_bench::procfs::{cpu_seconds, machine, rss_kb};
+use consentry_bench::scenario::{bench_scenario, custom_app_id, tenant_id};
+use consentry_bench::seed::{SeedPlan, seed};
+use consentry_bench::sign::{DEMO_PFX, DEMO_PFX_PASSWORD};
+use consentry_bench::stats::percentile;
+use consentry_certs::AssertionAlg;
+use consentry_domain::{AppId, ClientRef, IdentityPlatform, OffsetClock, TenantId};
+use consentry_monitor::{Monitor, MonitorConfig};
+use secrecy::{SecretSlice, SecretString};
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "consentry-bench",
+    about = "Consentry benchmark drivers (see bench/run.sh)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// The machine (nproc, CPU model, RAM).
+    Machine,
+    /// RS256 client-assertion signatures per second on all cores, and CPU per signature.
+    Sign {
+        /// Seconds to sign for.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Threads (default: one per logical CPU).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// An axum hello-world server: the baseline of the HTTP figures.
+    Hello {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:18090")]
+        listen: SocketAddr,
+    },
+    /// entra-sim with `--tenants` bench tenants, each with a consented custom app.
+    Sim {
+        /// Bench tenants.
+        #[arg(long, default_value_t = 100)]
+        tenants: usize,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:18443")]
+        listen: SocketAddr,
+        /// Where ca.pem is written.
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
+    /// Seeds the configured store (CONSENTRY_* variables, as `consentry serve`) with profiles.
+    Seed {
+        /// Profiles.
+        #[arg(long)]
+        profiles: usize,
+        /// Tenants they are spread over.
+        #[arg(long, default_value_t = 100)]
+        tenants: usize,
+        /// Every Nth profile is stored invalid (0: none).
+        #[arg(long, default_value_t = 0)]
+        invalid_every: usize,
+        /// Also create a platform console account and session, and a service API key.
+        #[arg(long)]
+        credentials: bool,
+    },
+    /// Runs the monitor over the configured store until `--checks` checks completed.
+    Sweep {
+        /// Checks to run.
+        #[arg(long)]
+        checks: u64,
+        /// Latency entra-sim adds to every token request (ms).
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// The simulator's base URL (for its control API).
+        #[arg(long)]
+        sim: String,
+        /// The simulator's process ID (its CPU time is reported).
+        #[arg(long)]
+        sim_pid: Option<u32>,
+        /// Checks at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Checks at once per tenant.
+        #[arg(long, default_value_t = 4)]
+        per_tenant: usize,
+        /// Moves Consentry's clock forward by this many hours first (so that checked profiles are due again).
+        #[arg(long, default_value_t = 0)]
+        clock_hours: i64,
+    },
+    /// entra-sim's capacity: the identity-platform calls of one certificate-based check, run
+    /// `--concurrency` at once through the Entra adapter with no store.
+    SimCapacity {
+        /// Seconds to run.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Calls at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Bench tenants to spread over.
+        #[arg(long, default_value_t = 100)]
+        tenants: usize,
+        /// The simulator's process ID.
+        #[arg(long)]
+        sim_pid: Option<u32>,
+    },
+    /// GETs a URL `--requests` times one after another; prints p50/p95/p99 in ms.
+    Latency {
+        /// The URL.
+        #[arg(long)]
+        url: String,
+        /// Requests.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// Bearer token.
+        #[arg(long)]
+        bearer: Option<String>,
+        /// Cookie header value.
+        #[arg(long)]
+        cookie: Option<String>,
+    },
+    /// Samples a process's resident memory every 100 ms until it exits or `--seconds` pass.
+    Rss {
+        /// The process.
+        #[arg(long)]
+        pid: u32,
+        /// Seconds to sample.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONSENTRY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+    let cli = Cli::parse();
+    if let Cmd::Sign { seconds, threads } = &cli.cmd {
+        let threads = threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        });
+        let all = consentry_bench::sign::measure(
+            threads,
+            Duration::from_secs_f64(*seconds),
+            AssertionAlg::Rs256X5t,
+        )?;
+        let one = consentry_bench::sign::measure(
+            1,
+            Duration::from_secs_f64(*seconds / 2.0),
+            AssertionAlg::Rs256X5t,
+        )?;
+        let pfx = consentry_bench::sign::pfx_open_cpu_secs(50)?;
+        print(&json!({"all_cores": all, "one_thread": one, "pfx_open_cpu_secs": pfx}));
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(cli.cmd))
+}
+
+fn print(v: &Value) {
+    println!("{v}");
+}
+
+fn config() -> anyhow::Result<consentry_server::Config> {
+    Ok(consentry_server::Config::load(
+        None,
+        std::env::vars().collect::<Vec<(String, String)>>(),
+    )?)
+}
+
+async fn run(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Machine => print(&json!({"machine": machine()})),
+        Cmd::Sign { .. } => unreachable!("handled before the runtime starts"),
+        Cmd::Hello { listen } => hello(listen).await?,
+        Cmd::Sim {
+            tenants,
+            listen,
+            state_dir,
+        } => {
+            let sim = entra_sim::RunningSim::start(
+                bench_scenario(tenants),
+                entra_sim::SimOptions {
+                    listen,
+                    state_dir: Some(state_dir),
+                    ..entra_sim::SimOptions::default()
+                },
+            )
+            .await?;
+            print(&json!({"sim": sim.base_url(), "pid": std::process::id()}));
+            consentry_server::startup::shutdown_signal().await;
+        }
+        Cmd::Seed {
+            profiles,
+            tenants,
+            invalid_every,
+            credentials,
+        } => {
+            let cfg = config()?;
+            let state = consentry_server::build_state(&cfg).await?;
+            let seeded = seed(
+                &state.svc,
+                SeedPlan {
+                    profiles,
+                    tenants,
+                    invalid_every,
+                    parallel: 16,
+                },
+            )
+            .await?;
+            let mut out = serde_json::to_value(&seeded)?;
+            if credentials {
+                let (session, key) = credentials_for(&state, &seeded.first_org).await?;
+                out["session"] = json!(session);
+                out["api_key"] = json!(key);
+            }
+            print(&out);
+        }
+        Cmd::Sweep {
+            checks,
+            latency_ms,
+            sim,
+            sim_pid,
+            concurrency,
+            per_tenant,
+            clock_hours,
+        } => {
+            sweep(
+                checks,
+                latency_ms,
+                &sim,
+                sim_pid,
+                concurrency,
+                per_tenant,
+                clock_hours,
+            )
+            .await?;
+        }
+        Cmd::SimCapacity {
+            seconds,
+            concurrency,
+            tenants,
+            sim_pid,
+        } => sim_capacity(seconds, concurrency, tenants, sim_pid).await?,
+        Cmd::Latency {
+            url,
+            requests,
+            bearer,
+            cookie,
+        } => latency(&url, requests, bearer, cookie).await?,
+        Cmd::Rss { pid, seconds } => {
+            let until = Instant::now() + Duration::from_secs_f64(seconds);
+            let pid = pid.to_string();
+            let mut samples = Vec::new();
+            while Instant::now() < until {
+                match rss_kb(&pid) {
+                    Ok((rss, _)) => samples.push(rss as f64),
+                    Err(_) => break,
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let max = samples.iter().copied().fold(0.0, f64::max);
+            print(&json!({"samples": samples.len(), "max_rss_mb": max / 1024.0}));
+        }
+    }
+    Ok(())
+}
+
+/// The hello-world baseline: `GET /` answers a short text, `POST /api/v1/tenants/{t}/tokens` a fixed
+/// JSON body of the token API's shape (so the same load script drives both).
+async fn hello(listen: SocketAddr) -> anyhow::Result<()> {
+    use axum::routing::{get, post};
+    let app = axum::Router::new()
+        .route("/", get(|| async { "Hello, World!" }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/api/v1/tenants/{tenant}/tokens",
+            post(|| async {
+                axum::Json(json!({
+                    "access_token": "x".repeat(1200),
+                    "token_type": "Bearer",
+                    "expires_at": "2030-01-01T00:00:00Z",
+                    "profile_id": "00000000-0000-4000-8000-000000000000",
+                    "cached": true,
+                }))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    eprintln!("hello-world baseline on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(consentry_server::startup::shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// A platform operator account with a session (for the console) and a service API key of `org`
+/// (for the token API).
+async fn credentials_for(
+    state: &consentry_server::AppState,
+    org: &str,
+) -> anyhow::Result<(String, String)> {
+    use secrecy::ExposeSecret as _;
+    let accounts = &state.console.accounts;
+    let password = SecretString::from(format!("bench-{}", uuid::Uuid::new_v4()));
+    let name = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    accounts
+        .create(&name, &password, consentry_domain::AccountScope::Platform)
+        .await?;
+    let session = accounts
+        .sign_in(&name, &password, None)
+        .await?
+        .context("the new bench account could not sign in")?;
+    let key = format!("csk_{}", uuid::Uuid::new_v4().simple());
+    let org = consentry_domain::OrgId::parse(org)?;
+    state
+        .svc
+        .store()
+        .insert_api_key(&consentry_domain::ApiKey {
+            id: uuid::Uuid::new_v4(),
+            org_id: org,
+            name: "bench".into(),
+            key_hash: consentry_server::api::tokens::key_hash(&key),
+            created_at: time::OffsetDateTime::now_utc(),
+            revoked_at: None,
+            last_used_at: None,
+        })
+        .await?;
+    Ok((session.token.expose_secret().to_string(), key))
+}
+
+/// A client of the simulator's control API.
+fn sim_client() -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder();
+    if let Ok(ca) = std::env::var("CONSENTRY_ENTRA__EXTRA_CA_FILE") {
+        let pem = std::fs::read(&ca).with_context(|| format!("reading {ca}"))?;
+        b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+    }
+    Ok(b.build()?)
+}
+
+async fn set_latency(sim: &str, latency_ms: u64) -> anyhow::Result<()> {
+    let faults = if latency_ms == 0 {
+        json!([])
+    } else {
+        json!([{"endpoint": "token", "rate": 1.0, "latency_ms": latency_ms}])
+    };
+    let resp = sim_client()?
+        .post(format!("{sim}/_sim/ops"))
+        .json(&json!({"op": "set_faults", "faults": faults}))
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!(
+            "the simulator refused the latency rule: {}",
+            resp.text().await?
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sweep(
+    checks: u64,
+    latency_ms: u64,
+    sim: &str,
+    sim_pid: Option<u32>,
+    concurrency: usize,
+    per_tenant: usize,
+    clock_hours: i64,
+) -> anyhow::Result<()> {
+    set_latency(sim, latency_ms).await?;
+    let cfg = config()?;
+    let clock = Arc::new(OffsetClock::default());
+    clock.advance(time::Duration::hours(clock_hours));
+    let state = consentry_server::build_state_with_clock(&cfg, clock).await?;
+    let checker = state.checker.clone();
+    let monitor = Monitor::new(
+        checker.clone(),
+        MonitorConfig {
+            worker_id: format!("bench-{}", uuid::Uuid::new_v4()),
+            poll: Duration::from_millis(100),
+            batch: 250,
+            max_concurrent: concurrency,
+            max_per_tenant: per_tenant,
+            ..MonitorConfig::default()
+        },
+    );
+    let done = || -> u64 { checker.stats().snapshot().outcomes.values().sum() };
+    let sim_cpu = || sim_pid.and_then(|p| cpu_seconds(&p.to_string()).ok());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let handle = tokio::spawn(monitor.run(async {
+        let _ = rx.await;
+    }));
+    // The rate is taken between 5% and 100% of the checks: the first sweep also schedules every
+    // profile (one statement over the whole table), which is not a per-check cost.
+    let warm = (checks / 20).max(1);
+    let mut window: Option<(Instant, u64, f64, Option<f64>)> = None;
+    let mut max_rss = 0u64;
+    let mut last_progress = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let n = done();
+        if window.is_none() && n >= warm {
+            window = Some((Instant::now(), n, cpu_seconds("self")?, sim_cpu()));
+        }
+        if let Ok((rss, _)) = rss_kb("self") {
+            max_rss = max_rss.max(rss);
+        }
+        if n >= checks {
+            break;
+        }
+        if last_progress.elapsed() > Duration::from_secs(10) {
+            eprintln!("  … {n}/{checks} checks");
+            last_progress = Instant::now();
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("the sweep did not finish {checks} checks in 30 minutes ({n} done)");
+        }
+    }
+    let (t0, n0, cpu0, sim0) = window.context("no check completed")?;
+    let n1 = done();
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu1 = cpu_seconds("self")?;
+    let sim1 = sim_cpu();
+    let _ = tx.send(());
+    let _ = handle.await;
+    let measured = (n1 - n0).max(1) as f64;
+    let snapshot = checker.stats().snapshot();
+    let outcomes: BTreeMap<String, u64> = snapshot
+        .outcomes
+        .iter()
+        .map(|((label, reason), n)| {
+            let k = if reason.is_empty() {
+                label.clone()
+            } else {
+                format!("{label}:{reason}")
+            };
+            (k, *n)
+        })
+        .collect();
+    print(&json!({
+        "checks": n1,
+        "measured_checks": n1 - n0,
+        "seconds": secs,
+        "checks_per_sec": measured / secs,
+        "cpu_secs_per_check": (cpu1 - cpu0) / measured,
+        "sim_cpu_secs_per_check": sim0.zip(sim1).map(|(a, b)| (b - a) / measured),
+        "latency_ms": latency_ms,
+        "concurrency": concurrency,
+        "max_rss_mb": max_rss as f64 / 1024.0,
+        "outcomes": outcomes,
+        "platform_errors": snapshot.platform_errors,
+    }));
+    Ok(())
+}
+
+async fn sim_capacity(
+    seconds: f64,
+    concurrency: usize,
+    tenants: usize,
+    sim_pid: Option<u32>,
+) -> anyhow::Result<()> {
+    set_latency(
+        &std::env::var("CONSENTRY_ENTRA__AUTHORITY").context("CONSENTRY_ENTRA__AUTHORITY")?,
+        0,
+    )
+    .await?;
+    let cfg = config()?;
+    let catalog = Arc::new(consentry_server::startup::load_catalog(&cfg)?);
+    let platform: Arc<dyn IdentityPlatform> =
+        Arc::new(consentry_server::startup::build_platform(&cfg, &catalog)?);
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let sim_cpu = || sim_pid.and_then(|p| cpu_seconds(&p.to_string()).ok());
+    let (cpu0, sim0, t0) = (cpu_seconds("self")?, sim_cpu(), Instant::now());
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..concurrency.max(1) {
+        let platform = platform.clone();
+        tasks.spawn(async move {
+            let (mut ok, mut failed) = (0u64, 0u64);
+            let mut i = w;
+            while Instant::now() < until {
+                let t = i % tenants.max(1);
+                i += concurrency;
+                let (Ok(tenant), Ok(app_id)) = (
+                    TenantId::parse(&tenant_id(t).to_string()),
+                    AppId::parse(&custom_app_id(t).to_string()),
+                ) else {
+                    failed += 1;
+                    continue;
+                };
+                let client = ClientRef::Custom {
+                    app_id,
+                    pfx: SecretSlice::from(DEMO_PFX.to_vec()),
+                    password: SecretString::from(DEMO_PFX_PASSWORD),
+                };
+                match platform.grants(tenant, &client).await {
+                    Ok(_) => ok += 1,
+                    Err(_) => failed += 1,
+                }
+            }
+            (ok, failed)
+        });
+    }
+    let (mut ok, mut failed) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        let (o, f) = r?;
+        ok += o;
+        failed += f;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let n = ok.max(1) as f64;
+    let sim_cpu_per = sim0.zip(sim_cpu()).map(|(a, b)| (b - a) / n);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+    print(&json!({
+        "checks_per_sec": ok as f64 / secs,
+        "failed": failed,
+        "client_cpu_secs_per_check": (cpu_seconds("self")? - cpu0) / n,
+        "sim_cpu_secs_per_check": sim_cpu_per,
+        // What the simulator could serve with every core to itself.
+        "sim_capacity_per_sec_all_cores": sim_cpu_per.map(|c| cores / c),
+    }));
+    Ok(())
+}
+
+async fn latency(
+    url: &str,
+    requests: usize,
+    bearer: Option<String>,
+    cookie: Option<String>,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().build()?;
+    let get = || {
+        let mut r = client.get(url);
+        if let Some(b) = &bearer {
+            r = r.bearer_auth(b);
+        }
+        if let Some(c) = &cookie {
+            r = r.header(reqwest::header::COOKIE, c);
+        }
+        r
+    };
+    // Warm up the connection and the database's caches.
+    for _ in 0..5 {
+        let resp = get().send().await?;
+        if !resp.status().is_success() {
+            bail!(
+                "GET {url} answered {}: {}",
+                resp.status(),
+                resp.text().await?
+            );
+        }
+        resp.bytes().await?;
+    }
+    let mut ms = Vec::with_capacity(requests);
+    let mut bytes = 0;
+    for _ in 0..requests {
+        let t = Instant::now();
+        let resp = get().send().await?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        if !status.is_success() {
+            bail!("GET {url} answered {status}");
+        }
+        bytes = body.len();
+    }
+    print(&json!({
+        "requests": requests,
+        "p50_ms": percentile(&mut ms, 50.0),
+        "p95_ms": percentile(&mut ms, 95.0),
+        "p99_ms": percentile(&mut ms, 99.0),
+        "body_bytes": bytes,
+    }));
+    Ok(())
+}
