@@ -4,38 +4,29 @@
 //! is kept until retired, and retiring refuses while a secret is still sealed under it.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use consentry_domain::{ProfileId, SecretKind, Store as _};
 use consentry_store::{Sealer, SqlStore};
 use secrecy::{ExposeSecret as _, SecretSlice};
 use sqlx::{AssertSqlSafe, Connection as _};
 
+mod run;
+
+/// `consentry ARGS` run by the operator `auditor` (the CLI's actor is the OS user).
 fn consentry(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+    run::command(data_dir, args)
         .env("USER", "auditor")
-        .env("CONSENTRY_DATA_DIR", data_dir)
         .output()
         .expect("run consentry")
 }
 
 fn ok(data_dir: &Path, args: &[&str]) -> String {
-    let out = consentry(data_dir, args);
-    assert!(
-        out.status.success(),
-        "consentry {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run::succeeded(consentry(data_dir, args), args)
 }
 
 fn fails(data_dir: &Path, args: &[&str]) -> String {
-    let out = consentry(data_dir, args);
-    assert!(!out.status.success(), "consentry {args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
+    run::failed(consentry(data_dir, args), args)
 }
 
 /// An organization with a tenant and a profile; returns (org ID, profile ID).

@@ -1,27 +1,7 @@
 //! `consentry profiles check`: the same checker as the monitor, from the command line.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn consentry(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CONSENTRY_DATA_DIR", data_dir)
-        .output()
-        .expect("run consentry")
-}
-
-fn ok(data_dir: &Path, args: &[&str]) -> String {
-    let out = consentry(data_dir, args);
-    assert!(
-        out.status.success(),
-        "consentry {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod run;
+use run::{consentry, ok};
 
 #[test]
 fn check_skips_never_authorized_profiles_and_needs_a_target() {

@@ -1,33 +1,9 @@
 //! The `consentry` binary as an operator uses it, on a fresh data folder per test.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn consentry(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CONSENTRY_DATA_DIR", data_dir)
-        .output()
-        .expect("run consentry")
-}
-
-fn ok(data_dir: &Path, args: &[&str]) -> String {
-    let out = consentry(data_dir, args);
-    assert!(
-        out.status.success(),
-        "consentry {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(data_dir: &Path, args: &[&str]) -> String {
-    let out = consentry(data_dir, args);
-    assert!(!out.status.success(), "consentry {args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
-}
+mod run;
+use run::{consentry, fails, ok};
 
 #[test]
 fn catalog_list_and_show() {

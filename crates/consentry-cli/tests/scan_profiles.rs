@@ -4,38 +4,14 @@
 //! entra-sim, is covered by consentry-server's `tests/scan_profiles.rs` on the same domain service.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn consentry(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CONSENTRY_DATA_DIR", data_dir)
-        .output()
-        .expect("run consentry")
-}
-
-fn ok(data_dir: &Path, args: &[&str]) -> String {
-    let out = consentry(data_dir, args);
-    assert!(
-        out.status.success(),
-        "consentry {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod run;
+use run::{fails, ok};
 
 fn ok_json(data_dir: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&ok(data_dir, args)).unwrap()
-}
-
-fn fails(data_dir: &Path, args: &[&str]) -> String {
-    let out = consentry(data_dir, args);
-    assert!(!out.status.success(), "consentry {args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
 }
 
 const CONTOSO: &str = "contoso.onmicrosoft.com";
