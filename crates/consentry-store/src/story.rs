@@ -50,6 +50,25 @@ pub async fn run(store: &dyn Store) {
     roles_and_tokens(store).await;
 }
 
+/// `url` (a PostgreSQL URL) with its database replaced by `database`, keeping user, host and the query
+/// (TLS settings): how the PostgreSQL tests reach a database of their own on the configured server.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{database}", &base[..path_start]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
 /// A short random token to keep names unique between runs.
 fn token() -> String {
     Uuid::new_v4().simple().to_string()[..12].to_string()

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use consentry_domain::Store;
 use consentry_domain::audit::{AuditAction, NewAuditEntry};
+use consentry_store::story::with_database;
 use consentry_store::{Sealer, SqlStore, story};
 use sqlx::{AssertSqlSafe, Connection as _};
 
@@ -165,21 +166,4 @@ async fn audit_story_on_postgres() {
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
-}
-
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{database}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }

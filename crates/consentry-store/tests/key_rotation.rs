@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use consentry_domain::{ProfileId, SecretKind, Store, StoreError, Webhook};
+use consentry_store::story::with_database;
 use consentry_store::story::{self, minimal_profile, new_org, new_tenant};
 use consentry_store::{Sealer, SqlStore, old_key_path, rotate_key_files};
 use secrecy::{ExposeSecret as _, SecretSlice};
@@ -312,21 +313,4 @@ async fn rotation_on_postgres() {
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
-}
-
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{database}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use consentry_domain::{
     AppProfile, PendingAuthorization, ProfileStatus, SecretKind, Store, StoreError,
 };
+use consentry_store::story::with_database;
 use consentry_store::story::{
     self, created_event, full_profile, minimal_profile, new_org, new_tenant,
 };
@@ -41,24 +42,6 @@ fn admin_url() -> Option<String> {
             None
         }
     }
-}
-
-/// `url` with its database (the path) replaced by `database`, keeping the query (TLS settings).
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{database}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }
 
 /// A database of the test's own, on the server behind the admin URL.

@@ -1,6 +1,7 @@
 //! PostgreSQL for the binary's tests: the admin URL (skipped outside CI when unset) and a database of a
 //! test's own, dropped afterwards.
 
+use consentry_store::story::with_database;
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 
 pub const URL_VAR: &str = "CONSENTRY_TEST_POSTGRES_URL";
@@ -21,24 +22,6 @@ pub fn admin_url(test: &str) -> Option<String> {
             None
         }
     }
-}
-
-/// `url` with its database replaced by `database`, keeping the query (TLS settings).
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{database}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }
 
 /// A database of the test's own; dropped (with its connections) when this goes out of scope.
