@@ -11,9 +11,9 @@ use consentry_domain::{
     TenantId, TenantRef,
 };
 use consentry_server::{AppState, Config};
+use consentry_testkit::console::{self as kit, Answer};
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
-use tower::ServiceExt as _;
 
 #[derive(Debug)]
 struct ManualClock(Mutex<OffsetDateTime>);
@@ -132,119 +132,23 @@ async fn console() -> Console {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn location(&self) -> &str {
-        self.headers
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with(&format!("{name}=")))
-            .map(str::to_string)
-    }
-    fn cookie_value(&self, name: &str) -> Option<String> {
-        self.cookie(name).and_then(|c| {
-            c.split(';')
-                .next()
-                .and_then(|kv| kv.split_once('='))
-                .map(|(_, v)| v.to_string())
-        })
-    }
-    /// The value of the first hidden `csrf` field.
-    fn csrf(&self) -> String {
-        let i = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .expect("a csrf field");
-        let rest = &self.body[i + "name=\"csrf\" value=\"".len()..];
-        rest[..rest.find('"').expect("end")].to_string()
-    }
-}
-
 impl Console {
     async fn send(&self, req: Request<Body>) -> Answer {
-        let res = consentry_server::router(self.state.clone())
-            .oneshot(req)
-            .await
-            .expect("router answers");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), 4 << 20)
-            .await
-            .expect("body");
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        kit::send(&self.state, req).await
     }
 
     async fn get(&self, path: &str, session: Option<&str>) -> Answer {
-        let mut b = Request::get(path);
-        if let Some(s) = session {
-            b = b.header(header::COOKIE, format!("consentry_session={s}"));
-        }
-        self.send(b.body(Body::empty()).expect("request")).await
+        kit::get(&self.state, path, session).await
     }
 
     async fn post(&self, path: &str, cookies: &str, form: &[(&str, &str)]) -> Answer {
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let req = Request::post(path)
-            .header(header::COOKIE, cookies)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .expect("request");
-        self.send(req).await
+        kit::post(&self.state, path, cookies, form).await
     }
 
     /// Signs in and returns the session token.
     async fn sign_in(&self, user: &str, previous: Option<&str>) -> String {
-        let page = self.get("/console/login", None).await;
-        let login_cookie = page.cookie_value("consentry_login").expect("login cookie");
-        let mut cookies = format!("consentry_login={login_cookie}");
-        if let Some(p) = previous {
-            cookies.push_str(&format!("; consentry_session={p}"));
-        }
-        let a = self
-            .post(
-                "/console/login",
-                &cookies,
-                &[
-                    ("csrf", &page.csrf()),
-                    ("username", user),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
-        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
-        a.cookie_value("consentry_session").expect("session cookie")
+        kit::sign_in(&self.state, user, PASSWORD, previous).await
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]

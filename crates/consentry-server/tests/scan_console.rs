@@ -3,122 +3,24 @@
 //! shown with its reason and the scan profile left as it was, the conversion of a classic scan profile
 //! on a save without other change), and organization scoping.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use consentry_domain::{AccountScope, Accounts, HashCost, OrgId, SessionPolicy};
 use consentry_server::AppState;
 use consentry_testkit::TestEnv;
+use consentry_testkit::console::{self as kit, Answer, post};
 use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 const PASSWORD: &str = "console-password-1";
 const CONTOSO: &str = "contoso.onmicrosoft.com";
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn location(&self) -> &str {
-        self.headers
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-    fn cookie_value(&self, name: &str) -> Option<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with(&format!("{name}=")))
-            .and_then(|c| c.split(';').next())
-            .and_then(|kv| kv.split_once('='))
-            .map(|(_, v)| v.to_string())
-    }
-    fn csrf(&self) -> String {
-        let i = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .expect("a csrf field");
-        let rest = &self.body[i + "name=\"csrf\" value=\"".len()..];
-        rest[..rest.find('"').expect("end")].to_string()
-    }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn send(state: &AppState, req: Request<Body>) -> Answer {
-    let res = consentry_server::router(state.clone())
-        .oneshot(req)
-        .await
-        .expect("router answers");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), 4 << 20)
-        .await
-        .expect("body");
-    Answer {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
 async fn get(state: &AppState, path: &str, session: &str) -> Answer {
-    let req = Request::get(path)
-        .header(header::COOKIE, format!("consentry_session={session}"))
-        .body(Body::empty())
-        .unwrap();
-    send(state, req).await
-}
-
-async fn post(state: &AppState, path: &str, cookies: &str, form: &[(&str, &str)]) -> Answer {
-    let body = form
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let req = Request::post(path)
-        .header(header::COOKIE, cookies)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(body))
-        .unwrap();
-    send(state, req).await
+    kit::get(state, path, Some(session)).await
 }
 
 async fn sign_in(state: &AppState, user: &str) -> String {
-    let page = send(
-        state,
-        Request::get("/console/login").body(Body::empty()).unwrap(),
-    )
-    .await;
-    let login = page.cookie_value("consentry_login").expect("login cookie");
-    let a = post(
-        state,
-        "/console/login",
-        &format!("consentry_login={login}"),
-        &[
-            ("csrf", &page.csrf()),
-            ("username", user),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
-    a.cookie_value("consentry_session").expect("session")
+    kit::sign_in(state, user, PASSWORD, None).await
 }
 
 async fn stored(env: &TestEnv, id: &str) -> Value {

@@ -3,6 +3,8 @@
 //! the simulator's sign-in and consent pages the way an administrator would.
 
 use consentry_server::Config;
+pub mod console;
+
 pub use entra_sim::browser::{Browser, Decision, Page};
 use entra_sim::{RunningSim, Scenario, SimOptions};
 use reqwest::StatusCode;
