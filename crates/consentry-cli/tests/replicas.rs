@@ -93,6 +93,16 @@ impl Replica {
     }
 
     /// SIGKILL, and wait for the process to be gone.
+    /// Sends `SIGname` (e.g. `STOP`, `CONT`) to the replica.
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{name} {}", self.pid);
+    }
+
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             c.kill().expect("SIGKILL the replica");
@@ -615,36 +625,46 @@ async fn three_replicas_share_the_work_and_survive_a_killed_one() {
         .unwrap();
     let victim = REPLICAS - 1;
     let suffix = format!("%{}", replicas[victim].lease_suffix());
-    wait_for("replica 3 to hold leases mid-sweep", &replicas, || {
-        let pg = pg.clone();
-        let suffix = suffix.clone();
-        async move {
-            let held: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM check_schedule WHERE lease_owner LIKE $1")
-                    .bind(suffix)
-                    .fetch_one(&pg)
-                    .await
-                    .unwrap();
-            let done = scalar(
-                &pg,
-                "SELECT COUNT(*) FROM profiles WHERE last_checked_at >= $1",
-                &[round2_start],
-            )
-            .await;
-            (held > 0 && done > 0 && done < PROFILES as i64 / 2).then_some(())
+    // Freeze the replica (SIGSTOP) before reading its leases, so none is released between the read
+    // and the SIGKILL; if it let go of them all just before the freeze, let it run and try again.
+    let rows: Vec<(String, i64)> = loop {
+        wait_for("replica 3 to hold leases mid-sweep", &replicas, || {
+            let pg = pg.clone();
+            let suffix = suffix.clone();
+            async move {
+                let held: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM check_schedule WHERE lease_owner LIKE $1",
+                )
+                .bind(suffix)
+                .fetch_one(&pg)
+                .await
+                .unwrap();
+                let done = scalar(
+                    &pg,
+                    "SELECT COUNT(*) FROM profiles WHERE last_checked_at >= $1",
+                    &[round2_start],
+                )
+                .await;
+                (held > 0 && done > 0 && done < PROFILES as i64 / 2).then_some(())
+            }
+        })
+        .await;
+        replicas[victim].signal("STOP");
+        // What the frozen replica holds: nobody can take these before their leases run out.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT profile_id, lease_until FROM check_schedule WHERE lease_owner LIKE $1",
+        )
+        .bind(&suffix)
+        .fetch_all(&pg)
+        .await
+        .unwrap();
+        if !rows.is_empty() {
+            break rows;
         }
-    })
-    .await;
+        replicas[victim].signal("CONT");
+    };
     replicas[victim].kill();
     let killed_at = now_ns();
-    // What the dead replica held: nobody can take these before their leases run out.
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT profile_id, lease_until FROM check_schedule WHERE lease_owner LIKE $1",
-    )
-    .bind(&suffix)
-    .fetch_all(&pg)
-    .await
-    .unwrap();
     assert!(!rows.is_empty(), "the killed replica held no lease");
     let held: BTreeMap<String, i64> = rows.into_iter().collect();
     assert!(
