@@ -1,13 +1,13 @@
 //! Client-assertion JWTs (`private_key_jwt`) that authenticate an app to the Microsoft identity
 //! platform with its certificate instead of a client secret.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, Header};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ClientCertificate;
-use crate::pfx::rsa_pkcs1_of;
 
 /// Lifetime of an assertion: `exp = iat + 600 s`, MSAL's default.
 pub const ASSERTION_LIFETIME_SECS: i64 = 600;
@@ -142,11 +142,44 @@ impl ClientCertificate {
             iat,
             exp: iat + ASSERTION_LIFETIME_SECS,
         };
-        // jsonwebtoken's RSA keys are PKCS#1; the credential holds PKCS#8.
-        let pkcs1 = rsa_pkcs1_of(self.private_key_pkcs8_der().expose_secret())
-            .ok_or_else(|| AssertionError::Signing("the private key is not an RSA key".into()))?;
-        let key = EncodingKey::from_rsa_der(&pkcs1);
-        jsonwebtoken::encode(&header, &claims, &key)
-            .map_err(|e| AssertionError::Signing(e.to_string()))
+        // The JWS compact serialization (RFC 7515 §7.1) of jsonwebtoken's header and the claims,
+        // signed by aws-lc-rs with the key parsed once (jsonwebtoken's `encode` would parse the key
+        // and set up its blinding again for every signature).
+        let mut jws = format!("{}.{}", jws_part(&header)?, jws_part(&claims)?);
+        let key = self.signing_key()?;
+        let encoding: &'static dyn aws_lc_rs::signature::RsaEncoding = match alg {
+            AssertionAlg::Rs256X5t => &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            AssertionAlg::Ps256X5tS256 => &aws_lc_rs::signature::RSA_PSS_SHA256,
+        };
+        let mut signature = vec![0; key.public_modulus_len()];
+        key.sign(
+            encoding,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            jws.as_bytes(),
+            &mut signature,
+        )
+        .map_err(|_| AssertionError::Signing("the RSA signature failed".into()))?;
+        jws.push('.');
+        jws.push_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&signature));
+        Ok(jws)
     }
+
+    /// The private key, parsed on first use and kept.
+    fn signing_key(&self) -> Result<&aws_lc_rs::signature::RsaKeyPair, AssertionError> {
+        if let Some(k) = self.signing_key.get() {
+            return Ok(k);
+        }
+        let parsed = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(
+            self.private_key_pkcs8_der().expose_secret(),
+        )
+        .map_err(|e| AssertionError::Signing(format!("the private key is not usable: {e}")))?;
+        Ok(self.signing_key.get_or_init(|| parsed))
+    }
+}
+
+/// One part of a JWS: the value as JSON, in unpadded base64url.
+fn jws_part<T: Serialize>(value: &T) -> Result<String, AssertionError> {
+    serde_json::to_vec(value)
+        .map(|json| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+        .map_err(|e| AssertionError::Signing(e.to_string()))
 }

@@ -91,6 +91,10 @@ pub struct ClientCertificate {
     leaf: PublicCertificate,
     chain: Vec<Vec<u8>>,
     key_pkcs8: SecretSlice<u8>,
+    /// The private key parsed for signing, once (shared by clones). Parsing and checking an RSA key
+    /// and setting up its blinding cost about as much as a signature: keeping the parsed key halves
+    /// the CPU of each client assertion.
+    pub(crate) signing_key: std::sync::Arc<std::sync::OnceLock<aws_lc_rs::signature::RsaKeyPair>>,
 }
 
 impl ClientCertificate {
@@ -183,6 +187,7 @@ impl ClientCertificate {
             leaf,
             chain,
             key_pkcs8: SecretSlice::from(key_pkcs8),
+            signing_key: std::sync::Arc::default(),
         })
     }
 
@@ -296,13 +301,6 @@ fn rsa_public_key_of(pkcs8_der: &[u8]) -> Result<Vec<u8>, PfxError> {
                 ))
             })?;
     Ok(pair.public_key_raw().to_vec())
-}
-
-/// PKCS#1 `RSAPrivateKey` DER inside a PKCS#8 RSA key (what jsonwebtoken's `from_rsa_der` takes).
-pub(crate) fn rsa_pkcs1_of(pkcs8_der: &[u8]) -> Option<Vec<u8>> {
-    let info = pkcs8::PrivateKeyInfoRef::try_from(pkcs8_der).ok()?;
-    (info.algorithm.oid.to_string() == RSA_ENCRYPTION_OID)
-        .then(|| info.private_key.as_bytes().to_vec())
 }
 
 /// Orders the non-leaf certificates by following issuer names from the leaf upwards; the ones
