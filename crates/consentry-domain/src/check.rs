@@ -712,15 +712,8 @@ impl Checker {
     ) -> Result<CheckOutcome, DomainError> {
         let now = self.core.clock().now();
         // A re-authorization may have started (or finished) while Microsoft was asked: its result
-        // wins, this check's evidence is stale.
-        let current = self.core.profile(profile.id).await?;
-        if current.updated_at != profile.updated_at || current.status != profile.status {
-            return Ok(CheckOutcome::Skipped {
-                profile_id: profile.id,
-                status: current.status,
-                message: "the profile changed while it was checked (for example a re-authorization started); its new state is kept".into(),
-            });
-        }
+        // wins, this check's evidence is stale. The save below is conditional on the profile as read.
+        let as_read = (profile.updated_at, profile.status);
         let previous_status = profile.status;
         let new_status = reason
             .as_ref()
@@ -758,7 +751,19 @@ impl Checker {
         } else {
             None
         };
-        self.core.store().save_profile(&profile, event).await?;
+        if !self
+            .core
+            .store()
+            .save_profile_if_unchanged(&profile, as_read, event)
+            .await?
+        {
+            let current = self.core.profile(profile.id).await?;
+            return Ok(CheckOutcome::Skipped {
+                profile_id: profile.id,
+                status: current.status,
+                message: "the profile changed while it was checked (for example a re-authorization started); its new state is kept".into(),
+            });
+        }
         if let Some(previous_reason) = previous_reason {
             for o in &self.observers {
                 o.status_changed(StatusChange {

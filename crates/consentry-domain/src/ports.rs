@@ -87,6 +87,16 @@ pub trait Store:
         profile: &AppProfile,
         event: Option<NewHistoryEvent>,
     ) -> Result<(), StoreError>;
+    /// Saves a profile, with its event, only if the stored one still has the `updated_at` and status
+    /// it had when it was read (`expected`): `Ok(false)` and nothing written when it changed since,
+    /// for example because a re-authorization started while a check asked Microsoft. One statement
+    /// when there is no event. `NotFound` if absent.
+    async fn save_profile_if_unchanged(
+        &self,
+        profile: &AppProfile,
+        expected: (OffsetDateTime, ProfileStatus),
+        event: Option<NewHistoryEvent>,
+    ) -> Result<bool, StoreError>;
     /// Deletes a profile with its history and secrets. Returns whether it existed.
     async fn delete_profile(&self, id: ProfileId) -> Result<bool, StoreError>;
     /// Lists profiles matching `filter`, ordered by creation, one keyset page at a time.

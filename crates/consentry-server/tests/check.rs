@@ -550,3 +550,56 @@ async fn a_certificate_close_to_expiry_draws_attention_and_an_expired_one_invali
     assert_eq!(v["outcome"], "invalid", "{v}");
     assert_eq!(v["profile"]["reason"]["code"], "certificate_expired");
 }
+
+#[tokio::test]
+async fn a_reauthorization_started_during_a_check_wins_over_its_result() {
+    let (env, id) = hybrid_env(PRA).await;
+    // Graph answers late, so the re-authorization starts while the check waits for it; the check
+    // would have found the profile valid, but its evidence is stale when it returns.
+    env.sim
+        .control()
+        .set_faults(vec![entra_sim::FaultRule {
+            endpoint: "graph".into(),
+            rate: 1.0,
+            latency_ms: 800,
+            status: None,
+            retry_after_secs: None,
+            drop_connection: false,
+        }])
+        .unwrap();
+    let running = {
+        let (http, base, token, id) = (
+            env.http.clone(),
+            env.base.clone(),
+            env.token.clone(),
+            id.clone(),
+        );
+        tokio::spawn(async move {
+            http.post(format!("{base}/api/v1/profiles/{id}/check"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (s, v) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let v = running.await.unwrap();
+    env.sim.control().set_faults(vec![]).unwrap();
+    assert_eq!(v["outcome"], "skipped", "{v}");
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "pending", "{p}");
+    assert_eq!(
+        history(&env, &id)
+            .await
+            .iter()
+            .filter(|e| e["kind"] == "status_changed")
+            .count(),
+        0,
+        "the stale check recorded nothing"
+    );
+}

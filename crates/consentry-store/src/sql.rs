@@ -76,6 +76,11 @@ impl Dialect {
             Dialect::Sqlite => vec![
                 "PRAGMA foreign_keys = ON".to_string(),
                 format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"),
+                // In WAL mode, NORMAL syncs the log at checkpoints instead of at every commit: the
+                // database stays consistent after a power loss, which may undo the last commits before
+                // it (SQLite's recommendation for WAL). FULL made every check's two writes wait for
+                // the disk. See docs/DEPLOYMENT.md.
+                "PRAGMA synchronous = NORMAL".to_string(),
             ],
             // Waits for a row lock held by another writer at most this long, like SQLite's busy timeout.
             Dialect::Postgres => vec![format!("SET lock_timeout = {BUSY_TIMEOUT_MS}")],
@@ -864,6 +869,89 @@ impl SqlStore {
     }
 }
 
+impl SqlStore {
+    /// Saves a profile (and its event, atomically); with `expected`, only while the stored profile
+    /// still has that `updated_at` and status. `Ok(false)`: nothing was written — the profile is
+    /// absent or, with `expected`, changed (told apart by reading it).
+    async fn save_profile_guarded(
+        &self,
+        profile: &AppProfile,
+        expected: Option<(OffsetDateTime, ProfileStatus)>,
+        event: Option<NewHistoryEvent>,
+    ) -> Result<bool, StoreError> {
+        if let Some(event) = &event {
+            check_event_matches(profile, event)?;
+        }
+        let row = ProfileRow::from_profile(profile)?;
+        // Same column order as PROFILE_COLUMNS; $1 is the id (not updated).
+        let mut sql = String::from(
+            "UPDATE profiles SET org_id = $2, tenant_id = $3, app_type = $4, service = $5, application_id = $6, \
+             consent_method = $7, consent_object_id = $8, consent_upn = $9, granted_permissions = $10, \
+             cert_thumbprint = $11, cert_subject = $12, cert_not_after = $13, functions = $14, \
+             original_sign_in_ip = $15, status = $16, reason = $17, reason_code = $18, last_checked_at = $19, \
+             consented_catalog_version = $20, authorized_at = $21, created_at = $22, updated_at = $23 \
+             WHERE id = $1",
+        );
+        if expected.is_some() {
+            sql.push_str(" AND updated_at = $24 AND status = $25");
+        }
+        let mut query = row.bind(sqlx::query(AssertSqlSafe(sql)));
+        if let Some((updated_at, status)) = expected {
+            query = query
+                .bind(time_to_db(updated_at)?)
+                .bind(status.as_str().to_string());
+        }
+        let saving = |e: sqlx::Error| {
+            if is_foreign_key_violation(&e) {
+                StoreError::NotFound(format!(
+                    "tenant {} in organization {}",
+                    profile.tenant_id, profile.org_id
+                ))
+            } else {
+                db_err("saving a profile", e)
+            }
+        };
+        let Some(event) = event else {
+            // One statement, committed on its own: no transaction round trips.
+            let done = query.execute(&self.pool).await.map_err(saving)?;
+            return self
+                .saved_or_why(profile.id, done.rows_affected(), expected)
+                .await;
+        };
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_err("starting a transaction", e))?;
+        let done = query.execute(&mut *tx).await.map_err(saving)?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            return self.saved_or_why(profile.id, 0, expected).await;
+        }
+        append_history(&mut tx, &event).await?;
+        tx.commit()
+            .await
+            .map_err(|e| db_err("committing a saved profile", e))?;
+        Ok(true)
+    }
+
+    /// After a guarded update: saved, changed meanwhile (`false`), or absent (`NotFound`).
+    async fn saved_or_why(
+        &self,
+        id: ProfileId,
+        rows: u64,
+        expected: Option<(OffsetDateTime, ProfileStatus)>,
+    ) -> Result<bool, StoreError> {
+        if rows > 0 {
+            return Ok(true);
+        }
+        if expected.is_some() && self.get_profile(id).await?.is_some() {
+            return Ok(false);
+        }
+        Err(StoreError::NotFound(format!("profile {id}")))
+    }
+}
+
 #[async_trait]
 impl Store for SqlStore {
     async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
@@ -1098,45 +1186,21 @@ impl Store for SqlStore {
         profile: &AppProfile,
         event: Option<NewHistoryEvent>,
     ) -> Result<(), StoreError> {
-        if let Some(event) = &event {
-            check_event_matches(profile, event)?;
+        if self.save_profile_guarded(profile, None, event).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(format!("profile {}", profile.id)))
         }
-        let row = ProfileRow::from_profile(profile)?;
-        let mut tx = self
-            .pool
-            .begin()
+    }
+
+    async fn save_profile_if_unchanged(
+        &self,
+        profile: &AppProfile,
+        expected: (OffsetDateTime, ProfileStatus),
+        event: Option<NewHistoryEvent>,
+    ) -> Result<bool, StoreError> {
+        self.save_profile_guarded(profile, Some(expected), event)
             .await
-            .map_err(|e| db_err("starting a transaction", e))?;
-        // Same column order as PROFILE_COLUMNS; $1 is the id (not updated).
-        let sql = "UPDATE profiles SET org_id = $2, tenant_id = $3, app_type = $4, service = $5, application_id = $6, \
-                   consent_method = $7, consent_object_id = $8, consent_upn = $9, granted_permissions = $10, \
-                   cert_thumbprint = $11, cert_subject = $12, cert_not_after = $13, functions = $14, \
-                   original_sign_in_ip = $15, status = $16, reason = $17, reason_code = $18, last_checked_at = $19, \
-                   consented_catalog_version = $20, authorized_at = $21, created_at = $22, updated_at = $23 \
-                   WHERE id = $1";
-        let done = row
-            .bind(sqlx::query(sql))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_foreign_key_violation(&e) {
-                    StoreError::NotFound(format!(
-                        "tenant {} in organization {}",
-                        profile.tenant_id, profile.org_id
-                    ))
-                } else {
-                    db_err("saving a profile", e)
-                }
-            })?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("profile {}", profile.id)));
-        }
-        if let Some(event) = &event {
-            append_history(&mut tx, event).await?;
-        }
-        tx.commit()
-            .await
-            .map_err(|e| db_err("committing a saved profile", e))
     }
 
     async fn delete_profile(&self, id: ProfileId) -> Result<bool, StoreError> {

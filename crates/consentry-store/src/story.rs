@@ -41,6 +41,7 @@ pub async fn run(store: &dyn Store) {
     counts(store).await;
     history(store).await;
     atomicity(store).await;
+    conditional_save(store).await;
     secrets(store).await;
     pending(store).await;
     pending_under_concurrency(store).await;
@@ -1032,6 +1033,106 @@ pub async fn atomicity(store: &dyn Store) {
     ));
     assert!(store.list_history(q.id, 10).await.unwrap().is_empty());
     assert_eq!(store.get_profile(q.id).await.unwrap(), None);
+}
+
+/// Saves conditional on the profile as read (a check's result): written only while the stored
+/// profile keeps the `updated_at` and status it was read with; otherwise nothing, event included.
+pub async fn conditional_save(store: &dyn Store) {
+    let org = new_org(store, "conditional").await;
+    let tenant = new_tenant(store, &org, "cs").await;
+    let p = minimal_profile(&tenant, now());
+    store.insert_profile(&p, created_event(&p)).await.unwrap();
+    let as_read = (p.updated_at, p.status);
+
+    // Unchanged: saved, without an event in one statement, with one atomically.
+    let checked = AppProfile {
+        last_checked_at: Some(p.updated_at + Duration::seconds(5)),
+        ..p.clone()
+    };
+    assert!(
+        store
+            .save_profile_if_unchanged(&checked, as_read, None)
+            .await
+            .unwrap()
+    );
+    expect_profile(store, &checked).await;
+    let later = p.updated_at + Duration::seconds(10);
+    let invalid = AppProfile {
+        status: ProfileStatus::Invalid,
+        reason: Some(StatusReason::AppRemovedFromTenant),
+        updated_at: later,
+        last_checked_at: Some(later),
+        ..p.clone()
+    };
+    let event = NewHistoryEvent {
+        profile_id: p.id,
+        at: later,
+        actor: Actor::System,
+        kind: EventKind::StatusChanged,
+        from_status: Some(p.status),
+        to_status: Some(ProfileStatus::Invalid),
+        reason: invalid.reason.clone(),
+        detail: Some("check (scheduled)".into()),
+    };
+    assert!(
+        store
+            .save_profile_if_unchanged(&invalid, as_read, Some(event.clone()))
+            .await
+            .unwrap()
+    );
+    expect_profile(store, &invalid).await;
+    assert_eq!(store.list_history(p.id, 10).await.unwrap().len(), 2);
+
+    // Changed since it was read (its updated_at, or only its status): nothing written, no event.
+    let stale = AppProfile {
+        last_checked_at: Some(later + Duration::seconds(1)),
+        ..checked.clone()
+    };
+    for expected in [
+        as_read,
+        (invalid.updated_at, ProfileStatus::Valid),
+        (p.updated_at, ProfileStatus::Invalid),
+    ] {
+        assert!(
+            !store
+                .save_profile_if_unchanged(&stale, expected, None)
+                .await
+                .unwrap(),
+            "{expected:?}"
+        );
+        assert!(
+            !store
+                .save_profile_if_unchanged(&stale, expected, Some(event.clone()))
+                .await
+                .unwrap()
+        );
+    }
+    expect_profile(store, &invalid).await;
+    assert_eq!(store.list_history(p.id, 10).await.unwrap().len(), 2);
+    // As read now: saved.
+    assert!(
+        store
+            .save_profile_if_unchanged(&stale, (invalid.updated_at, invalid.status), None)
+            .await
+            .unwrap()
+    );
+    expect_profile(store, &stale).await;
+
+    // Absent: NotFound, with or without an event.
+    let q = minimal_profile(&tenant, now());
+    assert!(matches!(
+        store
+            .save_profile_if_unchanged(&q, (q.updated_at, q.status), None)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .save_profile_if_unchanged(&q, (q.updated_at, q.status), Some(created_event(&q)))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.list_history(q.id, 10).await.unwrap().is_empty());
 }
 
 /// Secrets: round trip of arbitrary bytes, replacement, per-kind and per-profile separation, absence.
