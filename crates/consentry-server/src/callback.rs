@@ -114,24 +114,28 @@ pub async fn oauth_callback(
     let binding = crate::security::binding_of(&headers);
     match st.reauth.callback_bound(params, binding).await {
         Ok(CallbackOutcome::Continue { url }) => Redirect::to(&url).into_response(),
-        Ok(CallbackOutcome::Completed { profile }) => render(
-            ResultPage {
-                ok: true,
-                title: "App profile re-authorized".into(),
-                message: match &profile.consent_user {
-                    Some(u) => format!(
-                        "{} is valid again. Consent was given by {}.",
-                        name(&profile.app_type),
-                        u.upn
-                    ),
-                    None => format!("{} is valid again.", name(&profile.app_type)),
+        Ok(CallbackOutcome::Completed { profile }) => {
+            // New consent, maybe new credentials: tokens of the old ones are not served again.
+            st.tokens.forget_profile(profile.id);
+            render(
+                ResultPage {
+                    ok: true,
+                    title: "App profile re-authorized".into(),
+                    message: match &profile.consent_user {
+                        Some(u) => format!(
+                            "{} is valid again. Consent was given by {}.",
+                            name(&profile.app_type),
+                            u.upn
+                        ),
+                        None => format!("{} is valid again.", name(&profile.app_type)),
+                    },
+                    steps: vec![],
+                    app_type: name(&profile.app_type),
+                    profile_id: profile.id.to_string(),
                 },
-                steps: vec![],
-                app_type: name(&profile.app_type),
-                profile_id: profile.id.to_string(),
-            },
-            StatusCode::OK,
-        ),
+                StatusCode::OK,
+            )
+        }
         Ok(CallbackOutcome::Failed {
             profile,
             message,

@@ -191,6 +191,30 @@ pub struct Config {
     pub request_timeout_seconds: u64,
     /// Webhook destinations (`[webhooks]`).
     pub webhooks: WebhookSettings,
+    /// The token API (`[token_api]`).
+    pub token_api: TokenApiSettings,
+}
+
+/// `[token_api]`: how much of a token request may be answered from memory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenApiSettings {
+    /// How long (milliseconds) a resolved request — API key, tenant, app profile — is reused before
+    /// the database is asked again. A key revoked on another replica or with the CLI stops working
+    /// within this time; one revoked through this server's API stops at once. 0 asks every time.
+    pub lookup_cache_ms: u64,
+    /// Tokens issued to one key for one profile within this many seconds share one audit entry for
+    /// the first token and one summing up the rest (`repeats`). 0 writes one entry per token.
+    pub audit_window_seconds: u64,
+}
+
+impl Default for TokenApiSettings {
+    fn default() -> Self {
+        Self {
+            lookup_cache_ms: 1000,
+            audit_window_seconds: 60,
+        }
+    }
 }
 
 /// `[webhooks]`.
@@ -225,6 +249,7 @@ impl fmt::Debug for Config {
             .field("monitor", &self.monitor)
             .field("request_timeout_seconds", &self.request_timeout_seconds)
             .field("webhooks", &self.webhooks)
+            .field("token_api", &self.token_api)
             .finish()
     }
 }
@@ -259,6 +284,7 @@ impl Default for Config {
             monitor: MonitorSettings::default(),
             request_timeout_seconds: 60,
             webhooks: WebhookSettings::default(),
+            token_api: TokenApiSettings::default(),
         }
     }
 }

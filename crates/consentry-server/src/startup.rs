@@ -277,7 +277,12 @@ pub async fn build_state_with_clock(
             .with_observer(notifier.clone()),
         webhook_stats: notifier.stats().clone(),
         metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
-        tokens: Arc::new(crate::api::tokens::TokenService::new()),
+        tokens: Arc::new(crate::api::tokens::TokenService::with_settings(
+            std::time::Duration::from_millis(cfg.token_api.lookup_cache_ms),
+            time::Duration::seconds(
+                i64::try_from(cfg.token_api.audit_window_seconds).unwrap_or(i64::MAX / 2),
+            ),
+        )),
     })
 }
 
@@ -316,13 +321,31 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
+    // The token API's summed-up audit entries are written as their windows end, and all at shutdown.
+    let flusher = state.tokens.audit_flush_every().map(|every| {
+        let st = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                st.tokens.flush_audit(&st, false).await;
+            }
+        })
+    });
+    let st = state.clone();
     // With the peer's address: the audit log and the sign-in throttle use it.
-    axum::serve(
+    let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await?;
+    .await;
+    if let Some(f) = flusher {
+        f.abort();
+    }
+    st.tokens.flush_audit(&st, true).await;
+    served?;
     Ok(())
 }
 

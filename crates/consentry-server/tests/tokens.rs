@@ -157,7 +157,79 @@ async fn tokens_are_cached_shared_and_scoped_to_the_organization() {
         StatusCode::NOT_FOUND
     );
 
-    // A revoked key stops working.
+    // A key revoked through this server stops working at once, though its lookups were remembered.
+    assert_eq!(
+        token(&env, Some(&key), CONTOSO, body.clone()).await.0,
+        StatusCode::OK
+    );
+    let (s, v) = env
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/organizations/{org}/keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(
+        token(&env, Some(&key), CONTOSO, body).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// Asks for a token until the answer is not 200; how many 200s came first.
+async fn served_until_refused(env: &TestEnv, key: &str, body: &Value) -> (usize, StatusCode) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut served = 0;
+    loop {
+        let (s, v) = token(env, Some(key), CONTOSO, body.clone()).await;
+        if s != StatusCode::OK {
+            return (served, s);
+        }
+        assert_eq!(v["cached"], true, "{v}");
+        served += 1;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked key was still served after 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_key_revoked_elsewhere_stops_working_once_its_remembered_lookup_ends() {
+    // Revoked with the CLI or on another replica, i.e. straight in the database: this server notices
+    // when its remembered lookup (1 s by default) ends, not at once.
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&["teams"]).await;
+    authorize(&env, "m365-all", Some("cloud-backup-m365")).await;
+    let (key, key_id) = key_for(&env, &org).await;
+    let body = json!({"app_type": "m365-all"});
+    assert_eq!(
+        token(&env, Some(&key), CONTOSO, body.clone()).await.0,
+        StatusCode::OK
+    );
+    env.state
+        .svc
+        .store()
+        .revoke_api_key(key_id, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let (_, status) = served_until_refused(&env, &key, &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // With the lookup cache off, every request asks the database: refused at once.
+    let env = TestEnv::start_with_settings(
+        entra_sim::Scenario::contoso(),
+        vec![("CONSENTRY_TOKEN_API__LOOKUP_CACHE_MS".into(), "0".into())],
+    )
+    .await;
+    let org = env.connect_contoso(&["teams"]).await;
+    authorize(&env, "m365-all", Some("cloud-backup-m365")).await;
+    let (key, key_id) = key_for(&env, &org).await;
+    assert_eq!(
+        token(&env, Some(&key), CONTOSO, body.clone()).await.0,
+        StatusCode::OK
+    );
     env.state
         .svc
         .store()
@@ -165,9 +237,96 @@ async fn tokens_are_cached_shared_and_scoped_to_the_organization() {
         .await
         .unwrap();
     assert_eq!(
-        token(&env, Some(&key), CONTOSO, body).await.0,
-        StatusCode::UNAUTHORIZED
+        served_until_refused(&env, &key, &body).await,
+        (0, StatusCode::UNAUTHORIZED)
     );
+}
+
+/// The organization's `token_issued` audit entries, oldest first.
+async fn issued_entries(env: &TestEnv, org: &str) -> Vec<Value> {
+    let (s, page) = env
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/organizations/{org}/audit?limit=100"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let mut entries: Vec<Value> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "token_issued")
+        .cloned()
+        .collect();
+    entries.reverse();
+    entries
+}
+
+#[tokio::test]
+async fn tokens_of_one_key_and_profile_share_an_audit_entry_per_window() {
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&["teams"]).await;
+    let id = authorize(&env, "m365-all", Some("cloud-backup-m365")).await;
+    let (key, key_id) = key_for(&env, &org).await;
+    let body = json!({"app_type": "m365-all"});
+    for _ in 0..5 {
+        assert_eq!(
+            token(&env, Some(&key), CONTOSO, body.clone()).await.0,
+            StatusCode::OK
+        );
+    }
+    // The first token is recorded at once; the other four are counted.
+    let entries = issued_entries(&env, &org).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["detail"]["cached"], false);
+    assert_eq!(entries[0]["detail"]["key_id"], key_id.to_string().as_str());
+    assert_eq!(entries[0]["target"], format!("profile:{id}").as_str());
+
+    // Before the window ends nothing more is written; after it, one entry sums up the four.
+    env.state.tokens.flush_audit(&env.state, false).await;
+    assert_eq!(issued_entries(&env, &org).await.len(), 1);
+    env.clock.advance(time::Duration::seconds(61));
+    env.state.tokens.flush_audit(&env.state, false).await;
+    let entries = issued_entries(&env, &org).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[1]["detail"]["repeats"], 4);
+    assert_eq!(entries[1]["detail"]["key_id"], key_id.to_string().as_str());
+    assert_eq!(entries[1]["actor"]["name"], "service:backup-service");
+    assert!(entries[1]["detail"]["since"].is_string());
+
+    // A new window opens with its own first entry; a token issued after the window ended closes it.
+    assert_eq!(
+        token(&env, Some(&key), CONTOSO, body.clone()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        token(&env, Some(&key), CONTOSO, body.clone()).await.0,
+        StatusCode::OK
+    );
+    let entries = issued_entries(&env, &org).await;
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[2]["detail"]["cached"], true);
+    env.clock.advance(time::Duration::seconds(61));
+    assert_eq!(
+        token(&env, Some(&key), CONTOSO, body.clone()).await.0,
+        StatusCode::OK
+    );
+    let entries = issued_entries(&env, &org).await;
+    assert_eq!(entries.len(), 5, "{entries:?}");
+    assert_eq!(entries[3]["detail"]["repeats"], 1);
+    assert!(entries[4]["detail"]["repeats"].is_null());
+
+    // At shutdown every open window is written, ended or not.
+    assert_eq!(
+        token(&env, Some(&key), CONTOSO, body.clone()).await.0,
+        StatusCode::OK
+    );
+    env.state.tokens.flush_audit(&env.state, true).await;
+    let entries = issued_entries(&env, &org).await;
+    assert_eq!(entries.len(), 6);
+    assert_eq!(entries[5]["detail"]["repeats"], 1);
+    assert!(env.state.svc.audit().verify().await.unwrap().is_ok());
 }
 
 #[tokio::test]

@@ -144,6 +144,7 @@ pub async fn revoke(
     {
         return Err(not_found());
     }
+    st.tokens.forget_key(key_id);
     super::audit::record(
         &st,
         &c.actor,

@@ -17,14 +17,15 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use consentry_domain::{
-    AppProfile, CheckTrigger, PlatformError, ProfileFilter, ProfileId, ProfileStatus, StatusReason,
-    TenantRef,
+    AppProfile, CheckTrigger, OrgId, PlatformError, ProfileFilter, ProfileId, ProfileStatus,
+    StatusReason, TenantRef,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -43,10 +44,48 @@ struct Cached {
     expires_at: OffsetDateTime,
 }
 
-/// Token cache, single-flight acquisition and counters.
+/// What a token request names: its key (by hash), the tenant as written in the path, and the profile
+/// either by app type or by ID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LookupKey {
+    key_hash: String,
+    tenant: String,
+    app_type: Option<String>,
+    profile_id: Option<String>,
+}
+
+/// A token request resolved against the store: the key that may ask and the usable profile it gets.
+#[derive(Debug)]
+struct Resolved {
+    key_id: uuid::Uuid,
+    key_name: String,
+    org_id: OrgId,
+    profile: AppProfile,
+}
+
+/// Tokens issued to one key for one profile since the window's first audit entry.
+struct AuditWindow {
+    opened: OffsetDateTime,
+    repeats: u64,
+    key_name: String,
+    org_id: OrgId,
+    app_type: String,
+}
+
+/// Bound on the remembered lookups; past it the stale ones are dropped, then all.
+const MAX_LOOKUPS: usize = 10_000;
+
+/// Token cache, single-flight acquisition, the lookup cache, audit windows and counters.
 pub struct TokenService {
     cache: Mutex<HashMap<ProfileId, Cached>>,
     flights: Mutex<HashMap<ProfileId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Resolved requests, reused for `lookup_ttl` (the hot path asks the database nothing).
+    lookups: Mutex<HashMap<LookupKey, (Instant, Arc<Resolved>)>>,
+    lookup_ttl: std::time::Duration,
+    /// When each key's `last_used_at` was last written (at most once a minute).
+    touched: Mutex<HashMap<uuid::Uuid, OffsetDateTime>>,
+    audit_windows: Mutex<HashMap<(uuid::Uuid, ProfileId), AuditWindow>>,
+    audit_window: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
     acquisitions: AtomicU64,
@@ -100,11 +139,23 @@ impl Default for TokenService {
 }
 
 impl TokenService {
-    /// An empty cache.
+    /// An empty cache with the default settings: lookups reused for a second, one audit window a
+    /// minute.
     pub fn new() -> Self {
+        Self::with_settings(std::time::Duration::from_secs(1), Duration::minutes(1))
+    }
+
+    /// An empty cache reusing resolved lookups for `lookup_ttl` (zero: never) and summing up the
+    /// audit entries of one key and profile over `audit_window` (zero: one entry per token).
+    pub fn with_settings(lookup_ttl: std::time::Duration, audit_window: Duration) -> Self {
         Self {
             cache: Mutex::default(),
             flights: Mutex::default(),
+            lookups: Mutex::default(),
+            lookup_ttl,
+            touched: Mutex::default(),
+            audit_windows: Mutex::default(),
+            audit_window,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             acquisitions: AtomicU64::new(0),
@@ -125,6 +176,135 @@ impl TokenService {
             .get(&id)
             .filter(|c| c.expires_at - now > SAFETY_MARGIN)
             .cloned()
+    }
+
+    fn lookup(&self, key: &LookupKey) -> Option<Arc<Resolved>> {
+        if self.lookup_ttl.is_zero() {
+            return None;
+        }
+        lock(&self.lookups)
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.lookup_ttl)
+            .map(|(_, r)| r.clone())
+    }
+
+    fn remember(&self, key: LookupKey, resolved: Arc<Resolved>) {
+        if self.lookup_ttl.is_zero() {
+            return;
+        }
+        let mut lookups = lock(&self.lookups);
+        if lookups.len() >= MAX_LOOKUPS {
+            lookups.retain(|_, (at, _)| at.elapsed() < self.lookup_ttl);
+            if lookups.len() >= MAX_LOOKUPS {
+                lookups.clear();
+            }
+        }
+        lookups.insert(key, (Instant::now(), resolved));
+    }
+
+    /// Forgets what this server remembers of a key: the next request with it asks the database (a
+    /// revoked key stops working at once here, and within the lookup time on other replicas).
+    pub fn forget_key(&self, key_id: uuid::Uuid) {
+        lock(&self.lookups).retain(|_, (_, r)| r.key_id != key_id);
+    }
+
+    /// Forgets a profile's cached token and lookups (it was re-authorized, or found not to work).
+    pub fn forget_profile(&self, id: ProfileId) {
+        lock(&self.cache).remove(&id);
+        lock(&self.lookups).retain(|_, (_, r)| r.profile.id != id);
+    }
+
+    /// Whether the key's last use should be written now (never more than once a minute).
+    fn touch_due(
+        &self,
+        key_id: uuid::Uuid,
+        stored: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> bool {
+        let mut touched = lock(&self.touched);
+        let last = touched.get(&key_id).copied().or(stored);
+        if last.is_some_and(|at| now - at < Duration::minutes(1)) {
+            return false;
+        }
+        touched.insert(key_id, now);
+        true
+    }
+
+    /// The audit entry of an issued token. The first token of a key and profile is recorded at once;
+    /// the next ones within the audit window are counted and recorded as one entry (`repeats`) when
+    /// the window ends ([`flush_audit`](Self::flush_audit)) or the next token after it is issued.
+    async fn audit_issued(&self, st: &AppState, r: &Resolved, cached: bool, now: OffsetDateTime) {
+        let mut ended = None;
+        if self.audit_window > Duration::ZERO {
+            let mut windows = lock(&self.audit_windows);
+            let key = (r.key_id, r.profile.id);
+            if let Some(w) = windows.get_mut(&key)
+                && now - w.opened < self.audit_window
+            {
+                w.repeats += 1;
+                return;
+            }
+            ended = windows
+                .insert(
+                    key,
+                    AuditWindow {
+                        opened: now,
+                        repeats: 0,
+                        key_name: r.key_name.clone(),
+                        org_id: r.org_id,
+                        app_type: r.profile.app_type.clone(),
+                    },
+                )
+                .map(|w| (key, w));
+        }
+        if let Some((key, w)) = ended {
+            record_repeats(st, key, &w).await;
+        }
+        // Never the token itself: which key got a token of which profile, until when.
+        st.svc
+            .audit()
+            .record(
+                &consentry_domain::Actor::Operator(format!("service:{}", r.key_name)),
+                Some(r.org_id),
+                consentry_domain::AuditAction::TokenIssued,
+                format!("profile:{}", r.profile.id),
+                serde_json::json!({
+                    "key_id": r.key_id.to_string(),
+                    "app_type": r.profile.app_type,
+                    "cached": cached,
+                }),
+            )
+            .await;
+    }
+
+    /// Records the counted tokens of every audit window that has ended (all of them with
+    /// `everything`, at shutdown). The server calls it periodically.
+    pub async fn flush_audit(&self, st: &AppState, everything: bool) {
+        let now = st.svc.clock().now();
+        let ended: Vec<_> = {
+            let mut windows = lock(&self.audit_windows);
+            let keys: Vec<_> = windows
+                .iter()
+                .filter(|(_, w)| everything || now - w.opened >= self.audit_window)
+                .map(|(k, _)| *k)
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| windows.remove(&k).map(|w| (k, w)))
+                .collect()
+        };
+        for (key, w) in ended {
+            record_repeats(st, key, &w).await;
+        }
+    }
+
+    /// How often [`flush_audit`](Self::flush_audit) should run: a quarter of the window (at least a
+    /// second), or never when tokens are recorded one by one.
+    pub fn audit_flush_every(&self) -> Option<std::time::Duration> {
+        (self.audit_window > Duration::ZERO).then(|| {
+            std::time::Duration::try_from(self.audit_window / 4)
+                .unwrap_or_default()
+                .max(std::time::Duration::from_secs(1))
+        })
     }
 
     /// A token for the profile: cached, or acquired once for all concurrent callers.
@@ -164,7 +344,7 @@ impl TokenService {
         if e.is_transient() {
             return TokenError::Unavailable(e.message);
         }
-        lock(&self.cache).remove(&p.id);
+        self.forget_profile(p.id);
         let _ = st
             .checker
             .check(p.id, CheckTrigger::Manual("token-api".into()))
@@ -304,10 +484,61 @@ async fn issue_token(
                     .into(),
             )
         })?;
+    let req = body
+        .map(|Json(r)| r)
+        .map_err(|e| TokenError::BadRequest(e.body_text()));
+    let hash = key_hash(key);
+    let lookup_key = req.as_ref().ok().map(|r| LookupKey {
+        key_hash: hash.clone(),
+        tenant: tenant.clone(),
+        app_type: r.app_type.clone(),
+        profile_id: r.profile_id.clone(),
+    });
+    let now = st.svc.clock().now();
+    let remembered = lookup_key.as_ref().and_then(|k| st.tokens.lookup(k));
+    let resolved = match remembered {
+        Some(r) => {
+            if st.tokens.touch_due(r.key_id, None, now) {
+                st.svc
+                    .store()
+                    .touch_api_key(r.key_id, now)
+                    .await
+                    .map_err(internal)?;
+            }
+            r
+        }
+        None => {
+            let r = Arc::new(resolve(&st, &hash, &tenant, req, now).await?);
+            if let Some(k) = lookup_key {
+                st.tokens.remember(k, r.clone());
+            }
+            r
+        }
+    };
+    let (c, cached) = st.tokens.token(&st, &resolved.profile).await?;
+    st.tokens.audit_issued(&st, &resolved, cached, now).await;
+    Ok(Json(TokenBody {
+        access_token: c.token.expose_secret().to_string(),
+        token_type: "Bearer",
+        expires_at: c.expires_at,
+        profile_id: resolved.profile.id,
+        cached,
+    }))
+}
+
+/// Resolves a request against the store: the key (not revoked), then the body, the tenant of the
+/// key's organization and a usable profile in it.
+async fn resolve(
+    st: &AppState,
+    hash: &str,
+    tenant: &str,
+    req: Result<TokenRequest, TokenError>,
+    now: OffsetDateTime,
+) -> Result<Resolved, TokenError> {
     let api_key = st
         .svc
         .store()
-        .find_api_key(&key_hash(key))
+        .find_api_key(hash)
         .await
         .map_err(internal)?
         .filter(|k| k.revoked_at.is_none())
@@ -315,20 +546,16 @@ async fn issue_token(
             TokenError::Unauthorized("the API key is not valid or was revoked".into())
         })?;
     // The key's last use, to the minute (a write per minute at most, not per request).
-    let now = st.svc.clock().now();
-    if api_key
-        .last_used_at
-        .is_none_or(|at| now - at >= time::Duration::minutes(1))
-    {
+    if st.tokens.touch_due(api_key.id, api_key.last_used_at, now) {
         st.svc
             .store()
             .touch_api_key(api_key.id, now)
             .await
             .map_err(internal)?;
     }
-    let Json(req) = body.map_err(|e| TokenError::BadRequest(e.body_text()))?;
+    let req = req?;
     let not_found = || TokenError::NotFound(format!("tenant {tenant} was not found"));
-    let tref = TenantRef::parse(&tenant).map_err(|_| not_found())?;
+    let tref = TenantRef::parse(tenant).map_err(|_| not_found())?;
     let t = st.svc.tenant(&tref).await.map_err(|_| not_found())?;
     if t.org_id != api_key.org_id {
         return Err(not_found());
@@ -383,27 +610,36 @@ async fn issue_token(
                 .unwrap_or(StatusReason::NotYetAuthorized),
         });
     }
-    let (c, cached) = st.tokens.token(&st, &profile).await?;
-    // Never the token itself: which key got a token of which profile, until when.
+    Ok(Resolved {
+        key_id: api_key.id,
+        key_name: api_key.name,
+        org_id: api_key.org_id,
+        profile,
+    })
+}
+
+/// The audit entry summing up the tokens counted in an ended window.
+async fn record_repeats(
+    st: &AppState,
+    (key_id, profile_id): (uuid::Uuid, ProfileId),
+    w: &AuditWindow,
+) {
+    if w.repeats == 0 {
+        return;
+    }
     st.svc
         .audit()
         .record(
-            &consentry_domain::Actor::Operator(format!("service:{}", api_key.name)),
-            Some(api_key.org_id),
+            &consentry_domain::Actor::Operator(format!("service:{}", w.key_name)),
+            Some(w.org_id),
             consentry_domain::AuditAction::TokenIssued,
-            format!("profile:{}", profile.id),
+            format!("profile:{profile_id}"),
             serde_json::json!({
-                "key_id": api_key.id.to_string(),
-                "app_type": profile.app_type,
-                "cached": cached,
+                "key_id": key_id.to_string(),
+                "app_type": w.app_type,
+                "repeats": w.repeats,
+                "since": w.opened.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             }),
         )
         .await;
-    Ok(Json(TokenBody {
-        access_token: c.token.expose_secret().to_string(),
-        token_type: "Bearer",
-        expires_at: c.expires_at,
-        profile_id: profile.id,
-        cached,
-    }))
 }
