@@ -305,6 +305,10 @@ async fn hello(listen: SocketAddr) -> anyhow::Result<()> {
         );
     let listener = tokio::net::TcpListener::bind(listen).await?;
     eprintln!("hello-world baseline on http://{}", listener.local_addr()?);
+    // TCP_NODELAY like `consentry serve`, so that the baseline differs only in what it answers.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(consentry_server::startup::shutdown_signal())
         .await?;

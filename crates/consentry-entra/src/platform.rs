@@ -689,43 +689,46 @@ impl IdentityPlatform for EntraPlatform {
                 "Graph answered a service principal ID that is not a GUID: {e}"
             ))
         })?;
-        let assignments = with_retry(&self.retry, || c.app_role_assignments(&token, &sp.id))
-            .await
-            .map_err(|e| platform_error(&e))?;
-        let (app_roles, graph_sp_id) = self
-            .app_role_names(&token, &assignments)
-            .await
-            .map_err(|e| platform_error(&e))?;
-
+        // The app roles (assignments, then their names) and the delegated grants are independent
+        // reads: asked at once, a check waits for two Graph round trips after the service principal
+        // instead of three.
+        let roles = async {
+            let assignments = with_retry(&self.retry, || c.app_role_assignments(&token, &sp.id))
+                .await
+                .map_err(|e| platform_error(&e))?;
+            self.app_role_names(&token, &assignments)
+                .await
+                .map_err(|e| platform_error(&e))
+        };
         // Listing delegated grants needs DelegatedPermissionGrant.Read.All or Directory.Read.All
         // even for the app's own grants (entra-facts §4.7; entra-sim answers the same). Without
         // it the delegated lists stay empty: the app-role check (what application-permission
         // consents need) still works, and a delegated check then reports the scopes as missing.
-        let mut delegated_readable = true;
-        let grants: Vec<OAuth2PermissionGrant> = match with_retry(&self.retry, || {
-            c.oauth2_permission_grants(&token, &sp.id)
-        })
-        .await
-        {
-            Ok(g) => g,
-            Err(EntraError::Graph(e)) if e.kind == GraphErrorKind::AccessDenied => {
-                if self.application_only(client) {
-                    tracing::debug!(
-                        client_id = %client_id,
-                        "delegated grants not readable; the app type has no delegated permissions"
-                    );
-                } else {
-                    tracing::warn!(
-                        client_id = %client_id,
-                        graph_error = %e.code,
-                        "Microsoft Graph refused to list the app's delegated permission grants: add the application permission DelegatedPermissionGrant.Read.All (or Directory.Read.All) to the app, with admin consent, so that delegated consent can be verified; reported as none"
-                    );
+        let delegated = async {
+            match with_retry(&self.retry, || c.oauth2_permission_grants(&token, &sp.id)).await {
+                Ok(g) => Ok((g, true)),
+                Err(EntraError::Graph(e)) if e.kind == GraphErrorKind::AccessDenied => {
+                    if self.application_only(client) {
+                        tracing::debug!(
+                            client_id = %client_id,
+                            "delegated grants not readable; the app type has no delegated permissions"
+                        );
+                    } else {
+                        tracing::warn!(
+                            client_id = %client_id,
+                            graph_error = %e.code,
+                            "Microsoft Graph refused to list the app's delegated permission grants: add the application permission DelegatedPermissionGrant.Read.All (or Directory.Read.All) to the app, with admin consent, so that delegated consent can be verified; reported as none"
+                        );
+                    }
+                    Ok((Vec::new(), false))
                 }
-                delegated_readable = false;
-                Vec::new()
+                Err(e) => Err(platform_error(&e)),
             }
-            Err(e) => return Err(platform_error(&e)),
         };
+        let ((app_roles, graph_sp_id), (grants, delegated_readable)): (
+            _,
+            (Vec<OAuth2PermissionGrant>, bool),
+        ) = tokio::try_join!(roles, delegated)?;
         let mut all = BTreeSet::new();
         let mut by_user: BTreeMap<ObjectId, BTreeSet<String>> = BTreeMap::new();
         for g in grants

@@ -335,6 +335,12 @@ pub async fn serve(
     });
     let st = state.clone();
     // With the peer's address: the audit log and the sign-in throttle use it.
+    // TCP_NODELAY: small answers go out at once instead of waiting for the peer's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set");
+        }
+    });
     let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
