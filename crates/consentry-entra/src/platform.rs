@@ -312,19 +312,27 @@ impl EntraPlatform {
     }
 
     /// Names of the Graph app roles among `assignments`.
-    async fn app_role_names(
+    /// Microsoft Graph's service principal in the tenant, to name app roles by; `None` when the app may
+    /// not read it.
+    async fn graph_service_principal(
         &self,
         token: &SecretString,
+    ) -> Result<Option<ServicePrincipal>, EntraError> {
+        match with_retry(&self.retry, || self.client.graph_service_principal(token)).await {
+            Ok(sp) => Ok(sp),
+            // Reading another app's service principal needs Application.Read.All or
+            // Directory.Read.All; without it, the catalog's well-known IDs name the roles.
+            Err(EntraError::Graph(e)) if e.kind == GraphErrorKind::AccessDenied => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The names of the Graph app roles assigned, and Graph's service principal ID when known.
+    fn app_role_names(
+        &self,
         assignments: &[AppRoleAssignment],
-    ) -> Result<(Vec<String>, Option<String>), EntraError> {
-        let graph_sp: Option<ServicePrincipal> =
-            match with_retry(&self.retry, || self.client.graph_service_principal(token)).await {
-                Ok(sp) => sp,
-                // Reading another app's service principal needs Application.Read.All or
-                // Directory.Read.All; without it, the catalog's well-known IDs name the roles.
-                Err(EntraError::Graph(e)) if e.kind == GraphErrorKind::AccessDenied => None,
-                Err(e) => return Err(e),
-            };
+        graph_sp: Option<ServicePrincipal>,
+    ) -> (Vec<String>, Option<String>) {
         let mut names = BTreeSet::new();
         match &graph_sp {
             Some(graph) => {
@@ -359,7 +367,7 @@ impl EntraPlatform {
                 }
             }
         }
-        Ok((names.into_iter().collect(), graph_sp.map(|g| g.id)))
+        (names.into_iter().collect(), graph_sp.map(|g| g.id))
     }
 }
 
@@ -689,16 +697,16 @@ impl IdentityPlatform for EntraPlatform {
                 "Graph answered a service principal ID that is not a GUID: {e}"
             ))
         })?;
-        // The app roles (assignments, then their names) and the delegated grants are independent
-        // reads: asked at once, a check waits for two Graph round trips after the service principal
-        // instead of three.
+        // The app role assignments, Graph's own service principal (to name the roles by) and the
+        // delegated grants are independent reads: asked at once, a check waits for one Graph round
+        // trip after its service principal instead of three.
         let roles = async {
-            let assignments = with_retry(&self.retry, || c.app_role_assignments(&token, &sp.id))
-                .await
-                .map_err(|e| platform_error(&e))?;
-            self.app_role_names(&token, &assignments)
-                .await
-                .map_err(|e| platform_error(&e))
+            let (assignments, graph_sp) = tokio::try_join!(
+                with_retry(&self.retry, || c.app_role_assignments(&token, &sp.id)),
+                self.graph_service_principal(&token),
+            )
+            .map_err(|e| platform_error(&e))?;
+            Ok::<_, PlatformError>(self.app_role_names(&assignments, graph_sp))
         };
         // Listing delegated grants needs DelegatedPermissionGrant.Read.All or Directory.Read.All
         // even for the app's own grants (entra-facts §4.7; entra-sim answers the same). Without

@@ -39,7 +39,11 @@ pub struct Layout {
 impl Layout {
     /// Builds the frame for `op`.
     pub async fn new(st: &AppState, op: &Operator) -> Result<Layout, ConsoleError> {
-        let counts = st.svc.profile_counts(&op.filter()).await?;
+        // Only the invalid count is shown: counting that status alone is one index range, where
+        // counting every status reads an index entry per profile of the scope.
+        let mut invalid = op.filter();
+        invalid.statuses = vec![ProfileStatus::Invalid];
+        let counts = st.svc.profile_counts(&invalid).await?;
         Ok(Layout {
             username: op.session.account.username.clone(),
             platform: op.session.account.scope.org().is_none(),
