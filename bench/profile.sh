@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Where the CPU of a health sweep goes: `perf record -e cpu-clock` (a software clock, so it works on virtual
-# machines without hardware counters) of `consentry-bench sweep` over 2,000 checks of 1,000 certificate-based
+# machines without hardware counters) of `consentry-bench sweep` over 2,000 checks of 2,000 certificate-based
 # profiles (+0 ms), then the samples of the sweeping process bucketed by what they were doing. perf is
 # installed from Debian when missing. Prints the table; the raw profile stays in $BENCH_WORK/profile.
 #
-# Usage: bench/profile.sh [--quick]    (--quick: 500 checks of 300 profiles)
+# Usage: bench/profile.sh [--quick]    (--quick: 500 profiles)
 source "$(dirname "$0")/lib.sh"
 bench_build
 
@@ -12,7 +12,8 @@ if ! command -v perf >/dev/null; then
   log "installing perf (Debian: linux-perf)"
   if [[ $(id -u) -eq 0 ]]; then apt-get install -y -q linux-perf >&2; else sudo apt-get install -y -q linux-perf >&2; fi
 fi
-if [[ $QUICK == 1 ]]; then SIZE=300; CHECKS=500; else SIZE=1000; CHECKS=2000; fi
+if [[ $QUICK == 1 ]]; then SIZE=500; else SIZE=2000; fi
+CHECKS=$SIZE   # every profile is due once in the profiled sweep
 W="$BENCH_WORK/profile"
 rm -rf "$W"; mkdir -p "$W"
 start_sim 200 "$W/sim"
