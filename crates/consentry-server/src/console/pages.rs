@@ -34,6 +34,22 @@ pub struct Layout {
     pub csrf: String,
     /// Invalid profiles the account can see (banner when > 0).
     pub invalid: u64,
+    /// The filter `invalid` was counted with, and its counts: a page counting the same reuses them.
+    counted: (ProfileFilter, BTreeMap<ProfileStatus, u64>),
+}
+
+impl Layout {
+    /// The profile counts of `filter`, reusing the frame's when it counted the same filter.
+    async fn counts_of(
+        &self,
+        st: &AppState,
+        filter: &ProfileFilter,
+    ) -> Result<BTreeMap<ProfileStatus, u64>, ConsoleError> {
+        if *filter == self.counted.0 {
+            return Ok(self.counted.1.clone());
+        }
+        Ok(st.svc.profile_counts(filter).await?)
+    }
 }
 
 impl Layout {
@@ -45,6 +61,8 @@ impl Layout {
         invalid.statuses = vec![ProfileStatus::Invalid];
         let counts = st.svc.profile_counts(&invalid).await?;
         Ok(Layout {
+            invalid: counts.get(&ProfileStatus::Invalid).copied().unwrap_or(0),
+            counted: (invalid, counts),
             username: op.session.account.username.clone(),
             platform: op.session.account.scope.org().is_none(),
             role: match op.session.account.scope {
@@ -52,7 +70,6 @@ impl Layout {
                 consentry_domain::AccountScope::Organization(_) => op.session.account.role.as_str(),
             },
             csrf: op.session.csrf_token.clone(),
-            invalid: counts.get(&ProfileStatus::Invalid).copied().unwrap_or(0),
         })
     }
 }
@@ -241,7 +258,7 @@ pub async fn profiles(
             },
         )
         .await?;
-    let summary = counts(&st.svc.profile_counts(&filter).await?);
+    let summary = counts(&layout.counts_of(&st, &filter).await?);
     let domains: BTreeMap<String, String> = tenants
         .iter()
         .map(|t| (t.id.to_string(), t.primary_domain.to_string()))
