@@ -871,8 +871,8 @@ impl SqlStore {
 
 impl SqlStore {
     /// Saves a profile (and its event, atomically); with `expected`, only while the stored profile
-    /// still has that `updated_at` and status. `Ok(false)`: nothing was written — the profile is
-    /// absent or, with `expected`, changed (told apart by reading it).
+    /// still has that `updated_at` and status. `Ok(false)`: nothing was written because the profile
+    /// changed since `expected`; `NotFound`: it is absent (told apart by reading it).
     async fn save_profile_guarded(
         &self,
         profile: &AppProfile,

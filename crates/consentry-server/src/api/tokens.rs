@@ -11,6 +11,12 @@
 //!   which marks the profile invalid with its reason; the answer is a typed error carrying that reason.
 //!   Transient failures answer 503 and change nothing.
 //!
+//! - A resolved request (key, tenant, usable profile) is remembered for `[token_api] lookup_cache_ms`, so
+//!   the cached path asks the database nothing; revoking a key through the API, re-authorizing or
+//!   deleting a profile forgets it at once (other replicas and the CLI: within that time).
+//! - Issued tokens are audited once per key, profile and `[token_api] audit_window_seconds`: the first
+//!   at once, the others summed up in one entry when the window ends ([`TokenService::flush_audit`]).
+//!
 //! Tokens are acquired by the checker ([`Checker::acquire_token`](consentry_domain::Checker::acquire_token)),
 //! through the identity-platform port, with the same credentials a check exercises.
 
