@@ -5,8 +5,6 @@
 //!
 //! Needs `CONSENTRY_TEST_POSTGRES_URL` (skipped with a note when unset, except in CI).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration as StdDuration, Instant};
@@ -90,10 +88,10 @@ fn working_profile(tenant: &Tenant, catalog: &Catalog) -> AppProfile {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
-    let Some(admin) = common::admin_url("db copy test") else {
+    let Some(admin) = consentry_store::story::postgres_admin_url("db copy test") else {
         return;
     };
-    let pg = common::TestDb::create(&admin, "consentry_copy").await;
+    let pg = consentry_store::story::TestDatabase::create(&admin, "consentry_copy").await;
     let dir = tempfile::tempdir().unwrap();
     let catalog = Catalog::builtin();
 

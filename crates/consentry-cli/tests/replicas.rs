@@ -25,8 +25,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration as StdDuration, Instant};
 
-mod common;
-
 use consentry_domain::catalog::{Catalog, ConsentMethod, PermissionType};
 use consentry_domain::{
     Actor, ApiKey, ApiKeyStore as _, AppProfile, DomainName, EventKind, GrantedPermission,
@@ -422,10 +420,10 @@ fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_share_the_work_and_survive_a_killed_one() {
-    let Some(admin) = common::admin_url("replica test") else {
+    let Some(admin) = consentry_store::story::postgres_admin_url("replica test") else {
         return;
     };
-    let db = common::TestDb::create(&admin, "consentry_replicas").await;
+    let db = consentry_store::story::TestDatabase::create(&admin, "consentry_replicas").await;
     let dir = tempfile::tempdir().unwrap();
     let catalog = Catalog::builtin();
     #[allow(non_snake_case)]

@@ -333,31 +333,12 @@ async fn deleting_an_account_or_its_organization_ends_its_sessions_on(e: &Env) {
 /// role with CREATEDB, as `scripts/ensure-postgres.sh` prints); skipped without it, except under CI.
 #[tokio::test]
 async fn the_account_story_on_postgres() {
-    let admin = match std::env::var("CONSENTRY_TEST_POSTGRES_URL") {
-        Ok(u) if !u.trim().is_empty() => u.trim().to_string(),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CONSENTRY_TEST_POSTGRES_URL is not set, and CI is: run the tests through scripts/test.sh"
-            );
-            eprintln!("PostgreSQL account story skipped: CONSENTRY_TEST_POSTGRES_URL is not set");
-            return;
-        }
+    let Some(admin) = consentry_store::story::postgres_admin_url("PostgreSQL account story") else {
+        return;
     };
-    let name = format!("consentry_test_{}", uuid::Uuid::new_v4().simple());
-    let (base, query) = admin.split_once('?').unwrap_or((admin.as_str(), ""));
-    let server = &base[..base.rfind('/').expect("a database in the URL")];
-    let url = if query.is_empty() {
-        format!("{server}/{name}")
-    } else {
-        format!("{server}/{name}?{query}")
-    };
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let outcome = tokio::spawn(async move {
+    let db = consentry_store::story::TestDatabase::create(&admin, "consentry_test").await;
+    let url = db.url.clone();
+    {
         for step in 0..4 {
             let e = env_on(&url).await;
             match step {
@@ -375,16 +356,6 @@ async fn the_account_story_on_postgres() {
             }
             e.store.close().await;
         }
-    })
-    .await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await
-    .expect("drop database");
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
     }
 }
 

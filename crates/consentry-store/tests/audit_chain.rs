@@ -9,12 +9,10 @@ use std::sync::Arc;
 
 use consentry_domain::Store;
 use consentry_domain::audit::{AuditAction, NewAuditEntry};
-use consentry_store::story::with_database;
 use consentry_store::{Sealer, SqlStore, story};
-use sqlx::{AssertSqlSafe, Connection as _};
+use sqlx::AssertSqlSafe;
 
 const KEY: [u8; 32] = [0x42; 32];
-const URL_VAR: &str = "CONSENTRY_TEST_POSTGRES_URL";
 
 type Exec = Box<dyn Fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
@@ -87,22 +85,12 @@ async fn audit_story_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn audit_story_on_postgres() {
-    let admin = match std::env::var(URL_VAR) {
-        Ok(u) if !u.trim().is_empty() => u.trim().to_string(),
-        _ if std::env::var_os("CI").is_some() => panic!("{URL_VAR} must be set in CI"),
-        _ => {
-            eprintln!("PostgreSQL audit story skipped: {URL_VAR} is not set");
-            return;
-        }
+    let Some(admin) = story::postgres_admin_url("PostgreSQL audit story") else {
+        return;
     };
-    let name = format!("consentry_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let url = with_database(&admin, &name);
-    let outcome = tokio::spawn(async move {
+    let db = story::TestDatabase::create(&admin, "consentry_test").await;
+    let url = db.url.clone();
+    {
         let store: Arc<dyn Store> = Arc::new(
             SqlStore::open(&url, Sealer::from_key_bytes(&KEY))
                 .await
@@ -155,15 +143,5 @@ async fn audit_story_on_postgres() {
             .unwrap();
         story::audit_tampering(store.as_ref(), pg_exec(pool.clone())).await;
         pool.close().await;
-    })
-    .await;
-    sqlx::query(AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
     }
 }

@@ -10,15 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use consentry_domain::{ProfileId, SecretKind, Store, StoreError, Webhook};
-use consentry_store::story::with_database;
 use consentry_store::story::{self, minimal_profile, new_org, new_tenant};
 use consentry_store::{Sealer, SqlStore, old_key_path, rotate_key_files};
 use secrecy::{ExposeSecret as _, SecretSlice};
-use sqlx::{AssertSqlSafe, Connection as _};
 use time::OffsetDateTime;
 use tokio::sync::watch;
-
-const URL_VAR: &str = "CONSENTRY_TEST_POSTGRES_URL";
 
 /// Everything sealed, with the plaintext expected back.
 #[derive(Clone, Default)]
@@ -286,31 +282,10 @@ async fn rotation_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rotation_on_postgres() {
-    let admin = match std::env::var(URL_VAR) {
-        Ok(u) if !u.trim().is_empty() => u.trim().to_string(),
-        _ if std::env::var_os("CI").is_some() => panic!("{URL_VAR} must be set in CI"),
-        _ => {
-            eprintln!("PostgreSQL rotation test skipped: {URL_VAR} is not set");
-            return;
-        }
+    let Some(admin) = story::postgres_admin_url("PostgreSQL rotation test") else {
+        return;
     };
-    let name = format!("consentry_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let url = with_database(&admin, &name);
+    let db = story::TestDatabase::create(&admin, "consentry_test").await;
     let dir = tempfile::tempdir().unwrap();
-    let key_dir = dir.path().to_path_buf();
-    let outcome = tokio::spawn(async move { scenario(url, &key_dir).await }).await;
-    sqlx::query(AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    scenario(db.url.clone(), dir.path()).await;
 }

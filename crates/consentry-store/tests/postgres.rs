@@ -20,84 +20,23 @@ use consentry_store::story::{
 };
 use consentry_store::{Dialect, Sealer, SqlStore};
 use secrecy::{ExposeSecret as _, SecretSlice};
-use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
+use sqlx::{Connection as _, PgConnection};
 use time::OffsetDateTime;
 
-const URL_VAR: &str = "CONSENTRY_TEST_POSTGRES_URL";
 const KEY: [u8; 32] = [0x42; 32];
 
-/// The admin URL, or None when the tests are to be skipped (outside CI only).
-fn admin_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "{URL_VAR} is not set, and CI is: the PostgreSQL story must run in CI. scripts/test.sh must provide \
-             PostgreSQL (it runs scripts/ensure-postgres.sh and exports {URL_VAR}); run the tests through it."
-        ),
-        _ => {
-            eprintln!(
-                "PostgreSQL story skipped: {URL_VAR} is not set. Run `eval \"$(scripts/ensure-postgres.sh)\"` \
-                 first (or scripts/test.sh) to include it."
-            );
-            None
-        }
-    }
-}
-
-/// A database of the test's own, on the server behind the admin URL.
-struct TestDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn create(admin_url: &str) -> TestDb {
-        let name = format!("consentry_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("connect to {URL_VAR}'s server: {e}"));
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("create database {name} (the role needs CREATEDB): {e}"));
-        admin.close().await.unwrap();
-        TestDb {
-            admin_url: admin_url.to_string(),
-            url: with_database(admin_url, &name),
-            name,
-        }
-    }
-
-    async fn drop_database(self) {
-        let mut admin = PgConnection::connect(&self.admin_url).await.unwrap();
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await
-        .unwrap_or_else(|e| panic!("drop database {}: {e}", self.name));
-        admin.close().await.unwrap();
-    }
-}
-
-/// Runs `test` with the URL of a fresh database, then drops the database (also when `test` panics,
-/// whose panic is then passed on). Does nothing when PostgreSQL tests are skipped.
+/// Runs `test` with the URL of a fresh database, dropped afterwards (also when `test` panics). Does
+/// nothing when PostgreSQL tests are skipped.
 async fn on_fresh_database<F, Fut>(test: F)
 where
     F: FnOnce(String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = ()>,
 {
-    let Some(admin) = admin_url() else {
+    let Some(admin) = story::postgres_admin_url("PostgreSQL story") else {
         return;
     };
-    let db = TestDb::create(&admin).await;
-    let outcome = tokio::spawn(test(db.url.clone())).await;
-    db.drop_database().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    let db = story::TestDatabase::create(&admin, "consentry_test").await;
+    test(db.url.clone()).await;
 }
 
 async fn open(url: &str) -> SqlStore {
