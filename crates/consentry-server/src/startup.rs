@@ -277,7 +277,7 @@ pub async fn build_state_with_clock(
             .with_observer(notifier.clone()),
         webhook_stats: notifier.stats().clone(),
         metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
-        tokens: Arc::new(crate::api::tokens::TokenService::with_settings(
+        tokens: Arc::new(crate::api::tokens::TokenService::new(
             std::time::Duration::from_millis(cfg.token_api.lookup_cache_ms),
             time::Duration::seconds(
                 i64::try_from(cfg.token_api.audit_window_seconds).unwrap_or(i64::MAX / 2),

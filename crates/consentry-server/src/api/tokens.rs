@@ -138,22 +138,11 @@ pub fn new_api_key() -> String {
     )
 }
 
-impl Default for TokenService {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl TokenService {
-    /// An empty cache with the default settings: lookups reused for a second, one audit window a
-    /// minute.
-    pub fn new() -> Self {
-        Self::with_settings(std::time::Duration::from_secs(1), Duration::minutes(1))
-    }
-
     /// An empty cache reusing resolved lookups for `lookup_ttl` (zero: never) and summing up the
-    /// audit entries of one key and profile over `audit_window` (zero: one entry per token).
-    pub fn with_settings(lookup_ttl: std::time::Duration, audit_window: Duration) -> Self {
+    /// audit entries of one key and profile over `audit_window` (zero: one entry per token); the
+    /// server takes both from `[token_api]`.
+    pub fn new(lookup_ttl: std::time::Duration, audit_window: Duration) -> Self {
         Self {
             cache: Mutex::default(),
             flights: Mutex::default(),
