@@ -35,20 +35,18 @@ fn custom_app_body() -> Value {
 }
 
 async fn create_classic(env: &TestEnv, delegated: &str, backup: bool) -> Value {
-    let (s, v) = env
-        .api(
-            Method::POST,
-            &format!("/api/v1/tenants/{CONTOSO}/scan-profiles"),
-            Some(json!({
-                "name": "Contoso backup",
-                "modules": ["planner", "teams"],
-                "authentication": {"method": "classic",
-                    "service_account": "svc-backup@contoso.onmicrosoft.com",
-                    "delegated_profile": delegated},
-                "planner_backup_enabled": backup,
-            })),
-        )
-        .await;
+    let (s, v) = post_scan(
+        env,
+        json!({
+            "name": "Contoso backup",
+            "modules": ["planner", "teams"],
+            "authentication": {"method": "classic",
+                "service_account": "svc-backup@contoso.onmicrosoft.com",
+                "delegated_profile": delegated},
+            "planner_backup_enabled": backup,
+        }),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["authentication"]["method"], "classic", "{v}");
     v
@@ -77,6 +75,16 @@ async fn readiness_codes(env: &TestEnv, id: &str) -> Vec<String> {
         .collect();
     assert_eq!(v["ready"], codes.is_empty(), "{v}");
     codes
+}
+
+/// `POST /api/v1/tenants/{CONTOSO}/scan-profiles` with `body`.
+async fn post_scan(env: &TestEnv, body: Value) -> (StatusCode, Value) {
+    env.api(
+        Method::POST,
+        &format!("/api/v1/tenants/{CONTOSO}/scan-profiles"),
+        Some(body),
+    )
+    .await
 }
 
 async fn put(env: &TestEnv, id: &str, body: Value) -> (StatusCode, Value) {
@@ -294,24 +302,16 @@ async fn unsuitable_app_profiles_are_refused_with_their_reason_and_step() {
     assert_eq!(get_scan(&env, &id).await, sp);
 
     // Creating one with an unsuitable app profile is refused the same way.
-    let (s, v) = env
-        .api(
-            Method::POST,
-            &format!("/api/v1/tenants/{CONTOSO}/scan-profiles"),
-            Some(json!({"name": "New", "modules": ["planner"],
-                "authentication": {"method": "app_profile", "app_profile": delegated}})),
-        )
-        .await;
+    let (s, v) = post_scan(
+        &env,
+        json!({"name": "New", "modules": ["planner"],
+                "authentication": {"method": "app_profile", "app_profile": delegated}}),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    let (s, v) = env
-        .api(
-            Method::POST,
-            &format!("/api/v1/tenants/{CONTOSO}/scan-profiles"),
-            Some(json!({"name": "Classic", "modules": ["planner"],
+    let (s, v) = post_scan(&env, json!({"name": "Classic", "modules": ["planner"],
                 "authentication": {"method": "classic", "service_account": "svc@contoso.onmicrosoft.com",
-                    "delegated_profile": modern}})),
-        )
-        .await;
+                    "delegated_profile": modern}})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["error"]["field"], "delegated_profile", "{v}");
     let (_, list) = env
@@ -492,14 +492,12 @@ async fn readiness_follows_the_app_profile_validity_and_the_settings() {
     env.connect_contoso(&[]).await;
     let modern = env.profile("cloud-backup-m365-all", None).await;
     authorize(&env, &modern, json!({})).await;
-    let (s, sp) = env
-        .api(
-            Method::POST,
-            &format!("/api/v1/tenants/{CONTOSO}/scan-profiles"),
-            Some(json!({"name": "Mail only", "modules": ["teams"],
-                "authentication": {"method": "app_profile", "app_profile": modern}})),
-        )
-        .await;
+    let (s, sp) = post_scan(
+        &env,
+        json!({"name": "Mail only", "modules": ["teams"],
+                "authentication": {"method": "app_profile", "app_profile": modern}}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{sp}");
     let id = sp["id"].as_str().unwrap().to_string();
     assert_eq!(
@@ -552,14 +550,12 @@ async fn readiness_follows_the_app_profile_validity_and_the_settings() {
     assert!(readiness_codes(&env, &id).await.is_empty());
 
     // Names are unique per tenant; unknown modules are named.
-    let (s, v) = env
-        .api(
-            Method::POST,
-            &format!("/api/v1/tenants/{CONTOSO}/scan-profiles"),
-            Some(json!({"name": "MAIL ONLY", "modules": ["planner"],
-                "authentication": {"method": "app_profile", "app_profile": modern}})),
-        )
-        .await;
+    let (s, v) = post_scan(
+        &env,
+        json!({"name": "MAIL ONLY", "modules": ["planner"],
+                "authentication": {"method": "app_profile", "app_profile": modern}}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     let (s, v) = put(&env, &id, json!({"modules": ["exchange"]})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
