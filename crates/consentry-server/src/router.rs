@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(crate::api::metrics::metrics))
         .route("/", get(|| async { axum::response::Redirect::to("/console") }))
+        .route("/favicon.ico", get(crate::console::favicon))
         .nest("/console", crate::console::routes().layer(pages.clone()))
         // `/console/` is not matched by the nested router: the console's home.
         .route(

@@ -35,6 +35,7 @@ use consentry_domain::{Accounts, HashCost, SessionPolicy};
 
 use crate::AppState;
 
+pub use assets::favicon;
 pub use auth::{LOGIN_COOKIE, SESSION_COOKIE};
 pub use error::ConsoleError;
 
