@@ -35,6 +35,18 @@ if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
   fi
 fi
 
+step "axe-core for the console's accessibility checks"
+# The npm package axe-core, into target/node (git-ignored; nothing is committed). The browser test
+# injects target/node/node_modules/axe-core/axe.min.js into every page; without it the test is skipped
+# locally and fails under CI.
+if [[ ! -f target/node/node_modules/axe-core/axe.min.js ]]; then
+  if command -v npm >/dev/null 2>&1; then
+    npm install --no-save --no-package-lock --no-audit --no-fund --prefix target/node axe-core@4
+  else
+    echo "npm is missing: the browser test's accessibility checks need axe-core (Debian package npm)" >&2
+  fi
+fi
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

@@ -82,10 +82,12 @@ fn skip(msg: &str) {
 /// Where `scripts/test.sh` installs axe-core (`npm install --prefix target/node axe-core`);
 /// `AXE_CORE_JS` names another file.
 fn axe_path() -> PathBuf {
-    std::env::var_os("AXE_CORE_JS").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../target/node/node_modules/axe-core/axe.min.js")
-    })
+    std::env::var_os("AXE_CORE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/node/node_modules/axe-core/axe.min.js")
+        })
 }
 
 /// axe-core's source, or `None` (skipped, or failed under CI) when it is not installed.
@@ -115,7 +117,10 @@ impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
@@ -137,7 +142,13 @@ fn normalize(path: &str) -> String {
     };
     let mut parts: Vec<String> = path
         .split('/')
-        .map(|p| if is_uuid(p) { "{id}".into() } else { p.to_string() })
+        .map(|p| {
+            if is_uuid(p) {
+                "{id}".into()
+            } else {
+                p.to_string()
+            }
+        })
         .collect();
     if path.starts_with("/consent/") && parts.len() == 4 {
         parts[3] = "{token}".into();
@@ -258,7 +269,8 @@ impl Story {
         let Some((url, rest)) = message.split_once(" - ") else {
             return false;
         };
-        let status_4xx = rest.starts_with("Failed to load resource: the server responded with a status of 4");
+        let status_4xx =
+            rest.starts_with("Failed to load resource: the server responded with a status of 4");
         let path = url::Url::parse(url)
             .ok()
             .filter(|u| u.as_str().starts_with(&self.env.base))
@@ -310,7 +322,9 @@ impl Story {
         let forms = self
             .c
             .execute(
-                &format!("return Array.from(document.forms).map(f => {{ {FORM_OF} return [m, a]; }});"),
+                &format!(
+                    "return Array.from(document.forms).map(f => {{ {FORM_OF} return [m, a]; }});"
+                ),
                 vec![],
             )
             .await
@@ -560,8 +574,10 @@ async fn the_console_story_in_chromium() {
         .api(
             reqwest::Method::POST,
             "/api/v1/tenants/contoso.onmicrosoft.com/scan-profiles",
-            Some(serde_json::json!({"name": "Teams backup", "modules": ["teams"],
-                "authentication": {"method": "app_profile", "app_profile": modern}})),
+            Some(
+                serde_json::json!({"name": "Teams backup", "modules": ["teams"],
+                "authentication": {"method": "app_profile", "app_profile": modern}}),
+            ),
         )
         .await;
     assert_eq!(status, reqwest::StatusCode::CREATED, "{scan}");
@@ -813,12 +829,16 @@ async fn the_console_story_in_chromium() {
     s.click("#continue").await;
     let link = s.wait("#consent-link").await.text().await.expect("text");
     s.shot("consent-link-created").await;
-    let path = link.strip_prefix(&s.env.base).expect("a link to Consentry").to_string();
+    let path = link
+        .strip_prefix(&s.env.base)
+        .expect("a link to Consentry")
+        .to_string();
     s.goto(&path).await;
     let asked = s.wait("#requested-by").await.text().await.expect("text");
     assert!(
         asked.contains(&org_name)
-            && asked.contains("operator (signed in to the Consentry console) asks an administrator"),
+            && asked
+                .contains("operator (signed in to the Consentry console) asks an administrator"),
         "{asked}"
     );
     s.shot("consent-link-page").await;
@@ -848,7 +868,8 @@ async fn the_console_story_in_chromium() {
     // Personal API tokens: create one (shown once) and revoke it.
     s.goto("/console/tokens").await;
     s.fill("#name", "report").await;
-    s.click("form[action$='/console/tokens'] button[type=submit]").await;
+    s.click("form[action$='/console/tokens'] button[type=submit]")
+        .await;
     s.wait("#tokens").await;
     assert!(s.text().await.contains("cpt_"), "the new token is shown");
     s.shot("token-created").await;
@@ -939,9 +960,16 @@ async fn the_console_story_in_chromium() {
         "/consent/{id}/{token}",
         "/oauth/callback",
     ] {
-        assert!(s.pages.contains(page), "{page} was not audited: {:?}", s.pages);
+        assert!(
+            s.pages.contains(page),
+            "{page} was not audited: {:?}",
+            s.pages
+        );
     }
-    println!("audited pages: {:?}\nsubmitted forms: {:?}", s.pages, s.forms_sent);
+    println!(
+        "audited pages: {:?}\nsubmitted forms: {:?}",
+        s.pages, s.forms_sent
+    );
 
     s.c.close().await.expect("close the browser");
 }

@@ -140,7 +140,9 @@ impl Actor {
             Some(("console", who)) => format!("{who} (signed in to the Consentry console)"),
             Some(("api", who)) => format!("{who} (through the Consentry API)"),
             Some(("cli", who)) => format!("{who} (a Consentry operator, on the command line)"),
-            Some(("service", key)) => format!("the service using the API key \u{201c}{key}\u{201d}"),
+            Some(("service", key)) => {
+                format!("the service using the API key \u{201c}{key}\u{201d}")
+            }
             _ if name == "api" => "the Consentry platform operator".into(),
             _ => name.clone(),
         }
@@ -163,10 +165,19 @@ mod actor_tests {
     #[test]
     fn actors_are_described_for_people_outside_consentry() {
         let d = |n: &str| Actor::Operator(n.into()).describe();
-        assert_eq!(d("console:alice"), "alice (signed in to the Consentry console)");
+        assert_eq!(
+            d("console:alice"),
+            "alice (signed in to the Consentry console)"
+        );
         assert_eq!(d("api:bob"), "bob (through the Consentry API)");
-        assert_eq!(d("cli:root"), "root (a Consentry operator, on the command line)");
-        assert_eq!(d("service:backup"), "the service using the API key \u{201c}backup\u{201d}");
+        assert_eq!(
+            d("cli:root"),
+            "root (a Consentry operator, on the command line)"
+        );
+        assert_eq!(
+            d("service:backup"),
+            "the service using the API key \u{201c}backup\u{201d}"
+        );
         assert_eq!(d("api"), "the Consentry platform operator");
         assert_eq!(d("demo"), "demo");
         assert_eq!(Actor::System.describe(), "Consentry");

@@ -92,7 +92,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(crate::api::metrics::metrics))
-        .route("/", get(|| async { axum::response::Redirect::to("/console") }))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/console") }),
+        )
         .route("/favicon.ico", get(crate::console::favicon))
         .nest("/console", crate::console::routes().layer(pages.clone()))
         // `/console/` is not matched by the nested router: the console's home.
@@ -122,15 +125,17 @@ pub fn router(state: AppState) -> Router {
             state.security.clone(),
             crate::security::headers,
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            // Only the method and the path: query strings may carry codes or state, and a consent
-            // link's path its token (redacted).
-            tracing::info_span!(
-                "request",
-                http.method = %req.method(),
-                http.path = %crate::security::logged_path(req.uri().path())
-            )
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                // Only the method and the path: query strings may carry codes or state, and a consent
+                // link's path its token (redacted).
+                tracing::info_span!(
+                    "request",
+                    http.method = %req.method(),
+                    http.path = %crate::security::logged_path(req.uri().path())
+                )
+            }),
+        )
         .with_state(state)
 }
 

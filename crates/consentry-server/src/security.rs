@@ -182,7 +182,10 @@ mod tests {
             csp.contains("form-action 'self' https://login.microsoftonline.com;"),
             "{csp}"
         );
-        assert!(!csp.contains("unsafe-inline") && !csp.contains(" https:;"), "{csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains(" https:;"),
+            "{csp}"
+        );
         let csp = page_csp("https://127.0.0.1:8443/some/path");
         assert!(
             csp.to_str()

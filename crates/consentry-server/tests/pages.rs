@@ -73,9 +73,14 @@ async fn the_consent_link_page_names_who_asked_and_may_post_to_microsoft() {
         "{csp}"
     );
     assert!(csp.contains("style-src 'self'"), "{csp}");
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("'none'; form"), "{csp}");
     assert!(
-        !page.body.contains("<style") && !page.body.contains("style=\"") && !page.body.contains("<script"),
+        !csp.contains("unsafe-inline") && !csp.contains("'none'; form"),
+        "{csp}"
+    );
+    assert!(
+        !page.body.contains("<style")
+            && !page.body.contains("style=\"")
+            && !page.body.contains("<script"),
         "no inline style or script: {}",
         page.body
     );
@@ -155,7 +160,9 @@ async fn the_consent_link_page_names_who_asked_and_may_post_to_microsoft() {
 
 fn csp_ok(h: &HeaderMap) -> bool {
     let c = csp(h);
-    c.contains("style-src 'self'") && !c.contains("unsafe-inline") && c.contains("form-action 'self'")
+    c.contains("style-src 'self'")
+        && !c.contains("unsafe-inline")
+        && c.contains("form-action 'self'")
 }
 
 #[tokio::test]
