@@ -429,7 +429,12 @@ impl Story {
         {
             Ok(e) => e,
             Err(e) => panic!(
-                "{css} did not appear ({e}); the page says: {}",
+                "{css} did not appear ({e}); the browser's console: {}; the page says: {}",
+                self.c
+                    .issue_cmd(BrowserLog)
+                    .await
+                    .map(|l| l.to_string())
+                    .unwrap_or_default(),
                 self.text().await
             ),
         }
