@@ -14,8 +14,8 @@
 //!   once by the test, so a new form the test does not submit fails it.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` and the axe-core npm package (`scripts/test.sh`
-//! installs them). Without them the test is skipped with a printed reason, unless `CI` is set, where
-//! it fails.
+//! installs them). Without Chromium the test is skipped, without axe-core its accessibility checks
+//! are, each with a printed reason, unless `CI` is set, where the test fails.
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -97,7 +97,7 @@ fn axe_source() -> Option<String> {
         Ok(js) => Some(js),
         Err(e) => {
             skip(&format!(
-                "the accessibility checks need axe-core at {} ({e}); scripts/test.sh installs it \
+                "accessibility checks: they need axe-core at {} ({e}); scripts/test.sh installs it \
                  (npm install --no-save --prefix target/node axe-core@4)",
                 path.display()
             ));
@@ -236,8 +236,8 @@ struct Story {
     env: TestEnv,
     shots: PathBuf,
     n: u32,
-    /// axe-core's source.
-    axe: String,
+    /// axe-core's source (`None`: not installed, accessibility checks skipped).
+    axe: Option<String>,
     /// Consentry's pages audited (normalized paths).
     pages: BTreeSet<String>,
     /// Consentry's forms seen on audited pages: `METHOD path` (normalized).
@@ -334,6 +334,9 @@ impl Story {
                 self.forms_seen.insert(key);
             }
         }
+        if self.axe.is_none() {
+            return;
+        }
         // WebDriver scripts run outside the page's CSP (which allows no inline script): axe-core is
         // injected as is.
         let loaded = self
@@ -343,7 +346,10 @@ impl Story {
             .expect("script");
         if loaded != true {
             self.c
-                .execute(&format!("{}\nreturn true;", self.axe), vec![])
+                .execute(
+                    &format!("{}\nreturn true;", self.axe.as_deref().unwrap_or_default()),
+                    vec![],
+                )
                 .await
                 .expect("axe-core injected");
         }
@@ -389,6 +395,9 @@ impl Story {
             log.to_string().contains("Content Security Policy"),
             "an inline style is reported as a CSP violation: {log}"
         );
+        if self.axe.is_none() {
+            return;
+        }
         let found = self
             .c
             .execute_async(AXE_RUN, vec![])
@@ -557,9 +566,9 @@ async fn the_console_story_in_chromium() {
     if !chromium_available() {
         return;
     }
-    let Some(axe) = axe_source() else {
-        return;
-    };
+    // Without axe-core the story runs without its accessibility checks (a printed reason; under CI
+    // `axe_source` fails instead).
+    let axe = axe_source();
     let env = TestEnv::start().await;
     let org = env.connect_contoso(&["teams"]).await;
     let hybrid = env.profile("insights-m365", None).await;
