@@ -35,6 +35,21 @@ if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
   fi
 fi
 
+step "axe-core for the console's accessibility checks"
+# The npm package axe-core, into target/node (git-ignored; nothing is committed). The browser test
+# injects target/node/node_modules/axe-core/axe.min.js into every page; without it the test is skipped
+# locally and fails under CI.
+if [[ ! -f target/node/node_modules/axe-core/axe.min.js ]]; then
+  if ! command -v npm >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm
+  fi
+  if command -v npm >/dev/null 2>&1; then
+    npm install --no-save --no-package-lock --no-audit --no-fund --prefix target/node axe-core@4
+  else
+    echo "npm is missing and cannot be installed here (need root and apt-get): the browser test needs axe-core" >&2
+  fi
+fi
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

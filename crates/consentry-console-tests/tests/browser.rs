@@ -1,11 +1,23 @@
 //! The console in headless Chromium, end to end with entra-sim: sign in; see an invalid profile and its
 //! reason; re-authorize it through the simulator's sign-in and consent pages and see it valid; user
 //! consent; a custom app with a bad and a good .pfx; a role rejection; the functions gating; and a
-//! narrow screen. Each step saves a screenshot under `target/artifacts/console/`.
+//! narrow screen; the API tokens, scan profile and audit pages, the console's 404 page, and a consent
+//! link created in the console, opened, taken to Microsoft and completed. Each step saves a screenshot
+//! under `target/artifacts/console/`.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`scripts/test.sh` installs them). Without them the
-//! test is skipped with a printed reason, unless `CI` is set, where it fails.
+//! Every page Consentry serves is audited after it loads and after every form submission:
+//! - the browser's console (chromedriver's log, `goog:loggingPrefs`) must hold no CSP violation and no
+//!   `SEVERE` entry (a blocked style, script or form, a failed load);
+//! - axe-core (`target/node/node_modules/axe-core/axe.min.js`, which `scripts/test.sh` installs from
+//!   npm) must find no WCAG 2.0/2.1 A or AA violation;
+//! - each distinct form (method and action, IDs normalized) seen on a page must be submitted at least
+//!   once by the test, so a new form the test does not submit fails it.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` and the axe-core npm package (`scripts/test.sh`
+//! installs them). Without Chromium the test is skipped, without axe-core its accessibility checks
+//! are, each with a printed reason, unless `CI` is set, where the test fails.
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -54,14 +66,108 @@ fn chromium_available() -> bool {
     if missing.is_empty() {
         return true;
     }
-    let msg = format!(
+    skip(&format!(
         "browser tests need {} (Debian packages chromium and chromium-driver; scripts/test.sh installs them)",
         missing.join(" and ")
-    );
-    assert!(std::env::var_os("CI").is_none(), "{msg}");
-    println!("skipped: {msg}");
+    ));
     false
 }
+
+/// Skips with the reason, or fails when `CI` is set.
+fn skip(msg: &str) {
+    assert!(std::env::var_os("CI").is_none(), "{msg}");
+    println!("skipped: {msg}");
+}
+
+/// Where `scripts/test.sh` installs axe-core (`npm install --prefix target/node axe-core`);
+/// `AXE_CORE_JS` names another file.
+fn axe_path() -> PathBuf {
+    std::env::var_os("AXE_CORE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/node/node_modules/axe-core/axe.min.js")
+        })
+}
+
+/// axe-core's source, or `None` (skipped, or failed under CI) when it is not installed.
+fn axe_source() -> Option<String> {
+    let path = axe_path();
+    match std::fs::read_to_string(&path) {
+        Ok(js) => Some(js),
+        Err(e) => {
+            skip(&format!(
+                "accessibility checks: they need axe-core at {} ({e}); scripts/test.sh installs it \
+                 (npm install --no-save --prefix target/node axe-core@4)",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
+/// chromedriver's `POST /session/{id}/se/log {"type":"browser"}`: the browser console's entries since
+/// the last read (needs the `goog:loggingPrefs` capability).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.into()))
+    }
+}
+
+/// A path with its variable parts named: UUIDs become `{id}`, a consent link's token `{token}`.
+fn normalize(path: &str) -> String {
+    let is_uuid = |s: &str| {
+        s.len() == 36
+            && s.chars().enumerate().all(|(i, c)| {
+                if matches!(i, 8 | 13 | 18 | 23) {
+                    c == '-'
+                } else {
+                    c.is_ascii_hexdigit()
+                }
+            })
+    };
+    let mut parts: Vec<String> = path
+        .split('/')
+        .map(|p| {
+            if is_uuid(p) {
+                "{id}".into()
+            } else {
+                p.to_string()
+            }
+        })
+        .collect();
+    if path.starts_with("/consent/") && parts.len() == 4 {
+        parts[3] = "{token}".into();
+    }
+    parts.join("/")
+}
+
+/// A form's `[method, absolute action]`, read from its attributes: a control named `method` (the
+/// wizard's consent method) or `action` shadows the form's own properties.
+const FORM_OF: &str = "const m = f.getAttribute('method') || 'get'; \
+    const a = new URL(f.getAttribute('action') || '', document.baseURI).href;";
+
+const AXE_RUN: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+  .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at '
+      + v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' [' + (n.failureSummary || '').replace(/\s+/g, ' ') + ']').join('; '))))
+  .catch(e => done(['axe-core failed: ' + e]));
+"#;
 
 async fn start_driver() -> Driver {
     let port = free_port();
@@ -103,6 +209,11 @@ async fn browser(driver: &Driver, profile_dir: &Path) -> Client {
         "goog:chromeOptions".into(),
         serde_json::json!({ "binary": CHROMIUM, "args": args }),
     );
+    // The browser's console (CSP violations, failed loads) through chromedriver's log endpoint.
+    caps.insert(
+        "goog:loggingPrefs".into(),
+        serde_json::json!({ "browser": "ALL" }),
+    );
     ClientBuilder::rustls()
         .expect("TLS for the WebDriver client")
         .capabilities(caps)
@@ -125,14 +236,195 @@ struct Story {
     env: TestEnv,
     shots: PathBuf,
     n: u32,
+    /// axe-core's source (`None`: not installed, accessibility checks skipped).
+    axe: Option<String>,
+    /// Consentry's pages audited (normalized paths).
+    pages: BTreeSet<String>,
+    /// Consentry's forms seen on audited pages: `METHOD path` (normalized).
+    forms_seen: BTreeSet<String>,
+    /// Consentry's forms the test submitted.
+    forms_sent: BTreeSet<String>,
+    /// Pages (normalized paths) the test makes answer with an error status on purpose (a wrong
+    /// password, a used link): Chromium reports the status in the console, which is expected there.
+    error_pages: BTreeSet<&'static str>,
 }
 
 impl Story {
     async fn shot(&mut self, name: &str) {
+        self.audit(name).await;
         self.n += 1;
         let png = self.c.screenshot().await.expect("screenshot");
         std::fs::write(self.shots.join(format!("{:02}-{name}.png", self.n)), png)
             .expect("write screenshot");
+    }
+
+    /// The next page answers with an error status on purpose (see `error_pages`).
+    fn expect_error_status(&mut self, page: &'static str) {
+        self.error_pages.insert(page);
+    }
+
+    /// Whether a console entry is Chromium's report of a page's own error status that the test
+    /// asked for (never a subresource's: those are other paths).
+    fn expected_status(&self, message: &str) -> bool {
+        let Some((url, rest)) = message.split_once(" - ") else {
+            return false;
+        };
+        let status_4xx =
+            rest.starts_with("Failed to load resource: the server responded with a status of 4");
+        let path = url::Url::parse(url)
+            .ok()
+            .filter(|u| u.as_str().starts_with(&self.env.base))
+            .map(|u| normalize(u.path()));
+        status_4xx && path.is_some_and(|p| self.error_pages.contains(p.as_str()))
+    }
+
+    /// Fails on any CSP violation or severe entry in the browser's console since the last read.
+    async fn check_console(&self, label: &str) {
+        let log = self.c.issue_cmd(BrowserLog).await.expect("browser log");
+        let bad: Vec<String> = log
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                let message = e["message"].as_str().unwrap_or_default();
+                message.contains("Content Security Policy")
+                    || (e["level"] == "SEVERE" && !self.expected_status(message))
+            })
+            .map(|e| format!("{} {}", e["level"], e["message"]))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "{label}: the browser's console reports:\n{}",
+            bad.join("\n")
+        );
+    }
+
+    /// After a page loaded or a form was sent: the browser's console; on Consentry's pages, axe-core
+    /// and the forms the page holds.
+    async fn audit(&mut self, label: &str) {
+        for _ in 0..100 {
+            let state = self
+                .c
+                .execute("return document.readyState", vec![])
+                .await
+                .unwrap_or_default();
+            if state == "complete" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.check_console(label).await;
+        let url = self.c.current_url().await.expect("url");
+        if !url.as_str().starts_with(&self.env.base) {
+            return;
+        }
+        self.pages.insert(normalize(url.path()));
+        let forms = self
+            .c
+            .execute(
+                &format!(
+                    "return Array.from(document.forms).map(f => {{ {FORM_OF} return [m, a]; }});"
+                ),
+                vec![],
+            )
+            .await
+            .expect("forms");
+        for f in forms.as_array().into_iter().flatten() {
+            if let Some(key) = self.form_key(&f[0], &f[1]) {
+                self.forms_seen.insert(key);
+            }
+        }
+        if self.axe.is_none() {
+            return;
+        }
+        // WebDriver scripts run outside the page's CSP (which allows no inline script): axe-core is
+        // injected as is.
+        let loaded = self
+            .c
+            .execute("return typeof axe !== 'undefined'", vec![])
+            .await
+            .expect("script");
+        if loaded != true {
+            self.c
+                .execute(
+                    &format!("{}\nreturn true;", self.axe.as_deref().unwrap_or_default()),
+                    vec![],
+                )
+                .await
+                .expect("axe-core injected");
+        }
+        let violations = self
+            .c
+            .execute_async(AXE_RUN, vec![])
+            .await
+            .expect("axe-core runs");
+        let violations: Vec<String> = violations
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        assert!(
+            violations.is_empty(),
+            "{label} ({}): WCAG 2.1 AA violations:\n{}",
+            url.path(),
+            violations.join("\n")
+        );
+        self.check_console(label).await;
+    }
+
+    /// Shows that the checks can fail, on the current (Consentry) page: an inline style is reported
+    /// as a CSP violation in the console's log, and an image without a text alternative as an axe
+    /// violation (which also shows that axe-core, injected through WebDriver, runs under the page's
+    /// CSP).
+    async fn self_test(&mut self) {
+        self.audit("self-test").await;
+        self.c
+            .execute(
+                "const s = document.createElement('style'); s.textContent = 'body{color:red}'; \
+                 document.head.appendChild(s); \
+                 const i = document.createElement('img'); i.id = 'axe-self-test'; \
+                 i.src = '/console/static/favicon.ico'; document.body.appendChild(i);",
+                vec![],
+            )
+            .await
+            .expect("inject");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let log = self.c.issue_cmd(BrowserLog).await.expect("browser log");
+        assert!(
+            log.to_string().contains("Content Security Policy"),
+            "an inline style is reported as a CSP violation: {log}"
+        );
+        if self.axe.is_none() {
+            return;
+        }
+        let found = self
+            .c
+            .execute_async(AXE_RUN, vec![])
+            .await
+            .expect("axe-core runs");
+        assert!(
+            found.to_string().contains("image-alt"),
+            "axe-core finds an image without alt text: {found}"
+        );
+        self.c
+            .execute("document.getElementById('axe-self-test').remove();", vec![])
+            .await
+            .expect("remove");
+    }
+
+    /// `METHOD path` of a form whose action is Consentry's.
+    fn form_key(&self, method: &serde_json::Value, action: &serde_json::Value) -> Option<String> {
+        let action = action.as_str()?;
+        if !action.starts_with(&self.env.base) {
+            return None;
+        }
+        let url = url::Url::parse(action).ok()?;
+        Some(format!(
+            "{} {}",
+            method.as_str().unwrap_or("get").to_ascii_uppercase(),
+            normalize(url.path())
+        ))
     }
 
     /// Waits (at most ten seconds) for an element to appear.
@@ -146,17 +438,23 @@ impl Story {
         {
             Ok(e) => e,
             Err(e) => panic!(
-                "{css} did not appear ({e}); the page says: {}",
+                "{css} did not appear ({e}); the browser's console: {}; the page says: {}",
+                self.c
+                    .issue_cmd(BrowserLog)
+                    .await
+                    .map(|l| l.to_string())
+                    .unwrap_or_default(),
                 self.text().await
             ),
         }
     }
 
-    async fn goto(&self, path: &str) {
+    async fn goto(&mut self, path: &str) {
         self.c
             .goto(&format!("{}{path}", self.env.base))
             .await
             .expect("navigate");
+        self.audit(path).await;
     }
 
     /// The page's text, read again if the page changed under the read.
@@ -178,14 +476,25 @@ impl Story {
         e.send_keys(value).await.expect("type");
     }
 
-    async fn click(&self, css: &str) {
-        self.c
-            .find(Locator::Css(css))
+    /// Clicks; a click on a form's button records the form as submitted.
+    async fn click(&mut self, css: &str) {
+        let e = self.c.find(Locator::Css(css)).await.expect(css);
+        let form = self
+            .c
+            .execute(
+                &format!(
+                    "const e = arguments[0]; const f = e.form; \
+                     if (!f || !(e.type === 'submit' || e.tagName === 'BUTTON')) return null; \
+                     {FORM_OF} return [m, a];"
+                ),
+                vec![serde_json::to_value(&e).expect("element reference")],
+            )
             .await
-            .expect(css)
-            .click()
-            .await
-            .expect("click");
+            .expect("the clicked element's form");
+        if let Some(key) = self.form_key(&form[0], &form[1]) {
+            self.forms_sent.insert(key);
+        }
+        e.click().await.expect("click");
     }
 
     /// Plays the administrator at the simulator's pages until the browser is back at Consentry.
@@ -244,10 +553,11 @@ impl Story {
     }
 
     /// Opens a profile's wizard from its detail page.
-    async fn open_wizard(&self, id: &str) {
+    async fn open_wizard(&mut self, id: &str) {
         self.goto(&format!("/console/profiles/{id}")).await;
         self.click("#reauthorize").await;
         self.wait("#continue").await;
+        self.audit("wizard").await;
     }
 }
 
@@ -256,6 +566,9 @@ async fn the_console_story_in_chromium() {
     if !chromium_available() {
         return;
     }
+    // Without axe-core the story runs without its accessibility checks (a printed reason; under CI
+    // `axe_source` fails instead).
+    let axe = axe_source();
     let env = TestEnv::start().await;
     let org = env.connect_contoso(&["teams"]).await;
     let hybrid = env.profile("insights-m365", None).await;
@@ -265,6 +578,32 @@ async fn the_console_story_in_chromium() {
         .await;
     let express = env.profile("cloud-backup-express", None).await;
     let functions = env.profile("cloud-backup-delegated", None).await;
+    // Re-authorized through a consent link made in the console.
+    let linked = env.profile("insights-m365", None).await;
+    // A valid modern-mode profile and a scan profile using it, for the scan profile pages.
+    let modern = env.profile("cloud-backup-m365-all", None).await;
+    env.authorize(&modern, serde_json::json!({"method": "admin"}), ADMIN, None)
+        .await;
+    let (status, scan) = env
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/tenants/contoso.onmicrosoft.com/scan-profiles",
+            Some(
+                serde_json::json!({"name": "Teams backup", "modules": ["teams"],
+                "authentication": {"method": "app_profile", "app_profile": modern}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{scan}");
+    let scan = scan["id"].as_str().expect("scan profile id").to_string();
+    let (_, o) = env
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/organizations/{org}"),
+            None,
+        )
+        .await;
+    let org_name = o["name"].as_str().expect("organization name").to_string();
     env.state
         .console
         .accounts
@@ -284,14 +623,21 @@ async fn the_console_story_in_chromium() {
         env,
         shots: artifacts(),
         n: 0,
+        axe,
+        pages: BTreeSet::new(),
+        forms_seen: BTreeSet::new(),
+        forms_sent: BTreeSet::new(),
+        error_pages: BTreeSet::new(),
     };
 
     // Sign in: the console sends an anonymous visitor to the sign-in page and back.
     s.goto("/console/profiles").await;
     s.wait("#password").await;
+    s.self_test().await;
     s.shot("sign-in").await;
     s.fill("#username", OPERATOR).await;
     s.fill("#password", "wrong-password-123").await;
+    s.expect_error_status("/console/login");
     s.click("button[type=submit]").await;
     assert!(
         s.text()
@@ -310,13 +656,24 @@ async fn the_console_story_in_chromium() {
             .ends_with("/console/profiles")
     );
     let body = s.text().await;
-    assert!(body.contains("5 app profiles are invalid"), "{body}");
+    assert!(body.contains("6 app profiles are invalid"), "{body}");
     assert!(body.contains("Signed in as operator"));
     s.shot("profiles-invalid-banner").await;
 
+    // The list's filters.
+    s.fill("#f-q", "Express").await;
+    s.click("form[role=search] button[type=submit]").await;
+    s.wait("#profiles").await;
+    let body = s.text().await;
+    assert!(
+        body.contains("Cloud Backup Express") && !body.contains("Insights for Microsoft 365"),
+        "{body}"
+    );
+    s.shot("profiles-filtered").await;
+
     // Tenants with their health summary.
     s.goto("/console").await;
-    assert!(s.text().await.contains("5 Invalid"));
+    assert!(s.text().await.contains("6 Invalid"));
     s.shot("tenants").await;
 
     // An invalid profile and its reason, then re-authorize it through the simulator.
@@ -399,11 +756,13 @@ async fn the_console_story_in_chromium() {
         .await
         .expect("choose file");
     s.fill("#password", CUSTOM_APP_PFX_PASSWORD).await;
+    s.expect_error_status("/console/profiles/{id}/reauthorize");
     s.click("#continue").await;
     let err = s.wait("#wizard-error").await;
     let msg = err.text().await.expect("text");
     assert!(!msg.is_empty());
     s.shot("custom-app-bad-pfx").await;
+    s.error_pages.remove("/console/profiles/{id}/reauthorize");
     s.c.find(Locator::Css("#certificate"))
         .await
         .expect("file input")
@@ -477,6 +836,88 @@ async fn the_console_story_in_chromium() {
         "back to its previous status"
     );
 
+    // A consent link made in the console, opened by the tenant's administrator (here in the same
+    // browser), taken to Microsoft and completed.
+    s.open_wizard(&linked).await;
+    s.click("#handoff").await;
+    s.click("#continue").await;
+    let link = s.wait("#consent-link").await.text().await.expect("text");
+    s.shot("consent-link-created").await;
+    let path = link
+        .strip_prefix(&s.env.base)
+        .expect("a link to Consentry")
+        .to_string();
+    s.goto(&path).await;
+    let asked = s.wait("#requested-by").await.text().await.expect("text");
+    assert!(
+        asked.contains(&org_name)
+            && asked
+                .contains("operator (signed in to the Consentry console) asks an administrator"),
+        "{asked}"
+    );
+    s.shot("consent-link-page").await;
+    s.click("#continue-to-microsoft").await;
+    s.at_microsoft(ADMIN, true, "consent-link").await;
+    s.wait("#result").await;
+    let body = s.text().await;
+    assert!(
+        body.contains("Success") && body.contains("re-authorized"),
+        "{body}"
+    );
+    s.shot("consent-link-result").await;
+    s.click("#back-to-profile").await;
+    let status = s.wait("#status").await;
+    assert_eq!(status.text().await.expect("text"), "Valid");
+    s.shot("consent-link-valid").await;
+    // A used link and a tampered callback: the result pages that say what went wrong.
+    s.expect_error_status("/consent/{id}/{token}");
+    s.goto(&path).await;
+    assert!(s.text().await.contains("cannot be used"));
+    s.shot("consent-link-used").await;
+    s.expect_error_status("/oauth/callback");
+    s.goto("/oauth/callback?state=a&state=b").await;
+    assert!(s.text().await.contains("more than once"));
+    s.shot("callback-bad-query").await;
+
+    // Personal API tokens: create one (shown once) and revoke it.
+    s.goto("/console/tokens").await;
+    s.fill("#name", "report").await;
+    s.click("form[action$='/console/tokens'] button[type=submit]")
+        .await;
+    s.wait("#tokens").await;
+    assert!(s.text().await.contains("cpt_"), "the new token is shown");
+    s.shot("token-created").await;
+    s.click("form[action$='/revoke'] button[type=submit]").await;
+    s.wait("#tokens").await;
+    assert!(s.text().await.contains("Revoked"), "{}", s.text().await);
+    s.shot("token-revoked").await;
+
+    // Scan profiles: the tenant's list, a detail, the edit form saved.
+    s.goto(&format!(
+        "/console/tenants/{}/scan-profiles",
+        s.env.contoso_id
+    ))
+    .await;
+    assert!(s.text().await.contains("Teams backup"));
+    s.shot("scan-profiles").await;
+    s.goto(&format!("/console/scan-profiles/{scan}")).await;
+    s.shot("scan-profile").await;
+    s.click("#edit").await;
+    s.wait("#save").await;
+    s.shot("scan-profile-edit").await;
+    s.click("#save").await;
+    s.wait("h1").await;
+    s.shot("scan-profile-saved").await;
+
+    // The audit log, and a page that does not exist.
+    s.goto("/console/audit").await;
+    assert!(s.text().await.contains("Audit log"));
+    s.shot("audit-log").await;
+    s.expect_error_status("/console/no-such-page");
+    s.goto("/console/no-such-page").await;
+    assert!(s.text().await.contains("Page not found"));
+    s.shot("console-404").await;
+
     // Functions gating: the organization has the Teams module only.
     s.open_wizard(&functions).await;
     let teams =
@@ -506,8 +947,43 @@ async fn the_console_story_in_chromium() {
     // Sign out: the session ends.
     s.click("header.top button[type=submit]").await;
     s.wait("#password").await;
+    s.shot("signed-out").await;
     s.goto("/console").await;
     s.wait("#password").await;
+    s.audit("end").await;
+
+    // Every form seen was submitted at least once, and every kind of page was audited.
+    let unsent: Vec<&String> = s.forms_seen.difference(&s.forms_sent).collect();
+    assert!(
+        unsent.is_empty(),
+        "forms on Consentry's pages that this test never submits: {unsent:?} (submitted: {:?})",
+        s.forms_sent
+    );
+    for page in [
+        "/console/login",
+        "/console",
+        "/console/profiles",
+        "/console/profiles/{id}",
+        "/console/profiles/{id}/reauthorize",
+        "/console/tokens",
+        "/console/tenants/{id}/scan-profiles",
+        "/console/scan-profiles/{id}",
+        "/console/scan-profiles/{id}/edit",
+        "/console/organizations/{id}/audit",
+        "/console/no-such-page",
+        "/consent/{id}/{token}",
+        "/oauth/callback",
+    ] {
+        assert!(
+            s.pages.contains(page),
+            "{page} was not audited: {:?}",
+            s.pages
+        );
+    }
+    println!(
+        "audited pages: {:?}\nsubmitted forms: {:?}",
+        s.pages, s.forms_sent
+    );
 
     s.c.close().await.expect("close the browser");
 }

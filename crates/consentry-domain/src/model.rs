@@ -127,12 +127,60 @@ pub enum Actor {
     System,
 }
 
+impl Actor {
+    /// Who this is, in words for someone outside Consentry (a tenant's administrator reading a consent
+    /// link): the person's account name and where they acted, or the service or operator. The recorded
+    /// names are `console:<account>`, `api:<account>`, `cli:<user>`, `service:<key name>` and `api`
+    /// (the platform operator's token); any other name is shown as it is.
+    pub fn describe(&self) -> String {
+        let Actor::Operator(name) = self else {
+            return "Consentry".into();
+        };
+        match name.split_once(':') {
+            Some(("console", who)) => format!("{who} (signed in to the Consentry console)"),
+            Some(("api", who)) => format!("{who} (through the Consentry API)"),
+            Some(("cli", who)) => format!("{who} (a Consentry operator, on the command line)"),
+            Some(("service", key)) => {
+                format!("the service using the API key \u{201c}{key}\u{201d}")
+            }
+            _ if name == "api" => "the Consentry platform operator".into(),
+            _ => name.clone(),
+        }
+    }
+}
+
 impl std::fmt::Display for Actor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Actor::Operator(n) => f.write_str(n),
             Actor::System => f.write_str("Consentry"),
         }
+    }
+}
+
+#[cfg(test)]
+mod actor_tests {
+    use super::Actor;
+
+    #[test]
+    fn actors_are_described_for_people_outside_consentry() {
+        let d = |n: &str| Actor::Operator(n.into()).describe();
+        assert_eq!(
+            d("console:alice"),
+            "alice (signed in to the Consentry console)"
+        );
+        assert_eq!(d("api:bob"), "bob (through the Consentry API)");
+        assert_eq!(
+            d("cli:root"),
+            "root (a Consentry operator, on the command line)"
+        );
+        assert_eq!(
+            d("service:backup"),
+            "the service using the API key \u{201c}backup\u{201d}"
+        );
+        assert_eq!(d("api"), "the Consentry platform operator");
+        assert_eq!(d("demo"), "demo");
+        assert_eq!(Actor::System.describe(), "Consentry");
     }
 }
 

@@ -89,8 +89,11 @@ pub struct HandoffView {
     pub why: Option<String>,
     /// The functions chosen.
     pub functions: Vec<String>,
-    /// Who created the link.
+    /// Who created the link, in words ([`crate::Actor::describe`]: the console account, the API
+    /// caller, the service or the operator).
     pub created_by: String,
+    /// The name of the organization (the vendor's customer) the link was created for.
+    pub organization: String,
     /// Until when it works.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
@@ -703,6 +706,7 @@ impl Reauthorizer {
             .core
             .tenant(&crate::ids::TenantRef::Id(profile.tenant_id))
             .await?;
+        let organization = self.core.organization(tenant.org_id).await?.name;
         let catalog = self.core.catalog();
         let required_roles = app
             .requirement_for(pending.method, Some(&profile.service), &pending.functions)
@@ -741,7 +745,8 @@ impl Reauthorizer {
                         .unwrap_or_else(|| f.clone())
                 })
                 .collect(),
-            created_by: pending.started_by.to_string(),
+            created_by: pending.started_by.describe(),
+            organization,
             expires_at: pending.expires_at,
         })
     }

@@ -85,20 +85,34 @@ pub fn router(state: AppState) -> Router {
         // Service API keys only (added after the caller layer on purpose).
         .route("/tenants/{tenant}/tokens", post(crate::api::tokens::issue));
 
+    // The headers of Consentry's HTML pages: the console, the callback's result pages and consent
+    // links (their CSP lets forms post to Consentry and to the identity platform's origin).
+    let pages = middleware::from_fn_with_state(state.clone(), crate::console::security_headers);
+
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(crate::api::metrics::metrics))
-        .route("/", get(|| async { axum::response::Redirect::to("/console") }))
-        .nest("/console", crate::console::routes())
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/console") }),
+        )
+        .route("/favicon.ico", get(crate::console::favicon))
+        .nest("/console", crate::console::routes().layer(pages.clone()))
+        // `/console/` is not matched by the nested router: the console's home.
+        .route(
+            "/console/",
+            get(|| async { axum::response::Redirect::permanent("/console") }),
+        )
         .route(
             "/oauth/callback",
             // The result page shares the console's stylesheet and headers.
-            get(callback::oauth_callback)
-                .layer(middleware::from_fn(crate::console::security_headers)),
+            get(callback::oauth_callback).layer(pages.clone()),
         )
         .route(
             "/consent/{profile}/{token}",
-            get(callback::consent_link).post(callback::consent_link_continue),
+            get(callback::consent_link)
+                .post(callback::consent_link_continue)
+                .layer(pages),
         )
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::RouteNotFound })
@@ -108,13 +122,20 @@ pub fn router(state: AppState) -> Router {
             state.security.request_timeout,
         ))
         .layer(middleware::from_fn_with_state(
-            state.security,
+            state.security.clone(),
             crate::security::headers,
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            // Only the method and the path: query strings may carry codes or state.
-            tracing::info_span!("request", http.method = %req.method(), http.path = %req.uri().path())
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                // Only the method and the path: query strings may carry codes or state, and a consent
+                // link's path its token (redacted).
+                tracing::info_span!(
+                    "request",
+                    http.method = %req.method(),
+                    http.path = %crate::security::logged_path(req.uri().path())
+                )
+            }),
+        )
         .with_state(state)
 }
 

@@ -14,12 +14,64 @@ use axum::response::Response;
 pub const MAX_URL_CHARS: usize = 2048;
 
 /// What the security layer needs to know about how Consentry is served.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SecurityConfig {
     /// Served over TLS (the public URL is https): `Strict-Transport-Security` is sent.
     pub tls: bool,
     /// Longest time a request may take (answered 408 after it).
     pub request_timeout: Duration,
+    /// The CSP of Consentry's HTML pages (the console, the consent link page, the callback's result
+    /// pages): see [`page_csp`].
+    pub page_csp: HeaderValue,
+}
+
+impl SecurityConfig {
+    /// The configuration for a server whose identity platform is at `authority` (`[entra]
+    /// authority`, e.g. `https://login.microsoftonline.com`).
+    pub fn new(tls: bool, request_timeout: Duration, authority: &str) -> Self {
+        Self {
+            tls,
+            request_timeout,
+            page_csp: page_csp(authority),
+        }
+    }
+}
+
+/// The `Content-Security-Policy` of every HTML page Consentry serves: styles and scripts only from
+/// Consentry's own files (no inline code), and forms only to Consentry itself and to the identity
+/// platform's origin. The latter is needed because Chromium applies `form-action` to the redirects
+/// that follow a form POST: "Continue to Microsoft" on a consent link and the wizard's Continue are
+/// POSTs answered with a redirect to `{authority}/…/authorize` (or `/adminconsent`). An authority that
+/// is not a URL with an origin (refused by the configuration's validation anyway) allows `'self'` only.
+pub fn page_csp(authority: &str) -> HeaderValue {
+    let origin = url::Url::parse(authority)
+        .ok()
+        .map(|u| u.origin())
+        .filter(url::Origin::is_tuple)
+        .map(|o| o.ascii_serialization());
+    let form_action = match origin {
+        Some(o) => format!("'self' {o}"),
+        None => "'self'".to_string(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+         form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    // An origin's ASCII serialization holds only header-safe characters.
+    HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(FALLBACK_PAGE_CSP))
+}
+
+/// The page CSP without the identity platform's origin (forms post to Consentry only): for the
+/// few pages answered where the configured one is not at hand (console errors built outside a
+/// request's state). The layer replaces it with [`page_csp`] on every page it serves.
+pub const FALLBACK_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
+     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// `Cache-Control: no-store` and `Pragma: no-cache` on an answer that must not be kept by a browser
+/// or a proxy: tokens (RFC 6749 §5.1), secrets shown once, consent pages.
+pub fn no_store(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 /// The headers every response carries. A response that set its own `Content-Security-Policy`
@@ -53,6 +105,31 @@ pub async fn headers(State(cfg): State<SecurityConfig>, req: Request, next: Next
     let mut res = next.run(req).await;
     apply(res.headers_mut(), cfg.tls);
     res
+}
+
+/// An answer sent with [`no_store`]: one that shows a secret once (a new service API key, a
+/// webhook's secret) or a token.
+#[derive(Debug)]
+pub struct NoStore<T>(pub T);
+
+impl<T: axum::response::IntoResponse> axum::response::IntoResponse for NoStore<T> {
+    fn into_response(self) -> Response {
+        let mut res = self.0.into_response();
+        no_store(res.headers_mut());
+        res
+    }
+}
+
+/// A request's path as the request log shows it: a consent link's token (the authorization of
+/// whoever holds the link) is replaced by `[redacted]`; other paths are unchanged.
+pub fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/consent/") {
+        Some(rest) => {
+            let profile = rest.split('/').next().unwrap_or_default();
+            std::borrow::Cow::Owned(format!("/consent/{profile}/[redacted]"))
+        }
+        None => std::borrow::Cow::Borrowed(path),
+    }
 }
 
 /// The cookie binding a re-authorization's OAuth state to the browser that started it (RFC 9700
@@ -96,6 +173,29 @@ pub fn binding_of(headers: &HeaderMap) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_csp_allows_forms_to_self_and_the_authority_origin_only() {
+        let csp = page_csp("https://login.microsoftonline.com");
+        let csp = csp.to_str().unwrap();
+        assert!(
+            csp.contains("form-action 'self' https://login.microsoftonline.com;"),
+            "{csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains(" https:;"),
+            "{csp}"
+        );
+        let csp = page_csp("https://127.0.0.1:8443/some/path");
+        assert!(
+            csp.to_str()
+                .unwrap()
+                .contains("form-action 'self' https://127.0.0.1:8443;"),
+            "{csp:?}"
+        );
+        let csp = page_csp("not a url");
+        assert!(csp.to_str().unwrap().contains("form-action 'self';"));
+    }
 
     #[test]
     fn hsts_only_over_tls_and_own_csp_is_kept() {

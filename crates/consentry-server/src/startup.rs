@@ -268,10 +268,11 @@ pub async fn build_state_with_clock(
         reauth,
         operator_token: OperatorToken::new(&token),
         max_body_bytes: cfg.max_body_bytes,
-        security: crate::security::SecurityConfig {
-            tls: cfg.tls(),
-            request_timeout: std::time::Duration::from_secs(cfg.request_timeout_seconds),
-        },
+        security: crate::security::SecurityConfig::new(
+            cfg.tls(),
+            std::time::Duration::from_secs(cfg.request_timeout_seconds),
+            &cfg.entra.authority,
+        ),
         webhooks_allow_private: cfg.webhooks.allow_private,
         checker: consentry_domain::Checker::new(svc_for_checker, platform, cfg_check_policy(cfg))
             .with_observer(notifier.clone()),

@@ -70,7 +70,7 @@ pub async fn create(
     ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<CreateKey>,
-) -> ApiResult<(StatusCode, ApiJson<Created>)> {
+) -> ApiResult<crate::security::NoStore<(StatusCode, ApiJson<Created>)>> {
     let org = parse_id("id", &id, OrgId::parse)?;
     c.may(Action::ManageSettings, Some(org))?;
     st.svc.organization(org).await?;
@@ -106,7 +106,11 @@ pub async fn create(
         serde_json::json!({ "name": record.name }),
     )
     .await;
-    Ok((StatusCode::CREATED, ApiJson(Created { record, key })))
+    // The key is shown once: no browser or proxy keeps the answer.
+    Ok(crate::security::NoStore((
+        StatusCode::CREATED,
+        ApiJson(Created { record, key }),
+    )))
 }
 
 /// Revokes one of an organization's keys.

@@ -458,8 +458,13 @@ pub async fn issue(
     headers: HeaderMap,
     axum::extract::Path(tenant): axum::extract::Path<String>,
     body: Result<Json<TokenRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<TokenBody>, ApiError> {
-    Ok(issue_token(st, headers, tenant, body).await?)
+) -> crate::security::NoStore<Result<Json<TokenBody>, ApiError>> {
+    // Every answer of the token endpoint, refusals included, is not to be stored (RFC 6749 §5.1).
+    crate::security::NoStore(
+        issue_token(st, headers, tenant, body)
+            .await
+            .map_err(ApiError::from),
+    )
 }
 
 async fn issue_token(

@@ -81,7 +81,7 @@ pub async fn create(
     ApiCaller(c): ApiCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<CreateWebhook>,
-) -> ApiResult<(StatusCode, ApiJson<Created>)> {
+) -> ApiResult<crate::security::NoStore<(StatusCode, ApiJson<Created>)>> {
     let org = parse_id("id", &id, OrgId::parse)?;
     c.may(Action::ManageSettings, Some(org))?;
     st.svc.organization(org).await?;
@@ -109,7 +109,11 @@ pub async fn create(
         serde_json::json!({ "host": webhook.url.parse::<Uri>().ok().and_then(|u| u.host().map(str::to_string)) }),
     )
     .await;
-    Ok((StatusCode::CREATED, ApiJson(Created { webhook, secret })))
+    // The secret is shown once: no browser or proxy keeps the answer.
+    Ok(crate::security::NoStore((
+        StatusCode::CREATED,
+        ApiJson(Created { webhook, secret }),
+    )))
 }
 
 fn hex_encode(bytes: &[u8]) -> String {

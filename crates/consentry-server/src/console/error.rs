@@ -107,7 +107,11 @@ impl IntoResponse for ConsoleError {
             tracing::error!(error.detail = %self, "console request failed");
         }
         let mut res = html(status, &ErrorPage { title, message });
-        super::apply_security_headers(res.headers_mut());
+        // The console's layer replaces the CSP with the configured one.
+        super::apply_security_headers(
+            res.headers_mut(),
+            axum::http::HeaderValue::from_static(crate::security::FALLBACK_PAGE_CSP),
+        );
         res
     }
 }

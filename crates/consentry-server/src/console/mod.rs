@@ -26,15 +26,16 @@ mod tokens;
 mod wizard;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
 use consentry_domain::{Accounts, HashCost, SessionPolicy};
 
 use crate::AppState;
 
+pub use assets::favicon;
 pub use auth::{LOGIN_COOKIE, SESSION_COOKIE};
 pub use error::ConsoleError;
 
@@ -97,20 +98,15 @@ pub fn routes() -> Router<AppState> {
         .route("/organizations/{id}/audit/export", get(audit::export_log))
         .route("/static/{file}", get(assets::asset))
         .fallback(|| async { ConsoleError::PageNotFound })
-        .layer(middleware::from_fn(security_headers))
+    // The security headers are layered on in `router.rs`, which holds the state they need.
 }
 
-/// The headers every console response carries.
-pub fn apply_security_headers(h: &mut HeaderMap) {
+/// The headers every console response carries, with `csp` (the configured
+/// [`crate::security::page_csp`]). Consent pages and the callback's result pages carry them too.
+pub fn apply_security_headers(h: &mut HeaderMap, csp: HeaderValue) {
     // Styles and scripts are files of the console ('self'); no inline code. Forms post to the console,
-    // whose re-authorization answer redirects to Microsoft's https sign-in, which form-action must allow.
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
-             form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    // whose re-authorization answer redirects to Microsoft's sign-in, which form-action must allow.
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -120,13 +116,14 @@ pub fn apply_security_headers(h: &mut HeaderMap) {
         HeaderValue::from_static("no-referrer"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        crate::security::no_store(h);
+    }
 }
 
-/// Middleware: [`apply_security_headers`] on every response.
-pub async fn security_headers(req: Request, next: Next) -> Response {
+/// Middleware: [`apply_security_headers`] on every response, with the configured page CSP.
+pub async fn security_headers(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
-    apply_security_headers(res.headers_mut());
+    apply_security_headers(res.headers_mut(), st.security.page_csp.clone());
     res
 }

@@ -277,8 +277,17 @@ pub async fn submit(
     State(st): State<AppState>,
     op: Operator,
     Path(id): Path<String>,
-    mp: Multipart,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ConsoleError> {
+    // Anything but the wizard's own multipart form (a url-encoded POST, a missing boundary) gets the
+    // console's error page, not axum's plain-text rejection.
+    let mp = mp.map_err(|_| {
+        ConsoleError::BadRequest(
+            "the re-authorization form must be sent as multipart/form-data, as the wizard's page \
+             sends it; open the app profile and click Re-authorize to start again"
+                .into(),
+        )
+    })?;
     let f = read_form(mp).await?;
     op.check_csrf(f.csrf.as_deref())?;
     let p = visible_profile(&st, &op, &id, Action::Reauthorize).await?;
