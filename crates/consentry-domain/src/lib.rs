@@ -29,6 +29,7 @@ pub use audit::{
     ChainVerifier, ExportFormat, NewAuditEntry,
 };
 pub use check::{
+    CredentialsFinding,
     CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker, StatusChange,
     StatusObserver,
 };
