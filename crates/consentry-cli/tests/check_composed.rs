@@ -114,7 +114,11 @@ async fn a_cli_check_honours_transient_attempts_sends_the_webhook_and_counts_apa
     let setup = Setup { vars };
     let ok = |args: &[&str]| run::succeeded(setup.run(d, args), args);
 
-    let tenant = &scenario.tenants[0];
+    let tenant = scenario
+        .tenants
+        .iter()
+        .find(|t| t.domains[0] == "contoso.onmicrosoft.com")
+        .unwrap();
     let org: serde_json::Value =
         serde_json::from_str(&ok(&["orgs", "create", "--name", "Contoso", "--json"])).unwrap();
     let org_id = org[0]["id"].as_str().unwrap().to_string();

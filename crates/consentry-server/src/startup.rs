@@ -275,10 +275,11 @@ pub fn compose_on(cfg: &Config, svc: Consentry) -> Result<Services, StartupError
     let platform = build_platform(cfg, &catalog)?.with_clock(svc.clock().clone());
     let platform: Arc<dyn consentry_domain::IdentityPlatform> = Arc::new(platform);
     // A callback's request is dropped at the request time limit; its taken pending record is held
-    // a little longer before the monitor treats it as abandoned.
+    // twice as long (at least 10 s) before the monitor treats it as abandoned.
     let hold = i64::try_from(cfg.request_timeout_seconds)
         .unwrap_or(i64::MAX / 4)
-        .saturating_add(30);
+        .saturating_mul(2)
+        .max(10);
     let reauth = Reauthorizer::new(svc.clone(), platform.clone())
         .with_consent_links(cfg.public_url.clone())
         .with_callback_hold(time::Duration::seconds(hold));
