@@ -165,18 +165,13 @@ async fn a_cli_check_honours_transient_attempts_sends_the_webhook_and_counts_apa
             .vars
             .iter()
             .cloned()
-            .chain([(
-                "CONSENTRY_DATA_DIR".to_string(),
-                d.display().to_string(),
-            )]),
+            .chain([("CONSENTRY_DATA_DIR".to_string(), d.display().to_string())]),
     )
     .unwrap();
-    let svc = consentry_server::startup::open_services(
-        &cfg,
-        Arc::new(consentry_domain::SystemClock),
-    )
-    .await
-    .unwrap();
+    let svc =
+        consentry_server::startup::open_services(&cfg, Arc::new(consentry_domain::SystemClock))
+            .await
+            .unwrap();
     let store = svc.store().clone();
     let mut p = store.get_profile(id).await.unwrap().unwrap();
     p.status = ProfileStatus::Valid;
@@ -213,7 +208,10 @@ async fn a_cli_check_honours_transient_attempts_sends_the_webhook_and_counts_apa
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stdout}\n{stderr}");
-    assert!(stderr.contains("no app profile could be checked"), "{stderr}");
+    assert!(
+        stderr.contains("no app profile could be checked"),
+        "{stderr}"
+    );
     let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let row = rows
         .as_array()

@@ -24,7 +24,10 @@ fn the_demo_starts_with_the_test_suites_variables_in_the_environment() {
             "127.0.0.1:0",
         ],
     )
-    .env("CONSENTRY_TEST_POSTGRES_URL", "postgres://u:p@127.0.0.1:1/none")
+    .env(
+        "CONSENTRY_TEST_POSTGRES_URL",
+        "postgres://u:p@127.0.0.1:1/none",
+    )
     .env("CONSENTRY_LOG", "warn")
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
@@ -49,7 +52,10 @@ fn the_demo_starts_with_the_test_suites_variables_in_the_environment() {
 fn a_misspelt_key_in_the_environment_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = command(dir.path(), &["orgs", "list"])
-        .env("CONSENTRY_TEST_POSTGRES_URL", "postgres://u:p@127.0.0.1:1/none")
+        .env(
+            "CONSENTRY_TEST_POSTGRES_URL",
+            "postgres://u:p@127.0.0.1:1/none",
+        )
         .env("CONSENTRY_MONITOR__MAX_CONCURENT", "3")
         .output()
         .unwrap();
@@ -58,7 +64,10 @@ fn a_misspelt_key_in_the_environment_is_an_error_naming_it() {
     assert!(err.contains("max_concurent"), "{err}");
     // The correct spelling works, beside the test suite's variable.
     let out = command(dir.path(), &["orgs", "list"])
-        .env("CONSENTRY_TEST_POSTGRES_URL", "postgres://u:p@127.0.0.1:1/none")
+        .env(
+            "CONSENTRY_TEST_POSTGRES_URL",
+            "postgres://u:p@127.0.0.1:1/none",
+        )
         .env("CONSENTRY_MONITOR__MAX_CONCURRENT", "3")
         .output()
         .unwrap();

@@ -143,8 +143,8 @@ async fn a_server_killed_while_recording_a_reauthorization_leaves_no_profile_stu
         }
         run::succeeded(c.output().unwrap(), args)
     };
-    let org: Value = serde_json::from_str(&cli(&["orgs", "create", "--name", "Contoso", "--json"]))
-        .unwrap();
+    let org: Value =
+        serde_json::from_str(&cli(&["orgs", "create", "--name", "Contoso", "--json"])).unwrap();
     cli(&[
         "tenants",
         "connect",
@@ -191,7 +191,13 @@ async fn a_server_killed_while_recording_a_reauthorization_leaves_no_profile_stu
         )
         .await;
     assert!(page.body.contains("re-authorized"), "{}", page.body);
-    let (_, p) = api(&base, reqwest::Method::GET, &format!("/api/v1/profiles/{id}"), None).await;
+    let (_, p) = api(
+        &base,
+        reqwest::Method::GET,
+        &format!("/api/v1/profiles/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(p["status"], "valid", "{p}");
 
     // A second re-authorization; Microsoft's Graph is slow now, so the callback waits on it.
@@ -227,9 +233,10 @@ async fn a_server_killed_while_recording_a_reauthorization_leaves_no_profile_stu
             .chain([("CONSENTRY_DATA_DIR".to_string(), d.display().to_string())]),
     )
     .unwrap();
-    let svc = consentry_server::startup::open_services(&cfg, Arc::new(consentry_domain::SystemClock))
-        .await
-        .unwrap();
+    let svc =
+        consentry_server::startup::open_services(&cfg, Arc::new(consentry_domain::SystemClock))
+            .await
+            .unwrap();
     let store = svc.store().clone();
     let start = Instant::now();
     loop {
@@ -237,7 +244,10 @@ async fn a_server_killed_while_recording_a_reauthorization_leaves_no_profile_stu
         if rec.as_ref().is_some_and(|r| r.taken_until.is_some()) {
             break;
         }
-        assert!(start.elapsed() < DEADLINE, "the callback never took the record");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the callback never took the record"
+        );
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     }
     let mut server = server;
@@ -246,7 +256,11 @@ async fn a_server_killed_while_recording_a_reauthorization_leaves_no_profile_stu
     answering.abort();
     control.set_faults(vec![]).unwrap();
     let p = store.get_profile(pid).await.unwrap().unwrap();
-    assert_eq!(p.status, ProfileStatus::Pending, "killed before the result was saved");
+    assert_eq!(
+        p.status,
+        ProfileStatus::Pending,
+        "killed before the result was saved"
+    );
 
     // Restarted: within the callback's hold the answer might still be recorded, so the profile
     // stays pending and a cancel says why; then the monitor puts it back to its credentials'
@@ -264,7 +278,13 @@ async fn a_server_killed_while_recording_a_reauthorization_leaves_no_profile_stu
     assert!(body.to_string().contains("being recorded"), "{body}");
     let start = Instant::now();
     let p = loop {
-        let (_, p) = api(&base, reqwest::Method::GET, &format!("/api/v1/profiles/{id}"), None).await;
+        let (_, p) = api(
+            &base,
+            reqwest::Method::GET,
+            &format!("/api/v1/profiles/{id}"),
+            None,
+        )
+        .await;
         if p["status"] != "pending" {
             break p;
         }
@@ -276,7 +296,13 @@ async fn a_server_killed_while_recording_a_reauthorization_leaves_no_profile_stu
         tokio::time::sleep(StdDuration::from_millis(250)).await;
     };
     assert_eq!(p["status"], "valid", "{p}");
-    let (_, h) = api(&base, reqwest::Method::GET, &format!("/api/v1/profiles/{id}/history"), None).await;
+    let (_, h) = api(
+        &base,
+        reqwest::Method::GET,
+        &format!("/api/v1/profiles/{id}/history"),
+        None,
+    )
+    .await;
     assert_eq!(h["items"][0]["kind"], "reauthorization_expired", "{h}");
     assert!(
         h["items"][0]["detail"]
@@ -304,7 +330,13 @@ async fn a_server_killed_while_recording_a_reauthorization_leaves_no_profile_stu
     )
     .await;
     assert_eq!(s, 200, "{body}");
-    let (_, p) = api(&base, reqwest::Method::GET, &format!("/api/v1/profiles/{id}"), None).await;
+    let (_, p) = api(
+        &base,
+        reqwest::Method::GET,
+        &format!("/api/v1/profiles/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(p["status"], "valid", "{p}");
     drop(server);
 }

@@ -444,7 +444,9 @@ impl Checker {
                     return Ok(CheckOutcome::Skipped {
                         profile_id: profile.id,
                         status: profile.status,
-                        message: "the administrator's answer from Microsoft is being recorded right now".into(),
+                        message:
+                            "the administrator's answer from Microsoft is being recorded right now"
+                                .into(),
                     });
                 }
                 if profile.authorized_at.is_none() {
@@ -457,7 +459,10 @@ impl Checker {
                 match self.evaluate(&profile).await? {
                     Evaluation::Decided {
                         reason, granted, ..
-                    } => self.conclude_pending(profile, &p, reason, granted, trigger).await,
+                    } => {
+                        self.conclude_pending(profile, &p, reason, granted, trigger)
+                            .await
+                    }
                     Evaluation::Transient { attempts, message } => {
                         Ok(CheckOutcome::TransientFailure {
                             profile_id: profile.id,
@@ -491,7 +496,9 @@ impl Checker {
         let stale = || CheckOutcome::Skipped {
             profile_id: profile.id,
             status: profile.status,
-            message: "the re-authorization went on while the profile was checked; its result is kept".into(),
+            message:
+                "the re-authorization went on while the profile was checked; its result is kept"
+                    .into(),
         };
         if changed
             && !self

@@ -1456,9 +1456,8 @@ impl Reauthorizer {
         actor: &Actor,
     ) -> Result<AppProfile, DomainError> {
         let profile = self.core.profile(profile_id).await?;
-        let none = || {
-            DomainError::Conflict("this app profile has no re-authorization in progress".into())
-        };
+        let none =
+            || DomainError::Conflict("this app profile has no re-authorization in progress".into());
         if profile.status != ProfileStatus::Pending {
             // A record left behind by a callback that saved its result and died before deleting it
             // is no re-authorization in progress.

@@ -63,7 +63,11 @@ async fn a_browser_reauthorization_expires_after_ten_minutes_to_its_credentials_
     // The consent user's account is disabled meanwhile: the credentials no longer work.
     env.sim.control().set_user_enabled(ADMIN, false).unwrap();
     env.clock.advance(Duration::minutes(9));
-    assert_eq!(sweep(&env).await.leased, 0, "the re-authorization still runs");
+    assert_eq!(
+        sweep(&env).await.leased,
+        0,
+        "the re-authorization still runs"
+    );
     env.clock.advance(Duration::minutes(2));
     // Expired: due at once, although its next check is most of an hour away.
     let r = sweep(&env).await;
@@ -131,7 +135,10 @@ async fn a_consent_link_expires_after_72_hours_to_the_prior_state() {
         h[0]
     );
     // The link no longer opens.
-    let page = env.browser(None).get(started["url"].as_str().unwrap()).await;
+    let page = env
+        .browser(None)
+        .get(started["url"].as_str().unwrap())
+        .await;
     assert!(
         page.body.contains("not valid") || page.body.contains("expired"),
         "{}",
@@ -207,4 +214,55 @@ async fn a_pending_profile_whose_old_credentials_broke_is_found_by_the_monitor()
     assert!(page.body.contains("re-authorized"), "{}", page.body);
     assert_eq!(env.get_profile(&id).await["status"], "valid");
     let _ = PASSWORD;
+}
+
+#[tokio::test]
+async fn a_pending_profile_without_a_record_is_put_back_and_start_cancel_restore_its_real_status() {
+    use consentry_domain::ProfileId;
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let store = env.state.svc.store().clone();
+    // What a build that deleted the record when a callback took it left behind when it was killed.
+    let id = authorized_then_pending(&env).await;
+    let pid = ProfileId::parse(&id).unwrap();
+    assert!(store.delete_pending_for_profile(pid).await.unwrap());
+
+    // A start and cancel restore what the history says it was (valid), never "pending".
+    let (s, body) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body) = env
+        .api(
+            Method::POST,
+            &format!("/api/v1/profiles/{id}/reauthorize/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(env.get_profile(&id).await["status"], "valid");
+
+    // Stuck again; a cancel finds no record and still restores it.
+    env.start_reauth(&id, json!({"method": "admin"})).await;
+    assert!(store.delete_pending_for_profile(pid).await.unwrap());
+    let (s, body) = env
+        .api(
+            Method::POST,
+            &format!("/api/v1/profiles/{id}/reauthorize/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(env.get_profile(&id).await["status"], "valid");
+
+    // Stuck again, this time with broken credentials: the monitor finds it (due at once) and puts
+    // it back to what the credentials show.
+    env.start_reauth(&id, json!({"method": "admin"})).await;
+    assert!(store.delete_pending_for_profile(pid).await.unwrap());
+    env.sim.control().set_user_enabled(ADMIN, false).unwrap();
+    sweep(&env).await;
+    env.clock.advance(Duration::minutes(1));
+    let r = sweep(&env).await;
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "invalid", "{r:?} {p}");
+    let h = history(&env, &id).await;
+    assert_eq!(h[0]["kind"], "reauthorization_expired", "{h:?}");
 }

@@ -1614,7 +1614,11 @@ pub async fn pending(store: &dyn Store) {
             .is_none(),
         "a state is accepted once"
     );
-    let kept = store.pending_for_profile(p.id).await.unwrap().expect("a taken record stays");
+    let kept = store
+        .pending_for_profile(p.id)
+        .await
+        .unwrap()
+        .expect("a taken record stays");
     assert_eq!(kept.taken_until, Some(deadline), "taken_until read back");
     assert!(
         !store
@@ -1674,7 +1678,13 @@ pub async fn pending(store: &dyn Store) {
     // Deleting a profile's pending record.
     assert!(store.delete_pending_for_profile(p.id).await.unwrap());
     assert!(!store.delete_pending_for_profile(p.id).await.unwrap());
-    assert!(store.take_pending(&a.state_hash, hold_until()).await.unwrap().is_none());
+    assert!(
+        store
+            .take_pending(&a.state_hash, hold_until())
+            .await
+            .unwrap()
+            .is_none()
+    );
     expect_profile(store, &p).await;
 
     // A profile that does not exist: NotFound, and nothing is stored.
@@ -1773,8 +1783,15 @@ pub async fn pending_under_concurrency(store: &dyn Store) {
             "round {round}: exactly one of 16 concurrent takes gets the record"
         );
         assert_same_pending(&winners[0], &record, "the concurrent take's record");
-        let left = store.pending_for_profile(p.id).await.unwrap().expect("kept, taken");
-        assert!(left.taken_until.is_some(), "round {round}: the record is marked taken");
+        let left = store
+            .pending_for_profile(p.id)
+            .await
+            .unwrap()
+            .expect("kept, taken");
+        assert!(
+            left.taken_until.is_some(),
+            "round {round}: the record is marked taken"
+        );
         assert!(store.delete_pending(&record.state_hash).await.unwrap());
     }
 
@@ -1794,7 +1811,12 @@ pub async fn pending_under_concurrency(store: &dyn Store) {
     assert_same_pending(&kept, winner, "the record a concurrent start left");
     let mut accepted = 0;
     for r in &records {
-        if store.take_pending(&r.state_hash, hold_until()).await.unwrap().is_some() {
+        if store
+            .take_pending(&r.state_hash, hold_until())
+            .await
+            .unwrap()
+            .is_some()
+        {
             accepted += 1;
         }
     }

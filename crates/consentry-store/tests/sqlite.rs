@@ -790,7 +790,9 @@ async fn a_pending_state_is_taken_once_across_replicas() {
             let store = Arc::clone(&replicas[i % 2]);
             let state_hash = record.state_hash.clone();
             tasks.push(tokio::spawn(async move {
-                store.take_pending(&state_hash, consentry_store::story::hold_until()).await
+                store
+                    .take_pending(&state_hash, consentry_store::story::hold_until())
+                    .await
             }));
         }
         let mut winners = 0;
@@ -853,7 +855,10 @@ async fn a_pending_record_sealed_for_another_state_does_not_open() {
     .await
     .unwrap();
 
-    let e = store.take_pending(&pb.state_hash, consentry_store::story::hold_until()).await.unwrap_err();
+    let e = store
+        .take_pending(&pb.state_hash, consentry_store::story::hold_until())
+        .await
+        .unwrap_err();
     assert!(matches!(e, StoreError::Sealing(_)), "{e}");
     let e = store.pending_for_profile(b.id).await.unwrap_err();
     assert!(matches!(e, StoreError::Sealing(_)), "{e}");
@@ -863,7 +868,11 @@ async fn a_pending_record_sealed_for_another_state_does_not_open() {
         .unwrap_err();
     assert!(matches!(e, StoreError::Sealing(_)), "{e}");
     // The original still opens.
-    let got = store.take_pending(&pa.state_hash, consentry_store::story::hold_until()).await.unwrap().unwrap();
+    let got = store
+        .take_pending(&pa.state_hash, consentry_store::story::hold_until())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.secrets.expose_secret(), b"verifier-of-a");
 }
 
