@@ -20,7 +20,7 @@ use consentry_domain::{
     ProfileStatus, SystemClock, TenantId, TenantRef,
 };
 use consentry_server::Config;
-use consentry_server::startup::{load_catalog, load_sealer, shutdown_signal};
+use consentry_server::startup::{load_catalog, shutdown_signal};
 
 /// Consentry: keeps app profiles for Microsoft 365 / Entra ID tenants healthy.
 #[derive(Debug, Parser)]
@@ -379,28 +379,7 @@ fn init_logging(cfg: &Config) {
 }
 
 async fn services(cfg: &Config) -> anyhow::Result<Consentry> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            cfg.data_dir.display()
-        )
-    })?;
-    let catalog = load_catalog(cfg)?;
-    let sealer = load_sealer(cfg)?;
-    let url = cfg.database_url();
-    let store = consentry_store::SqlStore::open(&url, sealer)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                consentry_server::config::redact_url(&url)
-            )
-        })?;
-    Ok(Consentry::new(
-        Arc::new(store),
-        Arc::new(catalog),
-        Arc::new(SystemClock),
-    ))
+    Ok(consentry_server::startup::open_services(cfg, Arc::new(SystemClock)).await?)
 }
 
 fn cert_new(
@@ -528,15 +507,61 @@ pub(crate) async fn serve_with_monitor(
 }
 
 fn reauthorizer(cfg: &Config, svc: &Consentry) -> anyhow::Result<consentry_domain::Reauthorizer> {
-    let catalog = Arc::new(svc.catalog().clone());
-    let platform = consentry_server::startup::build_platform(cfg, &catalog)?;
-    Ok(
-        consentry_domain::Reauthorizer::new(svc.clone(), Arc::new(platform))
-            .with_consent_links(cfg.public_url.clone()),
-    )
+    Ok(consentry_server::startup::compose_on(cfg, svc.clone())?.reauth)
 }
 
-/// Checks profiles one after the other through the same checker as the monitor, with progress on
+/// What a run of `consentry profiles check` found, counted the way an operator reads it.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct CheckTally {
+    valid: usize,
+    attention: usize,
+    invalid: usize,
+    transient: usize,
+    skipped: usize,
+    errors: usize,
+}
+
+impl CheckTally {
+    fn add(&mut self, label: &str) {
+        match label {
+            "valid" => self.valid += 1,
+            "attention" => self.attention += 1,
+            "invalid" => self.invalid += 1,
+            "transient_failure" => self.transient += 1,
+            "skipped" => self.skipped += 1,
+            _ => self.errors += 1,
+        }
+    }
+
+    fn checked(&self) -> usize {
+        self.valid + self.attention + self.invalid
+    }
+
+    /// The exit decision: a run that checked nothing although there was something to check
+    /// (Microsoft kept failing, or Consentry could not read what it needs) fails, so that a script
+    /// or a scheduler notices; skipped profiles (never authorized, an answer being recorded) are
+    /// not failures, and a run that checked some profiles succeeds with the others named (their
+    /// status is unchanged and the monitor retries them within 15 minutes).
+    fn nothing_could_be_checked(&self) -> bool {
+        self.checked() == 0 && self.transient + self.errors > 0
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} checked ({} valid, {} attention, {} invalid), {} transient failure(s), {} skipped, {} error(s)",
+            self.checked(),
+            self.valid,
+            self.attention,
+            self.invalid,
+            self.transient,
+            self.skipped,
+            self.errors
+        )
+    }
+}
+
+/// Checks profiles one after the other through the same checker as the monitor (composed by
+/// `consentry_server::startup`: the configured policy and the webhook notifier), with progress on
 /// standard error for long runs.
 async fn check_profiles(
     cfg: &Config,
@@ -544,20 +569,15 @@ async fn check_profiles(
     ids: Vec<ProfileId>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let catalog = Arc::new(svc.catalog().clone());
-    let platform = consentry_server::startup::build_platform(cfg, &catalog)?;
-    let checker = consentry_domain::Checker::new(
-        svc.clone(),
-        Arc::new(platform),
-        consentry_domain::CheckPolicy::default(),
-    );
+    let services = consentry_server::startup::compose_on(cfg, svc.clone())?;
+    let checker = services.checker;
     let total = ids.len();
     let who = match operator() {
         Actor::Operator(n) => n,
         Actor::System => "cli".into(),
     };
     let mut results = Vec::with_capacity(total);
-    let mut invalid = 0usize;
+    let mut tally = CheckTally::default();
     for (i, id) in ids.into_iter().enumerate() {
         if total > 1 {
             eprint!("\rchecking {}/{total} …", i + 1);
@@ -574,6 +594,15 @@ async fn check_profiles(
                     | consentry_domain::CheckOutcome::TransientFailure { message, .. } => {
                         message.clone()
                     }
+                    consentry_domain::CheckOutcome::Checked {
+                        credentials: Some(c),
+                        ..
+                    } => format!(
+                        "re-authorization pending; the credentials in use: {}",
+                        c.reason
+                            .as_ref()
+                            .map_or_else(|| "they work".to_string(), |r| r.summary())
+                    ),
                     consentry_domain::CheckOutcome::Checked { profile, .. } => profile
                         .reason
                         .as_ref()
@@ -583,18 +612,29 @@ async fn check_profiles(
             ),
             Err(e) => ("error".to_string(), String::new(), e.to_string()),
         };
-        if label == "invalid" {
-            invalid += 1;
-        }
-        results.push(serde_json::json!({
+        tally.add(&label);
+        let mut row = serde_json::json!({
             "profile_id": id.to_string(),
             "outcome": label,
             "reason": reason,
             "message": message,
-        }));
+        });
+        if let Ok(consentry_domain::CheckOutcome::TransientFailure { attempts, .. }) = &outcome {
+            row["attempts"] = (*attempts).into();
+        }
+        results.push(row);
     }
     if total > 1 {
         eprintln!("\rchecked {total} app profile(s)      ");
+    }
+    // Status changes were handed to the webhook notifier, which delivers in the background: wait
+    // for it (bounded), as the server would have.
+    if !services
+        .notifier
+        .flush(std::time::Duration::from_secs(120))
+        .await
+    {
+        eprintln!("warning: some webhook deliveries did not finish before the command ended");
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&results)?);
@@ -608,7 +648,19 @@ async fn check_profiles(
                 r["message"].as_str().unwrap_or_default()
             );
         }
-        println!("{} checked, {invalid} invalid", results.len());
+        println!("{}", tally.summary());
+    }
+    if tally.nothing_could_be_checked() {
+        anyhow::bail!(
+            "no app profile could be checked ({}); their statuses are unchanged. Try again later, or look at the messages above",
+            tally.summary()
+        );
+    }
+    if tally.transient + tally.errors > 0 {
+        eprintln!(
+            "warning: {} app profile(s) could not be checked now; their statuses are unchanged and the monitor tries again",
+            tally.transient + tally.errors
+        );
     }
     Ok(())
 }

@@ -73,7 +73,10 @@ fn check_skips_never_authorized_profiles_and_needs_a_target() {
 
     let one = ok(d, &["profiles", "check", &ids[0]]);
     assert!(one.contains(&ids[0]) && one.contains("skipped"), "{one}");
-    assert!(one.contains("1 checked, 0 invalid"), "{one}");
+    assert!(
+        one.contains("0 checked (0 valid, 0 attention, 0 invalid), 0 transient failure(s), 1 skipped, 0 error(s)"),
+        "{one}"
+    );
 
     let out = consentry(d, &["profiles", "check"]);
     assert!(!out.status.success());

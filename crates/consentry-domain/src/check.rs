@@ -107,6 +107,12 @@ pub enum CheckOutcome {
         remediation: Vec<String>,
         /// The refresh token had been unused for long and was kept alive by this check.
         refresh_token_kept_alive: bool,
+        /// Set when the profile is pending (a re-authorization in progress): what its current
+        /// credentials, still in use until the re-authorization completes, were found to be. The
+        /// profile stays pending; a re-authorization that fails, is cancelled or expires puts it
+        /// back to this.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        credentials: Option<CredentialsFinding>,
     },
     /// The profile was not checked: it is pending or was never authorized.
     Skipped {
@@ -149,9 +155,14 @@ impl CheckOutcome {
         }
     }
 
-    /// Stable label for metrics: `valid`, `attention`, `invalid`, `skipped` or `transient_failure`.
+    /// Stable label for metrics: `valid`, `attention`, `invalid`, `skipped` or `transient_failure`
+    /// (for a pending profile, what its current credentials gave).
     pub fn label(&self) -> &'static str {
         match self {
+            Self::Checked {
+                credentials: Some(c),
+                ..
+            } => c.status.as_str(),
             Self::Checked { profile, .. } => profile.status.as_str(),
             Self::Skipped { .. } => "skipped",
             Self::TransientFailure { .. } => "transient_failure",
@@ -161,10 +172,23 @@ impl CheckOutcome {
     /// The reason code after the check, if any.
     pub fn reason_code(&self) -> Option<&'static str> {
         match self {
+            Self::Checked {
+                credentials: Some(c),
+                ..
+            } => c.reason.as_ref().map(StatusReason::code),
             Self::Checked { profile, .. } => profile.reason.as_ref().map(StatusReason::code),
             _ => None,
         }
     }
+}
+
+/// What a check of a pending profile found its current credentials to be.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CredentialsFinding {
+    /// The status the credentials give.
+    pub status: ProfileStatus,
+    /// Its reason (None when valid).
+    pub reason: Option<StatusReason>,
 }
 
 /// Counters of the checks made by one [`Checker`] (shared by its clones), read by the metrics.
@@ -260,6 +284,18 @@ pub struct Checker {
     observers: Vec<Arc<dyn StatusObserver>>,
 }
 
+/// What a profile's credentials show, before anything is saved.
+enum Evaluation {
+    /// The status is decided: `reason` (None = valid).
+    Decided {
+        reason: Option<StatusReason>,
+        kept_alive: bool,
+        granted: Option<Vec<GrantedPermission>>,
+    },
+    /// Microsoft kept failing transiently.
+    Transient { attempts: u32, message: String },
+}
+
 /// The evidence of one attempt.
 enum Evidence {
     Works {
@@ -348,13 +384,7 @@ impl Checker {
     ) -> Result<CheckOutcome, DomainError> {
         let profile = self.core.profile(profile_id).await?;
         if profile.status == ProfileStatus::Pending {
-            return Ok(CheckOutcome::Skipped {
-                profile_id,
-                status: profile.status,
-                message:
-                    "a re-authorization is in progress; the profile is checked once it completes"
-                        .into(),
-            });
+            return self.check_pending(profile, trigger).await;
         }
         if profile.authorized_at.is_none() {
             return Ok(CheckOutcome::Skipped {
@@ -363,6 +393,305 @@ impl Checker {
                 message: "the profile has never been authorized; authorize it first".into(),
             });
         }
+        match self.evaluate(&profile).await? {
+            Evaluation::Decided {
+                reason,
+                kept_alive,
+                granted,
+            } => {
+                self.conclude(profile, reason, trigger, kept_alive, granted)
+                    .await
+            }
+            Evaluation::Transient { attempts, message } => Ok(CheckOutcome::TransientFailure {
+                profile_id,
+                status: profile.status,
+                attempts,
+                message,
+            }),
+        }
+    }
+
+    /// A pending profile: a re-authorization was started and keeps the previous credentials in use
+    /// until it completes, so they are checked like any profile's.
+    ///
+    /// How the result and the pending marker coexist: the profile stays `Pending` (someone is
+    /// re-authorizing it, and their result is what counts); what the credentials show goes into the
+    /// pending record as the status to go back to (`Store::note_pending_check`), so a
+    /// re-authorization that fails, is cancelled or expires restores the truth of now, not the one
+    /// from before it started. A change is written to the history and told to the observers (the
+    /// services using the credentials learn that they broke). Finishing the re-authorization wins
+    /// over a concurrent check: the note is refused once a callback took the record, and the
+    /// profile's save is conditional on the `updated_at` and status read
+    /// (`Store::save_profile_if_unchanged`), which the callback's save changes; a note written
+    /// just before a callback took the record only changes what a failed callback restores, which
+    /// is then the newer truth.
+    ///
+    /// A re-authorization nobody will finish — expired untaken (10 minutes for a sign-in, 72 hours
+    /// for a consent link not opened), taken by a callback that missed its deadline (process
+    /// killed, request timed out), or with no record at all (left by an older build) — ends here:
+    /// the profile goes back to the status its credentials have (a real check; for a profile never
+    /// authorized, its state from before), with a `ReauthorizationExpired` history event.
+    async fn check_pending(
+        &self,
+        profile: AppProfile,
+        trigger: &CheckTrigger,
+    ) -> Result<CheckOutcome, DomainError> {
+        let now = self.core.clock().now();
+        let record = self.core.store().pending_for_profile(profile.id).await?;
+        match record {
+            Some(p) if !p.is_dead(now) => {
+                if p.taken_until.is_some() {
+                    return Ok(CheckOutcome::Skipped {
+                        profile_id: profile.id,
+                        status: profile.status,
+                        message:
+                            "the administrator's answer from Microsoft is being recorded right now"
+                                .into(),
+                    });
+                }
+                if profile.authorized_at.is_none() {
+                    return Ok(CheckOutcome::Skipped {
+                        profile_id: profile.id,
+                        status: profile.status,
+                        message: "a re-authorization is in progress and the profile has no earlier credentials to check".into(),
+                    });
+                }
+                match self.evaluate(&profile).await? {
+                    Evaluation::Decided {
+                        reason, granted, ..
+                    } => {
+                        self.conclude_pending(profile, &p, reason, granted, trigger)
+                            .await
+                    }
+                    Evaluation::Transient { attempts, message } => {
+                        Ok(CheckOutcome::TransientFailure {
+                            profile_id: profile.id,
+                            status: profile.status,
+                            attempts,
+                            message,
+                        })
+                    }
+                }
+            }
+            dead => self.expire(profile, dead, trigger).await,
+        }
+    }
+
+    /// Saves what a check of a pending profile's current credentials found (see `check_pending`).
+    async fn conclude_pending(
+        &self,
+        mut profile: AppProfile,
+        pending: &crate::model::PendingAuthorization,
+        reason: Option<StatusReason>,
+        granted: Option<Vec<GrantedPermission>>,
+        trigger: &CheckTrigger,
+    ) -> Result<CheckOutcome, DomainError> {
+        let now = self.core.clock().now();
+        let as_read = (profile.updated_at, profile.status);
+        let status = reason
+            .as_ref()
+            .map(StatusReason::status)
+            .unwrap_or(ProfileStatus::Valid);
+        let changed = status != pending.previous_status || reason != pending.previous_reason;
+        let stale = || CheckOutcome::Skipped {
+            profile_id: profile.id,
+            status: profile.status,
+            message:
+                "the re-authorization went on while the profile was checked; its result is kept"
+                    .into(),
+        };
+        if changed
+            && !self
+                .core
+                .store()
+                .note_pending_check(&pending.state_hash, status, reason.as_ref())
+                .await?
+        {
+            return Ok(stale());
+        }
+        profile.last_checked_at = Some(now);
+        if let Some(g) = granted {
+            profile.granted_permissions = g;
+        }
+        let event = changed.then(|| {
+            profile.updated_at = now;
+            NewHistoryEvent {
+                profile_id: profile.id,
+                at: now,
+                actor: trigger.actor(),
+                kind: EventKind::StatusChanged,
+                // The credentials' statuses: the profile itself stays pending.
+                from_status: Some(pending.previous_status),
+                to_status: Some(status),
+                reason: reason.clone(),
+                detail: Some(format!(
+                    "check ({}) during the pending re-authorization, of the credentials still in use: {}; the profile goes back to this if the re-authorization is not completed",
+                    trigger.as_str(),
+                    reason
+                        .as_ref()
+                        .map_or_else(|| "they work".to_string(), StatusReason::summary)
+                )),
+            }
+        });
+        if !self
+            .core
+            .store()
+            .save_profile_if_unchanged(&profile, as_read, event)
+            .await?
+        {
+            return Ok(stale());
+        }
+        if changed {
+            // The services using the credentials learn that they broke (or work again) now, not when
+            // the re-authorization ends.
+            let mut seen = profile.clone();
+            seen.status = status;
+            seen.reason = reason.clone();
+            for o in &self.observers {
+                o.status_changed(StatusChange {
+                    profile: seen.clone(),
+                    from: pending.previous_status,
+                    previous_reason: pending.previous_reason.clone(),
+                })
+                .await;
+            }
+        }
+        Ok(CheckOutcome::Checked {
+            remediation: reason
+                .as_ref()
+                .map(StatusReason::remediation)
+                .unwrap_or_default(),
+            profile: Box::new(profile),
+            previous_status: ProfileStatus::Pending,
+            changed,
+            refresh_token_kept_alive: false,
+            credentials: Some(CredentialsFinding { status, reason }),
+        })
+    }
+
+    /// Ends a re-authorization nobody will finish (see `check_pending`).
+    async fn expire(
+        &self,
+        mut profile: AppProfile,
+        pending: Option<crate::model::PendingAuthorization>,
+        trigger: &CheckTrigger,
+    ) -> Result<CheckOutcome, DomainError> {
+        let as_read = (profile.updated_at, profile.status);
+        let (known_status, known_reason) = match &pending {
+            Some(p) => (p.previous_status, p.previous_reason.clone()),
+            None => crate::reauth::previous_state_from_history(&self.core, &profile).await?,
+        };
+        let mut kept_alive = false;
+        let (reason, granted, note) = if profile.authorized_at.is_some() {
+            match self.evaluate(&profile).await? {
+                Evaluation::Decided {
+                    reason,
+                    kept_alive: k,
+                    granted,
+                } => {
+                    kept_alive = k;
+                    (reason, granted, None)
+                }
+                // Transient failures never decide a status: the last known one comes back, and
+                // the next check (scheduled as after any transient failure) finds the truth.
+                Evaluation::Transient { message, .. } => (
+                    known_reason.clone(),
+                    None,
+                    Some(format!(
+                        "; its credentials could not be checked now (Microsoft did not answer: {message}), so the status from before is restored"
+                    )),
+                ),
+            }
+        } else {
+            (known_reason.clone(), None, None)
+        };
+        let now = self.core.clock().now();
+        let status = reason
+            .as_ref()
+            .map(StatusReason::status)
+            .unwrap_or(ProfileStatus::Valid);
+        let why = match &pending {
+            Some(p) if p.taken_until.is_some() => "Microsoft's answer reached Consentry but was not recorded (the process handling it stopped or ran out of time)".to_string(),
+            Some(p) if p.leg == crate::model::AuthLeg::Handoff => format!(
+                "the consent link was not used within {} hours",
+                crate::reauth::HANDOFF_LIFETIME.whole_hours()
+            ),
+            Some(_) => format!(
+                "it was not completed within {} minutes",
+                crate::reauth::PENDING_LIFETIME.whole_minutes()
+            ),
+            None => "nothing was left to complete it (the process handling Microsoft's answer stopped)".to_string(),
+        };
+        let started_by = pending
+            .as_ref()
+            .map(|p| format!(" (started by {})", p.started_by))
+            .unwrap_or_default();
+        profile.status = status;
+        profile.reason = reason.clone();
+        profile.updated_at = now;
+        if profile.authorized_at.is_some() && note.is_none() {
+            profile.last_checked_at = Some(now);
+        }
+        if let Some(g) = granted {
+            profile.granted_permissions = g;
+        }
+        let event = NewHistoryEvent {
+            profile_id: profile.id,
+            at: now,
+            actor: trigger.actor(),
+            kind: EventKind::ReauthorizationExpired,
+            from_status: Some(ProfileStatus::Pending),
+            to_status: Some(status),
+            reason: reason.clone(),
+            detail: Some(format!(
+                "The re-authorization{started_by} expired: {why}. Nothing was changed; the profile has the status of its current credentials{}.",
+                note.unwrap_or_default()
+            )),
+        };
+        if !self
+            .core
+            .store()
+            .save_profile_if_unchanged(&profile, as_read, Some(event))
+            .await?
+        {
+            let current = self.core.profile(profile.id).await?;
+            return Ok(CheckOutcome::Skipped {
+                profile_id: profile.id,
+                status: current.status,
+                message: "the profile changed while its expired re-authorization was ended (for example a new one started); its new state is kept".into(),
+            });
+        }
+        if let Some(p) = &pending {
+            // After the save; a newer record (a new start) has another state hash and stays.
+            self.core.store().delete_pending(&p.state_hash).await?;
+        }
+        tracing::info!(profile = %profile.id, status = status.as_str(), "an abandoned re-authorization expired; the profile has its credentials' status again");
+        if status != known_status || reason != known_reason {
+            for o in &self.observers {
+                o.status_changed(StatusChange {
+                    profile: profile.clone(),
+                    from: known_status,
+                    previous_reason: known_reason.clone(),
+                })
+                .await;
+            }
+        }
+        Ok(CheckOutcome::Checked {
+            remediation: reason
+                .as_ref()
+                .map(StatusReason::remediation)
+                .unwrap_or_default(),
+            profile: Box::new(profile),
+            previous_status: ProfileStatus::Pending,
+            changed: true,
+            refresh_token_kept_alive: kept_alive,
+            credentials: None,
+        })
+    }
+
+    /// Exercises the profile's credentials (with the check-level retries) and decides the status
+    /// they give. Writes nothing but the rotated refresh token.
+    async fn evaluate(&self, profile: &AppProfile) -> Result<Evaluation, DomainError> {
         let app = self
             .core
             .catalog()
@@ -383,12 +712,14 @@ impl Checker {
             let reason = StatusReason::CertificateExpired {
                 not_after: cert.not_after,
             };
-            return self
-                .conclude(profile, Some(reason), trigger, false, None)
-                .await;
+            return Ok(Evaluation::Decided {
+                reason: Some(reason),
+                kept_alive: false,
+                granted: None,
+            });
         }
 
-        let client = self.client_for(&profile, &app).await?;
+        let client = self.client_for(profile, &app).await?;
         let last_use = match (profile.last_checked_at, profile.authorized_at) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -396,7 +727,7 @@ impl Checker {
 
         let mut attempt = 1u32;
         let evidence = loop {
-            match self.exercise(&profile, &app, &client).await {
+            match self.exercise(profile, &app, &client).await {
                 Ok(e) => break e,
                 Err(e) if e.is_transient() && attempt < self.policy.transient_attempts.max(1) => {
                     self.stats.transient_retries.fetch_add(1, Ordering::Relaxed);
@@ -412,9 +743,7 @@ impl Checker {
                     *lock(&self.stats.last_transient_error) =
                         Some((now, profile.id, e.message.clone()));
                     tracing::warn!(profile = %profile.id, attempts = attempt, error = %e.message, "check failed transiently; status unchanged");
-                    return Ok(CheckOutcome::TransientFailure {
-                        profile_id,
-                        status: profile.status,
+                    return Ok(Evaluation::Transient {
                         attempts: attempt,
                         message: e.message,
                     });
@@ -443,15 +772,21 @@ impl Checker {
             Evidence::Broken(reason, aadsts) => {
                 let code = aadsts.map_or_else(|| "none".to_string(), |c| c.to_string());
                 *lock(&self.stats.platform_errors).entry(code).or_default() += 1;
-                self.conclude(profile, Some(reason), trigger, false, None)
-                    .await
+                Ok(Evaluation::Decided {
+                    reason: Some(reason),
+                    kept_alive: false,
+                    granted: None,
+                })
             }
             Evidence::Works { grants, delegated } => {
                 let kept_alive = delegated.is_some()
                     && last_use.is_some_and(|t| now - t >= self.policy.refresh_inactivity_warning);
-                let (reason, granted) = self.diagnose(&profile, &app, &grants, delegated, now);
-                self.conclude(profile, reason, trigger, kept_alive, Some(granted))
-                    .await
+                let (reason, granted) = self.diagnose(profile, &app, &grants, delegated, now);
+                Ok(Evaluation::Decided {
+                    reason,
+                    kept_alive,
+                    granted: Some(granted),
+                })
             }
         }
     }
@@ -785,6 +1120,7 @@ impl Checker {
             changed,
             remediation,
             refresh_token_kept_alive: kept_alive,
+            credentials: None,
         })
     }
 }

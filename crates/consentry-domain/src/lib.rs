@@ -29,8 +29,8 @@ pub use audit::{
     ChainVerifier, ExportFormat, NewAuditEntry,
 };
 pub use check::{
-    CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker, StatusChange,
-    StatusObserver,
+    CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker,
+    CredentialsFinding, StatusChange, StatusObserver,
 };
 pub use consentry_catalog as catalog;
 pub use error::DomainError;

@@ -198,6 +198,9 @@ pub enum EventKind {
     ReauthorizationCompleted,
     /// A re-authorization failed or was cancelled; the previous state was restored.
     ReauthorizationFailed,
+    /// A re-authorization was not finished in time (or its callback died part-way); the profile went
+    /// back to the status its credentials have.
+    ReauthorizationExpired,
 }
 
 impl EventKind {
@@ -209,6 +212,7 @@ impl EventKind {
             Self::ReauthorizationStarted => "reauthorization_started",
             Self::ReauthorizationCompleted => "reauthorization_completed",
             Self::ReauthorizationFailed => "reauthorization_failed",
+            Self::ReauthorizationExpired => "reauthorization_expired",
         }
     }
     /// Parses the stable name.
@@ -219,6 +223,7 @@ impl EventKind {
             Self::ReauthorizationStarted,
             Self::ReauthorizationCompleted,
             Self::ReauthorizationFailed,
+            Self::ReauthorizationExpired,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -404,6 +409,22 @@ pub struct PendingAuthorization {
     pub expires_at: OffsetDateTime,
     /// Secrets (PKCE verifier, custom app .pfx and password) as one blob; sealed by the store.
     pub secrets: secrecy::SecretSlice<u8>,
+    /// Set when a callback (or a cancel) took the record: the deadline by which the taker saves the
+    /// result and deletes the record. Past it, the taker is taken to have died (process killed,
+    /// request timed out) and the monitor puts the profile back (see `check.rs`). `None`: not
+    /// taken. [`Store::put_pending`](crate::ports::Store::put_pending) always stores `None`.
+    pub taken_until: Option<OffsetDateTime>,
+}
+
+impl PendingAuthorization {
+    /// Whether nobody will finish this re-authorization any more: it expired untaken, or its taker
+    /// missed its deadline.
+    pub fn is_dead(&self, now: OffsetDateTime) -> bool {
+        match self.taken_until {
+            Some(until) => until <= now,
+            None => self.expires_at <= now,
+        }
+    }
 }
 
 impl std::fmt::Debug for PendingAuthorization {
@@ -419,6 +440,7 @@ impl std::fmt::Debug for PendingAuthorization {
             .field("previous_status", &self.previous_status)
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
+            .field("taken_until", &self.taken_until)
             .field("secrets", &"[redacted]")
             .finish_non_exhaustive()
     }

@@ -12,7 +12,7 @@ use crate::model::{
     AppProfile, HistoryEvent, NewHistoryEvent, Organization, Page, PageRequest,
     PendingAuthorization, ProfileFilter, SecretKind, Tenant,
 };
-use crate::status::ProfileStatus;
+use crate::status::{ProfileStatus, StatusReason};
 
 /// A storage failure, free of any backend type. `Backend` messages are for logs only, never for clients.
 #[derive(Debug, thiserror::Error)]
@@ -136,15 +136,33 @@ pub trait Store:
     -> Result<bool, StoreError>;
 
     /// Records a pending re-authorization, replacing any other pending one of the same profile
-    /// (its `secrets` are sealed, bound to `state_hash`). `NotFound` if the profile is absent.
+    /// (its `secrets` are sealed, bound to `state_hash`), untaken (`taken_until` is not stored).
+    /// `NotFound` if the profile is absent.
     async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), StoreError>;
-    /// Removes and returns the pending re-authorization with this state hash, atomically: of two
-    /// concurrent callers at most one gets it (single use), whichever replica they run on.
+    /// Takes the pending re-authorization with this state hash, atomically: of two concurrent
+    /// callers at most one gets it (single use), whichever replica they run on. The record is not
+    /// deleted but marked taken until `hold_until` (returned in `taken_until`): the taker deletes it
+    /// ([`delete_pending`](Self::delete_pending)) after it saved the result, so a taker that dies
+    /// in between leaves a record that says what to restore. A taken record is never taken again.
     async fn take_pending(
         &self,
         state_hash: &str,
+        hold_until: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError>;
-    /// The pending re-authorization of a profile, if any (not removed).
+    /// Deletes the pending re-authorization with this state hash (taken or not). Returns whether
+    /// there was one.
+    async fn delete_pending(&self, state_hash: &str) -> Result<bool, StoreError>;
+    /// Replaces what an untaken pending re-authorization restores (`previous_status`,
+    /// `previous_reason`) with what a check of the profile's current credentials found. Returns
+    /// false, changing nothing, when the record is gone, replaced or taken (a callback is finishing
+    /// it: its result wins).
+    async fn note_pending_check(
+        &self,
+        state_hash: &str,
+        status: ProfileStatus,
+        reason: Option<&StatusReason>,
+    ) -> Result<bool, StoreError>;
+    /// The pending re-authorization of a profile, if any (not removed; taken or not).
     async fn pending_for_profile(
         &self,
         profile: ProfileId,
@@ -166,7 +184,9 @@ pub struct LeasedCheck {
 /// processes never check the same profile at once. Part of [`Store`].
 #[async_trait]
 pub trait ScheduleStore: Send + Sync {
-    /// Schedules every profile that has no schedule yet for `now`, then leases up to `limit` profiles
+    /// Schedules every profile that has no schedule yet for `now`, makes due at once every pending
+    /// profile whose re-authorization nobody will finish (no pending record, or one that
+    /// [`is_dead`](crate::model::PendingAuthorization::is_dead) at `now`), then leases up to `limit` profiles
     /// whose check is due at `now` and whose lease (if any) has run out, to `worker` until
     /// `now + lease_for`, atomically: of two concurrent callers, each profile goes to at most one.
     async fn lease_due_checks(

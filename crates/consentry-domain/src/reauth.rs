@@ -32,6 +32,43 @@ use crate::status::{ProfileStatus, StatusReason};
 pub const PENDING_LIFETIME: Duration = Duration::minutes(10);
 /// How long a consent link handed to a tenant administrator stays usable.
 pub const HANDOFF_LIFETIME: Duration = Duration::hours(72);
+/// How long a callback (or a cancel) may hold a taken pending record before it is taken to have
+/// died: the server sets it from its request time limit (a callback's request is dropped after it),
+/// plus a margin. Past it the monitor puts the profile back.
+pub const CALLBACK_HOLD: Duration = Duration::minutes(2);
+
+/// The status and reason a pending profile had before its re-authorization started, read from its
+/// history: for a pending profile whose pending record is gone (a build that deleted the record when
+/// a callback took it, killed before the result was saved). The newest `ReauthorizationStarted`
+/// event that left a non-pending status names the status; the event before it, the reason. A
+/// profile with no such history was never authorized: `NotYetAuthorized`.
+pub(crate) async fn previous_state_from_history(
+    core: &Consentry,
+    profile: &AppProfile,
+) -> Result<(ProfileStatus, Option<StatusReason>), DomainError> {
+    let events = core.store().list_history(profile.id, 200).await?;
+    for (i, e) in events.iter().enumerate() {
+        if e.kind == EventKind::ReauthorizationStarted
+            && let Some(from) = e.from_status.filter(|s| *s != ProfileStatus::Pending)
+        {
+            let reason = events.get(i + 1).and_then(|before| before.reason.clone());
+            // A non-valid status always carries a reason; a valid one never does.
+            let reason = match (from, reason) {
+                (ProfileStatus::Valid, _) => None,
+                (_, Some(r)) if r.status() == from => Some(r),
+                _ => break,
+            };
+            return Ok((from, reason));
+        }
+    }
+    if profile.authorized_at.is_none() {
+        let r = StatusReason::NotYetAuthorized;
+        return Ok((r.status(), Some(r)));
+    }
+    // Authorized, but the history does not say what it was: the status it had when last known to
+    // work. The monitor's check replaces it with what the credentials show.
+    Ok((ProfileStatus::Valid, None))
+}
 
 /// A custom Azure app's identity as uploaded by the administrator.
 pub struct CustomAppInput {
@@ -315,6 +352,7 @@ pub struct Reauthorizer {
     core: Consentry,
     platform: Arc<dyn IdentityPlatform>,
     link_base: Option<String>,
+    callback_hold: Duration,
 }
 
 impl Reauthorizer {
@@ -324,7 +362,21 @@ impl Reauthorizer {
             core,
             platform,
             link_base: None,
+            callback_hold: CALLBACK_HOLD,
         }
+    }
+
+    /// How long a callback holds a taken pending record ([`CALLBACK_HOLD`] by default): longer than
+    /// any callback can run (the server's request time limit), or a slow callback's profile would
+    /// be put back while it still works; its result then still wins, only later.
+    pub fn with_callback_hold(mut self, hold: Duration) -> Self {
+        self.callback_hold = hold;
+        self
+    }
+
+    /// The deadline of a record taken now.
+    fn hold_until(&self) -> OffsetDateTime {
+        self.core.clock().now() + self.callback_hold
     }
 
     /// Enables consent links, served under `{base}/consent/{profile}/{token}`.
@@ -552,11 +604,16 @@ impl Reauthorizer {
 
         // The pending record. A pending re-authorization already running is replaced, keeping the
         // status from before the first one.
-        let (previous_status, previous_reason) =
+        // "Pending" itself is never what a profile goes back to: a pending profile whose record is
+        // gone (a callback killed part-way by an older build) takes its status from its history.
+        let (previous_status, previous_reason) = if profile.status == ProfileStatus::Pending {
             match self.core.store().pending_for_profile(profile.id).await? {
                 Some(p) => (p.previous_status, p.previous_reason),
-                None => (profile.status, profile.reason.clone()),
-            };
+                None => previous_state_from_history(&self.core, &profile).await?,
+            }
+        } else {
+            (profile.status, profile.reason.clone())
+        };
         let state = random_token(32);
         let verifier = random_token(48);
         let nonce = random_token(16);
@@ -593,6 +650,7 @@ impl Reauthorizer {
             created_at: now,
             expires_at,
             secrets: SecretSlice::from(blob),
+            taken_until: None,
         };
         self.core.store().put_pending(&pending).await?;
 
@@ -762,7 +820,12 @@ impl Reauthorizer {
     ) -> Result<String, DomainError> {
         let (profile, app, _) = self.live_link(profile_id, token).await?;
         // Atomic single use: of two concurrent openings only one takes the record.
-        let Some(mut pending) = self.core.store().take_pending(&state_hash(token)).await? else {
+        let Some(mut pending) = self
+            .core
+            .store()
+            .take_pending(&state_hash(token), self.hold_until())
+            .await?
+        else {
             return Err(DomainError::invalid(
                 "link",
                 "this consent link was already used; ask for a new link",
@@ -845,7 +908,7 @@ impl Reauthorizer {
         let pending = self
             .core
             .store()
-            .take_pending(&state_hash(state))
+            .take_pending(&state_hash(state), self.hold_until())
             .await?
             .ok_or_else(|| {
                 DomainError::invalid(
@@ -1300,6 +1363,13 @@ impl Reauthorizer {
                 }),
             )
             .await?;
+        // Only now, with the result saved, the taken record goes: a process killed before this line
+        // leaves a record whose deadline runs out, and the monitor then finds a non-pending profile
+        // (nothing to restore) or puts a pending one back.
+        self.core
+            .store()
+            .delete_pending(&pending.state_hash)
+            .await?;
         Ok(CallbackOutcome::Completed { profile })
     }
 
@@ -1330,11 +1400,58 @@ impl Reauthorizer {
                 }),
             )
             .await?;
+        // After the save, as in `complete`.
+        self.core
+            .store()
+            .delete_pending(&pending.state_hash)
+            .await?;
         Ok(CallbackOutcome::Failed {
             profile,
             message: f.message,
             remediation: f.remediation,
         })
+    }
+
+    /// Restores a pending profile that has no pending record.
+    async fn restore_orphan(
+        &self,
+        mut profile: AppProfile,
+        previous_status: ProfileStatus,
+        previous_reason: Option<StatusReason>,
+        actor: &Actor,
+    ) -> Result<AppProfile, DomainError> {
+        let now = self.core.clock().now();
+        let from = profile.status;
+        profile.status = previous_status;
+        profile.reason = previous_reason;
+        profile.updated_at = now;
+        self.core
+            .store()
+            .save_profile(
+                &profile,
+                Some(NewHistoryEvent {
+                    profile_id: profile.id,
+                    at: now,
+                    actor: actor.clone(),
+                    kind: EventKind::ReauthorizationFailed,
+                    from_status: Some(from),
+                    to_status: Some(profile.status),
+                    reason: profile.reason.clone(),
+                    detail: Some("The re-authorization was cancelled.".into()),
+                }),
+            )
+            .await?;
+        self.core
+            .audit()
+            .record(
+                actor,
+                Some(profile.org_id),
+                AuditAction::ReauthorizationCancelled,
+                format!("profile:{}", profile.id),
+                serde_json::json!({ "app_type": profile.app_type }),
+            )
+            .await;
+        Ok(profile)
     }
 
     /// Cancels a pending re-authorization and restores the profile's previous status.
@@ -1344,16 +1461,45 @@ impl Reauthorizer {
         actor: &Actor,
     ) -> Result<AppProfile, DomainError> {
         let profile = self.core.profile(profile_id).await?;
-        let Some(pending) = self.core.store().pending_for_profile(profile_id).await? else {
-            return Err(DomainError::Conflict(
-                "this app profile has no re-authorization in progress".into(),
-            ));
+        let none =
+            || DomainError::Conflict("this app profile has no re-authorization in progress".into());
+        if profile.status != ProfileStatus::Pending {
+            // A record left behind by a callback that saved its result and died before deleting it
+            // is no re-authorization in progress.
+            return Err(none());
+        }
+        let now = self.core.clock().now();
+        let mut pending = match self.core.store().pending_for_profile(profile_id).await? {
+            // Pending without a record (a callback killed part-way by an older build): restore what
+            // the history says it was, under a fresh record so the restore below is the usual one.
+            None => {
+                let (previous_status, previous_reason) =
+                    previous_state_from_history(&self.core, &profile).await?;
+                return self
+                    .restore_orphan(profile, previous_status, previous_reason, actor)
+                    .await;
+            }
+            // Taken by a callback that is still within its deadline: Microsoft's answer is being
+            // recorded right now, and it wins.
+            Some(p) if p.taken_until.is_some() && !p.is_dead(now) => {
+                return Err(DomainError::Conflict(
+                    "the administrator's answer from Microsoft is being recorded right now; look at the profile again in a minute".into(),
+                ));
+            }
+            // Taken by a callback that died: nobody else will finish it.
+            Some(p) if p.taken_until.is_some() => p,
+            // Take it first, so a callback arriving at the same moment cannot also use it.
+            Some(p) => self
+                .core
+                .store()
+                .take_pending(&p.state_hash, self.hold_until())
+                .await?
+                .ok_or_else(|| {
+                    DomainError::Conflict(
+                        "the administrator's answer from Microsoft arrived meanwhile and is being recorded; look at the profile again in a minute".into(),
+                    )
+                })?,
         };
-        self.core
-            .store()
-            .delete_pending_for_profile(profile_id)
-            .await?;
-        let mut pending = pending;
         pending.started_by = actor.clone();
         match self
             .fail(

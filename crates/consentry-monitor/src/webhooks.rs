@@ -99,6 +99,8 @@ pub struct WebhookNotifier {
     http: reqwest::Client,
     config: NotifierConfig,
     stats: Arc<DeliveryStats>,
+    /// Deliveries running in the background, and a wake-up when one ends (for [`Self::flush`]).
+    in_flight: Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>,
 }
 
 impl WebhookNotifier {
@@ -116,6 +118,26 @@ impl WebhookNotifier {
             http,
             config,
             stats: Arc::default(),
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Waits until the deliveries running in the background have ended, at most `within`; returns
+    /// whether they all did. A short-lived process (the CLI's `profiles check`) calls it before it
+    /// exits, so that its messages are sent like the server's.
+    pub async fn flush(&self, within: StdDuration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (count, woken) = &*self.in_flight;
+            let notified = woken.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if count.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return count.load(Ordering::SeqCst) == 0;
+            }
         }
     }
 
@@ -262,7 +284,13 @@ impl WebhookNotifier {
 impl StatusObserver for WebhookNotifier {
     async fn status_changed(&self, change: StatusChange) {
         let this = self.clone();
-        tokio::spawn(async move { this.deliver(&change).await });
+        self.in_flight.0.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            this.deliver(&change).await;
+            let (count, woken) = &*this.in_flight;
+            count.fetch_sub(1, Ordering::SeqCst);
+            woken.notify_waiters();
+        });
     }
 }
 

@@ -14,6 +14,37 @@ use serde::Deserialize;
 /// The prefix of environment overrides.
 pub const ENV_PREFIX: &str = "CONSENTRY_";
 
+/// The project's own `CONSENTRY_*` variables that are not configuration keys, skipped when the
+/// environment is read (every other `CONSENTRY_*` variable must name a key, so a typo is an error
+/// naming it):
+///
+/// - `CONSENTRY_CONFIG`: the configuration file itself (handled by the CLI).
+/// - `CONSENTRY_LOG`: the log filter (read by the binary's logging set-up).
+/// - `CONSENTRY_CERT_PASSWORD`: `consentry cert new`'s .pfx password.
+/// - `CONSENTRY_PFX_PASSWORD`: the .pfx password of `consentry profiles reauthorize`.
+/// - `CONSENTRY_FUZZ_SECONDS`, `CONSENTRY_REPLICA_TEST_PROFILES`: the fuzz and replica test scripts.
+/// - every `CONSENTRY_TEST_*` variable ([`NOT_CONFIG_PREFIX`]): the test suite's settings, such as
+///   `CONSENTRY_TEST_POSTGRES_URL`, which `scripts/test.sh` exports; no configuration key starts
+///   with `test_`.
+pub const NOT_CONFIG_VARS: &[&str] = &[
+    "CONSENTRY_CONFIG",
+    "CONSENTRY_LOG",
+    "CONSENTRY_CERT_PASSWORD",
+    "CONSENTRY_PFX_PASSWORD",
+    "CONSENTRY_FUZZ_SECONDS",
+    "CONSENTRY_REPLICA_TEST_PROFILES",
+];
+
+/// The prefix of the test suite's variables, none of which is a configuration key.
+pub const NOT_CONFIG_PREFIX: &str = "CONSENTRY_TEST_";
+
+/// Whether an environment variable is read as a configuration key.
+pub fn is_config_var(name: &str) -> bool {
+    name.starts_with(ENV_PREFIX)
+        && !name.starts_with(NOT_CONFIG_PREFIX)
+        && !NOT_CONFIG_VARS.contains(&name)
+}
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -341,14 +372,10 @@ impl Config {
                 .parse::<toml::Table>()
                 .map_err(|e| invalid(&origin, e.to_string()))?;
         }
-        let mut env: BTreeMap<String, String> = vars
-            .into_iter()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-            .collect();
-        // CONFIG names the file itself; it is handled by the caller. LOG is the log filter, read by
-        // the binary's logging set-up (README: "filter with CONSENTRY_LOG"), not a configuration key.
-        env.remove("CONSENTRY_CONFIG");
-        env.remove("CONSENTRY_LOG");
+        // The project's own variables that are not keys ([`NOT_CONFIG_VARS`], `CONSENTRY_TEST_*`)
+        // are skipped; any other CONSENTRY_* variable must name a key.
+        let env: BTreeMap<String, String> =
+            vars.into_iter().filter(|(k, _)| is_config_var(k)).collect();
         let from_env = !env.is_empty();
         for (k, v) in env {
             let key = k[ENV_PREFIX.len()..].to_ascii_lowercase();
@@ -587,6 +614,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("authorty"), "{e}");
+    }
+
+    #[test]
+    fn the_projects_own_variables_are_not_configuration_keys_but_typos_stay_errors() {
+        // scripts/test.sh exports CONSENTRY_TEST_POSTGRES_URL; the demo and serve must still start.
+        let c = Config::load(
+            None,
+            env(&[
+                ("CONSENTRY_TEST_POSTGRES_URL", "postgres://u:p@localhost/x"),
+                ("CONSENTRY_TEST_STATE_DIR", "/tmp/x"),
+                ("CONSENTRY_CERT_PASSWORD", "pw"),
+                ("CONSENTRY_PFX_PASSWORD", "pw"),
+                ("CONSENTRY_REPLICA_TEST_PROFILES", "10"),
+                ("CONSENTRY_FUZZ_SECONDS", "10"),
+                ("CONSENTRY_CONFIG", "/nowhere.toml"),
+                ("CONSENTRY_MONITOR__MAX_CONCURRENT", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.monitor.max_concurrent, 3);
+        // A misspelt real key is an error naming it.
+        let e = Config::load(
+            None,
+            env(&[
+                ("CONSENTRY_TEST_POSTGRES_URL", "postgres://u:p@localhost/x"),
+                ("CONSENTRY_MONITOR__MAX_CONCURENT", "3"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("max_concurent"), "{e}");
+        assert!(e.contains("unknown field"), "{e}");
+        let e = Config::load(None, env(&[("CONSENTRY_TESTS_URL", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tests_url"), "{e}");
     }
 
     #[test]

@@ -221,6 +221,87 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     f.write_all(b"\n")
 }
 
+/// The services every entry point runs on, built one way from the configuration by [`compose`]:
+/// `consentry serve` (the API, the console and the monitor), the CLI's commands and the demo. So
+/// the scheduled check and "check now" are the same path everywhere: the configured
+/// [`CheckPolicy`](consentry_domain::CheckPolicy) (`monitor.transient_attempts`) and the webhook
+/// notifier, whether the check runs in the server or in `consentry profiles check`.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// The domain services over the store.
+    pub svc: Consentry,
+    /// Re-authorization, with consent links and the callback hold from the request time limit.
+    pub reauth: Reauthorizer,
+    /// The checker, with the configured policy and the webhook notifier as observer.
+    pub checker: consentry_domain::Checker,
+    /// The webhook notifier (deliveries run in the background: a short-lived process flushes it).
+    pub notifier: Arc<consentry_monitor::webhooks::WebhookNotifier>,
+}
+
+/// Opens the store (running migrations) and loads the catalog: the domain services alone, for the
+/// commands that need no identity platform.
+pub async fn open_services(
+    cfg: &Config,
+    clock: Arc<dyn consentry_domain::Clock>,
+) -> Result<Consentry, StartupError> {
+    let catalog = Arc::new(load_catalog(cfg)?);
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| StartupError::DataDir {
+        path: cfg.data_dir.clone(),
+        source,
+    })?;
+    let sealer = load_sealer(cfg)?;
+    let url = cfg.database_url();
+    let store = consentry_store::SqlStore::open(&url, sealer)
+        .await
+        .map_err(|source| StartupError::Database {
+            url: redact_url(&url),
+            source,
+        })?;
+    Ok(Consentry::new(Arc::new(store), catalog, clock))
+}
+
+/// Builds the store, the domain services, the re-authorizer and the checker from the configuration.
+pub async fn compose(
+    cfg: &Config,
+    clock: Arc<dyn consentry_domain::Clock>,
+) -> Result<Services, StartupError> {
+    let svc = open_services(cfg, clock).await?;
+    compose_on(cfg, svc)
+}
+
+/// [`compose`] on domain services already open.
+pub fn compose_on(cfg: &Config, svc: Consentry) -> Result<Services, StartupError> {
+    let catalog = Arc::new(svc.catalog().clone());
+    let platform = build_platform(cfg, &catalog)?.with_clock(svc.clock().clone());
+    let platform: Arc<dyn consentry_domain::IdentityPlatform> = Arc::new(platform);
+    // A callback's request is dropped at the request time limit; its taken pending record is held
+    // twice as long (at least 10 s) before the monitor treats it as abandoned.
+    let hold = i64::try_from(cfg.request_timeout_seconds)
+        .unwrap_or(i64::MAX / 4)
+        .saturating_mul(2)
+        .max(10);
+    let reauth = Reauthorizer::new(svc.clone(), platform.clone())
+        .with_consent_links(cfg.public_url.clone())
+        .with_callback_hold(time::Duration::seconds(hold));
+    let notifier = Arc::new(consentry_monitor::webhooks::WebhookNotifier::new(
+        svc.store().clone(),
+        consentry_monitor::webhooks::NotifierConfig {
+            hold_down: time::Duration::minutes(i64::from(cfg.monitor.webhook_hold_down_minutes)),
+            attempts: cfg.monitor.webhook_attempts,
+            allow_private: cfg.webhooks.allow_private,
+            ..consentry_monitor::webhooks::NotifierConfig::default()
+        },
+    ));
+    let checker = consentry_domain::Checker::new(svc.clone(), platform, cfg_check_policy(cfg))
+        .with_observer(notifier.clone());
+    Ok(Services {
+        svc,
+        reauth,
+        checker,
+        notifier,
+    })
+}
+
 /// Opens the store (running migrations), loads the catalog and builds the handler state.
 pub async fn build_state(cfg: &Config) -> Result<AppState, StartupError> {
     build_state_with_clock(cfg, Arc::new(SystemClock)).await
@@ -231,36 +312,13 @@ pub async fn build_state_with_clock(
     cfg: &Config,
     clock: Arc<dyn consentry_domain::Clock>,
 ) -> Result<AppState, StartupError> {
-    let catalog = Arc::new(load_catalog(cfg)?);
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| StartupError::DataDir {
-        path: cfg.data_dir.clone(),
-        source,
-    })?;
-    let sealer = load_sealer(cfg)?;
     let (token, _) = load_api_token(cfg)?;
-    let url = cfg.database_url();
-    let store = consentry_store::SqlStore::open(&url, sealer)
-        .await
-        .map_err(|source| StartupError::Database {
-            url: redact_url(&url),
-            source,
-        })?;
-    let platform = build_platform(cfg, &catalog)?.with_clock(clock.clone());
-    let platform: Arc<dyn consentry_domain::IdentityPlatform> = Arc::new(platform);
-    let svc = Consentry::new(Arc::new(store), catalog, clock);
-    let reauth =
-        Reauthorizer::new(svc.clone(), platform.clone()).with_consent_links(cfg.public_url.clone());
-    let svc_for_checker = svc.clone();
-    let store_for_hooks = svc.store().clone();
-    let notifier = Arc::new(consentry_monitor::webhooks::WebhookNotifier::new(
-        store_for_hooks,
-        consentry_monitor::webhooks::NotifierConfig {
-            hold_down: time::Duration::minutes(i64::from(cfg.monitor.webhook_hold_down_minutes)),
-            attempts: cfg.monitor.webhook_attempts,
-            allow_private: cfg.webhooks.allow_private,
-            ..consentry_monitor::webhooks::NotifierConfig::default()
-        },
-    ));
+    let Services {
+        svc,
+        reauth,
+        checker,
+        notifier,
+    } = compose(cfg, clock).await?;
     let console = crate::console::ConsoleState::new(&svc, &cfg.public_url);
     Ok(AppState {
         console,
@@ -274,8 +332,7 @@ pub async fn build_state_with_clock(
             &cfg.entra.authority,
         ),
         webhooks_allow_private: cfg.webhooks.allow_private,
-        checker: consentry_domain::Checker::new(svc_for_checker, platform, cfg_check_policy(cfg))
-            .with_observer(notifier.clone()),
+        checker,
         webhook_stats: notifier.stats().clone(),
         metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
         tokens: Arc::new(crate::api::tokens::TokenService::new(

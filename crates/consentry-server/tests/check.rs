@@ -284,7 +284,7 @@ async fn custom_app_certificate_removed() {
 }
 
 #[tokio::test]
-async fn pending_and_never_authorized_profiles_are_not_checked() {
+async fn never_authorized_profiles_are_not_checked_and_pending_ones_check_their_credentials() {
     let env = TestEnv::start().await;
     env.connect_contoso(&[]).await;
     let id = env.profile("insights-m365", None).await;
@@ -301,8 +301,10 @@ async fn pending_and_never_authorized_profiles_are_not_checked() {
     authorize(&env, &id, ADMIN, json!({})).await;
     let (s, _) = env.start_reauth(&id, json!({"method": "admin"})).await;
     assert_eq!(s, StatusCode::OK);
+    // A re-authorization in progress keeps the previous credentials in use: they are checked,
+    // and the profile stays pending.
     let v = check(&env, &id).await;
-    assert_eq!(v["outcome"], "skipped", "{v}");
+    assert_eq!(v["outcome"], "valid", "{v}");
     assert_eq!(v["status"], "pending");
     assert!(v["message"].as_str().unwrap().contains("re-authorization"));
 

@@ -539,7 +539,7 @@ fn check_event_matches(profile: &AppProfile, event: &NewHistoryEvent) -> Result<
 
 /// The columns of `pending_authorizations`, in the order [`PendingRow::bind`] binds them.
 const PENDING_COLUMNS: &str = "state_hash, profile_id, started_by, method, leg, sign_in_follows, custom_app_id, \
-     functions, nonce, previous_status, previous_reason, created_at, expires_at, sealed_secrets";
+     functions, nonce, previous_status, previous_reason, created_at, expires_at, sealed_secrets, taken_until";
 
 /// The sealing kind of a pending re-authorization's secrets; the owner is its state hash, so a sealed
 /// blob copied to another pending row (or into `secrets`) does not open.
@@ -586,6 +586,8 @@ struct PendingRow {
     created_at: i64,
     expires_at: i64,
     sealed_secrets: Vec<u8>,
+    /// Always NULL: a record put is untaken ([`Store::put_pending`]).
+    taken_until: Option<i64>,
 }
 
 impl PendingRow {
@@ -613,6 +615,7 @@ impl PendingRow {
             created_at: time_to_db(p.created_at)?,
             expires_at: time_to_db(p.expires_at)?,
             sealed_secrets,
+            taken_until: None,
         })
     }
 
@@ -635,6 +638,7 @@ impl PendingRow {
             .bind(self.created_at)
             .bind(self.expires_at)
             .bind(self.sealed_secrets)
+            .bind(self.taken_until)
     }
 }
 
@@ -683,6 +687,7 @@ fn pending_from_row(row: &AnyRow, sealer: &Sealer) -> Result<PendingAuthorizatio
             .transpose()?,
         created_at: time_from_db("created_at", get(row, "created_at")?)?,
         expires_at: time_from_db("expires_at", get(row, "expires_at")?)?,
+        taken_until: opt_time_from_db("taken_until", get(row, "taken_until")?)?,
         // `to_vec` allocates exactly, so the boxed slice is not reallocated; `plain` is zeroed on drop.
         secrets: SecretSlice::from(plain.to_vec()),
         state_hash,
@@ -1402,7 +1407,7 @@ impl Store for SqlStore {
             .join(", ");
         let sql = format!(
             "INSERT INTO pending_authorizations ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14) ON CONFLICT (profile_id) DO UPDATE SET {updates}"
+             $11, $12, $13, $14, $15) ON CONFLICT (profile_id) DO UPDATE SET {updates}"
         );
         row.bind(sqlx::query(AssertSqlSafe(sql)))
             .execute(&self.pool)
@@ -1427,19 +1432,24 @@ impl Store for SqlStore {
     async fn take_pending(
         &self,
         state_hash: &str,
+        hold_until: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(|e| db_err("starting a transaction", e))?;
-        // The delete is the single-use guarantee: the database lets exactly one of any number of
-        // concurrent deletes of the row (on any connection, from any replica) remove it and return it.
+        // The conditional update is the single-use guarantee: the database lets exactly one of any
+        // number of concurrent updates of the row (on any connection, from any replica) find it
+        // untaken, mark it and return it. The row stays until the taker saved the result
+        // (`delete_pending`), so a taker that dies leaves the profile's previous status behind.
         let sql = format!(
-            "DELETE FROM pending_authorizations WHERE state_hash = $1 RETURNING {PENDING_COLUMNS}"
+            "UPDATE pending_authorizations SET taken_until = $2 \
+             WHERE state_hash = $1 AND taken_until IS NULL RETURNING {PENDING_COLUMNS}"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(state_hash.to_string())
+            .bind(time_to_db(hold_until)?)
             .fetch_optional(&mut *tx)
             .await
             .map_err(|e| db_err("taking a pending re-authorization", e))?;
@@ -1462,6 +1472,34 @@ impl Store for SqlStore {
                 Err(e)
             }
         }
+    }
+
+    async fn delete_pending(&self, state_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM pending_authorizations WHERE state_hash = $1")
+            .bind(state_hash.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("deleting a pending re-authorization", e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn note_pending_check(
+        &self,
+        state_hash: &str,
+        status: ProfileStatus,
+        reason: Option<&StatusReason>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE pending_authorizations SET previous_status = $2, previous_reason = $3 \
+             WHERE state_hash = $1 AND taken_until IS NULL",
+        )
+        .bind(state_hash.to_string())
+        .bind(status.as_str().to_string())
+        .bind(reason.map(|r| json_to_db("status reason", r)).transpose()?)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_err("recording a check of a pending profile", e))?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn pending_for_profile(

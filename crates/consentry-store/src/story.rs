@@ -1408,6 +1408,7 @@ pub fn full_pending(profile: ProfileId, created_at: OffsetDateTime) -> PendingAu
         created_at: created_at.to_offset(plus2),
         expires_at: created_at + Duration::minutes(10) + Duration::nanoseconds(7),
         secrets: SecretSlice::from(every_byte_twice()),
+        taken_until: None,
     }
 }
 
@@ -1428,10 +1429,16 @@ pub fn minimal_pending(profile: ProfileId, created_at: OffsetDateTime) -> Pendin
         created_at,
         expires_at: created_at + Duration::minutes(10),
         secrets: SecretSlice::from(Vec::new()),
+        taken_until: None,
     }
 }
 
 /// Asserts that `got` holds exactly what `want` does, field by field, secrets included.
+/// The deadline a test's take gives its taker: two minutes from now.
+pub fn hold_until() -> OffsetDateTime {
+    now() + Duration::minutes(2)
+}
+
 pub fn assert_same_pending(got: &PendingAuthorization, want: &PendingAuthorization, what: &str) {
     assert_eq!(got.state_hash, want.state_hash, "{what}: state_hash");
     assert_eq!(got.profile_id, want.profile_id, "{what}: profile_id");
@@ -1517,7 +1524,7 @@ pub async fn pending(store: &dyn Store) {
     assert!(store.pending_for_profile(p.id).await.unwrap().is_none());
     assert!(
         store
-            .take_pending(&new_state_hash())
+            .take_pending(&new_state_hash(), hold_until())
             .await
             .unwrap()
             .is_none(),
@@ -1556,7 +1563,7 @@ pub async fn pending(store: &dyn Store) {
     expect_pending_of(store, &second, "replacing pending record").await;
     assert!(
         store
-            .take_pending(&full.state_hash)
+            .take_pending(&full.state_hash, hold_until())
             .await
             .unwrap()
             .is_none(),
@@ -1564,28 +1571,73 @@ pub async fn pending(store: &dyn Store) {
     );
     expect_pending_of(store, &min, "another profile's pending record").await;
 
-    // Taken once: the record comes back whole, then is gone.
+    // What a check of the current credentials found replaces what the record restores, while it
+    // is untaken; another state changes nothing.
+    assert!(
+        store
+            .note_pending_check(
+                &second.state_hash,
+                ProfileStatus::Invalid,
+                Some(&StatusReason::AppRemovedFromTenant)
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .note_pending_check(&new_state_hash(), ProfileStatus::Valid, None)
+            .await
+            .unwrap()
+    );
+    let second = PendingAuthorization {
+        previous_status: ProfileStatus::Invalid,
+        previous_reason: Some(StatusReason::AppRemovedFromTenant),
+        ..second
+    };
+    expect_pending_of(store, &second, "pending record after a check's note").await;
+
+    // Taken once: the record comes back whole, marked taken until the deadline given, and stays
+    // (so a taker that dies leaves what to restore) until it is deleted by its state hash.
+    let deadline = hold_until();
     let taken = store
-        .take_pending(&second.state_hash)
+        .take_pending(&second.state_hash, deadline)
         .await
         .unwrap()
         .expect("the current state is accepted");
     assert_same_pending(&taken, &second, "taken pending record");
+    assert_eq!(taken.taken_until, Some(deadline), "taken_until");
     assert!(
         store
-            .take_pending(&second.state_hash)
+            .take_pending(&second.state_hash, hold_until())
             .await
             .unwrap()
             .is_none(),
         "a state is accepted once"
     );
+    let kept = store
+        .pending_for_profile(p.id)
+        .await
+        .unwrap()
+        .expect("a taken record stays");
+    assert_eq!(kept.taken_until, Some(deadline), "taken_until read back");
+    assert!(
+        !store
+            .note_pending_check(&second.state_hash, ProfileStatus::Valid, None)
+            .await
+            .unwrap(),
+        "a taken record's restore status is the taker's"
+    );
+    assert!(kept.is_dead(deadline) && !kept.is_dead(deadline - Duration::seconds(1)));
+    assert!(store.delete_pending(&second.state_hash).await.unwrap());
+    assert!(!store.delete_pending(&second.state_hash).await.unwrap());
     assert!(store.pending_for_profile(p.id).await.unwrap().is_none());
     let taken = store
-        .take_pending(&min.state_hash)
+        .take_pending(&min.state_hash, hold_until())
         .await
         .unwrap()
         .expect("minimal record taken");
     assert_same_pending(&taken, &min, "taken minimal pending record");
+    assert!(store.delete_pending(&min.state_hash).await.unwrap());
 
     // Expiry is the caller's decision: an expired record is still returned.
     let t = now();
@@ -1596,7 +1648,7 @@ pub async fn pending(store: &dyn Store) {
     };
     store.put_pending(&expired).await.unwrap();
     let got = store
-        .take_pending(&expired.state_hash)
+        .take_pending(&expired.state_hash, hold_until())
         .await
         .unwrap()
         .expect("an expired record is returned");
@@ -1626,7 +1678,13 @@ pub async fn pending(store: &dyn Store) {
     // Deleting a profile's pending record.
     assert!(store.delete_pending_for_profile(p.id).await.unwrap());
     assert!(!store.delete_pending_for_profile(p.id).await.unwrap());
-    assert!(store.take_pending(&a.state_hash).await.unwrap().is_none());
+    assert!(
+        store
+            .take_pending(&a.state_hash, hold_until())
+            .await
+            .unwrap()
+            .is_none()
+    );
     expect_profile(store, &p).await;
 
     // A profile that does not exist: NotFound, and nothing is stored.
@@ -1645,7 +1703,7 @@ pub async fn pending(store: &dyn Store) {
     );
     assert!(
         store
-            .take_pending(&ghost.state_hash)
+            .take_pending(&ghost.state_hash, hold_until())
             .await
             .unwrap()
             .is_none()
@@ -1709,7 +1767,7 @@ pub async fn pending_under_concurrency(store: &dyn Store) {
         store.put_pending(&record).await.unwrap();
         let outcomes = join_all(
             (0..16)
-                .map(|_| store.take_pending(&record.state_hash))
+                .map(|_| store.take_pending(&record.state_hash, hold_until()))
                 .collect(),
         )
         .await;
@@ -1725,7 +1783,16 @@ pub async fn pending_under_concurrency(store: &dyn Store) {
             "round {round}: exactly one of 16 concurrent takes gets the record"
         );
         assert_same_pending(&winners[0], &record, "the concurrent take's record");
-        assert!(store.pending_for_profile(p.id).await.unwrap().is_none());
+        let left = store
+            .pending_for_profile(p.id)
+            .await
+            .unwrap()
+            .expect("kept, taken");
+        assert!(
+            left.taken_until.is_some(),
+            "round {round}: the record is marked taken"
+        );
+        assert!(store.delete_pending(&record.state_hash).await.unwrap());
     }
 
     let records: Vec<PendingAuthorization> = (0..8).map(|_| full_pending(p.id, now())).collect();
@@ -1744,7 +1811,12 @@ pub async fn pending_under_concurrency(store: &dyn Store) {
     assert_same_pending(&kept, winner, "the record a concurrent start left");
     let mut accepted = 0;
     for r in &records {
-        if store.take_pending(&r.state_hash).await.unwrap().is_some() {
+        if store
+            .take_pending(&r.state_hash, hold_until())
+            .await
+            .unwrap()
+            .is_some()
+        {
             accepted += 1;
         }
     }
@@ -1770,7 +1842,7 @@ pub async fn pending_deletion(store: &dyn Store) {
     assert!(store.pending_for_profile(gone.id).await.unwrap().is_none());
     assert!(
         store
-            .take_pending(&gone_pending.state_hash)
+            .take_pending(&gone_pending.state_hash, hold_until())
             .await
             .unwrap()
             .is_none(),
@@ -1785,7 +1857,7 @@ pub async fn pending_deletion(store: &dyn Store) {
     assert!(store.delete_profile(kept.id).await.unwrap());
     assert!(
         store
-            .take_pending(&kept_pending.state_hash)
+            .take_pending(&kept_pending.state_hash, hold_until())
             .await
             .unwrap()
             .is_none()

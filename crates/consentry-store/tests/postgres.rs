@@ -323,7 +323,9 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
             Err(StoreError::Sealing(_))
         ));
         assert!(matches!(
-            wrong.take_pending(&pending.state_hash).await,
+            wrong
+                .take_pending(&pending.state_hash, consentry_store::story::hold_until())
+                .await,
             Err(StoreError::Sealing(_))
         ));
         assert_eq!(wrong.get_profile(p.id).await.unwrap(), Some(p.clone()));
@@ -331,7 +333,7 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
         wrong.close().await;
         let keyed = open(&url).await;
         let got = keyed
-            .take_pending(&pending.state_hash)
+            .take_pending(&pending.state_hash, consentry_store::story::hold_until())
             .await
             .unwrap()
             .expect("left by the failed take");
@@ -523,7 +525,9 @@ async fn a_pending_state_is_taken_once_across_replicas() {
                 let store = Arc::clone(&replicas[i % 2]);
                 let state_hash = record.state_hash.clone();
                 tasks.push(tokio::spawn(async move {
-                    store.take_pending(&state_hash).await
+                    store
+                        .take_pending(&state_hash, consentry_store::story::hold_until())
+                        .await
                 }));
             }
             let mut winners = 0;

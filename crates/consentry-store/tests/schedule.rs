@@ -405,3 +405,107 @@ async fn leases_on_postgres_are_exclusive() {
     .execute(&mut conn)
     .await;
 }
+
+/// The pending profiles whose re-authorization nobody will finish become due at once (their check
+/// ends it): a record that expired untaken, one whose taker missed its deadline, and a pending
+/// profile with no record. A live record, a taken one within its deadline, and a profile that is
+/// not pending keep their schedule.
+async fn abandoned_reauthorizations_become_due(store: &SqlStore) {
+    use consentry_domain::{PendingAuthorization, ProfileStatus, StatusReason, Store as _};
+    let ids: Vec<ProfileId> = profiles(store, 6).await.into_iter().collect();
+    let now = OffsetDateTime::now_utc();
+    // Everyone scheduled an hour ahead.
+    let leased = store
+        .lease_due_checks("w", now, 100, Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 6);
+    for id in &ids {
+        assert!(
+            store
+                .release_check(*id, "w", now + Duration::hours(1), None)
+                .await
+                .unwrap()
+        );
+    }
+    let mark_pending = |id: ProfileId| async move {
+        let mut p = store.get_profile(id).await.unwrap().unwrap();
+        p.status = ProfileStatus::Pending;
+        p.reason = Some(StatusReason::ReauthorizationStarted { by: "t".into() });
+        store.save_profile(&p, None).await.unwrap();
+    };
+    let record = |id: ProfileId, expires_at: OffsetDateTime| PendingAuthorization {
+        expires_at,
+        ..consentry_store::story::minimal_pending(id, now - Duration::minutes(20))
+    };
+    // 0: expired untaken. 1: live. 2: taken, deadline passed. 3: taken, within its deadline.
+    // 4: pending without a record. 5: not pending, with an expired record.
+    for (i, id) in ids.iter().enumerate() {
+        if i != 5 {
+            mark_pending(*id).await;
+        }
+        let expires = if matches!(i, 0 | 5) {
+            now - Duration::minutes(1)
+        } else {
+            now + Duration::minutes(10)
+        };
+        if i != 4 {
+            store.put_pending(&record(*id, expires)).await.unwrap();
+        }
+    }
+    let p2 = store.pending_for_profile(ids[2]).await.unwrap().unwrap();
+    store
+        .take_pending(&p2.state_hash, now - Duration::seconds(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let p3 = store.pending_for_profile(ids[3]).await.unwrap().unwrap();
+    store
+        .take_pending(&p3.state_hash, now + Duration::minutes(2))
+        .await
+        .unwrap()
+        .unwrap();
+    let due: BTreeSet<ProfileId> = store
+        .lease_due_checks("w", now, 100, Duration::minutes(5))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.profile_id)
+        .collect();
+    let want: BTreeSet<ProfileId> = [ids[0], ids[2], ids[4]].into_iter().collect();
+    assert_eq!(due, want);
+}
+
+#[tokio::test]
+async fn abandoned_reauthorizations_become_due_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db")).await;
+    abandoned_reauthorizations_become_due(&store).await;
+}
+
+#[tokio::test]
+async fn abandoned_reauthorizations_become_due_on_postgres() {
+    use sqlx::Connection as _;
+    let Some(admin) = std::env::var("CONSENTRY_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        eprintln!("PostgreSQL test skipped: CONSENTRY_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let name = format!("consentry_sched_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let url = consentry_store::story::with_database(&admin, &name);
+    let store = open_url(&url).await;
+    abandoned_reauthorizations_become_due(&store).await;
+    store.close().await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await;
+}

@@ -317,7 +317,7 @@ async fn no_secret_is_ever_in_the_database_files_in_plaintext() {
         .unwrap();
     assert_eq!(got.expose_secret(), key_canary.as_bytes());
     let got = store
-        .take_pending(&pending.state_hash)
+        .take_pending(&pending.state_hash, consentry_store::story::hold_until())
         .await
         .unwrap()
         .expect("the pending record survives reopening");
@@ -790,7 +790,9 @@ async fn a_pending_state_is_taken_once_across_replicas() {
             let store = Arc::clone(&replicas[i % 2]);
             let state_hash = record.state_hash.clone();
             tasks.push(tokio::spawn(async move {
-                store.take_pending(&state_hash).await
+                store
+                    .take_pending(&state_hash, consentry_store::story::hold_until())
+                    .await
             }));
         }
         let mut winners = 0;
@@ -853,7 +855,10 @@ async fn a_pending_record_sealed_for_another_state_does_not_open() {
     .await
     .unwrap();
 
-    let e = store.take_pending(&pb.state_hash).await.unwrap_err();
+    let e = store
+        .take_pending(&pb.state_hash, consentry_store::story::hold_until())
+        .await
+        .unwrap_err();
     assert!(matches!(e, StoreError::Sealing(_)), "{e}");
     let e = store.pending_for_profile(b.id).await.unwrap_err();
     assert!(matches!(e, StoreError::Sealing(_)), "{e}");
@@ -863,7 +868,11 @@ async fn a_pending_record_sealed_for_another_state_does_not_open() {
         .unwrap_err();
     assert!(matches!(e, StoreError::Sealing(_)), "{e}");
     // The original still opens.
-    let got = store.take_pending(&pa.state_hash).await.unwrap().unwrap();
+    let got = store
+        .take_pending(&pa.state_hash, consentry_store::story::hold_until())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.secrets.expose_secret(), b"verifier-of-a");
 }
 
@@ -881,7 +890,7 @@ async fn a_replica_without_the_key_leaves_the_pending_record_to_one_with_it() {
     keyed.put_pending(&record).await.unwrap();
 
     let e = misconfigured
-        .take_pending(&record.state_hash)
+        .take_pending(&record.state_hash, consentry_store::story::hold_until())
         .await
         .unwrap_err();
     let StoreError::Sealing(msg) = &e else {
@@ -898,14 +907,14 @@ async fn a_replica_without_the_key_leaves_the_pending_record_to_one_with_it() {
     assert_eq!(left, 1, "a take that cannot open the record leaves it");
 
     let got = keyed
-        .take_pending(&record.state_hash)
+        .take_pending(&record.state_hash, consentry_store::story::hold_until())
         .await
         .unwrap()
         .expect("a replica with the key takes it");
     story::assert_same_pending(&got, &record, "taken by the keyed replica");
     assert!(
         misconfigured
-            .take_pending(&record.state_hash)
+            .take_pending(&record.state_hash, consentry_store::story::hold_until())
             .await
             .unwrap()
             .is_none()
@@ -1023,7 +1032,7 @@ async fn a_database_at_schema_1_upgrades_and_keeps_its_data() {
     let record = story::full_pending(id, OffsetDateTime::now_utc());
     store.put_pending(&record).await.unwrap();
     let got = store
-        .take_pending(&record.state_hash)
+        .take_pending(&record.state_hash, consentry_store::story::hold_until())
         .await
         .unwrap()
         .unwrap();

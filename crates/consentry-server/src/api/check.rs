@@ -53,13 +53,23 @@ pub async fn check_profile(
             previous_status,
             changed,
             refresh_token_kept_alive,
+            credentials,
             ..
         } => CheckBody {
             outcome: label,
             status: profile.status,
             previous_status,
             changed,
-            message: None,
+            // A pending profile: the outcome is its credentials', the status stays pending.
+            message: credentials.map(|c| {
+                format!(
+                    "a re-authorization is in progress; the credentials still in use until it completes are {}{}",
+                    c.status.as_str(),
+                    c.reason
+                        .map(|r| format!(": {}", r.summary()))
+                        .unwrap_or_default()
+                )
+            }),
             attempts: None,
             refresh_token_kept_alive,
             profile: ProfileView::new(*profile, st.svc.catalog()),

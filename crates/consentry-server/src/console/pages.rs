@@ -392,6 +392,7 @@ fn event_what(e: &HistoryEvent) -> &'static str {
         K::ReauthorizationStarted => "Re-authorization started",
         K::ReauthorizationCompleted => "Re-authorized",
         K::ReauthorizationFailed => "Re-authorization did not complete",
+        K::ReauthorizationExpired => "Re-authorization expired",
     }
 }
 

@@ -51,6 +51,23 @@ impl ScheduleStore for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(|e| db_err("scheduling new profiles", e))?;
+        // A pending profile whose re-authorization nobody will finish is due at once: no pending
+        // record (left by a build that deleted it on take), one that expired untaken, or one whose
+        // taker missed its deadline (killed, or its request timed out). Its check puts the profile
+        // back to the status its credentials have (consentry-domain's check.rs).
+        sqlx::query(
+            "UPDATE check_schedule SET next_check_at = $1 \
+             WHERE next_check_at > $1 AND profile_id IN ( \
+                 SELECT p.id FROM profiles p \
+                 LEFT JOIN pending_authorizations a ON a.profile_id = p.id \
+                 WHERE p.status = 'pending' AND (a.state_hash IS NULL \
+                     OR (a.taken_until IS NULL AND a.expires_at <= $1) \
+                     OR a.taken_until <= $1))",
+        )
+        .bind(now_db)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_err("scheduling abandoned re-authorizations", e))?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(lease_sql(self.dialect)))
             .bind(worker.to_string())
             .bind(time_to_db(now + lease_for)?)
