@@ -463,5 +463,9 @@ fn unknown_scan_target_in_rule() {
         "scan_targets = [{ key = \"power-bi\", name = \"Power BI\" }, { key = \"power-bi\", name = \"Again\" }]",
     );
     let e = Catalog::from_toml_str(&dup, "test.toml").unwrap_err();
-    assert!(e.to_string().contains("duplicate scan target key `power-bi`"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("duplicate scan target key `power-bi`"),
+        "{e}"
+    );
 }

@@ -473,7 +473,7 @@ fn catalog_list_labels_only_custom_apps_as_the_customers_own() {
     let row = |key: &str| -> String {
         table
             .lines()
-            .find(|l| l.split('│').nth(1).is_some_and(|c| c.trim() == key))
+            .find(|l| l.split(['│', '┆']).nth(1).is_some_and(|c| c.trim() == key))
             .unwrap_or_else(|| panic!("no row for {key} in\n{table}"))
             .to_string()
     };
