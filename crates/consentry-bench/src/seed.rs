@@ -138,6 +138,7 @@ pub async fn seed(svc: &Consentry, plan: SeedPlan) -> Result<Seeded, SeedError> 
             granted_permissions: granted.clone(),
             certificate: Some(certificate.clone()),
             functions: Vec::new(),
+            scan_targets: Vec::new(),
             original_sign_in_ip: None,
             status: if bad {
                 ProfileStatus::Invalid

@@ -14,7 +14,7 @@
 //!
 //! let catalog = Catalog::builtin();
 //! let express = catalog.app_type("cloud-backup-express").unwrap();
-//! let req = express.requirement_for(ConsentMethod::User, Some("cloud-backup-m365"), &[]).unwrap();
+//! let req = express.requirement_for(ConsentMethod::User, Some("cloud-backup-m365"), &[], &[]).unwrap();
 //! assert_eq!(catalog.describe(&req), "Microsoft 365 Backup Administrator");
 //!
 //! let backup_admin = catalog.role("microsoft-365-backup-administrator").unwrap().template_id;
@@ -37,7 +37,8 @@ use uuid::Uuid;
 pub use error::CatalogError;
 pub use model::{
     AppMode, AppType, ConsentMethod, ConsentRule, Function, FunctionChoiceError, GraphPermission,
-    License, Marker, Module, PermissionKind, PermissionType, Role, Service, UnknownConsentMethod,
+    License, Marker, Module, PermissionKind, PermissionType, Role, ScanTarget,
+    ScanTargetChoiceError, Service, UnknownConsentMethod,
 };
 pub use requirement::{Requirement, Unmet, UserFacts};
 

@@ -14,7 +14,7 @@ use crate::Catalog;
 use crate::error::CatalogError;
 use crate::model::{
     AppMode, AppType, ConsentMethod, ConsentRule, Function, GraphPermission, License, Module,
-    PermissionKind, PermissionType, Role, Service,
+    PermissionKind, PermissionType, Role, ScanTarget, Service,
 };
 use crate::requirement::Requirement;
 
@@ -91,6 +91,15 @@ struct RawAppType {
     permissions: Vec<Spanned<RawPermission>>,
     #[serde(default)]
     functions: Vec<RawFunction>,
+    #[serde(default)]
+    scan_targets: Vec<RawScanTarget>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScanTarget {
+    key: Spanned<String>,
+    name: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +110,8 @@ struct RawRule {
     services: Vec<Spanned<String>>,
     #[serde(default)]
     functions: Vec<Spanned<String>>,
+    #[serde(default)]
+    scan_targets: Vec<Spanned<String>>,
     requires: Option<Spanned<RawReq>>,
     note: Option<String>,
 }
@@ -403,6 +414,17 @@ impl Checker<'_> {
             });
         }
 
+        let mut scan_targets = Vec::new();
+        let mut seen = HashMap::new();
+        for t in &a.scan_targets {
+            let tkey = self.key(&t.key, "scan target")?;
+            self.unique(&mut seen, &t.key, "scan target")?;
+            scan_targets.push(ScanTarget {
+                key: tkey,
+                name: self.text(&t.name, "scan target name")?,
+            });
+        }
+
         let mut permissions: Vec<GraphPermission> = Vec::new();
         for p in &a.permissions {
             permissions.push(self.permission(p, &key, known, &permissions)?);
@@ -437,7 +459,7 @@ impl Checker<'_> {
 
         let mut consent = Vec::new();
         for rule in &a.consent {
-            consent.push(self.rule(rule, &key, &services, &functions, known)?);
+            consent.push(self.rule(rule, &key, &services, &functions, &scan_targets, known)?);
         }
         if !consent
             .iter()
@@ -470,6 +492,7 @@ impl Checker<'_> {
             consent,
             permissions,
             functions,
+            scan_targets,
             illustrative: a.illustrative,
             notes: a.notes.clone(),
         })
@@ -531,6 +554,7 @@ impl Checker<'_> {
         app: &str,
         app_services: &[String],
         functions: &[Function],
+        scan_targets: &[ScanTarget],
         known: &Known,
     ) -> Res<ConsentRule> {
         let r = rule.get_ref();
@@ -556,6 +580,17 @@ impl Checker<'_> {
             }
             fkeys.push(f.get_ref().clone());
         }
+        let mut tkeys = Vec::new();
+        for t in &r.scan_targets {
+            if !scan_targets.iter().any(|x| &x.key == t.get_ref()) {
+                let names: BTreeSet<String> = scan_targets.iter().map(|x| x.key.clone()).collect();
+                return Err(self.err(
+                    t.span(),
+                    format!("a consent rule of app type `{app}` names unknown scan target `{}`: declare it in the app type's `scan_targets` (known: {})", t.get_ref(), list(&names)),
+                ));
+            }
+            tkeys.push(t.get_ref().clone());
+        }
         let requires = match &r.requires {
             Some(req) => self.requirement(req, app, known)?,
             None => Requirement::AllOf(Vec::new()),
@@ -564,6 +599,7 @@ impl Checker<'_> {
             method: *r.method.get_ref(),
             services,
             functions: fkeys,
+            scan_targets: tkeys,
             requires,
             note: r.note.clone(),
         })

@@ -231,8 +231,19 @@ pub struct Function {
     pub module: String,
 }
 
-/// A condition on the consenting user for one consent method, optionally limited to some services or
-/// selected functions.
+/// What an app profile can be set to scan (e.g. "Power BI objects"), chosen when consenting. Unlike a
+/// [`Function`] it is not gated by a subscription module: the choice is the consent's own, and consent
+/// rules limited to scan targets say what the consenting user needs for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanTarget {
+    /// Stable slug within the app type.
+    pub key: String,
+    /// Human name.
+    pub name: String,
+}
+
+/// A condition on the consenting user for one consent method, optionally limited to some services,
+/// selected functions or chosen scan targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsentRule {
     /// The consent method the rule belongs to. An app type allows a method when it has a rule for it.
@@ -241,6 +252,8 @@ pub struct ConsentRule {
     pub services: Vec<String>,
     /// Functions whose selection triggers the rule; empty means always.
     pub functions: Vec<String>,
+    /// Scan targets whose choice triggers the rule; empty means always.
+    pub scan_targets: Vec<String>,
     /// What the consenting user must satisfy (`AllOf([])` means nothing beyond the method itself).
     pub requires: Requirement,
     /// Extra guidance for the admin.
@@ -248,16 +261,25 @@ pub struct ConsentRule {
 }
 
 impl ConsentRule {
-    /// Whether this rule applies to a consent for `service` with the selected `functions`.
+    /// Whether this rule applies to a consent for `service` with the selected `functions` and chosen
+    /// `scan_targets`.
     ///
     /// A rule limited to services applies only when a service is given and listed; a rule limited to
-    /// functions applies when any of its functions is selected.
-    pub fn applies(&self, service: Option<&str>, functions: &[String]) -> bool {
+    /// functions applies when any of its functions is selected; a rule limited to scan targets applies
+    /// when any of its scan targets is chosen. Every limit the rule has must be met.
+    pub fn applies(
+        &self,
+        service: Option<&str>,
+        functions: &[String],
+        scan_targets: &[String],
+    ) -> bool {
         let service_ok = self.services.is_empty()
             || service.is_some_and(|s| self.services.iter().any(|x| x == s));
         let function_ok =
             self.functions.is_empty() || self.functions.iter().any(|f| functions.contains(f));
-        service_ok && function_ok
+        let target_ok = self.scan_targets.is_empty()
+            || self.scan_targets.iter().any(|t| scan_targets.contains(t));
+        service_ok && function_ok && target_ok
     }
 }
 
@@ -284,9 +306,12 @@ pub struct AppType {
     pub permissions: Vec<GraphPermission>,
     /// Functions the customer selects when consenting.
     pub functions: Vec<Function>,
+    /// What a profile of this app type can scan, chosen when consenting (at least one when any is listed).
+    pub scan_targets: Vec<ScanTarget>,
     /// True when part of the entry (typically the permission set) is a plausible choice, not a documented fact.
     pub illustrative: bool,
-    /// Extra guidance.
+    /// Extra guidance for whoever chooses how to consent (shown by the console wizard, consent links, the
+    /// CLI and the API).
     pub notes: Option<String>,
 }
 
@@ -304,9 +329,9 @@ impl AppType {
         self.consent.iter().any(|r| r.method == m)
     }
 
-    /// The combined requirement on the consenting user for method `m`, `service` and selected `functions`:
-    /// all applicable rules must hold (combined with `AllOf` and [simplified](Requirement::simplified);
-    /// `AllOf([])` when nothing is required).
+    /// The combined requirement on the consenting user for method `m`, `service`, selected `functions` and
+    /// chosen `scan_targets`: all applicable rules must hold (combined with `AllOf` and
+    /// [simplified](Requirement::simplified); `AllOf([])` when nothing is required).
     /// `None` when the app type does not allow `m`. Rules limited to services are skipped when `service` is
     /// `None`.
     pub fn requirement_for(
@@ -314,6 +339,7 @@ impl AppType {
         m: ConsentMethod,
         service: Option<&str>,
         functions: &[String],
+        scan_targets: &[String],
     ) -> Option<Requirement> {
         if !self.allows(m) {
             return None;
@@ -321,7 +347,7 @@ impl AppType {
         let parts: Vec<Requirement> = self
             .consent
             .iter()
-            .filter(|r| r.method == m && r.applies(service, functions))
+            .filter(|r| r.method == m && r.applies(service, functions, scan_targets))
             .map(|r| r.requires.clone())
             .collect();
         Some(Requirement::AllOf(parts).simplified())
@@ -392,6 +418,52 @@ impl AppType {
         Ok(())
     }
 
+    /// The scan target with this key.
+    pub fn scan_target(&self, key: &str) -> Option<&ScanTarget> {
+        self.scan_targets.iter().find(|t| t.key == key)
+    }
+
+    /// Checks a choice of scan targets for a consent and returns it in catalog order without repeats: every
+    /// target must exist, and an app type with scan targets needs at least one chosen (a profile that scans
+    /// nothing serves no purpose, and the consenting user's requirements follow from the choice).
+    pub fn check_scan_targets(
+        &self,
+        chosen: &[String],
+    ) -> Result<Vec<String>, ScanTargetChoiceError> {
+        if self.scan_targets.is_empty() {
+            return match chosen.first() {
+                None => Ok(Vec::new()),
+                Some(t) => Err(ScanTargetChoiceError::NoneAvailable {
+                    app_type: self.display_name.clone(),
+                    target: t.clone(),
+                }),
+            };
+        }
+        if chosen.is_empty() {
+            return Err(ScanTargetChoiceError::NoneChosen {
+                app_type: self.display_name.clone(),
+                available: self
+                    .scan_targets
+                    .iter()
+                    .map(|t| format!("{} ({})", t.key, t.name))
+                    .collect(),
+            });
+        }
+        if let Some(unknown) = chosen.iter().find(|k| self.scan_target(k).is_none()) {
+            return Err(ScanTargetChoiceError::Unknown {
+                app_type: self.display_name.clone(),
+                target: unknown.clone(),
+                available: self.scan_targets.iter().map(|t| t.key.clone()).collect(),
+            });
+        }
+        Ok(self
+            .scan_targets
+            .iter()
+            .filter(|t| chosen.contains(&t.key))
+            .map(|t| t.key.clone())
+            .collect())
+    }
+
     /// Whether the app type serves the service with this key.
     pub fn serves(&self, service: &str) -> bool {
         self.services.iter().any(|s| s == service)
@@ -428,5 +500,36 @@ pub enum FunctionChoiceError {
         function: String,
         /// Key of the missing module.
         module: String,
+    },
+}
+
+/// A choice of scan targets that cannot be used for a consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub enum ScanTargetChoiceError {
+    /// The app type has scan targets and none was chosen.
+    #[error("choose what the {app_type} profile will scan (at least one of: {})", available.join(", "))]
+    NoneChosen {
+        /// Display name of the app type.
+        app_type: String,
+        /// The targets to choose from, as "key (name)".
+        available: Vec<String>,
+    },
+    /// A chosen target does not exist for the app type.
+    #[error("{app_type} cannot scan `{target}`: choose from {}", available.join(", "))]
+    Unknown {
+        /// Display name of the app type.
+        app_type: String,
+        /// The unknown key.
+        target: String,
+        /// The keys it can scan.
+        available: Vec<String>,
+    },
+    /// Scan targets were given for an app type that has none.
+    #[error("{app_type} has no scan targets to choose (got `{target}`): leave scan targets out")]
+    NoneAvailable {
+        /// Display name of the app type.
+        app_type: String,
+        /// The first key given.
+        target: String,
     },
 }

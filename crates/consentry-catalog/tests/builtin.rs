@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use consentry_catalog::{
-    AppMode, Catalog, ConsentMethod, Marker, PermissionKind, PermissionType, Requirement, UserFacts,
+    AppMode, Catalog, ConsentMethod, Marker, PermissionKind, PermissionType, Requirement,
+    ScanTargetChoiceError, UserFacts,
 };
 use uuid::Uuid;
 
@@ -293,9 +294,41 @@ fn req(
     let functions: Vec<String> = functions.iter().map(|s| s.to_string()).collect();
     c.app_type(app)
         .unwrap_or_else(|| panic!("app type {app}"))
-        .requirement_for(m, service, &functions)
+        .requirement_for(m, service, &functions, &[])
         .unwrap()
 }
+
+/// The requirement when the profile is to scan `targets`.
+fn req_scanning(
+    c: &Catalog,
+    app: &str,
+    m: ConsentMethod,
+    service: Option<&str>,
+    targets: &[&str],
+) -> Requirement {
+    let targets: Vec<String> = targets.iter().map(|s| s.to_string()).collect();
+    c.app_type(app)
+        .unwrap_or_else(|| panic!("app type {app}"))
+        .requirement_for(m, service, &[], &targets)
+        .unwrap()
+}
+
+const POWER_PLATFORM_APP_TYPES: [(&str, &str); 4] = [
+    ("insights-power-platform", "insights"),
+    ("enpower-power-platform", "enpower"),
+    ("fly-power-platform", "fly"),
+    ("cloud-governance-power-platform", "cloud-governance"),
+];
+
+/// The objects the reference document names for Power Platform Administrator.
+const POWER_PLATFORM_OBJECTS: [&str; 6] = [
+    "environments",
+    "connections",
+    "power-apps",
+    "solutions",
+    "power-automate",
+    "copilot-studio",
+];
 
 #[test]
 fn builtin_loads_and_matches_its_source() {
@@ -421,7 +454,7 @@ fn user_consent_is_allowed_exactly_for_the_seed_rows() {
     assert_eq!(
         c.app_type("fly")
             .unwrap()
-            .requirement_for(ConsentMethod::User, None, &[]),
+            .requirement_for(ConsentMethod::User, None, &[], &[]),
         None
     );
 }
@@ -805,6 +838,18 @@ fn cloud_backup_express_needs_microsoft_365_backup_administrator() {
 }
 
 #[test]
+fn portal_manager_default_apps_need_no_role_for_user_consent() {
+    // The seed's Portal Manager rule is for administrator consent; its user-consent Teams rule is for the
+    // custom app. The default apps' user consent needs nothing beyond the method (admin consent first).
+    let c = cat();
+    for app in ["portal-manager", "portal-manager-room"] {
+        let r = req(&c, app, ConsentMethod::User, Some("portal-manager"), &[]);
+        assert!(r.is_trivial(), "{app}: {}", c.describe(&r));
+        assert!(c.evaluate(&r, &UserFacts::default()).is_ok(), "{app}");
+    }
+}
+
+#[test]
 fn portal_manager_needs_global_or_privileged_role_plus_teams_administrator() {
     let c = cat();
     for app in ["portal-manager", "portal-manager-room"] {
@@ -905,51 +950,56 @@ fn cloud_governance_delegated_app_needs_global_or_exchange_admin_or_group_owners
 }
 
 #[test]
-fn cloud_backup_delegated_app_needs_global_administrator() {
+fn cloud_backup_delegated_app_needs_global_administrator_for_admin_consent_only() {
     let c = cat();
-    for method in [ConsentMethod::Admin, ConsentMethod::User] {
-        let r = req(
+    let admin = req(
+        &c,
+        "cloud-backup-delegated",
+        ConsentMethod::Admin,
+        Some("cloud-backup-m365"),
+        &["restore-planner-comments"],
+    );
+    assert!(
+        c.evaluate(&admin, &facts(&c, &["global-administrator"]))
+            .is_ok()
+    );
+    assert!(
+        c.evaluate(&admin, &facts(&c, &["privileged-role-administrator"]))
+            .is_err()
+    );
+    // The seed lists the app among those re-authorized "with a non-Administrator account".
+    for functions in [
+        &["restore-planner-comments"][..],
+        &[
+            "restore-teams-conversations",
+            "protect-power-bi",
+            "protect-power-platform",
+        ],
+    ] {
+        let user = req(
             &c,
             "cloud-backup-delegated",
-            method,
+            ConsentMethod::User,
             Some("cloud-backup-m365"),
-            &["restore-planner-comments"],
+            functions,
         );
-        assert!(
-            c.evaluate(&r, &facts(&c, &["global-administrator"]))
-                .is_ok()
-        );
-        assert!(
-            c.evaluate(&r, &facts(&c, &["privileged-role-administrator"]))
-                .is_err()
-        );
+        assert!(user.is_trivial(), "{functions:?}: {}", c.describe(&user));
+        assert!(c.evaluate(&user, &UserFacts::default()).is_ok());
     }
 }
 
 #[test]
-fn fly_for_power_platform_needs_power_platform_administrator() {
+fn fly_for_power_platform_admin_consent_by_privileged_role_administrator_needs_power_platform_administrator()
+ {
+    // The seed's Fly note: a Privileged Role Administrator account needs Power Platform Administrator,
+    // whatever the profile scans.
     let c = cat();
-    let user = req(
-        &c,
-        "fly-power-platform",
-        ConsentMethod::User,
-        Some("fly"),
-        &[],
-    );
-    assert!(
-        c.evaluate(&user, &facts(&c, &["power-platform-administrator"]))
-            .is_ok()
-    );
-    assert!(
-        c.evaluate(&user, &facts(&c, &["global-administrator"]))
-            .is_err()
-    );
-    let admin = req(
+    let admin = req_scanning(
         &c,
         "fly-power-platform",
         ConsentMethod::Admin,
         Some("fly"),
-        &[],
+        &["environments"],
     );
     assert!(
         c.evaluate(&admin, &facts(&c, &["global-administrator"]))
@@ -972,17 +1022,122 @@ fn fly_for_power_platform_needs_power_platform_administrator() {
         c.evaluate(&admin, &facts(&c, &["privileged-role-administrator"]))
             .is_err()
     );
+    let bi_only = req_scanning(
+        &c,
+        "fly-power-platform",
+        ConsentMethod::Admin,
+        Some("fly"),
+        &["power-bi"],
+    );
+    let unmet = c
+        .evaluate(
+            &bi_only,
+            &facts(
+                &c,
+                &["privileged-role-administrator", "fabric-administrator"],
+            )
+            .with_sku("POWER_BI_PRO"),
+        )
+        .unwrap_err();
+    assert_eq!(
+        unmet.missing,
+        [
+            "Global Administrator or (Privileged Role Administrator and Power Platform Administrator)"
+        ]
+    );
+}
+
+#[test]
+fn power_platform_app_types_choose_scan_targets_not_module_gated_functions() {
+    let c = cat();
+    for (app, service) in POWER_PLATFORM_APP_TYPES {
+        let a = c.app_type(app).unwrap();
+        assert!(
+            a.functions.is_empty(),
+            "{app}: no subscription-gated functions"
+        );
+        let keys: Vec<&str> = a.scan_targets.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "environments",
+                "connections",
+                "power-apps",
+                "solutions",
+                "power-automate",
+                "copilot-studio",
+                "power-bi"
+            ],
+            "{app}"
+        );
+        assert!(a.serves(service));
+        // At least one is chosen; unknown keys are refused; the choice comes back in catalog order.
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(matches!(
+            a.check_scan_targets(&[]),
+            Err(ScanTargetChoiceError::NoneChosen { .. })
+        ));
+        let unknown = a
+            .check_scan_targets(&s(&["power-bi", "dataverse"]))
+            .unwrap_err();
+        assert!(
+            matches!(unknown, ScanTargetChoiceError::Unknown { ref target, .. } if target == "dataverse")
+        );
+        assert!(unknown.to_string().contains("copilot-studio"), "{unknown}");
+        assert_eq!(
+            a.check_scan_targets(&s(&["power-bi", "solutions", "power-bi"]))
+                .unwrap(),
+            s(&["solutions", "power-bi"])
+        );
+    }
+    // App types without scan targets accept none and refuse any.
+    let myhub = c.app_type("myhub").unwrap();
+    assert_eq!(myhub.check_scan_targets(&[]).unwrap(), Vec::<String>::new());
+    assert!(matches!(
+        myhub.check_scan_targets(&["power-bi".to_string()]),
+        Err(ScanTargetChoiceError::NoneAvailable { .. })
+    ));
+    // The Cloud Backup delegated app keeps its module-gated functions and has no scan targets.
+    assert!(
+        c.app_type("cloud-backup-delegated")
+            .unwrap()
+            .scan_targets
+            .is_empty()
+    );
+}
+
+#[test]
+fn scanning_power_platform_objects_needs_power_platform_administrator_for_user_consent() {
+    let c = cat();
+    for (app, service) in POWER_PLATFORM_APP_TYPES {
+        for target in POWER_PLATFORM_OBJECTS {
+            let r = req_scanning(&c, app, ConsentMethod::User, Some(service), &[target]);
+            assert_eq!(
+                c.describe(&r),
+                "Power Platform Administrator",
+                "{app} {target}"
+            );
+            assert!(
+                c.evaluate(&r, &facts(&c, &["power-platform-administrator"]))
+                    .is_ok()
+            );
+            assert!(
+                c.evaluate(
+                    &r,
+                    &facts(&c, &["fabric-administrator"]).with_sku("POWER_BI_PRO")
+                )
+                .is_err(),
+                "{app} {target}"
+            );
+        }
+    }
 }
 
 #[test]
 fn power_bi_scanning_needs_power_bi_license_and_fabric_administrator() {
     let c = cat();
-    for app in [
-        "insights-power-platform",
-        "enpower-power-platform",
-        "cloud-governance-power-platform",
-    ] {
-        let r = req(&c, app, ConsentMethod::User, None, &["scan-power-bi"]);
+    for (app, service) in POWER_PLATFORM_APP_TYPES {
+        let r = req_scanning(&c, app, ConsentMethod::User, Some(service), &["power-bi"]);
         assert_eq!(
             c.describe(&r),
             "a Power BI license and Fabric Administrator"
@@ -1005,13 +1160,18 @@ fn power_bi_scanning_needs_power_bi_license_and_fabric_administrator() {
                 .is_err(),
             "{app}"
         );
+        // Power BI scanning needs no Power Platform Administrator.
+        assert!(
+            c.evaluate(&r, &facts(&c, &["power-platform-administrator"]))
+                .is_err()
+        );
 
-        let both = req(
+        let both = req_scanning(
             &c,
             app,
             ConsentMethod::User,
-            None,
-            &["scan-power-bi", "scan-power-platform"],
+            Some(service),
+            &["power-bi", "solutions"],
         );
         let unmet = c
             .evaluate(
@@ -1020,12 +1180,73 @@ fn power_bi_scanning_needs_power_bi_license_and_fabric_administrator() {
             )
             .unwrap_err();
         assert_eq!(unmet.missing, ["Power Platform Administrator"]);
-
-        let nothing_selected = req(&c, app, ConsentMethod::User, None, &[]);
         assert!(
-            c.evaluate(&nothing_selected, &UserFacts::default()).is_ok(),
+            c.evaluate(
+                &both,
+                &facts(
+                    &c,
+                    &["fabric-administrator", "power-platform-administrator"]
+                )
+                .with_sku("POWER_BI_PRO")
+            )
+            .is_ok()
+        );
+    }
+}
+
+#[test]
+fn power_platform_admin_consent_follows_the_scan_targets_with_global_administrator_accepted() {
+    let c = cat();
+    for (app, service) in POWER_PLATFORM_APP_TYPES {
+        let pp = req_scanning(
+            &c,
+            app,
+            ConsentMethod::Admin,
+            Some(service),
+            &["power-automate"],
+        );
+        assert!(
+            c.evaluate(&pp, &facts(&c, &["global-administrator"]))
+                .is_ok(),
             "{app}"
         );
+        assert!(
+            c.evaluate(
+                &pp,
+                &facts(
+                    &c,
+                    &[
+                        "privileged-role-administrator",
+                        "power-platform-administrator"
+                    ]
+                )
+            )
+            .is_ok(),
+            "{app}"
+        );
+        assert!(
+            c.evaluate(&pp, &facts(&c, &["privileged-role-administrator"]))
+                .is_err(),
+            "{app}: the consenting admin scans the objects too"
+        );
+        assert!(
+            c.evaluate(&pp, &facts(&c, &["power-platform-administrator"]))
+                .is_err(),
+            "{app}: tenant-wide consent still needs Global or Privileged Role Administrator"
+        );
+        let bi = req_scanning(&c, app, ConsentMethod::Admin, Some(service), &["power-bi"]);
+        assert!(
+            c.evaluate(
+                &bi,
+                &facts(&c, &["global-administrator"]).with_sku("POWER_BI_PRO")
+            )
+            .is_ok(),
+            "{app}"
+        );
+        let unmet = c
+            .evaluate(&bi, &facts(&c, &["global-administrator"]))
+            .unwrap_err();
+        assert_eq!(unmet.missing, ["a Power BI license"], "{app}");
     }
 }
 

@@ -444,3 +444,28 @@ fn unreadable_file_has_no_position() {
         "{err}"
     );
 }
+
+#[test]
+fn unknown_scan_target_in_rule() {
+    // An app type of its own, below the others, with a rule naming a scan target it does not list.
+    let src = VALID.replace(
+        "[[app_types]]\nkey = \"two\"",
+        "[[app_types]]\nkey = \"three\"\ndisplay_name = \"Three\"\nservices = [\"alpha\"]\npermission_kind = \"application\"\nscan_targets = [{ key = \"power-bi\", name = \"Power BI\" }]\nconsent = [{ method = \"admin\", scan_targets = [\"power-bx\"] }]\npermissions = [{ name = \"User.Read.All\", kind = \"role\" }]\n\n[[app_types]]\nkey = \"two\"",
+    );
+    let e = Catalog::from_toml_str(&src, "test.toml").unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("unknown scan target `power-bx`") && msg.contains("known: power-bi"),
+        "{msg}"
+    );
+    let dup = src.replace(
+        "scan_targets = [{ key = \"power-bi\", name = \"Power BI\" }]",
+        "scan_targets = [{ key = \"power-bi\", name = \"Power BI\" }, { key = \"power-bi\", name = \"Again\" }]",
+    );
+    let e = Catalog::from_toml_str(&dup, "test.toml").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("duplicate scan target key `power-bi`"),
+        "{e}"
+    );
+}

@@ -215,6 +215,7 @@ fn admin(functions: &[&str]) -> consentry_domain::StartRequest {
         method: consentry_catalog::ConsentMethod::Admin,
         custom_app: None,
         functions: functions.iter().map(|f| f.to_string()).collect(),
+        scan_targets: Vec::new(),
         login_hint: None,
         handoff: false,
     }

@@ -314,6 +314,10 @@ enum ProfilesCmd {
         /// Functions to enable, comma-separated (Cloud Backup delegated app).
         #[arg(long, value_delimiter = ',')]
         functions: Vec<String>,
+        /// What the profile will scan, comma-separated scan target keys (Power Platform app types; see
+        /// `catalog show`).
+        #[arg(long, value_delimiter = ',')]
+        scan_targets: Vec<String>,
         /// Return a consent link for the tenant's administrator instead of the Microsoft URL.
         #[arg(long)]
         handoff: bool,
@@ -1035,6 +1039,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     pfx,
                     pfx_password_file,
                     functions,
+                    scan_targets,
                     handoff,
                     out,
                 } => {
@@ -1071,6 +1076,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                                 method,
                                 custom_app,
                                 functions,
+                                scan_targets,
                                 login_hint: None,
                                 handoff,
                             },

@@ -35,6 +35,17 @@ fn method(m: ConsentMethod) -> &'static str {
     }
 }
 
+/// The "Entra app name" column: the name in Microsoft Entra ID; for a custom app (the customer supplies the
+/// application ID) "(customer's own app)"; for the vendor's own app whose Entra name the catalog does not give,
+/// "(not given in the catalog)" — an unknown name does not make an app the customer's.
+fn entra_app_label(a: &AppType) -> String {
+    match (&a.entra_app_name, a.custom_app) {
+        (_, true) => "(customer's own app)".into(),
+        (Some(name), false) => name.clone(),
+        (None, false) => "(not given in the catalog)".into(),
+    }
+}
+
 /// `catalog list`.
 pub fn catalog_list(c: &Catalog, as_json: bool) -> anyhow::Result<()> {
     if as_json {
@@ -66,9 +77,7 @@ pub fn catalog_list(c: &Catalog, as_json: bool) -> anyhow::Result<()> {
             services.join(", "),
             kind,
             consent.join(", "),
-            a.entra_app_name
-                .clone()
-                .unwrap_or_else(|| "(customer's own app)".into()),
+            entra_app_label(a),
         ]);
     }
     println!("App-type catalog version {}\n{t}", c.version);
@@ -111,7 +120,7 @@ pub fn app_type(c: &Catalog, a: &AppType, as_json: bool) -> anyhow::Result<()> {
         };
         for svc in svc_list {
             let req = a
-                .requirement_for(m, svc, &[])
+                .requirement_for(m, svc, &[], &[])
                 .map(|r| c.describe(&r))
                 .unwrap_or_else(|| "no particular role".into());
             match svc {
@@ -140,6 +149,33 @@ pub fn app_type(c: &Catalog, a: &AppType, as_json: bool) -> anyhow::Result<()> {
     }
     for f in &a.functions {
         println!("  Function: {} (module {})", f.name, f.module);
+    }
+    for t in &a.scan_targets {
+        println!("  Scan target: {} ({})", t.name, t.key);
+    }
+    for r in a
+        .consent
+        .iter()
+        .filter(|r| !r.scan_targets.is_empty() && !r.requires.is_trivial())
+    {
+        let names: Vec<&str> = r
+            .scan_targets
+            .iter()
+            .map(|t| {
+                a.scan_target(t)
+                    .map(|x| x.name.as_str())
+                    .unwrap_or(t.as_str())
+            })
+            .collect();
+        println!(
+            "  {} when scanning {}: {}",
+            r.method,
+            names.join(", "),
+            c.describe(&r.requires)
+        );
+    }
+    if let Some(n) = &a.notes {
+        println!("  Note: {n}");
     }
     if a.illustrative {
         println!("  Note: some values of this app type are illustrative.");
@@ -255,6 +291,31 @@ pub fn profile_detail(
     }
     if let Some(u) = &p.consent_user {
         println!("  Consent user: {} ({})", u.upn, u.object_id);
+    }
+    let app = svc.catalog().app_type(&p.app_type);
+    if !p.functions.is_empty() {
+        let names: Vec<&str> = p
+            .functions
+            .iter()
+            .map(|f| {
+                app.and_then(|a| a.function(f))
+                    .map(|x| x.name.as_str())
+                    .unwrap_or(f.as_str())
+            })
+            .collect();
+        println!("  Functions:  {}", names.join(", "));
+    }
+    if !p.scan_targets.is_empty() {
+        let names: Vec<&str> = p
+            .scan_targets
+            .iter()
+            .map(|t| {
+                app.and_then(|a| a.scan_target(t))
+                    .map(|x| x.name.as_str())
+                    .unwrap_or(t.as_str())
+            })
+            .collect();
+        println!("  Scans:      {}", names.join(", "));
     }
     if let Some(r) = &v.reason_view {
         println!("  Why:        {}", r.summary);

@@ -463,3 +463,131 @@ fn reauthorize_prints_the_microsoft_url_or_a_consent_link() {
         "{show}"
     );
 }
+
+/// Only custom apps (the customer supplies the application ID) are "the customer's own app"; the vendor's
+/// own apps whose Entra name the catalog does not give are not.
+#[test]
+fn catalog_list_labels_only_custom_apps_as_the_customers_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = ok(dir.path(), &["catalog", "list"]);
+    let row = |key: &str| -> String {
+        table
+            .lines()
+            .find(|l| l.split(['│', '┆']).nth(1).is_some_and(|c| c.trim() == key))
+            .unwrap_or_else(|| panic!("no row for {key} in\n{table}"))
+            .to_string()
+    };
+    for key in ["fly", "m365-all", "cloud-backup-m365-all"] {
+        let r = row(key);
+        assert!(!r.contains("customer's own app"), "{r}");
+        assert!(r.contains("(not given in the catalog)"), "{r}");
+    }
+    for key in ["custom-azure-app", "custom-delegated"] {
+        assert!(row(key).contains("(customer's own app)"), "{}", row(key));
+    }
+    assert!(row("myhub").contains("AvePoint MyHub"));
+}
+
+/// `catalog show` tells the catalog's notes and, for the Power Platform app types, what a profile can scan
+/// and what each choice needs.
+#[test]
+fn catalog_show_tells_notes_and_scan_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let fly = ok(dir.path(), &["catalog", "show", "fly"]);
+    assert!(
+        fly.contains(
+            "Note: Further permissions of the consenting account: see Fly App Profile Permissions."
+        ),
+        "{fly}"
+    );
+    let pp = ok(dir.path(), &["catalog", "show", "insights-power-platform"]);
+    assert!(pp.contains("Scan target: Power BI (power-bi)"), "{pp}");
+    assert!(
+        pp.contains("Scan target: Copilot Studio (copilot-studio)"),
+        "{pp}"
+    );
+    assert!(
+        pp.contains(
+            "User consent when scanning Power BI: a Power BI license and Fabric Administrator"
+        ),
+        "{pp}"
+    );
+    assert!(!pp.contains("Function:"), "{pp}");
+}
+
+/// `profiles reauthorize --scan-targets` passes what the profile will scan; none is refused with the choices.
+#[test]
+fn reauthorize_takes_scan_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let org: serde_json::Value =
+        serde_json::from_str(&ok(d, &["orgs", "create", "--name", "Contoso", "--json"])).unwrap();
+    let org_id = org[0]["id"].as_str().unwrap().to_string();
+    ok(
+        d,
+        &[
+            "tenants",
+            "connect",
+            "--org",
+            &org_id,
+            "--tenant-id",
+            "11111111-2222-4333-8444-555555555555",
+            "--domain",
+            "contoso.onmicrosoft.com",
+        ],
+    );
+    let created: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "profiles",
+            "create",
+            "--tenant",
+            "contoso.onmicrosoft.com",
+            "--app-type",
+            "insights-power-platform",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let pid = created["profile"]["id"].as_str().unwrap().to_string();
+    let with_app = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CONSENTRY_DATA_DIR", d)
+            .env(
+                "CONSENTRY_APPS__INSIGHTS_POWER_PLATFORM__CLIENT_ID",
+                "c0de0000-0000-4000-8000-000000000002",
+            )
+            .env(
+                "CONSENTRY_APPS__INSIGHTS_POWER_PLATFORM__CLIENT_SECRET",
+                "not-used-to-build-urls",
+            )
+            .output()
+            .unwrap()
+    };
+    let out = with_app(&["profiles", "reauthorize", &pid, "--method", "admin"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("at least one of") && err.contains("power-bi"),
+        "{err}"
+    );
+    let out = with_app(&[
+        "profiles",
+        "reauthorize",
+        &pid,
+        "--method",
+        "admin",
+        "--scan-targets",
+        "power-bi,solutions",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("/v2.0/adminconsent?"), "{text}");
+}

@@ -361,6 +361,7 @@ async fn seed(
                     .collect(),
                 certificate: None,
                 functions: Vec::new(),
+                scan_targets: Vec::new(),
                 original_sign_in_ip: None,
                 status: ProfileStatus::Valid,
                 reason: None,

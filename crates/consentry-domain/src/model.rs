@@ -95,6 +95,10 @@ pub struct AppProfile {
     pub certificate: Option<CertificateInfo>,
     /// Chosen functions (Cloud Backup delegated app).
     pub functions: Vec<String>,
+    /// What the profile scans (catalog scan target keys, e.g. the Power Platform app types'), chosen at the
+    /// last successful authorization.
+    #[serde(default)]
+    pub scan_targets: Vec<String>,
     /// IP address from which the consent user signed in (conditional-access advice).
     pub original_sign_in_ip: Option<IpAddr>,
     /// Current status.
@@ -397,6 +401,8 @@ pub struct PendingAuthorization {
     pub custom_app_id: Option<AppId>,
     /// The functions chosen (Cloud Backup delegated app).
     pub functions: Vec<String>,
+    /// The scan targets chosen (catalog keys, in catalog order).
+    pub scan_targets: Vec<String>,
     /// The nonce expected in the id_token.
     pub nonce: String,
     /// The profile's status before the re-authorization started (restored on failure).
@@ -437,6 +443,7 @@ impl std::fmt::Debug for PendingAuthorization {
             .field("sign_in_follows", &self.sign_in_follows)
             .field("custom_app_id", &self.custom_app_id)
             .field("functions", &self.functions)
+            .field("scan_targets", &self.scan_targets)
             .field("previous_status", &self.previous_status)
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)

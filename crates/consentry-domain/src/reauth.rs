@@ -1,6 +1,6 @@
 //! Re-authorizing an app profile: every path the product documentation describes — administrator consent,
-//! user consent, custom Azure apps with a certificate, the Cloud Backup delegated app's functions — as one
-//! small state machine over the identity-platform port.
+//! user consent, custom Azure apps with a certificate, the Cloud Backup delegated app's functions, what a
+//! Power Platform profile scans — as one small state machine over the identity-platform port.
 //!
 //! The profile keeps its previous credentials and status until a re-authorization completes; a failure,
 //! cancellation or expiry restores the previous status, so nothing is lost.
@@ -98,6 +98,8 @@ pub struct StartRequest {
     pub custom_app: Option<CustomAppInput>,
     /// For app types with functions: the chosen function keys.
     pub functions: Vec<String>,
+    /// For app types with scan targets: what the profile will scan (at least one).
+    pub scan_targets: Vec<String>,
     /// Pre-fills the sign-in page.
     pub login_hint: Option<String>,
     /// Return a consent link for the tenant's administrator (who needs no Consentry account)
@@ -126,6 +128,10 @@ pub struct HandoffView {
     pub why: Option<String>,
     /// The functions chosen.
     pub functions: Vec<String>,
+    /// What the profile will scan (names).
+    pub scan_targets: Vec<String>,
+    /// The catalog's notes on the app type (guidance for the consenting account).
+    pub notes: Option<String>,
     /// Who created the link, in words ([`crate::Actor::describe`]: the console account, the API
     /// caller, the service or the operator).
     pub created_by: String,
@@ -497,6 +503,11 @@ impl Reauthorizer {
             app.check_functions(&req.functions, &modules)
                 .map_err(|e| DomainError::invalid("functions", e.to_string()))?;
         }
+        // What the profile will scan (Power Platform app types): the consent's own choice, not gated by
+        // modules; the consenting user's requirements follow from it.
+        let scan_targets = app
+            .check_scan_targets(&req.scan_targets)
+            .map_err(|e| DomainError::invalid("scan_targets", e.to_string()))?;
 
         // Custom app: application ID and certificate.
         let (client, custom_app_id, pfx_secret) = if app.custom_app {
@@ -644,6 +655,7 @@ impl Reauthorizer {
             sign_in_follows,
             custom_app_id,
             functions: req.functions.clone(),
+            scan_targets,
             nonce: nonce.clone(),
             previous_status,
             previous_reason,
@@ -767,7 +779,12 @@ impl Reauthorizer {
         let organization = self.core.organization(tenant.org_id).await?.name;
         let catalog = self.core.catalog();
         let required_roles = app
-            .requirement_for(pending.method, Some(&profile.service), &pending.functions)
+            .requirement_for(
+                pending.method,
+                Some(&profile.service),
+                &pending.functions,
+                &pending.scan_targets,
+            )
             .map(|r| catalog.describe(&r))
             .unwrap_or_else(|| "no particular role".into());
         Ok(HandoffView {
@@ -803,6 +820,16 @@ impl Reauthorizer {
                         .unwrap_or_else(|| f.clone())
                 })
                 .collect(),
+            scan_targets: pending
+                .scan_targets
+                .iter()
+                .map(|t| {
+                    app.scan_target(t)
+                        .map(|x| x.name.clone())
+                        .unwrap_or_else(|| t.clone())
+                })
+                .collect(),
+            notes: app.notes.clone(),
             created_by: pending.started_by.describe(),
             organization,
             expires_at: pending.expires_at,
@@ -1191,9 +1218,12 @@ impl Reauthorizer {
             .user_facts(profile.tenant_id, &signed.access_token)
             .await
             .map_err(explain)?;
-        if let Some(req) =
-            app.requirement_for(pending.method, Some(&profile.service), &pending.functions)
-            && let Err(unmet) = self.core.catalog().evaluate(&req, &facts)
+        if let Some(req) = app.requirement_for(
+            pending.method,
+            Some(&profile.service),
+            &pending.functions,
+            &pending.scan_targets,
+        ) && let Err(unmet) = self.core.catalog().evaluate(&req, &facts)
         {
             return Err(StepError::Failed(Failure::new(
                 format!(
@@ -1318,6 +1348,7 @@ impl Reauthorizer {
         profile.consent_method = Some(pending.method);
         profile.granted_permissions = granted;
         profile.functions = pending.functions.clone();
+        profile.scan_targets = pending.scan_targets.clone();
         if let Some(c) = certificate {
             profile.certificate = Some(c);
         }

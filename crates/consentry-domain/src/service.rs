@@ -321,6 +321,7 @@ impl Consentry {
             granted_permissions: vec![],
             certificate: None,
             functions: vec![],
+            scan_targets: vec![],
             original_sign_in_ip: None,
             status: reason.status(),
             reason: Some(reason.clone()),

@@ -704,6 +704,7 @@ async fn new_pending_profile(env: &TestEnv, tenant: &str) -> String {
                 method: "admin".parse().expect("method"),
                 custom_app: None,
                 functions: vec![],
+                scan_targets: vec![],
                 login_hint: None,
                 handoff: false,
             },

@@ -167,6 +167,29 @@ async fn catalog_is_served() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["functions"].as_array().unwrap().len(), 4);
+    // The catalog's notes and a Power Platform app type's scan targets (with the rules scoped by them).
+    let (s, v) = app.get("/api/v1/catalog/app-types/fly").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        v["notes"]
+            .as_str()
+            .unwrap()
+            .contains("Fly App Profile Permissions"),
+        "{v}"
+    );
+    let (_, v) = app
+        .get("/api/v1/catalog/app-types/insights-power-platform")
+        .await;
+    assert_eq!(v["functions"], json!([]), "{v}");
+    assert_eq!(v["scan_targets"].as_array().unwrap().len(), 7, "{v}");
+    assert!(
+        v["consent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["method"] == "user" && r["scan_targets"] == json!(["power-bi"])),
+        "{v}"
+    );
     let (s, v) = app.get("/api/v1/catalog/app-types/no-such-type").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error"]["code"], "not_found");

@@ -632,3 +632,171 @@ async fn an_organization_without_tenants_sees_how_to_connect_one() {
     assert!(list.body.contains("There are no app profiles yet."));
     assert!(!list.body.contains("contoso.onmicrosoft.com"));
 }
+
+/// A multipart body for the wizard's form.
+fn wizard_body(fields: &[(&str, &str)]) -> (String, String) {
+    let boundary = "b0undary";
+    let mut body = String::new();
+    for (k, v) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn new_profile(c: &Console, app_type: &str) -> consentry_domain::AppProfile {
+    c.state
+        .svc
+        .create_profile(
+            NewProfile {
+                tenant: TenantRef::Domain(
+                    DomainName::parse("contoso.onmicrosoft.com").expect("domain"),
+                ),
+                app_type: app_type.into(),
+                service: None,
+            },
+            &Actor::Operator("test".into()),
+        )
+        .await
+        .expect("profile")
+}
+
+/// The catalog's notes (e.g. where the Fly app's further permissions are described) are shown where the
+/// admin chooses the consent method.
+#[tokio::test]
+async fn the_wizard_shows_the_catalogs_notes_on_the_app_type() {
+    let c = console().await;
+    let token = c.sign_in("ops", None).await;
+    let fly = new_profile(&c, "fly").await;
+    let w = c
+        .get(
+            &format!("/console/profiles/{}/reauthorize", fly.id),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(w.status, StatusCode::OK);
+    assert!(w.body.contains("id=\"app-notes\""), "{}", w.body);
+    assert!(
+        w.body.contains(
+            "Further permissions of the consenting account: see Fly App Profile Permissions."
+        ),
+        "{}",
+        w.body
+    );
+    // An app type without notes shows none.
+    let w = c
+        .get(
+            &format!("/console/profiles/{}/reauthorize", c.profile),
+            Some(&token),
+        )
+        .await;
+    assert!(
+        w.body.contains("Cloud Backup for Microsoft 365 user guide"),
+        "{}",
+        w.body
+    );
+    let myhub = new_profile(&c, "myhub").await;
+    let w = c
+        .get(
+            &format!("/console/profiles/{}/reauthorize", myhub.id),
+            Some(&token),
+        )
+        .await;
+    assert!(!w.body.contains("id=\"app-notes\""), "{}", w.body);
+}
+
+/// A Power Platform app type: the wizard offers what the profile will scan (not gated by the subscription's
+/// modules; Contoso subscribes to Teams only), says what each choice needs, requires at least one, and the
+/// profile detail shows what the profile scans.
+#[tokio::test]
+async fn the_wizard_offers_scan_targets_and_the_detail_shows_them() {
+    let c = console().await;
+    let token = c.sign_in("ops", None).await;
+    let p = new_profile(&c, "insights-power-platform").await;
+    let w = c
+        .get(
+            &format!("/console/profiles/{}/reauthorize", p.id),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(w.status, StatusCode::OK);
+    for key in [
+        "environments",
+        "connections",
+        "power-apps",
+        "solutions",
+        "power-automate",
+        "copilot-studio",
+        "power-bi",
+    ] {
+        assert!(
+            w.body
+                .contains(&format!("name=\"scan_targets\" value=\"{key}\">")),
+            "{key} offered and enabled: {}",
+            w.body
+        );
+    }
+    assert!(!w.body.contains("name=\"functions\""), "{}", w.body);
+    assert!(
+        w.body.contains(
+            "When the profile scans Power BI: The consenting account needs: a Power BI license and Fabric Administrator."
+        ),
+        "{}",
+        w.body
+    );
+    assert!(
+        w.body.contains("When the profile scans Environments, Connections, Power Apps, Solutions, Power Automate, Copilot Studio: The consenting account needs: Power Platform Administrator."),
+        "{}",
+        w.body
+    );
+
+    // Nothing chosen: refused on the form, saying what to do.
+    let (ct, body) = wizard_body(&[("csrf", &w.csrf()), ("method", "user")]);
+    let req = Request::post(format!("/console/profiles/{}/reauthorize", p.id))
+        .header(header::COOKIE, format!("consentry_session={token}"))
+        .header(header::CONTENT_TYPE, ct)
+        .body(Body::from(body))
+        .expect("request");
+    let a = c.send(req).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("id=\"wizard-error\""));
+    assert!(a.body.contains("at least one of"), "{}", a.body);
+
+    // The profile detail shows what it scans, by name.
+    let page = c
+        .get(&format!("/console/profiles/{}", p.id), Some(&token))
+        .await;
+    assert!(
+        page.body.contains("chosen at the next re-authorization"),
+        "{}",
+        page.body
+    );
+    let mut scanned = c.state.svc.profile(p.id).await.expect("profile");
+    scanned.scan_targets = vec!["solutions".into(), "power-bi".into()];
+    c.state
+        .svc
+        .store()
+        .save_profile(&scanned, None)
+        .await
+        .expect("save");
+    let page = c
+        .get(&format!("/console/profiles/{}", p.id), Some(&token))
+        .await;
+    assert!(
+        page.body
+            .contains("<dd id=\"scan-targets\">Solutions, Power BI</dd>"),
+        "{}",
+        page.body
+    );
+    // The wizard starts from the profile's current choice.
+    let w = c
+        .get(
+            &format!("/console/profiles/{}/reauthorize", p.id),
+            Some(&token),
+        )
+        .await;
+    assert!(w.body.contains("value=\"power-bi\" checked"), "{}", w.body);
+    assert!(w.body.contains("value=\"environments\">"), "{}", w.body);
+}

@@ -698,7 +698,8 @@ async fn each_consent_rule_of_the_catalog_accepts_and_rejects() {
         }
     }
     let cases = [
-        // Portal Manager: Global Administrator, or Privileged Role Administrator plus Teams Administrator.
+        // Portal Manager: Global Administrator, or Privileged Role Administrator plus Teams Administrator
+        // (administrator consent; user consent of the default apps needs no role).
         case(
             "portal-manager",
             None,
@@ -718,15 +719,7 @@ async fn each_consent_rule_of_the_catalog_accepts_and_rejects() {
             true,
             "",
         ),
-        case(
-            "portal-manager",
-            None,
-            "user",
-            &[],
-            USER,
-            false,
-            "Teams Administrator",
-        ),
+        case("portal-manager", None, "user", &[], USER, true, ""),
         // Cloud Backup Express: Microsoft 365 Backup Administrator.
         case(
             "cloud-backup-express",
@@ -776,58 +769,12 @@ async fn each_consent_rule_of_the_catalog_accepts_and_rejects() {
             false,
             "Verified Admin",
         ),
-        // Fly for Power Platform: Power Platform Administrator.
-        case(
-            "fly-power-platform",
-            None,
-            "user",
-            &[],
-            "pp.admin@contoso.onmicrosoft.com",
-            true,
-            "",
-        ),
-        case(
-            "fly-power-platform",
-            None,
-            "user",
-            &[],
-            USER,
-            false,
-            "Power Platform Administrator",
-        ),
-        // Power BI scanning: a Power BI license and Fabric Administrator.
-        case(
-            "insights-power-platform",
-            None,
-            "user",
-            &["scan-power-bi"],
-            "fabric.admin@contoso.onmicrosoft.com",
-            true,
-            "",
-        ),
-        case(
-            "insights-power-platform",
-            None,
-            "user",
-            &["scan-power-bi"],
-            "pp.admin@contoso.onmicrosoft.com",
-            false,
-            "Fabric Administrator",
-        ),
-        case(
-            "insights-power-platform",
-            None,
-            "user",
-            &["scan-power-platform"],
-            "pp.admin@contoso.onmicrosoft.com",
-            true,
-            "",
-        ),
-        // The Cloud Backup delegated app: Global Administrator.
+        // The Cloud Backup delegated app: Global Administrator for administrator consent; any user for
+        // user consent.
         case(
             "cloud-backup-delegated",
             None,
-            "user",
+            "admin",
             &["restore-planner-comments"],
             ADMIN,
             true,
@@ -839,8 +786,8 @@ async fn each_consent_rule_of_the_catalog_accepts_and_rejects() {
             "user",
             &["restore-planner-comments"],
             EXCHANGE,
-            false,
-            "Global Administrator",
+            true,
+            "",
         ),
         // The Cloud Governance delegated app: Global or Exchange Administrator (admin consent), group owner (user).
         case(
@@ -969,4 +916,372 @@ async fn custom_app_with_delegated_permissions_by_user_consent() {
 
 fn uuid_of(s: &str) -> uuid::Uuid {
     uuid::Uuid::parse_str(s).unwrap()
+}
+
+/// The preparation for user consent: the organization granted admin consent in Entra to every vendor app.
+fn grant_admin_consent_to_vendor_apps(env: &TestEnv) {
+    for app in &entra_sim::Scenario::contoso().apps {
+        if app
+            .catalog_key
+            .as_deref()
+            .is_some_and(|k| !k.starts_with("custom"))
+        {
+            env.sim
+                .control()
+                .grant_admin_consent("contoso.onmicrosoft.com", app.client_id)
+                .unwrap();
+        }
+    }
+}
+
+/// The documentation lists the Cloud Backup for Microsoft 365 delegated app among the apps "you can
+/// re-authorize ... with a non-Administrator account"; its Global Administrator rule is for administrator
+/// consent. A user without any role completes user consent once admin consent was granted in Entra, and
+/// the chosen functions (still gated by the subscription's modules) are recorded.
+#[tokio::test]
+async fn cloud_backup_delegated_app_by_user_consent_with_a_non_administrator_account() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&["teams", "planner"]).await;
+    let id = env.profile("cloud-backup-delegated", None).await;
+    let body = json!({"method": "user", "functions": ["restore-planner-comments", "restore-teams-conversations"]});
+
+    // Without admin consent in Entra first, user consent is refused with the steps to grant it.
+    let (s, v) = env.start_reauth(&id, body.clone()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Grant admin consent"),
+        "{v}"
+    );
+
+    grant_admin_consent_to_vendor_apps(&env);
+    // Functions stay gated by the subscription's modules.
+    let (s, v) = env
+        .start_reauth(
+            &id,
+            json!({"method": "user", "functions": ["protect-power-bi"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "functions");
+
+    let page = env
+        .reauthorize_as(
+            &id,
+            body,
+            USER,
+            Some(OFFICE_IP),
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "valid", "{p}");
+    assert_eq!(p["consent_method"], "user");
+    assert_eq!(p["consent_user"]["upn"], USER);
+    assert_eq!(
+        p["functions"],
+        json!(["restore-planner-comments", "restore-teams-conversations"])
+    );
+    assert!(granted(&p).contains(&"Tasks.ReadWrite".to_string()), "{p}");
+}
+
+/// AvePoint Portal Manager: the default apps' user consent needs no role; the Teams Service
+/// Administrator rule of the user-consent section applies to the custom app with delegated permissions
+/// when it is used for Portal Manager, and not when the same custom app type serves another service.
+#[tokio::test]
+async fn portal_manager_user_consent_rules_for_default_and_custom_apps() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    grant_admin_consent_to_vendor_apps(&env);
+    env.sim
+        .control()
+        .grant_admin_consent("contoso.onmicrosoft.com", uuid_of(CUSTOM_APP_ID))
+        .unwrap();
+
+    // 1. The default apps: any user of the tenant.
+    for app_type in ["portal-manager", "portal-manager-room"] {
+        let id = env.profile(app_type, None).await;
+        let page = env
+            .reauthorize_as(
+                &id,
+                json!({"method": "user"}),
+                USER,
+                None,
+                Decision::Accept { org_wide: false },
+            )
+            .await;
+        assert!(
+            page.body.contains("re-authorized"),
+            "{app_type}: {}",
+            page.body
+        );
+        let p = env.get_profile(&id).await;
+        assert_eq!(p["status"], "valid", "{app_type}: {p}");
+        assert_eq!(p["consent_user"]["upn"], USER);
+    }
+
+    let b64 = base64::engine::general_purpose::STANDARD.encode(CUSTOM_APP_PFX);
+    let custom = json!({"method": "user", "application_id": CUSTOM_APP_ID,
+        "certificate_pfx_base64": b64, "certificate_password": CUSTOM_APP_PFX_PASSWORD});
+    // 2. The custom app with delegated permissions used for Portal Manager: Teams Administrator or higher.
+    let id = env
+        .profile("custom-delegated", Some("portal-manager"))
+        .await;
+    let page = env
+        .reauthorize_as(
+            &id,
+            custom.clone(),
+            USER,
+            None,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(
+        page.body.contains("Not completed") && page.body.contains("Teams Administrator"),
+        "{}",
+        page.body
+    );
+    assert_eq!(env.get_profile(&id).await["status"], "invalid");
+    let page = env
+        .reauthorize_as(
+            &id,
+            custom.clone(),
+            "teams.admin@contoso.onmicrosoft.com",
+            None,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    assert_eq!(env.get_profile(&id).await["status"], "valid");
+
+    // 3. The same custom app type used for another service: any user.
+    let id = env.profile("custom-delegated", Some("myhub")).await;
+    let page = env
+        .reauthorize_as(
+            &id,
+            custom,
+            USER,
+            None,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    assert_eq!(env.get_profile(&id).await["status"], "valid");
+}
+
+/// The Power Platform app types: what the profile will scan is the consent's own choice (at least one,
+/// not gated by the subscription's modules), stored with the profile; the consenting user's roles and
+/// license follow from it.
+#[tokio::test]
+async fn power_platform_scan_targets_decide_what_the_consenting_user_needs() {
+    let env = TestEnv::start().await;
+    // No Power Platform or Power BI module in the subscription: scan targets do not depend on modules.
+    env.connect_contoso(&[]).await;
+    grant_admin_consent_to_vendor_apps(&env);
+    let id = env.profile("insights-power-platform", None).await;
+
+    let (s, v) = env.start_reauth(&id, json!({"method": "user"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "scan_targets");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("power-bi"),
+        "the message lists the choices: {v}"
+    );
+    let (s, v) = env
+        .start_reauth(
+            &id,
+            json!({"method": "user", "scan_targets": ["dataverse"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "scan_targets");
+    // The old module-gated functions are gone.
+    let (s, v) = env
+        .start_reauth(
+            &id,
+            json!({"method": "user", "scan_targets": ["power-bi"], "functions": ["scan-power-bi"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "functions");
+
+    struct Case {
+        app_type: &'static str,
+        method: &'static str,
+        targets: &'static [&'static str],
+        user: &'static str,
+        says: Option<&'static str>,
+    }
+    let cases = [
+        // Power BI objects: a Power BI license and Fabric Administrator.
+        Case {
+            app_type: "insights-power-platform",
+            method: "user",
+            targets: &["power-bi"],
+            user: "fabric.admin@contoso.onmicrosoft.com",
+            says: None,
+        },
+        Case {
+            app_type: "insights-power-platform",
+            method: "user",
+            targets: &["power-bi"],
+            user: "pp.admin@contoso.onmicrosoft.com",
+            says: Some("Fabric Administrator"),
+        },
+        // Environments, Connections, Power Apps, Solutions, Power Automate, Copilot Studio: Power Platform Administrator.
+        Case {
+            app_type: "enpower-power-platform",
+            method: "user",
+            targets: &["environments", "solutions"],
+            user: "pp.admin@contoso.onmicrosoft.com",
+            says: None,
+        },
+        Case {
+            app_type: "fly-power-platform",
+            method: "user",
+            targets: &["copilot-studio"],
+            user: USER,
+            says: Some("Power Platform Administrator"),
+        },
+        Case {
+            app_type: "cloud-governance-power-platform",
+            method: "user",
+            targets: &["power-apps", "power-bi"],
+            user: "fabric.admin@contoso.onmicrosoft.com",
+            says: Some("Power Platform Administrator"),
+        },
+        // Administrator consent: the targets' needs, with the Global Administrator accepted for the roles.
+        Case {
+            app_type: "cloud-governance-power-platform",
+            method: "admin",
+            targets: &["environments"],
+            user: ADMIN,
+            says: None,
+        },
+        Case {
+            app_type: "cloud-governance-power-platform",
+            method: "admin",
+            targets: &["power-bi"],
+            user: ADMIN,
+            says: Some("Power BI license"),
+        },
+        Case {
+            app_type: "insights-power-platform",
+            method: "admin",
+            targets: &["connections"],
+            user: "pra@contoso.onmicrosoft.com",
+            says: Some("Power Platform Administrator"),
+        },
+    ];
+    for c in cases {
+        let id = env.profile(c.app_type, None).await;
+        let page = env
+            .reauthorize_as(
+                &id,
+                json!({"method": c.method, "scan_targets": c.targets}),
+                c.user,
+                None,
+                Decision::Accept { org_wide: true },
+            )
+            .await;
+        let p = env.get_profile(&id).await;
+        let label = format!("{} {} {:?} as {}", c.app_type, c.method, c.targets, c.user);
+        match c.says {
+            None => {
+                assert!(
+                    page.body.contains("re-authorized"),
+                    "{label}: {}",
+                    page.body
+                );
+                assert_eq!(p["status"], "valid", "{label}");
+                assert_eq!(p["scan_targets"], json!(c.targets), "{label}");
+                assert_eq!(p["functions"], json!([]), "{label}");
+            }
+            Some(says) => {
+                assert!(
+                    page.body.contains("Not completed") && page.body.contains(says),
+                    "{label}: {}",
+                    page.body
+                );
+                assert_eq!(p["status"], "invalid", "{label}");
+                assert_eq!(p["scan_targets"], json!([]), "{label}");
+            }
+        }
+    }
+
+    // A failed re-authorization keeps what the profile scanned before.
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "user", "scan_targets": ["power-bi", "power-bi"]}),
+            "fabric.admin@contoso.onmicrosoft.com",
+            None,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    assert_eq!(
+        env.get_profile(&id).await["scan_targets"],
+        json!(["power-bi"])
+    );
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "user", "scan_targets": ["environments"]}),
+            "fabric.admin@contoso.onmicrosoft.com",
+            None,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(page.body.contains("Not completed"), "{}", page.body);
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["scan_targets"], json!(["power-bi"]), "{p}");
+    assert_eq!(p["status"], "valid", "{p}");
+}
+
+/// A consent link tells the tenant's administrator the catalog's notes on the app and what the profile
+/// will scan, with what that needs of the consenting account.
+#[tokio::test]
+async fn a_consent_link_shows_the_notes_and_what_the_profile_will_scan() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("fly-power-platform", None).await;
+    let (s, started) = env
+        .start_reauth(
+            &id,
+            json!({"method": "admin", "handoff": true, "scan_targets": ["power-bi"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let page = env
+        .browser(None)
+        .get(started["url"].as_str().unwrap())
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("<ul id=\"scan-targets\"><li>Power BI</li></ul>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("a Power BI license"), "{}", page.body);
+
+    let fly = env.profile("fly", None).await;
+    let (s, started) = env
+        .start_reauth(&fly, json!({"method": "admin", "handoff": true}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let page = env
+        .browser(None)
+        .get(started["url"].as_str().unwrap())
+        .await;
+    assert!(page.body.contains("id=\"app-notes\""), "{}", page.body);
+    assert!(
+        page.body.contains("Fly App Profile Permissions"),
+        "{}",
+        page.body
+    );
 }

@@ -109,7 +109,7 @@ pub struct SqlStore {
 const PROFILE_COLUMNS: &str = "id, org_id, tenant_id, app_type, service, application_id, consent_method, \
      consent_object_id, consent_upn, granted_permissions, cert_thumbprint, cert_subject, cert_not_after, functions, \
      original_sign_in_ip, status, reason, reason_code, last_checked_at, consented_catalog_version, authorized_at, \
-     created_at, updated_at";
+     created_at, updated_at, scan_targets";
 
 /// A database error for logs; unique violations become `Conflict(what)`.
 fn db_err(context: &str, e: sqlx::Error) -> StoreError {
@@ -285,6 +285,7 @@ struct ProfileRow {
     cert_subject: Option<String>,
     cert_not_after: Option<i64>,
     functions: String,
+    scan_targets: String,
     original_sign_in_ip: Option<String>,
     status: String,
     reason: Option<String>,
@@ -317,6 +318,7 @@ impl ProfileRow {
             cert_subject: p.certificate.as_ref().map(|c| c.subject.clone()),
             cert_not_after: opt_time_to_db(p.certificate.as_ref().map(|c| c.not_after))?,
             functions: json_to_db("functions", &p.functions)?,
+            scan_targets: json_to_db("scan targets", &p.scan_targets)?,
             original_sign_in_ip: p.original_sign_in_ip.map(|ip| ip.to_string()),
             status: p.status.as_str().to_string(),
             reason: p
@@ -361,7 +363,8 @@ impl ProfileRow {
             .bind(self.consented_catalog_version)
             .bind(self.authorized_at)
             .bind(self.created_at)
-            .bind(self.updated_at);
+            .bind(self.updated_at)
+            .bind(self.scan_targets);
         q
     }
 }
@@ -422,6 +425,10 @@ fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreError> {
         )?,
         certificate,
         functions: json_from_db::<Vec<String>>("functions", &functions)?,
+        scan_targets: json_from_db::<Vec<String>>(
+            "scan_targets",
+            &get::<String>(row, "scan_targets")?,
+        )?,
         original_sign_in_ip: get::<Option<String>>(row, "original_sign_in_ip")?
             .map(|ip| parse_from_db("original_sign_in_ip", &ip, std::net::IpAddr::from_str))
             .transpose()?,
@@ -539,7 +546,8 @@ fn check_event_matches(profile: &AppProfile, event: &NewHistoryEvent) -> Result<
 
 /// The columns of `pending_authorizations`, in the order [`PendingRow::bind`] binds them.
 const PENDING_COLUMNS: &str = "state_hash, profile_id, started_by, method, leg, sign_in_follows, custom_app_id, \
-     functions, nonce, previous_status, previous_reason, created_at, expires_at, sealed_secrets, taken_until";
+     functions, nonce, previous_status, previous_reason, created_at, expires_at, sealed_secrets, taken_until, \
+     scan_targets";
 
 /// The sealing kind of a pending re-authorization's secrets; the owner is its state hash, so a sealed
 /// blob copied to another pending row (or into `secrets`) does not open.
@@ -581,6 +589,7 @@ struct PendingRow {
     custom_app_id: Option<String>,
     functions: String,
     nonce: String,
+    scan_targets: String,
     previous_status: String,
     previous_reason: Option<String>,
     created_at: i64,
@@ -606,6 +615,7 @@ impl PendingRow {
             custom_app_id: p.custom_app_id.map(|a| a.to_string()),
             functions: json_to_db("functions", &p.functions)?,
             nonce: p.nonce.clone(),
+            scan_targets: json_to_db("scan targets", &p.scan_targets)?,
             previous_status: p.previous_status.as_str().to_string(),
             previous_reason: p
                 .previous_reason
@@ -639,6 +649,7 @@ impl PendingRow {
             .bind(self.expires_at)
             .bind(self.sealed_secrets)
             .bind(self.taken_until)
+            .bind(self.scan_targets)
     }
 }
 
@@ -676,6 +687,10 @@ fn pending_from_row(row: &AnyRow, sealer: &Sealer) -> Result<PendingAuthorizatio
             .map(|a| parse_from_db("custom_app_id", &a, AppId::parse))
             .transpose()?,
         functions: json_from_db::<Vec<String>>("functions", &get::<String>(row, "functions")?)?,
+        scan_targets: json_from_db::<Vec<String>>(
+            "scan_targets",
+            &get::<String>(row, "scan_targets")?,
+        )?,
         nonce: get(row, "nonce")?,
         previous_status: ProfileStatus::parse(&previous_status).ok_or_else(|| {
             StoreError::Backend(format!(
@@ -894,11 +909,11 @@ impl SqlStore {
              consent_method = $7, consent_object_id = $8, consent_upn = $9, granted_permissions = $10, \
              cert_thumbprint = $11, cert_subject = $12, cert_not_after = $13, functions = $14, \
              original_sign_in_ip = $15, status = $16, reason = $17, reason_code = $18, last_checked_at = $19, \
-             consented_catalog_version = $20, authorized_at = $21, created_at = $22, updated_at = $23 \
-             WHERE id = $1",
+             consented_catalog_version = $20, authorized_at = $21, created_at = $22, updated_at = $23, \
+             scan_targets = $24 WHERE id = $1",
         );
         if expected.is_some() {
-            sql.push_str(" AND updated_at = $24 AND status = $25");
+            sql.push_str(" AND updated_at = $25 AND status = $26");
         }
         let mut query = row.bind(sqlx::query(AssertSqlSafe(sql)));
         if let Some((updated_at, status)) = expected {
@@ -1151,7 +1166,7 @@ impl Store for SqlStore {
             .map_err(|e| db_err("starting a transaction", e))?;
         let sql = format!(
             "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
         );
         row.bind(sqlx::query(AssertSqlSafe(sql)))
             .execute(&mut *tx)
@@ -1407,7 +1422,7 @@ impl Store for SqlStore {
             .join(", ");
         let sql = format!(
             "INSERT INTO pending_authorizations ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15) ON CONFLICT (profile_id) DO UPDATE SET {updates}"
+             $11, $12, $13, $14, $15, $16) ON CONFLICT (profile_id) DO UPDATE SET {updates}"
         );
         row.bind(sqlx::query(AssertSqlSafe(sql)))
             .execute(&self.pool)

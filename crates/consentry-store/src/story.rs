@@ -208,6 +208,7 @@ pub fn minimal_profile(tenant: &Tenant, created_at: OffsetDateTime) -> AppProfil
         granted_permissions: Vec::new(),
         certificate: None,
         functions: Vec::new(),
+        scan_targets: Vec::new(),
         original_sign_in_ip: None,
         status: ProfileStatus::Pending,
         reason: Some(StatusReason::NotYetAuthorized),
@@ -248,6 +249,7 @@ pub fn full_profile(tenant: &Tenant, created_at: OffsetDateTime) -> AppProfile {
                 .to_offset(plus2),
         }),
         functions: vec!["planner-comments".into(), "teams-posts".into()],
+        scan_targets: vec!["environments".into(), "power-bi".into()],
         original_sign_in_ip: Some(ip),
         status: ProfileStatus::Invalid,
         reason: Some(StatusReason::ConditionalAccessBlocked {
@@ -1400,6 +1402,7 @@ pub fn full_pending(profile: ProfileId, created_at: OffsetDateTime) -> PendingAu
         sign_in_follows: true,
         custom_app_id: Some(AppId::from_uuid(Uuid::new_v4())),
         functions: vec!["planner-comments".into(), "teams-posts".into()],
+        scan_targets: vec!["solutions".into(), "power-bi".into()],
         nonce: format!("nonce-{}", token()),
         previous_status: ProfileStatus::Invalid,
         previous_reason: Some(StatusReason::ConditionalAccessBlocked {
@@ -1423,6 +1426,7 @@ pub fn minimal_pending(profile: ProfileId, created_at: OffsetDateTime) -> Pendin
         sign_in_follows: false,
         custom_app_id: None,
         functions: Vec::new(),
+        scan_targets: Vec::new(),
         nonce: String::new(),
         previous_status: ProfileStatus::Pending,
         previous_reason: None,
@@ -1454,6 +1458,7 @@ pub fn assert_same_pending(got: &PendingAuthorization, want: &PendingAuthorizati
         "{what}: custom_app_id"
     );
     assert_eq!(got.functions, want.functions, "{what}: functions");
+    assert_eq!(got.scan_targets, want.scan_targets, "{what}: scan_targets");
     assert_eq!(got.nonce, want.nonce, "{what}: nonce");
     assert_eq!(
         got.previous_status, want.previous_status,
@@ -1553,6 +1558,7 @@ pub async fn pending(store: &dyn Store) {
     // longer accepted.
     let second = PendingAuthorization {
         functions: vec!["onedrive-files".into()],
+        scan_targets: vec!["copilot-studio".into()],
         nonce: format!("nonce-{}", token()),
         previous_status: ProfileStatus::Attention,
         previous_reason: Some(StatusReason::ConsentRevoked),

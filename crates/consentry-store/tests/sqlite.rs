@@ -1076,3 +1076,136 @@ async fn the_schema_removes_a_pending_record_with_its_profile() {
         .unwrap();
     assert_eq!(left, vec![kept.id.to_string()]);
 }
+
+/// Migration 0009: the Power Platform app types' scan choices, stored as functions gated by modules up to
+/// schema 8, move to `scan_targets` (as the scan targets they stood for); other functions stay.
+#[tokio::test]
+async fn power_platform_scan_functions_become_scan_targets_at_schema_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let old = tempfile::tempdir().unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(manifest.join("migrations/sqlite")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.as_str() < "0009" {
+            std::fs::copy(entry.path(), old.path().join(&name)).unwrap();
+        }
+    }
+    let mut c = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", db_url(&path)))
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .unwrap()
+        .run(&mut c)
+        .await
+        .unwrap();
+    let org_id = uuid::Uuid::new_v4().to_string();
+    let tenant_id = uuid::Uuid::new_v4().to_string();
+    let t = OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+    sqlx::query(
+        "INSERT INTO organizations (id, name, name_folded, modules, created_at) VALUES ($1, 'Old', 'old', '[]', $2)",
+    )
+    .bind(&org_id)
+    .bind(t)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO tenants (id, org_id, primary_domain, display_name, created_at) \
+         VALUES ($1, $2, 'old.onmicrosoft.com', 'Old', $3)",
+    )
+    .bind(&tenant_id)
+    .bind(&org_id)
+    .bind(t)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let all_pp = r#"["environments","connections","power-apps","solutions","power-automate","copilot-studio"]"#;
+    let all = r#"["environments","connections","power-apps","solutions","power-automate","copilot-studio","power-bi"]"#;
+    // (app type, functions at schema 8, functions after, scan targets after)
+    let rows = [
+        (
+            "insights-power-platform",
+            r#"["scan-power-platform","scan-power-bi"]"#,
+            "[]",
+            all,
+        ),
+        (
+            "fly-power-platform",
+            r#"["scan-power-bi"]"#,
+            "[]",
+            r#"["power-bi"]"#,
+        ),
+        (
+            "enpower-power-platform",
+            r#"["scan-power-platform"]"#,
+            "[]",
+            all_pp,
+        ),
+        ("cloud-governance-power-platform", "[]", "[]", "[]"),
+        (
+            "cloud-backup-delegated",
+            r#"["protect-power-bi"]"#,
+            r#"["protect-power-bi"]"#,
+            "[]",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (app_type, functions, _, _) in rows {
+        let id = uuid::Uuid::new_v4().to_string();
+        sqlx::query(
+            "INSERT INTO profiles (id, org_id, tenant_id, app_type, service, granted_permissions, functions, status, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, 'insights', '[]', $5, 'valid', $6, $6)",
+        )
+        .bind(&id)
+        .bind(&org_id)
+        .bind(&tenant_id)
+        .bind(app_type)
+        .bind(functions)
+        .bind(t)
+        .execute(&mut c)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    // A pending re-authorization of the first profile that chose Power BI scanning.
+    sqlx::query(
+        "INSERT INTO pending_authorizations (state_hash, profile_id, started_by, method, leg, sign_in_follows, \
+         functions, nonce, previous_status, created_at, expires_at, sealed_secrets) \
+         VALUES ($1, $2, '\"System\"', 'user', 'sign_in', 0, '[\"scan-power-bi\"]', 'n', 'valid', $3, $3, x'00')",
+    )
+    .bind("a".repeat(64))
+    .bind(&ids[0])
+    .bind(t)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+
+    let store = open_with(&path, &KEY).await;
+    let v = store.schema_version().await.unwrap();
+    assert_eq!(v.applied, Some(v.latest));
+    for ((app_type, _, functions, targets), id) in rows.iter().zip(&ids) {
+        let p = store
+            .get_profile(consentry_domain::ProfileId::parse(id).unwrap())
+            .await
+            .unwrap()
+            .expect("the old profile");
+        let want_functions: Vec<String> = serde_json::from_str(functions).unwrap();
+        let want_targets: Vec<String> = serde_json::from_str(targets).unwrap();
+        assert_eq!(p.functions, want_functions, "{app_type}: functions");
+        assert_eq!(p.scan_targets, want_targets, "{app_type}: scan targets");
+    }
+    let mut c = raw(&path).await;
+    let (functions, targets): (String, String) = sqlx::query_as(
+        "SELECT functions, scan_targets FROM pending_authorizations WHERE profile_id = $1",
+    )
+    .bind(&ids[0])
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(functions, "[]");
+    assert_eq!(targets, r#"["power-bi"]"#);
+}

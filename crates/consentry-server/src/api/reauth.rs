@@ -27,6 +27,9 @@ pub struct StartBody {
     /// Functions to enable (Cloud Backup delegated app).
     #[serde(default)]
     functions: Vec<String>,
+    /// What the profile will scan (catalog scan target keys; Power Platform app types).
+    #[serde(default)]
+    scan_targets: Vec<String>,
     /// Pre-fills the sign-in page.
     login_hint: Option<String>,
     /// Return a consent link for the tenant's administrator instead of the Microsoft URL.
@@ -40,6 +43,7 @@ impl std::fmt::Debug for StartBody {
             .field("method", &self.method)
             .field("application_id", &self.application_id)
             .field("functions", &self.functions)
+            .field("scan_targets", &self.scan_targets)
             .finish_non_exhaustive()
     }
 }
@@ -96,6 +100,7 @@ pub async fn start(
                 method: b.method,
                 custom_app,
                 functions: b.functions,
+                scan_targets: b.scan_targets,
                 login_hint: b.login_hint,
                 handoff: b.handoff,
             },

@@ -361,6 +361,9 @@ struct ProfilePage {
     perms: Vec<PermRow>,
     extra_granted: Vec<String>,
     functions: Vec<String>,
+    /// Whether the app type (or the profile) has scan targets; the row is shown only then.
+    has_scan_targets: bool,
+    scan_targets: Vec<String>,
     history: Vec<EventRow>,
     cert: Option<(String, String, String)>,
     last_check: String,
@@ -456,6 +459,17 @@ pub async fn profile(
                 .unwrap_or_else(|| f.clone())
         })
         .collect();
+    let has_scan_targets =
+        app.is_some_and(|a| !a.scan_targets.is_empty()) || !p.scan_targets.is_empty();
+    let scan_targets = p
+        .scan_targets
+        .iter()
+        .map(|t| {
+            app.and_then(|a| a.scan_target(t))
+                .map(|x| x.name.clone())
+                .unwrap_or_else(|| t.clone())
+        })
+        .collect();
     let history = st
         .svc
         .history(p.id, 50)
@@ -522,6 +536,8 @@ pub async fn profile(
             perms,
             extra_granted,
             functions,
+            has_scan_targets,
+            scan_targets,
             history,
             notice,
             can_check,

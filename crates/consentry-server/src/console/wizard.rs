@@ -1,5 +1,5 @@
-//! The re-authorization wizard (consent method, custom app fields, functions → Microsoft), "Check now"
-//! and cancelling a pending re-authorization.
+//! The re-authorization wizard (consent method with the catalog's notes, custom app fields, functions,
+//! what the profile will scan → Microsoft), "Check now" and cancelling a pending re-authorization.
 
 use askama::Template;
 use axum::Form;
@@ -25,6 +25,12 @@ struct MethodChoice {
     checked: bool,
 }
 
+struct ScanTargetChoice {
+    key: String,
+    name: String,
+    checked: bool,
+}
+
 struct FunctionChoice {
     key: String,
     name: String,
@@ -42,6 +48,9 @@ struct WizardPage {
     custom_app: bool,
     application_id: String,
     functions: Vec<FunctionChoice>,
+    scan_targets: Vec<ScanTargetChoice>,
+    /// The catalog's notes on the app type (e.g. where further permissions of the account are described).
+    notes: Option<String>,
     login_hint: String,
     error: Option<String>,
     max_kb: usize,
@@ -97,6 +106,18 @@ fn needs(catalog: &Catalog, app: &AppType, service: &str, m: ConsentMethod) -> V
                     .collect();
                 s = format!("When you choose {}: {s}", names.join(", "));
             }
+            if !r.scan_targets.is_empty() {
+                let names: Vec<String> = r
+                    .scan_targets
+                    .iter()
+                    .map(|t| {
+                        app.scan_target(t)
+                            .map(|x| x.name.clone())
+                            .unwrap_or_else(|| t.clone())
+                    })
+                    .collect();
+                s = format!("When the profile scans {}: {s}", names.join(", "));
+            }
             if let Some(n) = &r.note {
                 s.push(' ');
                 s.push_str(n);
@@ -112,6 +133,7 @@ struct Chosen {
     method: Option<String>,
     application_id: Option<String>,
     functions: Option<Vec<String>>,
+    scan_targets: Option<Vec<String>>,
     login_hint: String,
 }
 
@@ -173,6 +195,19 @@ async fn render_form(
             }
         })
         .collect();
+    let chosen_targets = chosen
+        .scan_targets
+        .clone()
+        .unwrap_or_else(|| p.scan_targets.clone());
+    let scan_targets = app
+        .scan_targets
+        .iter()
+        .map(|t| ScanTargetChoice {
+            key: t.key.clone(),
+            name: t.name.clone(),
+            checked: chosen_targets.contains(&t.key),
+        })
+        .collect();
     let application_id = chosen.application_id.unwrap_or_else(|| {
         if app.custom_app {
             p.application_id.map(|a| a.to_string()).unwrap_or_default()
@@ -194,6 +229,8 @@ async fn render_form(
             methods,
             application_id,
             functions,
+            scan_targets,
+            notes: app.notes.clone(),
             login_hint: chosen.login_hint,
             error,
             max_kb: MAX_WIZARD_BYTES / 1024,
@@ -219,6 +256,7 @@ struct WizardForm {
     pfx: Option<Vec<u8>>,
     password: Option<SecretString>,
     functions: Vec<String>,
+    scan_targets: Vec<String>,
     login_hint: Option<String>,
     handoff: bool,
 }
@@ -263,6 +301,7 @@ async fn read_form(mut mp: Multipart) -> Result<WizardForm, ConsoleError> {
                 ))
             }
             "functions" => f.functions.push(text()),
+            "scan_targets" => f.scan_targets.push(text()),
             "login_hint" => f.login_hint = Some(text()).filter(|s| !s.is_empty()),
             "handoff" => f.handoff = text() == "on",
             _ => {}
@@ -295,6 +334,7 @@ pub async fn submit(
         method: f.method.clone(),
         application_id: f.application_id.clone(),
         functions: Some(f.functions.clone()),
+        scan_targets: Some(f.scan_targets.clone()),
         login_hint: f.login_hint.clone().unwrap_or_default(),
     };
     let method = match f.method.as_deref().map(str::parse::<ConsentMethod>) {
@@ -334,6 +374,7 @@ pub async fn submit(
                 method,
                 custom_app,
                 functions: f.functions,
+                scan_targets: f.scan_targets,
                 login_hint: f.login_hint,
                 handoff: f.handoff,
             },
