@@ -90,6 +90,10 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
         ("CONSENTRY_ENTRA__AUTHORITY".into(), sim.authority()),
         ("CONSENTRY_ENTRA__GRAPH".into(), sim.graph_base()),
         (
+            "CONSENTRY_ENTRA__VIVA_ENGAGE".into(),
+            sim.viva_engage_base(),
+        ),
+        (
             "CONSENTRY_ENTRA__EXTRA_CA_FILE".into(),
             ca.display().to_string(),
         ),
