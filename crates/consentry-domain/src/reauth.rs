@@ -942,12 +942,33 @@ impl Reauthorizer {
                 vec!["Start the re-authorization again.".into()],
             )));
         }
-        if let Some(error) = params.error.as_deref() {
-            return Err(explain(self.platform.redirect_error(
+        let redirect_error = params.error.as_deref().map(|error| {
+            self.platform.redirect_error(
                 error,
                 params.error_description.as_deref(),
                 params.error_subcode.as_deref(),
-            )));
+            )
+        });
+        // An account that may not grant tenant-wide consent at Microsoft (only Global, Privileged
+        // Role, Cloud Application and Application Administrators may) can still be the one an
+        // administrator-consent rule names, e.g. an Exchange Administrator for the Cloud Governance
+        // Delegated App. A tenant administrator expects that account to be able to re-authorize
+        // when the organization has already approved the app: so for an app with delegated
+        // permissions only, Microsoft's "need admin approval" on the admin-consent page continues
+        // with the sign-in (authorize endpoint), where the account consents to what a user may,
+        // and the catalog's role check and the permission check decide. Without the
+        // organization's consent to the admin-only scopes, Microsoft refuses the sign-in too and
+        // the failure says a Global Administrator must grant it.
+        let fall_back_to_sign_in = redirect_error.as_ref().is_some_and(|e| {
+            e.cause == PlatformCause::NeedAdminApproval
+                && pending.leg == AuthLeg::AdminConsent
+                && pending.sign_in_follows
+                && app.permission_kind == PermissionKind::Delegated
+        });
+        if let Some(e) = redirect_error.clone()
+            && !fall_back_to_sign_in
+        {
+            return Err(explain(e));
         }
         let secrets: PendingSecrets = serde_json::from_slice(pending.secrets.expose_secret())
             .map_err(|_| {
@@ -980,6 +1001,25 @@ impl Reauthorizer {
             })
         })?;
 
+        if fall_back_to_sign_in {
+            let next_state = random_token(32);
+            let mut next = pending.clone();
+            next.state_hash = state_hash(&next_state);
+            next.leg = AuthLeg::SignIn;
+            next.sign_in_follows = false;
+            next.expires_at = self.core.clock().now() + PENDING_LIFETIME;
+            self.core.store().put_pending(&next).await?;
+            return Ok(Step::Continue(self.microsoft_url(
+                profile,
+                app,
+                AuthLeg::SignIn,
+                client_id,
+                next_state,
+                pending.nonce.clone(),
+                &secrets.code_verifier,
+                None,
+            )));
+        }
         let sign_in = match pending.leg {
             AuthLeg::Handoff => unreachable!("handled by the caller"),
             AuthLeg::AdminConsent => None,

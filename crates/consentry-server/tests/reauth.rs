@@ -1131,3 +1131,79 @@ async fn viva_engage_for_cloud_backup_needs_a_verified_admin_read_from_viva_enga
         ENGAGE_ADMIN
     );
 }
+
+/// The Cloud Governance Delegated App: "Global Administrator or Exchange Administrator" for
+/// administrator consent. An Exchange Administrator cannot grant tenant-wide consent at Microsoft
+/// (the admin-consent page asks for an administrator's approval); once the organization has
+/// approved the app, the re-authorization continues with the Exchange Administrator's own sign-in
+/// and the role check accepts them. A Global Administrator consents for the tenant as before.
+#[tokio::test]
+async fn cloud_governance_delegated_admin_consent_by_global_or_exchange_administrator() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("cloud-governance-delegated", None).await;
+
+    // Before the organization approved the app, an Exchange Administrator cannot complete it.
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "admin"}),
+            EXCHANGE,
+            None,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("Not completed"), "{}", page.body);
+    assert!(page.body.contains("Grant admin consent"), "{}", page.body);
+    assert_ne!(env.get_profile(&id).await["status"], "valid");
+
+    // A Global Administrator consents for the organization.
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "admin"}),
+            ADMIN,
+            None,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    assert_eq!(env.get_profile(&id).await["consent_user"]["upn"], ADMIN);
+
+    // Now the Exchange Administrator re-authorizes (e.g. to become the consent user).
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "admin"}),
+            EXCHANGE,
+            None,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "valid", "{p}");
+    assert_eq!(p["consent_user"]["upn"], EXCHANGE);
+    assert!(
+        granted(&p).contains(&"Group.ReadWrite.All".to_string()),
+        "{p}"
+    );
+
+    // Another administrator role is refused by the catalog's rule, naming the roles it needs.
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "admin"}),
+            BACKUP_ADMIN,
+            None,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("Not completed"), "{}", page.body);
+    assert!(
+        page.body.contains("Exchange Administrator"),
+        "{}",
+        page.body
+    );
+    assert_eq!(env.get_profile(&id).await["consent_user"]["upn"], EXCHANGE);
+}
