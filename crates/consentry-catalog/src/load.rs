@@ -510,6 +510,24 @@ impl Checker<'_> {
         if name.is_empty() || name.contains(char::is_whitespace) {
             return Err(self.err(raw.name.span(), format!("permission name `{}` of app type `{app}` is invalid: use the Graph permission value, e.g. `User.Read.All`", raw.name.get_ref())));
         }
+        if name.contains("://") {
+            // A scope of another resource API, in its full form (`https://api.yammer.com/user_impersonation`).
+            let well_formed = name
+                .strip_prefix("https://")
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(host, value)| {
+                    !host.is_empty()
+                        && !value.is_empty()
+                        && !value.ends_with('/')
+                        && !name.contains(['?', '#'])
+                });
+            if !well_formed {
+                return Err(self.err(raw.name.span(), format!("permission name `{name}` of app type `{app}` is invalid: a permission of another resource than Microsoft Graph is written `https://<resource>/<scope>`, e.g. `https://api.yammer.com/user_impersonation`")));
+            }
+            if raw.kind != PermissionType::Scope {
+                return Err(self.err(raw.name.span(), format!("permission `{name}` of app type `{app}` is an application permission of another resource than Microsoft Graph: only delegated scopes (kind = \"scope\") of other resources are supported")));
+            }
+        }
         if so_far.iter().any(|q| q.name == name && q.kind == raw.kind) {
             return Err(self.err(
                 raw.name.span(),

@@ -203,10 +203,12 @@ impl fmt::Display for PermissionType {
     }
 }
 
-/// A Microsoft Graph permission an app type needs.
+/// A permission an app type needs: a Microsoft Graph permission (its short value, e.g.
+/// `Tasks.ReadWrite.All`), or a delegated scope of another resource API in its full form
+/// (`https://api.yammer.com/user_impersonation`, Viva Engage).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GraphPermission {
-    /// Permission value, e.g. `Tasks.ReadWrite.All`.
+    /// Permission value, e.g. `Tasks.ReadWrite.All`; the full scope for another resource.
     pub name: String,
     /// Delegated scope or application role.
     pub kind: PermissionType,
@@ -217,6 +219,23 @@ pub struct GraphPermission {
     /// An optional permission missing from a consent only draws attention; a required one makes the profile
     /// need re-authorization.
     pub optional: bool,
+}
+
+impl GraphPermission {
+    /// The resource API of a permission that is not Microsoft Graph's (`https://api.yammer.com` for
+    /// `https://api.yammer.com/user_impersonation`); `None` for Microsoft Graph.
+    pub fn resource(&self) -> Option<&str> {
+        if self.name.contains("://") {
+            self.name.rsplit_once('/').map(|(r, _)| r)
+        } else {
+            None
+        }
+    }
+
+    /// Whether this is a Microsoft Graph permission (what Graph's grants and token scopes name).
+    pub fn is_graph(&self) -> bool {
+        self.resource().is_none()
+    }
 }
 
 /// A function the customer selects when consenting (e.g. "Restore Planner task comments"), available only
@@ -353,11 +372,29 @@ impl AppType {
         Some(Requirement::AllOf(parts).simplified())
     }
 
-    /// The delegated scopes the app needs.
+    /// The delegated Microsoft Graph scopes the app needs (what a Graph token carries; scopes of
+    /// other resources are in [`other_resource_scopes`](Self::other_resource_scopes)).
     pub fn delegated_scopes(&self) -> impl Iterator<Item = &GraphPermission> {
         self.permissions
             .iter()
-            .filter(|p| p.kind == PermissionType::Scope)
+            .filter(|p| p.kind == PermissionType::Scope && p.is_graph())
+    }
+
+    /// The delegated scopes of resource APIs other than Microsoft Graph (full form, e.g.
+    /// `https://api.yammer.com/user_impersonation`).
+    pub fn other_resource_scopes(&self) -> impl Iterator<Item = &GraphPermission> {
+        self.permissions
+            .iter()
+            .filter(|p| p.kind == PermissionType::Scope && !p.is_graph())
+    }
+
+    /// Every delegated scope the app asks for at sign-in, so that the consent covers all of them:
+    /// the Graph scopes (short names), then the other resources' (full form).
+    pub fn sign_in_scopes(&self) -> Vec<String> {
+        self.delegated_scopes()
+            .chain(self.other_resource_scopes())
+            .map(|p| p.name.clone())
+            .collect()
     }
 
     /// The application roles the app needs.

@@ -46,6 +46,18 @@ impl Requirement {
         }
     }
 
+    /// Whether any part of the requirement is Viva Engage Verified Admin (a fact read from the Viva
+    /// Engage API, not from Microsoft Graph, so it is asked for only when a rule needs it).
+    pub fn mentions_verified_admin(&self) -> bool {
+        match self {
+            Requirement::VerifiedAdmin => true,
+            Requirement::AnyOf(parts) | Requirement::AllOf(parts) => {
+                parts.iter().any(Requirement::mentions_verified_admin)
+            }
+            _ => false,
+        }
+    }
+
     /// An equivalent, easier-to-read requirement: nested groups of the same kind are flattened, repeated
     /// parts and parts every user meets are dropped, an any-of implied by another part of the same all-of is
     /// dropped, and one-element groups are unwrapped. For example `AllOf([AnyOf([A, B, Y]), AllOf([Y, V])])`

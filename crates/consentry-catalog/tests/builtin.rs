@@ -601,7 +601,8 @@ fn permission_ids_are_graphs_and_never_guessed() {
     let c = cat();
     let mut without_id = Vec::new();
     for a in &c.app_types {
-        for p in &a.permissions {
+        // Scopes of other resources (Viva Engage's) have no Graph ID; their IDs are not known.
+        for p in a.permissions.iter().filter(|p| p.is_graph()) {
             let row = GRAPH_IDS.iter().find(|(n, _, _)| *n == p.name);
             let known = row.and_then(|(_, app, del)| match p.kind {
                 PermissionType::Role => *app,
@@ -750,6 +751,27 @@ fn viva_engage_apps_also_accept_yammer_administrator() {
         c.evaluate(&r, &facts(&c, &["yammer-administrator"]))
             .is_err()
     );
+}
+
+#[test]
+fn the_viva_engage_app_asks_for_the_yammer_scope_beside_graph() {
+    let c = cat();
+    let app = c.app_type("viva-engage").unwrap();
+    assert!(
+        app.sign_in_scopes()
+            .contains(&"https://api.yammer.com/user_impersonation".to_string()),
+        "the consent must cover the Viva Engage API, where Verified Admin is read"
+    );
+    assert!(
+        app.delegated_scopes().all(|p| p.is_graph()),
+        "a Graph token is asked for Graph scopes only"
+    );
+    for method in [ConsentMethod::Admin, ConsentMethod::User] {
+        let backup = req(&c, "viva-engage", method, Some("cloud-backup-m365"), &[]);
+        assert!(backup.mentions_verified_admin());
+        let governance = req(&c, "viva-engage", method, Some("cloud-governance"), &[]);
+        assert!(!governance.mentions_verified_admin());
+    }
 }
 
 #[test]

@@ -469,3 +469,59 @@ fn unknown_scan_target_in_rule() {
         "{e}"
     );
 }
+
+#[test]
+fn a_scope_of_another_resource_is_written_in_full_and_is_delegated() {
+    let one =
+        r#"  { name = "User.Read", kind = "scope", id = "e1fe6dd8-ba31-4d61-89e7-88639da4683d" },"#;
+    // Accepted: a delegated scope of another resource, in its full form.
+    let ok = VALID.replacen(
+        one,
+        &format!(
+            "{one}\n  {{ name = \"https://api.yammer.com/user_impersonation\", kind = \"scope\" }},"
+        ),
+        1,
+    );
+    let c = Catalog::from_toml_str(&ok, "vendor.toml").expect("valid");
+    let app = c.app_type("one").unwrap();
+    assert_eq!(
+        app.delegated_scopes()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["User.Read"],
+        "Graph scopes only"
+    );
+    assert_eq!(
+        app.sign_in_scopes(),
+        ["User.Read", "https://api.yammer.com/user_impersonation"]
+    );
+    let yammer = app.other_resource_scopes().next().unwrap();
+    assert_eq!(yammer.resource(), Some("https://api.yammer.com"));
+    assert!(!yammer.is_graph());
+
+    // Refused: an application permission of another resource.
+    let (e, l, c) = broken(
+        one,
+        &format!("{one}\n  {{ name = \"https://api.yammer.com/Admin\", kind = \"role\" }},"),
+        "\"https://api.yammer.com/Admin\"",
+    );
+    assert_at(
+        &e,
+        l,
+        c,
+        &["https://api.yammer.com/Admin", "only delegated scopes"],
+    );
+    // Refused: no scope after the resource, or not https.
+    for bad in [
+        "https://api.yammer.com/",
+        "http://api.yammer.com/x",
+        "https://api.yammer.com",
+    ] {
+        let (e, l, c) = broken(
+            one,
+            &format!("{one}\n  {{ name = \"{bad}\", kind = \"scope\" }},"),
+            &format!("\"{bad}\""),
+        );
+        assert_at(&e, l, c, &[bad, "https://<resource>/<scope>"]);
+    }
+}

@@ -90,6 +90,10 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
         ("CONSENTRY_ENTRA__AUTHORITY".into(), sim.authority()),
         ("CONSENTRY_ENTRA__GRAPH".into(), sim.graph_base()),
         (
+            "CONSENTRY_ENTRA__VIVA_ENGAGE".into(),
+            sim.viva_engage_base(),
+        ),
+        (
             "CONSENTRY_ENTRA__EXTRA_CA_FILE".into(),
             ca.display().to_string(),
         ),
@@ -170,6 +174,13 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
         "  curl -k -X POST {}/_sim/ops -H 'content-type: application/json' -d '{{\"op\":\"set_ca_policies\",\"tenant\":\"{DOMAIN}\",\"policies\":[]}}'",
         sim.base_url()
     );
+    println!(
+        "Viva Engage (Cloud Backup for Microsoft 365): Re-authorize it with User consent as engage.admin@{DOMAIN},"
+    );
+    println!(
+        "a Yammer Administrator with a Viva Engage license and Viva Engage Verified Admin; admin@{DOMAIN} is refused"
+    );
+    println!("(not a Verified Admin).");
     println!(
         "The JSON API: curl -H 'Authorization: Bearer {}' '{base}/api/v1/profiles?status=invalid'",
         token.expose_secret()
@@ -384,6 +395,13 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
 
     // Not yet authorized.
     create("portal-manager", None).await?;
+    // Viva Engage used by Cloud Backup, for the visitor to re-authorize in the browser with User
+    // consent as engage.admin@contoso (Yammer Administrator, Viva Engage license, Viva Engage
+    // Verified Admin, read from the simulated Viva Engage API). The organization's admin consent,
+    // the documented preparation for User consent, is granted here.
+    if let Some(app) = vendor("viva-engage") {
+        control.grant_admin_consent(DOMAIN, app)?;
+    }
     create("viva-engage", Some("cloud-backup-m365")).await?;
 
     // One check of each authorized profile records what Microsoft now says.

@@ -405,6 +405,10 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         ("CONSENTRY_ENTRA__AUTHORITY".into(), sim.authority()),
         ("CONSENTRY_ENTRA__GRAPH".into(), sim.graph_base()),
         (
+            "CONSENTRY_ENTRA__VIVA_ENGAGE".into(),
+            sim.viva_engage_base(),
+        ),
+        (
             "CONSENTRY_ENTRA__EXTRA_CA_FILE".into(),
             ca_file.display().to_string(),
         ),

@@ -979,7 +979,17 @@ impl Checker {
         } else {
             delegated.clone().unwrap_or_default()
         };
+        // A scope of another resource than Graph (Viva Engage's) is not in Graph's grants and a
+        // check cannot see it: it is not counted as missing, and what the re-authorization proved
+        // (with a token for that resource) is kept as recorded.
+        let other_resource: Vec<GrantedPermission> = profile
+            .granted_permissions
+            .iter()
+            .filter(|g| g.kind == PermissionType::Scope && g.name.contains("://"))
+            .cloned()
+            .collect();
         let has = |p: &consentry_catalog::GraphPermission| match p.kind {
+            PermissionType::Scope if !p.is_graph() => true,
             PermissionType::Scope => scopes.contains(&p.name),
             PermissionType::Role => grants.app_roles.contains(&p.name),
         };
@@ -1008,6 +1018,7 @@ impl Checker {
             name: s.clone(),
             kind: PermissionType::Scope,
         }));
+        granted.extend(other_resource.iter().cloned());
 
         let reason = if !missing.is_empty() {
             let anything_granted = required.iter().any(|p| has(p));

@@ -41,7 +41,7 @@ pub use ids::{
 pub use model::*;
 pub use platform::{
     AccessToken, ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed,
-    SignInRequest, SignedIn,
+    SignInRequest, SignedIn, VivaEngageFacts,
 };
 pub use ports::{
     ApiKey, ApiKeyStore, CheckSchedule, LeasedCheck, ScheduleStore, Webhook, WebhookDelivery,

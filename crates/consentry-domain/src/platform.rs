@@ -97,6 +97,16 @@ impl std::fmt::Debug for SignedIn {
     }
 }
 
+/// What Viva Engage says of the consenting user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VivaEngageFacts {
+    /// The user is a Viva Engage verified admin.
+    pub verified_admin: bool,
+    /// The delegated scopes (full form, e.g. `https://api.yammer.com/user_impersonation`) of the
+    /// token Viva Engage accepted: proof that the consent covers them.
+    pub granted_scopes: Vec<String>,
+}
+
 /// Permissions granted to an app in a tenant, read from Graph.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
@@ -284,6 +294,17 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
         tenant: TenantId,
         access_token: &SecretString,
     ) -> Result<UserFacts, PlatformError>;
+
+    /// Reads the consenting user's Viva Engage facts (Verified Admin), which Microsoft Graph does not
+    /// expose: the user's refresh token is redeemed for the Viva Engage (Yammer) resource, which the
+    /// consent must cover, and the Viva Engage API is asked who the user is. Transient failures are
+    /// [`PlatformCause::Transient`].
+    async fn viva_engage_facts(
+        &self,
+        tenant: TenantId,
+        client: &ClientRef,
+        refresh_token: &SecretString,
+    ) -> Result<VivaEngageFacts, PlatformError>;
 
     /// Proves the app can authenticate in the tenant (client credentials; a certificate assertion for
     /// custom apps) and reads the permissions granted to it from Graph.

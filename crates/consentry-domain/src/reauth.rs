@@ -336,9 +336,11 @@ fn explain_platform(e: &PlatformError, app: &AppType, custom: bool) -> Failure {
 
 /// The Graph permissions an app type requires at the catalog's version.
 fn required(app: &AppType, kind: PermissionType) -> Vec<String> {
+    // Graph's grants and token scopes name Graph permissions only; a scope of another resource
+    // (Viva Engage's) is proven by a token for that resource (`signed_in`).
     app.permissions
         .iter()
-        .filter(|p| p.kind == kind && !p.optional)
+        .filter(|p| p.kind == kind && !p.optional && p.is_graph())
         .map(|p| p.name.clone())
         .collect()
 }
@@ -415,7 +417,8 @@ impl Reauthorizer {
                 state,
                 nonce,
                 code_challenge: pkce_challenge(verifier),
-                scopes: app.delegated_scopes().map(|p| p.name.clone()).collect(),
+                // Every delegated scope, other resources' too, so that the consent covers them.
+                scopes: app.sign_in_scopes(),
                 login_hint,
             }),
         }
@@ -1034,12 +1037,33 @@ impl Reauthorizer {
                 vec!["Start the re-authorization again.".into()],
             )));
         }
-        if let Some(error) = params.error.as_deref() {
-            return Err(explain(self.platform.redirect_error(
+        let redirect_error = params.error.as_deref().map(|error| {
+            self.platform.redirect_error(
                 error,
                 params.error_description.as_deref(),
                 params.error_subcode.as_deref(),
-            )));
+            )
+        });
+        // An account that may not grant tenant-wide consent at Microsoft (only Global, Privileged
+        // Role, Cloud Application and Application Administrators may) can still be the one an
+        // administrator-consent rule names, e.g. an Exchange Administrator for the Cloud Governance
+        // Delegated App. A tenant administrator expects that account to be able to re-authorize
+        // when the organization has already approved the app: so for an app with delegated
+        // permissions only, Microsoft's "need admin approval" on the admin-consent page continues
+        // with the sign-in (authorize endpoint), where the account consents to what a user may,
+        // and the catalog's role check and the permission check decide. Without the
+        // organization's consent to the admin-only scopes, Microsoft refuses the sign-in too and
+        // the failure says a Global Administrator must grant it.
+        let fall_back_to_sign_in = redirect_error.as_ref().is_some_and(|e| {
+            e.cause == PlatformCause::NeedAdminApproval
+                && pending.leg == AuthLeg::AdminConsent
+                && pending.sign_in_follows
+                && app.permission_kind == PermissionKind::Delegated
+        });
+        if let Some(e) = redirect_error.clone()
+            && !fall_back_to_sign_in
+        {
+            return Err(explain(e));
         }
         let secrets: PendingSecrets = serde_json::from_slice(pending.secrets.expose_secret())
             .map_err(|_| {
@@ -1072,6 +1096,25 @@ impl Reauthorizer {
             })
         })?;
 
+        if fall_back_to_sign_in {
+            let next_state = random_token(32);
+            let mut next = pending.clone();
+            next.state_hash = state_hash(&next_state);
+            next.leg = AuthLeg::SignIn;
+            next.sign_in_follows = false;
+            next.expires_at = self.core.clock().now() + PENDING_LIFETIME;
+            self.core.store().put_pending(&next).await?;
+            return Ok(Step::Continue(self.microsoft_url(
+                profile,
+                app,
+                AuthLeg::SignIn,
+                client_id,
+                next_state,
+                pending.nonce.clone(),
+                &secrets.code_verifier,
+                None,
+            )));
+        }
         let sign_in = match pending.leg {
             AuthLeg::Handoff => unreachable!("handled by the caller"),
             AuthLeg::AdminConsent => None,
@@ -1131,13 +1174,19 @@ impl Reauthorizer {
                 None,
             )));
         }
-        let delegated = match &sign_in {
+        let mut delegated = match &sign_in {
             // Delegated grants from Graph where the app may read them; otherwise the identity
             // platform's own statement of the scopes it granted in this sign-in.
             Some(s) if !grants.delegated_readable => s.granted_scopes.clone(),
             Some(s) => grants.delegated_for(Some(s.user.object_id)),
             None => grants.delegated_for(None),
         };
+        // Scopes of other resources proven by a token for them (Viva Engage's).
+        if let Some(s) = &sign_in {
+            delegated.extend(s.resource_scopes.iter().cloned());
+            delegated.sort();
+            delegated.dedup();
+        }
         if sign_in.is_some() {
             missing.extend(
                 required(app, PermissionType::Scope)
@@ -1213,18 +1262,38 @@ impl Reauthorizer {
             )));
         }
         // The consenting user's roles, licenses and group ownership against the catalog.
-        let facts: UserFacts = self
+        let mut facts: UserFacts = self
             .platform
             .user_facts(profile.tenant_id, &signed.access_token)
             .await
             .map_err(explain)?;
-        if let Some(req) = app.requirement_for(
+        let requirement = app.requirement_for(
             pending.method,
             Some(&profile.service),
             &pending.functions,
             &pending.scan_targets,
-        ) && let Err(unmet) = self.core.catalog().evaluate(&req, &facts)
+        );
+        let mut resource_scopes = Vec::new();
+        if let Some(req) = requirement.as_ref().filter(|r| r.mentions_verified_admin()) {
+            let viva = self
+                .viva_engage(profile, app, client, &signed, req, &mut facts)
+                .await?;
+            resource_scopes = viva.granted_scopes;
+        }
+        if let Some(req) = requirement
+            && let Err(unmet) = self.core.catalog().evaluate(&req, &facts)
         {
+            let mut steps = vec![format!(
+                "Re-authorize with an account that has what is needed ({}), or assign it to {} in Microsoft Entra ID first.",
+                self.core.catalog().describe(&req),
+                signed.upn
+            )];
+            if req.mentions_verified_admin() && !facts.verified_admin {
+                steps.push(format!(
+                    "Verified Admin is a Viva Engage role, not a Microsoft Entra ID role: a Viva Engage verified admin assigns it to {} in the Viva Engage admin center (Admin roles), then re-authorize.",
+                    signed.upn
+                ));
+            }
             return Err(StepError::Failed(Failure::new(
                 format!(
                     "The account {} cannot give {} for {}: it {}.",
@@ -1233,11 +1302,7 @@ impl Reauthorizer {
                     app.display_name,
                     unmet
                 ),
-                vec![format!(
-                    "Re-authorize with an account that has what is needed ({}), or assign it to {} in Microsoft Entra ID first.",
-                    self.core.catalog().describe(&req),
-                    signed.upn
-                )],
+                steps,
             )));
         }
         let mut granted_scopes = signed.granted_scopes.clone();
@@ -1257,7 +1322,72 @@ impl Reauthorizer {
             ip: signed.ip,
             refresh_token: signed.refresh_token,
             granted_scopes,
+            resource_scopes,
         })
+    }
+
+    /// Asks Viva Engage whether the signed-in user is a Verified Admin (Microsoft Graph does not
+    /// say) and records it in `facts`. Viva Engage's transient failure is never taken as "not
+    /// verified": when the user lacks something else the rule needs, that refusal stands (it is
+    /// definitive whatever Viva Engage says); otherwise the re-authorization fails as transient
+    /// and the profile keeps its status.
+    async fn viva_engage(
+        &self,
+        profile: &AppProfile,
+        app: &AppType,
+        client: &ClientRef,
+        signed: &crate::platform::SignedIn,
+        req: &consentry_catalog::Requirement,
+        facts: &mut UserFacts,
+    ) -> Result<crate::platform::VivaEngageFacts, StepError> {
+        let Some(refresh_token) = signed.refresh_token.as_ref() else {
+            return Err(StepError::Failed(Failure::new(
+                "Microsoft returned no refresh token for this sign-in, so Consentry could not ask Viva Engage whether the account is a Verified Admin.",
+                vec!["Re-authorize again and accept every permission the app asks for (including offline access).".into()],
+            )));
+        };
+        match self
+            .platform
+            .viva_engage_facts(profile.tenant_id, client, refresh_token)
+            .await
+        {
+            Ok(v) => {
+                facts.verified_admin = v.verified_admin;
+                Ok(v)
+            }
+            Err(e) if e.is_transient() => {
+                facts.verified_admin = true;
+                if self.core.catalog().evaluate(req, facts).is_err() {
+                    // Refused on the other conditions; Verified Admin is not named as missing.
+                    return Ok(crate::platform::VivaEngageFacts::default());
+                }
+                Err(StepError::Failed(Failure::new(
+                    format!(
+                        "Viva Engage did not answer in time, so Consentry could not confirm that {} is a Viva Engage Verified Admin. Nothing was changed.",
+                        signed.upn
+                    ),
+                    vec!["Try the re-authorization again in a few minutes.".into()],
+                )))
+            }
+            Err(e) => {
+                let entra_app = app.entra_app_name.as_deref().unwrap_or(&app.display_name);
+                Err(StepError::Failed(Failure::new(
+                    format!(
+                        "Viva Engage refused to say whether {} is a Verified Admin: {}",
+                        signed.upn, e.message
+                    ),
+                    vec![
+                        format!(
+                            "Make sure the consent to {entra_app} includes the Viva Engage (Yammer) permission user_impersonation: in the Microsoft Entra admin center, open Enterprise applications > {entra_app} > Permissions and grant admin consent."
+                        ),
+                        format!(
+                            "Make sure {} is an active Viva Engage user, then re-authorize again.",
+                            signed.upn
+                        ),
+                    ],
+                )))
+            }
+        }
     }
 
     async fn complete(
@@ -1567,6 +1697,8 @@ struct SignInResult {
     refresh_token: Option<SecretString>,
     /// The delegated scopes the identity platform says it granted in this sign-in.
     granted_scopes: Vec<String>,
+    /// Scopes of resources other than Microsoft Graph proven by a token for them (full form).
+    resource_scopes: Vec<String>,
 }
 
 /// A Microsoft answer that passed every check, ready to be recorded.

@@ -13,6 +13,8 @@ use crate::error::{EntraError, GraphError, IdentityError, TransportKind, parse_r
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 /// Microsoft Graph v1.0.
 pub const DEFAULT_GRAPH: &str = "https://graph.microsoft.com/v1.0";
+/// Microsoft's Viva Engage (Yammer) REST API host (entra-facts §10).
+pub const DEFAULT_VIVA_ENGAGE: &str = "https://www.yammer.com";
 /// Largest answer body read (a Graph page of 999 directory objects is far below this).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -24,6 +26,9 @@ pub struct EntraConfig {
     pub authority: String,
     /// The Graph base URL including the version, e.g. `https://graph.microsoft.com/v1.0`.
     pub graph: String,
+    /// The Viva Engage (Yammer) REST API base, `https://www.yammer.com` (entra-facts §10), or
+    /// entra-sim's `{base}/yammer`; `/api/v1/users/current.json` is appended to it.
+    pub viva_engage: String,
     /// Extra trusted CA certificates (PEM, one or more), added to the system roots, e.g.
     /// entra-sim's CA.
     pub extra_ca_pem: Option<String>,
@@ -40,6 +45,7 @@ impl Default for EntraConfig {
         Self {
             authority: DEFAULT_AUTHORITY.to_owned(),
             graph: DEFAULT_GRAPH.to_owned(),
+            viva_engage: DEFAULT_VIVA_ENGAGE.to_owned(),
             extra_ca_pem: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -58,6 +64,7 @@ pub struct EntraClient {
     pub(crate) http: reqwest::Client,
     pub(crate) authority: Url,
     pub(crate) graph: Url,
+    pub(crate) viva_engage: Url,
     pub(crate) config: EntraConfig,
 }
 
@@ -72,6 +79,7 @@ pub(crate) struct Answer {
 pub(crate) enum Service {
     Identity,
     Graph,
+    VivaEngage,
 }
 
 impl EntraClient {
@@ -80,6 +88,7 @@ impl EntraClient {
     pub fn new(config: EntraConfig) -> Result<Self, EntraError> {
         let authority = base_url(&config.authority, "authority")?;
         let graph = base_url(&config.graph, "graph")?;
+        let viva_engage = base_url(&config.viva_engage, "Viva Engage")?;
         if config.max_pages == 0 {
             return Err(EntraError::Config(
                 "max_pages is 0: allow at least one Graph page (default 100)".into(),
@@ -113,6 +122,7 @@ impl EntraClient {
             http,
             authority,
             graph,
+            viva_engage,
             config,
         })
     }
@@ -293,6 +303,7 @@ pub(crate) fn classify_failure(
                     .map_or_else(|| e.error.to_string(), |c| format!("AADSTS{c} {}", e.error))
             }),
             Service::Graph => GraphError::from_json(code, body).map(|e| e.code),
+            Service::VivaEngage => None,
         };
         return EntraError::Server {
             status: code,
@@ -321,6 +332,11 @@ pub(crate) fn classify_failure(
                 e.into()
             }
             None => protocol(code, body, client_request_id),
+        },
+        // Viva Engage's error bodies are not documented (UNVERIFIED); the status says enough.
+        Service::VivaEngage => EntraError::VivaEngage {
+            status: code,
+            client_request_id: Some(client_request_id),
         },
     }
 }

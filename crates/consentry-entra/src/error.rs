@@ -802,6 +802,19 @@ pub enum EntraError {
         /// The `client-request-id` sent.
         client_request_id: Option<String>,
     },
+    /// The Viva Engage (Yammer) REST API refused the request (a 4xx other than 429): the token
+    /// was not accepted (401: not issued for `https://api.yammer.com` or without
+    /// `user_impersonation`) or the user may not read it.
+    #[error(
+        "the Viva Engage API refused the request (HTTP {status}): the consent must cover the Viva Engage (Yammer) permission user_impersonation and the user must be active in Viva Engage{}",
+        opt_id(.client_request_id)
+    )]
+    VivaEngage {
+        /// The HTTP status.
+        status: u16,
+        /// The `client-request-id` sent.
+        client_request_id: Option<String>,
+    },
     /// A caller-supplied value is unusable (tenant, GUID, redirect URI, …); nothing was sent.
     #[error("{0}")]
     InvalidInput(String),
@@ -822,6 +835,7 @@ impl EntraError {
             Self::Graph(e) => e.cause() == Cause::Transient,
             Self::Throttled { .. } | Self::Server { .. } | Self::Transport { .. } => true,
             Self::Protocol { .. }
+            | Self::VivaEngage { .. }
             | Self::InvalidInput(_)
             | Self::Config(_)
             | Self::Assertion(_) => false,
@@ -840,6 +854,7 @@ impl EntraError {
                 Cause::CertificateRejected
             }
             Self::Protocol { .. }
+            | Self::VivaEngage { .. }
             | Self::InvalidInput(_)
             | Self::Config(_)
             | Self::Assertion(_) => Cause::Other,
@@ -869,6 +884,9 @@ impl EntraError {
                 client_request_id, ..
             }
             | Self::Protocol {
+                client_request_id, ..
+            }
+            | Self::VivaEngage {
                 client_request_id, ..
             } => client_request_id.as_deref(),
             Self::InvalidInput(_) | Self::Config(_) | Self::Assertion(_) => None,

@@ -50,10 +50,13 @@ mod id_token;
 mod retry;
 mod token;
 mod urls;
+mod viva_engage;
 
 pub mod platform;
 
-pub use client::{DEFAULT_AUTHORITY, DEFAULT_GRAPH, EntraClient, EntraConfig, MAX_BODY_BYTES};
+pub use client::{
+    DEFAULT_AUTHORITY, DEFAULT_GRAPH, DEFAULT_VIVA_ENGAGE, EntraClient, EntraConfig, MAX_BODY_BYTES,
+};
 pub use error::{
     Cause, EntraError, GraphError, GraphErrorKind, IdentityError, OAuthError, SubError,
     TRANSIENT_CODES, TransportKind, parse_redirect_error, parse_retry_after,
@@ -74,6 +77,7 @@ pub use urls::{
     Prompt, RedirectResponse, delegated_scope, pkce_challenge_s256, qualify_scopes,
     random_url_safe,
 };
+pub use viva_engage::{VIVA_ENGAGE_RESOURCE, VIVA_ENGAGE_SCOPE, VivaEngageUser};
 
 /// The AADSTS fuzz target's body (`fuzz/fuzz_targets/aadsts.rs`), also run over the committed
 /// corpus by this crate's tests: reads `bytes` as a token-endpoint error body, a Graph error body

@@ -22,7 +22,7 @@ use consentry_catalog::{Catalog, UserFacts};
 use consentry_certs::ClientCertificate;
 use consentry_domain::{
     AccessToken, AppId, ClientRef, Grants, IdentityPlatform, ObjectId, PlatformCause,
-    PlatformError, Refreshed, SignInRequest, SignedIn, TenantId, Upn,
+    PlatformError, Refreshed, SignInRequest, SignedIn, TenantId, Upn, VivaEngageFacts,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use time::OffsetDateTime;
@@ -666,11 +666,49 @@ impl IdentityPlatform for EntraPlatform {
             }
         }
         facts.group_owner = !owned.is_empty();
-        // Viva Engage "verified admin" is a Viva Engage (Yammer) setting, not a Microsoft Graph
-        // property: UNVERIFIED how to read it (entra-sim keeps the flag in its model but does not
-        // expose it over Graph either). Left false; rules needing it rely on the other facts.
+        // Viva Engage "verified admin" is not a Microsoft Graph property: it is read from the Viva
+        // Engage API by `viva_engage_facts`, which the domain calls when a rule needs it.
         facts.verified_admin = false;
         Ok(facts)
+    }
+
+    async fn viva_engage_facts(
+        &self,
+        tenant: TenantId,
+        client: &ClientRef,
+        refresh_token: &SecretString,
+    ) -> Result<VivaEngageFacts, PlatformError> {
+        let (client_id, credential) = self.credential(client)?;
+        let tenant = tenant.to_string();
+        // A refresh token is redeemable for another resource the user consented to (entra-facts
+        // §2.2): the token for Viva Engage proves the consent covers its scope. Retrying is safe
+        // (rotation does not revoke the old refresh token).
+        let token = with_retry(&self.retry, || {
+            self.client.refresh(
+                &tenant,
+                &client_id,
+                &credential,
+                refresh_token,
+                &[crate::VIVA_ENGAGE_SCOPE],
+            )
+        })
+        .await
+        .map_err(|e| platform_error(&e))?;
+        let user = with_retry(&self.retry, || {
+            self.client.viva_engage_current_user(&token.access_token)
+        })
+        .await
+        .map_err(|e| platform_error(&e))?;
+        Ok(VivaEngageFacts {
+            verified_admin: user.verified_admin,
+            // The resource's scopes only (the OpenID scopes belong to no resource).
+            granted_scopes: token
+                .scopes()
+                .into_iter()
+                .filter(|s| s.starts_with(crate::VIVA_ENGAGE_RESOURCE))
+                .map(str::to_owned)
+                .collect(),
+        })
     }
 
     async fn grants(&self, tenant: TenantId, client: &ClientRef) -> Result<Grants, PlatformError> {

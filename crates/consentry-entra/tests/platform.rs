@@ -73,6 +73,7 @@ fn platform_with(sim: &RunningSim, apps: &[(&str, &str, &str)]) -> EntraPlatform
     let client = EntraClient::new(EntraConfig {
         authority: sim.authority(),
         graph: sim.graph_base(),
+        viva_engage: sim.viva_engage_base(),
         extra_ca_pem: Some(sim.ca_pem().to_owned()),
         ..EntraConfig::default()
     })
@@ -1203,4 +1204,154 @@ fn jwks_documents_are_read_defensively() {
     )
     .unwrap();
     assert!(keys.is_empty());
+}
+
+/// Viva Engage app (its registration asks for the Yammer scope `user_impersonation`).
+const VIVA: &str = "c0de0000-0000-4000-8000-000000000014";
+const YAMMER_SCOPE: &str = "https://api.yammer.com/user_impersonation";
+
+/// Signs `user` in to the Viva Engage app with Graph and Yammer scopes and returns the refresh token.
+async fn viva_refresh_token(
+    sim: &RunningSim,
+    platform: &EntraPlatform,
+    user: &str,
+) -> SecretString {
+    let pkce = Pkce::generate();
+    let req = SignInRequest {
+        tenant: tenant(),
+        client_id: app(VIVA),
+        state: random_url_safe(24),
+        nonce: random_url_safe(24),
+        code_challenge: pkce.challenge.clone(),
+        scopes: vec!["User.Read".into(), YAMMER_SCOPE.into()],
+        login_hint: Some(user.into()),
+    };
+    let url = platform.sign_in_url(&req);
+    assert!(url.contains("api.yammer.com%2Fuser_impersonation"), "{url}");
+    let back = Browser::new(sim).sign_in(&url, user, "accept").await;
+    let signed = platform
+        .redeem(
+            tenant(),
+            &vendor("viva-engage"),
+            &back["code"],
+            &pkce.verifier,
+            &["User.Read".to_owned()],
+        )
+        .await
+        .unwrap();
+    signed.refresh_token.expect("a refresh token")
+}
+
+#[tokio::test]
+async fn viva_engage_verified_admin_is_read_from_the_viva_engage_api() {
+    let sim = RunningSim::start(Scenario::contoso(), SimOptions::default())
+        .await
+        .unwrap();
+    let platform = platform_with(
+        &sim,
+        &[
+            ("viva-engage", VIVA, "demo-secret-viva-engage"),
+            ("insights-m365", INSIGHTS, "demo-secret-insights-m365"),
+        ],
+    );
+    let client = vendor("viva-engage");
+    let rt = viva_refresh_token(&sim, &platform, ENGAGE_ADMIN).await;
+    let facts = platform
+        .viva_engage_facts(tenant(), &client, &rt)
+        .await
+        .unwrap();
+    assert!(
+        facts.verified_admin,
+        "the scenario makes Lidia a verified admin"
+    );
+    assert_eq!(facts.granted_scopes, [YAMMER_SCOPE]);
+
+    // Taken away in Viva Engage: read as such.
+    sim.control()
+        .set_viva_engage_verified_admin(ENGAGE_ADMIN, false)
+        .unwrap();
+    let facts = platform
+        .viva_engage_facts(tenant(), &client, &rt)
+        .await
+        .unwrap();
+    assert!(!facts.verified_admin);
+
+    // Viva Engage down: transient, never "not verified".
+    sim.control()
+        .set_faults(vec![FaultRule {
+            endpoint: "yammer".into(),
+            rate: 1.0,
+            latency_ms: 0,
+            status: Some(503),
+            retry_after_secs: None,
+            drop_connection: false,
+        }])
+        .unwrap();
+    let e = platform
+        .viva_engage_facts(tenant(), &client, &rt)
+        .await
+        .unwrap_err();
+    assert_eq!(e.cause, PlatformCause::Transient, "{e:?}");
+    assert!(e.is_transient());
+    sim.control().set_faults(vec![]).unwrap();
+
+    // An app whose consent does not cover Viva Engage gets no token for it: definitive.
+    sim.control()
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let (back, _, pkce) = sign_in(&sim, &platform, ENGAGE_ADMIN, "accept").await;
+    let signed = platform
+        .redeem(
+            tenant(),
+            &vendor("insights-m365"),
+            &back["code"],
+            &pkce.verifier,
+            &["User.Read".to_owned()],
+        )
+        .await
+        .unwrap();
+    let e = platform
+        .viva_engage_facts(
+            tenant(),
+            &vendor("insights-m365"),
+            signed.refresh_token.as_ref().unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.cause, PlatformCause::ConsentMissing, "{e:?}");
+    assert_eq!(e.aadsts, Some(65001));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_graph_token_is_refused_by_the_viva_engage_api() {
+    let sim = RunningSim::start(Scenario::contoso(), SimOptions::default())
+        .await
+        .unwrap();
+    let platform = platform_with(&sim, &[("viva-engage", VIVA, "demo-secret-viva-engage")]);
+    let rt = viva_refresh_token(&sim, &platform, ENGAGE_ADMIN).await;
+    // A Graph access token from the same refresh token.
+    let graph = platform
+        .refresh(
+            tenant(),
+            &vendor("viva-engage"),
+            &rt,
+            &["User.Read".to_owned()],
+        )
+        .await
+        .unwrap();
+    let e = platform
+        .client()
+        .viva_engage_current_user(&graph.access_token)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            consentry_entra::EntraError::VivaEngage { status: 401, .. }
+        ),
+        "{e:?}"
+    );
+    assert!(!e.is_transient());
+    sim.shutdown().await;
 }

@@ -85,6 +85,9 @@ pub struct EntraConfig {
     pub authority: String,
     /// Graph base URL including the version: `https://graph.microsoft.com/v1.0`.
     pub graph: String,
+    /// The Viva Engage (Yammer) REST API base: `https://www.yammer.com` (where Verified Admin is
+    /// read; entra-sim serves it at `{base}/yammer`).
+    pub viva_engage: String,
     /// An extra CA certificate (PEM) to trust, e.g. entra-sim's.
     pub extra_ca_file: Option<PathBuf>,
 }
@@ -94,6 +97,7 @@ impl Default for EntraConfig {
         Self {
             authority: "https://login.microsoftonline.com".into(),
             graph: "https://graph.microsoft.com/v1.0".into(),
+            viva_engage: "https://www.yammer.com".into(),
             extra_ca_file: None,
         }
     }
@@ -426,6 +430,7 @@ impl Config {
             ("public_url", &self.public_url),
             ("entra.authority", &self.entra.authority),
             ("entra.graph", &self.entra.graph),
+            ("entra.viva_engage", &self.entra.viva_engage),
         ] {
             let ok = (value.starts_with("https://") || value.starts_with("http://"))
                 && url_host_present(value);
@@ -439,6 +444,7 @@ impl Config {
         self.public_url = self.public_url.trim_end_matches('/').to_string();
         self.entra.authority = self.entra.authority.trim_end_matches('/').to_string();
         self.entra.graph = self.entra.graph.trim_end_matches('/').to_string();
+        self.entra.viva_engage = self.entra.viva_engage.trim_end_matches('/').to_string();
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
@@ -675,6 +681,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("entra.graph"), "{e}");
+        let e = Config::load(None, env(&[("CONSENTRY_ENTRA__VIVA_ENGAGE", "yammer.com")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("entra.viva_engage"), "{e}");
+        let c = Config::load(
+            None,
+            env(&[(
+                "CONSENTRY_ENTRA__VIVA_ENGAGE",
+                "https://sim.example/yammer/",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(c.entra.viva_engage, "https://sim.example/yammer");
+        assert_eq!(
+            Config::load(None, env(&[])).unwrap().entra.viva_engage,
+            "https://www.yammer.com"
+        );
         let e = Config::load(
             None,
             env(&[("CONSENTRY_DATABASE_URL", "mysql://u:pw@h/db")]),

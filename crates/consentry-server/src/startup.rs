@@ -131,6 +131,7 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
     let client = EntraClient::new(EntraConfig {
         authority: cfg.entra.authority.clone(),
         graph: cfg.entra.graph.clone(),
+        viva_engage: cfg.entra.viva_engage.clone(),
         extra_ca_pem,
         ..EntraConfig::default()
     })

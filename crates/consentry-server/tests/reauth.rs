@@ -758,14 +758,24 @@ async fn each_consent_rule_of_the_catalog_accepts_and_rejects() {
             false,
             "Yammer Administrator",
         ),
-        // ... used by Cloud Backup: also Verified Admin and a Viva Engage license. Graph does not expose
-        // Verified Admin (a Viva Engage setting), so Consentry cannot confirm it and refuses, naming it.
+        // ... used by Cloud Backup: also Verified Admin (read from the Viva Engage API) and a Viva
+        // Engage license. Lidia is all three; the Global Administrator is neither a Yammer
+        // Administrator nor a verified admin.
         case(
             "viva-engage",
             Some("cloud-backup-m365"),
             "user",
             &[],
             "engage.admin@contoso.onmicrosoft.com",
+            true,
+            "",
+        ),
+        case(
+            "viva-engage",
+            Some("cloud-backup-m365"),
+            "user",
+            &[],
+            ADMIN,
             false,
             "Verified Admin",
         ),
@@ -1284,4 +1294,231 @@ async fn a_consent_link_shows_the_notes_and_what_the_profile_will_scan() {
         "{}",
         page.body
     );
+}
+
+const ENGAGE_ADMIN: &str = "engage.admin@contoso.onmicrosoft.com";
+const YAMMER_SCOPE: &str = "https://api.yammer.com/user_impersonation";
+
+/// The refresh token stored for a profile.
+async fn stored_refresh_token(env: &TestEnv, id: &str) -> Vec<u8> {
+    use consentry_domain::{ProfileId, SecretKind};
+    use secrecy::ExposeSecret;
+    env.state
+        .svc
+        .store()
+        .get_secret(ProfileId::parse(id).unwrap(), SecretKind::RefreshToken)
+        .await
+        .unwrap()
+        .expect("a refresh token")
+        .expose_secret()
+        .to_vec()
+}
+
+/// A Viva Engage profile used by Cloud Backup: the consenting user must be a Yammer Administrator
+/// with a Viva Engage license and a Viva Engage Verified Admin, which Consentry reads from the Viva
+/// Engage API (entra-sim's `/yammer/api/v1/users/current.json`) with a token for the Yammer
+/// resource redeemed from the consent's refresh token.
+#[tokio::test]
+async fn viva_engage_for_cloud_backup_needs_a_verified_admin_read_from_viva_engage() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let viva = entra_sim::Scenario::contoso()
+        .client_id_for("viva-engage")
+        .unwrap();
+    // The user-consent preparation: admin consent granted in Entra (Graph and Viva Engage scopes).
+    env.sim
+        .control()
+        .grant_admin_consent("contoso.onmicrosoft.com", viva)
+        .unwrap();
+    let id = env.profile("viva-engage", Some("cloud-backup-m365")).await;
+
+    // A verified Yammer administrator with the license re-authorizes.
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "user"}),
+            ENGAGE_ADMIN,
+            None,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "valid", "{p}");
+    assert_eq!(p["consent_user"]["upn"], ENGAGE_ADMIN);
+    assert!(
+        granted(&p).contains(&YAMMER_SCOPE.to_string()),
+        "the Viva Engage scope is proven and recorded: {p}"
+    );
+    let token_before = stored_refresh_token(&env, &id).await;
+
+    // No longer a verified admin in Viva Engage: refused, naming Verified Admin and how to get it;
+    // the profile and its credentials stay as they were.
+    env.sim
+        .control()
+        .set_viva_engage_verified_admin(ENGAGE_ADMIN, false)
+        .unwrap();
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "user"}),
+            ENGAGE_ADMIN,
+            None,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(page.body.contains("Not completed"), "{}", page.body);
+    assert!(
+        page.body.contains("missing: Verified Admin"),
+        "the refusal names the missing Verified Admin: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Viva Engage admin center"),
+        "and says where it is assigned: {}",
+        page.body
+    );
+    let after = env.get_profile(&id).await;
+    assert_eq!(after["status"], "valid", "{after}");
+    assert_eq!(after["consent_user"]["upn"], ENGAGE_ADMIN);
+    assert_eq!(granted(&after), granted(&p));
+    assert_eq!(stored_refresh_token(&env, &id).await, token_before);
+    assert!(
+        history_kinds(&env, &id)
+            .await
+            .iter()
+            .any(|k| k == "reauthorization_failed")
+    );
+
+    // Viva Engage down: a transient failure, never a refusal; nothing changes.
+    env.sim
+        .control()
+        .set_faults(vec![entra_sim::FaultRule {
+            endpoint: "yammer".into(),
+            rate: 1.0,
+            latency_ms: 0,
+            status: Some(503),
+            retry_after_secs: None,
+            drop_connection: false,
+        }])
+        .unwrap();
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "user"}),
+            ENGAGE_ADMIN,
+            None,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(
+        page.body.contains("Viva Engage did not answer in time"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("missing: Verified Admin"),
+        "{}",
+        page.body
+    );
+    let after = env.get_profile(&id).await;
+    assert_eq!(after["status"], "valid", "{after}");
+    assert_eq!(stored_refresh_token(&env, &id).await, token_before);
+
+    // While Viva Engage is down, an account lacking another condition is still refused for it.
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "user"}),
+            USER,
+            None,
+            Decision::Accept { org_wide: false },
+        )
+        .await;
+    assert!(page.body.contains("Yammer Administrator"), "{}", page.body);
+    assert!(
+        !page.body.contains("did not answer in time"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        env.get_profile(&id).await["consent_user"]["upn"],
+        ENGAGE_ADMIN
+    );
+}
+
+/// The Cloud Governance Delegated App: "Global Administrator or Exchange Administrator" for
+/// administrator consent. An Exchange Administrator cannot grant tenant-wide consent at Microsoft
+/// (the admin-consent page asks for an administrator's approval); once the organization has
+/// approved the app, the re-authorization continues with the Exchange Administrator's own sign-in
+/// and the role check accepts them. A Global Administrator consents for the tenant as before.
+#[tokio::test]
+async fn cloud_governance_delegated_admin_consent_by_global_or_exchange_administrator() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("cloud-governance-delegated", None).await;
+
+    // Before the organization approved the app, an Exchange Administrator cannot complete it.
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "admin"}),
+            EXCHANGE,
+            None,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("Not completed"), "{}", page.body);
+    assert!(page.body.contains("Grant admin consent"), "{}", page.body);
+    assert_ne!(env.get_profile(&id).await["status"], "valid");
+
+    // A Global Administrator consents for the organization.
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "admin"}),
+            ADMIN,
+            None,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    assert_eq!(env.get_profile(&id).await["consent_user"]["upn"], ADMIN);
+
+    // Now the Exchange Administrator re-authorizes (e.g. to become the consent user).
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "admin"}),
+            EXCHANGE,
+            None,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("re-authorized"), "{}", page.body);
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "valid", "{p}");
+    assert_eq!(p["consent_user"]["upn"], EXCHANGE);
+    assert!(
+        granted(&p).contains(&"Group.ReadWrite.All".to_string()),
+        "{p}"
+    );
+
+    // Another administrator role is refused by the catalog's rule, naming the roles it needs.
+    let page = env
+        .reauthorize_as(
+            &id,
+            json!({"method": "admin"}),
+            BACKUP_ADMIN,
+            None,
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(page.body.contains("Not completed"), "{}", page.body);
+    assert!(
+        page.body.contains("Exchange Administrator"),
+        "{}",
+        page.body
+    );
+    assert_eq!(env.get_profile(&id).await["consent_user"]["upn"], EXCHANGE);
 }

@@ -108,6 +108,10 @@ impl TestEnv {
             ("CONSENTRY_ENTRA__AUTHORITY".into(), sim.authority()),
             ("CONSENTRY_ENTRA__GRAPH".into(), sim.graph_base()),
             (
+                "CONSENTRY_ENTRA__VIVA_ENGAGE".into(),
+                sim.viva_engage_base(),
+            ),
+            (
                 "CONSENTRY_ENTRA__EXTRA_CA_FILE".into(),
                 ca.display().to_string(),
             ),

@@ -63,6 +63,14 @@ pub enum ControlOp {
         /// Required.
         required: bool,
     },
+    /// Make a user a Viva Engage verified admin, or not (read by the Viva Engage REST API's
+    /// `verified_admin`).
+    SetVivaEngageVerifiedAdmin {
+        /// User.
+        user: String,
+        /// Verified admin.
+        verified_admin: bool,
+    },
     /// Replace the tenant's conditional access policies.
     SetCaPolicies {
         /// Tenant.
@@ -212,6 +220,18 @@ impl SimControl {
         self.apply(ControlOp::SetMfaRequired {
             user: user.into(),
             required,
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::SetVivaEngageVerifiedAdmin`].
+    pub fn set_viva_engage_verified_admin(
+        &self,
+        user: &str,
+        verified_admin: bool,
+    ) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetVivaEngageVerifiedAdmin {
+            user: user.into(),
+            verified_admin,
         })
         .map(drop)
     }
@@ -435,6 +455,13 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
         ControlOp::SetMfaRequired { user: u, required } => {
             let (t, i) = user(st, &u)?;
             st.tenants[t].users[i].mfa_required = required;
+        }
+        ControlOp::SetVivaEngageVerifiedAdmin {
+            user: u,
+            verified_admin,
+        } => {
+            let (t, i) = user(st, &u)?;
+            st.tenants[t].users[i].viva_engage_verified_admin = verified_admin;
         }
         ControlOp::SetCaPolicies {
             tenant: tn,

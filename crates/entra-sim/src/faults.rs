@@ -16,7 +16,7 @@ fn one() -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
     /// `token`, `authorize` (with the sign-in pages), `adminconsent`, `discovery`, `jwks`, `graph`,
-    /// or a path prefix starting with `/` (e.g. `/v1.0/servicePrincipals`).
+    /// `yammer` (the Viva Engage REST API), or a path prefix starting with `/` (e.g. `/v1.0/servicePrincipals`).
     pub endpoint: String,
     /// Probability in 0..=1 that the rule fires for a matching request.
     #[serde(default = "one")]
@@ -41,6 +41,8 @@ pub(crate) fn classify(path: &str) -> Option<&'static str> {
         None
     } else if path.starts_with("/v1.0") || path.starts_with("/beta") {
         Some("graph")
+    } else if path.starts_with(crate::wellknown::YAMMER_PATH_PREFIX) {
+        Some("yammer")
     } else if path.ends_with("/oauth2/v2.0/token") {
         Some("token")
     } else if path.ends_with("/adminconsent") {

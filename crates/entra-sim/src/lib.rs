@@ -19,7 +19,8 @@
 //! ```
 //!
 //! Host layout on one port: identity platform at `{base}/{tenant}/…`, Graph at `{base}/v1.0/…` and
-//! `{base}/beta/…`, control API at `{base}/_sim/…`. All keys are generated at start and TEST-ONLY.
+//! `{base}/beta/…`, the Viva Engage (Yammer) REST API at `{base}/yammer/api/v1/…`, control API at
+//! `{base}/_sim/…`. All keys are generated at start and TEST-ONLY.
 //!
 //! # Code map
 //!
@@ -52,6 +53,7 @@ mod server;
 mod state;
 mod token;
 pub mod wellknown;
+mod yammer;
 
 pub use control::{ControlOp, PermissionKind, SimControl, TokenRequests};
 pub use error::{ControlError, ScenarioError, SimError};

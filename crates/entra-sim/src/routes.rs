@@ -42,6 +42,10 @@ pub(crate) fn router(ctx: Ctx) -> Router {
         .route("/oidc/userinfo", get(crate::graph::userinfo))
         .route("/v1.0/{*rest}", get(crate::graph::graph_v1))
         .route("/beta/{*rest}", get(crate::graph::graph_beta))
+        .route(
+            "/yammer/api/v1/users/current.json",
+            get(crate::yammer::current_user),
+        )
         .route("/_sim/state", get(crate::control::http_state))
         .route("/_sim/clock", get(crate::control::http_clock))
         .route("/_sim/ops", post(crate::control::http_op))
@@ -90,6 +94,9 @@ async fn discovery(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Respon
         }
     };
     let t = format!("{base}/{segment}");
+    // Only endpoints the simulator serves are advertised: Microsoft's document also names a
+    // `device_authorization_endpoint` and a `kerberos_endpoint`, but the simulator implements
+    // neither flow (Consentry uses neither), so a client must not be sent to a 404.
     let body = json!({
         "token_endpoint": format!("{t}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -103,12 +110,10 @@ async fn discovery(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Respon
         "request_uri_parameter_supported": false,
         "userinfo_endpoint": format!("{base}/oidc/userinfo"),
         "authorization_endpoint": format!("{t}/oauth2/v2.0/authorize"),
-        "device_authorization_endpoint": format!("{t}/oauth2/v2.0/devicecode"),
         "http_logout_supported": true,
         "frontchannel_logout_supported": true,
         "end_session_endpoint": format!("{t}/oauth2/v2.0/logout"),
         "claims_supported": ["sub","iss","cloud_instance_name","cloud_instance_host_name","cloud_graph_host_name","msgraph_host","aud","exp","iat","auth_time","acr","nonce","preferred_username","name","tid","ver","at_hash","c_hash","email"],
-        "kerberos_endpoint": format!("{t}/kerberos"),
         "tenant_region_scope": region,
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",

@@ -6,8 +6,8 @@ use uuid::Uuid;
 use crate::error::ScenarioError;
 use crate::model::{App, PermissionDef, ResourceApi, Settings, Tenant};
 use crate::wellknown::{
-    GRAPH_APP_ID, GRAPH_PERMISSIONS, GRAPH_RESOURCE, graph_scope_needs_admin, resolve_role,
-    synthetic_id,
+    GRAPH_APP_ID, GRAPH_PERMISSIONS, GRAPH_RESOURCE, YAMMER_APP_ID, YAMMER_RESOURCE, YAMMER_SCOPE,
+    graph_scope_needs_admin, resolve_role, synthetic_id,
 };
 
 const CONTOSO: &str = include_str!("../scenarios/contoso.toml");
@@ -75,6 +75,7 @@ impl Scenario {
     /// Resolves names to IDs, adds Microsoft Graph and checks every reference.
     pub(crate) fn normalized(mut self) -> Result<Self, ScenarioError> {
         self.add_graph();
+        self.add_yammer();
         let mut tenant_ids = std::collections::HashSet::new();
         for t in &self.tenants {
             if !tenant_ids.insert(t.id) {
@@ -182,6 +183,30 @@ impl Scenario {
                 permissions,
             },
         );
+    }
+
+    /// Adds the Viva Engage (Yammer) resource with its delegated scope `user_impersonation`
+    /// (entra-facts §10), unless the scenario declares it. The scope's real ID is not known here:
+    /// it gets a synthetic one. A user may consent to it (it acts as the user only).
+    fn add_yammer(&mut self) {
+        let yammer_id = Uuid::parse_str(YAMMER_APP_ID).unwrap_or_default();
+        if self.resources.iter().any(|r| r.app_id == yammer_id) {
+            return;
+        }
+        self.resources.push(ResourceApi {
+            app_id: yammer_id,
+            display_name: "Office 365 Yammer".into(),
+            identifier_uri: YAMMER_RESOURCE.into(),
+            permissions: vec![PermissionDef {
+                value: YAMMER_SCOPE.into(),
+                role_id: None,
+                scope_id: Some(synthetic_id(
+                    "scope",
+                    &format!("{YAMMER_RESOURCE}/{YAMMER_SCOPE}"),
+                )),
+                admin_consent_required: false,
+            }],
+        });
     }
 
     /// Finds a tenant by ID or verified domain.

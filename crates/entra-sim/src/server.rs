@@ -287,6 +287,12 @@ impl RunningSim {
         format!("{}/v1.0", self.ctx.base)
     }
 
+    /// The Viva Engage (Yammer) REST API base, standing for `https://www.yammer.com`:
+    /// `{base}/yammer` (the API answers under `{base}/yammer/api/v1/…`).
+    pub fn viva_engage_base(&self) -> String {
+        format!("{}{}", self.ctx.base, crate::wellknown::YAMMER_PATH_PREFIX)
+    }
+
     /// The local address the server is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr

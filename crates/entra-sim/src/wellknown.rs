@@ -8,6 +8,16 @@ pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 /// Resource URI of Microsoft Graph.
 pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 
+/// Application ID of Viva Engage (Yammer), the "Office 365 Yammer" service principal (entra-facts §10).
+pub const YAMMER_APP_ID: &str = "00000005-0000-0ff1-ce00-000000000000";
+/// Resource URI of the Viva Engage (Yammer) REST API: the `aud` of its access tokens.
+pub const YAMMER_RESOURCE: &str = "https://api.yammer.com";
+/// The one delegated scope of the Viva Engage REST API.
+pub const YAMMER_SCOPE: &str = "user_impersonation";
+/// Path prefix under which the simulator serves the Viva Engage REST API (Microsoft serves it at
+/// `https://www.yammer.com`; a client's configured base URL is `{sim}/yammer`).
+pub const YAMMER_PATH_PREFIX: &str = "/yammer";
+
 /// Role template ID of Global Administrator.
 pub const ROLE_GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
 /// Role template ID of Privileged Role Administrator.

@@ -8,3 +8,4 @@ mod control_faults;
 mod flows;
 mod graph;
 mod token_errors;
+mod viva_engage;
