@@ -419,7 +419,10 @@ fn rsa_modulus_bits(pkcs1_der: &[u8]) -> Option<usize> {
 fn not_a_pfx(bytes: &[u8]) -> Option<PfxError> {
     let head = &bytes[..bytes.len().min(1024)];
     let text = String::from_utf8_lossy(head);
-    if text.trim_start_matches('\u{feff}').trim_start().starts_with("-----BEGIN")
+    if text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with("-----BEGIN")
         || text.contains("-----BEGIN ")
     {
         return Some(PfxError::Pem);

@@ -180,7 +180,10 @@ fn files_that_are_not_a_pfx_are_named_with_what_to_do() {
     // An empty file.
     let err = from(b"").unwrap_err();
     assert_eq!(err, PfxError::Empty);
-    assert!(err.to_string().contains("the file is empty (0 bytes)"), "{err}");
+    assert!(
+        err.to_string().contains("the file is empty (0 bytes)"),
+        "{err}"
+    );
 
     // A .cer (DER certificate) renamed .pfx: no private key.
     let err = from(&fixture("leaf.cer")).unwrap_err();
@@ -193,9 +196,10 @@ fn files_that_are_not_a_pfx_are_named_with_what_to_do() {
     );
 
     // PEM files named .pfx: a certificate, a key, both, with a byte-order mark or leading blank line.
-    let cert_pem = consentry_certs::generate_self_signed("consentry-pem-test", 1, "pw", fixture_now())
-        .unwrap()
-        .cer_pem;
+    let cert_pem =
+        consentry_certs::generate_self_signed("consentry-pem-test", 1, "pw", fixture_now())
+            .unwrap()
+            .cer_pem;
     for pem in [
         cert_pem.clone(),
         format!("\u{feff}{cert_pem}"),

@@ -276,8 +276,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(org_caller(a, Role::Admin).may(Action::ReadAudit, Some(a)).is_ok());
-        assert!(Caller::platform("ops").may(Action::ReadAudit, Some(a)).is_ok());
+        assert!(
+            org_caller(a, Role::Admin)
+                .may(Action::ReadAudit, Some(a))
+                .is_ok()
+        );
+        assert!(
+            Caller::platform("ops")
+                .may(Action::ReadAudit, Some(a))
+                .is_ok()
+        );
     }
 
     #[test]

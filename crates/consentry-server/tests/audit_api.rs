@@ -473,7 +473,8 @@ async fn a_viewer_is_told_that_only_an_administrator_reads_the_audit_log() {
         .create_token(&viewer, "audit", time::Duration::days(1))
         .await
         .unwrap();
-    let want = "only an organization administrator (or the platform operator) may read the audit log";
+    let want =
+        "only an organization administrator (or the platform operator) may read the audit log";
     for path in [
         format!("/api/v1/organizations/{}/audit", org.id),
         format!("/api/v1/organizations/{}/audit/export?format=csv", org.id),

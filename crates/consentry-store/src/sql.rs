@@ -747,7 +747,9 @@ enum Target {
         in_memory: bool,
         create: Option<std::path::PathBuf>,
     },
-    Postgres { url: String },
+    Postgres {
+        url: String,
+    },
 }
 
 fn parse_url(url: &str) -> Result<Target, StoreError> {
@@ -948,7 +950,12 @@ impl SqlStore {
         )
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| db_err("reading pending re-authorizations with a plaintext nonce", e))?;
+        .map_err(|e| {
+            db_err(
+                "reading pending re-authorizations with a plaintext nonce",
+                e,
+            )
+        })?;
         let mut sealed_count = 0;
         for row in &rows {
             let state_hash: String = get(row, "state_hash")?;
