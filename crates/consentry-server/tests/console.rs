@@ -545,13 +545,16 @@ async fn the_wizard_gates_functions_by_module_and_spells_out_roles() {
     );
 }
 
-/// Posts the wizard of `profile` for a custom app with `certificate` as the file part: `None` is a
-/// file input with no file chosen (empty file name), `Some((name, bytes))` a chosen file.
+/// The wizard's file part: `None` is a file input with no file chosen (empty file name),
+/// `Some((name, bytes))` a chosen file.
+type Upload<'a> = Option<(&'a str, &'a [u8])>;
+
+/// Posts the wizard of `profile` for a custom app with `certificate` as the file part.
 async fn post_custom_app(
     c: &Console,
     token: &str,
     profile: &str,
-    certificate: Option<(&str, &[u8])>,
+    certificate: Upload<'_>,
 ) -> Answer {
     let w = c
         .get(
@@ -624,7 +627,7 @@ async fn the_wizard_says_what_the_uploaded_certificate_file_is() {
         OffsetDateTime::now_utc(),
     )
     .expect("certificate");
-    let cases: [(Option<(&str, &[u8])>, &str); 4] = [
+    let cases: [(Upload<'_>, &str); 4] = [
         (None, "No certificate file was chosen"),
         (Some(("app.pfx", b"")), "the file is empty (0 bytes)"),
         (
