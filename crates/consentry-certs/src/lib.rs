@@ -49,7 +49,7 @@ mod thumbprint;
 pub use assertion::{ASSERTION_LIFETIME_SECS, AssertionAlg, AssertionClaims, AssertionError};
 pub use generate::{GenerateError, GeneratedPair, MAX_GENERATED_YEARS, generate_self_signed};
 pub use keycredential::keycredential_matches;
-pub use pfx::{ClientCertificate, MAX_PFX_BYTES, PfxError};
+pub use pfx::{ClientCertificate, MAX_PFX_BYTES, MIN_RSA_BITS, PfxError, utc_minutes};
 pub use public::{CertificateError, PublicCertificate};
 pub use thumbprint::{Thumbprint, ThumbprintAlg, ThumbprintParseError};
 

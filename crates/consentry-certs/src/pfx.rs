@@ -7,6 +7,25 @@ use time::OffsetDateTime;
 use crate::Thumbprint;
 use crate::public::{PublicCertificate, RSA_ENCRYPTION_OID, key_algorithm_name};
 
+/// The shortest RSA key accepted, in bits (what Microsoft Entra ID requires of certificate
+/// credentials).
+pub const MIN_RSA_BITS: usize = 2048;
+/// The longest RSA key accepted, in bits.
+pub const MAX_RSA_BITS: usize = 8192;
+
+/// A time as people read it in a message: `2021-01-01 00:00 UTC`.
+pub fn utc_minutes(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
 /// Largest `.pfx` accepted. A certificate with its key and a CA chain is a few kilobytes; the
 /// limit keeps an upload from making the service parse (and decrypt) megabytes.
 pub const MAX_PFX_BYTES: usize = 256 * 1024;
@@ -25,6 +44,25 @@ pub enum PfxError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The file is empty (0 bytes).
+    #[error(
+        "the file is empty (0 bytes): choose the .pfx file again; if it is empty on disk too, \
+         export the certificate again as .pfx (PKCS#12) with its private key"
+    )]
+    Empty,
+    /// A PEM (text) file: a certificate and/or key in Base64, not a PKCS#12 archive.
+    #[error(
+        "this is a PEM file (text beginning with \"-----BEGIN\"), not a .pfx: export the certificate \
+         with its private key as .pfx (PKCS#12), e.g. openssl pkcs12 -export -in cert.pem -inkey \
+         key.pem -out app.pfx"
+    )]
+    Pem,
+    /// A bare certificate (a `.cer`/`.crt`, DER): no private key.
+    #[error(
+        "this is a certificate without its private key (.cer/.crt): upload the .pfx that holds the \
+         private key (the .cer is what goes to the app in Microsoft Entra ID)"
+    )]
+    CertificateOnly,
     /// Not a readable PKCS#12 file (truncated, another format, or an encryption not supported).
     #[error(
         "the file is not a readable PKCS#12 (.pfx) file: it may be truncated, in another format \
@@ -52,8 +90,9 @@ pub enum PfxError {
     NoCertificate,
     /// The certificate's validity ended before now.
     #[error(
-        "the certificate expired on {not_after}: create or renew a certificate, upload its .cer to \
-         the app in Microsoft Entra ID and use the new .pfx"
+        "the certificate expired on {}: create or renew a certificate, upload its .cer to the app \
+         in Microsoft Entra ID and use the new .pfx",
+        utc_minutes(*.not_after)
     )]
     Expired {
         /// End of the certificate's validity.
@@ -61,8 +100,9 @@ pub enum PfxError {
     },
     /// The certificate's validity starts after now.
     #[error(
-        "the certificate is not valid until {not_before}: use it after that date, or check the \
-         clock of the machine that created it"
+        "the certificate is not valid until {}: use it after that date, or check the clock of the \
+         machine that created it",
+        utc_minutes(*.not_before)
     )]
     NotYetValid {
         /// Start of the certificate's validity.
@@ -74,6 +114,17 @@ pub enum PfxError {
          again from the machine that holds the certificate's own private key"
     )]
     KeyMismatch,
+    /// The RSA key is shorter than Microsoft Entra ID accepts.
+    #[error(
+        "the certificate's RSA key is {bits} bits; Microsoft Entra ID and Consentry need at least \
+         {MIN_RSA_BITS} bits: create a new certificate with an RSA key of 2048 bits or more (e.g. \
+         New-SelfSignedCertificate -KeyLength 2048, or openssl req -newkey rsa:2048), upload its \
+         .cer to the app in Microsoft Entra ID and use its .pfx"
+    )]
+    RsaKeyTooSmall {
+        /// The key's modulus length in bits.
+        bits: usize,
+    },
     /// The key cannot sign Entra client assertions (not RSA, or an RSA size out of range).
     #[error(
         "the private key cannot sign Microsoft Entra client assertions ({0}): create the \
@@ -112,7 +163,11 @@ impl ClientCertificate {
                 limit: MAX_PFX_BYTES,
             });
         }
-        let archive = Pkcs12Archive::from_pkcs12(bytes, password).map_err(map_p12_error)?;
+        if bytes.is_empty() {
+            return Err(PfxError::Empty);
+        }
+        let archive = Pkcs12Archive::from_pkcs12(bytes, password)
+            .map_err(|e| not_a_pfx(bytes).unwrap_or_else(|| map_p12_error(e)))?;
         if archive.certs.is_empty() {
             return Err(PfxError::NoCertificate);
         }
@@ -293,12 +348,23 @@ fn rsa_public_key_of(pkcs8_der: &[u8]) -> Result<Vec<u8>, PfxError> {
             key_algorithm_name(&oid)
         )));
     }
+    let bits = rsa_modulus_bits(info.private_key.as_bytes());
+    if let Some(bits) = bits
+        && bits < MIN_RSA_BITS
+    {
+        return Err(PfxError::RsaKeyTooSmall { bits });
+    }
+    // The crypto library's own words ("Key rejected by …") say nothing to an administrator.
     let pair =
         rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8_der.into(), &rcgen::PKCS_RSA_SHA256)
-            .map_err(|e| {
-                PfxError::UnsupportedKey(format!(
-                    "the RSA key was rejected ({e}); RSA keys of 2048 to 8192 bits are supported"
-                ))
+            .map_err(|_| {
+                PfxError::UnsupportedKey(match bits {
+                    Some(bits) if bits > MAX_RSA_BITS => format!(
+                        "its RSA key is {bits} bits, more than the {MAX_RSA_BITS} supported"
+                    ),
+                    Some(bits) => format!("its {bits}-bit RSA key is malformed"),
+                    None => "its RSA key is malformed".to_string(),
+                })
             })?;
     Ok(pair.public_key_raw().to_vec())
 }
@@ -327,6 +393,44 @@ fn order_chain(leaf: &PublicCertificate, rest: Vec<PublicCertificate>) -> Vec<Ve
     }
     ordered.extend(rest.into_iter().map(|c| c.der().to_vec()));
     ordered
+}
+
+/// The length in bits of the modulus of a PKCS#1 `RSAPrivateKey` (`SEQUENCE { version, modulus, … }`),
+/// or None when the bytes are not one.
+fn rsa_modulus_bits(pkcs1_der: &[u8]) -> Option<usize> {
+    use der::{Decode as _, Reader as _};
+    let mut reader = der::SliceReader::new(pkcs1_der).ok()?;
+    let modulus = reader
+        .sequence(|seq| {
+            let _version = u8::decode(seq)?;
+            let modulus = der::asn1::UintRef::decode(seq)?;
+            // The rest (exponents, primes) is not needed here.
+            seq.read_slice(seq.remaining_len())?;
+            Ok::<_, der::Error>(modulus)
+        })
+        .ok()?;
+    let bytes = modulus.as_bytes();
+    let first = *bytes.first()?;
+    Some(bytes.len() * 8 - first.leading_zeros() as usize)
+}
+
+/// What a file that is not a PKCS#12 archive is instead, when it is recognizably something else: a
+/// PEM text file, or a bare DER certificate (a `.cer`/`.crt` renamed `.pfx`).
+fn not_a_pfx(bytes: &[u8]) -> Option<PfxError> {
+    let head = &bytes[..bytes.len().min(1024)];
+    let text = String::from_utf8_lossy(head);
+    if text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with("-----BEGIN")
+        || text.contains("-----BEGIN ")
+    {
+        return Some(PfxError::Pem);
+    }
+    if PublicCertificate::from_der(bytes).is_ok() {
+        return Some(PfxError::CertificateOnly);
+    }
+    None
 }
 
 fn map_p12_error(e: p12_keystore::error::Error) -> PfxError {

@@ -164,18 +164,84 @@ fn corrupt_input_is_corrupt() {
         load("truncated.pfx", exp.password()).unwrap_err(),
         PfxError::Corrupt
     );
-    // A public certificate is not a .pfx.
-    assert_eq!(
-        ClientCertificate::from_pfx(&fixture("leaf.cer"), exp.password(), fixture_now())
-            .unwrap_err(),
-        PfxError::Corrupt
-    );
-    for bytes in [&b""[..], b"hello", &[0x30, 0x82, 0xff, 0xff, 0x00]] {
+    for bytes in [&b"hello"[..], &[0x30, 0x82, 0xff, 0xff, 0x00]] {
         assert_eq!(
             ClientCertificate::from_pfx(bytes, "", fixture_now()).unwrap_err(),
             PfxError::Corrupt
         );
     }
+}
+
+#[test]
+fn files_that_are_not_a_pfx_are_named_with_what_to_do() {
+    let exp = Expected::load();
+    let from = |bytes: &[u8]| ClientCertificate::from_pfx(bytes, exp.password(), fixture_now());
+
+    // An empty file.
+    let err = from(b"").unwrap_err();
+    assert_eq!(err, PfxError::Empty);
+    assert!(
+        err.to_string().contains("the file is empty (0 bytes)"),
+        "{err}"
+    );
+
+    // A .cer (DER certificate) renamed .pfx: no private key.
+    let err = from(&fixture("leaf.cer")).unwrap_err();
+    assert_eq!(err, PfxError::CertificateOnly);
+    let m = err.to_string();
+    assert!(
+        m.contains("certificate without its private key (.cer/.crt)")
+            && m.contains("upload the .pfx that holds the private key"),
+        "{m}"
+    );
+
+    // PEM files named .pfx: a certificate, a key, both, with a byte-order mark or leading blank line.
+    let cert_pem =
+        consentry_certs::generate_self_signed("consentry-pem-test", 1, "pw", fixture_now())
+            .unwrap()
+            .cer_pem;
+    for pem in [
+        cert_pem.clone(),
+        format!("\u{feff}{cert_pem}"),
+        format!("\n\n{cert_pem}"),
+        "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n".to_string(),
+        format!("Bag Attributes\n    friendlyName: app\n{cert_pem}"),
+    ] {
+        let err = from(pem.as_bytes()).unwrap_err();
+        assert_eq!(err, PfxError::Pem, "{pem:?}");
+        let m = err.to_string();
+        assert!(
+            m.contains("this is a PEM file")
+                && m.contains("export the certificate with its private key as .pfx (PKCS#12)"),
+            "{m}"
+        );
+    }
+}
+
+#[test]
+fn a_1024_bit_key_is_named_with_its_size_and_the_minimum() {
+    let exp = Expected::load();
+    let err = load("rsa1024.pfx", exp.password()).unwrap_err();
+    assert_eq!(err, PfxError::RsaKeyTooSmall { bits: 1024 });
+    let m = err.to_string();
+    assert!(m.contains("RSA key is 1024 bits"), "{m}");
+    assert!(m.contains("need at least 2048 bits"), "{m}");
+    assert!(!m.contains("ring") && !m.contains("TooSmall"), "{m}");
+}
+
+#[test]
+fn certificate_dates_read_as_utc_minutes() {
+    let exp = Expected::load();
+    let err = load("expired.pfx", exp.password()).unwrap_err();
+    let m = err.to_string();
+    assert!(m.contains("expired on 2002-01-01 00:00 UTC:"), "{m}");
+    let err = load("not-yet-valid.pfx", exp.password()).unwrap_err();
+    let m = err.to_string();
+    assert!(m.contains("not valid until 2090-01-01 00:00 UTC:"), "{m}");
+    assert_eq!(
+        consentry_certs::utc_minutes(datetime!(2021-01-01 9:05:59.5 +02:00)),
+        "2021-01-01 07:05 UTC"
+    );
 }
 
 #[test]

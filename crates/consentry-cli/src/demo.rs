@@ -428,6 +428,21 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
             planner_backup_enabled: false,
         })
         .await?;
+    // The classic UI's other form: an app profile (the Microsoft 365 one, whose consent was revoked)
+    // with the additional delegated app profile. Saving keeps its own app profile only if it can
+    // protect Planner, so the visitor sees the tenant's suitable one chosen instead.
+    let scan_app = consentry_domain::ScanProfiles::new(svc.clone())
+        .create(consentry_domain::NewScanProfile {
+            tenant: TenantRef::Id(tenant_id),
+            name: "Contoso Planner backup (classic UI, app profile)".into(),
+            modules: vec!["planner".into()],
+            authentication: consentry_domain::ScanAuth::ClassicAppProfile {
+                app_profile: revoked,
+                delegated_profile: backup,
+            },
+            planner_backup_enabled: true,
+        })
+        .await?;
     state
         .console
         .accounts
@@ -459,9 +474,11 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
                 .unwrap_or_default()
         ));
     }
-    lines.push(format!(
-        "Scan profile \"{}\" (classic authentication, protects Planner): convert it at /console/scan-profiles/{}/edit",
-        scan.name, scan.id
-    ));
+    for sp in [&scan, &scan_app] {
+        lines.push(format!(
+            "Scan profile \"{}\" (classic authentication, protects Planner): convert it at /console/scan-profiles/{}/edit",
+            sp.name, sp.id
+        ));
+    }
     Ok(lines)
 }

@@ -35,7 +35,8 @@ pub enum ScanProfilesCmd {
         out: Json,
     },
     /// Create a scan profile: with --app-profile (the new way), or record one configured in the classic
-    /// UI with --service-account and --delegated-profile (no password is asked or stored).
+    /// UI with --service-account and --delegated-profile (no password is asked or stored), or with
+    /// --app-profile and --delegated-profile (the classic UI's other form).
     Create {
         /// Tenant ID or domain.
         #[arg(long)]
@@ -46,14 +47,16 @@ pub enum ScanProfilesCmd {
         /// Protected modules, comma-separated (catalog module keys, e.g. planner,teams).
         #[arg(long, value_delimiter = ',')]
         modules: Vec<String>,
-        /// The app profile to authenticate with.
-        #[arg(long, conflicts_with_all = ["service_account", "delegated_profile"])]
+        /// The app profile to authenticate with (with --delegated-profile: the classic method's app
+        /// profile).
+        #[arg(long, conflicts_with = "service_account")]
         app_profile: Option<String>,
         /// Classic method: the service account's UPN.
         #[arg(long, requires = "delegated_profile")]
         service_account: Option<String>,
-        /// Classic method: the additional delegated app profile.
-        #[arg(long, requires = "service_account")]
+        /// Classic method: the additional delegated app profile (with --service-account or
+        /// --app-profile).
+        #[arg(long)]
         delegated_profile: Option<String>,
         /// Enable "Planner data backup".
         #[arg(long)]
@@ -125,6 +128,12 @@ fn auth_text(a: &ScanAuth) -> String {
         } => format!(
             "classic: service account {} + delegated app profile {delegated_profile}",
             service_account.as_str()
+        ),
+        ScanAuth::ClassicAppProfile {
+            app_profile,
+            delegated_profile,
+        } => format!(
+            "classic: app profile {app_profile} + delegated app profile {delegated_profile}"
         ),
     }
 }
@@ -212,8 +221,13 @@ pub async fn run(cmd: ScanProfilesCmd, core: &Consentry) -> anyhow::Result<()> {
                     service_account: Upn::parse(&s).context("--service-account is not valid")?,
                     delegated_profile: profile_id("--delegated-profile", &d)?,
                 },
+                (Some(p), None, Some(d)) => ScanAuth::ClassicAppProfile {
+                    app_profile: profile_id("--app-profile", &p)?,
+                    delegated_profile: profile_id("--delegated-profile", &d)?,
+                },
                 _ => anyhow::bail!(
-                    "name --app-profile, or --service-account and --delegated-profile (classic)"
+                    "name --app-profile, or --service-account and --delegated-profile (classic), or \
+                     --app-profile and --delegated-profile (classic with an app profile)"
                 ),
             };
             let sp = svc

@@ -148,6 +148,64 @@ fn scan_profiles_from_the_command_line() {
     let err = fails(d, &["profiles", "delete", delegated]);
     assert!(err.contains("Contoso backup"), "{err}");
 
+    // The classic method's other form: an app profile with the additional delegated app profile.
+    let sp2 = ok_json(
+        d,
+        &[
+            "scan-profiles",
+            "create",
+            "--tenant",
+            CONTOSO,
+            "--name",
+            "Contoso classic app",
+            "--modules",
+            "planner",
+            "--app-profile",
+            modern,
+            "--delegated-profile",
+            delegated,
+            "--json",
+        ],
+    );
+    assert_eq!(
+        sp2["authentication"],
+        serde_json::json!({"method": "classic_app_profile", "app_profile": modern,
+            "delegated_profile": delegated}),
+        "{sp2}"
+    );
+    let id2 = sp2["id"].as_str().unwrap().to_string();
+    let shown = ok(d, &["scan-profiles", "show", &id2]);
+    assert!(
+        shown.contains(&format!(
+            "classic: app profile {modern} + delegated app profile {delegated}"
+        )),
+        "{shown}"
+    );
+    let r = ok_json(d, &["scan-profiles", "readiness", &id2, "--json"]);
+    assert!(codes(&r).contains(&"classic_method".to_string()), "{r}");
+    // Not authorized, so not convertible yet; refused without change.
+    let err = fails(d, &["scan-profiles", "edit", &id2]);
+    assert!(err.contains("lacks Tasks.ReadWrite.All"), "{err}");
+    assert_eq!(ok_json(d, &["scan-profiles", "show", &id2, "--json"]), sp2);
+    let err = fails(
+        d,
+        &[
+            "scan-profiles",
+            "create",
+            "--tenant",
+            CONTOSO,
+            "--name",
+            "Half",
+            "--delegated-profile",
+            delegated,
+        ],
+    );
+    assert!(
+        err.contains("--app-profile and --delegated-profile"),
+        "{err}"
+    );
+    ok(d, &["scan-profiles", "delete", &id2]);
+
     ok(d, &["scan-profiles", "delete", &id]);
     let err = fails(d, &["scan-profiles", "show", &id]);
     assert!(err.contains("was not found"), "{err}");

@@ -68,6 +68,9 @@ pub enum Action {
     ManageProfiles,
     /// Change the organization's settings (modules), webhooks and service API keys.
     ManageSettings,
+    /// Read (and export) the organization's audit log: administrators only, as it names every
+    /// account's actions.
+    ReadAudit,
     /// Create or delete organizations and operator accounts: the platform operator only.
     ManagePlatform,
 }
@@ -83,6 +86,7 @@ impl Action {
                 "change the organization's settings, webhooks or service API keys"
             }
             Action::ManagePlatform => "create or delete organizations and operator accounts",
+            Action::ReadAudit => "read the audit log",
         }
     }
 }
@@ -170,6 +174,11 @@ impl Caller {
                 action.words()
             ))),
             (_, Role::Admin) => Ok(()),
+            // A viewer reads, but not the audit log: "which may only read" would contradict it.
+            (Action::ReadAudit, Role::Viewer) => Err(DomainError::Forbidden(format!(
+                "your account has the viewer role; only an organization administrator (or the platform operator) may {}",
+                action.words()
+            ))),
             (_, Role::Viewer) => Err(DomainError::Forbidden(format!(
                 "your account has the viewer role, which may only read; an administrator of your organization may {}",
                 action.words()
@@ -191,13 +200,14 @@ mod tests {
         }
     }
 
-    const ACTIONS: [Action; 6] = [
+    const ACTIONS: [Action; 7] = [
         Action::Read,
         Action::Reauthorize,
         Action::Check,
         Action::ManageProfiles,
         Action::ManageSettings,
         Action::ManagePlatform,
+        Action::ReadAudit,
     ];
 
     #[test]
@@ -249,6 +259,33 @@ mod tests {
             admin.may(Action::ManagePlatform, None),
             Err(DomainError::Forbidden(_))
         ));
+    }
+
+    #[test]
+    fn a_viewer_is_told_that_the_audit_log_is_for_administrators() {
+        let a = OrgId::new_random();
+        let viewer = org_caller(a, Role::Viewer);
+        match viewer.may(Action::ReadAudit, Some(a)) {
+            Err(DomainError::Forbidden(m)) => {
+                assert!(
+                    m.contains("only an organization administrator (or the platform operator) may read the audit log"),
+                    "{m}"
+                );
+                assert!(!m.contains("settings"), "{m}");
+                assert!(!m.contains("may only read"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            org_caller(a, Role::Admin)
+                .may(Action::ReadAudit, Some(a))
+                .is_ok()
+        );
+        assert!(
+            Caller::platform("ops")
+                .may(Action::ReadAudit, Some(a))
+                .is_ok()
+        );
     }
 
     #[test]

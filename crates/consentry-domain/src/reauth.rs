@@ -1022,6 +1022,41 @@ impl Reauthorizer {
 
     /// Checks Microsoft's answer for the step `pending` waits for. A `Failed` error restores the
     /// profile; nothing is written before the whole answer is verified.
+    /// Refuses an admin-consent answer whose `tenant` is not the profile's: the consent was given in
+    /// another tenant (an administrator signed in with an account of another organization, or the
+    /// link was changed to `organizations`), so the profile's own tenant granted nothing now. Checked
+    /// before Graph, which would still show the profile tenant's earlier grants. The parameter is
+    /// not trusted the other way round: a matching one proves nothing, and Graph decides.
+    async fn check_reported_tenant(
+        &self,
+        reported: &str,
+        profile: &AppProfile,
+    ) -> Result<(), StepError> {
+        if crate::ids::TenantId::parse(reported.trim()).is_ok_and(|t| t == profile.tenant_id) {
+            return Ok(());
+        }
+        let ours = match self
+            .core
+            .tenant(&crate::ids::TenantRef::Id(profile.tenant_id))
+            .await
+        {
+            Ok(t) => format!("{} ({})", t.primary_domain, t.id),
+            Err(_) => profile.tenant_id.to_string(),
+        };
+        let theirs: String = reported.chars().take(64).collect();
+        Err(StepError::Failed(Failure::new(
+            format!(
+                "The consent was given in another Microsoft tenant ({theirs}), not in this app profile's tenant {ours}. The app profile was not changed."
+            ),
+            vec![
+                format!(
+                    "Start the re-authorization again and sign in with an administrator account of {ours}, not with an account of another organization."
+                ),
+                "If the app was consented in the other tenant by mistake, an administrator of that tenant can remove it in the Microsoft Entra admin center (Enterprise applications > the app > Properties > Delete).".into(),
+            ],
+        )))
+    }
+
     async fn step(
         &self,
         params: &CallbackParams,
@@ -1064,6 +1099,9 @@ impl Reauthorizer {
             && !fall_back_to_sign_in
         {
             return Err(explain(e));
+        }
+        if let Some(reported) = params.tenant.as_deref() {
+            self.check_reported_tenant(reported, profile).await?;
         }
         let secrets: PendingSecrets = serde_json::from_slice(pending.secrets.expose_secret())
             .map_err(|_| {

@@ -3,12 +3,13 @@
 //!
 //! A scan profile belongs to one tenant, protects a set of modules (catalog module keys, `planner` among
 //! them) and authenticates either with an app profile (the new way) or, as configured in the classic
-//! UI, with a service account plus an additional delegated app profile. Consentry stores no password for
+//! UI, with a service account profile or an app profile, plus an additional delegated app profile. Consentry stores no password for
 //! the service account: it records only the account's UPN, so that the classic configuration can be shown
 //! and migrated.
 //!
 //! Editing and saving a classic scan profile converts its authentication method to an app profile, even
-//! with no other change: the caller names the app profile, or Consentry picks the tenant's suitable one
+//! with no other change: the caller names the app profile, or (classic with an app profile) its own app
+//! profile is kept when it meets the rules, or Consentry picks the tenant's suitable one
 //! ([`ScanProfiles::suitable_app_profiles`]: modern mode first, then classic, then custom, the oldest
 //! first within a mode). An app profile protecting Planner must be of one of the three modes the
 //! documentation names, which the catalog describes as data: an app type with a `mode`, application
@@ -64,14 +65,41 @@ pub enum ScanAuth {
         /// The additional delegated app profile.
         delegated_profile: ProfileId,
     },
+    /// As configured in the classic UI, the other form: an app profile plus an additional delegated
+    /// app profile.
+    ClassicAppProfile {
+        /// The app profile.
+        app_profile: ProfileId,
+        /// The additional delegated app profile.
+        delegated_profile: ProfileId,
+    },
 }
 
 impl ScanAuth {
-    /// Stable name of the method (`app_profile` or `classic`).
+    /// Stable name of the method (`app_profile`, `classic` or `classic_app_profile`), as in JSON.
     pub fn method(&self) -> &'static str {
         match self {
             ScanAuth::AppProfile { .. } => "app_profile",
             ScanAuth::Classic { .. } => "classic",
+            ScanAuth::ClassicAppProfile { .. } => "classic_app_profile",
+        }
+    }
+
+    /// Whether it is one of the classic UI's methods (which a save converts).
+    pub fn is_classic(&self) -> bool {
+        !matches!(self, ScanAuth::AppProfile { .. })
+    }
+
+    /// The additional delegated app profile of a classic method.
+    pub fn delegated_profile(&self) -> Option<ProfileId> {
+        match self {
+            ScanAuth::AppProfile { .. } => None,
+            ScanAuth::Classic {
+                delegated_profile, ..
+            }
+            | ScanAuth::ClassicAppProfile {
+                delegated_profile, ..
+            } => Some(*delegated_profile),
         }
     }
 }
@@ -693,9 +721,32 @@ impl ScanProfiles {
         Ok(())
     }
 
-    /// Creates a scan profile. With an app profile, the app profile must meet the rules; with the
+    /// The app profile of a classic scan profile's second form: it must exist and be of the tenant.
+    async fn check_classic_app_profile(
+        &self,
+        org: OrgId,
+        tenant: TenantId,
+        profile: ProfileId,
+    ) -> Result<(), DomainError> {
+        let Some(p) = self.core.store().get_profile(profile).await? else {
+            return Err(PlannerRefusal::ProfileNotFound { profile }.into());
+        };
+        if p.org_id != org {
+            return Err(PlannerRefusal::OtherOrganization { profile }.into());
+        }
+        if p.tenant_id != tenant {
+            return Err(PlannerRefusal::OtherTenant {
+                profile,
+                tenant: p.tenant_id,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Creates a scan profile. With an app profile, the app profile must meet the rules; with a
     /// classic method (recording a scan profile configured in the classic UI), the delegated profile
-    /// must be a delegated app profile of the tenant.
+    /// must be a delegated app profile of the tenant, and the app profile (second form) of the tenant.
     pub async fn create(&self, new: NewScanProfile) -> Result<ScanProfile, DomainError> {
         let tenant = self.core.tenant(&new.tenant).await?;
         let name = Self::check_name(&new.name)?;
@@ -709,6 +760,17 @@ impl ScanProfiles {
             ScanAuth::Classic {
                 delegated_profile, ..
             } => {
+                self.check_delegated(tenant.org_id, tenant.id, *delegated_profile)
+                    .await?
+            }
+            // Records what the classic UI had: the app profile must be of this tenant (the Planner
+            // rules apply when a save converts it).
+            ScanAuth::ClassicAppProfile {
+                app_profile,
+                delegated_profile,
+            } => {
+                self.check_classic_app_profile(tenant.org_id, tenant.id, *app_profile)
+                    .await?;
                 self.check_delegated(tenant.org_id, tenant.id, *delegated_profile)
                     .await?
             }
@@ -775,18 +837,30 @@ impl ScanProfiles {
             (Some(p), _) => (p, false),
             (None, ScanAuth::AppProfile { app_profile }) => (*app_profile, false),
             (None, ScanAuth::Classic { .. }) => (self.pick(sp.org_id, sp.tenant_id).await?, true),
+            // Its own app profile, when it can do the job: that is what an administrator who set it
+            // up expects to keep. Otherwise the tenant's suitable one; with none, the own profile's
+            // shortcoming is the clearer refusal.
+            (None, ScanAuth::ClassicAppProfile { app_profile, .. }) => {
+                match self
+                    .check_app_profile(sp.org_id, sp.tenant_id, *app_profile, planner)
+                    .await
+                {
+                    Ok(_) => (*app_profile, false),
+                    Err(own) => match self.pick(sp.org_id, sp.tenant_id).await {
+                        Ok(p) => (p, true),
+                        Err(_) => return Err(own),
+                    },
+                }
+            }
         };
         self.check_app_profile(sp.org_id, sp.tenant_id, app_profile, planner)
             .await?;
         sp.authentication = ScanAuth::AppProfile { app_profile };
-        let conversion = match &old.authentication {
-            c @ ScanAuth::Classic { .. } => Some(Conversion {
-                previous: c.clone(),
-                app_profile,
-                picked_automatically: picked,
-            }),
-            ScanAuth::AppProfile { .. } => None,
-        };
+        let conversion = old.authentication.is_classic().then(|| Conversion {
+            previous: old.authentication.clone(),
+            app_profile,
+            picked_automatically: picked,
+        });
         sp.updated_at = self.core.clock().now();
         self.core
             .store()
@@ -850,11 +924,27 @@ impl ScanProfiles {
         }
         let app_profile = match &sp.authentication {
             ScanAuth::AppProfile { app_profile } => Some(*app_profile),
-            ScanAuth::Classic { .. } => {
+            classic => {
                 let suitable = self.suitable_app_profiles(sp.org_id, sp.tenant_id).await?;
-                let candidate = match suitable.first() {
-                    Some(p) => Some(p.id),
-                    None => {
+                // A save keeps the classic method's own app profile when it meets the rules.
+                let own = match classic {
+                    ScanAuth::ClassicAppProfile { app_profile, .. } => Some(*app_profile),
+                    _ => None,
+                };
+                let own_ok = match own {
+                    Some(pid) => match self.core.store().get_profile(pid).await? {
+                        Some(p) => self
+                            .judge(sp.org_id, sp.tenant_id, &p, sp.protects_planner())
+                            .is_ok(),
+                        None => false,
+                    },
+                    None => false,
+                };
+                let candidate = match (own, suitable.first()) {
+                    (Some(pid), _) if own_ok => Some(pid),
+                    (_, Some(p)) => Some(p.id),
+                    (Some(pid), None) => Some(pid),
+                    (None, None) => {
                         // The best of the tenant's app profiles of a suitable app type, if any: its
                         // own shortcomings are listed below.
                         let mut of_type: Vec<AppProfile> = self
@@ -876,7 +966,10 @@ impl ScanProfiles {
                 };
                 missing.push(ReadinessItem {
                     code: ReadinessCode::ClassicMethod,
-                    summary: "The scan profile still uses the classic authentication method (a service account profile with an additional delegated app profile).".into(),
+                    summary: format!(
+                        "The scan profile still uses the classic authentication method ({} with an additional delegated app profile).",
+                        if own.is_some() { "an app profile" } else { "a service account profile" }
+                    ),
                     step: match candidate {
                         Some(p) => format!("Edit the scan profile and save it, even without changes: its authentication method becomes the app profile {p}."),
                         None => "Prepare an app profile (see above), then edit the scan profile and save it, even without changes: its authentication method becomes the app profile.".into(),

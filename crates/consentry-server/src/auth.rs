@@ -40,13 +40,13 @@ impl OperatorToken {
     }
 }
 
-/// The bearer token of a request, if it sent one.
+/// The bearer token of a request, if it sent one. The scheme is matched case-insensitively
+/// (`Bearer`, `bearer`, `BEARER`: RFC 7235 §2.1, RFC 6750 §2.1) and separated from the token by
+/// one or more spaces.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Who sent `presented`: the operator token, or a live personal access token. A service API key is
@@ -105,5 +105,33 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiCaller {
             .cloned()
             .map(ApiCaller)
             .ok_or_else(|| ApiError::Unauthorized("this route needs a bearer token".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        for v in [
+            "Bearer tok-1",
+            "bearer tok-1",
+            "BEARER tok-1",
+            "bEaReR tok-1",
+            "bearer   tok-1",
+        ] {
+            assert_eq!(bearer(&with(v)), Some("tok-1"), "{v:?}");
+        }
+        for v in ["Basic dG9rLTE=", "Bearertok-1", "tok-1", "Bearer-x tok-1"] {
+            assert_eq!(bearer(&with(v)), None, "{v:?}");
+        }
+        assert_eq!(bearer(&HeaderMap::new()), None);
     }
 }

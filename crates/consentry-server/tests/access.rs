@@ -373,7 +373,7 @@ const API_TABLE: &[ApiRoute] = &[
     r(
         "GET",
         "/organizations/{org}/audit",
-        Some(Action::ManageSettings),
+        Some(Action::ReadAudit),
         None,
         StatusCode::OK,
         Fresh::No,
@@ -381,7 +381,7 @@ const API_TABLE: &[ApiRoute] = &[
     r(
         "GET",
         "/organizations/{org}/audit/export?format=csv",
-        Some(Action::ManageSettings),
+        Some(Action::ReadAudit),
         None,
         StatusCode::OK,
         Fresh::No,
@@ -528,14 +528,14 @@ const CONSOLE_TABLE: &[ConsoleRoute] = &[
     c(
         "GET",
         "/organizations/{org}/audit",
-        Some(Action::ManageSettings),
+        Some(Action::ReadAudit),
         StatusCode::OK,
         Fresh::No,
     ),
     c(
         "GET",
         "/organizations/{org}/audit/export?format=jsonl",
-        Some(Action::ManageSettings),
+        Some(Action::ReadAudit),
         StatusCode::OK,
         Fresh::No,
     ),

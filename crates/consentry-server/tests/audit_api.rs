@@ -449,3 +449,61 @@ async fn api_and_console_actions_are_audited_paged_exported_and_scoped() {
         "the whole chain verifies: 7 API actions, 2 sign-ins, 1 sign-out"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_is_told_that_only_an_administrator_reads_the_audit_log() {
+    let app = spawn_app().await;
+    let org = app
+        .state
+        .svc
+        .create_organization("Contoso", &[])
+        .await
+        .unwrap();
+    let accounts = &app.state.console.accounts;
+    let viewer = accounts
+        .create_with_role(
+            "vera",
+            &SecretString::from(PASSWORD),
+            AccountScope::Organization(org.id),
+            consentry_domain::Role::Viewer,
+        )
+        .await
+        .unwrap();
+    let (_, token) = accounts
+        .create_token(&viewer, "audit", time::Duration::days(1))
+        .await
+        .unwrap();
+    let want =
+        "only an organization administrator (or the platform operator) may read the audit log";
+    for path in [
+        format!("/api/v1/organizations/{}/audit", org.id),
+        format!("/api/v1/organizations/{}/audit/export?format=csv", org.id),
+    ] {
+        let resp = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(secrecy::ExposeSecret::expose_secret(&token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path}");
+        let body: Value = resp.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(want), "{path}: {body}");
+        assert!(
+            !message.contains("settings") && !message.contains("may only read"),
+            "{path}: the refusal names the audit log, not the settings: {body}"
+        );
+    }
+    let session = app.sign_in("vera", PASSWORD).await.unwrap();
+    let resp = app
+        .raw_get(
+            &format!("/console/organizations/{}/audit", org.id),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains(want), "{page}");
+    assert!(!page.contains("settings"), "{page}");
+}

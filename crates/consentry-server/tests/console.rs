@@ -545,6 +545,131 @@ async fn the_wizard_gates_functions_by_module_and_spells_out_roles() {
     );
 }
 
+/// The wizard's file part: `None` is a file input with no file chosen (empty file name),
+/// `Some((name, bytes))` a chosen file.
+type Upload<'a> = Option<(&'a str, &'a [u8])>;
+
+/// Posts the wizard of `profile` for a custom app with `certificate` as the file part.
+async fn post_custom_app(
+    c: &Console,
+    token: &str,
+    profile: &str,
+    certificate: Upload<'_>,
+) -> Answer {
+    let w = c
+        .get(
+            &format!("/console/profiles/{profile}/reauthorize"),
+            Some(token),
+        )
+        .await;
+    assert_eq!(w.status, StatusCode::OK, "{}", w.body);
+    let boundary = "b0undary-pfx";
+    let mut body = Vec::new();
+    for (k, v) in [
+        ("csrf", w.csrf()),
+        ("method", "admin".to_string()),
+        (
+            "application_id",
+            "c0a70000-0000-4000-8000-0000000c0570".to_string(),
+        ),
+        ("password", "pfx-password".to_string()),
+    ] {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    let (file_name, bytes) = certificate.unwrap_or(("", b""));
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"certificate\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let req = Request::post(format!("/console/profiles/{profile}/reauthorize"))
+        .header(header::COOKIE, format!("consentry_session={token}"))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .expect("request");
+    c.send(req).await
+}
+
+#[tokio::test]
+async fn the_wizard_says_what_the_uploaded_certificate_file_is() {
+    let c = console().await;
+    let p = c
+        .state
+        .svc
+        .create_profile(
+            NewProfile {
+                tenant: TenantRef::Domain(
+                    DomainName::parse("contoso.onmicrosoft.com").expect("domain"),
+                ),
+                app_type: "custom-azure-app".into(),
+                service: Some("cloud-backup-m365".into()),
+            },
+            &Actor::Operator("test".into()),
+        )
+        .await
+        .expect("profile")
+        .id
+        .to_string();
+    let token = c.sign_in("ops", None).await;
+    let generated = consentry_certs::generate_self_signed(
+        "consentry-wizard-test",
+        1,
+        "pfx-password",
+        OffsetDateTime::now_utc(),
+    )
+    .expect("certificate");
+    let cases: [(Upload<'_>, &str); 4] = [
+        (None, "No certificate file was chosen"),
+        (Some(("app.pfx", b"")), "the file is empty (0 bytes)"),
+        (
+            Some(("app.pfx", generated.cer_pem.as_bytes())),
+            "this is a PEM file",
+        ),
+        (
+            Some(("app.pfx", &generated.cer_der)),
+            "this is a certificate without its private key (.cer/.crt): upload the .pfx that holds the private key",
+        ),
+    ];
+    for (file, want) in cases {
+        let a = post_custom_app(&c, &token, &p, file).await;
+        assert_eq!(
+            a.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{want}: {}",
+            a.body
+        );
+        assert!(a.body.contains("id=\"wizard-error\""), "{}", a.body);
+        // The page starts the domain's message with a capital letter.
+        assert!(
+            a.body.to_lowercase().contains(&want.to_lowercase()),
+            "{want:?} expected in {}",
+            a.body
+        );
+        assert!(
+            !a.body.contains("not a readable PKCS#12"),
+            "{want}: the generic message is not what the administrator needs: {}",
+            a.body
+        );
+    }
+    // The right file goes through the checks.
+    let a = post_custom_app(&c, &token, &p, Some(("app.pfx", &generated.pfx))).await;
+    assert!(
+        !a.body.contains("id=\"wizard-error\""),
+        "{} {}",
+        a.status,
+        a.body
+    );
+}
+
 #[tokio::test]
 async fn the_list_pages_through_the_stores_cursor_and_filters() {
     let c = console().await;

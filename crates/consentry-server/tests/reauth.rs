@@ -1522,3 +1522,62 @@ async fn cloud_governance_delegated_admin_consent_by_global_or_exchange_administ
     );
     assert_eq!(env.get_profile(&id).await["consent_user"]["upn"], EXCHANGE);
 }
+
+#[tokio::test]
+async fn a_consent_given_in_another_tenant_is_refused_and_the_profile_left_intact() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env.profile("m365-all", Some("cloud-backup-m365")).await;
+    env.authorize(&id, json!({"method": "admin"}), ADMIN, None)
+        .await;
+    let before = env.get_profile(&id).await;
+    assert_eq!(before["status"], "valid", "{before}");
+
+    // The administrator changes the link's tenant to `organizations` and signs in with an account of
+    // another organization: Microsoft records the consent in that tenant and says so in `tenant`.
+    let (s, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let url = started["url"].as_str().unwrap();
+    let ours = format!("/{}/v2.0/adminconsent", env.contoso_id);
+    assert!(url.contains(&ours), "{url}");
+    let url = url.replace(&ours, "/organizations/v2.0/adminconsent");
+    let page = env
+        .browser(None)
+        .complete(
+            &url,
+            "admin@fabrikam.onmicrosoft.com",
+            "Demo-Fabrikam-Passw0rd!",
+            Decision::Accept { org_wide: true },
+        )
+        .await;
+    assert!(
+        page.body
+            .contains("The consent was given in another Microsoft tenant"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("contoso.onmicrosoft.com ({})", env.contoso_id)),
+        "the page names the profile's tenant: {}",
+        page.body
+    );
+    assert!(!page.body.contains("re-authorized"), "{}", page.body);
+
+    // The profile is as it was (its status restored; consent, grants and authorization untouched).
+    let after = env.get_profile(&id).await;
+    for field in [
+        "status",
+        "reason",
+        "consent_user",
+        "granted_permissions",
+        "authorized_at",
+        "application_id",
+    ] {
+        assert_eq!(after[field], before[field], "{field}: {after}");
+    }
+    assert_eq!(
+        history_kinds(&env, &id).await.first().map(String::as_str),
+        Some("reauthorization_failed")
+    );
+}

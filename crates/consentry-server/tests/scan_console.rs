@@ -230,3 +230,109 @@ async fn a_classic_scan_profile_is_converted_from_the_console() {
     let d = get(&state, a.location(), &session).await;
     assert!(d.body.contains("id=\"planner-ready\""), "{}", d.body);
 }
+
+#[tokio::test]
+async fn a_classic_scan_profile_with_an_app_profile_is_shown_and_converted_from_the_console() {
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&["planner"]).await;
+    let delegated = env.profile("cloud-backup-delegated", None).await;
+    let classic_mode = env.profile("m365-all", Some("cloud-backup-m365")).await;
+    env.authorize(
+        &classic_mode,
+        json!({"method": "admin"}),
+        "admin@contoso.onmicrosoft.com",
+        None,
+    )
+    .await;
+    let (s, sp) = env
+        .api(
+            Method::POST,
+            &format!("/api/v1/tenants/{CONTOSO}/scan-profiles"),
+            Some(
+                json!({"name": "Contoso classic app", "modules": ["planner"],
+                "authentication": {"method": "classic_app_profile",
+                    "app_profile": classic_mode, "delegated_profile": delegated},
+                "planner_backup_enabled": true}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sp}");
+    let id = sp["id"].as_str().unwrap().to_string();
+    let mut state = env.state.clone();
+    state.console.accounts = Accounts::new(
+        state.svc.store().clone(),
+        env.clock.clone(),
+        SessionPolicy::default(),
+        HashCost::TestOnly,
+    );
+    state
+        .console
+        .accounts
+        .create(
+            "ops",
+            &SecretString::from(PASSWORD.to_string()),
+            AccountScope::Organization(OrgId::parse(&org).unwrap()),
+        )
+        .await
+        .unwrap();
+    let session = sign_in(&state, "ops").await;
+    let cookies = format!("consentry_session={session}");
+
+    let list = get(
+        &state,
+        &format!("/console/tenants/{}/scan-profiles", env.contoso_id),
+        &session,
+    )
+    .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(
+        list.body.contains(&format!(
+            "Classic: app profile {classic_mode} with the delegated app profile {delegated}"
+        )),
+        "{}",
+        list.body
+    );
+    let d = get(&state, &format!("/console/scan-profiles/{id}"), &session).await;
+    assert!(
+        d.body.contains("data-code=\"classic_method\""),
+        "{}",
+        d.body
+    );
+
+    // The edit form notes the classic method and has its own app profile chosen.
+    let edit_path = format!("/console/scan-profiles/{id}/edit");
+    let form = get(&state, &edit_path, &session).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("id=\"classic-note\""), "{}", form.body);
+    assert!(
+        form.body
+            .contains(&format!("<option value=\"{classic_mode}\" selected>")),
+        "{}",
+        form.body
+    );
+    let csrf = form.csrf();
+    let a = post(
+        &state,
+        &edit_path,
+        &cookies,
+        &[
+            ("csrf", &csrf),
+            ("name", "Contoso classic app"),
+            ("module", "planner"),
+            ("app_profile", &classic_mode),
+            ("planner_backup", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(
+        a.location(),
+        format!("/console/scan-profiles/{id}?converted={classic_mode}")
+    );
+    assert_eq!(
+        stored(&env, &id).await["authentication"],
+        json!({"method": "app_profile", "app_profile": classic_mode})
+    );
+    let d = get(&state, a.location(), &session).await;
+    assert!(d.body.contains("id=\"planner-ready\""), "{}", d.body);
+}

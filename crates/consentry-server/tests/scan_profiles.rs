@@ -561,3 +561,154 @@ async fn readiness_follows_the_app_profile_validity_and_the_settings() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert!(message(&v).contains("unknown module"), "{v}");
 }
+
+/// Creates a classic scan profile in its second form (an app profile plus a delegated app profile).
+async fn create_classic_app(env: &TestEnv, name: &str, app: &str, delegated: &str) -> Value {
+    let (s, v) = post_scan(
+        env,
+        json!({
+            "name": name,
+            "modules": ["planner"],
+            "authentication": {"method": "classic_app_profile",
+                "app_profile": app, "delegated_profile": delegated},
+            "planner_backup_enabled": true,
+        }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        v["authentication"],
+        json!({"method": "classic_app_profile", "app_profile": app, "delegated_profile": delegated}),
+        "{v}"
+    );
+    v
+}
+
+#[tokio::test]
+async fn a_classic_scan_profile_with_an_app_profile_is_converted_on_a_save() {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&["planner"]).await;
+    let delegated = env.profile("cloud-backup-delegated", None).await;
+    let modern = env.profile("cloud-backup-m365-all", None).await;
+    let classic_mode = env.profile("m365-all", Some("cloud-backup-m365")).await;
+    let insights = env.profile("insights-m365", None).await;
+    authorize(&env, &modern, json!({})).await;
+
+    // The references are checked when it is recorded.
+    let ghost = ProfileId::new_random().to_string();
+    let (s, v) = post_scan(
+        &env,
+        json!({"name": "Ghost", "modules": ["planner"],
+            "authentication": {"method": "classic_app_profile", "app_profile": ghost,
+                "delegated_profile": delegated}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "app_profile", "{v}");
+    let (s, v) = post_scan(
+        &env,
+        json!({"name": "Not delegated", "modules": ["planner"],
+            "authentication": {"method": "classic_app_profile", "app_profile": modern,
+                "delegated_profile": modern}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "delegated_profile", "{v}");
+
+    // Its own app profile cannot protect Planner yet (not authorized): a save picks the tenant's
+    // suitable one instead.
+    let own_unready = create_classic_app(&env, "Own not ready", &classic_mode, &delegated).await;
+    let id = own_unready["id"].as_str().unwrap().to_string();
+    let codes = readiness_codes(&env, &id).await;
+    assert!(codes.contains(&"classic_method".to_string()), "{codes:?}");
+    let (s, v) = put(&env, &id, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["conversion"]["app_profile"], modern.as_str(), "{v}");
+    assert_eq!(v["conversion"]["picked_automatically"], true, "{v}");
+    assert_eq!(v["conversion"]["previous"]["method"], "classic_app_profile");
+    assert_eq!(
+        get_scan(&env, &id).await["authentication"],
+        json!({"method": "app_profile", "app_profile": modern})
+    );
+
+    // Once its own app profile can protect Planner, a save without changes keeps it, though the
+    // tenant's first pick would be the modern one.
+    authorize(&env, &classic_mode, json!({})).await;
+    let own_ready = create_classic_app(&env, "Own ready", &classic_mode, &delegated).await;
+    let id = own_ready["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        readiness_codes(&env, &id).await,
+        ["classic_method"],
+        "only the method is left"
+    );
+    let (_, r) = env
+        .api(
+            Method::GET,
+            &format!("/api/v1/scan-profiles/{id}/planner-readiness"),
+            None,
+        )
+        .await;
+    assert_eq!(r["app_profile"], classic_mode.as_str(), "{r}");
+    assert!(
+        r["missing"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("an app profile with an additional delegated app profile"),
+        "{r}"
+    );
+    let (s, v) = put(&env, &id, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["conversion"]["app_profile"], classic_mode.as_str(), "{v}");
+    assert_eq!(v["conversion"]["picked_automatically"], false, "{v}");
+    assert_eq!(
+        get_scan(&env, &id).await["authentication"],
+        json!({"method": "app_profile", "app_profile": classic_mode})
+    );
+    assert!(readiness_codes(&env, &id).await.is_empty());
+
+    // An app profile of a wrong app type with no suitable alternative: the refusal names the own
+    // profile's shortcoming and the scan profile stays as it was.
+    let (s, _) = env
+        .api(
+            Method::DELETE,
+            &format!(
+                "/api/v1/scan-profiles/{}",
+                own_unready["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = env
+        .api(Method::DELETE, &format!("/api/v1/scan-profiles/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    for p in [&modern, &classic_mode] {
+        let (s, v) = env
+            .api(Method::DELETE, &format!("/api/v1/profiles/{p}"), None)
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    }
+    let wrong = create_classic_app(&env, "Wrong type", &insights, &delegated).await;
+    let id = wrong["id"].as_str().unwrap().to_string();
+    let (s, v) = put(&env, &id, json!({})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        message(&v).contains(&format!("profile {insights} cannot protect Planner data")),
+        "{v}"
+    );
+    assert_eq!(
+        get_scan(&env, &id).await,
+        wrong,
+        "a refused save changes nothing"
+    );
+    // Its delegated and app profiles are in use.
+    let (s, v) = env
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/profiles/{insights}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+}

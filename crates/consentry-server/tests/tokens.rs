@@ -46,6 +46,34 @@ async fn token(env: &TestEnv, key: Option<&str>, tenant: &str, body: Value) -> (
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_accepted_in_any_case() {
+    // RFC 7235 §2.1: the authentication scheme is case-insensitive.
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&["teams"]).await;
+    authorize(&env, "m365-all", Some("cloud-backup-m365")).await;
+    let (key, _) = key_for(&env, &org).await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let res = env
+            .http
+            .post(format!("{}/api/v1/tenants/{CONTOSO}/tokens", env.base))
+            .header("authorization", format!("{scheme} {key}"))
+            .json(&json!({"app_type": "m365-all"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "token API with {scheme:?}");
+        let res = env
+            .http
+            .get(format!("{}/api/v1/organizations", env.base))
+            .header("authorization", format!("{scheme} {}", env.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "JSON API with {scheme:?}");
+    }
+}
+
+#[tokio::test]
 async fn tokens_are_cached_shared_and_scoped_to_the_organization() {
     let env = TestEnv::start().await;
     let org = env.connect_contoso(&["teams"]).await;

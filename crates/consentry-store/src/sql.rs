@@ -13,6 +13,7 @@ use consentry_domain::{
     Page, PageRequest, PendingAuthorization, ProfileFilter, ProfileId, ProfileStatus, SecretKind,
     StatusReason, Store, StoreError, Tenant, TenantId, Thumbprint, Upn,
 };
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret as _, SecretSlice};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::error::ErrorKind;
@@ -546,8 +547,49 @@ fn check_event_matches(profile: &AppProfile, event: &NewHistoryEvent) -> Result<
 
 /// The columns of `pending_authorizations`, in the order [`PendingRow::bind`] binds them.
 const PENDING_COLUMNS: &str = "state_hash, profile_id, started_by, method, leg, sign_in_follows, custom_app_id, \
-     functions, nonce, previous_status, previous_reason, created_at, expires_at, sealed_secrets, taken_until, \
+     functions, legacy_nonce, previous_status, previous_reason, created_at, expires_at, sealed_secrets, taken_until, \
      scan_targets";
+
+/// The version byte of [`seal_pending`]'s plaintext layout.
+const PENDING_SEALED_LAYOUT: u8 = 1;
+
+/// What `sealed_secrets` holds once opened (migration 0010): the layout version, the OpenID Connect
+/// nonce's length (4 bytes, big-endian), the nonce, then the domain's secrets blob. The nonce lets a
+/// stolen ID token be replayed into a pending re-authorization, so it is sealed like the PKCE verifier.
+fn pending_plaintext(nonce: &str, secrets: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let len = u32::try_from(nonce.len()).map_err(|_| {
+        StoreError::Backend("a pending re-authorization's nonce is too long".into())
+    })?;
+    let mut plain = Zeroizing::new(Vec::with_capacity(5 + nonce.len() + secrets.len()));
+    plain.push(PENDING_SEALED_LAYOUT);
+    plain.extend_from_slice(&len.to_be_bytes());
+    plain.extend_from_slice(nonce.as_bytes());
+    plain.extend_from_slice(secrets);
+    Ok(plain)
+}
+
+/// Splits an opened `sealed_secrets` of [`pending_plaintext`]'s layout into nonce and secrets.
+fn split_pending_plaintext(plain: &[u8]) -> Result<(String, &[u8]), StoreError> {
+    let malformed = |why: &str| {
+        StoreError::Sealing(format!(
+            "a pending re-authorization's sealed secrets are malformed ({why})"
+        ))
+    };
+    let (&version, rest) = plain.split_first().ok_or_else(|| malformed("empty"))?;
+    if version != PENDING_SEALED_LAYOUT {
+        return Err(malformed(&format!("unknown layout {version}")));
+    }
+    let (len, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or_else(|| malformed("no nonce length"))?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| malformed("nonce length"))?;
+    if rest.len() < len {
+        return Err(malformed("nonce cut short"));
+    }
+    let (nonce, secrets) = rest.split_at(len);
+    let nonce = std::str::from_utf8(nonce).map_err(|_| malformed("nonce is not UTF-8"))?;
+    Ok((nonce.to_string(), secrets))
+}
 
 /// The sealing kind of a pending re-authorization's secrets; the owner is its state hash, so a sealed
 /// blob copied to another pending row (or into `secrets`) does not open.
@@ -588,8 +630,9 @@ struct PendingRow {
     sign_in_follows: i64,
     custom_app_id: Option<String>,
     functions: String,
-    nonce: String,
     scan_targets: String,
+    /// Always None: only records written before migration 0010 hold a plaintext nonce here.
+    legacy_nonce: Option<String>,
     previous_status: String,
     previous_reason: Option<String>,
     created_at: i64,
@@ -602,8 +645,9 @@ struct PendingRow {
 impl PendingRow {
     fn from_pending(p: &PendingAuthorization, sealer: &Sealer) -> Result<Self, StoreError> {
         check_state_hash(&p.state_hash)?;
+        let plain = pending_plaintext(&p.nonce, p.secrets.expose_secret())?;
         let sealed_secrets = sealer
-            .seal(pending_binding(&p.state_hash), p.secrets.expose_secret())
+            .seal(pending_binding(&p.state_hash), &plain)
             .map_err(|e| StoreError::Sealing(e.to_string()))?;
         Ok(Self {
             state_hash: p.state_hash.clone(),
@@ -614,8 +658,8 @@ impl PendingRow {
             sign_in_follows: i64::from(p.sign_in_follows),
             custom_app_id: p.custom_app_id.map(|a| a.to_string()),
             functions: json_to_db("functions", &p.functions)?,
-            nonce: p.nonce.clone(),
             scan_targets: json_to_db("scan targets", &p.scan_targets)?,
+            legacy_nonce: None,
             previous_status: p.previous_status.as_str().to_string(),
             previous_reason: p
                 .previous_reason
@@ -642,7 +686,7 @@ impl PendingRow {
             .bind(self.sign_in_follows)
             .bind(self.custom_app_id)
             .bind(self.functions)
-            .bind(self.nonce)
+            .bind(self.legacy_nonce)
             .bind(self.previous_status)
             .bind(self.previous_reason)
             .bind(self.created_at)
@@ -671,6 +715,12 @@ fn pending_from_row(row: &AnyRow, sealer: &Sealer) -> Result<PendingAuthorizatio
     let plain = sealer
         .open(pending_binding(&state_hash), &sealed)
         .map_err(|e| StoreError::Sealing(e.to_string()))?;
+    // A record from before migration 0010 that the store has not sealed yet: plaintext nonce, bare
+    // secrets.
+    let (nonce, secrets) = match get::<Option<String>>(row, "legacy_nonce")? {
+        Some(nonce) => (nonce, &plain[..]),
+        None => split_pending_plaintext(&plain)?,
+    };
     Ok(PendingAuthorization {
         profile_id: parse_from_db(
             "profile_id",
@@ -691,7 +741,7 @@ fn pending_from_row(row: &AnyRow, sealer: &Sealer) -> Result<PendingAuthorizatio
             "scan_targets",
             &get::<String>(row, "scan_targets")?,
         )?,
-        nonce: get(row, "nonce")?,
+        nonce,
         previous_status: ProfileStatus::parse(&previous_status).ok_or_else(|| {
             StoreError::Backend(format!(
                 "column previous_status holds an unknown status {previous_status:?}"
@@ -704,15 +754,22 @@ fn pending_from_row(row: &AnyRow, sealer: &Sealer) -> Result<PendingAuthorizatio
         expires_at: time_from_db("expires_at", get(row, "expires_at")?)?,
         taken_until: opt_time_from_db("taken_until", get(row, "taken_until")?)?,
         // `to_vec` allocates exactly, so the boxed slice is not reallocated; `plain` is zeroed on drop.
-        secrets: SecretSlice::from(plain.to_vec()),
+        secrets: SecretSlice::from(secrets.to_vec()),
         state_hash,
     })
 }
 
 /// A parsed store URL.
 enum Target {
-    Sqlite { url: String, in_memory: bool },
-    Postgres { url: String },
+    /// `create`: the file to create (mode 0600) when it is missing, before SQLite opens it.
+    Sqlite {
+        url: String,
+        in_memory: bool,
+        create: Option<std::path::PathBuf>,
+    },
+    Postgres {
+        url: String,
+    },
 }
 
 fn parse_url(url: &str) -> Result<Target, StoreError> {
@@ -726,6 +783,7 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
         return Ok(Target::Sqlite {
             url: "sqlite::memory:".into(),
             in_memory: true,
+            create: None,
         });
     }
     let Some(rest) = url
@@ -759,7 +817,52 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
     } else {
         format!("sqlite://{rest}?mode=rwc")
     };
-    Ok(Target::Sqlite { url, in_memory })
+    // The file Consentry creates itself (owner-only) before SQLite would create it with its default
+    // 0644 less the umask. A path with percent-escapes is left to SQLite (it decodes them).
+    let path = rest.split('?').next().unwrap_or_default();
+    let create = (!in_memory && url.contains("mode=rwc") && !path.contains('%'))
+        .then(|| std::path::PathBuf::from(path));
+    Ok(Target::Sqlite {
+        url,
+        in_memory,
+        create,
+    })
+}
+
+/// Creates an empty SQLite database file readable and writable by its owner only (0600, whatever the
+/// umask), unless it exists. SQLite gives the `-wal` and `-shm` files it creates later the database
+/// file's permissions, so they are owner-only too. An existing file keeps its permissions.
+fn create_private_file(path: &std::path::Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(file) => {
+            // The mode given to open(2) is reduced by the umask; set it exactly.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| {
+                        StoreError::Backend(format!(
+                            "the database file {} could not be made owner-only (0600): {e}",
+                            path.display()
+                        ))
+                    })?;
+            }
+            drop(file);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend(format!(
+            "the database file {} could not be created: {e}; check that its directory exists and is writable",
+            path.display()
+        ))),
+    }
 }
 
 impl SqlStore {
@@ -774,7 +877,16 @@ impl SqlStore {
         let target = parse_url(url)?;
         sqlx::any::install_default_drivers();
         let (dialect, url, in_memory) = match target {
-            Target::Sqlite { url, in_memory } => (Dialect::Sqlite, url, in_memory),
+            Target::Sqlite {
+                url,
+                in_memory,
+                create,
+            } => {
+                if let Some(path) = create {
+                    create_private_file(&path)?;
+                }
+                (Dialect::Sqlite, url, in_memory)
+            }
             Target::Postgres { url } => (Dialect::Postgres, url, false),
         };
         let options = AnyConnectOptions::from_str(&url)
@@ -817,6 +929,7 @@ impl SqlStore {
             dialect,
         };
         store.migrate().await?;
+        store.seal_legacy_nonces().await?;
         let version = store.schema_version().await?;
         tracing::info!(
             db.dialect = ?store.dialect,
@@ -844,6 +957,67 @@ impl SqlStore {
     /// newer build or one whose applied migrations differ from this build's.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.migrator().run(&self.pool).await.map_err(migrate_err)
+    }
+
+    /// Seals the plaintext nonces of pending re-authorizations written before migration 0010 into their
+    /// `sealed_secrets` and clears `legacy_nonce`; run at every open (a no-op once done). Each row is
+    /// rewritten only if it still holds what was read, so replicas opening at once do not clash.
+    /// Returns the number of records sealed.
+    pub async fn seal_legacy_nonces(&self) -> Result<u64, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state_hash, legacy_nonce, sealed_secrets FROM pending_authorizations \
+             WHERE legacy_nonce IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| {
+            db_err(
+                "reading pending re-authorizations with a plaintext nonce",
+                e,
+            )
+        })?;
+        let mut sealed_count = 0;
+        for row in &rows {
+            let state_hash: String = get(row, "state_hash")?;
+            let nonce: String = get(row, "legacy_nonce")?;
+            let old: Vec<u8> = get(row, "sealed_secrets")?;
+            let binding = pending_binding(&state_hash);
+            let secrets = self
+                .sealer
+                .open(binding, &old)
+                .map_err(|e| StoreError::Sealing(e.to_string()))?;
+            let sealed = self
+                .sealer
+                .seal(binding, &pending_plaintext(&nonce, &secrets)?)
+                .map_err(|e| StoreError::Sealing(e.to_string()))?;
+            let done = sqlx::query(
+                "UPDATE pending_authorizations SET sealed_secrets = $1, legacy_nonce = NULL \
+                 WHERE state_hash = $2 AND legacy_nonce = $3 AND sealed_secrets = $4",
+            )
+            .bind(sealed)
+            .bind(state_hash)
+            .bind(nonce)
+            .bind(old)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("sealing a pending re-authorization's nonce", e))?;
+            sealed_count += done.rows_affected();
+        }
+        if sealed_count > 0 && self.dialect == Dialect::Sqlite {
+            // The migration's table rewrite and these updates leave the plaintext in freed pages:
+            // rewrite the file (once, at the upgrade that found records in flight).
+            sqlx::query("VACUUM")
+                .execute(&self.pool)
+                .await
+                .map_err(|e| db_err("compacting the database after sealing nonces", e))?;
+        }
+        if sealed_count > 0 {
+            tracing::info!(
+                records = sealed_count,
+                "sealed the nonces of pending re-authorizations started before the upgrade"
+            );
+        }
+        Ok(sealed_count)
     }
 
     /// The newest applied migration and the newest this build knows.
@@ -1556,15 +1730,22 @@ mod tests {
                 ..
             })
         ));
-        let Ok(Target::Sqlite { url, in_memory }) = parse_url("sqlite:///tmp/x.db") else {
+        let Ok(Target::Sqlite {
+            url,
+            in_memory,
+            create,
+        }) = parse_url("sqlite:///tmp/x.db")
+        else {
             panic!("sqlite:///tmp/x.db should parse");
         };
         assert_eq!(url, "sqlite:///tmp/x.db?mode=rwc");
         assert!(!in_memory);
-        let Ok(Target::Sqlite { url, .. }) = parse_url("sqlite://x.db?mode=ro") else {
+        assert_eq!(create.as_deref(), Some(std::path::Path::new("/tmp/x.db")));
+        let Ok(Target::Sqlite { url, create, .. }) = parse_url("sqlite://x.db?mode=ro") else {
             panic!("sqlite://x.db?mode=ro should parse");
         };
         assert_eq!(url, "sqlite://x.db?mode=ro");
+        assert_eq!(create, None, "a read-only URL creates nothing");
         for pg in [
             "postgres://u@localhost/db",
             " postgresql://u:p@db.example:5433/consentry?sslmode=verify-full ",

@@ -2037,6 +2037,51 @@ pub async fn scan_profiles(store: &dyn Store) {
     assert!(!store.delete_scan_profile(a.id).await.unwrap());
     assert_eq!(store.get_scan_profile(a.id).await.unwrap(), None);
 
+    // The classic method's second form: an app profile with an additional delegated app profile.
+    let mut c = ScanProfile {
+        id: ScanProfileId::new_random(),
+        name: format!("C {}", token()),
+        authentication: ScanAuth::ClassicAppProfile {
+            app_profile: app.id,
+            delegated_profile: delegated.id,
+        },
+        ..classic_scan_profile(&tenant, delegated.id, now())
+    };
+    store.insert_scan_profile(&c).await.unwrap();
+    assert_eq!(
+        store.get_scan_profile(c.id).await.unwrap().as_ref(),
+        Some(&c),
+        "a classic scan profile with an app profile reads back exactly as written"
+    );
+    assert_eq!(
+        store
+            .scan_profiles_using(delegated.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|x| x.id)
+            .collect::<Vec<_>>(),
+        vec![c.id],
+        "its delegated profile is in use"
+    );
+    c.authentication = ScanAuth::AppProfile {
+        app_profile: app.id,
+    };
+    c.updated_at = now() + Duration::seconds(5);
+    store.update_scan_profile(&c).await.unwrap();
+    assert_eq!(
+        store.get_scan_profile(c.id).await.unwrap().as_ref(),
+        Some(&c),
+        "converted: the delegated profile is gone"
+    );
+    assert!(
+        store
+            .scan_profiles_using(delegated.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     // Scan profiles go with their tenant.
     assert!(store.delete_tenant(other.id).await.unwrap());
     assert_eq!(store.get_scan_profile(elsewhere.id).await.unwrap(), None);

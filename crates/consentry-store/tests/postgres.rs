@@ -204,8 +204,11 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
         }
         // A pending re-authorization's secrets (PKCE verifier, a custom app's .pfx password): sealed too.
         let pending_canary = format!("PKCE-PLAINTEXT-CANARY-{}", uuid::Uuid::new_v4().simple());
+        // The OpenID Connect nonce too (docs/SECURITY.md: everything but the state hash is sealed).
+        let nonce_canary = format!("NONCE-PLAINTEXT-CANARY-{}", uuid::Uuid::new_v4().simple());
         let pending = PendingAuthorization {
             secrets: SecretSlice::from(pending_canary.clone().into_bytes()),
+            nonce: nonce_canary.clone(),
             ..story::full_pending(p.id, OffsetDateTime::now_utc())
         };
         store.put_pending(&pending).await.unwrap();
@@ -261,8 +264,8 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
                 );
             }
         }
-        // The pending record's row, as text and its sealed column as bytes; its nonce (not a secret) shows
-        // as the positive control.
+        // The pending record's row, as text and its sealed column as bytes; its state hash (the one value
+        // kept in the clear) shows as the positive control.
         let pending_row: String = sqlx::query_scalar(
             "SELECT t::text FROM pending_authorizations AS t WHERE t.profile_id = $1",
         )
@@ -271,8 +274,8 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
         .await
         .unwrap();
         assert!(
-            pending_row.contains(&pending.nonce),
-            "the nonce should be in the pending row's text, or this test reads the wrong thing"
+            pending_row.contains(&pending.state_hash),
+            "the state hash should be in the pending row's text, or this test reads the wrong thing"
         );
         let pending_sealed: Vec<u8> = sqlx::query_scalar(
             "SELECT sealed_secrets FROM pending_authorizations WHERE profile_id = $1",
@@ -281,7 +284,11 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
         .fetch_one(&mut c)
         .await
         .unwrap();
-        for needle in [pending_canary.as_str(), "PLAINTEXT-CANARY"] {
+        for needle in [
+            pending_canary.as_str(),
+            nonce_canary.as_str(),
+            "PLAINTEXT-CANARY",
+        ] {
             assert!(
                 !pending_row.contains(needle),
                 "a pending secret in plaintext in {pending_row}"
@@ -313,6 +320,7 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
             .unwrap()
             .expect("the pending record");
         assert_eq!(got.secrets.expose_secret(), pending_canary.as_bytes());
+        assert_eq!(got.nonce, nonce_canary);
         // Under another master key they do not open (Sealing), while other data stays readable.
         store.close().await;
         let wrong = SqlStore::open(&url, Sealer::from_key_bytes(&[7; 32]))

@@ -222,6 +222,52 @@ async fn reopening_the_file_keeps_everything() {
     assert_eq!(s.expose_secret(), b"RT-kept");
 }
 
+/// The permission bits of a file.
+#[cfg(unix)]
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_created_readable_by_their_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = open_with(&path, &KEY).await;
+    // Something written, so the WAL and its index exist.
+    new_org(&store, "modes").await;
+    let files = database_files(dir.path());
+    let names: Vec<String> = files
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for suffix in ["", "-wal", "-shm"] {
+        assert!(
+            names.contains(&format!("consentry.db{suffix}")),
+            "consentry.db{suffix} expected while open: {names:?}"
+        );
+    }
+    for (file, _) in &files {
+        assert_eq!(
+            mode_of(file),
+            0o600,
+            "{file:?} must be readable and writable by its owner only"
+        );
+    }
+    store.close().await;
+    assert_eq!(mode_of(&path), 0o600, "after closing");
+
+    // An existing database keeps the permissions its administrator gave it.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    let store = open_with(&path, &KEY).await;
+    assert_eq!(mode_of(&path), 0o640);
+    store.close().await;
+}
+
 #[tokio::test]
 async fn no_secret_is_ever_in_the_database_files_in_plaintext() {
     let dir = tempfile::tempdir().unwrap();
@@ -254,8 +300,11 @@ async fn no_secret_is_ever_in_the_database_files_in_plaintext() {
         .unwrap();
     // A pending re-authorization's secrets (PKCE verifier, a custom app's .pfx password): sealed too.
     let pending_canary = format!("PKCE-PLAINTEXT-CANARY-{}", uuid::Uuid::new_v4().simple());
+    // The OpenID Connect nonce too (docs/SECURITY.md: everything but the state hash is sealed).
+    let nonce_canary = format!("NONCE-PLAINTEXT-CANARY-{}", uuid::Uuid::new_v4().simple());
     let pending = PendingAuthorization {
         secrets: SecretSlice::from(pending_canary.clone().into_bytes()),
+        nonce: nonce_canary.clone(),
         ..story::full_pending(p.id, OffsetDateTime::now_utc())
     };
     store.put_pending(&pending).await.unwrap();
@@ -280,8 +329,8 @@ async fn no_secret_is_ever_in_the_database_files_in_plaintext() {
         assert!(
             files
                 .iter()
-                .any(|(_, b)| contains(b, pending.nonce.as_bytes())),
-            "{label}: the pending record's nonce should be visible in the files, or this test misses its table"
+                .any(|(_, b)| contains(b, pending.state_hash.as_bytes())),
+            "{label}: the pending record's state hash should be visible in the files, or this test misses its table"
         );
         for (file, bytes) in files.iter() {
             assert!(
@@ -295,6 +344,10 @@ async fn no_secret_is_ever_in_the_database_files_in_plaintext() {
             assert!(
                 !contains(bytes, pending_canary.as_bytes()),
                 "{label}: a pending re-authorization's secret in plaintext in {file:?}"
+            );
+            assert!(
+                !contains(bytes, nonce_canary.as_bytes()),
+                "{label}: a pending re-authorization's nonce in plaintext in {file:?}"
             );
             assert!(
                 !contains(bytes, b"PLAINTEXT-CANARY"),
@@ -322,6 +375,7 @@ async fn no_secret_is_ever_in_the_database_files_in_plaintext() {
         .unwrap()
         .expect("the pending record survives reopening");
     assert_eq!(got.secrets.expose_secret(), pending_canary.as_bytes());
+    assert_eq!(got.nonce, nonce_canary);
 }
 
 #[tokio::test]
@@ -1037,6 +1091,103 @@ async fn a_database_at_schema_1_upgrades_and_keeps_its_data() {
         .unwrap()
         .unwrap();
     story::assert_same_pending(&got, &record, "pending record on an upgraded database");
+}
+
+#[tokio::test]
+async fn a_plaintext_nonce_from_before_the_upgrade_is_sealed_when_the_store_opens() {
+    // A database at schema 9 (the nonce was a plaintext column) holding a re-authorization in flight.
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = open_with(&path, &KEY).await;
+    let org = new_org(&store, "legacy").await;
+    let tenant = new_tenant(&store, &org, "lg").await;
+    let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
+    store.insert_profile(&p, created_event(&p)).await.unwrap();
+    store.close().await;
+    // Rebuild the pending table as schema 9 had it: drop the 0010 and later records and put the old column back.
+    let mut c = raw(&path).await;
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version >= 10")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE pending_authorizations ADD COLUMN nonce TEXT NOT NULL DEFAULT ''")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE pending_authorizations DROP COLUMN legacy_nonce")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let v: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(v, 9);
+    let want = story::full_pending(p.id, OffsetDateTime::now_utc());
+    let nonce = format!("NONCE-LEGACY-CANARY-{}", uuid::Uuid::new_v4().simple());
+    // Sealed as a schema-9 build sealed it: the secrets blob alone, bound to the state hash.
+    let sealed = Sealer::from_key_bytes(&KEY)
+        .seal(
+            consentry_store::sealer::Binding {
+                owner: &want.state_hash,
+                kind: "pending",
+            },
+            want.secrets.expose_secret(),
+        )
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO pending_authorizations (state_hash, profile_id, started_by, method, leg, sign_in_follows, \
+         custom_app_id, functions, nonce, previous_status, previous_reason, created_at, expires_at, sealed_secrets, \
+         scan_targets) \
+         VALUES ($1, $2, $3, 'admin', 'admin_consent', 1, $4, $5, $6, 'invalid', NULL, $7, $8, $9, $10)",
+    )
+    .bind(&want.state_hash)
+    .bind(p.id.to_string())
+    .bind(serde_json::to_string(&want.started_by).unwrap())
+    .bind(want.custom_app_id.map(|a| a.to_string()))
+    .bind(serde_json::to_string(&want.functions).unwrap())
+    .bind(&nonce)
+    .bind(want.created_at.unix_timestamp_nanos() as i64)
+    .bind(want.expires_at.unix_timestamp_nanos() as i64)
+    .bind(sealed)
+    .bind(serde_json::to_string(&want.scan_targets).unwrap())
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+
+    // Opening applies 0010 and seals the nonce; the record reads back whole.
+    let store = open_with(&path, &KEY).await;
+    let mut c = raw(&path).await;
+    let (legacy, held): (Option<String>, i64) = sqlx::query_as(
+        "SELECT legacy_nonce, (SELECT COUNT(*) FROM pending_authorizations) FROM pending_authorizations",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!((legacy, held), (None, 1), "the plaintext nonce is cleared");
+    c.close().await.unwrap();
+    assert_eq!(
+        store.seal_legacy_nonces().await.unwrap(),
+        0,
+        "a second pass finds nothing to seal"
+    );
+    let got = store
+        .pending_for_profile(p.id)
+        .await
+        .unwrap()
+        .expect("the re-authorization in flight survives the upgrade");
+    assert_eq!(got.nonce, nonce);
+    assert_eq!(got.secrets.expose_secret(), want.secrets.expose_secret());
+    assert_eq!(got.functions, want.functions);
+    store.close().await;
+    // Not even in the pages the migration freed.
+    for (file, bytes) in database_files(dir.path()) {
+        assert!(
+            !contains(&bytes, nonce.as_bytes()),
+            "the old plaintext nonce is still in {file:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -58,7 +58,7 @@ pub async fn list(
     let org = parse_id("id", &id, OrgId::parse)?;
     // The audit log is an organization admin's (and the platform operator's): viewers see no sign-in
     // addresses.
-    c.may(Action::ManageSettings, Some(org))?;
+    c.may(Action::ReadAudit, Some(org))?;
     st.svc.organization(org).await?;
     let page = st
         .svc
@@ -78,7 +78,7 @@ pub async fn export_log(
     let org = parse_id("id", &id, OrgId::parse)?;
     // The audit log is an organization admin's (and the platform operator's): viewers see no sign-in
     // addresses.
-    c.may(Action::ManageSettings, Some(org))?;
+    c.may(Action::ReadAudit, Some(org))?;
     st.svc.organization(org).await?;
     let format = ExportFormat::parse(q.format.as_deref().unwrap_or("jsonl"))?;
     Ok(download(

@@ -37,6 +37,14 @@ pub enum AuthBody {
         /// The additional delegated app profile.
         delegated_profile: String,
     },
+    /// Records a scan profile configured in the classic UI in its other form (an app profile plus a
+    /// delegated app profile); the next save converts it.
+    ClassicAppProfile {
+        /// The app profile.
+        app_profile: String,
+        /// The additional delegated app profile.
+        delegated_profile: String,
+    },
 }
 
 /// Body of `POST /tenants/{tenant}/scan-profiles`.
@@ -119,6 +127,13 @@ pub async fn create(
             delegated_profile,
         } => ScanAuth::Classic {
             service_account: parse_id("service_account", &service_account, Upn::parse)?,
+            delegated_profile: parse_id("delegated_profile", &delegated_profile, ProfileId::parse)?,
+        },
+        AuthBody::ClassicAppProfile {
+            app_profile,
+            delegated_profile,
+        } => ScanAuth::ClassicAppProfile {
+            app_profile: parse_id("app_profile", &app_profile, ProfileId::parse)?,
             delegated_profile: parse_id("delegated_profile", &delegated_profile, ProfileId::parse)?,
         },
     };

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use base64::Engine;
 use consentry_domain::{
     AppProfile, CheckTrigger, OrgId, PlatformError, ProfileFilter, ProfileId, ProfileStatus,
@@ -473,12 +473,7 @@ async fn issue_token(
     tenant: String,
     body: Result<Json<TokenRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<TokenBody>, TokenError> {
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
+    let key = crate::auth::bearer(&headers).ok_or_else(|| {
             TokenError::Unauthorized(
                 "send a service API key as `Authorization: Bearer csk_…` (consentry keys create --org ORG)"
                     .into(),

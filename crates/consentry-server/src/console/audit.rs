@@ -69,7 +69,7 @@ fn visible_org(op: &Operator, raw: &str) -> Result<OrgId, ConsoleError> {
     };
     let org = OrgId::parse(raw).map_err(|_| not_found())?;
     op.caller()
-        .may(consentry_domain::Action::ManageSettings, Some(org))?;
+        .may(consentry_domain::Action::ReadAudit, Some(org))?;
     Ok(org)
 }
 

@@ -85,6 +85,12 @@ fn method_text(a: &ScanAuth) -> String {
             "Classic: service account {} with the delegated app profile {delegated_profile}",
             service_account.as_str()
         ),
+        ScanAuth::ClassicAppProfile {
+            app_profile,
+            delegated_profile,
+        } => format!(
+            "Classic: app profile {app_profile} with the delegated app profile {delegated_profile}"
+        ),
     }
 }
 
@@ -94,7 +100,7 @@ fn row(st: &AppState, sp: &ScanProfile, r: &PlannerReadiness) -> Row {
         name: sp.name.clone(),
         modules: module_names(st, sp),
         method: method_text(&sp.authentication),
-        classic: matches!(sp.authentication, ScanAuth::Classic { .. }),
+        classic: sp.authentication.is_classic(),
         planner_backup: sp.planner_backup_enabled,
         ready: r.ready,
         missing: r.missing.len(),
@@ -286,6 +292,8 @@ async fn edit_page(
         (Some(p), _) => Some(p.clone()),
         (None, ScanAuth::AppProfile { app_profile }) => Some(app_profile.to_string()),
         (None, ScanAuth::Classic { .. }) => None,
+        // Its own app profile, which a save keeps when it can protect the modules.
+        (None, ScanAuth::ClassicAppProfile { app_profile, .. }) => Some(app_profile.to_string()),
     };
     let profiles = all
         .iter()
@@ -312,7 +320,7 @@ async fn edit_page(
         layout,
         id: sp.id.to_string(),
         name: entered.name,
-        classic: matches!(sp.authentication, ScanAuth::Classic { .. }),
+        classic: sp.authentication.is_classic(),
         method: method_text(&sp.authentication),
         modules: catalog
             .modules

@@ -282,6 +282,9 @@ async fn read_form(mut mp: Multipart) -> Result<WizardForm, ConsoleError> {
             }
         };
         let name = field.name().unwrap_or_default().to_string();
+        // A file input with no file chosen is sent with an empty file name; a chosen empty file has
+        // its name.
+        let file_chosen = field.file_name().is_some_and(|n| !n.is_empty());
         let bytes = field.bytes().await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 too_big()
@@ -294,7 +297,8 @@ async fn read_form(mut mp: Multipart) -> Result<WizardForm, ConsoleError> {
             "csrf" => f.csrf = Some(text()),
             "method" => f.method = Some(text()),
             "application_id" => f.application_id = Some(text()),
-            "certificate" => f.pfx = Some(bytes.to_vec()).filter(|b| !b.is_empty()),
+            // An empty file that was chosen goes on to the checks, which say it is empty.
+            "certificate" => f.pfx = Some(bytes.to_vec()).filter(|b| !b.is_empty() || file_chosen),
             "password" => {
                 f.password = Some(SecretString::from(
                     String::from_utf8_lossy(&bytes).into_owned(),
@@ -359,7 +363,10 @@ pub async fn submit(
                 &op,
                 p,
                 chosen,
-                Some("Choose the custom app's certificate file (.pfx).".into()),
+                Some(
+                    "No certificate file was chosen: choose the custom app's certificate file (.pfx)."
+                        .into(),
+                ),
             )
             .await;
         }

@@ -1,4 +1,4 @@
-//! Scan profiles on [`SqlStore`] (migration 0007).
+//! Scan profiles on [`SqlStore`] (migration 0007; 0011 adds the classic method's app profile form).
 
 use std::collections::BTreeSet;
 
@@ -26,6 +26,10 @@ fn from_row(row: &AnyRow) -> Result<ScanProfile, StoreError> {
         },
         ("classic", _, Some(u), Some(d)) => ScanAuth::Classic {
             service_account: parse_from_db("service_account_upn", &u, Upn::parse)?,
+            delegated_profile: parse_from_db("delegated_profile_id", &d, ProfileId::parse)?,
+        },
+        ("classic_app_profile", Some(a), _, Some(d)) => ScanAuth::ClassicAppProfile {
+            app_profile: parse_from_db("app_profile_id", &a, ProfileId::parse)?,
             delegated_profile: parse_from_db("delegated_profile_id", &d, ProfileId::parse)?,
         },
         (m, ..) => {
@@ -73,6 +77,15 @@ fn auth_columns(a: &ScanAuth) -> (&'static str, Option<String>, Option<String>, 
             "classic",
             None,
             Some(service_account.as_str().to_string()),
+            Some(delegated_profile.to_string()),
+        ),
+        ScanAuth::ClassicAppProfile {
+            app_profile,
+            delegated_profile,
+        } => (
+            "classic_app_profile",
+            Some(app_profile.to_string()),
+            None,
             Some(delegated_profile.to_string()),
         ),
     }
