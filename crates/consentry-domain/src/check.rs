@@ -250,6 +250,34 @@ pub trait StatusObserver: Send + Sync + std::fmt::Debug {
     async fn status_changed(&self, change: StatusChange);
 }
 
+/// The delegated scopes a refresh asks for: the ones the profile's consent covers, not every scope
+/// of the current catalog.
+///
+/// A refresh may only ask for scopes equal to or a subset of the consented ones (entra-facts §2.2);
+/// asking for one more fails the whole refresh with AADSTS65001, which reads as "consent revoked"
+/// and stops the token API, when all that happened is that a newer catalog version added a
+/// permission. So the refresh asks for the catalog's scopes as of the version the profile was
+/// consented at (`consented_catalog_version`; every permission records the version that added it),
+/// narrowed to the scopes the last consent or check saw granted when any are recorded (an optional
+/// scope the tenant never granted is not asked for either). The diagnosis then compares what was
+/// granted with the current catalog and names the new permissions (`PermissionsMissing`, or
+/// attention for optional ones) while the profile keeps working with what was granted.
+fn consented_scopes(profile: &AppProfile, app: &AppType) -> Vec<String> {
+    let granted: Vec<&str> = profile
+        .granted_permissions
+        .iter()
+        .filter(|g| g.kind == PermissionType::Scope)
+        .map(|g| g.name.as_str())
+        .collect();
+    // A profile consented before versions were recorded is compared with what it was granted.
+    let version = profile.consented_catalog_version.unwrap_or(u32::MAX);
+    app.permissions_at(version)
+        .filter(|p| p.kind == PermissionType::Scope)
+        .filter(|p| granted.is_empty() || granted.contains(&p.name.as_str()))
+        .map(|p| p.name.clone())
+        .collect()
+}
+
 /// Checks app profiles. Cheap to clone; clones share their [`CheckStats`].
 #[derive(Debug, Clone)]
 pub struct Checker {
@@ -533,7 +561,7 @@ impl Checker {
                 message: "no refresh token is stored for the consent user".into(),
             })?;
         let rt = SecretString::from(String::from_utf8_lossy(token.expose_secret()).into_owned());
-        let scopes: Vec<String> = app.delegated_scopes().map(|p| p.name.clone()).collect();
+        let scopes = consented_scopes(profile, app);
         let refreshed = self
             .platform
             .refresh(profile.tenant_id, client, &rt, &scopes)

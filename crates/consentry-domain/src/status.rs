@@ -175,6 +175,13 @@ impl StatusReason {
         }
     }
 
+    /// Whether the profile's credential still works under this reason, so services may keep using
+    /// it (the token API): attention reasons, and required permissions a newer catalog version added
+    /// (the consent still grants what it granted; only the new features lack their permissions).
+    pub fn credential_works(&self) -> bool {
+        matches!(self, Self::PermissionsMissing { .. }) || self.status() == ProfileStatus::Attention
+    }
+
     /// The stable machine code (the serde tag), for filters, metrics and webhooks.
     pub fn code(&self) -> &'static str {
         match self {

@@ -603,3 +603,166 @@ async fn a_reauthorization_started_during_a_check_wins_over_its_result() {
         "the stale check recorded nothing"
     );
 }
+
+/// Writes the built-in catalog as the next catalog version, in which `app_type` gains the
+/// delegated Graph scope `scope` (`since` = the new version); returns the file's path.
+fn catalog_adding_scope(
+    dir: &std::path::Path,
+    app_type: &str,
+    scope: &str,
+    optional: bool,
+) -> String {
+    let text = consentry_catalog::BUILTIN_TOML;
+    let version = consentry_catalog::Catalog::builtin().version;
+    let next = version + 1;
+    let text = text.replacen(
+        &format!("\nversion = {version}\n"),
+        &format!("\nversion = {next}\n"),
+        1,
+    );
+    let start = text
+        .find(&format!("key = \"{app_type}\"\n"))
+        .expect("app type in the catalog");
+    let at = start
+        + text[start..]
+            .find("permissions = [\n")
+            .expect("permissions")
+        + "permissions = [\n".len();
+    let line = format!(
+        "  {{ name = \"{scope}\", kind = \"scope\", since = {next}, optional = {optional} }},\n"
+    );
+    let text = format!("{}{line}{}", &text[..at], &text[at..]);
+    let path = dir.join(format!("catalog-v{next}.toml"));
+    std::fs::write(&path, text).unwrap();
+    // The file must load, and say what the test means.
+    let loaded = consentry_catalog::Catalog::load_file(&path).expect("the new catalog loads");
+    assert_eq!(loaded.version, next);
+    path.display().to_string()
+}
+
+async fn service_key(env: &TestEnv, org: &str) -> String {
+    let key = consentry_server::api::tokens::new_api_key();
+    env.state
+        .svc
+        .store()
+        .insert_api_key(&consentry_domain::ApiKey {
+            id: uuid::Uuid::new_v4(),
+            org_id: org.parse().unwrap(),
+            name: "backup-service".into(),
+            key_hash: consentry_server::api::tokens::key_hash(&key),
+            created_at: time::OffsetDateTime::now_utc(),
+            revoked_at: None,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    key
+}
+
+async fn issue_token(env: &TestEnv, key: &str, profile: &str) -> (StatusCode, Value) {
+    let res = env
+        .http
+        .post(format!("{}/api/v1/tenants/{CONTOSO}/tokens", env.base))
+        .bearer_auth(key)
+        .json(&json!({"profile_id": profile}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Consent under the current catalog; the vendor adds a delegated scope to its app registration and
+/// ships a catalog version adding it; the next check names the new scope (not "consent revoked"),
+/// the token API keeps serving with what was granted, and re-authorizing grants it.
+async fn a_new_delegated_scope_is_reported_as_missing(app_type: &str, optional: bool) {
+    const NEW_SCOPE: &str = "Files.Read.All";
+    let mut env = TestEnv::start().await;
+    let org = env.connect_contoso(&[]).await;
+    let id = env.profile(app_type, None).await;
+    authorize(&env, &id, ADMIN, json!({})).await;
+    assert_eq!(check(&env, &id).await["outcome"], "valid");
+    let consented_at = env.get_profile(&id).await["consented_catalog_version"].clone();
+
+    env.sim
+        .control()
+        .add_app_permission(
+            vendor_app(app_type),
+            entra_sim::PermissionKind::Delegated,
+            NEW_SCOPE,
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog_adding_scope(dir.path(), app_type, NEW_SCOPE, optional);
+    env.restart_with_settings(vec![("CONSENTRY_CATALOG_FILE".into(), catalog)])
+        .await;
+    assert_eq!(
+        env.get_profile(&id).await["consented_catalog_version"],
+        consented_at
+    );
+
+    let v = check(&env, &id).await;
+    if optional {
+        assert_eq!(v["outcome"], "attention", "{v}");
+        assert_eq!(
+            v["profile"]["reason"]["code"],
+            "optional_permissions_available"
+        );
+        assert_eq!(
+            v["profile"]["reason"]["permissions"],
+            json!([NEW_SCOPE]),
+            "{v}"
+        );
+    } else {
+        assert_eq!(v["outcome"], "invalid", "{v}");
+        assert_eq!(v["profile"]["reason"]["code"], "permissions_missing", "{v}");
+        assert_eq!(v["profile"]["reason"]["missing"], json!([NEW_SCOPE]), "{v}");
+        assert!(remediation(&v).contains("Re-authorize"), "{v}");
+    }
+    // The refresh token still works with the scopes that were granted: the token API serves.
+    let key = service_key(&env, &org).await;
+    let (s, t) = issue_token(&env, &key, &id).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert!(
+        t["access_token"]
+            .as_str()
+            .is_some_and(|a| a.split('.').count() == 3),
+        "{t}"
+    );
+    let p = env.get_profile(&id).await;
+    assert_eq!(
+        p["status"],
+        if optional { "attention" } else { "invalid" },
+        "{p}"
+    );
+
+    // Re-authorizing grants the new scope: valid, consented at the new version.
+    authorize(&env, &id, ADMIN, json!({})).await;
+    let v = check(&env, &id).await;
+    assert_eq!(v["outcome"], "valid", "{v}");
+    let p = env.get_profile(&id).await;
+    assert_ne!(p["consented_catalog_version"], consented_at, "{p}");
+    assert!(
+        p["granted_permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == NEW_SCOPE),
+        "{p}"
+    );
+}
+
+#[tokio::test]
+async fn a_delegated_scope_added_by_a_newer_catalog_is_missing_not_a_revoked_consent_delegated() {
+    a_new_delegated_scope_is_reported_as_missing("iaas-delegated", false).await;
+}
+
+#[tokio::test]
+async fn a_delegated_scope_added_by_a_newer_catalog_is_missing_not_a_revoked_consent_hybrid() {
+    a_new_delegated_scope_is_reported_as_missing("insights-m365", false).await;
+}
+
+#[tokio::test]
+async fn an_optional_delegated_scope_added_by_a_newer_catalog_draws_attention() {
+    a_new_delegated_scope_is_reported_as_missing("iaas-delegated", true).await;
+}
