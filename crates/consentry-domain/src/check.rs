@@ -76,6 +76,9 @@ pub struct CheckPolicy {
     pub refresh_inactivity_limit: Duration,
     /// A refresh token unused for longer than this is reported as kept alive by the check.
     pub refresh_inactivity_warning: Duration,
+    /// The service's own outbound addresses (IPs or CIDR ranges) as Microsoft sees them
+    /// (`[network] outbound_addresses`), named in conditional access advice.
+    pub outbound_addresses: Vec<String>,
 }
 
 impl Default for CheckPolicy {
@@ -87,6 +90,7 @@ impl Default for CheckPolicy {
             certificate_warning: Duration::days(30),
             refresh_inactivity_limit: Duration::days(90),
             refresh_inactivity_warning: Duration::days(76),
+            outbound_addresses: Vec::new(),
         }
     }
 }
@@ -458,10 +462,16 @@ impl Checker {
                         thumb.as_deref(),
                     );
                     // Only transient failures have no reason, and those were handled above.
-                    let r = reason.unwrap_or_else(|| StatusReason::UnrecognizedError {
+                    let mut r = reason.unwrap_or_else(|| StatusReason::UnrecognizedError {
                         aadsts: e.aadsts,
                         error: e.error.clone().unwrap_or_else(|| "error".into()),
                     });
+                    if let StatusReason::ConditionalAccessBlocked {
+                        outbound_addresses, ..
+                    } = &mut r
+                    {
+                        outbound_addresses.clone_from(&self.policy.outbound_addresses);
+                    }
                     break Evidence::Broken(r, e.aadsts);
                 }
             }

@@ -181,9 +181,27 @@ async fn mfa_enabled_after_consent() {
     fix_by_reauthorizing(&env, &id).await;
 }
 
+const OUTBOUND: &str = "198.51.100.10, 192.0.2.16/28";
+
+/// A hybrid profile authorized by `upn` on a Consentry whose outbound addresses are [`OUTBOUND`].
+async fn hybrid_env_with_outbound(upn: &str) -> (TestEnv, String, String) {
+    let env = TestEnv::start_with_settings(
+        entra_sim::Scenario::contoso(),
+        vec![(
+            "CONSENTRY_NETWORK__OUTBOUND_ADDRESSES".into(),
+            OUTBOUND.into(),
+        )],
+    )
+    .await;
+    let org = env.connect_contoso(&[]).await;
+    let id = env.profile("insights-m365", None).await;
+    authorize(&env, &id, upn, json!({})).await;
+    (env, id, org)
+}
+
 #[tokio::test]
 async fn conditional_access_names_the_original_ip_and_lifting_the_policy_restores_validity() {
-    let (env, id) = hybrid_env(ADMIN).await;
+    let (env, id, org) = hybrid_env_with_outbound(ADMIN).await;
     let policy: entra_sim::CaPolicy = serde_json::from_value(json!({
         "name": "Only from HQ",
         "users": [ADMIN],
@@ -197,7 +215,33 @@ async fn conditional_access_names_the_original_ip_and_lifting_the_policy_restore
         .unwrap();
     let v = expect_invalid(&env, &id, "conditional_access_blocked").await;
     assert_eq!(v["profile"]["reason"]["original_ip"], OFFICE_IP);
+    // The advice names both the consent IP and the service's own outbound addresses, which
+    // Microsoft evaluates at every refresh (entra-facts §7).
+    assert_eq!(
+        v["profile"]["reason"]["outbound_addresses"],
+        json!(["198.51.100.10", "192.0.2.16/28"]),
+        "{v}"
+    );
     assert!(remediation(&v).contains(OFFICE_IP), "{v}");
+    assert!(
+        remediation(&v).contains("198.51.100.10, 192.0.2.16/28"),
+        "{v}"
+    );
+    // The console's profile detail shows the same remediation.
+    let session = console_session(&env, &org).await;
+    let page = consentry_testkit::console::get(
+        &env.state,
+        &format!("/console/profiles/{id}"),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(OFFICE_IP), "{}", page.body);
+    assert!(
+        page.body.contains("198.51.100.10, 192.0.2.16/28"),
+        "{}",
+        page.body
+    );
 
     // The policy is fixed in the tenant: the next check makes the profile valid again.
     env.sim.control().set_ca_policies(CONTOSO, vec![]).unwrap();
@@ -765,4 +809,144 @@ async fn a_delegated_scope_added_by_a_newer_catalog_is_missing_not_a_revoked_con
 #[tokio::test]
 async fn an_optional_delegated_scope_added_by_a_newer_catalog_draws_attention() {
     a_new_delegated_scope_is_reported_as_missing("iaas-delegated", true).await;
+}
+
+/// Signs in to the console as an operator of `org`; the session token.
+async fn console_session(env: &TestEnv, org: &str) -> String {
+    let name = format!("ops-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let pw = secrecy::SecretString::from("Console-Passw0rd!".to_string());
+    env.state
+        .console
+        .accounts
+        .create(
+            &name,
+            &pw,
+            consentry_domain::AccountScope::Organization(org.parse().unwrap()),
+        )
+        .await
+        .unwrap();
+    consentry_testkit::console::sign_in(&env.state, &name, "Console-Passw0rd!", None).await
+}
+
+#[tokio::test]
+async fn a_compliant_device_policy_gets_its_own_advice_not_the_ip_one() {
+    let (env, id, _) = hybrid_env_with_outbound(PRA).await;
+    let policy: entra_sim::CaPolicy = serde_json::from_value(json!({
+        "name": "Managed devices only",
+        "users": [PRA],
+        "action": "require_compliant_device"
+    }))
+    .unwrap();
+    env.sim
+        .control()
+        .set_ca_policies(CONTOSO, vec![policy])
+        .unwrap();
+    let v = expect_invalid(&env, &id, "conditional_access_requirement").await;
+    assert_eq!(
+        v["profile"]["reason"]["requirement"], "compliant_device",
+        "{v}"
+    );
+    assert_eq!(v["profile"]["reason"]["aadsts"], 53000, "{v}");
+    let steps = remediation(&v);
+    assert!(steps.contains("exclude this app"), "{v}");
+    assert!(steps.contains("compliant device"), "{v}");
+    assert!(
+        !steps.contains(OFFICE_IP) && !steps.contains("198.51.100.10"),
+        "no named-location advice for a device control: {v}"
+    );
+    assert!(
+        v["profile"]["reason_view"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("compliant device"),
+        "{v}"
+    );
+
+    // The administrator excludes the app from the policy: valid again at the next check.
+    env.sim.control().set_ca_policies(CONTOSO, vec![]).unwrap();
+    let v = check(&env, &id).await;
+    assert_eq!(v["outcome"], "valid", "{v}");
+    assert_eq!(v["changed"], true);
+}
+
+#[tokio::test]
+async fn the_outbound_addresses_are_shown_before_consenting() {
+    let (env, id, org) = hybrid_env_with_outbound(ADMIN).await;
+    // The re-authorization wizard, for an app type with delegated permissions.
+    let session = console_session(&env, &org).await;
+    let page = consentry_testkit::console::get(
+        &env.state,
+        &format!("/console/profiles/{id}/reauthorize"),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"network-note\""), "{}", page.body);
+    assert!(
+        page.body.contains("198.51.100.10, 192.0.2.16/28"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(OFFICE_IP),
+        "the previous consent IP: {}",
+        page.body
+    );
+
+    // A consent link for the tenant's administrator says the same before Microsoft.
+    let (s, started) = env
+        .start_reauth(&id, json!({"method": "admin", "handoff": true}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let link = started["url"].as_str().unwrap();
+    let html = env
+        .http
+        .get(link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"network-note\""), "{html}");
+    assert!(html.contains("198.51.100.10, 192.0.2.16/28"), "{html}");
+    assert!(html.contains("the IP address you consent from"), "{html}");
+
+    // An application-only app type has no such note.
+    let app_only = env.profile("m365-all", Some("cloud-backup-m365")).await;
+    let page = consentry_testkit::console::get(
+        &env.state,
+        &format!("/console/profiles/{app_only}/reauthorize"),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("network-note"), "{}", page.body);
+}
+
+#[test]
+fn outbound_addresses_are_validated() {
+    let load = |v: &str| {
+        consentry_server::Config::load(
+            None,
+            vec![(
+                "CONSENTRY_NETWORK__OUTBOUND_ADDRESSES".to_string(),
+                v.to_string(),
+            )],
+        )
+    };
+    let cfg = load("203.0.113.10,2001:db8::/32").unwrap();
+    assert_eq!(
+        cfg.network.outbound_addresses,
+        vec!["203.0.113.10".to_string(), "2001:db8::/32".to_string()]
+    );
+    let err = load("203.0.113.10/24").unwrap_err().to_string();
+    assert!(err.contains("host bits"), "{err}");
+    let err = load("office").unwrap_err().to_string();
+    assert!(
+        err.contains("neither an IP address nor a CIDR range"),
+        "{err}"
+    );
+    let err = load("203.0.113.0/33").unwrap_err().to_string();
+    assert!(err.contains("prefix length"), "{err}");
 }

@@ -252,6 +252,7 @@ pub fn full_profile(tenant: &Tenant, created_at: OffsetDateTime) -> AppProfile {
         status: ProfileStatus::Invalid,
         reason: Some(StatusReason::ConditionalAccessBlocked {
             original_ip: Some(ip),
+            outbound_addresses: vec!["198.51.100.10".into()],
         }),
         last_checked_at: Some(created_at + Duration::nanoseconds(987_654_321)),
         consented_catalog_version: Some(3),
@@ -1404,6 +1405,7 @@ pub fn full_pending(profile: ProfileId, created_at: OffsetDateTime) -> PendingAu
         previous_status: ProfileStatus::Invalid,
         previous_reason: Some(StatusReason::ConditionalAccessBlocked {
             original_ip: Some(ip),
+            outbound_addresses: vec!["198.51.100.10".into()],
         }),
         created_at: created_at.to_offset(plus2),
         expires_at: created_at + Duration::minutes(10) + Duration::nanoseconds(7),
