@@ -74,7 +74,8 @@ pub struct CheckPolicy {
     pub certificate_warning: Duration,
     /// Inactivity after which Microsoft expires a refresh token (90 days; entra-facts).
     pub refresh_inactivity_limit: Duration,
-    /// A refresh token unused for longer than this is reported as kept alive by the check.
+    /// A refresh token unredeemed for longer than this draws attention when a check cannot redeem
+    /// it (transient failures), and is reported as kept alive when a check does.
     pub refresh_inactivity_warning: Duration,
     /// The service's own outbound addresses (IPs or CIDR ranges) as Microsoft sees them
     /// (`[network] outbound_addresses`), named in conditional access advice.
@@ -89,7 +90,7 @@ impl Default for CheckPolicy {
             retry_max_delay: std::time::Duration::from_secs(30),
             certificate_warning: Duration::days(30),
             refresh_inactivity_limit: Duration::days(90),
-            refresh_inactivity_warning: Duration::days(76),
+            refresh_inactivity_warning: Duration::days(75),
             outbound_addresses: Vec::new(),
         }
     }
@@ -421,10 +422,7 @@ impl Checker {
         }
 
         let client = self.client_for(&profile, &app).await?;
-        let last_use = match (profile.last_checked_at, profile.authorized_at) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        let last_use = last_redemption(&profile);
 
         let mut attempt = 1u32;
         let evidence = loop {
@@ -443,6 +441,12 @@ impl Checker {
                         .fetch_add(1, Ordering::Relaxed);
                     *lock(&self.stats.last_transient_error) =
                         Some((now, profile.id, e.message.clone()));
+                    if let Some(reason) = self.near_inactivity(&profile, now) {
+                        tracing::warn!(profile = %profile.id, attempts = attempt, error = %e.message, "check failed transiently and the refresh token nears its inactivity limit");
+                        return self
+                            .conclude_near_inactivity(profile, reason, trigger, attempt, e.message)
+                            .await;
+                    }
                     tracing::warn!(profile = %profile.id, attempts = attempt, error = %e.message, "check failed transiently; status unchanged");
                     return Ok(CheckOutcome::TransientFailure {
                         profile_id,
@@ -487,9 +491,83 @@ impl Checker {
             Evidence::Works { grants, delegated } => {
                 let kept_alive = delegated.is_some()
                     && last_use.is_some_and(|t| now - t >= self.policy.refresh_inactivity_warning);
+                let mut profile = profile;
+                if delegated.is_some() {
+                    // Also recorded by `use_refresh_token`; the save below keeps the later time.
+                    profile.refresh_token_redeemed_at = Some(now);
+                }
                 let (reason, granted) = self.diagnose(&profile, &app, &grants, delegated, now);
                 self.conclude(profile, reason, trigger, kept_alive, Some(granted))
                     .await
+            }
+        }
+    }
+
+    /// `RefreshTokenNearInactivity` when a check could not redeem the consent user's refresh
+    /// token (a persisting transient failure) and the token has gone unredeemed for longer than
+    /// [`CheckPolicy::refresh_inactivity_warning`].
+    ///
+    /// Microsoft revokes a refresh token unused for 90 days (AADSTS700082). Every check redeems it,
+    /// so it only nears that limit when redemption has been failing for weeks (Microsoft
+    /// unreachable from the service, the service down, or a database restored from an old
+    /// backup). The transient failure itself is no evidence against the profile; the age of the
+    /// token is — Consentry's own record of its last successful redemption
+    /// (`refresh_token_redeemed_at`, or the authorization) — so the profile draws attention,
+    /// with the days left, and never becomes invalid this way. Only valid and attention profiles
+    /// are flagged: an invalid one needs re-authorizing anyway.
+    fn near_inactivity(&self, profile: &AppProfile, now: OffsetDateTime) -> Option<StatusReason> {
+        profile.consent_user.as_ref()?;
+        if !matches!(
+            profile.status,
+            ProfileStatus::Valid | ProfileStatus::Attention
+        ) {
+            return None;
+        }
+        let last_used = last_redemption(profile)?;
+        if now - last_used < self.policy.refresh_inactivity_warning {
+            return None;
+        }
+        let expires_at = last_used + self.policy.refresh_inactivity_limit;
+        Some(StatusReason::RefreshTokenNearInactivity {
+            last_used,
+            expires_at,
+            // Started days count: 9 days and 23 hours left reads "10 days left".
+            days_left: ((expires_at - now).whole_seconds().max(0) + 86_399) / 86_400,
+        })
+    }
+
+    /// Saves a near-inactivity warning found after a persisting transient failure. The outcome
+    /// stays a transient failure (the credential was not exercised, `last_checked_at` is kept)
+    /// with the new status.
+    async fn conclude_near_inactivity(
+        &self,
+        profile: AppProfile,
+        reason: StatusReason,
+        trigger: &CheckTrigger,
+        attempts: u32,
+        error: String,
+    ) -> Result<CheckOutcome, DomainError> {
+        let profile_id = profile.id;
+        let last_checked_at = profile.last_checked_at;
+        let summary = reason.summary();
+        match self
+            .save_status(profile, Some(reason), trigger, None, last_checked_at)
+            .await?
+        {
+            Some((saved, _, _)) => Ok(CheckOutcome::TransientFailure {
+                profile_id,
+                status: saved.status,
+                attempts,
+                message: format!("{error}; {summary}"),
+            }),
+            None => {
+                let current = self.core.profile(profile_id).await?;
+                Ok(CheckOutcome::TransientFailure {
+                    profile_id,
+                    status: current.status,
+                    attempts,
+                    message: error,
+                })
             }
         }
     }
@@ -576,6 +654,16 @@ impl Checker {
             .platform
             .refresh(profile.tenant_id, client, &rt, &scopes)
             .await?;
+        let redeemed_at = self.core.clock().now();
+        if let Err(e) = self
+            .core
+            .store()
+            .record_refresh_redemption(profile.id, redeemed_at)
+            .await
+        {
+            // Only the inactivity warning reads it; the refresh itself worked.
+            tracing::warn!(profile = %profile.id, error = %e, "the refresh token's redemption time could not be recorded");
+        }
         if let Some(new) = &refreshed.refresh_token
             && let Err(e) = self
                 .core
@@ -738,16 +826,17 @@ impl Checker {
         (reason, granted)
     }
 
-    /// Saves the result: a history event when the status or reason changed, otherwise only
-    /// `last_checked_at` (and the granted permissions read).
-    async fn conclude(
+    /// Writes a check's conclusion: the status and reason (a history event and the observers
+    /// when either changed), `last_checked_at` and the granted permissions read. `None` when the
+    /// profile changed since it was read (a re-authorization started): nothing is written.
+    async fn save_status(
         &self,
         mut profile: AppProfile,
         reason: Option<StatusReason>,
         trigger: &CheckTrigger,
-        kept_alive: bool,
         granted: Option<Vec<GrantedPermission>>,
-    ) -> Result<CheckOutcome, DomainError> {
+        last_checked_at: Option<OffsetDateTime>,
+    ) -> Result<Option<(AppProfile, ProfileStatus, bool)>, DomainError> {
         let now = self.core.clock().now();
         // A re-authorization may have started (or finished) while Microsoft was asked: its result
         // wins, this check's evidence is stale. The save below is conditional on the profile as read.
@@ -759,7 +848,7 @@ impl Checker {
             .unwrap_or(ProfileStatus::Valid);
         let changed = new_status != profile.status || reason != profile.reason;
         let stale_reason = profile.reason.clone();
-        profile.last_checked_at = Some(now);
+        profile.last_checked_at = last_checked_at;
         if let Some(g) = granted {
             profile.granted_permissions = g;
         }
@@ -795,12 +884,7 @@ impl Checker {
             .save_profile_if_unchanged(&profile, as_read, event)
             .await?
         {
-            let current = self.core.profile(profile.id).await?;
-            return Ok(CheckOutcome::Skipped {
-                profile_id: profile.id,
-                status: current.status,
-                message: "the profile changed while it was checked (for example a re-authorization started); its new state is kept".into(),
-            });
+            return Ok(None);
         }
         if let Some(previous_reason) = previous_reason {
             for o in &self.observers {
@@ -812,6 +896,32 @@ impl Checker {
                 .await;
             }
         }
+        Ok(Some((profile, previous_status, changed)))
+    }
+
+    /// Saves the result: a history event when the status or reason changed, otherwise only
+    /// `last_checked_at` (and the granted permissions read).
+    async fn conclude(
+        &self,
+        profile: AppProfile,
+        reason: Option<StatusReason>,
+        trigger: &CheckTrigger,
+        kept_alive: bool,
+        granted: Option<Vec<GrantedPermission>>,
+    ) -> Result<CheckOutcome, DomainError> {
+        let now = self.core.clock().now();
+        let id = profile.id;
+        let Some((profile, previous_status, changed)) = self
+            .save_status(profile, reason, trigger, granted, Some(now))
+            .await?
+        else {
+            let current = self.core.profile(id).await?;
+            return Ok(CheckOutcome::Skipped {
+                profile_id: id,
+                status: current.status,
+                message: "the profile changed while it was checked (for example a re-authorization started); its new state is kept".into(),
+            });
+        };
         let remediation = profile
             .reason
             .as_ref()
@@ -824,5 +934,14 @@ impl Checker {
             remediation,
             refresh_token_kept_alive: kept_alive,
         })
+    }
+}
+
+/// The last successful redemption of the profile's refresh token that Consentry knows of: the
+/// recorded one, or the authorization that issued the token, whichever is later.
+fn last_redemption(profile: &AppProfile) -> Option<OffsetDateTime> {
+    match (profile.refresh_token_redeemed_at, profile.authorized_at) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
 }

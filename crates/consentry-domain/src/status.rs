@@ -210,11 +210,18 @@ pub enum StatusReason {
         #[serde(with = "time::serde::rfc3339")]
         not_after: OffsetDateTime,
     },
-    /// Attention: the refresh token is close to its inactivity limit.
+    /// Attention: the consent user's refresh token has not been redeemed for long (the service could
+    /// not reach Microsoft) and nears the 90-day inactivity limit after which Microsoft revokes it
+    /// (AADSTS700082).
     RefreshTokenNearInactivity {
-        /// When it was last used.
+        /// When it was last redeemed successfully.
         #[serde(with = "time::serde::rfc3339")]
         last_used: OffsetDateTime,
+        /// When Microsoft revokes it unless it is redeemed before.
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+        /// Whole days left, as of the check that found it.
+        days_left: i64,
     },
     /// Attention: a newer catalog version offers optional permissions not yet granted.
     OptionalPermissionsAvailable {
@@ -276,7 +283,9 @@ impl StatusReason {
     /// Who has to act.
     pub fn owner(&self) -> ActionOwner {
         match self {
-            Self::VendorCredentialProblem { .. } => ActionOwner::Operator,
+            Self::VendorCredentialProblem { .. } | Self::RefreshTokenNearInactivity { .. } => {
+                ActionOwner::Operator
+            }
             Self::ReauthorizationStarted { .. } => ActionOwner::Nobody,
             _ => ActionOwner::TenantAdmin,
         }
@@ -346,9 +355,14 @@ impl StatusReason {
                 "The certificate of the custom Azure app expires on {}.",
                 date(*not_after)
             ),
-            Self::RefreshTokenNearInactivity { last_used } => format!(
-                "The consent user's sign-in was last used on {} and will expire after 90 days without use.",
-                date(*last_used)
+            Self::RefreshTokenNearInactivity {
+                last_used,
+                expires_at,
+                days_left,
+            } => format!(
+                "The consent user's sign-in has not been renewed since {}: the service could not reach Microsoft. Microsoft revokes it on {} unless it is renewed before ({days_left} days left).",
+                date(*last_used),
+                date(*expires_at)
             ),
             Self::OptionalPermissionsAvailable { permissions } => format!(
                 "New optional permissions are available: {}.",
@@ -453,8 +467,9 @@ impl StatusReason {
                 }
                 steps
             }
-            Self::RefreshTokenNearInactivity { .. } => vec![
-                "No action is needed while the service keeps using the app; a check now keeps the sign-in alive.".into(),
+            Self::RefreshTokenNearInactivity { expires_at, .. } => vec![
+                "Operator: restore the service's access to Microsoft (login.microsoftonline.com); the next check that gets through renews the sign-in and clears this.".into(),
+                format!("If it is not renewed by {}, the app profile becomes Invalid and must be re-authorized.", date(*expires_at)),
             ],
             Self::OptionalPermissionsAvailable { .. } => vec![
                 "Re-authorize the app profile when convenient to grant the new optional permissions.".into(),

@@ -950,3 +950,140 @@ fn outbound_addresses_are_validated() {
     let err = load("203.0.113.0/33").unwrap_err().to_string();
     assert!(err.contains("prefix length"), "{err}");
 }
+
+/// Moves Microsoft's and Consentry's clocks together.
+fn advance_days(env: &TestEnv, days: i64) {
+    env.sim
+        .control()
+        .advance_clock(std::time::Duration::from_secs(
+            u64::try_from(days).unwrap() * 24 * 3600,
+        ))
+        .unwrap();
+    env.clock.advance(time::Duration::days(days));
+}
+
+fn fast_checker(env: &TestEnv) -> Checker {
+    Checker::new(
+        env.state.svc.clone(),
+        Arc::clone(env.state.reauth.platform()),
+        CheckPolicy {
+            retry_base_delay: std::time::Duration::from_millis(5),
+            retry_max_delay: std::time::Duration::from_millis(20),
+            ..CheckPolicy::default()
+        },
+    )
+}
+
+fn token_endpoint_down() -> Vec<entra_sim::FaultRule> {
+    vec![entra_sim::FaultRule {
+        endpoint: "token".into(),
+        rate: 1.0,
+        latency_ms: 0,
+        status: Some(503),
+        retry_after_secs: None,
+        drop_connection: false,
+    }]
+}
+
+#[tokio::test]
+async fn a_refresh_token_unredeemed_for_75_days_draws_attention_when_checks_cannot_renew_it() {
+    let (env, id) = hybrid_env(ADMIN).await;
+    let checker = fast_checker(&env);
+    let pid = ProfileId::parse(&id).unwrap();
+    let authorized = env.get_profile(&id).await["authorized_at"].clone();
+
+    // Microsoft cannot be reached for 70 days (the server was down, or its network was):
+    // a transient failure changes nothing yet.
+    advance_days(&env, 70);
+    env.sim.control().set_faults(token_endpoint_down()).unwrap();
+    match checker.check(pid, CheckTrigger::Schedule).await.unwrap() {
+        CheckOutcome::TransientFailure { status, .. } => assert_eq!(status.as_str(), "valid"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(env.get_profile(&id).await["status"], "valid");
+
+    // Past 75 days without a redemption: attention, with the days left before Microsoft revokes
+    // the token (90 days after its last use).
+    advance_days(&env, 10);
+    let events = history(&env, &id).await.len();
+    match checker.check(pid, CheckTrigger::Schedule).await.unwrap() {
+        CheckOutcome::TransientFailure {
+            status, message, ..
+        } => {
+            assert_eq!(status.as_str(), "attention");
+            assert!(message.contains("10 days left"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "attention", "{p}");
+    assert_eq!(p["reason"]["code"], "refresh_token_near_inactivity", "{p}");
+    assert_eq!(p["reason"]["days_left"], 10, "{p}");
+    assert_eq!(p["reason"]["last_used"], authorized, "{p}");
+    assert_eq!(p["reason_view"]["owner"], "operator", "{p}");
+    assert!(
+        p["reason_view"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("10 days left"),
+        "{p}"
+    );
+    let h = history(&env, &id).await;
+    assert_eq!(h.len(), events + 1);
+    assert_eq!(h[0]["to_status"], "attention");
+    // The same finding again writes nothing.
+    checker.check(pid, CheckTrigger::Schedule).await.unwrap();
+    assert_eq!(history(&env, &id).await.len(), events + 1);
+
+    // Microsoft is reachable again: the check renews the token and the profile is valid.
+    env.sim.control().set_faults(vec![]).unwrap();
+    match checker.check(pid, CheckTrigger::Schedule).await.unwrap() {
+        CheckOutcome::Checked {
+            profile,
+            refresh_token_kept_alive,
+            ..
+        } => {
+            assert_eq!(profile.status.as_str(), "valid", "{profile:?}");
+            assert!(refresh_token_kept_alive);
+            assert!(
+                profile.refresh_token_redeemed_at.unwrap()
+                    > profile.authorized_at.unwrap() + time::Duration::days(80),
+                "the redemption is recorded: {profile:?}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Down again the next day: the token was just renewed, so nothing to warn about.
+    advance_days(&env, 1);
+    env.sim.control().set_faults(token_endpoint_down()).unwrap();
+    match checker.check(pid, CheckTrigger::Schedule).await.unwrap() {
+        CheckOutcome::TransientFailure { status, .. } => assert_eq!(status.as_str(), "valid"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_token_apis_redemptions_count_as_uses_of_the_refresh_token() {
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&[]).await;
+    let id = env.profile("iaas-delegated", None).await;
+    authorize(&env, &id, ADMIN, json!({})).await;
+    let before = env.get_profile(&id).await["refresh_token_redeemed_at"].clone();
+    // Only the token API uses it for 80 days; then Microsoft becomes unreachable.
+    advance_days(&env, 80);
+    let key = service_key(&env, &org).await;
+    let (s, t) = issue_token(&env, &key, &id).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let after = env.get_profile(&id).await["refresh_token_redeemed_at"].clone();
+    assert_ne!(after, before, "the token API's redemption is recorded");
+    env.sim.control().set_faults(token_endpoint_down()).unwrap();
+    let checker = fast_checker(&env);
+    match checker
+        .check(ProfileId::parse(&id).unwrap(), CheckTrigger::Schedule)
+        .await
+        .unwrap()
+    {
+        CheckOutcome::TransientFailure { status, .. } => assert_eq!(status.as_str(), "valid"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
