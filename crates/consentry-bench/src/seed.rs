@@ -148,6 +148,7 @@ pub async fn seed(svc: &Consentry, plan: SeedPlan) -> Result<Seeded, SeedError> 
             reason: bad.then_some(StatusReason::ConsentRevoked),
             last_checked_at: None,
             consented_catalog_version: Some(version),
+            refresh_token_redeemed_at: None,
             authorized_at: Some(now),
             created_at: now,
             updated_at: now,

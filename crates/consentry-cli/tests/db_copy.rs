@@ -81,6 +81,7 @@ fn working_profile(tenant: &Tenant, catalog: &Catalog) -> AppProfile {
         status: ProfileStatus::Valid,
         reason: None,
         consented_catalog_version: Some(catalog.version),
+        refresh_token_redeemed_at: None,
         authorized_at: Some(now),
         ..story::minimal_profile(tenant, now)
     }

@@ -367,6 +367,7 @@ async fn seed(
                 reason: None,
                 last_checked_at: None,
                 consented_catalog_version: Some(catalog.version),
+                refresh_token_redeemed_at: None,
                 authorized_at: Some(now),
                 created_at: now,
                 updated_at: now,

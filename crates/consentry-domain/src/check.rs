@@ -74,8 +74,12 @@ pub struct CheckPolicy {
     pub certificate_warning: Duration,
     /// Inactivity after which Microsoft expires a refresh token (90 days; entra-facts).
     pub refresh_inactivity_limit: Duration,
-    /// A refresh token unused for longer than this is reported as kept alive by the check.
+    /// A refresh token unredeemed for longer than this draws attention when a check cannot redeem
+    /// it (transient failures), and is reported as kept alive when a check does.
     pub refresh_inactivity_warning: Duration,
+    /// The service's own outbound addresses (IPs or CIDR ranges) as Microsoft sees them
+    /// (`[network] outbound_addresses`), named in conditional access advice.
+    pub outbound_addresses: Vec<String>,
 }
 
 impl Default for CheckPolicy {
@@ -86,7 +90,8 @@ impl Default for CheckPolicy {
             retry_max_delay: std::time::Duration::from_secs(30),
             certificate_warning: Duration::days(30),
             refresh_inactivity_limit: Duration::days(90),
-            refresh_inactivity_warning: Duration::days(76),
+            refresh_inactivity_warning: Duration::days(75),
+            outbound_addresses: Vec::new(),
         }
     }
 }
@@ -274,6 +279,34 @@ pub trait StatusObserver: Send + Sync + std::fmt::Debug {
     async fn status_changed(&self, change: StatusChange);
 }
 
+/// The delegated scopes a refresh asks for: the ones the profile's consent covers, not every scope
+/// of the current catalog.
+///
+/// A refresh may only ask for scopes equal to or a subset of the consented ones (entra-facts §2.2);
+/// asking for one more fails the whole refresh with AADSTS65001, which reads as "consent revoked"
+/// and stops the token API, when all that happened is that a newer catalog version added a
+/// permission. So the refresh asks for the catalog's scopes as of the version the profile was
+/// consented at (`consented_catalog_version`; every permission records the version that added it),
+/// narrowed to the scopes the last consent or check saw granted when any are recorded (an optional
+/// scope the tenant never granted is not asked for either). The diagnosis then compares what was
+/// granted with the current catalog and names the new permissions (`PermissionsMissing`, or
+/// attention for optional ones) while the profile keeps working with what was granted.
+fn consented_scopes(profile: &AppProfile, app: &AppType) -> Vec<String> {
+    let granted: Vec<&str> = profile
+        .granted_permissions
+        .iter()
+        .filter(|g| g.kind == PermissionType::Scope)
+        .map(|g| g.name.as_str())
+        .collect();
+    // A profile consented before versions were recorded is compared with what it was granted.
+    let version = profile.consented_catalog_version.unwrap_or(u32::MAX);
+    app.permissions_at(version)
+        .filter(|p| p.kind == PermissionType::Scope)
+        .filter(|p| granted.is_empty() || granted.contains(&p.name.as_str()))
+        .map(|p| p.name.clone())
+        .collect()
+}
+
 /// Checks app profiles. Cheap to clone; clones share their [`CheckStats`].
 #[derive(Debug, Clone)]
 pub struct Checker {
@@ -291,9 +324,16 @@ enum Evaluation {
         reason: Option<StatusReason>,
         kept_alive: bool,
         granted: Option<Vec<GrantedPermission>>,
+        /// The consent user's refresh token was redeemed (its inactivity clock starts again).
+        redeemed: bool,
     },
-    /// Microsoft kept failing transiently.
-    Transient { attempts: u32, message: String },
+    /// Microsoft kept failing transiently. `near_inactivity`: the refresh token, unredeemed for
+    /// long, nears Microsoft's inactivity limit (see `Checker::near_inactivity`).
+    Transient {
+        attempts: u32,
+        message: String,
+        near_inactivity: Option<StatusReason>,
+    },
 }
 
 /// The evidence of one attempt.
@@ -398,11 +438,28 @@ impl Checker {
                 reason,
                 kept_alive,
                 granted,
+                redeemed,
             } => {
+                let mut profile = profile;
+                if redeemed {
+                    profile.refresh_token_redeemed_at = Some(self.core.clock().now());
+                }
                 self.conclude(profile, reason, trigger, kept_alive, granted)
                     .await
             }
-            Evaluation::Transient { attempts, message } => Ok(CheckOutcome::TransientFailure {
+            Evaluation::Transient {
+                attempts,
+                message,
+                near_inactivity: Some(reason),
+            } => {
+                self.conclude_near_inactivity(profile, reason, trigger, attempts, message)
+                    .await
+            }
+            Evaluation::Transient {
+                attempts,
+                message,
+                near_inactivity: None,
+            } => Ok(CheckOutcome::TransientFailure {
                 profile_id,
                 status: profile.status,
                 attempts,
@@ -458,12 +515,21 @@ impl Checker {
                 }
                 match self.evaluate(&profile).await? {
                     Evaluation::Decided {
-                        reason, granted, ..
+                        reason,
+                        granted,
+                        redeemed,
+                        ..
                     } => {
+                        let mut profile = profile;
+                        if redeemed {
+                            profile.refresh_token_redeemed_at = Some(now);
+                        }
                         self.conclude_pending(profile, &p, reason, granted, trigger)
                             .await
                     }
-                    Evaluation::Transient { attempts, message } => {
+                    Evaluation::Transient {
+                        attempts, message, ..
+                    } => {
                         Ok(CheckOutcome::TransientFailure {
                             profile_id: profile.id,
                             status: profile.status,
@@ -588,8 +654,12 @@ impl Checker {
                     reason,
                     kept_alive: k,
                     granted,
+                    redeemed,
                 } => {
                     kept_alive = k;
+                    if redeemed {
+                        profile.refresh_token_redeemed_at = Some(self.core.clock().now());
+                    }
                     (reason, granted, None)
                 }
                 // Transient failures never decide a status: the last known one comes back, and
@@ -716,14 +786,12 @@ impl Checker {
                 reason: Some(reason),
                 kept_alive: false,
                 granted: None,
+                redeemed: false,
             });
         }
 
         let client = self.client_for(profile, &app).await?;
-        let last_use = match (profile.last_checked_at, profile.authorized_at) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        let last_use = last_redemption(profile);
 
         let mut attempt = 1u32;
         let evidence = loop {
@@ -742,10 +810,16 @@ impl Checker {
                         .fetch_add(1, Ordering::Relaxed);
                     *lock(&self.stats.last_transient_error) =
                         Some((now, profile.id, e.message.clone()));
-                    tracing::warn!(profile = %profile.id, attempts = attempt, error = %e.message, "check failed transiently; status unchanged");
+                    let near_inactivity = self.near_inactivity(profile, now);
+                    if near_inactivity.is_some() {
+                        tracing::warn!(profile = %profile.id, attempts = attempt, error = %e.message, "check failed transiently and the refresh token nears its inactivity limit");
+                    } else {
+                        tracing::warn!(profile = %profile.id, attempts = attempt, error = %e.message, "check failed transiently; status unchanged");
+                    }
                     return Ok(Evaluation::Transient {
                         attempts: attempt,
                         message: e.message,
+                        near_inactivity,
                     });
                 }
                 Err(e) => {
@@ -759,10 +833,16 @@ impl Checker {
                         thumb.as_deref(),
                     );
                     // Only transient failures have no reason, and those were handled above.
-                    let r = reason.unwrap_or_else(|| StatusReason::UnrecognizedError {
+                    let mut r = reason.unwrap_or_else(|| StatusReason::UnrecognizedError {
                         aadsts: e.aadsts,
                         error: e.error.clone().unwrap_or_else(|| "error".into()),
                     });
+                    if let StatusReason::ConditionalAccessBlocked {
+                        outbound_addresses, ..
+                    } = &mut r
+                    {
+                        outbound_addresses.clone_from(&self.policy.outbound_addresses);
+                    }
                     break Evidence::Broken(r, e.aadsts);
                 }
             }
@@ -776,16 +856,89 @@ impl Checker {
                     reason: Some(reason),
                     kept_alive: false,
                     granted: None,
+                    redeemed: false,
                 })
             }
             Evidence::Works { grants, delegated } => {
                 let kept_alive = delegated.is_some()
                     && last_use.is_some_and(|t| now - t >= self.policy.refresh_inactivity_warning);
-                let (reason, granted) = self.diagnose(profile, &app, &grants, delegated, now);
+                let (reason, granted) = self.diagnose(profile, &app, &grants, delegated.clone(), now);
                 Ok(Evaluation::Decided {
                     reason,
                     kept_alive,
                     granted: Some(granted),
+                    // The consent user's refresh token was redeemed: recorded with the result
+                    // (also by `use_refresh_token`; the save keeps the later time).
+                    redeemed: delegated.is_some(),
+                })
+            }
+        }
+    }
+
+    /// `RefreshTokenNearInactivity` when a check could not redeem the consent user's refresh
+    /// token (a persisting transient failure) and the token has gone unredeemed for longer than
+    /// [`CheckPolicy::refresh_inactivity_warning`].
+    ///
+    /// Microsoft revokes a refresh token unused for 90 days (AADSTS700082). Every check redeems it,
+    /// so it only nears that limit when redemption has been failing for weeks (Microsoft
+    /// unreachable from the service, the service down, or a database restored from an old
+    /// backup). The transient failure itself is no evidence against the profile; the age of the
+    /// token is — Consentry's own record of its last successful redemption
+    /// (`refresh_token_redeemed_at`, or the authorization) — so the profile draws attention,
+    /// with the days left, and never becomes invalid this way. Only valid and attention profiles
+    /// are flagged: an invalid one needs re-authorizing anyway.
+    fn near_inactivity(&self, profile: &AppProfile, now: OffsetDateTime) -> Option<StatusReason> {
+        profile.consent_user.as_ref()?;
+        if !matches!(
+            profile.status,
+            ProfileStatus::Valid | ProfileStatus::Attention
+        ) {
+            return None;
+        }
+        let last_used = last_redemption(profile)?;
+        if now - last_used < self.policy.refresh_inactivity_warning {
+            return None;
+        }
+        let expires_at = last_used + self.policy.refresh_inactivity_limit;
+        Some(StatusReason::RefreshTokenNearInactivity {
+            last_used,
+            expires_at,
+            // Started days count: 9 days and 23 hours left reads "10 days left".
+            days_left: ((expires_at - now).whole_seconds().max(0) + 86_399) / 86_400,
+        })
+    }
+
+    /// Saves a near-inactivity warning found after a persisting transient failure. The outcome
+    /// stays a transient failure (the credential was not exercised, `last_checked_at` is kept)
+    /// with the new status.
+    async fn conclude_near_inactivity(
+        &self,
+        profile: AppProfile,
+        reason: StatusReason,
+        trigger: &CheckTrigger,
+        attempts: u32,
+        error: String,
+    ) -> Result<CheckOutcome, DomainError> {
+        let profile_id = profile.id;
+        let last_checked_at = profile.last_checked_at;
+        let summary = reason.summary();
+        match self
+            .save_status(profile, Some(reason), trigger, None, last_checked_at)
+            .await?
+        {
+            Some((saved, _, _)) => Ok(CheckOutcome::TransientFailure {
+                profile_id,
+                status: saved.status,
+                attempts,
+                message: format!("{error}; {summary}"),
+            }),
+            None => {
+                let current = self.core.profile(profile_id).await?;
+                Ok(CheckOutcome::TransientFailure {
+                    profile_id,
+                    status: current.status,
+                    attempts,
+                    message: error,
                 })
             }
         }
@@ -868,11 +1021,21 @@ impl Checker {
                 message: "no refresh token is stored for the consent user".into(),
             })?;
         let rt = SecretString::from(String::from_utf8_lossy(token.expose_secret()).into_owned());
-        let scopes: Vec<String> = app.delegated_scopes().map(|p| p.name.clone()).collect();
+        let scopes = consented_scopes(profile, app);
         let refreshed = self
             .platform
             .refresh(profile.tenant_id, client, &rt, &scopes)
             .await?;
+        let redeemed_at = self.core.clock().now();
+        if let Err(e) = self
+            .core
+            .store()
+            .record_refresh_redemption(profile.id, redeemed_at)
+            .await
+        {
+            // Only the inactivity warning reads it; the refresh itself worked.
+            tracing::warn!(profile = %profile.id, error = %e, "the refresh token's redemption time could not be recorded");
+        }
         if let Some(new) = &refreshed.refresh_token
             && let Err(e) = self
                 .core
@@ -1046,16 +1209,17 @@ impl Checker {
         (reason, granted)
     }
 
-    /// Saves the result: a history event when the status or reason changed, otherwise only
-    /// `last_checked_at` (and the granted permissions read).
-    async fn conclude(
+    /// Writes a check's conclusion: the status and reason (a history event and the observers
+    /// when either changed), `last_checked_at` and the granted permissions read. `None` when the
+    /// profile changed since it was read (a re-authorization started): nothing is written.
+    async fn save_status(
         &self,
         mut profile: AppProfile,
         reason: Option<StatusReason>,
         trigger: &CheckTrigger,
-        kept_alive: bool,
         granted: Option<Vec<GrantedPermission>>,
-    ) -> Result<CheckOutcome, DomainError> {
+        last_checked_at: Option<OffsetDateTime>,
+    ) -> Result<Option<(AppProfile, ProfileStatus, bool)>, DomainError> {
         let now = self.core.clock().now();
         // A re-authorization may have started (or finished) while Microsoft was asked: its result
         // wins, this check's evidence is stale. The save below is conditional on the profile as read.
@@ -1067,7 +1231,7 @@ impl Checker {
             .unwrap_or(ProfileStatus::Valid);
         let changed = new_status != profile.status || reason != profile.reason;
         let stale_reason = profile.reason.clone();
-        profile.last_checked_at = Some(now);
+        profile.last_checked_at = last_checked_at;
         if let Some(g) = granted {
             profile.granted_permissions = g;
         }
@@ -1103,12 +1267,7 @@ impl Checker {
             .save_profile_if_unchanged(&profile, as_read, event)
             .await?
         {
-            let current = self.core.profile(profile.id).await?;
-            return Ok(CheckOutcome::Skipped {
-                profile_id: profile.id,
-                status: current.status,
-                message: "the profile changed while it was checked (for example a re-authorization started); its new state is kept".into(),
-            });
+            return Ok(None);
         }
         if let Some(previous_reason) = previous_reason {
             for o in &self.observers {
@@ -1120,6 +1279,32 @@ impl Checker {
                 .await;
             }
         }
+        Ok(Some((profile, previous_status, changed)))
+    }
+
+    /// Saves the result: a history event when the status or reason changed, otherwise only
+    /// `last_checked_at` (and the granted permissions read).
+    async fn conclude(
+        &self,
+        profile: AppProfile,
+        reason: Option<StatusReason>,
+        trigger: &CheckTrigger,
+        kept_alive: bool,
+        granted: Option<Vec<GrantedPermission>>,
+    ) -> Result<CheckOutcome, DomainError> {
+        let now = self.core.clock().now();
+        let id = profile.id;
+        let Some((profile, previous_status, changed)) = self
+            .save_status(profile, reason, trigger, granted, Some(now))
+            .await?
+        else {
+            let current = self.core.profile(id).await?;
+            return Ok(CheckOutcome::Skipped {
+                profile_id: id,
+                status: current.status,
+                message: "the profile changed while it was checked (for example a re-authorization started); its new state is kept".into(),
+            });
+        };
         let remediation = profile
             .reason
             .as_ref()
@@ -1133,5 +1318,14 @@ impl Checker {
             refresh_token_kept_alive: kept_alive,
             credentials: None,
         })
+    }
+}
+
+/// The last successful redemption of the profile's refresh token that Consentry knows of: the
+/// recorded one, or the authorization that issued the token, whichever is later.
+fn last_redemption(profile: &AppProfile) -> Option<OffsetDateTime> {
+    match (profile.refresh_token_redeemed_at, profile.authorized_at) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
 }

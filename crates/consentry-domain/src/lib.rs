@@ -58,5 +58,7 @@ pub use scan::{
     TenantPlannerReadiness,
 };
 pub use service::{Consentry, NewProfile};
-pub use status::{ActionOwner, ProfileStatus, StatusReason};
+pub use status::{
+    ActionOwner, CaRequirement, ProfileStatus, StatusReason, conditional_access_preparation,
+};
 pub use view::{ProfileView, ReasonView};

@@ -108,8 +108,13 @@ pub struct AppProfile {
     /// Last completed check.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_checked_at: Option<OffsetDateTime>,
-    /// Catalog version consented to.
+    /// Catalog version consented to: a refresh asks for the delegated scopes of this version
+    /// (the check compares the grants with the current catalog).
     pub consented_catalog_version: Option<u32>,
+    /// When the consent user's refresh token was last redeemed successfully (a check or the token
+    /// API); `authorized_at` counts as one too. Microsoft revokes a token unused for 90 days.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub refresh_token_redeemed_at: Option<OffsetDateTime>,
     /// Last successful authorization.
     #[serde(with = "time::serde::rfc3339::option")]
     pub authorized_at: Option<OffsetDateTime>,

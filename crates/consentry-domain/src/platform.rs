@@ -152,8 +152,11 @@ pub enum PlatformCause {
     UserNotFound,
     /// MFA is now required (50076, 50079).
     MfaRequired,
-    /// A conditional access policy blocks (53003 and kin).
+    /// A conditional access policy blocks (53003), typically by network location.
     ConditionalAccess,
+    /// A conditional access policy requires a control other than the location (53000–53002,
+    /// 53004, 53011, 530032, 530035, 530084, 50131).
+    ConditionalAccessRequirement(crate::status::CaRequirement),
     /// Consent is missing or was revoked (65001).
     ConsentMissing,
     /// The app is not in the tenant (700016, 7000229).
@@ -226,8 +229,16 @@ impl PlatformError {
             PlatformCause::UserDisabled => StatusReason::ConsentUserDisabled { upn },
             PlatformCause::UserNotFound => StatusReason::ConsentUserDeleted { upn },
             PlatformCause::MfaRequired => StatusReason::MfaEnabledAfterConsent { upn },
-            PlatformCause::ConditionalAccess => {
-                StatusReason::ConditionalAccessBlocked { original_ip }
+            PlatformCause::ConditionalAccess => StatusReason::ConditionalAccessBlocked {
+                original_ip,
+                // Filled in by the checker, which knows the configured addresses.
+                outbound_addresses: Vec::new(),
+            },
+            PlatformCause::ConditionalAccessRequirement(requirement) => {
+                StatusReason::ConditionalAccessRequirement {
+                    requirement,
+                    aadsts: self.aadsts,
+                }
             }
             PlatformCause::ConsentMissing | PlatformCause::ConsentDeclined => {
                 StatusReason::ConsentRevoked

@@ -97,6 +97,13 @@ pub trait Store:
         expected: (OffsetDateTime, ProfileStatus),
         event: Option<NewHistoryEvent>,
     ) -> Result<bool, StoreError>;
+    /// Records that the profile's refresh token was redeemed successfully at `at`; the time only
+    /// moves forward (an earlier `at` changes nothing). Does not change `updated_at`.
+    async fn record_refresh_redemption(
+        &self,
+        profile: ProfileId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// Deletes a profile with its history and secrets. Returns whether it existed.
     async fn delete_profile(&self, id: ProfileId) -> Result<bool, StoreError>;
     /// Lists profiles matching `filter`, ordered by creation, one keyset page at a time.

@@ -307,6 +307,15 @@ fn explain_platform(e: &PlatformError, app: &AppType, custom: bool) -> Failure {
                 "Sign in from a location your conditional access policies allow, or add it to their trusted locations.".into(),
             ],
         ),
+        PlatformCause::ConditionalAccessRequirement(r) => Failure::new(
+            format!(
+                "A conditional access policy in your tenant {}: the service redeems the sign-in from its servers, which present no device or client app the policy accepts.",
+                r.describe()
+            ),
+            vec![
+                "Exclude this app (its enterprise application) from that policy, then start the re-authorization again.".into(),
+            ],
+        ),
         PlatformCause::IdTokenRejected => Failure::new(
             format!(
                 "The sign-in answer could not be verified as Microsoft's ({}). Nothing was changed.",

@@ -327,6 +327,7 @@ impl Consentry {
             reason: Some(reason.clone()),
             last_checked_at: None,
             consented_catalog_version: None,
+            refresh_token_redeemed_at: None,
             authorized_at: None,
             created_at: now,
             updated_at: now,

@@ -70,6 +70,57 @@ pub enum ActionOwner {
     Nobody,
 }
 
+/// A conditional access control, other than the network location, that Microsoft reported as not
+/// satisfied (entra-facts §3.1). The codes' names are documented; the OAuth `error` Microsoft sends
+/// with them at the token endpoint is UNVERIFIED (entra-facts §9), so they are told apart by code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaRequirement {
+    /// A compliant device is required (AADSTS53000 DeviceNotCompliant).
+    CompliantDevice,
+    /// A Microsoft Entra (hybrid) joined device is required (AADSTS53001 DeviceNotDomainJoined).
+    DomainJoinedDevice,
+    /// An approved client app / app protection policy is required (AADSTS53002).
+    ApprovedClientApp,
+    /// Blocked by a conditional access security policy (AADSTS530032).
+    SecurityPolicy,
+    /// Blocked by the tenant's security defaults (AADSTS530035).
+    SecurityDefaults,
+    /// Blocked because of the user's sign-in or user risk (AADSTS53004, 53011).
+    Risk,
+    /// Token protection (bound session tokens) is required (AADSTS530084).
+    TokenProtection,
+    /// Conditional access failed without a more specific cause (AADSTS50131), for example an
+    /// unaccepted terms of use (entra-facts names no code of its own for terms of use).
+    Other,
+}
+
+impl CaRequirement {
+    /// What the policy asks for, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::CompliantDevice => "requires a compliant device (AADSTS53000)",
+            Self::DomainJoinedDevice => {
+                "requires a Microsoft Entra joined or hybrid joined device (AADSTS53001)"
+            }
+            Self::ApprovedClientApp => {
+                "requires an approved client app or an app protection policy (AADSTS53002)"
+            }
+            Self::SecurityPolicy => "blocks the sign-in as a security policy (AADSTS530032)",
+            Self::SecurityDefaults => {
+                "is security defaults, which block this sign-in (AADSTS530035)"
+            }
+            Self::Risk => {
+                "blocks the sign-in because of the consent user's risk level (AADSTS53004/53011)"
+            }
+            Self::TokenProtection => "requires token protection (AADSTS530084)",
+            Self::Other => {
+                "was not satisfied, for example terms of use that were not accepted (AADSTS50131)"
+            }
+        }
+    }
+}
+
 /// Why a profile is not valid. Each variant is definitive evidence from Microsoft or from the catalog;
 /// transient failures never become a reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,10 +148,24 @@ pub enum StatusReason {
         /// The consent user's UPN, when known.
         upn: Option<String>,
     },
-    /// A conditional access policy blocks the token refresh (AADSTS53003).
+    /// A conditional access policy blocks the token refresh (AADSTS53003), typically one limited to
+    /// trusted network locations.
     ConditionalAccessBlocked {
         /// The IP address from which the consent user originally signed in and consented.
         original_ip: Option<IpAddr>,
+        /// The service's own outbound addresses (`[network] outbound_addresses`), from which its
+        /// non-interactive sign-ins reach Microsoft; empty when the operator has not listed them.
+        #[serde(default)]
+        outbound_addresses: Vec<String>,
+    },
+    /// A conditional access policy requires something a service's non-interactive sign-in cannot
+    /// present (a compliant or joined device, an approved client app, …): adding IP addresses to
+    /// named locations does not help.
+    ConditionalAccessRequirement {
+        /// What the policy requires.
+        requirement: CaRequirement,
+        /// The AADSTS code observed.
+        aadsts: Option<u32>,
     },
     /// The consent (or the permission grant) was revoked in the tenant (AADSTS65001).
     ConsentRevoked,
@@ -145,11 +210,18 @@ pub enum StatusReason {
         #[serde(with = "time::serde::rfc3339")]
         not_after: OffsetDateTime,
     },
-    /// Attention: the refresh token is close to its inactivity limit.
+    /// Attention: the consent user's refresh token has not been redeemed for long (the service could
+    /// not reach Microsoft) and nears the 90-day inactivity limit after which Microsoft revokes it
+    /// (AADSTS700082).
     RefreshTokenNearInactivity {
-        /// When it was last used.
+        /// When it was last redeemed successfully.
         #[serde(with = "time::serde::rfc3339")]
         last_used: OffsetDateTime,
+        /// When Microsoft revokes it unless it is redeemed before.
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+        /// Whole days left, as of the check that found it.
+        days_left: i64,
     },
     /// Attention: a newer catalog version offers optional permissions not yet granted.
     OptionalPermissionsAvailable {
@@ -175,6 +247,13 @@ impl StatusReason {
         }
     }
 
+    /// Whether the profile's credential still works under this reason, so services may keep using
+    /// it (the token API): attention reasons, and required permissions a newer catalog version added
+    /// (the consent still grants what it granted; only the new features lack their permissions).
+    pub fn credential_works(&self) -> bool {
+        matches!(self, Self::PermissionsMissing { .. }) || self.status() == ProfileStatus::Attention
+    }
+
     /// The stable machine code (the serde tag), for filters, metrics and webhooks.
     pub fn code(&self) -> &'static str {
         match self {
@@ -184,6 +263,7 @@ impl StatusReason {
             Self::ConsentUserDeleted { .. } => "consent_user_deleted",
             Self::MfaEnabledAfterConsent { .. } => "mfa_enabled_after_consent",
             Self::ConditionalAccessBlocked { .. } => "conditional_access_blocked",
+            Self::ConditionalAccessRequirement { .. } => "conditional_access_requirement",
             Self::ConsentRevoked => "consent_revoked",
             Self::AppRemovedFromTenant => "app_removed_from_tenant",
             Self::CertificateNotRegistered { .. } => "certificate_not_registered",
@@ -203,7 +283,9 @@ impl StatusReason {
     /// Who has to act.
     pub fn owner(&self) -> ActionOwner {
         match self {
-            Self::VendorCredentialProblem { .. } => ActionOwner::Operator,
+            Self::VendorCredentialProblem { .. } | Self::RefreshTokenNearInactivity { .. } => {
+                ActionOwner::Operator
+            }
             Self::ReauthorizationStarted { .. } => ActionOwner::Nobody,
             _ => ActionOwner::TenantAdmin,
         }
@@ -233,12 +315,16 @@ impl StatusReason {
                 "Multi-factor authentication (MFA) was enabled on the account of {} after they gave consent.",
                 who(upn)
             ),
-            Self::ConditionalAccessBlocked { original_ip } => match original_ip {
+            Self::ConditionalAccessBlocked { original_ip, .. } => match original_ip {
                 Some(ip) => format!(
                     "A conditional access policy in your tenant blocks this app. The original IP address of the consent sign-in is {ip}."
                 ),
                 None => "A conditional access policy in your tenant blocks this app.".into(),
             },
+            Self::ConditionalAccessRequirement { requirement, .. } => format!(
+                "A conditional access policy in your tenant {}, which the service's sign-ins on the consent user's behalf cannot satisfy.",
+                requirement.describe()
+            ),
             Self::ConsentRevoked => "The consent to this app was revoked in your tenant.".into(),
             Self::AppRemovedFromTenant => {
                 "The app (its enterprise application) was removed from your tenant.".into()
@@ -269,9 +355,14 @@ impl StatusReason {
                 "The certificate of the custom Azure app expires on {}.",
                 date(*not_after)
             ),
-            Self::RefreshTokenNearInactivity { last_used } => format!(
-                "The consent user's sign-in was last used on {} and will expire after 90 days without use.",
-                date(*last_used)
+            Self::RefreshTokenNearInactivity {
+                last_used,
+                expires_at,
+                days_left,
+            } => format!(
+                "The consent user's sign-in has not been renewed since {}: the service could not reach Microsoft. Microsoft revokes it on {} unless it is renewed before ({days_left} days left).",
+                date(*last_used),
+                date(*expires_at)
             ),
             Self::OptionalPermissionsAvailable { permissions } => format!(
                 "New optional permissions are available: {}.",
@@ -299,12 +390,44 @@ impl StatusReason {
             Self::MfaEnabledAfterConsent { .. } => vec![
                 "Re-authorize the app profile: the consent user signs in again and completes multi-factor authentication.".into(),
             ],
-            Self::ConditionalAccessBlocked { original_ip } => {
+            Self::ConditionalAccessBlocked {
+                original_ip,
+                outbound_addresses,
+            } => {
+                // Microsoft evaluates conditional access again each time the service redeems the
+                // consent user's refresh token — a non-interactive sign-in by a confidential
+                // client — against the address that reaches Microsoft (the service's own), while
+                // the sign-in log shows the original consent IP (entra-facts §7, facts 2-4). Which
+                // of the two a tenant's policy ends up matching is not something the tenant admin
+                // can see, so both are named.
                 let ip = original_ip
-                    .map(|ip| format!("the original IP address {ip}"))
+                    .map(|ip| format!("the original IP address of the consent sign-in ({ip})"))
                     .unwrap_or_else(|| "the original IP address of the consent sign-in".into());
+                let service = if outbound_addresses.is_empty() {
+                    "the service's own outbound IP addresses (ask the service operator for them)"
+                        .to_string()
+                } else {
+                    format!(
+                        "the service's own outbound IP addresses ({})",
+                        outbound_addresses.join(", ")
+                    )
+                };
                 vec![
-                    format!("In the Microsoft Entra admin center, add {ip} to the trusted locations (named locations) of your conditional access policies."),
+                    format!("In the Microsoft Entra admin center, add {ip} and {service} to the trusted locations (named locations) of your conditional access policies: the service's sign-ins on the consent user's behalf are evaluated again at every token refresh."),
+                    "Then re-authorize the app profile to update its status at once, or wait for the next automatic check.".into(),
+                ]
+            }
+            Self::ConditionalAccessRequirement { requirement, .. } => {
+                let first = match requirement {
+                    CaRequirement::SecurityDefaults => "In the Microsoft Entra admin center, replace security defaults with conditional access policies that exclude this app, or have the consent user meet what security defaults ask (for example, register for multi-factor authentication).".to_string(),
+                    CaRequirement::Risk => "In the Microsoft Entra admin center (Identity Protection), investigate and remediate the consent user's risk, or re-authorize with another account.".to_string(),
+                    _ => format!(
+                        "In the Microsoft Entra admin center, exclude this app (its enterprise application) from the conditional access policy that {}: the service signs in from its servers, with no device or client app a policy can check. Adding IP addresses to named locations does not help here.",
+                        requirement.describe()
+                    ),
+                };
+                vec![
+                    first,
                     "Then re-authorize the app profile to update its status at once, or wait for the next automatic check.".into(),
                 ]
             }
@@ -344,8 +467,9 @@ impl StatusReason {
                 }
                 steps
             }
-            Self::RefreshTokenNearInactivity { .. } => vec![
-                "No action is needed while the service keeps using the app; a check now keeps the sign-in alive.".into(),
+            Self::RefreshTokenNearInactivity { expires_at, .. } => vec![
+                "Operator: restore the service's access to Microsoft (login.microsoftonline.com); the next check that gets through renews the sign-in and clears this.".into(),
+                format!("If it is not renewed by {}, the app profile becomes Invalid and must be re-authorized.", date(*expires_at)),
             ],
             Self::OptionalPermissionsAvailable { .. } => vec![
                 "Re-authorize the app profile when convenient to grant the new optional permissions.".into(),
@@ -355,6 +479,26 @@ impl StatusReason {
             ],
         }
     }
+}
+
+/// What an administrator should prepare before consenting to an app with delegated permissions,
+/// shown where consent starts (the re-authorization page, consent links): the addresses to add to
+/// the named locations of location-based conditional access policies. Microsoft evaluates those
+/// policies at the consent sign-in and again at every refresh-token redemption by the service,
+/// a non-interactive sign-in whose log shows the original consent IP (entra-facts §7), so both
+/// the address the admin consents from and the service's own outbound addresses must be trusted.
+pub fn conditional_access_preparation(outbound_addresses: &[String]) -> String {
+    let service = if outbound_addresses.is_empty() {
+        "the service's outbound IP addresses (ask the service operator for them)".to_string()
+    } else {
+        format!(
+            "the service's outbound IP addresses {}",
+            outbound_addresses.join(", ")
+        )
+    };
+    format!(
+        "This app uses delegated permissions. If your tenant has conditional access policies limited to trusted locations, add the IP address you consent from and {service} to their named locations before consenting: Microsoft checks the policies again each time the service refreshes the consent, and the app profile becomes Invalid if they block it."
+    )
 }
 
 fn date(t: OffsetDateTime) -> String {
@@ -378,11 +522,36 @@ mod tests {
     fn reasons_imply_statuses_and_owners() {
         let ca = StatusReason::ConditionalAccessBlocked {
             original_ip: Some("203.0.113.7".parse().unwrap()),
+            outbound_addresses: vec!["198.51.100.10".into(), "198.51.100.64/29".into()],
         };
         assert_eq!(ca.status(), ProfileStatus::Invalid);
         assert!(ca.summary().contains("203.0.113.7"));
         assert!(ca.remediation()[0].contains("203.0.113.7"));
+        assert!(ca.remediation()[0].contains("198.51.100.10, 198.51.100.64/29"));
         assert!(ca.remediation()[0].contains("trusted locations"));
+        let unknown = StatusReason::ConditionalAccessBlocked {
+            original_ip: None,
+            outbound_addresses: vec![],
+        };
+        assert!(unknown.remediation()[0].contains("ask the service operator"));
+        // A reason stored before the outbound addresses existed still reads.
+        let old: StatusReason = serde_json::from_value(
+            serde_json::json!({"code": "conditional_access_blocked", "original_ip": null}),
+        )
+        .unwrap();
+        assert_eq!(old, unknown);
+        let device = StatusReason::ConditionalAccessRequirement {
+            requirement: CaRequirement::CompliantDevice,
+            aadsts: Some(53000),
+        };
+        assert_eq!(device.status(), ProfileStatus::Invalid);
+        assert!(device.summary().contains("compliant device"));
+        assert!(device.remediation()[0].contains("exclude this app"));
+        assert!(
+            !device.remediation()[0].contains("add "),
+            "no IP advice: {:?}",
+            device.remediation()
+        );
         let soon = StatusReason::CertificateExpiringSoon {
             not_after: time::macros::datetime!(2027-01-05 0:00 UTC),
         };

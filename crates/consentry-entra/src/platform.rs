@@ -387,13 +387,41 @@ pub fn platform_error(err: &EntraError) -> PlatformError {
             PlatformCause::Cancelled
         }
         _ if err.is_transient() => PlatformCause::Transient,
-        _ => map_cause(err.cause()),
+        _ => match (err.cause(), err.identity()) {
+            (Cause::ConditionalAccess, Some(e)) => conditional_access_cause(&e.error_codes),
+            (cause, _) => map_cause(cause),
+        },
     };
     PlatformError {
         cause,
         aadsts,
         error,
         message: err.to_string(),
+    }
+}
+
+/// Tells a conditional access block by location (53003, whose advice is about named locations)
+/// from the controls a service's non-interactive sign-in can never satisfy, whatever its IP
+/// (entra-facts §3.1). The OAuth `error` sent with 53000–53002, 53004, 53011, 530032, 530035,
+/// 530084 and 50131 is UNVERIFIED (entra-facts §9): only the AADSTS code is used.
+fn conditional_access_cause(codes: &[u32]) -> PlatformCause {
+    use consentry_domain::CaRequirement as R;
+    let requirement = codes.iter().find_map(|c| match c {
+        53000 => Some(R::CompliantDevice),
+        53001 => Some(R::DomainJoinedDevice),
+        53002 => Some(R::ApprovedClientApp),
+        53004 | 53011 => Some(R::Risk),
+        530032 => Some(R::SecurityPolicy),
+        530035 => Some(R::SecurityDefaults),
+        530084 => Some(R::TokenProtection),
+        50131 => Some(R::Other),
+        _ => None,
+    });
+    match requirement {
+        // 53003 (BlockedByConditionalAccess) and anything else the crate files under conditional
+        // access: a block, which named locations decide in the product documentation's case.
+        Some(r) if !codes.contains(&53003) => PlatformCause::ConditionalAccessRequirement(r),
+        _ => PlatformCause::ConditionalAccess,
     }
 }
 

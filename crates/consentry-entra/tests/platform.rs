@@ -8,7 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use consentry_domain::{
-    AppId, ClientRef, IdentityPlatform, ObjectId, PlatformCause, SignInRequest, TenantId,
+    AppId, CaRequirement, ClientRef, IdentityPlatform, ObjectId, PlatformCause, SignInRequest,
+    TenantId,
 };
 use consentry_entra::platform::{EntraPlatform, VendorApp, platform_error_from_redirect};
 use consentry_entra::{
@@ -987,11 +988,43 @@ fn identity_errors_map_to_platform_causes() {
             "basic_action",
             PlatformCause::MfaRequired,
         ),
+        ("invalid_grant", 53003, "", PlatformCause::ConditionalAccess),
+        // Controls other than the location have their own cause (and advice).
         (
             "invalid_grant",
             530032,
             "",
-            PlatformCause::ConditionalAccess,
+            PlatformCause::ConditionalAccessRequirement(CaRequirement::SecurityPolicy),
+        ),
+        (
+            "invalid_grant",
+            53000,
+            "",
+            PlatformCause::ConditionalAccessRequirement(CaRequirement::CompliantDevice),
+        ),
+        (
+            "invalid_grant",
+            53001,
+            "",
+            PlatformCause::ConditionalAccessRequirement(CaRequirement::DomainJoinedDevice),
+        ),
+        (
+            "invalid_grant",
+            53002,
+            "",
+            PlatformCause::ConditionalAccessRequirement(CaRequirement::ApprovedClientApp),
+        ),
+        (
+            "invalid_grant",
+            530035,
+            "",
+            PlatformCause::ConditionalAccessRequirement(CaRequirement::SecurityDefaults),
+        ),
+        (
+            "invalid_grant",
+            50131,
+            "",
+            PlatformCause::ConditionalAccessRequirement(CaRequirement::Other),
         ),
         (
             "invalid_grant",

@@ -197,6 +197,8 @@ struct LinkPage {
     v: HandoffView,
     action: String,
     expires: String,
+    /// Conditional access preparation, for apps with delegated permissions.
+    network_note: Option<String>,
 }
 
 fn link_error(message: String) -> Response {
@@ -236,10 +238,16 @@ pub async fn consent_link(
     match st.reauth.handoff_view(id, &token).await {
         Ok(v) => {
             let expires = v.expires_at.date().to_string();
+            let network_note = v.permissions.iter().any(|p| p.1 == "delegated").then(|| {
+                consentry_domain::conditional_access_preparation(
+                    &st.checker.policy().outbound_addresses,
+                )
+            });
             let page = LinkPage {
                 action: format!("/consent/{id}/{token}"),
                 v,
                 expires,
+                network_note,
             };
             match page.render() {
                 Ok(html) => Html(html).into_response(),

@@ -228,6 +228,70 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     /// The token API (`[token_api]`).
     pub token_api: TokenApiSettings,
+    /// Consentry's network as Microsoft sees it (`[network]`).
+    pub network: NetworkSettings,
+}
+
+/// `[network]`: what tenant administrators need to know about Consentry's network.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSettings {
+    /// The public IP addresses (or CIDR ranges) Consentry's requests to Microsoft leave from.
+    /// Microsoft evaluates conditional access on every refresh-token redemption against them, so
+    /// they are named in conditional access advice, on the re-authorization page and on consent
+    /// links, for administrators to add to their named locations. A TOML list, or one
+    /// comma-separated string in `CONSENTRY_NETWORK__OUTBOUND_ADDRESSES`.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub outbound_addresses: Vec<String>,
+}
+
+/// A list of strings, or one comma-separated string (environment variables).
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(v) => v,
+        ListOrCsv::Csv(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+/// Checks and normalizes one `[network] outbound_addresses` entry: an IP address, or a CIDR range
+/// with its host bits clear (what a named location accepts).
+fn outbound_address(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    if let Ok(ip) = v.parse::<std::net::IpAddr>() {
+        return Ok(ip.to_string());
+    }
+    let (addr, len) = v.split_once('/').ok_or_else(|| {
+        format!("network.outbound_addresses: {value:?} is neither an IP address nor a CIDR range such as 203.0.113.0/28")
+    })?;
+    let ip: std::net::IpAddr = addr.parse().map_err(|_| {
+        format!("network.outbound_addresses: {value:?} does not start with an IP address")
+    })?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len: u32 = len.parse().ok().filter(|l| *l <= max).ok_or_else(|| {
+        format!("network.outbound_addresses: {value:?} has a prefix length outside 0..={max}")
+    })?;
+    let bits = match ip {
+        std::net::IpAddr::V4(a) => u128::from(u32::from(a)) << 96,
+        std::net::IpAddr::V6(a) => u128::from(a),
+    };
+    let host = u128::MAX.checked_shr(len).unwrap_or(0);
+    if bits & host != 0 {
+        return Err(format!(
+            "network.outbound_addresses: {value:?} has host bits set; give the range's first address (for example {addr}/{len} → its network address)"
+        ));
+    }
+    Ok(format!("{ip}/{len}"))
 }
 
 /// `[token_api]`: how much of a token request may be answered from memory.
@@ -285,6 +349,7 @@ impl fmt::Debug for Config {
             .field("request_timeout_seconds", &self.request_timeout_seconds)
             .field("webhooks", &self.webhooks)
             .field("token_api", &self.token_api)
+            .field("network", &self.network)
             .finish()
     }
 }
@@ -320,6 +385,7 @@ impl Default for Config {
             request_timeout_seconds: 60,
             webhooks: WebhookSettings::default(),
             token_api: TokenApiSettings::default(),
+            network: NetworkSettings::default(),
         }
     }
 }
@@ -441,6 +507,13 @@ impl Config {
                 ));
             }
         }
+        self.network.outbound_addresses = self
+            .network
+            .outbound_addresses
+            .iter()
+            .map(|a| outbound_address(a))
+            .collect::<Result<_, _>>()
+            .map_err(|m| invalid(origin, m))?;
         self.public_url = self.public_url.trim_end_matches('/').to_string();
         self.entra.authority = self.entra.authority.trim_end_matches('/').to_string();
         self.entra.graph = self.entra.graph.trim_end_matches('/').to_string();

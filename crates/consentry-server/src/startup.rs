@@ -349,6 +349,7 @@ pub async fn build_state_with_clock(
 fn cfg_check_policy(cfg: &Config) -> consentry_domain::CheckPolicy {
     consentry_domain::CheckPolicy {
         transient_attempts: cfg.monitor.transient_attempts,
+        outbound_addresses: cfg.network.outbound_addresses.clone(),
         ..consentry_domain::CheckPolicy::default()
     }
 }

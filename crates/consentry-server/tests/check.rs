@@ -181,9 +181,27 @@ async fn mfa_enabled_after_consent() {
     fix_by_reauthorizing(&env, &id).await;
 }
 
+const OUTBOUND: &str = "198.51.100.10, 192.0.2.16/28";
+
+/// A hybrid profile authorized by `upn` on a Consentry whose outbound addresses are [`OUTBOUND`].
+async fn hybrid_env_with_outbound(upn: &str) -> (TestEnv, String, String) {
+    let env = TestEnv::start_with_settings(
+        entra_sim::Scenario::contoso(),
+        vec![(
+            "CONSENTRY_NETWORK__OUTBOUND_ADDRESSES".into(),
+            OUTBOUND.into(),
+        )],
+    )
+    .await;
+    let org = env.connect_contoso(&[]).await;
+    let id = env.profile("insights-m365", None).await;
+    authorize(&env, &id, upn, json!({})).await;
+    (env, id, org)
+}
+
 #[tokio::test]
 async fn conditional_access_names_the_original_ip_and_lifting_the_policy_restores_validity() {
-    let (env, id) = hybrid_env(ADMIN).await;
+    let (env, id, org) = hybrid_env_with_outbound(ADMIN).await;
     let policy: entra_sim::CaPolicy = serde_json::from_value(json!({
         "name": "Only from HQ",
         "users": [ADMIN],
@@ -197,7 +215,33 @@ async fn conditional_access_names_the_original_ip_and_lifting_the_policy_restore
         .unwrap();
     let v = expect_invalid(&env, &id, "conditional_access_blocked").await;
     assert_eq!(v["profile"]["reason"]["original_ip"], OFFICE_IP);
+    // The advice names both the consent IP and the service's own outbound addresses, which
+    // Microsoft evaluates at every refresh (entra-facts §7).
+    assert_eq!(
+        v["profile"]["reason"]["outbound_addresses"],
+        json!(["198.51.100.10", "192.0.2.16/28"]),
+        "{v}"
+    );
     assert!(remediation(&v).contains(OFFICE_IP), "{v}");
+    assert!(
+        remediation(&v).contains("198.51.100.10, 192.0.2.16/28"),
+        "{v}"
+    );
+    // The console's profile detail shows the same remediation.
+    let session = console_session(&env, &org).await;
+    let page = consentry_testkit::console::get(
+        &env.state,
+        &format!("/console/profiles/{id}"),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(OFFICE_IP), "{}", page.body);
+    assert!(
+        page.body.contains("198.51.100.10, 192.0.2.16/28"),
+        "{}",
+        page.body
+    );
 
     // The policy is fixed in the tenant: the next check makes the profile valid again.
     env.sim.control().set_ca_policies(CONTOSO, vec![]).unwrap();
@@ -604,4 +648,444 @@ async fn a_reauthorization_started_during_a_check_wins_over_its_result() {
         0,
         "the stale check recorded nothing"
     );
+}
+
+/// Writes the built-in catalog as the next catalog version, in which `app_type` gains the
+/// delegated Graph scope `scope` (`since` = the new version); returns the file's path.
+fn catalog_adding_scope(
+    dir: &std::path::Path,
+    app_type: &str,
+    scope: &str,
+    optional: bool,
+) -> String {
+    let text = consentry_catalog::BUILTIN_TOML;
+    let version = consentry_catalog::Catalog::builtin().version;
+    let next = version + 1;
+    let text = text.replacen(
+        &format!("\nversion = {version}\n"),
+        &format!("\nversion = {next}\n"),
+        1,
+    );
+    let start = text
+        .find(&format!("key = \"{app_type}\"\n"))
+        .expect("app type in the catalog");
+    let at = start
+        + text[start..]
+            .find("permissions = [\n")
+            .expect("permissions")
+        + "permissions = [\n".len();
+    let line = format!(
+        "  {{ name = \"{scope}\", kind = \"scope\", since = {next}, optional = {optional} }},\n"
+    );
+    let text = format!("{}{line}{}", &text[..at], &text[at..]);
+    let path = dir.join(format!("catalog-v{next}.toml"));
+    std::fs::write(&path, text).unwrap();
+    // The file must load, and say what the test means.
+    let loaded = consentry_catalog::Catalog::load_file(&path).expect("the new catalog loads");
+    assert_eq!(loaded.version, next);
+    path.display().to_string()
+}
+
+async fn service_key(env: &TestEnv, org: &str) -> String {
+    let key = consentry_server::api::tokens::new_api_key();
+    env.state
+        .svc
+        .store()
+        .insert_api_key(&consentry_domain::ApiKey {
+            id: uuid::Uuid::new_v4(),
+            org_id: org.parse().unwrap(),
+            name: "backup-service".into(),
+            key_hash: consentry_server::api::tokens::key_hash(&key),
+            created_at: time::OffsetDateTime::now_utc(),
+            revoked_at: None,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    key
+}
+
+async fn issue_token(env: &TestEnv, key: &str, profile: &str) -> (StatusCode, Value) {
+    let res = env
+        .http
+        .post(format!("{}/api/v1/tenants/{CONTOSO}/tokens", env.base))
+        .bearer_auth(key)
+        .json(&json!({"profile_id": profile}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Consent under the current catalog; the vendor adds a delegated scope to its app registration and
+/// ships a catalog version adding it; the next check names the new scope (not "consent revoked"),
+/// the token API keeps serving with what was granted, and re-authorizing grants it.
+async fn a_new_delegated_scope_is_reported_as_missing(app_type: &str, optional: bool) {
+    const NEW_SCOPE: &str = "Files.Read.All";
+    let mut env = TestEnv::start().await;
+    let org = env.connect_contoso(&[]).await;
+    let id = env.profile(app_type, None).await;
+    authorize(&env, &id, ADMIN, json!({})).await;
+    assert_eq!(check(&env, &id).await["outcome"], "valid");
+    let consented_at = env.get_profile(&id).await["consented_catalog_version"].clone();
+
+    env.sim
+        .control()
+        .add_app_permission(
+            vendor_app(app_type),
+            entra_sim::PermissionKind::Delegated,
+            NEW_SCOPE,
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog_adding_scope(dir.path(), app_type, NEW_SCOPE, optional);
+    env.restart_with_settings(vec![("CONSENTRY_CATALOG_FILE".into(), catalog)])
+        .await;
+    assert_eq!(
+        env.get_profile(&id).await["consented_catalog_version"],
+        consented_at
+    );
+
+    let v = check(&env, &id).await;
+    if optional {
+        assert_eq!(v["outcome"], "attention", "{v}");
+        assert_eq!(
+            v["profile"]["reason"]["code"],
+            "optional_permissions_available"
+        );
+        assert_eq!(
+            v["profile"]["reason"]["permissions"],
+            json!([NEW_SCOPE]),
+            "{v}"
+        );
+    } else {
+        assert_eq!(v["outcome"], "invalid", "{v}");
+        assert_eq!(v["profile"]["reason"]["code"], "permissions_missing", "{v}");
+        assert_eq!(v["profile"]["reason"]["missing"], json!([NEW_SCOPE]), "{v}");
+        assert!(remediation(&v).contains("Re-authorize"), "{v}");
+    }
+    // The refresh token still works with the scopes that were granted: the token API serves.
+    let key = service_key(&env, &org).await;
+    let (s, t) = issue_token(&env, &key, &id).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert!(
+        t["access_token"]
+            .as_str()
+            .is_some_and(|a| a.split('.').count() == 3),
+        "{t}"
+    );
+    let p = env.get_profile(&id).await;
+    assert_eq!(
+        p["status"],
+        if optional { "attention" } else { "invalid" },
+        "{p}"
+    );
+
+    // Re-authorizing grants the new scope: valid, consented at the new version.
+    authorize(&env, &id, ADMIN, json!({})).await;
+    let v = check(&env, &id).await;
+    assert_eq!(v["outcome"], "valid", "{v}");
+    let p = env.get_profile(&id).await;
+    assert_ne!(p["consented_catalog_version"], consented_at, "{p}");
+    assert!(
+        p["granted_permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == NEW_SCOPE),
+        "{p}"
+    );
+}
+
+#[tokio::test]
+async fn a_delegated_scope_added_by_a_newer_catalog_is_missing_not_a_revoked_consent_delegated() {
+    a_new_delegated_scope_is_reported_as_missing("iaas-delegated", false).await;
+}
+
+#[tokio::test]
+async fn a_delegated_scope_added_by_a_newer_catalog_is_missing_not_a_revoked_consent_hybrid() {
+    a_new_delegated_scope_is_reported_as_missing("insights-m365", false).await;
+}
+
+#[tokio::test]
+async fn an_optional_delegated_scope_added_by_a_newer_catalog_draws_attention() {
+    a_new_delegated_scope_is_reported_as_missing("iaas-delegated", true).await;
+}
+
+/// Signs in to the console as an operator of `org`; the session token.
+async fn console_session(env: &TestEnv, org: &str) -> String {
+    let name = format!("ops-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let pw = secrecy::SecretString::from("Console-Passw0rd!".to_string());
+    env.state
+        .console
+        .accounts
+        .create(
+            &name,
+            &pw,
+            consentry_domain::AccountScope::Organization(org.parse().unwrap()),
+        )
+        .await
+        .unwrap();
+    consentry_testkit::console::sign_in(&env.state, &name, "Console-Passw0rd!", None).await
+}
+
+#[tokio::test]
+async fn a_compliant_device_policy_gets_its_own_advice_not_the_ip_one() {
+    let (env, id, _) = hybrid_env_with_outbound(PRA).await;
+    let policy: entra_sim::CaPolicy = serde_json::from_value(json!({
+        "name": "Managed devices only",
+        "users": [PRA],
+        "action": "require_compliant_device"
+    }))
+    .unwrap();
+    env.sim
+        .control()
+        .set_ca_policies(CONTOSO, vec![policy])
+        .unwrap();
+    let v = expect_invalid(&env, &id, "conditional_access_requirement").await;
+    assert_eq!(
+        v["profile"]["reason"]["requirement"], "compliant_device",
+        "{v}"
+    );
+    assert_eq!(v["profile"]["reason"]["aadsts"], 53000, "{v}");
+    let steps = remediation(&v);
+    assert!(steps.contains("exclude this app"), "{v}");
+    assert!(steps.contains("compliant device"), "{v}");
+    assert!(
+        !steps.contains(OFFICE_IP) && !steps.contains("198.51.100.10"),
+        "no named-location advice for a device control: {v}"
+    );
+    assert!(
+        v["profile"]["reason_view"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("compliant device"),
+        "{v}"
+    );
+
+    // The administrator excludes the app from the policy: valid again at the next check.
+    env.sim.control().set_ca_policies(CONTOSO, vec![]).unwrap();
+    let v = check(&env, &id).await;
+    assert_eq!(v["outcome"], "valid", "{v}");
+    assert_eq!(v["changed"], true);
+}
+
+#[tokio::test]
+async fn the_outbound_addresses_are_shown_before_consenting() {
+    let (env, id, org) = hybrid_env_with_outbound(ADMIN).await;
+    // The re-authorization wizard, for an app type with delegated permissions.
+    let session = console_session(&env, &org).await;
+    let page = consentry_testkit::console::get(
+        &env.state,
+        &format!("/console/profiles/{id}/reauthorize"),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"network-note\""), "{}", page.body);
+    assert!(
+        page.body.contains("198.51.100.10, 192.0.2.16/28"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(OFFICE_IP),
+        "the previous consent IP: {}",
+        page.body
+    );
+
+    // A consent link for the tenant's administrator says the same before Microsoft.
+    let (s, started) = env
+        .start_reauth(&id, json!({"method": "admin", "handoff": true}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let link = started["url"].as_str().unwrap();
+    let html = env
+        .http
+        .get(link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"network-note\""), "{html}");
+    assert!(html.contains("198.51.100.10, 192.0.2.16/28"), "{html}");
+    assert!(html.contains("the IP address you consent from"), "{html}");
+
+    // An application-only app type has no such note.
+    let app_only = env.profile("m365-all", Some("cloud-backup-m365")).await;
+    let page = consentry_testkit::console::get(
+        &env.state,
+        &format!("/console/profiles/{app_only}/reauthorize"),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("network-note"), "{}", page.body);
+}
+
+#[test]
+fn outbound_addresses_are_validated() {
+    let load = |v: &str| {
+        consentry_server::Config::load(
+            None,
+            vec![(
+                "CONSENTRY_NETWORK__OUTBOUND_ADDRESSES".to_string(),
+                v.to_string(),
+            )],
+        )
+    };
+    let cfg = load("203.0.113.10,2001:db8::/32").unwrap();
+    assert_eq!(
+        cfg.network.outbound_addresses,
+        vec!["203.0.113.10".to_string(), "2001:db8::/32".to_string()]
+    );
+    let err = load("203.0.113.10/24").unwrap_err().to_string();
+    assert!(err.contains("host bits"), "{err}");
+    let err = load("office").unwrap_err().to_string();
+    assert!(
+        err.contains("neither an IP address nor a CIDR range"),
+        "{err}"
+    );
+    let err = load("203.0.113.0/33").unwrap_err().to_string();
+    assert!(err.contains("prefix length"), "{err}");
+}
+
+/// Moves Microsoft's and Consentry's clocks together.
+fn advance_days(env: &TestEnv, days: i64) {
+    env.sim
+        .control()
+        .advance_clock(std::time::Duration::from_secs(
+            u64::try_from(days).unwrap() * 24 * 3600,
+        ))
+        .unwrap();
+    env.clock.advance(time::Duration::days(days));
+}
+
+fn fast_checker(env: &TestEnv) -> Checker {
+    Checker::new(
+        env.state.svc.clone(),
+        Arc::clone(env.state.reauth.platform()),
+        CheckPolicy {
+            retry_base_delay: std::time::Duration::from_millis(5),
+            retry_max_delay: std::time::Duration::from_millis(20),
+            ..CheckPolicy::default()
+        },
+    )
+}
+
+fn token_endpoint_down() -> Vec<entra_sim::FaultRule> {
+    vec![entra_sim::FaultRule {
+        endpoint: "token".into(),
+        rate: 1.0,
+        latency_ms: 0,
+        status: Some(503),
+        retry_after_secs: None,
+        drop_connection: false,
+    }]
+}
+
+#[tokio::test]
+async fn a_refresh_token_unredeemed_for_75_days_draws_attention_when_checks_cannot_renew_it() {
+    let (env, id) = hybrid_env(ADMIN).await;
+    let checker = fast_checker(&env);
+    let pid = ProfileId::parse(&id).unwrap();
+    let authorized = env.get_profile(&id).await["authorized_at"].clone();
+
+    // Microsoft cannot be reached for 70 days (the server was down, or its network was):
+    // a transient failure changes nothing yet.
+    advance_days(&env, 70);
+    env.sim.control().set_faults(token_endpoint_down()).unwrap();
+    match checker.check(pid, CheckTrigger::Schedule).await.unwrap() {
+        CheckOutcome::TransientFailure { status, .. } => assert_eq!(status.as_str(), "valid"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(env.get_profile(&id).await["status"], "valid");
+
+    // Past 75 days without a redemption: attention, with the days left before Microsoft revokes
+    // the token (90 days after its last use).
+    advance_days(&env, 10);
+    let events = history(&env, &id).await.len();
+    match checker.check(pid, CheckTrigger::Schedule).await.unwrap() {
+        CheckOutcome::TransientFailure {
+            status, message, ..
+        } => {
+            assert_eq!(status.as_str(), "attention");
+            assert!(message.contains("10 days left"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let p = env.get_profile(&id).await;
+    assert_eq!(p["status"], "attention", "{p}");
+    assert_eq!(p["reason"]["code"], "refresh_token_near_inactivity", "{p}");
+    assert_eq!(p["reason"]["days_left"], 10, "{p}");
+    assert_eq!(p["reason"]["last_used"], authorized, "{p}");
+    assert_eq!(p["reason_view"]["owner"], "operator", "{p}");
+    assert!(
+        p["reason_view"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("10 days left"),
+        "{p}"
+    );
+    let h = history(&env, &id).await;
+    assert_eq!(h.len(), events + 1);
+    assert_eq!(h[0]["to_status"], "attention");
+    // The same finding again writes nothing.
+    checker.check(pid, CheckTrigger::Schedule).await.unwrap();
+    assert_eq!(history(&env, &id).await.len(), events + 1);
+
+    // Microsoft is reachable again: the check renews the token and the profile is valid.
+    env.sim.control().set_faults(vec![]).unwrap();
+    match checker.check(pid, CheckTrigger::Schedule).await.unwrap() {
+        CheckOutcome::Checked {
+            profile,
+            refresh_token_kept_alive,
+            ..
+        } => {
+            assert_eq!(profile.status.as_str(), "valid", "{profile:?}");
+            assert!(refresh_token_kept_alive);
+            assert!(
+                profile.refresh_token_redeemed_at.unwrap()
+                    > profile.authorized_at.unwrap() + time::Duration::days(80),
+                "the redemption is recorded: {profile:?}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Down again the next day: the token was just renewed, so nothing to warn about.
+    advance_days(&env, 1);
+    env.sim.control().set_faults(token_endpoint_down()).unwrap();
+    match checker.check(pid, CheckTrigger::Schedule).await.unwrap() {
+        CheckOutcome::TransientFailure { status, .. } => assert_eq!(status.as_str(), "valid"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_token_apis_redemptions_count_as_uses_of_the_refresh_token() {
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&[]).await;
+    let id = env.profile("iaas-delegated", None).await;
+    authorize(&env, &id, ADMIN, json!({})).await;
+    let before = env.get_profile(&id).await["refresh_token_redeemed_at"].clone();
+    // Only the token API uses it for 80 days; then Microsoft becomes unreachable.
+    advance_days(&env, 80);
+    let key = service_key(&env, &org).await;
+    let (s, t) = issue_token(&env, &key, &id).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let after = env.get_profile(&id).await["refresh_token_redeemed_at"].clone();
+    assert_ne!(after, before, "the token API's redemption is recorded");
+    env.sim.control().set_faults(token_endpoint_down()).unwrap();
+    let checker = fast_checker(&env);
+    match checker
+        .check(ProfileId::parse(&id).unwrap(), CheckTrigger::Schedule)
+        .await
+        .unwrap()
+    {
+        CheckOutcome::TransientFailure { status, .. } => assert_eq!(status.as_str(), "valid"),
+        other => panic!("unexpected {other:?}"),
+    }
 }

@@ -110,7 +110,7 @@ pub struct SqlStore {
 const PROFILE_COLUMNS: &str = "id, org_id, tenant_id, app_type, service, application_id, consent_method, \
      consent_object_id, consent_upn, granted_permissions, cert_thumbprint, cert_subject, cert_not_after, functions, \
      original_sign_in_ip, status, reason, reason_code, last_checked_at, consented_catalog_version, authorized_at, \
-     created_at, updated_at, scan_targets";
+     created_at, updated_at, scan_targets, refresh_token_redeemed_at";
 
 /// A database error for logs; unique violations become `Conflict(what)`.
 fn db_err(context: &str, e: sqlx::Error) -> StoreError {
@@ -296,6 +296,7 @@ struct ProfileRow {
     authorized_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    refresh_token_redeemed_at: Option<i64>,
 }
 
 impl ProfileRow {
@@ -333,6 +334,7 @@ impl ProfileRow {
             authorized_at: opt_time_to_db(p.authorized_at)?,
             created_at: time_to_db(p.created_at)?,
             updated_at: time_to_db(p.updated_at)?,
+            refresh_token_redeemed_at: opt_time_to_db(p.refresh_token_redeemed_at)?,
         })
     }
 
@@ -365,7 +367,8 @@ impl ProfileRow {
             .bind(self.authorized_at)
             .bind(self.created_at)
             .bind(self.updated_at)
-            .bind(self.scan_targets);
+            .bind(self.scan_targets)
+            .bind(self.refresh_token_redeemed_at);
         q
     }
 }
@@ -450,6 +453,10 @@ fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreError> {
             })
             .transpose()?,
         authorized_at: opt_time_from_db("authorized_at", get(row, "authorized_at")?)?,
+        refresh_token_redeemed_at: opt_time_from_db(
+            "refresh_token_redeemed_at",
+            get(row, "refresh_token_redeemed_at")?,
+        )?,
         created_at: time_from_db("created_at", created_raw)?,
         updated_at: time_from_db("updated_at", get(row, "updated_at")?)?,
     };
@@ -1084,10 +1091,15 @@ impl SqlStore {
              cert_thumbprint = $11, cert_subject = $12, cert_not_after = $13, functions = $14, \
              original_sign_in_ip = $15, status = $16, reason = $17, reason_code = $18, last_checked_at = $19, \
              consented_catalog_version = $20, authorized_at = $21, created_at = $22, updated_at = $23, \
-             scan_targets = $24 WHERE id = $1",
+             scan_targets = $24, \
+             refresh_token_redeemed_at = CASE WHEN refresh_token_redeemed_at IS NULL OR refresh_token_redeemed_at < $25 \
+             THEN $25 ELSE refresh_token_redeemed_at END \
+             WHERE id = $1",
         );
+        // The redemption time only moves forward: a save of a profile read before a concurrent
+        // redemption (the token API's) keeps the later time.
         if expected.is_some() {
-            sql.push_str(" AND updated_at = $25 AND status = $26");
+            sql.push_str(" AND updated_at = $26 AND status = $27");
         }
         let mut query = row.bind(sqlx::query(AssertSqlSafe(sql)));
         if let Some((updated_at, status)) = expected {
@@ -1340,7 +1352,7 @@ impl Store for SqlStore {
             .map_err(|e| db_err("starting a transaction", e))?;
         let sql = format!(
             "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
         );
         row.bind(sqlx::query(AssertSqlSafe(sql)))
             .execute(&mut *tx)
@@ -1395,6 +1407,23 @@ impl Store for SqlStore {
     ) -> Result<bool, StoreError> {
         self.save_profile_guarded(profile, Some(expected), event)
             .await
+    }
+
+    async fn record_refresh_redemption(
+        &self,
+        profile: ProfileId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE profiles SET refresh_token_redeemed_at = $2 WHERE id = $1 \
+             AND (refresh_token_redeemed_at IS NULL OR refresh_token_redeemed_at < $2)",
+        )
+        .bind(profile.to_string())
+        .bind(time_to_db(at)?)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_err("recording a refresh-token redemption", e))?;
+        Ok(())
     }
 
     async fn delete_profile(&self, id: ProfileId) -> Result<bool, StoreError> {

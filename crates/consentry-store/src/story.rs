@@ -42,6 +42,7 @@ pub async fn run(store: &dyn Store) {
     history(store).await;
     atomicity(store).await;
     conditional_save(store).await;
+    refresh_redemption(store).await;
     secrets(store).await;
     pending(store).await;
     pending_under_concurrency(store).await;
@@ -214,6 +215,7 @@ pub fn minimal_profile(tenant: &Tenant, created_at: OffsetDateTime) -> AppProfil
         reason: Some(StatusReason::NotYetAuthorized),
         last_checked_at: None,
         consented_catalog_version: None,
+        refresh_token_redeemed_at: None,
         authorized_at: None,
         created_at,
         updated_at: created_at,
@@ -254,9 +256,13 @@ pub fn full_profile(tenant: &Tenant, created_at: OffsetDateTime) -> AppProfile {
         status: ProfileStatus::Invalid,
         reason: Some(StatusReason::ConditionalAccessBlocked {
             original_ip: Some(ip),
+            outbound_addresses: vec!["198.51.100.10".into()],
         }),
         last_checked_at: Some(created_at + Duration::nanoseconds(987_654_321)),
         consented_catalog_version: Some(3),
+        refresh_token_redeemed_at: Some(
+            created_at + Duration::minutes(3) + Duration::nanoseconds(77),
+        ),
         authorized_at: Some((created_at - Duration::hours(5)).to_offset(plus2)),
         updated_at: created_at + Duration::seconds(1),
         ..minimal_profile(tenant, created_at)
@@ -560,7 +566,15 @@ pub async fn profile_round_trip(store: &dyn Store) {
         .save_profile(&emptied, None)
         .await
         .expect("save emptied profile");
-    expect_profile(store, &emptied).await;
+    // All but the refresh token's redemption time, which a save only moves forward.
+    expect_profile(
+        store,
+        &AppProfile {
+            refresh_token_redeemed_at: full.refresh_token_redeemed_at,
+            ..emptied.clone()
+        },
+    )
+    .await;
 
     // Every reason shape survives.
     let reasons = vec![
@@ -1219,6 +1233,82 @@ pub async fn conditional_save(store: &dyn Store) {
     assert!(store.list_history(q.id, 10).await.unwrap().is_empty());
 }
 
+/// The refresh token's redemption time: recorded without touching `updated_at`, and only ever moved
+/// forward, by the recording call and by saves of a profile read before it.
+pub async fn refresh_redemption(store: &dyn Store) {
+    let org = new_org(store, "redemption").await;
+    let tenant = new_tenant(store, &org, "redemption").await;
+    let p = full_profile(&tenant, now());
+    store.insert_profile(&p, created_event(&p)).await.unwrap();
+    let first = p.refresh_token_redeemed_at.expect("set");
+
+    let later = first + Duration::hours(1);
+    store.record_refresh_redemption(p.id, later).await.unwrap();
+    let got = store.get_profile(p.id).await.unwrap().unwrap();
+    assert_eq!(got.refresh_token_redeemed_at, Some(later));
+    assert_eq!(
+        got.updated_at, p.updated_at,
+        "recording does not change updated_at"
+    );
+    // An earlier time changes nothing.
+    store
+        .record_refresh_redemption(p.id, first - Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_profile(p.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_token_redeemed_at,
+        Some(later)
+    );
+    // A save of the profile as read before the redemption keeps the later time, with or
+    // without a condition; a save carrying a newer time moves it.
+    store.save_profile(&p, None).await.unwrap();
+    assert_eq!(
+        store
+            .get_profile(p.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_token_redeemed_at,
+        Some(later)
+    );
+    let cleared = AppProfile {
+        refresh_token_redeemed_at: None,
+        ..p.clone()
+    };
+    assert!(
+        store
+            .save_profile_if_unchanged(&cleared, (p.updated_at, p.status), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_profile(p.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_token_redeemed_at,
+        Some(later)
+    );
+    let newest = later + Duration::minutes(5);
+    let renewed = AppProfile {
+        refresh_token_redeemed_at: Some(newest),
+        ..p.clone()
+    };
+    store.save_profile(&renewed, None).await.unwrap();
+    expect_profile(store, &renewed).await;
+    // An absent profile: nothing to record, no error.
+    store
+        .record_refresh_redemption(minimal_profile(&tenant, now()).id, newest)
+        .await
+        .unwrap();
+}
+
 /// Secrets: round trip of arbitrary bytes, replacement, per-kind and per-profile separation, absence.
 pub async fn secrets(store: &dyn Store) {
     let org = new_org(store, "secrets").await;
@@ -1407,6 +1497,7 @@ pub fn full_pending(profile: ProfileId, created_at: OffsetDateTime) -> PendingAu
         previous_status: ProfileStatus::Invalid,
         previous_reason: Some(StatusReason::ConditionalAccessBlocked {
             original_ip: Some(ip),
+            outbound_addresses: vec!["198.51.100.10".into()],
         }),
         created_at: created_at.to_offset(plus2),
         expires_at: created_at + Duration::minutes(10) + Duration::nanoseconds(7),

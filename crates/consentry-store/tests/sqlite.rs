@@ -1095,7 +1095,7 @@ async fn a_database_at_schema_1_upgrades_and_keeps_its_data() {
 
 #[tokio::test]
 async fn a_plaintext_nonce_from_before_the_upgrade_is_sealed_when_the_store_opens() {
-    // A database at schema 9 (the nonce was a plaintext column) holding a re-authorization in flight.
+    // A database from before migration 0010 (the nonce was a plaintext column) holding a re-authorization in flight.
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
     let store = open_with(&path, &KEY).await;
@@ -1104,9 +1104,10 @@ async fn a_plaintext_nonce_from_before_the_upgrade_is_sealed_when_the_store_open
     let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
     store.insert_profile(&p, created_event(&p)).await.unwrap();
     store.close().await;
-    // Rebuild the pending table as schema 9 had it: drop the 0010 and later records and put the old column back.
+    // Rebuild the pending table as it was before migration 0010: drop that migration's record and
+    // put the old column back (later migrations touch other tables and stay applied).
     let mut c = raw(&path).await;
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version >= 10")
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 10")
         .execute(&mut c)
         .await
         .unwrap();
@@ -1118,14 +1119,14 @@ async fn a_plaintext_nonce_from_before_the_upgrade_is_sealed_when_the_store_open
         .execute(&mut c)
         .await
         .unwrap();
-    let v: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+    let v: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 10")
         .fetch_one(&mut c)
         .await
         .unwrap();
-    assert_eq!(v, 9);
+    assert_eq!(v, 0);
     let want = story::full_pending(p.id, OffsetDateTime::now_utc());
     let nonce = format!("NONCE-LEGACY-CANARY-{}", uuid::Uuid::new_v4().simple());
-    // Sealed as a schema-9 build sealed it: the secrets blob alone, bound to the state hash.
+    // Sealed as a build before migration 0010 sealed it: the secrets blob alone, bound to the state hash.
     let sealed = Sealer::from_key_bytes(&KEY)
         .seal(
             consentry_store::sealer::Binding {

@@ -39,6 +39,10 @@ pub struct TestEnv {
     pub clock: std::sync::Arc<consentry_domain::OffsetClock>,
     /// The server's state (domain services, re-authorization), for assertions beyond the API.
     pub state: consentry_server::AppState,
+    /// The `CONSENTRY_*` settings the server was started with.
+    vars: Vec<(String, String)>,
+    /// The scenario's app client IDs (their redirect URIs follow the server's address).
+    app_ids: Vec<uuid::Uuid>,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -134,7 +138,7 @@ impl TestEnv {
             ));
         }
         vars.extend(extra);
-        let cfg = Config::load(None, vars).expect("config");
+        let cfg = Config::load(None, vars.clone()).expect("config");
         let clock = std::sync::Arc::new(consentry_domain::OffsetClock::default());
         let state = consentry_server::build_state_with_clock(&cfg, clock.clone())
             .await
@@ -143,6 +147,7 @@ impl TestEnv {
         tokio::spawn(consentry_server::serve(listener, state.clone(), async {
             let _ = rx.await;
         }));
+        let app_ids = scenario.apps.iter().map(|a| a.client_id).collect();
         let contoso_id = scenario
             .tenants
             .iter()
@@ -157,9 +162,51 @@ impl TestEnv {
             contoso_id,
             clock,
             state,
+            vars,
+            app_ids,
             _dir: dir,
             shutdown: Some(tx),
         }
+    }
+
+    /// Stops the Consentry server and starts it again on the same database, data folder and clock
+    /// (the simulator keeps running), with `extra` settings applied over the previous ones — for
+    /// example a newer catalog (`CONSENTRY_CATALOG_FILE`), as a vendor upgrading Consentry would.
+    /// The new server listens on a new port; `base` follows it.
+    pub async fn restart_with_settings(&mut self, extra: Vec<(String, String)>) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let control = self.sim.control();
+        for app in &self.app_ids {
+            control
+                .add_redirect_uri(*app, &format!("{base}/oauth/callback"))
+                .expect("redirect URI");
+        }
+        let mut vars: Vec<(String, String)> = self
+            .vars
+            .iter()
+            .filter(|(k, _)| k != "CONSENTRY_PUBLIC_URL" && !extra.iter().any(|(e, _)| e == k))
+            .cloned()
+            .collect();
+        vars.push(("CONSENTRY_PUBLIC_URL".into(), base.clone()));
+        vars.extend(extra);
+        let cfg = Config::load(None, vars.clone()).expect("config");
+        let state = consentry_server::build_state_with_clock(&cfg, self.clock.clone())
+            .await
+            .expect("state");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(consentry_server::serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        self.base = base;
+        self.state = state;
+        self.vars = vars;
+        self.shutdown = Some(tx);
     }
 
     /// Calls Consentry's API; returns the status and the JSON body.

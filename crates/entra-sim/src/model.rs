@@ -231,6 +231,18 @@ pub enum CaAction {
     Block,
     /// Require MFA: AADSTS50076 unless the session completed MFA.
     RequireMfa,
+    /// Require a compliant device: AADSTS53000 (DeviceNotCompliant). Redeeming a code or a refresh
+    /// token is a non-interactive sign-in by the client's server, which presents no device, so it
+    /// always fails; the interactive sign-in is taken to come from the administrator's managed
+    /// device and passes. The OAuth `error` answered with it is UNVERIFIED (entra-facts §9):
+    /// `invalid_grant`, like the verified CA block.
+    RequireCompliantDevice,
+    /// Require a Microsoft Entra (hybrid) joined device: AADSTS53001, evaluated like
+    /// [`RequireCompliantDevice`](Self::RequireCompliantDevice).
+    RequireDomainJoinedDevice,
+    /// Require an approved client app: AADSTS53002, evaluated like
+    /// [`RequireCompliantDevice`](Self::RequireCompliantDevice).
+    RequireApprovedClientApp,
 }
 
 /// A conditional access policy: it applies to the users and apps in scope when the sign-in IP is

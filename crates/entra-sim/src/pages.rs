@@ -532,7 +532,7 @@ pub(crate) async fn login(
         st.flows.remove(&f.flow);
         return redirect_error(&st, &flow, &e, &[]);
     }
-    if let Some(e) = st.evaluate_ca(t, &user, flow.client_id, ip, false) {
+    if let Some(e) = st.evaluate_ca(t, &user, flow.client_id, ip, false, true) {
         if e.code == 53003 {
             st.flows.remove(&f.flow);
             return error_page(&st, 53003, &e.message);

@@ -613,6 +613,7 @@ impl State {
         client_id: Uuid,
         ip: IpAddr,
         mfa_done: bool,
+        interactive: bool,
     ) -> Option<AadError> {
         let mut mfa_needed = false;
         for p in self.tenants[t].ca_policies.iter().filter(|p| p.enabled) {
@@ -632,6 +633,29 @@ impl State {
                     ));
                 }
                 CaAction::RequireMfa => mfa_needed = true,
+                // Device and client-app controls: see `CaAction::RequireCompliantDevice`.
+                _ if interactive => {}
+                CaAction::RequireCompliantDevice => {
+                    return Some(AadError::new(
+                        53000,
+                        "Device is not in required device state: compliant. Conditional Access policy requires a compliant device, and the device is not compliant. The user must enroll their device with an approved MDM provider like Intune.",
+                        &self.settings,
+                    ));
+                }
+                CaAction::RequireDomainJoinedDevice => {
+                    return Some(AadError::new(
+                        53001,
+                        "Device is not in required device state: domain_joined. Conditional Access policy requires a domain joined device, and the device is not domain joined. Have the user use a domain joined device.",
+                        &self.settings,
+                    ));
+                }
+                CaAction::RequireApprovedClientApp => {
+                    return Some(AadError::new(
+                        53002,
+                        "The application used isn't an approved application for Conditional Access. User needs to use one of the apps from the list of approved applications to use in order to get access.",
+                        &self.settings,
+                    ));
+                }
             }
         }
         (mfa_needed && !mfa_done).then(|| self.mfa_error())

@@ -637,7 +637,7 @@ impl Request<'_> {
         };
         if let Some(e) = self
             .st
-            .evaluate_ca(t, user, app.client_id, ip, grant.mfa_done)
+            .evaluate_ca(t, user, app.client_id, ip, grant.mfa_done, false)
         {
             return Err(e);
         }

@@ -582,6 +582,7 @@ async fn resolve(
             // Prefer a working profile when the tenant has several of the app type.
             let mut items = page.items;
             items.sort_by_key(|p| p.status == ProfileStatus::Invalid);
+            items.sort_by_key(|p| !usable(p));
             items.into_iter().next().ok_or_else(|| {
                 TokenError::NotFound(format!(
                     "the tenant has no app profile of app type {app_type}"
@@ -594,9 +595,7 @@ async fn resolve(
             ));
         }
     };
-    if profile.authorized_at.is_none()
-        || (profile.status == ProfileStatus::Invalid && profile.reason.is_some())
-    {
+    if !usable(&profile) {
         return Err(TokenError::ProfileInvalid {
             profile_id: profile.id,
             reason: profile
@@ -637,4 +636,16 @@ async fn record_repeats(
             }),
         )
         .await;
+}
+
+/// Whether a profile's credential may serve tokens: authorized, and not invalid — except when the
+/// reason leaves the credential working (`PermissionsMissing`: a newer catalog version added
+/// permissions; the token carries what was granted until the profile is re-authorized).
+fn usable(profile: &consentry_domain::AppProfile) -> bool {
+    profile.authorized_at.is_some()
+        && (profile.status != ProfileStatus::Invalid
+            || profile
+                .reason
+                .as_ref()
+                .is_none_or(StatusReason::credential_works))
 }

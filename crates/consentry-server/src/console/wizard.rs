@@ -54,6 +54,10 @@ struct WizardPage {
     login_hint: String,
     error: Option<String>,
     max_kb: usize,
+    /// Conditional access preparation, for app types with delegated permissions.
+    network_note: Option<String>,
+    /// The IP address of the previous consent sign-in, if known.
+    previous_ip: Option<String>,
 }
 
 /// The consent link made for the tenant's administrator.
@@ -215,6 +219,14 @@ async fn render_form(
             String::new()
         }
     });
+    let delegated = app.delegated_scopes().next().is_some();
+    let network_note = delegated.then(|| {
+        consentry_domain::conditional_access_preparation(&st.checker.policy().outbound_addresses)
+    });
+    let previous_ip = p
+        .original_sign_in_ip
+        .filter(|_| delegated)
+        .map(|ip| ip.to_string());
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -234,6 +246,8 @@ async fn render_form(
             login_hint: chosen.login_hint,
             error,
             max_kb: MAX_WIZARD_BYTES / 1024,
+            network_note,
+            previous_ip,
         },
     ))
 }
