@@ -529,14 +529,12 @@ impl Checker {
                     }
                     Evaluation::Transient {
                         attempts, message, ..
-                    } => {
-                        Ok(CheckOutcome::TransientFailure {
-                            profile_id: profile.id,
-                            status: profile.status,
-                            attempts,
-                            message,
-                        })
-                    }
+                    } => Ok(CheckOutcome::TransientFailure {
+                        profile_id: profile.id,
+                        status: profile.status,
+                        attempts,
+                        message,
+                    }),
                 }
             }
             dead => self.expire(profile, dead, trigger).await,
@@ -862,7 +860,8 @@ impl Checker {
             Evidence::Works { grants, delegated } => {
                 let kept_alive = delegated.is_some()
                     && last_use.is_some_and(|t| now - t >= self.policy.refresh_inactivity_warning);
-                let (reason, granted) = self.diagnose(profile, &app, &grants, delegated.clone(), now);
+                let (reason, granted) =
+                    self.diagnose(profile, &app, &grants, delegated.clone(), now);
                 Ok(Evaluation::Decided {
                     reason,
                     kept_alive,
