@@ -1066,6 +1066,35 @@ impl Reauthorizer {
         )))
     }
 
+    /// The next leg of a re-authorization: the consenting account's own sign-in, under a fresh
+    /// state (the pending record moves to it, with a new 10 minutes).
+    async fn continue_to_sign_in(
+        &self,
+        profile: &AppProfile,
+        app: &AppType,
+        client_id: AppId,
+        pending: &PendingAuthorization,
+        code_verifier: &str,
+    ) -> Result<Step, StepError> {
+        let next_state = random_token(32);
+        let mut next = pending.clone();
+        next.state_hash = state_hash(&next_state);
+        next.leg = AuthLeg::SignIn;
+        next.sign_in_follows = false;
+        next.expires_at = self.core.clock().now() + PENDING_LIFETIME;
+        self.core.store().put_pending(&next).await?;
+        Ok(Step::Continue(self.microsoft_url(
+            profile,
+            app,
+            AuthLeg::SignIn,
+            client_id,
+            next_state,
+            pending.nonce.clone(),
+            code_verifier,
+            None,
+        )))
+    }
+
     async fn step(
         &self,
         params: &CallbackParams,
@@ -1144,23 +1173,9 @@ impl Reauthorizer {
         })?;
 
         if fall_back_to_sign_in {
-            let next_state = random_token(32);
-            let mut next = pending.clone();
-            next.state_hash = state_hash(&next_state);
-            next.leg = AuthLeg::SignIn;
-            next.sign_in_follows = false;
-            next.expires_at = self.core.clock().now() + PENDING_LIFETIME;
-            self.core.store().put_pending(&next).await?;
-            return Ok(Step::Continue(self.microsoft_url(
-                profile,
-                app,
-                AuthLeg::SignIn,
-                client_id,
-                next_state,
-                pending.nonce.clone(),
-                &secrets.code_verifier,
-                None,
-            )));
+            return self
+                .continue_to_sign_in(profile, app, client_id, pending, &secrets.code_verifier)
+                .await;
         }
         let sign_in = match pending.leg {
             AuthLeg::Handoff => unreachable!("handled by the caller"),
@@ -1203,23 +1218,9 @@ impl Reauthorizer {
             )));
         }
         if pending.leg == AuthLeg::AdminConsent && pending.sign_in_follows {
-            let next_state = random_token(32);
-            let mut next = pending.clone();
-            next.state_hash = state_hash(&next_state);
-            next.leg = AuthLeg::SignIn;
-            next.sign_in_follows = false;
-            next.expires_at = self.core.clock().now() + PENDING_LIFETIME;
-            self.core.store().put_pending(&next).await?;
-            return Ok(Step::Continue(self.microsoft_url(
-                profile,
-                app,
-                AuthLeg::SignIn,
-                client_id,
-                next_state,
-                pending.nonce.clone(),
-                &secrets.code_verifier,
-                None,
-            )));
+            return self
+                .continue_to_sign_in(profile, app, client_id, pending, &secrets.code_verifier)
+                .await;
         }
         let mut delegated = match &sign_in {
             // Delegated grants from Graph where the app may read them; otherwise the identity
