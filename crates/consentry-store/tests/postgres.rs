@@ -665,7 +665,19 @@ async fn power_platform_scan_functions_become_scan_targets_at_schema_9() {
         .bind("b".repeat(64))
         .bind(&ids[1])
         .bind(t)
-        .bind(vec![0u8])
+        // Sealed as builds before migration 0010 sealed it (opening the store seals the plaintext
+        // nonce into this blob, so it must open).
+        .bind(
+            Sealer::from_key_bytes(&KEY)
+                .seal(
+                    consentry_store::sealer::Binding {
+                        owner: &"b".repeat(64),
+                        kind: "pending",
+                    },
+                    b"secrets",
+                )
+                .unwrap(),
+        )
         .execute(&mut c)
         .await
         .unwrap();

@@ -1326,11 +1326,24 @@ async fn power_platform_scan_functions_become_scan_targets_at_schema_9() {
     sqlx::query(
         "INSERT INTO pending_authorizations (state_hash, profile_id, started_by, method, leg, sign_in_follows, \
          functions, nonce, previous_status, created_at, expires_at, sealed_secrets) \
-         VALUES ($1, $2, '\"System\"', 'user', 'sign_in', 0, '[\"scan-power-bi\"]', 'n', 'valid', $3, $3, x'00')",
+         VALUES ($1, $2, '\"System\"', 'user', 'sign_in', 0, '[\"scan-power-bi\"]', 'n', 'valid', $3, $3, $4)",
     )
     .bind("a".repeat(64))
     .bind(&ids[0])
     .bind(t)
+    // Sealed as builds before migration 0010 sealed it (opening the store seals the plaintext nonce
+    // into this blob, so it must open).
+    .bind(
+        Sealer::from_key_bytes(&KEY)
+            .seal(
+                consentry_store::sealer::Binding {
+                    owner: &"a".repeat(64),
+                    kind: "pending",
+                },
+                b"secrets",
+            )
+            .unwrap(),
+    )
     .execute(&mut c)
     .await
     .unwrap();
