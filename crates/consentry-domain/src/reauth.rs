@@ -114,6 +114,8 @@ pub struct HandoffView {
     pub app_type_name: String,
     /// The app's name in Microsoft Entra ID (None for custom apps).
     pub entra_app_name: Option<String>,
+    /// The app type is a custom app (the customer's own app registration), not one of the vendor's.
+    pub custom_app: bool,
     /// The service using it.
     pub service_name: String,
     /// The tenant's primary domain.
@@ -802,6 +804,7 @@ impl Reauthorizer {
         Ok(HandoffView {
             app_type_name: app.display_name.clone(),
             entra_app_name: app.entra_app_name.clone(),
+            custom_app: app.custom_app,
             service_name: catalog
                 .service(&profile.service)
                 .map(|s| s.name.clone())

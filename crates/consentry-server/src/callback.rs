@@ -20,6 +20,10 @@ struct ResultPage {
     steps: Vec<String>,
     app_type: String,
     profile_id: String,
+    /// The browser is signed in to the console (it started the re-authorization there): the page
+    /// links back to the app profile. Someone who opened a consent link has no account, so the
+    /// page tells them they are done instead of sending them to a sign-in page.
+    console: bool,
 }
 
 fn render(page: ResultPage, status: StatusCode) -> Response {
@@ -99,6 +103,7 @@ pub async fn oauth_callback(
                     ],
                     app_type: String::new(),
                     profile_id: String::new(),
+                    console: false,
                 },
                 StatusCode::BAD_REQUEST,
             );
@@ -112,6 +117,7 @@ pub async fn oauth_callback(
             .unwrap_or_else(|| key.to_string())
     };
     let binding = crate::security::binding_of(&headers);
+    let console = crate::console::auth::has_session_cookie(&headers);
     match st.reauth.callback_bound(params, binding).await {
         Ok(CallbackOutcome::Continue { url }) => Redirect::to(&url).into_response(),
         Ok(CallbackOutcome::Completed { profile }) => {
@@ -132,6 +138,7 @@ pub async fn oauth_callback(
                     steps: vec![],
                     app_type: name(&profile.app_type),
                     profile_id: profile.id.to_string(),
+                    console,
                 },
                 StatusCode::OK,
             )
@@ -148,6 +155,7 @@ pub async fn oauth_callback(
                 steps: remediation,
                 app_type: name(&profile.app_type),
                 profile_id: profile.id.to_string(),
+                console,
             },
             StatusCode::OK,
         ),
@@ -159,6 +167,7 @@ pub async fn oauth_callback(
                 steps: vec!["Open the app profile and click Re-authorize to start again.".into()],
                 app_type: String::new(),
                 profile_id: String::new(),
+                console: false,
             },
             StatusCode::BAD_REQUEST,
         ),
@@ -170,6 +179,7 @@ pub async fn oauth_callback(
                 steps: vec![],
                 app_type: String::new(),
                 profile_id: String::new(),
+                console: false,
             },
             StatusCode::NOT_FOUND,
         ),
@@ -183,6 +193,7 @@ pub async fn oauth_callback(
                     steps: vec![],
                     app_type: String::new(),
                     profile_id: String::new(),
+            console: false,
                 },
                 StatusCode::INTERNAL_SERVER_ERROR,
             )
@@ -210,6 +221,7 @@ fn link_error(message: String) -> Response {
             steps: vec!["Ask the person who sent it for a new consent link.".into()],
             app_type: String::new(),
             profile_id: String::new(),
+            console: false,
         },
         StatusCode::BAD_REQUEST,
     )

@@ -141,6 +141,26 @@ async fn the_consent_link_page_names_who_asked_and_may_post_to_microsoft() {
         page.body
     );
 
+    // A vendor app whose Entra name the catalog does not give is named by its app type, not called
+    // the customer's own custom app, and no note meant for the catalog's authors is shown.
+    let id = env.profile("m365-all", Some("cloud-backup-m365")).await;
+    let (_, started) = env
+        .start_reauth(&id, json!({"method": "admin", "handoff": true}))
+        .await;
+    let url = started["url"].as_str().expect("url");
+    let page = kit::get(&env.state, url.strip_prefix(&env.base).expect("own"), None).await;
+    assert!(
+        page.body
+            .contains("the app <strong>Microsoft 365 (All permissions)</strong>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("custom app") && !page.body.contains("reference document"),
+        "{}",
+        page.body
+    );
+
     // Continue: the redirect goes to the authority, whose origin the CSP allows.
     let go = kit::post(&env.state, &path, "", &[]).await;
     assert_eq!(go.status, StatusCode::SEE_OTHER, "{}", go.body);

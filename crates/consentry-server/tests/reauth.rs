@@ -599,6 +599,13 @@ async fn a_consent_link_is_handed_to_the_tenant_admin_and_works_once() {
         "{}",
         done.body
     );
+    // The administrator has no Consentry account: the result page says they are done instead of
+    // linking to the console's sign-in.
+    assert!(
+        done.body.contains("id=\"done\"") && !done.body.contains("back-to-profile"),
+        "{}",
+        done.body
+    );
 
     // The link was used: opening it again is refused.
     let again = browser.get(&link).await;

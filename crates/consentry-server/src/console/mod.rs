@@ -17,7 +17,7 @@
 
 mod assets;
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod error;
 mod pages;
 mod scan;
