@@ -20,9 +20,9 @@ struct ResultPage {
     steps: Vec<String>,
     app_type: String,
     profile_id: String,
-    /// The browser is signed in to the console (it started the re-authorization there): the page
-    /// links back to the app profile. Someone who opened a consent link has no account, so the
-    /// page tells them they are done instead of sending them to a sign-in page.
+    /// The re-authorization was started in the console (not by opening a consent link): the page
+    /// links back to the app profile. Someone who opened a consent link may have no account, so
+    /// the page tells them they are done instead of sending them to a sign-in page.
     console: bool,
 }
 
@@ -117,7 +117,7 @@ pub async fn oauth_callback(
             .unwrap_or_else(|| key.to_string())
     };
     let binding = crate::security::binding_of(&headers);
-    let console = crate::console::auth::has_session_cookie(&headers);
+    let console = !crate::security::bound_via_link(&headers);
     match st.reauth.callback_bound(params, binding).await {
         Ok(CallbackOutcome::Continue { url }) => Redirect::to(&url).into_response(),
         Ok(CallbackOutcome::Completed { profile }) => {
@@ -282,7 +282,7 @@ pub async fn consent_link_continue(
         return link_error("this consent link is not valid".into());
     };
     // The sign-in that follows is bound to the browser that opened the link.
-    let (binding, cookie) = crate::security::new_binding(st.security.tls);
+    let (binding, cookie) = crate::security::new_binding(st.security.tls, true);
     match st.reauth.continue_handoff(id, &token, Some(&binding)).await {
         Ok(url) => {
             let mut res = Redirect::to(&url).into_response();

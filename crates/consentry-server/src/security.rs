@@ -142,10 +142,21 @@ pub const BINDING_MAX_AGE_SECS: i64 = 1200;
 /// A fresh random binding value and the `Set-Cookie` header that gives it to the browser
 /// (HttpOnly, SameSite=Lax so that Microsoft's top-level redirect carries it, Secure over TLS,
 /// only sent to the callback).
-pub fn new_binding(tls: bool) -> (String, HeaderValue) {
+///
+/// `via_link`: the re-authorization was started by opening a consent link (someone without a
+/// Consentry account) rather than in the console. The value then starts with [`LINK_BINDING_PREFIX`],
+/// so the callback's result page can tell them they are done instead of linking to the console. The
+/// prefix is part of the value whose hash is sealed, so it cannot be changed without failing the
+/// binding check.
+pub fn new_binding(tls: bool, via_link: bool) -> (String, HeaderValue) {
     use base64::Engine as _;
     let raw: [u8; 32] = rand::random();
-    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let value = if via_link {
+        format!("{LINK_BINDING_PREFIX}{random}")
+    } else {
+        random
+    };
     let mut c = format!(
         "{BINDING_COOKIE}={value}; Path=/oauth/callback; HttpOnly; SameSite=Lax; Max-Age={BINDING_MAX_AGE_SECS}"
     );
@@ -155,6 +166,14 @@ pub fn new_binding(tls: bool) -> (String, HeaderValue) {
     // base64url only: always a valid header value.
     let header = HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""));
     (value, header)
+}
+
+/// The start of a binding value given by a consent link (see [`new_binding`]); base64url has no `.`.
+pub const LINK_BINDING_PREFIX: &str = "link.";
+
+/// Whether the request's binding cookie was given by a consent link (see [`new_binding`]).
+pub fn bound_via_link(headers: &HeaderMap) -> bool {
+    binding_of(headers).is_some_and(|v| v.starts_with(LINK_BINDING_PREFIX))
 }
 
 /// The binding cookie's value in a request, if any.

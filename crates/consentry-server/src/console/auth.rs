@@ -72,12 +72,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// Whether the request carries a console session cookie (not whether the session is still valid:
-/// enough to choose between linking back to the console and telling a visitor they are done).
-pub fn has_session_cookie(headers: &HeaderMap) -> bool {
-    cookie(headers, SESSION_COOKIE).is_some()
-}
-
 fn set_cookie(secure: bool, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
     let mut c = format!("{name}={value}; Path=/console; HttpOnly; SameSite=Lax");
     if let Some(a) = max_age {

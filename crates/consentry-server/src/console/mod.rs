@@ -17,7 +17,7 @@
 
 mod assets;
 mod audit;
-pub(crate) mod auth;
+mod auth;
 mod error;
 mod pages;
 mod scan;

@@ -386,7 +386,7 @@ pub async fn submit(
         }
     };
     // The OAuth state is bound to this browser (a consent link is bound when it is opened).
-    let (binding, binding_cookie) = crate::security::new_binding(st.security.tls);
+    let (binding, binding_cookie) = crate::security::new_binding(st.security.tls, false);
     let started = st
         .reauth
         .start_bound(
