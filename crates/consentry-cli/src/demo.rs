@@ -123,7 +123,7 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
     let state = consentry_server::build_state(&cfg).await?;
     let server = tokio::spawn({
         let (cfg, state) = (cfg.clone(), state.clone());
-        async move { crate::serve_with_monitor(&cfg, state, listener).await }
+        async move { crate::serve::serve_with_monitor(&cfg, state, listener).await }
     });
 
     let seeded = if state.svc.organizations().await?.is_empty() {

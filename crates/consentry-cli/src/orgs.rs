@@ -1,0 +1,73 @@
+//! `consentry orgs`: the organizations (the vendor's customers).
+
+use clap::Subcommand;
+use consentry_domain::audit::AuditAction;
+use consentry_domain::{Consentry, OrgId};
+
+use crate::{JsonFlag, output, parse, record};
+
+#[derive(Debug, Subcommand)]
+pub enum OrgsCmd {
+    /// List organizations.
+    List(JsonFlag),
+    /// Create an organization.
+    Create {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Subscription modules, comma-separated (catalog module keys).
+        #[arg(long, value_delimiter = ',')]
+        modules: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show one organization.
+    Show {
+        /// Organization ID.
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Delete an organization with no tenants.
+    Delete {
+        /// Organization ID.
+        id: String,
+    },
+}
+
+/// Runs an organization command.
+pub async fn run(cmd: OrgsCmd, svc: &Consentry) -> anyhow::Result<()> {
+    match cmd {
+        OrgsCmd::List(o) => output::orgs(&svc.organizations().await?, o.json),
+        OrgsCmd::Create { name, modules, out } => {
+            let org = svc.create_organization(&name, &modules).await?;
+            record(
+                svc,
+                Some(org.id),
+                AuditAction::OrganizationCreated,
+                format!("organization:{}", org.id),
+                serde_json::json!({ "name": org.name, "modules": org.modules }),
+            )
+            .await;
+            output::orgs(&[org], out.json)
+        }
+        OrgsCmd::Show { id, out } => {
+            let id = parse("organization ID", &id, OrgId::parse)?;
+            output::orgs(&[svc.organization(id).await?], out.json)
+        }
+        OrgsCmd::Delete { id } => {
+            let id = parse("organization ID", &id, OrgId::parse)?;
+            svc.delete_organization(id).await?;
+            record(
+                svc,
+                Some(id),
+                AuditAction::OrganizationDeleted,
+                format!("organization:{id}"),
+                serde_json::json!({}),
+            )
+            .await;
+            println!("organization {id} deleted");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `consentry serve`: the server (JSON API and web console) with the monitor beside it.
+
+use anyhow::Context as _;
+use consentry_server::Config;
+use consentry_server::startup::shutdown_signal;
+
+/// Runs the server on the configured database until Ctrl-C or SIGTERM.
+pub async fn run(cfg: &Config) -> anyhow::Result<()> {
+    init_logging(cfg);
+    let state = consentry_server::build_state(cfg).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let (_, token_file) = consentry_server::startup::load_api_token(cfg)?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        api_token_file = ?token_file,
+        "consentry serving"
+    );
+    serve_with_monitor(cfg, state, listener).await
+}
+
+/// Serves until Ctrl-C or SIGTERM, with the monitor beside the server (when enabled); both stop
+/// together and checks in flight finish.
+pub(crate) async fn serve_with_monitor(
+    cfg: &Config,
+    state: consentry_server::AppState,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let monitor = cfg.monitor.enabled.then(|| {
+        let m = consentry_server::consentry_monitor::Monitor::new(
+            state.checker.clone(),
+            consentry_server::startup::monitor_config(cfg),
+        );
+        let mut rx = stop_rx.clone();
+        tokio::spawn(m.run(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }))
+    });
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    consentry_server::serve(listener, state, shutdown).await?;
+    if let Some(task) = monitor {
+        task.await?;
+    }
+    Ok(())
+}
+
+/// Logs to standard error, filtered by `CONSENTRY_LOG`, as text or JSON lines (`log_format`).
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONSENTRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.log_format {
+        consentry_server::config::LogFormat::Json => builder.json().try_init(),
+        consentry_server::config::LogFormat::Text => builder.try_init(),
+    };
+}

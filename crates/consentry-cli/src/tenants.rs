@@ -1,0 +1,102 @@
+//! `consentry tenants`: the Microsoft tenants connected to organizations.
+
+use clap::Subcommand;
+use consentry_domain::audit::AuditAction;
+use consentry_domain::{Consentry, DomainName, OrgId, TenantId, TenantRef};
+
+use crate::{JsonFlag, output, parse, record};
+
+#[derive(Debug, Subcommand)]
+pub enum TenantsCmd {
+    /// List tenants.
+    List {
+        /// Only this organization's.
+        #[arg(long)]
+        org: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Connect a tenant to an organization.
+    Connect {
+        /// Organization ID.
+        #[arg(long)]
+        org: String,
+        /// Tenant ID (GUID).
+        #[arg(long)]
+        tenant_id: String,
+        /// Primary domain, e.g. contoso.onmicrosoft.com.
+        #[arg(long)]
+        domain: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show a tenant (GUID or domain).
+    Show {
+        /// Tenant ID or domain.
+        tenant: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Disconnect a tenant with no app profiles.
+    Delete {
+        /// Tenant ID or domain.
+        tenant: String,
+    },
+}
+
+/// Runs a tenant command.
+pub async fn run(cmd: TenantsCmd, svc: &Consentry) -> anyhow::Result<()> {
+    match cmd {
+        TenantsCmd::List { org, out } => {
+            let org = org
+                .map(|o| parse("organization ID", &o, OrgId::parse))
+                .transpose()?;
+            output::tenants(&svc.tenants(org).await?, out.json)
+        }
+        TenantsCmd::Connect {
+            org,
+            tenant_id,
+            domain,
+            name,
+            out,
+        } => {
+            let org = parse("organization ID", &org, OrgId::parse)?;
+            let tid = parse("tenant ID", &tenant_id, TenantId::parse)?;
+            let domain = parse("domain", &domain, DomainName::parse)?;
+            let t = svc
+                .connect_tenant(org, tid, domain, name.as_deref())
+                .await?;
+            record(
+                svc,
+                Some(t.org_id),
+                AuditAction::TenantCreated,
+                format!("tenant:{}", t.id),
+                serde_json::json!({ "domain": t.primary_domain.to_string() }),
+            )
+            .await;
+            output::tenants(&[t], out.json)
+        }
+        TenantsCmd::Show { tenant, out } => {
+            let r = parse("tenant", &tenant, TenantRef::parse)?;
+            output::tenants(&[svc.tenant(&r).await?], out.json)
+        }
+        TenantsCmd::Delete { tenant } => {
+            let r = parse("tenant", &tenant, TenantRef::parse)?;
+            let t = svc.tenant(&r).await?;
+            svc.delete_tenant(&r).await?;
+            record(
+                svc,
+                Some(t.org_id),
+                AuditAction::TenantDeleted,
+                format!("tenant:{}", t.id),
+                serde_json::json!({ "domain": t.primary_domain.to_string() }),
+            )
+            .await;
+            println!("tenant {tenant} disconnected");
+            Ok(())
+        }
+    }
+}
