@@ -1,6 +1,6 @@
 //! Client assertions, verified with jsonwebtoken and the public key of the certificate's `.cer`.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-mod run;
+use crate::run;
 use run::{fails, ok};
 
 fn ok_json(data_dir: &Path, args: &[&str]) -> Value {

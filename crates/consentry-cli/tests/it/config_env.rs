@@ -2,7 +2,7 @@
 //! configuration keys (`CONSENTRY_TEST_POSTGRES_URL`, which scripts/test.sh exports, among them) do
 //! not stop `consentry demo` or any command, while a misspelt key is still an error naming it.
 
-mod run;
+use crate::run;
 use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 

@@ -11,7 +11,7 @@ use consentry_store::{Sealer, SqlStore};
 use secrecy::{ExposeSecret as _, SecretSlice};
 use sqlx::{AssertSqlSafe, Connection as _};
 
-mod run;
+use crate::run;
 
 /// `consentry ARGS` run by the operator `auditor` (the CLI's actor is the OS user).
 fn consentry(data_dir: &Path, args: &[&str]) -> Output {

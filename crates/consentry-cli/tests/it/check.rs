@@ -1,6 +1,6 @@
 //! `consentry profiles check`: the same checker as the monitor, from the command line.
 
-mod run;
+use crate::run;
 use run::{consentry, ok};
 
 #[test]

@@ -3,7 +3,7 @@
 //! like `serve`'s; and its summary tells checked, invalid, transient failures and skipped apart.
 //! entra-sim in this process on loopback, the binary as an operator runs it.
 
-mod run;
+use crate::run;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! The self-signed pair generator: generate, read back, sign, verify with the `.cer`.
 
-mod common;
+use crate::common;
 
 use common::{fixture, rsa_public_key_of_cert};
 use consentry_certs::{

@@ -18,6 +18,6 @@ fn catalog_corpus_loads_or_fails_with_a_position() {
         }
     }
     assert!(loaded >= 1, "the default catalog in the corpus must load");
-    let truncated = &include_str!("../catalog/default.toml")[..2000];
+    let truncated = &include_str!("../../catalog/default.toml")[..2000];
     assert!(consentry_catalog::Catalog::from_toml_str(truncated, "corpus").is_err());
 }

@@ -1,6 +1,6 @@
 //! Reading `.pfx` files produced by openssl in every common flavour, and each error.
 
-mod common;
+use crate::common;
 
 use common::{Expected, fixture, fixture_now};
 use consentry_certs::{ClientCertificate, MAX_PFX_BYTES, PfxError, PublicCertificate};

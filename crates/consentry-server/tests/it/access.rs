@@ -1484,7 +1484,7 @@ fn template_key(path: &str) -> String {
 #[tokio::test]
 async fn every_route_is_in_the_tables() {
     // The API: the router's source, the index it serves, and the tables agree.
-    let source = include_str!("../src/router.rs");
+    let source = include_str!("../../src/router.rs");
     let in_router: BTreeSet<(String, String)> =
         routes_in(source, "let api = Router::new()", "\n    Router::new()")
             .into_iter()
@@ -1522,7 +1522,7 @@ async fn every_route_is_in_the_tables() {
     );
 
     // The console: its router's source and the tables agree.
-    let source = include_str!("../src/console/mod.rs");
+    let source = include_str!("../../src/console/mod.rs");
     let in_console: BTreeSet<(String, String)> = routes_in(source, "pub fn routes()", ".fallback(")
         .into_iter()
         .map(|(m, p)| (m, template_key(if p == "/" { "" } else { &p })))

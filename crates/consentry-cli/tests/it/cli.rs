@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-mod run;
+use crate::run;
 use run::{consentry, fails, ok};
 
 #[test]

@@ -326,7 +326,7 @@ async fn unsuitable_app_profiles_are_refused_with_their_reason_and_step() {
 
 /// The default catalog as it was at version 1: without the permissions version 2 added.
 fn catalog_v1() -> String {
-    let src = include_str!("../../consentry-catalog/catalog/default.toml");
+    let src = include_str!("../../../consentry-catalog/catalog/default.toml");
     src.lines()
         .filter(|l| !l.contains("since = 2"))
         .map(|l| {

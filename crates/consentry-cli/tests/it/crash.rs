@@ -8,7 +8,7 @@
 //! the simulator's pages. Waiting is on conditions with generous deadlines; nothing asserts on
 //! durations.
 
-mod run;
+use crate::run;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};

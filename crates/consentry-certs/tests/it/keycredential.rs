@@ -1,6 +1,6 @@
 //! Matching Graph `keyCredentials` entries (entra-facts §4.9) against a loaded certificate.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -1,0 +1,3 @@
+//! The console in headless Chromium (see `browser`).
+
+mod browser;

@@ -1,0 +1,18 @@
+//! Integration tests of the server, on the testkit (`consentry-testkit`): the JSON API, the console, the
+//! OAuth callback and consent links, re-authorization, checks, tokens, webhooks, scan profiles, the audit log,
+//! the access matrix and hostile input, each over a real server on loopback or the router in memory.
+
+mod access;
+mod api;
+mod audit_api;
+mod audit_flows;
+mod check;
+mod console;
+mod fuzz_corpus;
+mod hostile;
+mod pages;
+mod reauth;
+mod scan_console;
+mod scan_profiles;
+mod tokens;
+mod webhooks;
