@@ -14,7 +14,7 @@ use crate::crypto::CertInfo;
 use crate::error::ControlError;
 use crate::faults::{FaultRule, IdTokenFault};
 use crate::model::{CaPolicy, KeyCredential};
-use crate::server::Ctx;
+use crate::ctx::Ctx;
 use crate::state::State as SimState;
 
 /// Kind of a permission added to an app.

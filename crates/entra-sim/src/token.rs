@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::aad::{AadError, no_store};
 use crate::crypto::{CertInfo, random_token};
 use crate::model::{App, CaRefreshIp};
-use crate::server::Ctx;
+use crate::ctx::Ctx;
 use crate::state::{RefreshGrant, ScopeRef, State as SimState};
 use crate::wellknown::{OIDC_SCOPES, synthetic_id};
 
@@ -112,7 +112,7 @@ impl Request<'_> {
             None
         } else {
             Some(self.st.tenant_idx(self.tenant).ok_or_else(|| {
-                crate::routes::tenant_not_found_with(&self.st.settings, self.tenant)
+                crate::aad::tenant_not_found_with(&self.st.settings, self.tenant)
             })?)
         };
         let grant_type = self
