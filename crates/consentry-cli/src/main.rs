@@ -1070,7 +1070,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     };
                     let reauth = reauthorizer(&cfg, &svc)?;
                     let started = reauth
-                        .start(
+                        .start_unbound(
                             id,
                             consentry_domain::StartRequest {
                                 method,

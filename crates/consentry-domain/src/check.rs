@@ -628,8 +628,12 @@ impl Checker {
             let mut seen = profile.clone();
             seen.status = status;
             seen.reason = reason.clone();
-            self.notify(seen, pending.previous_status, pending.previous_reason.clone())
-                .await;
+            self.notify(
+                seen,
+                pending.previous_status,
+                pending.previous_reason.clone(),
+            )
+            .await;
         }
         Ok(CheckOutcome::Checked {
             remediation: reason
