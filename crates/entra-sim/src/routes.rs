@@ -145,7 +145,6 @@ pub(crate) fn tenant_not_found(ctx: &Ctx, tenant: &str) -> AadError {
     crate::aad::tenant_not_found_with(&settings, tenant)
 }
 
-
 /// `GET /{tenant}/discovery/v2.0/keys` (entra-facts §1.7). The key is TEST-ONLY.
 async fn jwks(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Response {
     let known = matches!(tenant.as_str(), "common" | "organizations")

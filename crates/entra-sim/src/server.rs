@@ -17,8 +17,8 @@ use secrecy::ExposeSecret;
 use tower::{Service, ServiceExt};
 
 use crate::control::SimControl;
-use crate::ctx::Ctx;
 use crate::crypto::{SigningKey, TlsMaterial};
+use crate::ctx::Ctx;
 use crate::error::SimError;
 use crate::scenario::Scenario;
 use crate::state::State;
