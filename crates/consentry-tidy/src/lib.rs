@@ -349,10 +349,7 @@ fn module_of(src_rel: &str) -> Option<(String, bool)> {
     match path.split_once('/') {
         None if path == "lib" || path == "main" => None,
         None => Some((path.to_string(), true)),
-        Some((dir, rest)) if dir == "bin" => {
-            let _ = rest;
-            None
-        }
+        Some(("bin", _)) => None,
         Some((dir, rest)) => Some((dir.to_string(), rest == "mod")),
     }
 }

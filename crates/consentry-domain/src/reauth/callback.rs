@@ -224,19 +224,7 @@ impl Reauthorizer {
         let secrets = PendingSecrets::of(pending).map_err(|_| {
             DomainError::Conflict("the pending re-authorization is damaged; start again".into())
         })?;
-        let client = decide::client_of(pending, &secrets, app);
-        let client_id = match &client {
-            ClientRef::Custom { app_id, .. } => Some(*app_id),
-            ClientRef::Vendor { app_type } => self.platform.vendor_client_id(app_type),
-        }
-        .ok_or_else(|| {
-            explain(PlatformError {
-                cause: PlatformCause::NotConfigured,
-                aadsts: None,
-                error: None,
-                message: String::new(),
-            })
-        })?;
+        let (client, client_id) = self.client(pending, &secrets, app)?;
         if fall_back_to_sign_in {
             return self
                 .continue_to_sign_in(profile, app, client_id, pending, &secrets.code_verifier)
@@ -275,6 +263,30 @@ impl Reauthorizer {
                 sign_in,
                 secrets,
             }))),
+        }
+    }
+
+    /// The app the consent is for and its client ID (the vendor's app must still be configured).
+    fn client(
+        &self,
+        pending: &PendingAuthorization,
+        secrets: &PendingSecrets,
+        app: &AppType,
+    ) -> Result<(ClientRef, AppId), StepError> {
+        let client = decide::client_of(pending, secrets, app);
+        let client_id = match &client {
+            ClientRef::Custom { app_id, .. } => Some(*app_id),
+            ClientRef::Vendor { app_type } => self.platform.vendor_client_id(app_type),
+        };
+        let not_configured = PlatformError {
+            cause: PlatformCause::NotConfigured,
+            aadsts: None,
+            error: None,
+            message: String::new(),
+        };
+        match client_id {
+            Some(id) => Ok((client, id)),
+            None => Err(explain_platform(&not_configured, app, app.custom_app).into()),
         }
     }
 

@@ -56,6 +56,9 @@ pub(crate) async fn previous_state_from_history(
     Ok((ProfileStatus::Valid, None))
 }
 
+/// The history's word for a cancelled re-authorization.
+const CANCELLED: &str = "The re-authorization was cancelled.";
+
 /// A verified consent, as it is recorded on the profile.
 struct Consent {
     client_id: AppId,
@@ -192,39 +195,15 @@ impl Reauthorizer {
         Ok(certificate)
     }
 
-    /// Restores the profile's previous status after a failed step (or a cancel) and deletes the
-    /// pending record.
+    /// Restores the profile's previous status after a failed step and deletes the pending record.
     pub(super) async fn fail(
         &self,
-        mut profile: AppProfile,
+        profile: AppProfile,
         pending: &PendingAuthorization,
         f: Failure,
     ) -> Result<CallbackOutcome, DomainError> {
-        let now = self.core.clock().now();
-        let from = profile.status;
-        profile.status = pending.previous_status;
-        profile.reason = pending.previous_reason.clone();
-        profile.updated_at = now;
-        self.core
-            .store()
-            .save_profile(
-                &profile,
-                Some(NewHistoryEvent {
-                    profile_id: profile.id,
-                    at: now,
-                    actor: pending.started_by.clone(),
-                    kind: EventKind::ReauthorizationFailed,
-                    from_status: Some(from),
-                    to_status: Some(profile.status),
-                    reason: profile.reason.clone(),
-                    detail: Some(f.message.clone()),
-                }),
-            )
-            .await?;
-        // After the save, as in `complete`.
-        self.core
-            .store()
-            .delete_pending(&pending.state_hash)
+        let profile = self
+            .end_pending(profile, pending, &pending.started_by, &f.message)
             .await?;
         Ok(CallbackOutcome::Failed {
             profile,
@@ -233,18 +212,37 @@ impl Reauthorizer {
         })
     }
 
-    /// Restores a pending profile that has no pending record.
-    async fn restore_orphan(
+    /// Restores the status recorded with `pending` (a history event by `actor` saying `detail`),
+    /// then deletes the record: after the save, as in `complete`.
+    async fn end_pending(
+        &self,
+        profile: AppProfile,
+        pending: &PendingAuthorization,
+        actor: &Actor,
+        detail: &str,
+    ) -> Result<AppProfile, DomainError> {
+        let previous = (pending.previous_status, pending.previous_reason.clone());
+        let profile = self.restore(profile, previous, actor, detail).await?;
+        self.core
+            .store()
+            .delete_pending(&pending.state_hash)
+            .await?;
+        Ok(profile)
+    }
+
+    /// Puts the profile back to a previous status and reason, with a `ReauthorizationFailed`
+    /// history event by `actor` saying `detail`.
+    async fn restore(
         &self,
         mut profile: AppProfile,
-        previous_status: ProfileStatus,
-        previous_reason: Option<StatusReason>,
+        (status, reason): (ProfileStatus, Option<StatusReason>),
         actor: &Actor,
+        detail: &str,
     ) -> Result<AppProfile, DomainError> {
         let now = self.core.clock().now();
         let from = profile.status;
-        profile.status = previous_status;
-        profile.reason = previous_reason;
+        profile.status = status;
+        profile.reason = reason;
         profile.updated_at = now;
         self.core
             .store()
@@ -258,10 +256,25 @@ impl Reauthorizer {
                     from_status: Some(from),
                     to_status: Some(profile.status),
                     reason: profile.reason.clone(),
-                    detail: Some("The re-authorization was cancelled.".into()),
+                    detail: Some(detail.to_string()),
                 }),
             )
             .await?;
+        Ok(profile)
+    }
+
+    /// Audits a cancel of `profile`'s re-authorization (`method`: the pending record's, when there
+    /// was one).
+    async fn audit_cancelled(
+        &self,
+        actor: &Actor,
+        profile: &AppProfile,
+        method: Option<consentry_catalog::ConsentMethod>,
+    ) {
+        let details = match method {
+            Some(m) => serde_json::json!({ "method": m.as_str(), "app_type": profile.app_type }),
+            None => serde_json::json!({ "app_type": profile.app_type }),
+        };
         self.core
             .audit()
             .record(
@@ -269,10 +282,9 @@ impl Reauthorizer {
                 Some(profile.org_id),
                 AuditAction::ReauthorizationCancelled,
                 format!("profile:{}", profile.id),
-                serde_json::json!({ "app_type": profile.app_type }),
+                details,
             )
             .await;
-        Ok(profile)
     }
 
     /// Cancels a pending re-authorization and restores the profile's previous status.
@@ -290,15 +302,14 @@ impl Reauthorizer {
             return Err(none());
         }
         let now = self.core.clock().now();
-        let mut pending = match self.core.store().pending_for_profile(profile_id).await? {
+        let pending = match self.core.store().pending_for_profile(profile_id).await? {
             // Pending without a record (a callback killed part-way by an older build): restore what
-            // the history says it was, under a fresh record so the restore below is the usual one.
+            // the history says it was.
             None => {
-                let (previous_status, previous_reason) =
-                    previous_state_from_history(&self.core, &profile).await?;
-                return self
-                    .restore_orphan(profile, previous_status, previous_reason, actor)
-                    .await;
+                let previous = previous_state_from_history(&self.core, &profile).await?;
+                let profile = self.restore(profile, previous, actor, CANCELLED).await?;
+                self.audit_cancelled(actor, &profile, None).await;
+                return Ok(profile);
             }
             // Taken by a callback that is still within its deadline: Microsoft's answer is being
             // recorded right now, and it wins.
@@ -321,33 +332,12 @@ impl Reauthorizer {
                     )
                 })?,
         };
-        pending.started_by = actor.clone();
-        match self
-            .fail(
-                profile,
-                &pending,
-                Failure::new("The re-authorization was cancelled.", vec![]),
-            )
-            .await?
-        {
-            CallbackOutcome::Failed { profile, .. } => {
-                self.core
-                    .audit()
-                    .record(
-                        actor,
-                        Some(profile.org_id),
-                        AuditAction::ReauthorizationCancelled,
-                        format!("profile:{}", profile.id),
-                        serde_json::json!({
-                            "method": pending.method.as_str(),
-                            "app_type": profile.app_type,
-                        }),
-                    )
-                    .await;
-                Ok(profile)
-            }
-            _ => unreachable!("fail always returns Failed"),
-        }
+        let profile = self
+            .end_pending(profile, &pending, actor, CANCELLED)
+            .await?;
+        self.audit_cancelled(actor, &profile, Some(pending.method))
+            .await;
+        Ok(profile)
     }
 }
 
