@@ -230,26 +230,41 @@ impl Reauthorizer {
                 .continue_to_sign_in(profile, app, client_id, pending, &secrets.code_verifier)
                 .await;
         }
+        self.verify(
+            params.code.as_deref(),
+            profile,
+            app,
+            pending,
+            (client, client_id),
+            secrets,
+        )
+        .await
+    }
+
+    /// Verifies the answer to the step `pending` waits for: the consenting account's sign-in (on
+    /// the sign-in leg), then the grants Graph shows against the catalog's permissions.
+    async fn verify(
+        &self,
+        code: Option<&str>,
+        profile: &AppProfile,
+        app: &AppType,
+        pending: &PendingAuthorization,
+        (client, client_id): (ClientRef, AppId),
+        secrets: PendingSecrets,
+    ) -> Result<Step, StepError> {
         let sign_in = match pending.leg {
             AuthLeg::Handoff => unreachable!("handled by the caller"),
             AuthLeg::AdminConsent => None,
             AuthLeg::SignIn => Some(
-                self.signed_in(
-                    params.code.as_deref(),
-                    profile,
-                    app,
-                    pending,
-                    &client,
-                    &secrets,
-                )
-                .await?,
+                self.signed_in(code, profile, app, pending, &client, &secrets)
+                    .await?,
             ),
         };
         let grants = self
             .platform
             .grants(profile.tenant_id, &client)
             .await
-            .map_err(explain)?;
+            .map_err(|e| StepError::Failed(explain_platform(&e, app, app.custom_app)))?;
         match decide::judge_grants(app, pending, &grants, sign_in.as_ref())? {
             Judged::SignInNext => {
                 self.continue_to_sign_in(profile, app, client_id, pending, &secrets.code_verifier)

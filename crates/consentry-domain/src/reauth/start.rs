@@ -13,7 +13,7 @@ use super::secrets::{PendingSecrets, random_token, state_hash};
 use super::{HANDOFF_LIFETIME, PENDING_LIFETIME, Reauthorizer};
 use crate::audit::AuditAction;
 use crate::error::DomainError;
-use crate::ids::ProfileId;
+use crate::ids::{AppId, ProfileId};
 use crate::model::{Actor, AppProfile, AuthLeg, EventKind, NewHistoryEvent, PendingAuthorization};
 use crate::platform::{ClientRef, PlatformCause, PlatformError};
 use crate::status::{ProfileStatus, StatusReason};
@@ -78,24 +78,8 @@ impl Reauthorizer {
         let now = self.core.clock().now();
         let mut profile = self.core.profile(profile_id).await?;
         let app = self.app_type(&profile)?;
-        choice::check_method(&app, req.method)?;
-        let org = self.core.organization(profile.org_id).await?;
-        let modules: Vec<String> = org.modules.iter().cloned().collect();
-        let choice = choice::validate(&app, &req, &modules, now)?;
-        let client_id = match &choice.client {
-            ClientRef::Custom { app_id, .. } => *app_id,
-            ClientRef::Vendor { .. } => self.vendor_client_id(&app)?,
-        };
+        let (choice, client_id) = self.check_choice(&profile, &app, &req, now).await?;
         let (first_leg, sign_in_follows) = choice::legs(&app, req.method);
-        if req.handoff && self.link_base.is_none() {
-            return Err(DomainError::Conflict(
-                "consent links are not enabled on this server (public_url is not set)".into(),
-            ));
-        }
-        if req.method == ConsentMethod::User {
-            self.require_admin_consent(&profile, &app, &choice.client)
-                .await?;
-        }
         let secrets = Secrets {
             state: random_token(32),
             verifier: random_token(48),
@@ -134,6 +118,36 @@ impl Reauthorizer {
             profile,
             consent_link,
         })
+    }
+
+    /// Validates the choice against the catalog and the organization's modules, and that what it
+    /// needs is in place: the vendor's app configured, consent links enabled for a handoff, and for
+    /// user consent the organization's admin consent. Returns it with the app's client ID.
+    async fn check_choice(
+        &self,
+        profile: &AppProfile,
+        app: &AppType,
+        req: &StartRequest,
+        now: OffsetDateTime,
+    ) -> Result<(Choice, AppId), DomainError> {
+        choice::check_method(app, req.method)?;
+        let org = self.core.organization(profile.org_id).await?;
+        let modules: Vec<String> = org.modules.iter().cloned().collect();
+        let choice = choice::validate(app, req, &modules, now)?;
+        let client_id = match &choice.client {
+            ClientRef::Custom { app_id, .. } => *app_id,
+            ClientRef::Vendor { .. } => self.vendor_client_id(app)?,
+        };
+        if req.handoff && self.link_base.is_none() {
+            return Err(DomainError::Conflict(
+                "consent links are not enabled on this server (public_url is not set)".into(),
+            ));
+        }
+        if req.method == ConsentMethod::User {
+            self.require_admin_consent(profile, app, &choice.client)
+                .await?;
+        }
+        Ok((choice, client_id))
     }
 
     /// User consent needs the organization's admin consent first (the documentation's preparation
