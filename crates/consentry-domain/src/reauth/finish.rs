@@ -16,7 +16,7 @@ use crate::audit::AuditAction;
 use crate::error::DomainError;
 use crate::ids::{AppId, ProfileId, Thumbprint};
 use crate::model::{
-    Actor, AppProfile, CertificateInfo, EventKind, GrantedPermission, NewHistoryEvent,
+    Actor, AppProfile, CertificateInfo, ConsentUser, EventKind, GrantedPermission, NewHistoryEvent,
     PendingAuthorization, SecretKind,
 };
 use crate::platform::{ClientRef, Grants};
@@ -107,13 +107,7 @@ impl Reauthorizer {
             self.core.catalog().version,
             now,
         );
-        let detail = match &profile.consent_user {
-            Some(u) => format!(
-                "{} by {} (started by {})",
-                pending.method, u.upn, pending.started_by
-            ),
-            None => format!("{} (started by {})", pending.method, pending.started_by),
-        };
+        let detail = completion_detail(profile.consent_user.as_ref(), pending);
         self.core
             .store()
             .save_profile(
@@ -355,6 +349,17 @@ fn granted_permissions(grants: &Grants, delegated: Vec<String>) -> Vec<GrantedPe
     roles.chain(scopes).collect()
 }
 
+/// The history's detail of a completed re-authorization: the method, who consented, who started it.
+fn completion_detail(consent_user: Option<&ConsentUser>, pending: &PendingAuthorization) -> String {
+    match consent_user {
+        Some(u) => format!(
+            "{} by {} (started by {})",
+            pending.method, u.upn, pending.started_by
+        ),
+        None => format!("{} (started by {})", pending.method, pending.started_by),
+    }
+}
+
 /// What the profile shows of a custom app's certificate (`None` when it no longer opens).
 fn certificate_info(pfx_b64: &str, password: &str, now: OffsetDateTime) -> Option<CertificateInfo> {
     let pfx = STANDARD.decode(pfx_b64).unwrap_or_default();
@@ -432,6 +437,20 @@ mod tests {
             (granted[1].name.as_str(), granted[1].kind),
             ("User.Read", PermissionType::Scope)
         );
+    }
+
+    #[test]
+    fn the_history_says_who_consented_and_who_started_it() {
+        let p = pending(AuthLeg::SignIn, false);
+        let user = signed_in_result().user;
+        let by = completion_detail(Some(&user), &p);
+        assert!(
+            by.contains(" by admin@contoso.example (started by "),
+            "{by}"
+        );
+        let app_only = completion_detail(None, &p);
+        assert!(!app_only.contains(" by admin@"), "{app_only}");
+        assert!(app_only.contains("(started by "), "{app_only}");
     }
 
     #[test]
