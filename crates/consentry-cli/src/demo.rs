@@ -202,7 +202,7 @@ async fn authorize(
 ) -> anyhow::Result<()> {
     let started = state
         .reauth
-        .start(id, req, &Actor::Operator("demo".into()))
+        .start_unbound(id, req, &Actor::Operator("demo".into()))
         .await?;
     let browser = Browser::new(sim.ca_pem(), ip)?;
     let page = browser

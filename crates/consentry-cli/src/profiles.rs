@@ -236,7 +236,7 @@ pub async fn run(cmd: ProfilesCmd, cfg: &Config, svc: &Consentry) -> anyhow::Res
             };
             let reauth = reauthorizer(cfg, svc)?;
             let started = reauth
-                .start(
+                .start_unbound(
                     id,
                     consentry_domain::StartRequest {
                         method,

@@ -541,6 +541,23 @@ impl Checker {
         }
     }
 
+    /// Tells every observer that `profile` (as it is now) had `from` and `previous_reason` before.
+    async fn notify(
+        &self,
+        profile: AppProfile,
+        from: ProfileStatus,
+        previous_reason: Option<StatusReason>,
+    ) {
+        let change = StatusChange {
+            profile,
+            from,
+            previous_reason,
+        };
+        for o in &self.observers {
+            o.status_changed(change.clone()).await;
+        }
+    }
+
     /// Saves what a check of a pending profile's current credentials found (see `check_pending`).
     async fn conclude_pending(
         &self,
@@ -611,14 +628,12 @@ impl Checker {
             let mut seen = profile.clone();
             seen.status = status;
             seen.reason = reason.clone();
-            for o in &self.observers {
-                o.status_changed(StatusChange {
-                    profile: seen.clone(),
-                    from: pending.previous_status,
-                    previous_reason: pending.previous_reason.clone(),
-                })
-                .await;
-            }
+            self.notify(
+                seen,
+                pending.previous_status,
+                pending.previous_reason.clone(),
+            )
+            .await;
         }
         Ok(CheckOutcome::Checked {
             remediation: reason
@@ -735,14 +750,8 @@ impl Checker {
         }
         tracing::info!(profile = %profile.id, status = status.as_str(), "an abandoned re-authorization expired; the profile has its credentials' status again");
         if status != known_status || reason != known_reason {
-            for o in &self.observers {
-                o.status_changed(StatusChange {
-                    profile: profile.clone(),
-                    from: known_status,
-                    previous_reason: known_reason.clone(),
-                })
+            self.notify(profile.clone(), known_status, known_reason.clone())
                 .await;
-            }
         }
         Ok(CheckOutcome::Checked {
             remediation: reason
@@ -1269,14 +1278,8 @@ impl Checker {
             return Ok(None);
         }
         if let Some(previous_reason) = previous_reason {
-            for o in &self.observers {
-                o.status_changed(StatusChange {
-                    profile: profile.clone(),
-                    from: previous_status,
-                    previous_reason: previous_reason.clone(),
-                })
+            self.notify(profile.clone(), previous_status, previous_reason)
                 .await;
-            }
         }
         Ok(Some((profile, previous_status, changed)))
     }

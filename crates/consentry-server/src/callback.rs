@@ -118,7 +118,7 @@ pub async fn oauth_callback(
     };
     let binding = crate::security::binding_of(&headers);
     let console = !crate::security::bound_via_link(&headers);
-    match st.reauth.callback_bound(params, binding).await {
+    match st.reauth.callback(params, binding).await {
         Ok(CallbackOutcome::Continue { url }) => Redirect::to(&url).into_response(),
         Ok(CallbackOutcome::Completed { profile }) => {
             // New consent, maybe new credentials: tokens of the old ones are not served again.

@@ -130,3 +130,14 @@ pub(crate) fn no_store(headers: &mut HeaderMap) {
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
 }
+
+/// AADSTS90002 (for callers that already hold the state lock).
+pub(crate) fn tenant_not_found_with(settings: &Settings, tenant: &str) -> AadError {
+    AadError::new(
+        90002,
+        format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+        ),
+        settings,
+    )
+}

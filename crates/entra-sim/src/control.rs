@@ -11,10 +11,10 @@ use time::Duration;
 use uuid::Uuid;
 
 use crate::crypto::CertInfo;
+use crate::ctx::Ctx;
 use crate::error::ControlError;
 use crate::faults::{FaultRule, IdTokenFault};
 use crate::model::{CaPolicy, KeyCredential};
-use crate::server::Ctx;
 use crate::state::State as SimState;
 
 /// Kind of a permission added to an app.

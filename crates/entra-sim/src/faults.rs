@@ -110,7 +110,7 @@ impl FaultRule {
                     "code": status.as_u16().to_string(),
                     "status": status.as_u16().to_string(),
                     "message": "Please retry after",
-                    "date": crate::graph::graph_date(now),
+                    "date": crate::wellknown::graph_date(now),
                     "request-id": request_id,
                     "client-request-id": request_id,
                 }

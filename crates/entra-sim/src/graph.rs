@@ -11,21 +11,12 @@ use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::macros::format_description;
 use uuid::Uuid;
 
 use crate::crypto::CertInfo;
-use crate::server::Ctx;
+use crate::ctx::Ctx;
 use crate::state::State as SimState;
-use crate::wellknown::{GRAPH_APP_ID, GRAPH_RESOURCE, role_display_name};
-
-/// Graph's `innerError.date`: ISO-8601 without a zone suffix.
-pub(crate) fn graph_date(t: OffsetDateTime) -> String {
-    t.format(format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]"
-    ))
-    .unwrap_or_default()
-}
+use crate::wellknown::{GRAPH_APP_ID, GRAPH_RESOURCE, graph_date, role_display_name};
 
 fn iso(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)

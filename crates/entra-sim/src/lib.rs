@@ -31,8 +31,10 @@
 //!   methods or the control API, so a rule holds the same on every path.
 //! - `routes`: every route in one place, discovery and JWKS; `pages`: `/authorize`, admin consent and
 //!   the HTML pages (askama templates in `templates/`); `token`: the token endpoint; `graph`: the
-//!   Graph subset; `control`: the control API; `faults`: fault rules; `server`: TLS, the listener and
-//!   the per-connection service that applies faults.
+//!   Graph subset; `control`: the control API; `faults`: fault rules; `ctx`: the handlers' shared
+//!   context; `server`: TLS, the listener and the per-connection service that applies faults.
+//!   Modules refer only downwards (model, wellknown, error, crypto, aad, faults, scenario, state, ctx;
+//!   then the endpoints; then routes, persist and server): no `use crate::` cycle.
 //! - `aad`: the identity platform's error body. **Architecture invariant:** every identity error is
 //!   an `AadError` whose OAuth `error`, HTTP status and `suberror` follow from its AADSTS code in one
 //!   table, so a code always answers the same way.
@@ -41,6 +43,7 @@ mod aad;
 pub mod browser;
 mod control;
 mod crypto;
+mod ctx;
 mod error;
 mod faults;
 mod graph;

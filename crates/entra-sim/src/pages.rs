@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use crate::aad::{AadError, aad_timestamp, error_uri};
 use crate::crypto::random_token;
+use crate::ctx::Ctx;
 use crate::model::User;
-use crate::server::Ctx;
 use crate::state::{AuthCode, Flow, FlowKind, ScopeRef, State as SimState};
 
 #[derive(Template)]

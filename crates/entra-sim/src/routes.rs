@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
 use crate::aad::AadError;
-use crate::server::Ctx;
+use crate::ctx::Ctx;
 
 /// The router of the simulator.
 pub(crate) fn router(ctx: Ctx) -> Router {
@@ -142,18 +142,7 @@ fn cacheable(mut resp: Response) -> Response {
 
 pub(crate) fn tenant_not_found(ctx: &Ctx, tenant: &str) -> AadError {
     let settings = ctx.lock().settings.clone();
-    tenant_not_found_with(&settings, tenant)
-}
-
-/// AADSTS90002 (for callers that already hold the state lock).
-pub(crate) fn tenant_not_found_with(settings: &crate::model::Settings, tenant: &str) -> AadError {
-    AadError::new(
-        90002,
-        format!(
-            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
-        ),
-        settings,
-    )
+    crate::aad::tenant_not_found_with(&settings, tenant)
 }
 
 /// `GET /{tenant}/discovery/v2.0/keys` (entra-facts §1.7). The key is TEST-ONLY.

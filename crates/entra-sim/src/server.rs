@@ -5,19 +5,20 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request};
+use axum::http::Request;
 use axum::response::Response;
 use secrecy::ExposeSecret;
 use tower::{Service, ServiceExt};
 
 use crate::control::SimControl;
 use crate::crypto::{SigningKey, TlsMaterial};
+use crate::ctx::Ctx;
 use crate::error::SimError;
 use crate::scenario::Scenario;
 use crate::state::State;
@@ -53,38 +54,6 @@ impl Default for SimOptions {
             tls_cert_files: None,
             persist: false,
         }
-    }
-}
-
-/// Shared context of all handlers.
-#[derive(Clone, Debug)]
-pub(crate) struct Ctx {
-    pub state: Arc<Mutex<State>>,
-    pub key: Arc<SigningKey>,
-    pub base: Arc<str>,
-    pub trust_forwarded_for: bool,
-}
-
-impl Ctx {
-    /// Locks the state (a poisoned lock is recovered: the state stays usable after a panic).
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The client IP: the TCP peer, or the first `X-Forwarded-For` entry when trusted.
-    pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        if self.trust_forwarded_for
-            && let Some(ip) = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return ip;
-        }
-        peer.ip()
     }
 }
 

@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::aad::{AadError, no_store};
 use crate::crypto::{CertInfo, random_token};
+use crate::ctx::Ctx;
 use crate::model::{App, CaRefreshIp};
-use crate::server::Ctx;
 use crate::state::{RefreshGrant, ScopeRef, State as SimState};
 use crate::wellknown::{OIDC_SCOPES, synthetic_id};
 
@@ -108,13 +108,14 @@ impl Request<'_> {
     }
 
     fn run(&mut self) -> Result<Value, AadError> {
-        let path_tenant = if matches!(self.tenant, "common" | "organizations") {
-            None
-        } else {
-            Some(self.st.tenant_idx(self.tenant).ok_or_else(|| {
-                crate::routes::tenant_not_found_with(&self.st.settings, self.tenant)
-            })?)
-        };
+        let path_tenant =
+            if matches!(self.tenant, "common" | "organizations") {
+                None
+            } else {
+                Some(self.st.tenant_idx(self.tenant).ok_or_else(|| {
+                    crate::aad::tenant_not_found_with(&self.st.settings, self.tenant)
+                })?)
+            };
         let grant_type = self
             .form
             .get("grant_type")

@@ -1,6 +1,8 @@
 //! Well-known identifiers: directory role template IDs and the Microsoft Graph permission table
-//! (entra-facts §5.1 and §5.2).
+//! (entra-facts §5.1 and §5.2), and Graph's error date format.
 
+use time::OffsetDateTime;
+use time::macros::format_description;
 use uuid::Uuid;
 
 /// Application (client) ID of Microsoft Graph, identical in every tenant.
@@ -321,4 +323,12 @@ pub fn graph_scope_needs_admin(value: &str) -> bool {
     value.ends_with(".All")
         || value.starts_with("Directory.")
         || value.starts_with("RoleManagement.")
+}
+
+/// Graph's `innerError.date`: ISO-8601 without a zone suffix.
+pub(crate) fn graph_date(t: OffsetDateTime) -> String {
+    t.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]"
+    ))
+    .unwrap_or_default()
 }

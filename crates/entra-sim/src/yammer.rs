@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::server::Ctx;
+use crate::ctx::Ctx;
 use crate::wellknown::{YAMMER_APP_ID, YAMMER_RESOURCE, YAMMER_SCOPE};
 
 /// Role template ID of Yammer Administrator (Engage Administrator).

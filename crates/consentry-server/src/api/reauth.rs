@@ -94,7 +94,7 @@ pub async fn start(
     };
     let started = st
         .reauth
-        .start(
+        .start_unbound(
             id,
             StartRequest {
                 method: b.method,

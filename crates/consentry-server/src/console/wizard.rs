@@ -389,7 +389,7 @@ pub async fn submit(
     let (binding, binding_cookie) = crate::security::new_binding(st.security.tls, false);
     let started = st
         .reauth
-        .start_bound(
+        .start_in_browser(
             p.id,
             StartRequest {
                 method,
@@ -400,7 +400,7 @@ pub async fn submit(
                 handoff: f.handoff,
             },
             &op.actor(),
-            Some(&binding),
+            &binding,
         )
         .await;
     match started {

@@ -698,7 +698,7 @@ async fn new_pending_profile(env: &TestEnv, tenant: &str) -> String {
     let id = new_profile(env, tenant).await;
     env.state
         .reauth
-        .start(
+        .start_unbound(
             ProfileId::parse(&id).expect("id"),
             StartRequest {
                 method: "admin".parse().expect("method"),
