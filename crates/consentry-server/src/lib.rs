@@ -1,5 +1,6 @@
-//! Consentry's HTTP server: the versioned JSON API (and later the console and OAuth callbacks) on axum,
-//! configuration, start-up, and the one place where errors become HTTP responses.
+//! Consentry's HTTP server on axum: the versioned JSON API (with the token API), the web console, the OAuth
+//! callback and consent links, configuration and start-up. Each surface maps domain errors to its answers in
+//! one place.
 //!
 //! Built from an injected listener (`serve`) so tests bind port 0.
 
