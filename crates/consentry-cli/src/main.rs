@@ -382,8 +382,9 @@ fn init_logging(cfg: &Config) {
     };
 }
 
-async fn services(cfg: &Config) -> anyhow::Result<Consentry> {
-    Ok(consentry_server::startup::open_services(cfg, Arc::new(SystemClock)).await?)
+/// Every command's services, composed like `serve`'s (`consentry_server::startup::compose`).
+async fn services(cfg: &Config) -> anyhow::Result<consentry_server::startup::Services> {
+    Ok(consentry_server::startup::compose(cfg, Arc::new(SystemClock)).await?)
 }
 
 fn cert_new(
@@ -510,10 +511,6 @@ pub(crate) async fn serve_with_monitor(
     Ok(())
 }
 
-fn reauthorizer(cfg: &Config, svc: &Consentry) -> anyhow::Result<consentry_domain::Reauthorizer> {
-    Ok(consentry_server::startup::compose_on(cfg, svc.clone())?.reauth)
-}
-
 /// What a run of `consentry profiles check` found, counted the way an operator reads it.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct CheckTally {
@@ -568,13 +565,11 @@ impl CheckTally {
 /// `consentry_server::startup`: the configured policy and the webhook notifier), with progress on
 /// standard error for long runs.
 async fn check_profiles(
-    cfg: &Config,
-    svc: &Consentry,
+    services: &consentry_server::startup::Services,
     ids: Vec<ProfileId>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let services = consentry_server::startup::compose_on(cfg, svc.clone())?;
-    let checker = services.checker;
+    let checker = &services.checker;
     let total = ids.len();
     let who = match operator() {
         Actor::Operator(n) => n,
@@ -723,7 +718,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => cert_new(&subject, years, &out, name, password),
         Command::Migrate => {
             let cfg = load_config(cfg_path)?;
-            services(&cfg).await?;
+            consentry_server::startup::open_store(&cfg)
+                .await?
+                .close()
+                .await;
             println!(
                 "database {} is up to date",
                 consentry_server::config::redact_url(&cfg.database_url())
@@ -755,7 +753,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             audit::run(cmd, &svc).await
         }
         Command::MasterKey(cmd) => {
@@ -765,17 +763,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db(DbCmd::Copy { from, to }) => db_copy(&from, &to).await,
         Command::Users(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             users::run(cmd, &svc).await
         }
         Command::ScanProfiles(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             scan_profiles::run(cmd, &svc).await
         }
         Command::Orgs(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             match cmd {
                 OrgsCmd::List(o) => output::orgs(&svc.organizations().await?, o.json),
                 OrgsCmd::Create { name, modules, out } => {
@@ -812,7 +810,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tenants(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             match cmd {
                 TenantsCmd::List { org, out } => {
                     let org = org
@@ -866,7 +864,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             let store = svc.store();
             match cmd {
                 KeysCmd::Create { org, name } => {
@@ -953,7 +951,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Profiles(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let services = services(&cfg).await?;
+            let svc = services.svc.clone();
             match cmd {
                 ProfilesCmd::List {
                     org,
@@ -1068,7 +1067,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             })
                         }
                     };
-                    let reauth = reauthorizer(&cfg, &svc)?;
+                    let reauth = &services.reauth;
                     let started = reauth
                         .start(
                             id,
@@ -1143,11 +1142,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             anyhow::bail!("name a profile ID, or use --tenant TENANT or --all")
                         }
                     };
-                    check_profiles(&cfg, &svc, ids, out.json).await
+                    check_profiles(&services, ids, out.json).await
                 }
                 ProfilesCmd::CancelReauthorization { id } => {
                     let id = parse("profile ID", &id, ProfileId::parse)?;
-                    let reauth = reauthorizer(&cfg, &svc)?;
+                    let reauth = &services.reauth;
                     let p = reauth.cancel(id, &operator()).await?;
                     println!(
                         "re-authorization cancelled; app profile {id} is {} again",
