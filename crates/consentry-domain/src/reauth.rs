@@ -648,8 +648,7 @@ impl Reauthorizer {
             pfx_password: pfx_secret.map(|(_, p)| p),
             browser_binding: browser_binding.filter(|_| !req.handoff).map(state_hash),
         };
-        let blob = serde_json::to_vec(&secrets)
-            .map_err(|e| DomainError::invalid("request", e.to_string()))?;
+        let blob = serde_json::to_vec(&secrets).map_err(DomainError::internal)?;
         let expires_at = now
             + if req.handoff {
                 HANDOFF_LIFETIME
@@ -879,7 +878,7 @@ impl Reauthorizer {
         })?;
         secrets.browser_binding = browser_binding.map(state_hash);
         pending.secrets = serde_json::to_vec(&secrets)
-            .map_err(|e| DomainError::Conflict(e.to_string()))?
+            .map_err(DomainError::internal)?
             .into();
         let (first_leg, sign_in_follows) = Self::legs(&app, pending.method);
         let client_id = match pending.custom_app_id {
@@ -1505,7 +1504,7 @@ impl Reauthorizer {
                 pfx_b64: pfx_b64.clone(),
                 password: pw.clone(),
             })
-            .map_err(|e| DomainError::Conflict(e.to_string()))?;
+            .map_err(DomainError::internal)?;
             self.core
                 .store()
                 .put_secret(
