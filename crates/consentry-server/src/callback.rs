@@ -262,14 +262,7 @@ pub async fn consent_link_continue(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    async fn page(res: Response) -> (StatusCode, String) {
-        let status = res.status();
-        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, String::from_utf8(body.to_vec()).unwrap())
-    }
+    use crate::error::read as page;
 
     #[tokio::test]
     async fn a_callback_that_fails_inside_consentry_is_a_bare_500_on_the_result_page() {

@@ -206,18 +206,24 @@ impl std::fmt::Display for DetailFor<'_> {
 /// `Result` for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A response's status and body, for the unit tests of the error mappings.
+#[cfg(test)]
+pub(crate) async fn read(res: Response) -> (StatusCode, String) {
+    let status = res.status();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
 
     async fn answer(e: ApiError) -> (StatusCode, Value) {
-        let res = e.into_response();
-        let status = res.status();
-        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&body).unwrap())
+        let (status, body) = read(e.into_response()).await;
+        (status, serde_json::from_str(&body).unwrap())
     }
 
     #[tokio::test]

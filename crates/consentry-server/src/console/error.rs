@@ -156,12 +156,7 @@ mod tests {
     use super::*;
 
     async fn page(e: ConsoleError) -> (StatusCode, String) {
-        let res = e.into_response();
-        let status = res.status();
-        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, String::from_utf8(body.to_vec()).unwrap())
+        crate::error::read(e.into_response()).await
     }
 
     #[tokio::test]
