@@ -5,7 +5,6 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use consentry_server::Config;
 
-use crate::services;
 
 #[derive(Debug, Subcommand)]
 pub enum DbCmd {
@@ -30,9 +29,12 @@ pub async fn run(cmd: DbCmd) -> anyhow::Result<()> {
     }
 }
 
-/// `consentry migrate`: applies the database migrations (opening the services does) and exits.
+/// `consentry migrate`: applies the database migrations (opening the store does) and exits.
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    services(cfg).await?;
+    consentry_server::startup::open_store(cfg)
+        .await?
+        .close()
+        .await;
     println!(
         "database {} is up to date",
         consentry_server::config::redact_url(&cfg.database_url())

@@ -115,9 +115,10 @@ pub(crate) fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Conf
     Ok(Config::load(path, std::env::vars())?)
 }
 
-/// The domain services on the configured database (opening it applies the migrations).
-pub(crate) async fn services(cfg: &Config) -> anyhow::Result<Consentry> {
-    Ok(consentry_server::startup::open_services(cfg, Arc::new(SystemClock)).await?)
+/// Every command's services, composed like `serve`'s (`consentry_server::startup::compose`; opening the
+/// database applies the migrations).
+pub(crate) async fn services(cfg: &Config) -> anyhow::Result<consentry_server::startup::Services> {
+    Ok(consentry_server::startup::compose(cfg, Arc::new(SystemClock)).await?)
 }
 
 /// Who the audit log names for a command run from this shell (`cli:$USER`).
@@ -158,7 +159,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog(cmd) => catalog::run(cmd, &load_config(cfg_path)?),
         Command::Audit(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             audit::run(cmd, &svc).await
         }
         Command::MasterKey(cmd) => {
@@ -168,33 +169,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db(cmd) => db::run(cmd).await,
         Command::Users(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             users::run(cmd, &svc).await
         }
         Command::ScanProfiles(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             scan_profiles::run(cmd, &svc).await
         }
         Command::Orgs(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             orgs::run(cmd, &svc).await
         }
         Command::Tenants(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             tenants::run(cmd, &svc).await
         }
         Command::Keys(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
+            let svc = services(&cfg).await?.svc;
             keys::run(cmd, &svc).await
         }
         Command::Profiles(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?;
-            profiles::run(cmd, &cfg, &svc).await
+            profiles::run(cmd, &cfg, &services(&cfg).await?).await
         }
     }
 }

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::Subcommand;
 use consentry_domain::SystemClock;
 use consentry_domain::audit::AuditAction;
 use consentry_server::Config;
-use consentry_store::{Sealer, SqlStore};
+use consentry_store::SqlStore;
 
 /// `consentry master-key`: the key that seals secrets at rest (refresh tokens, certificates, pending
 /// re-authorizations, webhook secrets). Works on the key file (`master_key_file`, by default
@@ -29,14 +28,9 @@ pub enum MasterKeyCmd {
     Status,
 }
 
-async fn open_store(cfg: &Config, sealer: Sealer) -> anyhow::Result<SqlStore> {
-    let url = cfg.database_url();
-    SqlStore::open(&url, sealer).await.with_context(|| {
-        format!(
-            "cannot open the database {}",
-            consentry_server::config::redact_url(&url)
-        )
-    })
+/// The store under the key file (and `<file>.old` during a rotation), opened as `serve` opens it.
+async fn open_store(cfg: &Config) -> anyhow::Result<SqlStore> {
+    Ok(consentry_server::startup::open_store(cfg).await?)
 }
 
 /// Runs a master key command.
@@ -74,7 +68,7 @@ pub async fn run(cmd: MasterKeyCmd, cfg: &Config) -> anyhow::Result<()> {
                     consentry_store::old_key_path(&path).display()
                 );
             }
-            let store = open_store(cfg, Sealer::from_key_files(&path)?).await?;
+            let store = open_store(cfg).await?;
             let mut resealed = 0;
             let mut left = 0;
             // A running server that had not yet noticed the new key may seal a value under the old one
@@ -122,7 +116,7 @@ pub async fn run(cmd: MasterKeyCmd, cfg: &Config) -> anyhow::Result<()> {
             Ok(())
         }
         MasterKeyCmd::RetireOld => {
-            let store = open_store(cfg, Sealer::from_key_files(&path)?).await?;
+            let store = open_store(cfg).await?;
             match store.retire_old_key_file(&path).await? {
                 Some(old) => {
                     audit(&store)
@@ -144,7 +138,7 @@ pub async fn run(cmd: MasterKeyCmd, cfg: &Config) -> anyhow::Result<()> {
             Ok(())
         }
         MasterKeyCmd::Status => {
-            let store = open_store(cfg, Sealer::from_key_files(&path)?).await?;
+            let store = open_store(cfg).await?;
             let current = store.key_id();
             println!("current master key: {current} ({})", path.display());
             for old in store.old_key_ids() {

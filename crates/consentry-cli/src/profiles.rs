@@ -6,10 +6,11 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use consentry_domain::audit::AuditAction;
 use consentry_domain::{
-    Actor, Consentry, NewProfile, OrgId, PageRequest, ProfileFilter, ProfileId, ProfileStatus,
+    Actor, NewProfile, OrgId, PageRequest, ProfileFilter, ProfileId, ProfileStatus,
     TenantRef,
 };
 use consentry_server::Config;
+use consentry_server::startup::Services;
 
 use crate::{JsonFlag, operator, output, parse, record};
 
@@ -122,7 +123,8 @@ pub enum ProfilesCmd {
 }
 
 /// Runs an app profile command.
-pub async fn run(cmd: ProfilesCmd, cfg: &Config, svc: &Consentry) -> anyhow::Result<()> {
+pub async fn run(cmd: ProfilesCmd, cfg: &Config, services: &Services) -> anyhow::Result<()> {
+    let svc = &services.svc;
     match cmd {
         ProfilesCmd::List {
             org,
@@ -234,7 +236,7 @@ pub async fn run(cmd: ProfilesCmd, cfg: &Config, svc: &Consentry) -> anyhow::Res
                     })
                 }
             };
-            let reauth = reauthorizer(cfg, svc)?;
+            let reauth = &services.reauth;
             let started = reauth
                 .start_unbound(
                     id,
@@ -309,11 +311,11 @@ pub async fn run(cmd: ProfilesCmd, cfg: &Config, svc: &Consentry) -> anyhow::Res
                     anyhow::bail!("name a profile ID, or use --tenant TENANT or --all")
                 }
             };
-            check_profiles(cfg, svc, ids, out.json).await
+            check_profiles(services, ids, out.json).await
         }
         ProfilesCmd::CancelReauthorization { id } => {
             let id = parse("profile ID", &id, ProfileId::parse)?;
-            let reauth = reauthorizer(cfg, svc)?;
+            let reauth = &services.reauth;
             let p = reauth.cancel(id, &operator()).await?;
             println!(
                 "re-authorization cancelled; app profile {id} is {} again",
@@ -322,10 +324,6 @@ pub async fn run(cmd: ProfilesCmd, cfg: &Config, svc: &Consentry) -> anyhow::Res
             Ok(())
         }
     }
-}
-
-fn reauthorizer(cfg: &Config, svc: &Consentry) -> anyhow::Result<consentry_domain::Reauthorizer> {
-    Ok(consentry_server::startup::compose_on(cfg, svc.clone())?.reauth)
 }
 
 /// What a run of `consentry profiles check` found, counted the way an operator reads it.
@@ -381,14 +379,8 @@ impl CheckTally {
 /// Checks profiles one after the other through the same checker as the monitor (composed by
 /// `consentry_server::startup`: the configured policy and the webhook notifier), with progress on
 /// standard error for long runs.
-async fn check_profiles(
-    cfg: &Config,
-    svc: &Consentry,
-    ids: Vec<ProfileId>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let services = consentry_server::startup::compose_on(cfg, svc.clone())?;
-    let checker = services.checker;
+async fn check_profiles(services: &Services, ids: Vec<ProfileId>, json: bool) -> anyhow::Result<()> {
+    let checker = &services.checker;
     let total = ids.len();
     let who = match operator() {
         Actor::Operator(n) => n,

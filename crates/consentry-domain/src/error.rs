@@ -1,5 +1,7 @@
-//! The domain's error: what went wrong in words a caller can act on. Mapped to HTTP in exactly one
-//! place (`consentry-server`'s `error.rs`) and to exit codes in the CLI.
+//! The domain's error: what went wrong in words a caller can act on. Mapped once per surface: to
+//! the JSON API's answers (`consentry-server`'s `error.rs`), to the browser's pages (the console's
+//! `console/error.rs`, also for the callback and consent link pages) and to the CLI's message and
+//! exit code (its `main`).
 
 use crate::ids::InvalidId;
 use crate::ports::StoreError;
@@ -33,6 +35,11 @@ pub enum DomainError {
     /// Storage failed. The inner message is for logs only.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Consentry itself failed (a value it could not serialize, an invariant broken). The message
+    /// is for logs only: each surface logs it once where it maps the error and answers a bare
+    /// "internal error".
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl DomainError {
@@ -42,6 +49,11 @@ impl DomainError {
             field,
             message: message.into(),
         }
+    }
+
+    /// Shorthand for an internal failure (the detail is for logs only).
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::Internal(detail.to_string())
     }
 
     /// Wraps an identifier parse failure under the field it came from.

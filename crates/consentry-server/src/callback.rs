@@ -5,10 +5,11 @@ use askama::Template;
 use axum::extract::Path;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use consentry_domain::{CallbackOutcome, CallbackParams, DomainError, HandoffView, ProfileId};
 
 use crate::AppState;
+use crate::console::{ConsoleError, Shown, html};
 
 /// The result page.
 #[derive(Template)]
@@ -27,13 +28,35 @@ struct ResultPage {
 }
 
 fn render(page: ResultPage, status: StatusCode) -> Response {
-    match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error.detail = %e, "callback page could not be rendered");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    }
+    html(status, &page)
+}
+
+/// A failed callback or consent link on the result page, shown as the console shows errors
+/// ([`ConsoleError::shown`]: its status, title and message; an internal failure is logged there
+/// once and never shown), with the `steps` to take.
+fn failure(e: &ConsoleError, steps: Vec<String>) -> Response {
+    let Shown {
+        status,
+        title,
+        message,
+    } = e.shown();
+    render(
+        ResultPage {
+            ok: false,
+            title: title.into(),
+            message,
+            steps,
+            app_type: String::new(),
+            profile_id: String::new(),
+            console: false,
+        },
+        status,
+    )
+}
+
+/// What to do after a callback that cannot be used.
+fn start_again() -> Vec<String> {
+    vec!["Open the app profile and click Re-authorize to start again.".into()]
 }
 
 /// Longest callback query accepted (Microsoft's error descriptions are a few hundred bytes).
@@ -93,19 +116,9 @@ pub async fn oauth_callback(
     let params = match parse_callback_query(query.as_deref().unwrap_or_default()) {
         Ok(p) => p,
         Err(e) => {
-            return render(
-                ResultPage {
-                    ok: false,
-                    title: "This link cannot be used".into(),
-                    message: format!("{e}: start the re-authorization again."),
-                    steps: vec![
-                        "Open the app profile and click Re-authorize to start again.".into(),
-                    ],
-                    app_type: String::new(),
-                    profile_id: String::new(),
-                    console: false,
-                },
-                StatusCode::BAD_REQUEST,
+            return failure(
+                &ConsoleError::Link(format!("{e}: start the re-authorization again.")),
+                start_again(),
             );
         }
     };
@@ -159,45 +172,12 @@ pub async fn oauth_callback(
             },
             StatusCode::OK,
         ),
-        Err(DomainError::Invalid { message, .. }) => render(
-            ResultPage {
-                ok: false,
-                title: "This link cannot be used".into(),
-                message,
-                steps: vec!["Open the app profile and click Re-authorize to start again.".into()],
-                app_type: String::new(),
-                profile_id: String::new(),
-                console: false,
-            },
-            StatusCode::BAD_REQUEST,
-        ),
-        Err(e @ DomainError::NotFound { .. }) => render(
-            ResultPage {
-                ok: false,
-                title: "App profile not found".into(),
-                message: e.to_string(),
-                steps: vec![],
-                app_type: String::new(),
-                profile_id: String::new(),
-                console: false,
-            },
-            StatusCode::NOT_FOUND,
-        ),
-        Err(e @ (DomainError::Conflict(_) | DomainError::Forbidden(_) | DomainError::Store(_))) => {
-            tracing::error!(error.detail = %e, "re-authorization callback failed");
-            render(
-                ResultPage {
-                    ok: false,
-                    title: "Something went wrong".into(),
-                    message: "The re-authorization could not be recorded. It has been logged; please try again.".into(),
-                    steps: vec![],
-                    app_type: String::new(),
-                    profile_id: String::new(),
-            console: false,
-                },
-                StatusCode::INTERNAL_SERVER_ERROR,
-            )
+        // A state that is unknown, used or expired, a tenant that is not the profile's: the link
+        // cannot be used.
+        Err(DomainError::Invalid { message, .. }) => {
+            failure(&ConsoleError::Link(message), start_again())
         }
+        Err(e) => failure(&e.into(), vec![]),
     }
 }
 
@@ -213,28 +193,19 @@ struct LinkPage {
 }
 
 fn link_error(message: String) -> Response {
-    render(
-        ResultPage {
-            ok: false,
-            title: "This consent link cannot be used".into(),
-            message,
-            steps: vec!["Ask the person who sent it for a new consent link.".into()],
-            app_type: String::new(),
-            profile_id: String::new(),
-            console: false,
-        },
-        StatusCode::BAD_REQUEST,
-    )
+    failure(&ConsoleError::Link(message), ask_for_a_new_link())
+}
+
+fn ask_for_a_new_link() -> Vec<String> {
+    vec!["Ask the person who sent it for a new consent link.".into()]
 }
 
 fn domain_link_error(e: DomainError) -> Response {
     match e {
         DomainError::Invalid { message, .. } => link_error(message),
+        // Whether the profile exists is not told to someone holding a wrong link.
         DomainError::NotFound { .. } => link_error("this consent link is not valid".into()),
-        e @ (DomainError::Conflict(_) | DomainError::Forbidden(_) | DomainError::Store(_)) => {
-            tracing::error!(error.detail = %e, "consent link failed");
-            link_error("the consent link could not be opened; please try again".into())
-        }
+        e => failure(&e.into(), ask_for_a_new_link()),
     }
 }
 
@@ -261,13 +232,7 @@ pub async fn consent_link(
                 expires,
                 network_note,
             };
-            match page.render() {
-                Ok(html) => Html(html).into_response(),
-                Err(e) => {
-                    tracing::error!(error.detail = %e, "consent link page could not be rendered");
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-                }
-            }
+            html(StatusCode::OK, &page)
         }
         Err(e) => domain_link_error(e),
     }
@@ -291,5 +256,43 @@ pub async fn consent_link_continue(
             res
         }
         Err(e) => domain_link_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::read as page;
+
+    #[tokio::test]
+    async fn a_callback_that_fails_inside_consentry_is_a_bare_500_on_the_result_page() {
+        let detail = "key must be a string at line 1 column 2";
+        let (status, body) = page(failure(
+            &DomainError::internal(detail).into(),
+            start_again(),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains("id=\"result\""), "{body}");
+        assert!(body.contains("Something went wrong"), "{body}");
+        assert!(!body.contains(detail), "{body}");
+        // The consent link's page too.
+        let (status, body) = page(domain_link_error(DomainError::internal(detail))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.contains(detail), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_conflict_on_the_callback_or_a_consent_link_is_a_409_with_its_message() {
+        let message = "consent links are not enabled on this server (public_url is not set)";
+        for res in [
+            failure(&DomainError::Conflict(message.into()).into(), vec![]),
+            domain_link_error(DomainError::Conflict(message.into())),
+        ] {
+            let (status, body) = page(res).await;
+            assert_eq!(status, StatusCode::CONFLICT);
+            assert!(body.contains("Not possible right now"), "{body}");
+            assert!(body.contains("consent links are not enabled"), "{body}");
+        }
     }
 }

@@ -87,6 +87,7 @@ impl ApiError {
                 (StatusCode::FORBIDDEN, "forbidden", m.clone(), None)
             }
             ApiError::Domain(DomainError::Store(e)) => store_parts(e),
+            ApiError::Domain(DomainError::Internal(_)) | ApiError::Internal(_) => internal(),
             ApiError::BadRequest { field, message } => (
                 StatusCode::BAD_REQUEST,
                 "bad_request",
@@ -109,12 +110,6 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "identity_platform_unavailable",
                 format!("Microsoft did not answer in time ({m}); try again in a few seconds"),
-                None,
-            ),
-            ApiError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "an internal error occurred; it has been logged".into(),
                 None,
             ),
             ApiError::PayloadTooLarge => (
@@ -153,13 +148,18 @@ fn store_parts(e: &StoreError) -> (StatusCode, &'static str, String, Option<Stri
             e.to_string(),
             Some("after".into()),
         ),
-        StoreError::Sealing(_) | StoreError::Backend(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "an internal error occurred; it has been logged".into(),
-            None,
-        ),
+        StoreError::Sealing(_) | StoreError::Backend(_) => internal(),
     }
+}
+
+/// The answer to every internal failure: a bare 500 with a generic message (the detail is logged).
+fn internal() -> (StatusCode, &'static str, String, Option<String>) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "an internal error occurred; it has been logged".into(),
+        None,
+    )
 }
 
 impl IntoResponse for ApiError {
@@ -205,3 +205,57 @@ impl std::fmt::Display for DetailFor<'_> {
 
 /// `Result` for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A response's status and body, for the unit tests of the error mappings.
+#[cfg(test)]
+pub(crate) async fn read(res: Response) -> (StatusCode, String) {
+    let status = res.status();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    async fn answer(e: ApiError) -> (StatusCode, Value) {
+        let (status, body) = read(e.into_response()).await;
+        (status, serde_json::from_str(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_internal_failure_is_a_bare_500_without_its_detail() {
+        for e in [
+            ApiError::from(DomainError::internal(
+                "key must be a string at line 1 column 2",
+            )),
+            ApiError::from(DomainError::Store(StoreError::Backend(
+                "relation \"profiles\" does not exist".into(),
+            ))),
+            ApiError::Internal("pool timed out".into()),
+        ] {
+            let (status, body) = answer(e).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(
+                body,
+                json!({"error": {"code": "internal", "message": "an internal error occurred; it has been logged"}})
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_real_conflict_is_a_409_with_its_message() {
+        let (status, body) = answer(ApiError::from(DomainError::Conflict(
+            "this app profile has no re-authorization in progress".into(),
+        )))
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(
+            body,
+            json!({"error": {"code": "conflict", "message": "this app profile has no re-authorization in progress"}})
+        );
+    }
+}

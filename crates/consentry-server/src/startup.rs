@@ -223,7 +223,8 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 /// The services every entry point runs on, built one way from the configuration by [`compose`]:
-/// `consentry serve` (the API, the console and the monitor), the CLI's commands and the demo. So
+/// `consentry serve` (the API, the console and the monitor), every CLI command, the demo and the
+/// test kit. So
 /// the scheduled check and "check now" are the same path everywhere: the configured
 /// [`CheckPolicy`](consentry_domain::CheckPolicy) (`monitor.transient_attempts`) and the webhook
 /// notifier, whether the check runs in the server or in `consentry profiles check`.
@@ -239,41 +240,35 @@ pub struct Services {
     pub notifier: Arc<consentry_monitor::webhooks::WebhookNotifier>,
 }
 
-/// Opens the store (running migrations) and loads the catalog: the domain services alone, for the
-/// commands that need no identity platform.
-pub async fn open_services(
-    cfg: &Config,
-    clock: Arc<dyn consentry_domain::Clock>,
-) -> Result<Consentry, StartupError> {
-    let catalog = Arc::new(load_catalog(cfg)?);
+/// Opens the configured database with the configured master key, running migrations: the one
+/// place a store is opened from the configuration. [`compose`] builds the services on it; the
+/// commands that work on the store itself (`consentry migrate`, `consentry master-key`) use it alone.
+pub async fn open_store(cfg: &Config) -> Result<consentry_store::SqlStore, StartupError> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(|source| StartupError::DataDir {
         path: cfg.data_dir.clone(),
         source,
     })?;
     let sealer = load_sealer(cfg)?;
     let url = cfg.database_url();
-    let store = consentry_store::SqlStore::open(&url, sealer)
+    consentry_store::SqlStore::open(&url, sealer)
         .await
         .map_err(|source| StartupError::Database {
             url: redact_url(&url),
             source,
-        })?;
-    Ok(Consentry::new(Arc::new(store), catalog, clock))
+        })
 }
 
-/// Builds the store, the domain services, the re-authorizer and the checker from the configuration.
+/// The composition root: builds the store, the domain services, the re-authorizer and the checker
+/// from the configuration, the same way for every entry point (`serve`, every CLI command, the
+/// demo, the test kit).
 pub async fn compose(
     cfg: &Config,
     clock: Arc<dyn consentry_domain::Clock>,
 ) -> Result<Services, StartupError> {
-    let svc = open_services(cfg, clock).await?;
-    compose_on(cfg, svc)
-}
-
-/// [`compose`] on domain services already open.
-pub fn compose_on(cfg: &Config, svc: Consentry) -> Result<Services, StartupError> {
-    let catalog = Arc::new(svc.catalog().clone());
-    let platform = build_platform(cfg, &catalog)?.with_clock(svc.clock().clone());
+    let catalog = Arc::new(load_catalog(cfg)?);
+    let store: Arc<dyn consentry_domain::Store> = Arc::new(open_store(cfg).await?);
+    let svc = Consentry::new(store.clone(), catalog.clone(), clock.clone());
+    let platform = build_platform(cfg, &catalog)?.with_clock(clock);
     let platform: Arc<dyn consentry_domain::IdentityPlatform> = Arc::new(platform);
     // A callback's request is dropped at the request time limit; its taken pending record is held
     // twice as long (at least 10 s) before the monitor treats it as abandoned.
@@ -285,7 +280,7 @@ pub fn compose_on(cfg: &Config, svc: Consentry) -> Result<Services, StartupError
         .with_consent_links(cfg.public_url.clone())
         .with_callback_hold(time::Duration::seconds(hold));
     let notifier = Arc::new(consentry_monitor::webhooks::WebhookNotifier::new(
-        svc.store().clone(),
+        store,
         consentry_monitor::webhooks::NotifierConfig {
             hold_down: time::Duration::minutes(i64::from(cfg.monitor.webhook_hold_down_minutes)),
             attempts: cfg.monitor.webhook_attempts,

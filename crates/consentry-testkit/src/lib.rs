@@ -65,6 +65,52 @@ impl Drop for TestEnv {
 
 const TOKEN: &str = "testkit-operator-token-0123456789";
 
+/// The `CONSENTRY_*` settings that point Consentry at a running entra-sim: its endpoints, its CA
+/// (written to `sim-ca.pem` in `dir`) and the scenario's vendor apps with their secrets. With a
+/// `callback` (Consentry's `/oauth/callback` address), registers it on every app of the scenario.
+/// Shared by [`TestEnv`] and the tests that run the `consentry` binary against the simulator.
+pub fn sim_settings(
+    sim: &RunningSim,
+    scenario: &Scenario,
+    dir: &std::path::Path,
+    callback: Option<&str>,
+) -> Vec<(String, String)> {
+    let ca = dir.join("sim-ca.pem");
+    std::fs::write(&ca, sim.ca_pem()).expect("write the simulator's CA");
+    let mut vars: Vec<(String, String)> = vec![
+        ("CONSENTRY_ENTRA__AUTHORITY".into(), sim.authority()),
+        ("CONSENTRY_ENTRA__GRAPH".into(), sim.graph_base()),
+        (
+            "CONSENTRY_ENTRA__VIVA_ENGAGE".into(),
+            sim.viva_engage_base(),
+        ),
+        (
+            "CONSENTRY_ENTRA__EXTRA_CA_FILE".into(),
+            ca.display().to_string(),
+        ),
+    ];
+    if let Some(callback) = callback {
+        let control = sim.control();
+        for app in &scenario.apps {
+            control
+                .add_redirect_uri(app.client_id, callback)
+                .expect("redirect URI");
+        }
+    }
+    for (key, client_id, secret) in scenario.vendor_apps() {
+        let k = key.to_ascii_uppercase().replace('-', "_");
+        vars.push((
+            format!("CONSENTRY_APPS__{k}__CLIENT_ID"),
+            client_id.to_string(),
+        ));
+        vars.push((
+            format!("CONSENTRY_APPS__{k}__CLIENT_SECRET"),
+            secret.expose_secret().to_string(),
+        ));
+    }
+    vars
+}
+
 impl TestEnv {
     /// Starts both with the contoso scenario.
     pub async fn start() -> TestEnv {
@@ -90,8 +136,6 @@ impl TestEnv {
         )
         .await
         .expect("simulator starts");
-        let ca = dir.path().join("sim-ca.pem");
-        std::fs::write(&ca, sim.ca_pem()).expect("write CA");
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -109,34 +153,8 @@ impl TestEnv {
             ("CONSENTRY_PUBLIC_URL".into(), base.clone()),
             // Webhook receivers in tests listen on loopback.
             ("CONSENTRY_WEBHOOKS__ALLOW_PRIVATE".into(), "true".into()),
-            ("CONSENTRY_ENTRA__AUTHORITY".into(), sim.authority()),
-            ("CONSENTRY_ENTRA__GRAPH".into(), sim.graph_base()),
-            (
-                "CONSENTRY_ENTRA__VIVA_ENGAGE".into(),
-                sim.viva_engage_base(),
-            ),
-            (
-                "CONSENTRY_ENTRA__EXTRA_CA_FILE".into(),
-                ca.display().to_string(),
-            ),
         ];
-        let control = sim.control();
-        for app in &scenario.apps {
-            control
-                .add_redirect_uri(app.client_id, &callback)
-                .expect("redirect URI");
-        }
-        for (key, client_id, secret) in scenario.vendor_apps() {
-            let k = key.to_ascii_uppercase().replace('-', "_");
-            vars.push((
-                format!("CONSENTRY_APPS__{k}__CLIENT_ID"),
-                client_id.to_string(),
-            ));
-            vars.push((
-                format!("CONSENTRY_APPS__{k}__CLIENT_SECRET"),
-                secret.expose_secret().to_string(),
-            ));
-        }
+        vars.extend(sim_settings(&sim, &scenario, dir.path(), Some(&callback)));
         vars.extend(extra);
         let cfg = Config::load(None, vars.clone()).expect("config");
         let clock = std::sync::Arc::new(consentry_domain::OffsetClock::default());

@@ -10,9 +10,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
-use consentry_domain::{ProfileId, ProfileStatus, Webhook};
+use consentry_domain::{ProfileId, ProfileStatus, Store, Webhook};
 use entra_sim::{FaultRule, RunningSim, Scenario, SimOptions};
-use secrecy::ExposeSecret as _;
 
 /// A loopback webhook receiver: records each POST body, answers 204.
 fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
@@ -81,15 +80,7 @@ async fn a_cli_check_honours_transient_attempts_sends_the_webhook_and_counts_apa
     )
     .await
     .unwrap();
-    let ca = d.join("sim-ca.pem");
-    std::fs::write(&ca, sim.ca_pem()).unwrap();
     let mut vars = vec![
-        ("CONSENTRY_ENTRA__AUTHORITY".to_string(), sim.authority()),
-        ("CONSENTRY_ENTRA__GRAPH".to_string(), sim.graph_base()),
-        (
-            "CONSENTRY_ENTRA__EXTRA_CA_FILE".to_string(),
-            ca.display().to_string(),
-        ),
         (
             "CONSENTRY_WEBHOOKS__ALLOW_PRIVATE".to_string(),
             "true".to_string(),
@@ -100,17 +91,7 @@ async fn a_cli_check_honours_transient_attempts_sends_the_webhook_and_counts_apa
             "2".to_string(),
         ),
     ];
-    for (key, client_id, secret) in scenario.vendor_apps() {
-        let k = key.to_ascii_uppercase().replace('-', "_");
-        vars.push((
-            format!("CONSENTRY_APPS__{k}__CLIENT_ID"),
-            client_id.to_string(),
-        ));
-        vars.push((
-            format!("CONSENTRY_APPS__{k}__CLIENT_SECRET"),
-            secret.expose_secret().to_string(),
-        ));
-    }
+    vars.extend(consentry_testkit::sim_settings(&sim, &scenario, d, None));
     let setup = Setup { vars };
     let ok = |args: &[&str]| run::succeeded(setup.run(d, args), args);
 
@@ -168,11 +149,8 @@ async fn a_cli_check_honours_transient_attempts_sends_the_webhook_and_counts_apa
             .chain([("CONSENTRY_DATA_DIR".to_string(), d.display().to_string())]),
     )
     .unwrap();
-    let svc =
-        consentry_server::startup::open_services(&cfg, Arc::new(consentry_domain::SystemClock))
-            .await
-            .unwrap();
-    let store = svc.store().clone();
+    let store: Arc<dyn Store> =
+        Arc::new(consentry_server::startup::open_store(&cfg).await.unwrap());
     let mut p = store.get_profile(id).await.unwrap().unwrap();
     p.status = ProfileStatus::Valid;
     p.reason = None;

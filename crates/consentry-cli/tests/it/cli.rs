@@ -74,6 +74,32 @@ fn a_bad_config_names_the_key() {
 }
 
 #[test]
+fn every_command_runs_on_the_servers_composition() {
+    // A vendor app `serve` would refuse is refused by the operator's commands too, with the same
+    // message: they are composed by the same function.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[apps.no-such-type]\nclient_id = \"00000000-0000-4000-8000-000000000001\"\nclient_secret = \"s\"\n",
+    )
+    .unwrap();
+    for args in [
+        &["orgs", "list"][..],
+        &["profiles", "list"],
+        &["tenants", "list"],
+    ] {
+        let mut all = vec!["--config", cfg.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let err = fails(dir.path(), &all);
+        assert!(
+            err.contains("apps.no-such-type: no app type \"no-such-type\" in the catalog"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn organizations_tenants_profiles_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -12,13 +12,11 @@ use crate::run;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use consentry_domain::{ProfileId, ProfileStatus};
+use consentry_domain::{ProfileId, ProfileStatus, Store as _};
 use entra_sim::browser::{Browser, Decision};
 use entra_sim::{FaultRule, RunningSim, Scenario, SimOptions};
-use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "crash-test-operator-token-0123456789";
@@ -91,8 +89,6 @@ async fn a_server_killed_while_recording_a_reauthorization_leaves_no_profile_stu
     )
     .await
     .unwrap();
-    let ca = d.join("sim-ca.pem");
-    std::fs::write(&ca, sim.ca_pem()).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -100,37 +96,21 @@ async fn a_server_killed_while_recording_a_reauthorization_leaves_no_profile_stu
         .port();
     let base = format!("http://127.0.0.1:{port}");
     let control = sim.control();
-    for app in &scenario.apps {
-        control
-            .add_redirect_uri(app.client_id, &format!("{base}/oauth/callback"))
-            .unwrap();
-    }
     let mut vars: Vec<(String, String)> = vec![
         ("CONSENTRY_LOG".into(), "info,sqlx=warn".into()),
         ("CONSENTRY_LISTEN".into(), format!("127.0.0.1:{port}")),
         ("CONSENTRY_PUBLIC_URL".into(), base.clone()),
         ("CONSENTRY_API_TOKEN".into(), TOKEN.into()),
-        ("CONSENTRY_ENTRA__AUTHORITY".into(), sim.authority()),
-        ("CONSENTRY_ENTRA__GRAPH".into(), sim.graph_base()),
-        (
-            "CONSENTRY_ENTRA__EXTRA_CA_FILE".into(),
-            ca.display().to_string(),
-        ),
         // A callback may take 3 s; its taken record is held 10 s (twice, at least 10 s).
         ("CONSENTRY_REQUEST_TIMEOUT_SECONDS".into(), "3".into()),
         ("CONSENTRY_MONITOR__POLL_SECONDS".into(), "1".into()),
     ];
-    for (key, client_id, secret) in scenario.vendor_apps() {
-        let k = key.to_ascii_uppercase().replace('-', "_");
-        vars.push((
-            format!("CONSENTRY_APPS__{k}__CLIENT_ID"),
-            client_id.to_string(),
-        ));
-        vars.push((
-            format!("CONSENTRY_APPS__{k}__CLIENT_SECRET"),
-            secret.expose_secret().to_string(),
-        ));
-    }
+    vars.extend(consentry_testkit::sim_settings(
+        &sim,
+        &scenario,
+        d,
+        Some(&format!("{base}/oauth/callback")),
+    ));
     let tenant = scenario
         .tenants
         .iter()
@@ -233,11 +213,7 @@ async fn a_server_killed_while_recording_a_reauthorization_leaves_no_profile_stu
             .chain([("CONSENTRY_DATA_DIR".to_string(), d.display().to_string())]),
     )
     .unwrap();
-    let svc =
-        consentry_server::startup::open_services(&cfg, Arc::new(consentry_domain::SystemClock))
-            .await
-            .unwrap();
-    let store = svc.store().clone();
+    let store = consentry_server::startup::open_store(&cfg).await.unwrap();
     let start = Instant::now();
     loop {
         let rec = store.pending_for_profile(pid).await.unwrap();

@@ -177,7 +177,7 @@ impl Reauthorizer {
             pfx_b64: pfx_b64.clone(),
             password: pw.clone(),
         })
-        .map_err(|e| DomainError::Conflict(e.to_string()))?;
+        .map_err(DomainError::internal)?;
         self.core
             .store()
             .put_secret(

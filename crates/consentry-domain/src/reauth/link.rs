@@ -157,7 +157,7 @@ impl Reauthorizer {
         secrets.browser_binding = browser_binding.map(state_hash);
         pending.secrets = secrets
             .to_blob()
-            .map_err(|e| DomainError::Conflict(e.to_string()))?
+            .map_err(DomainError::internal)?
             .into();
         let (first_leg, sign_in_follows) = legs(&app, pending.method);
         let client_id = match pending.custom_app_id {

@@ -202,7 +202,7 @@ impl Reauthorizer {
         };
         let blob = sealed
             .to_blob()
-            .map_err(|e| DomainError::invalid("request", e.to_string()))?;
+            .map_err(DomainError::internal)?;
         let lifetime = if req.handoff {
             HANDOFF_LIFETIME
         } else {

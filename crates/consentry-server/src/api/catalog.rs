@@ -2,16 +2,18 @@
 
 use axum::extract::State;
 use consentry_domain::DomainError;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{ApiJson, ApiPath};
 use crate::AppState;
 use crate::error::ApiResult;
 
 /// The whole catalog in force.
-pub async fn get_catalog(State(st): State<AppState>) -> ApiJson<Value> {
+pub async fn get_catalog(State(st): State<AppState>) -> ApiResult<ApiJson<Value>> {
     let c = st.svc.catalog();
-    ApiJson(serde_json::to_value(c).unwrap_or_else(|_| json!({})))
+    Ok(ApiJson(
+        serde_json::to_value(c).map_err(DomainError::internal)?,
+    ))
 }
 
 /// One app type.
@@ -28,6 +30,6 @@ pub async fn get_app_type(
             id: key.chars().take(80).collect(),
         })?;
     Ok(ApiJson(
-        serde_json::to_value(at).unwrap_or_else(|_| json!({})),
+        serde_json::to_value(at).map_err(DomainError::internal)?,
     ))
 }

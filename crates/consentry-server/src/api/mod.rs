@@ -37,7 +37,19 @@ pub struct ApiPath<T>(pub T);
 
 impl<T: Serialize> axum::response::IntoResponse for ApiJson<T> {
     fn into_response(self) -> axum::response::Response {
-        axum::Json(self.0).into_response()
+        // Serialized here, so that a value that cannot be serialized is an internal failure answered
+        // like any other (axum's own answer would carry serde's message to the client).
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(e) => ApiError::from(consentry_domain::DomainError::internal(e)).into_response(),
+        }
     }
 }
 
@@ -113,4 +125,28 @@ pub fn parse_id<T>(
         field: Some(field.to_string()),
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse as _;
+
+    #[tokio::test]
+    async fn a_value_that_cannot_be_serialized_is_a_bare_500() {
+        // JSON object keys must be strings: serde refuses this map.
+        let unserializable: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        let res = ApiJson(unserializable).into_response();
+        assert_eq!(res.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "internal", "{v}");
+        assert!(!v.to_string().contains("key must be"), "{v}");
+
+        let res = ApiJson(serde_json::json!({"a": 1})).into_response();
+        assert_eq!(res.status(), axum::http::StatusCode::OK);
+        assert_eq!(res.headers()["content-type"], "application/json");
+    }
 }

@@ -1,5 +1,6 @@
-//! The one place where console failures become HTML responses. Internal details are logged here once
-//! and never shown.
+//! The one place where console failures become HTML responses: the console's pages and the pages a
+//! browser sees outside it (the re-authorization callback's result page, the consent link's page).
+//! Internal details are logged here once and never shown.
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -24,6 +25,21 @@ pub enum ConsoleError {
     /// No such page.
     #[error("there is no such page in the console")]
     PageNotFound,
+    /// A link that cannot be used: a tampered callback address, an unknown or used state, a consent
+    /// link that is not valid. The message says why.
+    #[error("{0}")]
+    Link(String),
+}
+
+/// What a failed request shows: its status, the page's title and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The page's title.
+    pub title: &'static str,
+    /// The message, free of internal details.
+    pub message: String,
 }
 
 #[derive(Template)]
@@ -69,7 +85,7 @@ impl ConsoleError {
                 "Check your input",
                 StoreError::BadCursor.to_string(),
             ),
-            ConsoleError::Domain(DomainError::Store(_)) => (
+            ConsoleError::Domain(DomainError::Store(_) | DomainError::Internal(_)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "An internal error occurred; it has been logged. Please try again.".into(),
@@ -82,6 +98,24 @@ impl ConsoleError {
             ConsoleError::PageNotFound => {
                 (StatusCode::NOT_FOUND, "Page not found", self.to_string())
             }
+            ConsoleError::Link(m) => (
+                StatusCode::BAD_REQUEST,
+                "This link cannot be used",
+                m.clone(),
+            ),
+        }
+    }
+
+    /// What the page shows; an internal failure's detail is logged here, once, and not shown.
+    pub fn shown(&self) -> Shown {
+        let (status, title, message) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error.detail = %self, "console request failed");
+        }
+        Shown {
+            status,
+            title,
+            message,
         }
     }
 }
@@ -102,10 +136,11 @@ pub fn sentence(m: &str) -> String {
 
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
-        let (status, title, message) = self.parts();
-        if status.is_server_error() {
-            tracing::error!(error.detail = %self, "console request failed");
-        }
+        let Shown {
+            status,
+            title,
+            message,
+        } = self.shown();
         let mut res = html(status, &ErrorPage { title, message });
         // The console's layer replaces the CSP with the configured one.
         super::apply_security_headers(
@@ -113,5 +148,46 @@ impl IntoResponse for ConsoleError {
             axum::http::HeaderValue::from_static(crate::security::FALLBACK_PAGE_CSP),
         );
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn page(e: ConsoleError) -> (StatusCode, String) {
+        crate::error::read(e.into_response()).await
+    }
+
+    #[tokio::test]
+    async fn an_internal_failure_is_a_bare_500_without_its_detail() {
+        for detail in ["key must be a string at line 1 column 2", "pool timed out"] {
+            for e in [
+                ConsoleError::from(DomainError::internal(detail)),
+                ConsoleError::from(DomainError::Store(StoreError::Backend(detail.into()))),
+            ] {
+                let (status, body) = page(e).await;
+                assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+                assert!(
+                    body.contains("An internal error occurred; it has been logged."),
+                    "{body}"
+                );
+                assert!(!body.contains(detail), "{body}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_real_conflict_is_a_409_with_its_message() {
+        let (status, body) = page(ConsoleError::from(DomainError::Conflict(
+            "this app profile has no re-authorization in progress".into(),
+        )))
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(body.contains("Not possible right now"), "{body}");
+        assert!(
+            body.contains("this app profile has no re-authorization in progress"),
+            "{body}"
+        );
     }
 }

@@ -38,6 +38,7 @@ use crate::AppState;
 pub use assets::favicon;
 pub use auth::{LOGIN_COOKIE, SESSION_COOKIE};
 pub use error::ConsoleError;
+pub(crate) use error::{Shown, html};
 
 /// The largest re-authorization form accepted (a .pfx file is a few kilobytes).
 pub const MAX_WIZARD_BYTES: usize = 256 * 1024;
