@@ -1,8 +1,8 @@
-//! The domain's error: what went wrong in words a caller can act on. Mapped to HTTP in exactly one
+//! The domain's errors: what went wrong in words a caller can act on, and the storage failure the
+//! ports report ([`StoreError`]). Mapped to HTTP in exactly one
 //! place (`consentry-server`'s `error.rs`) and to exit codes in the CLI.
 
 use crate::ids::InvalidId;
-use crate::ports::StoreError;
 
 /// Why a domain operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,4 +48,24 @@ impl DomainError {
     pub fn bad_id(field: &'static str, e: InvalidId) -> Self {
         Self::invalid(field, e.to_string())
     }
+}
+
+/// A storage failure, free of any backend type. `Backend` messages are for logs only, never for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same key (or unique name) exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A row to change does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A pagination cursor could not be decoded.
+    #[error("the page cursor is not valid: ask for the first page again")]
+    BadCursor,
+    /// A sealed secret could not be opened (wrong master key or tampered data).
+    #[error("a stored secret could not be unsealed: {0}")]
+    Sealing(String),
+    /// The database failed (I/O, constraint, connection). Internal detail for logs.
+    #[error("storage backend error: {0}")]
+    Backend(String),
 }

@@ -14,7 +14,7 @@ pub async fn metrics(State(st): State<AppState>) -> ApiResult<impl IntoResponse>
         .render(&st.checker)
         .await
         .map_err(|e| ApiError::Domain(e.into()))?;
-    let t = st.tokens.stats();
+    let t = st.graph_tokens.stats();
     text.push_str("# HELP consentry_token_cache_total Token API requests served from the cache (hit) or not (miss).\n");
     text.push_str("# TYPE consentry_token_cache_total counter\n");
     text.push_str(&format!(
