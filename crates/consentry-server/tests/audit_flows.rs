@@ -164,7 +164,7 @@ async fn key_creation_and_revocation_are_audited_alike_from_the_api_and_the_cli(
             Some(json!({"name": "   "})),
         )
         .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert!(
         v.to_string().contains("name: must have 1 to 64 characters"),
         "{v}"
