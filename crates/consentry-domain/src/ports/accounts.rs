@@ -80,7 +80,7 @@ pub struct PersonalToken {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
-/// Persistence of operator accounts and console sessions; part of the [`Store`] port.
+/// Persistence of operator accounts and console sessions; part of the [`Store`](super::Store) port.
 #[async_trait::async_trait]
 pub trait AccountStore: Send + Sync {
     /// Adds an account. `Conflict` if the user name is taken.

@@ -336,7 +336,7 @@ impl AuditEntry {
     }
 }
 
-/// The audit log's port. Part of [`Store`]: no update and no delete exist for it.
+/// The audit log's port. Part of [`Store`](super::Store): no update and no delete exist for it.
 #[async_trait::async_trait]
 pub trait AuditStore: Send + Sync {
     /// Appends an entry after the current head, atomically: the head is locked for the append, so

@@ -29,7 +29,7 @@ pub struct ApiKey {
     pub last_used_at: Option<OffsetDateTime>,
 }
 
-/// Service API keys. Part of [`Store`].
+/// Service API keys. Part of [`Store`](super::Store).
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
     /// Adds a key. `NotFound` if the organization does not exist.

@@ -100,7 +100,7 @@ impl ScanProfile {
     }
 }
 
-/// Persistence of scan profiles. Part of [`Store`](crate::Store).
+/// Persistence of scan profiles. Part of [`Store`](super::Store)(crate::Store).
 #[async_trait]
 pub trait ScanProfileStore: Send + Sync {
     /// Adds a scan profile. `Conflict` if the tenant has one of the same name (case-insensitive),

@@ -16,7 +16,7 @@ pub struct LeasedCheck {
 }
 
 /// The monitor's schedule: when each profile is next checked, and leases so that two monitor
-/// processes never check the same profile at once. Part of [`Store`].
+/// processes never check the same profile at once. Part of [`Store`](super::Store).
 #[async_trait]
 pub trait ScheduleStore: Send + Sync {
     /// Schedules every profile that has no schedule yet for `now`, makes due at once every pending

@@ -45,7 +45,7 @@ pub struct WebhookDelivery {
     pub at: OffsetDateTime,
 }
 
-/// Webhooks and their delivery log. Part of [`Store`]; webhook secrets are sealed like every secret.
+/// Webhooks and their delivery log. Part of [`Store`](super::Store); webhook secrets are sealed like every secret.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
     /// Adds a webhook with its signing secret. `NotFound` if the organization does not exist.

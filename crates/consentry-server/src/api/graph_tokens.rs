@@ -3,6 +3,9 @@
 //!
 //! - Callers authenticate with a service API key of the tenant's organization
 //!   (`Authorization: Bearer csk_…`; `consentry keys create --org ORG`). Only the key's SHA-256 is stored.
+//!   Keys are the domain's [`ApiKeys`]: a presented key is resolved there and becomes a reader
+//!   [`Caller`](consentry_domain::Caller) of its organization, which `Caller::may_on` authorizes for
+//!   the tenant and the profile named, like every other caller.
 //! - Tokens come from a cache while they stay valid for [`SAFETY_MARGIN`]; otherwise they are acquired
 //!   (client credentials — a certificate assertion for custom apps — for app types with application
 //!   permissions, the consent user's refresh token for delegated-only ones). Concurrent requests for one
