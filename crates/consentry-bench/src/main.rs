@@ -216,8 +216,18 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
         } => {
             let cfg = config()?;
             let state = consentry_server::build_state(&cfg).await?;
+            // The profiles are written to the store directly: a handle of its own on the database
+            // `build_state` opened and migrated.
+            let store: std::sync::Arc<dyn consentry_domain::Store> = std::sync::Arc::new(
+                consentry_store::SqlStore::open(
+                    &cfg.database_url(),
+                    consentry_server::startup::load_sealer(&cfg)?,
+                )
+                .await?,
+            );
             let seeded = seed(
                 &state.svc,
+                store,
                 SeedPlan {
                     profiles,
                     tenants,
@@ -332,22 +342,14 @@ async fn credentials_for(
         .sign_in(&name, &password, None)
         .await?
         .context("the new bench account could not sign in")?;
-    let key = format!("csk_{}", uuid::Uuid::new_v4().simple());
     let org = consentry_domain::OrgId::parse(org)?;
-    state
-        .svc
-        .store()
-        .insert_api_key(&consentry_domain::ApiKey {
-            id: uuid::Uuid::new_v4(),
-            org_id: org,
-            name: "bench".into(),
-            key_hash: consentry_server::api::tokens::key_hash(&key),
-            created_at: time::OffsetDateTime::now_utc(),
-            revoked_at: None,
-            last_used_at: None,
-        })
+    let key = consentry_domain::ApiKeys::new(state.svc.clone())
+        .create(&consentry_domain::Caller::platform("bench"), org, "bench")
         .await?;
-    Ok((session.token.expose_secret().to_string(), key))
+    Ok((
+        session.token.expose_secret().to_string(),
+        key.key.expose_secret().to_string(),
+    ))
 }
 
 /// A client of the simulator's control API.

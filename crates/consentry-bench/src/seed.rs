@@ -8,7 +8,8 @@ use consentry_domain::catalog::ConsentMethod;
 use consentry_domain::reauth::StoredCertificate;
 use consentry_domain::{
     Actor, AppId, AppProfile, CertificateInfo, Consentry, DomainName, EventKind, GrantedPermission,
-    NewHistoryEvent, ProfileId, ProfileStatus, SecretKind, StatusReason, TenantId, Thumbprint,
+    NewHistoryEvent, ProfileId, ProfileStatus, SecretKind, StatusReason, Store, TenantId,
+    Thumbprint,
 };
 use secrecy::SecretSlice;
 use tokio::task::JoinSet;
@@ -64,7 +65,13 @@ pub enum SeedError {
 
 /// Writes organizations (one per [`TENANTS_PER_ORG`] tenants), the tenants and `plan.profiles`
 /// authorized `custom-azure-app` profiles with the demo certificate sealed as their credential.
-pub async fn seed(svc: &Consentry, plan: SeedPlan) -> Result<Seeded, SeedError> {
+/// Organizations and tenants go through `svc`; the authorized profiles, which no service creates
+/// directly, are written to `store` (the same database).
+pub async fn seed(
+    svc: &Consentry,
+    store: Arc<dyn Store>,
+    plan: SeedPlan,
+) -> Result<Seeded, SeedError> {
     let started = std::time::Instant::now();
     let cert = demo_certificate()?;
     let now = svc.clock().now();
@@ -106,7 +113,6 @@ pub async fn seed(svc: &Consentry, plan: SeedPlan) -> Result<Seeded, SeedError> 
         )
         .await?;
     }
-    let store = svc.store().clone();
     let blob = Arc::new(blob);
     let granted: Vec<GrantedPermission> = APPLICATION_PERMISSIONS
         .iter()

@@ -1,11 +1,9 @@
 //! `consentry keys`: the service API keys of the token API, scoped to an organization.
 
-use anyhow::Context as _;
 use clap::Subcommand;
-use consentry_domain::audit::AuditAction;
 use consentry_domain::{Consentry, OrgId};
 
-use crate::{JsonFlag, parse, record};
+use crate::{JsonFlag, operator, parse};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCmd {
@@ -35,32 +33,21 @@ pub enum KeysCmd {
 
 /// Runs a key command.
 pub async fn run(cmd: KeysCmd, svc: &Consentry) -> anyhow::Result<()> {
-    let store = svc.store();
+    // The same service as the JSON API: the same name rule, the same audit entries.
+    let keys = consentry_domain::ApiKeys::new(svc.clone());
+    let caller = consentry_domain::Caller {
+        actor: operator(),
+        ..consentry_domain::Caller::platform("cli")
+    };
     match cmd {
         KeysCmd::Create { org, name } => {
             let org = parse("organization ID", &org, OrgId::parse)?;
-            svc.organization(org).await?;
-            let key = consentry_server::api::tokens::new_api_key();
-            let record = consentry_domain::ApiKey {
-                id: uuid::Uuid::new_v4(),
-                org_id: org,
-                name: name.trim().to_string(),
-                key_hash: consentry_server::api::tokens::key_hash(&key),
-                created_at: svc.clock().now(),
-                revoked_at: None,
-                last_used_at: None,
-            };
-            store.insert_api_key(&record).await?;
-            self::record(
-                svc,
-                Some(org),
-                AuditAction::ApiKeyCreated,
-                format!("api_key:{}", record.id),
-                serde_json::json!({ "name": record.name }),
-            )
-            .await;
-            println!("key id: {}", record.id);
-            println!("key:    {key}");
+            let created = keys.create(&caller, org, &name).await?;
+            println!("key id: {}", created.record.id);
+            println!(
+                "key:    {}",
+                secrecy::ExposeSecret::expose_secret(&created.key)
+            );
             println!(
                 "(shown once; only its hash is stored. Send it as `Authorization: Bearer <key>`.)"
             );
@@ -70,7 +57,7 @@ pub async fn run(cmd: KeysCmd, svc: &Consentry) -> anyhow::Result<()> {
             let org = org
                 .map(|o| parse("organization ID", &o, OrgId::parse))
                 .transpose()?;
-            let keys = store.list_api_keys(org).await?;
+            let keys = keys.list(&caller, org).await?;
             if out.json {
                 println!("{}", serde_json::to_string_pretty(&keys)?);
             } else {
@@ -94,27 +81,16 @@ pub async fn run(cmd: KeysCmd, svc: &Consentry) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCmd::Revoke { id } => {
-            let id = uuid::Uuid::parse_str(id.trim())
-                .with_context(|| format!("key ID {id:?} is not a UUID"))?;
-            let org = store
-                .list_api_keys(None)
-                .await?
-                .into_iter()
-                .find(|k| k.id == id)
-                .map(|k| k.org_id);
-            if store.revoke_api_key(id, svc.clock().now()).await? {
-                record(
-                    svc,
-                    org,
-                    AuditAction::ApiKeyRevoked,
-                    format!("api_key:{id}"),
-                    serde_json::json!({}),
-                )
-                .await;
-                println!("key {id} revoked");
-                Ok(())
-            } else {
-                anyhow::bail!("no active key {id}; `consentry keys list` shows the keys")
+            let id = parse("key ID", &id, consentry_domain::ApiKeyId::parse)?;
+            match keys.revoke(&caller, None, id).await {
+                Ok(_) => {
+                    println!("key {id} revoked");
+                    Ok(())
+                }
+                Err(consentry_domain::DomainError::NotFound { .. }) => {
+                    anyhow::bail!("no active key {id}; `consentry keys list` shows the keys")
+                }
+                Err(e) => Err(e.into()),
             }
         }
     }

@@ -92,12 +92,7 @@ fn first_line(s: &str) -> SecretString {
 
 /// Runs a `users` command over the domain services.
 pub async fn run(cmd: UsersCmd, svc: &Consentry) -> anyhow::Result<()> {
-    let accounts = Accounts::new(
-        svc.store().clone(),
-        svc.clock().clone(),
-        SessionPolicy::default(),
-        HashCost::Recommended,
-    );
+    let accounts = svc.accounts(SessionPolicy::default(), HashCost::Recommended);
     match cmd {
         UsersCmd::Create {
             username,
@@ -206,11 +201,7 @@ pub async fn run(cmd: UsersCmd, svc: &Consentry) -> anyhow::Result<()> {
         }
         UsersCmd::Token(cmd) => token(cmd, &accounts, svc).await,
         UsersCmd::Delete { username } => {
-            let org = svc
-                .store()
-                .find_account(&username.trim().to_lowercase())
-                .await?
-                .and_then(|a| a.scope.org());
+            let org = accounts.find(&username).await?.and_then(|a| a.scope.org());
             accounts.delete(&username).await?;
             svc.audit()
                 .record(
@@ -242,8 +233,8 @@ async fn account(
     svc: &Consentry,
     username: &str,
 ) -> anyhow::Result<consentry_domain::OperatorAccount> {
-    svc.store()
-        .find_account(&username.trim().to_lowercase())
+    svc.accounts(SessionPolicy::default(), HashCost::Recommended)
+        .find(username)
         .await?
         .with_context(|| {
             format!("no operator account {username:?}; `consentry users list` shows the accounts")

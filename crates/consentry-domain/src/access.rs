@@ -12,10 +12,37 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::account::AccountScope;
 use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::model::Actor;
+
+/// What an account may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "org_id", rename_all = "snake_case")]
+pub enum AccountScope {
+    /// Every organization.
+    Platform,
+    /// One organization.
+    Organization(OrgId),
+}
+
+impl AccountScope {
+    /// The organization the account is limited to, if any.
+    pub fn org(&self) -> Option<OrgId> {
+        match self {
+            Self::Platform => None,
+            Self::Organization(o) => Some(*o),
+        }
+    }
+
+    /// Whether the account may see data of `org`.
+    pub fn sees(&self, org: OrgId) -> bool {
+        match self {
+            Self::Platform => true,
+            Self::Organization(o) => *o == org,
+        }
+    }
+}
 
 /// What an organization-scoped account may do in its organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

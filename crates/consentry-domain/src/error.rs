@@ -1,10 +1,9 @@
-//! The domain's error: what went wrong in words a caller can act on. Mapped once per surface: to
-//! the JSON API's answers (`consentry-server`'s `error.rs`), to the browser's pages (the console's
-//! `console/error.rs`, also for the callback and consent link pages) and to the CLI's message and
-//! exit code (its `main`).
+//! The domain's errors: what went wrong in words a caller can act on, and the storage failure the
+//! ports report ([`StoreError`]). Mapped once per surface: to the JSON API's answers
+//! (`consentry-server`'s `error.rs`), to the browser's pages (the console's `console/error.rs`, also for
+//! the callback and consent link pages) and to the CLI's message and exit code (its `main`).
 
 use crate::ids::InvalidId;
-use crate::ports::StoreError;
 
 /// Why a domain operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,4 +59,24 @@ impl DomainError {
     pub fn bad_id(field: &'static str, e: InvalidId) -> Self {
         Self::invalid(field, e.to_string())
     }
+}
+
+/// A storage failure, free of any backend type. `Backend` messages are for logs only, never for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same key (or unique name) exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A row to change does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A pagination cursor could not be decoded.
+    #[error("the page cursor is not valid: ask for the first page again")]
+    BadCursor,
+    /// A sealed secret could not be opened (wrong master key or tampered data).
+    #[error("a stored secret could not be unsealed: {0}")]
+    Sealing(String),
+    /// The database failed (I/O, constraint, connection). Internal detail for logs.
+    #[error("storage backend error: {0}")]
+    Backend(String),
 }

@@ -145,6 +145,32 @@ impl ScanProfileId {
     }
 }
 
+guid_newtype!(
+    /// Consentry's own identifier of a service API key.
+    ApiKeyId,
+    "API key ID"
+);
+
+impl ApiKeyId {
+    /// A fresh random API key ID.
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+guid_newtype!(
+    /// Consentry's own identifier of a webhook.
+    WebhookId,
+    "webhook ID"
+);
+
+impl WebhookId {
+    /// A fresh random webhook ID.
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
 fn is_dns_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= 63

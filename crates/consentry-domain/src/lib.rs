@@ -2,7 +2,10 @@
 //! reasons and remediation, history, and the services the console, the JSON API and the CLI all call.
 //!
 //! **Architecture invariant:** this crate knows nothing of HTTP, SQL or HTTP clients. It talks to the
-//! world only through the ports in [`ports`] (storage, clock).
+//! world only through the ports in [`ports`] (storage, clock) and [`platform`] (Microsoft's identity
+//! platform). The modules read top-down: identifiers, statuses and the model at the bottom, the
+//! errors, the access rule, then the ports with the records they carry, and the services above them
+//! ([`service`], [`account`], [`audit`], [`keys`], [`webhooks`], [`scan`], [`check`], [`reauth`]).
 
 pub mod access;
 pub mod account;
@@ -10,6 +13,7 @@ pub mod audit;
 pub mod check;
 pub mod error;
 pub mod ids;
+pub mod keys;
 pub mod model;
 pub mod platform;
 pub mod ports;
@@ -18,6 +22,7 @@ pub mod scan;
 pub mod service;
 pub mod status;
 pub mod view;
+pub mod webhooks;
 
 pub use access::{Action, Caller, Role};
 pub use account::{
@@ -35,9 +40,10 @@ pub use check::{
 pub use consentry_catalog as catalog;
 pub use error::DomainError;
 pub use ids::{
-    AppId, DomainName, InvalidId, ObjectId, OrgId, ProfileId, ScanProfileId, Scope, TenantId,
-    TenantRef, Thumbprint, Upn,
+    ApiKeyId, AppId, DomainName, InvalidId, ObjectId, OrgId, ProfileId, ScanProfileId, Scope,
+    TenantId, TenantRef, Thumbprint, Upn, WebhookId,
 };
+pub use keys::{ApiKeys, NewApiKey};
 pub use model::*;
 pub use platform::{
     AccessToken, ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed,
@@ -62,3 +68,4 @@ pub use status::{
     ActionOwner, CaRequirement, ProfileStatus, StatusReason, conditional_access_preparation,
 };
 pub use view::{ProfileView, ReasonView};
+pub use webhooks::{NewWebhook, Webhooks};

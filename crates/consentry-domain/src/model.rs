@@ -423,7 +423,7 @@ pub struct PendingAuthorization {
     /// Set when a callback (or a cancel) took the record: the deadline by which the taker saves the
     /// result and deletes the record. Past it, the taker is taken to have died (process killed,
     /// request timed out) and the monitor puts the profile back (see `check.rs`). `None`: not
-    /// taken. [`Store::put_pending`](crate::ports::Store::put_pending) always stores `None`.
+    /// taken. `Store::put_pending` always stores `None`.
     pub taken_until: Option<OffsetDateTime>,
 }
 

@@ -73,9 +73,41 @@ impl Consentry {
         &self.catalog
     }
 
-    /// The store (for other services built on this one).
+    /// The store, for the services of this crate built on this one. Other crates reach storage
+    /// through those services; their tests reach it with the `test-store` feature (a dev-dependency
+    /// feature: a normal build of the product never has it).
+    #[cfg(not(feature = "test-store"))]
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The store, for tests that set up or inspect what the services do not expose (the
+    /// `test-store` feature; never on in a normal build).
+    #[cfg(feature = "test-store")]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Whether the store answers (the health check): a read of one row.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store
+            .get_organization(OrgId::from_uuid(uuid::Uuid::nil()))
+            .await
+            .map(|_| ())
+    }
+
+    /// The monitor's check schedule and its leases.
+    pub fn check_schedule(&self) -> Arc<dyn crate::ports::ScheduleStore> {
+        self.store.clone()
+    }
+
+    /// Operator accounts and console sessions over this store and clock.
+    pub fn accounts(
+        &self,
+        policy: crate::account::SessionPolicy,
+        cost: crate::account::HashCost,
+    ) -> crate::account::Accounts {
+        crate::account::Accounts::new(self.store.clone(), self.clock.clone(), policy, cost)
     }
 
     /// The clock.

@@ -162,7 +162,7 @@ impl Monitor {
         &self,
         stop: &watch::Receiver<bool>,
     ) -> Result<SweepReport, MonitorError> {
-        let store = self.checker.core().store().clone();
+        let store = self.checker.core().check_schedule();
         let now = self.checker.core().clock().now();
         // After this instant another monitor may hold the lease: a check not started by then is
         // skipped (it waited too long for permits) and left to whoever leases the profile next.

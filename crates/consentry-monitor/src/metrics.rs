@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use consentry_domain::{Checker, ProfileFilter, ProfileStatus, StoreError};
+use consentry_domain::{Checker, DomainError, ProfileFilter, ProfileStatus};
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -35,7 +35,7 @@ impl Metrics {
     }
 
     /// The metrics of `checker` (and of the profiles in its store), as Prometheus text.
-    pub async fn render(&self, checker: &Checker) -> Result<String, StoreError> {
+    pub async fn render(&self, checker: &Checker) -> Result<String, DomainError> {
         let stats = checker.stats();
         let snap = stats.snapshot();
         let mut out = String::new();
@@ -94,8 +94,7 @@ impl Metrics {
         out.push_str("# TYPE consentry_profiles gauge\n");
         let counts = checker
             .core()
-            .store()
-            .count_profiles(&ProfileFilter::default())
+            .profile_counts(&ProfileFilter::default())
             .await?;
         for st in ProfileStatus::ALL {
             let _ = writeln!(

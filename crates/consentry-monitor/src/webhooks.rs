@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use consentry_domain::{ProfileStatus, StatusChange, StatusObserver, Store, WebhookDelivery};
+use consentry_domain::{ProfileStatus, StatusChange, StatusObserver, WebhookDelivery, Webhooks};
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng as _;
 use secrecy::ExposeSecret;
@@ -95,7 +95,7 @@ impl DeliveryStats {
 /// ([`consentry_domain::Checker::with_observer`]).
 #[derive(Debug, Clone)]
 pub struct WebhookNotifier {
-    store: Arc<dyn Store>,
+    webhooks: Webhooks,
     http: reqwest::Client,
     config: NotifierConfig,
     stats: Arc<DeliveryStats>,
@@ -104,8 +104,8 @@ pub struct WebhookNotifier {
 }
 
 impl WebhookNotifier {
-    /// Builds a notifier over the store.
-    pub fn new(store: Arc<dyn Store>, config: NotifierConfig) -> Self {
+    /// Builds a notifier over the domain's webhooks service.
+    pub fn new(webhooks: Webhooks, config: NotifierConfig) -> Self {
         let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none());
@@ -114,7 +114,7 @@ impl WebhookNotifier {
         }
         let http = builder.build().unwrap_or_default();
         Self {
-            store,
+            webhooks,
             http,
             config,
             stats: Arc::default(),
@@ -158,7 +158,11 @@ impl WebhookNotifier {
         };
         let code = p.reason.as_ref().map(|r| r.code().to_string());
         let now = OffsetDateTime::now_utc();
-        match self.store.last_notified(p.id, event, code.as_deref()).await {
+        match self
+            .webhooks
+            .last_notified(p.id, event, code.as_deref())
+            .await
+        {
             Ok(Some(at)) if !recovered && now - at < self.config.hold_down => {
                 tracing::info!(profile = %p.id, reason = code.as_deref().unwrap_or_default(), "same reason notified recently; held down");
                 self.stats.held_down.fetch_add(1, Ordering::Relaxed);
@@ -169,7 +173,7 @@ impl WebhookNotifier {
                 tracing::warn!(error = %e, "the delivery log could not be read; notifying anyway")
             }
         }
-        let hooks = match self.store.list_webhooks(p.org_id).await {
+        let hooks = match self.webhooks.targets(p.org_id).await {
             Ok(h) => h,
             Err(e) => {
                 tracing::warn!(error = %e, "webhooks could not be listed; nothing sent");
@@ -197,7 +201,7 @@ impl WebhookNotifier {
         });
         let body = body.to_string().into_bytes();
         for hook in hooks {
-            let secret = match self.store.webhook_secret(hook.id).await {
+            let secret = match self.webhooks.secret(hook.id).await {
                 Ok(Some(s)) => s,
                 Ok(None) => continue,
                 Err(e) => {
@@ -273,7 +277,7 @@ impl WebhookNotifier {
                 error,
                 at: OffsetDateTime::now_utc(),
             };
-            if let Err(e) = self.store.record_delivery(&delivery).await {
+            if let Err(e) = self.webhooks.record_delivery(&delivery).await {
                 tracing::warn!(webhook = %hook.id, error = %e, "a webhook delivery could not be logged");
             }
         }

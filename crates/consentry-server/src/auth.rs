@@ -2,7 +2,7 @@
 //! token (the platform operator) or an account's personal access token (its scope and role); the result
 //! is a [`Caller`] that every handler receives as [`ApiCaller`] and checks with
 //! [`Caller::may`](consentry_domain::Caller::may). Service API keys are accepted only by the token API
-//! (`api/tokens.rs`); anywhere else they are refused with 403 and a message saying so.
+//! (`api/graph_tokens.rs`); anywhere else they are refused with 403 and a message saying so.
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::HeaderMap;
@@ -63,13 +63,10 @@ pub async fn caller_for(st: &AppState, presented: Option<&str>) -> Result<Caller
     if let Some((account, _)) = st.console.accounts.authenticate_token(token).await? {
         return Ok(account.caller("api"));
     }
-    let is_service_key = st
-        .svc
-        .store()
-        .find_api_key(&crate::api::tokens::key_hash(token))
-        .await
-        .map_err(DomainError::from)?
-        .is_some_and(|k| k.revoked_at.is_none());
+    let is_service_key = consentry_domain::ApiKeys::new(st.svc.clone())
+        .active(token)
+        .await?
+        .is_some();
     if is_service_key {
         return Err(ApiError::Domain(DomainError::Forbidden(
             "service API keys are accepted only by the token API (POST /api/v1/tenants/{tenant}/tokens); use a personal access token (consentry users token create) for the rest of the API".into(),

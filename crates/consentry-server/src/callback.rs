@@ -135,7 +135,7 @@ pub async fn oauth_callback(
         Ok(CallbackOutcome::Continue { url }) => Redirect::to(&url).into_response(),
         Ok(CallbackOutcome::Completed { profile }) => {
             // New consent, maybe new credentials: tokens of the old ones are not served again.
-            st.tokens.forget_profile(profile.id);
+            st.graph_tokens.forget_profile(profile.id);
             render(
                 ResultPage {
                     ok: true,

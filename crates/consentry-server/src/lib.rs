@@ -43,8 +43,9 @@ pub struct AppState {
     pub checker: consentry_domain::Checker,
     /// Prometheus metrics (`/metrics`).
     pub metrics: std::sync::Arc<consentry_monitor::metrics::Metrics>,
-    /// The token API's cache and single-flight acquisition.
-    pub tokens: std::sync::Arc<api::tokens::TokenService>,
+    /// The token API (Microsoft Graph access tokens for the vendor's services): its token cache,
+    /// single-flight acquisition, lookup cache and audit windows.
+    pub graph_tokens: std::sync::Arc<api::graph_tokens::GraphTokenService>,
     /// Webhook delivery counters (`/metrics`).
     pub webhook_stats: std::sync::Arc<consentry_monitor::webhooks::DeliveryStats>,
 }

@@ -83,7 +83,10 @@ pub fn router(state: AppState) -> Router {
             auth::require_caller,
         ))
         // Service API keys only (added after the caller layer on purpose).
-        .route("/tenants/{tenant}/tokens", post(crate::api::tokens::issue));
+        .route(
+            "/tenants/{tenant}/tokens",
+            post(crate::api::graph_tokens::issue),
+        );
 
     // The headers of Consentry's HTML pages: the console, the callback's result pages and consent
     // links (their CSP lets forms post to Consentry and to the identity platform's origin).

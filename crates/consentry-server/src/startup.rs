@@ -280,7 +280,7 @@ pub async fn compose(
         .with_consent_links(cfg.public_url.clone())
         .with_callback_hold(time::Duration::seconds(hold));
     let notifier = Arc::new(consentry_monitor::webhooks::WebhookNotifier::new(
-        store,
+        consentry_domain::Webhooks::new(svc.clone()),
         consentry_monitor::webhooks::NotifierConfig {
             hold_down: time::Duration::minutes(i64::from(cfg.monitor.webhook_hold_down_minutes)),
             attempts: cfg.monitor.webhook_attempts,
@@ -331,7 +331,7 @@ pub async fn build_state_with_clock(
         checker,
         webhook_stats: notifier.stats().clone(),
         metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
-        tokens: Arc::new(crate::api::tokens::TokenService::new(
+        graph_tokens: Arc::new(crate::api::graph_tokens::GraphTokenService::new(
             std::time::Duration::from_millis(cfg.token_api.lookup_cache_ms),
             time::Duration::seconds(
                 i64::try_from(cfg.token_api.audit_window_seconds).unwrap_or(i64::MAX / 2),
@@ -377,14 +377,14 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
     // The token API's summed-up audit entries are written as their windows end, and all at shutdown.
-    let flusher = state.tokens.audit_flush_every().map(|every| {
+    let flusher = state.graph_tokens.audit_flush_every().map(|every| {
         let st = state.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                st.tokens.flush_audit(&st, false).await;
+                st.graph_tokens.flush_audit(&st, false).await;
             }
         })
     });
@@ -405,7 +405,7 @@ pub async fn serve(
     if let Some(f) = flusher {
         f.abort();
     }
-    st.tokens.flush_audit(&st, true).await;
+    st.graph_tokens.flush_audit(&st, true).await;
     served?;
     Ok(())
 }

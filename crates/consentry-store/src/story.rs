@@ -2359,7 +2359,7 @@ pub async fn roles_and_tokens(store: &dyn Store) {
     // A service key's last use.
     let org = new_org(store, "keys").await;
     let key = consentry_domain::ApiKey {
-        id: Uuid::new_v4(),
+        id: consentry_domain::ApiKeyId::new_random(),
         org_id: org.id,
         name: "service".into(),
         key_hash: format!("{}{}", token(), token()),
@@ -2383,7 +2383,7 @@ pub async fn roles_and_tokens(store: &dyn Store) {
     assert_eq!(got.last_used_at.map(to_micros), Some(to_micros(used)));
     assert!(
         !store
-            .touch_api_key(Uuid::new_v4(), used)
+            .touch_api_key(consentry_domain::ApiKeyId::new_random(), used)
             .await
             .expect("touch")
     );

@@ -107,6 +107,16 @@ fn actions_are_audited_verified_and_exported() {
         ],
         "newest first"
     );
+    // The key's entries are the `ApiKeys` service's, as through the API (`audit_flows.rs`): the
+    // target names the key, the creation its name, never the key.
+    let (revoked, created) = (&listed["entries"][1], &listed["entries"][2]);
+    for e in [revoked, created] {
+        assert_eq!(e["target"], format!("api_key:{key_id}"), "{e}");
+        assert_eq!(e["org_id"], org_id.as_str(), "{e}");
+        assert_eq!(e["actor"]["name"], "cli:auditor", "{e}");
+    }
+    assert_eq!(created["detail"], serde_json::json!({"name": "backup"}));
+    assert_eq!(revoked["detail"], serde_json::json!({}));
     let first = &listed["entries"][5];
     assert_eq!(first["actor"]["name"], "cli:auditor");
     assert_eq!(first["org_id"], org_id.as_str());

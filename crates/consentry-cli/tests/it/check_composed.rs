@@ -160,7 +160,7 @@ async fn a_cli_check_honours_transient_attempts_sends_the_webhook_and_counts_apa
     store
         .insert_webhook(
             &Webhook {
-                id: uuid::Uuid::new_v4(),
+                id: consentry_domain::WebhookId::new_random(),
                 org_id: p.org_id,
                 url: hook_url,
                 created_at: time::OffsetDateTime::now_utc(),

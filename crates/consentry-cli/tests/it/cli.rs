@@ -617,3 +617,33 @@ fn reauthorize_takes_scan_targets() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("/v2.0/adminconsent?"), "{text}");
 }
+
+#[test]
+fn keys_create_applies_the_apis_name_rule() {
+    // `keys create` calls the domain's `ApiKeys`, as the API does: the same refusal, in the same words
+    // (`consentry-server/tests/audit_flows.rs`), and no key is made.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let org: serde_json::Value =
+        serde_json::from_str(&ok(d, &["orgs", "create", "--name", "Contoso", "--json"])).unwrap();
+    let org_id = org[0]["id"].as_str().unwrap().to_string();
+    let too_long = "k".repeat(65);
+    for bad in ["   ", too_long.as_str()] {
+        let err = fails(d, &["keys", "create", "--org", &org_id, "--name", bad]);
+        assert!(err.contains("name: must have 1 to 64 characters"), "{err}");
+    }
+    let listed = ok(d, &["keys", "list", "--org", &org_id, "--json"]);
+    assert_eq!(listed.trim(), "[]", "{listed}");
+    let made = ok(
+        d,
+        &["keys", "create", "--org", &org_id, "--name", " billing "],
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(d, &["keys", "list", "--org", &org_id, "--json"])).unwrap();
+    assert_eq!(listed[0]["name"], "billing", "{made}");
+    let err = fails(
+        d,
+        &["keys", "revoke", "00000000-0000-4000-8000-000000000000"],
+    );
+    assert!(err.contains("no active key"), "{err}");
+}

@@ -184,7 +184,7 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         .await
         .unwrap();
     let hook = Webhook {
-        id: Uuid::new_v4(),
+        id: consentry_domain::WebhookId::new_random(),
         org_id: org.id,
         url: "https://hooks.example/consentry".into(),
         created_at: now,
@@ -210,13 +210,13 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         })
         .await
         .unwrap();
-    let key = consentry_server::api::tokens::new_api_key();
+    let key = consentry_domain::keys::new_api_key();
     store
         .insert_api_key(&ApiKey {
-            id: Uuid::new_v4(),
+            id: consentry_domain::ApiKeyId::new_random(),
             org_id: org.id,
             name: "copy test".into(),
-            key_hash: consentry_server::api::tokens::key_hash(&key),
+            key_hash: consentry_domain::keys::key_hash(&key),
             created_at: now,
             revoked_at: None,
             last_used_at: Some(now),

@@ -877,7 +877,7 @@ async fn three_replicas_share_the_work_and_survive_a_killed_one() {
     );
 
     // ---- Token acquisitions: at most one per replica for one profile under concurrent requests. -----
-    let key = consentry_server::api::tokens::new_api_key();
+    let key = consentry_domain::keys::new_api_key();
     let target = &seeded[0];
     let owner = orgs[0].id;
     let tenant_org: String = sqlx::query_scalar("SELECT org_id FROM tenants WHERE id = $1")
@@ -888,10 +888,10 @@ async fn three_replicas_share_the_work_and_survive_a_killed_one() {
     assert_eq!(tenant_org, owner.to_string());
     store
         .insert_api_key(&ApiKey {
-            id: Uuid::new_v4(),
+            id: consentry_domain::ApiKeyId::new_random(),
             org_id: owner,
             name: "replica test".into(),
-            key_hash: consentry_server::api::tokens::key_hash(&key),
+            key_hash: consentry_domain::keys::key_hash(&key),
             created_at: OffsetDateTime::now_utc(),
             revoked_at: None,
             last_used_at: None,

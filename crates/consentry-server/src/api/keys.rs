@@ -1,19 +1,20 @@
 //! An organization's service API keys (for the token API): `GET|POST /api/v1/organizations/{id}/keys`,
 //! `DELETE /api/v1/organizations/{id}/keys/{key_id}` (revokes). A key is shown once, at creation; only
-//! its SHA-256 is stored.
+//! its SHA-256 is stored. The rules, the key minting and the audit entries are the domain's
+//! [`ApiKeys`] service, which the CLI's `keys` commands call too.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use consentry_domain::{Action, ApiKey, DomainError, OrgId};
+use consentry_domain::{Action, ApiKey, ApiKeyId, ApiKeys, OrgId};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, ApiPath, parse_id};
 use crate::AppState;
 use crate::auth::ApiCaller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
-/// The longest key name accepted.
-pub const MAX_KEY_NAME_LEN: usize = 64;
+pub use consentry_domain::keys::MAX_KEY_NAME_LEN;
 
 /// Body of the create call.
 #[derive(Debug, Deserialize)]
@@ -42,10 +43,6 @@ impl std::fmt::Debug for Created {
     }
 }
 
-fn store_err(e: consentry_domain::StoreError) -> ApiError {
-    ApiError::Domain(e.into())
-}
-
 /// Lists an organization's keys (never their values).
 pub async fn list(
     State(st): State<AppState>,
@@ -53,14 +50,7 @@ pub async fn list(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<serde_json::Value>> {
     let org = parse_id("id", &id, OrgId::parse)?;
-    c.may(Action::Read, Some(org))?;
-    st.svc.organization(org).await?;
-    let items = st
-        .svc
-        .store()
-        .list_api_keys(Some(org))
-        .await
-        .map_err(store_err)?;
+    let items = ApiKeys::new(st.svc.clone()).list(&c, Some(org)).await?;
     Ok(ApiJson(serde_json::json!({ "items": items })))
 }
 
@@ -72,44 +62,16 @@ pub async fn create(
     ApiJson(b): ApiJson<CreateKey>,
 ) -> ApiResult<crate::security::NoStore<(StatusCode, ApiJson<Created>)>> {
     let org = parse_id("id", &id, OrgId::parse)?;
-    c.may(Action::ManageSettings, Some(org))?;
-    st.svc.organization(org).await?;
-    let name = b.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_KEY_NAME_LEN {
-        return Err(DomainError::invalid(
-            "name",
-            format!("must have 1 to {MAX_KEY_NAME_LEN} characters"),
-        )
-        .into());
-    }
-    let key = super::tokens::new_api_key();
-    let record = ApiKey {
-        id: uuid::Uuid::new_v4(),
-        org_id: org,
-        name: name.to_string(),
-        key_hash: super::tokens::key_hash(&key),
-        created_at: st.svc.clock().now(),
-        revoked_at: None,
-        last_used_at: None,
-    };
-    st.svc
-        .store()
-        .insert_api_key(&record)
-        .await
-        .map_err(store_err)?;
-    super::audit::record(
-        &st,
-        &c.actor,
-        Some(org),
-        consentry_domain::AuditAction::ApiKeyCreated,
-        format!("api_key:{}", record.id),
-        serde_json::json!({ "name": record.name }),
-    )
-    .await;
+    let created = ApiKeys::new(st.svc.clone())
+        .create(&c, org, &b.name)
+        .await?;
     // The key is shown once: no browser or proxy keeps the answer.
     Ok(crate::security::NoStore((
         StatusCode::CREATED,
-        ApiJson(Created { record, key }),
+        ApiJson(Created {
+            record: created.record,
+            key: created.key.expose_secret().to_string(),
+        }),
     )))
 }
 
@@ -121,42 +83,11 @@ pub async fn revoke(
 ) -> ApiResult<StatusCode> {
     let org = parse_id("id", &id, OrgId::parse)?;
     c.may(Action::ManageSettings, Some(org))?;
-    let not_found = || {
-        ApiError::Domain(DomainError::NotFound {
-            what: "active service API key",
-            id: key.chars().take(40).collect(),
-        })
-    };
-    let key_id = uuid::Uuid::parse_str(&key).map_err(|_| ApiError::BadRequest {
-        field: Some("key_id".into()),
-        message: "key_id is not a UUID".into(),
-    })?;
-    let store = st.svc.store();
-    let owned = store
-        .list_api_keys(Some(org))
-        .await
-        .map_err(store_err)?
-        .into_iter()
-        .any(|k| k.id == key_id && k.revoked_at.is_none());
-    if !owned {
-        return Err(not_found());
-    }
-    if !store
-        .revoke_api_key(key_id, st.svc.clock().now())
-        .await
-        .map_err(store_err)?
-    {
-        return Err(not_found());
-    }
-    st.tokens.forget_key(key_id);
-    super::audit::record(
-        &st,
-        &c.actor,
-        Some(org),
-        consentry_domain::AuditAction::ApiKeyRevoked,
-        format!("api_key:{key_id}"),
-        serde_json::json!({}),
-    )
-    .await;
+    let key_id = parse_id("key_id", &key, ApiKeyId::parse)?;
+    ApiKeys::new(st.svc.clone())
+        .revoke(&c, Some(org), key_id)
+        .await?;
+    // This server stops accepting it at once (other replicas within the lookup time).
+    st.graph_tokens.forget_key(key_id);
     Ok(StatusCode::NO_CONTENT)
 }

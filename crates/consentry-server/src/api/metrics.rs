@@ -5,16 +5,12 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 /// The metrics in the Prometheus text format.
 pub async fn metrics(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
-    let mut text = st
-        .metrics
-        .render(&st.checker)
-        .await
-        .map_err(|e| ApiError::Domain(e.into()))?;
-    let t = st.tokens.stats();
+    let mut text = st.metrics.render(&st.checker).await?;
+    let t = st.graph_tokens.stats();
     text.push_str("# HELP consentry_token_cache_total Token API requests served from the cache (hit) or not (miss).\n");
     text.push_str("# TYPE consentry_token_cache_total counter\n");
     text.push_str(&format!(

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod check;
+pub mod graph_tokens;
 pub mod keys;
 pub mod metrics;
 pub mod orgs;
@@ -11,7 +12,6 @@ pub mod profiles;
 pub mod reauth;
 pub mod scan_profiles;
 pub mod tenants;
-pub mod tokens;
 pub mod webhooks;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};

@@ -150,7 +150,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let p = visible_profile(&st, &c, &id, Action::ManageProfiles).await?;
     st.svc.delete_profile(p.id).await?;
-    st.tokens.forget_profile(p.id);
+    st.graph_tokens.forget_profile(p.id);
     super::audit::record(
         &st,
         &c.actor,

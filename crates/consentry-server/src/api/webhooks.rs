@@ -1,11 +1,12 @@
 //! Organizations' webhooks: `GET|POST /api/v1/organizations/{id}/webhooks`,
 //! `DELETE /api/v1/organizations/{id}/webhooks/{webhook_id}`. The signing secret is shown once, at
-//! creation; messages carry `X-Consentry-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+//! creation; messages carry `X-Consentry-Signature: sha256=<hex HMAC-SHA256 of the body>`. The URL rule
+//! (the notifier's network policy) is checked here; the rest is the domain's [`Webhooks`] service.
 
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
-use consentry_domain::{Action, DomainError, OrgId, Webhook, WebhookDelivery};
-use secrecy::SecretSlice;
+use axum::http::StatusCode;
+use consentry_domain::{Action, NewWebhook, OrgId, Webhook, WebhookDelivery, WebhookId, Webhooks};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, ApiPath, parse_id};
@@ -86,38 +87,16 @@ pub async fn create(
     c.may(Action::ManageSettings, Some(org))?;
     st.svc.organization(org).await?;
     let url = check_url(&b.url, st.webhooks_allow_private)?;
-    let bytes: [u8; 32] = rand::random();
-    let secret = format!("whsec_{}", hex_encode(&bytes));
-    let webhook = Webhook {
-        id: uuid::Uuid::new_v4(),
-        org_id: org,
-        url,
-        created_at: st.svc.clock().now(),
-    };
-    st.svc
-        .store()
-        .insert_webhook(&webhook, &SecretSlice::from(secret.as_bytes().to_vec()))
-        .await
-        .map_err(|e| ApiError::Domain(e.into()))?;
-    super::audit::record(
-        &st,
-        &c.actor,
-        Some(org),
-        consentry_domain::AuditAction::WebhookCreated,
-        format!("webhook:{}", webhook.id),
-        // The host only: some receivers put a secret in the URL's path.
-        serde_json::json!({ "host": webhook.url.parse::<Uri>().ok().and_then(|u| u.host().map(str::to_string)) }),
-    )
-    .await;
+    let NewWebhook { webhook, secret } =
+        Webhooks::new(st.svc.clone()).register(&c, org, url).await?;
     // The secret is shown once: no browser or proxy keeps the answer.
     Ok(crate::security::NoStore((
         StatusCode::CREATED,
-        ApiJson(Created { webhook, secret }),
+        ApiJson(Created {
+            webhook,
+            secret: secret.expose_secret().to_string(),
+        }),
     )))
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Lists an organization's webhooks with their recent deliveries.
@@ -127,24 +106,15 @@ pub async fn list(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<List>> {
     let org = parse_id("id", &id, OrgId::parse)?;
-    c.may(Action::Read, Some(org))?;
-    st.svc.organization(org).await?;
-    let store = st.svc.store();
-    let mut items = Vec::new();
-    for webhook in store
-        .list_webhooks(org)
-        .await
-        .map_err(|e| ApiError::Domain(e.into()))?
-    {
-        let deliveries = store
-            .list_deliveries(webhook.id, 20)
-            .await
-            .map_err(|e| ApiError::Domain(e.into()))?;
-        items.push(WithLog {
+    let items = Webhooks::new(st.svc.clone())
+        .list(&c, org)
+        .await?
+        .into_iter()
+        .map(|(webhook, deliveries)| WithLog {
             webhook,
             deliveries,
-        });
-    }
+        })
+        .collect();
     Ok(ApiJson(List { items }))
 }
 
@@ -156,30 +126,9 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let org = parse_id("id", &id, OrgId::parse)?;
     c.may(Action::ManageSettings, Some(org))?;
-    let hook_id = uuid::Uuid::parse_str(&hook).map_err(|_| ApiError::BadRequest {
-        field: Some("webhook_id".into()),
-        message: "webhook_id is not a UUID".into(),
-    })?;
-    let existed = st
-        .svc
-        .store()
-        .delete_webhook(org, hook_id)
-        .await
-        .map_err(|e| ApiError::Domain(e.into()))?;
-    if !existed {
-        return Err(ApiError::Domain(DomainError::NotFound {
-            what: "webhook",
-            id: hook,
-        }));
-    }
-    super::audit::record(
-        &st,
-        &c.actor,
-        Some(org),
-        consentry_domain::AuditAction::WebhookDeleted,
-        format!("webhook:{hook_id}"),
-        serde_json::json!({}),
-    )
-    .await;
+    let hook_id = parse_id("webhook_id", &hook, WebhookId::parse)?;
+    Webhooks::new(st.svc.clone())
+        .delete(&c, org, hook_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

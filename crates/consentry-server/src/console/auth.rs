@@ -355,9 +355,9 @@ pub async fn login(
                 .take(64)
                 .collect();
             let org = st
-                .svc
-                .store()
-                .find_account(&typed)
+                .console
+                .accounts
+                .find(&typed)
                 .await
                 .ok()
                 .flatten()

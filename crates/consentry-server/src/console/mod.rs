@@ -20,9 +20,9 @@ mod audit;
 mod auth;
 mod error;
 mod pages;
+mod personal_tokens;
 mod scan;
 pub mod throttle;
-mod tokens;
 mod wizard;
 
 use axum::Router;
@@ -58,12 +58,7 @@ impl ConsoleState {
     /// Builds it over the domain services' store and clock.
     pub fn new(svc: &consentry_domain::Consentry, public_url: &str) -> Self {
         Self {
-            accounts: Accounts::new(
-                svc.store().clone(),
-                svc.clock().clone(),
-                SessionPolicy::default(),
-                HashCost::Recommended,
-            ),
+            accounts: svc.accounts(SessionPolicy::default(), HashCost::Recommended),
             secure_cookies: public_url.starts_with("https://"),
             throttle: throttle::SignInThrottle::new(svc.clock().clone()),
         }
@@ -92,8 +87,11 @@ pub fn routes() -> Router<AppState> {
             "/scan-profiles/{id}/edit",
             get(scan::edit_form).post(scan::edit_submit),
         )
-        .route("/tokens", get(tokens::page).post(tokens::create))
-        .route("/tokens/{id}/revoke", post(tokens::revoke))
+        .route(
+            "/tokens",
+            get(personal_tokens::page).post(personal_tokens::create),
+        )
+        .route("/tokens/{id}/revoke", post(personal_tokens::revoke))
         .route("/audit", get(audit::index))
         .route("/organizations/{id}/audit", get(audit::page))
         .route("/organizations/{id}/audit/export", get(audit::export_log))

@@ -717,7 +717,7 @@ async fn new_pending_profile(env: &TestEnv, tenant: &str) -> String {
 
 async fn new_webhook(env: &TestEnv, org: OrgId, url: &str) -> String {
     let hook = Webhook {
-        id: uuid::Uuid::new_v4(),
+        id: consentry_domain::WebhookId::new_random(),
         org_id: org,
         url: url.into(),
         created_at: time::OffsetDateTime::now_utc(),
@@ -732,12 +732,12 @@ async fn new_webhook(env: &TestEnv, org: OrgId, url: &str) -> String {
 }
 
 async fn new_key(env: &TestEnv, org: OrgId, name: &str) -> (String, String) {
-    let key = consentry_server::api::tokens::new_api_key();
+    let key = consentry_domain::keys::new_api_key();
     let record = consentry_domain::ApiKey {
-        id: uuid::Uuid::new_v4(),
+        id: consentry_domain::ApiKeyId::new_random(),
         org_id: org,
         name: name.into(),
-        key_hash: consentry_server::api::tokens::key_hash(&key),
+        key_hash: consentry_domain::keys::key_hash(&key),
         created_at: time::OffsetDateTime::now_utc(),
         revoked_at: None,
         last_used_at: None,
@@ -1146,7 +1146,7 @@ async fn the_token_api_takes_only_service_keys() {
         .state
         .svc
         .store()
-        .find_api_key(&consentry_server::api::tokens::key_hash(&w.key_a))
+        .find_api_key(&consentry_domain::keys::key_hash(&w.key_a))
         .await
         .expect("find")
         .expect("the key");

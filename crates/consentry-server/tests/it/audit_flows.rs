@@ -4,7 +4,7 @@
 //! organization and the right actor; the chain verifies.
 
 use consentry_domain::ApiKey;
-use consentry_server::api::tokens::{key_hash, new_api_key};
+use consentry_domain::keys::{key_hash, new_api_key};
 use consentry_testkit::{Decision, TestEnv};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -61,7 +61,7 @@ async fn reauthorizations_tokens_and_checks_are_audited() {
     // A token for a service, and a check by hand.
     let key = new_api_key();
     let record = ApiKey {
-        id: uuid::Uuid::new_v4(),
+        id: consentry_domain::ApiKeyId::new_random(),
         org_id: org.parse().unwrap(),
         name: "backup-service".into(),
         key_hash: key_hash(&key),
@@ -138,4 +138,80 @@ async fn reauthorizations_tokens_and_checks_are_audited() {
     assert!(!everything.contains(&key), "never the key");
 
     assert_eq!(env.state.svc.audit().verify().await.unwrap(), Ok(11));
+}
+
+/// An entry without what differs between two runs (its place, time, actor and the key's ID).
+fn shape(e: &Value, key_id: &str) -> Value {
+    json!({
+        "action": e["action"],
+        "org_id": e["org_id"],
+        "target": e["target"].as_str().unwrap().replace(key_id, "ID"),
+        "detail": e["detail"],
+    })
+}
+
+#[tokio::test]
+async fn key_creation_and_revocation_are_audited_alike_from_the_api_and_the_cli() {
+    // The CLI's `keys create|revoke` call `ApiKeys` as the platform operator `cli:<user>`; the API's
+    // handlers call the same service with the request's caller.
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&[]).await;
+    // The name rule, in the words `consentry keys create` prints too (`cli.rs`).
+    let (s, v) = env
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/v1/organizations/{org}/keys"),
+            Some(json!({"name": "   "})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v.to_string().contains("name: must have 1 to 64 characters"),
+        "{v}"
+    );
+    let (s, created) = env
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/v1/organizations/{org}/keys"),
+            Some(json!({"name": " backup "})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let api_id = created["id"].as_str().unwrap().to_string();
+    let (s, v) = env
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/organizations/{org}/keys/{api_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let api_entries: Vec<Value> = log(&env, &org)
+        .await
+        .into_iter()
+        .filter(|e| e["target"] == format!("api_key:{api_id}"))
+        .collect();
+
+    let keys = consentry_domain::ApiKeys::new(env.state.svc.clone());
+    let cli = consentry_domain::Caller::platform("cli:ops");
+    let org_id = consentry_domain::OrgId::parse(&org).unwrap();
+    let made = keys.create(&cli, org_id, " backup ").await.unwrap();
+    let cli_id = made.record.id;
+    keys.revoke(&cli, None, cli_id).await.unwrap();
+    let cli_entries: Vec<Value> = log(&env, &org)
+        .await
+        .into_iter()
+        .filter(|e| e["target"] == format!("api_key:{cli_id}"))
+        .collect();
+
+    assert_eq!(api_entries.len(), 2, "{api_entries:?}");
+    let shapes = |v: &[Value], id: &str| v.iter().map(|e| shape(e, id)).collect::<Vec<_>>();
+    assert_eq!(
+        shapes(&api_entries, &api_id),
+        shapes(&cli_entries, &cli_id.to_string())
+    );
+    assert_eq!(api_entries[0]["action"], "api_key_created");
+    assert_eq!(api_entries[0]["detail"], json!({"name": "backup"}));
+    assert_eq!(api_entries[1]["action"], "api_key_revoked");
+    assert_eq!(cli_entries[0]["actor"]["name"], "cli:ops");
 }

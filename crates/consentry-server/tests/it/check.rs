@@ -687,15 +687,15 @@ fn catalog_adding_scope(
 }
 
 async fn service_key(env: &TestEnv, org: &str) -> String {
-    let key = consentry_server::api::tokens::new_api_key();
+    let key = consentry_domain::keys::new_api_key();
     env.state
         .svc
         .store()
         .insert_api_key(&consentry_domain::ApiKey {
-            id: uuid::Uuid::new_v4(),
+            id: consentry_domain::ApiKeyId::new_random(),
             org_id: org.parse().unwrap(),
             name: "backup-service".into(),
-            key_hash: consentry_server::api::tokens::key_hash(&key),
+            key_hash: consentry_domain::keys::key_hash(&key),
             created_at: time::OffsetDateTime::now_utc(),
             revoked_at: None,
             last_used_at: None,

@@ -2,7 +2,7 @@
 //! and definitive failures that mark the profile invalid.
 
 use consentry_domain::ApiKey;
-use consentry_server::api::tokens::{key_hash, new_api_key};
+use consentry_domain::keys::{key_hash, new_api_key};
 use consentry_testkit::{Decision, TestEnv};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -17,10 +17,10 @@ async fn authorize(env: &TestEnv, app_type: &str, service: Option<&str>) -> Stri
     id
 }
 
-async fn key_for(env: &TestEnv, org: &str) -> (String, uuid::Uuid) {
+async fn key_for(env: &TestEnv, org: &str) -> (String, consentry_domain::ApiKeyId) {
     let key = new_api_key();
     let record = ApiKey {
-        id: uuid::Uuid::new_v4(),
+        id: consentry_domain::ApiKeyId::new_random(),
         org_id: org.parse().unwrap(),
         name: "backup-service".into(),
         key_hash: key_hash(&key),
@@ -111,7 +111,7 @@ async fn tokens_are_cached_shared_and_scoped_to_the_organization() {
     let (_, second) = token(&env, Some(&key), &env.contoso_id, body.clone()).await;
     assert_eq!(second["cached"], true);
     assert_eq!(second["access_token"], first["access_token"]);
-    let stats = env.state.tokens.stats();
+    let stats = env.state.graph_tokens.stats();
     assert_eq!((stats.hits, stats.acquisitions), (1, 1));
     let metrics = reqwest::get(format!("{}/metrics", env.base))
         .await
@@ -160,7 +160,7 @@ async fn tokens_are_cached_shared_and_scoped_to_the_organization() {
         })
         .collect();
     assert_eq!(tokens.len(), 1, "all share one token");
-    assert_eq!(env.state.tokens.stats().acquisitions, 2);
+    assert_eq!(env.state.graph_tokens.stats().acquisitions, 2);
 
     // Another organization's key sees no such tenant; bad requests are told what to send.
     let other: Value = env
@@ -312,10 +312,10 @@ async fn tokens_of_one_key_and_profile_share_an_audit_entry_per_window() {
     assert_eq!(entries[0]["target"], format!("profile:{id}").as_str());
 
     // Before the window ends nothing more is written; after it, one entry sums up the four.
-    env.state.tokens.flush_audit(&env.state, false).await;
+    env.state.graph_tokens.flush_audit(&env.state, false).await;
     assert_eq!(issued_entries(&env, &org).await.len(), 1);
     env.clock.advance(time::Duration::seconds(61));
-    env.state.tokens.flush_audit(&env.state, false).await;
+    env.state.graph_tokens.flush_audit(&env.state, false).await;
     let entries = issued_entries(&env, &org).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert_eq!(entries[1]["detail"]["repeats"], 4);
@@ -350,7 +350,7 @@ async fn tokens_of_one_key_and_profile_share_an_audit_entry_per_window() {
         token(&env, Some(&key), CONTOSO, body.clone()).await.0,
         StatusCode::OK
     );
-    env.state.tokens.flush_audit(&env.state, true).await;
+    env.state.graph_tokens.flush_audit(&env.state, true).await;
     let entries = issued_entries(&env, &org).await;
     assert_eq!(entries.len(), 6);
     assert_eq!(entries[5]["detail"]["repeats"], 1);
@@ -387,7 +387,7 @@ async fn a_definitive_failure_marks_the_profile_invalid_and_returns_its_reason()
     let (s, v) = token(&env, Some(&key), CONTOSO, json!({"app_type": "m365-all"})).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(v["error"]["reason"]["code"], "app_removed_from_tenant");
-    assert_eq!(env.state.tokens.stats().acquisitions, 0);
+    assert_eq!(env.state.graph_tokens.stats().acquisitions, 0);
 }
 
 #[tokio::test]
@@ -453,4 +453,84 @@ async fn delegated_profiles_are_checked_and_served_through_the_consent_users_ref
         v["error"]["reason"]["code"],
         "password_reset_or_sessions_revoked"
     );
+}
+
+#[tokio::test]
+async fn a_token_of_another_organizations_profile_is_not_found_whatever_the_tenant_named() {
+    // The key becomes a reader of its own organization (`keys::service_caller`) and `Caller::may_on`
+    // decides what it reaches: another organization's profile answers exactly like a missing one.
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&["teams"]).await;
+    let contoso_profile = authorize(&env, "m365-all", Some("cloud-backup-m365")).await;
+    let (contoso_key, _) = key_for(&env, &org).await;
+    let (s, fabrikam) = env
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/organizations",
+            Some(json!({"name": "Fabrikam"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{fabrikam}");
+    let fabrikam_org = fabrikam["id"].as_str().unwrap().to_string();
+    let fabrikam_domain = "fabrikam.onmicrosoft.com";
+    let (s, t) = env
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/tenants",
+            Some(json!({
+                "org_id": fabrikam_org,
+                "tenant_id": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+                "primary_domain": fabrikam_domain,
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let (fabrikam_key, _) = key_for(&env, &fabrikam_org).await;
+
+    // Through its own tenant, Fabrikam's key names Contoso's profile: not found, as an unknown ID.
+    let stolen = token(
+        &env,
+        Some(&fabrikam_key),
+        fabrikam_domain,
+        json!({"profile_id": contoso_profile}),
+    )
+    .await;
+    let unknown_id = "00000000-0000-4000-8000-000000000000";
+    let unknown = token(
+        &env,
+        Some(&fabrikam_key),
+        fabrikam_domain,
+        json!({"profile_id": unknown_id}),
+    )
+    .await;
+    assert_eq!(stolen.0, StatusCode::NOT_FOUND, "{}", stolen.1);
+    assert_eq!(unknown.0, StatusCode::NOT_FOUND, "{}", unknown.1);
+    assert_eq!(
+        stolen.1.to_string().replace(&contoso_profile, unknown_id),
+        unknown.1.to_string(),
+        "the same answer as for a profile that does not exist"
+    );
+    // Naming Contoso's tenant instead: the tenant is not found, as an unknown tenant.
+    let (s, v) = token(
+        &env,
+        Some(&fabrikam_key),
+        CONTOSO,
+        json!({"profile_id": contoso_profile}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert!(
+        v.to_string()
+            .contains(&format!("tenant {CONTOSO} was not found")),
+        "{v}"
+    );
+    // Contoso's own key gets the token.
+    let (s, v) = token(
+        &env,
+        Some(&contoso_key),
+        CONTOSO,
+        json!({"profile_id": contoso_profile}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
 }

@@ -1,10 +1,9 @@
 //! Service API keys on [`SqlStore`] (migration 0003; last use, migration 0006): only hashes are stored.
 
 use async_trait::async_trait;
-use consentry_domain::{ApiKey, ApiKeyStore, OrgId, StoreError};
+use consentry_domain::{ApiKey, ApiKeyId, ApiKeyStore, OrgId, StoreError};
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::{SqlStore, db_err, get, is_foreign_key_violation, is_unique_violation};
 use crate::codec::{opt_time_from_db, parse_from_db, time_from_db, time_to_db};
@@ -13,7 +12,7 @@ const COLUMNS: &str = "id, org_id, name, key_hash, created_at, revoked_at, last_
 
 fn key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
-        id: parse_from_db("id", &get::<String>(row, "id")?, Uuid::parse_str)?,
+        id: parse_from_db("id", &get::<String>(row, "id")?, ApiKeyId::parse)?,
         org_id: parse_from_db("org_id", &get::<String>(row, "org_id")?, OrgId::parse)?,
         name: get(row, "name")?,
         key_hash: get(row, "key_hash")?,
@@ -29,7 +28,7 @@ impl ApiKeyStore for SqlStore {
         let sql =
             format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL)");
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(key.id.hyphenated().to_string())
+            .bind(key.id.to_string())
             .bind(key.org_id.to_string())
             .bind(key.name.clone())
             .bind(key.key_hash.clone())
@@ -82,10 +81,10 @@ impl ApiKeyStore for SqlStore {
         rows.iter().map(key_from_row).collect()
     }
 
-    async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn revoke_api_key(&self, id: ApiKeyId, at: OffsetDateTime) -> Result<bool, StoreError> {
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-                .bind(id.hyphenated().to_string())
+                .bind(id.to_string())
                 .bind(time_to_db(at)?)
                 .execute(&self.pool)
                 .await
@@ -93,9 +92,9 @@ impl ApiKeyStore for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn touch_api_key(&self, id: Uuid, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn touch_api_key(&self, id: ApiKeyId, at: OffsetDateTime) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
-            .bind(id.hyphenated().to_string())
+            .bind(id.to_string())
             .bind(time_to_db(at)?)
             .execute(&self.pool)
             .await

@@ -2,11 +2,12 @@
 //! secrets are sealed, bound to the webhook's ID.
 
 use async_trait::async_trait;
-use consentry_domain::{OrgId, ProfileId, StoreError, Webhook, WebhookDelivery, WebhookStore};
+use consentry_domain::{
+    OrgId, ProfileId, StoreError, Webhook, WebhookDelivery, WebhookId, WebhookStore,
+};
 use secrecy::{ExposeSecret, SecretSlice};
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::{SqlStore, db_err, get, is_foreign_key_violation};
 use crate::codec::{parse_from_db, time_from_db, time_to_db};
@@ -16,7 +17,7 @@ const SECRET_KIND: &str = "webhook_secret";
 
 fn hook_from_row(row: &AnyRow) -> Result<Webhook, StoreError> {
     Ok(Webhook {
-        id: parse_from_db("id", &get::<String>(row, "id")?, Uuid::parse_str)?,
+        id: parse_from_db("id", &get::<String>(row, "id")?, WebhookId::parse)?,
         org_id: parse_from_db("org_id", &get::<String>(row, "org_id")?, OrgId::parse)?,
         url: get(row, "url")?,
         created_at: time_from_db("created_at", get(row, "created_at")?)?,
@@ -28,7 +29,7 @@ fn delivery_from_row(row: &AnyRow) -> Result<WebhookDelivery, StoreError> {
         webhook_id: parse_from_db(
             "webhook_id",
             &get::<String>(row, "webhook_id")?,
-            Uuid::parse_str,
+            WebhookId::parse,
         )?,
         profile_id: parse_from_db(
             "profile_id",
@@ -52,7 +53,7 @@ impl WebhookStore for SqlStore {
         hook: &Webhook,
         secret: &SecretSlice<u8>,
     ) -> Result<(), StoreError> {
-        let id = hook.id.hyphenated().to_string();
+        let id = hook.id.to_string();
         let sealed = self
             .sealer
             .seal(
@@ -96,8 +97,8 @@ impl WebhookStore for SqlStore {
         .collect()
     }
 
-    async fn webhook_secret(&self, id: Uuid) -> Result<Option<SecretSlice<u8>>, StoreError> {
-        let owner = id.hyphenated().to_string();
+    async fn webhook_secret(&self, id: WebhookId) -> Result<Option<SecretSlice<u8>>, StoreError> {
+        let owner = id.to_string();
         let row = sqlx::query("SELECT sealed_secret FROM webhooks WHERE id = $1")
             .bind(owner.clone())
             .fetch_optional(&self.pool)
@@ -118,7 +119,7 @@ impl WebhookStore for SqlStore {
         Ok(Some(SecretSlice::from(open.to_vec())))
     }
 
-    async fn delete_webhook(&self, org: OrgId, id: Uuid) -> Result<bool, StoreError> {
+    async fn delete_webhook(&self, org: OrgId, id: WebhookId) -> Result<bool, StoreError> {
         let mut tx = self
             .pool
             .begin()
@@ -127,13 +128,13 @@ impl WebhookStore for SqlStore {
         sqlx::query(
             "DELETE FROM webhook_deliveries WHERE webhook_id IN (SELECT id FROM webhooks WHERE id = $1 AND org_id = $2)",
         )
-        .bind(id.hyphenated().to_string())
+        .bind(id.to_string())
         .bind(org.to_string())
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err("deleting a webhook's log", e))?;
         let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND org_id = $2")
-            .bind(id.hyphenated().to_string())
+            .bind(id.to_string())
             .bind(org.to_string())
             .execute(&mut *tx)
             .await
@@ -149,7 +150,7 @@ impl WebhookStore for SqlStore {
             "INSERT INTO webhook_deliveries (webhook_id, profile_id, event, reason_code, status_code, attempts, ok, error, at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(d.webhook_id.hyphenated().to_string())
+        .bind(d.webhook_id.to_string())
         .bind(d.profile_id.to_string())
         .bind(d.event.clone())
         .bind(d.reason_code.clone())
@@ -166,14 +167,14 @@ impl WebhookStore for SqlStore {
 
     async fn list_deliveries(
         &self,
-        webhook: Uuid,
+        webhook: WebhookId,
         limit: u32,
     ) -> Result<Vec<WebhookDelivery>, StoreError> {
         sqlx::query(
             "SELECT webhook_id, profile_id, event, reason_code, status_code, attempts, ok, error, at \
              FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY seq DESC LIMIT $2",
         )
-        .bind(webhook.hyphenated().to_string())
+        .bind(webhook.to_string())
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 struct Expected {
     secrets: BTreeMap<(ProfileId, &'static str), Vec<u8>>,
     pending: BTreeMap<ProfileId, Vec<u8>>,
-    webhooks: BTreeMap<uuid::Uuid, Vec<u8>>,
+    webhooks: BTreeMap<consentry_domain::WebhookId, Vec<u8>>,
 }
 
 fn kind(k: &str) -> SecretKind {
@@ -110,7 +110,7 @@ async fn fill(store: &dyn Store) -> Expected {
     }
     for i in 0..3 {
         let hook = Webhook {
-            id: uuid::Uuid::new_v4(),
+            id: consentry_domain::WebhookId::new_random(),
             org_id: org.id,
             url: format!("https://hooks.example/{i}"),
             created_at: OffsetDateTime::now_utc(),

@@ -187,7 +187,7 @@ async fn webhook_secrets_are_sealed_and_deliveries_logged() {
     let org = store.list_organizations().await.unwrap()[0].id;
     use consentry_domain::Store as _;
     let hook = Webhook {
-        id: uuid::Uuid::new_v4(),
+        id: consentry_domain::WebhookId::new_random(),
         org_id: org,
         url: "https://alerts.example.com/hook".into(),
         created_at: OffsetDateTime::now_utc(),
@@ -337,7 +337,7 @@ async fn leases_on_postgres_are_exclusive() {
     use secrecy::{ExposeSecret, SecretSlice};
     let org = first.list_organizations().await.unwrap()[0].id;
     let hook = Webhook {
-        id: uuid::Uuid::new_v4(),
+        id: consentry_domain::WebhookId::new_random(),
         org_id: org,
         url: "https://alerts.example.com/hook".into(),
         created_at: now,
@@ -381,7 +381,7 @@ async fn leases_on_postgres_are_exclusive() {
             .is_some()
     );
     let key = ApiKey {
-        id: uuid::Uuid::new_v4(),
+        id: consentry_domain::ApiKeyId::new_random(),
         org_id: org,
         name: "svc".into(),
         key_hash: "ab".repeat(32),

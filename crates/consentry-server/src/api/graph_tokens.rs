@@ -3,6 +3,9 @@
 //!
 //! - Callers authenticate with a service API key of the tenant's organization
 //!   (`Authorization: Bearer csk_…`; `consentry keys create --org ORG`). Only the key's SHA-256 is stored.
+//!   Keys are the domain's [`ApiKeys`]: a presented key is resolved there and becomes a reader
+//!   [`Caller`](consentry_domain::Caller) of its organization, which `Caller::may_on` authorizes for
+//!   the tenant and the profile named, like every other caller.
 //! - Tokens come from a cache while they stay valid for [`SAFETY_MARGIN`]; otherwise they are acquired
 //!   (client credentials — a certificate assertion for custom apps — for app types with application
 //!   permissions, the consent user's refresh token for delegated-only ones). Concurrent requests for one
@@ -15,7 +18,7 @@
 //!   the cached path asks the database nothing; revoking a key through the API, re-authorizing or
 //!   deleting a profile forgets it at once (other replicas and the CLI: within that time).
 //! - Issued tokens are audited once per key, profile and `[token_api] audit_window_seconds`: the first
-//!   at once, the others summed up in one entry when the window ends ([`TokenService::flush_audit`]).
+//!   at once, the others summed up in one entry when the window ends ([`GraphTokenService::flush_audit`]).
 //!
 //! Tokens are acquired by the checker ([`Checker::acquire_token`](consentry_domain::Checker::acquire_token)),
 //! through the identity-platform port, with the same credentials a check exercises.
@@ -28,14 +31,13 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use base64::Engine;
+use consentry_domain::keys::{key_hash, service_caller};
 use consentry_domain::{
-    AppProfile, CheckTrigger, OrgId, PlatformError, ProfileFilter, ProfileId, ProfileStatus,
-    StatusReason, TenantRef,
+    Action, ApiKeyId, ApiKeys, AppProfile, CheckTrigger, OrgId, PlatformError, ProfileFilter,
+    ProfileId, ProfileStatus, StatusReason, TenantRef,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::AppState;
@@ -63,7 +65,7 @@ struct LookupKey {
 /// A token request resolved against the store: the key that may ask and the usable profile it gets.
 #[derive(Debug)]
 struct Resolved {
-    key_id: uuid::Uuid,
+    key_id: ApiKeyId,
     key_name: String,
     org_id: OrgId,
     profile: AppProfile,
@@ -82,24 +84,24 @@ struct AuditWindow {
 const MAX_LOOKUPS: usize = 10_000;
 
 /// Token cache, single-flight acquisition, the lookup cache, audit windows and counters.
-pub struct TokenService {
+pub struct GraphTokenService {
     cache: Mutex<HashMap<ProfileId, Cached>>,
     flights: Mutex<HashMap<ProfileId, Arc<tokio::sync::Mutex<()>>>>,
     /// Resolved requests, reused for `lookup_ttl` (the hot path asks the database nothing).
     lookups: Mutex<HashMap<LookupKey, (Instant, Arc<Resolved>)>>,
     lookup_ttl: std::time::Duration,
     /// When each key's `last_used_at` was last written (at most once a minute).
-    touched: Mutex<HashMap<uuid::Uuid, OffsetDateTime>>,
-    audit_windows: Mutex<HashMap<(uuid::Uuid, ProfileId), AuditWindow>>,
+    touched: Mutex<HashMap<ApiKeyId, OffsetDateTime>>,
+    audit_windows: Mutex<HashMap<(ApiKeyId, ProfileId), AuditWindow>>,
     audit_window: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
     acquisitions: AtomicU64,
 }
 
-impl std::fmt::Debug for TokenService {
+impl std::fmt::Debug for GraphTokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenService")
+        f.debug_struct("GraphTokenService")
             .field("cache", &"[redacted]")
             .finish_non_exhaustive()
     }
@@ -120,25 +122,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Hex SHA-256 of a service API key, as stored.
-pub fn key_hash(key: &str) -> String {
-    hex_lower(&Sha256::digest(key.as_bytes()))
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A new service API key (`csk_` + 256 random bits, base64url).
-pub fn new_api_key() -> String {
-    let bytes: [u8; 32] = rand::random();
-    format!(
-        "csk_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
-}
-
-impl TokenService {
+impl GraphTokenService {
     /// An empty cache reusing resolved lookups for `lookup_ttl` (zero: never) and summing up the
     /// audit entries of one key and profile over `audit_window` (zero: one entry per token); the
     /// server takes both from `[token_api]`.
@@ -199,7 +183,7 @@ impl TokenService {
 
     /// Forgets what this server remembers of a key: the next request with it asks the database (a
     /// revoked key stops working at once here, and within the lookup time on other replicas).
-    pub fn forget_key(&self, key_id: uuid::Uuid) {
+    pub fn forget_key(&self, key_id: ApiKeyId) {
         lock(&self.lookups).retain(|_, (_, r)| r.key_id != key_id);
     }
 
@@ -212,7 +196,7 @@ impl TokenService {
     /// Whether the key's last use should be written now (never more than once a minute).
     fn touch_due(
         &self,
-        key_id: uuid::Uuid,
+        key_id: ApiKeyId,
         stored: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> bool {
@@ -490,13 +474,12 @@ async fn issue_token(
         profile_id: r.profile_id.clone(),
     });
     let now = st.svc.clock().now();
-    let remembered = lookup_key.as_ref().and_then(|k| st.tokens.lookup(k));
+    let remembered = lookup_key.as_ref().and_then(|k| st.graph_tokens.lookup(k));
     let resolved = match remembered {
         Some(r) => {
-            if st.tokens.touch_due(r.key_id, None, now) {
-                st.svc
-                    .store()
-                    .touch_api_key(r.key_id, now)
+            if st.graph_tokens.touch_due(r.key_id, None, now) {
+                ApiKeys::new(st.svc.clone())
+                    .touch(r.key_id, now)
                     .await
                     .map_err(internal)?;
             }
@@ -505,13 +488,15 @@ async fn issue_token(
         None => {
             let r = Arc::new(resolve(&st, &hash, &tenant, req, now).await?);
             if let Some(k) = lookup_key {
-                st.tokens.remember(k, r.clone());
+                st.graph_tokens.remember(k, r.clone());
             }
             r
         }
     };
-    let (c, cached) = st.tokens.token(&st, &resolved.profile).await?;
-    st.tokens.audit_issued(&st, &resolved, cached, now).await;
+    let (c, cached) = st.graph_tokens.token(&st, &resolved.profile).await?;
+    st.graph_tokens
+        .audit_issued(&st, &resolved, cached, now)
+        .await;
     Ok(Json(TokenBody {
         access_token: c.token.expose_secret().to_string(),
         token_type: "Bearer",
@@ -530,31 +515,31 @@ async fn resolve(
     req: Result<TokenRequest, TokenError>,
     now: OffsetDateTime,
 ) -> Result<Resolved, TokenError> {
-    let api_key = st
-        .svc
-        .store()
-        .find_api_key(hash)
+    let keys = ApiKeys::new(st.svc.clone());
+    let api_key = keys
+        .active_by_hash(hash)
         .await
         .map_err(internal)?
-        .filter(|k| k.revoked_at.is_none())
         .ok_or_else(|| {
             TokenError::Unauthorized("the API key is not valid or was revoked".into())
         })?;
     // The key's last use, to the minute (a write per minute at most, not per request).
-    if st.tokens.touch_due(api_key.id, api_key.last_used_at, now) {
-        st.svc
-            .store()
-            .touch_api_key(api_key.id, now)
-            .await
-            .map_err(internal)?;
+    if st
+        .graph_tokens
+        .touch_due(api_key.id, api_key.last_used_at, now)
+    {
+        keys.touch(api_key.id, now).await.map_err(internal)?;
     }
+    // The key is a reader of its organization: what it may reach is decided by `Caller::may`, like
+    // every other caller's.
+    let caller = service_caller(&api_key);
     let req = req?;
     let not_found = || TokenError::NotFound(format!("tenant {tenant} was not found"));
     let tref = TenantRef::parse(tenant).map_err(|_| not_found())?;
     let t = st.svc.tenant(&tref).await.map_err(|_| not_found())?;
-    if t.org_id != api_key.org_id {
-        return Err(not_found());
-    }
+    caller
+        .may_on(Action::Read, "tenant", tenant, t.org_id)
+        .map_err(|_| not_found())?;
     let profile = match (req.profile_id, req.app_type) {
         (Some(id), None) => {
             let id = ProfileId::parse(&id)
@@ -563,7 +548,12 @@ async fn resolve(
                 .profile(id)
                 .await
                 .ok()
-                .filter(|p| p.tenant_id == t.id)
+                .filter(|p| {
+                    caller
+                        .may_on(Action::Read, "app profile", &id.to_string(), p.org_id)
+                        .is_ok()
+                        && p.tenant_id == t.id
+                })
                 .ok_or_else(|| {
                     TokenError::NotFound(format!("app profile {id} was not found in this tenant"))
                 })?
@@ -615,7 +605,7 @@ async fn resolve(
 /// The audit entry summing up the tokens counted in an ended window.
 async fn record_repeats(
     st: &AppState,
-    (key_id, profile_id): (uuid::Uuid, ProfileId),
+    (key_id, profile_id): (ApiKeyId, ProfileId),
     w: &AuditWindow,
 ) {
     if w.repeats == 0 {

@@ -1,0 +1,63 @@
+//! The monitor's check schedule and its leases, and their port.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::error::StoreError;
+use crate::ids::{ProfileId, TenantId};
+
+/// A profile whose check is due, leased to one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeasedCheck {
+    /// The profile.
+    pub profile_id: ProfileId,
+    /// Its tenant (for per-tenant concurrency limits).
+    pub tenant_id: TenantId,
+}
+
+/// The monitor's schedule: when each profile is next checked, and leases so that two monitor
+/// processes never check the same profile at once. Part of [`Store`](super::Store).
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    /// Schedules every profile that has no schedule yet for `now`, makes due at once every pending
+    /// profile whose re-authorization nobody will finish (no pending record, or one that
+    /// [`is_dead`](crate::model::PendingAuthorization::is_dead) at `now`), then leases up to `limit` profiles
+    /// whose check is due at `now` and whose lease (if any) has run out, to `worker` until
+    /// `now + lease_for`, atomically: of two concurrent callers, each profile goes to at most one.
+    async fn lease_due_checks(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+        limit: u32,
+        lease_for: time::Duration,
+    ) -> Result<Vec<LeasedCheck>, StoreError>;
+    /// Ends `worker`'s lease on a profile and schedules its next check at `next_check_at`. With
+    /// `transient_error`, counts a persisting transient failure and keeps the message (no secrets);
+    /// without, clears the count. Returns false when the lease was no longer `worker`'s.
+    async fn release_check(
+        &self,
+        profile: ProfileId,
+        worker: &str,
+        next_check_at: OffsetDateTime,
+        transient_error: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    /// The schedule of a profile: next check, lease holder, consecutive transient failures and the
+    /// last transient error.
+    async fn check_schedule(&self, profile: ProfileId)
+    -> Result<Option<CheckSchedule>, StoreError>;
+}
+
+/// A profile's row in the monitor's schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSchedule {
+    /// When it is next due.
+    pub next_check_at: OffsetDateTime,
+    /// The worker holding the lease, if any.
+    pub lease_owner: Option<String>,
+    /// Until when.
+    pub lease_until: Option<OffsetDateTime>,
+    /// Consecutive checks that failed transiently (`check_failed_transiently`).
+    pub transient_failures: u32,
+    /// The last transient error.
+    pub last_error: Option<String>,
+}
