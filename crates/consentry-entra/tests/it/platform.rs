@@ -39,7 +39,8 @@ const FLY: &str = "c0de0000-0000-4000-8000-000000000008";
 /// fly-delegated: delegated-only.
 const FLY_DELEGATED: &str = "c0de0000-0000-4000-8000-000000000007";
 const CUSTOM_APP: &str = "c0a70000-0000-4000-8000-0000000c0570";
-const CUSTOM_PFX: &[u8] = include_bytes!("../../../entra-sim/scenarios/contoso-custom-app/cert.pfx");
+const CUSTOM_PFX: &[u8] =
+    include_bytes!("../../../entra-sim/scenarios/contoso-custom-app/cert.pfx");
 const CUSTOM_PFX_PASSWORD: &str = "demo-pfx-password";
 
 fn tenant() -> TenantId {

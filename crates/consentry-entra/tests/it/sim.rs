@@ -29,7 +29,8 @@ const INSIGHTS: &str = "c0de0000-0000-4000-8000-000000000001";
 const INSIGHTS_SECRET: &str = "demo-secret-insights-m365";
 /// Contoso's own custom app, with a registered certificate.
 const CUSTOM_APP: &str = "c0a70000-0000-4000-8000-0000000c0570";
-const CUSTOM_PFX: &[u8] = include_bytes!("../../../entra-sim/scenarios/contoso-custom-app/cert.pfx");
+const CUSTOM_PFX: &[u8] =
+    include_bytes!("../../../entra-sim/scenarios/contoso-custom-app/cert.pfx");
 const CUSTOM_PFX_PASSWORD: &str = "demo-pfx-password";
 
 async fn start() -> (RunningSim, EntraClient) {
