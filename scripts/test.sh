@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every test of every crate.
+# The whole test suite: formatting, lints, and every test of every crate, from one build.
 # Installs and starts what the tests need, idempotently, so it runs the same on a fresh machine and in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,9 +11,6 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "rustfmt"
 cargo fmt --all -- --check
-
-step "clippy (-D warnings)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "PostgreSQL for the store tests"
 # Installs (Debian package) and starts PostgreSQL when needed; each test creates and drops its own database.
@@ -50,6 +47,26 @@ if [[ ! -f target/node/node_modules/axe-core/axe.min.js ]]; then
   fi
 fi
 
+step "build, with clippy's lints (-D warnings)"
+# One build serves the lints, the tests and the doc tests. `cargo clippy` is `cargo check` with
+# clippy-driver wrapping rustc for the workspace's own crates: run separately it checks every
+# dependency a second time (metadata only, but the whole tree) before the test build compiles them
+# all again. Here clippy-driver wraps rustc for the workspace's crates during the test build itself
+# (the way cargo-clippy hands it its arguments: CLIPPY_ARGS, separated by __CLIPPY_HACKERY__), so
+# each crate is linted as it is compiled, every target (lib, bins, tests) as `--all-targets` would,
+# and a lint fails the build. Dependencies are built once, without clippy (cargo caps their lints).
+export RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
+if [[ ! -x "$RUSTC_WORKSPACE_WRAPPER" ]]; then
+  echo "clippy-driver is missing from the toolchain: rustup component add clippy" >&2
+  exit 1
+fi
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-run
+else
+  cargo test --workspace --locked --no-run
+fi
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
@@ -58,7 +75,9 @@ else
 fi
 
 step "doc tests"
+# The libraries from the build above (same wrapper and flags), only the examples are compiled.
 cargo test --workspace --doc --locked
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 
 step "fuzzing (short bounded runs)"
 # cargo-fuzz works on the stable toolchain without a sanitizer (`-s none`: libFuzzer with coverage

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = consentry_server::callback::parse_callback_query(&String::from_utf8_lossy(data));
+    let _ = consentry_protocol::callback::parse_callback_query(&String::from_utf8_lossy(data));
 });

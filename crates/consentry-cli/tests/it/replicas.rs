@@ -1,10 +1,10 @@
 //! Several replicas on one PostgreSQL database: three `consentry serve` processes (the built binary) on
 //! loopback, entra-sim in this process, one fresh database.
 //!
-//! - 10,000 application-permission profiles across 3,334 tenants (seeded through the store, with tenants the
+//! - 900 application-permission profiles across 300 tenants (seeded through the store, with tenants the
 //!   simulator knows and has consented the vendor apps in) are swept by the three monitors, and each profile is
 //!   checked exactly once: the simulator counts one client-credentials request per profile (one profile per
-//!   tenant and app, so the count is per profile), the replicas' metrics add up to 10,000 checks, and every
+//!   tenant and app, so the count is per profile), the replicas' metrics add up to 900 checks, and every
 //!   profile's `last_checked_at` moved.
 //! - Then all are made due again and one replica is killed with SIGKILL while it holds leases. The others take
 //!   its leases once they run out and finish: every profile is checked again; only profiles the killed replica
@@ -38,8 +38,13 @@ use sqlx::{AssertSqlSafe, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Profiles swept (`CONSENTRY_REPLICA_TEST_PROFILES` overrides it, e.g. for a quick run while developing).
-const DEFAULT_PROFILES: usize = 10_000;
+/// Profiles swept (`CONSENTRY_REPLICA_TEST_PROFILES` overrides it, e.g. 10000 for a scale run). What the
+/// test proves needs the three replicas to compete for the same due profiles for many sweeps, and a
+/// round long enough to kill one mid-sweep: 900 profiles are over a hundred batches of [`BATCH`] and
+/// several seconds of checking per round on two cores (each replica polls every second), so every
+/// replica takes part in both rounds and the kill lands while leases are held; a larger number only
+/// repeats the same races for longer.
+const DEFAULT_PROFILES: usize = 900;
 /// Application-permission app types (checked with client credentials only, no consent user): one profile
 /// of each per tenant.
 const APP_TYPES: [(&str, &str); 3] = [
@@ -50,8 +55,9 @@ const APP_TYPES: [(&str, &str); 3] = [
 const ORGS: usize = 40;
 const REPLICAS: usize = 3;
 /// Seconds a lease lasts: much longer than the checks of the batches a replica holds at once take (at
-/// most 4 overlapping sweeps × BATCH), short enough to wait for after the kill.
-const LEASE_SECONDS: u64 = 60;
+/// most 4 overlapping sweeps × BATCH, 8 at a time: a few seconds on a loaded machine), short enough to
+/// wait for after the kill.
+const LEASE_SECONDS: u64 = 20;
 /// Profiles leased per sweep, and checks running at once per replica.
 const BATCH: u64 = 8;
 const MAX_CONCURRENT: u64 = 8;
@@ -592,7 +598,7 @@ async fn three_replicas_share_the_work_and_survive_a_killed_one() {
             .sum::<u64>(),
         PROFILES as u64
     );
-    // The replicas' side: their checks add up to 10,000 (each profile checked at least once, so exactly
+    // The replicas' side: their checks add up to PROFILES (each profile checked at least once, so exactly
     // once), all valid, and each replica took part.
     let mut per_replica = Vec::new();
     for r in &replicas {

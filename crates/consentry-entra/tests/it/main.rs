@@ -2,6 +2,8 @@
 //! server, the client and `EntraPlatform` against entra-sim over real HTTPS on loopback, and the AADSTS fuzz
 //! target's corpus as a regression suite.
 
+mod pages;
+
 mod errors;
 mod fuzz_corpus;
 mod platform;

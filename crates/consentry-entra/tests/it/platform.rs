@@ -20,9 +20,10 @@ use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::pages::Browser;
+
 const CONTOSO: &str = "contoso.onmicrosoft.com";
 const CONTOSO_ID: &str = "3f2a9c4e-5b1d-4c7a-9e2f-6d8b0a1c2e3f";
-const PASSWORD: &str = "Demo-Passw0rd!";
 const ADMIN: &str = "admin@contoso.onmicrosoft.com";
 const ADMIN_ID: &str = "c0a70000-0000-4000-8000-000000000001";
 const USER: &str = "user@contoso.onmicrosoft.com";
@@ -39,7 +40,8 @@ const FLY: &str = "c0de0000-0000-4000-8000-000000000008";
 /// fly-delegated: delegated-only.
 const FLY_DELEGATED: &str = "c0de0000-0000-4000-8000-000000000007";
 const CUSTOM_APP: &str = "c0a70000-0000-4000-8000-0000000c0570";
-const CUSTOM_PFX: &[u8] = include_bytes!("../../../entra-sim/scenarios/contoso-custom-app/cert.pfx");
+const CUSTOM_PFX: &[u8] =
+    include_bytes!("../../../entra-sim/scenarios/contoso-custom-app/cert.pfx");
 const CUSTOM_PFX_PASSWORD: &str = "demo-pfx-password";
 
 fn tenant() -> TenantId {
@@ -120,88 +122,6 @@ async fn start() -> (RunningSim, EntraPlatform) {
     (sim, platform)
 }
 
-/// Just enough of a browser for the simulator's sign-in, MFA and consent pages.
-struct Browser {
-    http: reqwest::Client,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-fn attr(html: &str, name: &str, after: &str) -> Option<String> {
-    let start = html.find(after)?;
-    let rest = &html[start..];
-    let pat = format!("{name}=\"");
-    let i = rest.find(&pat)? + pat.len();
-    let end = rest[i..].find('"')? + i;
-    Some(
-        rest[i..end]
-            .replace("&amp;", "&")
-            .replace("&#x2f;", "/")
-            .replace("&#47;", "/"),
-    )
-}
-
-impl Browser {
-    fn new(sim: &RunningSim) -> Self {
-        let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).unwrap();
-        let http = reqwest::Client::builder()
-            .tls_certs_merge([ca])
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self { http }
-    }
-
-    async fn finish(resp: reqwest::Response) -> Page {
-        Page {
-            status: resp.status().as_u16(),
-            location: resp
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            body: resp.text().await.unwrap(),
-        }
-    }
-
-    async fn submit(&self, page: &Page, fields: &[(&str, &str)]) -> Page {
-        let action = attr(&page.body, "action", "<form").expect("a form");
-        let flow = attr(&page.body, "value", "name=\"flow\"").expect("a flow field");
-        let mut form: Vec<(&str, &str)> = vec![("flow", &flow)];
-        form.extend_from_slice(fields);
-        Self::finish(self.http.post(action).form(&form).send().await.unwrap()).await
-    }
-
-    /// Signs in, answers the MFA and consent pages (`decision`), and returns the query of the
-    /// redirect to Consentry's callback as name/value pairs.
-    async fn sign_in(&self, url: &str, user: &str, decision: &str) -> BTreeMap<String, String> {
-        let page = Self::finish(self.http.get(url).send().await.unwrap()).await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let mut page = self
-            .submit(&page, &[("username", user), ("password", PASSWORD)])
-            .await;
-        if page.status == 200 && page.body.contains("name=\"otc\"") {
-            page = self.submit(&page, &[("otc", "123456")]).await;
-        }
-        if page.status == 200 && page.body.contains("name=\"decision\"") {
-            page = self.submit(&page, &[("decision", decision)]).await;
-        }
-        let location = page
-            .location
-            .unwrap_or_else(|| panic!("no redirect ({}): {}", page.status, page.body));
-        assert!(location.starts_with(REDIRECT), "{location}");
-        url::Url::parse(&location)
-            .unwrap()
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
-    }
-}
-
 fn query_of(url: &str) -> BTreeMap<String, String> {
     url::Url::parse(url)
         .unwrap()
@@ -250,7 +170,9 @@ async fn admin_consent_through_the_pages_then_grants_lists_the_app_roles() {
     assert_eq!(q["state"], state);
     assert_eq!(q["scope"], "https://graph.microsoft.com/.default");
 
-    let back = Browser::new(&sim).sign_in(&url, ADMIN, "accept").await;
+    let back = Browser::new(&sim)
+        .sign_in_pairs(&url, ADMIN, "accept")
+        .await;
     assert_eq!(back.get("admin_consent").map(String::as_str), Some("True"));
     assert_eq!(back.get("state"), Some(&state));
 
@@ -387,7 +309,7 @@ async fn sign_in(
         login_hint: Some(user.into()),
     };
     let url = platform.sign_in_url(&req);
-    let back = Browser::new(sim).sign_in(&url, user, decision).await;
+    let back = Browser::new(sim).sign_in_pairs(&url, user, decision).await;
     (back, req, pkce)
 }
 
@@ -654,13 +576,15 @@ async fn cancel_decline_and_admin_approval_at_microsoft() {
 
     // Cancel on the admin consent page: AADSTS65004, declined.
     let url = platform.admin_consent_url(tenant(), app(INSIGHTS), "s1");
-    let back = Browser::new(&sim).sign_in(&url, ADMIN, "cancel").await;
+    let back = Browser::new(&sim)
+        .sign_in_pairs(&url, ADMIN, "cancel")
+        .await;
     let err = redirect_error(&platform, &back);
     assert_eq!(err.cause, PlatformCause::ConsentDeclined, "{err}");
     assert_eq!(err.aadsts, Some(65004));
 
     // A user who is not an administrator leaves "Need admin approval".
-    let back = Browser::new(&sim).sign_in(&url, USER, "back").await;
+    let back = Browser::new(&sim).sign_in_pairs(&url, USER, "back").await;
     let err = redirect_error(&platform, &back);
     assert_eq!(err.cause, PlatformCause::NeedAdminApproval, "{err}");
     assert_eq!(err.aadsts, Some(90094));
@@ -908,7 +832,7 @@ async fn custom_app_sign_in_and_an_unregistered_certificate() {
         login_hint: None,
     };
     let back = Browser::new(&sim)
-        .sign_in(&platform.sign_in_url(&req), ADMIN, "accept")
+        .sign_in_pairs(&platform.sign_in_url(&req), ADMIN, "accept")
         .await;
     let signed = platform
         .redeem(
@@ -1125,7 +1049,7 @@ async fn a_user_s_own_consent_is_listed_per_user() {
         login_hint: Some(USER.into()),
     };
     let back = Browser::new(&sim)
-        .sign_in(&platform.sign_in_url(&req), USER, "accept")
+        .sign_in_pairs(&platform.sign_in_url(&req), USER, "accept")
         .await;
     let signed = platform
         .redeem(
@@ -1261,7 +1185,7 @@ async fn viva_refresh_token(
     };
     let url = platform.sign_in_url(&req);
     assert!(url.contains("api.yammer.com%2Fuser_impersonation"), "{url}");
-    let back = Browser::new(sim).sign_in(&url, user, "accept").await;
+    let back = Browser::new(sim).sign_in_pairs(&url, user, "accept").await;
     let signed = platform
         .redeem(
             tenant(),

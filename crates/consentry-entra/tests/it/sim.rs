@@ -16,9 +16,10 @@ use secrecy::ExposeSecret as _;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::pages::Browser;
+
 const CONTOSO: &str = "contoso.onmicrosoft.com";
 const CONTOSO_ID: &str = "3f2a9c4e-5b1d-4c7a-9e2f-6d8b0a1c2e3f";
-const PASSWORD: &str = "Demo-Passw0rd!";
 const ADMIN: &str = "admin@contoso.onmicrosoft.com";
 const ADMIN_ID: &str = "c0a70000-0000-4000-8000-000000000001";
 const GLOBAL_ADMIN_TEMPLATE: &str = "62e90394-69f5-4237-9190-012177145e10";
@@ -29,7 +30,8 @@ const INSIGHTS: &str = "c0de0000-0000-4000-8000-000000000001";
 const INSIGHTS_SECRET: &str = "demo-secret-insights-m365";
 /// Contoso's own custom app, with a registered certificate.
 const CUSTOM_APP: &str = "c0a70000-0000-4000-8000-0000000c0570";
-const CUSTOM_PFX: &[u8] = include_bytes!("../../../entra-sim/scenarios/contoso-custom-app/cert.pfx");
+const CUSTOM_PFX: &[u8] =
+    include_bytes!("../../../entra-sim/scenarios/contoso-custom-app/cert.pfx");
 const CUSTOM_PFX_PASSWORD: &str = "demo-pfx-password";
 
 async fn start() -> (RunningSim, EntraClient) {
@@ -331,94 +333,6 @@ async fn injected_faults_are_transient_and_retried() {
     .unwrap_err();
     assert!(matches!(err, EntraError::Transport { .. }), "{err:?}");
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
-}
-
-/// Just enough of a browser for the simulator's sign-in, MFA and consent pages.
-struct Browser {
-    http: reqwest::Client,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-fn attr(html: &str, name: &str, after: &str) -> Option<String> {
-    let start = html.find(after)?;
-    let rest = &html[start..];
-    let pat = format!("{name}=\"");
-    let i = rest.find(&pat)? + pat.len();
-    let end = rest[i..].find('"')? + i;
-    Some(
-        rest[i..end]
-            .replace("&amp;", "&")
-            .replace("&#x2f;", "/")
-            .replace("&#47;", "/"),
-    )
-}
-
-impl Browser {
-    fn new(sim: &RunningSim) -> Self {
-        let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).unwrap();
-        let http = reqwest::Client::builder()
-            .tls_certs_merge([ca])
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap();
-        Self { http }
-    }
-
-    async fn finish(resp: reqwest::Response) -> Page {
-        Page {
-            status: resp.status().as_u16(),
-            location: resp
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            body: resp.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&self, url: &str) -> Page {
-        Self::finish(self.http.get(url).send().await.unwrap()).await
-    }
-
-    /// Submits the page's form with its hidden `flow` plus `fields`.
-    async fn submit(&self, page: &Page, fields: &[(&str, &str)]) -> Page {
-        let action = attr(&page.body, "action", "<form").expect("a form");
-        let flow = attr(&page.body, "value", "name=\"flow\"").expect("a flow field");
-        let mut form: Vec<(&str, &str)> = vec![("flow", &flow)];
-        form.extend_from_slice(fields);
-        Self::finish(self.http.post(action).form(&form).send().await.unwrap()).await
-    }
-
-    /// Signs in (with the one-time code when asked) and answers the consent page, if any, with
-    /// `decision`; returns the redirect's query.
-    async fn sign_in(&self, url: &str, user: &str, decision: &str) -> String {
-        let page = self.get(url).await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let mut page = self
-            .submit(&page, &[("username", user), ("password", PASSWORD)])
-            .await;
-        if page.status == 200 && page.body.contains("name=\"otc\"") {
-            page = self.submit(&page, &[("otc", "123456")]).await;
-        }
-        if page.status == 200 && page.body.contains("name=\"decision\"") {
-            page = self.submit(&page, &[("decision", decision)]).await;
-        }
-        let location = page
-            .location
-            .unwrap_or_else(|| panic!("no redirect ({}): {}", page.status, page.body));
-        assert!(location.starts_with(REDIRECT), "{location}");
-        url::Url::parse(&location)
-            .unwrap()
-            .query()
-            .unwrap_or_default()
-            .to_owned()
-    }
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Fault injection: thousands of scheduled checks while entra-sim answers 429, 5xx, drops connections
+//! Fault injection: hundreds of scheduled checks while entra-sim answers 429, 5xx, drops connections
 //! and adds latency at random. Not one check may make a profile invalid (transient failures never
 //! change a status); every check ends valid or as a counted transient failure.
 
@@ -46,7 +46,7 @@ fn fast_platform(env: &TestEnv) -> Arc<dyn IdentityPlatform> {
 }
 
 #[tokio::test]
-async fn thousands_of_checks_under_faults_never_invalidate_a_working_profile() {
+async fn hundreds_of_checks_under_faults_never_invalidate_a_working_profile() {
     let env = TestEnv::start().await;
     env.connect_contoso(&["teams"]).await;
     let mut ids = Vec::new();
@@ -107,7 +107,10 @@ async fn thousands_of_checks_under_faults_never_invalidate_a_working_profile() {
         },
     );
     let (_tx, stop) = watch::channel(false);
-    let rounds = 1000;
+    // 300 sweeps of both profiles (600 checks): each check makes several token and Graph requests, so
+    // each fault rule (20% of its endpoint's requests) fires on the order of a hundred times; more
+    // rounds repeat the same cases.
+    let rounds = 300;
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     for _ in 0..rounds {
         let r = monitor.sweep_once(&stop).await.unwrap();

@@ -8,7 +8,6 @@ mod audit_api;
 mod audit_flows;
 mod check;
 mod console;
-mod fuzz_corpus;
 mod hostile;
 mod pages;
 mod reauth;

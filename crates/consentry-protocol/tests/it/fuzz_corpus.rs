@@ -1,7 +1,7 @@
 //! The callback-query fuzz target's committed corpus (`fuzz/corpus/callback_query/`) as a
 //! regression suite, with the parser's rules.
 
-use consentry_server::callback::{CallbackQueryError, MAX_CALLBACK_QUERY, parse_callback_query};
+use consentry_protocol::callback::{CallbackQueryError, MAX_CALLBACK_QUERY, parse_callback_query};
 
 #[test]
 fn callback_corpus_parses_without_panics() {
