@@ -5,7 +5,6 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use consentry_server::Config;
 
-
 #[derive(Debug, Subcommand)]
 pub enum DbCmd {
     /// Copy every table from one database into another, empty one (e.g. SQLite to PostgreSQL when moving

@@ -6,8 +6,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use consentry_domain::audit::AuditAction;
 use consentry_domain::{
-    Actor, NewProfile, OrgId, PageRequest, ProfileFilter, ProfileId, ProfileStatus,
-    TenantRef,
+    Actor, NewProfile, OrgId, PageRequest, ProfileFilter, ProfileId, ProfileStatus, TenantRef,
 };
 use consentry_server::Config;
 use consentry_server::startup::Services;
@@ -379,7 +378,11 @@ impl CheckTally {
 /// Checks profiles one after the other through the same checker as the monitor (composed by
 /// `consentry_server::startup`: the configured policy and the webhook notifier), with progress on
 /// standard error for long runs.
-async fn check_profiles(services: &Services, ids: Vec<ProfileId>, json: bool) -> anyhow::Result<()> {
+async fn check_profiles(
+    services: &Services,
+    ids: Vec<ProfileId>,
+    json: bool,
+) -> anyhow::Result<()> {
     let checker = &services.checker;
     let total = ids.len();
     let who = match operator() {

@@ -155,10 +155,7 @@ impl Reauthorizer {
             DomainError::Conflict("the consent link is damaged; ask for a new link".into())
         })?;
         secrets.browser_binding = browser_binding.map(state_hash);
-        pending.secrets = secrets
-            .to_blob()
-            .map_err(DomainError::internal)?
-            .into();
+        pending.secrets = secrets.to_blob().map_err(DomainError::internal)?.into();
         let (first_leg, sign_in_follows) = legs(&app, pending.method);
         let client_id = match pending.custom_app_id {
             Some(id) => id,

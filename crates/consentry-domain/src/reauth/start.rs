@@ -200,9 +200,7 @@ impl Reauthorizer {
             pfx_password: choice.pfx.map(|(_, p)| p),
             browser_binding: browser_binding.map(state_hash),
         };
-        let blob = sealed
-            .to_blob()
-            .map_err(DomainError::internal)?;
+        let blob = sealed.to_blob().map_err(DomainError::internal)?;
         let lifetime = if req.handoff {
             HANDOFF_LIFETIME
         } else {
