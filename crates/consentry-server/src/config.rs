@@ -90,6 +90,12 @@ pub struct EntraConfig {
     pub viva_engage: String,
     /// An extra CA certificate (PEM) to trust, e.g. entra-sim's.
     pub extra_ca_file: Option<PathBuf>,
+    /// Attempts of an idempotent call to Microsoft (token redemption, Graph reads) that fails
+    /// transiently (timeout, 5xx, 429), the first included; 1 to 10.
+    pub retry_attempts: u32,
+    /// Backoff before the first retry, in milliseconds, doubled each time (with jitter; a
+    /// `Retry-After` from Microsoft wins); 1 to 60000.
+    pub retry_base_delay_ms: u64,
 }
 
 impl Default for EntraConfig {
@@ -99,6 +105,8 @@ impl Default for EntraConfig {
             graph: "https://graph.microsoft.com/v1.0".into(),
             viva_engage: "https://www.yammer.com".into(),
             extra_ca_file: None,
+            retry_attempts: 4,
+            retry_base_delay_ms: 500,
         }
     }
 }
@@ -507,6 +515,24 @@ impl Config {
                 ));
             }
         }
+        if !(1..=10).contains(&self.entra.retry_attempts) {
+            return Err(invalid(
+                origin,
+                format!(
+                    "entra.retry_attempts = {} must be between 1 (no retry) and 10",
+                    self.entra.retry_attempts
+                ),
+            ));
+        }
+        if !(1..=60_000).contains(&self.entra.retry_base_delay_ms) {
+            return Err(invalid(
+                origin,
+                format!(
+                    "entra.retry_base_delay_ms = {} must be between 1 and 60000 (milliseconds)",
+                    self.entra.retry_base_delay_ms
+                ),
+            ));
+        }
         self.network.outbound_addresses = self
             .network
             .outbound_addresses
@@ -742,6 +768,49 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.max_body_bytes, 4096);
+    }
+
+    #[test]
+    fn retries_to_microsoft_are_bounded_and_named_when_wrong() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(
+            (c.entra.retry_attempts, c.entra.retry_base_delay_ms),
+            (4, 500)
+        );
+        let c = Config::load(
+            None,
+            env(&[
+                ("CONSENTRY_ENTRA__RETRY_ATTEMPTS", "1"),
+                ("CONSENTRY_ENTRA__RETRY_BASE_DELAY_MS", "20"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.entra.retry_attempts, c.entra.retry_base_delay_ms),
+            (1, 20)
+        );
+        for (key, value, named) in [
+            (
+                "CONSENTRY_ENTRA__RETRY_ATTEMPTS",
+                "0",
+                "entra.retry_attempts = 0",
+            ),
+            (
+                "CONSENTRY_ENTRA__RETRY_ATTEMPTS",
+                "11",
+                "entra.retry_attempts = 11",
+            ),
+            (
+                "CONSENTRY_ENTRA__RETRY_BASE_DELAY_MS",
+                "0",
+                "entra.retry_base_delay_ms = 0",
+            ),
+        ] {
+            let e = Config::load(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(named), "{e}");
+        }
     }
 
     #[test]

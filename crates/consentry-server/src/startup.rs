@@ -139,7 +139,12 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
     let apps = vendor_apps(cfg, catalog)?;
     Ok(EntraPlatform::new(client, cfg.callback_url(), apps)
         .map_err(|e| StartupError::Config(format!("public_url: {e}")))?
-        .with_catalog(catalog.clone()))
+        .with_catalog(catalog.clone())
+        .with_retry_policy(consentry_entra::RetryPolicy {
+            max_attempts: cfg.entra.retry_attempts,
+            base_delay: std::time::Duration::from_millis(cfg.entra.retry_base_delay_ms),
+            ..consentry_entra::RetryPolicy::default()
+        }))
 }
 
 /// Loads the catalog in force.

@@ -88,6 +88,9 @@ pub fn sim_settings(
             "CONSENTRY_ENTRA__EXTRA_CA_FILE".into(),
             ca.display().to_string(),
         ),
+        // The simulator's injected faults are retried after milliseconds, not Microsoft's half
+        // second: the same retries, without tests sleeping through them.
+        ("CONSENTRY_ENTRA__RETRY_BASE_DELAY_MS".into(), "5".into()),
     ];
     if let Some(callback) = callback {
         let control = sim.control();
