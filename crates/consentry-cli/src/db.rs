@@ -5,6 +5,8 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use consentry_server::Config;
 
+use crate::progress::Progress;
+
 #[derive(Debug, Subcommand)]
 pub enum DbCmd {
     /// Copy every table from one database into another, empty one (e.g. SQLite to PostgreSQL when moving
@@ -42,7 +44,8 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
 }
 
 /// `consentry db copy`. The copy moves sealed secrets as they are and never opens one, so it needs no
-/// master key (the stores get a throw-away one); the copied installation needs the original key.
+/// master key (the stores get a throw-away one); the copied installation needs the original key. Each table's
+/// progress goes to standard error.
 async fn db_copy(from: &str, to: &str) -> anyhow::Result<()> {
     use consentry_server::config::redact_url;
     let open = |url: String, what: &'static str| async move {
@@ -53,7 +56,16 @@ async fn db_copy(from: &str, to: &str) -> anyhow::Result<()> {
     };
     let source = open(from.to_string(), "source").await?;
     let target = open(to.to_string(), "target").await?;
-    let report = consentry_store::copy::copy(&source, &target).await;
+    let mut progress = Progress::on_stderr();
+    let report = consentry_store::copy::copy(&source, &target, &mut |p| {
+        if p.copied == 0 {
+            progress.begin("copied", p.table, p.rows as u64);
+        } else {
+            progress.set(p.copied as u64);
+        }
+    })
+    .await;
+    progress.finish();
     source.close().await;
     target.close().await;
     let report = report?;

@@ -19,6 +19,8 @@ use entra_sim::browser::{Browser, Decision};
 use entra_sim::{RunningSim, Scenario, SimOptions};
 use secrecy::ExposeSecret;
 
+use crate::progress::Progress;
+
 /// Options of `consentry demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -128,7 +130,7 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
 
     let seeded = if state.svc.organizations().await?.is_empty() {
         Some(
-            seed(&state, &sim, &base)
+            seed(&state, &sim, &base, &mut Progress::on_stderr())
                 .await
                 .context("seeding the demo")?,
         )
@@ -232,8 +234,16 @@ fn admin(functions: &[&str]) -> consentry_domain::StartRequest {
     }
 }
 
-/// Seeds the demo and returns one line per profile.
-async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result<Vec<String>> {
+/// The app profiles [`seed`] creates.
+const SEEDED_PROFILES: u64 = 9;
+
+/// Seeds the demo and returns one line per profile; `progress` counts the profiles seeded, then checked.
+async fn seed(
+    state: &AppState,
+    sim: &RunningSim,
+    _base: &str,
+    progress: &mut Progress,
+) -> anyhow::Result<Vec<String>> {
     let svc = &state.svc;
     let control = sim.control();
     let org = svc
@@ -273,6 +283,7 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
         }
     };
     let vendor = |key: &str| contoso.client_id_for(key);
+    progress.begin("seeded", "app profiles", SEEDED_PROFILES);
 
     // Valid: Insights, authorized by the Global Administrator.
     let valid = create("insights-m365", None).await?;
@@ -285,6 +296,7 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
         Some(OFFICE_IP),
     )
     .await?;
+    progress.inc(1);
 
     // Valid: the Cloud Backup delegated app with two functions (Power BI is not in the subscription).
     let backup = create("cloud-backup-delegated", None).await?;
@@ -297,6 +309,7 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
         Some(OFFICE_IP),
     )
     .await?;
+    progress.inc(1);
 
     // Invalid, password reset: consented by the Privileged Role Administrator, whose password an admin then resets.
     let reset = create("tygraph-suite", None).await?;
@@ -309,6 +322,7 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
         Some(OFFICE_IP),
     )
     .await?;
+    progress.inc(1);
     control.reset_password("pra@contoso.onmicrosoft.com", "Changed-Passw0rd!")?;
 
     // Invalid, MFA enabled after consent: a user consent, then MFA switched on for that user.
@@ -327,6 +341,7 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
         Some(OFFICE_IP),
     )
     .await?;
+    progress.inc(1);
     control.set_mfa_required("user@contoso.onmicrosoft.com", true)?;
 
     // Invalid, conditional access: the group owner consented from the office; a policy now allows only another range.
@@ -345,6 +360,7 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
         Some(OFFICE_IP),
     )
     .await?;
+    progress.inc(1);
     control.apply(serde_json::from_value(serde_json::json!({
         "op": "set_ca_policies",
         "tenant": DOMAIN,
@@ -363,6 +379,7 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
         None,
     )
     .await?;
+    progress.inc(1);
     if let Some(app) = vendor("m365-all") {
         control.revoke_consent(DOMAIN, app)?;
     }
@@ -392,9 +409,11 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
         None,
     )
     .await?;
+    progress.inc(1);
 
     // Not yet authorized.
     create("portal-manager", None).await?;
+    progress.inc(1);
     // Viva Engage used by Cloud Backup, for the visitor to re-authorize in the browser with User
     // consent as engage.admin@contoso (Yammer Administrator, Viva Engage license, Viva Engage
     // Verified Admin, read from the simulated Viva Engage API). The organization's admin consent,
@@ -403,15 +422,20 @@ async fn seed(state: &AppState, sim: &RunningSim, _base: &str) -> anyhow::Result
         control.grant_admin_consent(DOMAIN, app)?;
     }
     create("viva-engage", Some("cloud-backup-m365")).await?;
+    progress.inc(1);
 
     // One check of each authorized profile records what Microsoft now says.
     let mut lines = vec![];
-    for id in [valid, backup, reset, mfa, ca, revoked, custom] {
+    let authorized = [valid, backup, reset, mfa, ca, revoked, custom];
+    progress.begin("checked", "app profiles", authorized.len() as u64);
+    for id in authorized {
         state
             .checker
             .check(id, CheckTrigger::Manual("demo".into()))
             .await?;
+        progress.inc(1);
     }
+    progress.end();
     // A scan profile configured in the classic UI, protecting Planner: the visitor converts it in the
     // console (Tenants > Scan profiles > Edit > Save).
     let scan = consentry_domain::ScanProfiles::new(svc.clone())

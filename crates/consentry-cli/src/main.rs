@@ -12,6 +12,7 @@ mod master_key;
 mod orgs;
 mod output;
 mod profiles;
+mod progress;
 mod scan_profiles;
 mod serve;
 mod tenants;

@@ -9,6 +9,8 @@ use consentry_domain::audit::AuditAction;
 use consentry_server::Config;
 use consentry_store::SqlStore;
 
+use crate::progress::Progress;
+
 /// `consentry master-key`: the key that seals secrets at rest (refresh tokens, certificates, pending
 /// re-authorizations, webhook secrets). Works on the key file (`master_key_file`, by default
 /// `<data_dir>/master.key`).
@@ -70,13 +72,15 @@ pub async fn run(cmd: MasterKeyCmd, cfg: &Config) -> anyhow::Result<()> {
             }
             let store = open_store(cfg).await?;
             let mut resealed = 0;
-            let mut left = 0;
+            let mut left = store.key_census().await?.not_under(&store.key_id());
+            let mut progress = Progress::on_stderr();
+            progress.begin("re-sealed", "secrets", left);
             // A running server that had not yet noticed the new key may seal a value under the old one
             // during the walk; a few walks catch those.
             for _ in 0..3 {
                 let mut walk = store.resealer(batch);
                 while walk.step().await? {
-                    eprint!("\rre-sealed {} …", resealed + walk.resealed);
+                    progress.set(resealed + walk.resealed);
                 }
                 resealed += walk.resealed;
                 left = store.key_census().await?.not_under(&store.key_id());
@@ -84,7 +88,7 @@ pub async fn run(cmd: MasterKeyCmd, cfg: &Config) -> anyhow::Result<()> {
                     break;
                 }
             }
-            eprintln!();
+            progress.finish();
             audit(&store)
                 .record(
                     &crate::operator(),

@@ -11,6 +11,7 @@ use consentry_domain::{
 use consentry_server::Config;
 use consentry_server::startup::Services;
 
+use crate::progress::Progress;
 use crate::{JsonFlag, operator, output, parse, record};
 
 #[derive(Debug, Subcommand)]
@@ -377,7 +378,7 @@ impl CheckTally {
 
 /// Checks profiles one after the other through the same checker as the monitor (composed by
 /// `consentry_server::startup`: the configured policy and the webhook notifier), with progress on
-/// standard error for long runs.
+/// standard error when there are several (see [`Progress`]).
 async fn check_profiles(
     services: &Services,
     ids: Vec<ProfileId>,
@@ -391,10 +392,13 @@ async fn check_profiles(
     };
     let mut results = Vec::with_capacity(total);
     let mut tally = CheckTally::default();
-    for (i, id) in ids.into_iter().enumerate() {
-        if total > 1 {
-            eprint!("\rchecking {}/{total} …", i + 1);
-        }
+    // One profile needs no progress; several get a bar on a terminal, plain lines otherwise.
+    let mut progress = (total > 1).then(|| {
+        let mut p = Progress::on_stderr();
+        p.begin("checked", "app profiles", total as u64);
+        p
+    });
+    for id in ids {
         let outcome = checker
             .check(id, consentry_domain::CheckTrigger::Manual(who.clone()))
             .await;
@@ -436,9 +440,12 @@ async fn check_profiles(
             row["attempts"] = (*attempts).into();
         }
         results.push(row);
+        if let Some(p) = &mut progress {
+            p.inc(1);
+        }
     }
-    if total > 1 {
-        eprintln!("\rchecked {total} app profile(s)      ");
+    if let Some(p) = progress {
+        p.finish();
     }
     // Status changes were handed to the webhook notifier, which delivers in the background: wait
     // for it (bounded), as the server would have.

@@ -185,6 +185,18 @@ pub struct CopyReport {
     pub tables: Vec<TableCount>,
 }
 
+/// How far a copy got, reported to [`copy`]'s observer when a table starts (`copied` 0) and after each
+/// batch written to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyProgress {
+    /// The table being copied.
+    pub table: &'static str,
+    /// Its rows written so far.
+    pub copied: i64,
+    /// Its rows in the source snapshot.
+    pub rows: i64,
+}
+
 /// How a column's values are read and bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -313,8 +325,13 @@ async fn count(conn: &mut sqlx::AnyConnection, table: &str, side: &str) -> Resul
         .map_err(db(format!("counting the rows of {table} in the {side}")))
 }
 
-/// Copies every table from `source` into the empty `target` (see the module documentation).
-pub async fn copy(source: &SqlStore, target: &SqlStore) -> Result<CopyReport, CopyError> {
+/// Copies every table from `source` into the empty `target` (see the module documentation), telling
+/// `progress` how far it got.
+pub async fn copy(
+    source: &SqlStore,
+    target: &SqlStore,
+    progress: &mut (dyn FnMut(CopyProgress) + Send),
+) -> Result<CopyReport, CopyError> {
     let (src, dst) = (source.pool(), target.pool());
     let (src_dialect, dst_dialect) = (source.dialect(), target.dialect());
 
@@ -382,6 +399,11 @@ pub async fn copy(source: &SqlStore, target: &SqlStore) -> Result<CopyReport, Co
             _ => "",
         };
         let source_rows = count(&mut input, t.name, "source").await?;
+        progress(CopyProgress {
+            table: t.name,
+            copied: 0,
+            rows: source_rows,
+        });
         if t.seeded {
             // The target's migration-made rows give way to the source's (the target holds no data: checked
             // above).
@@ -432,6 +454,11 @@ pub async fn copy(source: &SqlStore, target: &SqlStore) -> Result<CopyReport, Co
                 .await
                 .map_err(db(format!("writing {} to the target", t.name)))?;
             offset += rows.len() as i64;
+            progress(CopyProgress {
+                table: t.name,
+                copied: offset,
+                rows: source_rows,
+            });
         }
         if let (Dialect::Postgres, Some(col)) = (dst_dialect, t.sequence_column) {
             // New rows continue after the copied ones.
@@ -515,6 +542,46 @@ mod tests {
             .filter(|n| !NOT_COPIED.contains(n))
             .collect();
         assert_eq!(known.len(), TABLES.len(), "{known:?}");
+    }
+
+    /// The observer hears of every table in copy order, then of each batch written, up to the table's rows.
+    #[tokio::test]
+    async fn progress_is_reported_per_table_and_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str| {
+            let url = format!("sqlite://{}", dir.path().join(name).display());
+            async move {
+                SqlStore::open(&url, Sealer::from_key_bytes(&[1; 32]))
+                    .await
+                    .unwrap()
+            }
+        };
+        let (source, target) = (open("source.db").await, open("target.db").await);
+        let orgs = BATCH_ROWS + 1;
+        for i in 0..orgs {
+            crate::story::new_org(&source, &format!("org {i}")).await;
+        }
+        let mut events = Vec::new();
+        copy(&source, &target, &mut |p| events.push(p))
+            .await
+            .unwrap();
+        let started: Vec<&str> = events
+            .iter()
+            .filter(|p| p.copied == 0)
+            .map(|p| p.table)
+            .collect();
+        let all: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+        assert_eq!(started, all);
+        let rows = orgs as i64;
+        let organizations: Vec<(i64, i64)> = events
+            .iter()
+            .filter(|p| p.table == "organizations")
+            .map(|p| (p.copied, p.rows))
+            .collect();
+        assert_eq!(
+            organizations,
+            [(0, rows), (BATCH_ROWS as i64, rows), (rows, rows)]
+        );
     }
 
     #[test]

@@ -212,8 +212,15 @@ fn the_master_key_rotates_and_the_old_one_is_retired() {
     assert!(status.contains("secrets: 1"), "{status}");
     let first_key = consentry_store::key_file_id(&key_file).unwrap();
 
-    let out = ok(d, &["master-key", "rotate"]);
+    let rotated = consentry(d, &["master-key", "rotate"]);
+    let progress = String::from_utf8_lossy(&rotated.stderr).into_owned();
+    let out = run::succeeded(rotated, &["master-key", "rotate"]);
     assert!(out.contains("re-sealed 1 secret(s)"), "{out}");
+    // Standard error is not a terminal: the progress is a plain line.
+    assert!(
+        progress.lines().any(|l| l == "re-sealed 1/1 secrets"),
+        "{progress}"
+    );
     assert!(old_file.exists(), "the old key is kept");
     let new_key = consentry_store::key_file_id(&key_file).unwrap();
     assert_ne!(first_key, new_key);

@@ -222,6 +222,12 @@ async fn a_cli_check_honours_transient_attempts_sends_the_webhook_and_counts_apa
         ),
         "{stdout}"
     );
+    // Standard error is not a terminal: the progress is a plain line, not a bar.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.lines().any(|l| l == "checked 2/2 app profiles"),
+        "{stderr}"
+    );
     let bodies = received.lock().unwrap().clone();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     let msg: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();

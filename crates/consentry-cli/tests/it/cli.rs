@@ -296,7 +296,7 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("demo.stderr")).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -325,6 +325,11 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(text.contains("ready") && text.contains("Seeded"), "{text}");
+    // Seeding's progress, as plain lines (standard error is a file, not a terminal).
+    let progress = std::fs::read_to_string(dir.path().join("demo.stderr")).unwrap();
+    for line in ["seeded 9/9 app profiles", "checked 7/7 app profiles"] {
+        assert!(progress.lines().any(|l| l == line), "{line} in {progress}");
+    }
     assert!(
         text.contains("/console") && text.contains("sign in as demo"),
         "{text}"

@@ -283,14 +283,25 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Standard error is not a terminal: each table's progress is a plain line with its rows.
+    let progress = String::from_utf8_lossy(&out.stderr);
     for t in TABLES {
+        let row = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(t.name))
+            .unwrap_or_else(|| panic!("{} missing from the report:\n{text}", t.name));
+        let counts: Vec<&str> = row.split_whitespace().skip(1).collect();
+        assert_eq!(counts[0], counts[1], "{row}");
+        let line = format!("copied {0}/{0} {1}", counts[0], t.name);
         assert!(
-            text.lines().any(|l| l.starts_with(t.name)
-                && l.split_whitespace().nth(1) == l.split_whitespace().nth(2)),
-            "{} missing from the report:\n{text}",
-            t.name
+            progress.lines().any(|l| l == line),
+            "{line} missing from the progress:\n{progress}"
         );
     }
+    assert!(
+        !progress.contains("copied 0/0 profiles"),
+        "the seeded profiles: {progress}"
+    );
     assert!(
         !text.contains(&admin),
         "the report must not repeat a password"
