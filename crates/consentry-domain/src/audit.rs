@@ -176,6 +176,7 @@ pub struct NewAuditEntry {
 
 /// A stored entry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// Its place in the chain: 1, 2, 3, … with no gaps.
     pub seq: u64,
@@ -529,6 +530,7 @@ pub trait AuditStore: Send + Sync {
 
 /// A page of entries, newest first.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     /// The entries.
     pub entries: Vec<AuditEntry>,

@@ -236,6 +236,7 @@ pub struct CheckSchedule {
 
 /// An organization's webhook: status changes of its profiles are POSTed there, signed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Webhook {
     /// Its ID.
     pub id: uuid::Uuid,
@@ -250,6 +251,7 @@ pub struct Webhook {
 
 /// One delivery attempt series of a webhook message (the delivery log).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookDelivery {
     /// The webhook.
     pub webhook_id: uuid::Uuid,
@@ -307,6 +309,7 @@ pub trait WebhookStore: Send + Sync {
 
 /// A service API key of an organization (for the token API). Only the key's hash is stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     /// Its ID.
     pub id: uuid::Uuid,

@@ -50,6 +50,7 @@ pub const MAX_SCAN_PROFILE_NAME: usize = 200;
 
 /// How a scan profile authenticates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum ScanAuth {
     /// An app profile (the new way).
@@ -106,6 +107,7 @@ impl ScanAuth {
 
 /// A scan profile of one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanProfile {
     /// Consentry's ID.
     pub id: ScanProfileId,
@@ -303,6 +305,7 @@ pub struct ScanProfileEdit {
 
 /// How a save converted a classic scan profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversion {
     /// The classic method it had.
     pub previous: ScanAuth,
@@ -314,6 +317,7 @@ pub struct Conversion {
 
 /// The result of a save.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SavedScanProfile {
     /// The scan profile as stored.
     pub scan_profile: ScanProfile,
@@ -323,6 +327,7 @@ pub struct SavedScanProfile {
 
 /// What a readiness item is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReadinessCode {
     /// Planner is not among the scan profile's modules.
@@ -361,6 +366,7 @@ impl ReadinessCode {
 
 /// One thing missing for Planner, with the step that fixes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadinessItem {
     /// What it is about.
     pub code: ReadinessCode,
@@ -372,6 +378,7 @@ pub struct ReadinessItem {
 
 /// The Planner readiness of one scan profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlannerReadiness {
     /// The scan profile.
     pub scan_profile_id: ScanProfileId,
@@ -391,6 +398,7 @@ pub struct PlannerReadiness {
 
 /// The Planner readiness of a tenant: its scan profiles and what the tenant itself lacks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantPlannerReadiness {
     /// The tenant.
     pub tenant_id: TenantId,
