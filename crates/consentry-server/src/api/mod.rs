@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod check;
 pub mod keys;
 pub mod metrics;
+pub mod openapi;
 pub mod orgs;
 pub mod profiles;
 pub mod reauth;
