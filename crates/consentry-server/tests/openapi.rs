@@ -91,6 +91,20 @@ impl Contract {
         self.checked.push(format!("{method} {template} {status}"));
     }
 
+    /// `GET path` (`template` in the document) with the operator token: 200, validated.
+    async fn get(&mut self, path: &str, template: &str) -> Value {
+        let token = self.env.token.clone();
+        self.call(
+            Method::GET,
+            path,
+            template,
+            None,
+            Some(&token),
+            StatusCode::OK,
+        )
+        .await
+    }
+
     /// Calls `method path` with the operator token (or `bearer`), asserts `status`, validates.
     async fn call(
         &mut self,
@@ -154,43 +168,19 @@ async fn real_answers_match_the_documents_schemas() {
     use StatusCode as S;
 
     // The index, the catalog, organizations and tenants.
-    c.call(Method::GET, "/api/v1", "/api/v1", None, op, S::OK)
-        .await;
-    c.call(
-        Method::GET,
-        "/api/v1/catalog",
-        "/api/v1/catalog",
-        None,
-        op,
-        S::OK,
-    )
-    .await;
-    c.call(
-        Method::GET,
+    c.get("/api/v1", "/api/v1").await;
+    c.get("/api/v1/catalog", "/api/v1/catalog").await;
+    c.get(
         "/api/v1/catalog/app-types/m365-all",
         "/api/v1/catalog/app-types/{key}",
-        None,
-        op,
-        S::OK,
     )
     .await;
     let org = c.env.connect_contoso(&["teams", "planner"]).await;
-    c.call(
-        Method::GET,
-        "/api/v1/organizations",
-        "/api/v1/organizations",
-        None,
-        op,
-        S::OK,
-    )
-    .await;
-    c.call(
-        Method::GET,
+    c.get("/api/v1/organizations", "/api/v1/organizations")
+        .await;
+    c.get(
         &format!("/api/v1/organizations/{org}"),
         "/api/v1/organizations/{id}",
-        None,
-        op,
-        S::OK,
     )
     .await;
     c.call(
@@ -202,22 +192,10 @@ async fn real_answers_match_the_documents_schemas() {
         S::OK,
     )
     .await;
-    c.call(
-        Method::GET,
-        "/api/v1/tenants",
-        "/api/v1/tenants",
-        None,
-        op,
-        S::OK,
-    )
-    .await;
-    c.call(
-        Method::GET,
+    c.get("/api/v1/tenants", "/api/v1/tenants").await;
+    c.get(
         &format!("/api/v1/tenants/{CONTOSO}"),
         "/api/v1/tenants/{tenant}",
-        None,
-        op,
-        S::OK,
     )
     .await;
 
@@ -227,34 +205,14 @@ async fn real_answers_match_the_documents_schemas() {
     c.env
         .authorize(&m365, json!({"method": "admin"}), ADMIN, None)
         .await;
-    let page = c
-        .call(
-            Method::GET,
-            "/api/v1/profiles",
-            "/api/v1/profiles",
-            None,
-            op,
-            S::OK,
-        )
-        .await;
+    let page = c.get("/api/v1/profiles", "/api/v1/profiles").await;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(2), "{page}");
     for id in [&fresh, &m365] {
-        c.call(
-            Method::GET,
-            &format!("/api/v1/profiles/{id}"),
-            "/api/v1/profiles/{id}",
-            None,
-            op,
-            S::OK,
-        )
-        .await;
-        c.call(
-            Method::GET,
+        c.get(&format!("/api/v1/profiles/{id}"), "/api/v1/profiles/{id}")
+            .await;
+        c.get(
             &format!("/api/v1/profiles/{id}/history"),
             "/api/v1/profiles/{id}/history",
-            None,
-            op,
-            S::OK,
         )
         .await;
     }
@@ -303,15 +261,8 @@ async fn real_answers_match_the_documents_schemas() {
         )
         .await;
     let scan = scan["id"].as_str().expect("scan id").to_string();
-    c.call(
-        Method::GET,
-        &tenant_scans,
-        "/api/v1/tenants/{tenant}/scan-profiles",
-        None,
-        op,
-        S::OK,
-    )
-    .await;
+    c.get(&tenant_scans, "/api/v1/tenants/{tenant}/scan-profiles")
+        .await;
     c.call(
         Method::PUT,
         &format!("/api/v1/scan-profiles/{scan}"),
@@ -321,22 +272,14 @@ async fn real_answers_match_the_documents_schemas() {
         S::OK,
     )
     .await;
-    c.call(
-        Method::GET,
+    c.get(
         &format!("/api/v1/scan-profiles/{scan}/planner-readiness"),
         "/api/v1/scan-profiles/{id}/planner-readiness",
-        None,
-        op,
-        S::OK,
     )
     .await;
-    c.call(
-        Method::GET,
+    c.get(
         &format!("/api/v1/tenants/{CONTOSO}/planner-readiness"),
         "/api/v1/tenants/{tenant}/planner-readiness",
-        None,
-        op,
-        S::OK,
     )
     .await;
 
@@ -351,15 +294,7 @@ async fn real_answers_match_the_documents_schemas() {
         S::CREATED,
     )
     .await;
-    c.call(
-        Method::GET,
-        &hooks,
-        "/api/v1/organizations/{id}/webhooks",
-        None,
-        op,
-        S::OK,
-    )
-    .await;
+    c.get(&hooks, "/api/v1/organizations/{id}/webhooks").await;
     let keys = format!("/api/v1/organizations/{org}/keys");
     let created = c
         .call(
@@ -372,22 +307,10 @@ async fn real_answers_match_the_documents_schemas() {
         )
         .await;
     let key = created["key"].as_str().expect("key").to_string();
-    c.call(
-        Method::GET,
-        &keys,
-        "/api/v1/organizations/{id}/keys",
-        None,
-        op,
-        S::OK,
-    )
-    .await;
-    c.call(
-        Method::GET,
+    c.get(&keys, "/api/v1/organizations/{id}/keys").await;
+    c.get(
         &format!("/api/v1/organizations/{org}/audit"),
         "/api/v1/organizations/{id}/audit",
-        None,
-        op,
-        S::OK,
     )
     .await;
 
@@ -565,6 +488,7 @@ async fn the_document_and_the_docs_page_are_public_and_the_page_keeps_a_strict_c
         ("swagger-ui-bundle.js", "javascript", "SwaggerUIBundle"),
         ("swagger-ui.css", "text/css", ".swagger-ui"),
         ("consentry-docs.js", "javascript", "openapi.json"),
+        ("consentry-docs.css", "text/css", ".swagger-ui"),
     ] {
         assert!(page.contains(&format!("docs/{file}")), "{file}: {page}");
         let res = get(&format!("/api/v1/docs/{file}")).await.expect("file");

@@ -302,6 +302,7 @@ pub async fn openapi_json() -> Response {
 /// `/api/v1/docs`, its files `/api/v1/docs/<file>` and the document `/api/v1/openapi.json`.
 const DOCS_PAGE: &str = include_str!("docs/index.html");
 const DOCS_INIT: &str = include_str!("docs/consentry-docs.js");
+const DOCS_CSS: &str = include_str!("docs/consentry-docs.css");
 
 /// The CSP of the docs page: the console's page CSP, plus `connect-src 'self'` so that Swagger UI may
 /// fetch the document and send "Try it out" requests to this server.
@@ -337,14 +338,14 @@ pub async fn docs_page(axum::extract::State(st): axum::extract::State<AppState>)
 }
 
 /// The files of the docs page: Swagger UI's stylesheet and script (vendored, from the
-/// utoipa-swagger-ui crate) and the page's initializer.
+/// utoipa-swagger-ui crate), the page's initializer and its contrast fixes.
 #[utoipa::path(
     get,
     operation_id = "getApiDocsFile",
     path = "/api/v1/docs/{file}",
     tag = "meta",
     security(()),
-    params(("file" = String, Path, description = "`swagger-ui.css`, `swagger-ui-bundle.js` or `consentry-docs.js`")),
+    params(("file" = String, Path, description = "`swagger-ui.css`, `swagger-ui-bundle.js`, `consentry-docs.js` or `consentry-docs.css`")),
     responses(
         (status = OK, description = "The file"),
         (status = NOT_FOUND, description = "No such file", body = ErrorResponse),
@@ -357,6 +358,7 @@ pub async fn docs_asset(ApiPath(file): ApiPath<String>) -> Result<Response, ApiE
             DOCS_INIT.as_bytes().into(),
             "text/javascript; charset=utf-8",
         ),
+        "consentry-docs.css" => (DOCS_CSS.as_bytes().into(), "text/css; charset=utf-8"),
         "swagger-ui.css" | "swagger-ui-bundle.js" => {
             let config = std::sync::Arc::new(utoipa_swagger_ui::Config::default());
             let found = utoipa_swagger_ui::serve(&file, config)

@@ -4,7 +4,8 @@ window.addEventListener('load', function () {
   window.ui = SwaggerUIBundle({
     url: 'openapi.json',
     dom_id: '#swagger-ui',
-    deepLinking: true,
+    // Without deep links: they put a link inside each operation's toggle button (nested controls).
+    deepLinking: false,
     // No call to an outside validator: the page talks to this server only.
     validatorUrl: null,
     presets: [SwaggerUIBundle.presets.apis],
