@@ -11,4 +11,15 @@ window.addEventListener('load', function () {
     presets: [SwaggerUIBundle.presets.apis],
     layout: 'BaseLayout',
   });
+  // Swagger UI's code samples scroll but cannot take the keyboard's focus: make them focusable so
+  // that keyboard users can scroll them (WCAG 2.1.1).
+  const focusable = function () {
+    document.querySelectorAll('.swagger-ui pre.microlight:not([tabindex])').forEach(function (pre) {
+      pre.setAttribute('tabindex', '0');
+    });
+  };
+  new MutationObserver(focusable).observe(document.getElementById('swagger-ui'), {
+    childList: true,
+    subtree: true,
+  });
 });
