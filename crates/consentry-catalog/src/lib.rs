@@ -50,6 +50,7 @@ pub const BUILTIN_ORIGIN: &str = "builtin:catalog/default.toml";
 
 /// A checked app-type catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Catalog {
     /// Catalog version; consents remember the version they were given at.
     pub version: u32,

@@ -10,6 +10,7 @@ use crate::requirement::Requirement;
 
 /// A service of the vendor (for example "Cloud Backup for Microsoft 365") that app types serve.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Service {
     /// Stable slug, e.g. `cloud-backup-m365`.
     pub key: String,
@@ -19,6 +20,7 @@ pub struct Service {
 
 /// A Microsoft Entra built-in role that a consenting user may be required to hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Role {
     /// Stable slug, e.g. `global-administrator`.
     pub key: String,
@@ -41,6 +43,7 @@ impl Role {
 
 /// A Microsoft product license, recognised by service plan names or SKU part numbers in `licenseDetails`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct License {
     /// Stable slug, e.g. `viva-engage`.
     pub key: String,
@@ -56,6 +59,7 @@ pub struct License {
 
 /// A module of a service subscription; selectable functions are gated by modules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Module {
     /// Stable slug, e.g. `planner`.
     pub key: String,
@@ -65,6 +69,7 @@ pub struct Module {
 
 /// What kind of Microsoft Graph permissions an app type holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PermissionKind {
     /// Application permissions only (app roles, client-credentials tokens).
@@ -99,6 +104,7 @@ impl fmt::Display for PermissionKind {
 
 /// Marker of an app with delegated permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Marker {
     /// Uses both application and delegated permissions.
@@ -118,6 +124,7 @@ impl fmt::Display for Marker {
 
 /// How a profile is (re-)authorized: by an administrator for the whole tenant, or by a user for themself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMethod {
     /// Administrator consent (serialized `"admin"`).
@@ -164,6 +171,7 @@ impl FromStr for ConsentMethod {
 
 /// The app mode named for the all-permissions app types: classic, modern or custom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AppMode {
     /// Classic mode (e.g. "Microsoft 365 (All permissions)").
@@ -186,6 +194,7 @@ impl fmt::Display for AppMode {
 
 /// Whether a Graph permission is a delegated scope or an application role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PermissionType {
     /// Delegated permission (`oauth2PermissionScope`, `requiredResourceAccess.type = Scope`).
@@ -207,6 +216,7 @@ impl fmt::Display for PermissionType {
 /// `Tasks.ReadWrite.All`), or a delegated scope of another resource API in its full form
 /// (`https://api.yammer.com/user_impersonation`, Viva Engage).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GraphPermission {
     /// Permission value, e.g. `Tasks.ReadWrite.All`; the full scope for another resource.
     pub name: String,
@@ -241,6 +251,7 @@ impl GraphPermission {
 /// A function the customer selects when consenting (e.g. "Restore Planner task comments"), available only
 /// when the organization's subscription includes its module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Function {
     /// Stable slug within the app type.
     pub key: String,
@@ -254,6 +265,7 @@ pub struct Function {
 /// [`Function`] it is not gated by a subscription module: the choice is the consent's own, and consent
 /// rules limited to scan targets say what the consenting user needs for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanTarget {
     /// Stable slug within the app type.
     pub key: String,
@@ -264,6 +276,7 @@ pub struct ScanTarget {
 /// A condition on the consenting user for one consent method, optionally limited to some services,
 /// selected functions or chosen scan targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsentRule {
     /// The consent method the rule belongs to. An app type allows a method when it has a rule for it.
     pub method: ConsentMethod,
@@ -304,6 +317,7 @@ impl ConsentRule {
 
 /// An app type: one kind of app profile a customer can create (e.g. "Cloud Backup Express").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppType {
     /// Stable slug, e.g. `cloud-backup-express`.
     pub key: String,

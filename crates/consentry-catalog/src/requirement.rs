@@ -14,6 +14,7 @@ use crate::Catalog;
 /// Serialized like the catalog file writes it: `{"role": "global-administrator"}`, `{"license": "power-bi"}`,
 /// `"verified_admin"`, `"group_owner"`, `{"any_of": [..]}`, `{"all_of": [..]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(no_recursion))]
 #[serde(rename_all = "snake_case")]
 pub enum Requirement {
     /// Holds the role with this key (an active assignment of its template ID).

@@ -173,6 +173,7 @@ pub fn verify(entries: &[AuditEntry], head: &AuditHead) -> Result<u64, ChainBrea
 
 /// A page of entries, newest first.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     /// The entries.
     pub entries: Vec<AuditEntry>,

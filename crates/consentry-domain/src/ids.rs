@@ -50,6 +50,7 @@ macro_rules! guid_newtype {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(Uuid);
 
@@ -187,6 +188,7 @@ fn is_domain(s: &str) -> bool {
 
 /// A verified domain name of a tenant, e.g. `contoso.onmicrosoft.com`. Stored lower-case.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct DomainName(String);
 
@@ -212,6 +214,7 @@ impl DomainName {
 
 /// A user principal name, `name@domain`. Compared case-insensitively (stored lower-case).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct Upn(String);
 
@@ -246,6 +249,7 @@ impl Upn {
 
 /// A certificate thumbprint (SHA-1, 40 hex digits), stored upper-case as Entra shows it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct Thumbprint(String);
 

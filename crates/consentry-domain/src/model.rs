@@ -12,6 +12,7 @@ use crate::status::{ProfileStatus, StatusReason};
 
 /// A customer of the vendor, with the service modules its subscription includes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Organization {
     /// Consentry's ID.
     pub id: OrgId,
@@ -26,6 +27,7 @@ pub struct Organization {
 
 /// A Microsoft Entra tenant connected to an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
     /// The Entra tenant ID.
     pub id: TenantId,
@@ -42,6 +44,7 @@ pub struct Tenant {
 
 /// The account that gave consent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsentUser {
     /// Directory object ID of the user in the tenant.
     pub object_id: ObjectId,
@@ -51,6 +54,7 @@ pub struct ConsentUser {
 
 /// A permission read from Graph as granted to the app in the tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrantedPermission {
     /// Permission name, e.g. `Tasks.ReadWrite.All`.
     pub name: String,
@@ -60,6 +64,7 @@ pub struct GrantedPermission {
 
 /// The certificate of a custom Azure app, as recorded at authorization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CertificateInfo {
     /// SHA-1 thumbprint.
     pub thumbprint: Thumbprint,
@@ -72,6 +77,7 @@ pub struct CertificateInfo {
 
 /// An app profile: the connection of one app type to one tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppProfile {
     /// Consentry's ID.
     pub id: ProfileId,
@@ -100,6 +106,7 @@ pub struct AppProfile {
     #[serde(default)]
     pub scan_targets: Vec<String>,
     /// IP address from which the consent user signed in (conditional-access advice).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub original_sign_in_ip: Option<IpAddr>,
     /// Current status.
     pub status: ProfileStatus,
@@ -128,6 +135,7 @@ pub struct AppProfile {
 
 /// Who did something.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum Actor {
     /// A person or key using the console, the API or the CLI.
@@ -195,6 +203,7 @@ mod actor_tests {
 
 /// What happened to a profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// The profile was created.
@@ -241,6 +250,7 @@ impl EventKind {
 
 /// One entry of a profile's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryEvent {
     /// Sequence number in the store (increasing).
     pub seq: i64,
@@ -346,6 +356,7 @@ impl Default for PageRequest {
 
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,

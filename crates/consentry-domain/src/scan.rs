@@ -192,6 +192,7 @@ pub struct ScanProfileEdit {
 
 /// How a save converted a classic scan profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversion {
     /// The classic method it had.
     pub previous: ScanAuth,
@@ -203,6 +204,7 @@ pub struct Conversion {
 
 /// The result of a save.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SavedScanProfile {
     /// The scan profile as stored.
     pub scan_profile: ScanProfile,
@@ -212,6 +214,7 @@ pub struct SavedScanProfile {
 
 /// What a readiness item is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReadinessCode {
     /// Planner is not among the scan profile's modules.
@@ -250,6 +253,7 @@ impl ReadinessCode {
 
 /// One thing missing for Planner, with the step that fixes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadinessItem {
     /// What it is about.
     pub code: ReadinessCode,
@@ -261,6 +265,7 @@ pub struct ReadinessItem {
 
 /// The Planner readiness of one scan profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlannerReadiness {
     /// The scan profile.
     pub scan_profile_id: ScanProfileId,
@@ -280,6 +285,7 @@ pub struct PlannerReadiness {
 
 /// The Planner readiness of a tenant: its scan profiles and what the tenant itself lacks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantPlannerReadiness {
     /// The tenant.
     pub tenant_id: TenantId,

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 /// The health of an app profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProfileStatus {
     /// Works and has everything the catalog requires.
@@ -60,6 +61,7 @@ impl fmt::Display for ProfileStatus {
 
 /// Who has to act to clear a reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActionOwner {
     /// The customer's tenant administrator (re-authorize, or change something in the tenant).
@@ -74,6 +76,7 @@ pub enum ActionOwner {
 /// satisfied (entra-facts §3.1). The codes' names are documented; the OAuth `error` Microsoft sends
 /// with them at the token endpoint is UNVERIFIED (entra-facts §9), so they are told apart by code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CaRequirement {
     /// A compliant device is required (AADSTS53000 DeviceNotCompliant).
@@ -124,6 +127,7 @@ impl CaRequirement {
 /// Why a profile is not valid. Each variant is definitive evidence from Microsoft or from the catalog;
 /// transient failures never become a reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum StatusReason {
     /// The profile was created but nobody has authorized it yet.
@@ -152,6 +156,7 @@ pub enum StatusReason {
     /// trusted network locations.
     ConditionalAccessBlocked {
         /// The IP address from which the consent user originally signed in and consented.
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
         original_ip: Option<IpAddr>,
         /// The service's own outbound addresses (`[network] outbound_addresses`), from which its
         /// non-interactive sign-ins reach Microsoft; empty when the operator has not listed them.

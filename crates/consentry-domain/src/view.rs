@@ -9,6 +9,7 @@ use crate::status::{ActionOwner, StatusReason};
 
 /// The reason of a non-valid status, in words.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReasonView {
     /// Stable code.
     pub code: &'static str,
@@ -36,6 +37,7 @@ impl From<&StatusReason> for ReasonView {
 
 /// An app profile as shown to people and API clients.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProfileView {
     /// The stored profile.
     #[serde(flatten)]

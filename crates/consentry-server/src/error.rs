@@ -46,19 +46,32 @@ impl From<DomainError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer (`ErrorResponse` in the OpenAPI document).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorResponse)]
+pub struct Body<'a> {
+    /// What went wrong.
     error: ErrorBody<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// An error's details (`ErrorDetail` in the OpenAPI document).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
+pub struct ErrorBody<'a> {
+    /// Stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `route_not_found`,
+    /// `conflict`, `invalid`, `profile_invalid`, `payload_too_large`, `identity_platform_unavailable`
+    /// or `internal`.
+    #[schema(value_type = String)]
     code: &'a str,
+    /// What was wrong and what to do, for people.
     message: String,
+    /// The field or parameter at fault, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    /// `profile_invalid`: the app profile that cannot serve the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     profile_id: Option<ProfileId>,
+    /// `profile_invalid`: why, and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<ReasonView>,
 }

@@ -86,7 +86,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/tenants/{tenant}/tokens",
             post(crate::api::graph_tokens::issue),
-        );
+        )
+        // Public: the API's description and its Swagger UI (they reveal no data).
+        .route("/openapi.json", get(crate::api::openapi::openapi_json))
+        .route("/docs", get(crate::api::openapi::docs_page))
+        .route("/docs/{file}", get(crate::api::openapi::docs_asset));
 
     // The headers of Consentry's HTML pages: the console, the callback's result pages and consent
     // links (their CSP lets forms post to Consentry and to the identity platform's origin).
@@ -169,12 +173,23 @@ pub const API_ROUTES: &[&str] = &[
     "GET /api/v1/scan-profiles/{id}/planner-readiness",
     "GET /api/v1/organizations/{id}/audit",
     "GET /api/v1/organizations/{id}/audit/export",
+    "GET /api/v1/openapi.json",
+    "GET /api/v1/docs",
+    "GET /api/v1/docs/{file}",
 ];
 
-async fn api_index() -> axum::Json<serde_json::Value> {
+/// The API's version, how to authenticate and every route.
+#[utoipa::path(
+    get,
+    operation_id = "getApiIndex",
+    path = "/api/v1",
+    tag = "meta",
+    responses((status = OK, description = "The API's index", body = crate::api::openapi::ApiIndex))
+)]
+pub async fn api_index() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({
         "version": "v1",
-        "auth": "Authorization: Bearer <operator token or personal access token>; POST /api/v1/tenants/{tenant}/tokens takes a service API key instead",
+        "auth": "Authorization: Bearer <operator token or personal access token>; POST /api/v1/tenants/{tenant}/tokens takes a service API key instead; GET /api/v1/openapi.json (this API's OpenAPI document) and /api/v1/docs need none",
         "routes": API_ROUTES,
     }))
 }

@@ -156,6 +156,7 @@ pub struct NewAuditEntry {
 
 /// A stored entry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// Its place in the chain: 1, 2, 3, … with no gaps.
     pub seq: u64,

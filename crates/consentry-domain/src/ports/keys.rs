@@ -8,6 +8,7 @@ use crate::ids::{ApiKeyId, OrgId};
 
 /// A service API key of an organization (for the token API). Only the key's hash is stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     /// Its ID.
     pub id: ApiKeyId,

@@ -14,6 +14,7 @@ pub const PLANNER_MODULE: &str = "planner";
 
 /// How a scan profile authenticates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum ScanAuth {
     /// An app profile (the new way).
@@ -70,6 +71,7 @@ impl ScanAuth {
 
 /// A scan profile of one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanProfile {
     /// Consentry's ID.
     pub id: ScanProfileId,

@@ -9,6 +9,7 @@ use crate::ids::{OrgId, ProfileId, WebhookId};
 
 /// An organization's webhook: status changes of its profiles are POSTed there, signed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Webhook {
     /// Its ID.
     pub id: WebhookId,
@@ -23,6 +24,7 @@ pub struct Webhook {
 
 /// One delivery attempt series of a webhook message (the delivery log).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookDelivery {
     /// The webhook.
     pub webhook_id: WebhookId,

@@ -31,7 +31,8 @@ pub async fn record(
 }
 
 /// Query of the list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Entries older than this sequence number (the `next_before` of the previous page).
@@ -41,7 +42,8 @@ pub struct ListQuery {
 }
 
 /// Query of the export.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `jsonl` (default) or `csv`.
@@ -49,6 +51,16 @@ pub struct ExportQuery {
 }
 
 /// One page of an organization's audit log, newest first.
+#[utoipa::path(
+    get,
+    operation_id = "listAuditEntries",
+    path = "/api/v1/organizations/{id}/audit",
+    tag = "audit",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID"), ListQuery),
+    responses(
+        (status = OK, description = "One page of the audit log, newest first; `next_before` (as `before`) gives the next", body = AuditPage),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -69,6 +81,17 @@ pub async fn list(
 }
 
 /// The whole of an organization's audit log, oldest first, as a download.
+#[utoipa::path(
+    get,
+    operation_id = "exportAuditLog",
+    path = "/api/v1/organizations/{id}/audit/export",
+    tag = "audit",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID"), ExportQuery),
+    responses(
+        (status = OK, description = "The whole audit log, oldest first, as an attachment: one JSON entry per line, or CSV", content((String = "application/x-ndjson"), (String = "text/csv"))),
+        (status = UNPROCESSABLE_ENTITY, description = "An unknown format (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn export_log(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,

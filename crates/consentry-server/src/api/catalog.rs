@@ -9,6 +9,15 @@ use crate::AppState;
 use crate::error::ApiResult;
 
 /// The whole catalog in force.
+#[utoipa::path(
+    get,
+    operation_id = "getCatalog",
+    path = "/api/v1/catalog",
+    tag = "catalog",
+    responses(
+        (status = OK, description = "The catalog in force", body = consentry_catalog::Catalog),
+    )
+)]
 pub async fn get_catalog(State(st): State<AppState>) -> ApiResult<ApiJson<Value>> {
     let c = st.svc.catalog();
     Ok(ApiJson(
@@ -17,6 +26,16 @@ pub async fn get_catalog(State(st): State<AppState>) -> ApiResult<ApiJson<Value>
 }
 
 /// One app type.
+#[utoipa::path(
+    get,
+    operation_id = "getAppType",
+    path = "/api/v1/catalog/app-types/{key}",
+    tag = "catalog",
+    params(("key" = String, Path, description = "The app type's key, e.g. `insights-m365`")),
+    responses(
+        (status = OK, description = "The app type", body = consentry_catalog::AppType),
+    )
+)]
 pub async fn get_app_type(
     State(st): State<AppState>,
     ApiPath(key): ApiPath<String>,

@@ -13,7 +13,8 @@ use crate::auth::ApiCaller;
 use crate::error::ApiResult;
 
 /// The answer of a check.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CheckResult)]
 pub struct CheckBody {
     /// `valid`, `attention`, `invalid`, `skipped` or `transient_failure`.
     outcome: &'static str,
@@ -36,6 +37,16 @@ pub struct CheckBody {
 }
 
 /// Checks one profile now.
+#[utoipa::path(
+    post,
+    operation_id = "checkProfile",
+    path = "/api/v1/profiles/{id}/check",
+    tag = "profiles",
+    params(("id" = consentry_domain::ProfileId, Path, description = "The app profile's ID")),
+    responses(
+        (status = OK, description = "The check's outcome and the profile after it", body = CheckBody),
+    )
+)]
 pub async fn check_profile(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,

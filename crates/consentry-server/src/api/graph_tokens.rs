@@ -398,7 +398,7 @@ impl From<TokenError> for ApiError {
 }
 
 /// Body of the token request: one of the two.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// The app type whose profile in the tenant to use.
@@ -408,7 +408,7 @@ pub struct TokenRequest {
 }
 
 /// The issued token.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenBody {
     /// The Graph access token.
     access_token: String,
@@ -437,6 +437,23 @@ fn internal(e: impl std::fmt::Display) -> TokenError {
 }
 
 /// Issues a Graph access token of a tenant's app profile to a service holding an API key.
+#[utoipa::path(
+    post,
+    operation_id = "issueGraphToken",
+    path = "/api/v1/tenants/{tenant}/tokens",
+    tag = "tokens",
+    params(("tenant" = String, Path, description = "The tenant: its Entra tenant ID (GUID) or its primary domain")),
+    request_body = TokenRequest,
+    security(("service_key" = [])),
+    responses(
+        (status = OK, description = "A Microsoft Graph access token of the tenant's app profile (`Cache-Control: no-store`, like every answer of this route)", body = TokenBody),
+        (status = BAD_REQUEST, description = "The body names neither `app_type` nor `profile_id`, or is not JSON (`bad_request`)", body = crate::api::openapi::ErrorResponse),
+        (status = UNAUTHORIZED, description = "No, a wrong or a revoked service API key (`unauthorized`)", body = crate::api::openapi::ErrorResponse),
+        (status = NOT_FOUND, description = "No such tenant or profile for the key's organization (`not_found`)", body = crate::api::openapi::ErrorResponse),
+        (status = CONFLICT, description = "The app profile cannot serve: `reason` says why and what to do (`profile_invalid`)", body = crate::api::openapi::ErrorResponse),
+        (status = SERVICE_UNAVAILABLE, description = "Microsoft did not answer in time; nothing changed (`identity_platform_unavailable`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn issue(
     State(st): State<AppState>,
     headers: HeaderMap,

@@ -17,7 +17,7 @@ use crate::error::ApiResult;
 pub use consentry_domain::keys::MAX_KEY_NAME_LEN;
 
 /// Body of the create call.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// A label (which service holds it).
@@ -25,7 +25,8 @@ pub struct CreateKey {
 }
 
 /// A created key with its value (shown this once).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedKey)]
 pub struct Created {
     /// The key's record.
     #[serde(flatten)]
@@ -44,6 +45,16 @@ impl std::fmt::Debug for Created {
 }
 
 /// Lists an organization's keys (never their values).
+#[utoipa::path(
+    get,
+    operation_id = "listServiceKeys",
+    path = "/api/v1/organizations/{id}/keys",
+    tag = "keys",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    responses(
+        (status = OK, description = "The organization's service API keys, never their values", body = crate::api::openapi::Items<ApiKey>),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -55,6 +66,18 @@ pub async fn list(
 }
 
 /// Creates a key for an organization.
+#[utoipa::path(
+    post,
+    operation_id = "createServiceKey",
+    path = "/api/v1/organizations/{id}/keys",
+    tag = "keys",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    request_body = CreateKey,
+    responses(
+        (status = CREATED, description = "The key's record and the key, shown this once (`Cache-Control: no-store`)", body = Created),
+        (status = UNPROCESSABLE_ENTITY, description = "The name is empty or too long (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -76,6 +99,16 @@ pub async fn create(
 }
 
 /// Revokes one of an organization's keys.
+#[utoipa::path(
+    delete,
+    operation_id = "revokeServiceKey",
+    path = "/api/v1/organizations/{id}/keys/{key_id}",
+    tag = "keys",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID"), ("key_id" = uuid::Uuid, Path, description = "The key's ID")),
+    responses(
+        (status = NO_CONTENT, description = "Revoked: the token API refuses the key from now on"),
+    )
+)]
 pub async fn revoke(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,

@@ -7,6 +7,7 @@ pub mod check;
 pub mod graph_tokens;
 pub mod keys;
 pub mod metrics;
+pub mod openapi;
 pub mod orgs;
 pub mod profiles;
 pub mod reauth;

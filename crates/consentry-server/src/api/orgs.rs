@@ -12,22 +12,34 @@ use crate::auth::ApiCaller;
 use crate::error::ApiResult;
 
 /// Body of `POST /organizations`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
+    /// Display name.
     name: String,
+    /// Subscription modules (catalog module keys, e.g. `planner`).
     #[serde(default)]
     modules: Vec<String>,
 }
 
 /// Body of `PATCH /organizations/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchOrg {
+    /// The subscription modules from now on (catalog module keys).
     modules: Vec<String>,
 }
 
 /// Lists organizations.
+#[utoipa::path(
+    get,
+    operation_id = "listOrganizations",
+    path = "/api/v1/organizations",
+    tag = "organizations",
+    responses(
+        (status = OK, description = "The organizations the caller sees", body = crate::api::openapi::Items<Organization>),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -38,6 +50,18 @@ pub async fn list(
 }
 
 /// Creates an organization.
+#[utoipa::path(
+    post,
+    operation_id = "createOrganization",
+    path = "/api/v1/organizations",
+    tag = "organizations",
+    request_body = CreateOrg,
+    responses(
+        (status = CREATED, description = "The new organization (platform operator only)", body = Organization),
+        (status = CONFLICT, description = "An organization of that name exists (`conflict`)", body = crate::api::openapi::ErrorResponse),
+        (status = UNPROCESSABLE_ENTITY, description = "A name or module is not acceptable (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -61,6 +85,16 @@ pub async fn create(
 }
 
 /// Reads one organization.
+#[utoipa::path(
+    get,
+    operation_id = "getOrganization",
+    path = "/api/v1/organizations/{id}",
+    tag = "organizations",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    responses(
+        (status = OK, description = "The organization", body = Organization),
+    )
+)]
 pub async fn get(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -72,6 +106,18 @@ pub async fn get(
 }
 
 /// Changes an organization's modules.
+#[utoipa::path(
+    patch,
+    operation_id = "updateOrganization",
+    path = "/api/v1/organizations/{id}",
+    tag = "organizations",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    request_body = PatchOrg,
+    responses(
+        (status = OK, description = "The organization with its new modules", body = Organization),
+        (status = UNPROCESSABLE_ENTITY, description = "A module is not in the catalog (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn patch(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -94,6 +140,17 @@ pub async fn patch(
 }
 
 /// Deletes an organization with no tenants.
+#[utoipa::path(
+    delete,
+    operation_id = "deleteOrganization",
+    path = "/api/v1/organizations/{id}",
+    tag = "organizations",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    responses(
+        (status = NO_CONTENT, description = "Deleted (platform operator only)"),
+        (status = CONFLICT, description = "The organization still has tenants (`conflict`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn delete(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,

@@ -14,7 +14,8 @@ use crate::auth::ApiCaller;
 use crate::error::{ApiError, ApiResult};
 
 /// Query of `GET /profiles`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Organization ID.
@@ -53,6 +54,17 @@ pub fn parse_statuses(s: &str) -> Result<Vec<ProfileStatus>, ApiError> {
 }
 
 /// Lists profiles.
+#[utoipa::path(
+    get,
+    operation_id = "listProfiles",
+    path = "/api/v1/profiles",
+    tag = "profiles",
+    params(ListQuery),
+    responses(
+        (status = OK, description = "One page of app profiles, oldest first; `next_cursor` (as `after`) gives the next", body = Page<ProfileView>),
+        (status = UNPROCESSABLE_ENTITY, description = "A bad cursor or page size (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -100,15 +112,30 @@ pub async fn list(
 }
 
 /// Body of `POST /profiles`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProfile {
+    /// The tenant: its ID (GUID) or primary domain.
     tenant: String,
+    /// Catalog key of the app type.
     app_type: String,
+    /// Catalog key of the service (default: the app type's first).
     service: Option<String>,
 }
 
 /// Creates a profile (status invalid, "not yet authorized", until authorized).
+#[utoipa::path(
+    post,
+    operation_id = "createProfile",
+    path = "/api/v1/profiles",
+    tag = "profiles",
+    request_body = CreateProfile,
+    responses(
+        (status = CREATED, description = "The new app profile: `invalid`, not yet authorized, until it is authorized", body = ProfileView),
+        (status = CONFLICT, description = "The tenant has a profile of that app type for that service (`conflict`)", body = crate::api::openapi::ErrorResponse),
+        (status = UNPROCESSABLE_ENTITY, description = "An unknown app type or service (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -133,6 +160,16 @@ pub async fn create(
 }
 
 /// Reads one profile.
+#[utoipa::path(
+    get,
+    operation_id = "getProfile",
+    path = "/api/v1/profiles/{id}",
+    tag = "profiles",
+    params(("id" = consentry_domain::ProfileId, Path, description = "The app profile's ID")),
+    responses(
+        (status = OK, description = "The app profile, with its reason and remediation in words", body = ProfileView),
+    )
+)]
 pub async fn get(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -143,6 +180,17 @@ pub async fn get(
 }
 
 /// Deletes a profile.
+#[utoipa::path(
+    delete,
+    operation_id = "deleteProfile",
+    path = "/api/v1/profiles/{id}",
+    tag = "profiles",
+    params(("id" = consentry_domain::ProfileId, Path, description = "The app profile's ID")),
+    responses(
+        (status = NO_CONTENT, description = "Deleted"),
+        (status = CONFLICT, description = "A scan profile uses it (`conflict`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn delete(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -164,13 +212,25 @@ pub async fn delete(
 }
 
 /// Query of `GET /profiles/{id}/history`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
+    /// How many events (default 100).
     limit: Option<u32>,
 }
 
 /// A profile's history, newest first.
+#[utoipa::path(
+    get,
+    operation_id = "getProfileHistory",
+    path = "/api/v1/profiles/{id}/history",
+    tag = "profiles",
+    params(("id" = consentry_domain::ProfileId, Path, description = "The app profile's ID"), HistoryQuery),
+    responses(
+        (status = OK, description = "The profile's history, newest first", body = crate::api::openapi::Items<HistoryEvent>),
+    )
+)]
 pub async fn history(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,

@@ -13,7 +13,8 @@ use crate::auth::ApiCaller;
 use crate::error::{ApiError, ApiResult};
 
 /// Body of the start call.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ReauthorizeRequest)]
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
     /// `admin` or `user`.
@@ -23,6 +24,7 @@ pub struct StartBody {
     /// Custom apps: the .pfx file, base64.
     certificate_pfx_base64: Option<String>,
     /// Custom apps: the .pfx password.
+    #[schema(value_type = Option<String>)]
     certificate_password: Option<SecretString>,
     /// Functions to enable (Cloud Backup delegated app).
     #[serde(default)]
@@ -49,7 +51,8 @@ impl std::fmt::Debug for StartBody {
 }
 
 /// Answer of the start call.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ReauthorizeStarted)]
 pub struct StartedBody {
     /// Where to send the administrator.
     url: String,
@@ -63,6 +66,19 @@ pub struct StartedBody {
 }
 
 /// Starts a re-authorization.
+#[utoipa::path(
+    post,
+    operation_id = "startReauthorization",
+    path = "/api/v1/profiles/{id}/reauthorize",
+    tag = "profiles",
+    params(("id" = consentry_domain::ProfileId, Path, description = "The app profile's ID")),
+    request_body = StartBody,
+    responses(
+        (status = OK, description = "Where to send the administrator; the profile is pending until the consent completes, is cancelled or expires", body = StartedBody),
+        (status = CONFLICT, description = "A re-authorization is pending already, or the method is not allowed for the app type (`conflict`)", body = crate::api::openapi::ErrorResponse),
+        (status = UNPROCESSABLE_ENTITY, description = "A function, scan target or certificate is not acceptable (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn start(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -116,6 +132,17 @@ pub async fn start(
 }
 
 /// Cancels a pending re-authorization; the profile returns to its previous status.
+#[utoipa::path(
+    post,
+    operation_id = "cancelReauthorization",
+    path = "/api/v1/profiles/{id}/reauthorize/cancel",
+    tag = "profiles",
+    params(("id" = consentry_domain::ProfileId, Path, description = "The app profile's ID")),
+    responses(
+        (status = OK, description = "The profile, back at its previous status", body = ProfileView),
+        (status = CONFLICT, description = "No re-authorization is pending (`conflict`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn cancel(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,

@@ -21,7 +21,8 @@ fn service(st: &AppState) -> ScanProfiles {
 }
 
 /// The authentication method of `POST …/scan-profiles`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = ScanProfileAuthentication)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthBody {
     /// An app profile.
@@ -48,25 +49,35 @@ pub enum AuthBody {
 }
 
 /// Body of `POST /tenants/{tenant}/scan-profiles`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = NewScanProfileRequest)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
+    /// Name, unique in the tenant (case-insensitive).
     name: String,
+    /// Protected modules (catalog module keys, e.g. `planner`).
     #[serde(default)]
     modules: Vec<String>,
+    /// How it authenticates.
     authentication: AuthBody,
+    /// The backup setting "Planner data backup enabled".
     #[serde(default)]
     planner_backup_enabled: bool,
 }
 
 /// Body of `PUT /scan-profiles/{id}`: unset fields keep their value. Saving a classic scan profile
 /// converts it to an app profile (`app_profile`, or the tenant's suitable one when unset).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = ScanProfileEditRequest)]
 #[serde(deny_unknown_fields)]
 pub struct EditBody {
+    /// New name.
     name: Option<String>,
+    /// New protected modules.
     modules: Option<Vec<String>>,
+    /// The app profile to authenticate with (converts a classic scan profile).
     app_profile: Option<String>,
+    /// New "Planner data backup enabled".
     planner_backup_enabled: Option<bool>,
 }
 
@@ -100,6 +111,16 @@ async fn visible_scan_profile(
 }
 
 /// A tenant's scan profiles, by name.
+#[utoipa::path(
+    get,
+    operation_id = "listScanProfiles",
+    path = "/api/v1/tenants/{tenant}/scan-profiles",
+    tag = "scan profiles",
+    params(("tenant" = String, Path, description = "The tenant: its Entra tenant ID (GUID) or its primary domain")),
+    responses(
+        (status = OK, description = "The tenant's scan profiles, by name", body = crate::api::openapi::Items<ScanProfile>),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -111,6 +132,19 @@ pub async fn list(
 }
 
 /// Creates a scan profile.
+#[utoipa::path(
+    post,
+    operation_id = "createScanProfile",
+    path = "/api/v1/tenants/{tenant}/scan-profiles",
+    tag = "scan profiles",
+    params(("tenant" = String, Path, description = "The tenant: its Entra tenant ID (GUID) or its primary domain")),
+    request_body = CreateBody,
+    responses(
+        (status = CREATED, description = "The new scan profile", body = ScanProfile),
+        (status = CONFLICT, description = "A scan profile of that name exists in the tenant (`conflict`)", body = crate::api::openapi::ErrorResponse),
+        (status = UNPROCESSABLE_ENTITY, description = "A value is not acceptable, e.g. an app profile of another tenant (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -150,6 +184,16 @@ pub async fn create(
 }
 
 /// Reads a scan profile.
+#[utoipa::path(
+    get,
+    operation_id = "getScanProfile",
+    path = "/api/v1/scan-profiles/{id}",
+    tag = "scan profiles",
+    params(("id" = consentry_domain::ScanProfileId, Path, description = "The scan profile's ID")),
+    responses(
+        (status = OK, description = "The scan profile", body = ScanProfile),
+    )
+)]
 pub async fn get(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -161,6 +205,19 @@ pub async fn get(
 }
 
 /// Edits and saves a scan profile (converting a classic one).
+#[utoipa::path(
+    put,
+    operation_id = "saveScanProfile",
+    path = "/api/v1/scan-profiles/{id}",
+    tag = "scan profiles",
+    params(("id" = consentry_domain::ScanProfileId, Path, description = "The scan profile's ID")),
+    request_body = EditBody,
+    responses(
+        (status = OK, description = "The saved scan profile, and how a classic one was converted", body = SavedScanProfile),
+        (status = CONFLICT, description = "The name is taken in the tenant (`conflict`)", body = crate::api::openapi::ErrorResponse),
+        (status = UNPROCESSABLE_ENTITY, description = "A value is not acceptable, or Planner cannot be protected yet (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn put(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -184,6 +241,16 @@ pub async fn put(
 }
 
 /// Deletes a scan profile.
+#[utoipa::path(
+    delete,
+    operation_id = "deleteScanProfile",
+    path = "/api/v1/scan-profiles/{id}",
+    tag = "scan profiles",
+    params(("id" = consentry_domain::ScanProfileId, Path, description = "The scan profile's ID")),
+    responses(
+        (status = NO_CONTENT, description = "Deleted"),
+    )
+)]
 pub async fn delete(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -197,6 +264,16 @@ pub async fn delete(
 }
 
 /// What a scan profile still lacks for Planner, each with its step.
+#[utoipa::path(
+    get,
+    operation_id = "getScanProfilePlannerReadiness",
+    path = "/api/v1/scan-profiles/{id}/planner-readiness",
+    tag = "scan profiles",
+    params(("id" = consentry_domain::ScanProfileId, Path, description = "The scan profile's ID")),
+    responses(
+        (status = OK, description = "What the scan profile still lacks for Planner, each with its step", body = PlannerReadiness),
+    )
+)]
 pub async fn readiness(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -210,6 +287,16 @@ pub async fn readiness(
 }
 
 /// The Planner readiness of a tenant and each of its scan profiles.
+#[utoipa::path(
+    get,
+    operation_id = "getTenantPlannerReadiness",
+    path = "/api/v1/tenants/{tenant}/planner-readiness",
+    tag = "scan profiles",
+    params(("tenant" = String, Path, description = "The tenant: its Entra tenant ID (GUID) or its primary domain")),
+    responses(
+        (status = OK, description = "The Planner readiness of the tenant and each of its scan profiles", body = TenantPlannerReadiness),
+    )
+)]
 pub async fn tenant_readiness(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,

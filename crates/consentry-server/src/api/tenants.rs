@@ -11,23 +11,39 @@ use crate::auth::ApiCaller;
 use crate::error::ApiResult;
 
 /// Query of `GET /tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Only this organization's tenants (its ID).
     org: Option<String>,
 }
 
 /// Body of `POST /tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectTenant {
+    /// The organization's ID.
     org_id: String,
+    /// The Entra tenant ID (GUID).
     tenant_id: String,
+    /// Its primary verified domain, e.g. `contoso.onmicrosoft.com`.
     primary_domain: String,
+    /// Display name (default: the domain).
     display_name: Option<String>,
 }
 
 /// Lists tenants, optionally of one organization.
+#[utoipa::path(
+    get,
+    operation_id = "listTenants",
+    path = "/api/v1/tenants",
+    tag = "tenants",
+    params(ListQuery),
+    responses(
+        (status = OK, description = "The tenants the caller sees", body = crate::api::openapi::Items<Tenant>),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -46,6 +62,18 @@ pub async fn list(
 }
 
 /// Connects a tenant to an organization.
+#[utoipa::path(
+    post,
+    operation_id = "connectTenant",
+    path = "/api/v1/tenants",
+    tag = "tenants",
+    request_body = ConnectTenant,
+    responses(
+        (status = CREATED, description = "The connected tenant", body = Tenant),
+        (status = CONFLICT, description = "The tenant is connected already (`conflict`)", body = crate::api::openapi::ErrorResponse),
+        (status = UNPROCESSABLE_ENTITY, description = "A value is not acceptable (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -72,6 +100,16 @@ pub async fn create(
 }
 
 /// Reads a tenant by GUID or domain.
+#[utoipa::path(
+    get,
+    operation_id = "getTenant",
+    path = "/api/v1/tenants/{tenant}",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "The tenant: its Entra tenant ID (GUID) or its primary domain")),
+    responses(
+        (status = OK, description = "The tenant", body = Tenant),
+    )
+)]
 pub async fn get(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -83,6 +121,17 @@ pub async fn get(
 }
 
 /// Disconnects a tenant with no profiles.
+#[utoipa::path(
+    delete,
+    operation_id = "disconnectTenant",
+    path = "/api/v1/tenants/{tenant}",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "The tenant: its Entra tenant ID (GUID) or its primary domain")),
+    responses(
+        (status = NO_CONTENT, description = "Disconnected"),
+        (status = CONFLICT, description = "The tenant still has app profiles (`conflict`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
 pub async fn delete(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,

@@ -15,7 +15,7 @@ use crate::auth::ApiCaller;
 use crate::error::{ApiError, ApiResult};
 
 /// Body of the create call.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     /// Where to POST (https to a public address; http and private addresses only with
@@ -24,7 +24,8 @@ pub struct CreateWebhook {
 }
 
 /// A created webhook with its secret (shown this once).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedWebhook)]
 pub struct Created {
     /// The webhook.
     webhook: Webhook,
@@ -42,7 +43,8 @@ impl std::fmt::Debug for Created {
 }
 
 /// A webhook with its latest deliveries.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookWithLog)]
 pub struct WithLog {
     /// The webhook.
     #[serde(flatten)]
@@ -52,7 +54,8 @@ pub struct WithLog {
 }
 
 /// The list answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookList)]
 pub struct List {
     /// The webhooks.
     items: Vec<WithLog>,
@@ -77,6 +80,17 @@ fn check_url(raw: &str, allow_private: bool) -> Result<String, ApiError> {
 }
 
 /// Adds a webhook to an organization.
+#[utoipa::path(
+    post,
+    operation_id = "createWebhook",
+    path = "/api/v1/organizations/{id}/webhooks",
+    tag = "webhooks",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    request_body = CreateWebhook,
+    responses(
+        (status = CREATED, description = "The webhook and its signing secret, shown this once (`Cache-Control: no-store`)", body = Created),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -100,6 +114,16 @@ pub async fn create(
 }
 
 /// Lists an organization's webhooks with their recent deliveries.
+#[utoipa::path(
+    get,
+    operation_id = "listWebhooks",
+    path = "/api/v1/organizations/{id}/webhooks",
+    tag = "webhooks",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    responses(
+        (status = OK, description = "The organization's webhooks with their latest deliveries", body = List),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,
@@ -119,6 +143,16 @@ pub async fn list(
 }
 
 /// Deletes one of an organization's webhooks.
+#[utoipa::path(
+    delete,
+    operation_id = "deleteWebhook",
+    path = "/api/v1/organizations/{id}/webhooks/{webhook_id}",
+    tag = "webhooks",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID"), ("webhook_id" = uuid::Uuid, Path, description = "The webhook's ID")),
+    responses(
+        (status = NO_CONTENT, description = "Deleted"),
+    )
+)]
 pub async fn delete(
     State(st): State<AppState>,
     ApiCaller(c): ApiCaller,

@@ -449,6 +449,14 @@ const API_TABLE: &[ApiRoute] = &[
 /// The token API: service API keys only (listed for the route check).
 const TOKEN_API: (&str, &str) = ("POST", "/tenants/{tenant}/tokens");
 
+/// The API's description and its Swagger UI: public (they describe the API and reveal no data), so
+/// every principal, anonymous or with any token, gets them ([`the_apis_description_is_public`]).
+const PUBLIC_API: &[(&str, &str)] = &[
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/swagger-ui-bundle.js"),
+];
+
 struct ConsoleRoute {
     method: &'static str,
     /// Under `/console`, with `{profile}` and `{token}`.
@@ -1154,6 +1162,31 @@ async fn the_token_api_takes_only_service_keys() {
 }
 
 #[tokio::test]
+async fn the_apis_description_is_public() {
+    let w = world().await;
+    for (method, path) in PUBLIC_API {
+        for who in API_PRINCIPALS {
+            let mut rb = w.no_redirects.request(
+                Method::from_bytes(method.as_bytes()).expect("method"),
+                format!("{}/api/v1{path}", w.env.base),
+            );
+            if let Some(b) = w.bearer(who) {
+                rb = rb.bearer_auth(b);
+            }
+            if let Some(s) = w.session(who) {
+                rb = rb.header("cookie", format!("consentry_session={s}"));
+            }
+            let (status, body) = body_of(rb.send().await.expect("call")).await;
+            assert_eq!(status, StatusCode::OK, "{method} {path} as {who:?}");
+            let a_names = [w.a.name.as_str(), w.a.domain.as_str(), w.a.org.as_str()];
+            for name in a_names.into_iter().chain(w.b_names()) {
+                assert!(!body.contains(name), "{path} shows {name:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn admins_delete_their_own_empty_tenants_and_only_the_platform_deletes_organizations() {
     let w = world().await;
     let svc = &w.env.state.svc;
@@ -1516,6 +1549,15 @@ async fn every_route_is_in_the_tables() {
         TOKEN_API.0.into(),
         template_key(&format!("/api/v1{}", TOKEN_API.1)),
     ));
+    tables.extend(PUBLIC_API.iter().map(|(m, p)| {
+        (
+            m.to_string(),
+            template_key(&format!(
+                "/api/v1{}",
+                p.replace("swagger-ui-bundle.js", "{file}")
+            )),
+        )
+    }));
     assert_eq!(
         index, tables,
         "a route is missing from API_TABLE (or the table names one that does not exist)"

@@ -9,6 +9,7 @@ mod audit_flows;
 mod check;
 mod console;
 mod hostile;
+mod openapi;
 mod pages;
 mod reauth;
 mod scan_console;
