@@ -1528,12 +1528,12 @@ pub fn minimal_pending(profile: ProfileId, created_at: OffsetDateTime) -> Pendin
     }
 }
 
-/// Asserts that `got` holds exactly what `want` does, field by field, secrets included.
 /// The deadline a test's take gives its taker: two minutes from now.
 pub fn hold_until() -> OffsetDateTime {
     now() + Duration::minutes(2)
 }
 
+/// Asserts that `got` holds exactly what `want` does, field by field, secrets included.
 pub fn assert_same_pending(got: &PendingAuthorization, want: &PendingAuthorization, what: &str) {
     assert_eq!(got.state_hash, want.state_hash, "{what}: state_hash");
     assert_eq!(got.profile_id, want.profile_id, "{what}: profile_id");
