@@ -1,12 +1,13 @@
 //! Tests that hold on both dialects alike, each run once on SQLite and once on PostgreSQL (as
-//! `<test>::on_sqlite` and `<test>::on_postgres`): pending re-authorizations taken once across replicas,
+//! `<test>::on_sqlite` and `<test>::on_postgres`): a failing history write rolling its profile write
+//! back (and history rows not rewritable), pending re-authorizations taken once across replicas,
 //! the schema removing a pending record with its profile, and upgrades of databases as older builds left
 //! them (schema 1; the Power Platform scan choices at schema 9). PostgreSQL needs
 //! `CONSENTRY_TEST_POSTGRES_URL`; without it that half is skipped with a note, except in CI.
 
 use std::sync::Arc;
 
-use consentry_domain::{ProfileId, ProfileStatus, Store};
+use consentry_domain::{AppProfile, ProfileId, ProfileStatus, Store, StoreError};
 use consentry_store::story::{self, created_event, minimal_profile, new_org, new_tenant};
 use consentry_store::{Dialect, Sealer, SqlStore};
 use sqlx::{AnyConnection, Connection as _};
@@ -39,6 +40,7 @@ macro_rules! on_both_dialects {
 }
 
 on_both_dialects!(
+    a_failing_history_write_rolls_the_profile_write_back,
     a_pending_state_is_taken_once_across_replicas,
     the_schema_removes_a_pending_record_with_its_profile,
     a_database_at_schema_1_upgrades_and_keeps_its_data,
@@ -170,6 +172,70 @@ async fn old_pending(
     .execute(&mut *c)
     .await
     .unwrap();
+}
+
+async fn a_failing_history_write_rolls_the_profile_write_back(url: &str, dialect: Dialect) {
+    let store = open(url).await;
+    let org = new_org(&store, "rollback").await;
+    let tenant = new_tenant(&store, &org, "rb").await;
+    let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
+    store.insert_profile(&p, created_event(&p)).await.unwrap();
+
+    // Make the history insert fail whenever the detail says so.
+    let mut c = raw(url).await;
+    let trigger = match dialect {
+        Dialect::Sqlite => {
+            "CREATE TRIGGER fail_history BEFORE INSERT ON profile_history WHEN NEW.detail = 'boom' \
+             BEGIN SELECT RAISE(ABORT, 'history write failed'); END"
+        }
+        Dialect::Postgres => {
+            "CREATE FUNCTION fail_history() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'history write failed'; END; $$; \
+             CREATE TRIGGER fail_history BEFORE INSERT ON profile_history \
+             FOR EACH ROW WHEN (NEW.detail = 'boom') EXECUTE FUNCTION fail_history();"
+        }
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(trigger))
+        .execute(&mut c)
+        .await
+        .unwrap();
+
+    let q = minimal_profile(&tenant, OffsetDateTime::now_utc());
+    let mut boom = created_event(&q);
+    boom.detail = Some("boom".into());
+    assert!(matches!(
+        store.insert_profile(&q, boom).await,
+        Err(StoreError::Backend(_))
+    ));
+    assert_eq!(
+        store.get_profile(q.id).await.unwrap(),
+        None,
+        "the profile insert was rolled back"
+    );
+
+    let changed = AppProfile {
+        status: ProfileStatus::Valid,
+        reason: None,
+        ..p.clone()
+    };
+    let mut boom = created_event(&changed);
+    boom.detail = Some("boom".into());
+    assert!(store.save_profile(&changed, Some(boom)).await.is_err());
+    assert_eq!(
+        store.get_profile(p.id).await.unwrap(),
+        Some(p.clone()),
+        "the save was rolled back"
+    );
+    assert_eq!(store.list_history(p.id, 10).await.unwrap().len(), 1);
+
+    // History rows cannot be rewritten.
+    let r = sqlx::query("UPDATE profile_history SET detail = 'rewritten'")
+        .execute(&mut c)
+        .await;
+    let err = r.expect_err("profile_history is append-only");
+    assert!(err.to_string().contains("append-only"), "{err}");
+    c.close().await.unwrap();
+    store.close().await;
 }
 
 /// Two stores on one database stand for two replicas behind a load balancer.

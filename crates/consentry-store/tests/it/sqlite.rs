@@ -1,17 +1,18 @@
 //! The store on SQLite: the behaviour story, migrations (and the sealing of a plaintext nonce from
 //! before migration 0010), persistence across reopening, secrets at rest (never plaintext, bound to
 //! their row, refused under a wrong key), pending re-authorizations (sealed to their state hash, kept
-//! when a replica cannot open them, stored only under a state hash), the master key file, atomicity of
-//! profile writes, concurrent writers, and listing at 100,000 profiles. What holds on both dialects
-//! alike (taking across replicas, upgrades of older schemas) is in `both.rs`.
+//! when a replica cannot open them, stored only under a state hash), the master key file, concurrent
+//! writers, and listing at 100,000 profiles. What holds on both dialects alike (atomicity of profile
+//! writes and the append-only history, taking across replicas, upgrades of older schemas) is in
+//! `both.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use consentry_domain::{
-    AppProfile, MAX_PAGE_SIZE, PageRequest, PendingAuthorization, ProfileFilter, ProfileStatus,
-    SecretKind, Store, StoreError,
+    MAX_PAGE_SIZE, PageRequest, PendingAuthorization, ProfileFilter, ProfileStatus, SecretKind,
+    Store, StoreError,
 };
 use consentry_store::story::{
     self, created_event, full_profile, minimal_profile, new_org, new_tenant,
@@ -582,63 +583,6 @@ async fn the_key_file_is_created_private_and_reused() {
         e.to_string().contains(&missing.display().to_string()),
         "{e}"
     );
-}
-
-#[tokio::test]
-async fn a_failing_history_write_rolls_the_profile_write_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir);
-    let store = open_with(&path, &KEY).await;
-    let org = new_org(&store, "rollback").await;
-    let tenant = new_tenant(&store, &org, "rb").await;
-    let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
-    store.insert_profile(&p, created_event(&p)).await.unwrap();
-
-    // Make the history insert fail whenever the detail says so.
-    let mut c = raw(&path).await;
-    sqlx::query(
-        "CREATE TRIGGER fail_history BEFORE INSERT ON profile_history WHEN NEW.detail = 'boom' \
-         BEGIN SELECT RAISE(ABORT, 'history write failed'); END",
-    )
-    .execute(&mut c)
-    .await
-    .unwrap();
-    c.close().await.unwrap();
-
-    let q = minimal_profile(&tenant, OffsetDateTime::now_utc());
-    let mut boom = created_event(&q);
-    boom.detail = Some("boom".into());
-    assert!(matches!(
-        store.insert_profile(&q, boom).await,
-        Err(StoreError::Backend(_))
-    ));
-    assert_eq!(
-        store.get_profile(q.id).await.unwrap(),
-        None,
-        "the profile insert was rolled back"
-    );
-
-    let changed = AppProfile {
-        status: ProfileStatus::Valid,
-        reason: None,
-        ..p.clone()
-    };
-    let mut boom = created_event(&changed);
-    boom.detail = Some("boom".into());
-    assert!(store.save_profile(&changed, Some(boom)).await.is_err());
-    assert_eq!(
-        store.get_profile(p.id).await.unwrap(),
-        Some(p.clone()),
-        "the save was rolled back"
-    );
-    assert_eq!(store.list_history(p.id, 10).await.unwrap().len(), 1);
-
-    // History rows cannot be rewritten.
-    let mut c = raw(&path).await;
-    let r = sqlx::query("UPDATE profile_history SET detail = 'rewritten'")
-        .execute(&mut c)
-        .await;
-    assert!(r.is_err(), "profile_history is append-only");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
