@@ -1,6 +1,7 @@
 //! [`SqlStore`]: the [`Store`] on a SQL database through sqlx's `Any` driver, so that one set of
-//! queries serves every dialect; only the migrations folder and the connection set-up differ, and both
-//! are chosen by [`Dialect`] in one place.
+//! queries serves every dialect; the few differences (migrations, connection set-up, WAL mode, leasing
+//! with `SKIP LOCKED`, a `VACUUM` after sealing legacy nonces) match on [`Dialect`] where they arise.
+//! One module per table family under `sql/`; the [`Store`] impl here routes each method to its module.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
