@@ -13,7 +13,8 @@
 //! - Master key rotation: [`rotate_key_files`] keeps the old key as `<key file>.old`,
 //!   [`SqlStore::resealer`] re-seals every sealed value in batches while the store is in use, and
 //!   [`SqlStore::retire_old_key_file`] removes the old key once nothing is sealed under it.
-//! - [`story`] exercises every [`Store`] method; each implementation's tests run it.
+//! - `story` (behind the `story` feature: test code, not in a normal build) exercises every
+//!   [`Store`] method; each implementation's tests run it.
 //! - [`copy`] moves a whole installation between databases (SQLite ⇄ PostgreSQL), secrets still sealed.
 //!
 //! ```no_run
@@ -51,6 +52,7 @@ mod codec;
 pub mod copy;
 pub mod sealer;
 mod sql;
+#[cfg(feature = "story")]
 pub mod story;
 
 pub use sealer::{

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit_chain;
+mod both;
 mod key_rotation;
 mod postgres;
 mod schedule;

@@ -1,7 +1,7 @@
 //! The store on PostgreSQL: the behaviour story, migrations, reopening, secrets at rest (never
-//! plaintext in any column, pending re-authorizations' included), the append-only history and rollback
-//! of a failed history write, concurrent writers, pending re-authorizations taken once across replicas,
-//! byte-order collation of IDs, and TLS settings taken from the URL.
+//! plaintext in any column, pending re-authorizations' included), concurrent writers, byte-order
+//! collation of IDs, and TLS settings taken from the URL. What holds on both dialects alike (rollback of
+//! a failed history write, taking across replicas, upgrades of older schemas) is in `both.rs`.
 //!
 //! Needs `CONSENTRY_TEST_POSTGRES_URL`, an admin URL of a role with CREATEDB (`scripts/ensure-postgres.sh`
 //! prints one; `scripts/test.sh` sets it). Each test creates a database of its own under a random name
@@ -11,13 +11,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use consentry_domain::{
-    AppProfile, PendingAuthorization, ProfileStatus, SecretKind, Store, StoreError,
-};
+use consentry_domain::{PendingAuthorization, SecretKind, Store, StoreError};
 use consentry_store::story::with_database;
-use consentry_store::story::{
-    self, created_event, full_profile, minimal_profile, new_org, new_tenant,
-};
+use consentry_store::story::{self, created_event, full_profile, new_org, new_tenant};
 use consentry_store::{Dialect, Sealer, SqlStore};
 use secrecy::{ExposeSecret as _, SecretSlice};
 use sqlx::{Connection as _, PgConnection};
@@ -351,66 +347,6 @@ async fn no_secret_is_ever_in_the_database_in_plaintext() {
     .await;
 }
 
-#[tokio::test]
-async fn a_failing_history_write_rolls_the_profile_write_back() {
-    on_fresh_database(|url| async move {
-        let store = open(&url).await;
-        let org = new_org(&store, "rollback").await;
-        let tenant = new_tenant(&store, &org, "rb").await;
-        let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
-        store.insert_profile(&p, created_event(&p)).await.unwrap();
-
-        // Make the history insert fail whenever the detail says so.
-        let mut c = raw(&url).await;
-        sqlx::raw_sql(
-            "CREATE FUNCTION fail_history() RETURNS trigger LANGUAGE plpgsql AS $$ \
-             BEGIN RAISE EXCEPTION 'history write failed'; END; $$; \
-             CREATE TRIGGER fail_history BEFORE INSERT ON profile_history \
-             FOR EACH ROW WHEN (NEW.detail = 'boom') EXECUTE FUNCTION fail_history();",
-        )
-        .execute(&mut c)
-        .await
-        .unwrap();
-
-        let q = minimal_profile(&tenant, OffsetDateTime::now_utc());
-        let mut boom = created_event(&q);
-        boom.detail = Some("boom".into());
-        assert!(matches!(
-            store.insert_profile(&q, boom).await,
-            Err(StoreError::Backend(_))
-        ));
-        assert_eq!(
-            store.get_profile(q.id).await.unwrap(),
-            None,
-            "the profile insert was rolled back"
-        );
-
-        let changed = AppProfile {
-            status: ProfileStatus::Valid,
-            reason: None,
-            ..p.clone()
-        };
-        let mut boom = created_event(&changed);
-        boom.detail = Some("boom".into());
-        assert!(store.save_profile(&changed, Some(boom)).await.is_err());
-        assert_eq!(
-            store.get_profile(p.id).await.unwrap(),
-            Some(p.clone()),
-            "the save was rolled back"
-        );
-        assert_eq!(store.list_history(p.id, 10).await.unwrap().len(), 1);
-
-        // History rows cannot be rewritten.
-        let r = sqlx::query("UPDATE profile_history SET detail = 'rewritten'")
-            .execute(&mut c)
-            .await;
-        let err = r.expect_err("profile_history is append-only");
-        assert!(err.to_string().contains("append-only"), "{err}");
-        c.close().await.unwrap();
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_do_not_fail() {
     on_fresh_database(|url| async move {
@@ -509,206 +445,6 @@ async fn tls_settings_in_the_url_are_honoured() {
         } else {
             eprintln!("verified-TLS check skipped: the server certificate {cert_file} is not readable here");
         }
-    })
-    .await;
-}
-
-/// Two stores on one database stand for two replicas behind a load balancer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_pending_state_is_taken_once_across_replicas() {
-    on_fresh_database(|url| async move {
-        let replicas = [Arc::new(open(&url).await), Arc::new(open(&url).await)];
-        let org = new_org(replicas[0].as_ref(), "replicas").await;
-        let tenant = new_tenant(replicas[0].as_ref(), &org, "rp").await;
-        let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
-        replicas[0]
-            .insert_profile(&p, created_event(&p))
-            .await
-            .unwrap();
-        for round in 0..10 {
-            let record = story::full_pending(p.id, OffsetDateTime::now_utc());
-            replicas[round % 2].put_pending(&record).await.unwrap();
-            let mut tasks = Vec::new();
-            for i in 0..16 {
-                let store = Arc::clone(&replicas[i % 2]);
-                let state_hash = record.state_hash.clone();
-                tasks.push(tokio::spawn(async move {
-                    store
-                        .take_pending(&state_hash, consentry_store::story::hold_until())
-                        .await
-                }));
-            }
-            let mut winners = 0;
-            for t in tasks {
-                let got = t.await.unwrap().expect("a concurrent take must not fail");
-                if let Some(got) = got {
-                    story::assert_same_pending(&got, &record, "taken across replicas");
-                    winners += 1;
-                }
-            }
-            assert_eq!(
-                winners, 1,
-                "round {round}: exactly one of 16 takes on two replicas gets the record"
-            );
-        }
-        for r in &replicas {
-            r.close().await;
-        }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_schema_removes_a_pending_record_with_its_profile() {
-    on_fresh_database(|url| async move {
-        // Independent of `delete_profile`: a profile row deleted by any means takes its pending record along.
-        let store = open(&url).await;
-        let org = new_org(&store, "cascade").await;
-        let tenant = new_tenant(&store, &org, "cs").await;
-        let gone = minimal_profile(&tenant, OffsetDateTime::now_utc());
-        let kept = minimal_profile(&tenant, OffsetDateTime::now_utc());
-        for p in [&gone, &kept] {
-            store.insert_profile(p, created_event(p)).await.unwrap();
-            store
-                .put_pending(&story::full_pending(p.id, OffsetDateTime::now_utc()))
-                .await
-                .unwrap();
-        }
-        let mut c = raw(&url).await;
-        sqlx::query("DELETE FROM profiles WHERE id = $1")
-            .bind(gone.id.to_string())
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let left: Vec<String> = sqlx::query_scalar("SELECT profile_id FROM pending_authorizations")
-            .fetch_all(&mut c)
-            .await
-            .unwrap();
-        assert_eq!(left, vec![kept.id.to_string()]);
-        c.close().await.unwrap();
-        store.close().await;
-    })
-    .await;
-}
-
-/// Migration 0009 on PostgreSQL: the Power Platform app types' scan choices, stored as functions up to
-/// schema 8, move to `scan_targets`; other functions stay.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn power_platform_scan_functions_become_scan_targets_at_schema_9() {
-    on_fresh_database(|url| async move {
-        let old = tempfile::tempdir().unwrap();
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        for entry in std::fs::read_dir(manifest.join("migrations/postgres")).unwrap() {
-            let entry = entry.unwrap();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.as_str() < "0009" {
-                std::fs::copy(entry.path(), old.path().join(&name)).unwrap();
-            }
-        }
-        let mut c = raw(&url).await;
-        sqlx::migrate::Migrator::new(old.path())
-            .await
-            .unwrap()
-            .run(&mut c)
-            .await
-            .unwrap();
-        let org_id = uuid::Uuid::new_v4().to_string();
-        let tenant_id = uuid::Uuid::new_v4().to_string();
-        let t = OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
-        sqlx::query(
-            "INSERT INTO organizations (id, name, name_folded, modules, created_at) VALUES ($1, 'Old', 'old', '[]', $2)",
-        )
-        .bind(&org_id)
-        .bind(t)
-        .execute(&mut c)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO tenants (id, org_id, primary_domain, display_name, created_at) \
-             VALUES ($1, $2, 'old.onmicrosoft.com', 'Old', $3)",
-        )
-        .bind(&tenant_id)
-        .bind(&org_id)
-        .bind(t)
-        .execute(&mut c)
-        .await
-        .unwrap();
-        let rows = [
-            ("cloud-governance-power-platform", r#"["scan-power-bi","scan-power-platform"]"#, "[]",
-             r#"["environments","connections","power-apps","solutions","power-automate","copilot-studio","power-bi"]"#),
-            ("enpower-power-platform", r#"["scan-power-bi"]"#, "[]", r#"["power-bi"]"#),
-            ("cloud-backup-delegated", r#"["protect-power-bi"]"#, r#"["protect-power-bi"]"#, "[]"),
-        ];
-        let mut ids = Vec::new();
-        for (app_type, functions, _, _) in rows {
-            let id = uuid::Uuid::new_v4().to_string();
-            sqlx::query(
-                "INSERT INTO profiles (id, org_id, tenant_id, app_type, service, granted_permissions, functions, \
-                 status, created_at, updated_at) VALUES ($1, $2, $3, $4, 'insights', '[]', $5, 'valid', $6, $6)",
-            )
-            .bind(&id)
-            .bind(&org_id)
-            .bind(&tenant_id)
-            .bind(app_type)
-            .bind(functions)
-            .bind(t)
-            .execute(&mut c)
-            .await
-            .unwrap();
-            ids.push(id);
-        }
-        sqlx::query(
-            "INSERT INTO pending_authorizations (state_hash, profile_id, started_by, method, leg, sign_in_follows, \
-             functions, nonce, previous_status, created_at, expires_at, sealed_secrets) \
-             VALUES ($1, $2, '\"System\"', 'user', 'sign_in', 0, '[\"scan-power-platform\"]', 'n', 'valid', $3, $3, $4)",
-        )
-        .bind("b".repeat(64))
-        .bind(&ids[1])
-        .bind(t)
-        // Sealed as builds before migration 0010 sealed it (opening the store seals the plaintext
-        // nonce into this blob, so it must open).
-        .bind(
-            Sealer::from_key_bytes(&KEY)
-                .seal(
-                    consentry_store::sealer::Binding {
-                        owner: &"b".repeat(64),
-                        kind: "pending",
-                    },
-                    b"secrets",
-                )
-                .unwrap(),
-        )
-        .execute(&mut c)
-        .await
-        .unwrap();
-        c.close().await.unwrap();
-
-        let store = open(&url).await;
-        for ((app_type, _, functions, targets), id) in rows.iter().zip(&ids) {
-            let p = store
-                .get_profile(consentry_domain::ProfileId::parse(id).unwrap())
-                .await
-                .unwrap()
-                .expect("the old profile");
-            let want_functions: Vec<String> = serde_json::from_str(functions).unwrap();
-            let want_targets: Vec<String> = serde_json::from_str(targets).unwrap();
-            assert_eq!(p.functions, want_functions, "{app_type}: functions");
-            assert_eq!(p.scan_targets, want_targets, "{app_type}: scan targets");
-        }
-        let mut c = raw(&url).await;
-        let (functions, targets): (String, String) = sqlx::query_as(
-            "SELECT functions, scan_targets FROM pending_authorizations WHERE profile_id = $1",
-        )
-        .bind(&ids[1])
-        .fetch_one(&mut c)
-        .await
-        .unwrap();
-        assert_eq!(functions, "[]");
-        assert_eq!(
-            targets,
-            r#"["environments","connections","power-apps","solutions","power-automate","copilot-studio"]"#
-        );
-        store.close().await;
     })
     .await;
 }

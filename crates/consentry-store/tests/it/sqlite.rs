@@ -1,16 +1,18 @@
-//! The store on SQLite: the behaviour story, migrations (and the upgrade of a schema-1 database),
-//! persistence across reopening, secrets at rest (never plaintext, bound to their row, refused under a
-//! wrong key), pending re-authorizations (taken once across replicas, sealed to their state hash, kept
-//! when a replica cannot open them, stored only under a state hash), the master key file, atomicity of
-//! profile writes, concurrent writers, and listing at 100,000 profiles.
+//! The store on SQLite: the behaviour story, migrations (and the sealing of a plaintext nonce from
+//! before migration 0010), persistence across reopening, secrets at rest (never plaintext, bound to
+//! their row, refused under a wrong key), pending re-authorizations (sealed to their state hash, kept
+//! when a replica cannot open them, stored only under a state hash), the master key file, concurrent
+//! writers, and listing at 100,000 profiles. What holds on both dialects alike (atomicity of profile
+//! writes and the append-only history, taking across replicas, upgrades of older schemas) is in
+//! `both.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use consentry_domain::{
-    AppProfile, MAX_PAGE_SIZE, PageRequest, PendingAuthorization, ProfileFilter, ProfileStatus,
-    SecretKind, Store, StoreError,
+    MAX_PAGE_SIZE, PageRequest, PendingAuthorization, ProfileFilter, ProfileStatus, SecretKind,
+    Store, StoreError,
 };
 use consentry_store::story::{
     self, created_event, full_profile, minimal_profile, new_org, new_tenant,
@@ -583,63 +585,6 @@ async fn the_key_file_is_created_private_and_reused() {
     );
 }
 
-#[tokio::test]
-async fn a_failing_history_write_rolls_the_profile_write_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir);
-    let store = open_with(&path, &KEY).await;
-    let org = new_org(&store, "rollback").await;
-    let tenant = new_tenant(&store, &org, "rb").await;
-    let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
-    store.insert_profile(&p, created_event(&p)).await.unwrap();
-
-    // Make the history insert fail whenever the detail says so.
-    let mut c = raw(&path).await;
-    sqlx::query(
-        "CREATE TRIGGER fail_history BEFORE INSERT ON profile_history WHEN NEW.detail = 'boom' \
-         BEGIN SELECT RAISE(ABORT, 'history write failed'); END",
-    )
-    .execute(&mut c)
-    .await
-    .unwrap();
-    c.close().await.unwrap();
-
-    let q = minimal_profile(&tenant, OffsetDateTime::now_utc());
-    let mut boom = created_event(&q);
-    boom.detail = Some("boom".into());
-    assert!(matches!(
-        store.insert_profile(&q, boom).await,
-        Err(StoreError::Backend(_))
-    ));
-    assert_eq!(
-        store.get_profile(q.id).await.unwrap(),
-        None,
-        "the profile insert was rolled back"
-    );
-
-    let changed = AppProfile {
-        status: ProfileStatus::Valid,
-        reason: None,
-        ..p.clone()
-    };
-    let mut boom = created_event(&changed);
-    boom.detail = Some("boom".into());
-    assert!(store.save_profile(&changed, Some(boom)).await.is_err());
-    assert_eq!(
-        store.get_profile(p.id).await.unwrap(),
-        Some(p.clone()),
-        "the save was rolled back"
-    );
-    assert_eq!(store.list_history(p.id, 10).await.unwrap().len(), 1);
-
-    // History rows cannot be rewritten.
-    let mut c = raw(&path).await;
-    let r = sqlx::query("UPDATE profile_history SET detail = 'rewritten'")
-        .execute(&mut c)
-        .await;
-    assert!(r.is_err(), "profile_history is append-only");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_do_not_fail_on_locks() {
     let dir = tempfile::tempdir().unwrap();
@@ -820,50 +765,6 @@ async fn listing_stays_fast_at_100_000_profiles() {
     );
 }
 
-/// Two stores on one database file stand for two replicas behind a load balancer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_pending_state_is_taken_once_across_replicas() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir);
-    let replicas = [
-        Arc::new(open_with(&path, &KEY).await),
-        Arc::new(open_with(&path, &KEY).await),
-    ];
-    let org = new_org(replicas[0].as_ref(), "replicas").await;
-    let tenant = new_tenant(replicas[0].as_ref(), &org, "rp").await;
-    let p = minimal_profile(&tenant, OffsetDateTime::now_utc());
-    replicas[0]
-        .insert_profile(&p, created_event(&p))
-        .await
-        .unwrap();
-    for round in 0..10 {
-        let record = story::full_pending(p.id, OffsetDateTime::now_utc());
-        replicas[round % 2].put_pending(&record).await.unwrap();
-        let mut tasks = Vec::new();
-        for i in 0..16 {
-            let store = Arc::clone(&replicas[i % 2]);
-            let state_hash = record.state_hash.clone();
-            tasks.push(tokio::spawn(async move {
-                store
-                    .take_pending(&state_hash, consentry_store::story::hold_until())
-                    .await
-            }));
-        }
-        let mut winners = 0;
-        for t in tasks {
-            let got = t.await.unwrap().expect("a concurrent take must not fail");
-            if let Some(got) = got {
-                story::assert_same_pending(&got, &record, "taken across replicas");
-                winners += 1;
-            }
-        }
-        assert_eq!(
-            winners, 1,
-            "round {round}: exactly one of 16 takes on two replicas gets the record"
-        );
-    }
-}
-
 #[tokio::test]
 async fn a_pending_record_sealed_for_another_state_does_not_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -1014,86 +915,6 @@ async fn only_a_state_hash_is_stored_never_a_state() {
 }
 
 #[tokio::test]
-async fn a_database_at_schema_1_upgrades_and_keeps_its_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir);
-    // Schema 1 exactly as an older build applied it: the same file, so the same checksum.
-    let old = tempfile::tempdir().unwrap();
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(
-        manifest.join("migrations/sqlite/0001_initial.sql"),
-        old.path().join("0001_initial.sql"),
-    )
-    .unwrap();
-    let mut c = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", db_url(&path)))
-        .await
-        .unwrap();
-    sqlx::migrate::Migrator::new(old.path())
-        .await
-        .unwrap()
-        .run(&mut c)
-        .await
-        .unwrap();
-    let org_id = uuid::Uuid::new_v4().to_string();
-    let tenant_id = uuid::Uuid::new_v4().to_string();
-    let profile_id = uuid::Uuid::new_v4().to_string();
-    let t = OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
-    sqlx::query(
-        "INSERT INTO organizations (id, name, name_folded, modules, created_at) VALUES ($1, 'Old', 'old', '[]', $2)",
-    )
-    .bind(&org_id)
-    .bind(t)
-    .execute(&mut c)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO tenants (id, org_id, primary_domain, display_name, created_at) \
-         VALUES ($1, $2, 'old.onmicrosoft.com', 'Old', $3)",
-    )
-    .bind(&tenant_id)
-    .bind(&org_id)
-    .bind(t)
-    .execute(&mut c)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO profiles (id, org_id, tenant_id, app_type, service, granted_permissions, functions, status, \
-         created_at, updated_at) VALUES ($1, $2, $3, 'm365-all', 'insights', '[]', '[]', 'valid', $4, $4)",
-    )
-    .bind(&profile_id)
-    .bind(&org_id)
-    .bind(&tenant_id)
-    .bind(t)
-    .execute(&mut c)
-    .await
-    .unwrap();
-    c.close().await.unwrap();
-
-    let store = open_with(&path, &KEY).await;
-    let v = store.schema_version().await.unwrap();
-    assert_eq!(v.applied, Some(v.latest));
-    assert!(
-        v.latest >= 2,
-        "the pending-authorization migration is applied"
-    );
-    let id = consentry_domain::ProfileId::parse(&profile_id).unwrap();
-    let p = store
-        .get_profile(id)
-        .await
-        .unwrap()
-        .expect("the old profile");
-    assert_eq!(p.status, ProfileStatus::Valid);
-    let record = story::full_pending(id, OffsetDateTime::now_utc());
-    store.put_pending(&record).await.unwrap();
-    let got = store
-        .take_pending(&record.state_hash, consentry_store::story::hold_until())
-        .await
-        .unwrap()
-        .unwrap();
-    story::assert_same_pending(&got, &record, "pending record on an upgraded database");
-}
-
-#[tokio::test]
 async fn a_plaintext_nonce_from_before_the_upgrade_is_sealed_when_the_store_opens() {
     // A database from before migration 0010 (the nonce was a plaintext column) holding a re-authorization in flight.
     let dir = tempfile::tempdir().unwrap();
@@ -1189,188 +1010,4 @@ async fn a_plaintext_nonce_from_before_the_upgrade_is_sealed_when_the_store_open
             "the old plaintext nonce is still in {file:?}"
         );
     }
-}
-
-#[tokio::test]
-async fn the_schema_removes_a_pending_record_with_its_profile() {
-    // Independent of `delete_profile`: a profile row deleted by any means takes its pending record along.
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir);
-    let store = open_with(&path, &KEY).await;
-    let org = new_org(&store, "cascade").await;
-    let tenant = new_tenant(&store, &org, "cs").await;
-    let gone = minimal_profile(&tenant, OffsetDateTime::now_utc());
-    let kept = minimal_profile(&tenant, OffsetDateTime::now_utc());
-    for p in [&gone, &kept] {
-        store.insert_profile(p, created_event(p)).await.unwrap();
-        store
-            .put_pending(&story::full_pending(p.id, OffsetDateTime::now_utc()))
-            .await
-            .unwrap();
-    }
-    let mut c = raw(&path).await;
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(&mut c)
-        .await
-        .unwrap();
-    assert_eq!(
-        fk, 1,
-        "the raw connection enforces foreign keys, as the store's do"
-    );
-    sqlx::query("DELETE FROM profiles WHERE id = $1")
-        .bind(gone.id.to_string())
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let left: Vec<String> = sqlx::query_scalar("SELECT profile_id FROM pending_authorizations")
-        .fetch_all(&mut c)
-        .await
-        .unwrap();
-    assert_eq!(left, vec![kept.id.to_string()]);
-}
-
-/// Migration 0009: the Power Platform app types' scan choices, stored as functions gated by modules up to
-/// schema 8, move to `scan_targets` (as the scan targets they stood for); other functions stay.
-#[tokio::test]
-async fn power_platform_scan_functions_become_scan_targets_at_schema_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir);
-    let old = tempfile::tempdir().unwrap();
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for entry in std::fs::read_dir(manifest.join("migrations/sqlite")).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.as_str() < "0009" {
-            std::fs::copy(entry.path(), old.path().join(&name)).unwrap();
-        }
-    }
-    let mut c = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", db_url(&path)))
-        .await
-        .unwrap();
-    sqlx::migrate::Migrator::new(old.path())
-        .await
-        .unwrap()
-        .run(&mut c)
-        .await
-        .unwrap();
-    let org_id = uuid::Uuid::new_v4().to_string();
-    let tenant_id = uuid::Uuid::new_v4().to_string();
-    let t = OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
-    sqlx::query(
-        "INSERT INTO organizations (id, name, name_folded, modules, created_at) VALUES ($1, 'Old', 'old', '[]', $2)",
-    )
-    .bind(&org_id)
-    .bind(t)
-    .execute(&mut c)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO tenants (id, org_id, primary_domain, display_name, created_at) \
-         VALUES ($1, $2, 'old.onmicrosoft.com', 'Old', $3)",
-    )
-    .bind(&tenant_id)
-    .bind(&org_id)
-    .bind(t)
-    .execute(&mut c)
-    .await
-    .unwrap();
-    let all_pp = r#"["environments","connections","power-apps","solutions","power-automate","copilot-studio"]"#;
-    let all = r#"["environments","connections","power-apps","solutions","power-automate","copilot-studio","power-bi"]"#;
-    // (app type, functions at schema 8, functions after, scan targets after)
-    let rows = [
-        (
-            "insights-power-platform",
-            r#"["scan-power-platform","scan-power-bi"]"#,
-            "[]",
-            all,
-        ),
-        (
-            "fly-power-platform",
-            r#"["scan-power-bi"]"#,
-            "[]",
-            r#"["power-bi"]"#,
-        ),
-        (
-            "enpower-power-platform",
-            r#"["scan-power-platform"]"#,
-            "[]",
-            all_pp,
-        ),
-        ("cloud-governance-power-platform", "[]", "[]", "[]"),
-        (
-            "cloud-backup-delegated",
-            r#"["protect-power-bi"]"#,
-            r#"["protect-power-bi"]"#,
-            "[]",
-        ),
-    ];
-    let mut ids = Vec::new();
-    for (app_type, functions, _, _) in rows {
-        let id = uuid::Uuid::new_v4().to_string();
-        sqlx::query(
-            "INSERT INTO profiles (id, org_id, tenant_id, app_type, service, granted_permissions, functions, status, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, 'insights', '[]', $5, 'valid', $6, $6)",
-        )
-        .bind(&id)
-        .bind(&org_id)
-        .bind(&tenant_id)
-        .bind(app_type)
-        .bind(functions)
-        .bind(t)
-        .execute(&mut c)
-        .await
-        .unwrap();
-        ids.push(id);
-    }
-    // A pending re-authorization of the first profile that chose Power BI scanning.
-    sqlx::query(
-        "INSERT INTO pending_authorizations (state_hash, profile_id, started_by, method, leg, sign_in_follows, \
-         functions, nonce, previous_status, created_at, expires_at, sealed_secrets) \
-         VALUES ($1, $2, '\"System\"', 'user', 'sign_in', 0, '[\"scan-power-bi\"]', 'n', 'valid', $3, $3, $4)",
-    )
-    .bind("a".repeat(64))
-    .bind(&ids[0])
-    .bind(t)
-    // Sealed as builds before migration 0010 sealed it (opening the store seals the plaintext nonce
-    // into this blob, so it must open).
-    .bind(
-        Sealer::from_key_bytes(&KEY)
-            .seal(
-                consentry_store::sealer::Binding {
-                    owner: &"a".repeat(64),
-                    kind: "pending",
-                },
-                b"secrets",
-            )
-            .unwrap(),
-    )
-    .execute(&mut c)
-    .await
-    .unwrap();
-    c.close().await.unwrap();
-
-    let store = open_with(&path, &KEY).await;
-    let v = store.schema_version().await.unwrap();
-    assert_eq!(v.applied, Some(v.latest));
-    for ((app_type, _, functions, targets), id) in rows.iter().zip(&ids) {
-        let p = store
-            .get_profile(consentry_domain::ProfileId::parse(id).unwrap())
-            .await
-            .unwrap()
-            .expect("the old profile");
-        let want_functions: Vec<String> = serde_json::from_str(functions).unwrap();
-        let want_targets: Vec<String> = serde_json::from_str(targets).unwrap();
-        assert_eq!(p.functions, want_functions, "{app_type}: functions");
-        assert_eq!(p.scan_targets, want_targets, "{app_type}: scan targets");
-    }
-    let mut c = raw(&path).await;
-    let (functions, targets): (String, String) = sqlx::query_as(
-        "SELECT functions, scan_targets FROM pending_authorizations WHERE profile_id = $1",
-    )
-    .bind(&ids[0])
-    .fetch_one(&mut c)
-    .await
-    .unwrap();
-    assert_eq!(functions, "[]");
-    assert_eq!(targets, r#"["power-bi"]"#);
 }

@@ -1,0 +1,101 @@
+//! Profiles' append-only history on [`SqlStore`]: events are written in the transaction of the
+//! profile write they record, and listed newest first.
+
+use consentry_domain::{
+    Actor, AppProfile, EventKind, HistoryEvent, NewHistoryEvent, ProfileId, ProfileStatus,
+    StatusReason, StoreError,
+};
+use sqlx::any::AnyRow;
+
+use super::{SqlStore, db_err, get};
+use crate::codec::{json_from_db, json_to_db, parse_from_db, time_from_db, time_to_db};
+
+fn history_from_row(row: &AnyRow) -> Result<HistoryEvent, StoreError> {
+    let kind: String = get(row, "kind")?;
+    let status = |col: &str| -> Result<Option<ProfileStatus>, StoreError> {
+        get::<Option<String>>(row, col)?
+            .map(|s| {
+                ProfileStatus::parse(&s).ok_or_else(|| {
+                    StoreError::Backend(format!("column {col} holds an unknown status {s:?}"))
+                })
+            })
+            .transpose()
+    };
+    Ok(HistoryEvent {
+        seq: get(row, "seq")?,
+        profile_id: parse_from_db(
+            "profile_id",
+            &get::<String>(row, "profile_id")?,
+            ProfileId::parse,
+        )?,
+        at: time_from_db("at", get(row, "at")?)?,
+        actor: json_from_db::<Actor>("actor", &get::<String>(row, "actor")?)?,
+        kind: EventKind::parse(&kind).ok_or_else(|| {
+            StoreError::Backend(format!("column kind holds an unknown event kind {kind:?}"))
+        })?,
+        from_status: status("from_status")?,
+        to_status: status("to_status")?,
+        reason: get::<Option<String>>(row, "reason")?
+            .map(|r| json_from_db::<StatusReason>("reason", &r))
+            .transpose()?,
+        detail: get(row, "detail")?,
+    })
+}
+
+/// Appends a history event inside `tx`.
+pub(super) async fn append_history(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    event: &NewHistoryEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO profile_history (profile_id, at, actor, kind, from_status, to_status, reason, reason_code, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(event.profile_id.to_string())
+    .bind(time_to_db(event.at)?)
+    .bind(json_to_db("actor", &event.actor)?)
+    .bind(event.kind.as_str())
+    .bind(event.from_status.map(|s| s.as_str()))
+    .bind(event.to_status.map(|s| s.as_str()))
+    .bind(event.reason.as_ref().map(|r| json_to_db("status reason", r)).transpose()?)
+    .bind(event.reason.as_ref().map(|r| r.code()))
+    .bind(event.detail.clone())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_err("appending a history event", e))?;
+    Ok(())
+}
+
+pub(super) fn check_event_matches(
+    profile: &AppProfile,
+    event: &NewHistoryEvent,
+) -> Result<(), StoreError> {
+    if event.profile_id != profile.id {
+        return Err(StoreError::Backend(format!(
+            "history event for profile {} given with profile {}; an event must belong to the profile it is saved with",
+            event.profile_id, profile.id
+        )));
+    }
+    Ok(())
+}
+
+impl SqlStore {
+    pub(super) async fn list_history(
+        &self,
+        profile: ProfileId,
+        limit: u32,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        sqlx::query(
+            "SELECT seq, profile_id, at, actor, kind, from_status, to_status, reason, detail FROM profile_history \
+             WHERE profile_id = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(profile.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_err("listing history", e))?
+        .iter()
+        .map(history_from_row)
+        .collect()
+    }
+}
