@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUST_BACKTRACE=1
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step is announced with the seconds the run has taken so far, so a slow step shows in CI's log.
+step() { printf '\n==> %s  (at %ss)\n' "$*" "$SECONDS"; }
+trap 'printf "\n==> finished in %ss\n" "$SECONDS"' EXIT
 
 step "rustfmt"
 cargo fmt --all -- --check
