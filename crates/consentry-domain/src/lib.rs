@@ -12,6 +12,7 @@ pub mod account;
 pub mod audit;
 pub mod check;
 pub mod error;
+pub mod graph_tokens;
 pub mod ids;
 pub mod keys;
 pub mod model;
@@ -39,6 +40,9 @@ pub use check::{
 };
 pub use consentry_catalog as catalog;
 pub use error::DomainError;
+pub use graph_tokens::{
+    GraphTokenRequest, GraphTokens, IssuedToken, SAFETY_MARGIN, TokenError, TokenStats,
+};
 pub use ids::{
     ApiKeyId, AppId, DomainName, InvalidId, ObjectId, OrgId, ProfileId, ScanProfileId, Scope,
     TenantId, TenantRef, Thumbprint, Upn, WebhookId,

@@ -219,6 +219,25 @@ impl std::fmt::Display for DetailFor<'_> {
 /// `Result` for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The token API's refusals.
+impl From<consentry_domain::TokenError> for ApiError {
+    fn from(e: consentry_domain::TokenError) -> Self {
+        match e {
+            consentry_domain::TokenError::Unauthorized(m) => ApiError::Unauthorized(m),
+            consentry_domain::TokenError::BadRequest(m) => ApiError::BadRequest {
+                field: None,
+                message: m,
+            },
+            consentry_domain::TokenError::NotFound(m) => ApiError::NotFound(m),
+            consentry_domain::TokenError::ProfileInvalid { profile_id, reason } => {
+                ApiError::ProfileInvalid { profile_id, reason }
+            }
+            consentry_domain::TokenError::Unavailable(m) => ApiError::Unavailable(m),
+            consentry_domain::TokenError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 /// A response's status and body, for the unit tests of the error mappings.
 #[cfg(test)]
 pub(crate) async fn read(res: Response) -> (StatusCode, String) {

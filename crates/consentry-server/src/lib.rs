@@ -45,7 +45,7 @@ pub struct AppState {
     pub metrics: std::sync::Arc<consentry_monitor::metrics::Metrics>,
     /// The token API (Microsoft Graph access tokens for the vendor's services): its token cache,
     /// single-flight acquisition, lookup cache and audit windows.
-    pub graph_tokens: std::sync::Arc<api::graph_tokens::GraphTokenService>,
+    pub graph_tokens: std::sync::Arc<consentry_domain::GraphTokens>,
     /// Webhook delivery counters (`/metrics`).
     pub webhook_stats: std::sync::Arc<consentry_monitor::webhooks::DeliveryStats>,
 }

@@ -243,6 +243,8 @@ pub struct Services {
     pub checker: consentry_domain::Checker,
     /// The webhook notifier (deliveries run in the background: a short-lived process flushes it).
     pub notifier: Arc<consentry_monitor::webhooks::WebhookNotifier>,
+    /// The token API's service (its caches live as long as the process).
+    pub graph_tokens: Arc<consentry_domain::GraphTokens>,
 }
 
 /// Opens the configured database with the configured master key, running migrations: the one
@@ -295,11 +297,20 @@ pub async fn compose(
     ));
     let checker = consentry_domain::Checker::new(svc.clone(), platform, cfg_check_policy(cfg))
         .with_observer(notifier.clone());
+    let graph_tokens = Arc::new(consentry_domain::GraphTokens::new(
+        svc.clone(),
+        checker.clone(),
+        std::time::Duration::from_millis(cfg.token_api.lookup_cache_ms),
+        time::Duration::seconds(
+            i64::try_from(cfg.token_api.audit_window_seconds).unwrap_or(i64::MAX / 2),
+        ),
+    ));
     Ok(Services {
         svc,
         reauth,
         checker,
         notifier,
+        graph_tokens,
     })
 }
 
@@ -319,6 +330,7 @@ pub async fn build_state_with_clock(
         reauth,
         checker,
         notifier,
+        graph_tokens,
     } = compose(cfg, clock).await?;
     let console = crate::console::ConsoleState::new(&svc, &cfg.public_url);
     Ok(AppState {
@@ -336,12 +348,7 @@ pub async fn build_state_with_clock(
         checker,
         webhook_stats: notifier.stats().clone(),
         metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
-        graph_tokens: Arc::new(crate::api::graph_tokens::GraphTokenService::new(
-            std::time::Duration::from_millis(cfg.token_api.lookup_cache_ms),
-            time::Duration::seconds(
-                i64::try_from(cfg.token_api.audit_window_seconds).unwrap_or(i64::MAX / 2),
-            ),
-        )),
+        graph_tokens,
     })
 }
 
@@ -389,7 +396,7 @@ pub async fn serve(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                st.graph_tokens.flush_audit(&st, false).await;
+                st.graph_tokens.flush_audit(false).await;
             }
         })
     });
@@ -410,7 +417,7 @@ pub async fn serve(
     if let Some(f) = flusher {
         f.abort();
     }
-    st.graph_tokens.flush_audit(&st, true).await;
+    st.graph_tokens.flush_audit(true).await;
     served?;
     Ok(())
 }

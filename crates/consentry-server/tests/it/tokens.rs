@@ -312,10 +312,10 @@ async fn tokens_of_one_key_and_profile_share_an_audit_entry_per_window() {
     assert_eq!(entries[0]["target"], format!("profile:{id}").as_str());
 
     // Before the window ends nothing more is written; after it, one entry sums up the four.
-    env.state.graph_tokens.flush_audit(&env.state, false).await;
+    env.state.graph_tokens.flush_audit(false).await;
     assert_eq!(issued_entries(&env, &org).await.len(), 1);
     env.clock.advance(time::Duration::seconds(61));
-    env.state.graph_tokens.flush_audit(&env.state, false).await;
+    env.state.graph_tokens.flush_audit(false).await;
     let entries = issued_entries(&env, &org).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert_eq!(entries[1]["detail"]["repeats"], 4);
@@ -350,7 +350,7 @@ async fn tokens_of_one_key_and_profile_share_an_audit_entry_per_window() {
         token(&env, Some(&key), CONTOSO, body.clone()).await.0,
         StatusCode::OK
     );
-    env.state.graph_tokens.flush_audit(&env.state, true).await;
+    env.state.graph_tokens.flush_audit(true).await;
     let entries = issued_entries(&env, &org).await;
     assert_eq!(entries.len(), 6);
     assert_eq!(entries[5]["detail"]["repeats"], 1);
