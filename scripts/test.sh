@@ -69,6 +69,19 @@ else
   cargo test --workspace --locked --no-run
 fi
 
+# The fuzz targets build (their own workspace and target dir, release with coverage instrumentation) in
+# the background while the tests run: the tests leave about one core idle. Its log is shown if it fails.
+fuzz_build_log="$(mktemp)"
+(
+  unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+  fi
+  cd fuzz && cargo fuzz build -s none
+) >"$fuzz_build_log" 2>&1 &
+fuzz_build_pid=$!
+trap 'kill "$fuzz_build_pid" 2>/dev/null || true; printf "\n==> finished in %ss\n" "$SECONDS"' EXIT
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
@@ -86,12 +99,36 @@ step "fuzzing (short bounded runs)"
 # instrumentation, no ASan). Each target starts from its committed corpus (fuzz/corpus/<target>/, also run
 # as regression tests by each crate); new inputs go to a scratch folder so the committed corpus stays as is.
 # A crash leaves its input in fuzz/artifacts/<target>/: add it to the corpus and a regression test.
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  cargo install cargo-fuzz --locked
+if ! wait "$fuzz_build_pid"; then
+  echo "building the fuzz targets failed:" >&2
+  cat "$fuzz_build_log" >&2
+  exit 1
 fi
+rm -f "$fuzz_build_log"
 fuzz_seconds="${CONSENTRY_FUZZ_SECONDS:-20}"
-for target in pfx callback_query aadsts catalog; do
-  scratch="$(mktemp -d)"
-  (cd fuzz && cargo fuzz run -s none "$target" "$scratch" "corpus/$target" -- -max_total_time="$fuzz_seconds")
-  rm -rf "$scratch"
+fuzz_targets=(pfx callback_query aadsts catalog)
+# The targets run side by side (each its own libFuzzer process and log), so the step takes one
+# target's time, not four; a target that fails has its log printed.
+fuzz_logs="$(mktemp -d)"
+pids=()
+for target in "${fuzz_targets[@]}"; do
+  (
+    scratch="$(mktemp -d)"
+    trap 'rm -rf "$scratch"' EXIT
+    cd fuzz && cargo fuzz run -s none "$target" "$scratch" "corpus/$target" -- -max_total_time="$fuzz_seconds"
+  ) >"$fuzz_logs/$target.log" 2>&1 &
+  pids+=($!)
 done
+fuzz_failed=0
+for i in "${!fuzz_targets[@]}"; do
+  target="${fuzz_targets[$i]}"
+  if wait "${pids[$i]}"; then
+    printf '%s: %s\n' "$target" "$(grep -E '^#[0-9]+[[:space:]]+DONE' "$fuzz_logs/$target.log" | tail -1)"
+  else
+    fuzz_failed=1
+    echo "fuzz target $target failed (its input is in fuzz/artifacts/$target/):" >&2
+    cat "$fuzz_logs/$target.log" >&2
+  fi
+done
+rm -rf "$fuzz_logs"
+exit "$fuzz_failed"
