@@ -7,22 +7,7 @@ use run::{consentry, ok};
 fn check_skips_never_authorized_profiles_and_needs_a_target() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let org: serde_json::Value =
-        serde_json::from_str(&ok(d, &["orgs", "create", "--name", "Contoso", "--json"])).unwrap();
-    let org_id = org[0]["id"].as_str().unwrap().to_string();
-    ok(
-        d,
-        &[
-            "tenants",
-            "connect",
-            "--org",
-            &org_id,
-            "--tenant-id",
-            "11111111-2222-4333-8444-555555555555",
-            "--domain",
-            "contoso.onmicrosoft.com",
-        ],
-    );
+    run::contoso(d);
     let mut ids = Vec::new();
     for app_type in ["insights-m365", "m365-all"] {
         let created: serde_json::Value = serde_json::from_str(&ok(

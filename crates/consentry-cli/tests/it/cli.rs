@@ -395,22 +395,7 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
 fn reauthorize_prints_the_microsoft_url_or_a_consent_link() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let org: serde_json::Value =
-        serde_json::from_str(&ok(d, &["orgs", "create", "--name", "Contoso", "--json"])).unwrap();
-    let org_id = org[0]["id"].as_str().unwrap().to_string();
-    ok(
-        d,
-        &[
-            "tenants",
-            "connect",
-            "--org",
-            &org_id,
-            "--tenant-id",
-            "11111111-2222-4333-8444-555555555555",
-            "--domain",
-            "contoso.onmicrosoft.com",
-        ],
-    );
+    run::contoso(d);
     let created: serde_json::Value = serde_json::from_str(&ok(
         d,
         &[
@@ -551,22 +536,7 @@ fn catalog_show_tells_notes_and_scan_targets() {
 fn reauthorize_takes_scan_targets() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let org: serde_json::Value =
-        serde_json::from_str(&ok(d, &["orgs", "create", "--name", "Contoso", "--json"])).unwrap();
-    let org_id = org[0]["id"].as_str().unwrap().to_string();
-    ok(
-        d,
-        &[
-            "tenants",
-            "connect",
-            "--org",
-            &org_id,
-            "--tenant-id",
-            "11111111-2222-4333-8444-555555555555",
-            "--domain",
-            "contoso.onmicrosoft.com",
-        ],
-    );
+    run::contoso(d);
     let created: serde_json::Value = serde_json::from_str(&ok(
         d,
         &[
