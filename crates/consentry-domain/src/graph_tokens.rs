@@ -82,6 +82,7 @@ const MAX_LOOKUPS: usize = 10_000;
 /// Token cache, single-flight acquisition, the lookup cache, audit windows and counters.
 pub struct GraphTokens {
     svc: Consentry,
+    keys: ApiKeys,
     checker: Checker,
     cache: Mutex<HashMap<ProfileId, Cached>>,
     flights: Mutex<HashMap<ProfileId, Arc<tokio::sync::Mutex<()>>>>,
@@ -132,6 +133,7 @@ impl GraphTokens {
         audit_window: Duration,
     ) -> Self {
         Self {
+            keys: ApiKeys::new(svc.clone()),
             svc,
             checker,
             cache: Mutex::default(),
@@ -446,10 +448,7 @@ impl GraphTokens {
         let resolved = match remembered {
             Some(r) => {
                 if self.touch_due(r.key_id, None, now) {
-                    ApiKeys::new(self.svc.clone())
-                        .touch(r.key_id, now)
-                        .await
-                        .map_err(internal)?;
+                    self.keys.touch(r.key_id, now).await.map_err(internal)?;
                 }
                 r
             }
@@ -480,7 +479,7 @@ impl GraphTokens {
         req: Result<GraphTokenRequest, TokenError>,
         now: OffsetDateTime,
     ) -> Result<Resolved, TokenError> {
-        let keys = ApiKeys::new(self.svc.clone());
+        let keys = &self.keys;
         let api_key = keys
             .active_by_hash(hash)
             .await
