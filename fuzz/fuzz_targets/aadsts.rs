@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    consentry_entra::fuzz_errors(data);
+    consentry_protocol::fuzz_errors(data);
 });

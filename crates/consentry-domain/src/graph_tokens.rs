@@ -296,6 +296,9 @@ impl GraphTokens {
 
     /// A token for the profile: cached, or acquired once for all concurrent callers.
     async fn token(&self, profile: &AppProfile) -> Result<(Cached, bool), TokenError> {
+        // The wall clock, not the domain's `Clock`: a token's `expires_at` is stamped by the platform
+        // adapter from the wall-clock time Microsoft answered (`expires_in` after it), so the cache
+        // compares it with the same clock. A test that moves the domain clock does not expire tokens.
         let now = OffsetDateTime::now_utc();
         if let Some(c) = self.cached(profile.id, now) {
             self.hits.fetch_add(1, Ordering::Relaxed);

@@ -44,7 +44,11 @@
 //! ```
 
 mod client;
-mod error;
+/// Microsoft's errors, parsed: the parsers live in `consentry-protocol` (pure, fuzzed without an HTTP
+/// client in the build) and are re-exported here under their usual paths.
+mod error {
+    pub use consentry_protocol::entra_error::*;
+}
 mod graph;
 mod id_token;
 mod retry;
@@ -79,27 +83,6 @@ pub use urls::{
 };
 pub use viva_engage::{VIVA_ENGAGE_RESOURCE, VIVA_ENGAGE_SCOPE, VivaEngageUser};
 
-/// The AADSTS fuzz target's body (`fuzz/fuzz_targets/aadsts.rs`), also run over the committed
-/// corpus by this crate's tests: reads `bytes` as a token-endpoint error body, a Graph error body
-/// and a redirect's error query, and classifies what parses. Never panics on any input.
+/// The AADSTS fuzz target's body, re-exported from `consentry-protocol` (where the fuzz target calls it).
 #[doc(hidden)]
-pub fn fuzz_errors(bytes: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(e) = IdentityError::from_json(Some(400), bytes) {
-        out.push(format!(
-            "{:?} {:?} {}",
-            e.cause(),
-            e.primary_code(),
-            e.is_transient()
-        ));
-        out.push(EntraError::from(e).to_string());
-    }
-    if let Some(e) = GraphError::from_json(403, bytes) {
-        out.push(format!("{:?} {:?}", e.cause(), e.kind));
-    }
-    if let Some(e) = parse_redirect_error(&String::from_utf8_lossy(bytes)) {
-        out.push(format!("{:?} {} {}", e.cause(), e.is_cancel(), e.summary()));
-        out.push(platform::platform_error(&EntraError::from(e)).message);
-    }
-    out
-}
+pub use consentry_protocol::fuzz_errors;

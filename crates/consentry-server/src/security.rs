@@ -74,6 +74,21 @@ pub fn no_store(h: &mut HeaderMap) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+/// The headers every answer carries, whatever its content security policy: no MIME sniffing, no
+/// referrer (no page of Consentry hands its URL, which may hold a consent-link token, to anyone), no
+/// framing.
+pub fn apply_common(h: &mut HeaderMap) {
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
 /// The headers every response carries. A response that set its own `Content-Security-Policy`
 /// (the console's pages allow their own style sheet and script) keeps it; every other response
 /// gets `default-src 'none'`.
@@ -82,16 +97,7 @@ pub fn apply(h: &mut HeaderMap, tls: bool) {
         .or_insert(HeaderValue::from_static(
             "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         ));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // No page of Consentry hands its URL (which may hold a consent-link token) to anyone.
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    apply_common(h);
     if tls {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -178,15 +184,20 @@ pub fn bound_via_link(headers: &HeaderMap) -> bool {
 
 /// The binding cookie's value in a request, if any.
 pub fn binding_of(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, BINDING_COOKIE).filter(|v| v.len() <= 128)
+}
+
+/// A cookie's value in a request's headers (`None` when absent or empty).
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == BINDING_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

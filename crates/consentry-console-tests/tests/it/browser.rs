@@ -2,8 +2,9 @@
 //! reason; re-authorize it through the simulator's sign-in and consent pages and see it valid; user
 //! consent; a custom app with a bad and a good .pfx; a role rejection; the functions gating; and a
 //! narrow screen; the API tokens, scan profile and audit pages, the console's 404 page, and a consent
-//! link created in the console, opened, taken to Microsoft and completed. Each step saves a screenshot
-//! under `target/artifacts/console/`.
+//! link created in the console, opened, taken to Microsoft and completed. Two stories run side by side,
+//! each in its own browser session; each step saves a screenshot under
+//! `target/artifacts/console/<story>/`.
 //!
 //! Every page Consentry serves is audited after it loads and after every form submission:
 //! - the browser's console (chromedriver's log, `goog:loggingPrefs`) must hold no CSP violation and no
@@ -578,14 +579,22 @@ impl Story {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_console_story_in_chromium() {
-    if !chromium_available() {
-        return;
-    }
-    // Without axe-core the story runs without its accessibility checks (a printed reason; under CI
-    // `axe_source` fails instead).
-    let axe = axe_source();
+/// What both stories start from: Contoso connected with the Teams module, six invalid profiles of
+/// the kinds the stories re-authorize, a valid modern-mode profile with a scan profile using it, and a
+/// console operator account of the organization.
+struct Setup {
+    env: TestEnv,
+    org_name: String,
+    hybrid: String,
+    delegated: String,
+    custom: String,
+    express: String,
+    functions: String,
+    linked: String,
+    scan: String,
+}
+
+async fn setup() -> Setup {
     let env = TestEnv::start().await;
     let org = env.connect_contoso(&["teams"]).await;
     let hybrid = env.profile("insights-m365", None).await;
@@ -632,20 +641,139 @@ async fn the_console_story_in_chromium() {
         .await
         .expect("operator account");
 
-    let driver = start_driver().await;
-    let profile_dir = tempfile::tempdir().expect("profile dir");
-    let c = browser(&driver, profile_dir.path()).await;
-    let mut s = Story {
-        c,
+    Setup {
         env,
-        shots: artifacts(),
-        n: 0,
-        axe,
-        pages: BTreeSet::new(),
-        forms_seen: BTreeSet::new(),
-        forms_sent: BTreeSet::new(),
-        error_pages: BTreeSet::new(),
-    };
+        org_name,
+        hybrid,
+        delegated,
+        custom,
+        express,
+        functions,
+        linked,
+        scan,
+    }
+}
+
+/// What a story audited and submitted, for the checks over both.
+struct Coverage {
+    pages: BTreeSet<String>,
+    forms_seen: BTreeSet<String>,
+    forms_sent: BTreeSet<String>,
+}
+
+impl Story {
+    /// A Chromium session of its own (profile directory `profile_dir`) on the shared chromedriver;
+    /// screenshots go to `target/artifacts/console/<name>/`.
+    async fn open(
+        driver: &Driver,
+        profile_dir: &Path,
+        env: TestEnv,
+        axe: Option<String>,
+        name: &str,
+    ) -> Self {
+        let shots = artifacts().join(name);
+        std::fs::create_dir_all(&shots).expect("screenshots dir");
+        Story {
+            c: browser(driver, profile_dir).await,
+            env,
+            shots,
+            n: 0,
+            axe,
+            pages: BTreeSet::new(),
+            forms_seen: BTreeSet::new(),
+            forms_sent: BTreeSet::new(),
+            error_pages: BTreeSet::new(),
+        }
+    }
+
+    /// Signs in as the organization's operator from the sign-in page the console sends an anonymous
+    /// visitor to.
+    async fn sign_in(&mut self) {
+        self.goto("/console/profiles").await;
+        self.wait("#password").await;
+        self.fill("#username", OPERATOR).await;
+        self.fill("#password", OPERATOR_PASSWORD).await;
+        self.click("button[type=submit]").await;
+        self.wait("#profiles").await;
+    }
+
+    async fn close(self) -> Coverage {
+        self.c.close().await.expect("close the browser");
+        Coverage {
+            pages: self.pages,
+            forms_seen: self.forms_seen,
+            forms_sent: self.forms_sent,
+        }
+    }
+}
+
+/// The console in Chromium, as two stories run side by side (each its own Consentry, simulator and
+/// browser session, so each takes the other's waiting time): re-authorization in the console, then
+/// consent links and every other page. Every page and form either of them meets counts for the checks
+/// at the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_story_in_chromium() {
+    if !chromium_available() {
+        return;
+    }
+    // Without axe-core the stories run without their accessibility checks (a printed reason; under CI
+    // `axe_source` fails instead).
+    let axe = axe_source();
+    let driver = start_driver().await;
+    let (a, b) = tokio::join!(
+        reauthorization_story(&driver, axe.clone()),
+        pages_story(&driver, axe)
+    );
+    let mut pages = a.pages;
+    pages.extend(b.pages);
+    let mut forms_seen = a.forms_seen;
+    forms_seen.extend(b.forms_seen);
+    let mut forms_sent = a.forms_sent;
+    forms_sent.extend(b.forms_sent);
+    // Every form seen was submitted at least once, and every kind of page was audited.
+    let unsent: Vec<&String> = forms_seen.difference(&forms_sent).collect();
+    assert!(
+        unsent.is_empty(),
+        "forms on Consentry's pages that this test never submits: {unsent:?} (submitted: {:?})",
+        forms_sent
+    );
+    for page in [
+        "/console/login",
+        "/console",
+        "/console/profiles",
+        "/console/profiles/{id}",
+        "/console/profiles/{id}/reauthorize",
+        "/console/tokens",
+        "/console/tenants/{id}/scan-profiles",
+        "/console/scan-profiles/{id}",
+        "/console/scan-profiles/{id}/edit",
+        "/console/organizations/{id}/audit",
+        "/console/no-such-page",
+        "/consent/{id}/{token}",
+        "/oauth/callback",
+        "/api/v1/docs",
+    ] {
+        assert!(pages.contains(page), "{page} was not audited: {:?}", pages);
+    }
+    println!(
+        "audited pages: {:?}\nsubmitted forms: {:?}",
+        pages, forms_sent
+    );
+}
+
+/// Sign in (a wrong password first), the list and its filters, the tenants, then re-authorizations
+/// through the simulator: admin consent for a hybrid profile and a check now, user consent by a group
+/// owner, and a custom app with a bad and a good .pfx.
+async fn reauthorization_story(driver: &Driver, axe: Option<String>) -> Coverage {
+    let Setup {
+        env,
+        hybrid,
+        delegated,
+        custom,
+        ..
+    } = setup().await;
+    let profile_dir = tempfile::tempdir().expect("profile dir");
+    let mut s = Story::open(driver, profile_dir.path(), env, axe, "reauthorization").await;
 
     // Sign in: the console sends an anonymous visitor to the sign-in page and back.
     s.goto("/console/profiles").await;
@@ -803,6 +931,27 @@ async fn the_console_story_in_chromium() {
         "{body}"
     );
     s.shot("custom-app-valid").await;
+
+    s.close().await
+}
+
+/// A role rejection; a consent link handed off and cancelled, then one opened, completed and used
+/// again; a tampered callback; personal API tokens; scan profiles; the audit log; the API docs; the
+/// 404 page; the functions gating; a narrow screen; sign out.
+async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
+    let Setup {
+        env,
+        org_name,
+        hybrid,
+        express,
+        functions,
+        linked,
+        scan,
+        ..
+    } = setup().await;
+    let profile_dir = tempfile::tempdir().expect("profile dir");
+    let mut s = Story::open(driver, profile_dir.path(), env, axe, "pages").await;
+    s.sign_in().await;
 
     // A role rejection: Cloud Backup Express needs the Microsoft 365 Backup Administrator role.
     s.open_wizard(&express).await;
@@ -984,39 +1133,5 @@ async fn the_console_story_in_chromium() {
     s.wait("#password").await;
     s.audit("end").await;
 
-    // Every form seen was submitted at least once, and every kind of page was audited.
-    let unsent: Vec<&String> = s.forms_seen.difference(&s.forms_sent).collect();
-    assert!(
-        unsent.is_empty(),
-        "forms on Consentry's pages that this test never submits: {unsent:?} (submitted: {:?})",
-        s.forms_sent
-    );
-    for page in [
-        "/console/login",
-        "/console",
-        "/console/profiles",
-        "/console/profiles/{id}",
-        "/console/profiles/{id}/reauthorize",
-        "/console/tokens",
-        "/console/tenants/{id}/scan-profiles",
-        "/console/scan-profiles/{id}",
-        "/console/scan-profiles/{id}/edit",
-        "/console/organizations/{id}/audit",
-        "/console/no-such-page",
-        "/consent/{id}/{token}",
-        "/oauth/callback",
-        "/api/v1/docs",
-    ] {
-        assert!(
-            s.pages.contains(page),
-            "{page} was not audited: {:?}",
-            s.pages
-        );
-    }
-    println!(
-        "audited pages: {:?}\nsubmitted forms: {:?}",
-        s.pages, s.forms_sent
-    );
-
-    s.c.close().await.expect("close the browser");
+    s.close().await
 }

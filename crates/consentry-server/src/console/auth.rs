@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::error::{ConsoleError, html};
 use crate::AppState;
+use crate::security::cookie;
 
 /// The session cookie: a random token whose hash keys the stored session.
 pub const SESSION_COOKIE: &str = "consentry_session";
@@ -57,19 +58,6 @@ async fn audit_sign_in(
             serde_json::json!({ "ip": ip.map(|i| i.to_string()) }),
         )
         .await;
-}
-
-/// Reads a cookie from the request headers.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
 }
 
 fn set_cookie(secure: bool, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {

@@ -106,15 +106,7 @@ pub fn apply_security_headers(h: &mut HeaderMap, csp: HeaderValue) {
     // Styles and scripts are files of the console ('self'); no inline code. Forms post to the console,
     // whose re-authorization answer redirects to Microsoft's sign-in, which form-action must allow.
     h.insert(header::CONTENT_SECURITY_POLICY, csp);
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    crate::security::apply_common(h);
     if !h.contains_key(header::CACHE_CONTROL) {
         crate::security::no_store(h);
     }

@@ -76,14 +76,7 @@ impl Layout {
 
 /// Formats a time for people (UTC, minutes).
 pub fn when(t: &OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
+    consentry_certs::utc_minutes(*t)
 }
 
 /// A status count for a summary.

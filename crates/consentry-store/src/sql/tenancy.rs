@@ -100,20 +100,13 @@ impl SqlStore {
     }
 
     pub(super) async fn delete_organization(&self, id: OrgId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM organizations WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                if is_foreign_key_violation(&e) {
-                    StoreError::Backend(format!(
-                        "organization {id} still has tenants or profiles; remove them first"
-                    ))
-                } else {
-                    db_err("deleting an organization", e)
-                }
-            })?;
-        Ok(done.rows_affected() > 0)
+        self.delete_unreferenced(
+            "DELETE FROM organizations WHERE id = $1",
+            id.to_string(),
+            || format!("organization {id} still has tenants or profiles; remove them first"),
+            "deleting an organization",
+        )
+        .await
     }
 
     pub(super) async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
@@ -196,17 +189,33 @@ impl SqlStore {
     }
 
     pub(super) async fn delete_tenant(&self, id: TenantId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
-            .bind(id.to_string())
+        self.delete_unreferenced(
+            "DELETE FROM tenants WHERE id = $1",
+            id.to_string(),
+            || format!("tenant {id} still has profiles; remove them first"),
+            "deleting a tenant",
+        )
+        .await
+    }
+
+    /// Deletes one row by ID (`statement` binds it as `$1`); a row still referenced is refused with
+    /// `in_use()`. Whether a row was deleted.
+    async fn delete_unreferenced(
+        &self,
+        statement: &'static str,
+        id: String,
+        in_use: impl FnOnce() -> String,
+        doing: &'static str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(statement)
+            .bind(id)
             .execute(&self.pool)
             .await
             .map_err(|e| {
                 if is_foreign_key_violation(&e) {
-                    StoreError::Backend(format!(
-                        "tenant {id} still has profiles; remove them first"
-                    ))
+                    StoreError::Backend(in_use())
                 } else {
-                    db_err("deleting a tenant", e)
+                    db_err(doing, e)
                 }
             })?;
         Ok(done.rows_affected() > 0)

@@ -564,7 +564,7 @@ pub fn parse_redirect_error(query: &str) -> Option<IdentityError> {
 }
 
 /// All distinct `AADSTS<digits>` numbers in `text`, in order of appearance.
-pub(crate) fn aadsts_codes(text: &str) -> Vec<u32> {
+fn aadsts_codes(text: &str) -> Vec<u32> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find("AADSTS") {
