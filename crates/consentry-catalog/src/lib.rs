@@ -26,6 +26,7 @@
 mod error;
 mod load;
 mod model;
+mod release;
 mod requirement;
 
 use std::path::Path;
@@ -40,6 +41,7 @@ pub use model::{
     License, Marker, Module, PermissionKind, PermissionType, Role, ScanTarget,
     ScanTargetChoiceError, Service, UnknownConsentMethod,
 };
+pub use release::with_permission_added;
 pub use requirement::{Requirement, Unmet, UserFacts};
 
 /// The default catalog's source text, embedded at build time.

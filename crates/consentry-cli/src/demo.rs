@@ -122,21 +122,63 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
     // The demo's webhook receivers run on this machine.
     cfg.webhooks.allow_private = true;
 
+    // The demo plays a release of the vendor's service that needs a new permission (a permission
+    // rollout): the profiles are seeded under the built-in catalog, then the server runs the catalog's
+    // next version, kept in the data folder. A catalog file of the operator's own is used as is.
+    let release = args.data_dir.join(RELEASE_CATALOG);
+    let plays_release = cfg.catalog_file.is_none();
+    let mut listener = listener;
     let state = consentry_server::build_state(&cfg).await?;
+    let seeded = if state.svc.organizations().await?.is_empty() {
+        // Seeding needs the server (the simulator redirects to its callback), not the monitor.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let seeding = tokio::spawn(consentry_server::serve(
+            listener,
+            state.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let seeded = seed(&state, &sim, &base, &mut Progress::on_stderr())
+            .await
+            .context("seeding the demo")?;
+        let _ = stop.send(());
+        seeding.await??;
+        if plays_release {
+            release_new_permission(&sim, &release)?;
+        }
+        listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} again after seeding", cfg.listen))?;
+        Some(seeded)
+    } else {
+        None
+    };
+    let state = if plays_release && release.exists() {
+        cfg.catalog_file = Some(release.clone());
+        consentry_server::build_state(&cfg).await?
+    } else {
+        state
+    };
+    let seeded = match seeded {
+        Some(s) => {
+            if plays_release {
+                // The release's first check of the Insights profile: it lacks the new permission.
+                state
+                    .checker
+                    .check(s.insights, CheckTrigger::Manual("demo".into()))
+                    .await?;
+            }
+            let mut lines = profile_lines(&state.svc).await?;
+            lines.extend(s.scan_lines);
+            Some(lines)
+        }
+        None => None,
+    };
     let server = tokio::spawn({
         let (cfg, state) = (cfg.clone(), state.clone());
         async move { crate::serve::serve_with_monitor(&cfg, state, listener).await }
     });
-
-    let seeded = if state.svc.organizations().await?.is_empty() {
-        Some(
-            seed(&state, &sim, &base, &mut Progress::on_stderr())
-                .await
-                .context("seeding the demo")?,
-        )
-    } else {
-        None
-    };
     let (token, _) = load_api_token(&cfg)?;
     println!("Consentry demo is ready in {:.1?}", started.elapsed());
     println!();
@@ -187,9 +229,50 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
         "The JSON API: curl -H 'Authorization: Bearer {}' '{base}/api/v1/profiles?status=invalid'",
         token.expose_secret()
     );
+    if plays_release && release.exists() {
+        println!(
+            "A permission rollout: this release of the catalog ({}) adds the application permission",
+            release.display()
+        );
+        println!(
+            "{RELEASE_PERMISSION} to {RELEASE_APP}. See who still lacks it at {base}/console/rollouts, and re-authorize"
+        );
+        println!("the Insights profile to bring the rollout to 100 %.");
+    }
     println!("Press Ctrl-C to stop.");
     server.await??;
     sim.shutdown().await;
+    Ok(())
+}
+
+/// The demo's release of the catalog, in the data folder.
+const RELEASE_CATALOG: &str = "catalog-release.toml";
+/// The app type the release gives a new permission, and the permission.
+const RELEASE_APP: &str = "Insights for Microsoft 365";
+const RELEASE_APP_TYPE: &str = "insights-m365";
+const RELEASE_PERMISSION: &str = "Files.Read.All";
+
+/// Plays the release: the vendor's app registration for Insights asks for the new application
+/// permission (in the simulator, whose state persists in the data folder), and the catalog's next
+/// version, written to `path`, adds it.
+fn release_new_permission(sim: &RunningSim, path: &Path) -> anyhow::Result<()> {
+    let text = consentry_catalog::with_permission_added(
+        consentry_catalog::BUILTIN_TOML,
+        "built-in catalog",
+        RELEASE_APP_TYPE,
+        RELEASE_PERMISSION,
+        consentry_catalog::PermissionType::Role,
+        false,
+    )?;
+    let app = Scenario::contoso()
+        .client_id_for(RELEASE_APP_TYPE)
+        .context("the Insights app is missing from the scenario")?;
+    sim.control().add_app_permission(
+        app,
+        entra_sim::PermissionKind::Application,
+        RELEASE_PERMISSION,
+    )?;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -243,7 +326,7 @@ async fn seed(
     sim: &RunningSim,
     _base: &str,
     progress: &mut Progress,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Seeded> {
     let svc = &state.svc;
     let control = sim.control();
     let org = svc
@@ -476,6 +559,29 @@ async fn seed(
             consentry_domain::AccountScope::Organization(org.id),
         )
         .await?;
+    for sp in [&scan, &scan_app] {
+        lines.push(format!(
+            "Scan profile \"{}\" (classic authentication, protects Planner): convert it at /console/scan-profiles/{}/edit",
+            sp.name, sp.id
+        ));
+    }
+    Ok(Seeded {
+        insights: valid,
+        scan_lines: lines,
+    })
+}
+
+/// What seeding made that the demo names once the server runs.
+struct Seeded {
+    /// The Insights profile, which the release's new permission concerns.
+    insights: ProfileId,
+    /// A line per scan profile.
+    scan_lines: Vec<String>,
+}
+
+/// A line per app profile: its app type, service, status and reason.
+async fn profile_lines(svc: &consentry_domain::Consentry) -> anyhow::Result<Vec<String>> {
+    let mut lines = vec![];
     for p in svc
         .profiles(
             &Default::default(),
@@ -496,12 +602,6 @@ async fn seed(
             v.reason_view
                 .map(|r| format!(": {}", r.summary))
                 .unwrap_or_default()
-        ));
-    }
-    for sp in [&scan, &scan_app] {
-        lines.push(format!(
-            "Scan profile \"{}\" (classic authentication, protects Planner): convert it at /console/scan-profiles/{}/edit",
-            sp.name, sp.id
         ));
     }
     Ok(lines)

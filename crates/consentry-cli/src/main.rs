@@ -13,6 +13,7 @@ mod orgs;
 mod output;
 mod profiles;
 mod progress;
+mod rollouts;
 mod scan_profiles;
 mod serve;
 mod tenants;
@@ -69,6 +70,9 @@ enum Command {
     /// seals secrets, see `master-key`).
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    /// Permission rollouts: catalog versions that added permissions, and which tenants still lack them.
+    #[command(subcommand)]
+    Rollouts(rollouts::RolloutsCmd),
     /// Scan profiles (Cloud Backup for Microsoft 365) and the Planner migration.
     #[command(subcommand)]
     ScanProfiles(scan_profiles::ScanProfilesCmd),
@@ -192,6 +196,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = load_config(cfg_path)?;
             let svc = services(&cfg).await?.svc;
             keys::run(cmd, &svc).await
+        }
+        Command::Rollouts(cmd) => {
+            let cfg = load_config(cfg_path)?;
+            let svc = services(&cfg).await?.svc;
+            rollouts::run(cmd, &svc).await
         }
         Command::Profiles(cmd) => {
             let cfg = load_config(cfg_path)?;

@@ -405,6 +405,38 @@ pub struct IssuedToken {
     pub profile_id: ProfileId,
     /// Whether it came from the cache.
     pub cached: bool,
+    /// Required permissions of the app type (in the catalog in use) that the profile's consent lacks:
+    /// during a permission rollout, what the service must do without until the tenant consents again.
+    pub missing_permissions: Vec<String>,
+    /// Optional permissions of the app type that the consent lacks.
+    pub missing_optional_permissions: Vec<String>,
+}
+
+/// The catalog permissions of `app` (required ones, or optional ones with `optional`) that `profile`'s
+/// consent lacks: not among the permissions its last consent or check saw granted, or, for a consent
+/// recorded before grants were read, added after the catalog version it was given at. A scope of
+/// another resource than Graph (Viva Engage's) is not in Graph's grants and counts as held.
+pub fn missing_permissions(
+    profile: &AppProfile,
+    app: &consentry_catalog::AppType,
+    optional: bool,
+) -> Vec<String> {
+    let version = profile.consented_catalog_version.unwrap_or(u32::MAX);
+    app.permissions
+        .iter()
+        .filter(|p| p.optional == optional && p.is_graph())
+        .filter(|p| {
+            if profile.granted_permissions.is_empty() {
+                p.since > version
+            } else {
+                !profile
+                    .granted_permissions
+                    .iter()
+                    .any(|g| g.name == p.name && g.kind == p.kind)
+            }
+        })
+        .map(|p| p.name.clone())
+        .collect()
 }
 
 impl std::fmt::Debug for IssuedToken {
@@ -465,11 +497,20 @@ impl GraphTokens {
         };
         let (c, cached) = self.token(&resolved.profile).await?;
         self.audit_issued(&resolved, cached, now).await;
+        let missing = |optional| {
+            self.svc
+                .catalog()
+                .app_type(&resolved.profile.app_type)
+                .map(|app| missing_permissions(&resolved.profile, app, optional))
+                .unwrap_or_default()
+        };
         Ok(IssuedToken {
             access_token: c.token,
             expires_at: c.expires_at,
             profile_id: resolved.profile.id,
             cached,
+            missing_permissions: missing(false),
+            missing_optional_permissions: missing(true),
         })
     }
 

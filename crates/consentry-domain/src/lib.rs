@@ -5,7 +5,8 @@
 //! world only through the ports in [`ports`] (storage, clock) and [`platform`] (Microsoft's identity
 //! platform). The modules read top-down: identifiers, statuses and the model at the bottom, the
 //! errors, the access rule, then the ports with the records they carry, and the services above them
-//! ([`service`], [`account`], [`audit`], [`keys`], [`webhooks`], [`scan`], [`check`], [`reauth`]).
+//! ([`service`], [`account`], [`audit`], [`keys`], [`webhooks`], [`scan`], [`check`], [`reauth`],
+//! [`rollouts`]).
 
 pub mod access;
 pub mod account;
@@ -19,6 +20,7 @@ pub mod model;
 pub mod platform;
 pub mod ports;
 pub mod reauth;
+pub mod rollouts;
 pub mod scan;
 pub mod service;
 pub mod status;
@@ -54,13 +56,17 @@ pub use platform::{
     SignInRequest, SignedIn, VivaEngageFacts,
 };
 pub use ports::{
-    ApiKey, ApiKeyStore, CheckSchedule, LeasedCheck, ScheduleStore, Webhook, WebhookDelivery,
-    WebhookStore,
+    ApiKey, ApiKeyStore, CheckSchedule, LeasedCheck, RolloutMember, RolloutStore, ScheduleStore,
+    Webhook, WebhookDelivery, WebhookStore,
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use reauth::{
     CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, OTHER_BROWSER, Reauthorizer,
     StartRequest, Started,
+};
+pub use rollouts::{
+    MemberState, PermissionProgress, ProgressPoint, Rollout, RolloutPermission, RolloutProfile,
+    RolloutReport, RolloutSummary, RolloutTenant, Rollouts, StateCounts,
 };
 pub use scan::{
     Conversion, NewScanProfile, PlannerReadiness, PlannerRefusal, ReadinessCode, ReadinessItem,

@@ -55,6 +55,12 @@ pub fn router(state: AppState) -> Router {
             "/organizations/{id}/audit/export",
             get(crate::api::audit::export_log),
         )
+        .route("/rollouts", get(crate::api::rollouts::list))
+        .route("/rollouts/{version}", get(crate::api::rollouts::get))
+        .route(
+            "/rollouts/{version}/export",
+            get(crate::api::rollouts::export),
+        )
         .route("/profiles/{id}/reauthorize", post(reauth::start))
         .route("/profiles/{id}/reauthorize/cancel", post(reauth::cancel))
         .route(
@@ -173,6 +179,9 @@ pub const API_ROUTES: &[&str] = &[
     "GET /api/v1/scan-profiles/{id}/planner-readiness",
     "GET /api/v1/organizations/{id}/audit",
     "GET /api/v1/organizations/{id}/audit/export",
+    "GET /api/v1/rollouts",
+    "GET /api/v1/rollouts/{version}",
+    "GET /api/v1/rollouts/{version}/export",
     "GET /api/v1/openapi.json",
     "GET /api/v1/docs",
     "GET /api/v1/docs/{file}",

@@ -71,6 +71,7 @@ pub const TABLES: &[TableSpec] = &[
     table("console_sessions", "token_hash"),
     table("personal_tokens", "id"),
     table("scan_profiles", "id"),
+    table("rollout_members", "catalog_version, profile_id"),
     table("audit_log", "seq"),
     TableSpec {
         name: "audit_head",

@@ -29,6 +29,7 @@ mod open;
 mod pending;
 mod profiles;
 mod query;
+mod rollouts;
 mod rotation;
 mod scan_profiles;
 mod schedule;

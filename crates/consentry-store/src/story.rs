@@ -50,6 +50,7 @@ pub async fn run(store: &dyn Store) {
     pending_deletion(store).await;
     scan_profiles(store).await;
     roles_and_tokens(store).await;
+    rollouts(store).await;
 }
 
 mod accounts;
@@ -58,6 +59,7 @@ mod fixtures;
 mod pending;
 mod postgres;
 mod profiles;
+mod rollouts;
 mod scan_profiles;
 mod secrets;
 mod tenancy;
@@ -68,6 +70,7 @@ pub use fixtures::*;
 pub use pending::*;
 pub use postgres::*;
 pub use profiles::*;
+pub use rollouts::*;
 pub use scan_profiles::*;
 pub use secrets::*;
 pub use tenancy::*;

@@ -343,6 +343,9 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
         "consent to this app was revoked",
         "certificate of the custom Azure app expires",
         "not been authorized yet",
+        // The demo's release: Insights lacks the permission the catalog's next version added.
+        "permissions that are not granted yet: Files.Read.All",
+        "/console/rollouts",
     ] {
         assert!(text.contains(want), "{want} in {text}");
     }
@@ -376,7 +379,7 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
     );
     assert_eq!(
         statuses.iter().filter(|s| **s == "valid").count(),
-        2,
+        1,
         "{statuses:?}"
     );
     assert_eq!(
@@ -386,7 +389,7 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
     );
     assert_eq!(
         statuses.iter().filter(|s| **s == "invalid").count(),
-        6,
+        7,
         "{statuses:?}"
     );
 }
@@ -621,4 +624,28 @@ fn keys_create_applies_the_apis_name_rule() {
         &["keys", "revoke", "00000000-0000-4000-8000-000000000000"],
     );
     assert!(err.contains("no active key"), "{err}");
+}
+
+#[test]
+fn rollouts_list_and_show_the_catalogs_versions() {
+    // The built-in catalog's version 2 added Planner's Tasks.ReadWrite.All: a rollout, with nothing to
+    // do in a new installation (the profiles that follow it are tested over the API, the same service).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let list = ok(d, &["rollouts", "list"]);
+    assert!(
+        list.contains("rollout 2: 100% done") && list.contains("Tasks.ReadWrite.All"),
+        "{list}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(d, &["rollouts", "show", "2", "--json"])).unwrap();
+    assert_eq!(json["version"], 2, "{json}");
+    assert_eq!(json["members"], serde_json::json!([]), "{json}");
+    let csv = ok(d, &["rollouts", "show", "2", "--csv"]);
+    assert_eq!(
+        csv,
+        "tenant,domain,tenant_id,app_type,profile_id,state,missing,failure,done_at\r\n"
+    );
+    let err = fails(d, &["rollouts", "show", "99"]);
+    assert!(err.contains("rollout") && err.contains("99"), "{err}");
 }

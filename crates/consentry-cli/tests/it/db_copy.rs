@@ -1,6 +1,6 @@
 //! `consentry db copy`: a seeded SQLite installation (profiles with sealed secrets, history, a pending
 //! re-authorization, the monitor's schedule, webhooks with their log, service API keys, console accounts and
-//! sessions) copied to PostgreSQL and back ends equal, row for row; its secrets stay sealed (they open with
+//! sessions, a rollout's members) copied to PostgreSQL and back ends equal, row for row; its secrets stay sealed (they open with
 //! the master key, not without it); a non-empty target is refused; and the copied installation serves tokens.
 //!
 //! Needs `CONSENTRY_TEST_POSTGRES_URL` (skipped with a note when unset, except in CI).
@@ -15,7 +15,7 @@ use consentry_domain::{
     DomainName, GrantedPermission, OperatorAccount, ProfileId, ProfileStatus, ScheduleStore as _,
     SecretKind, Store, StoreError, Tenant, TenantId, Webhook, WebhookDelivery, WebhookStore as _,
 };
-use consentry_domain::{AuditStore as _, ScanProfileStore as _};
+use consentry_domain::{AuditStore as _, RolloutStore as _, ScanProfileStore as _};
 use consentry_store::copy::TABLES;
 use consentry_store::story;
 use consentry_store::{Sealer, SqlStore};
@@ -257,6 +257,17 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         .unwrap();
     store
         .insert_scan_profile(&story::classic_scan_profile(&other, full.id, now))
+        .await
+        .unwrap();
+    // A permission rollout (a catalog version after the one the full profile was consented at) that the
+    // profile is a member of, done.
+    let enrolled = store
+        .enroll_rollout_members(4, std::slice::from_ref(&full.app_type), now)
+        .await
+        .unwrap();
+    assert!(enrolled >= 1, "the full profile is enrolled");
+    store
+        .set_rollout_done(4, &[(full.id, Some(now))])
         .await
         .unwrap();
     // Two audit entries: the chain (and its head) must survive the trip.

@@ -129,7 +129,8 @@ impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
-/// A path with its variable parts named: UUIDs become `{id}`, a consent link's token `{token}`.
+/// A path with its variable parts named: UUIDs become `{id}`, numbers `{n}`, a consent link's token
+/// `{token}`.
 fn normalize(path: &str) -> String {
     let is_uuid = |s: &str| {
         s.len() == 36
@@ -146,6 +147,9 @@ fn normalize(path: &str) -> String {
         .map(|p| {
             if is_uuid(p) {
                 "{id}".into()
+            } else if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) {
+                // A rollout's catalog version.
+                "{n}".into()
             } else {
                 p.to_string()
             }
@@ -591,6 +595,7 @@ struct Setup {
     express: String,
     functions: String,
     linked: String,
+    modern: String,
     scan: String,
 }
 
@@ -650,6 +655,7 @@ async fn setup() -> Setup {
         express,
         functions,
         linked,
+        modern,
         scan,
     }
 }
@@ -744,6 +750,8 @@ async fn the_console_story_in_chromium() {
         "/console/profiles/{id}",
         "/console/profiles/{id}/reauthorize",
         "/console/tokens",
+        "/console/rollouts",
+        "/console/rollouts/{n}",
         "/console/tenants/{id}/scan-profiles",
         "/console/scan-profiles/{id}",
         "/console/scan-profiles/{id}/edit",
@@ -940,18 +948,59 @@ async fn reauthorization_story(driver: &Driver, axe: Option<String>) -> Coverage
 /// 404 page; the functions gating; a narrow screen; sign out.
 async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     let Setup {
-        env,
+        mut env,
         org_name,
         hybrid,
         express,
         functions,
         linked,
+        modern,
         scan,
         ..
     } = setup().await;
+    // A release of the catalog gives the modern-mode app type a new application permission (and the
+    // vendor's app registration asks for it): a permission rollout with one profile.
+    let release = tempfile::tempdir().expect("release dir");
+    let rollout = release_new_permission(&mut env, release.path(), "cloud-backup-m365-all").await;
     let profile_dir = tempfile::tempdir().expect("profile dir");
     let mut s = Story::open(driver, profile_dir.path(), env, axe, "pages").await;
     s.sign_in().await;
+
+    // The rollout: who lacks the new permission; re-authorizing the profile brings it to 100 %.
+    s.goto("/console/rollouts").await;
+    assert!(
+        s.text()
+            .await
+            .contains(&format!("Catalog version {rollout}")),
+        "{}",
+        s.text().await
+    );
+    s.shot("rollouts").await;
+    s.click(&format!("#rollouts a[href='/console/rollouts/{rollout}']"))
+        .await;
+    s.wait("#rollout-summary").await;
+    let body = s.text().await;
+    assert!(
+        body.contains("0% done") && body.contains("1 tenant still lacks Reports.Read.All"),
+        "{body}"
+    );
+    s.wait("figure.chart svg").await;
+    s.shot("rollout").await;
+    s.click(&format!("#members a[href='/console/profiles/{modern}']"))
+        .await;
+    s.wait("#reauthorize").await;
+    s.open_wizard(&modern).await;
+    s.click("#continue").await;
+    s.at_microsoft(ADMIN, true, "rollout").await;
+    s.wait("#result").await;
+    assert!(
+        s.text().await.contains("re-authorized"),
+        "{}",
+        s.text().await
+    );
+    s.goto(&format!("/console/rollouts/{rollout}")).await;
+    assert!(s.text().await.contains("100% done"), "{}", s.text().await);
+    s.shot("rollout-done").await;
 
     // A role rejection: Cloud Backup Express needs the Microsoft 365 Backup Administrator role.
     s.open_wizard(&express).await;
@@ -1134,4 +1183,38 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     s.audit("end").await;
 
     s.close().await
+}
+
+/// Plays a release of the vendor's service: the app registration of `app_type` asks for
+/// `Reports.Read.All` (application) in the simulator, and Consentry restarts on the catalog's next
+/// version, written under `dir`, which adds it. The rollout's ID (the new catalog version).
+async fn release_new_permission(env: &mut TestEnv, dir: &Path, app_type: &str) -> u32 {
+    let app = entra_sim::Scenario::contoso()
+        .client_id_for(app_type)
+        .expect("app in the scenario");
+    env.sim
+        .control()
+        .add_app_permission(
+            app,
+            entra_sim::PermissionKind::Application,
+            "Reports.Read.All",
+        )
+        .expect("the app registration asks for the permission");
+    let text = consentry_catalog::with_permission_added(
+        consentry_catalog::BUILTIN_TOML,
+        "built-in catalog",
+        app_type,
+        "Reports.Read.All",
+        consentry_catalog::PermissionType::Role,
+        false,
+    )
+    .expect("the next release of the catalog");
+    let path = dir.join("release.toml");
+    std::fs::write(&path, text).expect("write the catalog");
+    env.restart_with_settings(vec![(
+        "CONSENTRY_CATALOG_FILE".into(),
+        path.display().to_string(),
+    )])
+    .await;
+    consentry_catalog::Catalog::builtin().version + 1
 }

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod clock;
 pub mod keys;
+pub mod rollouts;
 pub mod scan;
 pub mod schedule;
 pub mod webhooks;
@@ -21,6 +22,7 @@ pub use self::accounts::{AccountStore, ConsoleSession, OperatorAccount, Personal
 pub use self::audit::{AuditAction, AuditEntry, AuditHead, AuditStore, NewAuditEntry};
 pub use self::clock::{Clock, OffsetClock, SystemClock};
 pub use self::keys::{ApiKey, ApiKeyStore};
+pub use self::rollouts::{RolloutMember, RolloutStore};
 pub use self::scan::{ScanAuth, ScanProfile, ScanProfileStore};
 pub use self::schedule::{CheckSchedule, LeasedCheck, ScheduleStore};
 pub use self::webhooks::{Webhook, WebhookDelivery, WebhookStore};
@@ -42,6 +44,7 @@ pub trait Store:
     + WebhookStore
     + ApiKeyStore
     + ScanProfileStore
+    + RolloutStore
     + Send
     + Sync
     + std::fmt::Debug

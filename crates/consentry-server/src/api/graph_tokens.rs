@@ -50,6 +50,12 @@ pub struct TokenBody {
     profile_id: ProfileId,
     /// Whether it came from the cache.
     cached: bool,
+    /// Required permissions of the app type (in the catalog in use) that the profile's consent lacks:
+    /// during a permission rollout the token works without them, and Graph answers 403 to what needs
+    /// them until the tenant's administrator consents again. Empty when the consent covers the catalog.
+    missing_permissions: Vec<String>,
+    /// Optional permissions of the app type that the consent lacks.
+    missing_optional_permissions: Vec<String>,
 }
 
 impl std::fmt::Debug for TokenBody {
@@ -99,6 +105,8 @@ pub async fn issue(
                 expires_at: t.expires_at,
                 profile_id: t.profile_id,
                 cached: t.cached,
+                missing_permissions: t.missing_permissions,
+                missing_optional_permissions: t.missing_optional_permissions,
             })
         })
         .map_err(ApiError::from);

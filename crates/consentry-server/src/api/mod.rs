@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod orgs;
 pub mod profiles;
 pub mod reauth;
+pub mod rollouts;
 pub mod scan_profiles;
 pub mod tenants;
 pub mod webhooks;

@@ -75,6 +75,9 @@ pub const SERVICE_KEY: &str = "service_key";
         super::keys::revoke,
         super::audit::list,
         super::audit::export_log,
+        super::rollouts::list,
+        super::rollouts::get,
+        super::rollouts::export,
         super::scan_profiles::list,
         super::scan_profiles::create,
         super::scan_profiles::tenant_readiness,
@@ -100,6 +103,7 @@ pub const SERVICE_KEY: &str = "service_key";
         (name = "webhooks", description = "Signed notifications of status changes"),
         (name = "keys", description = "Service API keys for the token API"),
         (name = "audit", description = "An organization's audit log"),
+        (name = "rollouts", description = "Permission rollouts: catalog versions that added permissions, and which profiles still lack them"),
         (name = "tokens", description = "Microsoft Graph access tokens for the vendor's services"),
     )
 )]

@@ -21,6 +21,7 @@ mod auth;
 mod error;
 mod pages;
 mod personal_tokens;
+mod rollouts;
 mod scan;
 pub mod throttle;
 mod wizard;
@@ -92,6 +93,9 @@ pub fn routes() -> Router<AppState> {
             get(personal_tokens::page).post(personal_tokens::create),
         )
         .route("/tokens/{id}/revoke", post(personal_tokens::revoke))
+        .route("/rollouts", get(rollouts::list))
+        .route("/rollouts/{version}", get(rollouts::detail))
+        .route("/rollouts/{version}/export", get(rollouts::export))
         .route("/audit", get(audit::index))
         .route("/organizations/{id}/audit", get(audit::page))
         .route("/organizations/{id}/audit/export", get(audit::export_log))

@@ -158,6 +158,24 @@ const READ: Option<Action> = Some(Action::Read);
 const API_TABLE: &[ApiRoute] = &[
     r("GET", "", None, None, StatusCode::OK, Fresh::No),
     r("GET", "/catalog", None, None, StatusCode::OK, Fresh::No),
+    // Every caller sees the rollouts, over the profiles of the organizations it sees.
+    r("GET", "/rollouts", None, None, StatusCode::OK, Fresh::No),
+    r(
+        "GET",
+        "/rollouts/{rollout}",
+        None,
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "GET",
+        "/rollouts/{rollout}/export",
+        None,
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
     r(
         "GET",
         "/catalog/app-types/{app_type}",
@@ -524,6 +542,22 @@ const CONSOLE_TABLE: &[ConsoleRoute] = &[
         StatusCode::SEE_OTHER,
         Fresh::Profile,
     ),
+    // Every account sees the rollouts, over the profiles of the organizations it sees.
+    c("GET", "/rollouts", None, StatusCode::OK, Fresh::No),
+    c(
+        "GET",
+        "/rollouts/{rollout}",
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    c(
+        "GET",
+        "/rollouts/{rollout}/export",
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
     c("GET", "/tokens", None, StatusCode::OK, Fresh::No),
     c("POST", "/tokens", None, StatusCode::CREATED, Fresh::No),
     c(
@@ -864,6 +898,8 @@ impl World {
             .replace("{scan}", &pick(|d| d.scan.clone(), random()))
             .replace("{m365}", &pick(|d| d.m365.clone(), random()))
             .replace("{app_type}", APP_TYPE)
+            // The built-in catalog's rollout (version 2 added Planner's Tasks.ReadWrite.All).
+            .replace("{rollout}", "2")
             .replace("{fresh_guid}", &random())
             .replace("{fresh}", &fresh())
     }

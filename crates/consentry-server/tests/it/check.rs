@@ -15,14 +15,14 @@ const ADMIN: &str = "admin@contoso.onmicrosoft.com";
 const PRA: &str = "pra@contoso.onmicrosoft.com";
 const OFFICE_IP: &str = "203.0.113.7";
 
-fn vendor_app(key: &str) -> uuid::Uuid {
+pub(crate) fn vendor_app(key: &str) -> uuid::Uuid {
     entra_sim::Scenario::contoso()
         .client_id_for(key)
         .expect("app in the scenario")
 }
 
 /// Authorizes a profile of `app_type` with administrator consent by `upn`, from the office IP.
-async fn authorize(env: &TestEnv, id: &str, upn: &str, extra: Value) {
+pub(crate) async fn authorize(env: &TestEnv, id: &str, upn: &str, extra: Value) {
     let mut body = json!({"method": "admin"});
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
@@ -38,7 +38,7 @@ async fn hybrid_env(upn: &str) -> (TestEnv, String) {
     (env, id)
 }
 
-async fn check(env: &TestEnv, id: &str) -> Value {
+pub(crate) async fn check(env: &TestEnv, id: &str) -> Value {
     let (s, v) = env
         .api(Method::POST, &format!("/api/v1/profiles/{id}/check"), None)
         .await;
@@ -652,41 +652,28 @@ async fn a_reauthorization_started_during_a_check_wins_over_its_result() {
 
 /// Writes the built-in catalog as the next catalog version, in which `app_type` gains the
 /// delegated Graph scope `scope` (`since` = the new version); returns the file's path.
-fn catalog_adding_scope(
+pub(crate) fn catalog_adding_scope(
     dir: &std::path::Path,
     app_type: &str,
     scope: &str,
     optional: bool,
 ) -> String {
-    let text = consentry_catalog::BUILTIN_TOML;
-    let version = consentry_catalog::Catalog::builtin().version;
-    let next = version + 1;
-    let text = text.replacen(
-        &format!("\nversion = {version}\n"),
-        &format!("\nversion = {next}\n"),
-        1,
-    );
-    let start = text
-        .find(&format!("key = \"{app_type}\"\n"))
-        .expect("app type in the catalog");
-    let at = start
-        + text[start..]
-            .find("permissions = [\n")
-            .expect("permissions")
-        + "permissions = [\n".len();
-    let line = format!(
-        "  {{ name = \"{scope}\", kind = \"scope\", since = {next}, optional = {optional} }},\n"
-    );
-    let text = format!("{}{line}{}", &text[..at], &text[at..]);
+    let text = consentry_catalog::with_permission_added(
+        consentry_catalog::BUILTIN_TOML,
+        "builtin",
+        app_type,
+        scope,
+        consentry_catalog::PermissionType::Scope,
+        optional,
+    )
+    .expect("the next release of the catalog");
+    let next = consentry_catalog::Catalog::builtin().version + 1;
     let path = dir.join(format!("catalog-v{next}.toml"));
     std::fs::write(&path, text).unwrap();
-    // The file must load, and say what the test means.
-    let loaded = consentry_catalog::Catalog::load_file(&path).expect("the new catalog loads");
-    assert_eq!(loaded.version, next);
     path.display().to_string()
 }
 
-async fn service_key(env: &TestEnv, org: &str) -> String {
+pub(crate) async fn service_key(env: &TestEnv, org: &str) -> String {
     let key = consentry_domain::keys::new_api_key();
     env.state
         .svc
@@ -781,6 +768,14 @@ async fn a_new_delegated_scope_is_reported_as_missing(app_type: &str, optional: 
         if optional { "attention" } else { "invalid" },
         "{p}"
     );
+    // The token's answer names what the consent lacks, so the service can do without it.
+    let (lacking, other) = if optional {
+        ("missing_optional_permissions", "missing_permissions")
+    } else {
+        ("missing_permissions", "missing_optional_permissions")
+    };
+    assert_eq!(t[lacking], json!([NEW_SCOPE]), "{t}");
+    assert_eq!(t[other], json!([]), "{t}");
 
     // Re-authorizing grants the new scope: valid, consented at the new version.
     authorize(&env, &id, ADMIN, json!({})).await;
@@ -788,6 +783,12 @@ async fn a_new_delegated_scope_is_reported_as_missing(app_type: &str, optional: 
     assert_eq!(v["outcome"], "valid", "{v}");
     let p = env.get_profile(&id).await;
     assert_ne!(p["consented_catalog_version"], consented_at, "{p}");
+    // A new token (the old one is cached for the old profile) lacks nothing.
+    env.restart_with_settings(vec![]).await;
+    let (s, t) = issue_token(&env, &key, &id).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(t["missing_permissions"], json!([]), "{t}");
+    assert_eq!(t["missing_optional_permissions"], json!([]), "{t}");
     assert!(
         p["granted_permissions"]
             .as_array()

@@ -12,6 +12,7 @@ mod hostile;
 mod openapi;
 mod pages;
 mod reauth;
+mod rollouts;
 mod scan_console;
 mod scan_profiles;
 mod tokens;

@@ -1,0 +1,186 @@
+//! Permission rollouts' members on [`SqlStore`] (migration 0013): enrolled with one set-based
+//! statement, read with their profile, tenant and last re-authorization event in one query.
+
+use async_trait::async_trait;
+use consentry_domain::{
+    EventKind, GrantedPermission, OrgId, ProfileId, ProfileStatus, RolloutMember, RolloutStore,
+    StoreError, TenantId,
+};
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use super::query::{Arg, Built};
+use super::{SqlStore, db_err, get, is_unique_violation};
+use crate::codec::{
+    json_from_db, opt_time_from_db, opt_time_to_db, parse_from_db, time_from_db, time_to_db,
+};
+
+/// The history kinds that tell how a profile's last re-authorization went.
+const REAUTH_KINDS: &str = "'reauthorization_started', 'reauthorization_completed', \
+    'reauthorization_failed', 'reauthorization_expired'";
+
+fn member_from_row(row: &AnyRow) -> Result<RolloutMember, StoreError> {
+    let status: String = get(row, "status")?;
+    let version: Option<i64> = get(row, "consented_catalog_version")?;
+    let last_kind: Option<String> = get(row, "last_kind")?;
+    let last_reauthorization = match last_kind {
+        Some(k) => Some((
+            EventKind::parse(&k).ok_or_else(|| {
+                StoreError::Backend(format!("column kind holds an unknown event kind {k:?}"))
+            })?,
+            time_from_db(
+                "at",
+                get::<Option<i64>>(row, "last_at")?.ok_or_else(|| {
+                    StoreError::Backend("a history event without its time".into())
+                })?,
+            )?,
+            get::<Option<String>>(row, "last_detail")?,
+        )),
+        None => None,
+    };
+    Ok(RolloutMember {
+        profile_id: parse_from_db("id", &get::<String>(row, "id")?, ProfileId::parse)?,
+        org_id: parse_from_db("org_id", &get::<String>(row, "org_id")?, OrgId::parse)?,
+        tenant_id: parse_from_db(
+            "tenant_id",
+            &get::<String>(row, "tenant_id")?,
+            TenantId::parse,
+        )?,
+        tenant_name: get(row, "display_name")?,
+        tenant_domain: get(row, "primary_domain")?,
+        app_type: get(row, "app_type")?,
+        added_at: time_from_db("added_at", get(row, "added_at")?)?,
+        done_at: opt_time_from_db("done_at", get(row, "done_at")?)?,
+        status: ProfileStatus::parse(&status).ok_or_else(|| {
+            StoreError::Backend(format!("column status holds an unknown status {status:?}"))
+        })?,
+        granted: json_from_db::<Vec<GrantedPermission>>(
+            "granted_permissions",
+            &get::<String>(row, "granted_permissions")?,
+        )?,
+        consented_catalog_version: version
+            .map(|v| {
+                u32::try_from(v).map_err(|_| {
+                    StoreError::Backend(format!(
+                        "column consented_catalog_version holds {v}, not a version"
+                    ))
+                })
+            })
+            .transpose()?,
+        authorized_at: opt_time_from_db("authorized_at", get(row, "authorized_at")?)?,
+        last_checked_at: opt_time_from_db("last_checked_at", get(row, "last_checked_at")?)?,
+        last_reauthorization,
+    })
+}
+
+#[async_trait]
+impl RolloutStore for SqlStore {
+    async fn enroll_rollout_members(
+        &self,
+        version: u32,
+        app_types: &[String],
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        if app_types.is_empty() {
+            return Ok(0);
+        }
+        let mut b = Built::default();
+        let v = b.arg(Arg::Int(i64::from(version)));
+        let at = b.arg(Arg::Int(time_to_db(at)?));
+        let types: Vec<String> = app_types
+            .iter()
+            .map(|t| b.arg(Arg::Text(t.clone())))
+            .collect();
+        b.sql = format!(
+            "INSERT INTO rollout_members (catalog_version, profile_id, added_at, done_at) \
+             SELECT {v}, p.id, {at}, NULL FROM profiles p \
+             WHERE p.app_type IN ({}) AND p.consented_catalog_version IS NOT NULL \
+             AND p.consented_catalog_version < {v} \
+             AND NOT EXISTS (SELECT 1 FROM rollout_members m \
+                             WHERE m.catalog_version = {v} AND m.profile_id = p.id)",
+            types.join(", ")
+        );
+        // Replicas may enroll at the same moment: the one that loses the race on a profile's key tries
+        // again, and its `NOT EXISTS` then leaves out what the other enrolled.
+        let mut attempts = 0;
+        loop {
+            match b.query().execute(&self.pool).await {
+                Ok(done) => return Ok(done.rows_affected()),
+                Err(e) if is_unique_violation(&e) && attempts < 3 => attempts += 1,
+                Err(e) => return Err(db_err("enrolling a rollout's profiles", e)),
+            }
+        }
+    }
+
+    async fn rollout_members(
+        &self,
+        version: u32,
+        org: Option<OrgId>,
+    ) -> Result<Vec<RolloutMember>, StoreError> {
+        let mut b = Built::default();
+        let v = b.arg(Arg::Int(i64::from(version)));
+        let org_cond = match org {
+            Some(o) => format!(" AND p.org_id = {}", b.arg(Arg::Text(o.to_string()))),
+            None => String::new(),
+        };
+        // The last re-authorization event comes from the history's (profile_id, seq) index, one
+        // lookup per member inside the same statement.
+        let last = |col: &str| {
+            format!(
+                "(SELECT h.{col} FROM profile_history h WHERE h.profile_id = p.id \
+                 AND h.kind IN ({REAUTH_KINDS}) ORDER BY h.seq DESC LIMIT 1)"
+            )
+        };
+        b.sql = format!(
+            "SELECT p.id, p.org_id, p.tenant_id, t.display_name, t.primary_domain, p.app_type, \
+             m.added_at, m.done_at, p.status, p.granted_permissions, p.consented_catalog_version, \
+             p.authorized_at, p.last_checked_at, {} AS last_kind, {} AS last_at, {} AS last_detail \
+             FROM rollout_members m JOIN profiles p ON p.id = m.profile_id \
+             JOIN tenants t ON t.id = p.tenant_id \
+             WHERE m.catalog_version = {v}{org_cond} \
+             ORDER BY t.display_name, t.id, p.app_type, p.id",
+            last("kind"),
+            last("at"),
+            last("detail"),
+        );
+        b.query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("listing a rollout's profiles", e))?
+            .iter()
+            .map(member_from_row)
+            .collect()
+    }
+
+    async fn set_rollout_done(
+        &self,
+        version: u32,
+        changes: &[(ProfileId, Option<OffsetDateTime>)],
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_err("starting a transaction", e))?;
+        for (profile, done_at) in changes {
+            sqlx::query(AssertSqlSafe(
+                "UPDATE rollout_members SET done_at = $1 \
+                 WHERE catalog_version = $2 AND profile_id = $3"
+                    .to_string(),
+            ))
+            .bind(opt_time_to_db(*done_at)?)
+            .bind(i64::from(version))
+            .bind(profile.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err("recording a rollout's progress", e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| db_err("committing a rollout's progress", e))
+    }
+}
