@@ -12,7 +12,7 @@ rm -f "$BENCH_RESULTS/results.tsv"
 started=$(date +%s)
 "$BIN/consentry-bench" machine | jq -r .machine >"$BENCH_RESULTS/machine.txt"
 args=(); [[ $QUICK == 1 ]] && args=(--quick)
-for part in sweep token-api scale startup; do
+for part in sweep token-api scale rollout startup; do
   log "== $part"
   "$(dirname "$0")/$part.sh" "${args[@]}"
 done

@@ -43,6 +43,16 @@ enum Cmd {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// A permission rollout over the configured (seeded) store: the catalog's next version adds an
+    /// application permission to the seeded app type; times the first report (which enrolls every
+    /// profile in one statement), then further reports (members read and assessed), each the median
+    /// of `--runs`, against the baseline of counting the same profiles by status (one set-based
+    /// statement over the same rows) in the same run.
+    Rollout {
+        /// Reports timed after the first (the median is printed).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// An axum hello-world server: the baseline of the HTTP figures.
     Hello {
         /// Address to listen on.
@@ -189,6 +199,7 @@ fn config() -> anyhow::Result<consentry_server::Config> {
 async fn run(cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
         Cmd::Machine => print(&json!({"machine": machine()})),
+        Cmd::Rollout { runs } => print(&rollout(runs).await?),
         Cmd::Sign { .. } => unreachable!("handled before the runtime starts"),
         Cmd::Hello { listen } => hello(listen).await?,
         Cmd::Sim {
@@ -597,4 +608,66 @@ async fn latency(
         "body_bytes": bytes,
     }));
     Ok(())
+}
+
+/// The median of `samples` (sorted in place).
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// `Cmd::Rollout`: see its documentation.
+async fn rollout(runs: usize) -> anyhow::Result<Value> {
+    let mut cfg = config()?;
+    let release = cfg.data_dir.join("bench-rollout-catalog.toml");
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    std::fs::write(
+        &release,
+        consentry_catalog::with_permission_added(
+            consentry_catalog::BUILTIN_TOML,
+            "built-in catalog",
+            "custom-azure-app",
+            "AuditLog.Read.All",
+            consentry_catalog::PermissionType::Role,
+            false,
+        )?,
+    )?;
+    cfg.catalog_file = Some(release);
+    let state = consentry_server::build_state(&cfg).await?;
+    let caller = consentry_domain::Caller::platform("bench");
+    let rollouts = consentry_domain::Rollouts::new(state.svc.clone());
+    let version = consentry_catalog::Catalog::builtin().version + 1;
+    let timed = |started: std::time::Instant| started.elapsed().as_secs_f64() * 1000.0;
+
+    let started = std::time::Instant::now();
+    let first = rollouts.show(&caller, version).await?;
+    let enroll_ms = timed(started);
+    let mut reports = Vec::new();
+    let mut counts = Vec::new();
+    for _ in 0..runs.max(1) {
+        let started = std::time::Instant::now();
+        let r = rollouts.show(&caller, version).await?;
+        reports.push(timed(started));
+        anyhow::ensure!(
+            r.summary.profiles == first.summary.profiles,
+            "the rollout changed"
+        );
+        let started = std::time::Instant::now();
+        state
+            .svc
+            .profile_counts(&consentry_domain::ProfileFilter::default())
+            .await?;
+        counts.push(timed(started));
+    }
+    let report_ms = median(&mut reports);
+    let count_ms = median(&mut counts);
+    Ok(json!({
+        "profiles": first.summary.profiles.total(),
+        "tenants": first.summary.tenants,
+        "first_report_ms": enroll_ms,
+        "report_ms": report_ms,
+        "baseline_count_ms": count_ms,
+        "first_report_ratio": enroll_ms / count_ms.max(0.001),
+        "report_ratio": report_ms / count_ms.max(0.001),
+    }))
 }

@@ -41,6 +41,18 @@ pub(crate) fn json_to_db<T: Serialize + ?Sized>(what: &str, v: &T) -> Result<Str
         .map_err(|e| StoreError::Backend(format!("{what} could not be encoded as JSON: {e}")))
 }
 
+/// A stored catalog version (`consented_catalog_version`) back into one.
+pub(crate) fn version_from_db(v: Option<i64>) -> Result<Option<u32>, StoreError> {
+    v.map(|v| {
+        u32::try_from(v).map_err(|_| {
+            StoreError::Backend(format!(
+                "column consented_catalog_version holds {v}, not a version"
+            ))
+        })
+    })
+    .transpose()
+}
+
 /// JSON text back into a value.
 pub(crate) fn json_from_db<T: DeserializeOwned>(column: &str, s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| {

@@ -715,6 +715,16 @@ fn proceed(ctx: &Ctx, st: &mut SimState, tenant: &str, id: &str, flow: Flow) -> 
         .map(|h| format!("{} (publisher)", st.tenants[h].display_name))
         .unwrap_or_default();
     let action = format!("{}/{tenant}/consent", ctx.base);
+    // "Need admin approval": the page a user who may not consent gets.
+    let need_admin = html(
+        &NeedAdminPage {
+            upn: &user.upn,
+            app_name: &app.display_name,
+            action: action.clone(),
+            flow: id,
+        },
+        StatusCode::OK,
+    );
     match flow.kind {
         FlowKind::AdminConsent | FlowKind::LegacyAdminConsent => {
             let resp = if is_admin {
@@ -730,15 +740,7 @@ fn proceed(ctx: &Ctx, st: &mut SimState, tenant: &str, id: &str, flow: Flow) -> 
                 };
                 html(&page, StatusCode::OK)
             } else {
-                html(
-                    &NeedAdminPage {
-                        upn: &user.upn,
-                        app_name: &app.display_name,
-                        action,
-                        flow: id,
-                    },
-                    StatusCode::OK,
-                )
+                need_admin
             };
             st.flows.insert(id.to_owned(), flow);
             resp
@@ -774,15 +776,7 @@ fn proceed(ctx: &Ctx, st: &mut SimState, tenant: &str, id: &str, flow: Flow) -> 
                 };
                 html(&page, StatusCode::OK)
             } else {
-                html(
-                    &NeedAdminPage {
-                        upn: &user.upn,
-                        app_name: &app.display_name,
-                        action,
-                        flow: id,
-                    },
-                    StatusCode::OK,
-                )
+                need_admin
             };
             st.flows.insert(id.to_owned(), flow);
             resp

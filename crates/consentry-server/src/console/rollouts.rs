@@ -10,7 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use consentry_domain::{
-    MemberState, PermissionProgress, ProgressPoint, RolloutProfile, RolloutSummary, Rollouts,
+    MemberState, PermissionProgress, ProgressPoint, RolloutProfile, RolloutReport, RolloutSummary,
+    Rollouts,
 };
 use time::OffsetDateTime;
 
@@ -68,10 +69,7 @@ pub async fn detail(
     op: Operator,
     Path(raw): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let version = parse_version(&raw)?;
-    let report = Rollouts::new(st.svc.clone())
-        .show(&op.caller(), version)
-        .await?;
+    let (_, report) = report(&st, &op, &raw).await?;
     let layout = Layout::new(&st, &op).await?;
     let chart = chart(&report.history, st.svc.clock().now());
     let members = report
@@ -101,20 +99,26 @@ pub async fn export(
     op: Operator,
     Path(raw): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let version = parse_version(&raw)?;
-    let report = Rollouts::new(st.svc.clone())
-        .show(&op.caller(), version)
-        .await?;
+    let (version, report) = report(&st, &op, &raw).await?;
     Ok(crate::api::rollouts::csv_response(&report, version))
 }
 
-fn parse_version(raw: &str) -> Result<u32, ConsoleError> {
-    raw.parse().map_err(|_| {
+/// The rollout the path names (`raw`: its catalog version), as the account sees it.
+async fn report(
+    st: &AppState,
+    op: &Operator,
+    raw: &str,
+) -> Result<(u32, RolloutReport), ConsoleError> {
+    let version: u32 = raw.parse().map_err(|_| {
         ConsoleError::Domain(consentry_domain::DomainError::NotFound {
             what: "rollout",
             id: raw.chars().take(40).collect(),
         })
-    })
+    })?;
+    let report = Rollouts::new(st.svc.clone())
+        .show(&op.caller(), version)
+        .await?;
+    Ok((version, report))
 }
 
 /// The share of profiles done over time as a step line from the first point to `now`, in a 600 × 160

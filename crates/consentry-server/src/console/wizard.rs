@@ -98,29 +98,22 @@ fn needs(catalog: &Catalog, app: &AppType, service: &str, m: ConsentMethod) -> V
                     catalog.describe(&r.requires)
                 )
             };
+            // Catalog keys by their names (the key itself when the catalog has no name for it).
+            let named = |keys: &[String], name: &dyn Fn(&str) -> Option<String>| {
+                keys.iter()
+                    .map(|k| name(k).unwrap_or_else(|| k.clone()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             if !r.functions.is_empty() {
-                let names: Vec<String> = r
-                    .functions
-                    .iter()
-                    .map(|f| {
-                        app.function(f)
-                            .map(|x| x.name.clone())
-                            .unwrap_or_else(|| f.clone())
-                    })
-                    .collect();
-                s = format!("When you choose {}: {s}", names.join(", "));
+                let names = named(&r.functions, &|f| app.function(f).map(|x| x.name.clone()));
+                s = format!("When you choose {names}: {s}");
             }
             if !r.scan_targets.is_empty() {
-                let names: Vec<String> = r
-                    .scan_targets
-                    .iter()
-                    .map(|t| {
-                        app.scan_target(t)
-                            .map(|x| x.name.clone())
-                            .unwrap_or_else(|| t.clone())
-                    })
-                    .collect();
-                s = format!("When the profile scans {}: {s}", names.join(", "));
+                let names = named(&r.scan_targets, &|t| {
+                    app.scan_target(t).map(|x| x.name.clone())
+                });
+                s = format!("When the profile scans {names}: {s}");
             }
             if let Some(n) = &r.note {
                 s.push(' ');

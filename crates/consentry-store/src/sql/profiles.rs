@@ -21,7 +21,7 @@ use super::{
 };
 use crate::codec::{
     decode_cursor, encode_cursor, enum_from_db, enum_to_db, json_from_db, json_to_db,
-    opt_time_from_db, opt_time_to_db, parse_from_db, time_from_db, time_to_db,
+    opt_time_from_db, opt_time_to_db, parse_from_db, time_from_db, time_to_db, version_from_db,
 };
 
 /// The columns of `profiles`, in the order [`profile_from_row`] reads them by name.
@@ -203,15 +203,7 @@ fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreError> {
             .map(|r| json_from_db::<StatusReason>("reason", &r))
             .transpose()?,
         last_checked_at: opt_time_from_db("last_checked_at", get(row, "last_checked_at")?)?,
-        consented_catalog_version: version
-            .map(|v| {
-                u32::try_from(v).map_err(|_| {
-                    StoreError::Backend(format!(
-                        "column consented_catalog_version holds {v}, not a version"
-                    ))
-                })
-            })
-            .transpose()?,
+        consented_catalog_version: version_from_db(version)?,
         authorized_at: opt_time_from_db("authorized_at", get(row, "authorized_at")?)?,
         refresh_token_redeemed_at: opt_time_from_db(
             "refresh_token_redeemed_at",

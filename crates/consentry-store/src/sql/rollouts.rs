@@ -6,7 +6,6 @@ use consentry_domain::{
     EventKind, GrantedPermission, OrgId, ProfileId, ProfileStatus, RolloutMember, RolloutStore,
     StoreError, TenantId,
 };
-use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
@@ -14,7 +13,12 @@ use super::query::{Arg, Built};
 use super::{SqlStore, db_err, get, is_unique_violation};
 use crate::codec::{
     json_from_db, opt_time_from_db, opt_time_to_db, parse_from_db, time_from_db, time_to_db,
+    version_from_db,
 };
+
+/// Members per UPDATE of [`RolloutStore::set_rollout_done`] (two bound values each, well under both
+/// dialects' limits).
+const DONE_BATCH: usize = 500;
 
 /// The history kinds that tell how a profile's last re-authorization went.
 const REAUTH_KINDS: &str = "'reauthorization_started', 'reauthorization_completed', \
@@ -59,15 +63,7 @@ fn member_from_row(row: &AnyRow) -> Result<RolloutMember, StoreError> {
             "granted_permissions",
             &get::<String>(row, "granted_permissions")?,
         )?,
-        consented_catalog_version: version
-            .map(|v| {
-                u32::try_from(v).map_err(|_| {
-                    StoreError::Backend(format!(
-                        "column consented_catalog_version holds {v}, not a version"
-                    ))
-                })
-            })
-            .transpose()?,
+        consented_catalog_version: version_from_db(version)?,
         authorized_at: opt_time_from_db("authorized_at", get(row, "authorized_at")?)?,
         last_checked_at: opt_time_from_db("last_checked_at", get(row, "last_checked_at")?)?,
         last_reauthorization,
@@ -161,23 +157,41 @@ impl RolloutStore for SqlStore {
         if changes.is_empty() {
             return Ok(());
         }
+        // One UPDATE per batch of members, joined to a VALUES list (both dialects name its columns
+        // column1, column2), all in one transaction.
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(|e| db_err("starting a transaction", e))?;
-        for (profile, done_at) in changes {
-            sqlx::query(AssertSqlSafe(
-                "UPDATE rollout_members SET done_at = $1 \
-                 WHERE catalog_version = $2 AND profile_id = $3"
-                    .to_string(),
-            ))
-            .bind(opt_time_to_db(*done_at)?)
-            .bind(i64::from(version))
-            .bind(profile.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_err("recording a rollout's progress", e))?;
+        for batch in changes.chunks(DONE_BATCH) {
+            let mut b = Built::default();
+            let v = b.arg(Arg::Int(i64::from(version)));
+            let mut rows = Vec::with_capacity(batch.len());
+            let mut done = Vec::with_capacity(batch.len());
+            for (profile, done_at) in batch {
+                let p = b.arg(Arg::Text(profile.to_string()));
+                rows.push(p);
+                done.push(opt_time_to_db(*done_at)?);
+            }
+            // The times are bound after the IDs: `Built` binds text and integers, not NULL.
+            let values: Vec<String> = rows
+                .iter()
+                .zip(&done)
+                .map(|(p, d)| match d {
+                    Some(t) => format!("({p}, CAST({} AS BIGINT))", b.arg(Arg::Int(*t))),
+                    None => format!("({p}, CAST(NULL AS BIGINT))"),
+                })
+                .collect();
+            b.sql = format!(
+                "UPDATE rollout_members SET done_at = v.column2 FROM (VALUES {}) AS v \
+                 WHERE rollout_members.catalog_version = {v} AND rollout_members.profile_id = v.column1",
+                values.join(", ")
+            );
+            b.query()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err("recording a rollout's progress", e))?;
         }
         tx.commit()
             .await

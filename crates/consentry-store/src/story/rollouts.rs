@@ -167,26 +167,32 @@ pub async fn rollouts(store: &dyn Store) {
         ))
     );
 
-    // Done, and undone.
+    // Done (two members at once, each its own time), and undone one of them.
     let done = t0 + Duration::minutes(20);
+    let other_done = t0 + Duration::minutes(21);
     store
-        .set_rollout_done(5, &[(old.id, Some(done))])
+        .set_rollout_done(
+            5,
+            &[(old.id, Some(done)), (other_org_old.id, Some(other_done))],
+        )
         .await
         .expect("done");
-    let m = store
-        .rollout_members(5, Some(org.id))
-        .await
-        .expect("members");
-    assert_eq!(m[0].done_at, Some(done));
+    let done_at = |members: &[consentry_domain::RolloutMember], id: ProfileId| {
+        members
+            .iter()
+            .find(|m| m.profile_id == id)
+            .map(|m| m.done_at)
+    };
+    let all = store.rollout_members(5, None).await.expect("members");
+    assert_eq!(done_at(&all, old.id), Some(Some(done)));
+    assert_eq!(done_at(&all, other_org_old.id), Some(Some(other_done)));
     store
         .set_rollout_done(5, &[(old.id, None)])
         .await
         .expect("undone");
-    let m = store
-        .rollout_members(5, Some(org.id))
-        .await
-        .expect("members");
-    assert_eq!(m[0].done_at, None);
+    let all = store.rollout_members(5, None).await.expect("members");
+    assert_eq!(done_at(&all, old.id), Some(None));
+    assert_eq!(done_at(&all, other_org_old.id), Some(Some(other_done)));
     store.set_rollout_done(5, &[]).await.expect("no change");
 
     // A deleted profile leaves its rollouts.
