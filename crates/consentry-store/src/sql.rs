@@ -77,6 +77,15 @@ where
         .map_err(|e| StoreError::Backend(format!("column {column} could not be read: {e}")))
 }
 
+/// A text column parsed into an ID type (`parse`, e.g. `OrgId::parse`).
+fn get_parsed<T, E: std::fmt::Display>(
+    row: &AnyRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, StoreError> {
+    crate::codec::parse_from_db(column, &get::<String>(row, column)?, parse)
+}
+
 fn migrate_err(e: MigrateError) -> StoreError {
     match e {
         MigrateError::VersionMissing(v) => StoreError::Backend(format!(

@@ -14,7 +14,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::{
-    SqlStore, db_err, get,
+    SqlStore, db_err, get, get_parsed,
     history::{append_history, check_event_matches},
     is_foreign_key_violation, is_unique_violation,
     query::{count_query, list_query},
@@ -168,12 +168,8 @@ fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreError> {
     let version: Option<i64> = get(row, "consented_catalog_version")?;
     let profile = AppProfile {
         id: parse_from_db("id", &id, ProfileId::parse)?,
-        org_id: parse_from_db("org_id", &get::<String>(row, "org_id")?, OrgId::parse)?,
-        tenant_id: parse_from_db(
-            "tenant_id",
-            &get::<String>(row, "tenant_id")?,
-            TenantId::parse,
-        )?,
+        org_id: get_parsed(row, "org_id", OrgId::parse)?,
+        tenant_id: get_parsed(row, "tenant_id", TenantId::parse)?,
         app_type: get(row, "app_type")?,
         service: get(row, "service")?,
         application_id: get::<Option<String>>(row, "application_id")?

@@ -9,7 +9,7 @@ use consentry_domain::{
 };
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, db_err, get, is_foreign_key_violation, is_unique_violation};
+use super::{SqlStore, db_err, get, get_parsed, is_foreign_key_violation, is_unique_violation};
 use crate::codec::{json_from_db, json_to_db, parse_from_db, time_from_db, time_to_db};
 
 const COLUMNS: &str = "id, org_id, tenant_id, name, modules, auth_method, app_profile_id, \
@@ -49,12 +49,8 @@ fn from_row(row: &AnyRow) -> Result<ScanProfile, StoreError> {
     };
     Ok(ScanProfile {
         id: parse_from_db("id", &get::<String>(row, "id")?, ScanProfileId::parse)?,
-        org_id: parse_from_db("org_id", &get::<String>(row, "org_id")?, OrgId::parse)?,
-        tenant_id: parse_from_db(
-            "tenant_id",
-            &get::<String>(row, "tenant_id")?,
-            TenantId::parse,
-        )?,
+        org_id: get_parsed(row, "org_id", OrgId::parse)?,
+        tenant_id: get_parsed(row, "tenant_id", TenantId::parse)?,
         name: get(row, "name")?,
         modules: json_from_db::<BTreeSet<String>>("modules", &get::<String>(row, "modules")?)?,
         authentication,
