@@ -34,7 +34,7 @@ use crate::access::Action;
 use crate::check::{CheckTrigger, Checker};
 use crate::ids::{ApiKeyId, OrgId, ProfileId, TenantRef};
 use crate::keys::{ApiKeys, key_hash, service_caller};
-use crate::model::{AppProfile, ProfileFilter};
+use crate::model::{AppProfile, ProfileFilter, consent_lacks};
 use crate::platform::PlatformError;
 use crate::service::Consentry;
 use crate::status::{ProfileStatus, StatusReason};
@@ -421,19 +421,17 @@ pub fn missing_permissions(
     app: &consentry_catalog::AppType,
     optional: bool,
 ) -> Vec<String> {
-    let version = profile.consented_catalog_version.unwrap_or(u32::MAX);
     app.permissions
         .iter()
         .filter(|p| p.optional == optional && p.is_graph())
         .filter(|p| {
-            if profile.granted_permissions.is_empty() {
-                p.since > version
-            } else {
-                !profile
-                    .granted_permissions
-                    .iter()
-                    .any(|g| g.name == p.name && g.kind == p.kind)
-            }
+            consent_lacks(
+                &profile.granted_permissions,
+                profile.consented_catalog_version,
+                &p.name,
+                p.kind,
+                p.since,
+            )
         })
         .map(|p| p.name.clone())
         .collect()

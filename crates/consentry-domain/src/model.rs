@@ -62,6 +62,25 @@ pub struct GrantedPermission {
     pub kind: PermissionType,
 }
 
+/// Whether a consent lacks a catalog permission (`name` of `kind`, added at catalog version `since`):
+/// it is not among the permissions the last consent or check saw `granted`, or, for a consent recorded
+/// before grants were read (`granted` empty), it was added after the catalog version the consent was
+/// given at (`consented_version`; unknown: not lacking). The one rule of the permission rollouts and of
+/// the token API's `missing_permissions`.
+pub fn consent_lacks(
+    granted: &[GrantedPermission],
+    consented_version: Option<u32>,
+    name: &str,
+    kind: PermissionType,
+    since: u32,
+) -> bool {
+    if granted.is_empty() {
+        since > consented_version.unwrap_or(u32::MAX)
+    } else {
+        !granted.iter().any(|g| g.name == name && g.kind == kind)
+    }
+}
+
 /// The certificate of a custom Azure app, as recorded at authorization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

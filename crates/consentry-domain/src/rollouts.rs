@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use crate::access::{Action, Caller};
 use crate::error::DomainError;
 use crate::ids::{OrgId, ProfileId, TenantId};
-use crate::model::EventKind;
+use crate::model::{EventKind, consent_lacks};
 use crate::ports::RolloutMember;
 use crate::service::Consentry;
 use crate::status::ProfileStatus;
@@ -311,18 +311,16 @@ fn csv_field(s: &str) -> String {
 
 /// Where `m` is in `rollout`, and what it lacks.
 fn assess(rollout: &Rollout, m: &RolloutMember) -> (MemberState, Vec<String>, Option<String>) {
-    let consented_after = m
-        .consented_catalog_version
-        .is_some_and(|v| v >= rollout.version);
     let missing: Vec<String> = rollout
         .added_to(&m.app_type)
         .filter(|p| {
-            let granted = m
-                .granted
-                .iter()
-                .any(|g| g.name == p.permission && g.kind == p.kind);
-            // A consent recorded before grants were read counts by its version.
-            !(granted || (m.granted.is_empty() && consented_after))
+            consent_lacks(
+                &m.granted,
+                m.consented_catalog_version,
+                &p.permission,
+                p.kind,
+                rollout.version,
+            )
         })
         .map(|p| p.permission.clone())
         .collect();
@@ -647,7 +645,7 @@ mod tests {
         let a = member("planner", &[], 1);
         let mut b = member("planner", &[], 1);
         b.added_at += time::Duration::hours(2);
-        let mut pa = RolloutProfile {
+        let pa = RolloutProfile {
             profile_id: a.profile_id,
             org_id: a.org_id,
             tenant_id: a.tenant_id,
@@ -659,11 +657,13 @@ mod tests {
             failure: None,
             done_at: Some(a.added_at + time::Duration::hours(1)),
         };
-        let mut pb = pa.clone();
-        pb.profile_id = b.profile_id;
-        pb.state = MemberState::NotStarted;
-        pb.done_at = None;
-        pa.missing.clear();
+        let pb = RolloutProfile {
+            profile_id: b.profile_id,
+            state: MemberState::NotStarted,
+            missing: vec!["Tasks.ReadWrite.All".into()],
+            done_at: None,
+            ..pa.clone()
+        };
         let report = build_report(r, &[a.clone(), b.clone()], vec![pa, pb]);
         let points: Vec<(u64, u64)> = report.history.iter().map(|p| (p.done, p.total)).collect();
         assert_eq!(points, vec![(0, 1), (1, 1), (1, 2)]);
@@ -673,6 +673,17 @@ mod tests {
             report.summary.tenants_done, 0,
             "one tenant, one profile not done"
         );
-        assert_eq!(report.missing[0].profiles_missing, 0);
+        assert_eq!(report.summary.profiles.done, 1);
+        assert_eq!(report.summary.profiles.not_started, 1);
+        let lacking = &report.missing[0];
+        assert_eq!(lacking.profiles_missing, 1, "only the profile not done");
+        assert_eq!(
+            lacking
+                .tenants_missing
+                .iter()
+                .map(|t| t.domain.as_str())
+                .collect::<Vec<_>>(),
+            vec!["contoso.onmicrosoft.com"]
+        );
     }
 }
