@@ -128,8 +128,17 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
     let release = args.data_dir.join(RELEASE_CATALOG);
     let plays_release = cfg.catalog_file.is_none();
     let mut listener = listener;
-    let state = consentry_server::build_state(&cfg).await?;
+    // An installation seeded before runs the release it played then: one server state, built once.
+    if plays_release && release.exists() {
+        cfg.catalog_file = Some(release.clone());
+    }
+    let mut state = consentry_server::build_state(&cfg).await?;
     let seeded = if state.svc.organizations().await?.is_empty() {
+        if plays_release && cfg.catalog_file.is_some() {
+            // A release left from a demo whose database is gone: seed under the built-in catalog again.
+            cfg.catalog_file = None;
+            state = consentry_server::build_state(&cfg).await?;
+        }
         // Seeding needs the server (the simulator redirects to its callback), not the monitor.
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let seeding = tokio::spawn(consentry_server::serve(
@@ -146,34 +155,22 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
         seeding.await??;
         if plays_release {
             release_new_permission(&sim, &release)?;
+            cfg.catalog_file = Some(release.clone());
+            state = consentry_server::build_state(&cfg).await?;
+            // The release's first check of the Insights profile: it lacks the new permission.
+            state
+                .checker
+                .check(seeded.insights, CheckTrigger::Manual("demo".into()))
+                .await?;
         }
         listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .with_context(|| format!("cannot listen on {} again after seeding", cfg.listen))?;
-        Some(seeded)
+        let mut lines = profile_lines(&state.svc).await?;
+        lines.extend(seeded.scan_lines);
+        Some(lines)
     } else {
         None
-    };
-    let state = if plays_release && release.exists() {
-        cfg.catalog_file = Some(release.clone());
-        consentry_server::build_state(&cfg).await?
-    } else {
-        state
-    };
-    let seeded = match seeded {
-        Some(s) => {
-            if plays_release {
-                // The release's first check of the Insights profile: it lacks the new permission.
-                state
-                    .checker
-                    .check(s.insights, CheckTrigger::Manual("demo".into()))
-                    .await?;
-            }
-            let mut lines = profile_lines(&state.svc).await?;
-            lines.extend(s.scan_lines);
-            Some(lines)
-        }
-        None => None,
     };
     let server = tokio::spawn({
         let (cfg, state) = (cfg.clone(), state.clone());
