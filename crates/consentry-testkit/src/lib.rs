@@ -230,6 +230,57 @@ impl TestEnv {
         self.shutdown = Some(tx);
     }
 
+    /// Plays a release of the vendor's service that needs a new permission: the app registration of
+    /// `app_type` asks for `permission` in the simulator (delegated for a scope, application for a
+    /// role), and Consentry restarts on the next version of the catalog it runs (the built-in one
+    /// first), which adds it (`optional` or required). Returns the new catalog version, which is also
+    /// the rollout's ID.
+    pub async fn release_permission(
+        &mut self,
+        app_type: &str,
+        permission: &str,
+        kind: consentry_catalog::PermissionType,
+        optional: bool,
+    ) -> u32 {
+        let app = entra_sim::Scenario::contoso()
+            .client_id_for(app_type)
+            .expect("the app type's vendor app is in the scenario");
+        let sim_kind = match kind {
+            consentry_catalog::PermissionType::Scope => entra_sim::PermissionKind::Delegated,
+            consentry_catalog::PermissionType::Role => entra_sim::PermissionKind::Application,
+        };
+        self.sim
+            .control()
+            .add_app_permission(app, sim_kind, permission)
+            .expect("the app registration asks for the permission");
+        let current = self
+            .vars
+            .iter()
+            .find(|(k, _)| k == "CONSENTRY_CATALOG_FILE")
+            .map(|(_, v)| std::fs::read_to_string(v).expect("the catalog in use"))
+            .unwrap_or_else(|| consentry_catalog::BUILTIN_TOML.to_string());
+        let text = consentry_catalog::with_permission_added(
+            &current,
+            "the catalog in use",
+            app_type,
+            permission,
+            kind,
+            optional,
+        )
+        .expect("the next release of the catalog");
+        let version = consentry_catalog::Catalog::from_toml_str(&text, "release")
+            .expect("the release loads")
+            .version;
+        let path = self._dir.path().join(format!("catalog-v{version}.toml"));
+        std::fs::write(&path, text).expect("write the release");
+        self.restart_with_settings(vec![(
+            "CONSENTRY_CATALOG_FILE".into(),
+            path.display().to_string(),
+        )])
+        .await;
+        version
+    }
+
     /// Calls Consentry's API; returns the status and the JSON body.
     pub async fn api(
         &self,

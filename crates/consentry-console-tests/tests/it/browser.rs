@@ -960,8 +960,14 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     } = setup().await;
     // A release of the catalog gives the modern-mode app type a new application permission (and the
     // vendor's app registration asks for it): a permission rollout with one profile.
-    let release = tempfile::tempdir().expect("release dir");
-    let rollout = release_new_permission(&mut env, release.path(), "cloud-backup-m365-all").await;
+    let rollout = env
+        .release_permission(
+            "cloud-backup-m365-all",
+            "Reports.Read.All",
+            consentry_catalog::PermissionType::Role,
+            false,
+        )
+        .await;
     let profile_dir = tempfile::tempdir().expect("profile dir");
     let mut s = Story::open(driver, profile_dir.path(), env, axe, "pages").await;
     s.sign_in().await;
@@ -1183,38 +1189,4 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     s.audit("end").await;
 
     s.close().await
-}
-
-/// Plays a release of the vendor's service: the app registration of `app_type` asks for
-/// `Reports.Read.All` (application) in the simulator, and Consentry restarts on the catalog's next
-/// version, written under `dir`, which adds it. The rollout's ID (the new catalog version).
-async fn release_new_permission(env: &mut TestEnv, dir: &Path, app_type: &str) -> u32 {
-    let app = entra_sim::Scenario::contoso()
-        .client_id_for(app_type)
-        .expect("app in the scenario");
-    env.sim
-        .control()
-        .add_app_permission(
-            app,
-            entra_sim::PermissionKind::Application,
-            "Reports.Read.All",
-        )
-        .expect("the app registration asks for the permission");
-    let text = consentry_catalog::with_permission_added(
-        consentry_catalog::BUILTIN_TOML,
-        "built-in catalog",
-        app_type,
-        "Reports.Read.All",
-        consentry_catalog::PermissionType::Role,
-        false,
-    )
-    .expect("the next release of the catalog");
-    let path = dir.join("release.toml");
-    std::fs::write(&path, text).expect("write the catalog");
-    env.restart_with_settings(vec![(
-        "CONSENTRY_CATALOG_FILE".into(),
-        path.display().to_string(),
-    )])
-    .await;
-    consentry_catalog::Catalog::builtin().version + 1
 }

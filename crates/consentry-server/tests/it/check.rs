@@ -650,30 +650,7 @@ async fn a_reauthorization_started_during_a_check_wins_over_its_result() {
     );
 }
 
-/// Writes the built-in catalog as the next catalog version, in which `app_type` gains the
-/// delegated Graph scope `scope` (`since` = the new version); returns the file's path.
-pub(crate) fn catalog_adding_scope(
-    dir: &std::path::Path,
-    app_type: &str,
-    scope: &str,
-    optional: bool,
-) -> String {
-    let text = consentry_catalog::with_permission_added(
-        consentry_catalog::BUILTIN_TOML,
-        "builtin",
-        app_type,
-        scope,
-        consentry_catalog::PermissionType::Scope,
-        optional,
-    )
-    .expect("the next release of the catalog");
-    let next = consentry_catalog::Catalog::builtin().version + 1;
-    let path = dir.join(format!("catalog-v{next}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
-pub(crate) async fn service_key(env: &TestEnv, org: &str) -> String {
+async fn service_key(env: &TestEnv, org: &str) -> String {
     let key = consentry_domain::keys::new_api_key();
     env.state
         .svc
@@ -717,18 +694,13 @@ async fn a_new_delegated_scope_is_reported_as_missing(app_type: &str, optional: 
     assert_eq!(check(&env, &id).await["outcome"], "valid");
     let consented_at = env.get_profile(&id).await["consented_catalog_version"].clone();
 
-    env.sim
-        .control()
-        .add_app_permission(
-            vendor_app(app_type),
-            entra_sim::PermissionKind::Delegated,
-            NEW_SCOPE,
-        )
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = catalog_adding_scope(dir.path(), app_type, NEW_SCOPE, optional);
-    env.restart_with_settings(vec![("CONSENTRY_CATALOG_FILE".into(), catalog)])
-        .await;
+    env.release_permission(
+        app_type,
+        NEW_SCOPE,
+        consentry_catalog::PermissionType::Scope,
+        optional,
+    )
+    .await;
     assert_eq!(
         env.get_profile(&id).await["consented_catalog_version"],
         consented_at

@@ -8,7 +8,7 @@ use consentry_testkit::TestEnv;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::check::{authorize, catalog_adding_scope, check, vendor_app};
+use super::check::{authorize, check, vendor_app};
 
 const ADMIN: &str = "admin@contoso.onmicrosoft.com";
 const NEW_SCOPE: &str = "Files.Read.All";
@@ -42,35 +42,15 @@ async fn a_rollout_follows_each_profile_until_it_holds_the_new_permission() {
 
     // The release: the vendor's app registrations ask for the new scope, and the catalog's next two
     // versions add it (required for Insights, optional for IaaS).
-    for app in ["insights-m365", "iaas-delegated"] {
-        env.sim
-            .control()
-            .add_app_permission(
-                vendor_app(app),
-                entra_sim::PermissionKind::Delegated,
-                NEW_SCOPE,
-            )
-            .unwrap();
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let first = catalog_adding_scope(dir.path(), "insights-m365", NEW_SCOPE, false);
-    let second = consentry_catalog::with_permission_added(
-        &std::fs::read_to_string(&first).unwrap(),
-        "first release",
-        "iaas-delegated",
-        NEW_SCOPE,
-        consentry_catalog::PermissionType::Scope,
-        true,
-    )
-    .unwrap();
-    let path = dir.path().join("release.toml");
-    std::fs::write(&path, second).unwrap();
-    env.restart_with_settings(vec![(
-        "CONSENTRY_CATALOG_FILE".into(),
-        path.display().to_string(),
-    )])
-    .await;
-    let (v3, v4) = (u64::from(base) + 1, u64::from(base) + 2);
+    let scope = consentry_catalog::PermissionType::Scope;
+    let v3 = env
+        .release_permission("insights-m365", NEW_SCOPE, scope, false)
+        .await;
+    let v4 = env
+        .release_permission("iaas-delegated", NEW_SCOPE, scope, true)
+        .await;
+    assert_eq!((v3, v4), (base + 1, base + 2));
+    let (v3, v4) = (u64::from(v3), u64::from(v4));
 
     // Both rollouts are listed, newest first, each with its one profile not started.
     let (s, list) = env.api(Method::GET, "/api/v1/rollouts", None).await;
