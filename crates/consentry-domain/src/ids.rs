@@ -172,6 +172,32 @@ impl WebhookId {
     }
 }
 
+guid_newtype!(
+    /// Consentry's own identifier of a consent campaign.
+    CampaignId,
+    "campaign ID"
+);
+
+impl CampaignId {
+    /// A fresh random campaign ID.
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+guid_newtype!(
+    /// Consentry's own identifier of an email in the outbox.
+    EmailId,
+    "email ID"
+);
+
+impl EmailId {
+    /// A fresh random email ID.
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
 fn is_dns_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= 63
@@ -442,5 +468,91 @@ mod tests {
             "\"72f988bf-86f1-41af-91ab-2d7cd011db47\""
         );
         assert!(serde_json::from_str::<TenantId>("\"nope\"").is_err());
+    }
+}
+
+/// An email address a person reads, e.g. `it-admin@contoso.com`: a dot-atom local part (checked by
+/// the `email_address` crate, which lettre, the sender, uses too) and a DNS domain of two labels
+/// or more (no IP literals, no quoted local parts). The domain is stored lower-case, the local part
+/// as given (it may be case-sensitive at the receiving server).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// Parses `local@domain`.
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        let t = s.trim();
+        let bad = || {
+            InvalidId::new(
+                "email address",
+                s,
+                "expected one address such as it-admin@contoso.com",
+            )
+        };
+        if t.len() > 254 || !email_address::EmailAddress::is_valid(t) {
+            return Err(bad());
+        }
+        let (local, domain) = t.rsplit_once('@').ok_or_else(bad)?;
+        let domain = domain.to_ascii_lowercase();
+        if local.starts_with('"') || !is_domain(&domain) {
+            return Err(bad());
+        }
+        Ok(Self(format!("{local}@{domain}")))
+    }
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = InvalidId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(v: EmailAddress) -> String {
+        v.0
+    }
+}
+
+#[cfg(test)]
+mod email_tests {
+    use super::EmailAddress;
+
+    #[test]
+    fn an_email_address_keeps_its_local_part_and_lowers_its_domain() {
+        let a = EmailAddress::parse(" It-Admin@Contoso.COM ").unwrap();
+        assert_eq!(a.as_str(), "It-Admin@contoso.com");
+    }
+
+    #[test]
+    fn malformed_addresses_are_refused_with_what_was_expected() {
+        for bad in [
+            "",
+            "admin",
+            "admin@",
+            "@contoso.com",
+            "a b@contoso.com",
+            "admin@localhost",
+            "admin@[127.0.0.1]",
+            "\"a b\"@contoso.com",
+            "one@contoso.com, two@contoso.com",
+            "admin@contoso.com\r\nBcc: x@evil.example",
+        ] {
+            let e = EmailAddress::parse(bad).unwrap_err();
+            assert_eq!(e.what, "email address", "{bad}");
+            assert!(e.expected.contains("it-admin@contoso.com"), "{bad}");
+        }
     }
 }

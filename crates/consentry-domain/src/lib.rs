@@ -5,7 +5,7 @@
 //! world only through the ports in [`ports`] (storage, clock) and [`platform`] (Microsoft's identity
 //! platform). The modules read top-down: identifiers, statuses and the model at the bottom, the
 //! errors, the access rule, then the ports with the records they carry, and the services above them
-//! ([`service`], [`account`], [`audit`], [`keys`], [`webhooks`], [`scan`], [`check`], [`reauth`],
+//! ([`service`], [`account`], [`audit`], [`keys`], [`webhooks`], [`mail`], [`scan`], [`check`], [`reauth`],
 //! [`rollouts`]).
 
 pub mod access;
@@ -16,6 +16,7 @@ pub mod error;
 pub mod graph_tokens;
 pub mod ids;
 pub mod keys;
+pub mod mail;
 pub mod model;
 pub mod platform;
 pub mod ports;
@@ -46,18 +47,21 @@ pub use graph_tokens::{
     GraphTokenRequest, GraphTokens, IssuedToken, SAFETY_MARGIN, TokenError, TokenStats,
 };
 pub use ids::{
-    ApiKeyId, AppId, DomainName, InvalidId, ObjectId, OrgId, ProfileId, ScanProfileId, Scope,
-    TenantId, TenantRef, Thumbprint, Upn, WebhookId,
+    ApiKeyId, AppId, CampaignId, DomainName, EmailAddress, EmailId, InvalidId, ObjectId, OrgId,
+    ProfileId, ScanProfileId, Scope, TenantId, TenantRef, Thumbprint, Upn, WebhookId,
 };
 pub use keys::{ApiKeys, NewApiKey};
+pub use mail::{EmailContent, Mail, Outgoing, TenantContacts};
 pub use model::*;
 pub use platform::{
     AccessToken, ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed,
     SignInRequest, SignedIn, VivaEngageFacts,
 };
 pub use ports::{
-    ApiKey, ApiKeyStore, CheckSchedule, LeasedCheck, RolloutMember, RolloutStore, ScheduleStore,
-    Webhook, WebhookDelivery, WebhookStore,
+    ApiKey, ApiKeyStore, Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow,
+    CheckSchedule, EmailKind, EmailRecord, EmailState, LeasedCheck, LeasedEmail, MailStore,
+    NewCampaignTenant, NewEmail, RolloutMember, RolloutStore, ScheduleStore, Webhook,
+    WebhookDelivery, WebhookStore,
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use reauth::{

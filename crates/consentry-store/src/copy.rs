@@ -72,6 +72,11 @@ pub const TABLES: &[TableSpec] = &[
     table("personal_tokens", "id"),
     table("scan_profiles", "id"),
     table("rollout_members", "catalog_version, profile_id"),
+    table("campaigns", "id"),
+    table("campaign_tenants", "campaign_id, tenant_id"),
+    table("campaign_members", "campaign_id, profile_id"),
+    table("tenant_contacts", "tenant_id, position"),
+    table("email_outbox", "id"),
     table("audit_log", "seq"),
     TableSpec {
         name: "audit_head",

@@ -5,8 +5,10 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod campaigns;
 pub mod clock;
 pub mod keys;
+pub mod mail;
 pub mod rollouts;
 pub mod scan;
 pub mod schedule;
@@ -20,8 +22,12 @@ use time::OffsetDateTime;
 
 pub use self::accounts::{AccountStore, ConsoleSession, OperatorAccount, PersonalToken};
 pub use self::audit::{AuditAction, AuditEntry, AuditHead, AuditStore, NewAuditEntry};
+pub use self::campaigns::{
+    Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow, NewCampaignTenant,
+};
 pub use self::clock::{Clock, OffsetClock, SystemClock};
 pub use self::keys::{ApiKey, ApiKeyStore};
+pub use self::mail::{EmailKind, EmailRecord, EmailState, LeasedEmail, MailStore, NewEmail};
 pub use self::rollouts::{RolloutMember, RolloutStore};
 pub use self::scan::{ScanAuth, ScanProfile, ScanProfileStore};
 pub use self::schedule::{CheckSchedule, LeasedCheck, ScheduleStore};
@@ -45,6 +51,8 @@ pub trait Store:
     + ApiKeyStore
     + ScanProfileStore
     + RolloutStore
+    + MailStore
+    + CampaignStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -133,7 +133,7 @@ impl ProfileRow {
     }
 }
 
-fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreError> {
+pub(super) fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreError> {
     let id: String = get(row, "id")?;
     let created_raw: i64 = get(row, "created_at")?;
     let consent_object_id: Option<String> = get(row, "consent_object_id")?;

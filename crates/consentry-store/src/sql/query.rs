@@ -13,6 +13,9 @@ use crate::codec::escape_like;
 pub(super) enum Arg {
     Text(String),
     Int(i64),
+    /// A text that may be NULL.
+    OptText(Option<String>),
+    Bytes(Vec<u8>),
 }
 
 /// A query being built with numbered `$n` placeholders (accepted by SQLite and PostgreSQL alike).
@@ -35,6 +38,8 @@ impl Built {
             q = match a {
                 Arg::Text(s) => q.bind(s.clone()),
                 Arg::Int(i) => q.bind(*i),
+                Arg::OptText(s) => q.bind(s.clone()),
+                Arg::Bytes(b) => q.bind(b.clone()),
             };
         }
         q

@@ -1,9 +1,11 @@
 //! Master key rotation on [`SqlStore`]: re-sealing every sealed value under the current key, in
 //! batches, while the store stays in use, and counting values by the key that sealed them.
 //!
-//! Sealed values live in three columns: `secrets.sealed` (profiles' refresh tokens and certificates,
-//! bound to profile ID and kind), `pending_authorizations.sealed_secrets` (bound to the state hash)
-//! and `webhooks.sealed_secret` (bound to the webhook's ID). Each is walked in primary-key order, one
+//! Sealed values live in five columns: `secrets.sealed` (profiles' refresh tokens and certificates,
+//! bound to profile ID and kind), `pending_authorizations.sealed_secrets` (bound to the state hash),
+//! `webhooks.sealed_secret` (bound to the webhook's ID), `campaign_tenants.sealed_token` (a
+//! campaign link's token, bound to its hash) and `email_outbox.sealed_content` (bound to the
+//! message's ID). Each is walked in primary-key order, one
 //! batch at a time; a value not under the current key is opened (with whichever key sealed it) and
 //! sealed again, and written back only if the row still holds the value read (`… AND sealed = $old`),
 //! so a secret replaced meanwhile by the running server is never overwritten with an older one.
@@ -55,6 +57,22 @@ const COLUMNS: &[SealedColumn] = &[
         select_first: "SELECT id AS owner, sealed_secret AS sealed FROM webhooks ORDER BY id LIMIT $1",
         update: "UPDATE webhooks SET sealed_secret = $1 WHERE id = $2 AND sealed_secret = $3",
         kind: Some("webhook_secret"),
+    },
+    SealedColumn {
+        table: "campaign_tenants",
+        select: "SELECT token_hash AS owner, sealed_token AS sealed FROM campaign_tenants \
+                 WHERE token_hash > $1 ORDER BY token_hash LIMIT $2",
+        select_first: "SELECT token_hash AS owner, sealed_token AS sealed FROM campaign_tenants \
+                       ORDER BY token_hash LIMIT $1",
+        update: "UPDATE campaign_tenants SET sealed_token = $1 WHERE token_hash = $2 AND sealed_token = $3",
+        kind: Some("campaign_link"),
+    },
+    SealedColumn {
+        table: "email_outbox",
+        select: "SELECT id AS owner, sealed_content AS sealed FROM email_outbox WHERE id > $1 ORDER BY id LIMIT $2",
+        select_first: "SELECT id AS owner, sealed_content AS sealed FROM email_outbox ORDER BY id LIMIT $1",
+        update: "UPDATE email_outbox SET sealed_content = $1 WHERE id = $2 AND sealed_content = $3",
+        kind: Some("email_content"),
     },
 ];
 

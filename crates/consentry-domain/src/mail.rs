@@ -1,0 +1,384 @@
+//! Email to tenants' administrators: their contacts, what the messages say (structured, rendered to
+//! text and HTML by the sender, `consentry-mail`), and the outbox they wait in until an SMTP server
+//! accepts them.
+//!
+//! Queuing is all the domain does: delivery (retries with backoff, permanent refusals) belongs to
+//! the sender, which reads the outbox through [`MailStore`](crate::ports::MailStore).
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::access::{Action, Caller};
+use crate::error::DomainError;
+use crate::ids::{EmailAddress, EmailId, OrgId, TenantId, TenantRef};
+use crate::ports::{EmailKind, EmailRecord, NewEmail};
+use crate::service::Consentry;
+
+/// The most contacts a tenant may have.
+pub const MAX_CONTACTS: usize = 20;
+
+/// One app of a campaign invitation: what it asks for and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationApp {
+    /// The app type's display name.
+    pub app_name: String,
+    /// Its name in Microsoft Entra ID, as the consent page shows it (None for custom apps).
+    pub entra_app_name: Option<String>,
+    /// The permissions it newly asks for (a rollout), or every permission (re-authorizing an
+    /// invalid profile).
+    pub permissions: Vec<String>,
+    /// Why the consent is needed, in words.
+    pub why: String,
+    /// What the consenting account needs, in words.
+    pub required_roles: String,
+}
+
+/// A consent campaign's invitation (or reminder) to one tenant's administrators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// The vendor's customer (Consentry organization) the campaign is for.
+    pub organization: String,
+    /// The tenant's primary domain.
+    pub tenant_domain: String,
+    /// The tenant's link: one pass through every app below. A credential.
+    pub link: String,
+    /// Until when the link works.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// A reminder of an earlier invitation.
+    pub reminder: bool,
+    /// Who started the campaign, in words.
+    pub started_by: String,
+    /// The apps to consent to again.
+    pub apps: Vec<InvitationApp>,
+    /// Consentry's outbound addresses, for conditional access (empty: not configured).
+    pub outbound_addresses: Vec<String>,
+}
+
+/// A profile of the tenant became invalid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidNotice {
+    /// The organization.
+    pub organization: String,
+    /// The tenant's primary domain.
+    pub tenant_domain: String,
+    /// The app type's display name.
+    pub app_name: String,
+    /// The profile.
+    pub profile_id: String,
+    /// What is wrong, in one sentence.
+    pub reason: String,
+    /// The steps that fix it.
+    pub remediation: Vec<String>,
+}
+
+/// One line of a digest: a profile that is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestLine {
+    /// The tenant's primary domain.
+    pub tenant_domain: String,
+    /// The app type's display name.
+    pub app_name: String,
+    /// Its status.
+    pub status: String,
+    /// Why, in one sentence.
+    pub reason: String,
+}
+
+/// An organization's daily digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// The organization.
+    pub organization: String,
+    /// The day it covers (YYYY-MM-DD, UTC).
+    pub day: String,
+    /// Profiles by status: valid, attention, invalid, pending.
+    pub counts: [u64; 4],
+    /// The profiles that are not valid (at most 50).
+    pub lines: Vec<DigestLine>,
+}
+
+/// What a message says, structured; the sender renders it (text and HTML parts, no remote images).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EmailContent {
+    /// A campaign invitation or reminder.
+    Invitation(Invitation),
+    /// A profile became invalid.
+    ProfileInvalid(InvalidNotice),
+    /// An organization's daily digest.
+    Digest(Digest),
+}
+
+impl EmailContent {
+    /// The kind stored with the message.
+    pub fn kind(&self) -> EmailKind {
+        match self {
+            Self::Invitation(i) if i.reminder => EmailKind::CampaignReminder,
+            Self::Invitation(_) => EmailKind::CampaignInvitation,
+            Self::ProfileInvalid(_) => EmailKind::ProfileInvalid,
+            Self::Digest(_) => EmailKind::Digest,
+        }
+    }
+
+    /// The subject line (no secrets).
+    pub fn subject(&self) -> String {
+        match self {
+            Self::Invitation(i) => {
+                let n = i.apps.len();
+                let apps = if n == 1 {
+                    "1 app".to_string()
+                } else {
+                    format!("{n} apps")
+                };
+                let prefix = if i.reminder { "Reminder: " } else { "" };
+                format!(
+                    "{prefix}{} asks you to consent again for {apps} in {}",
+                    i.organization, i.tenant_domain
+                )
+            }
+            Self::ProfileInvalid(n) => format!(
+                "{} in {} needs to be re-authorized",
+                n.app_name, n.tenant_domain
+            ),
+            Self::Digest(d) => format!("{}: app profiles on {}", d.organization, d.day),
+        }
+    }
+}
+
+/// A message to queue: to whom, about which tenant, what.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The organization it is sent for.
+    pub org_id: OrgId,
+    /// The tenant it concerns.
+    pub tenant_id: Option<TenantId>,
+    /// The recipients (one message each).
+    pub to: Vec<EmailAddress>,
+    /// What it says.
+    pub content: EmailContent,
+    /// A hold-down key, if any.
+    pub topic: Option<String>,
+}
+
+/// Parses a list of contacts (comma, semicolon or newline separated, or one per entry), naming the
+/// field and the address that is wrong. Duplicates (ignoring case) are dropped, order is kept.
+pub fn parse_contacts(entries: &[String]) -> Result<Vec<EmailAddress>, DomainError> {
+    let mut out: Vec<EmailAddress> = Vec::new();
+    for entry in entries {
+        for part in entry.split([',', ';', '\n']) {
+            if part.trim().is_empty() {
+                continue;
+            }
+            let a = EmailAddress::parse(part)
+                .map_err(|e| DomainError::invalid("contacts", e.to_string()))?;
+            if !out
+                .iter()
+                .any(|o| o.as_str().eq_ignore_ascii_case(a.as_str()))
+            {
+                out.push(a);
+            }
+        }
+    }
+    if out.len() > MAX_CONTACTS {
+        return Err(DomainError::invalid(
+            "contacts",
+            format!("at most {MAX_CONTACTS} addresses per tenant"),
+        ));
+    }
+    Ok(out)
+}
+
+/// A tenant's contacts and who could be added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantContacts {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// Its administrator contacts.
+    pub contacts: Vec<EmailAddress>,
+    /// The accounts that consented to its profiles and are not contacts yet (their UPNs).
+    pub suggested: Vec<String>,
+}
+
+/// Contacts and the outbox, over the domain services' store and clock.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    core: Consentry,
+}
+
+impl Mail {
+    /// The service over `core`.
+    pub fn new(core: Consentry) -> Self {
+        Self { core }
+    }
+
+    /// A tenant the caller may act on (another organization's answers "not found").
+    async fn tenant_for(
+        &self,
+        caller: &Caller,
+        action: Action,
+        tenant: &TenantRef,
+    ) -> Result<crate::model::Tenant, DomainError> {
+        let t = self.core.tenant(tenant).await?;
+        caller.may_on(action, "tenant", &tenant.to_string(), t.org_id)?;
+        Ok(t)
+    }
+
+    /// A tenant's contacts, with the consent users of its profiles suggested.
+    pub async fn contacts(
+        &self,
+        caller: &Caller,
+        tenant: &TenantRef,
+    ) -> Result<TenantContacts, DomainError> {
+        let t = self.tenant_for(caller, Action::Read, tenant).await?;
+        let contacts = self.core.store().tenant_contacts(t.id).await?;
+        let mut suggested: Vec<String> = Vec::new();
+        let mut page = crate::model::PageRequest {
+            after: None,
+            limit: crate::model::MAX_PAGE_SIZE,
+        };
+        loop {
+            let got = self
+                .core
+                .profiles(
+                    &crate::model::ProfileFilter {
+                        tenant_id: Some(t.id),
+                        ..Default::default()
+                    },
+                    &page,
+                )
+                .await?;
+            for p in &got.items {
+                if let Some(u) = &p.consent_user {
+                    let upn = u.upn.as_str().to_string();
+                    if !suggested.contains(&upn)
+                        && !contacts
+                            .iter()
+                            .any(|c| c.as_str().eq_ignore_ascii_case(&upn))
+                    {
+                        suggested.push(upn);
+                    }
+                }
+            }
+            match got.next_cursor {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+        suggested.sort();
+        Ok(TenantContacts {
+            tenant_id: t.id,
+            contacts,
+            suggested,
+        })
+    }
+
+    /// Replaces a tenant's contacts (administrators of its organization). A malformed address is
+    /// refused with the field named and nothing is changed.
+    pub async fn set_contacts(
+        &self,
+        caller: &Caller,
+        tenant: &TenantRef,
+        entries: &[String],
+    ) -> Result<TenantContacts, DomainError> {
+        let t = self
+            .tenant_for(caller, Action::ManageSettings, tenant)
+            .await?;
+        let addresses = parse_contacts(entries)?;
+        self.core
+            .store()
+            .set_tenant_contacts(t.id, &addresses, self.core.clock().now())
+            .await?;
+        self.contacts(caller, &TenantRef::Id(t.id)).await
+    }
+
+    /// The messages about a tenant, newest first (no content).
+    pub async fn tenant_emails(
+        &self,
+        caller: &Caller,
+        tenant: &TenantRef,
+        limit: u32,
+    ) -> Result<Vec<EmailRecord>, DomainError> {
+        let t = self.tenant_for(caller, Action::Read, tenant).await?;
+        Ok(self
+            .core
+            .store()
+            .list_emails(Some(t.org_id), Some(t.id), limit.clamp(1, 500))
+            .await?)
+    }
+
+    /// Queues messages, one per recipient, in one store call.
+    pub async fn queue(&self, outgoing: &[Outgoing]) -> Result<u64, DomainError> {
+        let now = self.core.clock().now();
+        let mut rows = Vec::new();
+        for o in outgoing {
+            let json = serde_json::to_string(&o.content).map_err(DomainError::internal)?;
+            for to in &o.to {
+                rows.push(NewEmail {
+                    id: EmailId::new_random(),
+                    org_id: o.org_id,
+                    tenant_id: o.tenant_id,
+                    kind: o.content.kind(),
+                    to: to.clone(),
+                    subject: o.content.subject(),
+                    content: SecretString::from(json.clone()),
+                    topic: o.topic.clone(),
+                    created_at: now,
+                });
+            }
+        }
+        self.core.store().enqueue_emails(&rows).await?;
+        Ok(rows.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contacts_are_split_deduplicated_and_a_bad_one_is_named() {
+        let got = parse_contacts(&[
+            "it@contoso.com; Admin@contoso.com".into(),
+            "\nadmin@CONTOSO.com\n".into(),
+        ])
+        .unwrap();
+        let got: Vec<&str> = got.iter().map(EmailAddress::as_str).collect();
+        assert_eq!(got, vec!["it@contoso.com", "Admin@contoso.com"]);
+        let e = parse_contacts(&["it@contoso.com, not-an-address".into()]).unwrap_err();
+        match e {
+            DomainError::Invalid { field, message } => {
+                assert_eq!(field, "contacts");
+                assert!(message.contains("not-an-address"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let many: Vec<String> = (0..=MAX_CONTACTS)
+            .map(|i| format!("a{i}@x.example"))
+            .collect();
+        assert!(parse_contacts(&many).is_err());
+    }
+
+    #[test]
+    fn a_reminder_says_so_in_its_subject_and_kind() {
+        let mut i = Invitation {
+            organization: "Northwind".into(),
+            tenant_domain: "contoso.example".into(),
+            link: "https://consentry.example/campaign/secret".into(),
+            expires_at: OffsetDateTime::UNIX_EPOCH,
+            reminder: false,
+            started_by: "Consentry".into(),
+            apps: vec![],
+            outbound_addresses: vec![],
+        };
+        let first = EmailContent::Invitation(i.clone());
+        assert_eq!(first.kind(), EmailKind::CampaignInvitation);
+        assert!(!first.subject().contains("secret"));
+        i.reminder = true;
+        let again = EmailContent::Invitation(i);
+        assert_eq!(again.kind(), EmailKind::CampaignReminder);
+        assert!(again.subject().starts_with("Reminder: "));
+    }
+}

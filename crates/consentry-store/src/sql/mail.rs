@@ -1,0 +1,357 @@
+//! Tenants' contacts and the email outbox on [`SqlStore`] (migration 0014). A message's content is
+//! sealed, bound to its ID; messages are queued in multi-row inserts and leased to one sender at a
+//! time like checks (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+
+use async_trait::async_trait;
+use consentry_domain::{
+    EmailAddress, EmailId, EmailKind, EmailRecord, EmailState, LeasedEmail, MailStore, NewEmail,
+    OrgId, StoreError, TenantId,
+};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use super::query::{Arg, Built};
+use super::{Dialect, SqlStore, db_err, get, get_parsed, is_foreign_key_violation};
+use crate::codec::{opt_time_from_db, time_from_db, time_to_db};
+use crate::sealer::Binding;
+
+/// The sealing kind of a message's content.
+pub(crate) const CONTENT_KIND: &str = "email_content";
+
+/// Rows per multi-row INSERT (nine bound values each, under both dialects' limits).
+const BATCH: usize = 400;
+
+fn address(row: &AnyRow, column: &str) -> Result<EmailAddress, StoreError> {
+    get_parsed(row, column, EmailAddress::parse)
+}
+
+fn record_from_row(row: &AnyRow) -> Result<EmailRecord, StoreError> {
+    let kind: String = get(row, "kind")?;
+    let state: String = get(row, "state")?;
+    Ok(EmailRecord {
+        id: get_parsed(row, "id", EmailId::parse)?,
+        org_id: get_parsed(row, "org_id", OrgId::parse)?,
+        tenant_id: match get::<Option<String>>(row, "tenant_id")? {
+            Some(t) => Some(crate::codec::parse_from_db(
+                "tenant_id",
+                &t,
+                TenantId::parse,
+            )?),
+            None => None,
+        },
+        kind: EmailKind::parse(&kind)
+            .ok_or_else(|| StoreError::Backend(format!("unknown email kind {kind:?}")))?,
+        to: address(row, "recipient")?,
+        subject: get(row, "subject")?,
+        state: EmailState::parse(&state)
+            .ok_or_else(|| StoreError::Backend(format!("unknown email state {state:?}")))?,
+        attempts: u32::try_from(get::<i64>(row, "attempts")?).unwrap_or(u32::MAX),
+        last_error: get(row, "last_error")?,
+        created_at: time_from_db("created_at", get(row, "created_at")?)?,
+        sent_at: opt_time_from_db("sent_at", get(row, "sent_at")?)?,
+    })
+}
+
+fn lease_sql(dialect: Dialect) -> String {
+    let lock = match dialect {
+        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        Dialect::Sqlite => "",
+    };
+    format!(
+        "UPDATE email_outbox SET leased_until = $1 \
+         WHERE id IN (SELECT id FROM email_outbox WHERE state = 'queued' AND next_attempt_at <= $2 \
+             AND (leased_until IS NULL OR leased_until <= $2) \
+             ORDER BY next_attempt_at, id LIMIT $3{lock}) \
+         RETURNING id, recipient, subject, sealed_content, attempts"
+    )
+}
+
+impl SqlStore {
+    fn seal_content(&self, id: &str, content: &SecretString) -> Result<Vec<u8>, StoreError> {
+        self.sealer
+            .seal(
+                Binding {
+                    owner: id,
+                    kind: CONTENT_KIND,
+                },
+                content.expose_secret().as_bytes(),
+            )
+            .map_err(|e| StoreError::Sealing(e.to_string()))
+    }
+
+    fn open_content(&self, id: &str, sealed: &[u8]) -> Result<SecretString, StoreError> {
+        let plain = self
+            .sealer
+            .open(
+                Binding {
+                    owner: id,
+                    kind: CONTENT_KIND,
+                },
+                sealed,
+            )
+            .map_err(|e| StoreError::Sealing(e.to_string()))?;
+        String::from_utf8(plain.to_vec())
+            .map(SecretString::from)
+            .map_err(|_| StoreError::Sealing("an email's content is not UTF-8".into()))
+    }
+}
+
+#[async_trait]
+impl MailStore for SqlStore {
+    async fn set_tenant_contacts(
+        &self,
+        tenant: TenantId,
+        addresses: &[EmailAddress],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_err("starting a transaction", e))?;
+        let exists = sqlx::query("SELECT 1 AS one FROM tenants WHERE id = $1")
+            .bind(tenant.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_err("reading a tenant", e))?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("tenant {tenant}")));
+        }
+        sqlx::query("DELETE FROM tenant_contacts WHERE tenant_id = $1")
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err("replacing a tenant's contacts", e))?;
+        if !addresses.is_empty() {
+            let mut b = Built::default();
+            let t = b.arg(Arg::Text(tenant.to_string()));
+            let at = b.arg(Arg::Int(time_to_db(at)?));
+            let rows: Vec<String> = addresses
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let pos = b.arg(Arg::Int(i as i64));
+                    let addr = b.arg(Arg::Text(a.as_str().to_string()));
+                    format!("({t}, {pos}, {addr}, {at})")
+                })
+                .collect();
+            b.sql = format!(
+                "INSERT INTO tenant_contacts (tenant_id, position, address, created_at) VALUES {}",
+                rows.join(", ")
+            );
+            b.query()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err("writing a tenant's contacts", e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| db_err("committing a tenant's contacts", e))
+    }
+
+    async fn tenant_contacts(&self, tenant: TenantId) -> Result<Vec<EmailAddress>, StoreError> {
+        sqlx::query("SELECT address FROM tenant_contacts WHERE tenant_id = $1 ORDER BY position")
+            .bind(tenant.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("reading a tenant's contacts", e))?
+            .iter()
+            .map(|r| address(r, "address"))
+            .collect()
+    }
+
+    async fn contacts_of_tenants(
+        &self,
+        tenants: &[TenantId],
+    ) -> Result<Vec<(TenantId, EmailAddress)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in tenants.chunks(BATCH) {
+            let mut b = Built::default();
+            let ids: Vec<String> = chunk
+                .iter()
+                .map(|t| b.arg(Arg::Text(t.to_string())))
+                .collect();
+            b.sql = format!(
+                "SELECT tenant_id, address FROM tenant_contacts WHERE tenant_id IN ({}) \
+                 ORDER BY tenant_id, position",
+                ids.join(", ")
+            );
+            for row in b
+                .query()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| db_err("reading tenants' contacts", e))?
+            {
+                out.push((
+                    get_parsed(&row, "tenant_id", TenantId::parse)?,
+                    address(&row, "address")?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn enqueue_emails(&self, emails: &[NewEmail]) -> Result<(), StoreError> {
+        if emails.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_err("starting a transaction", e))?;
+        for batch in emails.chunks(BATCH) {
+            let mut b = Built::default();
+            let mut rows = Vec::with_capacity(batch.len());
+            for e in batch {
+                let id = e.id.to_string();
+                let sealed = self.seal_content(&id, &e.content)?;
+                let at = time_to_db(e.created_at)?;
+                let cols = [
+                    b.arg(Arg::Text(id)),
+                    b.arg(Arg::Text(e.org_id.to_string())),
+                    b.arg(Arg::OptText(e.tenant_id.map(|t| t.to_string()))),
+                    b.arg(Arg::Text(e.kind.as_str().into())),
+                    b.arg(Arg::Text(e.to.as_str().into())),
+                    b.arg(Arg::Text(e.subject.clone())),
+                    b.arg(Arg::Bytes(sealed)),
+                    b.arg(Arg::OptText(e.topic.clone())),
+                    b.arg(Arg::Int(at)),
+                ];
+                let at = &cols[8];
+                rows.push(format!(
+                    "({}, {}, {}, {}, {}, {}, {}, {}, 'queued', 0, {at}, {at})",
+                    cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]
+                ));
+            }
+            b.sql = format!(
+                "INSERT INTO email_outbox (id, org_id, tenant_id, kind, recipient, subject, \
+                 sealed_content, topic, state, attempts, next_attempt_at, created_at) VALUES {}",
+                rows.join(", ")
+            );
+            b.query().execute(&mut *tx).await.map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    StoreError::NotFound("the email's organization or tenant".into())
+                } else {
+                    db_err("queuing emails", e)
+                }
+            })?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| db_err("committing queued emails", e))
+    }
+
+    async fn lease_due_emails(
+        &self,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<LeasedEmail>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(lease_sql(self.dialect)))
+            .bind(time_to_db(until)?)
+            .bind(time_to_db(now)?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("leasing due emails", e))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = get(row, "id")?;
+                let sealed: Vec<u8> = get(row, "sealed_content")?;
+                Ok(LeasedEmail {
+                    id: crate::codec::parse_from_db("id", &id, EmailId::parse)?,
+                    to: address(row, "recipient")?,
+                    subject: get(row, "subject")?,
+                    content: self.open_content(&id, &sealed)?,
+                    attempts: u32::try_from(get::<i64>(row, "attempts")?).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
+    }
+
+    async fn email_sent(&self, id: EmailId, at: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE email_outbox SET state = 'sent', sent_at = $1, attempts = attempts + 1, \
+             leased_until = NULL, last_error = NULL WHERE id = $2",
+        )
+        .bind(time_to_db(at)?)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_err("recording a sent email", e))?;
+        Ok(())
+    }
+
+    async fn email_failed(
+        &self,
+        id: EmailId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let error: String = error.chars().take(1000).collect();
+        let (state, next) = match retry_at {
+            Some(t) => ("queued", Some(time_to_db(t)?)),
+            None => ("failed", None),
+        };
+        sqlx::query(
+            "UPDATE email_outbox SET state = $1, attempts = attempts + 1, leased_until = NULL, \
+             last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at) WHERE id = $4",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(next)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_err("recording a failed email", e))?;
+        Ok(())
+    }
+
+    async fn list_emails(
+        &self,
+        org: Option<OrgId>,
+        tenant: Option<TenantId>,
+        limit: u32,
+    ) -> Result<Vec<EmailRecord>, StoreError> {
+        let mut b = Built::default();
+        let mut conds = Vec::new();
+        if let Some(o) = org {
+            conds.push(format!("org_id = {}", b.arg(Arg::Text(o.to_string()))));
+        }
+        if let Some(t) = tenant {
+            conds.push(format!("tenant_id = {}", b.arg(Arg::Text(t.to_string()))));
+        }
+        let limit = b.arg(Arg::Int(i64::from(limit)));
+        let filter = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
+        b.sql = format!(
+            "SELECT id, org_id, tenant_id, kind, recipient, subject, state, attempts, last_error, \
+             created_at, sent_at FROM email_outbox{filter} ORDER BY created_at DESC, id DESC LIMIT {limit}"
+        );
+        b.query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("listing emails", e))?
+            .iter()
+            .map(record_from_row)
+            .collect()
+    }
+
+    async fn last_email_with_topic(
+        &self,
+        topic: &str,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        let row = sqlx::query("SELECT MAX(created_at) AS at FROM email_outbox WHERE topic = $1")
+            .bind(topic.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| db_err("reading the last email of a topic", e))?;
+        opt_time_from_db("at", get::<Option<i64>>(&row, "at")?)
+    }
+}
