@@ -3,6 +3,7 @@
 //! Operator commands work directly on the configured database through the same domain services as the API.
 
 mod audit;
+mod campaigns;
 mod catalog;
 mod cert;
 mod db;
@@ -73,6 +74,10 @@ enum Command {
     /// Permission rollouts: catalog versions that added permissions, and which tenants still lack them.
     #[command(subcommand)]
     Rollouts(rollouts::RolloutsCmd),
+    /// Consent campaigns: one link per tenant that walks its administrator through every profile
+    /// needing consent again, with invitations, reminders and each profile's state.
+    #[command(subcommand)]
+    Campaigns(campaigns::CampaignsCmd),
     /// Scan profiles (Cloud Backup for Microsoft 365) and the Planner migration.
     #[command(subcommand)]
     ScanProfiles(scan_profiles::ScanProfilesCmd),
@@ -201,6 +206,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = load_config(cfg_path)?;
             let svc = services(&cfg).await?.svc;
             rollouts::run(cmd, &svc).await
+        }
+        Command::Campaigns(cmd) => {
+            let cfg = load_config(cfg_path)?;
+            campaigns::run(cmd, &services(&cfg).await?.campaigns).await
         }
         Command::Profiles(cmd) => {
             let cfg = load_config(cfg_path)?;

@@ -6,11 +6,12 @@
 //! platform). The modules read top-down: identifiers, statuses and the model at the bottom, the
 //! errors, the access rule, then the ports with the records they carry, and the services above them
 //! ([`service`], [`account`], [`audit`], [`keys`], [`webhooks`], [`mail`], [`scan`], [`check`], [`reauth`],
-//! [`rollouts`]).
+//! [`rollouts`], [`campaigns`]).
 
 pub mod access;
 pub mod account;
 pub mod audit;
+pub mod campaigns;
 pub mod check;
 pub mod error;
 pub mod graph_tokens;
@@ -36,6 +37,11 @@ pub use account::{
 pub use audit::{
     AuditAction, AuditEntry, AuditHead, AuditLog, AuditPage, AuditStore, BreakReason, ChainBreak,
     ChainVerifier, ExportFormat, NewAuditEntry,
+};
+pub use campaigns::{
+    CampaignCounts, CampaignItem, CampaignLink, CampaignMemberState, CampaignObserver,
+    CampaignProgress, CampaignReport, CampaignRequest, CampaignSummary, CampaignTenant, Campaigns,
+    LinkView, PassStep, StartedCampaign,
 };
 pub use check::{
     CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker,

@@ -375,6 +375,16 @@ impl Rollouts {
     /// Rollout `version` in full, over the profiles the caller sees.
     pub async fn show(&self, caller: &Caller, version: u32) -> Result<RolloutReport, DomainError> {
         caller.may(Action::Read, caller.org())?;
+        self.of_org(version, caller.org()).await
+    }
+
+    /// Rollout `version` in full, over one organization's profiles (or all), for the services
+    /// that decided access already (a campaign).
+    pub(crate) async fn of_org(
+        &self,
+        version: u32,
+        org: Option<OrgId>,
+    ) -> Result<RolloutReport, DomainError> {
         let rollout = self
             .catalog_rollouts()
             .into_iter()
@@ -383,7 +393,7 @@ impl Rollouts {
                 what: "rollout",
                 id: version.to_string(),
             })?;
-        self.report(rollout, caller.org()).await
+        self.report(rollout, org).await
     }
 
     /// Enrolls the profiles a rollout concerns, records which became (or stopped being) done, and

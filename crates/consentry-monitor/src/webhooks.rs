@@ -2,14 +2,18 @@
 //! a profile becomes valid again) to each of the organization's webhooks, signed with the webhook's
 //! secret (`X-Consentry-Signature: sha256=<hex HMAC-SHA256 of the body>`), retried with backoff and
 //! jitter, every delivery recorded in the store's log. A message for the same profile and reason is
-//! not sent again within the hold-down.
+//! not sent again within the hold-down. Consent campaigns' progress goes the same way
+//! (`campaign_progress`, one message per profile a pass learned about).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use consentry_domain::{ProfileStatus, StatusChange, StatusObserver, WebhookDelivery, Webhooks};
+use consentry_domain::{
+    CampaignObserver, CampaignProgress, ProfileStatus, StatusChange, StatusObserver,
+    WebhookDelivery, Webhooks,
+};
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng as _;
 use secrecy::ExposeSecret;
@@ -173,13 +177,6 @@ impl WebhookNotifier {
                 tracing::warn!(error = %e, "the delivery log could not be read; notifying anyway")
             }
         }
-        let hooks = match self.webhooks.targets(p.org_id).await {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::warn!(error = %e, "webhooks could not be listed; nothing sent");
-                return;
-            }
-        };
         let body = serde_json::json!({
             "event": event,
             "profile_id": p.id,
@@ -199,6 +196,26 @@ impl WebhookNotifier {
             "previous_reason": change.previous_reason.as_ref().map(|r| r.code()),
             "at": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         });
+        self.post(p.org_id, p.id, event, code, body).await;
+    }
+
+    /// Sends one message to every webhook of `org`, retrying each with backoff, and logs each
+    /// delivery (about `profile`, with `event` and `code`).
+    async fn post(
+        &self,
+        org: consentry_domain::OrgId,
+        profile: consentry_domain::ProfileId,
+        event: &str,
+        code: Option<String>,
+        body: serde_json::Value,
+    ) {
+        let hooks = match self.webhooks.targets(org).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhooks could not be listed; nothing sent");
+                return;
+            }
+        };
         let body = body.to_string().into_bytes();
         for hook in hooks {
             let secret = match self.webhooks.secret(hook.id).await {
@@ -268,7 +285,7 @@ impl WebhookNotifier {
             }
             let delivery = WebhookDelivery {
                 webhook_id: hook.id,
-                profile_id: p.id,
+                profile_id: profile,
                 event: event.to_string(),
                 reason_code: code.clone(),
                 status_code,
@@ -281,6 +298,42 @@ impl WebhookNotifier {
                 tracing::warn!(webhook = %hook.id, error = %e, "a webhook delivery could not be logged");
             }
         }
+    }
+}
+
+#[async_trait]
+impl CampaignObserver for WebhookNotifier {
+    /// One `campaign_progress` message per profile a consent campaign's pass learned about,
+    /// with the tenant's and the campaign's counts (never the link). Not held down.
+    async fn campaign_progress(&self, progress: CampaignProgress) {
+        let body = serde_json::json!({
+            "event": "campaign_progress",
+            "campaign_id": progress.campaign_id,
+            "organization_id": progress.org_id,
+            "tenant_id": progress.tenant_id,
+            "profile_id": progress.profile_id,
+            "state": progress.state,
+            "failure": progress.failure,
+            "tenant": { "done": progress.tenant_done.0, "profiles": progress.tenant_done.1 },
+            "campaign": { "done": progress.campaign_done.0, "profiles": progress.campaign_done.1 },
+            "at": OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        });
+        let this = self.clone();
+        self.in_flight.0.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let code = Some(progress.state.as_str().to_string());
+            this.post(
+                progress.org_id,
+                progress.profile_id,
+                "campaign_progress",
+                code,
+                body,
+            )
+            .await;
+            let (count, woken) = &*this.in_flight;
+            count.fetch_sub(1, Ordering::SeqCst);
+            woken.notify_waiters();
+        });
     }
 }
 

@@ -34,7 +34,7 @@ fn render(page: ResultPage, status: StatusCode) -> Response {
 /// A failed callback or consent link on the result page, shown as the console shows errors
 /// ([`ConsoleError::shown`]: its status, title and message; an internal failure is logged there
 /// once and never shown), with the `steps` to take.
-fn failure(e: &ConsoleError, steps: Vec<String>) -> Response {
+pub(crate) fn failure(e: &ConsoleError, steps: Vec<String>) -> Response {
     let Shown {
         status,
         title,
@@ -89,7 +89,19 @@ pub async fn oauth_callback(
     };
     let binding = crate::security::binding_of(&headers);
     let console = !crate::security::bound_via_link(&headers);
-    match st.reauth.callback(params, binding).await {
+    let outcome = st.reauth.callback(params, binding).await;
+    // A consent of a campaign's pass: the browser goes on to the pass's next app (or its summary).
+    if let (
+        Some(token),
+        Ok(CallbackOutcome::Completed { profile } | CallbackOutcome::Failed { profile, .. }),
+    ) = (crate::campaign::pass_of(&headers), &outcome)
+        && st.campaigns.link_has(token, profile.id).await
+    {
+        st.graph_tokens.forget_profile(profile.id);
+        st.campaigns.step_finished(token, profile.id).await;
+        return Redirect::to("/campaign/pass/next").into_response();
+    }
+    match outcome {
         Ok(CallbackOutcome::Continue { url }) => Redirect::to(&url).into_response(),
         Ok(CallbackOutcome::Completed { profile }) => {
             // New consent, maybe new credentials: tokens of the old ones are not served again.

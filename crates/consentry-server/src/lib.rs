@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod callback;
+pub mod campaign;
 pub mod config;
 pub mod console;
 pub mod error;
@@ -46,6 +47,8 @@ pub struct AppState {
     /// The token API (Microsoft Graph access tokens for the vendor's services): its token cache,
     /// single-flight acquisition, lookup cache and audit windows.
     pub graph_tokens: std::sync::Arc<consentry_domain::GraphTokens>,
+    /// Consent campaigns (the API, the console and the campaign link pages).
+    pub campaigns: consentry_domain::Campaigns,
     /// Webhook delivery counters (`/metrics`).
     pub webhook_stats: std::sync::Arc<consentry_monitor::webhooks::DeliveryStats>,
 }

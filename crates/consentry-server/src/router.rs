@@ -61,6 +61,23 @@ pub fn router(state: AppState) -> Router {
             "/rollouts/{version}/export",
             get(crate::api::rollouts::export),
         )
+        .route(
+            "/campaigns",
+            get(crate::api::campaigns::list).post(crate::api::campaigns::start),
+        )
+        .route("/campaigns/{id}", get(crate::api::campaigns::get))
+        .route(
+            "/campaigns/{id}/cancel",
+            post(crate::api::campaigns::cancel),
+        )
+        .route(
+            "/campaigns/{id}/tenants/{tenant}/resend",
+            post(crate::api::campaigns::resend),
+        )
+        .route(
+            "/campaigns/{id}/tenants/{tenant}/link",
+            get(crate::api::campaigns::link),
+        )
         .route("/profiles/{id}/reauthorize", post(reauth::start))
         .route("/profiles/{id}/reauthorize/cancel", post(reauth::cancel))
         .route(
@@ -120,6 +137,16 @@ pub fn router(state: AppState) -> Router {
             "/oauth/callback",
             // The result page shares the console's stylesheet and headers.
             get(callback::oauth_callback).layer(pages.clone()),
+        )
+        .route(
+            "/campaign/{token}",
+            get(crate::campaign::show)
+                .post(crate::campaign::start)
+                .layer(pages.clone()),
+        )
+        .route(
+            "/campaign/pass/next",
+            get(crate::campaign::next).layer(pages.clone()),
         )
         .route(
             "/consent/{profile}/{token}",
@@ -182,6 +209,11 @@ pub const API_ROUTES: &[&str] = &[
     "GET /api/v1/rollouts",
     "GET /api/v1/rollouts/{version}",
     "GET /api/v1/rollouts/{version}/export",
+    "GET|POST /api/v1/campaigns",
+    "GET /api/v1/campaigns/{id}",
+    "POST /api/v1/campaigns/{id}/cancel",
+    "POST /api/v1/campaigns/{id}/tenants/{tenant}/resend",
+    "GET /api/v1/campaigns/{id}/tenants/{tenant}/link",
     "GET /api/v1/openapi.json",
     "GET /api/v1/docs",
     "GET /api/v1/docs/{file}",

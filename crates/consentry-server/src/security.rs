@@ -126,15 +126,16 @@ impl<T: axum::response::IntoResponse> axum::response::IntoResponse for NoStore<T
     }
 }
 
-/// A request's path as the request log shows it: a consent link's token (the authorization of
+/// A request's path as the request log shows it: a consent or campaign link's token (the authorization of
 /// whoever holds the link) is replaced by `[redacted]`; other paths are unchanged.
 pub fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
-    match path.strip_prefix("/consent/") {
-        Some(rest) => {
-            let profile = rest.split('/').next().unwrap_or_default();
-            std::borrow::Cow::Owned(format!("/consent/{profile}/[redacted]"))
-        }
-        None => std::borrow::Cow::Borrowed(path),
+    if let Some(rest) = path.strip_prefix("/consent/") {
+        let profile = rest.split('/').next().unwrap_or_default();
+        return std::borrow::Cow::Owned(format!("/consent/{profile}/[redacted]"));
+    }
+    match path.strip_prefix("/campaign/") {
+        Some(rest) if rest != "pass/next" => std::borrow::Cow::Borrowed("/campaign/[redacted]"),
+        _ => std::borrow::Cow::Borrowed(path),
     }
 }
 

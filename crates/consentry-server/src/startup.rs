@@ -245,6 +245,8 @@ pub struct Services {
     pub notifier: Arc<consentry_monitor::webhooks::WebhookNotifier>,
     /// The token API's service (its caches live as long as the process).
     pub graph_tokens: Arc<consentry_domain::GraphTokens>,
+    /// Consent campaigns, with the webhook notifier told of their progress.
+    pub campaigns: consentry_domain::Campaigns,
 }
 
 /// Opens the configured database with the configured master key, running migrations: the one
@@ -305,12 +307,17 @@ pub async fn compose(
             i64::try_from(cfg.token_api.audit_window_seconds).unwrap_or(i64::MAX / 2),
         ),
     ));
+    let campaigns =
+        consentry_domain::Campaigns::new(reauth.clone(), consentry_domain::Mail::new(svc.clone()))
+            .with_outbound_addresses(cfg.network.outbound_addresses.clone())
+            .with_observer(notifier.clone());
     Ok(Services {
         svc,
         reauth,
         checker,
         notifier,
         graph_tokens,
+        campaigns,
     })
 }
 
@@ -331,6 +338,7 @@ pub async fn build_state_with_clock(
         checker,
         notifier,
         graph_tokens,
+        campaigns,
     } = compose(cfg, clock).await?;
     let console = crate::console::ConsoleState::new(&svc, &cfg.public_url);
     Ok(AppState {
@@ -349,6 +357,7 @@ pub async fn build_state_with_clock(
         webhook_stats: notifier.stats().clone(),
         metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
         graph_tokens,
+        campaigns,
     })
 }
 
@@ -400,6 +409,23 @@ pub async fn serve(
             }
         })
     });
+    // Consent campaigns' reminders: every minute, whatever is due (safe on every replica: each
+    // reminder is recorded by one).
+    let reminders = {
+        let campaigns = state.campaigns.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match campaigns.send_due_reminders().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(reminders = n, "campaign reminders queued"),
+                    Err(e) => tracing::warn!(error = %e, "campaign reminders could not be queued"),
+                }
+            }
+        })
+    };
     let st = state.clone();
     // With the peer's address: the audit log and the sign-in throttle use it.
     // TCP_NODELAY: small answers go out at once instead of waiting for the peer's delayed ACK.
@@ -417,6 +443,7 @@ pub async fn serve(
     if let Some(f) = flusher {
         f.abort();
     }
+    reminders.abort();
     st.graph_tokens.flush_audit(true).await;
     served?;
     Ok(())

@@ -64,6 +64,12 @@ pub enum AuditAction {
     MasterKeyRotated,
     /// The old master key was retired (platform level).
     MasterKeyRetired,
+    /// A consent campaign was started.
+    CampaignStarted,
+    /// A campaign's invitation was sent again.
+    CampaignResent,
+    /// A consent campaign was cancelled.
+    CampaignCancelled,
 }
 
 impl AuditAction {
@@ -93,6 +99,9 @@ impl AuditAction {
         Self::AccountDeleted,
         Self::MasterKeyRotated,
         Self::MasterKeyRetired,
+        Self::CampaignStarted,
+        Self::CampaignResent,
+        Self::CampaignCancelled,
     ];
 
     /// The stable code stored in the log.
@@ -122,6 +131,9 @@ impl AuditAction {
             Self::AccountDeleted => "account_deleted",
             Self::MasterKeyRotated => "master_key_rotated",
             Self::MasterKeyRetired => "master_key_retired",
+            Self::CampaignStarted => "campaign_started",
+            Self::CampaignResent => "campaign_resent",
+            Self::CampaignCancelled => "campaign_cancelled",
         }
     }
 

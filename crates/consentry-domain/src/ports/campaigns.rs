@@ -90,6 +90,8 @@ pub struct CampaignMember {
     pub profile: AppProfile,
     /// When the current pass last sent the administrator to Microsoft for it.
     pub attempted_at: Option<OffsetDateTime>,
+    /// Why the pass could not start its re-authorization (it was skipped).
+    pub last_error: Option<String>,
     /// The last re-authorization event of its history since the campaign started, with when and its
     /// detail.
     pub last_reauthorization: Option<(EventKind, OffsetDateTime, Option<String>)>,
@@ -156,23 +158,27 @@ pub trait CampaignStore: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
-    /// Records that the pass sent the administrator to Microsoft for a member.
+    /// Records that the pass sent the administrator to Microsoft for a member, or why it could not
+    /// (`error`).
     async fn campaign_member_attempted(
         &self,
         campaign: CampaignId,
         profile: ProfileId,
         at: OffsetDateTime,
+        error: Option<&str>,
     ) -> Result<(), StoreError>;
 
-    /// Records an invitation or reminder queued at `at`, if the tenant's last one is still
-    /// `previous` (so that of two replicas sending reminders only one does); extends the link to
-    /// `expires_at` when given. Whether it was recorded.
+    /// Records an invitation or reminder queued at `at` (`sent`; or only that the tenant was
+    /// looked at, when nothing was left to remind of), if the tenant's last one is still `previous`
+    /// (so that of two replicas sending reminders only one does); extends the link to `expires_at`
+    /// when given. Whether it was recorded.
     async fn campaign_invited(
         &self,
         campaign: CampaignId,
         tenant: TenantId,
         previous: Option<OffsetDateTime>,
         at: OffsetDateTime,
+        sent: bool,
         expires_at: Option<OffsetDateTime>,
     ) -> Result<bool, StoreError>;
 

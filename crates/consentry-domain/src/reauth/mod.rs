@@ -36,8 +36,11 @@ pub use callback::{CallbackOutcome, CallbackParams, OTHER_BROWSER};
 pub use choice::{CustomAppInput, StartRequest};
 pub(crate) use finish::previous_state_from_history;
 pub use link::HandoffView;
+pub(crate) use secrets::random_token;
 pub use secrets::{StoredCertificate, pkce_challenge, state_hash};
 pub use start::Started;
+#[cfg(test)]
+pub(crate) use testing::profile as testing_profile;
 
 /// How long a started re-authorization waits for the administrator.
 pub const PENDING_LIFETIME: Duration = Duration::minutes(10);
@@ -85,6 +88,11 @@ impl Reauthorizer {
     pub fn with_consent_links(mut self, base: impl Into<String>) -> Self {
         self.link_base = Some(base.into().trim_end_matches('/').to_string());
         self
+    }
+
+    /// Where consent links are served (`public_url`), when they are enabled.
+    pub fn link_base(&self) -> Option<&str> {
+        self.link_base.as_deref()
     }
 
     /// The Microsoft URL of a step.

@@ -35,7 +35,7 @@ impl PendingSecrets {
 }
 
 /// A random URL-safe value of `bytes` random bytes (OAuth state, PKCE verifier, nonce).
-pub(super) fn random_token(bytes: usize) -> String {
+pub(crate) fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::fill(&mut buf[..]);
     URL_SAFE_NO_PAD.encode(buf)

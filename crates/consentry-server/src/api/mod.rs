@@ -2,6 +2,7 @@
 //! they hold no business rules.
 
 pub mod audit;
+pub mod campaigns;
 pub mod catalog;
 pub mod check;
 pub mod graph_tokens;

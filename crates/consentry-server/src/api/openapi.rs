@@ -78,6 +78,12 @@ pub const SERVICE_KEY: &str = "service_key";
         super::rollouts::list,
         super::rollouts::get,
         super::rollouts::export,
+        super::campaigns::list,
+        super::campaigns::start,
+        super::campaigns::get,
+        super::campaigns::cancel,
+        super::campaigns::resend,
+        super::campaigns::link,
         super::scan_profiles::list,
         super::scan_profiles::create,
         super::scan_profiles::tenant_readiness,
@@ -104,6 +110,7 @@ pub const SERVICE_KEY: &str = "service_key";
         (name = "keys", description = "Service API keys for the token API"),
         (name = "audit", description = "An organization's audit log"),
         (name = "rollouts", description = "Permission rollouts: catalog versions that added permissions, and which profiles still lack them"),
+        (name = "campaigns", description = "Consent campaigns: one link per tenant that walks its administrator through every profile needing consent again"),
         (name = "tokens", description = "Microsoft Graph access tokens for the vendor's services"),
     )
 )]

@@ -18,6 +18,7 @@
 mod assets;
 mod audit;
 mod auth;
+pub(crate) mod campaigns;
 mod error;
 mod pages;
 mod personal_tokens;
@@ -96,6 +97,17 @@ pub fn routes() -> Router<AppState> {
         .route("/rollouts", get(rollouts::list))
         .route("/rollouts/{version}", get(rollouts::detail))
         .route("/rollouts/{version}/export", get(rollouts::export))
+        .route("/campaigns", get(campaigns::list).post(campaigns::start))
+        .route("/campaigns/{id}", get(campaigns::detail))
+        .route("/campaigns/{id}/cancel", post(campaigns::cancel))
+        .route(
+            "/campaigns/{id}/tenants/{tenant}/resend",
+            post(campaigns::resend),
+        )
+        .route(
+            "/tenants/{tenant}/reauthorize-all",
+            post(campaigns::reauthorize_all),
+        )
         .route("/audit", get(audit::index))
         .route("/organizations/{id}/audit", get(audit::page))
         .route("/organizations/{id}/audit/export", get(audit::export_log))

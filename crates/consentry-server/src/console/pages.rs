@@ -103,6 +103,8 @@ fn counts(map: &BTreeMap<ProfileStatus, u64>) -> Vec<Count> {
 
 struct TenantRow {
     id: String,
+    /// Invalid profiles, when the account may re-authorize them (the "re-authorize all" button).
+    reauthorize_all: u64,
     domain: String,
     name: String,
     org: String,
@@ -136,7 +138,13 @@ pub async fn tenants(State(st): State<AppState>, op: Operator) -> Result<Respons
             ..ProfileFilter::default()
         };
         let c = st.svc.profile_counts(&filter).await?;
+        let may = op.caller().can(Action::Reauthorize, Some(t.org_id));
         rows.push(TenantRow {
+            reauthorize_all: if may {
+                c.get(&ProfileStatus::Invalid).copied().unwrap_or(0)
+            } else {
+                0
+            },
             id: t.id.to_string(),
             domain: t.primary_domain.to_string(),
             name: t.display_name.clone(),

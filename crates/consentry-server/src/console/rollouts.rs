@@ -35,6 +35,10 @@ struct DetailView {
     missing: Vec<PermissionProgress>,
     members: Vec<Member>,
     chart: Chart,
+    /// The account may start a consent campaign.
+    can_campaign: bool,
+    /// (id, name) of the organizations the platform operator may start one for.
+    orgs: Vec<(String, String)>,
 }
 
 struct Member {
@@ -81,6 +85,17 @@ pub async fn detail(
             p,
         })
         .collect();
+    let caller = op.caller();
+    let orgs = if caller.is_platform() {
+        st.svc
+            .organizations()
+            .await?
+            .into_iter()
+            .map(|o| (o.id.to_string(), o.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(html(
         StatusCode::OK,
         &DetailView {
@@ -89,6 +104,8 @@ pub async fn detail(
             missing: report.missing,
             members,
             chart,
+            can_campaign: caller.can(consentry_domain::Action::Reauthorize, caller.org()),
+            orgs,
         },
     ))
 }

@@ -6,6 +6,7 @@ mod access;
 mod api;
 mod audit_api;
 mod audit_flows;
+mod campaigns;
 mod check;
 mod console;
 mod hostile;

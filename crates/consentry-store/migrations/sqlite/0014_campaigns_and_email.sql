@@ -49,6 +49,8 @@ CREATE TABLE campaign_members (
     tenant_id     TEXT NOT NULL,
     -- when the current pass last sent the administrator to Microsoft for it
     attempted_at  BIGINT,
+    -- why the pass could not send the administrator to Microsoft for it (then it was skipped)
+    last_error    TEXT,
     PRIMARY KEY (campaign_id, profile_id)
 );
 CREATE INDEX campaign_members_by_tenant ON campaign_members (campaign_id, tenant_id);

@@ -99,6 +99,7 @@ fn member_from_row(row: &AnyRow) -> Result<CampaignMember, StoreError> {
     Ok(CampaignMember {
         profile,
         attempted_at: opt_time_from_db("attempted_at", get(row, "attempted_at")?)?,
+        last_error: get(row, "last_error")?,
         last_reauthorization,
     })
 }
@@ -334,7 +335,7 @@ impl CampaignStore for SqlStore {
         // The last re-authorization event since the campaign started, in one pass over the members'
         // history (a window per profile).
         b.sql = format!(
-            "SELECT {}, m.attempted_at, h.kind AS last_kind, h.at AS last_at, h.detail AS last_detail \
+            "SELECT {}, m.attempted_at, m.last_error, h.kind AS last_kind, h.at AS last_at, h.detail AS last_detail \
              FROM campaign_members m JOIN profiles p ON p.id = m.profile_id \
              JOIN campaigns c ON c.id = m.campaign_id \
              LEFT JOIN (SELECT hh.profile_id, hh.kind, hh.at, hh.detail, \
@@ -399,11 +400,14 @@ impl CampaignStore for SqlStore {
         campaign: CampaignId,
         profile: ProfileId,
         at: OffsetDateTime,
+        error: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE campaign_members SET attempted_at = $1 WHERE campaign_id = $2 AND profile_id = $3",
+            "UPDATE campaign_members SET attempted_at = $1, last_error = $2 \
+             WHERE campaign_id = $3 AND profile_id = $4",
         )
         .bind(time_to_db(at)?)
+        .bind(error.map(|e| e.chars().take(1000).collect::<String>()))
         .bind(campaign.to_string())
         .bind(profile.to_string())
         .execute(&self.pool)
@@ -418,10 +422,12 @@ impl CampaignStore for SqlStore {
         tenant: TenantId,
         previous: Option<OffsetDateTime>,
         at: OffsetDateTime,
+        sent: bool,
         expires_at: Option<OffsetDateTime>,
     ) -> Result<bool, StoreError> {
         let mut b = Built::default();
         let at = b.arg(Arg::Int(time_to_db(at)?));
+        let add = b.arg(Arg::Int(i64::from(sent)));
         let extend = match expires_at {
             Some(e) => format!(", expires_at = {}", b.arg(Arg::Int(time_to_db(e)?))),
             None => String::new(),
@@ -433,7 +439,7 @@ impl CampaignStore for SqlStore {
             None => "last_invited_at IS NULL".into(),
         };
         b.sql = format!(
-            "UPDATE campaign_tenants SET last_invited_at = {at}, invitations = invitations + 1{extend} \
+            "UPDATE campaign_tenants SET last_invited_at = {at}, invitations = invitations + {add}{extend} \
              WHERE campaign_id = {c} AND tenant_id = {t} AND {prev}"
         );
         let done = b

@@ -1,0 +1,345 @@
+//! Consent campaigns over the JSON API and the campaign link pages, with entra-sim: one link per
+//! tenant walks its administrator through every profile in one pass (a failure on one does not stop
+//! the others), each profile's state follows its history, and the link says plainly when it expired,
+//! was cancelled or has nothing left to do.
+
+use consentry_testkit::{Browser, Decision, PASSWORD, Page, TestEnv};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::check::authorize;
+
+const ADMIN: &str = "admin@contoso.onmicrosoft.com";
+
+/// Starts a campaign; returns its answer.
+async fn start(env: &TestEnv, body: Value) -> (StatusCode, Value) {
+    env.api(Method::POST, "/api/v1/campaigns", Some(body)).await
+}
+
+async fn show(env: &TestEnv, id: &str) -> Value {
+    let (s, c) = env
+        .api(Method::GET, &format!("/api/v1/campaigns/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    c
+}
+
+fn item<'a>(c: &'a Value, profile: &str) -> &'a Value {
+    c["tenants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["items"].as_array().into_iter().flatten())
+        .find(|i| i["profile_id"] == profile)
+        .unwrap_or_else(|| panic!("{profile} is not in the campaign: {c}"))
+}
+
+/// Walks one app's consent at Microsoft (`decision` on its consent page; a sign-in that follows it
+/// accepted) and follows Consentry's redirects, up to the next app's consent page at Microsoft (the
+/// answer is then that redirect) or the pass's summary.
+async fn consent(env: &TestEnv, browser: &Browser, at: &str, decision: Decision) -> Page {
+    let mut page = browser.at_microsoft(at, ADMIN, PASSWORD, decision).await;
+    for _ in 0..10 {
+        let Some(loc) = page
+            .location
+            .clone()
+            .filter(|_| (300..400).contains(&page.status))
+        else {
+            return page;
+        };
+        page = if loc.contains("adminconsent") {
+            return page;
+        } else if loc.contains("/oauth2/") {
+            // The sign-in that follows this app's consent.
+            browser
+                .at_microsoft(&loc, ADMIN, PASSWORD, Decision::Accept { org_wide: true })
+                .await
+        } else if loc.starts_with('/') {
+            // Consentry's own redirects are relative, as a browser resolves them.
+            browser.get(&format!("{}{loc}", env.base)).await
+        } else {
+            browser.get(&loc).await
+        };
+    }
+    page
+}
+
+#[tokio::test]
+async fn one_link_walks_the_tenants_administrator_through_every_invalid_profile() {
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&[]).await;
+    // Two profiles never authorized: invalid ("not yet authorized").
+    let insights = env.profile("insights-m365", None).await;
+    let iaas = env.profile("iaas-delegated", None).await;
+
+    let (s, started) = start(
+        &env,
+        json!({"scope": "invalid", "organization_id": org, "send_invitations": false}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{started}");
+    let id = started["campaign"]["id"].as_str().unwrap().to_string();
+    assert_eq!(started["campaign"]["counts"]["profiles"], 2, "{started}");
+    assert_eq!(started["campaign"]["counts"]["tenants"], 1);
+    let link = started["links"][0]["url"].as_str().unwrap().to_string();
+    assert!(
+        link.starts_with(&format!("{}/campaign/", env.base)),
+        "{link}"
+    );
+    assert_eq!(started["links"][0]["invited"], json!([]));
+    let c = show(&env, &id).await;
+    assert_eq!(item(&c, &insights)["state"], "not_sent", "{c}");
+
+    // The page lists each app, what it asks for, why, and who may consent.
+    let browser = env.browser(None);
+    let page = browser.get(&link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for want in [
+        "Consent requested for 2 apps in contoso.onmicrosoft.com",
+        "not been authorized",
+        "Global Administrator",
+        "Consent to 2 apps at Microsoft",
+    ] {
+        assert!(page.body.contains(want), "{want} in {}", page.body);
+    }
+    let c = show(&env, &id).await;
+    assert_eq!(item(&c, &insights)["state"], "opened", "{c}");
+    assert!(c["tenants"][0]["opened_at"].is_string(), "{c}");
+
+    // The pass: the first consent is declined at Microsoft, the second accepted; the pass goes on
+    // after the failure and ends on the summary.
+    let go = browser.post(&link, &[]).await;
+    assert_eq!(go.status, 303, "{}", go.body);
+    let first = go.location.clone().unwrap();
+    assert!(first.contains("adminconsent"), "{first}");
+    let next = consent(&env, &browser, &first, Decision::Cancel).await;
+    let second = next
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("on to the second app: {} {}", next.status, next.body));
+    assert!(second.contains("adminconsent"), "{second}");
+    let summary = consent(&env, &browser, &second, Decision::Accept { org_wide: true }).await;
+    assert_eq!(summary.status, 200, "{}", summary.body);
+    assert!(
+        summary.body.contains("1 still to do") && summary.body.contains("Consented"),
+        "{}",
+        summary.body
+    );
+
+    let c = show(&env, &id).await;
+    let states: Vec<&str> = [&insights, &iaas]
+        .iter()
+        .map(|p| item(&c, p)["state"].as_str().unwrap())
+        .collect();
+    let mut sorted = states.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["consented", "failed"], "{c}");
+    let failed = if states[0] == "failed" {
+        &insights
+    } else {
+        &iaas
+    };
+    assert!(
+        item(&c, failed)["failure"]
+            .as_str()
+            .is_some_and(|f| !f.is_empty()),
+        "a failure says why: {c}"
+    );
+    // The declined profile kept its previous state: still invalid, nothing of it changed.
+    assert_eq!(env.get_profile(failed).await["status"], "invalid");
+    assert_eq!(c["counts"]["done"], 1, "{c}");
+    assert_eq!(c["state"], "running");
+
+    // Starting again goes through the one left only; then everything is done.
+    let go = browser.post(&link, &[]).await;
+    assert_eq!(go.status, 303, "{}", go.body);
+    let summary = consent(
+        &env,
+        &browser,
+        &go.location.clone().unwrap(),
+        Decision::Accept { org_wide: true },
+    )
+    .await;
+    assert!(summary.body.contains("All done"), "{}", summary.body);
+    let c = show(&env, &id).await;
+    assert_eq!(c["counts"]["done"], 2, "{c}");
+    assert_eq!(c["state"], "completed", "{c}");
+    assert_eq!(c["tenants"][0]["done"], true);
+
+    // Opened again: nothing left to do, said plainly; starting is refused with the reason.
+    let page = browser.get(&link).await;
+    assert!(page.body.contains("Nothing left to do"), "{}", page.body);
+    let again = browser.post(&link, &[]).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(
+        again.body.contains("re-authorized already"),
+        "{}",
+        again.body
+    );
+
+    // A campaign with nothing to do is refused with the reason.
+    let (s, e) = start(&env, json!({"scope": "invalid", "organization_id": org})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["field"], "scope", "{e}");
+    assert!(e.to_string().contains("nothing to do"), "{e}");
+}
+
+#[tokio::test]
+async fn a_rollout_campaign_brings_the_rollout_to_completion() {
+    let mut env = TestEnv::start().await;
+    let org = env.connect_contoso(&[]).await;
+    let hybrid = env.profile("insights-m365", None).await;
+    authorize(&env, &hybrid, ADMIN, json!({})).await;
+    let version = env
+        .release_permission(
+            "insights-m365",
+            "Files.Read.All",
+            consentry_catalog::PermissionType::Scope,
+            false,
+        )
+        .await;
+
+    let (s, started) = start(
+        &env,
+        json!({"scope": "rollout", "rollout": version, "organization_id": org}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{started}");
+    let id = started["campaign"]["id"].as_str().unwrap().to_string();
+    let c = show(&env, &id).await;
+    let i = item(&c, &hybrid);
+    assert_eq!(i["permissions"][0][0], "Files.Read.All", "{c}");
+    assert!(
+        i["why"].as_str().unwrap().contains("catalog version"),
+        "{c}"
+    );
+
+    // The link is also given to an administrator of the organization, to hand over.
+    let tenant = env.contoso_id.clone();
+    let (s, l) = env
+        .api(
+            Method::GET,
+            &format!("/api/v1/campaigns/{id}/tenants/{tenant}/link"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{l}");
+    let link = l["url"].as_str().unwrap().to_string();
+    assert_eq!(link, started["links"][0]["url"]);
+
+    let browser = env.browser(None);
+    let go = browser.post(&link, &[]).await;
+    assert_eq!(go.status, 303, "{}", go.body);
+    let summary = consent(
+        &env,
+        &browser,
+        &go.location.clone().unwrap(),
+        Decision::Accept { org_wide: true },
+    )
+    .await;
+    assert!(summary.body.contains("All done"), "{}", summary.body);
+    let (s, r) = env
+        .api(Method::GET, &format!("/api/v1/rollouts/{version}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["percent_done"], 100, "{r}");
+    assert_eq!(item(&show(&env, &id).await, &hybrid)["state"], "consented");
+}
+
+#[tokio::test]
+async fn a_link_says_plainly_when_it_was_cancelled_or_expired() {
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&[]).await;
+    let _p = env.profile("insights-m365", None).await;
+    let body = json!({"scope": "invalid", "organization_id": org, "lifetime_days": 1, "send_invitations": false});
+    let (s, first) = start(&env, body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    let (s, second) = start(&env, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    let browser = env.browser(None);
+
+    // Cancelled: the link says so, and a second cancel is a conflict.
+    let id = first["campaign"]["id"].as_str().unwrap();
+    let (s, c) = env
+        .api(
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    assert_eq!(c["state"], "cancelled");
+    let (s, _) = env
+        .api(
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let page = browser
+        .get(first["links"][0]["url"].as_str().unwrap())
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("was cancelled on"), "{}", page.body);
+
+    // Expired: a day and a minute later.
+    env.clock
+        .advance(time::Duration::days(1) + time::Duration::minutes(1));
+    let page = browser
+        .get(second["links"][0]["url"].as_str().unwrap())
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("expired on"), "{}", page.body);
+    let c = show(&env, second["campaign"]["id"].as_str().unwrap()).await;
+    assert_eq!(c["tenants"][0]["items"][0]["state"], "expired", "{c}");
+
+    // A mistyped link names nothing.
+    let page = browser
+        .get(&format!("{}/campaign/not-a-real-token", env.base))
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("not valid"), "{}", page.body);
+    // The pass's next step without the pass's cookie.
+    let page = env
+        .browser(None)
+        .get(&format!("{}/campaign/pass/next", env.base))
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(
+        page.body
+            .contains("open the link from the invitation again"),
+        "{}",
+        page.body
+    );
+
+    // Bad input to the API names the field: malformed (400) or not acceptable (422).
+    let (bad, unacceptable) = (StatusCode::BAD_REQUEST, StatusCode::UNPROCESSABLE_ENTITY);
+    for (body, status, field) in [
+        (
+            json!({"scope": "everything", "organization_id": org}),
+            bad,
+            "scope",
+        ),
+        (
+            json!({"scope": "rollout", "organization_id": org}),
+            bad,
+            "rollout",
+        ),
+        (
+            json!({"scope": "invalid", "organization_id": "nope"}),
+            bad,
+            "organization_id",
+        ),
+        (
+            json!({"scope": "invalid", "organization_id": org, "lifetime_days": 0}),
+            unacceptable,
+            "lifetime_days",
+        ),
+        (json!({"scope": "invalid"}), unacceptable, "organization"),
+    ] {
+        let (s, e) = start(&env, body.clone()).await;
+        assert_eq!(s, status, "{body}: {e}");
+        assert_eq!(e["error"]["field"], field, "{body}: {e}");
+    }
+}
