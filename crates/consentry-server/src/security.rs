@@ -206,6 +206,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_request_log_shows_no_link_token() {
+        let profile = "0b7f0a1e-0000-4000-8000-000000000001";
+        assert_eq!(
+            logged_path(&format!("/consent/{profile}/s3cret-token")),
+            format!("/consent/{profile}/[redacted]")
+        );
+        assert_eq!(
+            logged_path("/campaign/s3cret-token"),
+            "/campaign/[redacted]"
+        );
+        assert_eq!(logged_path("/campaign/pass/next"), "/campaign/pass/next");
+        assert_eq!(logged_path("/console/campaigns"), "/console/campaigns");
+    }
+
+    #[test]
     fn page_csp_allows_forms_to_self_and_the_authority_origin_only() {
         let csp = page_csp("https://login.microsoftonline.com");
         let csp = csp.to_str().unwrap();

@@ -39,6 +39,8 @@ struct OrgData {
     m365: String,
     /// A scan profile using it.
     scan: String,
+    /// A consent campaign of its invalid profiles.
+    campaign: String,
 }
 
 /// Which IDs fill a template.
@@ -116,6 +118,8 @@ enum Fresh {
     Key,
     /// A new scan profile in the target's tenant.
     Scan,
+    /// A new consent campaign of the target's organization.
+    Campaign,
 }
 
 struct ApiRoute {
@@ -174,6 +178,48 @@ const API_TABLE: &[ApiRoute] = &[
         None,
         None,
         StatusCode::OK,
+        Fresh::No,
+    ),
+    r("GET", "/campaigns", None, None, StatusCode::OK, Fresh::No),
+    r(
+        "POST",
+        "/campaigns",
+        Some(Action::Reauthorize),
+        Some(r#"{"scope": "invalid", "organization_id": "{org}", "send_invitations": false}"#),
+        StatusCode::CREATED,
+        Fresh::No,
+    ),
+    r(
+        "GET",
+        "/campaigns/{campaign}",
+        READ,
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "POST",
+        "/campaigns/{campaign}/cancel",
+        Some(Action::Reauthorize),
+        None,
+        StatusCode::OK,
+        Fresh::Campaign,
+    ),
+    r(
+        "GET",
+        "/campaigns/{campaign}/tenants/{tenant}/link",
+        Some(Action::Reauthorize),
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    // The tenants of the matrix have no contacts: an allowed re-send is refused for that.
+    r(
+        "POST",
+        "/campaigns/{campaign}/tenants/{tenant}/resend",
+        Some(Action::Reauthorize),
+        None,
+        StatusCode::UNPROCESSABLE_ENTITY,
         Fresh::No,
     ),
     r(
@@ -558,6 +604,43 @@ const CONSOLE_TABLE: &[ConsoleRoute] = &[
         StatusCode::OK,
         Fresh::No,
     ),
+    c("GET", "/campaigns", None, StatusCode::OK, Fresh::No),
+    // The form names the target's organization (`org`).
+    c(
+        "POST",
+        "/campaigns",
+        Some(Action::Reauthorize),
+        StatusCode::SEE_OTHER,
+        Fresh::No,
+    ),
+    c(
+        "GET",
+        "/campaigns/{campaign}",
+        READ,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    c(
+        "POST",
+        "/campaigns/{campaign}/cancel",
+        Some(Action::Reauthorize),
+        StatusCode::SEE_OTHER,
+        Fresh::Campaign,
+    ),
+    c(
+        "POST",
+        "/campaigns/{campaign}/tenants/{tenant}/resend",
+        Some(Action::Reauthorize),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Fresh::No,
+    ),
+    c(
+        "POST",
+        "/tenants/{tenant}/reauthorize-all",
+        Some(Action::Reauthorize),
+        StatusCode::SEE_OTHER,
+        Fresh::No,
+    ),
     c("GET", "/tokens", None, StatusCode::OK, Fresh::No),
     c("POST", "/tokens", None, StatusCode::CREATED, Fresh::No),
     c(
@@ -687,7 +770,9 @@ async fn org_data(env: &TestEnv, label: &str) -> OrgData {
         .expect("mark valid");
     let m365 = m365.id.to_string();
     let scan = new_scan(env, &t.id.to_string(), &m365).await;
+    let campaign = new_campaign(env, org.id).await;
     OrgData {
+        campaign,
         org: org.id.to_string(),
         name,
         tenant: t.id.to_string(),
@@ -715,6 +800,27 @@ async fn new_scan(env: &TestEnv, tenant: &str, app_profile: &str) -> String {
         })
         .await
         .expect("scan profile")
+        .id
+        .to_string()
+}
+
+async fn new_campaign(env: &TestEnv, org: OrgId) -> String {
+    env.state
+        .campaigns
+        .start(
+            &consentry_domain::Caller::platform("test"),
+            consentry_domain::CampaignRequest {
+                org: Some(org),
+                scope: consentry_domain::CampaignScope::Invalid,
+                tenant: None,
+                lifetime_days: None,
+                remind_every_hours: None,
+                send_invitations: false,
+            },
+        )
+        .await
+        .expect("campaign")
+        .campaign
         .id
         .to_string()
 }
@@ -896,6 +1002,15 @@ impl World {
             .replace("{webhook}", &pick(|d| d.webhook.clone(), random()))
             .replace("{key}", &pick(|d| d.key_id.clone(), random()))
             .replace("{scan}", &pick(|d| d.scan.clone(), random()))
+            // A campaign is an organization's like `{org}`: A's for `Mixed`, so that a copied
+            // tenant of B is asked of A's campaign.
+            .replace(
+                "{campaign}",
+                &match t {
+                    Target::Mixed => self.a.campaign.clone(),
+                    _ => pick(|d| d.campaign.clone(), random()),
+                },
+            )
             .replace("{m365}", &pick(|d| d.m365.clone(), random()))
             .replace("{app_type}", APP_TYPE)
             // The built-in catalog's rollout (version 2 added Planner's Tasks.ReadWrite.All).
@@ -964,6 +1079,7 @@ impl World {
                 "{scan}".into(),
                 new_scan(&self.env, &d.tenant, &d.m365).await,
             )),
+            Fresh::Campaign => Some(("{campaign}".into(), new_campaign(&self.env, org).await)),
         }
     }
 }
@@ -978,6 +1094,7 @@ fn targets_of(template: &str, body: Option<&str>) -> Vec<Target> {
         "{webhook}",
         "{key}",
         "{scan}",
+        "{campaign}",
     ]
     .iter()
     .filter(|s| all.contains(**s))
@@ -1393,7 +1510,14 @@ async fn every_console_page_and_form_answers_each_principal_exactly() {
                         let (ct, body) = multipart(&csrf);
                         rb = rb.header("content-type", ct).body(body);
                     } else {
-                        rb = rb.form(&[("csrf", csrf.as_str()), ("name", "matrix"), ("days", "7")]);
+                        let org = w.fill("{org}", t, None);
+                        rb = rb.form(&[
+                            ("csrf", csrf.as_str()),
+                            ("name", "matrix"),
+                            ("days", "7"),
+                            ("scope", "invalid"),
+                            ("org", org.as_str()),
+                        ]);
                     }
                 }
                 let (status, body) = body_of(rb.send().await.expect("call")).await;

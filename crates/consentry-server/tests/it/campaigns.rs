@@ -294,12 +294,23 @@ async fn a_link_says_plainly_when_it_was_cancelled_or_expired() {
     let c = show(&env, second["campaign"]["id"].as_str().unwrap()).await;
     assert_eq!(c["tenants"][0]["items"][0]["state"], "expired", "{c}");
 
-    // A mistyped link names nothing.
-    let page = browser
-        .get(&format!("{}/campaign/not-a-real-token", env.base))
-        .await;
-    assert_eq!(page.status, 400, "{}", page.body);
-    assert!(page.body.contains("not valid"), "{}", page.body);
+    // A mistyped or hostile link names nothing and breaks nothing.
+    let long = "x".repeat(5000);
+    for token in [
+        "not-a-real-token",
+        "%00",
+        "..%2F..%2Fetc",
+        "%E2%80%AE",
+        long.as_str(),
+    ] {
+        let page = browser.get(&format!("{}/campaign/{token}", env.base)).await;
+        assert_eq!(page.status, 400, "{token}: {}", page.body);
+        assert!(page.body.contains("not valid"), "{}", page.body);
+        let post = browser
+            .post(&format!("{}/campaign/{token}", env.base), &[])
+            .await;
+        assert_eq!(post.status, 400, "{token}: {}", post.body);
+    }
     // The pass's next step without the pass's cookie.
     let page = env
         .browser(None)
