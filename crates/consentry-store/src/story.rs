@@ -51,10 +51,12 @@ pub async fn run(store: &dyn Store) {
     scan_profiles(store).await;
     roles_and_tokens(store).await;
     rollouts(store).await;
+    campaigns(store).await;
 }
 
 mod accounts;
 mod audit;
+mod campaigns;
 mod fixtures;
 mod pending;
 mod postgres;
@@ -66,6 +68,7 @@ mod tenancy;
 
 pub use accounts::*;
 pub use audit::*;
+pub use campaigns::*;
 pub use fixtures::*;
 pub use pending::*;
 pub use postgres::*;
