@@ -158,6 +158,9 @@ fn normalize(path: &str) -> String {
     if path.starts_with("/consent/") && parts.len() == 4 {
         parts[3] = "{token}".into();
     }
+    if path.starts_with("/campaign/") && parts.len() == 3 {
+        parts[2] = "{token}".into();
+    }
     parts.join("/")
 }
 
@@ -758,6 +761,10 @@ async fn the_console_story_in_chromium() {
         "/console/organizations/{id}/audit",
         "/console/no-such-page",
         "/consent/{id}/{token}",
+        "/console/campaigns",
+        "/console/campaigns/{id}",
+        "/campaign/{token}",
+        "/campaign/pass/next",
         "/oauth/callback",
         "/api/v1/docs",
     ] {
@@ -954,7 +961,6 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
         express,
         functions,
         linked,
-        modern,
         scan,
         ..
     } = setup().await;
@@ -992,21 +998,69 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     );
     s.wait("figure.chart svg").await;
     s.shot("rollout").await;
-    s.click(&format!("#members a[href='/console/profiles/{modern}']"))
-        .await;
-    s.wait("#reauthorize").await;
-    s.open_wizard(&modern).await;
-    s.click("#continue").await;
-    s.at_microsoft(ADMIN, true, "rollout").await;
-    s.wait("#result").await;
+    // A consent campaign from the rollout page: one link for the tenant, walked in one pass.
+    s.click("#start-rollout-campaign button").await;
+    s.wait("#campaign-summary").await;
+    let body = s.text().await;
     assert!(
-        s.text().await.contains("re-authorized"),
-        "{}",
-        s.text().await
+        body.contains("0 of 1 app profiles done") && body.contains("Link not sent"),
+        "{body}"
     );
+    s.shot("campaign").await;
+    let link = s
+        .wait("input[id^=link-]")
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .expect("the tenant's link");
+    let path = link
+        .strip_prefix(&s.env.base)
+        .unwrap_or_else(|| panic!("{link} is on this server"))
+        .to_string();
+    s.goto(&path).await;
+    s.wait("#campaign-items").await;
+    let body = s.text().await;
+    assert!(
+        body.contains("Consent requested for 1 app")
+            && body.contains("Reports.Read.All")
+            && body.contains("catalog version"),
+        "{body}"
+    );
+    s.shot("campaign-link").await;
+    s.click("#start-pass").await;
+    s.at_microsoft(ADMIN, true, "campaign").await;
+    s.wait("#result").await;
+    assert!(s.text().await.contains("All done"), "{}", s.text().await);
+    s.shot("campaign-summary").await;
     s.goto(&format!("/console/rollouts/{rollout}")).await;
     assert!(s.text().await.contains("100% done"), "{}", s.text().await);
     s.shot("rollout-done").await;
+    s.goto("/console/campaigns").await;
+    s.wait("#campaigns").await;
+    assert!(s.text().await.contains("completed"), "{}", s.text().await);
+    s.shot("campaigns").await;
+    // A campaign of every invalid profile, then cancelled.
+    s.click("#start-invalid-campaign button").await;
+    s.wait("#campaign-summary").await;
+    assert!(
+        s.text().await.contains("Every invalid app profile"),
+        "{}",
+        s.text().await
+    );
+    s.click("#cancel-campaign button").await;
+    let state = s.wait("#campaign-state").await;
+    assert_eq!(state.text().await.expect("text"), "cancelled");
+    // "Re-authorize all N invalid profiles" of a tenant: straight to the tenant's link.
+    s.goto("/console").await;
+    s.click("button[id^=reauthorize-all-]").await;
+    s.wait("#campaign-items").await;
+    let body = s.text().await;
+    assert!(
+        body.contains("Consent requested for") && body.contains("not been authorized"),
+        "{body}"
+    );
+    s.shot("reauthorize-all").await;
 
     // A role rejection: Cloud Backup Express needs the Microsoft 365 Backup Administrator role.
     s.open_wizard(&express).await;
