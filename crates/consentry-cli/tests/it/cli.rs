@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use crate::run;
-use run::{consentry, fails, ok};
+use run::{consentry, contoso, fails, ok};
 
 #[test]
 fn catalog_list_and_show() {
@@ -648,4 +648,69 @@ fn rollouts_list_and_show_the_catalogs_versions() {
     );
     let err = fails(d, &["rollouts", "show", "99"]);
     assert!(err.contains("rollout") && err.contains("99"), "{err}");
+}
+
+#[test]
+fn campaigns_start_list_show_and_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let org = contoso(d);
+    ok(
+        d,
+        &[
+            "profiles",
+            "create",
+            "--tenant",
+            "contoso.onmicrosoft.com",
+            "--app-type",
+            "insights-m365",
+        ],
+    );
+    // Nothing lacks the built-in catalog's rollout 2: refused with the reason, nothing made.
+    let err = fails(d, &["campaigns", "start", "--org", &org, "--rollout", "2"]);
+    assert!(err.contains("nothing to do"), "{err}");
+    let err = fails(d, &["campaigns", "start", "--org", &org]);
+    assert!(
+        err.contains("--rollout") || err.contains("--invalid"),
+        "{err}"
+    );
+
+    let started = ok(
+        d,
+        &[
+            "campaigns",
+            "start",
+            "--org",
+            &org,
+            "--invalid",
+            "--no-email",
+        ],
+    );
+    assert!(
+        started.contains("started: 1 profiles in 1 tenants")
+            && started.contains("contoso.onmicrosoft.com: no contacts, hand over http"),
+        "{started}"
+    );
+    let id = started.split_whitespace().nth(1).unwrap().to_string();
+    let list = ok(d, &["campaigns", "list"]);
+    assert!(
+        list.contains(&id) && list.contains("Every invalid app profile (running)"),
+        "{list}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(d, &["campaigns", "show", &id, "--json"])).unwrap();
+    assert_eq!(
+        shown["tenants"][0]["items"][0]["state"], "not_sent",
+        "{shown}"
+    );
+    assert_eq!(
+        ok(d, &["campaigns", "remind"]).trim(),
+        "0 reminder(s) queued"
+    );
+    let cancelled = ok(d, &["campaigns", "cancel", &id]);
+    assert!(cancelled.contains("cancelled"), "{cancelled}");
+    let err = fails(d, &["campaigns", "cancel", &id]);
+    assert!(err.contains("already cancelled"), "{err}");
+    let err = fails(d, &["campaigns", "show", "not-a-guid"]);
+    assert!(err.contains("campaign ID"), "{err}");
 }
