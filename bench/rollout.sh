@@ -6,6 +6,9 @@
 # each against the baseline of counting the same profiles by status (the console banner's statement),
 # measured in the same run. Target: a few set-based statements, not one per profile: the transactions the
 # whole command commits are counted from PostgreSQL's statistics (pg_stat_database).
+# Then a consent campaign over that rollout: starting it (who is affected, a link per tenant, a member per
+# profile, one transaction of multi-row inserts) and reading it back in full, against the same baseline;
+# its transactions are counted the same way.
 #
 # Usage: bench/rollout.sh [--quick]
 source "$(dirname "$0")/lib.sh"
@@ -42,4 +45,16 @@ record rollout "$PROFILES profiles, $TENANTS tenants (PostgreSQL): first report 
   "$(calc "$(jqn "$out" .first_report_ms)")" "$(calc "$base")" "$(calc "$(jqn "$out" .first_report_ratio)")" - -
 record rollout "$PROFILES profiles, $TENANTS tenants (PostgreSQL): report ms (median of 5)" \
   "$(calc "$(jqn "$out" .report_ms)")" "$(calc "$base")" "$(calc "$(jqn "$out" .report_ratio)")" - -
+before="$(xacts)"
+out="$("$BIN/consentry-bench" campaign)"
+statements="$(( $(xacts) - before ))"
+echo "$out" >"$BENCH_RESULTS/campaign.json"
+log "campaign: $out"
+base="$(jqn "$out" .baseline_count_ms)"
+record rollout "$PROFILES profiles: transactions of starting a campaign (with start-up and a read)" \
+  "$statements" - - "< 100" "$(verdict "$statements < 100")"
+record rollout "$PROFILES profiles, $TENANTS tenants (PostgreSQL): campaign start ms" \
+  "$(calc "$(jqn "$out" .start_ms)")" "$(calc "$base")" "$(calc "$(jqn "$out" .start_ratio)")" - -
+record rollout "$PROFILES profiles, $TENANTS tenants (PostgreSQL): campaign read ms" \
+  "$(calc "$(jqn "$out" .show_ms)")" "$(calc "$base")" "$(calc "$(jqn "$out" .show_ratio)")" - -
 psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS consentry_bench_rollout" >&2

@@ -53,6 +53,10 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// A consent campaign over the rollout of `rollout` (run it after `rollout`, on the same store):
+    /// times starting the campaign (who is affected, a link per tenant, a member per profile, in
+    /// one transaction) and reading it back in full, against the same baseline count.
+    Campaign,
     /// An axum hello-world server: the baseline of the HTTP figures.
     Hello {
         /// Address to listen on.
@@ -200,6 +204,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
         Cmd::Machine => print(&json!({"machine": machine()})),
         Cmd::Rollout { runs } => print(&rollout(runs).await?),
+        Cmd::Campaign => print(&campaign().await?),
         Cmd::Sign { .. } => unreachable!("handled before the runtime starts"),
         Cmd::Hello { listen } => hello(listen).await?,
         Cmd::Sim {
@@ -617,7 +622,9 @@ fn median(samples: &mut [f64]) -> f64 {
 }
 
 /// `Cmd::Rollout`: see its documentation.
-async fn rollout(runs: usize) -> anyhow::Result<Value> {
+/// The state over the seeded store with the catalog's next version adding an application permission to
+/// the seeded app type (`custom-azure-app`), and that version.
+async fn released_state() -> anyhow::Result<(consentry_server::AppState, u32)> {
     let mut cfg = config()?;
     let release = cfg.data_dir.join("bench-rollout-catalog.toml");
     std::fs::create_dir_all(&cfg.data_dir)?;
@@ -634,10 +641,67 @@ async fn rollout(runs: usize) -> anyhow::Result<Value> {
     )?;
     cfg.catalog_file = Some(release);
     let state = consentry_server::build_state(&cfg).await?;
+    Ok((state, consentry_catalog::Catalog::builtin().version + 1))
+}
+
+fn timed(started: std::time::Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+async fn campaign() -> anyhow::Result<Value> {
+    let (state, version) = released_state().await?;
+    let caller = consentry_domain::Caller::platform("bench");
+    let org = state
+        .svc
+        .organizations()
+        .await?
+        .first()
+        .map(|o| o.id)
+        .ok_or_else(|| anyhow::anyhow!("seed the store first"))?;
+    let started = std::time::Instant::now();
+    let c = state
+        .campaigns
+        .start(
+            &caller,
+            consentry_domain::CampaignRequest {
+                org: Some(org),
+                scope: consentry_domain::CampaignScope::Rollout { version },
+                tenant: None,
+                lifetime_days: None,
+                remind_every_hours: None,
+                send_invitations: true,
+            },
+        )
+        .await?;
+    let start_ms = timed(started);
+    let started = std::time::Instant::now();
+    let shown = state.campaigns.show(&caller, c.campaign.id).await?;
+    let show_ms = timed(started);
+    anyhow::ensure!(
+        shown.summary.counts.profiles == c.campaign.counts.profiles,
+        "the campaign changed"
+    );
+    let started = std::time::Instant::now();
+    state
+        .svc
+        .profile_counts(&consentry_domain::ProfileFilter::default())
+        .await?;
+    let count_ms = timed(started);
+    Ok(json!({
+        "profiles": c.campaign.counts.profiles,
+        "tenants": c.campaign.counts.tenants,
+        "start_ms": start_ms,
+        "show_ms": show_ms,
+        "baseline_count_ms": count_ms,
+        "start_ratio": start_ms / count_ms.max(0.001),
+        "show_ratio": show_ms / count_ms.max(0.001),
+    }))
+}
+
+async fn rollout(runs: usize) -> anyhow::Result<Value> {
+    let (state, version) = released_state().await?;
     let caller = consentry_domain::Caller::platform("bench");
     let rollouts = consentry_domain::Rollouts::new(state.svc.clone());
-    let version = consentry_catalog::Catalog::builtin().version + 1;
-    let timed = |started: std::time::Instant| started.elapsed().as_secs_f64() * 1000.0;
 
     let started = std::time::Instant::now();
     let first = rollouts.show(&caller, version).await?;
