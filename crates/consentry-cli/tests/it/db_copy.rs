@@ -15,7 +15,9 @@ use consentry_domain::{
     DomainName, GrantedPermission, OperatorAccount, ProfileId, ProfileStatus, ScheduleStore as _,
     SecretKind, Store, StoreError, Tenant, TenantId, Webhook, WebhookDelivery, WebhookStore as _,
 };
-use consentry_domain::{AuditStore as _, RolloutStore as _, ScanProfileStore as _};
+use consentry_domain::{
+    AuditStore as _, CampaignStore as _, RolloutStore as _, ScanProfileStore as _,
+};
 use consentry_store::copy::TABLES;
 use consentry_store::story;
 use consentry_store::{Sealer, SqlStore};
@@ -268,6 +270,31 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
     assert!(enrolled >= 1, "the full profile is enrolled");
     store
         .set_rollout_done(4, &[(full.id, Some(now))])
+        .await
+        .unwrap();
+    // A consent campaign with the tenant's link (its token sealed) and the profile as member.
+    let link = "db-copy-campaign-link";
+    store
+        .insert_campaign(
+            &consentry_domain::Campaign {
+                id: consentry_domain::CampaignId::new_random(),
+                org_id: org.id,
+                scope: consentry_domain::CampaignScope::Rollout { version: 4 },
+                only_tenant: None,
+                started_by: consentry_domain::Actor::Operator("copy-test".into()),
+                created_at: now,
+                expires_at: now + time::Duration::days(14),
+                remind_every_hours: 72,
+                cancelled_at: None,
+            },
+            &[consentry_domain::NewCampaignTenant {
+                tenant_id: full.tenant_id,
+                token_hash: consentry_domain::reauth::state_hash(link),
+                token: secrecy::SecretString::from(link.to_string()),
+                expires_at: now + time::Duration::days(14),
+            }],
+            &[(full.id, full.tenant_id)],
+        )
         .await
         .unwrap();
     // Two audit entries: the chain (and its head) must survive the trip.
