@@ -51,11 +51,13 @@ pub async fn run(store: &dyn Store) {
     scan_profiles(store).await;
     roles_and_tokens(store).await;
     rollouts(store).await;
+    mail(store).await;
 }
 
 mod accounts;
 mod audit;
 mod fixtures;
+mod mail;
 mod pending;
 mod postgres;
 mod profiles;
@@ -67,6 +69,7 @@ mod tenancy;
 pub use accounts::*;
 pub use audit::*;
 pub use fixtures::*;
+pub use mail::*;
 pub use pending::*;
 pub use postgres::*;
 pub use profiles::*;
