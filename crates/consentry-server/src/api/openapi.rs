@@ -85,6 +85,9 @@ pub const SERVICE_KEY: &str = "service_key";
         super::scan_profiles::put,
         super::scan_profiles::delete,
         super::scan_profiles::readiness,
+        super::mail::get_contacts,
+        super::mail::put_contacts,
+        super::mail::list_emails,
         super::graph_tokens::issue,
         openapi_json,
         docs_page,
@@ -104,6 +107,7 @@ pub const SERVICE_KEY: &str = "service_key";
         (name = "keys", description = "Service API keys for the token API"),
         (name = "audit", description = "An organization's audit log"),
         (name = "rollouts", description = "Permission rollouts: catalog versions that added permissions, and which profiles still lack them"),
+        (name = "email", description = "Tenants' administrator contacts and the emails sent to them"),
         (name = "tokens", description = "Microsoft Graph access tokens for the vendor's services"),
     )
 )]

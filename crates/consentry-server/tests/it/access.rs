@@ -462,6 +462,30 @@ const API_TABLE: &[ApiRoute] = &[
         StatusCode::OK,
         Fresh::No,
     ),
+    r(
+        "GET",
+        "/tenants/{tenant}/contacts",
+        READ,
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "PUT",
+        "/tenants/{tenant}/contacts",
+        Some(Action::ManageSettings),
+        Some(r#"{"contacts": ["it-admin-{fresh}@contoso.example"]}"#),
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "GET",
+        "/tenants/{tenant}/emails",
+        READ,
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
 ];
 
 /// The token API: service API keys only (listed for the route check).

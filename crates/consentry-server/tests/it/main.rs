@@ -8,6 +8,7 @@ mod audit_api;
 mod audit_flows;
 mod check;
 mod console;
+mod email;
 mod hostile;
 mod openapi;
 mod pages;
