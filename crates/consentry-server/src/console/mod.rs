@@ -18,6 +18,7 @@
 mod assets;
 mod audit;
 mod auth;
+mod email;
 mod error;
 mod pages;
 mod personal_tokens;
@@ -83,6 +84,8 @@ pub fn routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(MAX_WIZARD_BYTES)),
         )
         .route("/tenants/{tenant}/scan-profiles", get(scan::list))
+        .route("/tenants/{tenant}/email", get(email::show))
+        .route("/tenants/{tenant}/contacts", post(email::save_contacts))
         .route("/scan-profiles/{id}", get(scan::detail))
         .route(
             "/scan-profiles/{id}/edit",

@@ -633,6 +633,20 @@ const CONSOLE_TABLE: &[ConsoleRoute] = &[
         StatusCode::SEE_OTHER,
         Fresh::No,
     ),
+    c(
+        "GET",
+        "/tenants/{tenant}/email",
+        READ,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    c(
+        "POST",
+        "/tenants/{tenant}/contacts",
+        Some(Action::ManageSettings),
+        StatusCode::SEE_OTHER,
+        Fresh::No,
+    ),
 ];
 
 /// Routes outside the tables, each with the test that covers it.

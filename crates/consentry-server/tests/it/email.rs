@@ -2,10 +2,39 @@
 //! named), and a check making a profile invalid emailing them through a real SMTP server on loopback
 //! (the `mailbox`), the message listed on the tenant's emails.
 
+use consentry_domain::{AccountScope, Accounts, HashCost, OrgId, SessionPolicy};
 use consentry_mail::mailbox::Mailbox;
+use consentry_server::AppState;
+use consentry_testkit::console as kit;
 use consentry_testkit::{Decision, PASSWORD, TestEnv};
 use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde_json::json;
+
+const CONSOLE_PASSWORD: &str = "console-password-1";
+
+/// The server's state with an organization admin `ops` of `org` signed in: (state, session).
+async fn console(env: &TestEnv, org: &str) -> (AppState, String) {
+    let mut state = env.state.clone();
+    state.console.accounts = Accounts::new(
+        state.svc.store().clone(),
+        env.clock.clone(),
+        SessionPolicy::default(),
+        HashCost::TestOnly,
+    );
+    state
+        .console
+        .accounts
+        .create(
+            "ops",
+            &SecretString::from(CONSOLE_PASSWORD.to_string()),
+            AccountScope::Organization(OrgId::parse(org).unwrap()),
+        )
+        .await
+        .unwrap();
+    let session = kit::sign_in(&state, "ops", CONSOLE_PASSWORD, None).await;
+    (state, session)
+}
 
 const ADMIN: &str = "admin@contoso.onmicrosoft.com";
 const CONTOSO: &str = "contoso.onmicrosoft.com";
@@ -13,7 +42,7 @@ const CONTOSO: &str = "contoso.onmicrosoft.com";
 #[tokio::test]
 async fn contacts_are_replaced_whole_and_a_malformed_address_is_refused_naming_the_field() {
     let env = TestEnv::start().await;
-    env.connect_contoso(&[]).await;
+    let org = env.connect_contoso(&[]).await;
     let path = format!("/api/v1/tenants/{CONTOSO}/contacts");
     let (s, v) = env.api(Method::GET, &path, None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -66,6 +95,71 @@ async fn contacts_are_replaced_whole_and_a_malformed_address_is_refused_naming_t
         .api(Method::PUT, &path, Some(json!({"addresses": []})))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+
+    // The console's form: the same rule, the entered text kept after a refusal.
+    let (state, session) = console(&env, &org).await;
+    let page_path = format!("/console/tenants/{}/email", env.contoso_id);
+    let home = kit::get(&state, "/console", Some(&session)).await;
+    assert!(home.body.contains(&page_path), "{}", home.body);
+    let page = kit::get(&state, &page_path, Some(&session)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("id=\"email-off\""),
+        "email is not configured here"
+    );
+    assert!(
+        page.body.contains("<label for=\"contacts-field\">"),
+        "{}",
+        page.body
+    );
+    let cookies = format!("consentry_session={session}");
+    let form_path = format!("/console/tenants/{}/contacts", env.contoso_id);
+    let bad = kit::post(
+        &state,
+        &form_path,
+        &cookies,
+        &[
+            ("csrf", page.csrf().as_str()),
+            ("contacts", "it@contoso.example\nbroken@"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("id=\"error\""), "{}", bad.body);
+    assert!(bad.body.contains("broken@"), "{}", bad.body);
+    let no_csrf = kit::post(
+        &state,
+        &form_path,
+        &cookies,
+        &[("contacts", "it@contoso.example")],
+    )
+    .await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN, "{}", no_csrf.body);
+    let ok = kit::post(
+        &state,
+        &form_path,
+        &cookies,
+        &[
+            ("csrf", page.csrf().as_str()),
+            ("contacts", "it@contoso.example,\r\nsec@contoso.example"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let (_, v) = env.api(Method::GET, &path, None).await;
+    assert_eq!(
+        v["contacts"],
+        json!(["it@contoso.example", "sec@contoso.example"])
+    );
+    let after = kit::get(&state, &format!("{page_path}?saved=1"), Some(&session)).await;
+    assert!(after.body.contains("id=\"saved\""), "{}", after.body);
+    assert!(
+        after
+            .body
+            .contains("it@contoso.example\nsec@contoso.example"),
+        "{}",
+        after.body
+    );
 }
 
 #[tokio::test]
@@ -88,7 +182,7 @@ async fn a_profile_becoming_invalid_emails_the_contacts_and_the_tenant_lists_it(
         ],
     )
     .await;
-    env.connect_contoso(&[]).await;
+    let org = env.connect_contoso(&[]).await;
     let id = env.profile("insights-m365", None).await;
     let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
     env.browser(Some("203.0.113.7"))
@@ -174,6 +268,21 @@ async fn a_profile_becoming_invalid_emails_the_contacts_and_the_tenant_lists_it(
         gone["last_error"].as_str().unwrap().contains("550"),
         "{gone}"
     );
+
+    // The tenant's console page shows the refusal.
+    let (state, session) = console(&env, &org).await;
+    let page = kit::get(
+        &state,
+        &format!("/console/tenants/{}/email", env.contoso_id),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("id=\"email-off\""), "{}", page.body);
+    assert!(page.body.contains("gone@contoso.example"), "{}", page.body);
+    assert!(page.body.contains("Failed"), "{}", page.body);
+    assert!(page.body.contains("550"), "{}", page.body);
+    assert!(page.body.contains(ADMIN), "the consent user is suggested");
 
     // Checked again, still invalid for the same reason: no second message.
     env.api(Method::POST, &format!("/api/v1/profiles/{id}/check"), None)
