@@ -322,9 +322,28 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
             "--json",
         ],
     );
+    // The checks that broke profiles emailed the tenant's contact; `serve`'s delivery worker sends
+    // the messages to the demo's mailbox (waited for, bounded).
+    let first = data.join("mailbox").join("1.eml");
+    for _ in 0..600 {
+        if first.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let message = std::fs::read_to_string(&first).unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
     assert!(text.contains("ready") && text.contains("Seeded"), "{text}");
+    assert!(
+        text.contains(&format!("{}", data.join("mailbox").display())),
+        "the demo says where messages land: {text}"
+    );
+    assert!(
+        message.contains("To: it-admin@contoso.onmicrosoft.com"),
+        "a message in the mailbox: {message}"
+    );
+    assert!(message.contains("needs to be re-authorized"), "{message}");
     // Seeding's progress, as plain lines (standard error is a file, not a terminal).
     let progress = std::fs::read_to_string(dir.path().join("demo.stderr")).unwrap();
     for line in ["seeded 9/9 app profiles", "checked 7/7 app profiles"] {
