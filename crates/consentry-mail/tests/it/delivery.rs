@@ -212,8 +212,10 @@ async fn a_message_waits_while_the_server_is_down_and_is_delivered_once_it_is_up
 async fn the_running_worker_delivers_what_is_queued_and_stops_on_shutdown() {
     let e = env().await;
     let mailbox = e.mailbox();
-    let mut config = consentry_mail::WorkerConfig::default();
-    config.poll = std::time::Duration::from_millis(20);
+    let config = consentry_mail::WorkerConfig {
+        poll: std::time::Duration::from_millis(20),
+        ..Default::default()
+    };
     let worker = crate::common::worker_with(&e, mailbox.addr().port(), config);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(worker.run(async move {
