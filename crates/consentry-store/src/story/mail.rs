@@ -2,7 +2,8 @@
 //! with an unknown tenant refused) and the email outbox (queued in one call, listed newest first per
 //! tenant and organization without content, leased to one sender at a time with the content
 //! unsealed, a lease running out, sent, failed with a retry time or for good, topics for
-//! hold-downs).
+//! hold-downs), and organizations' daily digests (recipients; a day's digest claimed and queued once
+//! across concurrent callers).
 //!
 //! Leasing looks at the whole outbox, so the chapter's messages are due at a random instant in the
 //! 1990s: another run's messages, queued now, are never due at it, and only the chapter's own
@@ -36,6 +37,89 @@ fn email(org: &Organization, tenant: Option<&Tenant>, to: &str, at: OffsetDateTi
 pub async fn mail(store: &dyn Store) {
     contacts(store).await;
     outbox(store).await;
+    digests(store).await;
+}
+
+async fn digests(store: &dyn Store) {
+    let org = new_org(store, "digest").await;
+    let quiet = new_org(store, "digest-quiet").await;
+    assert!(store.digest_recipients(org.id).await.unwrap().is_empty());
+    let to = [addr("ops@northwind.example"), addr("cto@northwind.example")];
+    store
+        .set_digest_recipients(org.id, &to, now())
+        .await
+        .expect("set digest recipients");
+    assert_eq!(
+        store.digest_recipients(org.id).await.unwrap(),
+        to,
+        "digest recipients read back in order"
+    );
+    // Days far in the future: another run's organizations are never due on them before ours.
+    let day = format!("9{:03}-01-01", rand::random::<u16>() % 1000);
+    let due = |list: Vec<(OrgId, Vec<EmailAddress>)>| {
+        list.into_iter()
+            .filter(|(o, _)| *o == org.id || *o == quiet.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        due(store.digests_due(&day).await.expect("due")),
+        vec![(org.id, to.to_vec())],
+        "an organization with recipients is due; one without is not"
+    );
+    let message = |to: &EmailAddress| {
+        let mut e = email(&org, None, to.as_str(), now());
+        e.kind = EmailKind::Digest;
+        e.topic = Some(format!("digest:{}:{day}", org.id));
+        e
+    };
+    let emails: Vec<NewEmail> = to.iter().map(message).collect();
+    let others: Vec<NewEmail> = to.iter().map(message).collect();
+    let (first, second) = tokio::join!(
+        store.enqueue_digest(org.id, &day, &emails),
+        store.enqueue_digest(org.id, &day, &others)
+    );
+    let (first, second) = (first.expect("claim"), second.expect("claim again"));
+    assert!(
+        first ^ second,
+        "one of two replicas queues the day's digest"
+    );
+    let queued = store
+        .list_emails(Some(org.id), None, 100)
+        .await
+        .expect("list");
+    assert_eq!(queued.len(), 2, "one message per recipient, queued once");
+    assert!(
+        queued
+            .iter()
+            .all(|r| r.kind == EmailKind::Digest && r.tenant_id.is_none())
+    );
+    assert!(
+        due(store.digests_due(&day).await.unwrap()).is_empty(),
+        "not due again that day"
+    );
+    assert!(
+        !store
+            .enqueue_digest(org.id, "2000-01-01", &emails)
+            .await
+            .expect("an earlier day"),
+        "an earlier day is never claimed after a later one"
+    );
+    let next = format!("{}-01-02", &day[..4]);
+    assert_eq!(
+        due(store.digests_due(&next).await.unwrap()),
+        vec![(org.id, to.to_vec())],
+        "due again the next day"
+    );
+    store
+        .set_digest_recipients(org.id, &[], now())
+        .await
+        .expect("opt out");
+    assert!(due(store.digests_due(&next).await.unwrap()).is_empty());
+    let unknown = OrgId::new_random();
+    assert!(matches!(
+        store.set_digest_recipients(unknown, &to, now()).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn contacts(store: &dyn Store) {
