@@ -52,8 +52,8 @@ pub use ids::{
 };
 pub use keys::{ApiKeys, NewApiKey};
 pub use mail::{
-    DeliveryFailure, EmailContent, InvalidEmails, Mail, OutboxMessage, Outgoing, RetryPolicy,
-    TenantContacts,
+    DeliveryFailure, DigestRecipients, EmailContent, InvalidEmails, Mail, OutboxMessage, Outgoing,
+    RetryPolicy, TenantContacts,
 };
 pub use model::*;
 pub use platform::{

@@ -170,6 +170,14 @@ pub struct Outgoing {
 /// Parses a list of contacts (comma, semicolon or newline separated, or one per entry), naming the
 /// field and the address that is wrong. Duplicates (ignoring case) are dropped, order is kept.
 pub fn parse_contacts(entries: &[String]) -> Result<Vec<EmailAddress>, DomainError> {
+    parse_addresses("contacts", entries)
+}
+
+/// [`parse_contacts`] for the field `field`.
+pub fn parse_addresses(
+    field: &'static str,
+    entries: &[String],
+) -> Result<Vec<EmailAddress>, DomainError> {
     let mut out: Vec<EmailAddress> = Vec::new();
     for entry in entries {
         for part in entry.split([',', ';', '\n']) {
@@ -177,7 +185,7 @@ pub fn parse_contacts(entries: &[String]) -> Result<Vec<EmailAddress>, DomainErr
                 continue;
             }
             let a = EmailAddress::parse(part)
-                .map_err(|e| DomainError::invalid("contacts", e.to_string()))?;
+                .map_err(|e| DomainError::invalid(field, e.to_string()))?;
             if !out
                 .iter()
                 .any(|o| o.as_str().eq_ignore_ascii_case(a.as_str()))
@@ -188,8 +196,8 @@ pub fn parse_contacts(entries: &[String]) -> Result<Vec<EmailAddress>, DomainErr
     }
     if out.len() > MAX_CONTACTS {
         return Err(DomainError::invalid(
-            "contacts",
-            format!("at most {MAX_CONTACTS} addresses per tenant"),
+            field,
+            format!("at most {MAX_CONTACTS} addresses"),
         ));
     }
     Ok(out)
@@ -205,6 +213,25 @@ pub struct TenantContacts {
     pub contacts: Vec<EmailAddress>,
     /// The accounts that consented to its profiles and are not contacts yet (their UPNs).
     pub suggested: Vec<String>,
+}
+
+/// An organization's daily digest recipients (opted in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DigestRecipients {
+    /// The organization.
+    pub org_id: OrgId,
+    /// Who receives its daily digest (none: no digest).
+    pub recipients: Vec<EmailAddress>,
+}
+
+/// The most profiles a digest lists.
+pub const DIGEST_LINES: usize = 50;
+
+/// The day of `t` as a digest names it (`YYYY-MM-DD`, UTC).
+pub fn digest_day(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
 /// Contacts and the outbox, over the domain services' store and clock.
@@ -544,6 +571,162 @@ impl Mail {
             topic: Some(topic),
         }])
         .await
+    }
+}
+
+impl Mail {
+    /// The organization `org`, if the caller may do `action` on it.
+    async fn org_for(
+        &self,
+        caller: &Caller,
+        action: Action,
+        org: OrgId,
+    ) -> Result<crate::model::Organization, DomainError> {
+        // Another organization's answers "not found", like a missing one.
+        caller.may_on(action, "organization", &org.to_string(), org)?;
+        self.core.organization(org).await
+    }
+
+    /// An organization's daily digest recipients.
+    pub async fn digest_recipients(
+        &self,
+        caller: &Caller,
+        org: OrgId,
+    ) -> Result<DigestRecipients, DomainError> {
+        let o = self.org_for(caller, Action::Read, org).await?;
+        Ok(DigestRecipients {
+            org_id: o.id,
+            recipients: self.core.store().digest_recipients(o.id).await?,
+        })
+    }
+
+    /// Replaces an organization's digest recipients (administrators of the organization); an empty
+    /// list turns its digest off. A malformed address is refused with the field `recipients` named.
+    pub async fn set_digest_recipients(
+        &self,
+        caller: &Caller,
+        org: OrgId,
+        entries: &[String],
+    ) -> Result<DigestRecipients, DomainError> {
+        let o = self.org_for(caller, Action::ManageSettings, org).await?;
+        let addresses = parse_addresses("recipients", entries)?;
+        self.core
+            .store()
+            .set_digest_recipients(o.id, &addresses, self.core.clock().now())
+            .await?;
+        self.digest_recipients(caller, o.id).await
+    }
+
+    /// An organization's digest of `day`: its profiles by status and the ones that are not valid
+    /// (invalid first, at most [`DIGEST_LINES`]).
+    pub async fn digest(&self, org: OrgId, day: &str) -> Result<Digest, DomainError> {
+        let o = self.core.organization(org).await?;
+        let by_status = self
+            .core
+            .profile_counts(&crate::model::ProfileFilter {
+                org_id: Some(org),
+                ..Default::default()
+            })
+            .await?;
+        let count = |s: ProfileStatus| by_status.get(&s).copied().unwrap_or(0);
+        let domains: std::collections::BTreeMap<TenantId, String> = self
+            .core
+            .tenants(Some(org))
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.primary_domain.to_string()))
+            .collect();
+        let mut lines = Vec::new();
+        for status in [
+            ProfileStatus::Invalid,
+            ProfileStatus::Attention,
+            ProfileStatus::Pending,
+        ] {
+            let left = DIGEST_LINES - lines.len();
+            if left == 0 {
+                break;
+            }
+            let page = self
+                .core
+                .profiles(
+                    &crate::model::ProfileFilter {
+                        org_id: Some(org),
+                        statuses: vec![status],
+                        ..Default::default()
+                    },
+                    &crate::model::PageRequest {
+                        after: None,
+                        limit: u32::try_from(left).unwrap_or(u32::MAX),
+                    },
+                )
+                .await?;
+            for p in page.items {
+                lines.push(DigestLine {
+                    tenant_domain: domains
+                        .get(&p.tenant_id)
+                        .cloned()
+                        .unwrap_or_else(|| p.tenant_id.to_string()),
+                    app_name: self
+                        .core
+                        .catalog()
+                        .app_type(&p.app_type)
+                        .map(|a| a.display_name.clone())
+                        .unwrap_or_else(|| p.app_type.clone()),
+                    status: p.status.label().to_string(),
+                    reason: p
+                        .reason
+                        .as_ref()
+                        .map(StatusReason::summary)
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        Ok(Digest {
+            organization: o.name,
+            day: day.to_string(),
+            counts: [
+                count(ProfileStatus::Valid),
+                count(ProfileStatus::Attention),
+                count(ProfileStatus::Invalid),
+                count(ProfileStatus::Pending),
+            ],
+            lines,
+        })
+    }
+
+    /// Queues today's digest (UTC) of every organization with recipients whose digest is not queued
+    /// yet, once the clock is past `hour` o'clock UTC: one message per recipient, one digest per
+    /// organization and day across every process (the store claims the day in the transaction that
+    /// queues it). Returns how many messages were queued.
+    pub async fn queue_digests(&self, hour: u8) -> Result<u64, DomainError> {
+        let now = self.core.clock().now();
+        if now.to_offset(time::UtcOffset::UTC).hour() < hour {
+            return Ok(0);
+        }
+        let day = digest_day(now);
+        let mut queued = 0;
+        for (org, to) in self.core.store().digests_due(&day).await? {
+            let content = EmailContent::Digest(self.digest(org, &day).await?);
+            let json = serde_json::to_string(&content).map_err(DomainError::internal)?;
+            let rows: Vec<NewEmail> = to
+                .into_iter()
+                .map(|to| NewEmail {
+                    id: EmailId::new_random(),
+                    org_id: org,
+                    tenant_id: None,
+                    kind: content.kind(),
+                    to,
+                    subject: content.subject(),
+                    content: SecretString::from(json.clone()),
+                    topic: Some(format!("digest:{org}:{day}")),
+                    created_at: now,
+                })
+                .collect();
+            if self.core.store().enqueue_digest(org, &day, &rows).await? {
+                queued += rows.len() as u64;
+            }
+        }
+        Ok(queued)
     }
 }
 

@@ -21,6 +21,9 @@ pub struct WorkerConfig {
     pub lease_for: time::Duration,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
+    /// Queue the organizations' daily digests from this hour (UTC) on, before each pass over the
+    /// outbox ([`Mail::queue_digests`]); `None`: no digests.
+    pub digest_hour: Option<u8>,
 }
 
 impl Default for WorkerConfig {
@@ -30,6 +33,7 @@ impl Default for WorkerConfig {
             batch: 20,
             lease_for: time::Duration::minutes(15),
             retry: RetryPolicy::default(),
+            digest_hour: None,
         }
     }
 }
@@ -117,7 +121,8 @@ impl DeliveryWorker {
         Ok(report)
     }
 
-    /// Delivers batches until nothing is due now.
+    /// Queues the daily digests when they are due (see [`WorkerConfig::digest_hour`]), then
+    /// delivers batches until nothing is due now.
     pub async fn deliver_due(&self) -> Result<DeliveryReport, DomainError> {
         self.deliver_due_until(&mut || false).await
     }
@@ -126,6 +131,13 @@ impl DeliveryWorker {
         &self,
         stop: &mut (dyn FnMut() -> bool + Send),
     ) -> Result<DeliveryReport, DomainError> {
+        if let Some(hour) = self.config.digest_hour {
+            match self.mail.queue_digests(hour).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(messages = n, "daily digests queued"),
+                Err(e) => tracing::warn!(error = %e, "the daily digests could not be queued"),
+            }
+        }
         let mut total = DeliveryReport::default();
         loop {
             if stop() {

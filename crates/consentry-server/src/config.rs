@@ -265,6 +265,9 @@ pub struct EmailSettings {
     /// Minutes during which a "profile became invalid" message for the same profile and reason is
     /// not sent again.
     pub invalid_hold_down_minutes: u32,
+    /// The hour (UTC, 0–23) from which each organization's daily digest is sent to its opted-in
+    /// recipients.
+    pub digest_hour_utc: u8,
     /// The password read from `password_file`.
     #[serde(skip)]
     pub password: Option<SecretString>,
@@ -281,6 +284,7 @@ impl Default for EmailSettings {
             from: None,
             poll_seconds: 30,
             invalid_hold_down_minutes: 1440,
+            digest_hour_utc: 7,
             password: None,
         }
     }
@@ -297,6 +301,7 @@ impl fmt::Debug for EmailSettings {
             .field("from", &self.from)
             .field("poll_seconds", &self.poll_seconds)
             .field("invalid_hold_down_minutes", &self.invalid_hold_down_minutes)
+            .field("digest_hour_utc", &self.digest_hour_utc)
             .field("password", &self.password.as_ref().map(|_| "[redacted]"))
             .finish()
     }
@@ -337,6 +342,12 @@ impl EmailSettings {
             if value == 0 {
                 return Err(format!("{key} must be at least 1"));
             }
+        }
+        if self.digest_hour_utc > 23 {
+            return Err(format!(
+                "email.digest_hour_utc = {} must be an hour between 0 and 23",
+                self.digest_hour_utc
+            ));
         }
         if self.smtp_host.is_none() {
             return Ok(());
@@ -1044,6 +1055,8 @@ mod tests {
         assert!(e.contains("email.password_file"), "{e}");
         let e = refused(&[("CONSENTRY_EMAIL__POLL_SECONDS", "0")]);
         assert!(e.contains("email.poll_seconds"), "{e}");
+        let e = refused(&[("CONSENTRY_EMAIL__DIGEST_HOUR_UTC", "24")]);
+        assert!(e.contains("email.digest_hour_utc"), "{e}");
         let ok = Config::load(
             None,
             env(&[

@@ -340,6 +340,7 @@ fn email_worker(
         sender,
         consentry_mail::WorkerConfig {
             poll: std::time::Duration::from_secs(u64::from(cfg.email.poll_seconds)),
+            digest_hour: Some(cfg.email.digest_hour_utc),
             ..consentry_mail::WorkerConfig::default()
         },
     )))

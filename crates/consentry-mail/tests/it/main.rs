@@ -3,4 +3,5 @@
 
 mod common;
 mod delivery;
+mod digest;
 mod invalid;
