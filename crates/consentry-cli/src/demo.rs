@@ -48,6 +48,8 @@ const CONSOLE_USER: &str = "demo";
 const CONSOLE_PASSWORD: &str = "Consentry-Demo-1";
 /// The demo tenant's administrator contact.
 const DEMO_CONTACT: &str = "it-admin@contoso.onmicrosoft.com";
+/// The demo organization's daily digest recipient.
+const DEMO_DIGEST: &str = "vendor-ops@vendor.example";
 
 pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -134,6 +136,8 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
         cfg.email.security = "none".into();
         cfg.email.from = Some("Consentry demo <consentry@vendor.example>".into());
         cfg.email.poll_seconds = 5;
+        // The organization's daily digest goes out as soon as the demo runs.
+        cfg.email.digest_hour_utc = 0;
         Some(mailbox)
     } else {
         None
@@ -220,8 +224,9 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
             m.dir().display()
         );
         println!(
-            "    (the tenant's administrator contact is {DEMO_CONTACT}; its Email page in the console lists them)"
+            "    (the tenant's administrator contact is {DEMO_CONTACT}; its Email page in the console lists them;"
         );
+        println!("    the organization's daily digest goes to {DEMO_DIGEST})");
     }
     if let Some(s) = &seeded {
         println!();
@@ -379,6 +384,14 @@ async fn seed(
             &consentry_domain::Caller::platform("demo"),
             &TenantRef::Id(tenant_id),
             &[DEMO_CONTACT.to_string()],
+        )
+        .await?;
+    // The organization's daily digest, to the vendor's operations team.
+    consentry_domain::Mail::new(svc.clone())
+        .set_digest_recipients(
+            &consentry_domain::Caller::platform("demo"),
+            org.id,
+            &[DEMO_DIGEST.to_string()],
         )
         .await?;
     let actor = Actor::Operator("demo".into());

@@ -386,3 +386,19 @@ pub fn emails(items: &[consentry_domain::EmailRecord], as_json: bool) -> anyhow:
     println!("{t}");
     Ok(())
 }
+
+/// `orgs digest`.
+pub fn digest(d: &consentry_domain::DigestRecipients, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(d);
+    }
+    if d.recipients.is_empty() {
+        println!("No daily digest (no recipients).");
+    } else {
+        println!("Daily digest recipients:");
+        for a in &d.recipients {
+            println!("  {a}");
+        }
+    }
+    Ok(())
+}

@@ -89,6 +89,10 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant}/emails",
             get(crate::api::mail::list_emails),
         )
+        .route(
+            "/organizations/{id}/digest",
+            get(crate::api::mail::get_digest).put(crate::api::mail::put_digest),
+        )
         .fallback(|| async { ApiError::RouteNotFound })
         // Every route above: the operator token or a personal access token (the caller's scope and
         // role), never a service API key.
@@ -187,6 +191,7 @@ pub const API_ROUTES: &[&str] = &[
     "GET /api/v1/scan-profiles/{id}/planner-readiness",
     "GET|PUT /api/v1/tenants/{tenant}/contacts",
     "GET /api/v1/tenants/{tenant}/emails",
+    "GET|PUT /api/v1/organizations/{id}/digest",
     "GET /api/v1/organizations/{id}/audit",
     "GET /api/v1/organizations/{id}/audit/export",
     "GET /api/v1/rollouts",

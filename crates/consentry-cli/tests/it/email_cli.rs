@@ -1,4 +1,5 @@
-//! `consentry tenants contacts|emails`, and `[email]` refused by every command when it is wrong.
+//! `consentry tenants contacts|emails`, `consentry orgs digest`, and `[email]` refused by every
+//! command when it is wrong.
 
 use crate::run;
 use run::{fails, ok};
@@ -53,6 +54,21 @@ fn contacts_are_shown_replaced_and_a_malformed_address_is_refused_naming_the_fie
     assert_eq!(json, serde_json::json!([]));
     let err = fails(d, &["tenants", "emails", "nowhere.example"]);
     assert!(err.contains("nowhere.example"), "{err}");
+}
+
+#[test]
+fn an_organizations_digest_recipients_are_shown_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let org = run::contoso(d);
+    let out = ok(d, &["orgs", "digest", &org]);
+    assert!(out.contains("No daily digest"), "{out}");
+    let out = ok(d, &["orgs", "digest", &org, "--set", "ops@vendor.example"]);
+    assert!(out.contains("  ops@vendor.example"), "{out}");
+    let err = fails(d, &["orgs", "digest", &org, "--set", "ops@"]);
+    assert!(err.contains("recipients"), "{err}");
+    let out = ok(d, &["orgs", "digest", &org, "--set", ""]);
+    assert!(out.contains("No daily digest"), "{out}");
 }
 
 #[test]

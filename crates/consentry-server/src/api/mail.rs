@@ -1,10 +1,11 @@
 //! A tenant's administrator contacts and the emails sent about it: `GET|PUT
-//! /api/v1/tenants/{tenant}/contacts` and `GET /api/v1/tenants/{tenant}/emails`, over the domain's
-//! `Mail` service (which authorizes).
+//! /api/v1/tenants/{tenant}/contacts` and `GET /api/v1/tenants/{tenant}/emails`; an organization's
+//! daily digest recipients: `GET|PUT /api/v1/organizations/{id}/digest`. Over the domain's `Mail`
+//! service (which authorizes).
 
 use axum::extract::State;
 use consentry_domain::ports::EmailRecord;
-use consentry_domain::{Mail, TenantContacts, TenantRef};
+use consentry_domain::{DigestRecipients, Mail, OrgId, TenantContacts, TenantRef};
 use serde::Deserialize;
 
 use super::{ApiJson, ApiPath, ApiQuery, parse_id};
@@ -80,14 +81,7 @@ pub async fn put_contacts(
     let t = tenant(&raw)?;
     // Found and allowed first (another organization's tenant answers "not found" whatever the body).
     service(&st).contacts(&c, &t).await?;
-    // The addresses are parsed at the edge: a malformed one is a bad request naming the field.
-    consentry_domain::mail::parse_contacts(&b.contacts).map_err(|e| match e {
-        consentry_domain::DomainError::Invalid { field, message } => ApiError::BadRequest {
-            field: Some(field.to_string()),
-            message,
-        },
-        other => ApiError::Domain(other),
-    })?;
+    addresses("contacts", &b.contacts)?;
     Ok(ApiJson(
         service(&st).set_contacts(&c, &t, &b.contacts).await?,
     ))
@@ -115,4 +109,77 @@ pub async fn list_emails(
         .tenant_emails(&c, &tenant(&raw)?, q.limit.unwrap_or(100))
         .await?;
     Ok(ApiJson(serde_json::json!({ "items": items })))
+}
+
+/// Parses addresses at the edge: a malformed one is a bad request naming `field`.
+fn addresses(field: &'static str, entries: &[String]) -> Result<(), ApiError> {
+    consentry_domain::mail::parse_addresses(field, entries)
+        .map(|_| ())
+        .map_err(|e| match e {
+            consentry_domain::DomainError::Invalid { field, message } => ApiError::BadRequest {
+                field: Some(field.to_string()),
+                message,
+            },
+            other => ApiError::Domain(other),
+        })
+}
+
+/// Body of `PUT /organizations/{id}/digest`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = DigestRecipientsRequest)]
+#[serde(deny_unknown_fields)]
+pub struct DigestBody {
+    /// Who receives the organization's daily digest (replacing the present recipients); an empty
+    /// list turns the digest off. At most 20.
+    recipients: Vec<String>,
+}
+
+/// An organization's daily digest recipients.
+#[utoipa::path(
+    get,
+    operation_id = "getDigestRecipients",
+    path = "/api/v1/organizations/{id}/digest",
+    tag = "email",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    responses(
+        (status = OK, description = "Who receives the daily digest", body = DigestRecipients),
+    )
+)]
+pub async fn get_digest(
+    State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<DigestRecipients>> {
+    let org = parse_id("id", &id, OrgId::parse)?;
+    Ok(ApiJson(service(&st).digest_recipients(&c, org).await?))
+}
+
+/// Replaces an organization's daily digest recipients (organization administrators). A malformed
+/// address is refused with the field `recipients` named, and nothing changes.
+#[utoipa::path(
+    put,
+    operation_id = "putDigestRecipients",
+    path = "/api/v1/organizations/{id}/digest",
+    tag = "email",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    request_body = DigestBody,
+    responses(
+        (status = OK, description = "The recipients as saved", body = DigestRecipients),
+    )
+)]
+pub async fn put_digest(
+    State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<DigestBody>,
+) -> ApiResult<ApiJson<DigestRecipients>> {
+    let org = parse_id("id", &id, OrgId::parse)?;
+    // Found and allowed first (another organization's answers "not found" whatever the body).
+    service(&st).digest_recipients(&c, org).await?;
+    addresses("recipients", &b.recipients)?;
+    Ok(ApiJson(
+        service(&st)
+            .set_digest_recipients(&c, org, &b.recipients)
+            .await?,
+    ))
 }

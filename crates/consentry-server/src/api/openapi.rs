@@ -88,6 +88,8 @@ pub const SERVICE_KEY: &str = "service_key";
         super::mail::get_contacts,
         super::mail::put_contacts,
         super::mail::list_emails,
+        super::mail::get_digest,
+        super::mail::put_digest,
         super::graph_tokens::issue,
         openapi_json,
         docs_page,
@@ -107,7 +109,7 @@ pub const SERVICE_KEY: &str = "service_key";
         (name = "keys", description = "Service API keys for the token API"),
         (name = "audit", description = "An organization's audit log"),
         (name = "rollouts", description = "Permission rollouts: catalog versions that added permissions, and which profiles still lack them"),
-        (name = "email", description = "Tenants' administrator contacts and the emails sent to them"),
+        (name = "email", description = "Tenants' administrator contacts, the emails sent to them, and organizations' daily digest recipients"),
         (name = "tokens", description = "Microsoft Graph access tokens for the vendor's services"),
     )
 )]

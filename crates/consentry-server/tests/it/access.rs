@@ -486,6 +486,22 @@ const API_TABLE: &[ApiRoute] = &[
         StatusCode::OK,
         Fresh::No,
     ),
+    r(
+        "GET",
+        "/organizations/{org}/digest",
+        READ,
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "PUT",
+        "/organizations/{org}/digest",
+        Some(Action::ManageSettings),
+        Some(r#"{"recipients": ["ops-{fresh}@vendor.example"]}"#),
+        StatusCode::OK,
+        Fresh::No,
+    ),
 ];
 
 /// The token API: service API keys only (listed for the route check).

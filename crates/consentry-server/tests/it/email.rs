@@ -290,3 +290,39 @@ async fn a_profile_becoming_invalid_emails_the_contacts_and_the_tenant_lists_it(
     let (_, v) = env.api(Method::GET, &emails, None).await;
     assert_eq!(v["items"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn an_organizations_digest_recipients_are_set_and_a_malformed_one_is_refused() {
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&[]).await;
+    let path = format!("/api/v1/organizations/{org}/digest");
+    let (s, v) = env.api(Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"org_id": org, "recipients": []}));
+    let (s, v) = env
+        .api(
+            Method::PUT,
+            &path,
+            Some(json!({"recipients": ["ops@vendor.example", "x@"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["field"], "recipients", "{v}");
+    let (s, v) = env
+        .api(
+            Method::PUT,
+            &path,
+            Some(json!({"recipients": ["ops@vendor.example"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["recipients"], json!(["ops@vendor.example"]));
+    let (s, _) = env
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{}/digest", uuid::Uuid::new_v4()),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
