@@ -230,6 +230,18 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         }])
         .await
         .unwrap();
+    // The organization's daily digest: a recipient and a day claimed.
+    let ops = consentry_domain::EmailAddress::parse("ops@vendor.example").unwrap();
+    store
+        .set_digest_recipients(org.id, std::slice::from_ref(&ops), now)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .enqueue_digest(org.id, "2026-01-01", &[])
+            .await
+            .unwrap()
+    );
     let key = consentry_domain::keys::new_api_key();
     store
         .insert_api_key(&ApiKey {
