@@ -3,7 +3,8 @@
 //! states — each produced by the real protocol: profiles are authorized through the simulator's
 //! sign-in and consent pages, then something breaks in the simulated tenant (a password reset, MFA
 //! switched on, a conditional access policy, a revoked consent, a certificate about to expire) and a
-//! check diagnoses it.
+//! check diagnoses it. Email goes to a mailbox (a real SMTP server on loopback) writing each message
+//! to `<data dir>/mailbox/`; the tenant's administrator contact is seeded.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,10 @@ const CUSTOM_APP_ID: &str = "c0a70000-0000-4000-8000-0000000c0570";
 /// The console account the demo creates (a demo value, printed at start).
 const CONSOLE_USER: &str = "demo";
 const CONSOLE_PASSWORD: &str = "Consentry-Demo-1";
+/// The demo tenant's administrator contact.
+const DEMO_CONTACT: &str = "it-admin@contoso.onmicrosoft.com";
+/// The demo organization's daily digest recipient.
+const DEMO_DIGEST: &str = "vendor-ops@vendor.example";
 
 pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -121,6 +126,22 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
     cfg.listen = listener.local_addr()?;
     // The demo's webhook receivers run on this machine.
     cfg.webhooks.allow_private = true;
+    // The demo's SMTP server: a mailbox on a loopback port writing each message it receives to
+    // <data dir>/mailbox/<n>.eml (unless the operator's configuration names a server of its own).
+    let mailbox = if cfg.email.smtp_host.is_none() {
+        let mailbox = consentry_mail::mailbox::Mailbox::start(&args.data_dir.join("mailbox"))
+            .context("cannot start the demo's mailbox (SMTP on loopback)")?;
+        cfg.email.smtp_host = Some("127.0.0.1".into());
+        cfg.email.smtp_port = Some(mailbox.addr().port());
+        cfg.email.security = "none".into();
+        cfg.email.from = Some("Consentry demo <consentry@vendor.example>".into());
+        cfg.email.poll_seconds = 5;
+        // The organization's daily digest goes out as soon as the demo runs.
+        cfg.email.digest_hour_utc = 0;
+        Some(mailbox)
+    } else {
+        None
+    };
 
     // The demo plays a release of the vendor's service that needs a new permission (a permission
     // rollout): the profiles are seeded under the built-in catalog, then the server runs the catalog's
@@ -196,6 +217,17 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
         ca.display()
     );
     println!("  Data folder:      {}", cfg.data_dir.display());
+    if let Some(m) = &mailbox {
+        println!(
+            "  Email:            an SMTP server on {} writes every message to {}/<n>.eml",
+            m.addr(),
+            m.dir().display()
+        );
+        println!(
+            "    (the tenant's administrator contact is {DEMO_CONTACT}; its Email page in the console lists them;"
+        );
+        println!("    the organization's daily digest goes to {DEMO_DIGEST})");
+    }
     if let Some(s) = &seeded {
         println!();
         println!("Seeded organization \"Contoso (demo)\" with these app profiles:");
@@ -346,6 +378,22 @@ async fn seed(
         Some("Contoso"),
     )
     .await?;
+    // The tenant's administrator contact, emailed when a check makes one of its profiles invalid.
+    consentry_domain::Mail::new(svc.clone())
+        .set_contacts(
+            &consentry_domain::Caller::platform("demo"),
+            &TenantRef::Id(tenant_id),
+            &[DEMO_CONTACT.to_string()],
+        )
+        .await?;
+    // The organization's daily digest, to the vendor's operations team.
+    consentry_domain::Mail::new(svc.clone())
+        .set_digest_recipients(
+            &consentry_domain::Caller::platform("demo"),
+            org.id,
+            &[DEMO_DIGEST.to_string()],
+        )
+        .await?;
     let actor = Actor::Operator("demo".into());
     let create = |app_type: &'static str, service: Option<&'static str>| {
         let actor = actor.clone();

@@ -33,11 +33,34 @@ pub enum OrgsCmd {
         /// Organization ID.
         id: String,
     },
+    /// Show who receives the organization's daily email digest, or replace them.
+    Digest {
+        /// Organization ID.
+        id: String,
+        /// Replace the recipients with these addresses, comma-separated ("" turns the digest off).
+        #[arg(long, value_name = "ADDR,ADDR")]
+        set: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 /// Runs an organization command.
 pub async fn run(cmd: OrgsCmd, svc: &Consentry) -> anyhow::Result<()> {
     match cmd {
+        OrgsCmd::Digest { id, set, out } => {
+            let org = parse("organization ID", &id, OrgId::parse)?;
+            let mail = consentry_domain::Mail::new(svc.clone());
+            let caller = consentry_domain::Caller {
+                actor: crate::operator(),
+                ..consentry_domain::Caller::platform("cli")
+            };
+            let d = match set {
+                Some(list) => mail.set_digest_recipients(&caller, org, &[list]).await?,
+                None => mail.digest_recipients(&caller, org).await?,
+            };
+            output::digest(&d, out.json)
+        }
         OrgsCmd::List(o) => output::orgs(&svc.organizations().await?, o.json),
         OrgsCmd::Create { name, modules, out } => {
             let org = svc.create_organization(&name, &modules).await?;

@@ -340,3 +340,65 @@ pub fn profile_detail(
     }
     Ok(())
 }
+
+/// `tenants contacts`.
+pub fn contacts(c: &consentry_domain::TenantContacts, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(c);
+    }
+    if c.contacts.is_empty() {
+        println!("No administrator contacts.");
+    } else {
+        println!("Administrator contacts:");
+        for a in &c.contacts {
+            println!("  {a}");
+        }
+    }
+    if !c.suggested.is_empty() {
+        println!("Suggested (consent users of its app profiles):");
+        for s in &c.suggested {
+            println!("  {s}");
+        }
+    }
+    Ok(())
+}
+
+/// `tenants emails`.
+pub fn emails(items: &[consentry_domain::EmailRecord], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(items);
+    }
+    if items.is_empty() {
+        println!("No email about this tenant.");
+        return Ok(());
+    }
+    let mut t = table(&["queued", "to", "subject", "state", "attempts", "last error"]);
+    for e in items {
+        t.add_row(vec![
+            consentry_certs::utc_minutes(e.created_at),
+            e.to.to_string(),
+            e.subject.clone(),
+            e.state.as_str().to_string(),
+            e.attempts.to_string(),
+            e.last_error.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+/// `orgs digest`.
+pub fn digest(d: &consentry_domain::DigestRecipients, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(d);
+    }
+    if d.recipients.is_empty() {
+        println!("No daily digest (no recipients).");
+    } else {
+        println!("Daily digest recipients:");
+        for a in &d.recipients {
+            println!("  {a}");
+        }
+    }
+    Ok(())
+}

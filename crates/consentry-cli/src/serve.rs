@@ -1,4 +1,5 @@
-//! `consentry serve`: the server (JSON API and web console) with the monitor beside it.
+//! `consentry serve`: the server (JSON API and web console) with the monitor and the email
+//! delivery worker beside it.
 
 use anyhow::Context as _;
 use consentry_server::Config;
@@ -38,12 +39,23 @@ pub(crate) async fn serve_with_monitor(
             let _ = rx.wait_for(|stop| *stop).await;
         }))
     });
+    // The email outbox's delivery worker (when `[email]` is configured) stops with the server: the
+    // message being sent is finished and recorded, the rest waits in the database.
+    let email = state.email.clone().map(|worker| {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(worker.run(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }))
+    });
     let shutdown = async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     };
     consentry_server::serve(listener, state, shutdown).await?;
     if let Some(task) = monitor {
+        task.await?;
+    }
+    if let Some(task) = email {
         task.await?;
     }
     Ok(())

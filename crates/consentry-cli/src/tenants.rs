@@ -2,9 +2,9 @@
 
 use clap::Subcommand;
 use consentry_domain::audit::AuditAction;
-use consentry_domain::{Consentry, DomainName, OrgId, TenantId, TenantRef};
+use consentry_domain::{Caller, Consentry, DomainName, Mail, OrgId, TenantId, TenantRef};
 
-use crate::{JsonFlag, output, parse, record};
+use crate::{JsonFlag, operator, output, parse, record};
 
 #[derive(Debug, Subcommand)]
 pub enum TenantsCmd {
@@ -44,6 +44,27 @@ pub enum TenantsCmd {
     Delete {
         /// Tenant ID or domain.
         tenant: String,
+    },
+    /// Show a tenant's administrator contacts (and the consent users suggested), or replace them.
+    Contacts {
+        /// Tenant ID or domain.
+        tenant: String,
+        /// Replace the contacts with these addresses, comma-separated ("" removes them all).
+        #[arg(long, value_name = "ADDR,ADDR")]
+        set: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// The emails sent (or waiting) about a tenant, newest first: recipient, subject, state, last
+    /// error.
+    Emails {
+        /// Tenant ID or domain.
+        tenant: String,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        out: JsonFlag,
     },
 }
 
@@ -98,5 +119,30 @@ pub async fn run(cmd: TenantsCmd, svc: &Consentry) -> anyhow::Result<()> {
             println!("tenant {tenant} disconnected");
             Ok(())
         }
+        TenantsCmd::Contacts { tenant, set, out } => {
+            let r = parse("tenant", &tenant, TenantRef::parse)?;
+            let mail = Mail::new(svc.clone());
+            let caller = caller();
+            let c = match set {
+                Some(list) => mail.set_contacts(&caller, &r, &[list]).await?,
+                None => mail.contacts(&caller, &r).await?,
+            };
+            output::contacts(&c, out.json)
+        }
+        TenantsCmd::Emails { tenant, limit, out } => {
+            let r = parse("tenant", &tenant, TenantRef::parse)?;
+            let items = Mail::new(svc.clone())
+                .tenant_emails(&caller(), &r, limit)
+                .await?;
+            output::emails(&items, out.json)
+        }
+    }
+}
+
+/// The platform operator, as the audit log names this shell's user.
+fn caller() -> Caller {
+    Caller {
+        actor: operator(),
+        ..Caller::platform("cli")
     }
 }

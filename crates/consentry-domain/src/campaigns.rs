@@ -341,6 +341,8 @@ pub struct Campaigns {
     rollouts: Rollouts,
     outbound_addresses: Vec<String>,
     observers: Vec<Arc<dyn CampaignObserver>>,
+    /// Email delivery is configured: invitations and reminders are queued.
+    email: bool,
 }
 
 /// The link's error: what the person holding it reads.
@@ -361,7 +363,15 @@ impl Campaigns {
             rollouts,
             outbound_addresses: Vec::new(),
             observers: Vec::new(),
+            email: true,
         }
+    }
+
+    /// Whether email delivery is configured (on by default). Off: no invitation or reminder is
+    /// queued (the links are handed over), and re-sending is refused with the reason.
+    pub fn with_email(mut self, on: bool) -> Self {
+        self.email = on;
+        self
     }
 
     /// Consentry's outbound addresses, shown for conditional access.
@@ -503,7 +513,7 @@ impl Campaigns {
                 }),
             )
             .await;
-        let invited = if req.send_invitations {
+        let invited = if req.send_invitations && self.email {
             self.invite_all(&campaign, &tokens).await?
         } else {
             BTreeMap::new()
@@ -967,6 +977,11 @@ impl Campaigns {
                 what: "campaign tenant",
                 id: tenant.to_string(),
             })?;
+        if !self.email {
+            return Err(DomainError::Conflict(
+                "email is not configured on this server ([email] smtp_host): hand over the tenant's link instead".into(),
+            ));
+        }
         if t.done {
             return Err(DomainError::invalid(
                 "tenant",
@@ -1045,6 +1060,9 @@ impl Campaigns {
     /// replicas: a reminder is recorded only by the one that saw the previous one. How many were
     /// queued.
     pub async fn send_due_reminders(&self) -> Result<u64, DomainError> {
+        if !self.email {
+            return Ok(0);
+        }
         let store = self.core().store();
         let now = self.core().clock().now();
         let mut sent = 0;

@@ -57,7 +57,10 @@ pub use ids::{
     ProfileId, ScanProfileId, Scope, TenantId, TenantRef, Thumbprint, Upn, WebhookId,
 };
 pub use keys::{ApiKeys, NewApiKey};
-pub use mail::{EmailContent, Mail, Outgoing, TenantContacts};
+pub use mail::{
+    DeliveryFailure, DigestRecipients, EmailContent, InvalidEmails, Mail, OutboxMessage, Outgoing,
+    RetryPolicy, TenantContacts,
+};
 pub use model::*;
 pub use platform::{
     AccessToken, ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed,

@@ -2,18 +2,23 @@
 //! text and HTML by the sender, `consentry-mail`), and the outbox they wait in until an SMTP server
 //! accepts them.
 //!
-//! Queuing is all the domain does: delivery (retries with backoff, permanent refusals) belongs to
-//! the sender, which reads the outbox through [`MailStore`](crate::ports::MailStore).
+//! The domain queues messages (a campaign's invitations, [`InvalidEmails`] when a check makes a
+//! profile invalid) and keeps the outbox's rules: leasing due messages to one sender, a permanent
+//! refusal failing a message for good, a transient failure retried by [`RetryPolicy`]. Talking SMTP
+//! belongs to the sender, `consentry-mail`, which calls [`Mail::lease_due`], [`Mail::delivered`] and
+//! [`Mail::delivery_failed`].
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::access::{Action, Caller};
+use crate::check::{StatusChange, StatusObserver};
 use crate::error::DomainError;
-use crate::ids::{EmailAddress, EmailId, OrgId, TenantId, TenantRef};
+use crate::ids::{EmailAddress, EmailId, OrgId, ProfileId, TenantId, TenantRef};
 use crate::ports::{EmailKind, EmailRecord, NewEmail};
 use crate::service::Consentry;
+use crate::status::{ProfileStatus, StatusReason};
 
 /// The most contacts a tenant may have.
 pub const MAX_CONTACTS: usize = 20;
@@ -165,6 +170,14 @@ pub struct Outgoing {
 /// Parses a list of contacts (comma, semicolon or newline separated, or one per entry), naming the
 /// field and the address that is wrong. Duplicates (ignoring case) are dropped, order is kept.
 pub fn parse_contacts(entries: &[String]) -> Result<Vec<EmailAddress>, DomainError> {
+    parse_addresses("contacts", entries)
+}
+
+/// [`parse_contacts`] for the field `field`.
+pub fn parse_addresses(
+    field: &'static str,
+    entries: &[String],
+) -> Result<Vec<EmailAddress>, DomainError> {
     let mut out: Vec<EmailAddress> = Vec::new();
     for entry in entries {
         for part in entry.split([',', ';', '\n']) {
@@ -172,7 +185,7 @@ pub fn parse_contacts(entries: &[String]) -> Result<Vec<EmailAddress>, DomainErr
                 continue;
             }
             let a = EmailAddress::parse(part)
-                .map_err(|e| DomainError::invalid("contacts", e.to_string()))?;
+                .map_err(|e| DomainError::invalid(field, e.to_string()))?;
             if !out
                 .iter()
                 .any(|o| o.as_str().eq_ignore_ascii_case(a.as_str()))
@@ -183,8 +196,8 @@ pub fn parse_contacts(entries: &[String]) -> Result<Vec<EmailAddress>, DomainErr
     }
     if out.len() > MAX_CONTACTS {
         return Err(DomainError::invalid(
-            "contacts",
-            format!("at most {MAX_CONTACTS} addresses per tenant"),
+            field,
+            format!("at most {MAX_CONTACTS} addresses"),
         ));
     }
     Ok(out)
@@ -200,6 +213,25 @@ pub struct TenantContacts {
     pub contacts: Vec<EmailAddress>,
     /// The accounts that consented to its profiles and are not contacts yet (their UPNs).
     pub suggested: Vec<String>,
+}
+
+/// An organization's daily digest recipients (opted in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DigestRecipients {
+    /// The organization.
+    pub org_id: OrgId,
+    /// Who receives its daily digest (none: no digest).
+    pub recipients: Vec<EmailAddress>,
+}
+
+/// The most profiles a digest lists.
+pub const DIGEST_LINES: usize = 50;
+
+/// The day of `t` as a digest names it (`YYYY-MM-DD`, UTC).
+pub fn digest_day(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
 /// Contacts and the outbox, over the domain services' store and clock.
@@ -334,6 +366,400 @@ impl Mail {
     }
 }
 
+/// A queued message handed to the sender until its lease runs out. Its `Debug` leaves the content
+/// out: an invitation carries a consent link, a credential.
+#[derive(Clone)]
+pub struct OutboxMessage {
+    /// Its ID.
+    pub id: EmailId,
+    /// The recipient.
+    pub to: EmailAddress,
+    /// The subject line.
+    pub subject: String,
+    /// What it says.
+    pub content: EmailContent,
+    /// Delivery attempts made before this one.
+    pub attempts: u32,
+}
+
+impl std::fmt::Debug for OutboxMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxMessage")
+            .field("id", &self.id)
+            .field("kind", &self.content.kind())
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why one delivery attempt failed, as the sender classified the SMTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryFailure {
+    /// The server refused for good (a 5xx answer): the message fails at once, with the answer.
+    Permanent(String),
+    /// The server could not be reached, timed out or answered 4xx: tried again later.
+    Transient(String),
+}
+
+impl DeliveryFailure {
+    /// The error as recorded and shown on the tenant's page.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Permanent(m) | Self::Transient(m) => m,
+        }
+    }
+}
+
+/// How a message whose delivery failed transiently is retried: after `first_retry`, doubling each
+/// time up to `max_delay`; after `max_attempts` attempts it fails for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The wait before the first retry.
+    pub first_retry: time::Duration,
+    /// The longest wait between two attempts.
+    pub max_delay: time::Duration,
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            first_retry: time::Duration::minutes(1),
+            max_delay: time::Duration::hours(1),
+            max_attempts: 10,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// When to try again after attempt number `attempt` (1 = the first) failed transiently at
+    /// `now`; `None` when it was the last.
+    pub fn retry_at(&self, attempt: u32, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        if attempt >= self.max_attempts {
+            return None;
+        }
+        let factor = 2i32.saturating_pow(attempt.saturating_sub(1).min(30));
+        let delay = self
+            .first_retry
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay);
+        Some(now + delay)
+    }
+}
+
+impl Mail {
+    /// Leases up to `limit` due messages for `lease_for` (one sender at a time; a crashed sender's
+    /// lease runs out and another takes the message). A message whose stored content cannot be
+    /// read fails for good here instead of being handed out.
+    pub async fn lease_due(
+        &self,
+        limit: u32,
+        lease_for: time::Duration,
+    ) -> Result<Vec<OutboxMessage>, DomainError> {
+        use secrecy::ExposeSecret;
+        let now = self.core.clock().now();
+        let leased = self
+            .core
+            .store()
+            .lease_due_emails(now, now + lease_for, limit)
+            .await?;
+        let mut out = Vec::with_capacity(leased.len());
+        for l in leased {
+            match serde_json::from_str::<EmailContent>(l.content.expose_secret()) {
+                Ok(content) => out.push(OutboxMessage {
+                    id: l.id,
+                    to: l.to,
+                    subject: l.subject,
+                    content,
+                    attempts: l.attempts,
+                }),
+                Err(e) => {
+                    tracing::error!(email = %l.id, error = %e, "a queued email's content could not be read; failed");
+                    self.core
+                        .store()
+                        .email_failed(l.id, "its content could not be read", None)
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The SMTP server accepted a leased message.
+    pub async fn delivered(&self, id: EmailId) -> Result<(), DomainError> {
+        let now = self.core.clock().now();
+        Ok(self.core.store().email_sent(id, now).await?)
+    }
+
+    /// A delivery attempt failed: a permanent refusal fails the message for good with the server's
+    /// answer; a transient failure queues it again by `policy`, until its attempts run out.
+    /// Returns when it is tried again (`None`: failed for good).
+    pub async fn delivery_failed(
+        &self,
+        message: &OutboxMessage,
+        failure: &DeliveryFailure,
+        policy: &RetryPolicy,
+    ) -> Result<Option<OffsetDateTime>, DomainError> {
+        let retry_at = match failure {
+            DeliveryFailure::Permanent(_) => None,
+            DeliveryFailure::Transient(_) => {
+                policy.retry_at(message.attempts + 1, self.core.clock().now())
+            }
+        };
+        self.core
+            .store()
+            .email_failed(message.id, failure.message(), retry_at)
+            .await?;
+        Ok(retry_at)
+    }
+
+    /// Queues one "a profile became invalid" message to each of the tenant's contacts when a check
+    /// made a profile invalid (from another status, or for another reason), unless a message about
+    /// the same profile and reason was queued within `hold_down`. Returns how many were queued.
+    pub async fn notify_invalid(
+        &self,
+        change: &StatusChange,
+        hold_down: time::Duration,
+    ) -> Result<u64, DomainError> {
+        let p = &change.profile;
+        if p.status != ProfileStatus::Invalid {
+            return Ok(0);
+        }
+        let Some(reason) = &p.reason else {
+            return Ok(0);
+        };
+        let same = change.from == ProfileStatus::Invalid
+            && change.previous_reason.as_ref().map(StatusReason::code) == Some(reason.code());
+        if same {
+            return Ok(0);
+        }
+        let topic = invalid_topic(p.id, reason);
+        let now = self.core.clock().now();
+        if let Some(at) = self.core.store().last_email_with_topic(&topic).await?
+            && now - at < hold_down
+        {
+            tracing::info!(profile = %p.id, reason = reason.code(), "same reason emailed recently; held down");
+            return Ok(0);
+        }
+        let to = self.core.store().tenant_contacts(p.tenant_id).await?;
+        if to.is_empty() {
+            return Ok(0);
+        }
+        let org = self.core.organization(p.org_id).await?;
+        let tenant = self.core.tenant(&TenantRef::Id(p.tenant_id)).await?;
+        let app_name = self
+            .core
+            .catalog()
+            .app_type(&p.app_type)
+            .map(|a| a.display_name.clone())
+            .unwrap_or_else(|| p.app_type.clone());
+        let notice = InvalidNotice {
+            organization: org.name,
+            tenant_domain: tenant.primary_domain.to_string(),
+            app_name,
+            profile_id: p.id.to_string(),
+            reason: reason.summary(),
+            remediation: reason.remediation(),
+        };
+        self.queue(&[Outgoing {
+            org_id: p.org_id,
+            tenant_id: Some(p.tenant_id),
+            to,
+            content: EmailContent::ProfileInvalid(notice),
+            topic: Some(topic),
+        }])
+        .await
+    }
+}
+
+impl Mail {
+    /// The organization `org`, if the caller may do `action` on it.
+    async fn org_for(
+        &self,
+        caller: &Caller,
+        action: Action,
+        org: OrgId,
+    ) -> Result<crate::model::Organization, DomainError> {
+        // Another organization's answers "not found", like a missing one.
+        caller.may_on(action, "organization", &org.to_string(), org)?;
+        self.core.organization(org).await
+    }
+
+    /// An organization's daily digest recipients.
+    pub async fn digest_recipients(
+        &self,
+        caller: &Caller,
+        org: OrgId,
+    ) -> Result<DigestRecipients, DomainError> {
+        let o = self.org_for(caller, Action::Read, org).await?;
+        Ok(DigestRecipients {
+            org_id: o.id,
+            recipients: self.core.store().digest_recipients(o.id).await?,
+        })
+    }
+
+    /// Replaces an organization's digest recipients (administrators of the organization); an empty
+    /// list turns its digest off. A malformed address is refused with the field `recipients` named.
+    pub async fn set_digest_recipients(
+        &self,
+        caller: &Caller,
+        org: OrgId,
+        entries: &[String],
+    ) -> Result<DigestRecipients, DomainError> {
+        let o = self.org_for(caller, Action::ManageSettings, org).await?;
+        let addresses = parse_addresses("recipients", entries)?;
+        self.core
+            .store()
+            .set_digest_recipients(o.id, &addresses, self.core.clock().now())
+            .await?;
+        self.digest_recipients(caller, o.id).await
+    }
+
+    /// An organization's digest of `day`: its profiles by status and the ones that are not valid
+    /// (invalid first, at most [`DIGEST_LINES`]).
+    pub async fn digest(&self, org: OrgId, day: &str) -> Result<Digest, DomainError> {
+        let o = self.core.organization(org).await?;
+        let by_status = self
+            .core
+            .profile_counts(&crate::model::ProfileFilter {
+                org_id: Some(org),
+                ..Default::default()
+            })
+            .await?;
+        let count = |s: ProfileStatus| by_status.get(&s).copied().unwrap_or(0);
+        let domains: std::collections::BTreeMap<TenantId, String> = self
+            .core
+            .tenants(Some(org))
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.primary_domain.to_string()))
+            .collect();
+        let mut lines = Vec::new();
+        for status in [
+            ProfileStatus::Invalid,
+            ProfileStatus::Attention,
+            ProfileStatus::Pending,
+        ] {
+            let left = DIGEST_LINES - lines.len();
+            if left == 0 {
+                break;
+            }
+            let page = self
+                .core
+                .profiles(
+                    &crate::model::ProfileFilter {
+                        org_id: Some(org),
+                        statuses: vec![status],
+                        ..Default::default()
+                    },
+                    &crate::model::PageRequest {
+                        after: None,
+                        limit: u32::try_from(left).unwrap_or(u32::MAX),
+                    },
+                )
+                .await?;
+            for p in page.items {
+                lines.push(DigestLine {
+                    tenant_domain: domains
+                        .get(&p.tenant_id)
+                        .cloned()
+                        .unwrap_or_else(|| p.tenant_id.to_string()),
+                    app_name: self
+                        .core
+                        .catalog()
+                        .app_type(&p.app_type)
+                        .map(|a| a.display_name.clone())
+                        .unwrap_or_else(|| p.app_type.clone()),
+                    status: p.status.label().to_string(),
+                    reason: p
+                        .reason
+                        .as_ref()
+                        .map(StatusReason::summary)
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        Ok(Digest {
+            organization: o.name,
+            day: day.to_string(),
+            counts: [
+                count(ProfileStatus::Valid),
+                count(ProfileStatus::Attention),
+                count(ProfileStatus::Invalid),
+                count(ProfileStatus::Pending),
+            ],
+            lines,
+        })
+    }
+
+    /// Queues today's digest (UTC) of every organization with recipients whose digest is not queued
+    /// yet, once the clock is past `hour` o'clock UTC: one message per recipient, one digest per
+    /// organization and day across every process (the store claims the day in the transaction that
+    /// queues it). Returns how many messages were queued.
+    pub async fn queue_digests(&self, hour: u8) -> Result<u64, DomainError> {
+        let now = self.core.clock().now();
+        if now.to_offset(time::UtcOffset::UTC).hour() < hour {
+            return Ok(0);
+        }
+        let day = digest_day(now);
+        let mut queued = 0;
+        for (org, to) in self.core.store().digests_due(&day).await? {
+            let content = EmailContent::Digest(self.digest(org, &day).await?);
+            let json = serde_json::to_string(&content).map_err(DomainError::internal)?;
+            let rows: Vec<NewEmail> = to
+                .into_iter()
+                .map(|to| NewEmail {
+                    id: EmailId::new_random(),
+                    org_id: org,
+                    tenant_id: None,
+                    kind: content.kind(),
+                    to,
+                    subject: content.subject(),
+                    content: SecretString::from(json.clone()),
+                    topic: Some(format!("digest:{org}:{day}")),
+                    created_at: now,
+                })
+                .collect();
+            if self.core.store().enqueue_digest(org, &day, &rows).await? {
+                queued += rows.len() as u64;
+            }
+        }
+        Ok(queued)
+    }
+}
+
+/// The hold-down key of "a profile became invalid" messages: one per profile and reason.
+pub fn invalid_topic(profile: ProfileId, reason: &StatusReason) -> String {
+    format!("profile_invalid:{profile}:{}", reason.code())
+}
+
+/// Emails a tenant's contacts when a check makes one of its profiles invalid
+/// ([`Mail::notify_invalid`]). Register it on the checker ([`crate::Checker::with_observer`]) when
+/// email is configured. The message is only queued (one insert): the sender delivers it.
+#[derive(Debug, Clone)]
+pub struct InvalidEmails {
+    mail: Mail,
+    hold_down: time::Duration,
+}
+
+impl InvalidEmails {
+    /// The observer over `mail`, holding down a profile's same reason for `hold_down`.
+    pub fn new(mail: Mail, hold_down: time::Duration) -> Self {
+        Self { mail, hold_down }
+    }
+}
+
+#[async_trait::async_trait]
+impl StatusObserver for InvalidEmails {
+    async fn status_changed(&self, change: StatusChange) {
+        if let Err(e) = self.mail.notify_invalid(&change, self.hold_down).await {
+            tracing::warn!(profile = %change.profile.id, error = %e, "the profile-invalid email could not be queued");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,6 +785,23 @@ mod tests {
             .map(|i| format!("a{i}@x.example"))
             .collect();
         assert!(parse_contacts(&many).is_err());
+    }
+
+    #[test]
+    fn retries_double_from_a_minute_up_to_an_hour_and_stop_after_the_last_attempt() {
+        let p = RetryPolicy::default();
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let waits: Vec<i64> = (1..p.max_attempts)
+            .map(|a| (p.retry_at(a, t0).unwrap() - t0).whole_minutes())
+            .collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(p.retry_at(p.max_attempts, t0), None);
+        assert_eq!(p.retry_at(u32::MAX, t0), None);
+        let long = RetryPolicy {
+            max_attempts: 1000,
+            ..p
+        };
+        assert_eq!(long.retry_at(500, t0), Some(t0 + long.max_delay));
     }
 
     #[test]

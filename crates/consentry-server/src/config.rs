@@ -238,6 +238,140 @@ pub struct Config {
     pub token_api: TokenApiSettings,
     /// Consentry's network as Microsoft sees it (`[network]`).
     pub network: NetworkSettings,
+    /// Email to tenants' administrators (`[email]`); off while `smtp_host` is unset.
+    pub email: EmailSettings,
+}
+
+/// `[email]`: the SMTP server Consentry sends through. Email is off while `smtp_host` is unset:
+/// then nothing is queued by Consentry itself (no "profile became invalid" messages) and the console
+/// says email is not configured.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailSettings {
+    /// The SMTP server's host name or address; unset: email is off.
+    pub smtp_host: Option<String>,
+    /// Its port (default: 587 for starttls, 465 for tls, 25 for none).
+    pub smtp_port: Option<u16>,
+    /// `starttls` (default), `tls` (implicit TLS), or `none` (only to a loopback host).
+    pub security: String,
+    /// The user to authenticate as, with the password in `password_file`.
+    pub username: Option<String>,
+    /// The file holding the SMTP password (read at start).
+    pub password_file: Option<PathBuf>,
+    /// The sender: `address` or `Name <address>`. Required when email is on.
+    pub from: Option<String>,
+    /// Seconds between looks at the outbox.
+    pub poll_seconds: u32,
+    /// Minutes during which a "profile became invalid" message for the same profile and reason is
+    /// not sent again.
+    pub invalid_hold_down_minutes: u32,
+    /// The hour (UTC, 0–23) from which each organization's daily digest is sent to its opted-in
+    /// recipients.
+    pub digest_hour_utc: u8,
+    /// The password read from `password_file`.
+    #[serde(skip)]
+    pub password: Option<SecretString>,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_host: None,
+            smtp_port: None,
+            security: "starttls".into(),
+            username: None,
+            password_file: None,
+            from: None,
+            poll_seconds: 30,
+            invalid_hold_down_minutes: 1440,
+            digest_hour_utc: 7,
+            password: None,
+        }
+    }
+}
+
+impl fmt::Debug for EmailSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmailSettings")
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password_file", &self.password_file)
+            .field("from", &self.from)
+            .field("poll_seconds", &self.poll_seconds)
+            .field("invalid_hold_down_minutes", &self.invalid_hold_down_minutes)
+            .field("digest_hour_utc", &self.digest_hour_utc)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl EmailSettings {
+    /// The SMTP settings, when email is on (`smtp_host` set). Call after validation.
+    pub fn smtp(&self) -> Option<consentry_mail::SmtpSettings> {
+        let host = self.smtp_host.clone()?;
+        let security = consentry_mail::Security::parse(&self.security)
+            .unwrap_or(consentry_mail::Security::StartTls);
+        Some(consentry_mail::SmtpSettings {
+            port: self.smtp_port.unwrap_or(security.default_port()),
+            host,
+            security,
+            username: self.username.clone(),
+            password: self.password.clone(),
+            from: self.from.clone().unwrap_or_default(),
+            timeout: std::time::Duration::from_secs(30),
+        })
+    }
+
+    /// Reads the password file and checks the settings, naming the key that is wrong.
+    fn validate(&mut self) -> Result<(), String> {
+        if consentry_mail::Security::parse(&self.security).is_none() {
+            return Err(format!(
+                "email.security = {:?} must be \"starttls\", \"tls\" or \"none\"",
+                self.security
+            ));
+        }
+        for (key, value) in [
+            ("email.poll_seconds", self.poll_seconds),
+            (
+                "email.invalid_hold_down_minutes",
+                self.invalid_hold_down_minutes,
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("{key} must be at least 1"));
+            }
+        }
+        if self.digest_hour_utc > 23 {
+            return Err(format!(
+                "email.digest_hour_utc = {} must be an hour between 0 and 23",
+                self.digest_hour_utc
+            ));
+        }
+        if self.smtp_host.is_none() {
+            return Ok(());
+        }
+        if self.from.as_deref().is_none_or(|f| f.trim().is_empty()) {
+            return Err(
+                "email.from: email is on (email.smtp_host is set): give the sender, e.g. \"Consentry <consentry@vendor.example>\""
+                    .into(),
+            );
+        }
+        if let Some(p) = &self.password_file {
+            let pw = std::fs::read_to_string(p)
+                .map_err(|e| format!("email.password_file {}: {e}", p.display()))?;
+            let pw = pw.trim_end_matches(['\r', '\n']).to_string();
+            if pw.is_empty() {
+                return Err(format!("email.password_file {} is empty", p.display()));
+            }
+            self.password = Some(SecretString::from(pw));
+        }
+        if let Some(smtp) = self.smtp() {
+            smtp.validate().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
 }
 
 /// `[network]`: what tenant administrators need to know about Consentry's network.
@@ -358,6 +492,7 @@ impl fmt::Debug for Config {
             .field("webhooks", &self.webhooks)
             .field("token_api", &self.token_api)
             .field("network", &self.network)
+            .field("email", &self.email)
             .finish()
     }
 }
@@ -394,6 +529,7 @@ impl Default for Config {
             webhooks: WebhookSettings::default(),
             token_api: TokenApiSettings::default(),
             network: NetworkSettings::default(),
+            email: EmailSettings::default(),
         }
     }
 }
@@ -613,6 +749,7 @@ impl Config {
                 ));
             }
         }
+        self.email.validate().map_err(|m| invalid(origin, m))?;
         if let Some(k) = &self.master_key
             && k.expose_secret().trim().is_empty()
         {
@@ -855,6 +992,82 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("max_body_bytes"), "{e}");
+    }
+
+    #[test]
+    fn email_is_off_by_default_and_its_settings_name_the_key_when_wrong() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert!(c.email.smtp().is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("smtp.pw");
+        std::fs::write(&pw, "s3cret-smtp\n").unwrap();
+        let pw_path = pw.display().to_string();
+        let c = Config::load(
+            None,
+            env(&[
+                ("CONSENTRY_EMAIL__SMTP_HOST", "smtp.vendor.example"),
+                ("CONSENTRY_EMAIL__USERNAME", "consentry"),
+                ("CONSENTRY_EMAIL__PASSWORD_FILE", &pw_path),
+                (
+                    "CONSENTRY_EMAIL__FROM",
+                    "Consentry <consentry@vendor.example>",
+                ),
+            ]),
+        )
+        .unwrap();
+        let smtp = c.email.smtp().unwrap();
+        assert_eq!(
+            (smtp.port, smtp.security),
+            (587, consentry_mail::Security::StartTls)
+        );
+        assert_eq!(
+            smtp.password
+                .as_ref()
+                .map(|p| p.expose_secret().to_string()),
+            Some("s3cret-smtp".to_string())
+        );
+        assert!(!format!("{c:?}").contains("s3cret-smtp"));
+        let refused =
+            |pairs: &[(&str, &str)]| Config::load(None, env(pairs)).unwrap_err().to_string();
+        let e = refused(&[
+            ("CONSENTRY_EMAIL__SMTP_HOST", "smtp.vendor.example"),
+            ("CONSENTRY_EMAIL__SECURITY", "none"),
+            ("CONSENTRY_EMAIL__FROM", "consentry@vendor.example"),
+        ]);
+        assert!(
+            e.contains("email.security") && e.contains("loopback"),
+            "{e}"
+        );
+        let e = refused(&[("CONSENTRY_EMAIL__SECURITY", "ssl")]);
+        assert!(e.contains("email.security"), "{e}");
+        let e = refused(&[("CONSENTRY_EMAIL__SMTP_HOST", "smtp.vendor.example")]);
+        assert!(e.contains("email.from"), "{e}");
+        let e = refused(&[
+            ("CONSENTRY_EMAIL__SMTP_HOST", "smtp.vendor.example"),
+            ("CONSENTRY_EMAIL__FROM", "not an address"),
+        ]);
+        assert!(e.contains("email.from"), "{e}");
+        let e = refused(&[
+            ("CONSENTRY_EMAIL__SMTP_HOST", "smtp.vendor.example"),
+            ("CONSENTRY_EMAIL__FROM", "consentry@vendor.example"),
+            ("CONSENTRY_EMAIL__PASSWORD_FILE", "/nonexistent/smtp.pw"),
+        ]);
+        assert!(e.contains("email.password_file"), "{e}");
+        let e = refused(&[("CONSENTRY_EMAIL__POLL_SECONDS", "0")]);
+        assert!(e.contains("email.poll_seconds"), "{e}");
+        let e = refused(&[("CONSENTRY_EMAIL__DIGEST_HOUR_UTC", "24")]);
+        assert!(e.contains("email.digest_hour_utc"), "{e}");
+        let ok = Config::load(
+            None,
+            env(&[
+                ("CONSENTRY_EMAIL__SMTP_HOST", "127.0.0.1"),
+                ("CONSENTRY_EMAIL__SMTP_PORT", "2525"),
+                ("CONSENTRY_EMAIL__SECURITY", "none"),
+                ("CONSENTRY_EMAIL__FROM", "consentry@vendor.example"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(ok.email.smtp().unwrap().port, 2525);
     }
 
     #[test]

@@ -51,4 +51,7 @@ pub struct AppState {
     pub campaigns: consentry_domain::Campaigns,
     /// Webhook delivery counters (`/metrics`).
     pub webhook_stats: std::sync::Arc<consentry_monitor::webhooks::DeliveryStats>,
+    /// The email outbox's delivery worker; `None` while `[email]` is not configured (the console
+    /// says so). `consentry serve` runs it beside the server.
+    pub email: Option<consentry_mail::DeliveryWorker>,
 }

@@ -98,6 +98,18 @@ pub fn router(state: AppState) -> Router {
             "/scan-profiles/{id}/planner-readiness",
             get(scan_profiles::readiness),
         )
+        .route(
+            "/tenants/{tenant}/contacts",
+            get(crate::api::mail::get_contacts).put(crate::api::mail::put_contacts),
+        )
+        .route(
+            "/tenants/{tenant}/emails",
+            get(crate::api::mail::list_emails),
+        )
+        .route(
+            "/organizations/{id}/digest",
+            get(crate::api::mail::get_digest).put(crate::api::mail::put_digest),
+        )
         .fallback(|| async { ApiError::RouteNotFound })
         // Every route above: the operator token or a personal access token (the caller's scope and
         // role), never a service API key.
@@ -204,6 +216,9 @@ pub const API_ROUTES: &[&str] = &[
     "GET /api/v1/tenants/{tenant}/planner-readiness",
     "GET|PUT|DELETE /api/v1/scan-profiles/{id}",
     "GET /api/v1/scan-profiles/{id}/planner-readiness",
+    "GET|PUT /api/v1/tenants/{tenant}/contacts",
+    "GET /api/v1/tenants/{tenant}/emails",
+    "GET|PUT /api/v1/organizations/{id}/digest",
     "GET /api/v1/organizations/{id}/audit",
     "GET /api/v1/organizations/{id}/audit/export",
     "GET /api/v1/rollouts",

@@ -247,6 +247,8 @@ pub struct Services {
     pub graph_tokens: Arc<consentry_domain::GraphTokens>,
     /// Consent campaigns, with the webhook notifier told of their progress.
     pub campaigns: consentry_domain::Campaigns,
+    /// The email outbox's delivery worker, when `[email]` is configured (`serve` runs it).
+    pub email: Option<consentry_mail::DeliveryWorker>,
 }
 
 /// Opens the configured database with the configured master key, running migrations: the one
@@ -297,8 +299,16 @@ pub async fn compose(
             ..consentry_monitor::webhooks::NotifierConfig::default()
         },
     ));
-    let checker = consentry_domain::Checker::new(svc.clone(), platform, cfg_check_policy(cfg))
+    let mut checker = consentry_domain::Checker::new(svc.clone(), platform, cfg_check_policy(cfg))
         .with_observer(notifier.clone());
+    // With email on, a check making a profile invalid queues a message to the tenant's contacts.
+    let email = email_worker(cfg, &svc)?;
+    if email.is_some() {
+        checker = checker.with_observer(Arc::new(consentry_domain::InvalidEmails::new(
+            consentry_domain::Mail::new(svc.clone()),
+            time::Duration::minutes(i64::from(cfg.email.invalid_hold_down_minutes)),
+        )));
+    }
     let graph_tokens = Arc::new(consentry_domain::GraphTokens::new(
         svc.clone(),
         checker.clone(),
@@ -310,6 +320,7 @@ pub async fn compose(
     let campaigns =
         consentry_domain::Campaigns::new(reauth.clone(), consentry_domain::Mail::new(svc.clone()))
             .with_outbound_addresses(cfg.network.outbound_addresses.clone())
+            .with_email(email.is_some())
             .with_observer(notifier.clone());
     Ok(Services {
         svc,
@@ -318,7 +329,29 @@ pub async fn compose(
         notifier,
         graph_tokens,
         campaigns,
+        email,
     })
+}
+
+/// The email delivery worker from `[email]`; `None` while `smtp_host` is unset.
+fn email_worker(
+    cfg: &Config,
+    svc: &Consentry,
+) -> Result<Option<consentry_mail::DeliveryWorker>, StartupError> {
+    let Some(smtp) = cfg.email.smtp() else {
+        return Ok(None);
+    };
+    let sender =
+        consentry_mail::SmtpSender::new(&smtp).map_err(|e| StartupError::Config(e.to_string()))?;
+    Ok(Some(consentry_mail::DeliveryWorker::new(
+        consentry_domain::Mail::new(svc.clone()),
+        sender,
+        consentry_mail::WorkerConfig {
+            poll: std::time::Duration::from_secs(u64::from(cfg.email.poll_seconds)),
+            digest_hour: Some(cfg.email.digest_hour_utc),
+            ..consentry_mail::WorkerConfig::default()
+        },
+    )))
 }
 
 /// Opens the store (running migrations), loads the catalog and builds the handler state.
@@ -339,6 +372,7 @@ pub async fn build_state_with_clock(
         notifier,
         graph_tokens,
         campaigns,
+        email,
     } = compose(cfg, clock).await?;
     let console = crate::console::ConsoleState::new(&svc, &cfg.public_url);
     Ok(AppState {
@@ -358,6 +392,7 @@ pub async fn build_state_with_clock(
         metrics: Arc::new(consentry_monitor::metrics::Metrics::new()),
         graph_tokens,
         campaigns,
+        email,
     })
 }
 

@@ -77,6 +77,8 @@ pub const TABLES: &[TableSpec] = &[
     table("campaign_members", "campaign_id, profile_id"),
     table("tenant_contacts", "tenant_id, position"),
     table("email_outbox", "id"),
+    table("digest_recipients", "org_id, position"),
+    table("digest_days", "org_id"),
     table("audit_log", "seq"),
     TableSpec {
         name: "audit_head",

@@ -52,12 +52,14 @@ pub async fn run(store: &dyn Store) {
     roles_and_tokens(store).await;
     rollouts(store).await;
     campaigns(store).await;
+    mail(store).await;
 }
 
 mod accounts;
 mod audit;
 mod campaigns;
 mod fixtures;
+mod mail;
 mod pending;
 mod postgres;
 mod profiles;
@@ -70,6 +72,7 @@ pub use accounts::*;
 pub use audit::*;
 pub use campaigns::*;
 pub use fixtures::*;
+pub use mail::*;
 pub use pending::*;
 pub use postgres::*;
 pub use profiles::*;

@@ -322,9 +322,58 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
             "--json",
         ],
     );
+    // The checks that broke profiles emailed the tenant's contact; `serve`'s delivery worker sends
+    // the messages to the demo's mailbox (waited for, bounded).
+    let received = || -> Vec<String> {
+        std::fs::read_dir(data.join("mailbox"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut messages = received();
+    for _ in 0..600 {
+        let invalid = messages
+            .iter()
+            .any(|m| m.contains("needs to be re-authorized"));
+        let digest = messages
+            .iter()
+            .any(|m| m.contains("To: vendor-ops@vendor.example"));
+        if invalid && digest {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        messages = received();
+    }
+    let message = messages
+        .iter()
+        .find(|m| m.contains("needs to be re-authorized"))
+        .cloned()
+        .unwrap_or_default();
+    let digest = messages
+        .iter()
+        .find(|m| m.contains("To: vendor-ops@vendor.example"))
+        .cloned()
+        .unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
     assert!(text.contains("ready") && text.contains("Seeded"), "{text}");
+    assert!(
+        text.contains(&format!("{}", data.join("mailbox").display())),
+        "the demo says where messages land: {text}"
+    );
+    assert!(
+        message.contains("To: it-admin@contoso.onmicrosoft.com"),
+        "a message in the mailbox: {message}"
+    );
+    assert!(message.contains("needs to be re-authorized"), "{message}");
+    assert!(
+        digest.contains("Contoso (demo): app profiles on"),
+        "the organization's digest: {digest}"
+    );
     // Seeding's progress, as plain lines (standard error is a file, not a terminal).
     let progress = std::fs::read_to_string(dir.path().join("demo.stderr")).unwrap();
     for line in ["seeded 9/9 app profiles", "checked 7/7 app profiles"] {

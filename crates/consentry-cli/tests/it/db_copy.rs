@@ -16,7 +16,7 @@ use consentry_domain::{
     SecretKind, Store, StoreError, Tenant, TenantId, Webhook, WebhookDelivery, WebhookStore as _,
 };
 use consentry_domain::{
-    AuditStore as _, CampaignStore as _, RolloutStore as _, ScanProfileStore as _,
+    AuditStore as _, CampaignStore as _, MailStore as _, RolloutStore as _, ScanProfileStore as _,
 };
 use consentry_store::copy::TABLES;
 use consentry_store::story;
@@ -212,6 +212,38 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         })
         .await
         .unwrap();
+    // A tenant's email contact and a message in the outbox (its content sealed).
+    let contact = consentry_domain::EmailAddress::parse("it-admin@contoso.example").unwrap();
+    store
+        .set_tenant_contacts(contoso.id, std::slice::from_ref(&contact), now)
+        .await
+        .unwrap();
+    store
+        .enqueue_emails(&[consentry_domain::NewEmail {
+            id: consentry_domain::EmailId::new_random(),
+            org_id: org.id,
+            tenant_id: Some(contoso.id),
+            kind: consentry_domain::EmailKind::ProfileInvalid,
+            to: contact,
+            subject: "Insights in contoso needs to be re-authorized".into(),
+            content: secrecy::SecretString::from("{\"kind\":\"digest\"}".to_string()),
+            topic: Some(format!("profile_invalid:{}:consent_revoked", full.id)),
+            created_at: now,
+        }])
+        .await
+        .unwrap();
+    // The organization's daily digest: a recipient and a day claimed.
+    let ops = consentry_domain::EmailAddress::parse("ops@vendor.example").unwrap();
+    store
+        .set_digest_recipients(org.id, std::slice::from_ref(&ops), now)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .enqueue_digest(org.id, "2026-01-01", &[])
+            .await
+            .unwrap()
+    );
     let key = consentry_domain::keys::new_api_key();
     store
         .insert_api_key(&ApiKey {

@@ -598,7 +598,6 @@ struct Setup {
     express: String,
     functions: String,
     linked: String,
-    modern: String,
     scan: String,
 }
 
@@ -658,7 +657,6 @@ async fn setup() -> Setup {
         express,
         functions,
         linked,
-        modern,
         scan,
     }
 }
@@ -758,6 +756,7 @@ async fn the_console_story_in_chromium() {
         "/console/tenants/{id}/scan-profiles",
         "/console/scan-profiles/{id}",
         "/console/scan-profiles/{id}/edit",
+        "/console/tenants/{id}/email",
         "/console/organizations/{id}/audit",
         "/console/no-such-page",
         "/consent/{id}/{token}",
@@ -1187,6 +1186,16 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     s.click("#save").await;
     s.wait("h1").await;
     s.shot("scan-profile-saved").await;
+
+    // A tenant's email page: the administrator contacts saved.
+    s.goto(&format!("/console/tenants/{}/email", s.env.contoso_id))
+        .await;
+    s.wait("#contacts-field").await;
+    s.fill("#contacts-field", "it-admin@contoso.example").await;
+    s.shot("tenant-email").await;
+    s.click("#save-contacts").await;
+    s.wait("#saved").await;
+    assert!(s.text().await.contains("Saved."));
 
     // The audit log, and a page that does not exist.
     s.goto("/console/audit").await;

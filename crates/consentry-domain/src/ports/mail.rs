@@ -210,4 +210,29 @@ pub trait MailStore: Send + Sync {
         &self,
         topic: &str,
     ) -> Result<Option<OffsetDateTime>, StoreError>;
+
+    /// Replaces an organization's daily digest recipients (opted in). `NotFound` if the
+    /// organization does not exist.
+    async fn set_digest_recipients(
+        &self,
+        org: OrgId,
+        addresses: &[EmailAddress],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// An organization's digest recipients, in the order they were given.
+    async fn digest_recipients(&self, org: OrgId) -> Result<Vec<EmailAddress>, StoreError>;
+
+    /// The organizations with digest recipients whose digest of `day` (`YYYY-MM-DD`, UTC) is not
+    /// queued yet, each with its recipients.
+    async fn digests_due(&self, day: &str) -> Result<Vec<(OrgId, Vec<EmailAddress>)>, StoreError>;
+
+    /// Claims `org`'s digest of `day` and queues `emails` in one transaction. `false`, and nothing
+    /// queued, when that day (or a later one) was claimed already, by this process or another.
+    async fn enqueue_digest(
+        &self,
+        org: OrgId,
+        day: &str,
+        emails: &[NewEmail],
+    ) -> Result<bool, StoreError>;
 }

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod check;
 pub mod graph_tokens;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod orgs;

@@ -91,6 +91,11 @@ pub const SERVICE_KEY: &str = "service_key";
         super::scan_profiles::put,
         super::scan_profiles::delete,
         super::scan_profiles::readiness,
+        super::mail::get_contacts,
+        super::mail::put_contacts,
+        super::mail::list_emails,
+        super::mail::get_digest,
+        super::mail::put_digest,
         super::graph_tokens::issue,
         openapi_json,
         docs_page,
@@ -111,6 +116,7 @@ pub const SERVICE_KEY: &str = "service_key";
         (name = "audit", description = "An organization's audit log"),
         (name = "rollouts", description = "Permission rollouts: catalog versions that added permissions, and which profiles still lack them"),
         (name = "campaigns", description = "Consent campaigns: one link per tenant that walks its administrator through every profile needing consent again"),
+        (name = "email", description = "Tenants' administrator contacts, the emails sent to them, and organizations' daily digest recipients"),
         (name = "tokens", description = "Microsoft Graph access tokens for the vendor's services"),
     )
 )]

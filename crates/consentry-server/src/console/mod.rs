@@ -19,6 +19,7 @@ mod assets;
 mod audit;
 mod auth;
 pub(crate) mod campaigns;
+mod email;
 mod error;
 mod pages;
 mod personal_tokens;
@@ -84,6 +85,8 @@ pub fn routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(MAX_WIZARD_BYTES)),
         )
         .route("/tenants/{tenant}/scan-profiles", get(scan::list))
+        .route("/tenants/{tenant}/email", get(email::show))
+        .route("/tenants/{tenant}/contacts", post(email::save_contacts))
         .route("/scan-profiles/{id}", get(scan::detail))
         .route(
             "/scan-profiles/{id}/edit",

@@ -213,13 +213,13 @@ const API_TABLE: &[ApiRoute] = &[
         StatusCode::OK,
         Fresh::No,
     ),
-    // The tenants of the matrix have no contacts: an allowed re-send is refused for that.
+    // Email is not configured in the matrix: an allowed re-send is refused for that.
     r(
         "POST",
         "/campaigns/{campaign}/tenants/{tenant}/resend",
         Some(Action::Reauthorize),
         None,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::CONFLICT,
         Fresh::No,
     ),
     r(
@@ -508,6 +508,46 @@ const API_TABLE: &[ApiRoute] = &[
         StatusCode::OK,
         Fresh::No,
     ),
+    r(
+        "GET",
+        "/tenants/{tenant}/contacts",
+        READ,
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "PUT",
+        "/tenants/{tenant}/contacts",
+        Some(Action::ManageSettings),
+        Some(r#"{"contacts": ["it-admin-{fresh}@contoso.example"]}"#),
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "GET",
+        "/tenants/{tenant}/emails",
+        READ,
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "GET",
+        "/organizations/{org}/digest",
+        READ,
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "PUT",
+        "/organizations/{org}/digest",
+        Some(Action::ManageSettings),
+        Some(r#"{"recipients": ["ops-{fresh}@vendor.example"]}"#),
+        StatusCode::OK,
+        Fresh::No,
+    ),
 ];
 
 /// The token API: service API keys only (listed for the route check).
@@ -631,7 +671,7 @@ const CONSOLE_TABLE: &[ConsoleRoute] = &[
         "POST",
         "/campaigns/{campaign}/tenants/{tenant}/resend",
         Some(Action::Reauthorize),
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::CONFLICT,
         Fresh::No,
     ),
     c(
@@ -689,6 +729,20 @@ const CONSOLE_TABLE: &[ConsoleRoute] = &[
         "POST",
         "/scan-profiles/{scan}/edit",
         Some(Action::ManageProfiles),
+        StatusCode::SEE_OTHER,
+        Fresh::No,
+    ),
+    c(
+        "GET",
+        "/tenants/{tenant}/email",
+        READ,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    c(
+        "POST",
+        "/tenants/{tenant}/contacts",
+        Some(Action::ManageSettings),
         StatusCode::SEE_OTHER,
         Fresh::No,
     ),

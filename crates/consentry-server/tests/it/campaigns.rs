@@ -72,6 +72,17 @@ async fn one_link_walks_the_tenants_administrator_through_every_invalid_profile(
     let insights = env.profile("insights-m365", None).await;
     let iaas = env.profile("iaas-delegated", None).await;
 
+    let (hook_url, mut hook_rx) = super::webhooks::receiver(0).await;
+    let (s, hook) = env
+        .api(
+            Method::POST,
+            &format!("/api/v1/organizations/{org}/webhooks"),
+            Some(json!({"url": hook_url})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{hook}");
+    let hook_secret = hook["secret"].as_str().unwrap().to_string();
+
     let (s, started) = start(
         &env,
         json!({"scope": "invalid", "organization_id": org, "send_invitations": false}),
@@ -125,6 +136,30 @@ async fn one_link_walks_the_tenants_administrator_through_every_invalid_profile(
         "{}",
         summary.body
     );
+
+    // A webhook of the organization hears how each profile of the pass went.
+    let progress: Vec<Value> = {
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            got.push(super::webhooks::next(&mut hook_rx, &hook_secret).await);
+        }
+        got
+    };
+    for p in &progress {
+        assert_eq!(p["event"], "campaign_progress", "{p}");
+        assert_eq!(p["campaign_id"], id.as_str(), "{p}");
+        assert!(
+            !p.to_string().contains("/campaign/"),
+            "no link in a webhook: {p}"
+        );
+    }
+    let mut states: Vec<&str> = progress
+        .iter()
+        .filter_map(|p| p["state"].as_str())
+        .collect();
+    states.sort_unstable();
+    assert_eq!(states, ["consented", "failed"], "{progress:?}");
+    assert_eq!(progress[1]["campaign"]["profiles"], 2);
 
     let c = show(&env, &id).await;
     let states: Vec<&str> = [&insights, &iaas]
@@ -353,4 +388,149 @@ async fn a_link_says_plainly_when_it_was_cancelled_or_expired() {
         assert_eq!(s, status, "{body}: {e}");
         assert_eq!(e["error"]["field"], field, "{body}: {e}");
     }
+}
+
+/// The link in a received message (quoted-printable soft line breaks undone).
+fn link_in(message: &str, base: &str) -> String {
+    let text = message.replace("=\r\n", "").replace("=\n", "");
+    let at = text
+        .find(&format!("{base}/campaign/"))
+        .unwrap_or_else(|| panic!("a campaign link in {message}"));
+    text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || ":/._-".contains(*c))
+        .collect()
+}
+
+#[tokio::test]
+async fn invitations_reminders_and_resends_reach_the_tenants_contacts_over_smtp() {
+    let dir = tempfile::tempdir().unwrap();
+    let mailbox = consentry_mail::mailbox::Mailbox::start(dir.path()).unwrap();
+    let env = TestEnv::start_with_settings(
+        entra_sim::Scenario::contoso(),
+        vec![
+            ("CONSENTRY_EMAIL__SMTP_HOST".into(), "127.0.0.1".into()),
+            (
+                "CONSENTRY_EMAIL__SMTP_PORT".into(),
+                mailbox.addr().port().to_string(),
+            ),
+            ("CONSENTRY_EMAIL__SECURITY".into(), "none".into()),
+            (
+                "CONSENTRY_EMAIL__FROM".into(),
+                "Consentry <consentry@vendor.example>".into(),
+            ),
+            (
+                "CONSENTRY_NETWORK__OUTBOUND_ADDRESSES".into(),
+                "198.51.100.10".into(),
+            ),
+        ],
+    )
+    .await;
+    let org = env.connect_contoso(&[]).await;
+    let profile = env.profile("insights-m365", None).await;
+    let (s, v) = env
+        .api(
+            Method::PUT,
+            "/api/v1/tenants/contoso.onmicrosoft.com/contacts",
+            Some(json!({"contacts": ["it-admin@contoso.onmicrosoft.com"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    let (s, started) = start(
+        &env,
+        json!({"scope": "invalid", "organization_id": org, "remind_every_hours": 24}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{started}");
+    let id = started["campaign"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        started["links"][0]["invited"],
+        json!(["it-admin@contoso.onmicrosoft.com"])
+    );
+    assert_eq!(item(&show(&env, &id).await, &profile)["state"], "sent");
+
+    // The server's delivery worker sends it through the real SMTP server on loopback.
+    let worker = env.state.email.clone().expect("email is configured");
+    let report = worker.deliver_due().await.unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
+    let got = mailbox.messages().unwrap();
+    assert_eq!(got.len(), 1);
+    let invitation = &got[0];
+    for want in [
+        "To: it-admin@contoso.onmicrosoft.com",
+        "asks you to consent again",
+        "multipart/alternative",
+        "198.51.100.10",
+    ] {
+        assert!(invitation.contains(want), "{want} in {invitation}");
+    }
+    assert!(!invitation.contains("<img"), "no images: {invitation}");
+    let link = link_in(invitation, &env.base);
+    assert_eq!(
+        link, started["links"][0]["url"],
+        "the email carries the link"
+    );
+
+    // No reminder before the interval; one after it, carrying the same link.
+    let campaigns = env.state.campaigns.clone();
+    assert_eq!(campaigns.send_due_reminders().await.unwrap(), 0);
+    // Consentry's clock and the simulator's move together (tokens carry the simulator's time).
+    let later = |hours: u64| {
+        env.clock.advance(time::Duration::hours(hours as i64));
+        env.sim
+            .control()
+            .advance_clock(std::time::Duration::from_secs(hours * 3600))
+            .unwrap();
+    };
+    later(25);
+    assert_eq!(campaigns.send_due_reminders().await.unwrap(), 1);
+    assert_eq!(
+        campaigns.send_due_reminders().await.unwrap(),
+        0,
+        "one reminder per interval"
+    );
+    worker.deliver_due().await.unwrap();
+    let got = mailbox.messages().unwrap();
+    assert_eq!(got.len(), 2);
+    assert!(got[1].contains("Subject: Reminder: "), "{}", got[1]);
+    assert_eq!(link_in(&got[1], &env.base), link);
+
+    // Re-sent by hand: the link works 3 more days from now.
+    let tenant = env.contoso_id.clone();
+    let (s, t) = env
+        .api(
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/tenants/{tenant}/resend?lifetime_days=3"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(t["invitations"], 3, "{t}");
+    worker.deliver_due().await.unwrap();
+    assert_eq!(mailbox.messages().unwrap().len(), 3);
+
+    // The administrator follows the link from the email; once done, no reminder goes out.
+    let browser = env.browser(None);
+    let go = browser.post(&link, &[]).await;
+    assert_eq!(go.status, 303, "{}", go.body);
+    let summary = consent(
+        &env,
+        &browser,
+        &go.location.clone().unwrap(),
+        Decision::Accept { org_wide: true },
+    )
+    .await;
+    assert!(summary.body.contains("All done"), "{}", summary.body);
+    later(25);
+    assert_eq!(campaigns.send_due_reminders().await.unwrap(), 0);
+    let (s, e) = env
+        .api(
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/tenants/{tenant}/resend"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e.to_string().contains("nothing to do"), "{e}");
 }

@@ -9,6 +9,7 @@ mod audit_flows;
 mod campaigns;
 mod check;
 mod console;
+mod email;
 mod hostile;
 mod openapi;
 mod pages;

@@ -17,7 +17,9 @@ const ADMIN: &str = "admin@contoso.onmicrosoft.com";
 const CONTOSO: &str = "contoso.onmicrosoft.com";
 
 /// A receiver that answers 500 to the first `fail_first` requests, then 200; every request is passed on.
-async fn receiver(fail_first: usize) -> (String, mpsc::UnboundedReceiver<(HeaderMap, Bytes)>) {
+pub(super) async fn receiver(
+    fail_first: usize,
+) -> (String, mpsc::UnboundedReceiver<(HeaderMap, Bytes)>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let seen = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new().route(
@@ -42,7 +44,10 @@ async fn receiver(fail_first: usize) -> (String, mpsc::UnboundedReceiver<(Header
     (format!("http://{addr}/hook"), rx)
 }
 
-async fn next(rx: &mut mpsc::UnboundedReceiver<(HeaderMap, Bytes)>, secret: &str) -> Value {
+pub(super) async fn next(
+    rx: &mut mpsc::UnboundedReceiver<(HeaderMap, Bytes)>,
+    secret: &str,
+) -> Value {
     let (headers, body) = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv())
         .await
         .expect("a webhook message arrives")

@@ -1,6 +1,8 @@
-//! Tenants' contacts and the email outbox on [`SqlStore`] (migration 0014). A message's content is
+//! Tenants' contacts and the email outbox on [`SqlStore`] (migration 0014), and organizations'
+//! digest recipients with the last day a digest was queued (migration 0015). A message's content is
 //! sealed, bound to its ID; messages are queued in multi-row inserts and leased to one sender at a
-//! time like checks (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+//! time like checks (`FOR UPDATE SKIP LOCKED` on PostgreSQL); a day's digest is claimed with an
+//! upsert that only moves the day forward, in the transaction that queues it.
 
 use async_trait::async_trait;
 use consentry_domain::{
@@ -69,6 +71,52 @@ fn lease_sql(dialect: Dialect) -> String {
 }
 
 impl SqlStore {
+    /// Inserts queued messages, in batches of multi-row inserts, inside `tx`.
+    async fn insert_emails(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        emails: &[NewEmail],
+    ) -> Result<(), StoreError> {
+        for batch in emails.chunks(BATCH) {
+            let mut b = Built::default();
+            let mut rows = Vec::with_capacity(batch.len());
+            for e in batch {
+                let id = e.id.to_string();
+                let sealed = self.seal_content(&id, &e.content)?;
+                let at = time_to_db(e.created_at)?;
+                let cols = [
+                    b.arg(Arg::Text(id)),
+                    b.arg(Arg::Text(e.org_id.to_string())),
+                    b.arg(Arg::OptText(e.tenant_id.map(|t| t.to_string()))),
+                    b.arg(Arg::Text(e.kind.as_str().into())),
+                    b.arg(Arg::Text(e.to.as_str().into())),
+                    b.arg(Arg::Text(e.subject.clone())),
+                    b.arg(Arg::Bytes(sealed)),
+                    b.arg(Arg::OptText(e.topic.clone())),
+                    b.arg(Arg::Int(at)),
+                ];
+                let at = &cols[8];
+                rows.push(format!(
+                    "({}, {}, {}, {}, {}, {}, {}, {}, 'queued', 0, {at}, {at})",
+                    cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]
+                ));
+            }
+            b.sql = format!(
+                "INSERT INTO email_outbox (id, org_id, tenant_id, kind, recipient, subject, \
+                 sealed_content, topic, state, attempts, next_attempt_at, created_at) VALUES {}",
+                rows.join(", ")
+            );
+            b.query().execute(&mut *tx).await.map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    StoreError::NotFound("the email's organization or tenant".into())
+                } else {
+                    db_err("queuing emails", e)
+                }
+            })?;
+        }
+        Ok(())
+    }
+
     fn seal_content(&self, id: &str, content: &SecretString) -> Result<Vec<u8>, StoreError> {
         self.sealer
             .seal(
@@ -202,43 +250,7 @@ impl MailStore for SqlStore {
             .begin()
             .await
             .map_err(|e| db_err("starting a transaction", e))?;
-        for batch in emails.chunks(BATCH) {
-            let mut b = Built::default();
-            let mut rows = Vec::with_capacity(batch.len());
-            for e in batch {
-                let id = e.id.to_string();
-                let sealed = self.seal_content(&id, &e.content)?;
-                let at = time_to_db(e.created_at)?;
-                let cols = [
-                    b.arg(Arg::Text(id)),
-                    b.arg(Arg::Text(e.org_id.to_string())),
-                    b.arg(Arg::OptText(e.tenant_id.map(|t| t.to_string()))),
-                    b.arg(Arg::Text(e.kind.as_str().into())),
-                    b.arg(Arg::Text(e.to.as_str().into())),
-                    b.arg(Arg::Text(e.subject.clone())),
-                    b.arg(Arg::Bytes(sealed)),
-                    b.arg(Arg::OptText(e.topic.clone())),
-                    b.arg(Arg::Int(at)),
-                ];
-                let at = &cols[8];
-                rows.push(format!(
-                    "({}, {}, {}, {}, {}, {}, {}, {}, 'queued', 0, {at}, {at})",
-                    cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]
-                ));
-            }
-            b.sql = format!(
-                "INSERT INTO email_outbox (id, org_id, tenant_id, kind, recipient, subject, \
-                 sealed_content, topic, state, attempts, next_attempt_at, created_at) VALUES {}",
-                rows.join(", ")
-            );
-            b.query().execute(&mut *tx).await.map_err(|e| {
-                if is_foreign_key_violation(&e) {
-                    StoreError::NotFound("the email's organization or tenant".into())
-                } else {
-                    db_err("queuing emails", e)
-                }
-            })?;
-        }
+        self.insert_emails(&mut tx, emails).await?;
         tx.commit()
             .await
             .map_err(|e| db_err("committing queued emails", e))
@@ -353,5 +365,130 @@ impl MailStore for SqlStore {
             .await
             .map_err(|e| db_err("reading the last email of a topic", e))?;
         opt_time_from_db("at", get::<Option<i64>>(&row, "at")?)
+    }
+
+    async fn set_digest_recipients(
+        &self,
+        org: OrgId,
+        addresses: &[EmailAddress],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_err("starting a transaction", e))?;
+        let exists = sqlx::query("SELECT 1 AS one FROM organizations WHERE id = $1")
+            .bind(org.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_err("reading an organization", e))?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("organization {org}")));
+        }
+        sqlx::query("DELETE FROM digest_recipients WHERE org_id = $1")
+            .bind(org.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err("replacing digest recipients", e))?;
+        if !addresses.is_empty() {
+            let mut b = Built::default();
+            let o = b.arg(Arg::Text(org.to_string()));
+            let at = b.arg(Arg::Int(time_to_db(at)?));
+            let rows: Vec<String> = addresses
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let pos = b.arg(Arg::Int(i as i64));
+                    let addr = b.arg(Arg::Text(a.as_str().to_string()));
+                    format!("({o}, {pos}, {addr}, {at})")
+                })
+                .collect();
+            b.sql = format!(
+                "INSERT INTO digest_recipients (org_id, position, address, created_at) VALUES {}",
+                rows.join(", ")
+            );
+            b.query()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err("writing digest recipients", e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| db_err("committing digest recipients", e))
+    }
+
+    async fn digest_recipients(&self, org: OrgId) -> Result<Vec<EmailAddress>, StoreError> {
+        sqlx::query("SELECT address FROM digest_recipients WHERE org_id = $1 ORDER BY position")
+            .bind(org.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("reading digest recipients", e))?
+            .iter()
+            .map(|r| address(r, "address"))
+            .collect()
+    }
+
+    async fn digests_due(&self, day: &str) -> Result<Vec<(OrgId, Vec<EmailAddress>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.org_id AS org_id, r.address AS address FROM digest_recipients r \
+             LEFT JOIN digest_days d ON d.org_id = r.org_id \
+             WHERE d.last_day IS NULL OR d.last_day < $1 \
+             ORDER BY r.org_id, r.position",
+        )
+        .bind(day.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_err("reading due digests", e))?;
+        let mut out: Vec<(OrgId, Vec<EmailAddress>)> = Vec::new();
+        for row in &rows {
+            let org = get_parsed(row, "org_id", OrgId::parse)?;
+            let a = address(row, "address")?;
+            match out.last_mut() {
+                Some((o, list)) if *o == org => list.push(a),
+                _ => out.push((org, vec![a])),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn enqueue_digest(
+        &self,
+        org: OrgId,
+        day: &str,
+        emails: &[NewEmail],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_err("starting a transaction", e))?;
+        // Claimed by whoever moves the day forward first; the others change no row.
+        let claimed = sqlx::query(
+            "INSERT INTO digest_days (org_id, last_day) VALUES ($1, $2) \
+             ON CONFLICT (org_id) DO UPDATE SET last_day = excluded.last_day \
+             WHERE digest_days.last_day < excluded.last_day",
+        )
+        .bind(org.to_string())
+        .bind(day.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_foreign_key_violation(&e) {
+                StoreError::NotFound(format!("organization {org}"))
+            } else {
+                db_err("claiming a digest", e)
+            }
+        })?
+        .rows_affected()
+            > 0;
+        if !claimed {
+            return Ok(false);
+        }
+        self.insert_emails(&mut tx, emails).await?;
+        tx.commit()
+            .await
+            .map_err(|e| db_err("committing a digest", e))?;
+        Ok(true)
     }
 }
