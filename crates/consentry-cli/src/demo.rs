@@ -264,9 +264,14 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
             release.display()
         );
         println!(
-            "{RELEASE_PERMISSION} to {RELEASE_APP}. See who still lacks it at {base}/console/rollouts, and re-authorize"
+            "{RELEASE_PERMISSION} to {RELEASE_APP}. See who still lacks it at {base}/console/rollouts, then click"
         );
-        println!("the Insights profile to bring the rollout to 100 %.");
+        println!(
+            "\"Start a consent campaign\" there: the invitation to {DEMO_CONTACT} lands in the mailbox folder"
+        );
+        println!(
+            "above within seconds. Open its link, consent as admin@{DOMAIN}, and the rollout reaches 100 %."
+        );
     }
     println!("Press Ctrl-C to stop.");
     server.await??;

@@ -358,6 +358,46 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
         .find(|m| m.contains("To: vendor-ops@vendor.example"))
         .cloned()
         .unwrap_or_default();
+    // A consent campaign of the demo's rollout, started over the API: its invitation reaches the
+    // mailbox with the tenant's link, which opens on the list of apps to consent to.
+    let base = format!("http://127.0.0.1:{port}");
+    let (campaign, link_page) = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let http = reqwest::Client::new();
+        let orgs: serde_json::Value = http
+            .get(format!("{base}/api/v1/organizations"))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let org = orgs["items"][0]["id"].as_str().unwrap_or_default().to_string();
+        let version = consentry_domain::catalog::Catalog::builtin().version + 1;
+        let started: serde_json::Value = http
+            .post(format!("{base}/api/v1/campaigns"))
+            .bearer_auth(token.trim())
+            .json(&serde_json::json!({"scope": "rollout", "rollout": version, "organization_id": org}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut invitation = None;
+        for _ in 0..300 {
+            invitation = received()
+                .into_iter()
+                .find(|m| m.contains("asks you to consent again"));
+            if invitation.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let link = started["links"][0]["url"].as_str().unwrap_or_default().to_string();
+        let page = http.get(&link).send().await.unwrap().text().await.unwrap();
+        ((started, invitation.unwrap_or_default(), link), page)
+    });
     let _ = child.kill();
     let _ = child.wait();
     assert!(text.contains("ready") && text.contains("Seeded"), "{text}");
@@ -370,6 +410,24 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
         "a message in the mailbox: {message}"
     );
     assert!(message.contains("needs to be re-authorized"), "{message}");
+    let (started, invitation, link) = campaign;
+    assert_eq!(
+        started["links"][0]["invited"],
+        serde_json::json!(["it-admin@contoso.onmicrosoft.com"]),
+        "{started}"
+    );
+    assert!(
+        invitation.contains("To: it-admin@contoso.onmicrosoft.com")
+            && invitation
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+                .contains(&link),
+        "the invitation carries the tenant's link {link}: {invitation}"
+    );
+    assert!(
+        link_page.contains("Consent requested for 1 app") && link_page.contains("Files.Read.All"),
+        "{link_page}"
+    );
     assert!(
         digest.contains("Contoso (demo): app profiles on"),
         "the organization's digest: {digest}"
@@ -395,6 +453,7 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
         // The demo's release: Insights lacks the permission the catalog's next version added.
         "permissions that are not granted yet: Files.Read.All",
         "/console/rollouts",
+        "Start a consent campaign",
     ] {
         assert!(text.contains(want), "{want} in {text}");
     }
