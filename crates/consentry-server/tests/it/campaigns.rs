@@ -282,10 +282,10 @@ async fn a_rollout_campaign_brings_the_rollout_to_completion() {
 }
 
 #[tokio::test]
-async fn a_link_says_plainly_when_it_was_cancelled_or_expired() {
+async fn a_link_says_plainly_when_it_was_cancelled_expired_or_done_elsewhere() {
     let env = TestEnv::start().await;
     let org = env.connect_contoso(&[]).await;
-    let _p = env.profile("insights-m365", None).await;
+    let p = env.profile("insights-m365", None).await;
     let body = json!({"scope": "invalid", "organization_id": org, "lifetime_days": 1, "send_invitations": false});
     let (s, first) = start(&env, body.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{first}");
@@ -357,6 +357,39 @@ async fn a_link_says_plainly_when_it_was_cancelled_or_expired() {
             .contains("open the link from the invitation again"),
         "{}",
         page.body
+    );
+
+    // Re-authorized elsewhere (here: through the API, not the link): the link says there is nothing
+    // left to do, and the profile counts as consented.
+    let (s, third) = start(
+        &env,
+        json!({"scope": "invalid", "organization_id": org, "tenant": "contoso.onmicrosoft.com", "send_invitations": false}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{third}");
+    env.sim
+        .control()
+        .advance_clock(std::time::Duration::from_secs(86_460))
+        .unwrap();
+    authorize(&env, &p, ADMIN, json!({})).await;
+    let page = browser
+        .get(third["links"][0]["url"].as_str().unwrap())
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Nothing left to do"), "{}", page.body);
+    let c = show(&env, third["campaign"]["id"].as_str().unwrap()).await;
+    assert_eq!(item(&c, &p)["state"], "consented", "{c}");
+    // A tenant with nothing to do: refused with the reason, naming the tenant.
+    let (s, e) = start(
+        &env,
+        json!({"scope": "invalid", "organization_id": org, "tenant": "contoso.onmicrosoft.com"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(
+        e.to_string()
+            .contains("nothing to do: no app profile of tenant contoso.onmicrosoft.com is invalid"),
+        "{e}"
     );
 
     // Bad input to the API names the field: malformed (400) or not acceptable (422).
