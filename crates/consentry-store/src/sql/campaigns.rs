@@ -5,12 +5,13 @@
 use async_trait::async_trait;
 use consentry_domain::{
     Actor, Campaign, CampaignId, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow,
-    EventKind, NewCampaignTenant, OrgId, ProfileId, StoreError, TenantId,
+    NewCampaignTenant, OrgId, ProfileId, StoreError, TenantId,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use super::history::{REAUTH_KINDS, last_reauthorization};
 use super::profiles::{PROFILE_COLUMNS, profile_from_row};
 use super::query::{Arg, Built};
 use super::{SqlStore, db_err, get, get_parsed, is_foreign_key_violation};
@@ -22,10 +23,6 @@ const TOKEN_KIND: &str = "campaign_link";
 
 /// Rows per multi-row INSERT.
 const BATCH: usize = 400;
-
-/// The history kinds that tell how a profile's last re-authorization went.
-const REAUTH_KINDS: &str = "'reauthorization_started', 'reauthorization_completed', \
-    'reauthorization_failed', 'reauthorization_expired'";
 
 const CAMPAIGN_COLUMNS: &str = "id, org_id, scope, rollout_version, only_tenant, started_by, \
     created_at, expires_at, remind_every_hours, cancelled_at";
@@ -81,27 +78,32 @@ fn tenant_from_row(row: &AnyRow) -> Result<CampaignTenantRow, StoreError> {
 
 fn member_from_row(row: &AnyRow) -> Result<CampaignMember, StoreError> {
     let (profile, _) = profile_from_row(row)?;
-    let last_reauthorization = match get::<Option<String>>(row, "last_kind")? {
-        Some(k) => Some((
-            EventKind::parse(&k).ok_or_else(|| {
-                StoreError::Backend(format!("column kind holds an unknown event kind {k:?}"))
-            })?,
-            time_from_db(
-                "last_at",
-                get::<Option<i64>>(row, "last_at")?.ok_or_else(|| {
-                    StoreError::Backend("a history event without its time".into())
-                })?,
-            )?,
-            get::<Option<String>>(row, "last_detail")?,
-        )),
-        None => None,
-    };
+    let last_reauthorization = last_reauthorization(row)?;
     Ok(CampaignMember {
         profile,
         attempted_at: opt_time_from_db("attempted_at", get(row, "attempted_at")?)?,
         last_error: get(row, "last_error")?,
         last_reauthorization,
     })
+}
+
+impl SqlStore {
+    /// Runs `sql` (`$1` a time, `$2` the campaign, `$3` the tenant) on a campaign's tenant row.
+    async fn set_tenant_time(
+        &self,
+        sql: &'static str,
+        (campaign, tenant, at): (CampaignId, TenantId, OffsetDateTime),
+        what: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql)
+            .bind(time_to_db(at)?)
+            .bind(campaign.to_string())
+            .bind(tenant.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err(what, e))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -364,17 +366,13 @@ impl CampaignStore for SqlStore {
         tenant: TenantId,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        self.set_tenant_time(
             "UPDATE campaign_tenants SET opened_at = $1 \
              WHERE campaign_id = $2 AND tenant_id = $3 AND opened_at IS NULL",
+            (campaign, tenant, at),
+            "recording an opened campaign link",
         )
-        .bind(time_to_db(at)?)
-        .bind(campaign.to_string())
-        .bind(tenant.to_string())
-        .execute(&self.pool)
         .await
-        .map_err(|e| db_err("recording an opened campaign link", e))?;
-        Ok(())
     }
 
     async fn start_campaign_pass(
@@ -383,16 +381,12 @@ impl CampaignStore for SqlStore {
         tenant: TenantId,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        self.set_tenant_time(
             "UPDATE campaign_tenants SET pass_started_at = $1 WHERE campaign_id = $2 AND tenant_id = $3",
+            (campaign, tenant, at),
+            "starting a campaign pass",
         )
-        .bind(time_to_db(at)?)
-        .bind(campaign.to_string())
-        .bind(tenant.to_string())
-        .execute(&self.pool)
         .await
-        .map_err(|e| db_err("starting a campaign pass", e))?;
-        Ok(())
     }
 
     async fn campaign_member_attempted(

@@ -99,3 +99,28 @@ impl SqlStore {
         .collect()
     }
 }
+
+/// The history kinds that tell how a profile's last re-authorization went (rollouts and campaigns
+/// read the last one of them).
+pub(super) const REAUTH_KINDS: &str = "'reauthorization_started', 'reauthorization_completed', \
+    'reauthorization_failed', 'reauthorization_expired'";
+
+/// A profile's last re-authorization event as a query selected it (`last_kind`, `last_at`,
+/// `last_detail`): its kind, time and detail.
+pub(super) fn last_reauthorization(
+    row: &sqlx::any::AnyRow,
+) -> Result<Option<(EventKind, time::OffsetDateTime, Option<String>)>, StoreError> {
+    let Some(k) = get::<Option<String>>(row, "last_kind")? else {
+        return Ok(None);
+    };
+    let kind = EventKind::parse(&k).ok_or_else(|| {
+        StoreError::Backend(format!("column kind holds an unknown event kind {k:?}"))
+    })?;
+    let at = get::<Option<i64>>(row, "last_at")?
+        .ok_or_else(|| StoreError::Backend("a history event without its time".into()))?;
+    Ok(Some((
+        kind,
+        crate::codec::time_from_db("last_at", at)?,
+        get::<Option<String>>(row, "last_detail")?,
+    )))
+}

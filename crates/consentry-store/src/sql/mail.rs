@@ -146,6 +146,120 @@ impl SqlStore {
     }
 }
 
+/// A list of addresses kept in order for an owner: a tenant's contacts, an organization's digest
+/// recipients.
+struct AddressList {
+    /// Its table (`owner`, `position`, `address`, `created_at` columns).
+    table: &'static str,
+    /// The owner's column in it.
+    owner: &'static str,
+    /// The owners' table (its `id`).
+    owners: &'static str,
+    /// The owner, in words (`NotFound` names it).
+    what: &'static str,
+    /// The list, in words (for errors).
+    words: &'static str,
+}
+
+const CONTACTS: AddressList = AddressList {
+    table: "tenant_contacts",
+    owner: "tenant_id",
+    owners: "tenants",
+    what: "tenant",
+    words: "a tenant's contacts",
+};
+
+const DIGEST: AddressList = AddressList {
+    table: "digest_recipients",
+    owner: "org_id",
+    owners: "organizations",
+    what: "organization",
+    words: "digest recipients",
+};
+
+impl SqlStore {
+    /// Replaces an owner's list in one transaction. `NotFound` if the owner does not exist.
+    async fn replace_addresses(
+        &self,
+        list: &AddressList,
+        owner: &str,
+        addresses: &[EmailAddress],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let words = list.words;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_err("starting a transaction", e))?;
+        let exists = sqlx::query(AssertSqlSafe(format!(
+            "SELECT 1 AS one FROM {} WHERE id = $1",
+            list.owners
+        )))
+        .bind(owner.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| db_err(&format!("reading the owner of {words}"), e))?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("{} {owner}", list.what)));
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE {} = $1",
+            list.table, list.owner
+        )))
+        .bind(owner.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_err(&format!("replacing {words}"), e))?;
+        if !addresses.is_empty() {
+            let mut b = Built::default();
+            let o = b.arg(Arg::Text(owner.to_string()));
+            let at = b.arg(Arg::Int(time_to_db(at)?));
+            let rows: Vec<String> = addresses
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let pos = b.arg(Arg::Int(i as i64));
+                    let addr = b.arg(Arg::Text(a.as_str().to_string()));
+                    format!("({o}, {pos}, {addr}, {at})")
+                })
+                .collect();
+            b.sql = format!(
+                "INSERT INTO {} ({}, position, address, created_at) VALUES {}",
+                list.table,
+                list.owner,
+                rows.join(", ")
+            );
+            b.query()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err(&format!("writing {words}"), e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| db_err(&format!("committing {words}"), e))
+    }
+
+    /// An owner's list, in order.
+    async fn addresses(
+        &self,
+        list: &AddressList,
+        owner: &str,
+    ) -> Result<Vec<EmailAddress>, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT address FROM {} WHERE {} = $1 ORDER BY position",
+            list.table, list.owner
+        )))
+        .bind(owner.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_err(&format!("reading {}", list.words), e))?
+        .iter()
+        .map(|r| address(r, "address"))
+        .collect()
+    }
+}
+
 #[async_trait]
 impl MailStore for SqlStore {
     async fn set_tenant_contacts(
@@ -154,60 +268,12 @@ impl MailStore for SqlStore {
         addresses: &[EmailAddress],
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
+        self.replace_addresses(&CONTACTS, &tenant.to_string(), addresses, at)
             .await
-            .map_err(|e| db_err("starting a transaction", e))?;
-        let exists = sqlx::query("SELECT 1 AS one FROM tenants WHERE id = $1")
-            .bind(tenant.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| db_err("reading a tenant", e))?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!("tenant {tenant}")));
-        }
-        sqlx::query("DELETE FROM tenant_contacts WHERE tenant_id = $1")
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_err("replacing a tenant's contacts", e))?;
-        if !addresses.is_empty() {
-            let mut b = Built::default();
-            let t = b.arg(Arg::Text(tenant.to_string()));
-            let at = b.arg(Arg::Int(time_to_db(at)?));
-            let rows: Vec<String> = addresses
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let pos = b.arg(Arg::Int(i as i64));
-                    let addr = b.arg(Arg::Text(a.as_str().to_string()));
-                    format!("({t}, {pos}, {addr}, {at})")
-                })
-                .collect();
-            b.sql = format!(
-                "INSERT INTO tenant_contacts (tenant_id, position, address, created_at) VALUES {}",
-                rows.join(", ")
-            );
-            b.query()
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| db_err("writing a tenant's contacts", e))?;
-        }
-        tx.commit()
-            .await
-            .map_err(|e| db_err("committing a tenant's contacts", e))
     }
 
     async fn tenant_contacts(&self, tenant: TenantId) -> Result<Vec<EmailAddress>, StoreError> {
-        sqlx::query("SELECT address FROM tenant_contacts WHERE tenant_id = $1 ORDER BY position")
-            .bind(tenant.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| db_err("reading a tenant's contacts", e))?
-            .iter()
-            .map(|r| address(r, "address"))
-            .collect()
+        self.addresses(&CONTACTS, &tenant.to_string()).await
     }
 
     async fn contacts_of_tenants(
@@ -373,60 +439,12 @@ impl MailStore for SqlStore {
         addresses: &[EmailAddress],
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
+        self.replace_addresses(&DIGEST, &org.to_string(), addresses, at)
             .await
-            .map_err(|e| db_err("starting a transaction", e))?;
-        let exists = sqlx::query("SELECT 1 AS one FROM organizations WHERE id = $1")
-            .bind(org.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| db_err("reading an organization", e))?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!("organization {org}")));
-        }
-        sqlx::query("DELETE FROM digest_recipients WHERE org_id = $1")
-            .bind(org.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_err("replacing digest recipients", e))?;
-        if !addresses.is_empty() {
-            let mut b = Built::default();
-            let o = b.arg(Arg::Text(org.to_string()));
-            let at = b.arg(Arg::Int(time_to_db(at)?));
-            let rows: Vec<String> = addresses
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let pos = b.arg(Arg::Int(i as i64));
-                    let addr = b.arg(Arg::Text(a.as_str().to_string()));
-                    format!("({o}, {pos}, {addr}, {at})")
-                })
-                .collect();
-            b.sql = format!(
-                "INSERT INTO digest_recipients (org_id, position, address, created_at) VALUES {}",
-                rows.join(", ")
-            );
-            b.query()
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| db_err("writing digest recipients", e))?;
-        }
-        tx.commit()
-            .await
-            .map_err(|e| db_err("committing digest recipients", e))
     }
 
     async fn digest_recipients(&self, org: OrgId) -> Result<Vec<EmailAddress>, StoreError> {
-        sqlx::query("SELECT address FROM digest_recipients WHERE org_id = $1 ORDER BY position")
-            .bind(org.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| db_err("reading digest recipients", e))?
-            .iter()
-            .map(|r| address(r, "address"))
-            .collect()
+        self.addresses(&DIGEST, &org.to_string()).await
     }
 
     async fn digests_due(&self, day: &str) -> Result<Vec<(OrgId, Vec<EmailAddress>)>, StoreError> {

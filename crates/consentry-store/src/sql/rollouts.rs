@@ -4,12 +4,13 @@
 
 use async_trait::async_trait;
 use consentry_domain::{
-    EventKind, GrantedPermission, OrgId, ProfileId, ProfileStatus, RolloutMember, RolloutStore,
-    StoreError, TenantId,
+    GrantedPermission, OrgId, ProfileId, ProfileStatus, RolloutMember, RolloutStore, StoreError,
+    TenantId,
 };
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use super::history::{REAUTH_KINDS, last_reauthorization};
 use super::query::{Arg, Built};
 use super::{SqlStore, db_err, get, get_parsed};
 use crate::codec::{
@@ -21,29 +22,10 @@ use crate::codec::{
 /// dialects' limits).
 const DONE_BATCH: usize = 500;
 
-/// The history kinds that tell how a profile's last re-authorization went.
-const REAUTH_KINDS: &str = "'reauthorization_started', 'reauthorization_completed', \
-    'reauthorization_failed', 'reauthorization_expired'";
-
 fn member_from_row(row: &AnyRow) -> Result<RolloutMember, StoreError> {
     let status: String = get(row, "status")?;
     let version: Option<i64> = get(row, "consented_catalog_version")?;
-    let last_kind: Option<String> = get(row, "last_kind")?;
-    let last_reauthorization = match last_kind {
-        Some(k) => Some((
-            EventKind::parse(&k).ok_or_else(|| {
-                StoreError::Backend(format!("column kind holds an unknown event kind {k:?}"))
-            })?,
-            time_from_db(
-                "at",
-                get::<Option<i64>>(row, "last_at")?.ok_or_else(|| {
-                    StoreError::Backend("a history event without its time".into())
-                })?,
-            )?,
-            get::<Option<String>>(row, "last_detail")?,
-        )),
-        None => None,
-    };
+    let last_reauthorization = last_reauthorization(row)?;
     Ok(RolloutMember {
         profile_id: parse_from_db("id", &get::<String>(row, "id")?, ProfileId::parse)?,
         org_id: get_parsed(row, "org_id", OrgId::parse)?,
