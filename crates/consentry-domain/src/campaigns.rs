@@ -1013,30 +1013,9 @@ impl Campaigns {
                 "the invitation was just sent by someone else; reload to see it".into(),
             ));
         }
-        let token = self
-            .core()
-            .store()
-            .campaign_link_token(c.id, tenant)
-            .await?
-            .ok_or_else(link_gone)?;
-        let organization = self.core().organization(c.org_id).await?.name;
         let mut shown = t.clone();
         shown.expires_at = expires;
-        self.mail
-            .queue(&[Outgoing {
-                org_id: c.org_id,
-                tenant_id: Some(tenant),
-                to,
-                content: EmailContent::Invitation(self.invitation(
-                    &c,
-                    &organization,
-                    &shown,
-                    token.expose_secret(),
-                    false,
-                )?),
-                topic: Some(format!("campaign:{}:{}", c.id, tenant)),
-            }])
-            .await?;
+        self.queue_invitation(&c, &shown, to, false).await?;
         self.core()
             .audit()
             .record(
@@ -1089,11 +1068,6 @@ impl Campaigns {
             {
                 continue;
             }
-            let token = store
-                .campaign_link_token(id, tenant)
-                .await?
-                .ok_or_else(link_gone)?;
-            let organization = self.core().organization(c.org_id).await?.name;
             let t = CampaignTenant {
                 tenant_id: tenant,
                 tenant_name: row.tenant_name.clone(),
@@ -1105,24 +1079,43 @@ impl Campaigns {
                 items,
                 done: false,
             };
-            self.mail
-                .queue(&[Outgoing {
-                    org_id: c.org_id,
-                    tenant_id: Some(tenant),
-                    to,
-                    content: EmailContent::Invitation(self.invitation(
-                        &c,
-                        &organization,
-                        &t,
-                        token.expose_secret(),
-                        true,
-                    )?),
-                    topic: Some(format!("campaign:{id}:{tenant}")),
-                }])
-                .await?;
+            self.queue_invitation(&c, &t, to, true).await?;
             sent += 1;
         }
         Ok(sent)
+    }
+
+    /// Queues a tenant's invitation (or reminder) to `to`, with the tenant's link.
+    async fn queue_invitation(
+        &self,
+        c: &Campaign,
+        t: &CampaignTenant,
+        to: Vec<EmailAddress>,
+        reminder: bool,
+    ) -> Result<(), DomainError> {
+        let token = self
+            .core()
+            .store()
+            .campaign_link_token(c.id, t.tenant_id)
+            .await?
+            .ok_or_else(link_gone)?;
+        let organization = self.core().organization(c.org_id).await?.name;
+        self.mail
+            .queue(&[Outgoing {
+                org_id: c.org_id,
+                tenant_id: Some(t.tenant_id),
+                to,
+                content: EmailContent::Invitation(self.invitation(
+                    c,
+                    &organization,
+                    t,
+                    token.expose_secret(),
+                    reminder,
+                )?),
+                topic: Some(format!("campaign:{}:{}", c.id, t.tenant_id)),
+            }])
+            .await?;
+        Ok(())
     }
 
     // ----- the link and the pass -----
