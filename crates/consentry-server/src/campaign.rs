@@ -56,6 +56,16 @@ impl LinkPage {
     fn badge(&self, s: &CampaignMemberState) -> &'static str {
         crate::console::campaigns::class(*s)
     }
+
+    /// A member's state for the person holding the link: whether an invitation went out or the
+    /// link was opened is the sender's business; to them it is still to do.
+    fn state_label(&self, s: &CampaignMemberState) -> &'static str {
+        use CampaignMemberState as S;
+        match s {
+            S::NotSent | S::Sent | S::Opened => "To do",
+            other => other.label(),
+        }
+    }
 }
 
 fn page(st: &AppState, token: &str, v: LinkView, summary: bool) -> Response {
