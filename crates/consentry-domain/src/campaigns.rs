@@ -871,10 +871,11 @@ impl Campaigns {
                         .map(|x| (x.name.clone(), kind(x.kind)))
                         .collect()
                 });
-                let why = p
-                    .reason
-                    .as_ref()
-                    .map_or_else(|| "The app profile is invalid".into(), |r| r.summary());
+                // Once it works again its reason is gone: say what it was for.
+                let why = p.reason.as_ref().map_or_else(
+                    || "It was invalid when the campaign started.".into(),
+                    |r| r.summary(),
+                );
                 let needed = matches!(p.status, ProfileStatus::Invalid | ProfileStatus::Pending);
                 (perms, needed, why)
             }
