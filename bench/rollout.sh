@@ -6,7 +6,7 @@
 # each against the baseline of counting the same profiles by status (the console banner's statement),
 # measured in the same run. Target: a few set-based statements, not one per profile: the transactions the
 # whole command commits are counted from PostgreSQL's statistics (pg_stat_database).
-# Then a consent campaign over that rollout: starting it (who is affected, a link per tenant, a member per
+# Then a consent campaign over that rollout (every tenant is one organization's, as a campaign is): starting it (who is affected, a link per tenant, a member per
 # profile, one transaction of multi-row inserts) and reading it back in full, against the same baseline;
 # its transactions are counted the same way.
 #
@@ -25,7 +25,9 @@ PG_URL="${ADMIN_URL%/*}/consentry_bench_rollout"
 psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS consentry_bench_rollout" -c "CREATE DATABASE consentry_bench_rollout" >&2
 consentry_env "$W/data" "$PG_URL"
 log "rollout: seeding $PROFILES profiles over $TENANTS tenants"
-"$BIN/consentry-bench" seed --profiles "$PROFILES" --tenants "$TENANTS" --invalid-every 0 >/dev/null
+# One organization holds every tenant: a campaign is an organization's, so this is the largest one.
+"$BIN/consentry-bench" seed --profiles "$PROFILES" --tenants "$TENANTS" --tenants-per-org "$TENANTS" \
+  --invalid-every 0 >/dev/null
 psql -q "$PG_URL" -c "VACUUM ANALYZE" >&2
 xacts() {
   sleep 1   # the server's statistics of the bench's connections, flushed when they close

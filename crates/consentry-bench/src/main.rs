@@ -89,6 +89,9 @@ enum Cmd {
         /// Also create a platform console account and session, and a service API key.
         #[arg(long)]
         credentials: bool,
+        /// Tenants per organization (default 10).
+        #[arg(long, default_value_t = 0)]
+        tenants_per_org: usize,
     },
     /// Runs the monitor over the configured store until `--checks` checks completed.
     Sweep {
@@ -229,6 +232,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             tenants,
             invalid_every,
             credentials,
+            tenants_per_org,
         } => {
             let cfg = config()?;
             let state = consentry_server::build_state(&cfg).await?;
@@ -248,6 +252,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
                     profiles,
                     tenants,
                     invalid_every,
+                    tenants_per_org,
                     parallel: 16,
                 },
             )

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use crate::scenario::{APPLICATION_PERMISSIONS, custom_app_id, tenant_domain, tenant_id};
 use crate::sign::{DEMO_PFX, DEMO_PFX_PASSWORD, demo_certificate};
 
-/// Tenants per organization.
+/// Tenants per organization unless the plan says otherwise.
 pub const TENANTS_PER_ORG: usize = 10;
 
 /// What to seed.
@@ -31,6 +31,8 @@ pub struct SeedPlan {
     pub invalid_every: usize,
     /// Writes in flight.
     pub parallel: usize,
+    /// Tenants per organization (0: [`TENANTS_PER_ORG`]).
+    pub tenants_per_org: usize,
 }
 
 /// What was seeded.
@@ -63,7 +65,7 @@ pub enum SeedError {
     Id(String),
 }
 
-/// Writes organizations (one per [`TENANTS_PER_ORG`] tenants), the tenants and `plan.profiles`
+/// Writes organizations (one per `plan.tenants_per_org` tenants), the tenants and `plan.profiles`
 /// authorized `custom-azure-app` profiles with the demo certificate sealed as their credential.
 /// Organizations and tenants go through `svc`; the authorized profiles, which no service creates
 /// directly, are written to `store` (the same database).
@@ -88,13 +90,18 @@ pub async fn seed(
         not_after: cert.not_after(),
     };
     let tenants = plan.tenants.max(1);
+    let per_org = if plan.tenants_per_org == 0 {
+        TENANTS_PER_ORG
+    } else {
+        plan.tenants_per_org
+    };
     let mut first_org = None;
     let mut orgs = Vec::new();
     for i in 0..tenants {
-        if i % TENANTS_PER_ORG == 0 {
+        if i % per_org == 0 {
             let org = svc
                 .create_organization(
-                    &format!("Bench org {} {}", i / TENANTS_PER_ORG, uuid::Uuid::new_v4()),
+                    &format!("Bench org {} {}", i / per_org, uuid::Uuid::new_v4()),
                     &[],
                 )
                 .await?;
@@ -130,7 +137,7 @@ pub async fn seed(
         invalid += usize::from(bad);
         let profile = AppProfile {
             id: ProfileId::new_random(),
-            org_id: orgs[t / TENANTS_PER_ORG],
+            org_id: orgs[t / per_org],
             tenant_id: TenantId::parse(&tenant_id(t).to_string())
                 .map_err(|e| SeedError::Id(e.to_string()))?,
             app_type: "custom-azure-app".into(),

@@ -497,9 +497,7 @@ impl Campaigns {
             remind_every_hours: remind,
             cancelled_at: None,
         };
-        core.store()
-            .insert_campaign(&campaign, &links, &members)
-            .await?;
+        let selected = core.store().insert_campaign(&campaign, &links).await?;
         core.audit()
             .record(
                 &caller.actor,
@@ -509,7 +507,7 @@ impl Campaigns {
                 serde_json::json!({
                     "scope": campaign.scope,
                     "tenants": tenants.len(),
-                    "profiles": members.len(),
+                    "profiles": selected,
                 }),
             )
             .await;
@@ -730,8 +728,10 @@ impl Campaigns {
         let now = self.core().clock().now();
         let rollout = self.rollout_of(c);
         let mut by_tenant: BTreeMap<TenantId, Vec<CampaignItem>> = BTreeMap::new();
+        let row_of: BTreeMap<TenantId, &CampaignTenantRow> =
+            rows.iter().map(|r| (r.tenant_id, r)).collect();
         for m in &members {
-            let row = rows.iter().find(|r| r.tenant_id == m.profile.tenant_id);
+            let row = row_of.get(&m.profile.tenant_id).copied();
             by_tenant
                 .entry(m.profile.tenant_id)
                 .or_default()

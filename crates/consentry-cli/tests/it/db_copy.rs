@@ -300,13 +300,10 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         .await
         .unwrap();
     assert!(enrolled >= 1, "the full profile is enrolled");
-    store
-        .set_rollout_done(4, &[(full.id, Some(now))])
-        .await
-        .unwrap();
-    // A consent campaign with the tenant's link (its token sealed) and the profile as member.
+    // A consent campaign with the tenant's link (its token sealed) and the profile, not done
+    // yet, as member.
     let link = "db-copy-campaign-link";
-    store
+    let members = store
         .insert_campaign(
             &consentry_domain::Campaign {
                 id: consentry_domain::CampaignId::new_random(),
@@ -325,8 +322,12 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
                 token: secrecy::SecretString::from(link.to_string()),
                 expires_at: now + time::Duration::days(14),
             }],
-            &[(full.id, full.tenant_id)],
         )
+        .await
+        .unwrap();
+    assert_eq!(members, 1, "the full profile is the campaign's member");
+    store
+        .set_rollout_done(4, &[(full.id, Some(now))])
         .await
         .unwrap();
     // Two audit entries: the chain (and its head) must survive the trip.

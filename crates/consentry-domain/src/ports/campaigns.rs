@@ -100,14 +100,15 @@ pub struct CampaignMember {
 /// Persistence of campaigns. Part of [`Store`](super::Store).
 #[async_trait]
 pub trait CampaignStore: Send + Sync {
-    /// Adds a campaign with its tenants' links and its members, in one transaction of multi-row
-    /// inserts.
+    /// Adds a campaign with its tenants' links (multi-row inserts) and, in one `INSERT … SELECT`,
+    /// its members: the profiles of the campaign's organization (and only tenant) that its scope
+    /// selects — a rollout's members not done (`rollout_members.done_at` unset), or the invalid
+    /// profiles — of the tenants given a link. One transaction. How many members it has.
     async fn insert_campaign(
         &self,
         campaign: &Campaign,
         tenants: &[NewCampaignTenant],
-        members: &[(ProfileId, TenantId)],
-    ) -> Result<(), StoreError>;
+    ) -> Result<u64, StoreError>;
 
     /// One campaign.
     async fn get_campaign(&self, id: CampaignId) -> Result<Option<Campaign>, StoreError>;

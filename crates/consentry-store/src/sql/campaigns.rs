@@ -1,5 +1,5 @@
-//! Consent campaigns on [`SqlStore`] (migration 0014): created in one transaction of multi-row
-//! inserts, their links sealed (bound to the token's hash), their members read with the profile and
+//! Consent campaigns on [`SqlStore`] (migration 0014): created in one transaction (the links in
+//! multi-row inserts, the members in one `INSERT … SELECT`), their links sealed (bound to the token's hash), their members read with the profile and
 //! its last re-authorization event since the campaign started in one query.
 
 use async_trait::async_trait;
@@ -112,8 +112,7 @@ impl CampaignStore for SqlStore {
         &self,
         campaign: &Campaign,
         tenants: &[NewCampaignTenant],
-        members: &[(ProfileId, TenantId)],
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let id = campaign.id.to_string();
         let (scope, version) = match campaign.scope {
             CampaignScope::Rollout { version } => ("rollout", Some(i64::from(version))),
@@ -183,31 +182,40 @@ impl CampaignStore for SqlStore {
                 .await
                 .map_err(fk("inserting a campaign's links"))?;
         }
-        for batch in members.chunks(BATCH) {
-            let mut b = Built::default();
-            let c = b.arg(Arg::Text(id.clone()));
-            let rows: Vec<String> = batch
-                .iter()
-                .map(|(p, t)| {
-                    format!(
-                        "({c}, {}, {})",
-                        b.arg(Arg::Text(p.to_string())),
-                        b.arg(Arg::Text(t.to_string()))
-                    )
-                })
-                .collect();
-            b.sql = format!(
-                "INSERT INTO campaign_members (campaign_id, profile_id, tenant_id) VALUES {}",
-                rows.join(", ")
-            );
-            b.query()
-                .execute(&mut *tx)
-                .await
-                .map_err(fk("inserting a campaign's profiles"))?;
-        }
+        // The members, selected in the database: one statement whatever their number.
+        let mut b = Built::default();
+        let c = b.arg(Arg::Text(id.clone()));
+        let o = b.arg(Arg::Text(campaign.org_id.to_string()));
+        let only = match campaign.only_tenant {
+            Some(t) => format!(" AND p.tenant_id = {}", b.arg(Arg::Text(t.to_string()))),
+            None => String::new(),
+        };
+        let (from, scope) = match campaign.scope {
+            CampaignScope::Rollout { version } => (
+                "rollout_members m JOIN profiles p ON p.id = m.profile_id",
+                format!(
+                    "m.catalog_version = {} AND m.done_at IS NULL",
+                    b.arg(Arg::Int(i64::from(version)))
+                ),
+            ),
+            CampaignScope::Invalid => ("profiles p", "p.status = 'invalid'".to_string()),
+        };
+        b.sql = format!(
+            "INSERT INTO campaign_members (campaign_id, profile_id, tenant_id) \
+             SELECT {c}, p.id, p.tenant_id FROM {from} \
+             WHERE {scope} AND p.org_id = {o}{only} \
+             AND p.tenant_id IN (SELECT tenant_id FROM campaign_tenants WHERE campaign_id = {c})"
+        );
+        let members = b
+            .query()
+            .execute(&mut *tx)
+            .await
+            .map_err(fk("inserting a campaign's profiles"))?
+            .rows_affected();
         tx.commit()
             .await
-            .map_err(|e| db_err("committing a campaign", e))
+            .map_err(|e| db_err("committing a campaign", e))?;
+        Ok(members)
     }
 
     async fn get_campaign(&self, id: CampaignId) -> Result<Option<Campaign>, StoreError> {

@@ -1,5 +1,6 @@
-//! Chapter: consent campaigns: created with their links and members in one transaction (a member
-//! that is no profile writes nothing), read back (scope, starter, links by their hash, the link's
+//! Chapter: consent campaigns: created with their links and members in one transaction (the
+//! members selected by scope: the organization's invalid profiles, or a rollout's members not done;
+//! a link for a missing tenant writes nothing), read back (scope, starter, links by their hash, the link's
 //! token unsealed), each member with its last re-authorization event since the campaign started,
 //! the first opening kept, passes and attempts recorded, invitations recorded once of two replicas,
 //! reminders due by interval (not when cancelled or expired), cancelled once, and members gone with
@@ -18,11 +19,18 @@ pub async fn campaigns(store: &dyn Store) {
     let tenant = new_tenant(store, &org, "campaign").await;
     let other_tenant = new_tenant(store, &other_org, "campaign-other").await;
     let t0 = now();
-    let a = minimal_profile(&tenant, t0);
-    let mut b = minimal_profile(&tenant, t0);
+    let invalid = |tenant: &Tenant| {
+        let mut p = minimal_profile(tenant, t0);
+        p.status = ProfileStatus::Invalid;
+        p
+    };
+    let a = invalid(&tenant);
+    let mut b = invalid(&tenant);
     b.app_type = "iaas-delegated".into();
-    let other = minimal_profile(&other_tenant, t0);
-    for p in [&a, &b, &other] {
+    let other = invalid(&other_tenant);
+    // Pending, not invalid: not a member.
+    let pending = minimal_profile(&tenant, t0);
+    for p in [&a, &b, &other, &pending] {
         store
             .insert_profile(p, created_event(p))
             .await
@@ -46,7 +54,7 @@ pub async fn campaigns(store: &dyn Store) {
     let campaign = Campaign {
         id: CampaignId::new_random(),
         org_id: org.id,
-        scope: CampaignScope::Rollout { version: 7 },
+        scope: CampaignScope::Invalid,
         only_tenant: None,
         started_by: Actor::Operator("console:story".into()),
         created_at: created,
@@ -62,43 +70,83 @@ pub async fn campaigns(store: &dyn Store) {
         expires_at: campaign.expires_at,
     };
 
-    // A member that is no profile: nothing of the campaign is written.
+    // A link for a tenant that does not exist: nothing of the campaign is written.
     let broken = Campaign {
         id: CampaignId::new_random(),
         ..campaign.clone()
     };
-    let other_link = NewCampaignTenant {
+    let no_tenant = NewCampaignTenant {
+        tenant_id: TenantId::parse(&Uuid::new_v4().to_string()).expect("guid"),
         token_hash: state_hash(&format!("other-{}", token())),
         ..link.clone()
     };
-    let refused = store
-        .insert_campaign(
-            &broken,
-            std::slice::from_ref(&other_link),
-            &[(a.id, tenant.id), (ProfileId::new_random(), tenant.id)],
-        )
-        .await;
+    let refused = store.insert_campaign(&broken, &[no_tenant]).await;
     assert!(
         matches!(refused, Err(StoreError::NotFound(_))),
-        "a campaign naming a missing profile is refused: {refused:?}"
+        "a campaign naming a missing tenant is refused: {refused:?}"
     );
     assert_eq!(store.get_campaign(broken.id).await.expect("read"), None);
 
-    store
-        .insert_campaign(
-            &campaign,
-            std::slice::from_ref(&link),
-            &[(a.id, tenant.id), (b.id, tenant.id)],
-        )
+    // The members are selected by the store: the organization's invalid profiles of the tenants
+    // given a link (not the other organization's).
+    let members = store
+        .insert_campaign(&campaign, std::slice::from_ref(&link))
         .await
         .expect("insert a campaign");
+    assert_eq!(members, 2, "the two invalid profiles of the organization");
+
+    // A rollout's campaign takes its members not done.
+    let rollout_type = format!("story-campaign-{}", token());
+    let mut consented = minimal_profile(&tenant, t0);
+    consented.app_type = rollout_type.clone();
+    consented.status = ProfileStatus::Valid;
+    consented.reason = None;
+    consented.consented_catalog_version = Some(1);
+    consented.authorized_at = Some(t0);
+    store
+        .insert_profile(&consented, created_event(&consented))
+        .await
+        .expect("insert");
+    store
+        .enroll_rollout_members(9, std::slice::from_ref(&rollout_type), t0)
+        .await
+        .expect("enroll");
+    let by_rollout = |id| Campaign {
+        id,
+        scope: CampaignScope::Rollout { version: 9 },
+        ..campaign.clone()
+    };
+    let rollout_link = |label: &str| NewCampaignTenant {
+        token_hash: state_hash(&format!("{label}-{}", token())),
+        ..link.clone()
+    };
+    assert_eq!(
+        store
+            .insert_campaign(&by_rollout(CampaignId::new_random()), &[rollout_link("r1")])
+            .await
+            .expect("rollout campaign"),
+        1,
+        "the rollout's member not done"
+    );
+    store
+        .set_rollout_done(9, &[(consented.id, Some(t0))])
+        .await
+        .expect("done");
+    assert_eq!(
+        store
+            .insert_campaign(&by_rollout(CampaignId::new_random()), &[rollout_link("r2")])
+            .await
+            .expect("rollout campaign"),
+        0,
+        "a member done is not asked again"
+    );
     assert_eq!(
         store.get_campaign(campaign.id).await.expect("read"),
         Some(campaign.clone()),
         "a campaign reads back as written"
     );
     let listed = store.list_campaigns(Some(org.id)).await.expect("list");
-    assert_eq!(listed, vec![campaign.clone()]);
+    assert!(listed.contains(&campaign), "{listed:?}");
     assert!(
         !store
             .list_campaigns(Some(other_org.id))
