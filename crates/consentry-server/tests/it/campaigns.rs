@@ -64,6 +64,22 @@ async fn consent(env: &TestEnv, browser: &Browser, at: &str, decision: Decision)
     page
 }
 
+/// Opens `link` in a new browser, starts the pass and accepts every consent; the summary must say
+/// everything is done.
+async fn pass_to_the_end(env: &TestEnv, link: &str) {
+    let browser = env.browser(None);
+    let go = browser.post(link, &[]).await;
+    assert_eq!(go.status, 303, "{}", go.body);
+    let summary = consent(
+        env,
+        &browser,
+        &go.location.clone().unwrap(),
+        Decision::Accept { org_wide: true },
+    )
+    .await;
+    assert!(summary.body.contains("All done"), "{}", summary.body);
+}
+
 #[tokio::test]
 async fn one_link_walks_the_tenants_administrator_through_every_invalid_profile() {
     let env = TestEnv::start().await;
@@ -185,17 +201,9 @@ async fn one_link_walks_the_tenants_administrator_through_every_invalid_profile(
     assert_eq!(c["counts"]["done"], 1, "{c}");
     assert_eq!(c["state"], "running");
 
-    // Starting again goes through the one left only; then everything is done.
-    let go = browser.post(&link, &[]).await;
-    assert_eq!(go.status, 303, "{}", go.body);
-    let summary = consent(
-        &env,
-        &browser,
-        &go.location.clone().unwrap(),
-        Decision::Accept { org_wide: true },
-    )
-    .await;
-    assert!(summary.body.contains("All done"), "{}", summary.body);
+    // Starting again (here from another browser) goes through the one left only; then everything
+    // is done.
+    pass_to_the_end(&env, &link).await;
     let c = show(&env, &id).await;
     assert_eq!(c["counts"]["done"], 2, "{c}");
     assert_eq!(c["state"], "completed", "{c}");
@@ -262,17 +270,7 @@ async fn a_rollout_campaign_brings_the_rollout_to_completion() {
     let link = l["url"].as_str().unwrap().to_string();
     assert_eq!(link, started["links"][0]["url"]);
 
-    let browser = env.browser(None);
-    let go = browser.post(&link, &[]).await;
-    assert_eq!(go.status, 303, "{}", go.body);
-    let summary = consent(
-        &env,
-        &browser,
-        &go.location.clone().unwrap(),
-        Decision::Accept { org_wide: true },
-    )
-    .await;
-    assert!(summary.body.contains("All done"), "{}", summary.body);
+    pass_to_the_end(&env, &link).await;
     let (s, r) = env
         .api(Method::GET, &format!("/api/v1/rollouts/{version}"), None)
         .await;
@@ -544,17 +542,7 @@ async fn invitations_reminders_and_resends_reach_the_tenants_contacts_over_smtp(
     assert_eq!(mailbox.messages().unwrap().len(), 3);
 
     // The administrator follows the link from the email; once done, no reminder goes out.
-    let browser = env.browser(None);
-    let go = browser.post(&link, &[]).await;
-    assert_eq!(go.status, 303, "{}", go.body);
-    let summary = consent(
-        &env,
-        &browser,
-        &go.location.clone().unwrap(),
-        Decision::Accept { org_wide: true },
-    )
-    .await;
-    assert!(summary.body.contains("All done"), "{}", summary.body);
+    pass_to_the_end(&env, &link).await;
     later(25);
     assert_eq!(campaigns.send_due_reminders().await.unwrap(), 0);
     let (s, e) = env

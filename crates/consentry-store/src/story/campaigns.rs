@@ -369,21 +369,3 @@ pub async fn campaigns(store: &dyn Store) {
         .collect();
     assert_eq!(left, vec![a.id]);
 }
-
-fn reauth_event(
-    p: &AppProfile,
-    kind: EventKind,
-    at: OffsetDateTime,
-    detail: &str,
-) -> NewHistoryEvent {
-    NewHistoryEvent {
-        profile_id: p.id,
-        at,
-        actor: Actor::Operator("story@vendor.example".into()),
-        kind,
-        from_status: Some(p.status),
-        to_status: Some(p.status),
-        reason: p.reason.clone(),
-        detail: Some(detail.into()),
-    }
-}

@@ -337,3 +337,22 @@ pub fn classic_scan_profile(
 pub(super) fn to_micros(t: OffsetDateTime) -> i128 {
     t.unix_timestamp_nanos() / 1000
 }
+
+/// A history event of `kind` for `p` at `at` with `detail`.
+pub(super) fn reauth_event(
+    p: &AppProfile,
+    kind: EventKind,
+    at: OffsetDateTime,
+    detail: &str,
+) -> NewHistoryEvent {
+    NewHistoryEvent {
+        profile_id: p.id,
+        at,
+        actor: Actor::Operator("story@vendor.example".into()),
+        kind,
+        from_status: Some(p.status),
+        to_status: Some(p.status),
+        reason: p.reason.clone(),
+        detail: Some(detail.into()),
+    }
+}

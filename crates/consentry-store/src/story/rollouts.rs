@@ -5,20 +5,6 @@
 
 use super::*;
 
-/// A history event of `kind` for `p` at `at` with `detail`.
-fn event(p: &AppProfile, kind: EventKind, at: OffsetDateTime, detail: &str) -> NewHistoryEvent {
-    NewHistoryEvent {
-        profile_id: p.id,
-        at,
-        actor: Actor::Operator("story@vendor.example".into()),
-        kind,
-        from_status: Some(p.status),
-        to_status: Some(p.status),
-        reason: p.reason.clone(),
-        detail: Some(detail.into()),
-    }
-}
-
 pub async fn rollouts(store: &dyn Store) {
     let org = new_org(store, "rollout").await;
     let other_org = new_org(store, "rollout-other").await;
@@ -118,7 +104,7 @@ pub async fn rollouts(store: &dyn Store) {
     store
         .save_profile(
             &saved,
-            Some(event(
+            Some(reauth_event(
                 &old,
                 EventKind::ReauthorizationStarted,
                 t0 + Duration::minutes(10),
@@ -131,7 +117,7 @@ pub async fn rollouts(store: &dyn Store) {
     store
         .save_profile(
             &saved,
-            Some(event(
+            Some(reauth_event(
                 &old,
                 EventKind::ReauthorizationFailed,
                 t0 + Duration::minutes(11),
@@ -144,7 +130,7 @@ pub async fn rollouts(store: &dyn Store) {
     store
         .save_profile(
             &saved,
-            Some(event(
+            Some(reauth_event(
                 &old,
                 EventKind::StatusChanged,
                 t0 + Duration::minutes(12),
