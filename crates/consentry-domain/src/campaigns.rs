@@ -708,17 +708,31 @@ impl Campaigns {
         id: CampaignId,
         tenant: TenantId,
     ) -> Result<String, DomainError> {
-        let c = self.campaign_for(caller, id, Action::Reauthorize).await?;
-        let token = self
-            .core()
-            .store()
-            .campaign_link_token(c.id, tenant)
-            .await?
+        let mut links = self.links(caller, id, &[tenant]).await?;
+        links
+            .pop()
+            .map(|(_, url)| url)
             .ok_or_else(|| DomainError::NotFound {
                 what: "campaign tenant",
                 id: tenant.to_string(),
-            })?;
-        self.link_url(token.expose_secret())
+            })
+    }
+
+    /// Several tenants' links (those of the campaign), with one access check.
+    pub async fn links(
+        &self,
+        caller: &Caller,
+        id: CampaignId,
+        tenants: &[TenantId],
+    ) -> Result<Vec<(TenantId, String)>, DomainError> {
+        let c = self.campaign_for(caller, id, Action::Reauthorize).await?;
+        let mut out = Vec::with_capacity(tenants.len());
+        for t in tenants {
+            if let Some(token) = self.core().store().campaign_link_token(c.id, *t).await? {
+                out.push((*t, self.link_url(token.expose_secret())?));
+            }
+        }
+        Ok(out)
     }
 
     async fn report_of(&self, c: &Campaign) -> Result<CampaignReport, DomainError> {
@@ -1286,14 +1300,18 @@ impl Campaigns {
         Ok(PassStep::Summary(self.view_of(&c, &row, &members).await?))
     }
 
-    /// After Microsoft's answer for `profile` in a pass: tells the observers how it went.
-    pub async fn step_finished(&self, token: &str, profile: ProfileId) {
+    /// After Microsoft's answer for `profile`, in the browser of the pass through `token`: whether
+    /// the profile is one of the link's (the pass then goes on), and if so the observers are told
+    /// how it went.
+    pub async fn step_finished(&self, token: &str, profile: ProfileId) -> bool {
         let Ok((c, row, members)) = self.live(token).await else {
-            return;
+            return false;
         };
-        if members.iter().any(|m| m.profile.id == profile) {
-            self.notify(&c, row.tenant_id, profile).await;
+        if !members.iter().any(|m| m.profile.id == profile) {
+            return false;
         }
+        self.notify(&c, row.tenant_id, profile).await;
+        true
     }
 
     async fn notify(&self, c: &Campaign, tenant: TenantId, profile: ProfileId) {
@@ -1322,15 +1340,6 @@ impl Campaigns {
         };
         for o in &self.observers {
             o.campaign_progress(progress.clone()).await;
-        }
-    }
-
-    /// Whether a profile is a member of the link's campaign (the callback asks before it continues
-    /// a pass).
-    pub async fn link_has(&self, token: &str, profile: ProfileId) -> bool {
-        match self.live(token).await {
-            Ok((_, _, members)) => members.iter().any(|m| m.profile.id == profile),
-            Err(_) => false,
         }
     }
 }

@@ -95,10 +95,9 @@ pub async fn oauth_callback(
         Some(token),
         Ok(CallbackOutcome::Completed { profile } | CallbackOutcome::Failed { profile, .. }),
     ) = (crate::campaign::pass_of(&headers), &outcome)
-        && st.campaigns.link_has(token, profile.id).await
+        && st.campaigns.step_finished(token, profile.id).await
     {
         st.graph_tokens.forget_profile(profile.id);
-        st.campaigns.step_finished(token, profile.id).await;
         return Redirect::to("/campaign/pass/next").into_response();
     }
     match outcome {

@@ -1050,6 +1050,11 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     s.click("#cancel-campaign button").await;
     let state = s.wait("#campaign-state").await;
     assert_eq!(state.text().await.expect("text"), "cancelled");
+    assert!(
+        s.text().await.contains("the link no longer works"),
+        "{}",
+        s.text().await
+    );
     // "Re-authorize all N invalid profiles" of a tenant: straight to the tenant's link.
     s.goto("/console").await;
     s.click("button[id^=reauthorize-all-]").await;

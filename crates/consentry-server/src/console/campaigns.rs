@@ -72,6 +72,24 @@ pub(crate) fn class(s: CampaignMemberState) -> &'static str {
     }
 }
 
+/// (ID, name) of the organizations a platform operator chooses among when starting a campaign
+/// (an organization's account starts them for its own: none).
+pub(crate) async fn org_choices(
+    st: &AppState,
+    caller: &consentry_domain::Caller,
+) -> Result<Vec<(String, String)>, ConsoleError> {
+    if !caller.is_platform() {
+        return Ok(Vec::new());
+    }
+    Ok(st
+        .svc
+        .organizations()
+        .await?
+        .into_iter()
+        .map(|o| (o.id.to_string(), o.name))
+        .collect())
+}
+
 fn see_other(to: &str) -> Response {
     let mut res = Redirect::to(to).into_response();
     *res.status_mut() = StatusCode::SEE_OTHER;
@@ -100,16 +118,7 @@ pub async fn list(State(st): State<AppState>, op: Operator) -> Result<Response, 
             s,
         })
         .collect();
-    let orgs = if caller.is_platform() {
-        st.svc
-            .organizations()
-            .await?
-            .into_iter()
-            .map(|o| (o.id.to_string(), o.name))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let orgs = org_choices(&st, &caller).await?;
     let layout = Layout::new(&st, &op).await?;
     Ok(html(
         StatusCode::OK,
@@ -132,14 +141,24 @@ pub async fn detail(
     let id = campaign_id(&raw)?;
     let CampaignReport { summary, tenants } = st.campaigns.show(&caller, id).await?;
     let can_manage = caller.can(Action::Reauthorize, Some(summary.org_id));
+    // The links are shown to those who may hand them over, while they can still be used.
+    let open: Vec<TenantId> = tenants
+        .iter()
+        .filter(|t| can_manage && !t.done && summary.state == "running")
+        .map(|t| t.tenant_id)
+        .collect();
+    let mut links: std::collections::BTreeMap<TenantId, String> = if open.is_empty() {
+        Default::default()
+    } else {
+        st.campaigns
+            .links(&caller, id, &open)
+            .await?
+            .into_iter()
+            .collect()
+    };
     let mut views = Vec::with_capacity(tenants.len());
     for t in tenants {
-        // The link is shown to those who may hand it over, while it can still be used.
-        let link = if can_manage && !t.done && summary.state == "running" {
-            Some(st.campaigns.link(&caller, id, t.tenant_id).await?)
-        } else {
-            None
-        };
+        let link = links.remove(&t.tenant_id);
         views.push(TenantView {
             expires: when(&t.expires_at),
             opened: t.opened_at.as_ref().map(when).unwrap_or_default(),

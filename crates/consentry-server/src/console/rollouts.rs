@@ -86,16 +86,7 @@ pub async fn detail(
         })
         .collect();
     let caller = op.caller();
-    let orgs = if caller.is_platform() {
-        st.svc
-            .organizations()
-            .await?
-            .into_iter()
-            .map(|o| (o.id.to_string(), o.name))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let orgs = super::campaigns::org_choices(&st, &caller).await?;
     Ok(html(
         StatusCode::OK,
         &DetailView {
