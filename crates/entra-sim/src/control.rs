@@ -85,6 +85,13 @@ pub enum ControlOp {
         /// Allowed.
         allowed: bool,
     },
+    /// Set the tenant's Microsoft Entra ID plan (`free`, `p1`, `p2`); the sign-in logs need P1 or P2.
+    SetEntraIdPlan {
+        /// Tenant.
+        tenant: String,
+        /// The plan.
+        plan: crate::model::EntraIdPlan,
+    },
     /// Grant tenant-wide admin consent for everything the app registers (as an admin would).
     GrantAdminConsent {
         /// Tenant.
@@ -252,6 +259,18 @@ impl SimControl {
         self.apply(ControlOp::SetUsersCanConsent {
             tenant: tenant.into(),
             allowed,
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::SetEntraIdPlan`].
+    pub fn set_entra_id_plan(
+        &self,
+        tenant: &str,
+        plan: crate::model::EntraIdPlan,
+    ) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetEntraIdPlan {
+            tenant: tenant.into(),
+            plan,
         })
         .map(drop)
     }
@@ -490,6 +509,10 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
         } => {
             let t = tenant(st, &tn)?;
             st.tenants[t].users_can_consent = allowed;
+        }
+        ControlOp::SetEntraIdPlan { tenant: tn, plan } => {
+            let t = tenant(st, &tn)?;
+            st.tenants[t].entra_id_plan = plan;
         }
         ControlOp::GrantAdminConsent {
             tenant: tn,

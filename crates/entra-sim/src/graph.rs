@@ -397,6 +397,20 @@ impl GraphRequest<'_> {
         let path = self.path.trim_end_matches('/').to_owned();
         let segs: Vec<&str> = path.split('/').collect();
         match segs.as_slice() {
+            ["auditLogs", "signIns"] => {
+                let reader = crate::signins::Reader {
+                    tenant: self.caller.tenant,
+                    user: self.caller.user,
+                    scopes: &self.caller.scopes,
+                    roles: &self.caller.roles,
+                };
+                let origin = self
+                    .base
+                    .trim_end_matches(self.version)
+                    .trim_end_matches('/');
+                crate::signins::list(self.st, &reader, self.version, origin, &self.query)
+                    .map_err(|(status, code, message)| GraphError::new(status, code, message))
+            }
             ["me"] => {
                 let user = self.caller.user()?;
                 self.caller.require(READ_USER, &[])?;

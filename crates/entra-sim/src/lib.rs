@@ -53,6 +53,7 @@ mod persist;
 mod routes;
 mod scenario;
 mod server;
+mod signins;
 mod state;
 mod token;
 pub mod wellknown;
@@ -62,9 +63,9 @@ pub use control::{ControlOp, PermissionKind, SimControl, TokenRequests};
 pub use error::{ControlError, ScenarioError, SimError};
 pub use faults::{FaultRule, IdTokenFault};
 pub use model::{
-    App, AppRoleAssignment, CaAction, CaPolicy, CaRefreshIp, ClientSecret, Group, KeyCredential,
-    License, OAuth2PermissionGrant, PermissionDef, ResourceApi, ServicePlan, ServicePrincipal,
-    Settings, SignInAudience, Tenant, User,
+    App, AppRoleAssignment, CaAction, CaPolicy, CaRefreshIp, ClientSecret, EntraIdPlan, Group,
+    KeyCredential, License, OAuth2PermissionGrant, PermissionDef, ResourceApi, ServicePlan,
+    ServicePrincipal, Settings, SignInAudience, Tenant, User,
 };
 pub use scenario::Scenario;
 pub use server::{RunningSim, SimOptions};

@@ -107,6 +107,10 @@ pub struct Tenant {
     /// The tenant's "users can consent to apps" setting.
     #[serde(default = "yes")]
     pub users_can_consent: bool,
+    /// The tenant's Microsoft Entra ID plan. Reading the sign-in logs through Graph needs P1 or P2
+    /// (entra-facts §12).
+    #[serde(default)]
+    pub entra_id_plan: EntraIdPlan,
     /// Users.
     #[serde(default)]
     pub users: Vec<User>,
@@ -128,6 +132,19 @@ pub struct Tenant {
     /// Application permission grants.
     #[serde(default)]
     pub app_role_assignments: Vec<AppRoleAssignment>,
+}
+
+/// A tenant's Microsoft Entra ID plan (its premium subscription, if any).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntraIdPlan {
+    /// Microsoft Entra ID Free (no premium license): no sign-in logs through Graph.
+    #[default]
+    Free,
+    /// Microsoft Entra ID P1.
+    P1,
+    /// Microsoft Entra ID P2.
+    P2,
 }
 
 /// A user account.

@@ -491,6 +491,16 @@ pub(crate) async fn login(
     };
     let user = st.tenants[t].users[u].clone();
     if user.password.expose_secret() != f.password {
+        let reason = "Invalid username or password or Invalid on-premise username or password.";
+        crate::signins::record_interactive(
+            &mut st,
+            t,
+            &user,
+            flow.client_id,
+            ip,
+            Some((50126, reason)),
+            None,
+        );
         return retry(
             "AADSTS50126: Your account or password is incorrect. If you don't remember your password, reset it now.",
         );
@@ -517,7 +527,17 @@ pub(crate) async fn login(
     }
     if !user.enabled {
         st.flows.remove(&f.flow);
-        return error_page(&st, 50057, "The user account is disabled.");
+        let reason = "The user account is disabled.";
+        crate::signins::record_interactive(
+            &mut st,
+            t,
+            &user,
+            flow.client_id,
+            ip,
+            Some((50057, reason)),
+            None,
+        );
+        return error_page(&st, 50057, reason);
     }
     if !st.app_usable_in(flow.client_id, tenant_id) {
         // A single-tenant app exists only in its home tenant.
@@ -532,9 +552,19 @@ pub(crate) async fn login(
         st.flows.remove(&f.flow);
         return redirect_error(&st, &flow, &e, &[]);
     }
-    if let Some(e) = st.evaluate_ca(t, &user, flow.client_id, ip, false, true) {
+    let ca = st.evaluate_ca_detailed(t, &user, flow.client_id, ip, false, true);
+    if let Some(e) = ca.error.clone() {
         if e.code == 53003 {
             st.flows.remove(&f.flow);
+            crate::signins::record_interactive(
+                &mut st,
+                t,
+                &user,
+                flow.client_id,
+                ip,
+                Some((e.code, &e.message)),
+                Some(ca),
+            );
             return error_page(&st, 53003, &e.message);
         }
         // Otherwise MFA is required by policy: fall through to the MFA step.
@@ -548,6 +578,7 @@ pub(crate) async fn login(
         return show_mfa(&ctx, &mut st, &tenant, &f.flow, flow, &user, None);
     }
     flow.user = flow.pending_user;
+    crate::signins::record_interactive(&mut st, t, &user, flow.client_id, ip, None, Some(ca));
     proceed(&ctx, &mut st, &tenant, &f.flow, flow)
 }
 
@@ -600,7 +631,21 @@ pub(crate) async fn mfa(
         .as_ref()
         .map(|c| c.expose_secret().to_owned())
         .unwrap_or_else(|| st.settings.default_mfa_code.clone());
+    let ip = flow
+        .sign_in_ip
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     if f.otc.trim() != expected {
+        let ca = st.evaluate_ca_detailed(t, &user, flow.client_id, ip, false, true);
+        let reason = "Authentication failed during strong authentication request.";
+        crate::signins::record_interactive(
+            &mut st,
+            t,
+            &user,
+            flow.client_id,
+            ip,
+            Some((500121, reason)),
+            Some(ca),
+        );
         return show_mfa(
             &ctx,
             &mut st,
@@ -613,6 +658,8 @@ pub(crate) async fn mfa(
     }
     flow.mfa_done = true;
     flow.user = flow.pending_user;
+    let ca = st.evaluate_ca_detailed(t, &user, flow.client_id, ip, true, true);
+    crate::signins::record_interactive(&mut st, t, &user, flow.client_id, ip, None, Some(ca));
     proceed(&ctx, &mut st, &tenant, &f.flow, flow)
 }
 

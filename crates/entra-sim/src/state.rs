@@ -89,6 +89,90 @@ pub(crate) struct Flow {
     pub created: OffsetDateTime,
 }
 
+/// What kind of sign-in a log entry records (the beta API's `signInEventTypes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum SignInEventType {
+    /// A user signing in on the sign-in pages.
+    InteractiveUser,
+    /// A client redeeming a user's code or refresh token (no user present).
+    NonInteractiveUser,
+    /// An app signing in as itself (client credentials).
+    ServicePrincipal,
+}
+
+impl SignInEventType {
+    /// The name in `signInEventTypes` and `$filter`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InteractiveUser => "interactiveUser",
+            Self::NonInteractiveUser => "nonInteractiveUser",
+            Self::ServicePrincipal => "servicePrincipal",
+        }
+    }
+}
+
+/// A conditional access policy as evaluated for one sign-in (`appliedConditionalAccessPolicies`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct AppliedPolicy {
+    pub id: Uuid,
+    pub display_name: String,
+    /// `success`, `failure`, `notApplied` or `notEnabled`.
+    pub result: &'static str,
+    /// `Block`, `Mfa`, `CompliantDevice`, `DomainJoinedDevice`, `ApprovedApplication`.
+    pub grant_control: &'static str,
+}
+
+/// Conditional access evaluated for one sign-in: the error it raises, if any, and every policy's
+/// result.
+#[derive(Debug, Default)]
+pub(crate) struct CaEvaluation {
+    pub error: Option<AadError>,
+    pub policies: Vec<AppliedPolicy>,
+}
+
+impl CaEvaluation {
+    /// `conditionalAccessStatus`: `failure` when a policy failed, `success` when one applied and
+    /// was satisfied, `notApplied` otherwise.
+    pub fn status(&self) -> &'static str {
+        if self.policies.iter().any(|p| p.result == "failure") {
+            "failure"
+        } else if self.policies.iter().any(|p| p.result == "success") {
+            "success"
+        } else {
+            "notApplied"
+        }
+    }
+}
+
+/// One entry of the sign-in logs (`GET /auditLogs/signIns`): every sign-in, code or refresh-token
+/// redemption and client-credentials request the simulator answers for a known tenant and app,
+/// failures included.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SignInRecord {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    pub tenant_id: Uuid,
+    pub app_id: Uuid,
+    pub app_display_name: String,
+    /// The user (object ID, UPN, display name); `None` for a service principal sign-in.
+    pub user: Option<(Uuid, String, String)>,
+    pub ip: IpAddr,
+    pub event_type: SignInEventType,
+    /// 0 on success, else the AADSTS code.
+    pub error_code: u32,
+    pub failure_reason: Option<String>,
+    pub ca_status: &'static str,
+    pub policies: Vec<AppliedPolicy>,
+    pub resource_display_name: String,
+    pub resource_id: Uuid,
+    pub correlation_id: Uuid,
+}
+
+/// How many sign-in log entries the simulator keeps (the oldest are dropped first).
+pub(crate) const SIGN_IN_LOG_CAPACITY: usize = 50_000;
+
 /// A requested scope, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ScopeRef {
@@ -138,6 +222,11 @@ pub(crate) struct State {
     /// Token requests received since start, by (tenant ID, client ID, grant type), whatever their
     /// outcome. Counted only for a known tenant and app; not persisted.
     pub token_requests: HashMap<(Uuid, Uuid, String), u64>,
+    /// The sign-in logs, oldest first (not persisted; at most [`SIGN_IN_LOG_CAPACITY`]).
+    pub sign_ins: std::collections::VecDeque<SignInRecord>,
+    /// How many of the oldest entries were dropped (so an entry's sequence number, its position
+    /// since start, stays stable for paging).
+    pub sign_ins_dropped: u64,
 }
 
 impl std::fmt::Debug for State {
@@ -152,6 +241,7 @@ impl std::fmt::Debug for State {
             .field("flows", &self.flows.len())
             .field("faults", &self.faults)
             .field("id_token_fault", &self.id_token_fault)
+            .field("sign_ins", &self.sign_ins.len())
             .finish()
     }
 }
@@ -173,6 +263,8 @@ impl State {
             faults: scenario.faults,
             id_token_fault: None,
             token_requests: HashMap::new(),
+            sign_ins: std::collections::VecDeque::new(),
+            sign_ins_dropped: 0,
         };
         let now = st.now();
         let microsoft_tenant =
@@ -235,6 +327,8 @@ impl State {
             faults,
             id_token_fault: None,
             token_requests: HashMap::new(),
+            sign_ins: std::collections::VecDeque::new(),
+            sign_ins_dropped: 0,
         }
     }
 
@@ -605,8 +699,10 @@ impl State {
     }
 
     /// Evaluates the tenant's conditional access policies for a sign-in of `user` into `client_id`
-    /// from `ip`. Block wins over MFA.
-    pub fn evaluate_ca(
+    /// from `ip`, with each policy's result as the sign-in logs show them
+    /// (`appliedConditionalAccessPolicies`). The first blocking policy in order decides the error
+    /// (block wins over MFA); a required MFA not done is the error only when no policy blocks.
+    pub fn evaluate_ca_detailed(
         &self,
         t: usize,
         user: &User,
@@ -614,51 +710,83 @@ impl State {
         ip: IpAddr,
         mfa_done: bool,
         interactive: bool,
-    ) -> Option<AadError> {
+    ) -> CaEvaluation {
         let mut mfa_needed = false;
-        for p in self.tenants[t].ca_policies.iter().filter(|p| p.enabled) {
+        let mut out = CaEvaluation::default();
+        let tid = self.tenants[t].id;
+        for p in &self.tenants[t].ca_policies {
+            let grant_control = match p.action {
+                CaAction::Block => "Block",
+                CaAction::RequireMfa => "Mfa",
+                CaAction::RequireCompliantDevice => "CompliantDevice",
+                CaAction::RequireDomainJoinedDevice => "DomainJoinedDevice",
+                CaAction::RequireApprovedClientApp => "ApprovedApplication",
+            };
+            let mut applied = AppliedPolicy {
+                id: synthetic_id("ca-policy", &format!("{tid}/{}", p.name)),
+                display_name: p.name.clone(),
+                result: "notApplied",
+                grant_control,
+            };
             let user_in_scope =
                 p.users.is_empty() || p.users.iter().any(|u| u == &user.id.to_string());
             let app_in_scope = p.apps.is_empty() || p.apps.contains(&client_id);
             let trusted = p.allowed_ranges.iter().any(|n| n.contains(&ip));
-            if !user_in_scope || !app_in_scope || trusted {
-                continue;
-            }
-            match p.action {
-                CaAction::Block => {
-                    return Some(AadError::new(
+            if !p.enabled {
+                applied.result = "notEnabled";
+            } else if user_in_scope && app_in_scope && !trusted {
+                let error = match p.action {
+                    CaAction::Block => Some(AadError::new(
                         53003,
                         "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
                         &self.settings,
-                    ));
-                }
-                CaAction::RequireMfa => mfa_needed = true,
-                // Device and client-app controls: see `CaAction::RequireCompliantDevice`.
-                _ if interactive => {}
-                CaAction::RequireCompliantDevice => {
-                    return Some(AadError::new(
+                    )),
+                    CaAction::RequireMfa => {
+                        mfa_needed = true;
+                        None
+                    }
+                    // Device and client-app controls: see `CaAction::RequireCompliantDevice`.
+                    _ if interactive => None,
+                    CaAction::RequireCompliantDevice => Some(AadError::new(
                         53000,
                         "Device is not in required device state: compliant. Conditional Access policy requires a compliant device, and the device is not compliant. The user must enroll their device with an approved MDM provider like Intune.",
                         &self.settings,
-                    ));
-                }
-                CaAction::RequireDomainJoinedDevice => {
-                    return Some(AadError::new(
+                    )),
+                    CaAction::RequireDomainJoinedDevice => Some(AadError::new(
                         53001,
                         "Device is not in required device state: domain_joined. Conditional Access policy requires a domain joined device, and the device is not domain joined. Have the user use a domain joined device.",
                         &self.settings,
-                    ));
-                }
-                CaAction::RequireApprovedClientApp => {
-                    return Some(AadError::new(
+                    )),
+                    CaAction::RequireApprovedClientApp => Some(AadError::new(
                         53002,
                         "The application used isn't an approved application for Conditional Access. User needs to use one of the apps from the list of approved applications to use in order to get access.",
                         &self.settings,
-                    ));
+                    )),
+                };
+                let satisfied = match p.action {
+                    CaAction::RequireMfa => mfa_done,
+                    _ => error.is_none(),
+                };
+                applied.result = if satisfied { "success" } else { "failure" };
+                if out.error.is_none() {
+                    out.error = error;
                 }
             }
+            out.policies.push(applied);
         }
-        (mfa_needed && !mfa_done).then(|| self.mfa_error())
+        if out.error.is_none() && mfa_needed && !mfa_done {
+            out.error = Some(self.mfa_error());
+        }
+        out
+    }
+
+    /// Appends an entry to the sign-in logs, dropping the oldest beyond the capacity.
+    pub fn record_sign_in(&mut self, record: SignInRecord) {
+        if self.sign_ins.len() >= SIGN_IN_LOG_CAPACITY {
+            self.sign_ins.pop_front();
+            self.sign_ins_dropped += 1;
+        }
+        self.sign_ins.push_back(record);
     }
 
     /// AADSTS50076 for a resource.

@@ -2,6 +2,7 @@
 //! assertions), the authorization_code, refresh_token and client_credentials grants, and every
 //! failure of entra-facts §3 with its exact code, OAuth error, status and body.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -21,7 +22,7 @@ use crate::aad::{AadError, no_store};
 use crate::crypto::{CertInfo, random_token};
 use crate::ctx::Ctx;
 use crate::model::{App, CaRefreshIp};
-use crate::state::{RefreshGrant, ScopeRef, State as SimState};
+use crate::state::{RefreshGrant, ScopeRef, SignInEventType, SignInRecord, State as SimState};
 use crate::wellknown::{OIDC_SCOPES, synthetic_id};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -46,6 +47,7 @@ pub(crate) async fn token(
     let basic = basic_auth(&headers);
     let mut st = ctx.lock();
     let now = st.now();
+    let log = RefCell::new(SignInDraft::default());
     let result = Request {
         ctx: &ctx,
         st: &mut st,
@@ -54,8 +56,18 @@ pub(crate) async fn token(
         basic,
         now,
         peer_ip: ip,
+        log: &log,
     }
     .run();
+    record_sign_in(
+        &mut st,
+        log.into_inner(),
+        &result,
+        now,
+        ip,
+        correlation.as_deref(),
+    );
+    drop(st);
     match result {
         Ok(body) => {
             let mut resp = axum::Json(body).into_response();
@@ -85,6 +97,80 @@ fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     Some((unescape(id)?, unescape(secret)?))
 }
 
+/// What the sign-in logs learn about a token request while it is answered.
+#[derive(Default)]
+pub(crate) struct SignInDraft {
+    /// The tenant the request signs in to.
+    pub tenant: Option<Uuid>,
+    /// The app (client ID, display name).
+    pub app: Option<(Uuid, String)>,
+    /// The user whose code or refresh token is redeemed; `None` for client credentials.
+    pub user: Option<Uuid>,
+    /// A client-credentials request (a service principal sign-in).
+    pub service_principal: bool,
+    /// The address conditional access evaluated (see `Settings::ca_refresh_ip`).
+    pub ip: Option<IpAddr>,
+    /// Conditional access as evaluated, when it was.
+    pub ca: Option<crate::state::CaEvaluation>,
+    /// The resource (index) the token was for.
+    pub resource: Option<usize>,
+}
+
+/// Appends the token request's entry to the sign-in logs, when it named a known tenant and app.
+fn record_sign_in(
+    st: &mut SimState,
+    draft: SignInDraft,
+    result: &Result<Value, AadError>,
+    now: OffsetDateTime,
+    peer_ip: IpAddr,
+    correlation: Option<&str>,
+) {
+    let (Some(tenant_id), Some((app_id, app_name))) = (draft.tenant, draft.app) else {
+        return;
+    };
+    let Some(t) = st.tenant_by_id(tenant_id) else {
+        return;
+    };
+    let user = draft.user.and_then(|id| {
+        st.user(t, id)
+            .map(|u| (u.id, u.upn.clone(), u.display_name.clone()))
+    });
+    let r = draft.resource.unwrap_or_else(|| st.graph_idx());
+    let (ca_status, policies) = match &draft.ca {
+        Some(ca) => (ca.status(), ca.policies.clone()),
+        None => ("notApplied", Vec::new()),
+    };
+    let (error_code, failure_reason) = match result {
+        Ok(_) => (0, None),
+        Err(e) => (e.code, Some(e.message.clone())),
+    };
+    let event_type = if draft.service_principal {
+        SignInEventType::ServicePrincipal
+    } else {
+        SignInEventType::NonInteractiveUser
+    };
+    let record = SignInRecord {
+        id: Uuid::new_v4(),
+        created: now,
+        tenant_id,
+        app_id,
+        app_display_name: app_name,
+        user: if draft.service_principal { None } else { user },
+        ip: draft.ip.unwrap_or(peer_ip),
+        event_type,
+        error_code,
+        failure_reason,
+        ca_status,
+        policies,
+        resource_display_name: st.resources[r].display_name.clone(),
+        resource_id: st.resources[r].app_id,
+        correlation_id: correlation
+            .and_then(|c| Uuid::parse_str(c).ok())
+            .unwrap_or_else(Uuid::new_v4),
+    };
+    st.record_sign_in(record);
+}
+
 struct Request<'a> {
     ctx: &'a Ctx,
     st: &'a mut SimState,
@@ -93,6 +179,7 @@ struct Request<'a> {
     basic: Option<(String, String)>,
     now: OffsetDateTime,
     peer_ip: IpAddr,
+    log: &'a RefCell<SignInDraft>,
 }
 
 impl Request<'_> {
@@ -138,6 +225,12 @@ impl Request<'_> {
         if let Some(t) = path_tenant {
             let key = (self.st.tenants[t].id, app.client_id, grant_type.clone());
             *self.st.token_requests.entry(key).or_default() += 1;
+        }
+        {
+            let mut log = self.log.borrow_mut();
+            log.tenant = path_tenant.map(|t| self.st.tenants[t].id);
+            log.app = Some((app.client_id, app.display_name.clone()));
+            log.service_principal = grant_type == "client_credentials";
         }
         if !matches!(
             grant_type.as_str(),
@@ -406,6 +499,7 @@ impl Request<'_> {
                     ),
                 )
             })?;
+        self.log.borrow_mut().resource = Some(r);
         let Some(sp) = self.st.sp(t, app.client_id).map(|s| s.id) else {
             return Err(self.err(
                 7000229,
@@ -474,6 +568,7 @@ impl Request<'_> {
         let Some(c) = self.st.codes.get(&code).cloned() else {
             return Err(invalid(self.st, ""));
         };
+        self.note_user(c.tenant_id, c.user_id, c.sign_in_ip);
         if c.redeemed {
             return Err(self.err(
                 54005,
@@ -554,6 +649,9 @@ impl Request<'_> {
         let Some(grant) = self.st.refresh_tokens.get(&rt).cloned() else {
             return Err(invalid(self.st, ""));
         };
+        if grant.client_id == app.client_id {
+            self.note_user(grant.tenant_id, grant.user_id, grant.sign_in_ip);
+        }
         if grant.client_id != app.client_id {
             return Err(invalid(
                 self.st,
@@ -636,16 +734,36 @@ impl Request<'_> {
             CaRefreshIp::OriginalSignIn => grant.sign_in_ip,
             CaRefreshIp::RequestPeer => self.peer_ip,
         };
-        if let Some(e) = self
+        let ca = self
             .st
-            .evaluate_ca(t, user, app.client_id, ip, grant.mfa_done, false)
+            .evaluate_ca_detailed(t, user, app.client_id, ip, grant.mfa_done, false);
+        let blocked = ca.error.clone();
         {
+            let mut log = self.log.borrow_mut();
+            log.tenant = Some(tenant.id);
+            log.user = Some(grant.user_id);
+            log.ip = Some(ip);
+            log.ca = Some(ca);
+        }
+        if let Some(e) = blocked {
             return Err(e);
         }
         if user.mfa_required && !grant.mfa_done {
             return Err(self.st.mfa_error());
         }
         Ok(())
+    }
+
+    /// Tells the sign-in logs whose code or refresh token this request redeems, and from which
+    /// address conditional access sees it (see `Settings::ca_refresh_ip`).
+    fn note_user(&self, tenant: Uuid, user: Uuid, sign_in_ip: IpAddr) {
+        let mut log = self.log.borrow_mut();
+        log.tenant = Some(tenant);
+        log.user = Some(user);
+        log.ip = Some(match self.st.settings.ca_refresh_ip {
+            CaRefreshIp::OriginalSignIn => sign_in_ip,
+            CaRefreshIp::RequestPeer => self.peer_ip,
+        });
     }
 
     fn deleted_user(&self, t: usize) -> AadError {

@@ -204,6 +204,12 @@ pub const GRAPH_PERMISSIONS: &[(&str, Option<&str>, Option<&str>)] = &[
         Some("98830695-27a2-44f7-8c18-0c3ebc9698f6"),
         Some("bc024368-1153-4739-b217-4326f2e966d0"),
     ),
+    // Reading the sign-in logs (entra-facts §12); IDs from Microsoft's permissions reference.
+    (
+        "AuditLog.Read.All",
+        Some("b0afded3-3588-46d8-8b3d-9842eff778da"),
+        Some("e4c9e354-4dc5-45b8-9e7c-e1393b0b1a20"),
+    ),
     (
         "Directory.Read.All",
         Some("7ab1d382-f21e-4acd-a863-ba3e13f7da61"),

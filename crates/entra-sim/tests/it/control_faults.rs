@@ -316,9 +316,11 @@ async fn the_binary_serves_a_scenario_file() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    // The binary prints more lines after the first: keep reading them, or its next `println!`
+    // meets a closed pipe and the process dies.
+    let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let base = line
         .trim()
         .strip_prefix("entra-sim listening on ")
@@ -345,6 +347,7 @@ async fn the_binary_serves_a_scenario_file() {
     .await;
     child.kill().unwrap();
     child.wait().unwrap();
+    let _ = drain.join();
     assert_eq!(result, Ok(200));
 }
 

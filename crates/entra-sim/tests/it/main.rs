@@ -7,5 +7,6 @@ mod certificates;
 mod control_faults;
 mod flows;
 mod graph;
+mod signins;
 mod token_errors;
 mod viva_engage;
