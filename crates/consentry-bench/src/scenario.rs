@@ -46,6 +46,7 @@ pub fn bench_scenario(tenants: usize) -> Scenario {
             display_name: format!("Bench {i}"),
             domains: vec![domain.clone()],
             users_can_consent: false,
+            entra_id_plan: entra_sim::EntraIdPlan::Free,
             users: Vec::new(),
             groups: Vec::new(),
             ca_policies: Vec::new(),

@@ -170,6 +170,7 @@ pub async fn seed(
         let blob = blob.clone();
         tasks.spawn(async move {
             let event = NewHistoryEvent {
+                evidence: None,
                 profile_id: profile.id,
                 at: now,
                 actor: Actor::Operator("bench".into()),

@@ -27,6 +27,7 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use crate::error::DomainError;
+use crate::evidence::{Evidence, SignInLogQuery};
 use crate::ids::ProfileId;
 use crate::model::{Actor, AppProfile, EventKind, GrantedPermission, NewHistoryEvent, SecretKind};
 use crate::platform::{ClientRef, Grants, IdentityPlatform, PlatformError};
@@ -326,6 +327,8 @@ enum Evaluation {
         granted: Option<Vec<GrantedPermission>>,
         /// The consent user's refresh token was redeemed (its inactivity clock starts again).
         redeemed: bool,
+        /// The sign-in log evidence behind a sign-in failure (see [`crate::evidence`]).
+        evidence: Option<Evidence>,
     },
     /// Microsoft kept failing transiently. `near_inactivity`: the refresh token, unredeemed for
     /// long, nears Microsoft's inactivity limit (see `Checker::near_inactivity`).
@@ -336,8 +339,8 @@ enum Evaluation {
     },
 }
 
-/// The evidence of one attempt.
-enum Evidence {
+/// What one attempt to use the credentials showed.
+enum Exercised {
     Works {
         grants: Grants,
         delegated: Option<Vec<String>>,
@@ -439,12 +442,13 @@ impl Checker {
                 kept_alive,
                 granted,
                 redeemed,
+                evidence,
             } => {
                 let mut profile = profile;
                 if redeemed {
                     profile.refresh_token_redeemed_at = Some(self.core.clock().now());
                 }
-                self.conclude(profile, reason, trigger, kept_alive, granted)
+                self.conclude(profile, reason, trigger, kept_alive, granted, evidence)
                     .await
             }
             Evaluation::Transient {
@@ -518,13 +522,14 @@ impl Checker {
                         reason,
                         granted,
                         redeemed,
+                        evidence,
                         ..
                     } => {
                         let mut profile = profile;
                         if redeemed {
                             profile.refresh_token_redeemed_at = Some(now);
                         }
-                        self.conclude_pending(profile, &p, reason, granted, trigger)
+                        self.conclude_pending(profile, &p, reason, granted, trigger, evidence)
                             .await
                     }
                     Evaluation::Transient {
@@ -566,6 +571,7 @@ impl Checker {
         reason: Option<StatusReason>,
         granted: Option<Vec<GrantedPermission>>,
         trigger: &CheckTrigger,
+        evidence: Option<Evidence>,
     ) -> Result<CheckOutcome, DomainError> {
         let now = self.core.clock().now();
         let as_read = (profile.updated_at, profile.status);
@@ -597,6 +603,7 @@ impl Checker {
         let event = changed.then(|| {
             profile.updated_at = now;
             NewHistoryEvent {
+                evidence: evidence.clone(),
                 profile_id: profile.id,
                 at: now,
                 actor: trigger.actor(),
@@ -661,6 +668,7 @@ impl Checker {
             None => crate::reauth::previous_state_from_history(&self.core, &profile).await?,
         };
         let mut kept_alive = false;
+        let mut evidence = None;
         let (reason, granted, note) = if profile.authorized_at.is_some() {
             match self.evaluate(&profile).await? {
                 Evaluation::Decided {
@@ -668,8 +676,10 @@ impl Checker {
                     kept_alive: k,
                     granted,
                     redeemed,
+                    evidence: e,
                 } => {
                     kept_alive = k;
+                    evidence = e;
                     if redeemed {
                         profile.refresh_token_redeemed_at = Some(self.core.clock().now());
                     }
@@ -719,6 +729,7 @@ impl Checker {
             profile.granted_permissions = g;
         }
         let event = NewHistoryEvent {
+            evidence: evidence.clone(),
             profile_id: profile.id,
             at: now,
             actor: trigger.actor(),
@@ -748,6 +759,8 @@ impl Checker {
             // After the save; a newer record (a new start) has another state hash and stays.
             self.core.store().delete_pending(&p.state_hash).await?;
         }
+        self.keep_evidence(&profile, evidence.as_ref(), known_reason.as_ref())
+            .await?;
         tracing::info!(profile = %profile.id, status = status.as_str(), "an abandoned re-authorization expired; the profile has its credentials' status again");
         if status != known_status || reason != known_reason {
             self.notify(profile.clone(), known_status, known_reason.clone())
@@ -794,6 +807,7 @@ impl Checker {
                 kept_alive: false,
                 granted: None,
                 redeemed: false,
+                evidence: None,
             });
         }
 
@@ -801,7 +815,7 @@ impl Checker {
         let last_use = last_redemption(profile);
 
         let mut attempt = 1u32;
-        let evidence = loop {
+        let exercised = loop {
             match self.exercise(profile, &app, &client).await {
                 Ok(e) => break e,
                 Err(e) if e.is_transient() && attempt < self.policy.transient_attempts.max(1) => {
@@ -850,23 +864,25 @@ impl Checker {
                     {
                         outbound_addresses.clone_from(&self.policy.outbound_addresses);
                     }
-                    break Evidence::Broken(r, e.aadsts);
+                    break Exercised::Broken(r, e.aadsts);
                 }
             }
         };
 
-        match evidence {
-            Evidence::Broken(reason, aadsts) => {
+        match exercised {
+            Exercised::Broken(reason, aadsts) => {
                 let code = aadsts.map_or_else(|| "none".to_string(), |c| c.to_string());
                 *lock(&self.stats.platform_errors).entry(code).or_default() += 1;
+                let evidence = self.sign_in_evidence(profile, &client, &reason).await;
                 Ok(Evaluation::Decided {
                     reason: Some(reason),
                     kept_alive: false,
                     granted: None,
                     redeemed: false,
+                    evidence,
                 })
             }
-            Evidence::Works { grants, delegated } => {
+            Exercised::Works { grants, delegated } => {
                 let kept_alive = delegated.is_some()
                     && last_use.is_some_and(|t| now - t >= self.policy.refresh_inactivity_warning);
                 let (reason, granted) =
@@ -878,6 +894,7 @@ impl Checker {
                     // The consent user's refresh token was redeemed: recorded with the result
                     // (also by `use_refresh_token`; the save keeps the later time).
                     redeemed: delegated.is_some(),
+                    evidence: None,
                 })
             }
         }
@@ -931,7 +948,7 @@ impl Checker {
         let last_checked_at = profile.last_checked_at;
         let summary = reason.summary();
         match self
-            .save_status(profile, Some(reason), trigger, None, last_checked_at)
+            .save_status(profile, Some(reason), trigger, None, last_checked_at, None)
             .await?
         {
             Some((saved, _, _)) => Ok(CheckOutcome::TransientFailure {
@@ -1104,7 +1121,7 @@ impl Checker {
         profile: &AppProfile,
         app: &AppType,
         client: &ClientRef,
-    ) -> Result<Evidence, PlatformError> {
+    ) -> Result<Exercised, PlatformError> {
         let mut delegated = None;
         if profile.consent_user.is_some() {
             let refreshed = self.use_refresh_token(profile, app, client).await?;
@@ -1117,7 +1134,7 @@ impl Checker {
             delegated = Some(scopes);
         }
         let grants = self.platform.grants(profile.tenant_id, client).await?;
-        Ok(Evidence::Works { grants, delegated })
+        Ok(Exercised::Works { grants, delegated })
     }
 
     /// Compares the grants with the catalog. Returns the reason (None = valid) and the permissions
@@ -1227,6 +1244,7 @@ impl Checker {
         trigger: &CheckTrigger,
         granted: Option<Vec<GrantedPermission>>,
         last_checked_at: Option<OffsetDateTime>,
+        evidence: Option<Evidence>,
     ) -> Result<Option<(AppProfile, ProfileStatus, bool)>, DomainError> {
         let now = self.core.clock().now();
         // A re-authorization may have started (or finished) while Microsoft was asked: its result
@@ -1248,6 +1266,7 @@ impl Checker {
             profile.reason = reason.clone();
             profile.updated_at = now;
             Some(NewHistoryEvent {
+                evidence: evidence.clone(),
                 profile_id: profile.id,
                 at: now,
                 actor: trigger.actor(),
@@ -1277,6 +1296,12 @@ impl Checker {
         {
             return Ok(None);
         }
+        self.keep_evidence(
+            &profile,
+            evidence.as_ref(),
+            previous_reason.as_ref().and_then(Option::as_ref),
+        )
+        .await?;
         if let Some(previous_reason) = previous_reason {
             self.notify(profile.clone(), previous_status, previous_reason)
                 .await;
@@ -1293,11 +1318,12 @@ impl Checker {
         trigger: &CheckTrigger,
         kept_alive: bool,
         granted: Option<Vec<GrantedPermission>>,
+        evidence: Option<Evidence>,
     ) -> Result<CheckOutcome, DomainError> {
         let now = self.core.clock().now();
         let id = profile.id;
         let Some((profile, previous_status, changed)) = self
-            .save_status(profile, reason, trigger, granted, Some(now))
+            .save_status(profile, reason, trigger, granted, Some(now), evidence)
             .await?
         else {
             let current = self.core.profile(id).await?;
@@ -1322,6 +1348,79 @@ impl Checker {
         })
     }
 }
+
+impl Checker {
+    /// The sign-in log evidence of a sign-in failure (`None` for other reasons, or a profile with no
+    /// consent user). Evidence already holding entries for the same reason is kept instead of asking
+    /// Microsoft again; without entries (Microsoft's take minutes to appear, or reading failed) the
+    /// log is read again. Reading never changes the diagnosis.
+    async fn sign_in_evidence(
+        &self,
+        profile: &AppProfile,
+        client: &ClientRef,
+        reason: &StatusReason,
+    ) -> Option<Evidence> {
+        if !reason.is_sign_in_failure() {
+            return None;
+        }
+        let upn = profile.consent_user.as_ref()?.upn.to_string();
+        if profile.reason.as_ref() == Some(reason) {
+            match self.core.store().reason_evidence(profile.id).await {
+                Ok(Some(kept)) if kept.is_conclusive() => return Some(kept),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(profile = %profile.id, error = %e, "the evidence kept with the reason could not be read; reading the sign-in logs again");
+                }
+            }
+        }
+        let now = self.core.clock().now();
+        let query = SignInLogQuery {
+            upn,
+            since: now - EVIDENCE_WINDOW,
+        };
+        Some(
+            match self
+                .platform
+                .sign_in_log(profile.tenant_id, client, &query)
+                .await
+            {
+                Ok(entries) => Evidence::from_entries(now, entries),
+                Err(why) => {
+                    tracing::debug!(profile = %profile.id, why = ?why, "no sign-in log evidence");
+                    Evidence::Unavailable { read_at: now, why }
+                }
+            },
+        )
+    }
+
+    /// Keeps `evidence` with the profile's current reason, or clears what a sign-in failure
+    /// left when the profile's reason was one (`previous`) and no longer is. No statement when
+    /// there is nothing to keep or clear (the common case: a valid profile checked again).
+    async fn keep_evidence(
+        &self,
+        profile: &AppProfile,
+        evidence: Option<&Evidence>,
+        previous: Option<&StatusReason>,
+    ) -> Result<(), DomainError> {
+        let store = self.core.store();
+        let was_sign_in_failure = previous.is_some_and(StatusReason::is_sign_in_failure);
+        let is_sign_in_failure = profile
+            .reason
+            .as_ref()
+            .is_some_and(StatusReason::is_sign_in_failure);
+        match evidence {
+            Some(e) => store.set_reason_evidence(profile.id, Some(e)).await?,
+            None if was_sign_in_failure && !is_sign_in_failure => {
+                store.set_reason_evidence(profile.id, None).await?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// How far back a check looks in the tenant's sign-in logs for the consent user's failed sign-ins.
+const EVIDENCE_WINDOW: time::Duration = time::Duration::hours(24);
 
 /// The last successful redemption of the profile's refresh token that Consentry knows of: the
 /// recorded one, or the authorization that issued the token, whichever is later.

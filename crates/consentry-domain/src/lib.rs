@@ -14,6 +14,7 @@ pub mod audit;
 pub mod campaigns;
 pub mod check;
 pub mod error;
+pub mod evidence;
 pub mod graph_tokens;
 pub mod ids;
 pub mod keys;
@@ -49,6 +50,10 @@ pub use check::{
 };
 pub use consentry_catalog as catalog;
 pub use error::DomainError;
+pub use evidence::{
+    AppliedPolicy, Evidence, EvidenceUnavailable, MAX_EVIDENCE_ENTRIES, SignInLogEntry,
+    SignInLogQuery,
+};
 pub use graph_tokens::{
     GraphTokenRequest, GraphTokens, IssuedToken, SAFETY_MARGIN, TokenError, TokenStats,
 };

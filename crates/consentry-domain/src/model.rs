@@ -290,6 +290,9 @@ pub struct HistoryEvent {
     pub reason: Option<StatusReason>,
     /// Free text detail (no secrets).
     pub detail: Option<String>,
+    /// The sign-in log evidence behind the reason, when a check read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::evidence::Evidence>,
 }
 
 /// A history event to append (the store assigns `seq`).
@@ -311,6 +314,8 @@ pub struct NewHistoryEvent {
     pub reason: Option<StatusReason>,
     /// Detail.
     pub detail: Option<String>,
+    /// The sign-in log evidence behind the reason, when a check read it.
+    pub evidence: Option<crate::evidence::Evidence>,
 }
 
 /// The kinds of secret kept per profile, always sealed at rest.

@@ -329,6 +329,17 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
         client: &ClientRef,
     ) -> Result<AccessToken, PlatformError>;
 
+    /// Reads the tenant's sign-in log entries of `query.upn` for the app (with the app's own
+    /// credential: client credentials, like [`grants`](Self::grants)), interactive and not,
+    /// newest first. Without `AuditLog.Read.All` or an Entra ID P1/P2 license, or when Microsoft
+    /// does not answer, says why ([`EvidenceUnavailable`](crate::evidence::EvidenceUnavailable)).
+    async fn sign_in_log(
+        &self,
+        tenant: TenantId,
+        client: &ClientRef,
+        query: &crate::evidence::SignInLogQuery,
+    ) -> Result<Vec<crate::evidence::SignInLogEntry>, crate::evidence::EvidenceUnavailable>;
+
     /// Uses a refresh token: returns the rotated refresh token (to store) and the access token's expiry.
     async fn refresh(
         &self,

@@ -365,6 +365,7 @@ impl Consentry {
             updated_at: now,
         };
         let event = NewHistoryEvent {
+            evidence: None,
             profile_id: profile.id,
             at: now,
             actor: actor.clone(),
@@ -403,6 +404,22 @@ impl Consentry {
                 what: "app profile",
                 id: id.to_string(),
             })
+    }
+
+    /// The sign-in log evidence kept with the profile's reason, when the reason is a refused
+    /// sign-in of the consent user (see [`crate::evidence`]); `None` otherwise.
+    pub async fn reason_evidence(
+        &self,
+        profile: &AppProfile,
+    ) -> Result<Option<crate::evidence::Evidence>, DomainError> {
+        if !profile
+            .reason
+            .as_ref()
+            .is_some_and(crate::status::StatusReason::is_sign_in_failure)
+        {
+            return Ok(None);
+        }
+        Ok(self.store.reason_evidence(profile.id).await?)
     }
 
     /// Lists profiles, one page at a time.

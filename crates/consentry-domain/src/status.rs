@@ -241,6 +241,20 @@ pub enum StatusReason {
 }
 
 impl StatusReason {
+    /// Whether the reason is a refusal of the consent user's sign-in (a delegated or conditional
+    /// access failure), which the tenant's sign-in logs can show the evidence of.
+    pub fn is_sign_in_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::PasswordResetOrSessionsRevoked { .. }
+                | Self::ConsentUserDisabled { .. }
+                | Self::ConsentUserDeleted { .. }
+                | Self::MfaEnabledAfterConsent { .. }
+                | Self::ConditionalAccessBlocked { .. }
+                | Self::ConditionalAccessRequirement { .. }
+        )
+    }
+
     /// The status this reason implies.
     pub fn status(&self) -> ProfileStatus {
         match self {

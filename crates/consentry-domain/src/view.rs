@@ -4,6 +4,7 @@
 use consentry_catalog::{Catalog, Marker};
 use serde::Serialize;
 
+use crate::evidence::Evidence;
 use crate::model::AppProfile;
 use crate::status::{ActionOwner, StatusReason};
 
@@ -21,6 +22,11 @@ pub struct ReasonView {
     pub owner: ActionOwner,
     /// The typed reason with its data.
     pub detail: StatusReason,
+    /// For a refused sign-in of the consent user: the tenant's sign-in log entries that show it,
+    /// or why they could not be read (see [`Evidence`]). Given by a profile's own reads (one
+    /// profile, its check), not by lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 impl From<&StatusReason> for ReasonView {
@@ -31,6 +37,7 @@ impl From<&StatusReason> for ReasonView {
             remediation: r.remediation(),
             owner: r.owner(),
             detail: r.clone(),
+            evidence: None,
         }
     }
 }
@@ -73,5 +80,15 @@ impl ProfileView {
             reason_view: profile.reason.as_ref().map(ReasonView::from),
             profile,
         }
+    }
+
+    /// With the evidence kept with the reason (see [`Consentry::reason_evidence`]).
+    ///
+    /// [`Consentry::reason_evidence`]: crate::Consentry::reason_evidence
+    pub fn with_evidence(mut self, evidence: Option<Evidence>) -> Self {
+        if let Some(r) = &mut self.reason_view {
+            r.evidence = evidence;
+        }
+        self
     }
 }

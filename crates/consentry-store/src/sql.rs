@@ -189,6 +189,21 @@ impl Store for SqlStore {
         SqlStore::record_refresh_redemption(self, profile, at).await
     }
 
+    async fn set_reason_evidence(
+        &self,
+        profile: ProfileId,
+        evidence: Option<&consentry_domain::Evidence>,
+    ) -> Result<(), StoreError> {
+        SqlStore::set_reason_evidence(self, profile, evidence).await
+    }
+
+    async fn reason_evidence(
+        &self,
+        profile: ProfileId,
+    ) -> Result<Option<consentry_domain::Evidence>, StoreError> {
+        SqlStore::reason_evidence(self, profile).await
+    }
+
     async fn delete_profile(&self, id: ProfileId) -> Result<bool, StoreError> {
         SqlStore::delete_profile(self, id).await
     }

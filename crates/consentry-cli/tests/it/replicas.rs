@@ -394,6 +394,7 @@ async fn seed(
         tasks.spawn(async move {
             for p in chunk {
                 let event = NewHistoryEvent {
+                    evidence: None,
                     profile_id: p.id,
                     at: p.created_at,
                     actor: Actor::Operator("replica-test".into()),
@@ -471,6 +472,7 @@ async fn three_replicas_share_the_work_and_survive_a_killed_one() {
             display_name: format!("Replica tenant {i}"),
             domains: vec![domain.clone()],
             users_can_consent: false,
+            entra_id_plan: entra_sim::EntraIdPlan::Free,
             users: Vec::new(),
             groups: Vec::new(),
             ca_policies: Vec::new(),

@@ -113,6 +113,18 @@ pub trait Store:
         profile: ProfileId,
         at: OffsetDateTime,
     ) -> Result<(), StoreError>;
+    /// Replaces the evidence kept with the profile's current reason (`None` clears it). Does not
+    /// change `updated_at`.
+    async fn set_reason_evidence(
+        &self,
+        profile: ProfileId,
+        evidence: Option<&crate::evidence::Evidence>,
+    ) -> Result<(), StoreError>;
+    /// The evidence kept with the profile's current reason, if any.
+    async fn reason_evidence(
+        &self,
+        profile: ProfileId,
+    ) -> Result<Option<crate::evidence::Evidence>, StoreError>;
     /// Deletes a profile with its history and secrets. Returns whether it existed.
     async fn delete_profile(&self, id: ProfileId) -> Result<bool, StoreError>;
     /// Lists profiles matching `filter`, ordered by creation, one keyset page at a time.

@@ -113,6 +113,7 @@ impl Reauthorizer {
             .save_profile(
                 &profile,
                 Some(NewHistoryEvent {
+                    evidence: None,
                     profile_id: profile.id,
                     at: now,
                     actor: pending.started_by.clone(),
@@ -243,6 +244,7 @@ impl Reauthorizer {
             .save_profile(
                 &profile,
                 Some(NewHistoryEvent {
+                    evidence: None,
                     profile_id: profile.id,
                     at: now,
                     actor: actor.clone(),

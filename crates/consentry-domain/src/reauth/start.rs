@@ -255,6 +255,7 @@ impl Reauthorizer {
             .save_profile(
                 profile,
                 Some(NewHistoryEvent {
+                    evidence: None,
                     profile_id: profile.id,
                     at: now,
                     actor: actor.clone(),

@@ -83,7 +83,7 @@ pub async fn check_profile(
             }),
             attempts: None,
             refresh_token_kept_alive,
-            profile: ProfileView::new(*profile, st.svc.catalog()),
+            profile: super::profiles::detailed_view(&st, *profile).await?,
         },
         CheckOutcome::Skipped {
             status, message, ..
@@ -95,7 +95,7 @@ pub async fn check_profile(
             message: Some(message),
             attempts: None,
             refresh_token_kept_alive: false,
-            profile: ProfileView::new(st.svc.profile(id).await?, st.svc.catalog()),
+            profile: super::profiles::detailed_view(&st, st.svc.profile(id).await?).await?,
         },
         CheckOutcome::TransientFailure {
             status,
@@ -110,7 +110,7 @@ pub async fn check_profile(
             message: Some(message),
             attempts: Some(attempts),
             refresh_token_kept_alive: false,
-            profile: ProfileView::new(st.svc.profile(id).await?, st.svc.catalog()),
+            profile: super::profiles::detailed_view(&st, st.svc.profile(id).await?).await?,
         },
     };
     Ok(ApiJson(body))

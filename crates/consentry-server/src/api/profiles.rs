@@ -176,7 +176,17 @@ pub async fn get(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<ProfileView>> {
     let p = visible_profile(&st, &c, &id, Action::Read).await?;
-    Ok(ApiJson(ProfileView::new(p, st.svc.catalog())))
+    Ok(ApiJson(detailed_view(&st, p).await?))
+}
+
+/// One profile's view with what only a single profile's read gives: the evidence kept with its
+/// reason.
+pub(crate) async fn detailed_view(
+    st: &AppState,
+    p: consentry_domain::AppProfile,
+) -> ApiResult<ProfileView> {
+    let evidence = st.svc.reason_evidence(&p).await?;
+    Ok(ProfileView::new(p, st.svc.catalog()).with_evidence(evidence))
 }
 
 /// Deletes a profile.

@@ -351,6 +351,73 @@ struct EventRow {
     change: String,
     reason: String,
     detail: String,
+    /// The evidence read with the event, in one sentence.
+    evidence: String,
+}
+
+/// The evidence under the reason, ready to show.
+struct EvidenceView {
+    read_at: String,
+    /// Why there is none, when the sign-in logs could not be read.
+    unavailable: Option<String>,
+    rows: Vec<EvidenceRow>,
+}
+
+struct EvidenceRow {
+    at: String,
+    ip: String,
+    result: String,
+    policies: String,
+}
+
+impl EvidenceView {
+    fn new(e: &consentry_domain::Evidence) -> Self {
+        use consentry_domain::Evidence as E;
+        match e {
+            E::Unavailable { read_at, why } => Self {
+                read_at: when(read_at),
+                unavailable: Some(why.explain()),
+                rows: Vec::new(),
+            },
+            E::SignIns { read_at, entries } => Self {
+                read_at: when(read_at),
+                unavailable: None,
+                rows: entries
+                    .iter()
+                    .map(|x| {
+                        let policies: Vec<String> = x
+                            .policies
+                            .iter()
+                            .filter(|p| p.result != "notApplied" && p.result != "notEnabled")
+                            .map(|p| format!("{}: {}", p.display_name, p.result))
+                            .collect();
+                        EvidenceRow {
+                            at: format!(
+                                "{}{}",
+                                when(&x.at),
+                                if x.interactive { " (interactive)" } else { "" }
+                            ),
+                            ip: x.ip_address.clone().unwrap_or_else(|| "—".into()),
+                            result: match (x.error_code, &x.failure_reason) {
+                                (Some(c), Some(r)) => format!("AADSTS{c}: {r}"),
+                                (Some(c), None) => format!("AADSTS{c}"),
+                                (None, Some(r)) => r.clone(),
+                                (None, None) => "refused".into(),
+                            },
+                            policies: if policies.is_empty() {
+                                x.conditional_access_status
+                                    .clone()
+                                    .map(|s| format!("none applied ({s})"))
+                                    .unwrap_or_else(|| "—".into())
+                            } else {
+                                policies.join("; ")
+                            },
+                        }
+                    })
+                    .collect(),
+            },
+        }
+    }
 }
 
 #[derive(Template)]
@@ -372,6 +439,7 @@ struct ProfilePage {
     notice: Option<String>,
     can_check: bool,
     can_reauthorize: bool,
+    evidence: Option<EvidenceView>,
 }
 
 /// Query of the detail page (a note after "Check now").
@@ -487,8 +555,19 @@ pub async fn profile(
             },
             reason: e.reason.as_ref().map(|r| r.summary()).unwrap_or_default(),
             detail: e.detail.clone().unwrap_or_default(),
+            evidence: e
+                .evidence
+                .as_ref()
+                .map(|x| format!("Evidence: {}", x.summary()))
+                .unwrap_or_default(),
         })
         .collect();
+    let evidence = st
+        .svc
+        .reason_evidence(&p)
+        .await?
+        .as_ref()
+        .map(EvidenceView::new);
     let tenant = st
         .svc
         .tenant(&consentry_domain::TenantRef::Id(p.tenant_id))
@@ -543,6 +622,7 @@ pub async fn profile(
             notice,
             can_check,
             can_reauthorize,
+            evidence,
         },
     ))
 }

@@ -787,7 +787,7 @@ async fn an_optional_delegated_scope_added_by_a_newer_catalog_draws_attention() 
 }
 
 /// Signs in to the console as an operator of `org`; the session token.
-async fn console_session(env: &TestEnv, org: &str) -> String {
+pub(crate) async fn console_session(env: &TestEnv, org: &str) -> String {
     let name = format!("ops-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let pw = secrecy::SecretString::from("Console-Passw0rd!".to_string());
     env.state

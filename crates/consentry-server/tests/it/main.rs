@@ -10,6 +10,7 @@ mod campaigns;
 mod check;
 mod console;
 mod email;
+mod evidence;
 mod hostile;
 mod openapi;
 mod pages;

@@ -2,8 +2,8 @@
 //! profile write they record, and listed newest first.
 
 use consentry_domain::{
-    Actor, AppProfile, EventKind, HistoryEvent, NewHistoryEvent, ProfileId, ProfileStatus,
-    StatusReason, StoreError,
+    Actor, AppProfile, EventKind, Evidence, HistoryEvent, NewHistoryEvent, ProfileId,
+    ProfileStatus, StatusReason, StoreError,
 };
 use sqlx::any::AnyRow;
 
@@ -39,6 +39,9 @@ fn history_from_row(row: &AnyRow) -> Result<HistoryEvent, StoreError> {
             .map(|r| json_from_db::<StatusReason>("reason", &r))
             .transpose()?,
         detail: get(row, "detail")?,
+        evidence: get::<Option<String>>(row, "evidence")?
+            .map(|e| json_from_db::<Evidence>("evidence", &e))
+            .transpose()?,
     })
 }
 
@@ -48,8 +51,8 @@ pub(super) async fn append_history(
     event: &NewHistoryEvent,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO profile_history (profile_id, at, actor, kind, from_status, to_status, reason, reason_code, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO profile_history (profile_id, at, actor, kind, from_status, to_status, reason, reason_code, detail, evidence) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(event.profile_id.to_string())
     .bind(time_to_db(event.at)?)
@@ -60,6 +63,13 @@ pub(super) async fn append_history(
     .bind(event.reason.as_ref().map(|r| json_to_db("status reason", r)).transpose()?)
     .bind(event.reason.as_ref().map(|r| r.code()))
     .bind(event.detail.clone())
+    .bind(
+        event
+            .evidence
+            .as_ref()
+            .map(|e| json_to_db("evidence", e))
+            .transpose()?,
+    )
     .execute(&mut **tx)
     .await
     .map_err(|e| db_err("appending a history event", e))?;
@@ -86,7 +96,7 @@ impl SqlStore {
         limit: u32,
     ) -> Result<Vec<HistoryEvent>, StoreError> {
         sqlx::query(
-            "SELECT seq, profile_id, at, actor, kind, from_status, to_status, reason, detail FROM profile_history \
+            "SELECT seq, profile_id, at, actor, kind, from_status, to_status, reason, detail, evidence FROM profile_history \
              WHERE profile_id = $1 ORDER BY seq DESC LIMIT $2",
         )
         .bind(profile.to_string())

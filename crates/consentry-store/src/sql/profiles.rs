@@ -391,6 +391,37 @@ impl SqlStore {
         Ok(())
     }
 
+    pub(super) async fn set_reason_evidence(
+        &self,
+        profile: ProfileId,
+        evidence: Option<&consentry_domain::Evidence>,
+    ) -> Result<(), StoreError> {
+        let value = evidence.map(|e| json_to_db("evidence", e)).transpose()?;
+        sqlx::query("UPDATE profiles SET reason_evidence = $2 WHERE id = $1")
+            .bind(profile.to_string())
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("saving a diagnosis's evidence", e))?;
+        Ok(())
+    }
+
+    pub(super) async fn reason_evidence(
+        &self,
+        profile: ProfileId,
+    ) -> Result<Option<consentry_domain::Evidence>, StoreError> {
+        let value: Option<Option<String>> =
+            sqlx::query_scalar("SELECT reason_evidence FROM profiles WHERE id = $1")
+                .bind(profile.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| db_err("reading a diagnosis's evidence", e))?;
+        value
+            .flatten()
+            .map(|e| json_from_db("evidence", &e))
+            .transpose()
+    }
+
     pub(super) async fn delete_profile(&self, id: ProfileId) -> Result<bool, StoreError> {
         let mut tx = self
             .pool

@@ -122,6 +122,7 @@ pub fn full_profile(tenant: &Tenant, created_at: OffsetDateTime) -> AppProfile {
 /// The `Created` event of a profile.
 pub fn created_event(p: &AppProfile) -> NewHistoryEvent {
     NewHistoryEvent {
+        evidence: None,
         profile_id: p.id,
         at: p.created_at,
         actor: Actor::Operator("story@vendor.example".into()),
@@ -346,6 +347,7 @@ pub(super) fn reauth_event(
     detail: &str,
 ) -> NewHistoryEvent {
     NewHistoryEvent {
+        evidence: None,
         profile_id: p.id,
         at,
         actor: Actor::Operator("story@vendor.example".into()),

@@ -506,6 +506,7 @@ pub async fn history(store: &dyn Store) {
     ];
     for (i, (kind, status, reason, actor)) in steps.into_iter().enumerate() {
         let event = NewHistoryEvent {
+            evidence: None,
             profile_id: p.id,
             at: p.created_at + Duration::minutes(i as i64 + 1),
             actor,
@@ -643,6 +644,7 @@ pub async fn conditional_save(store: &dyn Store) {
         ..p.clone()
     };
     let event = NewHistoryEvent {
+        evidence: None,
         profile_id: p.id,
         at: later,
         actor: Actor::System,
