@@ -132,7 +132,7 @@ impl Evidence {
     /// Keeps the failed sign-ins among `entries` (newest first), at most [`MAX_EVIDENCE_ENTRIES`].
     pub fn from_entries(read_at: OffsetDateTime, mut entries: Vec<SignInLogEntry>) -> Self {
         entries.retain(SignInLogEntry::failed);
-        entries.sort_by(|a, b| b.at.cmp(&a.at));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.at));
         entries.truncate(MAX_EVIDENCE_ENTRIES);
         Self::SignIns { read_at, entries }
     }
