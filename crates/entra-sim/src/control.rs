@@ -628,7 +628,7 @@ fn state_json(st: &SimState) -> Value {
         })
         .collect();
     json!({
-        "now": st.now(),
+        "now": rfc3339(st.now()),
         "base_url": st.base,
         "settings": st.settings,
         "tenants": st.tenants,
