@@ -625,7 +625,7 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
                 return Err(ControlError::Invalid("the clock only moves forward".into()));
             }
             st.clock_offset += Duration::seconds(seconds);
-            return Ok(json!({"now": now + Duration::seconds(seconds)}));
+            return Ok(json!({"now": rfc3339(now + Duration::seconds(seconds))}));
         }
         ControlOp::SetFaults { faults } => {
             for f in &faults {
@@ -651,7 +651,7 @@ fn state_json(st: &SimState) -> Value {
         })
         .collect();
     json!({
-        "now": st.now(),
+        "now": rfc3339(st.now()),
         "base_url": st.base,
         "settings": st.settings,
         "tenants": st.tenants,
@@ -665,6 +665,12 @@ fn state_json(st: &SimState) -> Value {
     })
 }
 
+/// The simulated time as RFC 3339 (`2026-01-02T03:04:05.123Z`), as the scenario files write times.
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// `GET /_sim/state`
 pub(crate) async fn http_state(State(ctx): State<Ctx>) -> Response {
     axum::Json(state_json(&ctx.lock())).into_response()
@@ -673,7 +679,7 @@ pub(crate) async fn http_state(State(ctx): State<Ctx>) -> Response {
 /// `GET /_sim/clock`
 pub(crate) async fn http_clock(State(ctx): State<Ctx>) -> Response {
     let st = ctx.lock();
-    axum::Json(json!({"now": st.now(), "offset_seconds": st.clock_offset.whole_seconds()}))
+    axum::Json(json!({"now": rfc3339(st.now()), "offset_seconds": st.clock_offset.whole_seconds()}))
         .into_response()
 }
 

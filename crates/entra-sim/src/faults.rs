@@ -1,7 +1,7 @@
 //! Fault injection: added latency, error statuses (429 with `Retry-After`, 5xx) and dropped
 //! connections, per endpoint, at a chosen rate.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,16 @@ pub(crate) fn classify(path: &str) -> Option<&'static str> {
     }
 }
 
+/// The rule that fires for a request to `path`, if any: the first rule covering the path, drawn
+/// at its rate (a rule that does not fire lets the request through; later rules are not tried).
+pub(crate) fn pick(rules: &[FaultRule], path: &str) -> Option<FaultRule> {
+    rules
+        .iter()
+        .find(|f| f.matches(path))
+        .filter(|f| f.rate >= 1.0 || rand::random::<f64>() < f.rate)
+        .cloned()
+}
+
 impl FaultRule {
     /// Whether the rule covers the path.
     pub(crate) fn matches(&self, path: &str) -> bool {
@@ -83,6 +93,21 @@ impl FaultRule {
 
     /// The error answer of a rule with `status`.
     pub(crate) fn response(&self, path: &str, status: u16, default_retry_after: u64) -> Response {
+        let (status, headers, body) = self.answer(path, status, default_retry_after);
+        let mut resp = (status, axum::Json(body)).into_response();
+        resp.headers_mut().extend(headers);
+        resp
+    }
+
+    /// The error answer of a rule with `status` as status, headers (`Content-Type`, `Retry-After`,
+    /// throttling headers) and JSON body: sent as is to a direct request, carried in a `$batch`
+    /// response for an inner one.
+    pub(crate) fn answer(
+        &self,
+        path: &str,
+        status: u16,
+        default_retry_after: u64,
+    ) -> (StatusCode, HeaderMap, serde_json::Value) {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         let now = time::OffsetDateTime::now_utc();
         let request_id = uuid::Uuid::new_v4().to_string();
@@ -140,10 +165,10 @@ impl FaultRule {
                 "correlation_id": request_id,
             })
         };
-        let mut resp = (status, axum::Json(body)).into_response();
+        let mut h = HeaderMap::new();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
         if classify(path) == Some("graph") && status == StatusCode::TOO_MANY_REQUESTS {
             // Identity-and-access throttling headers (entra-facts §6.2).
-            let h = resp.headers_mut();
             h.insert(
                 "x-ms-throttle-scope",
                 HeaderValue::from_static("Tenant_Application/ReadWrite/entra-sim/entra-sim"),
@@ -157,9 +182,9 @@ impl FaultRule {
         if let Some(s) = retry_after
             && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {
-            resp.headers_mut().insert("retry-after", v);
+            h.insert("retry-after", v);
         }
-        resp
+        (status, h, body)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -24,14 +24,15 @@ fn iso(t: OffsetDateTime) -> String {
 }
 
 /// A Graph error answer.
-struct GraphError {
+#[derive(Debug)]
+pub(crate) struct GraphError {
     status: StatusCode,
     code: &'static str,
     message: String,
 }
 
 impl GraphError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -61,31 +62,95 @@ impl GraphError {
             message,
         )
     }
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
-    fn response(
-        self,
-        base: &str,
-        now: OffsetDateTime,
-        request_id: &str,
-        client_request_id: &str,
-    ) -> Response {
+    /// What Graph answers for a method a resource does not support [V] GD:concepts/json-batching.md
+    /// (the example batch's 405). The simulator's Graph is read-only: every method but GET.
+    pub(crate) fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Request_BadRequest",
+            "Specified HTTP method is not allowed for the request target.",
+        )
+    }
+    /// The error's message.
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+    /// The answer: Graph's error body (with `innerError`) and, for a 401, the Bearer challenge.
+    pub(crate) fn answer(self, base: &str, now: OffsetDateTime, ids: &RequestIds) -> GraphAnswer {
         let body = json!({"error": {
             "code": self.code,
             "message": self.message,
-            "innerError": {"date": graph_date(now), "request-id": request_id, "client-request-id": client_request_id}
+            "innerError": {"date": graph_date(now), "request-id": ids.request_id, "client-request-id": ids.client_request_id}
         }});
-        let mut resp = (self.status, axum::Json(body)).into_response();
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
         if self.status == StatusCode::UNAUTHORIZED {
             let challenge = format!(
                 "Bearer realm=\"\", authorization_uri=\"{base}/common/oauth2/authorize\", client_id=\"{GRAPH_APP_ID}\""
             );
             if let Ok(v) = HeaderValue::from_str(&challenge) {
-                resp.headers_mut().insert("www-authenticate", v);
+                headers.insert("www-authenticate", v);
             }
         }
+        GraphAnswer {
+            status: self.status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// One Graph answer: what the direct endpoint sends, and what a `$batch` response carries for an
+/// inner request.
+pub(crate) struct GraphAnswer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl GraphAnswer {
+    /// The answer as an HTTP response, stamped with the request's IDs.
+    pub(crate) fn into_response(self, ids: &RequestIds) -> Response {
+        let mut resp = (self.status, axum::Json(self.body)).into_response();
+        let h = resp.headers_mut();
+        h.extend(self.headers);
+        ids.stamp(h);
         resp
+    }
+}
+
+/// `request-id` (new for each HTTP request) and `client-request-id` (echoed when the client sent one).
+pub(crate) struct RequestIds {
+    pub request_id: String,
+    pub client_request_id: String,
+}
+
+impl RequestIds {
+    pub(crate) fn new(headers: &HeaderMap) -> Self {
+        let request_id = Uuid::new_v4().to_string();
+        let client_request_id = headers
+            .get("client-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| request_id.clone(), str::to_owned);
+        Self {
+            request_id,
+            client_request_id,
+        }
+    }
+
+    /// Adds the headers Graph sends on every HTTP answer.
+    pub(crate) fn stamp(&self, h: &mut HeaderMap) {
+        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
+            h.insert("request-id", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&self.client_request_id) {
+            h.insert("client-request-id", v);
+        }
+        h.insert("x-ms-ags-diagnostic", HeaderValue::from_static(r#"{"ServerInfo":{"DataCenter":"entra-sim","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"entra-sim"}}"#));
     }
 }
 
@@ -119,84 +184,126 @@ impl Caller {
     }
 }
 
-/// `GET /v1.0/...`
+/// `GET /v1.0/...` (and any other method, which Graph refuses: the simulator's Graph is read-only).
 pub(crate) async fn graph_v1(
     State(ctx): State<Ctx>,
+    method: Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    graph(ctx, "v1.0", uri, headers)
+    graph(&ctx, "v1.0", &method, &uri, &headers)
 }
 
-/// `GET /beta/...`
+/// `GET /beta/...` (and any other method, as for v1.0).
 pub(crate) async fn graph_beta(
     State(ctx): State<Ctx>,
+    method: Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    graph(ctx, "beta", uri, headers)
+    graph(&ctx, "beta", &method, &uri, &headers)
 }
 
-fn graph(ctx: Ctx, version: &str, uri: axum::http::Uri, headers: HeaderMap) -> Response {
-    let request_id = Uuid::new_v4().to_string();
-    let client_request_id = headers
-        .get("client-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map_or_else(|| request_id.clone(), str::to_owned);
-    let st = ctx.lock();
+fn graph(
+    ctx: &Ctx,
+    version: &str,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Response {
+    let ids = RequestIds::new(headers);
+    let path = uri
+        .path()
+        .trim_start_matches('/')
+        .split_once('/')
+        .map(|x| x.1)
+        .unwrap_or_default();
+    let call = GraphCall {
+        method: method.as_str(),
+        version,
+        path,
+        query: uri.query().unwrap_or_default(),
+        headers,
+    };
+    let answer = answer(ctx, &ctx.lock(), &call, &ids);
+    answer.into_response(&ids)
+}
+
+/// One Graph request, direct or inside a `$batch`.
+pub(crate) struct GraphCall<'a> {
+    /// The HTTP method (only `GET` is served).
+    pub method: &'a str,
+    /// `v1.0` or `beta`.
+    pub version: &'a str,
+    /// The path after the version, without the leading `/` (`me/memberOf`).
+    pub path: &'a str,
+    /// The query string without `?` (may be empty).
+    pub query: &'a str,
+    /// The request's headers (`Authorization`, `ConsistencyLevel`).
+    pub headers: &'a HeaderMap,
+}
+
+/// Answers one Graph request against the locked state: authentication, then the resource. The
+/// direct endpoint and `$batch` both answer through here, so an inner request answers exactly what
+/// the same request sent alone would.
+pub(crate) fn answer(
+    ctx: &Ctx,
+    st: &SimState,
+    call: &GraphCall<'_>,
+    ids: &RequestIds,
+) -> GraphAnswer {
     let now = st.now();
-    let result = authenticate(&ctx, &st, &headers).and_then(|caller| {
-        let path = uri
-            .path()
-            .trim_start_matches('/')
-            .split_once('/')
-            .map(|x| x.1)
-            .unwrap_or_default()
-            .to_owned();
-        let query: HashMap<String, String> =
-            url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect();
+    let result = authenticate(ctx, st, call.headers).and_then(|caller| {
+        if !call.method.eq_ignore_ascii_case("GET") {
+            return Err(GraphError::method_not_allowed());
+        }
+        let query: HashMap<String, String> = url::form_urlencoded::parse(call.query.as_bytes())
+            .into_owned()
+            .collect();
         let g = GraphRequest {
-            st: &st,
-            eventual: headers
+            st,
+            eventual: call
+                .headers
                 .get("consistencylevel")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.eq_ignore_ascii_case("eventual")),
             caller,
-            version,
-            base: format!("{}/{version}", ctx.base),
-            path,
+            version: call.version,
+            base: format!("{}/{}", ctx.base, call.version),
+            path: call.path.to_owned(),
             query,
-            uri: &uri,
         };
         g.dispatch()
     });
-    let mut resp = match result {
+    match result {
         Ok(body) => {
-            let mut r = axum::Json(body).into_response();
-            r.headers_mut().insert(
+            let mut headers = HeaderMap::new();
+            headers.insert(
                 "content-type",
                 HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"),
             );
-            r
+            GraphAnswer {
+                status: StatusCode::OK,
+                headers,
+                body,
+            }
         }
-        Err(e) => e.response(&ctx.base, now, &request_id, &client_request_id),
-    };
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        h.insert("request-id", v);
+        Err(e) => e.answer(&ctx.base, now, ids),
     }
-    if let Ok(v) = HeaderValue::from_str(&client_request_id) {
-        h.insert("client-request-id", v);
-    }
-    h.insert("x-ms-ags-diagnostic", HeaderValue::from_static(r#"{"ServerInfo":{"DataCenter":"entra-sim","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"entra-sim"}}"#));
-    resp
+}
+
+/// Checks the bearer token of a Graph request (a `$batch` is refused as a whole without a valid one).
+pub(crate) fn check_token(ctx: &Ctx, st: &SimState, headers: &HeaderMap) -> Result<(), GraphError> {
+    authenticate(ctx, st, headers).map(|_| ())
 }
 
 /// `GET /oidc/userinfo` (advertised by discovery): the signed-in user's OpenID claims.
 pub(crate) async fn userinfo(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
     let request_id = Uuid::new_v4().to_string();
+    let ids = RequestIds {
+        request_id: request_id.clone(),
+        client_request_id: request_id,
+    };
     let st = ctx.lock();
     let now = st.now();
     let result = authenticate(&ctx, &st, &headers).and_then(|caller| {
@@ -217,7 +324,12 @@ pub(crate) async fn userinfo(State(ctx): State<Ctx>, headers: HeaderMap) -> Resp
     });
     match result {
         Ok(body) => axum::Json(body).into_response(),
-        Err(e) => e.response(&ctx.base, now, &request_id, &request_id),
+        Err(e) => {
+            let a = e.answer(&ctx.base, now, &ids);
+            let mut resp = (a.status, axum::Json(a.body)).into_response();
+            resp.headers_mut().extend(a.headers);
+            resp
+        }
     }
 }
 
@@ -373,9 +485,9 @@ struct GraphRequest<'a> {
     caller: Caller,
     version: &'a str,
     base: String,
+    /// The path after the version (`servicePrincipals`).
     path: String,
     query: HashMap<String, String>,
-    uri: &'a axum::http::Uri,
 }
 
 /// `name('value')` → value
@@ -1030,11 +1142,7 @@ impl GraphRequest<'_> {
             let query = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(pairs)
                 .finish();
-            body["@odata.nextLink"] = json!(format!(
-                "{}{}?{query}",
-                self.base.trim_end_matches(&format!("/{}", self.version)),
-                self.uri.path()
-            ));
+            body["@odata.nextLink"] = json!(format!("{}/{}?{query}", self.base, self.path));
         }
         Ok(body)
     }

@@ -19,8 +19,8 @@
 //! ```
 //!
 //! Host layout on one port: identity platform at `{base}/{tenant}/…`, Graph at `{base}/v1.0/…` and
-//! `{base}/beta/…`, the Viva Engage (Yammer) REST API at `{base}/yammer/api/v1/…`, control API at
-//! `{base}/_sim/…`. All keys are generated at start and TEST-ONLY.
+//! `{base}/beta/…` (JSON batching at `{base}/v1.0/$batch`), the Viva Engage (Yammer) REST API at
+//! `{base}/yammer/api/v1/…`, control API at `{base}/_sim/…`. All keys are generated at start and TEST-ONLY.
 //!
 //! # Code map
 //!
@@ -31,7 +31,8 @@
 //!   methods or the control API, so a rule holds the same on every path.
 //! - `routes`: every route in one place, discovery and JWKS; `pages`: `/authorize`, admin consent and
 //!   the HTML pages (askama templates in `templates/`); `token`: the token endpoint; `graph`: the
-//!   Graph subset; `control`: the control API; `faults`: fault rules; `ctx`: the handlers' shared
+//!   Graph subset; `batch`: Graph's JSON batching (`$batch`), answering each inner request through
+//!   `graph`; `control`: the control API; `faults`: fault rules; `ctx`: the handlers' shared
 //!   context; `server`: TLS, the listener and the per-connection service that applies faults.
 //!   Modules refer only downwards (model, wellknown, error, crypto, aad, faults, scenario, state, ctx;
 //!   then the endpoints; then routes, persist and server): no `use crate::` cycle.
@@ -40,6 +41,7 @@
 //!   table, so a code always answers the same way.
 
 mod aad;
+mod batch;
 pub mod browser;
 mod control;
 mod crypto;

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
@@ -40,8 +40,10 @@ pub(crate) fn router(ctx: Ctx) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(crate::token::token))
         .route("/error", get(crate::pages::error_lookup))
         .route("/oidc/userinfo", get(crate::graph::userinfo))
-        .route("/v1.0/{*rest}", get(crate::graph::graph_v1))
-        .route("/beta/{*rest}", get(crate::graph::graph_beta))
+        .route("/v1.0/{*rest}", any(crate::graph::graph_v1))
+        .route("/beta/{*rest}", any(crate::graph::graph_beta))
+        .route("/v1.0/$batch", any(crate::batch::batch_v1))
+        .route("/beta/$batch", any(crate::batch::batch_beta))
         .route(
             "/yammer/api/v1/users/current.json",
             get(crate::yammer::current_user),

@@ -349,12 +349,7 @@ where
         let path = req.uri().path().to_owned();
         let (fault, retry_default) = {
             let st = self.ctx.lock();
-            let fault = st
-                .faults
-                .iter()
-                .find(|f| f.matches(&path))
-                .filter(|f| f.rate >= 1.0 || rand::random::<f64>() < f.rate)
-                .cloned();
+            let fault = crate::faults::pick(&st.faults, &path);
             (fault, st.settings.token_retry_after_secs)
         };
         let router = self.router.clone();

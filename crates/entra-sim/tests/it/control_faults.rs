@@ -69,6 +69,13 @@ async fn control_api_over_http() {
         .await
         .unwrap();
     assert_eq!(clock["offset_seconds"], 86400);
+    let now = clock["now"]
+        .as_str()
+        .expect("the time as an RFC 3339 string");
+    assert!(
+        time::OffsetDateTime::parse(now, &time::format_description::well_known::Rfc3339).is_ok(),
+        "{now}"
+    );
     let state: serde_json::Value = http
         .get(format!("{}/_sim/state", sim.base_url()))
         .send()

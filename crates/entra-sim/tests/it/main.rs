@@ -3,6 +3,7 @@
 
 mod support;
 
+mod batch;
 mod certificates;
 mod control_faults;
 mod flows;
