@@ -5,6 +5,7 @@ mod support;
 
 mod certificates;
 mod control_faults;
+mod device_code;
 mod flows;
 mod graph;
 mod token_errors;
