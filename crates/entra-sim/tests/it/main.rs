@@ -8,5 +8,6 @@ mod control_faults;
 mod device_code;
 mod flows;
 mod graph;
+mod msal;
 mod token_errors;
 mod viva_engage;
