@@ -49,6 +49,40 @@ if [[ ! -f target/node/node_modules/axe-core/axe.min.js ]]; then
   fi
 fi
 
+step "MSAL for Python for the simulator's MSAL test (in the background)"
+# A virtualenv, target/msal-venv (git-ignored), with Microsoft's msal package from PyPI: entra-sim's MSAL
+# test (crates/entra-sim/tests/it/msal.rs) drives the simulator with it. Skipped when msal is already
+# installed there at a matching version; otherwise the install runs in the background, so its network
+# time overlaps the build, and is waited for before the tests. python3's venv module comes with the
+# Debian package python3-venv, installed as root when missing. Without it the MSAL test is skipped
+# locally and fails under CI.
+msal_venv=target/msal-venv
+msal_spec='msal>=1.24,<2'
+msal_version() {
+  "$msal_venv/bin/python" -c 'import msal, sys
+v = tuple(int(x) for x in msal.__version__.split(".")[:2])
+print(msal.__version__) if (1, 24) <= v < (2, 0) else sys.exit(1)' 2>/dev/null
+}
+msal_pid=""
+msal_log="$(mktemp)"
+if installed="$(msal_version)"; then
+  echo "msal $installed is in $msal_venv"
+else
+  (
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+      if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+      else
+        echo "python3 with its venv module is missing and cannot be installed here (Debian package python3-venv; need root and apt-get): the MSAL test needs it"
+        exit 1
+      fi
+    fi
+    python3 -m venv --clear "$msal_venv"
+    "$msal_venv/bin/pip" install --quiet --disable-pip-version-check "$msal_spec"
+  ) >"$msal_log" 2>&1 &
+  msal_pid=$!
+fi
+
 step "build, with clippy's lints (-D warnings)"
 # One build serves the lints, the tests and the doc tests. `cargo clippy` is `cargo check` with
 # clippy-driver wrapping rustc for the workspace's own crates: run separately it checks every
@@ -68,6 +102,17 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-run
 fi
+
+if [[ -n "$msal_pid" ]]; then
+  step "MSAL for Python: waiting for the install"
+  if wait "$msal_pid" && installed="$(msal_version)"; then
+    echo "msal $installed installed in $msal_venv"
+  else
+    echo "installing msal into $msal_venv failed; the MSAL test is skipped locally and fails under CI:" >&2
+    cat "$msal_log" >&2
+  fi
+fi
+rm -f "$msal_log"
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -63,6 +63,8 @@ pub fn bench_scenario(tenants: usize) -> Scenario {
             catalog_key: Some("custom-azure-app".into()),
             sign_in_audience: SignInAudience::AzureADMyOrg,
             redirect_uris: Vec::new(),
+            allow_public_client: false,
+            public_client_redirect_uris: Vec::new(),
             secrets: Vec::new(),
             certificates: vec![KeyCredential {
                 key_id: Uuid::from_u128(0xbe9c_c000_0000_4000_8000_0000_0000_0000 | i as u128),

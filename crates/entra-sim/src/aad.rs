@@ -50,9 +50,13 @@ impl AadError {
             700082 => ("invalid_grant", StatusCode::BAD_REQUEST, Some("bad_token")),
             7000215 | 7000218 => ("invalid_client", StatusCode::UNAUTHORIZED, None),
             // HTTP status UNVERIFIED (entra-facts §9): configurable, 401 by default.
-            7000222 | 7000229 | 700027 | 700024 | 50048 | 50027 => {
+            7000222 | 7000229 | 700027 | 700024 | 50048 | 50027 | 700025 => {
                 ("invalid_client", unverified_client, None)
             }
+            // Device code flow (Microsoft's v2-oauth2-device-code; AADSTS70016 and 70020 are
+            // observed with these classes).
+            70016 => ("authorization_pending", StatusCode::BAD_REQUEST, None),
+            70019 | 70020 => ("expired_token", StatusCode::BAD_REQUEST, None),
             700016 => ("unauthorized_client", StatusCode::BAD_REQUEST, None),
             90002 => ("invalid_tenant", StatusCode::BAD_REQUEST, None),
             70011 | 700022 => ("invalid_scope", StatusCode::BAD_REQUEST, None),

@@ -3,10 +3,10 @@
 //! developed, tested and demonstrated without a real Microsoft tenant.
 //!
 //! It is a real HTTPS server speaking the same wire protocol — discovery, JWKS, `/authorize` with
-//! HTML sign-in/MFA/consent pages, admin consent (v2 and legacy), the token endpoint with client
-//! secrets and certificate assertions, and a Graph subset — backed by a directory with real semantics
-//! (consent grants, service principals, conditional access, user state) and a clock that can be
-//! advanced. Every failure Consentry must handle answers with Microsoft's real error code and shape.
+//! HTML sign-in/MFA/consent pages, admin consent (v2 and legacy), the device code flow, the token
+//! endpoint with client secrets, certificate assertions and public clients, and a Graph subset —
+//! backed by a directory with real semantics (consent grants, service principals, conditional
+//! access, user state) and a clock that can be advanced. Every failure Consentry must handle answers with Microsoft's real error code and shape.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), entra_sim::SimError> {
@@ -30,11 +30,16 @@
 //!   **Architecture invariant:** endpoints never change the directory except through `State`
 //!   methods or the control API, so a rule holds the same on every path.
 //! - `routes`: every route in one place, discovery and JWKS; `pages`: `/authorize`, admin consent and
-//!   the HTML pages (askama templates in `templates/`); `token`: the token endpoint; `graph`: the
-//!   Graph subset; `batch`: Graph's JSON batching (`$batch`), answering each inner request through
-//!   `graph`; `control`: the control API; `faults`: fault rules; `ctx`: the handlers' shared
+//!   the HTML pages (askama templates in `templates/`); `token`: the token endpoint (its child
+//!   `token::device_code`: public clients and the device code grant); `device`: device codes and
+//!   their states; `devicelogin`: the device authorization endpoint and the verification page,
+//!   which signs the user in through `pages`; `graph`: the Graph subset; `batch`: Graph's JSON
+//!   batching (`$batch`), answering each inner request through `graph`; `signins`: the sign-in
+//!   logs (`auditLogs/signIns`) the pages and the token endpoint record; `control`: the control
+//!   API; `faults`: fault rules; `ctx`: the handlers' shared
 //!   context; `server`: TLS, the listener and the per-connection service that applies faults.
-//!   Modules refer only downwards (model, wellknown, error, crypto, aad, faults, scenario, state, ctx;
+//!   Modules refer only downwards (model, wellknown, error, crypto, aad, faults, scenario, state and
+//!   device, ctx;
 //!   then the endpoints; then routes, persist and server): no `use crate::` cycle.
 //! - `aad`: the identity platform's error body. **Architecture invariant:** every identity error is
 //!   an `AadError` whose OAuth `error`, HTTP status and `suberror` follow from its AADSTS code in one
@@ -46,6 +51,8 @@ pub mod browser;
 mod control;
 mod crypto;
 mod ctx;
+mod device;
+mod devicelogin;
 mod error;
 mod faults;
 mod graph;
@@ -65,9 +72,9 @@ pub use control::{ControlOp, PermissionKind, SimControl, TokenRequests};
 pub use error::{ControlError, ScenarioError, SimError};
 pub use faults::{FaultRule, IdTokenFault};
 pub use model::{
-    App, AppRoleAssignment, CaAction, CaPolicy, CaRefreshIp, ClientSecret, EntraIdPlan, Group,
-    KeyCredential, License, OAuth2PermissionGrant, PermissionDef, ResourceApi, ServicePlan,
-    ServicePrincipal, Settings, SignInAudience, Tenant, User,
+    App, AppRoleAssignment, CaAction, CaPolicy, CaRefreshIp, ClientSecret, DeviceCodeSettings,
+    EntraIdPlan, Group, KeyCredential, License, OAuth2PermissionGrant, PermissionDef, ResourceApi,
+    ServicePlan, ServicePrincipal, Settings, SignInAudience, Tenant, User,
 };
 pub use scenario::Scenario;
 pub use server::{RunningSim, SimOptions};

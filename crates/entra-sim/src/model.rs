@@ -62,6 +62,8 @@ pub struct Settings {
     /// Ignore the port of `http://localhost` / `http://127.0.0.1` redirect URIs when matching, as
     /// Microsoft does for loopback URIs; `false` makes every redirect URI match exactly.
     pub loopback_redirect_any_port: bool,
+    /// The device code flow (`[settings.device_code]`).
+    pub device_code: DeviceCodeSettings,
 }
 
 impl Default for Settings {
@@ -80,6 +82,60 @@ impl Default for Settings {
             token_retry_after_secs: 60,
             default_mfa_code: "123456".into(),
             loopback_redirect_any_port: true,
+            device_code: DeviceCodeSettings::default(),
+        }
+    }
+}
+
+/// The device code flow's timing and the answers whose exact form no source shows (entra-facts §9
+/// style: UNVERIFIED items are configurable). Verified answers are not settings: a poll before the
+/// user finished is `authorization_pending` AADSTS70016, and a poll after `expires_in` is
+/// `expired_token` AADSTS70020 ("The provided value for the input parameter 'device_code' is not
+/// valid. This device code has expired.").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceCodeSettings {
+    /// `expires_in` of a device code (Microsoft: "the user has 15 minutes to sign in").
+    pub lifetime_secs: i64,
+    /// `interval` between polls (Microsoft answers 5).
+    pub interval_secs: i64,
+    /// Answer `slow_down` to a poll that comes sooner than `interval` after the previous one, and
+    /// require 5 more seconds from then on (RFC 8628 §3.5). UNVERIFIED: Microsoft's documentation
+    /// names no `slow_down`; MSAL treats it as RFC 8628 says.
+    pub slow_down: bool,
+    /// AADSTS code of the `slow_down` answer. UNVERIFIED: 70016 (AuthorizationPending) is the
+    /// documented name closest to it.
+    pub slow_down_code: u32,
+    /// `error` when the user declined on the consent page. Microsoft's documentation names
+    /// `authorization_declined`; RFC 8628 names `access_denied`.
+    pub declined_error: String,
+    /// AADSTS code of a declined authorization. UNVERIFIED: 65004 (UserDeclinedConsent) is the
+    /// documented name of what the user did.
+    pub declined_code: u32,
+    /// `error` for a device code already redeemed. A previously authenticated device code is
+    /// answered `expired_token` (Microsoft's Android library tests it against the service);
+    /// UNVERIFIED for a code redeemed moments ago.
+    pub redeemed_error: String,
+    /// AADSTS code for a device code already redeemed. UNVERIFIED: 70020, as for an expired code.
+    pub redeemed_code: u32,
+    /// AADSTS code (`invalid_grant`, as observed by Microsoft's Android library) for a device code
+    /// the service does not know. UNVERIFIED: 70000 (InvalidGrant); Microsoft's documentation
+    /// names `bad_verification_code` for this case.
+    pub unknown_code: u32,
+}
+
+impl Default for DeviceCodeSettings {
+    fn default() -> Self {
+        Self {
+            lifetime_secs: 900,
+            interval_secs: 5,
+            slow_down: true,
+            slow_down_code: 70016,
+            declined_error: "authorization_declined".into(),
+            declined_code: 65004,
+            redeemed_error: "expired_token".into(),
+            redeemed_code: 70020,
+            unknown_code: 70000,
         }
     }
 }
@@ -340,9 +396,22 @@ pub struct App {
     /// Sign-in audience.
     #[serde(default = "multi")]
     pub sign_in_audience: SignInAudience,
-    /// Registered redirect URIs (matched exactly).
+    /// Registered redirect URIs of the web platform (matched exactly): a code obtained with one of
+    /// them is redeemed by a confidential client, with a secret or a certificate.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// "Allow public client flows": the app may use the device code grant without a credential
+    /// (a public client, `azpacr` "0").
+    #[serde(default)]
+    pub allow_public_client: bool,
+    /// Redirect URIs of the "mobile and desktop applications" platform (for example
+    /// `http://localhost`, any port, or `https://login.microsoftonline.com/common/oauth2/nativeclient`):
+    /// a code obtained with one of them, and the refresh tokens that follow, are redeemed without a
+    /// credential. Such a platform makes its redirect URIs public whether or not
+    /// `allow_public_client` is set [INF: the portal's toggle names the device code, ROPC and
+    /// integrated Windows flows only].
+    #[serde(default)]
+    pub public_client_redirect_uris: Vec<String>,
     /// Client secrets.
     #[serde(default)]
     pub secrets: Vec<ClientSecret>,
@@ -355,6 +424,41 @@ pub struct App {
     /// Requested application permissions (`Sites.FullControl.All` for Graph, or `{resource uri}/{role}`).
     #[serde(default)]
     pub application: Vec<String>,
+}
+
+/// Whether `requested` matches the registered redirect URI exactly. With
+/// `loopback_any_port`, the port of `http://localhost` / `http://127.0.0.1` redirect URIs is ignored
+/// (Microsoft's loopback exception, RFC 8252 §7.3).
+pub(crate) fn redirect_matches(registered: &str, requested: &str, loopback_any_port: bool) -> bool {
+    if registered == requested {
+        return true;
+    }
+    if !loopback_any_port {
+        return false;
+    }
+    match (url::Url::parse(registered), url::Url::parse(requested)) {
+        (Ok(a), Ok(b)) => {
+            let loopback =
+                |u: &url::Url| matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+            a.scheme() == "http"
+                && b.scheme() == "http"
+                && loopback(&a)
+                && a.host_str() == b.host_str()
+                && a.path() == b.path()
+                && a.query() == b.query()
+        }
+        _ => false,
+    }
+}
+
+impl App {
+    /// Whether `uri` is one of the app's public-client ("mobile and desktop applications")
+    /// redirect URIs.
+    pub(crate) fn is_public_redirect(&self, uri: &str, loopback_any_port: bool) -> bool {
+        self.public_client_redirect_uris
+            .iter()
+            .any(|r| redirect_matches(r, uri, loopback_any_port))
+    }
 }
 
 fn multi() -> SignInAudience {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::aad::{AadError, aad_timestamp, error_uri};
 use crate::crypto::random_token;
 use crate::ctx::Ctx;
-use crate::model::User;
+use crate::model::{User, redirect_matches};
 use crate::state::{AuthCode, Flow, FlowKind, ScopeRef, State as SimState};
 
 #[derive(Template)]
@@ -78,7 +78,7 @@ struct FormPostPage {
     fields: Vec<(String, String)>,
 }
 
-fn html<T: Template>(page: &T, status: StatusCode) -> Response {
+pub(crate) fn html<T: Template>(page: &T, status: StatusCode) -> Response {
     match page.render() {
         Ok(body) => {
             let mut resp = (status, Html(body)).into_response();
@@ -97,7 +97,7 @@ fn html<T: Template>(page: &T, status: StatusCode) -> Response {
 
 /// An error shown on a page instead of a redirect (the redirect URI is not trusted, or the flow has
 /// no one to return to).
-fn error_page(st: &SimState, code: u32, message: &str) -> Response {
+pub(crate) fn error_page(st: &SimState, code: u32, message: &str) -> Response {
     let heading = match code {
         53003 => "You cannot access this right now",
         50057 => "Your account has been disabled",
@@ -212,31 +212,6 @@ pub(crate) async fn admin_consent_legacy(
     start_flow(&ctx, &tenant, q, FlowKind::LegacyAdminConsent)
 }
 
-/// Whether `requested` matches the registered redirect URI exactly. With
-/// `loopback_any_port`, the port of `http://localhost` / `http://127.0.0.1` redirect URIs is ignored
-/// (Microsoft's loopback exception, RFC 8252 §7.3).
-fn redirect_matches(registered: &str, requested: &str, loopback_any_port: bool) -> bool {
-    if registered == requested {
-        return true;
-    }
-    if !loopback_any_port {
-        return false;
-    }
-    match (url::Url::parse(registered), url::Url::parse(requested)) {
-        (Ok(a), Ok(b)) => {
-            let loopback =
-                |u: &url::Url| matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-            a.scheme() == "http"
-                && b.scheme() == "http"
-                && loopback(&a)
-                && a.host_str() == b.host_str()
-                && a.path() == b.path()
-                && a.query() == b.query()
-        }
-        _ => false,
-    }
-}
-
 fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Response {
     let mut st = ctx.lock();
     st.sweep();
@@ -288,10 +263,12 @@ fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Res
             "The request body must contain the following parameter: 'redirect_uri'.",
         );
     };
+    let any_port = st.settings.loopback_redirect_any_port;
     if !app
         .redirect_uris
         .iter()
-        .any(|r| redirect_matches(r, &redirect_uri, st.settings.loopback_redirect_any_port))
+        .any(|r| redirect_matches(r, &redirect_uri, any_port))
+        && !app.is_public_redirect(&redirect_uri, any_port)
     {
         let msg = format!(
             "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this.",
@@ -317,6 +294,7 @@ fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Res
         mfa_done: false,
         sign_in_ip: None,
         created: st.now(),
+        device_user_code: None,
     };
     // From here on the redirect URI is trusted: errors go back to the app.
     match kind {
@@ -361,7 +339,7 @@ fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Res
                 return redirect_error(&st, &flow, &e, &[]);
             }
         }
-        FlowKind::AdminConsent | FlowKind::LegacyAdminConsent => {}
+        FlowKind::AdminConsent | FlowKind::LegacyAdminConsent | FlowKind::DeviceCode => {}
     }
     let scopes: Vec<String> = match (kind, &q.scope) {
         (FlowKind::LegacyAdminConsent, _) => Vec::new(),
@@ -380,9 +358,19 @@ fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Res
         return redirect_error(&st, &flow, &e, &[]);
     }
     flow.scopes = scopes;
+    show_sign_in(ctx, &mut st, tenant, flow)
+}
+
+/// Starts the sign-in of `flow` (password, then MFA, conditional access and consent as the flow
+/// needs): the sign-in page, on the authority `{base}/{tenant}`.
+pub(crate) fn show_sign_in(ctx: &Ctx, st: &mut SimState, tenant: &str, flow: Flow) -> Response {
+    let app_name = st
+        .app(flow.client_id)
+        .map(|a| a.display_name.clone())
+        .unwrap_or_default();
     let id = random_token(24);
     let page = SigninPage {
-        app_name: &app.display_name,
+        app_name: &app_name,
         action: format!("{}/{tenant}/login", ctx.base),
         flow: &id,
         login_hint: flow.login_hint.as_deref().unwrap_or(""),
@@ -395,6 +383,10 @@ fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Res
 
 /// Builds the error redirect (entra-facts §1.2, §1.4).
 fn redirect_error(st: &SimState, flow: &Flow, e: &AadError, extra: &[(&str, &str)]) -> Response {
+    if flow.kind == FlowKind::DeviceCode {
+        // The verification page has no app to return to: the error is shown.
+        return error_page(st, e.code, &e.message);
+    }
     let trace = Uuid::new_v4().to_string();
     let corr = Uuid::new_v4().to_string();
     let description = e.description(st.now(), &trace, &corr);
@@ -792,7 +784,7 @@ fn proceed(ctx: &Ctx, st: &mut SimState, tenant: &str, id: &str, flow: Flow) -> 
             st.flows.insert(id.to_owned(), flow);
             resp
         }
-        FlowKind::Authorize => {
+        FlowKind::Authorize | FlowKind::DeviceCode => {
             let missing = missing_consent(st, t, &flow, uid);
             let sp_missing = st.sp(t, app.client_id).is_none();
             // `prompt=admin_consent` is accepted in practice but UNVERIFIED in Microsoft's
@@ -835,6 +827,9 @@ fn issue_code(st: &mut SimState, t: usize, flow: &Flow) -> Response {
     let Some((_, uid)) = flow.user else {
         return expired_flow(st);
     };
+    if flow.kind == FlowKind::DeviceCode {
+        return device_signed_in(st, t, flow, uid);
+    }
     let code = format!("1.SIM.{}", random_token(48));
     let now = st.now();
     st.codes.insert(
@@ -891,13 +886,14 @@ pub(crate) async fn consent(
     let Some(user) = st.user(t, uid).cloned() else {
         return expired_flow(&st);
     };
-    let admin_flow = flow.kind != FlowKind::Authorize;
+    let admin_flow = !matches!(flow.kind, FlowKind::Authorize | FlowKind::DeviceCode);
     let admin_extra: &[(&str, &str)] = if flow.kind == FlowKind::AdminConsent {
         &[("admin_consent", "True")]
     } else {
         &[]
     };
     match f.decision.as_str() {
+        "cancel" if flow.kind == FlowKind::DeviceCode => device_declined(&mut st, &flow),
         "cancel" => {
             let e = AadError::new(
                 65004,
@@ -991,4 +987,54 @@ fn need_admin_redirect(st: &SimState, flow: &Flow, extra: &[(&str, &str)]) -> Re
     )
     .with_error(&st.settings.admin_approval_error);
     redirect_error(st, flow, &e, extra)
+}
+
+/// The end of a device code sign-in: the device's next poll gets the tokens.
+fn device_signed_in(st: &mut SimState, t: usize, flow: &Flow, uid: Uuid) -> Response {
+    let user_code = flow.device_user_code.clone().unwrap_or_default();
+    let approved = crate::device::DeviceStatus::Approved {
+        tenant_id: st.tenants[t].id,
+        user_id: uid,
+        sign_in_ip: flow
+            .sign_in_ip
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+        mfa_done: flow.mfa_done,
+        auth_time: st.now(),
+    };
+    if st.approve_device_code(&user_code, approved).is_err() {
+        // It expired (or was used) while the user signed in.
+        return error_page(
+            st,
+            70019,
+            "Verification code expired. Go back to the device or application you're signing in to, get a new code and try again.",
+        );
+    }
+    let app_name = st
+        .app(flow.client_id)
+        .map(|a| a.display_name.clone())
+        .unwrap_or_default();
+    let message = format!(
+        "You have signed in to the {app_name} application on your device. You may now close this window."
+    );
+    let page = ErrorPage {
+        heading: &app_name,
+        message: &message,
+        code: 0,
+        trace_id: Uuid::new_v4().to_string(),
+        correlation_id: Uuid::new_v4().to_string(),
+        timestamp: aad_timestamp(st.now()),
+    };
+    html(&page, StatusCode::OK)
+}
+
+/// Cancel on the consent page of a device code sign-in: the device's next poll is told.
+fn device_declined(st: &mut SimState, flow: &Flow) -> Response {
+    if let Some(code) = &flow.device_user_code {
+        st.decline_device_code(code);
+    }
+    error_page(
+        st,
+        65004,
+        "User declined to consent to access the app. The device you are signing in to is told; you may close this window.",
+    )
 }

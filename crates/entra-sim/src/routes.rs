@@ -38,6 +38,14 @@ pub(crate) fn router(ctx: Ctx) -> Router {
         .route("/{tenant}/mfa", post(crate::pages::mfa))
         .route("/{tenant}/consent", post(crate::pages::consent))
         .route("/{tenant}/oauth2/v2.0/token", post(crate::token::token))
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            post(crate::devicelogin::devicecode),
+        )
+        .route(
+            crate::devicelogin::VERIFICATION_PATH,
+            get(crate::devicelogin::page).post(crate::devicelogin::enter_code),
+        )
         .route("/error", get(crate::pages::error_lookup))
         .route("/oidc/userinfo", get(crate::graph::userinfo))
         .route("/v1.0/{*rest}", any(crate::graph::graph_v1))
@@ -97,8 +105,8 @@ async fn discovery(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Respon
     };
     let t = format!("{base}/{segment}");
     // Only endpoints the simulator serves are advertised: Microsoft's document also names a
-    // `device_authorization_endpoint` and a `kerberos_endpoint`, but the simulator implements
-    // neither flow (Consentry uses neither), so a client must not be sent to a 404.
+    // `kerberos_endpoint`, but the simulator implements no Kerberos flow, so a client must not be
+    // sent to a 404. The device code flow is served (`devicelogin`).
     let body = json!({
         "token_endpoint": format!("{t}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -112,6 +120,7 @@ async fn discovery(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Respon
         "request_uri_parameter_supported": false,
         "userinfo_endpoint": format!("{base}/oidc/userinfo"),
         "authorization_endpoint": format!("{t}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{t}/oauth2/v2.0/devicecode"),
         "http_logout_supported": true,
         "frontchannel_logout_supported": true,
         "end_session_endpoint": format!("{t}/oauth2/v2.0/logout"),

@@ -53,6 +53,9 @@ pub(crate) struct RefreshGrant {
     /// IP address of the original interactive sign-in.
     pub sign_in_ip: IpAddr,
     pub mfa_done: bool,
+    /// Issued to a public client (no credential): refreshed without one.
+    #[serde(default)]
+    pub public_client: bool,
 }
 
 /// Which page flow a browser is in.
@@ -61,6 +64,8 @@ pub(crate) enum FlowKind {
     Authorize,
     AdminConsent,
     LegacyAdminConsent,
+    /// The device code verification page: signs the user in for a device (see `device`).
+    DeviceCode,
 }
 
 /// A sign-in flow in progress (the hidden `flow` field of the pages).
@@ -87,6 +92,8 @@ pub(crate) struct Flow {
     pub sign_in_ip: Option<IpAddr>,
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
+    /// The user code entered on the verification page (device code flows only).
+    pub device_user_code: Option<String>,
 }
 
 /// What kind of sign-in a log entry records (the beta API's `signInEventTypes`).
@@ -216,6 +223,8 @@ pub(crate) struct State {
     pub codes: HashMap<String, AuthCode>,
     pub refresh_tokens: HashMap<String, RefreshGrant>,
     pub flows: HashMap<String, Flow>,
+    /// Device codes (RFC 8628) by `device_code`; see `device`.
+    pub device_codes: HashMap<String, crate::device::DeviceCode>,
     pub faults: Vec<FaultRule>,
     /// A defect put into every ID token issued while set (not saved with the state).
     pub id_token_fault: Option<crate::faults::IdTokenFault>,
@@ -239,6 +248,7 @@ impl std::fmt::Debug for State {
             .field("codes", &self.codes.len())
             .field("refresh_tokens", &self.refresh_tokens.len())
             .field("flows", &self.flows.len())
+            .field("device_codes", &self.device_codes.len())
             .field("faults", &self.faults)
             .field("id_token_fault", &self.id_token_fault)
             .field("sign_ins", &self.sign_ins.len())
@@ -260,6 +270,7 @@ impl State {
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
             flows: HashMap::new(),
+            device_codes: HashMap::new(),
             faults: scenario.faults,
             id_token_fault: None,
             token_requests: HashMap::new(),
@@ -324,6 +335,7 @@ impl State {
             codes: HashMap::new(),
             refresh_tokens,
             flows: HashMap::new(),
+            device_codes: HashMap::new(),
             faults,
             id_token_fault: None,
             token_requests: HashMap::new(),
@@ -809,5 +821,8 @@ impl State {
             .retain(|_, c| c.issued_at + code_life + Duration::hours(1) > now);
         self.flows
             .retain(|_, f| f.created + Duration::hours(1) > now);
+        let device_life = Duration::seconds(self.settings.device_code.lifetime_secs);
+        self.device_codes
+            .retain(|_, d| d.issued_at + device_life + Duration::hours(1) > now);
     }
 }

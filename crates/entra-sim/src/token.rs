@@ -25,6 +25,8 @@ use crate::model::{App, CaRefreshIp};
 use crate::state::{RefreshGrant, ScopeRef, SignInEventType, SignInRecord, State as SimState};
 use crate::wellknown::{OIDC_SCOPES, synthetic_id};
 
+mod device_code;
+
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The token endpoint.
@@ -128,6 +130,12 @@ fn record_sign_in(
     let (Some(tenant_id), Some((app_id, app_name))) = (draft.tenant, draft.app) else {
         return;
     };
+    // A device polling while its user has not finished signing in is not a sign-in.
+    if let Err(e) = result
+        && matches!(e.error.as_str(), "authorization_pending" | "slow_down")
+    {
+        return;
+    }
     let Some(t) = st.tenant_by_id(tenant_id) else {
         return;
     };
@@ -234,14 +242,22 @@ impl Request<'_> {
         }
         if !matches!(
             grant_type.as_str(),
-            "authorization_code" | "refresh_token" | "client_credentials"
+            "authorization_code"
+                | "refresh_token"
+                | "client_credentials"
+                | crate::device::GRANT_TYPE
         ) {
             return Err(self.err(70003, "The app requested an unsupported grant type."));
         }
-        let azpacr = self.authenticate_client(&app, path_tenant)?;
+        // A public client (see `device_code::public_client`) sends no credential: azpacr "0".
+        let azpacr = match self.public_client(&app, &grant_type) {
+            Some(public) => public?,
+            None => self.authenticate_client(&app, path_tenant)?,
+        };
         match grant_type.as_str() {
             "client_credentials" => self.client_credentials(&app, path_tenant, azpacr),
             "authorization_code" => self.authorization_code(&app, path_tenant, azpacr),
+            crate::device::GRANT_TYPE => self.device_code(&app, path_tenant, azpacr),
             _ => self.refresh(&app, path_tenant, azpacr),
         }
     }
@@ -255,7 +271,7 @@ impl Request<'_> {
         )
     }
 
-    /// Returns `azpacr`: "1" for a secret, "2" for a certificate.
+    /// Returns `azpacr`: "1" for a secret, "2" for a certificate (public clients: `public_client`).
     fn authenticate_client(
         &self,
         app: &App,
@@ -621,6 +637,7 @@ impl Request<'_> {
             last_used: self.now,
             sign_in_ip: c.sign_in_ip,
             mfa_done: c.mfa_done,
+            public_client: azpacr == "0",
         };
         self.check_user_and_app(t, app, &grant)?;
         self.issue_delegated(t, app, &grant, &c.scopes, c.nonce.as_deref(), azpacr)

@@ -239,10 +239,11 @@ async fn every_endpoint_the_discovery_document_advertises_answers() {
             checked += 1;
         }
         assert!(
-            checked >= 5,
+            checked >= 6,
             "{checked} endpoints checked for {tenant}: {doc}"
         );
-        assert!(doc.get("device_authorization_endpoint").is_none());
+        assert!(doc.get("device_authorization_endpoint").is_some());
+        assert!(doc.get("kerberos_endpoint").is_none());
     }
     sim.shutdown().await;
 }
