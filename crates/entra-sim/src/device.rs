@@ -10,8 +10,6 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::state::State;
-
 /// `grant_type` of the device code grant (RFC 8628 §3.4).
 pub(crate) const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -91,53 +89,6 @@ pub(crate) enum UserCodeProblem {
     Expired,
     /// It was already used to sign in, or declined.
     AlreadyUsed,
-}
-
-impl State {
-    /// The pending device code whose user code is `typed`.
-    pub fn pending_device_code(&self, typed: &str) -> Result<&DeviceCode, UserCodeProblem> {
-        let code = normalize_user_code(typed);
-        let lifetime = self.settings.device_code.lifetime_secs;
-        let found = self
-            .device_codes
-            .values()
-            .find(|d| !code.is_empty() && d.user_code == code)
-            .ok_or(UserCodeProblem::Unknown)?;
-        if found.expired(self.now(), lifetime) {
-            return Err(UserCodeProblem::Expired);
-        }
-        if found.status != DeviceStatus::Pending {
-            return Err(UserCodeProblem::AlreadyUsed);
-        }
-        Ok(found)
-    }
-
-    /// Marks the device code of `user_code` signed in by the user; the device's next poll gets
-    /// the tokens.
-    pub fn approve_device_code(
-        &mut self,
-        user_code: &str,
-        approved: DeviceStatus,
-    ) -> Result<(), UserCodeProblem> {
-        self.pending_device_code(user_code)?;
-        let code = normalize_user_code(user_code);
-        if let Some(d) = self.device_codes.values_mut().find(|d| d.user_code == code) {
-            d.status = approved;
-        }
-        Ok(())
-    }
-
-    /// Marks the device code of `user_code` declined by the user.
-    pub fn decline_device_code(&mut self, user_code: &str) {
-        let code = normalize_user_code(user_code);
-        if let Some(d) = self
-            .device_codes
-            .values_mut()
-            .find(|d| d.user_code == code && d.status == DeviceStatus::Pending)
-        {
-            d.status = DeviceStatus::Declined;
-        }
-    }
 }
 
 #[cfg(test)]

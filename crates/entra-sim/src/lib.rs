@@ -38,9 +38,9 @@
 //!   logs (`auditLogs/signIns`) the pages and the token endpoint record; `control`: the control
 //!   API; `faults`: fault rules; `ctx`: the handlers' shared
 //!   context; `server`: TLS, the listener and the per-connection service that applies faults.
-//!   Modules refer only downwards (model, wellknown, error, crypto, aad, faults, scenario, state and
-//!   device, ctx;
-//!   then the endpoints; then routes, persist and server): no `use crate::` cycle.
+//!   Modules refer only downwards (model, wellknown, error, crypto, aad, faults, scenario, device,
+//!   state (which keeps the device codes), ctx; then the endpoints; then routes, persist and
+//!   server): no `use crate::` cycle.
 //! - `aad`: the identity platform's error body. **Architecture invariant:** every identity error is
 //!   an `AadError` whose OAuth `error`, HTTP status and `suberror` follow from its AADSTS code in one
 //!   table, so a code always answers the same way.

@@ -792,6 +792,54 @@ impl State {
         out
     }
 
+    /// The pending device code whose user code is `typed`.
+    pub fn pending_device_code(
+        &self,
+        typed: &str,
+    ) -> Result<&crate::device::DeviceCode, crate::device::UserCodeProblem> {
+        let code = crate::device::normalize_user_code(typed);
+        let lifetime = self.settings.device_code.lifetime_secs;
+        let found = self
+            .device_codes
+            .values()
+            .find(|d| !code.is_empty() && d.user_code == code)
+            .ok_or(crate::device::UserCodeProblem::Unknown)?;
+        if found.expired(self.now(), lifetime) {
+            return Err(crate::device::UserCodeProblem::Expired);
+        }
+        if found.status != crate::device::DeviceStatus::Pending {
+            return Err(crate::device::UserCodeProblem::AlreadyUsed);
+        }
+        Ok(found)
+    }
+
+    /// Marks the device code of `user_code` signed in by the user; the device's next poll gets
+    /// the tokens.
+    pub fn approve_device_code(
+        &mut self,
+        user_code: &str,
+        approved: crate::device::DeviceStatus,
+    ) -> Result<(), crate::device::UserCodeProblem> {
+        self.pending_device_code(user_code)?;
+        let code = crate::device::normalize_user_code(user_code);
+        if let Some(d) = self.device_codes.values_mut().find(|d| d.user_code == code) {
+            d.status = approved;
+        }
+        Ok(())
+    }
+
+    /// Marks the device code of `user_code` declined by the user.
+    pub fn decline_device_code(&mut self, user_code: &str) {
+        let code = crate::device::normalize_user_code(user_code);
+        if let Some(d) = self
+            .device_codes
+            .values_mut()
+            .find(|d| d.user_code == code && d.status == crate::device::DeviceStatus::Pending)
+        {
+            d.status = crate::device::DeviceStatus::Declined;
+        }
+    }
+
     /// Appends an entry to the sign-in logs, dropping the oldest beyond the capacity.
     pub fn record_sign_in(&mut self, record: SignInRecord) {
         if self.sign_ins.len() >= SIGN_IN_LOG_CAPACITY {
