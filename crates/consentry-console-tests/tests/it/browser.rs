@@ -1241,6 +1241,51 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     );
     s.shot("functions-gating").await;
 
+    // A delegated profile blocked by conditional access: its page shows the evidence from the
+    // tenant's sign-in logs under the reason (the policy's name and the refused address).
+    let blocked = s.env.profile("cloud-governance-delegated", None).await;
+    let cg_app = entra_sim::Scenario::contoso()
+        .client_id_for("cloud-governance-delegated")
+        .expect("app in the scenario");
+    s.env
+        .sim
+        .control()
+        .grant_admin_consent("contoso.onmicrosoft.com", cg_app)
+        .expect("admin consent");
+    let owner = "group.owner@contoso.onmicrosoft.com";
+    s.env
+        .authorize(
+            &blocked,
+            serde_json::json!({"method": "user"}),
+            owner,
+            Some("203.0.113.7"),
+        )
+        .await;
+    let policy: entra_sim::CaPolicy = serde_json::from_value(serde_json::json!({
+        "name": "Head office only", "users": [owner],
+        "allowed_ranges": ["198.51.100.0/24"], "action": "block"
+    }))
+    .expect("policy");
+    s.env
+        .sim
+        .control()
+        .set_ca_policies("contoso.onmicrosoft.com", vec![policy])
+        .expect("policy set");
+    s.goto(&format!("/console/profiles/{blocked}")).await;
+    s.click("#check-now").await;
+    let evidence = s.wait("#evidence").await.text().await.expect("text");
+    assert!(
+        evidence.contains("Head office only: failure") && evidence.contains("203.0.113.7"),
+        "{evidence}"
+    );
+    s.audit("evidence").await;
+    s.shot("evidence").await;
+    s.env
+        .sim
+        .control()
+        .set_ca_policies("contoso.onmicrosoft.com", vec![])
+        .expect("policy lifted");
+
     // A narrow screen: the list stacks its cells and stays usable.
     s.c.set_window_size(390, 900).await.expect("resize");
     s.goto("/console/profiles").await;
