@@ -83,6 +83,19 @@ else
   msal_pid=$!
 fi
 
+step "fuzz targets' build (in the background, at the lowest CPU priority)"
+# cargo-fuzz builds the targets in fuzz/target (its own lock and flags: opt-level 1 with coverage
+# instrumentation, so nothing is shared with the build below). Started now under `nice -n 19`, it
+# takes only the CPU the build's serial phases (linking, proc-macro chains) and the tests' waiting
+# leave idle, and is waited for at the fuzzing step. Building it in the background without `nice`,
+# during the tests only, was tried: the tests then took 160 s longer.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+fuzz_build_log="$(mktemp)"
+(cd fuzz && nice -n 19 cargo fuzz build -s none) >"$fuzz_build_log" 2>&1 &
+fuzz_build_pid=$!
+
 step "build, with clippy's lints (-D warnings)"
 # One build serves the lints, the tests and the doc tests. `cargo clippy` is `cargo check` with
 # clippy-driver wrapping rustc for the workspace's own crates: run separately it checks every
@@ -131,12 +144,13 @@ step "fuzzing (short bounded runs)"
 # instrumentation, no ASan). Each target starts from its committed corpus (fuzz/corpus/<target>/, also run
 # as regression tests by each crate); new inputs go to a scratch folder so the committed corpus stays as is.
 # A crash leaves its input in fuzz/artifacts/<target>/: add it to the corpus and a regression test.
-# The targets build at opt-level 1 (fuzz/Cargo.toml). Building them in the background during the tests
-# was tried: the tests then took 160 s longer and the whole run was no shorter.
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  cargo install cargo-fuzz --locked
+# The targets build at opt-level 1 (fuzz/Cargo.toml), in the background since the build step.
+if ! wait "$fuzz_build_pid"; then
+  echo "building the fuzz targets failed:" >&2
+  cat "$fuzz_build_log" >&2
+  exit 1
 fi
-(cd fuzz && cargo fuzz build -s none)
+rm -f "$fuzz_build_log"
 fuzz_seconds="${CONSENTRY_FUZZ_SECONDS:-20}"
 fuzz_targets=(pfx callback_query aadsts catalog)
 # The targets run side by side (each its own libFuzzer process and log), so the step takes one
