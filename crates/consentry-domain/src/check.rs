@@ -328,7 +328,7 @@ enum Evaluation {
         /// The consent user's refresh token was redeemed (its inactivity clock starts again).
         redeemed: bool,
         /// The sign-in log evidence behind a sign-in failure (see [`crate::evidence`]).
-        evidence: Option<Evidence>,
+        evidence: Option<FoundEvidence>,
     },
     /// Microsoft kept failing transiently. `near_inactivity`: the refresh token, unredeemed for
     /// long, nears Microsoft's inactivity limit (see `Checker::near_inactivity`).
@@ -529,6 +529,7 @@ impl Checker {
                         if redeemed {
                             profile.refresh_token_redeemed_at = Some(now);
                         }
+                        let evidence = evidence.map(|f| f.evidence);
                         self.conclude_pending(profile, &p, reason, granted, trigger, evidence)
                             .await
                     }
@@ -729,7 +730,7 @@ impl Checker {
             profile.granted_permissions = g;
         }
         let event = NewHistoryEvent {
-            evidence: evidence.clone(),
+            evidence: evidence.as_ref().map(|f| f.evidence.clone()),
             profile_id: profile.id,
             at: now,
             actor: trigger.actor(),
@@ -1244,7 +1245,7 @@ impl Checker {
         trigger: &CheckTrigger,
         granted: Option<Vec<GrantedPermission>>,
         last_checked_at: Option<OffsetDateTime>,
-        evidence: Option<Evidence>,
+        evidence: Option<FoundEvidence>,
     ) -> Result<Option<(AppProfile, ProfileStatus, bool)>, DomainError> {
         let now = self.core.clock().now();
         // A re-authorization may have started (or finished) while Microsoft was asked: its result
@@ -1266,7 +1267,7 @@ impl Checker {
             profile.reason = reason.clone();
             profile.updated_at = now;
             Some(NewHistoryEvent {
-                evidence: evidence.clone(),
+                evidence: evidence.as_ref().map(|f| f.evidence.clone()),
                 profile_id: profile.id,
                 at: now,
                 actor: trigger.actor(),
@@ -1318,7 +1319,7 @@ impl Checker {
         trigger: &CheckTrigger,
         kept_alive: bool,
         granted: Option<Vec<GrantedPermission>>,
-        evidence: Option<Evidence>,
+        evidence: Option<FoundEvidence>,
     ) -> Result<CheckOutcome, DomainError> {
         let now = self.core.clock().now();
         let id = profile.id;
@@ -1359,14 +1360,19 @@ impl Checker {
         profile: &AppProfile,
         client: &ClientRef,
         reason: &StatusReason,
-    ) -> Option<Evidence> {
+    ) -> Option<FoundEvidence> {
         if !reason.is_sign_in_failure() {
             return None;
         }
         let upn = profile.consent_user.as_ref()?.upn.to_string();
         if profile.reason.as_ref() == Some(reason) {
             match self.core.store().reason_evidence(profile.id).await {
-                Ok(Some(kept)) if kept.is_conclusive() => return Some(kept),
+                Ok(Some(kept)) if kept.is_conclusive() => {
+                    return Some(FoundEvidence {
+                        evidence: kept,
+                        already_kept: true,
+                    });
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(profile = %profile.id, error = %e, "the evidence kept with the reason could not be read; reading the sign-in logs again");
@@ -1378,28 +1384,31 @@ impl Checker {
             upn,
             since: now - EVIDENCE_WINDOW,
         };
-        Some(
-            match self
-                .platform
-                .sign_in_log(profile.tenant_id, client, &query)
-                .await
-            {
-                Ok(entries) => Evidence::from_entries(now, entries),
-                Err(why) => {
-                    tracing::debug!(profile = %profile.id, why = ?why, "no sign-in log evidence");
-                    Evidence::Unavailable { read_at: now, why }
-                }
-            },
-        )
+        let evidence = match self
+            .platform
+            .sign_in_log(profile.tenant_id, client, &query)
+            .await
+        {
+            Ok(entries) => Evidence::from_entries(now, entries),
+            Err(why) => {
+                tracing::debug!(profile = %profile.id, why = ?why, "no sign-in log evidence");
+                Evidence::Unavailable { read_at: now, why }
+            }
+        };
+        Some(FoundEvidence {
+            evidence,
+            already_kept: false,
+        })
     }
 
-    /// Keeps `evidence` with the profile's current reason, or clears what a sign-in failure
-    /// left when the profile's reason was one (`previous`) and no longer is. No statement when
-    /// there is nothing to keep or clear (the common case: a valid profile checked again).
+    /// Keeps newly read `evidence` with the profile's current reason, or clears what a sign-in
+    /// failure left when the profile's reason was one (`previous`) and no longer is. No statement
+    /// when there is nothing new to keep or clear (a valid profile checked again, or an invalid
+    /// one whose kept evidence was reused).
     async fn keep_evidence(
         &self,
         profile: &AppProfile,
-        evidence: Option<&Evidence>,
+        evidence: Option<&FoundEvidence>,
         previous: Option<&StatusReason>,
     ) -> Result<(), DomainError> {
         let store = self.core.store();
@@ -1409,7 +1418,12 @@ impl Checker {
             .as_ref()
             .is_some_and(StatusReason::is_sign_in_failure);
         match evidence {
-            Some(e) => store.set_reason_evidence(profile.id, Some(e)).await?,
+            Some(f) if !f.already_kept => {
+                store
+                    .set_reason_evidence(profile.id, Some(&f.evidence))
+                    .await?;
+            }
+            Some(_) => {}
             None if was_sign_in_failure && !is_sign_in_failure => {
                 store.set_reason_evidence(profile.id, None).await?;
             }
@@ -1417,6 +1431,13 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// Sign-in log evidence a check found: read now, or the evidence already kept with the same reason.
+struct FoundEvidence {
+    evidence: Evidence,
+    /// Reused from the store: nothing to write back.
+    already_kept: bool,
 }
 
 /// How far back a check looks in the tenant's sign-in logs for the consent user's failed sign-ins.
