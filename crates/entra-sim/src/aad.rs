@@ -26,6 +26,23 @@ pub(crate) fn aad_timestamp(t: OffsetDateTime) -> String {
     .unwrap_or_default()
 }
 
+/// A form-encoded request body of the identity platform's endpoints: each field's first value.
+pub(crate) fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+    let mut form = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    form
+}
+
+/// The `client-request-id` a client sent, echoed as the correlation ID of an error.
+pub(crate) fn client_request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// The error lookup page for a code.
 pub(crate) fn error_uri(base: &str, code: u32) -> String {
     format!("{base}/error?code={code}")

@@ -43,14 +43,8 @@ pub(crate) async fn devicecode(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut form: HashMap<String, String> = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(&body) {
-        form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-    }
-    let correlation = headers
-        .get("client-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let form = crate::aad::form_fields(&body);
+    let correlation = crate::aad::client_request_id(&headers);
     let mut st = ctx.lock();
     st.sweep();
     let now = st.now();
