@@ -120,6 +120,16 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
             secret.expose_secret().to_string(),
         ));
     }
+    if let Some((client_id, secret)) = scenario.consentry_app() {
+        vars.push((
+            "CONSENTRY_CONSENTRY_APP__CLIENT_ID".into(),
+            client_id.to_string(),
+        ));
+        vars.push((
+            "CONSENTRY_CONSENTRY_APP__CLIENT_SECRET".into(),
+            secret.expose_secret().to_string(),
+        ));
+    }
     let mut cfg = Config::load(config_file, vars)?;
     cfg.data_dir = args.data_dir.clone();
     cfg.database_url = None;

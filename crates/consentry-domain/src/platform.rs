@@ -19,6 +19,9 @@ pub enum ClientRef {
         /// Catalog key of the app type.
         app_type: String,
     },
+    /// Consentry's own multi-tenant app registration (`[consentry_app]` in the configuration): the
+    /// console's "Sign in with Microsoft" and connecting a tenant by administrator consent.
+    Consentry,
     /// A customer's custom Azure app, authenticated with its certificate.
     Custom {
         /// The custom app's application (client) ID.
@@ -37,6 +40,7 @@ impl std::fmt::Debug for ClientRef {
                 .debug_struct("Vendor")
                 .field("app_type", app_type)
                 .finish(),
+            ClientRef::Consentry => f.write_str("Consentry"),
             ClientRef::Custom { app_id, .. } => f
                 .debug_struct("Custom")
                 .field("app_id", app_id)
@@ -272,6 +276,9 @@ impl PlatformError {
 pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
     /// The vendor app's client ID for an app type, if Consentry has credentials for it.
     fn vendor_client_id(&self, app_type: &str) -> Option<AppId>;
+
+    /// The client ID of Consentry's own app registration ([`ClientRef::Consentry`]), if configured.
+    fn consentry_client_id(&self) -> Option<AppId>;
 
     /// The URL of the v2 admin-consent page (`/{tenant}/v2.0/adminconsent`) returning to Consentry's callback.
     fn admin_consent_url(&self, tenant: TenantId, client_id: AppId, state: &str) -> String;

@@ -98,6 +98,7 @@ pub struct EntraPlatform {
     client: EntraClient,
     redirect_uri: String,
     vendor_apps: BTreeMap<String, VendorApp>,
+    consentry_app: Option<VendorApp>,
     retry: RetryPolicy,
     sign_in_prompt: Option<Prompt>,
     catalog: Arc<Catalog>,
@@ -165,6 +166,7 @@ impl fmt::Debug for EntraPlatform {
             .field("graph", &self.client.config().graph)
             .field("redirect_uri", &self.redirect_uri)
             .field("vendor_apps", &self.vendor_apps)
+            .field("consentry_app", &self.consentry_app)
             .field("retry", &self.retry)
             .field("sign_in_prompt", &self.sign_in_prompt)
             .finish_non_exhaustive()
@@ -193,6 +195,7 @@ impl EntraPlatform {
             client,
             redirect_uri,
             vendor_apps,
+            consentry_app: None,
             retry: RetryPolicy::default(),
             sign_in_prompt: Some(Prompt::SelectAccount),
             catalog: Arc::new(Catalog::builtin()),
@@ -200,6 +203,13 @@ impl EntraPlatform {
             clock: Arc::new(consentry_domain::SystemClock),
             certificates: CertificateCache::default(),
         })
+    }
+
+    /// Consentry's own multi-tenant app registration ([`ClientRef::Consentry`]): the console's
+    /// "Sign in with Microsoft" and connecting a tenant by administrator consent.
+    pub fn with_consentry_app(mut self, app: VendorApp) -> Self {
+        self.consentry_app = Some(app);
+        self
     }
 
     /// Replaces the retry policy used for idempotent calls (default: [`RetryPolicy::default`]).
@@ -253,6 +263,15 @@ impl EntraPlatform {
                 })?;
                 Ok((app.client_id.to_string(), app.credential.clone()))
             }
+            ClientRef::Consentry => {
+                let app = self.consentry_app.as_ref().ok_or_else(|| PlatformError {
+                    cause: PlatformCause::NotConfigured,
+                    aadsts: None,
+                    error: None,
+                    message: "Consentry's own app registration is not configured: set `[consentry_app]` (client_id and a client secret or certificate) in Consentry's configuration".into(),
+                })?;
+                Ok((app.client_id.to_string(), app.credential.clone()))
+            }
             ClientRef::Custom {
                 app_id,
                 pfx,
@@ -287,7 +306,7 @@ impl EntraPlatform {
                 .catalog
                 .app_type(app_type)
                 .is_some_and(|a| a.delegated_scopes().next().is_none()),
-            ClientRef::Custom { .. } => false,
+            ClientRef::Consentry | ClientRef::Custom { .. } => false,
         }
     }
 
@@ -425,6 +444,10 @@ fn first<'a>(
 impl IdentityPlatform for EntraPlatform {
     fn vendor_client_id(&self, app_type: &str) -> Option<AppId> {
         self.vendor_apps.get(app_type).map(|a| a.client_id)
+    }
+
+    fn consentry_client_id(&self) -> Option<AppId> {
+        self.consentry_app.as_ref().map(|a| a.client_id)
     }
 
     fn admin_consent_url(&self, tenant: TenantId, client_id: AppId, state: &str) -> String {

@@ -228,6 +228,10 @@ pub struct Config {
     pub entra: EntraConfig,
     /// The vendor's app registrations, by catalog app-type key (`[apps.insights-m365]`).
     pub apps: BTreeMap<String, VendorAppConfig>,
+    /// Consentry's own multi-tenant app registration (`[consentry_app]`, same keys as an `[apps.*]`
+    /// entry), in the vendor's tenant: the console's "Sign in with Microsoft" and connecting a tenant
+    /// by administrator consent. Both are off while it is unset.
+    pub consentry_app: Option<VendorAppConfig>,
     /// Scheduled checks.
     pub monitor: MonitorSettings,
     /// Longest time one request may take before it is answered 408 (seconds).
@@ -487,6 +491,7 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("entra", &self.entra)
             .field("apps", &self.apps)
+            .field("consentry_app", &self.consentry_app)
             .field("monitor", &self.monitor)
             .field("request_timeout_seconds", &self.request_timeout_seconds)
             .field("webhooks", &self.webhooks)
@@ -524,6 +529,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             entra: EntraConfig::default(),
             apps: BTreeMap::new(),
+            consentry_app: None,
             monitor: MonitorSettings::default(),
             request_timeout_seconds: 60,
             webhooks: WebhookSettings::default(),
@@ -1080,12 +1086,24 @@ mod tests {
                     "CONSENTRY_DATABASE_URL",
                     "postgres://u:hunter2@db/consentry",
                 ),
+                (
+                    "CONSENTRY_CONSENTRY_APP__CLIENT_ID",
+                    "c0de0000-0000-4000-8000-0000000000c0",
+                ),
+                ("CONSENTRY_CONSENTRY_APP__CLIENT_SECRET", "own-app-secret"),
             ]),
         )
         .unwrap();
+        let app = c
+            .consentry_app
+            .as_ref()
+            .expect("[consentry_app] from the environment");
+        assert_eq!(app.client_id, "c0de0000-0000-4000-8000-0000000000c0");
         let d = format!("{c:?}");
         assert!(
-            !d.contains("super-secret-token-value") && !d.contains("hunter2"),
+            !d.contains("super-secret-token-value")
+                && !d.contains("hunter2")
+                && !d.contains("own-app-secret"),
             "{d}"
         );
     }

@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
 use crate::auth::OperatorToken;
-use crate::config::{Config, redact_url};
+use crate::config::{Config, VendorAppConfig, redact_url};
 use crate::{AppState, router};
 
 /// Why Consentry could not start. Each message names what to fix.
@@ -80,43 +80,47 @@ pub fn vendor_apps(
                 "apps.{key}: no app type {key:?} in the catalog (`consentry catalog list` shows the keys)"
             )));
         }
-        let client_id = AppId::parse(&app.client_id)
-            .map_err(|e| StartupError::Config(format!("apps.{key}.client_id: {e}")))?;
-        let vendor = if let Some(s) = &app.client_secret {
-            VendorApp::with_secret(client_id, s.clone())
-        } else if let Some(p) = &app.client_secret_file {
-            VendorApp::with_secret(
-                client_id,
-                read_secret_file(p, &format!("apps.{key}.client_secret"))?,
-            )
-        } else if let Some(p) = &app.certificate_file {
-            let password = match (&app.certificate_password, &app.certificate_password_file) {
-                (Some(pw), _) => pw.clone(),
-                (None, Some(f)) => {
-                    read_secret_file(f, &format!("apps.{key}.certificate_password"))?
-                }
-                (None, None) => SecretString::from(String::new()),
-            };
-            let bytes = std::fs::read(p).map_err(|e| {
-                StartupError::Config(format!("apps.{key}.certificate_file {}: {e}", p.display()))
-            })?;
-            let cert = ClientCertificate::from_pfx(
-                &bytes,
-                password.expose_secret(),
-                time::OffsetDateTime::now_utc(),
-            )
-            .map_err(|e| {
-                StartupError::Config(format!("apps.{key}.certificate_file {}: {e}", p.display()))
-            })?;
-            VendorApp::with_certificate(client_id, cert)
-        } else {
-            return Err(StartupError::Config(format!(
-                "apps.{key}: give client_secret, client_secret_file or certificate_file"
-            )));
-        };
+        let vendor = vendor_app(app, &format!("apps.{key}"))?;
         apps.insert(key.clone(), vendor);
     }
     Ok(apps)
+}
+
+/// One app registration's client ID and credential from its configuration entry (`what` names the
+/// entry in error messages, e.g. `apps.insights-m365`).
+fn vendor_app(app: &VendorAppConfig, what: &str) -> Result<VendorApp, StartupError> {
+    let client_id = AppId::parse(&app.client_id)
+        .map_err(|e| StartupError::Config(format!("{what}.client_id: {e}")))?;
+    Ok(if let Some(s) = &app.client_secret {
+        VendorApp::with_secret(client_id, s.clone())
+    } else if let Some(p) = &app.client_secret_file {
+        VendorApp::with_secret(
+            client_id,
+            read_secret_file(p, &format!("{what}.client_secret"))?,
+        )
+    } else if let Some(p) = &app.certificate_file {
+        let password = match (&app.certificate_password, &app.certificate_password_file) {
+            (Some(pw), _) => pw.clone(),
+            (None, Some(f)) => read_secret_file(f, &format!("{what}.certificate_password"))?,
+            (None, None) => SecretString::from(String::new()),
+        };
+        let bytes = std::fs::read(p).map_err(|e| {
+            StartupError::Config(format!("{what}.certificate_file {}: {e}", p.display()))
+        })?;
+        let cert = ClientCertificate::from_pfx(
+            &bytes,
+            password.expose_secret(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| {
+            StartupError::Config(format!("{what}.certificate_file {}: {e}", p.display()))
+        })?;
+        VendorApp::with_certificate(client_id, cert)
+    } else {
+        return Err(StartupError::Config(format!(
+            "{what}: give client_secret, client_secret_file or certificate_file"
+        )));
+    })
 }
 
 /// Builds the identity-platform adapter from the configuration: Microsoft's (or entra-sim's)
@@ -137,8 +141,12 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
     })
     .map_err(|e| StartupError::Config(format!("entra: {e}")))?;
     let apps = vendor_apps(cfg, catalog)?;
-    Ok(EntraPlatform::new(client, cfg.callback_url(), apps)
-        .map_err(|e| StartupError::Config(format!("public_url: {e}")))?
+    let mut platform = EntraPlatform::new(client, cfg.callback_url(), apps)
+        .map_err(|e| StartupError::Config(format!("public_url: {e}")))?;
+    if let Some(app) = &cfg.consentry_app {
+        platform = platform.with_consentry_app(vendor_app(app, "consentry_app")?);
+    }
+    Ok(platform
         .with_catalog(catalog.clone())
         .with_retry_policy(consentry_entra::RetryPolicy {
             max_attempts: cfg.entra.retry_attempts,

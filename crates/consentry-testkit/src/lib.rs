@@ -111,6 +111,16 @@ pub fn sim_settings(
             secret.expose_secret().to_string(),
         ));
     }
+    if let Some((client_id, secret)) = scenario.consentry_app() {
+        vars.push((
+            "CONSENTRY_CONSENTRY_APP__CLIENT_ID".into(),
+            client_id.to_string(),
+        ));
+        vars.push((
+            "CONSENTRY_CONSENTRY_APP__CLIENT_SECRET".into(),
+            secret.expose_secret().to_string(),
+        ));
+    }
     vars
 }
 

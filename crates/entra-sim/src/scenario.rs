@@ -57,6 +57,17 @@ impl Scenario {
             .map(|a| a.client_id)
     }
 
+    /// Consentry's own app registration (display name "Consentry": the console's "Sign in with
+    /// Microsoft" and connecting a tenant by consent) with its first client secret: what a Consentry
+    /// configured against this scenario needs (`[consentry_app]`).
+    pub fn consentry_app(&self) -> Option<(uuid::Uuid, secrecy::SecretString)> {
+        let app = self
+            .apps
+            .iter()
+            .find(|a| a.display_name == "Consentry" && a.catalog_key.is_none())?;
+        Some((app.client_id, app.secrets.first()?.value.clone()))
+    }
+
     /// The vendor's multi-tenant apps that stand for a catalog app type, with their first client
     /// secret: what a Consentry configured against this scenario needs (`[apps.<key>]`).
     /// Tenant-owned custom apps are left out: their owners authenticate with certificates.

@@ -292,6 +292,7 @@ impl Reauthorizer {
         let client_id = match &client {
             ClientRef::Custom { app_id, .. } => Some(*app_id),
             ClientRef::Vendor { app_type } => self.platform.vendor_client_id(app_type),
+            ClientRef::Consentry => self.platform.consentry_client_id(),
         };
         let not_configured = PlatformError {
             cause: PlatformCause::NotConfigured,

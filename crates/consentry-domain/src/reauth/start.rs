@@ -137,6 +137,12 @@ impl Reauthorizer {
         let client_id = match &choice.client {
             ClientRef::Custom { app_id, .. } => *app_id,
             ClientRef::Vendor { .. } => self.vendor_client_id(app)?,
+            // A choice is built from the catalog: an app profile never acts as Consentry's own app.
+            ClientRef::Consentry => {
+                return Err(DomainError::Internal(
+                    "a re-authorization cannot act as Consentry's own app registration".into(),
+                ));
+            }
         };
         if req.handoff && self.link_base.is_none() {
             return Err(DomainError::Conflict(
