@@ -6,7 +6,7 @@
 //! platform). The modules read top-down: identifiers, statuses and the model at the bottom, the
 //! errors, the access rule, then the ports with the records they carry, and the services above them
 //! ([`service`], [`account`], [`audit`], [`keys`], [`webhooks`], [`mail`], [`scan`], [`check`], [`reauth`],
-//! [`rollouts`], [`campaigns`]).
+//! [`rollouts`], [`campaigns`], [`throttle`]).
 
 pub mod access;
 pub mod account;
@@ -27,6 +27,7 @@ pub mod rollouts;
 pub mod scan;
 pub mod service;
 pub mod status;
+pub mod throttle;
 pub mod view;
 pub mod webhooks;
 
@@ -74,8 +75,8 @@ pub use platform::{
 pub use ports::{
     ApiKey, ApiKeyStore, Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow,
     CheckSchedule, EmailKind, EmailRecord, EmailState, LeasedCheck, LeasedEmail, MailStore,
-    NewCampaignTenant, NewEmail, RolloutMember, RolloutStore, ScheduleStore, Webhook,
-    WebhookDelivery, WebhookStore,
+    NewCampaignTenant, NewEmail, RolloutMember, RolloutStore, ScheduleStore, ThrottleEntry,
+    ThrottleStore, Webhook, WebhookDelivery, WebhookStore,
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use reauth::{
@@ -95,5 +96,6 @@ pub use service::{Consentry, NewProfile};
 pub use status::{
     ActionOwner, CaRequirement, ProfileStatus, StatusReason, conditional_access_preparation,
 };
+pub use throttle::{DeviceToken, SignInAttempt, SignInThrottle};
 pub use view::{ProfileView, ReasonView};
 pub use webhooks::{NewWebhook, Webhooks};

@@ -115,6 +115,11 @@ impl Consentry {
         &self.clock
     }
 
+    /// The console's sign-in throttle over the same store (shared by every replica) and clock.
+    pub fn sign_in_throttle(&self) -> crate::throttle::SignInThrottle {
+        crate::throttle::SignInThrottle::new(self.store.clone(), self.clock.clone())
+    }
+
     /// The audit log over the same store and clock.
     pub fn audit(&self) -> crate::audit::AuditLog {
         crate::audit::AuditLog::new(self.store.clone(), self.clock.clone())

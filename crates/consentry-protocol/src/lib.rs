@@ -8,6 +8,8 @@
 //!   [`entra_error::EntraError`] with the [`entra_error::Cause`] each means for an app profile;
 //!   `consentry-entra` re-exports them and builds them from its HTTP answers.
 //! - [`diagnosis`]: those errors as the domain's `PlatformError`.
+//! - [`forwarded`]: the client's address behind trusted proxies, from `Forwarded` /
+//!   `X-Forwarded-For` ([`forwarded::client_address`]), which `consentry-server` calls for every request.
 //!
 //! Why a crate of its own: the fuzz package (`fuzz/`, its own workspace, built in release mode with
 //! coverage instrumentation) depends on what it fuzzes. Depending on `consentry-server` for one
@@ -20,6 +22,7 @@
 pub mod callback;
 pub mod diagnosis;
 pub mod entra_error;
+pub mod forwarded;
 
 use entra_error::{EntraError, GraphError, IdentityError, parse_redirect_error};
 

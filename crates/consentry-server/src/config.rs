@@ -389,6 +389,42 @@ pub struct NetworkSettings {
     /// comma-separated string in `CONSENTRY_NETWORK__OUTBOUND_ADDRESSES`.
     #[serde(deserialize_with = "list_or_csv")]
     pub outbound_addresses: Vec<String>,
+    /// The load balancers and reverse proxies in front of Consentry (IP addresses or CIDR ranges),
+    /// whose `Forwarded` / `X-Forwarded-For` headers are believed: the client address they forward
+    /// is the one the sign-in throttle counts and the audit log records. Empty (the default): no
+    /// forwarding header is believed, the connection's peer is the client. A TOML list, or one
+    /// comma-separated string in `CONSENTRY_NETWORK__TRUSTED_PROXIES`.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub trusted_proxies: Vec<String>,
+}
+
+impl NetworkSettings {
+    /// The trusted proxies as address ranges (a validated configuration's entries always parse).
+    pub fn trusted_proxy_ranges(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| trusted_proxy(p).ok())
+            .collect()
+    }
+}
+
+/// One `[network] trusted_proxies` entry: an IP address (a range of one) or a CIDR range with its host
+/// bits clear.
+fn trusted_proxy(value: &str) -> Result<ipnet::IpNet, String> {
+    let v = value.trim();
+    if let Ok(ip) = v.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    let net: ipnet::IpNet = v.parse().map_err(|_| {
+        format!("network.trusted_proxies: {value:?} is neither an IP address nor a CIDR range such as 10.0.0.0/8")
+    })?;
+    if net.trunc() != net {
+        return Err(format!(
+            "network.trusted_proxies: {value:?} has host bits set; give the range's first address ({})",
+            net.trunc()
+        ));
+    }
+    Ok(net)
 }
 
 /// A list of strings, or one comma-separated string (environment variables).
@@ -682,6 +718,13 @@ impl Config {
             .map(|a| outbound_address(a))
             .collect::<Result<_, _>>()
             .map_err(|m| invalid(origin, m))?;
+        self.network.trusted_proxies = self
+            .network
+            .trusted_proxies
+            .iter()
+            .map(|p| trusted_proxy(p).map(|n| n.to_string()))
+            .collect::<Result<_, _>>()
+            .map_err(|m| invalid(origin, m))?;
         self.public_url = self.public_url.trim_end_matches('/').to_string();
         self.entra.authority = self.entra.authority.trim_end_matches('/').to_string();
         self.entra.graph = self.entra.graph.trim_end_matches('/').to_string();
@@ -953,6 +996,46 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(named), "{e}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let c = Config::load(
+            None,
+            env(&[(
+                "CONSENTRY_NETWORK__TRUSTED_PROXIES",
+                "10.0.0.0/8, 192.0.2.7, 2001:db8::/32",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.network.trusted_proxies,
+            ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]
+        );
+        assert_eq!(c.network.trusted_proxy_ranges().len(), 3);
+        assert!(
+            Config::load(None, env(&[]))
+                .unwrap()
+                .network
+                .trusted_proxies
+                .is_empty()
+        );
+        for (bad, says) in [
+            ("10.0.0.1/8", "host bits set"),
+            (
+                "balancer.internal",
+                "neither an IP address nor a CIDR range",
+            ),
+            ("10.0.0.0/33", "neither an IP address nor a CIDR range"),
+        ] {
+            let e = Config::load(None, env(&[("CONSENTRY_NETWORK__TRUSTED_PROXIES", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("network.trusted_proxies") && e.contains(says),
+                "{bad}: {e}"
+            );
         }
     }
 

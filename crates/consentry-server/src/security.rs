@@ -23,6 +23,9 @@ pub struct SecurityConfig {
     /// The CSP of Consentry's HTML pages (the console, the consent link page, the callback's result
     /// pages): see [`page_csp`].
     pub page_csp: HeaderValue,
+    /// The proxies whose forwarding headers are believed (`[network] trusted_proxies`): see
+    /// [`SecurityConfig::client_address`].
+    pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
 }
 
 impl SecurityConfig {
@@ -33,7 +36,44 @@ impl SecurityConfig {
             tls,
             request_timeout,
             page_csp: page_csp(authority),
+            trusted_proxies: std::sync::Arc::from([]),
         }
+    }
+
+    /// Believes the forwarding headers of these proxies.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<ipnet::IpNet>) -> Self {
+        self.trusted_proxies = proxies.into();
+        self
+    }
+
+    /// The address a request came from: its connection's peer, or, when the peer is a trusted proxy,
+    /// the client it forwarded for (`Forwarded`, else `X-Forwarded-For`; see
+    /// [`consentry_protocol::forwarded`]).
+    pub fn client_address(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        if self.trusted_proxies.is_empty() {
+            return peer;
+        }
+        let values = |name: &str| -> Vec<&str> {
+            headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect()
+        };
+        let trusted = |ip: std::net::IpAddr| {
+            let ip = ip.to_canonical();
+            self.trusted_proxies.iter().any(|n| n.contains(&ip))
+        };
+        consentry_protocol::forwarded::client_address(
+            peer.to_canonical(),
+            &values("forwarded"),
+            &values("x-forwarded-for"),
+            trusted,
+        )
     }
 }
 

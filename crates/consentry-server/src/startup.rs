@@ -393,7 +393,8 @@ pub async fn build_state_with_clock(
             cfg.tls(),
             std::time::Duration::from_secs(cfg.request_timeout_seconds),
             &cfg.entra.authority,
-        ),
+        )
+        .with_trusted_proxies(cfg.network.trusted_proxy_ranges()),
         webhooks_allow_private: cfg.webhooks.allow_private,
         checker,
         webhook_stats: notifier.stats().clone(),
@@ -470,7 +471,8 @@ pub async fn serve(
         })
     };
     let st = state.clone();
-    // With the peer's address: the audit log and the sign-in throttle use it.
+    // With the peer's address: the audit log and the sign-in throttle use it (or, when the peer is a
+    // trusted proxy, the client address it forwards).
     // TCP_NODELAY: small answers go out at once instead of waiting for the peer's delayed ACK.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         if let Err(e) = tcp.set_nodelay(true) {

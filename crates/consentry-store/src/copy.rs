@@ -79,6 +79,8 @@ pub const TABLES: &[TableSpec] = &[
     table("email_outbox", "id"),
     table("digest_recipients", "org_id, position"),
     table("digest_days", "org_id"),
+    table("sign_in_throttle", "throttle_key"),
+    table("sign_in_devices", "token_hash, username"),
     table("audit_log", "seq"),
     TableSpec {
         name: "audit_head",

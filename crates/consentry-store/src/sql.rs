@@ -37,6 +37,7 @@ mod scan_profiles;
 mod schedule;
 mod secrets;
 mod tenancy;
+mod throttle;
 mod webhooks;
 
 pub use open::{Dialect, SchemaVersion};

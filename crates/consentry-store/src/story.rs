@@ -53,6 +53,7 @@ pub async fn run(store: &dyn Store) {
     rollouts(store).await;
     campaigns(store).await;
     mail(store).await;
+    sign_in_throttle(store).await;
 }
 
 mod accounts;
@@ -67,6 +68,7 @@ mod rollouts;
 mod scan_profiles;
 mod secrets;
 mod tenancy;
+mod throttle;
 
 pub use accounts::*;
 pub use audit::*;
@@ -80,3 +82,4 @@ pub use rollouts::*;
 pub use scan_profiles::*;
 pub use secrets::*;
 pub use tenancy::*;
+pub use throttle::*;

@@ -12,6 +12,7 @@ pub mod mail;
 pub mod rollouts;
 pub mod scan;
 pub mod schedule;
+pub mod throttle;
 pub mod webhooks;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ pub use self::mail::{EmailKind, EmailRecord, EmailState, LeasedEmail, MailStore,
 pub use self::rollouts::{RolloutMember, RolloutStore};
 pub use self::scan::{ScanAuth, ScanProfile, ScanProfileStore};
 pub use self::schedule::{CheckSchedule, LeasedCheck, ScheduleStore};
+pub use self::throttle::{ThrottleEntry, ThrottleStore};
 pub use self::webhooks::{Webhook, WebhookDelivery, WebhookStore};
 pub use crate::error::StoreError;
 use crate::ids::{DomainName, OrgId, ProfileId, TenantId};
@@ -53,6 +55,7 @@ pub trait Store:
     + RolloutStore
     + MailStore
     + CampaignStore
+    + ThrottleStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -21,21 +21,25 @@ use crate::security::cookie;
 pub const SESSION_COOKIE: &str = "consentry_session";
 /// The sign-in form's CSRF cookie (double submit, before any session exists).
 pub const LOGIN_COOKIE: &str = "consentry_login";
+/// The device cookie: a browser that signed in to an account before is not locked out by a
+/// stranger's failures for that account (see `consentry_domain::throttle`).
+pub const DEVICE_COOKIE: &str = "consentry_device";
 
-/// The address of the peer that sent the request (None when the server was not started with
-/// connection info, e.g. in-memory tests). Forwarding headers are not trusted.
+/// The address of the client that sent the request: the connection's peer, or, when the peer is one
+/// of the `[network] trusted_proxies`, the client address it forwarded (None when the server was not
+/// started with connection info, e.g. in-memory tests). Other peers' forwarding headers are ignored.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(
             parts
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
+                .map(|c| st.security.client_address(c.0.ip(), &parts.headers)),
         ))
     }
 }
@@ -259,7 +263,8 @@ impl std::fmt::Debug for LoginForm {
 /// The generic answer to a failed sign-in (wrong name, wrong password or locked out alike).
 pub const SIGN_IN_FAILED: &str = "The user name or password is not correct.";
 
-/// `POST /console/login`: checks the credentials (throttled per account and client IP),
+/// `POST /console/login`: checks the credentials (throttled per account and client IP, or per
+/// device for a browser that signed in to the account before),
 /// rotates the session, sets the cookie.
 pub async fn login(
     State(st): State<AppState>,
@@ -276,20 +281,29 @@ pub async fn login(
     // never looser.
     let ip = peer.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     let throttle = &st.console.throttle;
-    if let Err(wait) = throttle.check(&f.username, ip) {
-        tracing::warn!(client.ip = %ip, "console sign-in refused: locked out after repeated failures");
-        let mut res = login_response(
-            &st,
-            StatusCode::TOO_MANY_REQUESTS,
-            next,
-            Some(SIGN_IN_FAILED.into()),
-            f.username.chars().take(64).collect(),
-        );
-        let secs = wait.whole_seconds().max(1);
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
+    let attempt = consentry_domain::SignInAttempt {
+        account: Some(&f.username),
+        client: ip,
+        device: cookie(&headers, DEVICE_COOKIE),
+    };
+    match throttle.check(&attempt).await {
+        Ok(Ok(())) => {}
+        Ok(Err(wait)) => {
+            tracing::warn!(client.ip = %ip, "console sign-in refused: locked out after repeated failures");
+            let mut res = login_response(
+                &st,
+                StatusCode::TOO_MANY_REQUESTS,
+                next,
+                Some(SIGN_IN_FAILED.into()),
+                f.username.chars().take(64).collect(),
+            );
+            let secs = wait.whole_seconds().max(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return res;
         }
-        return res;
+        Err(e) => return ConsoleError::from(e).into_response(),
     }
     let previous = cookie(&headers, SESSION_COOKIE);
     match st
@@ -299,7 +313,17 @@ pub async fn login(
         .await
     {
         Ok(Some(new)) => {
-            throttle.success(&f.username, ip);
+            let device = match throttle
+                .success(&attempt, &new.active.account.username)
+                .await
+            {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    // The sign-in stands; the browser just stays unknown.
+                    tracing::error!(error = %e, "the sign-in throttle could not record a success");
+                    None
+                }
+            };
             tracing::info!(operator = %new.active.account.username, "console sign-in");
             let account = &new.active.account;
             audit_sign_in(
@@ -327,11 +351,26 @@ pub async fn login(
                 header::SET_COOKIE,
                 set_cookie(st.console.secure_cookies, LOGIN_COOKIE, "", Some(0)),
             );
+            if let Some(d) = device {
+                h.append(
+                    header::SET_COOKIE,
+                    set_cookie(
+                        st.console.secure_cookies,
+                        DEVICE_COOKIE,
+                        d.value(),
+                        Some(consentry_domain::throttle::DEVICE_LIFETIME.whole_seconds()),
+                    ),
+                );
+            }
             res
         }
         Ok(None) => {
-            if throttle.failure(&f.username, ip).is_some() {
-                tracing::warn!(client.ip = %ip, "console sign-in failures: locking out");
+            match throttle.failure(&attempt).await {
+                Ok(Some(_)) => {
+                    tracing::warn!(client.ip = %ip, "console sign-in failures: locking out");
+                }
+                Ok(None) => {}
+                Err(e) => return ConsoleError::from(e).into_response(),
             }
             // The name as typed (bounded); the organization when such an account exists.
             let typed: String = f

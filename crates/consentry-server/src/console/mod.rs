@@ -25,7 +25,6 @@ mod pages;
 mod personal_tokens;
 mod rollouts;
 mod scan;
-pub mod throttle;
 mod wizard;
 
 use axum::Router;
@@ -53,8 +52,8 @@ pub struct ConsoleState {
     pub accounts: Accounts,
     /// Whether cookies carry `Secure` (the public URL is https).
     pub secure_cookies: bool,
-    /// Failed sign-ins per account and per client IP.
-    pub throttle: throttle::SignInThrottle,
+    /// Failed sign-ins per account, client address and device, shared through the store.
+    pub throttle: consentry_domain::SignInThrottle,
 }
 
 impl ConsoleState {
@@ -63,7 +62,7 @@ impl ConsoleState {
         Self {
             accounts: svc.accounts(SessionPolicy::default(), HashCost::Recommended),
             secure_cookies: public_url.starts_with("https://"),
-            throttle: throttle::SignInThrottle::new(svc.clock().clone()),
+            throttle: svc.sign_in_throttle(),
         }
     }
 }

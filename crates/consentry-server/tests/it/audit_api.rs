@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 const TOKEN: &str = "test-operator-token-0123456789";
 const PASSWORD: &str = "console-password-1";
 
-struct App {
-    base: String,
-    state: AppState,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
+pub(crate) struct App {
+    pub(crate) base: String,
+    pub(crate) state: AppState,
+    pub(crate) http: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -31,17 +31,26 @@ impl Drop for App {
 
 async fn spawn_app() -> App {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = Config::load(
-        None,
-        vec![
-            (
-                "CONSENTRY_DATA_DIR".to_string(),
-                dir.path().display().to_string(),
-            ),
-            ("CONSENTRY_API_TOKEN".to_string(), TOKEN.to_string()),
-        ],
-    )
-    .unwrap();
+    let mut app = spawn_app_with(dir.path(), Vec::new()).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// A server on 127.0.0.1:0 over the data folder `data_dir` (several servers on one folder share its
+/// SQLite database, as replicas share one), with `extra` settings.
+pub(crate) async fn spawn_app_with(
+    data_dir: &std::path::Path,
+    extra: Vec<(String, String)>,
+) -> App {
+    let mut vars = vec![
+        (
+            "CONSENTRY_DATA_DIR".to_string(),
+            data_dir.display().to_string(),
+        ),
+        ("CONSENTRY_API_TOKEN".to_string(), TOKEN.to_string()),
+    ];
+    vars.extend(extra);
+    let cfg = Config::load(None, vars).unwrap();
     let mut state = consentry_server::build_state(&cfg).await.unwrap();
     state.console.accounts = Accounts::new(
         state.svc.store().clone(),
@@ -62,13 +71,13 @@ async fn spawn_app() -> App {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        _dir: dir,
+        _dir: None,
         shutdown: Some(tx),
     }
 }
 
 impl App {
-    async fn api(
+    pub(crate) async fn api(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -90,7 +99,7 @@ impl App {
         )
     }
 
-    async fn raw_get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+    pub(crate) async fn raw_get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
         let mut rb = self.http.get(format!("{}{path}", self.base));
         if let Some(c) = cookie {
             rb = rb.header(header::COOKIE, c);
@@ -123,7 +132,7 @@ impl App {
     }
 }
 
-fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
     resp.headers()
         .get_all(header::SET_COOKIE)
         .iter()
@@ -133,7 +142,7 @@ fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn hidden(body: &str, name: &str) -> String {
+pub(crate) fn hidden(body: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let i = body.find(&marker).expect("a hidden field");
     let rest = &body[i + marker.len()..];

@@ -18,5 +18,6 @@ mod reauth;
 mod rollouts;
 mod scan_console;
 mod scan_profiles;
+mod throttle;
 mod tokens;
 mod webhooks;
