@@ -53,6 +53,7 @@ pub async fn run(store: &dyn Store) {
     rollouts(store).await;
     campaigns(store).await;
     mail(store).await;
+    microsoft_sign_in(store).await;
 }
 
 mod accounts;
@@ -60,6 +61,7 @@ mod audit;
 mod campaigns;
 mod fixtures;
 mod mail;
+mod microsoft;
 mod pending;
 mod postgres;
 mod profiles;
@@ -73,6 +75,7 @@ pub use audit::*;
 pub use campaigns::*;
 pub use fixtures::*;
 pub use mail::*;
+pub use microsoft::*;
 pub use pending::*;
 pub use postgres::*;
 pub use profiles::*;

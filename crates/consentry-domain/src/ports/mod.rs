@@ -9,6 +9,7 @@ pub mod campaigns;
 pub mod clock;
 pub mod keys;
 pub mod mail;
+pub mod microsoft;
 pub mod rollouts;
 pub mod scan;
 pub mod schedule;
@@ -28,6 +29,7 @@ pub use self::campaigns::{
 pub use self::clock::{Clock, OffsetClock, SystemClock};
 pub use self::keys::{ApiKey, ApiKeyStore};
 pub use self::mail::{EmailKind, EmailRecord, EmailState, LeasedEmail, MailStore, NewEmail};
+pub use self::microsoft::{EntraIdentity, MemberRule, MicrosoftSignInStore, SignInAttempt};
 pub use self::rollouts::{RolloutMember, RolloutStore};
 pub use self::scan::{ScanAuth, ScanProfile, ScanProfileStore};
 pub use self::schedule::{CheckSchedule, LeasedCheck, ScheduleStore};
@@ -53,6 +55,7 @@ pub trait Store:
     + RolloutStore
     + MailStore
     + CampaignStore
+    + MicrosoftSignInStore
     + Send
     + Sync
     + std::fmt::Debug

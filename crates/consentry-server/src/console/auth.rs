@@ -60,7 +60,12 @@ async fn audit_sign_in(
         .await;
 }
 
-fn set_cookie(secure: bool, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+pub(super) fn set_cookie(
+    secure: bool,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+) -> HeaderValue {
     let mut c = format!("{name}={value}; Path=/console; HttpOnly; SameSite=Lax");
     if let Some(a) = max_age {
         c.push_str(&format!("; Max-Age={a}"));
@@ -171,7 +176,7 @@ fn url_escape(s: &str) -> String {
 }
 
 /// Where to go after sign-in: only console paths, never another site.
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with("/console")
@@ -192,15 +197,17 @@ struct LoginPage {
     next: String,
     error: Option<String>,
     username: String,
+    /// "Sign in with Microsoft" is offered.
+    microsoft: bool,
 }
 
 /// Query of the sign-in page.
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
-    next: Option<String>,
+    pub(super) next: Option<String>,
 }
 
-fn login_response(
+pub(super) fn login_response(
     st: &AppState,
     status: StatusCode,
     next: String,
@@ -217,6 +224,11 @@ fn login_response(
             next,
             error,
             username,
+            microsoft: st
+                .console
+                .microsoft
+                .as_ref()
+                .is_some_and(consentry_domain::MicrosoftSignIn::enabled),
         },
     );
     res.headers_mut().append(
