@@ -408,6 +408,34 @@ impl MicrosoftSignIn {
     }
 }
 
+impl crate::Consentry {
+    /// What an organization does with members of its tenants who sign in with Microsoft without an
+    /// admin role.
+    pub async fn member_rule(&self, org: OrgId) -> Result<MemberRule, DomainError> {
+        self.store().member_rule(org).await.map_err(|e| match e {
+            crate::ports::StoreError::NotFound(_) => DomainError::NotFound {
+                what: "organization",
+                id: org.to_string(),
+            },
+            e => e.into(),
+        })
+    }
+
+    /// Replaces it. Members already signed in keep their role until their next sign-in.
+    pub async fn set_member_rule(&self, org: OrgId, rule: MemberRule) -> Result<(), DomainError> {
+        self.store()
+            .set_member_rule(org, rule)
+            .await
+            .map_err(|e| match e {
+                crate::ports::StoreError::NotFound(_) => DomainError::NotFound {
+                    what: "organization",
+                    id: org.to_string(),
+                },
+                e => e.into(),
+            })
+    }
+}
+
 fn random(bytes: usize) -> String {
     crate::reauth::random_token(bytes)
 }
