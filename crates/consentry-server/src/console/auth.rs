@@ -48,6 +48,25 @@ async fn audit_sign_in(
     action: consentry_domain::AuditAction,
     ip: Option<std::net::IpAddr>,
 ) {
+    record_sign_in(
+        st,
+        actor_name,
+        org,
+        action,
+        serde_json::json!({ "ip": ip.map(|i| i.to_string()) }),
+    )
+    .await;
+}
+
+/// Records a console sign-in event with its `detail`, as `console:{actor_name}` on
+/// `account:{actor_name}`.
+pub(super) async fn record_sign_in(
+    st: &AppState,
+    actor_name: &str,
+    org: Option<consentry_domain::OrgId>,
+    action: consentry_domain::AuditAction,
+    detail: serde_json::Value,
+) {
     st.svc
         .audit()
         .record(
@@ -55,7 +74,7 @@ async fn audit_sign_in(
             org,
             action,
             format!("account:{actor_name}"),
-            serde_json::json!({ "ip": ip.map(|i| i.to_string()) }),
+            detail,
         )
         .await;
 }

@@ -195,23 +195,21 @@ async fn audit(
     ip: Option<std::net::IpAddr>,
     reason: Option<&str>,
 ) {
-    st.svc
-        .audit()
-        .record(
-            &consentry_domain::Actor::Operator(format!("console:{actor_name}")),
-            org,
-            action,
-            format!("account:{actor_name}"),
-            serde_json::json!({
-                "ip": ip.map(|i| i.to_string()),
-                "method": "microsoft",
-                "entra_tenant_id": who.map(|w| w.tenant.to_string()),
-                "entra_object_id": who.map(|w| w.object_id.to_string()),
-                "upn": who.map(|w| w.upn.to_string()),
-                "reason": reason,
-            }),
-        )
-        .await;
+    super::auth::record_sign_in(
+        st,
+        actor_name,
+        org,
+        action,
+        serde_json::json!({
+            "ip": ip.map(|i| i.to_string()),
+            "method": "microsoft",
+            "entra_tenant_id": who.map(|w| w.tenant.to_string()),
+            "entra_object_id": who.map(|w| w.object_id.to_string()),
+            "upn": who.map(|w| w.upn.to_string()),
+            "reason": reason,
+        }),
+    )
+    .await;
 }
 
 /// The refusal's name in the audit log.
