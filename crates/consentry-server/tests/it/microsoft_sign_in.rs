@@ -1,7 +1,7 @@
 //! "Sign in with Microsoft" end to end against entra-sim over HTTP: administrators of a connected
 //! tenant become its organization's admins, other members viewers (or are refused when the
 //! organization says so), an unconnected tenant gets its page, operators come from the operator
-//! tenant's group, a wrong nonce, a replayed state and a missing browser cookie are refused, a
+//! tenant's group or app role, a wrong nonce, a replayed state and a missing browser cookie are refused, a
 //! demoted administrator is a viewer at the next sign-in, the audit names the object ID and UPN, and
 //! sign-out ends the session.
 
@@ -358,7 +358,8 @@ async fn a_wrong_nonce_a_replayed_state_and_another_browser_are_refused() {
 }
 
 #[tokio::test]
-async fn operators_are_the_operator_tenants_group_and_other_members_of_it_are_refused() {
+async fn operators_are_the_operator_tenants_group_or_app_role_and_other_members_of_it_are_refused()
+{
     let env = TestEnv::start_with_settings(
         entra_sim::Scenario::contoso(),
         vec![
@@ -393,6 +394,24 @@ async fn operators_are_the_operator_tenants_group_and_other_members_of_it_are_re
         "{}",
         page.body
     );
+    assert!(account(&env, OWNER, &owner_oid).await.is_none());
+
+    // The operator app role (the ID token's `roles`) is enough on its own; another role value is not.
+    env.restart_with_settings(vec![(
+        "CONSENTRY_MICROSOFT_SIGN_IN__OPERATOR_APP_ROLE".into(),
+        "Consentry.Operator".into(),
+    )])
+    .await;
+    signed_in(&sign_in(&env, &env.browser(None), OWNER, OWNER_PASSWORD).await);
+    let op = account(&env, OWNER, &owner_oid).await.expect("account");
+    assert_eq!(op.scope, AccountScope::Platform, "an operator by app role");
+    env.restart_with_settings(vec![(
+        "CONSENTRY_MICROSOFT_SIGN_IN__OPERATOR_APP_ROLE".into(),
+        "Consentry.Auditor".into(),
+    )])
+    .await;
+    let page = sign_in(&env, &env.browser(None), OWNER, OWNER_PASSWORD).await;
+    assert_eq!(page.status, 403, "{page:?}");
     assert!(account(&env, OWNER, &owner_oid).await.is_none());
 }
 
