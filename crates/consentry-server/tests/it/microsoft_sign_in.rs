@@ -343,6 +343,20 @@ async fn a_wrong_nonce_a_replayed_state_and_another_browser_are_refused() {
     env.sim.control().set_id_token_fault(None).expect("fault");
     assert_eq!(c.get(&format!("{}/console", env.base)).await.status, 303);
 
+    // A tampered address (a parameter twice) is refused before anything is looked up.
+    let tampered = c
+        .get(&format!(
+            "{}/console/sign-in/microsoft/callback?code=x&state=a&state=b",
+            env.base
+        ))
+        .await;
+    assert_eq!(tampered.status, 400, "{tampered:?}");
+    assert!(
+        tampered.body.contains("more than once"),
+        "{}",
+        tampered.body
+    );
+
     // Cancelled at Microsoft: a clear page.
     let d = env.browser(None);
     let started = d
