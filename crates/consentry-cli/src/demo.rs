@@ -109,6 +109,30 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
     for app in &scenario.apps {
         control.add_redirect_uri(app.client_id, &callback)?;
     }
+    if let Some((client_id, _)) = scenario.consentry_app() {
+        control.add_redirect_uri(
+            client_id,
+            &format!("{base}/console/sign-in/microsoft/callback"),
+        )?;
+        // The vendor tenant's "Consentry operators" group are the platform operators.
+        if let Some(vendor) = scenario.tenants.first() {
+            vars.push((
+                "CONSENTRY_MICROSOFT_SIGN_IN__OPERATOR_TENANT".into(),
+                vendor.id.to_string(),
+            ));
+        }
+        if let Some(group) = scenario
+            .tenants
+            .iter()
+            .flat_map(|t| &t.groups)
+            .find(|g| g.display_name == "Consentry operators")
+        {
+            vars.push((
+                "CONSENTRY_MICROSOFT_SIGN_IN__OPERATOR_GROUP".into(),
+                group.id.to_string(),
+            ));
+        }
+    }
     for (key, client_id, secret) in scenario.vendor_apps() {
         let k = key.to_ascii_uppercase().replace('-', "_");
         vars.push((
@@ -212,6 +236,12 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
     println!();
     println!(
         "  Web console:      {base}/console   (sign in as {CONSOLE_USER} / {CONSOLE_PASSWORD})"
+    );
+    println!(
+        "    or Sign in with Microsoft as admin@{DOMAIN} (the organization's admin), another {DOMAIN} user (a viewer),"
+    );
+    println!(
+        "    or owner@consentry-vendor.onmicrosoft.com / Demo-Vendor-Passw0rd! (a platform operator: the vendor's \"Consentry operators\" group)"
     );
     println!(
         "  JSON API:         {base}/api/v1   (Authorization: Bearer {})",

@@ -33,6 +33,17 @@ pub enum OrgsCmd {
         /// Organization ID.
         id: String,
     },
+    /// Show what a member of the organization's tenants without an administrator role gets when
+    /// signing in to the console with Microsoft, or change it.
+    MicrosoftSignIn {
+        /// Organization ID.
+        id: String,
+        /// `viewer` (they sign in as viewers) or `refused` (only administrators may sign in).
+        #[arg(long, value_name = "viewer|refused")]
+        members: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// Show who receives the organization's daily email digest, or replace them.
     Digest {
         /// Organization ID.
@@ -60,6 +71,38 @@ pub async fn run(cmd: OrgsCmd, svc: &Consentry) -> anyhow::Result<()> {
                 None => mail.digest_recipients(&caller, org).await?,
             };
             output::digest(&d, out.json)
+        }
+        OrgsCmd::MicrosoftSignIn { id, members, out } => {
+            let org = parse("organization ID", &id, OrgId::parse)?;
+            if let Some(m) = members {
+                let rule = consentry_domain::MemberRule::parse(&m)
+                    .map_err(|e| anyhow::anyhow!("--members: {e}"))?;
+                svc.set_member_rule(org, rule).await?;
+                record(
+                    svc,
+                    Some(org),
+                    AuditAction::OrganizationUpdated,
+                    format!("organization:{org}"),
+                    serde_json::json!({ "members_without_admin_role": rule }),
+                )
+                .await;
+            }
+            let rule = svc.member_rule(org).await?;
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "members_without_admin_role": rule })
+                );
+            } else {
+                println!(
+                    "Members without an administrator role who sign in with Microsoft: {}",
+                    match rule {
+                        consentry_domain::MemberRule::Viewer => "viewers",
+                        consentry_domain::MemberRule::Refused => "refused",
+                    }
+                );
+            }
+            Ok(())
         }
         OrgsCmd::List(o) => output::orgs(&svc.organizations().await?, o.json),
         OrgsCmd::Create { name, modules, out } => {

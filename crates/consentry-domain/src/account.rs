@@ -120,7 +120,7 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn check_username(raw: &str) -> Result<String, DomainError> {
+pub(crate) fn check_username(raw: &str) -> Result<String, DomainError> {
     let u = raw.trim().to_lowercase();
     if u.is_empty() || u.chars().count() > MAX_USERNAME_LEN {
         return Err(DomainError::invalid(
@@ -277,7 +277,8 @@ impl Accounts {
         Ok(())
     }
 
-    /// Checks a user name and password; on success ends `previous_token`'s session (if any) and starts a
+    /// Checks a user name and password (local accounts only: a Microsoft identity's account has no
+    /// password and a user name no local name can be); on success ends `previous_token`'s session (if any) and starts a
     /// new one, so a session token never survives a sign-in. `None` when the credentials are wrong (the
     /// caller must not say which part was wrong).
     pub async fn sign_in(
@@ -317,6 +318,16 @@ impl Accounts {
         let Some(account) = account.filter(|_| verified) else {
             return Ok(None);
         };
+        self.open_session(account, previous_token).await.map(Some)
+    }
+
+    /// Starts a session of `account` (signed in by a password or by Microsoft), ending
+    /// `previous_token`'s session (if any) first.
+    pub(crate) async fn open_session(
+        &self,
+        account: OperatorAccount,
+        previous_token: Option<&str>,
+    ) -> Result<NewSession, DomainError> {
         if let Some(prev) = previous_token {
             self.store.delete_session(&session_token_hash(prev)).await?;
         }
@@ -336,14 +347,14 @@ impl Accounts {
             .store
             .delete_expired_sessions(now, now - self.policy.idle)
             .await;
-        Ok(Some(NewSession {
+        Ok(NewSession {
             active: ActiveSession {
                 account,
                 csrf_token: csrf_token_for(&token),
                 session,
             },
             token: SecretString::from(token),
-        }))
+        })
     }
 
     /// The session of `token` if it is live; records its use. An expired session is removed.

@@ -5,8 +5,8 @@
 //! world only through the ports in [`ports`] (storage, clock) and [`platform`] (Microsoft's identity
 //! platform). The modules read top-down: identifiers, statuses and the model at the bottom, the
 //! errors, the access rule, then the ports with the records they carry, and the services above them
-//! ([`service`], [`account`], [`audit`], [`keys`], [`webhooks`], [`mail`], [`scan`], [`check`], [`reauth`],
-//! [`rollouts`], [`campaigns`], [`throttle`]).
+//! ([`service`], [`account`], [`microsoft_sign_in`], [`audit`], [`keys`], [`webhooks`], [`mail`], [`scan`],
+//! [`check`], [`reauth`], [`rollouts`], [`campaigns`], [`throttle`]).
 
 pub mod access;
 pub mod account;
@@ -19,6 +19,7 @@ pub mod graph_tokens;
 pub mod ids;
 pub mod keys;
 pub mod mail;
+pub mod microsoft_sign_in;
 pub mod model;
 pub mod platform;
 pub mod ports;
@@ -67,10 +68,12 @@ pub use mail::{
     DeliveryFailure, DigestRecipients, EmailContent, InvalidEmails, Mail, OutboxMessage, Outgoing,
     RetryPolicy, TenantContacts,
 };
+pub use microsoft_sign_in::{MicrosoftSignIn, SignInRules};
 pub use model::*;
 pub use platform::{
-    AccessToken, ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed,
-    SignInRequest, SignedIn, VivaEngageFacts,
+    AccessToken, ClientRef, ConsoleSignInRequest, Grants, IdentityPlatform, Memberships,
+    MicrosoftSignedIn, PlatformCause, PlatformError, Refreshed, SignInRequest, SignedIn,
+    VivaEngageFacts,
 };
 pub use ports::{
     ApiKey, ApiKeyStore, Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow,
@@ -79,6 +82,7 @@ pub use ports::{
     ThrottleStore, Webhook, WebhookDelivery, WebhookStore,
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
+pub use ports::{EntraIdentity, MemberRule, MicrosoftSignInStore, SignInAttempt};
 pub use reauth::{
     CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, OTHER_BROWSER, Reauthorizer,
     StartRequest, Started,
@@ -96,6 +100,6 @@ pub use service::{Consentry, NewProfile};
 pub use status::{
     ActionOwner, CaRequirement, ProfileStatus, StatusReason, conditional_access_preparation,
 };
-pub use throttle::{DeviceToken, SignInAttempt, SignInThrottle};
+pub use throttle::{DeviceToken, LoginAttempt, SignInThrottle};
 pub use view::{ProfileView, ReasonView};
 pub use webhooks::{NewWebhook, Webhooks};

@@ -101,6 +101,56 @@ impl std::fmt::Debug for SignedIn {
     }
 }
 
+/// A "Sign in with Microsoft" to the console: Consentry's own app ([`ClientRef::Consentry`]) at the
+/// `organizations` authority, returning to the console's own callback.
+#[derive(Debug, Clone)]
+pub struct ConsoleSignInRequest {
+    /// Opaque state (single use).
+    pub state: String,
+    /// Nonce to find in the ID token.
+    pub nonce: String,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+}
+
+/// Who signed in to the console with Microsoft, from the verified ID token.
+pub struct MicrosoftSignedIn {
+    /// The user's tenant (`tid`).
+    pub tenant: TenantId,
+    /// The user's object ID (`oid`).
+    pub object_id: ObjectId,
+    /// The user's sign-in name (`preferred_username`).
+    pub upn: Upn,
+    /// The user's display name (`name`), if given.
+    pub display_name: Option<String>,
+    /// The nonce found in the ID token.
+    pub nonce: Option<String>,
+    /// The app roles of Consentry's app assigned to the user (the ID token's `roles` claim).
+    pub app_roles: Vec<String>,
+    /// A delegated Graph token (`User.Read`), used once to read the user's memberships; never kept.
+    pub access_token: SecretString,
+}
+
+impl std::fmt::Debug for MicrosoftSignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MicrosoftSignedIn")
+            .field("tenant", &self.tenant)
+            .field("object_id", &self.object_id)
+            .field("upn", &self.upn)
+            .field("app_roles", &self.app_roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The signed-in user's direct memberships (`/me/memberOf`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Memberships {
+    /// Template IDs of the user's active directory roles.
+    pub role_template_ids: std::collections::BTreeSet<uuid::Uuid>,
+    /// Object IDs of the groups the user is a direct member of.
+    pub group_ids: std::collections::BTreeSet<uuid::Uuid>,
+}
+
 /// What Viva Engage says of the consenting user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VivaEngageFacts {
@@ -312,6 +362,23 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
         tenant: TenantId,
         access_token: &SecretString,
     ) -> Result<UserFacts, PlatformError>;
+
+    /// The URL of Microsoft's sign-in page for the console's "Sign in with Microsoft" (authorization
+    /// code, PKCE S256, nonce, `prompt=select_account`, at the `organizations` authority), returning to
+    /// the console's callback. [`PlatformCause::NotConfigured`] when Consentry's app is not configured.
+    fn console_sign_in_url(&self, req: &ConsoleSignInRequest) -> Result<String, PlatformError>;
+
+    /// Redeems the console sign-in's code (PKCE, Consentry's own credential) at the `organizations`
+    /// authority and verifies the ID token (signature, issuer of the token's own tenant, audience
+    /// Consentry's client ID, validity) before any claim is used. The caller compares the nonce.
+    async fn redeem_console_sign_in(
+        &self,
+        code: &str,
+        code_verifier: &SecretString,
+    ) -> Result<MicrosoftSignedIn, PlatformError>;
+
+    /// Reads the signed-in user's directory roles and group memberships with their delegated token.
+    async fn memberships(&self, access_token: &SecretString) -> Result<Memberships, PlatformError>;
 
     /// Reads the consenting user's Viva Engage facts (Verified Admin), which Microsoft Graph does not
     /// expose: the user's refresh token is redeemed for the Viva Engage (Yammer) resource, which the

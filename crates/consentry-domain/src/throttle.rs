@@ -41,7 +41,7 @@ const MAX_KEY_NAME: usize = 256;
 
 /// Who is trying to sign in.
 #[derive(Debug, Clone, Copy)]
-pub struct SignInAttempt<'a> {
+pub struct LoginAttempt<'a> {
     /// The account name typed (`None` for a sign-in that names no local account, e.g. one through
     /// Microsoft that Consentry refused).
     pub account: Option<&'a str>,
@@ -109,7 +109,7 @@ impl SignInThrottle {
 
     /// The keys an attempt counts against: the known device's alone, or the account's and the
     /// client's.
-    async fn keys(&self, attempt: &SignInAttempt<'_>) -> Result<Vec<String>, DomainError> {
+    async fn keys(&self, attempt: &LoginAttempt<'_>) -> Result<Vec<String>, DomainError> {
         if let (Some(account), Some(device)) = (attempt.account, attempt.device) {
             let hash = device_hash(device);
             let since = self.clock.now() - DEVICE_LIFETIME;
@@ -132,7 +132,7 @@ impl SignInThrottle {
     /// `Ok(Err(wait))` when the attempt is locked out now, for `wait`.
     pub async fn check(
         &self,
-        attempt: &SignInAttempt<'_>,
+        attempt: &LoginAttempt<'_>,
     ) -> Result<Result<(), Duration>, DomainError> {
         let now = self.clock.now();
         let keys = self.keys(attempt).await?;
@@ -145,7 +145,7 @@ impl SignInThrottle {
     /// Records a failed attempt; returns the longest lockout it starts, if any.
     pub async fn failure(
         &self,
-        attempt: &SignInAttempt<'_>,
+        attempt: &LoginAttempt<'_>,
     ) -> Result<Option<Duration>, DomainError> {
         let now = self.clock.now();
         let forget_before = now - FORGET_AFTER;
@@ -166,12 +166,19 @@ impl SignInThrottle {
         Ok(longest)
     }
 
+    /// Forgets the attempt's failures (a successful sign-in that sets no device cookie, e.g. through
+    /// Microsoft).
+    pub async fn forget(&self, attempt: &LoginAttempt<'_>) -> Result<(), DomainError> {
+        let keys = self.keys(attempt).await?;
+        Ok(self.store.clear_throttle_keys(&keys).await?)
+    }
+
     /// Records a successful sign-in to `account`: the attempt's keys are forgotten and the browser
     /// becomes (or stays) known for the account. Returns the device cookie to set: the browser's own
     /// when it sent one, a new one otherwise.
     pub async fn success(
         &self,
-        attempt: &SignInAttempt<'_>,
+        attempt: &LoginAttempt<'_>,
         account: &str,
     ) -> Result<DeviceToken, DomainError> {
         let keys = self.keys(attempt).await?;

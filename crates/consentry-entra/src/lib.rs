@@ -44,6 +44,7 @@
 //! ```
 
 mod client;
+mod console_sign_in;
 /// Microsoft's errors, parsed: the parsers live in `consentry-protocol` (pure, fuzzed without an HTTP
 /// client in the build) and are re-exported here under their usual paths.
 mod error {

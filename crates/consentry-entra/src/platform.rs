@@ -99,6 +99,7 @@ pub struct EntraPlatform {
     redirect_uri: String,
     vendor_apps: BTreeMap<String, VendorApp>,
     consentry_app: Option<VendorApp>,
+    console_redirect_uri: Option<String>,
     retry: RetryPolicy,
     sign_in_prompt: Option<Prompt>,
     catalog: Arc<Catalog>,
@@ -196,6 +197,7 @@ impl EntraPlatform {
             redirect_uri,
             vendor_apps,
             consentry_app: None,
+            console_redirect_uri: None,
             retry: RetryPolicy::default(),
             sign_in_prompt: Some(Prompt::SelectAccount),
             catalog: Arc::new(Catalog::builtin()),
@@ -210,6 +212,40 @@ impl EntraPlatform {
     pub fn with_consentry_app(mut self, app: VendorApp) -> Self {
         self.consentry_app = Some(app);
         self
+    }
+
+    /// The console's "Sign in with Microsoft" callback (`{public_url}/console/sign-in/microsoft/callback`),
+    /// registered on Consentry's own app.
+    pub fn with_console_redirect_uri(mut self, uri: String) -> Self {
+        self.console_redirect_uri = Some(uri);
+        self
+    }
+
+    pub(crate) fn console_redirect_uri(&self) -> Option<&str> {
+        self.console_redirect_uri.as_deref()
+    }
+
+    pub(crate) fn consentry_app_id(&self) -> Option<AppId> {
+        self.consentry_app.as_ref().map(|a| a.client_id)
+    }
+
+    pub(crate) fn credential_of(
+        &self,
+        client: &ClientRef,
+    ) -> Result<(String, ClientCredential), PlatformError> {
+        self.credential(client)
+    }
+
+    pub(crate) fn id_token_verifier(&self) -> &IdTokenVerifier {
+        &self.id_tokens
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// Replaces the retry policy used for idempotent calls (default: [`RetryPolicy::default`]).
@@ -397,7 +433,7 @@ impl EntraPlatform {
 
 /// A refused ID token: [`PlatformCause::IdTokenRejected`] (transient when the keys could not be
 /// fetched for a transient reason).
-fn id_token_error(e: &IdTokenError) -> PlatformError {
+pub(crate) fn id_token_error(e: &IdTokenError) -> PlatformError {
     tracing::warn!(error = %e, "an ID token was refused");
     match e {
         IdTokenError::Keys(inner) => PlatformError {
@@ -567,6 +603,28 @@ impl IdentityPlatform for EntraPlatform {
             access_token: token.access_token,
             refresh_token: token.refresh_token,
         })
+    }
+
+    fn console_sign_in_url(
+        &self,
+        req: &consentry_domain::ConsoleSignInRequest,
+    ) -> Result<String, PlatformError> {
+        self.console_sign_in_url_impl(req)
+    }
+
+    async fn redeem_console_sign_in(
+        &self,
+        code: &str,
+        code_verifier: &SecretString,
+    ) -> Result<consentry_domain::MicrosoftSignedIn, PlatformError> {
+        self.redeem_console_sign_in_impl(code, code_verifier).await
+    }
+
+    async fn memberships(
+        &self,
+        access_token: &SecretString,
+    ) -> Result<consentry_domain::Memberships, PlatformError> {
+        self.memberships_impl(access_token).await
     }
 
     async fn user_facts(

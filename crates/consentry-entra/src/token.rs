@@ -346,12 +346,36 @@ impl EntraClient {
         code_verifier: &SecretString,
         scopes: &[S],
     ) -> Result<TokenResponse, EntraError> {
+        self.redeem_code_with_scope(
+            tenant,
+            client_id,
+            credential,
+            code,
+            redirect_uri,
+            code_verifier,
+            &delegated_scope(scopes),
+        )
+        .await
+    }
+
+    /// [`redeem_code`](Self::redeem_code) asking for exactly `scope` (space-separated, as sent).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn redeem_code_with_scope(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        credential: &ClientCredential,
+        code: &SecretString,
+        redirect_uri: &str,
+        code_verifier: &SecretString,
+        scope: &str,
+    ) -> Result<TokenResponse, EntraError> {
         let form = vec![
             ("grant_type", "authorization_code".to_owned()),
             ("code", code.expose_secret().to_owned()),
             ("redirect_uri", redirect_uri.to_owned()),
             ("code_verifier", code_verifier.expose_secret().to_owned()),
-            ("scope", delegated_scope(scopes)),
+            ("scope", scope.to_owned()),
         ];
         self.token_request(tenant, client_id, credential, form, &[])
             .await

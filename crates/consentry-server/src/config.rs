@@ -232,6 +232,8 @@ pub struct Config {
     /// entry), in the vendor's tenant: the console's "Sign in with Microsoft" and connecting a tenant
     /// by administrator consent. Both are off while it is unset.
     pub consentry_app: Option<VendorAppConfig>,
+    /// Who is what when signing in with Microsoft (`[microsoft_sign_in]`).
+    pub microsoft_sign_in: crate::sign_in_settings::MicrosoftSignInSettings,
     /// Scheduled checks.
     pub monitor: MonitorSettings,
     /// Longest time one request may take before it is answered 408 (seconds).
@@ -428,7 +430,7 @@ fn trusted_proxy(value: &str) -> Result<ipnet::IpNet, String> {
 }
 
 /// A list of strings, or one comma-separated string (environment variables).
-fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum ListOrCsv {
@@ -528,6 +530,7 @@ impl fmt::Debug for Config {
             .field("entra", &self.entra)
             .field("apps", &self.apps)
             .field("consentry_app", &self.consentry_app)
+            .field("microsoft_sign_in", &self.microsoft_sign_in)
             .field("monitor", &self.monitor)
             .field("request_timeout_seconds", &self.request_timeout_seconds)
             .field("webhooks", &self.webhooks)
@@ -566,6 +569,7 @@ impl Default for Config {
             entra: EntraConfig::default(),
             apps: BTreeMap::new(),
             consentry_app: None,
+            microsoft_sign_in: Default::default(),
             monitor: MonitorSettings::default(),
             request_timeout_seconds: 60,
             webhooks: WebhookSettings::default(),
@@ -725,6 +729,9 @@ impl Config {
             .map(|p| trusted_proxy(p).map(|n| n.to_string()))
             .collect::<Result<_, _>>()
             .map_err(|m| invalid(origin, m))?;
+        self.microsoft_sign_in
+            .rules()
+            .map_err(|m| invalid(origin, m))?;
         self.public_url = self.public_url.trim_end_matches('/').to_string();
         self.entra.authority = self.entra.authority.trim_end_matches('/').to_string();
         self.entra.graph = self.entra.graph.trim_end_matches('/').to_string();
@@ -835,6 +842,11 @@ impl Config {
     /// Consentry's OAuth callback URL, registered on every vendor app and custom app.
     pub fn callback_url(&self) -> String {
         format!("{}/oauth/callback", self.public_url)
+    }
+
+    /// The console's "Sign in with Microsoft" callback, registered on Consentry's own app.
+    pub fn console_sign_in_callback_url(&self) -> String {
+        format!("{}/console/sign-in/microsoft/callback", self.public_url)
     }
 
     /// The API token file in force.

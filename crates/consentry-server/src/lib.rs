@@ -14,6 +14,7 @@ pub mod error;
 pub mod health;
 pub mod router;
 pub mod security;
+pub mod sign_in_settings;
 pub mod startup;
 
 use consentry_domain::{Consentry, Reauthorizer};

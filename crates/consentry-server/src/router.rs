@@ -107,6 +107,10 @@ pub fn router(state: AppState) -> Router {
             get(crate::api::mail::list_emails),
         )
         .route(
+            "/organizations/{id}/microsoft-sign-in",
+            get(orgs::get_microsoft_sign_in).put(orgs::put_microsoft_sign_in),
+        )
+        .route(
             "/organizations/{id}/digest",
             get(crate::api::mail::get_digest).put(crate::api::mail::put_digest),
         )
@@ -219,6 +223,7 @@ pub const API_ROUTES: &[&str] = &[
     "GET|PUT /api/v1/tenants/{tenant}/contacts",
     "GET /api/v1/tenants/{tenant}/emails",
     "GET|PUT /api/v1/organizations/{id}/digest",
+    "GET|PUT /api/v1/organizations/{id}/microsoft-sign-in",
     "GET /api/v1/organizations/{id}/audit",
     "GET /api/v1/organizations/{id}/audit/export",
     "GET /api/v1/rollouts",

@@ -142,7 +142,8 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
     .map_err(|e| StartupError::Config(format!("entra: {e}")))?;
     let apps = vendor_apps(cfg, catalog)?;
     let mut platform = EntraPlatform::new(client, cfg.callback_url(), apps)
-        .map_err(|e| StartupError::Config(format!("public_url: {e}")))?;
+        .map_err(|e| StartupError::Config(format!("public_url: {e}")))?
+        .with_console_redirect_uri(cfg.console_sign_in_callback_url());
     if let Some(app) = &cfg.consentry_app {
         platform = platform.with_consentry_app(vendor_app(app, "consentry_app")?);
     }
@@ -382,7 +383,13 @@ pub async fn build_state_with_clock(
         campaigns,
         email,
     } = compose(cfg, clock).await?;
-    let console = crate::console::ConsoleState::new(&svc, &cfg.public_url);
+    let console = crate::console::ConsoleState::new(&svc, &cfg.public_url).with_microsoft_sign_in(
+        &svc,
+        reauth.platform().clone(),
+        cfg.microsoft_sign_in
+            .rules()
+            .map_err(StartupError::Config)?,
+    );
     Ok(AppState {
         console,
         svc,

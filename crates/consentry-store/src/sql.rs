@@ -27,6 +27,7 @@ mod audit;
 mod campaigns;
 mod history;
 mod mail;
+mod microsoft;
 mod open;
 mod pending;
 mod profiles;

@@ -54,6 +54,7 @@ pub async fn run(store: &dyn Store) {
     campaigns(store).await;
     mail(store).await;
     sign_in_throttle(store).await;
+    microsoft_sign_in(store).await;
 }
 
 mod accounts;
@@ -61,6 +62,7 @@ mod audit;
 mod campaigns;
 mod fixtures;
 mod mail;
+mod microsoft;
 mod pending;
 mod postgres;
 mod profiles;
@@ -75,6 +77,7 @@ pub use audit::*;
 pub use campaigns::*;
 pub use fixtures::*;
 pub use mail::*;
+pub use microsoft::*;
 pub use pending::*;
 pub use postgres::*;
 pub use profiles::*;

@@ -99,6 +99,7 @@ pub fn sim_settings(
                 .add_redirect_uri(app.client_id, callback)
                 .expect("redirect URI");
         }
+        register_console_sign_in(sim, scenario, callback);
     }
     for (key, client_id, secret) in scenario.vendor_apps() {
         let k = key.to_ascii_uppercase().replace('-', "_");
@@ -122,6 +123,20 @@ pub fn sim_settings(
         ));
     }
     vars
+}
+
+/// Registers the console's "Sign in with Microsoft" callback (beside `callback`, Consentry's
+/// `/oauth/callback` address) on the scenario's Consentry app.
+pub fn register_console_sign_in(sim: &RunningSim, scenario: &Scenario, callback: &str) {
+    if let Some((client_id, _)) = scenario.consentry_app() {
+        let base = callback.trim_end_matches("/oauth/callback");
+        sim.control()
+            .add_redirect_uri(
+                client_id,
+                &format!("{base}/console/sign-in/microsoft/callback"),
+            )
+            .expect("redirect URI");
+    }
 }
 
 impl TestEnv {
@@ -218,6 +233,11 @@ impl TestEnv {
                 .add_redirect_uri(*app, &format!("{base}/oauth/callback"))
                 .expect("redirect URI");
         }
+        register_console_sign_in(
+            &self.sim,
+            &Scenario::contoso(),
+            &format!("{base}/oauth/callback"),
+        );
         let mut vars: Vec<(String, String)> = self
             .vars
             .iter()

@@ -51,6 +51,14 @@ pub enum ControlOp {
         /// Enabled.
         enabled: bool,
     },
+    /// Replace the user's active directory roles (template IDs or display names); `[]` removes
+    /// every role (an administrator demoted to a plain member).
+    SetUserRoles {
+        /// User.
+        user: String,
+        /// The roles from now on.
+        roles: Vec<String>,
+    },
     /// Delete the user.
     DeleteUser {
         /// User.
@@ -214,6 +222,14 @@ impl SimControl {
         self.apply(ControlOp::SetUserEnabled {
             user: user.into(),
             enabled,
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::SetUserRoles`].
+    pub fn set_user_roles(&self, user: &str, roles: &[&str]) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetUserRoles {
+            user: user.into(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         })
         .map(drop)
     }
@@ -466,6 +482,20 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
         ControlOp::SetUserEnabled { user: u, enabled } => {
             let (t, i) = user(st, &u)?;
             st.tenants[t].users[i].enabled = enabled;
+        }
+        ControlOp::SetUserRoles { user: u, roles } => {
+            let (t, i) = user(st, &u)?;
+            let ids = roles
+                .iter()
+                .map(|r| {
+                    crate::wellknown::resolve_role(r)
+                        .map(str::to_owned)
+                        .ok_or_else(|| {
+                            ControlError::Invalid(format!("unknown directory role {r:?}"))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            st.tenants[t].users[i].roles = ids;
         }
         ControlOp::DeleteUser { user: u } => {
             let (t, i) = user(st, &u)?;

@@ -246,6 +246,10 @@ pub struct User {
     /// Viva Engage "verified admin".
     #[serde(default)]
     pub viva_engage_verified_admin: bool,
+    /// App roles assigned to the user, by the client ID of the app that defines them (role
+    /// `value`s): the ID tokens the user gets for that app carry them in `roles` (entra-facts §2.5).
+    #[serde(default)]
+    pub app_roles: std::collections::BTreeMap<Uuid, Vec<String>>,
     /// Tokens issued before this instant are invalid (AADSTS50173).
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub tokens_valid_from: Option<OffsetDateTime>,

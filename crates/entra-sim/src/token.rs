@@ -939,6 +939,10 @@ impl Request<'_> {
             if let Some(n) = nonce {
                 id["nonce"] = json!(n);
             }
+            // The user's app role assignments of this app (entra-facts §2.5, optional `roles`).
+            if let Some(roles) = user.app_roles.get(&app.client_id).filter(|r| !r.is_empty()) {
+                id["roles"] = json!(roles);
+            }
             body["id_token"] = json!(self.id_token(id, tid)?);
         }
         if self.form.get("client_info").map(String::as_str) == Some("1") {

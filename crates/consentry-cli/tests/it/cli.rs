@@ -398,6 +398,23 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
         let page = http.get(&link).send().await.unwrap().text().await.unwrap();
         ((started, invitation.unwrap_or_default(), link), page)
     });
+    // Sign in with Microsoft as the contoso administrator, through the simulator's pages.
+    let microsoft = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ca = std::fs::read_to_string(data.join("sim-ca.pem")).unwrap_or_default();
+        let b = consentry_testkit::Browser::new(&ca, None).unwrap();
+        let started = b.get(&format!("{base}/console/sign-in/microsoft")).await;
+        let back = b
+            .at_microsoft(
+                started.location.as_deref().unwrap_or_default(),
+                "admin@contoso.onmicrosoft.com",
+                consentry_testkit::PASSWORD,
+                consentry_testkit::Decision::Accept { org_wide: false },
+            )
+            .await;
+        let done = b.get(back.location.as_deref().unwrap_or_default()).await;
+        let console = b.get(&format!("{base}/console")).await;
+        (done, console)
+    });
     let _ = child.kill();
     let _ = child.wait();
     assert!(text.contains("ready") && text.contains("Seeded"), "{text}");
@@ -440,6 +457,25 @@ fn demo_starts_with_the_simulator_and_profiles_in_real_states() {
     assert!(
         text.contains("/console") && text.contains("sign in as demo"),
         "{text}"
+    );
+    assert!(
+        text.contains("or Sign in with Microsoft as admin@contoso.onmicrosoft.com"),
+        "{text}"
+    );
+    let (done, console) = microsoft;
+    assert_eq!(
+        (done.status, done.location.as_deref()),
+        (303, Some("/console")),
+        "{done:?}"
+    );
+    assert!(
+        console
+            .body
+            .contains("admin@contoso.onmicrosoft.com (entra")
+            && console.body.contains("(admin)")
+            && console.body.contains("contoso.onmicrosoft.com"),
+        "the demo organization's console as its admin: {}",
+        console.body
     );
     assert!(!token.trim().is_empty() && text.contains(token.trim()));
     // Each state was produced through the simulator and diagnosed by a check.

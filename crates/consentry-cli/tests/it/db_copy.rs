@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration as StdDuration, Instant};
 
+use consentry_domain::MicrosoftSignInStore as _;
 use consentry_domain::catalog::{Catalog, ConsentMethod, PermissionType};
 use consentry_domain::{
     AccountScope, AccountStore as _, ApiKey, ApiKeyStore as _, AppProfile, ConsoleSession,
@@ -287,6 +288,39 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
             last_used_at: None,
             revoked_at: None,
         })
+        .await
+        .unwrap();
+    // A "Sign in with Microsoft" in progress (sealed, bound to its state hash) and a Microsoft
+    // identity's account (its tenant and object ID columns), with the organization's member rule.
+    store
+        .insert_sign_in_attempt(&consentry_domain::SignInAttempt {
+            state_hash: "ef".repeat(32),
+            secrets: secrecy::SecretSlice::from(b"{\"code_verifier\":\"v\"}".to_vec()),
+            next: "/console".into(),
+            created_at: now,
+            expires_at: now + time::Duration::minutes(10),
+        })
+        .await
+        .unwrap();
+    store
+        .save_entra_account(
+            consentry_domain::EntraIdentity {
+                tenant: consentry_domain::TenantId::from_uuid(Uuid::new_v4()),
+                object_id: consentry_domain::ObjectId::from_uuid(Uuid::new_v4()),
+            },
+            &OperatorAccount {
+                id: Uuid::new_v4(),
+                username: "megan@contoso.example (entra copy)".into(),
+                scope: AccountScope::Organization(org.id),
+                role: consentry_domain::Role::Admin,
+                password_hash: String::new(),
+                created_at: now,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .set_member_rule(org.id, consentry_domain::MemberRule::Refused)
         .await
         .unwrap();
     store

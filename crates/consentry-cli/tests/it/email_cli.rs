@@ -1,4 +1,4 @@
-//! `consentry tenants contacts|emails`, `consentry orgs digest`, and `[email]` refused by every
+//! `consentry tenants contacts|emails`, `consentry orgs digest|microsoft-sign-in`, and `[email]` refused by every
 //! command when it is wrong.
 
 use crate::run;
@@ -82,4 +82,41 @@ fn a_wrong_email_setting_is_refused_naming_the_key() {
         .unwrap();
     let err = run::failed(out, &["tenants", "list"]);
     assert!(err.contains("email.security"), "{err}");
+}
+
+#[test]
+fn an_organizations_rule_for_microsoft_sign_in_members_is_shown_and_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let org = run::contoso(d);
+    let out = ok(d, &["orgs", "microsoft-sign-in", &org]);
+    assert!(
+        out.contains("without an administrator role") && out.contains("viewers"),
+        "{out}"
+    );
+    let out = ok(
+        d,
+        &[
+            "orgs",
+            "microsoft-sign-in",
+            &org,
+            "--members",
+            "refused",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        serde_json::json!({"members_without_admin_role": "refused"})
+    );
+    let err = fails(
+        d,
+        &["orgs", "microsoft-sign-in", &org, "--members", "admins"],
+    );
+    assert!(err.contains("--members") && err.contains("viewer"), "{err}");
+    let out = ok(d, &["orgs", "microsoft-sign-in", &org]);
+    assert!(
+        out.contains("refused"),
+        "a refused change changes nothing: {out}"
+    );
 }

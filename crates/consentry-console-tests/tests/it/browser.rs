@@ -524,6 +524,11 @@ impl Story {
 
     /// Plays the administrator at the simulator's pages until the browser is back at Consentry.
     async fn at_microsoft(&mut self, user: &str, org_wide: bool, label: &str) {
+        self.at_microsoft_as(user, PASSWORD, org_wide, label).await;
+    }
+
+    /// [`Story::at_microsoft`] with the user's own password.
+    async fn at_microsoft_as(&mut self, user: &str, password: &str, org_wide: bool, label: &str) {
         // First the redirect to the simulator.
         for _ in 0..100 {
             let url = self.c.current_url().await.expect("url");
@@ -546,7 +551,7 @@ impl Story {
                 .is_ok()
             {
                 self.fill("input[name=username]", user).await;
-                self.fill("input[name=password]", PASSWORD).await;
+                self.fill("input[name=password]", password).await;
                 self.shot(&format!("{label}-microsoft-sign-in")).await;
                 self.click("form button[type=submit], form input[type=submit]")
                     .await;
@@ -727,16 +732,20 @@ async fn the_console_story_in_chromium() {
     // `axe_source` fails instead).
     let axe = axe_source();
     let driver = start_driver().await;
-    let (a, b) = tokio::join!(
+    let (a, b, m) = tokio::join!(
         reauthorization_story(&driver, axe.clone()),
-        pages_story(&driver, axe)
+        pages_story(&driver, axe.clone()),
+        microsoft_story(&driver, axe)
     );
     let mut pages = a.pages;
     pages.extend(b.pages);
+    pages.extend(m.pages);
     let mut forms_seen = a.forms_seen;
     forms_seen.extend(b.forms_seen);
+    forms_seen.extend(m.forms_seen);
     let mut forms_sent = a.forms_sent;
     forms_sent.extend(b.forms_sent);
+    forms_sent.extend(m.forms_sent);
     // Every form seen was submitted at least once, and every kind of page was audited.
     let unsent: Vec<&String> = forms_seen.difference(&forms_sent).collect();
     assert!(
@@ -765,6 +774,7 @@ async fn the_console_story_in_chromium() {
         "/campaign/{token}",
         "/campaign/pass/next",
         "/oauth/callback",
+        "/console/sign-in/microsoft/callback",
         "/api/v1/docs",
     ] {
         assert!(pages.contains(page), "{page} was not audited: {:?}", pages);
@@ -1301,5 +1311,52 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     s.wait("#password").await;
     s.audit("end").await;
 
+    s.close().await
+}
+
+/// "Sign in with Microsoft": an administrator of a tenant connected to no organization gets the page
+/// that says so; admin@contoso signs in through the simulator's pages as the organization's admin
+/// and signs out.
+async fn microsoft_story(driver: &Driver, axe: Option<String>) -> Coverage {
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let profile_dir = tempfile::tempdir().expect("profile dir");
+    let mut s = Story::open(driver, profile_dir.path(), env, axe, "microsoft").await;
+
+    s.goto("/console/login").await;
+    s.wait("#sign-in-microsoft").await;
+    s.expect_error_status("/console/sign-in/microsoft/callback");
+    s.click("#sign-in-microsoft").await;
+    s.at_microsoft_as(
+        "admin@fabrikam.onmicrosoft.com",
+        "Demo-Fabrikam-Passw0rd!",
+        false,
+        "unconnected",
+    )
+    .await;
+    s.wait("#refusal").await;
+    s.shot("microsoft-unconnected-tenant").await;
+    let text = s.text().await;
+    assert!(
+        text.contains("Your organization is not connected to Consentry"),
+        "{text}"
+    );
+
+    s.click("a[href='/console/login']").await;
+    s.wait("#sign-in-microsoft").await;
+    s.audit("login-again").await;
+    s.click("#sign-in-microsoft").await;
+    s.at_microsoft(ADMIN, false, "microsoft").await;
+    s.wait("#main h1").await;
+    s.shot("microsoft-signed-in").await;
+    let text = s.text().await;
+    assert!(
+        text.contains("Tenants") && text.contains("contoso.onmicrosoft.com"),
+        "{text}"
+    );
+
+    s.click("form[action='/console/logout'] button").await;
+    s.wait("#password").await;
+    s.audit("signed-out").await;
     s.close().await
 }

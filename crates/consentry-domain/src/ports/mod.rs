@@ -9,6 +9,7 @@ pub mod campaigns;
 pub mod clock;
 pub mod keys;
 pub mod mail;
+pub mod microsoft;
 pub mod rollouts;
 pub mod scan;
 pub mod schedule;
@@ -29,6 +30,7 @@ pub use self::campaigns::{
 pub use self::clock::{Clock, OffsetClock, SystemClock};
 pub use self::keys::{ApiKey, ApiKeyStore};
 pub use self::mail::{EmailKind, EmailRecord, EmailState, LeasedEmail, MailStore, NewEmail};
+pub use self::microsoft::{EntraIdentity, MemberRule, MicrosoftSignInStore, SignInAttempt};
 pub use self::rollouts::{RolloutMember, RolloutStore};
 pub use self::scan::{ScanAuth, ScanProfile, ScanProfileStore};
 pub use self::schedule::{CheckSchedule, LeasedCheck, ScheduleStore};
@@ -56,6 +58,7 @@ pub trait Store:
     + MailStore
     + CampaignStore
     + ThrottleStore
+    + MicrosoftSignInStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -55,6 +55,8 @@ pub const SERVICE_KEY: &str = "service_key";
         super::orgs::get,
         super::orgs::patch,
         super::orgs::delete,
+        super::orgs::get_microsoft_sign_in,
+        super::orgs::put_microsoft_sign_in,
         super::tenants::list,
         super::tenants::create,
         super::tenants::get,

@@ -170,3 +170,73 @@ pub async fn delete(
     .await;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// An organization's "Sign in with Microsoft" settings (body and answer of
+/// `GET|PUT /organizations/{id}/microsoft-sign-in`).
+#[derive(Debug, serde::Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MicrosoftSignInSettings {
+    /// What a member of the organization's tenants who has no administrator role (Global
+    /// Administrator or Privileged Role Administrator by default) gets when signing in with
+    /// Microsoft: `viewer`, or `refused`. Already signed-in members keep their role until their next
+    /// sign-in.
+    members_without_admin_role: consentry_domain::MemberRule,
+}
+
+/// Reads an organization's "Sign in with Microsoft" settings.
+#[utoipa::path(
+    get,
+    operation_id = "getMicrosoftSignIn",
+    path = "/api/v1/organizations/{id}/microsoft-sign-in",
+    tag = "organizations",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    responses(
+        (status = OK, description = "The settings", body = MicrosoftSignInSettings),
+    )
+)]
+pub async fn get_microsoft_sign_in(
+    State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<MicrosoftSignInSettings>> {
+    let id = parse_id("id", &id, OrgId::parse)?;
+    c.may(Action::Read, Some(id))?;
+    Ok(ApiJson(MicrosoftSignInSettings {
+        members_without_admin_role: st.svc.member_rule(id).await?,
+    }))
+}
+
+/// Changes an organization's "Sign in with Microsoft" settings (organization administrators).
+#[utoipa::path(
+    put,
+    operation_id = "putMicrosoftSignIn",
+    path = "/api/v1/organizations/{id}/microsoft-sign-in",
+    tag = "organizations",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    request_body = MicrosoftSignInSettings,
+    responses(
+        (status = OK, description = "The settings as saved", body = MicrosoftSignInSettings),
+    )
+)]
+pub async fn put_microsoft_sign_in(
+    State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<MicrosoftSignInSettings>,
+) -> ApiResult<ApiJson<MicrosoftSignInSettings>> {
+    let id = parse_id("id", &id, OrgId::parse)?;
+    c.may(Action::ManageSettings, Some(id))?;
+    st.svc
+        .set_member_rule(id, body.members_without_admin_role)
+        .await?;
+    super::audit::record(
+        &st,
+        &c.actor,
+        Some(id),
+        AuditAction::OrganizationUpdated,
+        format!("organization:{id}"),
+        serde_json::json!({ "members_without_admin_role": body.members_without_admin_role }),
+    )
+    .await;
+    Ok(ApiJson(body))
+}

@@ -52,6 +52,25 @@ async fn audit_sign_in(
     action: consentry_domain::AuditAction,
     ip: Option<std::net::IpAddr>,
 ) {
+    record_sign_in(
+        st,
+        actor_name,
+        org,
+        action,
+        serde_json::json!({ "ip": ip.map(|i| i.to_string()) }),
+    )
+    .await;
+}
+
+/// Records a console sign-in event with its `detail`, as `console:{actor_name}` on
+/// `account:{actor_name}`.
+pub(super) async fn record_sign_in(
+    st: &AppState,
+    actor_name: &str,
+    org: Option<consentry_domain::OrgId>,
+    action: consentry_domain::AuditAction,
+    detail: serde_json::Value,
+) {
     st.svc
         .audit()
         .record(
@@ -59,12 +78,17 @@ async fn audit_sign_in(
             org,
             action,
             format!("account:{actor_name}"),
-            serde_json::json!({ "ip": ip.map(|i| i.to_string()) }),
+            detail,
         )
         .await;
 }
 
-fn set_cookie(secure: bool, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+pub(super) fn set_cookie(
+    secure: bool,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+) -> HeaderValue {
     let mut c = format!("{name}={value}; Path=/console; HttpOnly; SameSite=Lax");
     if let Some(a) = max_age {
         c.push_str(&format!("; Max-Age={a}"));
@@ -175,7 +199,7 @@ fn url_escape(s: &str) -> String {
 }
 
 /// Where to go after sign-in: only console paths, never another site.
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with("/console")
@@ -196,15 +220,17 @@ struct LoginPage {
     next: String,
     error: Option<String>,
     username: String,
+    /// "Sign in with Microsoft" is offered.
+    microsoft: bool,
 }
 
 /// Query of the sign-in page.
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
-    next: Option<String>,
+    pub(super) next: Option<String>,
 }
 
-fn login_response(
+pub(super) fn login_response(
     st: &AppState,
     status: StatusCode,
     next: String,
@@ -221,6 +247,11 @@ fn login_response(
             next,
             error,
             username,
+            microsoft: st
+                .console
+                .microsoft
+                .as_ref()
+                .is_some_and(consentry_domain::MicrosoftSignIn::enabled),
         },
     );
     res.headers_mut().append(
@@ -281,7 +312,7 @@ pub async fn login(
     // never looser.
     let ip = peer.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     let throttle = &st.console.throttle;
-    let attempt = consentry_domain::SignInAttempt {
+    let attempt = consentry_domain::LoginAttempt {
         account: Some(&f.username),
         client: ip,
         device: cookie(&headers, DEVICE_COOKIE),

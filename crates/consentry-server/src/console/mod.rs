@@ -21,6 +21,7 @@ mod auth;
 pub(crate) mod campaigns;
 mod email;
 mod error;
+mod microsoft;
 mod pages;
 mod personal_tokens;
 mod rollouts;
@@ -54,6 +55,8 @@ pub struct ConsoleState {
     pub secure_cookies: bool,
     /// Failed sign-ins per account, client address and device, shared through the store.
     pub throttle: consentry_domain::SignInThrottle,
+    /// "Sign in with Microsoft"; `None` until [`ConsoleState::with_microsoft_sign_in`].
+    pub microsoft: Option<consentry_domain::MicrosoftSignIn>,
 }
 
 impl ConsoleState {
@@ -63,7 +66,25 @@ impl ConsoleState {
             accounts: svc.accounts(SessionPolicy::default(), HashCost::Recommended),
             secure_cookies: public_url.starts_with("https://"),
             throttle: svc.sign_in_throttle(),
+            microsoft: None,
         }
+    }
+
+    /// Adds "Sign in with Microsoft" over `platform` (offered while Consentry's own app is
+    /// configured) with `rules`.
+    pub fn with_microsoft_sign_in(
+        mut self,
+        svc: &consentry_domain::Consentry,
+        platform: std::sync::Arc<dyn consentry_domain::IdentityPlatform>,
+        rules: consentry_domain::SignInRules,
+    ) -> Self {
+        self.microsoft = Some(consentry_domain::MicrosoftSignIn::new(
+            svc,
+            platform,
+            self.accounts.clone(),
+            rules,
+        ));
+        self
     }
 }
 
@@ -73,6 +94,8 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(pages::tenants))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
+        .route("/sign-in/microsoft", get(microsoft::start))
+        .route("/sign-in/microsoft/callback", get(microsoft::callback))
         .route("/profiles", get(pages::profiles))
         .route("/profiles/{id}", get(pages::profile))
         .route("/profiles/{id}/check", post(wizard::check_now))

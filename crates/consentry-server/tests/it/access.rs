@@ -548,6 +548,22 @@ const API_TABLE: &[ApiRoute] = &[
         StatusCode::OK,
         Fresh::No,
     ),
+    r(
+        "GET",
+        "/organizations/{org}/microsoft-sign-in",
+        READ,
+        None,
+        StatusCode::OK,
+        Fresh::No,
+    ),
+    r(
+        "PUT",
+        "/organizations/{org}/microsoft-sign-in",
+        Some(Action::ManageSettings),
+        Some(r#"{"members_without_admin_role": "viewer"}"#),
+        StatusCode::OK,
+        Fresh::No,
+    ),
 ];
 
 /// The token API: service API keys only (listed for the route check).
@@ -756,6 +772,9 @@ const CONSOLE_ELSEWHERE: &[(&str, &str)] = &[
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
+    // "Sign in with Microsoft" (before any session; `microsoft_sign_in.rs`).
+    ("GET", "/sign-in/microsoft"),
+    ("GET", "/sign-in/microsoft/callback"),
     ("GET", "/static/{file}"),
 ];
 

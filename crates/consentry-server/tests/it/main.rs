@@ -12,6 +12,7 @@ mod console;
 mod email;
 mod evidence;
 mod hostile;
+mod microsoft_sign_in;
 mod openapi;
 mod pages;
 mod reauth;

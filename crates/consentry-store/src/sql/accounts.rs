@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{SqlStore, db_err, get, is_foreign_key_violation, is_unique_violation};
 use crate::codec::{opt_time_from_db, parse_from_db, time_from_db, time_to_db};
 
-const ACCOUNT_COLUMNS: &str = "id, username, org_id, password_hash, created_at, role";
+pub(super) const ACCOUNT_COLUMNS: &str = "id, username, org_id, password_hash, created_at, role";
 const TOKEN_COLUMNS: &str =
     "id, account_id, name, token_hash, created_at, expires_at, last_used_at, revoked_at";
 const SESSION_COLUMNS: &str = "token_hash, account_id, created_at, last_seen_at, expires_at";
@@ -22,7 +22,7 @@ fn parse_uuid(s: &str) -> Result<Uuid, uuid::Error> {
     Uuid::parse_str(s)
 }
 
-fn account_from_row(row: &AnyRow) -> Result<OperatorAccount, StoreError> {
+pub(super) fn account_from_row(row: &AnyRow) -> Result<OperatorAccount, StoreError> {
     let org: Option<String> = get(row, "org_id")?;
     Ok(OperatorAccount {
         id: parse_from_db("id", &get::<String>(row, "id")?, parse_uuid)?,

@@ -76,7 +76,7 @@ fn pending_binding(state_hash: &str) -> Binding<'_> {
 
 /// Refuses anything but a hex SHA-256 (64 lower-case hex digits), so that an OAuth state itself is
 /// never stored by mistake.
-fn check_state_hash(state_hash: &str) -> Result<(), StoreError> {
+pub(super) fn check_state_hash(state_hash: &str) -> Result<(), StoreError> {
     if state_hash.len() == 64
         && state_hash
             .bytes()
