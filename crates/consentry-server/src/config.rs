@@ -96,6 +96,28 @@ pub struct EntraConfig {
     /// Backoff before the first retry, in milliseconds, doubled each time (with jitter; a
     /// `Retry-After` from Microsoft wins); 1 to 60000.
     pub retry_base_delay_ms: u64,
+    /// Where a national cloud's endpoints are, by cloud key (`[entra.clouds.usgov]`): the keys above
+    /// are the global cloud's. Unset fields default to the cloud table's hosts.
+    pub clouds: BTreeMap<String, EntraCloudConfig>,
+}
+
+/// `[entra.clouds.<key>]`: a national cloud's endpoints, when not Microsoft's (entra-sim's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EntraCloudConfig {
+    /// The cloud's authority base: `https://<authority host>` by default (`https://login.microsoftonline.us`).
+    pub authority: Option<String>,
+    /// The cloud's Graph base URL with version: `https://<graph host>/v1.0` by default.
+    pub graph: Option<String>,
+}
+
+/// `[clouds.<key>]`: what Consentry has in a national cloud.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudConfig {
+    /// The vendor's app registrations in that cloud, by catalog app-type key
+    /// (`[clouds.usgov.apps.insights-m365]`); a national cloud needs registrations of its own.
+    pub apps: BTreeMap<String, VendorAppConfig>,
 }
 
 impl Default for EntraConfig {
@@ -107,6 +129,7 @@ impl Default for EntraConfig {
             extra_ca_file: None,
             retry_attempts: 4,
             retry_base_delay_ms: 500,
+            clouds: BTreeMap::new(),
         }
     }
 }
@@ -226,8 +249,12 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Microsoft endpoints.
     pub entra: EntraConfig,
-    /// The vendor's app registrations, by catalog app-type key (`[apps.insights-m365]`).
+    /// The vendor's app registrations, by catalog app-type key (`[apps.insights-m365]`), in the
+    /// global cloud.
     pub apps: BTreeMap<String, VendorAppConfig>,
+    /// National clouds Consentry serves tenants in, by cloud key (`[clouds.usgov]`, `[clouds.usgov-dod]`,
+    /// `[clouds.china]`): their vendor app registrations.
+    pub clouds: BTreeMap<String, CloudConfig>,
     /// Scheduled checks.
     pub monitor: MonitorSettings,
     /// Longest time one request may take before it is answered 408 (seconds).
@@ -487,6 +514,7 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("entra", &self.entra)
             .field("apps", &self.apps)
+            .field("clouds", &self.clouds)
             .field("monitor", &self.monitor)
             .field("request_timeout_seconds", &self.request_timeout_seconds)
             .field("webhooks", &self.webhooks)
@@ -524,6 +552,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             entra: EntraConfig::default(),
             apps: BTreeMap::new(),
+            clouds: BTreeMap::new(),
             monitor: MonitorSettings::default(),
             request_timeout_seconds: 60,
             webhooks: WebhookSettings::default(),
@@ -531,6 +560,83 @@ impl Default for Config {
             network: NetworkSettings::default(),
             email: EmailSettings::default(),
         }
+    }
+}
+
+/// The vendor app registrations under `prefix` (`apps`, `clouds.usgov.apps`): client IDs are GUIDs,
+/// exactly one credential each.
+fn check_apps(prefix: &str, apps: &BTreeMap<String, VendorAppConfig>) -> Result<(), String> {
+    for (key, app) in apps {
+        if consentry_domain::AppId::parse(&app.client_id).is_err() {
+            return Err(format!(
+                "{prefix}.{key}.client_id = {:?} is not a GUID",
+                app.client_id
+            ));
+        }
+        let secrets = usize::from(app.client_secret.is_some())
+            + usize::from(app.client_secret_file.is_some())
+            + usize::from(app.certificate_file.is_some());
+        if secrets != 1 {
+            return Err(format!(
+                "{prefix}.{key}: give exactly one of client_secret, client_secret_file or certificate_file"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The national clouds' keys name clouds of the table (not `global`, whose keys are `[entra]` and
+/// `[apps]`), their URLs are http(s) URLs and their registrations are complete.
+fn check_cloud_key(section: &str, key: &str) -> Result<(), String> {
+    let table = consentry_entra::clouds::Clouds::builtin();
+    if key == consentry_domain::CloudKey::GLOBAL {
+        return Err(format!(
+            "{section}.global: the global cloud is configured by [entra] and [apps.<app type>]; remove {section}.global"
+        ));
+    }
+    if table.get(key).is_none() {
+        let known: Vec<&str> = table
+            .iter()
+            .filter(|c| !c.key.is_global())
+            .map(|c| c.key.as_str())
+            .collect();
+        return Err(format!(
+            "{section}.{key}: no cloud {key:?}; the national clouds are {}",
+            known.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
+    fn validate_clouds(&self) -> Result<(), String> {
+        for (key, cloud) in &self.entra.clouds {
+            check_cloud_key("entra.clouds", key)?;
+            for (field, value) in [("authority", &cloud.authority), ("graph", &cloud.graph)] {
+                if let Some(v) = value
+                    && !((v.starts_with("https://") || v.starts_with("http://"))
+                        && url_host_present(v))
+                {
+                    return Err(format!(
+                        "entra.clouds.{key}.{field} = {v:?} is not an http(s) URL such as https://login.microsoftonline.us"
+                    ));
+                }
+            }
+        }
+        for (key, cloud) in &self.clouds {
+            check_cloud_key("clouds", key)?;
+            check_apps(&format!("clouds.{key}.apps"), &cloud.apps)?;
+        }
+        Ok(())
+    }
+
+    /// The national clouds Consentry is configured for (named under `[clouds]` or `[entra.clouds]`).
+    pub fn national_clouds(&self) -> std::collections::BTreeSet<&str> {
+        self.clouds
+            .keys()
+            .chain(self.entra.clouds.keys())
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -598,6 +704,18 @@ impl Config {
             // CONSENTRY_APPS__INSIGHTS_M365__CLIENT_ID names [apps.insights-m365].
             if path.len() > 2 && path[0] == "apps" {
                 path[1] = path[1].replace('_', "-");
+            }
+            // Cloud keys too: CONSENTRY_CLOUDS__USGOV_DOD__APPS__INSIGHTS_M365__CLIENT_ID names
+            // [clouds.usgov-dod.apps.insights-m365], CONSENTRY_ENTRA__CLOUDS__USGOV_DOD__GRAPH
+            // [entra.clouds.usgov-dod].
+            if path.len() > 2 && path[0] == "clouds" {
+                path[1] = path[1].replace('_', "-");
+                if path.len() > 4 && path[2] == "apps" {
+                    path[3] = path[3].replace('_', "-");
+                }
+            }
+            if path.len() > 3 && path[0] == "entra" && path[1] == "clouds" {
+                path[2] = path[2].replace('_', "-");
             }
             set_path(&mut table, &path, env_value(&v))
                 .map_err(|e| invalid("environment", format!("{k}: {e}")))?;
@@ -730,25 +848,8 @@ impl Config {
                 "max_body_bytes must be between 1024 and 536870912",
             ));
         }
-        for (key, app) in &self.apps {
-            if consentry_domain::AppId::parse(&app.client_id).is_err() {
-                return Err(invalid(
-                    origin,
-                    format!("apps.{key}.client_id = {:?} is not a GUID", app.client_id),
-                ));
-            }
-            let secrets = usize::from(app.client_secret.is_some())
-                + usize::from(app.client_secret_file.is_some())
-                + usize::from(app.certificate_file.is_some());
-            if secrets != 1 {
-                return Err(invalid(
-                    origin,
-                    format!(
-                        "apps.{key}: give exactly one of client_secret, client_secret_file or certificate_file"
-                    ),
-                ));
-            }
-        }
+        check_apps("apps", &self.apps).map_err(|m| invalid(origin, m))?;
+        self.validate_clouds().map_err(|m| invalid(origin, m))?;
         self.email.validate().map_err(|m| invalid(origin, m))?;
         if let Some(k) = &self.master_key
             && k.expose_secret().trim().is_empty()

@@ -68,37 +68,49 @@ fn read_secret_file(path: &Path, what: &str) -> Result<SecretString, StartupErro
         })
 }
 
-/// The vendor's app registrations by app type, with their credentials, from the configuration.
+/// The vendor's app registrations by app type in the global cloud (`[apps]`), with their
+/// credentials, from the configuration.
 pub fn vendor_apps(
     cfg: &Config,
     catalog: &Catalog,
 ) -> Result<BTreeMap<String, VendorApp>, StartupError> {
+    registrations("apps", &cfg.apps, catalog)
+}
+
+/// The registrations configured under `prefix` (`apps`, `clouds.usgov.apps`).
+fn registrations(
+    prefix: &str,
+    configured: &BTreeMap<String, crate::config::VendorAppConfig>,
+    catalog: &Catalog,
+) -> Result<BTreeMap<String, VendorApp>, StartupError> {
     let mut apps = BTreeMap::new();
-    for (key, app) in &cfg.apps {
+    for (key, app) in configured {
+        let key_path = format!("{prefix}.{key}");
+        let key_path = key_path.as_str();
         if catalog.app_type(key).is_none() {
             return Err(StartupError::Config(format!(
-                "apps.{key}: no app type {key:?} in the catalog (`consentry catalog list` shows the keys)"
+                "{key_path}: no app type {key:?} in the catalog (`consentry catalog list` shows the keys)"
             )));
         }
         let client_id = AppId::parse(&app.client_id)
-            .map_err(|e| StartupError::Config(format!("apps.{key}.client_id: {e}")))?;
+            .map_err(|e| StartupError::Config(format!("{key_path}.client_id: {e}")))?;
         let vendor = if let Some(s) = &app.client_secret {
             VendorApp::with_secret(client_id, s.clone())
         } else if let Some(p) = &app.client_secret_file {
             VendorApp::with_secret(
                 client_id,
-                read_secret_file(p, &format!("apps.{key}.client_secret"))?,
+                read_secret_file(p, &format!("{key_path}.client_secret"))?,
             )
         } else if let Some(p) = &app.certificate_file {
             let password = match (&app.certificate_password, &app.certificate_password_file) {
                 (Some(pw), _) => pw.clone(),
                 (None, Some(f)) => {
-                    read_secret_file(f, &format!("apps.{key}.certificate_password"))?
+                    read_secret_file(f, &format!("{key_path}.certificate_password"))?
                 }
                 (None, None) => SecretString::from(String::new()),
             };
             let bytes = std::fs::read(p).map_err(|e| {
-                StartupError::Config(format!("apps.{key}.certificate_file {}: {e}", p.display()))
+                StartupError::Config(format!("{key_path}.certificate_file {}: {e}", p.display()))
             })?;
             let cert = ClientCertificate::from_pfx(
                 &bytes,
@@ -106,12 +118,12 @@ pub fn vendor_apps(
                 time::OffsetDateTime::now_utc(),
             )
             .map_err(|e| {
-                StartupError::Config(format!("apps.{key}.certificate_file {}: {e}", p.display()))
+                StartupError::Config(format!("{key_path}.certificate_file {}: {e}", p.display()))
             })?;
             VendorApp::with_certificate(client_id, cert)
         } else {
             return Err(StartupError::Config(format!(
-                "apps.{key}: give client_secret, client_secret_file or certificate_file"
+                "{key_path}: give client_secret, client_secret_file or certificate_file"
             )));
         };
         apps.insert(key.clone(), vendor);
@@ -132,13 +144,40 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
         authority: cfg.entra.authority.clone(),
         graph: cfg.entra.graph.clone(),
         viva_engage: cfg.entra.viva_engage.clone(),
-        extra_ca_pem,
+        extra_ca_pem: extra_ca_pem.clone(),
         ..EntraConfig::default()
     })
     .map_err(|e| StartupError::Config(format!("entra: {e}")))?;
     let apps = vendor_apps(cfg, catalog)?;
-    Ok(EntraPlatform::new(client, cfg.callback_url(), apps)
-        .map_err(|e| StartupError::Config(format!("public_url: {e}")))?
+    let mut platform = EntraPlatform::new(client, cfg.callback_url(), apps)
+        .map_err(|e| StartupError::Config(format!("public_url: {e}")))?;
+    // Each national cloud named in the configuration: its endpoints ([entra.clouds.<key>], by
+    // default the cloud table's hosts), Graph's resource identifier there (always the table's: it
+    // names Microsoft's Graph in that cloud, wherever the URL points) and its registrations.
+    let table = consentry_entra::clouds::Clouds::builtin();
+    for key in cfg.national_clouds() {
+        let cloud = table.get(key).ok_or_else(|| {
+            StartupError::Config(format!("clouds.{key}: no such cloud in the cloud table"))
+        })?;
+        let endpoints = cfg.entra.clouds.get(key).cloned().unwrap_or_default();
+        let client = EntraClient::new(EntraConfig {
+            authority: endpoints
+                .authority
+                .unwrap_or_else(|| cloud.default_authority()),
+            graph: endpoints.graph.unwrap_or_else(|| cloud.default_graph()),
+            graph_resource: cloud.graph_resource(),
+            viva_engage: cfg.entra.viva_engage.clone(),
+            extra_ca_pem: extra_ca_pem.clone(),
+            ..EntraConfig::default()
+        })
+        .map_err(|e| StartupError::Config(format!("entra.clouds.{key}: {e}")))?;
+        let apps = match cfg.clouds.get(key) {
+            Some(c) => registrations(&format!("clouds.{key}.apps"), &c.apps, catalog)?,
+            None => BTreeMap::new(),
+        };
+        platform = platform.with_cloud(cloud.key.clone(), client, apps);
+    }
+    Ok(platform
         .with_catalog(catalog.clone())
         .with_retry_policy(consentry_entra::RetryPolicy {
             max_attempts: cfg.entra.retry_attempts,

@@ -145,6 +145,8 @@ fn organizations_tenants_profiles_from_the_command_line() {
             &org_id,
             "--tenant-id",
             "11111111-2222-4333-8444-555555555555",
+            "--cloud",
+            "global",
             "--domain",
             "contoso.onmicrosoft.com",
         ],

@@ -132,6 +132,7 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         org_id: org.id,
         primary_domain: DomainName::parse(CONTOSO).unwrap(),
         display_name: "Contoso".into(),
+        cloud: consentry_domain::CloudKey::global(),
         created_at: now,
     };
     store.insert_tenant(&contoso).await.unwrap();

@@ -481,6 +481,7 @@ async fn a_token_of_another_organizations_profile_is_not_found_whatever_the_tena
                 "org_id": fabrikam_org,
                 "tenant_id": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
                 "primary_domain": fabrikam_domain,
+                "cloud": "global",
             })),
         )
         .await;
