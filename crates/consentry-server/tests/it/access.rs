@@ -284,7 +284,7 @@ const API_TABLE: &[ApiRoute] = &[
         "/tenants",
         Some(Action::ManageProfiles),
         Some(
-            r#"{"org_id": "{org}", "tenant_id": "{fresh_guid}", "primary_domain": "t{fresh}.onmicrosoft.com"}"#,
+            r#"{"org_id": "{org}", "tenant_id": "{fresh_guid}", "primary_domain": "t{fresh}.onmicrosoft.com", "cloud": "global"}"#,
         ),
         StatusCode::CREATED,
         Fresh::No,
