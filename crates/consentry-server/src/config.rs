@@ -946,6 +946,77 @@ mod tests {
     }
 
     #[test]
+    fn national_clouds_are_configured_by_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[clouds.usgov.apps.insights-m365]\nclient_id = \"6731de76-14a6-49ae-97bc-6eba6914391e\"\nclient_secret = \"s\"\n[entra.clouds.china]\ngraph = \"https://sim.example/clouds/china/v1.0\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&p),
+            env(&[
+                (
+                    "CONSENTRY_CLOUDS__USGOV_DOD__APPS__CLOUD_BACKUP_M365__CLIENT_ID",
+                    "6731de76-14a6-49ae-97bc-6eba6914391f",
+                ),
+                (
+                    "CONSENTRY_CLOUDS__USGOV_DOD__APPS__CLOUD_BACKUP_M365__CLIENT_SECRET",
+                    "t",
+                ),
+                (
+                    "CONSENTRY_ENTRA__CLOUDS__USGOV_DOD__AUTHORITY",
+                    "https://sim.example/clouds/usgov-dod",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert!(c.clouds["usgov"].apps.contains_key("insights-m365"));
+        assert_eq!(
+            c.clouds["usgov-dod"].apps["cloud-backup-m365"].client_id,
+            "6731de76-14a6-49ae-97bc-6eba6914391f"
+        );
+        assert_eq!(
+            c.entra.clouds["usgov-dod"].authority.as_deref(),
+            Some("https://sim.example/clouds/usgov-dod")
+        );
+        assert_eq!(c.entra.clouds["china"].authority, None);
+        assert_eq!(
+            c.national_clouds().into_iter().collect::<Vec<_>>(),
+            ["china", "usgov", "usgov-dod"]
+        );
+        // The global cloud keeps [entra] and [apps]; unknown clouds and bad registrations are named.
+        for (vars, wanted) in [
+            (
+                vec![("CONSENTRY_CLOUDS__GLOBAL__APPS__FLY__CLIENT_ID", "x")],
+                "clouds.global: the global cloud is configured by [entra] and [apps.<app type>]",
+            ),
+            (
+                vec![(
+                    "CONSENTRY_ENTRA__CLOUDS__GERMANY__GRAPH",
+                    "https://g.example",
+                )],
+                "entra.clouds.germany: no cloud \"germany\"; the national clouds are usgov, usgov-dod, china",
+            ),
+            (
+                vec![("CONSENTRY_ENTRA__CLOUDS__CHINA__GRAPH", "graph.example")],
+                "entra.clouds.china.graph = \"graph.example\" is not an http(s) URL",
+            ),
+            (
+                vec![(
+                    "CONSENTRY_CLOUDS__CHINA__APPS__FLY__CLIENT_ID",
+                    "not-a-guid",
+                )],
+                "clouds.china.apps.fly.client_id = \"not-a-guid\" is not a GUID",
+            ),
+        ] {
+            let e = Config::load(None, env(&vars)).unwrap_err().to_string();
+            assert!(e.contains(wanted), "{e}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");

@@ -175,6 +175,42 @@ async fn connecting_refuses_unknown_tenants_and_names_a_missing_registration() {
             .contains("Microsoft knows no tenant 0badc0de-0000-4000-8000-000000000000"),
         "{v}"
     );
+    // Microsoft not answering: refused with "try again", nothing connected, never a guess.
+    env.sim
+        .control()
+        .set_faults(vec![entra_sim::FaultRule {
+            endpoint: "discovery".into(),
+            rate: 1.0,
+            latency_ms: 0,
+            status: Some(503),
+            retry_after_secs: None,
+            drop_connection: false,
+        }])
+        .unwrap();
+    let (s, v) = env
+        .api(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(json!({"org_id": org, "tenant_id": TENANTS[3].1, "primary_domain": TENANTS[3].2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again"),
+        "{v}"
+    );
+    env.sim.control().set_faults(Vec::new()).unwrap();
+    let (s, _) = env
+        .api(
+            Method::GET,
+            &format!("/api/v1/tenants/{}", TENANTS[3].2),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing was connected");
     // A cloud that is not in the table.
     let (s, v) = env
         .api(
