@@ -7,42 +7,55 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// (cloud, customer tenant ID, its domain, the vendor app in that cloud, its secret, Graph host,
-/// instance name, sub-scope, the global authority's refusal).
-const NATIONAL: [(&str, &str, &str, &str, &str, &str, &str, Option<&str>, u64); 3] = [
-    (
-        "usgov",
-        "c1000000-0000-4000-8000-000000000001",
-        "contoso-gcch.onmicrosoft.us",
-        "c0de0000-0000-4000-8000-00000000c101",
-        "demo-secret-insights-m365-usgov",
-        "graph.microsoft.us",
-        "microsoftonline.us",
-        Some("DODCON"),
-        900439,
-    ),
-    (
-        "usgov-dod",
-        "c1000000-0000-4000-8000-000000000002",
-        "contoso-dod.onmicrosoft.us",
-        "c0de0000-0000-4000-8000-00000000c102",
-        "demo-secret-insights-m365-usgov-dod",
-        "dod-graph.microsoft.us",
-        "microsoftonline.us",
-        Some("DOD"),
-        900439,
-    ),
-    (
-        "china",
-        "c1000000-0000-4000-8000-000000000003",
-        "contoso-cn.partner.onmschina.cn",
-        "c0de0000-0000-4000-8000-00000000c103",
-        "demo-secret-insights-m365-china",
-        "microsoftgraph.chinacloudapi.cn",
-        "partner.microsoftonline.cn",
-        None,
-        900382,
-    ),
+/// A customer tenant of the national-clouds scenario and what its cloud answers.
+struct National {
+    cloud: &'static str,
+    tid: &'static str,
+    domain: &'static str,
+    /// The vendor's registration in that cloud, and its secret.
+    app: &'static str,
+    secret: &'static str,
+    graph: &'static str,
+    instance: &'static str,
+    sub: Option<&'static str>,
+    /// The global authority's refusal (UNVERIFIED).
+    refusal: u64,
+}
+
+const NATIONAL: [National; 3] = [
+    National {
+        cloud: "usgov",
+        tid: "c1000000-0000-4000-8000-000000000001",
+        domain: "contoso-gcch.onmicrosoft.us",
+        app: "c0de0000-0000-4000-8000-00000000c101",
+        secret: "demo-secret-insights-m365-usgov",
+        graph: "graph.microsoft.us",
+        instance: "microsoftonline.us",
+        sub: Some("DODCON"),
+        refusal: 900439,
+    },
+    National {
+        cloud: "usgov-dod",
+        tid: "c1000000-0000-4000-8000-000000000002",
+        domain: "contoso-dod.onmicrosoft.us",
+        app: "c0de0000-0000-4000-8000-00000000c102",
+        secret: "demo-secret-insights-m365-usgov-dod",
+        graph: "dod-graph.microsoft.us",
+        instance: "microsoftonline.us",
+        sub: Some("DOD"),
+        refusal: 900439,
+    },
+    National {
+        cloud: "china",
+        tid: "c1000000-0000-4000-8000-000000000003",
+        domain: "contoso-cn.partner.onmschina.cn",
+        app: "c0de0000-0000-4000-8000-00000000c103",
+        secret: "demo-secret-insights-m365-china",
+        graph: "microsoftgraph.chinacloudapi.cn",
+        instance: "partner.microsoftonline.cn",
+        sub: None,
+        refusal: 900382,
+    },
 ];
 
 async fn start_national() -> RunningSim {
@@ -89,7 +102,16 @@ async fn a_tenants_metadata_says_which_cloud_it_lives_in_at_the_global_authority
     assert_eq!(doc["tenant_region_scope"], "NA");
     assert!(doc.get("tenant_region_sub_scope").is_none(), "{doc}");
     assert_eq!(doc["issuer"], format!("{global}/{CONTOSO_ID}/v2.0"));
-    for (cloud, tid, domain, _, _, graph, instance, sub, _) in NATIONAL {
+    for National {
+        cloud,
+        tid,
+        domain,
+        graph,
+        instance,
+        sub,
+        ..
+    } in NATIONAL
+    {
         let authority = sim.cloud_authority(cloud);
         assert_eq!(authority, format!("{global}/clouds/{cloud}"));
         for asked_at in [&global, &authority] {
@@ -127,7 +149,16 @@ async fn a_tenants_metadata_says_which_cloud_it_lives_in_at_the_global_authority
 async fn each_cloud_issues_its_own_tokens_and_its_graph_accepts_only_those() {
     let sim = start_national().await;
     let global = sim.authority();
-    for (cloud, tid, _, app, secret, graph, _, _, refusal) in NATIONAL {
+    for National {
+        cloud,
+        tid,
+        app,
+        secret,
+        graph,
+        refusal,
+        ..
+    } in NATIONAL
+    {
         sim.control()
             .grant_admin_consent(tid, uuid(app))
             .expect("consent in the national tenant");
@@ -216,7 +247,16 @@ async fn each_cloud_issues_its_own_tokens_and_its_graph_accepts_only_those() {
 #[tokio::test]
 async fn the_global_sign_in_page_refuses_a_national_tenant_and_its_own_cloud_signs_it_in() {
     let sim = start_national().await;
-    let (cloud, tid, domain, app, secret, graph, _, _, refusal) = NATIONAL[0];
+    let National {
+        cloud,
+        tid,
+        domain,
+        app,
+        secret,
+        graph,
+        refusal,
+        ..
+    } = NATIONAL[0];
     sim.control()
         .add_redirect_uri(uuid(app), REDIRECT)
         .expect("redirect URI");
