@@ -3,8 +3,6 @@
 //! for a Graph token through the token API; a cloud without a registration for the app type is a
 //! clear error naming the configuration key.
 
-use consentry_domain::ApiKey;
-use consentry_domain::keys::{key_hash, new_api_key};
 use consentry_testkit::{Decision, PASSWORD, TestEnv};
 use entra_sim::Scenario;
 use reqwest::{Method, StatusCode};
@@ -46,26 +44,11 @@ async fn org(env: &TestEnv) -> String {
     org["id"].as_str().unwrap().to_owned()
 }
 
-async fn service_key(env: &TestEnv, org: &str) -> String {
-    let key = new_api_key();
-    let record = ApiKey {
-        id: consentry_domain::ApiKeyId::new_random(),
-        org_id: org.parse().unwrap(),
-        name: "backup-service".into(),
-        key_hash: key_hash(&key),
-        created_at: time::OffsetDateTime::now_utc(),
-        revoked_at: None,
-        last_used_at: None,
-    };
-    env.state.svc.store().insert_api_key(&record).await.unwrap();
-    key
-}
-
 #[tokio::test]
 async fn a_tenant_in_each_cloud_is_connected_authorized_checked_and_issues_graph_tokens() {
     let env = TestEnv::start_with(Scenario::national_clouds()).await;
     let org = org(&env).await;
-    let key = service_key(&env, &org).await;
+    let (key, _) = crate::tokens::key_for(&env, &org).await;
     for (cloud, tid, domain) in TENANTS {
         // Connected without naming the cloud: Consentry reads it from the tenant's metadata.
         let (s, t) = env

@@ -17,7 +17,8 @@ async fn authorize(env: &TestEnv, app_type: &str, service: Option<&str>) -> Stri
     id
 }
 
-async fn key_for(env: &TestEnv, org: &str) -> (String, consentry_domain::ApiKeyId) {
+/// A service API key of `org` (written to the store directly).
+pub(crate) async fn key_for(env: &TestEnv, org: &str) -> (String, consentry_domain::ApiKeyId) {
     let key = new_api_key();
     let record = ApiKey {
         id: consentry_domain::ApiKeyId::new_random(),
