@@ -161,9 +161,7 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
         })?;
         let endpoints = cfg.entra.clouds.get(key).cloned().unwrap_or_default();
         let client = EntraClient::new(EntraConfig {
-            authority: endpoints
-                .authority
-                .unwrap_or_else(|| cloud.default_authority()),
+            authority: cloud_authority(cfg, key),
             graph: endpoints.graph.unwrap_or_else(|| cloud.default_graph()),
             graph_resource: cloud.graph_resource(),
             viva_engage: cfg.entra.viva_engage.clone(),
@@ -184,6 +182,20 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
             base_delay: std::time::Duration::from_millis(cfg.entra.retry_base_delay_ms),
             ..consentry_entra::RetryPolicy::default()
         }))
+}
+
+/// A national cloud's authority: `[entra.clouds.<key>] authority`, or the cloud table's host.
+fn cloud_authority(cfg: &Config, key: &str) -> String {
+    cfg.entra
+        .clouds
+        .get(key)
+        .and_then(|c| c.authority.clone())
+        .or_else(|| {
+            consentry_entra::clouds::Clouds::builtin()
+                .get(key)
+                .map(|c| c.default_authority())
+        })
+        .unwrap_or_default()
 }
 
 /// Loads the catalog in force.
@@ -424,6 +436,17 @@ pub async fn build_state_with_clock(
             cfg.tls(),
             std::time::Duration::from_secs(cfg.request_timeout_seconds),
             &cfg.entra.authority,
+        )
+        .with_authorities(
+            std::iter::once(cfg.entra.authority.clone())
+                .chain(
+                    cfg.national_clouds()
+                        .into_iter()
+                        .map(|k| cloud_authority(cfg, k)),
+                )
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str),
         ),
         webhooks_allow_private: cfg.webhooks.allow_private,
         checker,
