@@ -539,7 +539,16 @@ async fn sim_capacity(
                     pfx: SecretSlice::from(DEMO_PFX.to_vec()),
                     password: SecretString::from(DEMO_PFX_PASSWORD),
                 };
-                match platform.grants(tenant, &client).await {
+                match platform
+                    .grants(
+                        &consentry_domain::TenantAt::new(
+                            tenant,
+                            consentry_domain::CloudKey::global(),
+                        ),
+                        &client,
+                    )
+                    .await
+                {
                     Ok(_) => ok += 1,
                     Err(_) => failed += 1,
                 }

@@ -44,6 +44,7 @@ pub fn bench_scenario(tenants: usize) -> Scenario {
         s.tenants.push(Tenant {
             id: tenant_id(i),
             display_name: format!("Bench {i}"),
+            cloud: "global".into(),
             domains: vec![domain.clone()],
             users_can_consent: false,
             entra_id_plan: entra_sim::EntraIdPlan::Free,

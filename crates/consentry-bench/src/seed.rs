@@ -117,6 +117,7 @@ pub async fn seed(
             tid,
             domain,
             Some(&format!("Bench {i}")),
+            consentry_domain::Placement::In(&consentry_domain::CloudKey::global()),
         )
         .await?;
     }
@@ -140,6 +141,7 @@ pub async fn seed(
             org_id: orgs[t / per_org],
             tenant_id: TenantId::parse(&tenant_id(t).to_string())
                 .map_err(|e| SeedError::Id(e.to_string()))?,
+            cloud: consentry_domain::CloudKey::global(),
             app_type: "custom-azure-app".into(),
             service: "cloud-backup-m365".into(),
             application_id: Some(

@@ -421,6 +421,7 @@ async fn seed(
         tenant_id,
         DomainName::parse(DOMAIN)?,
         Some("Contoso"),
+        consentry_domain::Placement::In(&consentry_domain::CloudKey::global()),
     )
     .await?;
     // The tenant's administrator contact, emailed when a check makes one of its profiles invalid.

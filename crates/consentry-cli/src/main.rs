@@ -194,8 +194,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tenants(cmd) => {
             let cfg = load_config(cfg_path)?;
-            let svc = services(&cfg).await?.svc;
-            tenants::run(cmd, &svc).await
+            let s = services(&cfg).await?;
+            tenants::run(cmd, &s.svc, s.reauth.platform().as_ref()).await
         }
         Command::Keys(cmd) => {
             let cfg = load_config(cfg_path)?;

@@ -206,12 +206,19 @@ pub fn tenants(list: &[Tenant], as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return json(list);
     }
-    let mut t = table(&["tenant id", "primary domain", "name", "organization"]);
+    let mut t = table(&[
+        "tenant id",
+        "primary domain",
+        "name",
+        "cloud",
+        "organization",
+    ]);
     for x in list {
         t.add_row(vec![
             x.id.to_string(),
             x.primary_domain.to_string(),
             x.display_name.clone(),
+            x.cloud.to_string(),
             x.org_id.to_string(),
         ]);
     }

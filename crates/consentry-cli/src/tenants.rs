@@ -30,6 +30,10 @@ pub enum TenantsCmd {
         /// Display name.
         #[arg(long)]
         name: Option<String>,
+        /// The Microsoft cloud the tenant lives in (global, usgov, usgov-dod, china). Default: found
+        /// from the tenant's OpenID metadata at Microsoft.
+        #[arg(long)]
+        cloud: Option<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -69,7 +73,11 @@ pub enum TenantsCmd {
 }
 
 /// Runs a tenant command.
-pub async fn run(cmd: TenantsCmd, svc: &Consentry) -> anyhow::Result<()> {
+pub async fn run(
+    cmd: TenantsCmd,
+    svc: &Consentry,
+    platform: &dyn consentry_domain::IdentityPlatform,
+) -> anyhow::Result<()> {
     match cmd {
         TenantsCmd::List { org, out } => {
             let org = org
@@ -82,20 +90,32 @@ pub async fn run(cmd: TenantsCmd, svc: &Consentry) -> anyhow::Result<()> {
             tenant_id,
             domain,
             name,
+            cloud,
             out,
         } => {
             let org = parse("organization ID", &org, OrgId::parse)?;
             let tid = parse("tenant ID", &tenant_id, TenantId::parse)?;
             let domain = parse("domain", &domain, DomainName::parse)?;
+            let cloud = cloud
+                .map(|c| {
+                    consentry_server::clouds::Clouds::builtin()
+                        .parse_key(&c)
+                        .map_err(|m| anyhow::anyhow!("cloud is not valid: {m}"))
+                })
+                .transpose()?;
+            let placement = match &cloud {
+                Some(c) => consentry_domain::Placement::In(c),
+                None => consentry_domain::Placement::Discover(platform),
+            };
             let t = svc
-                .connect_tenant(org, tid, domain, name.as_deref())
+                .connect_tenant(org, tid, domain, name.as_deref(), placement)
                 .await?;
             record(
                 svc,
                 Some(t.org_id),
                 AuditAction::TenantCreated,
                 format!("tenant:{}", t.id),
-                serde_json::json!({ "domain": t.primary_domain.to_string() }),
+                serde_json::json!({ "domain": t.primary_domain.to_string(), "cloud": t.cloud.to_string() }),
             )
             .await;
             output::tenants(&[t], out.json)

@@ -1050,7 +1050,7 @@ impl Checker {
         let scopes = consented_scopes(profile, app);
         let refreshed = self
             .platform
-            .refresh(profile.tenant_id, client, &rt, &scopes)
+            .refresh(&profile.tenant_at(), client, &rt, &scopes)
             .await?;
         let redeemed_at = self.core.clock().now();
         if let Err(e) = self
@@ -1105,7 +1105,7 @@ impl Checker {
             .await
             .map_err(|e| not_usable(e.to_string()))?;
         if app.application_roles().next().is_some() {
-            self.platform.app_token(profile.tenant_id, &client).await
+            self.platform.app_token(&profile.tenant_at(), &client).await
         } else {
             let r = self.use_refresh_token(profile, &app, &client).await?;
             Ok(crate::platform::AccessToken {
@@ -1134,7 +1134,7 @@ impl Checker {
             scopes.dedup();
             delegated = Some(scopes);
         }
-        let grants = self.platform.grants(profile.tenant_id, client).await?;
+        let grants = self.platform.grants(&profile.tenant_at(), client).await?;
         Ok(Exercised::Works { grants, delegated })
     }
 
@@ -1386,7 +1386,7 @@ impl Checker {
         };
         let evidence = match self
             .platform
-            .sign_in_log(profile.tenant_id, client, &query)
+            .sign_in_log(&profile.tenant_at(), client, &query)
             .await
         {
             Ok(entries) => Evidence::from_entries(now, entries),

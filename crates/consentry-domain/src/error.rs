@@ -31,6 +31,10 @@ pub enum DomainError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// Microsoft could not be asked (a timeout, 5xx, 429): nothing was done; try again. The message
+    /// says what was being asked and holds no secret.
+    #[error("{0}")]
+    Unavailable(String),
     /// Storage failed. The inner message is for logs only.
     #[error(transparent)]
     Store(#[from] StoreError),

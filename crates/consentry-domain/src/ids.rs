@@ -331,6 +331,53 @@ impl Scope {
     }
 }
 
+/// The key of the Microsoft cloud a tenant lives in (`global`, `usgov`, `usgov-dod`, `china`, or another
+/// key of the configured cloud table). Opaque to the domain: which hosts a cloud has is the identity
+/// platform adapter's business. Lower-case letters, digits and hyphens, at most 32 characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(try_from = "String", into = "String")]
+pub struct CloudKey(String);
+
+impl CloudKey {
+    /// The key of Microsoft's global cloud (which also serves GCC moderate tenants).
+    pub const GLOBAL: &'static str = "global";
+
+    /// Parses a cloud key: 1–32 lower-case ASCII letters, digits and hyphens, starting with a letter.
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        let t = s.trim();
+        if !t.is_empty()
+            && t.len() <= 32
+            && t.starts_with(|c: char| c.is_ascii_lowercase())
+            && t.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            Ok(Self(t.to_owned()))
+        } else {
+            Err(InvalidId::new(
+                "cloud",
+                s,
+                "expected a cloud key such as global, usgov, usgov-dod or china",
+            ))
+        }
+    }
+
+    /// Microsoft's global cloud.
+    pub fn global() -> Self {
+        Self(Self::GLOBAL.to_owned())
+    }
+
+    /// Whether this is the global cloud.
+    pub fn is_global(&self) -> bool {
+        self.0 == Self::GLOBAL
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 macro_rules! string_newtype_impls {
     ($($name:ident),*) => {$(
         impl fmt::Display for $name {
@@ -349,7 +396,7 @@ macro_rules! string_newtype_impls {
         }
     )*};
 }
-string_newtype_impls!(DomainName, Upn, Thumbprint, Scope);
+string_newtype_impls!(DomainName, Upn, Thumbprint, Scope, CloudKey);
 
 /// How a tenant is named in a request: by its GUID or by one of its verified domains.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -554,5 +601,31 @@ mod email_tests {
             assert_eq!(e.what, "email address", "{bad}");
             assert!(e.expected.contains("it-admin@contoso.com"), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod cloud_key_tests {
+    use super::CloudKey;
+
+    #[test]
+    fn cloud_keys_are_short_lower_case_names() {
+        for good in ["global", "usgov", "usgov-dod", "china", " china "] {
+            assert!(CloudKey::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Global",
+            "us gov",
+            "-dod",
+            "1cloud",
+            "usgov.dod",
+            &"a".repeat(33),
+        ] {
+            let e = CloudKey::parse(bad).unwrap_err();
+            assert_eq!(e.what, "cloud", "{bad}");
+        }
+        assert!(CloudKey::global().is_global());
+        assert!(!CloudKey::parse("china").unwrap().is_global());
     }
 }

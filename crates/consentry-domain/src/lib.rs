@@ -60,8 +60,8 @@ pub use graph_tokens::{
     GraphTokenRequest, GraphTokens, IssuedToken, SAFETY_MARGIN, TokenError, TokenStats,
 };
 pub use ids::{
-    ApiKeyId, AppId, CampaignId, DomainName, EmailAddress, EmailId, InvalidId, ObjectId, OrgId,
-    ProfileId, ScanProfileId, Scope, TenantId, TenantRef, Thumbprint, Upn, WebhookId,
+    ApiKeyId, AppId, CampaignId, CloudKey, DomainName, EmailAddress, EmailId, InvalidId, ObjectId,
+    OrgId, ProfileId, ScanProfileId, Scope, TenantId, TenantRef, Thumbprint, Upn, WebhookId,
 };
 pub use keys::{ApiKeys, NewApiKey};
 pub use mail::{
@@ -72,8 +72,8 @@ pub use microsoft_sign_in::{MicrosoftSignIn, SignInRules};
 pub use model::*;
 pub use platform::{
     AccessToken, ClientRef, ConsoleSignInRequest, Grants, IdentityPlatform, Memberships,
-    MicrosoftSignedIn, PlatformCause, PlatformError, Refreshed, SignInRequest, SignedIn,
-    VivaEngageFacts,
+    MicrosoftSignedIn, PlatformCause, PlatformError, Refreshed, SignInRequest, SignedIn, TenantAt,
+    TenantCloud, VivaEngageFacts,
 };
 pub use ports::{
     ApiKey, ApiKeyStore, Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow,
@@ -96,7 +96,7 @@ pub use scan::{
     SavedScanProfile, ScanAuth, ScanProfile, ScanProfileEdit, ScanProfileStore, ScanProfiles,
     TenantPlannerReadiness,
 };
-pub use service::{Consentry, NewProfile};
+pub use service::{Consentry, NewProfile, Placement};
 pub use status::{
     ActionOwner, CaRequirement, ProfileStatus, StatusReason, conditional_access_preparation,
 };

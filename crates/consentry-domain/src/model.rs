@@ -7,7 +7,9 @@ use consentry_catalog::{ConsentMethod, PermissionType};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::ids::{AppId, DomainName, ObjectId, OrgId, ProfileId, TenantId, Thumbprint, Upn};
+use crate::ids::{
+    AppId, CloudKey, DomainName, ObjectId, OrgId, ProfileId, TenantId, Thumbprint, Upn,
+};
 use crate::status::{ProfileStatus, StatusReason};
 
 /// A customer of the vendor, with the service modules its subscription includes.
@@ -37,6 +39,10 @@ pub struct Tenant {
     pub primary_domain: DomainName,
     /// Display name.
     pub display_name: String,
+    /// The Microsoft cloud it lives in (found from its OpenID metadata when it was connected; never
+    /// changes).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "global"))]
+    pub cloud: CloudKey,
     /// When it was connected.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -104,6 +110,10 @@ pub struct AppProfile {
     pub org_id: OrgId,
     /// The tenant.
     pub tenant_id: TenantId,
+    /// The Microsoft cloud of the tenant (copied from the tenant when the profile is created: a
+    /// tenant's cloud never changes), whose hosts every call for the profile uses.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "global"))]
+    pub cloud: CloudKey,
     /// Catalog key of the app type.
     pub app_type: String,
     /// Catalog key of the service the profile is used by.
@@ -150,6 +160,17 @@ pub struct AppProfile {
     /// Last change.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+impl AppProfile {
+    /// The profile's tenant and the cloud it lives in: what every identity-platform call for the
+    /// profile names.
+    pub fn tenant_at(&self) -> crate::platform::TenantAt {
+        crate::platform::TenantAt {
+            id: self.tenant_id,
+            cloud: self.cloud.clone(),
+        }
+    }
 }
 
 /// Who did something.

@@ -8,7 +8,7 @@ use consentry_catalog::UserFacts;
 use secrecy::{SecretSlice, SecretString};
 use time::OffsetDateTime;
 
-use crate::ids::{AppId, ObjectId, TenantId, Upn};
+use crate::ids::{AppId, CloudKey, ObjectId, TenantId, Upn};
 use crate::status::StatusReason;
 
 /// Which app registration a call acts as.
@@ -50,11 +50,43 @@ impl std::fmt::Debug for ClientRef {
     }
 }
 
+/// A tenant and the Microsoft cloud it lives in: every call to the identity platform names both, so
+/// the adapter uses that cloud's hosts and vendor registrations.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TenantAt {
+    /// The tenant.
+    pub id: TenantId,
+    /// Its cloud.
+    pub cloud: CloudKey,
+}
+
+impl TenantAt {
+    /// A tenant in a cloud.
+    pub fn new(id: TenantId, cloud: CloudKey) -> Self {
+        Self { id, cloud }
+    }
+}
+
+impl std::fmt::Display for TenantAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({} cloud)", self.id, self.cloud)
+    }
+}
+
+/// What a tenant's OpenID metadata says of it: its ID and the cloud it lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantCloud {
+    /// The tenant ID (from the metadata's issuer).
+    pub id: TenantId,
+    /// The cloud, a key of the adapter's cloud table.
+    pub cloud: CloudKey,
+}
+
 /// The parameters of an authorization-code sign-in.
 #[derive(Debug, Clone)]
 pub struct SignInRequest {
-    /// The customer tenant.
-    pub tenant: TenantId,
+    /// The customer tenant and its cloud.
+    pub tenant: TenantAt,
     /// The app's client ID.
     pub client_id: AppId,
     /// Opaque state (single use).
@@ -324,14 +356,22 @@ impl PlatformError {
 /// The Microsoft identity platform and Graph, as the domain needs them.
 #[async_trait]
 pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
-    /// The vendor app's client ID for an app type, if Consentry has credentials for it.
-    fn vendor_client_id(&self, app_type: &str) -> Option<AppId>;
+    /// The vendor app's client ID for an app type in a cloud, if Consentry has credentials for it
+    /// there (a national cloud needs registrations of its own).
+    fn vendor_client_id(&self, cloud: &CloudKey, app_type: &str) -> Option<AppId>;
+
+    /// Where a tenant lives, from its OpenID metadata at the configured global authority
+    /// (`tenant` is a GUID or a verified domain). An unknown tenant is
+    /// [`PlatformCause::TenantNotFound`]; metadata naming a cloud Consentry has no entry for, or one
+    /// not configured, is [`PlatformCause::NotConfigured`] with the configuration to add; a failure to
+    /// reach Microsoft is [`PlatformCause::Transient`] (never a guess).
+    async fn tenant_cloud(&self, tenant: &str) -> Result<TenantCloud, PlatformError>;
 
     /// The client ID of Consentry's own app registration ([`ClientRef::Consentry`]), if configured.
     fn consentry_client_id(&self) -> Option<AppId>;
 
     /// The URL of the v2 admin-consent page (`/{tenant}/v2.0/adminconsent`) returning to Consentry's callback.
-    fn admin_consent_url(&self, tenant: TenantId, client_id: AppId, state: &str) -> String;
+    fn admin_consent_url(&self, tenant: &TenantAt, client_id: AppId, state: &str) -> String;
 
     /// The URL of the authorization (sign-in) page returning to Consentry's callback.
     fn sign_in_url(&self, req: &SignInRequest) -> String;
@@ -348,7 +388,7 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
     /// Redeems an authorization code (PKCE) for the consenting user's tokens.
     async fn redeem(
         &self,
-        tenant: TenantId,
+        tenant: &TenantAt,
         client: &ClientRef,
         code: &str,
         code_verifier: &SecretString,
@@ -359,7 +399,7 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
     /// ownership with their delegated token.
     async fn user_facts(
         &self,
-        tenant: TenantId,
+        tenant: &TenantAt,
         access_token: &SecretString,
     ) -> Result<UserFacts, PlatformError>;
 
@@ -386,20 +426,20 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
     /// [`PlatformCause::Transient`].
     async fn viva_engage_facts(
         &self,
-        tenant: TenantId,
+        tenant: &TenantAt,
         client: &ClientRef,
         refresh_token: &SecretString,
     ) -> Result<VivaEngageFacts, PlatformError>;
 
     /// Proves the app can authenticate in the tenant (client credentials; a certificate assertion for
     /// custom apps) and reads the permissions granted to it from Graph.
-    async fn grants(&self, tenant: TenantId, client: &ClientRef) -> Result<Grants, PlatformError>;
+    async fn grants(&self, tenant: &TenantAt, client: &ClientRef) -> Result<Grants, PlatformError>;
 
     /// An app-only Graph access token for the app in the tenant (client credentials: the vendor's
     /// secret or certificate, or a custom app's certificate assertion).
     async fn app_token(
         &self,
-        tenant: TenantId,
+        tenant: &TenantAt,
         client: &ClientRef,
     ) -> Result<AccessToken, PlatformError>;
 
@@ -409,7 +449,7 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
     /// does not answer, says why ([`EvidenceUnavailable`](crate::evidence::EvidenceUnavailable)).
     async fn sign_in_log(
         &self,
-        tenant: TenantId,
+        tenant: &TenantAt,
         client: &ClientRef,
         query: &crate::evidence::SignInLogQuery,
     ) -> Result<Vec<crate::evidence::SignInLogEntry>, crate::evidence::EvidenceUnavailable>;
@@ -417,7 +457,7 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
     /// Uses a refresh token: returns the rotated refresh token (to store) and the access token's expiry.
     async fn refresh(
         &self,
-        tenant: TenantId,
+        tenant: &TenantAt,
         client: &ClientRef,
         refresh_token: &SecretString,
         scopes: &[String],

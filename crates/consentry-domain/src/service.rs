@@ -6,7 +6,7 @@ use std::sync::Arc;
 use consentry_catalog::Catalog;
 
 use crate::error::DomainError;
-use crate::ids::{DomainName, OrgId, ProfileId, TenantId, TenantRef};
+use crate::ids::{CloudKey, DomainName, OrgId, ProfileId, TenantId, TenantRef};
 use crate::model::{
     Actor, AppProfile, EventKind, HistoryEvent, MAX_PAGE_SIZE, NewHistoryEvent, Organization, Page,
     PageRequest, ProfileFilter, Tenant,
@@ -56,6 +56,62 @@ fn check_name(field: &'static str, s: &str) -> Result<String, DomainError> {
         ));
     }
     Ok(t.to_string())
+}
+
+/// Where a tenant being connected lives.
+#[derive(Clone, Copy)]
+pub enum Placement<'a> {
+    /// Ask the identity platform (the tenant's OpenID metadata).
+    Discover(&'a dyn crate::platform::IdentityPlatform),
+    /// The caller knows: the cloud is taken as given (no call to Microsoft).
+    In(&'a CloudKey),
+}
+
+impl std::fmt::Debug for Placement<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Placement::Discover(_) => f.write_str("Discover"),
+            Placement::In(c) => f.debug_tuple("In").field(c).finish(),
+        }
+    }
+}
+
+/// The cloud a tenant lives in, from its OpenID metadata. Unknown to Microsoft: a 400 naming the
+/// tenant ID (a typo); a transient failure: refused with "try again", never a guess.
+async fn discover_cloud(
+    platform: &dyn crate::platform::IdentityPlatform,
+    tenant_id: TenantId,
+) -> Result<CloudKey, DomainError> {
+    use crate::platform::PlatformCause;
+    match platform.tenant_cloud(&tenant_id.to_string()).await {
+        Ok(found) if found.id == tenant_id => Ok(found.cloud),
+        Ok(found) => Err(DomainError::invalid(
+            "tenant_id",
+            format!(
+                "Microsoft's metadata for {tenant_id} names the tenant {}: give the tenant's own ID",
+                found.id
+            ),
+        )),
+        Err(e) => Err(match e.cause {
+            PlatformCause::TenantNotFound => DomainError::invalid(
+                "tenant_id",
+                format!(
+                    "Microsoft knows no tenant {tenant_id}: check the tenant ID (Entra admin center > Overview)"
+                ),
+            ),
+            PlatformCause::Transient => DomainError::Unavailable(format!(
+                "Microsoft could not be asked which cloud tenant {tenant_id} lives in ({}); try again",
+                e.message
+            )),
+            _ => DomainError::invalid(
+                "tenant_id",
+                format!(
+                    "the cloud of tenant {tenant_id} cannot be used: {}",
+                    e.message
+                ),
+            ),
+        }),
+    }
 }
 
 impl Consentry {
@@ -217,13 +273,15 @@ impl Consentry {
 
     // ----- tenants -----
 
-    /// Connects a Microsoft tenant to an organization.
+    /// Connects a Microsoft tenant to an organization, in the cloud `placement` gives: found from the
+    /// tenant's OpenID metadata ([`Placement::Discover`]) or given by the caller ([`Placement::In`]).
     pub async fn connect_tenant(
         &self,
         org_id: OrgId,
         tenant_id: TenantId,
         primary_domain: DomainName,
         display_name: Option<&str>,
+        placement: Placement<'_>,
     ) -> Result<Tenant, DomainError> {
         self.organization(org_id).await?;
         if self
@@ -236,6 +294,18 @@ impl Consentry {
                 "a tenant with the domain {primary_domain} is already connected"
             )));
         }
+        // Microsoft is asked last, after the local refusals.
+        let cloud = match placement {
+            Placement::In(cloud) => cloud.clone(),
+            Placement::Discover(platform) => {
+                if self.store.get_tenant(tenant_id).await?.is_some() {
+                    return Err(DomainError::Conflict(format!(
+                        "tenant {tenant_id} is already connected"
+                    )));
+                }
+                discover_cloud(platform, tenant_id).await?
+            }
+        };
         let display_name = match display_name {
             Some(n) => check_name("display_name", n)?,
             None => primary_domain.to_string(),
@@ -245,6 +315,7 @@ impl Consentry {
             org_id,
             primary_domain,
             display_name,
+            cloud,
             created_at: self.clock.now(),
         };
         self.store
@@ -350,6 +421,7 @@ impl Consentry {
             id: ProfileId::new_random(),
             org_id: tenant.org_id,
             tenant_id: tenant.id,
+            cloud: tenant.cloud.clone(),
             app_type: app_type.key.clone(),
             service,
             application_id: None,

@@ -26,6 +26,10 @@ pub struct EntraConfig {
     pub authority: String,
     /// The Graph base URL including the version, e.g. `https://graph.microsoft.com/v1.0`.
     pub graph: String,
+    /// Microsoft Graph's resource identifier, with its trailing slash, that short scope names are
+    /// qualified with (`https://graph.microsoft.com/`; a national cloud's is its own Graph host,
+    /// `https://graph.microsoft.us/`, whatever URL `graph` points at).
+    pub graph_resource: String,
     /// The Viva Engage (Yammer) REST API base, `https://www.yammer.com` (entra-facts §10), or
     /// entra-sim's `{base}/yammer`; `/api/v1/users/current.json` is appended to it.
     pub viva_engage: String,
@@ -45,6 +49,7 @@ impl Default for EntraConfig {
         Self {
             authority: DEFAULT_AUTHORITY.to_owned(),
             graph: DEFAULT_GRAPH.to_owned(),
+            graph_resource: crate::urls::GRAPH_RESOURCE.to_owned(),
             viva_engage: DEFAULT_VIVA_ENGAGE.to_owned(),
             extra_ca_pem: None,
             timeout: Duration::from_secs(30),
@@ -89,6 +94,13 @@ impl EntraClient {
         let authority = base_url(&config.authority, "authority")?;
         let graph = base_url(&config.graph, "graph")?;
         let viva_engage = base_url(&config.viva_engage, "Viva Engage")?;
+        if !(config.graph_resource.starts_with("https://") && config.graph_resource.ends_with('/'))
+        {
+            return Err(EntraError::Config(format!(
+                "graph_resource `{}` is not an https URL ending in `/` such as https://graph.microsoft.com/",
+                config.graph_resource
+            )));
+        }
         if config.max_pages == 0 {
             return Err(EntraError::Config(
                 "max_pages is 0: allow at least one Graph page (default 100)".into(),

@@ -44,6 +44,7 @@
 //! ```
 
 mod client;
+pub mod clouds;
 mod console_sign_in;
 /// Microsoft's errors, parsed: the parsers live in `consentry-protocol` (pure, fuzzed without an HTTP
 /// client in the build) and are re-exported here under their usual paths.
@@ -79,8 +80,8 @@ pub use retry::{RetryPolicy, with_retry, with_retry_notify};
 pub use token::{ClientCredential, TokenClaims, TokenResponse};
 pub use urls::{
     AdminConsentRequest, AuthorizeRequest, GRAPH_DEFAULT_SCOPE, GRAPH_RESOURCE, OIDC_SCOPES, Pkce,
-    Prompt, RedirectResponse, delegated_scope, pkce_challenge_s256, qualify_scopes,
-    random_url_safe,
+    Prompt, RedirectResponse, delegated_scope, delegated_scope_for, pkce_challenge_s256,
+    qualify_scopes, qualify_scopes_for, random_url_safe,
 };
 pub use viva_engage::{VIVA_ENGAGE_RESOURCE, VIVA_ENGAGE_SCOPE, VivaEngageUser};
 

@@ -21,9 +21,9 @@ use async_trait::async_trait;
 use consentry_catalog::{Catalog, UserFacts};
 use consentry_certs::ClientCertificate;
 use consentry_domain::{
-    AccessToken, AppId, AppliedPolicy, ClientRef, EvidenceUnavailable, Grants, IdentityPlatform,
-    ObjectId, PlatformCause, PlatformError, Refreshed, SignInLogEntry, SignInLogQuery,
-    SignInRequest, SignedIn, TenantId, Upn, VivaEngageFacts,
+    AccessToken, AppId, AppliedPolicy, ClientRef, CloudKey, EvidenceUnavailable, Grants,
+    IdentityPlatform, ObjectId, PlatformCause, PlatformError, Refreshed, SignInLogEntry,
+    SignInLogQuery, SignInRequest, SignedIn, TenantAt, TenantCloud, TenantId, Upn, VivaEngageFacts,
 };
 
 /// How many sign-in log entries one evidence read asks for (the failures among them are kept).
@@ -34,14 +34,13 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::EntraClient;
+use crate::clouds::Clouds;
 use crate::error::{EntraError, GraphErrorKind};
 use crate::graph::{AppRoleAssignment, OAuth2PermissionGrant, ServicePrincipal};
 use crate::id_token::{IdTokenError, IdTokenExpectations, IdTokenVerifier};
 use crate::retry::{RetryPolicy, with_retry};
 use crate::token::{ClientCredential, TokenClaims, TokenResponse};
-use crate::urls::{
-    AdminConsentRequest, AuthorizeRequest, GRAPH_DEFAULT_SCOPE, GRAPH_RESOURCE, Prompt,
-};
+use crate::urls::{AdminConsentRequest, AuthorizeRequest, Prompt};
 pub use consentry_protocol::diagnosis::{platform_error, platform_error_from_redirect};
 
 /// The vendor's app registration for one app type: its client ID and how it authenticates.
@@ -95,17 +94,43 @@ impl VendorApp {
 /// # let _ = platform; Ok(()) }
 /// ```
 pub struct EntraPlatform {
-    client: EntraClient,
+    /// The configured clouds: the global one always ([`EntraPlatform::new`]), others added with
+    /// [`EntraPlatform::with_cloud`].
+    clouds: BTreeMap<CloudKey, CloudSide>,
     redirect_uri: String,
-    vendor_apps: BTreeMap<String, VendorApp>,
     consentry_app: Option<VendorApp>,
     console_redirect_uri: Option<String>,
     retry: RetryPolicy,
     sign_in_prompt: Option<Prompt>,
     catalog: Arc<Catalog>,
-    id_tokens: IdTokenVerifier,
     clock: Arc<dyn consentry_domain::Clock>,
     certificates: CertificateCache,
+}
+
+/// One cloud as Consentry reaches it: its client (authority and Graph URLs, Graph's resource
+/// identifier there), the vendor's registrations in it, and the verifier of its ID tokens (issuer
+/// `{its authority}/{tid}/v2.0`, keys from its discovery).
+struct CloudSide {
+    client: EntraClient,
+    vendor_apps: BTreeMap<String, VendorApp>,
+    id_tokens: IdTokenVerifier,
+}
+
+impl CloudSide {
+    /// Graph's `/.default` scope in this cloud.
+    fn graph_default_scope(&self) -> String {
+        format!("{}.default", self.client.config().graph_resource)
+    }
+
+    /// The granted scopes of a token response in their short form (`User.Read`, `openid`).
+    fn short_scopes(&self, token: &TokenResponse) -> Vec<String> {
+        let resource = self.client.config().graph_resource.as_str();
+        token
+            .scopes()
+            .into_iter()
+            .map(|s| s.strip_prefix(resource).unwrap_or(s).to_owned())
+            .collect()
+    }
 }
 
 /// Custom apps' certificates, parsed, by the SHA-256 of their password and `.pfx` archive. Opening a
@@ -162,11 +187,20 @@ impl CertificateCache {
 
 impl fmt::Debug for EntraPlatform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let clouds: BTreeMap<&str, (&str, &str, &BTreeMap<String, VendorApp>)> = self
+            .clouds
+            .iter()
+            .map(|(k, s)| {
+                let c = s.client.config();
+                (
+                    k.as_str(),
+                    (c.authority.as_str(), c.graph.as_str(), &s.vendor_apps),
+                )
+            })
+            .collect();
         f.debug_struct("EntraPlatform")
-            .field("authority", &self.client.config().authority)
-            .field("graph", &self.client.config().graph)
+            .field("clouds", &clouds)
             .field("redirect_uri", &self.redirect_uri)
-            .field("vendor_apps", &self.vendor_apps)
             .field("consentry_app", &self.consentry_app)
             .field("retry", &self.retry)
             .field("sign_in_prompt", &self.sign_in_prompt)
@@ -192,16 +226,23 @@ impl EntraPlatform {
                 )));
             }
         }
+        let mut clouds = BTreeMap::new();
+        clouds.insert(
+            CloudKey::global(),
+            CloudSide {
+                client,
+                vendor_apps,
+                id_tokens: IdTokenVerifier::new(),
+            },
+        );
         Ok(Self {
-            client,
+            clouds,
             redirect_uri,
-            vendor_apps,
             consentry_app: None,
             console_redirect_uri: None,
             retry: RetryPolicy::default(),
             sign_in_prompt: Some(Prompt::SelectAccount),
             catalog: Arc::new(Catalog::builtin()),
-            id_tokens: IdTokenVerifier::new(),
             clock: Arc::new(consentry_domain::SystemClock),
             certificates: CertificateCache::default(),
         })
@@ -233,11 +274,11 @@ impl EntraPlatform {
         &self,
         client: &ClientRef,
     ) -> Result<(String, ClientCredential), PlatformError> {
-        self.credential(client)
+        self.credential(&CloudKey::global(), client)
     }
 
     pub(crate) fn id_token_verifier(&self) -> &IdTokenVerifier {
-        &self.id_tokens
+        &self.global().id_tokens
     }
 
     pub(crate) fn now(&self) -> OffsetDateTime {
@@ -246,6 +287,44 @@ impl EntraPlatform {
 
     pub(crate) fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
+    }
+
+    /// Adds (or replaces) a cloud: tenants in `cloud` are reached through `client` (its authority
+    /// and Graph URLs; its `graph_resource` should be the cloud's, [`crate::clouds::Cloud::graph_resource`])
+    /// with the vendor's registrations in that cloud. `new`'s client is the global cloud's.
+    pub fn with_cloud(
+        mut self,
+        cloud: CloudKey,
+        client: EntraClient,
+        vendor_apps: BTreeMap<String, VendorApp>,
+    ) -> Self {
+        self.clouds.insert(
+            cloud,
+            CloudSide {
+                client,
+                vendor_apps,
+                id_tokens: IdTokenVerifier::new(),
+            },
+        );
+        self
+    }
+
+    /// The keys of the configured clouds.
+    pub fn cloud_keys(&self) -> impl Iterator<Item = &CloudKey> {
+        self.clouds.keys()
+    }
+
+    /// The configured side of a cloud; a tenant in a cloud Consentry is not configured for is
+    /// [`PlatformCause::NotConfigured`], naming the configuration to add.
+    fn side(&self, cloud: &CloudKey) -> Result<&CloudSide, PlatformError> {
+        self.clouds.get(cloud).ok_or_else(|| PlatformError {
+            cause: PlatformCause::NotConfigured,
+            aadsts: None,
+            error: None,
+            message: format!(
+                "Consentry is not configured for the {cloud} cloud: add [clouds.{cloud}.apps.<app type>] registrations (and [entra.clouds.{cloud}] to point it elsewhere than Microsoft) to its configuration"
+            ),
+        })
     }
 
     /// Replaces the retry policy used for idempotent calls (default: [`RetryPolicy::default`]).
@@ -275,9 +354,17 @@ impl EntraPlatform {
         self
     }
 
-    /// The underlying client.
+    /// The global cloud's client.
     pub fn client(&self) -> &EntraClient {
-        &self.client
+        &self.global().client
+    }
+
+    fn global(&self) -> &CloudSide {
+        // `new` always inserts the global cloud and nothing removes it.
+        self.clouds
+            .get(&CloudKey::global())
+            .or_else(|| self.clouds.values().next())
+            .expect("the global cloud is configured")
     }
 
     /// Consentry's callback URL.
@@ -285,17 +372,28 @@ impl EntraPlatform {
         &self.redirect_uri
     }
 
-    /// The client ID and credential a [`ClientRef`] stands for.
-    fn credential(&self, client: &ClientRef) -> Result<(String, ClientCredential), PlatformError> {
+    /// The client ID and credential a [`ClientRef`] stands for in a cloud.
+    fn credential(
+        &self,
+        cloud: &CloudKey,
+        client: &ClientRef,
+    ) -> Result<(String, ClientCredential), PlatformError> {
         match client {
             ClientRef::Vendor { app_type } => {
-                let app = self.vendor_apps.get(app_type).ok_or_else(|| PlatformError {
+                let side = self.side(cloud)?;
+                let app = side.vendor_apps.get(app_type).ok_or_else(|| PlatformError {
                     cause: PlatformCause::NotConfigured,
                     aadsts: None,
                     error: None,
-                    message: format!(
-                        "no vendor app is configured for the app type `{app_type}`: add its application (client) ID and client secret or certificate to Consentry's configuration"
-                    ),
+                    message: if cloud.is_global() {
+                        format!(
+                            "no vendor app is configured for the app type `{app_type}`: add its application (client) ID and client secret or certificate to Consentry's configuration ([apps.{app_type}])"
+                        )
+                    } else {
+                        format!(
+                            "no vendor app is configured for the app type `{app_type}` in the {cloud} cloud: register the app in that cloud and add it to Consentry's configuration ([clouds.{cloud}.apps.{app_type}])"
+                        )
+                    },
                 })?;
                 Ok((app.client_id.to_string(), app.credential.clone()))
             }
@@ -359,14 +457,16 @@ impl EntraPlatform {
 
     async fn app_only_token(
         &self,
+        side: &CloudSide,
         tenant: TenantId,
         client_id: &str,
         credential: &ClientCredential,
     ) -> Result<TokenResponse, EntraError> {
         let tenant = tenant.to_string();
+        let scope = side.graph_default_scope();
         with_retry(&self.retry, || {
-            self.client
-                .client_credentials(&tenant, client_id, credential, GRAPH_DEFAULT_SCOPE)
+            side.client
+                .client_credentials(&tenant, client_id, credential, &scope)
         })
         .await
     }
@@ -376,9 +476,10 @@ impl EntraPlatform {
     /// not read it.
     async fn graph_service_principal(
         &self,
+        client: &EntraClient,
         token: &SecretString,
     ) -> Result<Option<ServicePrincipal>, EntraError> {
-        match with_retry(&self.retry, || self.client.graph_service_principal(token)).await {
+        match with_retry(&self.retry, || client.graph_service_principal(token)).await {
             Ok(sp) => Ok(sp),
             // Reading another app's service principal needs Application.Read.All or
             // Directory.Read.All; without it, the catalog's well-known IDs name the roles.
@@ -459,15 +560,6 @@ fn protocol_error(message: String) -> PlatformError {
     }
 }
 
-/// The granted scopes of a token response in their short form (`User.Read`, `openid`).
-fn short_scopes(token: &TokenResponse) -> Vec<String> {
-    token
-        .scopes()
-        .into_iter()
-        .map(|s| s.strip_prefix(GRAPH_RESOURCE).unwrap_or(s).to_owned())
-        .collect()
-}
-
 fn first<'a>(
     id: Option<&'a TokenClaims>,
     at: Option<&'a TokenClaims>,
@@ -478,31 +570,70 @@ fn first<'a>(
 
 #[async_trait]
 impl IdentityPlatform for EntraPlatform {
-    fn vendor_client_id(&self, app_type: &str) -> Option<AppId> {
-        self.vendor_apps.get(app_type).map(|a| a.client_id)
+    fn vendor_client_id(&self, cloud: &CloudKey, app_type: &str) -> Option<AppId> {
+        self.clouds
+            .get(cloud)?
+            .vendor_apps
+            .get(app_type)
+            .map(|a| a.client_id)
     }
 
     fn consentry_client_id(&self) -> Option<AppId> {
         self.consentry_app.as_ref().map(|a| a.client_id)
     }
 
-    fn admin_consent_url(&self, tenant: TenantId, client_id: AppId, state: &str) -> String {
+    async fn tenant_cloud(&self, tenant: &str) -> Result<TenantCloud, PlatformError> {
+        // Asked at the configured global authority, which answers for every tenant and says where
+        // it lives (entra-facts §11); a national tenant's cloud must then be configured.
+        let global = self.global();
+        let meta = with_retry(&self.retry, || global.client.tenant_metadata(tenant))
+            .await
+            .map_err(|e| platform_error(&e))?;
+        let id = meta.tenant_id().ok_or_else(|| {
+            protocol_error(format!(
+                "the OpenID metadata of {tenant} names no tenant ID in its issuer"
+            ))
+        })?;
+        let cloud = Clouds::builtin()
+            .identify(&meta)
+            .map_err(|e| protocol_error(e.to_string()))?;
+        // A cloud of the table that is not configured is refused where it is used (`side`), so a
+        // tenant can be connected before its cloud's registrations are added; here it is reported
+        // only in the log.
+        if !self.clouds.contains_key(&cloud.key) {
+            tracing::warn!(tenant = %id, cloud = %cloud.key, "a tenant lives in a cloud Consentry is not configured for");
+        }
+        Ok(TenantCloud {
+            id,
+            cloud: cloud.key.clone(),
+        })
+    }
+
+    fn admin_consent_url(&self, tenant: &TenantAt, client_id: AppId, state: &str) -> String {
+        let side = match self.side(&tenant.cloud) {
+            Ok(side) => side,
+            Err(e) => return self.error_to_callback(&EntraError::Config(e.message), state),
+        };
         let req = AdminConsentRequest {
-            tenant: tenant.to_string(),
+            tenant: tenant.id.to_string(),
             client_id: client_id.to_string(),
             redirect_uri: self.redirect_uri.clone(),
             state: state.to_owned(),
             scope: None,
         };
-        match self.client.admin_consent_url(&req) {
+        match side.client.admin_consent_url(&req) {
             Ok(url) => url.into(),
             Err(e) => self.error_to_callback(&e, state),
         }
     }
 
     fn sign_in_url(&self, req: &SignInRequest) -> String {
+        let side = match self.side(&req.tenant.cloud) {
+            Ok(side) => side,
+            Err(e) => return self.error_to_callback(&EntraError::Config(e.message), &req.state),
+        };
         let authorize = AuthorizeRequest {
-            tenant: req.tenant.to_string(),
+            tenant: req.tenant.id.to_string(),
             client_id: req.client_id.to_string(),
             redirect_uri: self.redirect_uri.clone(),
             scopes: req.scopes.clone(),
@@ -512,7 +643,7 @@ impl IdentityPlatform for EntraPlatform {
             login_hint: req.login_hint.clone(),
             prompt: self.sign_in_prompt,
         };
-        match self.client.authorize_url(&authorize) {
+        match side.client.authorize_url(&authorize) {
             Ok(url) => url.into(),
             Err(e) => self.error_to_callback(&e, &req.state),
         }
@@ -529,19 +660,20 @@ impl IdentityPlatform for EntraPlatform {
 
     async fn redeem(
         &self,
-        tenant: TenantId,
+        tenant: &TenantAt,
         client: &ClientRef,
         code: &str,
         code_verifier: &SecretString,
         scopes: &[String],
     ) -> Result<SignedIn, PlatformError> {
-        let (client_id, credential) = self.credential(client)?;
+        let side = self.side(&tenant.cloud)?;
+        let (client_id, credential) = self.credential(&tenant.cloud, client)?;
         let code = SecretString::from(code.to_owned());
         // Not retried: a code is single-use, so a retry after a lost answer fails with 54005.
-        let token = self
+        let token = side
             .client
             .redeem_code(
-                &tenant.to_string(),
+                &tenant.id.to_string(),
                 &client_id,
                 &credential,
                 &code,
@@ -556,13 +688,13 @@ impl IdentityPlatform for EntraPlatform {
             .id_token
             .as_deref()
             .ok_or_else(|| id_token_error(&IdTokenError::Missing))?;
-        let (id_claims, _) = self
+        let (id_claims, _) = side
             .id_tokens
             .verify(
-                &self.client,
+                &side.client,
                 id_token,
                 &IdTokenExpectations {
-                    tenant: &tenant.to_string(),
+                    tenant: &tenant.id.to_string(),
                     client_id: &client_id,
                     now: self.clock.now(),
                 },
@@ -599,7 +731,7 @@ impl IdentityPlatform for EntraPlatform {
             ip,
             tenant: signed_tenant,
             nonce,
-            granted_scopes: short_scopes(&token),
+            granted_scopes: side.short_scopes(&token),
             access_token: token.access_token,
             refresh_token: token.refresh_token,
         })
@@ -629,10 +761,10 @@ impl IdentityPlatform for EntraPlatform {
 
     async fn user_facts(
         &self,
-        _tenant: TenantId,
+        tenant: &TenantAt,
         access_token: &SecretString,
     ) -> Result<UserFacts, PlatformError> {
-        let client = &self.client;
+        let client = &self.side(&tenant.cloud)?.client;
         let member_of = with_retry(&self.retry, || client.me_member_of(access_token))
             .await
             .map_err(|e| platform_error(&e))?;
@@ -673,17 +805,31 @@ impl IdentityPlatform for EntraPlatform {
 
     async fn viva_engage_facts(
         &self,
-        tenant: TenantId,
+        tenant: &TenantAt,
         client: &ClientRef,
         refresh_token: &SecretString,
     ) -> Result<VivaEngageFacts, PlatformError> {
-        let (client_id, credential) = self.credential(client)?;
-        let tenant = tenant.to_string();
+        // Viva Engage (Yammer) is a service of the global cloud only: its resource and API
+        // (api.yammer.com, www.yammer.com) have no national-cloud counterpart Consentry knows.
+        if !tenant.cloud.is_global() {
+            return Err(PlatformError {
+                cause: PlatformCause::NotConfigured,
+                aadsts: None,
+                error: None,
+                message: format!(
+                    "Viva Engage facts can be read only for tenants in the global cloud; this tenant lives in the {} cloud",
+                    tenant.cloud
+                ),
+            });
+        }
+        let side = self.side(&tenant.cloud)?;
+        let (client_id, credential) = self.credential(&tenant.cloud, client)?;
+        let tenant = tenant.id.to_string();
         // A refresh token is redeemable for another resource the user consented to (entra-facts
         // §2.2): the token for Viva Engage proves the consent covers its scope. Retrying is safe
         // (rotation does not revoke the old refresh token).
         let token = with_retry(&self.retry, || {
-            self.client.refresh(
+            side.client.refresh(
                 &tenant,
                 &client_id,
                 &credential,
@@ -694,7 +840,7 @@ impl IdentityPlatform for EntraPlatform {
         .await
         .map_err(|e| platform_error(&e))?;
         let user = with_retry(&self.retry, || {
-            self.client.viva_engage_current_user(&token.access_token)
+            side.client.viva_engage_current_user(&token.access_token)
         })
         .await
         .map_err(|e| platform_error(&e))?;
@@ -712,14 +858,17 @@ impl IdentityPlatform for EntraPlatform {
 
     async fn sign_in_log(
         &self,
-        tenant: TenantId,
+        tenant: &TenantAt,
         client: &ClientRef,
         query: &SignInLogQuery,
     ) -> Result<Vec<SignInLogEntry>, EvidenceUnavailable> {
         let failed = |message: String| EvidenceUnavailable::ReadFailed { message };
-        let (client_id, credential) = self.credential(client).map_err(|e| failed(e.message))?;
+        let side = self.side(&tenant.cloud).map_err(|e| failed(e.message))?;
+        let (client_id, credential) = self
+            .credential(&tenant.cloud, client)
+            .map_err(|e| failed(e.message))?;
         let token = self
-            .app_only_token(tenant, &client_id, &credential)
+            .app_only_token(side, tenant.id, &client_id, &credential)
             .await
             .map_err(|e| failed(platform_error(&e).message))?
             .access_token;
@@ -728,7 +877,7 @@ impl IdentityPlatform for EntraPlatform {
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(|e| failed(format!("the time {} cannot be written: {e}", query.since)))?;
         let answer = with_retry(&self.retry, || {
-            self.client
+            side.client
                 .sign_ins(&token, &client_id, &query.upn, &since, SIGN_IN_LOG_PAGE)
         })
         .await;
@@ -776,15 +925,16 @@ impl IdentityPlatform for EntraPlatform {
             .collect())
     }
 
-    async fn grants(&self, tenant: TenantId, client: &ClientRef) -> Result<Grants, PlatformError> {
-        let (client_id, credential) = self.credential(client)?;
+    async fn grants(&self, tenant: &TenantAt, client: &ClientRef) -> Result<Grants, PlatformError> {
+        let side = self.side(&tenant.cloud)?;
+        let (client_id, credential) = self.credential(&tenant.cloud, client)?;
         // Proves that the secret or certificate works in the customer tenant.
         let token = self
-            .app_only_token(tenant, &client_id, &credential)
+            .app_only_token(side, tenant.id, &client_id, &credential)
             .await
             .map_err(|e| platform_error(&e))?
             .access_token;
-        let c = &self.client;
+        let c = &side.client;
         // An app may read its own service principal and its app role assignments without
         // permissions (entra-facts §4.6).
         let Some(sp) = with_retry(&self.retry, || {
@@ -806,7 +956,7 @@ impl IdentityPlatform for EntraPlatform {
         let roles = async {
             let (assignments, graph_sp) = tokio::try_join!(
                 with_retry(&self.retry, || c.app_role_assignments(&token, &sp.id)),
-                self.graph_service_principal(&token),
+                self.graph_service_principal(c, &token),
             )
             .map_err(|e| platform_error(&e))?;
             Ok::<_, PlatformError>(self.app_role_names(&assignments, graph_sp))
@@ -872,13 +1022,14 @@ impl IdentityPlatform for EntraPlatform {
 
     async fn app_token(
         &self,
-        tenant: TenantId,
+        tenant: &TenantAt,
         client: &ClientRef,
     ) -> Result<AccessToken, PlatformError> {
-        let (client_id, credential) = self.credential(client)?;
+        let side = self.side(&tenant.cloud)?;
+        let (client_id, credential) = self.credential(&tenant.cloud, client)?;
         let received_at = OffsetDateTime::now_utc();
         let token = self
-            .app_only_token(tenant, &client_id, &credential)
+            .app_only_token(side, tenant.id, &client_id, &credential)
             .await
             .map_err(|e| platform_error(&e))?;
         Ok(AccessToken {
@@ -889,24 +1040,25 @@ impl IdentityPlatform for EntraPlatform {
 
     async fn refresh(
         &self,
-        tenant: TenantId,
+        tenant: &TenantAt,
         client: &ClientRef,
         refresh_token: &SecretString,
         scopes: &[String],
     ) -> Result<Refreshed, PlatformError> {
-        let (client_id, credential) = self.credential(client)?;
-        let tenant = tenant.to_string();
+        let side = self.side(&tenant.cloud)?;
+        let (client_id, credential) = self.credential(&tenant.cloud, client)?;
+        let tenant = tenant.id.to_string();
         let received_at = OffsetDateTime::now_utc();
         // Retrying is safe: the server does not revoke the old refresh token on rotation.
         let token = with_retry(&self.retry, || {
-            self.client
+            side.client
                 .refresh(&tenant, &client_id, &credential, refresh_token, scopes)
         })
         .await
         .map_err(|e| platform_error(&e))?;
         Ok(Refreshed {
             expires_at: token.expires_at(received_at),
-            granted_scopes: short_scopes(&token),
+            granted_scopes: side.short_scopes(&token),
             access_token: token.access_token,
             refresh_token: token.refresh_token,
         })

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::client::{EntraClient, Service};
 use crate::error::EntraError;
-use crate::urls::{check_guid, check_tenant, delegated_scope};
+use crate::urls::{check_guid, check_tenant, delegated_scope_for};
 
 /// How an app authenticates to the token endpoint: the vendor's apps (secret or certificate)
 /// and customers' custom apps (certificate).
@@ -353,7 +353,7 @@ impl EntraClient {
             code,
             redirect_uri,
             code_verifier,
-            &delegated_scope(scopes),
+            &delegated_scope_for(&self.config.graph_resource, scopes),
         )
         .await
     }
@@ -393,7 +393,10 @@ impl EntraClient {
         let form = vec![
             ("grant_type", "refresh_token".to_owned()),
             ("refresh_token", refresh_token.expose_secret().to_owned()),
-            ("scope", delegated_scope(scopes)),
+            (
+                "scope",
+                delegated_scope_for(&self.config.graph_resource, scopes),
+            ),
         ];
         self.token_request(tenant, client_id, credential, form, &[])
             .await

@@ -62,6 +62,12 @@ fn check_redirect_uri(value: &str) -> Result<(), EntraError> {
 /// Expands Graph scopes to their full form (`User.Read` → `https://graph.microsoft.com/User.Read`),
 /// leaving OIDC scopes and already-qualified scopes as they are, and drops duplicates.
 pub fn qualify_scopes<S: AsRef<str>>(scopes: &[S]) -> Vec<String> {
+    qualify_scopes_for(GRAPH_RESOURCE, scopes)
+}
+
+/// [`qualify_scopes`] for the Graph of a given cloud: `resource` is its resource identifier with
+/// the trailing slash (`https://graph.microsoft.us/`).
+pub fn qualify_scopes_for<S: AsRef<str>>(resource: &str, scopes: &[S]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in scopes
         .iter()
@@ -71,7 +77,7 @@ pub fn qualify_scopes<S: AsRef<str>>(scopes: &[S]) -> Vec<String> {
         let full = if OIDC_SCOPES.contains(&s) || s == "email" || s.contains("://") {
             s.to_owned()
         } else {
-            format!("{GRAPH_RESOURCE}{s}")
+            format!("{resource}{s}")
         };
         if !out.contains(&full) {
             out.push(full);
@@ -83,13 +89,18 @@ pub fn qualify_scopes<S: AsRef<str>>(scopes: &[S]) -> Vec<String> {
 /// The `scope` value of a delegated sign-in: the OIDC scopes, then the Graph scopes (or
 /// `/.default` when none are given).
 pub fn delegated_scope<S: AsRef<str>>(scopes: &[S]) -> String {
+    delegated_scope_for(GRAPH_RESOURCE, scopes)
+}
+
+/// [`delegated_scope`] for the Graph of a given cloud (`resource` as in [`qualify_scopes_for`]).
+pub fn delegated_scope_for<S: AsRef<str>>(resource: &str, scopes: &[S]) -> String {
     let mut all: Vec<String> = OIDC_SCOPES.iter().map(|s| (*s).to_owned()).collect();
-    let graph: Vec<String> = qualify_scopes(scopes)
+    let graph: Vec<String> = qualify_scopes_for(resource, scopes)
         .into_iter()
         .filter(|s| !OIDC_SCOPES.contains(&s.as_str()))
         .collect();
     if graph.is_empty() {
-        all.push(GRAPH_DEFAULT_SCOPE.to_owned());
+        all.push(format!("{resource}.default"));
     } else {
         all.extend(graph);
     }
@@ -237,7 +248,12 @@ impl EntraClient {
             .append_pair("client_id", &req.client_id)
             .append_pair("redirect_uri", &req.redirect_uri)
             .append_pair("state", &req.state)
-            .append_pair("scope", req.scope.as_deref().unwrap_or(GRAPH_DEFAULT_SCOPE));
+            .append_pair(
+                "scope",
+                req.scope
+                    .as_deref()
+                    .unwrap_or(&format!("{}.default", self.config.graph_resource)),
+            );
         Ok(url)
     }
 
@@ -258,7 +274,10 @@ impl EntraClient {
                 .append_pair("response_type", "code")
                 .append_pair("redirect_uri", &req.redirect_uri)
                 .append_pair("response_mode", "query")
-                .append_pair("scope", &delegated_scope(&req.scopes))
+                .append_pair(
+                    "scope",
+                    &delegated_scope_for(&self.config.graph_resource, &req.scopes),
+                )
                 .append_pair("state", &req.state)
                 .append_pair("nonce", &req.nonce)
                 .append_pair("code_challenge", &req.code_challenge)

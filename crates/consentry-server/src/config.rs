@@ -96,6 +96,28 @@ pub struct EntraConfig {
     /// Backoff before the first retry, in milliseconds, doubled each time (with jitter; a
     /// `Retry-After` from Microsoft wins); 1 to 60000.
     pub retry_base_delay_ms: u64,
+    /// Where a national cloud's endpoints are, by cloud key (`[entra.clouds.usgov]`): the keys above
+    /// are the global cloud's. Unset fields default to the cloud table's hosts.
+    pub clouds: BTreeMap<String, EntraCloudConfig>,
+}
+
+/// `[entra.clouds.<key>]`: a national cloud's endpoints, when not Microsoft's (entra-sim's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EntraCloudConfig {
+    /// The cloud's authority base: `https://<authority host>` by default (`https://login.microsoftonline.us`).
+    pub authority: Option<String>,
+    /// The cloud's Graph base URL with version: `https://<graph host>/v1.0` by default.
+    pub graph: Option<String>,
+}
+
+/// `[clouds.<key>]`: what Consentry has in a national cloud.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudConfig {
+    /// The vendor's app registrations in that cloud, by catalog app-type key
+    /// (`[clouds.usgov.apps.insights-m365]`); a national cloud needs registrations of its own.
+    pub apps: BTreeMap<String, VendorAppConfig>,
 }
 
 impl Default for EntraConfig {
@@ -107,6 +129,7 @@ impl Default for EntraConfig {
             extra_ca_file: None,
             retry_attempts: 4,
             retry_base_delay_ms: 500,
+            clouds: BTreeMap::new(),
         }
     }
 }
@@ -226,7 +249,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Microsoft endpoints.
     pub entra: EntraConfig,
-    /// The vendor's app registrations, by catalog app-type key (`[apps.insights-m365]`).
+    /// The vendor's app registrations, by catalog app-type key (`[apps.insights-m365]`), in the
+    /// global cloud.
     pub apps: BTreeMap<String, VendorAppConfig>,
     /// Consentry's own multi-tenant app registration (`[consentry_app]`, same keys as an `[apps.*]`
     /// entry), in the vendor's tenant: the console's "Sign in with Microsoft" and connecting a tenant
@@ -234,6 +258,9 @@ pub struct Config {
     pub consentry_app: Option<VendorAppConfig>,
     /// Who is what when signing in with Microsoft (`[microsoft_sign_in]`).
     pub microsoft_sign_in: crate::sign_in_settings::MicrosoftSignInSettings,
+    /// National clouds Consentry serves tenants in, by cloud key (`[clouds.usgov]`, `[clouds.usgov-dod]`,
+    /// `[clouds.china]`): their vendor app registrations.
+    pub clouds: BTreeMap<String, CloudConfig>,
     /// Scheduled checks.
     pub monitor: MonitorSettings,
     /// Longest time one request may take before it is answered 408 (seconds).
@@ -531,6 +558,7 @@ impl fmt::Debug for Config {
             .field("apps", &self.apps)
             .field("consentry_app", &self.consentry_app)
             .field("microsoft_sign_in", &self.microsoft_sign_in)
+            .field("clouds", &self.clouds)
             .field("monitor", &self.monitor)
             .field("request_timeout_seconds", &self.request_timeout_seconds)
             .field("webhooks", &self.webhooks)
@@ -570,6 +598,7 @@ impl Default for Config {
             apps: BTreeMap::new(),
             consentry_app: None,
             microsoft_sign_in: Default::default(),
+            clouds: BTreeMap::new(),
             monitor: MonitorSettings::default(),
             request_timeout_seconds: 60,
             webhooks: WebhookSettings::default(),
@@ -577,6 +606,83 @@ impl Default for Config {
             network: NetworkSettings::default(),
             email: EmailSettings::default(),
         }
+    }
+}
+
+/// The vendor app registrations under `prefix` (`apps`, `clouds.usgov.apps`): client IDs are GUIDs,
+/// exactly one credential each.
+fn check_apps(prefix: &str, apps: &BTreeMap<String, VendorAppConfig>) -> Result<(), String> {
+    for (key, app) in apps {
+        if consentry_domain::AppId::parse(&app.client_id).is_err() {
+            return Err(format!(
+                "{prefix}.{key}.client_id = {:?} is not a GUID",
+                app.client_id
+            ));
+        }
+        let secrets = usize::from(app.client_secret.is_some())
+            + usize::from(app.client_secret_file.is_some())
+            + usize::from(app.certificate_file.is_some());
+        if secrets != 1 {
+            return Err(format!(
+                "{prefix}.{key}: give exactly one of client_secret, client_secret_file or certificate_file"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The national clouds' keys name clouds of the table (not `global`, whose keys are `[entra]` and
+/// `[apps]`), their URLs are http(s) URLs and their registrations are complete.
+fn check_cloud_key(section: &str, key: &str) -> Result<(), String> {
+    let table = consentry_entra::clouds::Clouds::builtin();
+    if key == consentry_domain::CloudKey::GLOBAL {
+        return Err(format!(
+            "{section}.global: the global cloud is configured by [entra] and [apps.<app type>]; remove {section}.global"
+        ));
+    }
+    if table.get(key).is_none() {
+        let known: Vec<&str> = table
+            .iter()
+            .filter(|c| !c.key.is_global())
+            .map(|c| c.key.as_str())
+            .collect();
+        return Err(format!(
+            "{section}.{key}: no cloud {key:?}; the national clouds are {}",
+            known.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
+    fn validate_clouds(&self) -> Result<(), String> {
+        for (key, cloud) in &self.entra.clouds {
+            check_cloud_key("entra.clouds", key)?;
+            for (field, value) in [("authority", &cloud.authority), ("graph", &cloud.graph)] {
+                if let Some(v) = value
+                    && !((v.starts_with("https://") || v.starts_with("http://"))
+                        && url_host_present(v))
+                {
+                    return Err(format!(
+                        "entra.clouds.{key}.{field} = {v:?} is not an http(s) URL such as https://login.microsoftonline.us"
+                    ));
+                }
+            }
+        }
+        for (key, cloud) in &self.clouds {
+            check_cloud_key("clouds", key)?;
+            check_apps(&format!("clouds.{key}.apps"), &cloud.apps)?;
+        }
+        Ok(())
+    }
+
+    /// The national clouds Consentry is configured for (named under `[clouds]` or `[entra.clouds]`).
+    pub fn national_clouds(&self) -> std::collections::BTreeSet<&str> {
+        self.clouds
+            .keys()
+            .chain(self.entra.clouds.keys())
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -644,6 +750,18 @@ impl Config {
             // CONSENTRY_APPS__INSIGHTS_M365__CLIENT_ID names [apps.insights-m365].
             if path.len() > 2 && path[0] == "apps" {
                 path[1] = path[1].replace('_', "-");
+            }
+            // Cloud keys too: CONSENTRY_CLOUDS__USGOV_DOD__APPS__INSIGHTS_M365__CLIENT_ID names
+            // [clouds.usgov-dod.apps.insights-m365], CONSENTRY_ENTRA__CLOUDS__USGOV_DOD__GRAPH
+            // [entra.clouds.usgov-dod].
+            if path.len() > 2 && path[0] == "clouds" {
+                path[1] = path[1].replace('_', "-");
+                if path.len() > 4 && path[2] == "apps" {
+                    path[3] = path[3].replace('_', "-");
+                }
+            }
+            if path.len() > 3 && path[0] == "entra" && path[1] == "clouds" {
+                path[2] = path[2].replace('_', "-");
             }
             set_path(&mut table, &path, env_value(&v))
                 .map_err(|e| invalid("environment", format!("{k}: {e}")))?;
@@ -786,25 +904,8 @@ impl Config {
                 "max_body_bytes must be between 1024 and 536870912",
             ));
         }
-        for (key, app) in &self.apps {
-            if consentry_domain::AppId::parse(&app.client_id).is_err() {
-                return Err(invalid(
-                    origin,
-                    format!("apps.{key}.client_id = {:?} is not a GUID", app.client_id),
-                ));
-            }
-            let secrets = usize::from(app.client_secret.is_some())
-                + usize::from(app.client_secret_file.is_some())
-                + usize::from(app.certificate_file.is_some());
-            if secrets != 1 {
-                return Err(invalid(
-                    origin,
-                    format!(
-                        "apps.{key}: give exactly one of client_secret, client_secret_file or certificate_file"
-                    ),
-                ));
-            }
-        }
+        check_apps("apps", &self.apps).map_err(|m| invalid(origin, m))?;
+        self.validate_clouds().map_err(|m| invalid(origin, m))?;
         self.email.validate().map_err(|m| invalid(origin, m))?;
         if let Some(k) = &self.master_key
             && k.expose_secret().trim().is_empty()
@@ -903,6 +1004,77 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.entra.authority, "https://b.example");
         assert_eq!(c.max_body_bytes, 4096);
+    }
+
+    #[test]
+    fn national_clouds_are_configured_by_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[clouds.usgov.apps.insights-m365]\nclient_id = \"6731de76-14a6-49ae-97bc-6eba6914391e\"\nclient_secret = \"s\"\n[entra.clouds.china]\ngraph = \"https://sim.example/clouds/china/v1.0\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&p),
+            env(&[
+                (
+                    "CONSENTRY_CLOUDS__USGOV_DOD__APPS__CLOUD_BACKUP_M365__CLIENT_ID",
+                    "6731de76-14a6-49ae-97bc-6eba6914391f",
+                ),
+                (
+                    "CONSENTRY_CLOUDS__USGOV_DOD__APPS__CLOUD_BACKUP_M365__CLIENT_SECRET",
+                    "t",
+                ),
+                (
+                    "CONSENTRY_ENTRA__CLOUDS__USGOV_DOD__AUTHORITY",
+                    "https://sim.example/clouds/usgov-dod",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert!(c.clouds["usgov"].apps.contains_key("insights-m365"));
+        assert_eq!(
+            c.clouds["usgov-dod"].apps["cloud-backup-m365"].client_id,
+            "6731de76-14a6-49ae-97bc-6eba6914391f"
+        );
+        assert_eq!(
+            c.entra.clouds["usgov-dod"].authority.as_deref(),
+            Some("https://sim.example/clouds/usgov-dod")
+        );
+        assert_eq!(c.entra.clouds["china"].authority, None);
+        assert_eq!(
+            c.national_clouds().into_iter().collect::<Vec<_>>(),
+            ["china", "usgov", "usgov-dod"]
+        );
+        // The global cloud keeps [entra] and [apps]; unknown clouds and bad registrations are named.
+        for (vars, wanted) in [
+            (
+                vec![("CONSENTRY_CLOUDS__GLOBAL__APPS__FLY__CLIENT_ID", "x")],
+                "clouds.global: the global cloud is configured by [entra] and [apps.<app type>]",
+            ),
+            (
+                vec![(
+                    "CONSENTRY_ENTRA__CLOUDS__GERMANY__GRAPH",
+                    "https://g.example",
+                )],
+                "entra.clouds.germany: no cloud \"germany\"; the national clouds are usgov, usgov-dod, china",
+            ),
+            (
+                vec![("CONSENTRY_ENTRA__CLOUDS__CHINA__GRAPH", "graph.example")],
+                "entra.clouds.china.graph = \"graph.example\" is not an http(s) URL",
+            ),
+            (
+                vec![(
+                    "CONSENTRY_CLOUDS__CHINA__APPS__FLY__CLIENT_ID",
+                    "not-a-guid",
+                )],
+                "clouds.china.apps.fly.client_id = \"not-a-guid\" is not a GUID",
+            ),
+        ] {
+            let e = Config::load(None, env(&vars)).unwrap_err().to_string();
+            assert!(e.contains(wanted), "{e}");
+        }
     }
 
     #[test]

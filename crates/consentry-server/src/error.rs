@@ -100,6 +100,12 @@ impl ApiError {
                 (StatusCode::FORBIDDEN, "forbidden", m.clone(), None)
             }
             ApiError::Domain(DomainError::Store(e)) => store_parts(e),
+            ApiError::Domain(DomainError::Unavailable(m)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "identity_platform_unavailable",
+                m.clone(),
+                None,
+            ),
             ApiError::Domain(DomainError::Internal(_)) | ApiError::Internal(_) => internal(),
             ApiError::BadRequest { field, message } => (
                 StatusCode::BAD_REQUEST,

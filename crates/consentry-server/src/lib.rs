@@ -20,6 +20,8 @@ pub mod startup;
 use consentry_domain::{Consentry, Reauthorizer};
 
 pub use config::Config;
+/// The cloud table (Microsoft's clouds and their hosts), for the CLI's `--cloud`.
+pub use consentry_entra::clouds;
 pub use consentry_monitor;
 pub use router::router;
 pub use startup::{StartupError, build_state, build_state_with_clock, serve};

@@ -75,6 +75,13 @@ impl SecurityConfig {
             trusted,
         )
     }
+
+    /// The same, allowing forms to lead to every authority in `authorities` (the global one and each
+    /// configured national cloud's: a re-authorization of a national tenant redirects to its cloud's).
+    pub fn with_authorities<'a>(mut self, authorities: impl IntoIterator<Item = &'a str>) -> Self {
+        self.page_csp = page_csp_for(authorities);
+        self
+    }
 }
 
 /// The `Content-Security-Policy` of every HTML page Consentry serves: styles and scripts only from
@@ -84,15 +91,27 @@ impl SecurityConfig {
 /// POSTs answered with a redirect to `{authority}/…/authorize` (or `/adminconsent`). An authority that
 /// is not a URL with an origin (refused by the configuration's validation anyway) allows `'self'` only.
 pub fn page_csp(authority: &str) -> HeaderValue {
-    let origin = url::Url::parse(authority)
-        .ok()
-        .map(|u| u.origin())
-        .filter(url::Origin::is_tuple)
-        .map(|o| o.ascii_serialization());
-    let form_action = match origin {
-        Some(o) => format!("'self' {o}"),
-        None => "'self'".to_string(),
-    };
+    page_csp_for([authority])
+}
+
+/// [`page_csp`] for several identity-platform authorities (one per configured cloud): each distinct
+/// origin is allowed once.
+pub fn page_csp_for<'a>(authorities: impl IntoIterator<Item = &'a str>) -> HeaderValue {
+    let mut form_action = "'self'".to_string();
+    let mut seen = Vec::new();
+    for origin in authorities.into_iter().filter_map(|a| {
+        url::Url::parse(a)
+            .ok()
+            .map(|u| u.origin())
+            .filter(url::Origin::is_tuple)
+            .map(|o| o.ascii_serialization())
+    }) {
+        if !seen.contains(&origin) {
+            form_action.push(' ');
+            form_action.push_str(&origin);
+            seen.push(origin);
+        }
+    }
     let csp = format!(
         "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
          form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
@@ -281,6 +300,19 @@ mod tests {
         );
         let csp = page_csp("not a url");
         assert!(csp.to_str().unwrap().contains("form-action 'self';"));
+        // One origin per configured cloud, each once.
+        let csp = page_csp_for([
+            "https://login.microsoftonline.com",
+            "https://login.microsoftonline.us",
+            "https://login.microsoftonline.us/",
+            "https://login.chinacloudapi.cn",
+        ]);
+        assert!(
+            csp.to_str().unwrap().contains(
+                "form-action 'self' https://login.microsoftonline.com https://login.microsoftonline.us https://login.chinacloudapi.cn;"
+            ),
+            "{csp:?}"
+        );
     }
 
     #[test]

@@ -68,19 +68,31 @@ fn read_secret_file(path: &Path, what: &str) -> Result<SecretString, StartupErro
         })
 }
 
-/// The vendor's app registrations by app type, with their credentials, from the configuration.
+/// The vendor's app registrations by app type in the global cloud (`[apps]`), with their
+/// credentials, from the configuration.
 pub fn vendor_apps(
     cfg: &Config,
     catalog: &Catalog,
 ) -> Result<BTreeMap<String, VendorApp>, StartupError> {
+    registrations("apps", &cfg.apps, catalog)
+}
+
+/// The registrations configured under `prefix` (`apps`, `clouds.usgov.apps`).
+fn registrations(
+    prefix: &str,
+    configured: &BTreeMap<String, crate::config::VendorAppConfig>,
+    catalog: &Catalog,
+) -> Result<BTreeMap<String, VendorApp>, StartupError> {
     let mut apps = BTreeMap::new();
-    for (key, app) in &cfg.apps {
+    for (key, app) in configured {
+        let key_path = format!("{prefix}.{key}");
+        let key_path = key_path.as_str();
         if catalog.app_type(key).is_none() {
             return Err(StartupError::Config(format!(
-                "apps.{key}: no app type {key:?} in the catalog (`consentry catalog list` shows the keys)"
+                "{key_path}: no app type {key:?} in the catalog (`consentry catalog list` shows the keys)"
             )));
         }
-        let vendor = vendor_app(app, &format!("apps.{key}"))?;
+        let vendor = vendor_app(app, key_path)?;
         apps.insert(key.clone(), vendor);
     }
     Ok(apps)
@@ -136,7 +148,7 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
         authority: cfg.entra.authority.clone(),
         graph: cfg.entra.graph.clone(),
         viva_engage: cfg.entra.viva_engage.clone(),
-        extra_ca_pem,
+        extra_ca_pem: extra_ca_pem.clone(),
         ..EntraConfig::default()
     })
     .map_err(|e| StartupError::Config(format!("entra: {e}")))?;
@@ -147,6 +159,30 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
     if let Some(app) = &cfg.consentry_app {
         platform = platform.with_consentry_app(vendor_app(app, "consentry_app")?);
     }
+    // Each national cloud named in the configuration: its endpoints ([entra.clouds.<key>], by
+    // default the cloud table's hosts), Graph's resource identifier there (always the table's: it
+    // names Microsoft's Graph in that cloud, wherever the URL points) and its registrations.
+    let table = consentry_entra::clouds::Clouds::builtin();
+    for key in cfg.national_clouds() {
+        let cloud = table.get(key).ok_or_else(|| {
+            StartupError::Config(format!("clouds.{key}: no such cloud in the cloud table"))
+        })?;
+        let endpoints = cfg.entra.clouds.get(key).cloned().unwrap_or_default();
+        let client = EntraClient::new(EntraConfig {
+            authority: cloud_authority(cfg, key),
+            graph: endpoints.graph.unwrap_or_else(|| cloud.default_graph()),
+            graph_resource: cloud.graph_resource(),
+            viva_engage: cfg.entra.viva_engage.clone(),
+            extra_ca_pem: extra_ca_pem.clone(),
+            ..EntraConfig::default()
+        })
+        .map_err(|e| StartupError::Config(format!("entra.clouds.{key}: {e}")))?;
+        let apps = match cfg.clouds.get(key) {
+            Some(c) => registrations(&format!("clouds.{key}.apps"), &c.apps, catalog)?,
+            None => BTreeMap::new(),
+        };
+        platform = platform.with_cloud(cloud.key.clone(), client, apps);
+    }
     Ok(platform
         .with_catalog(catalog.clone())
         .with_retry_policy(consentry_entra::RetryPolicy {
@@ -154,6 +190,20 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
             base_delay: std::time::Duration::from_millis(cfg.entra.retry_base_delay_ms),
             ..consentry_entra::RetryPolicy::default()
         }))
+}
+
+/// A national cloud's authority: `[entra.clouds.<key>] authority`, or the cloud table's host.
+fn cloud_authority(cfg: &Config, key: &str) -> String {
+    cfg.entra
+        .clouds
+        .get(key)
+        .and_then(|c| c.authority.clone())
+        .or_else(|| {
+            consentry_entra::clouds::Clouds::builtin()
+                .get(key)
+                .map(|c| c.default_authority())
+        })
+        .unwrap_or_default()
 }
 
 /// Loads the catalog in force.
@@ -400,6 +450,17 @@ pub async fn build_state_with_clock(
             cfg.tls(),
             std::time::Duration::from_secs(cfg.request_timeout_seconds),
             &cfg.entra.authority,
+        )
+        .with_authorities(
+            std::iter::once(cfg.entra.authority.clone())
+                .chain(
+                    cfg.national_clouds()
+                        .into_iter()
+                        .map(|k| cloud_authority(cfg, k)),
+                )
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str),
         )
         .with_trusted_proxies(cfg.network.trusted_proxy_ranges()),
         webhooks_allow_private: cfg.webhooks.allow_private,

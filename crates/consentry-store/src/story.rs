@@ -22,8 +22,8 @@ use consentry_domain::audit::{
 };
 use consentry_domain::catalog::{ConsentMethod, PermissionType};
 use consentry_domain::{
-    Actor, AppId, AppProfile, AuthLeg, CertificateInfo, ConsentUser, DomainName, EventKind,
-    GrantedPermission, NewHistoryEvent, ObjectId, OrgId, Organization, PageRequest,
+    Actor, AppId, AppProfile, AuthLeg, CertificateInfo, CloudKey, ConsentUser, DomainName,
+    EventKind, GrantedPermission, NewHistoryEvent, ObjectId, OrgId, Organization, PageRequest,
     PendingAuthorization, ProfileFilter, ProfileId, ProfileStatus, ScanAuth, ScanProfile,
     ScanProfileId, SecretKind, StatusReason, Store, StoreError, Tenant, TenantId, Thumbprint, Upn,
 };
@@ -35,6 +35,7 @@ use uuid::Uuid;
 pub async fn run(store: &dyn Store) {
     organizations(store).await;
     tenants(store).await;
+    clouds(store).await;
     profile_round_trip(store).await;
     filters_and_search(store).await;
     pagination(store, 1234).await;

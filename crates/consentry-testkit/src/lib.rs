@@ -122,6 +122,38 @@ pub fn sim_settings(
             secret.expose_secret().to_string(),
         ));
     }
+    // Each national cloud a scenario tenant lives in: its endpoints at the simulator and the
+    // vendor's registrations there.
+    let mut clouds: Vec<&str> = scenario
+        .tenants
+        .iter()
+        .map(|t| t.cloud.as_str())
+        .filter(|c| *c != "global")
+        .collect();
+    clouds.sort_unstable();
+    clouds.dedup();
+    for cloud in clouds {
+        let c = cloud.to_ascii_uppercase().replace('-', "_");
+        vars.push((
+            format!("CONSENTRY_ENTRA__CLOUDS__{c}__AUTHORITY"),
+            sim.cloud_authority(cloud),
+        ));
+        vars.push((
+            format!("CONSENTRY_ENTRA__CLOUDS__{c}__GRAPH"),
+            sim.cloud_graph_base(cloud),
+        ));
+        for (key, client_id, secret) in scenario.vendor_apps_in(cloud) {
+            let k = key.to_ascii_uppercase().replace('-', "_");
+            vars.push((
+                format!("CONSENTRY_CLOUDS__{c}__APPS__{k}__CLIENT_ID"),
+                client_id.to_string(),
+            ));
+            vars.push((
+                format!("CONSENTRY_CLOUDS__{c}__APPS__{k}__CLIENT_SECRET"),
+                secret.expose_secret().to_string(),
+            ));
+        }
+    }
     vars
 }
 

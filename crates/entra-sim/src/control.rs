@@ -552,7 +552,7 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
             app_idx(st, client_id)?;
             if !st.app_usable_in(client_id, st.tenants[t].id) {
                 return Err(ControlError::Invalid(format!(
-                    "app {client_id} is single-tenant and cannot be consented to in {tn}"
+                    "app {client_id} cannot be consented to in {tn}: it is single-tenant, or registered in another cloud"
                 )));
             }
             let granted = st.admin_consent(t, client_id, None);

@@ -37,6 +37,11 @@ pub struct FaultRule {
 
 /// The endpoint class of a request path (`None` for the control API, which never fails).
 pub(crate) fn classify(path: &str) -> Option<&'static str> {
+    // A national cloud's endpoints are the same under its prefix (`/clouds/<key>/v1.0/…`).
+    let path = path
+        .strip_prefix("/clouds/")
+        .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or(path);
     if path.starts_with("/_sim") {
         None
     } else if path.starts_with("/v1.0") || path.starts_with("/beta") {

@@ -212,8 +212,13 @@ fn graph(
     headers: &HeaderMap,
 ) -> Response {
     let ids = RequestIds::new(headers);
-    let path = uri
-        .path()
+    // A national cloud's Graph is served under its prefix (`/clouds/<key>/v1.0/…`).
+    let prefix = format!("/clouds/{}", ctx.cloud.key);
+    let full = uri.path();
+    let path = full
+        .strip_prefix(prefix.as_str())
+        .filter(|_| ctx.cloud.key != crate::wellknown::GLOBAL_CLOUD)
+        .unwrap_or(full)
         .trim_start_matches('/')
         .split_once('/')
         .map(|x| x.1)
@@ -383,6 +388,19 @@ fn authenticate(ctx: &Ctx, st: &SimState, headers: &HeaderMap) -> Result<Caller,
     let tenant = st
         .tenant_idx(tid)
         .ok_or_else(|| GraphError::unauthenticated("Access token validation failure."))?;
+    // Each cloud's Graph accepts only its own cloud's tokens: issued by its authority, for one of
+    // its tenants (the error text for another cloud's token is UNVERIFIED).
+    let issuer = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if Ctx::cloud_of(&st.tenants[tenant]).key != ctx.cloud.key
+        || issuer != format!("{}/{tid}/v2.0", ctx.base)
+    {
+        return Err(GraphError::unauthenticated(
+            "Access token validation failure. Invalid issuer.",
+        ));
+    }
     let app_id = claims
         .get("appid")
         .or_else(|| claims.get("azp"))

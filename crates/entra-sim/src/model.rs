@@ -158,6 +158,10 @@ pub struct Tenant {
     pub id: Uuid,
     /// Organization display name.
     pub display_name: String,
+    /// The Microsoft cloud the tenant lives in (`global`, `usgov`, `usgov-dod`, `china`): its
+    /// endpoints are that cloud's (`{base}/clouds/<key>`), and the global authority refuses it.
+    #[serde(default = "global_cloud", skip_serializing_if = "is_global_cloud")]
+    pub cloud: String,
     /// Verified domains; the first is the initial `*.onmicrosoft.com` domain.
     pub domains: Vec<String>,
     /// The tenant's "users can consent to apps" setting.
@@ -556,4 +560,12 @@ pub struct AppRoleAssignment {
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
     pub created_date_time: OffsetDateTime,
+}
+
+fn global_cloud() -> String {
+    crate::wellknown::GLOBAL_CLOUD.to_owned()
+}
+
+fn is_global_cloud(cloud: &str) -> bool {
+    cloud == crate::wellknown::GLOBAL_CLOUD
 }

@@ -212,7 +212,8 @@ pub(crate) async fn admin_consent_legacy(
     start_flow(&ctx, &tenant, q, FlowKind::LegacyAdminConsent)
 }
 
-fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Response {
+fn start_flow(ctx: &Ctx, tenant: &str, mut q: AuthorizeQuery, kind: FlowKind) -> Response {
+    q.scope = q.scope.map(|s| ctx.scope_here(&s));
     let mut st = ctx.lock();
     st.sweep();
     let path_tenant = if matches!(tenant, "common" | "organizations") {
@@ -222,14 +223,11 @@ fn start_flow(ctx: &Ctx, tenant: &str, q: AuthorizeQuery, kind: FlowKind) -> Res
         }
         None
     } else {
-        match st.tenant_idx(tenant) {
-            Some(t) => Some(st.tenants[t].id),
-            None => {
-                let msg = format!(
-                    "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
-                );
-                return error_page(&st, 90002, &msg);
-            }
+        // A tenant of another cloud: the global authority's refusal or "not found" (UNVERIFIED on
+        // the sign-in page; see `Ctx::tenant_here`).
+        match ctx.tenant_here(&st, tenant) {
+            Ok(t) => Some(st.tenants[t].id),
+            Err(e) => return error_page(&st, e.code, &e.message),
         }
     };
     let Some(client_text) = q.client_id.clone() else {

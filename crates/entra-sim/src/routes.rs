@@ -12,8 +12,22 @@ use serde_json::json;
 use crate::aad::AadError;
 use crate::ctx::Ctx;
 
-/// The router of the simulator.
+/// The router of the simulator: the global cloud at the root, every other cloud of
+/// [`crate::wellknown::CLOUDS`] under `/clouds/<key>` (its authority, and its Graph at
+/// `/clouds/<key>/v1.0`), each with the same handlers bound to its cloud.
 pub(crate) fn router(ctx: Ctx) -> Router {
+    let mut router = cloud_router(ctx.clone());
+    for cloud in crate::wellknown::CLOUDS.iter().skip(1) {
+        router = router.nest(
+            &format!("/clouds/{}", cloud.key),
+            cloud_router(ctx.for_cloud(cloud)),
+        );
+    }
+    router
+}
+
+/// The endpoints of one cloud.
+fn cloud_router(ctx: Ctx) -> Router {
     Router::new()
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
@@ -73,9 +87,13 @@ fn aad_fail(ctx: &Ctx, err: AadError) -> Response {
     err.to_response(now, &ctx.base, None)
 }
 
-/// `GET /{tenant}/v2.0/.well-known/openid-configuration` (entra-facts §1.6).
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration` (entra-facts §1.6). A tenant of a national
+/// cloud is described at the global authority too, as Microsoft's is (entra-facts §11): the cloud's
+/// metadata values and its endpoints at that cloud's authority. At a national authority, a tenant of
+/// another cloud is unknown (UNVERIFIED).
 async fn discovery(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Response {
-    let base = ctx.base.clone();
+    let mut base = ctx.base.to_string();
+    let mut cloud = ctx.cloud;
     let (segment, issuer_tenant, region) = {
         let st = ctx.lock();
         if matches!(tenant.as_str(), "common" | "organizations") {
@@ -85,8 +103,15 @@ async fn discovery(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Respon
                 serde_json::Value::Null,
             )
         } else {
-            match st.tenant_idx(&tenant) {
+            let found = match ctx.tenant_here(&st, &tenant) {
+                Ok(t) => Some(t),
+                Err(_) if ctx.cloud.key == crate::wellknown::GLOBAL_CLOUD => st.tenant_idx(&tenant),
+                Err(_) => None,
+            };
+            match found {
                 Some(t) => {
+                    cloud = Ctx::cloud_of(&st.tenants[t]);
+                    base = Ctx::cloud_base(&ctx.root, cloud.key);
                     let id = st.tenants[t].id.to_string();
                     // Whether a domain-name tenant gets GUID URLs is UNVERIFIED; see Settings.
                     let seg = if st.settings.discovery_uses_tenant_guid {
@@ -94,7 +119,7 @@ async fn discovery(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Respon
                     } else {
                         tenant.clone()
                     };
-                    (seg, id, json!("NA"))
+                    (seg, id, json!(cloud.region_scope))
                 }
                 None => {
                     drop(st);
@@ -126,11 +151,15 @@ async fn discovery(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Respon
         "end_session_endpoint": format!("{t}/oauth2/v2.0/logout"),
         "claims_supported": ["sub","iss","cloud_instance_name","cloud_instance_host_name","cloud_graph_host_name","msgraph_host","aud","exp","iat","auth_time","acr","nonce","preferred_username","name","tid","ver","at_hash","c_hash","email"],
         "tenant_region_scope": region,
-        "cloud_instance_name": "microsoftonline.com",
+        "cloud_instance_name": cloud.cloud_instance_name,
         "cloud_graph_host_name": "graph.windows.net",
-        "msgraph_host": base.trim_start_matches("https://").trim_start_matches("http://"),
+        "msgraph_host": cloud.msgraph_host,
         "rbac_url": "https://pas.windows.net"
     });
+    let mut body = body;
+    if let (Some(sub), false) = (cloud.region_sub_scope, region.is_null()) {
+        body["tenant_region_sub_scope"] = json!(sub);
+    }
     cacheable(axum::Json(body).into_response())
 }
 
@@ -158,10 +187,14 @@ pub(crate) fn tenant_not_found(ctx: &Ctx, tenant: &str) -> AadError {
 
 /// `GET /{tenant}/discovery/v2.0/keys` (entra-facts §1.7). The key is TEST-ONLY.
 async fn jwks(State(ctx): State<Ctx>, Path(tenant): Path<String>) -> Response {
-    let known = matches!(tenant.as_str(), "common" | "organizations")
-        || ctx.lock().tenant_idx(&tenant).is_some();
-    if !known {
-        return aad_fail(&ctx, tenant_not_found(&ctx, &tenant));
+    if !matches!(tenant.as_str(), "common" | "organizations") {
+        let here = {
+            let st = ctx.lock();
+            ctx.tenant_here(&st, &tenant).map(|_| ())
+        };
+        if let Err(e) = here {
+            return aad_fail(&ctx, e);
+        }
     }
     let k = &ctx.key;
     let body = json!({"keys": [{

@@ -11,6 +11,7 @@ use crate::wellknown::{
 };
 
 const CONTOSO: &str = include_str!("../scenarios/contoso.toml");
+const NATIONAL_CLOUDS: &str = include_str!("../scenarios/national-clouds.toml");
 
 /// A complete simulator scenario (see `scenarios/contoso.toml` for an annotated example).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +50,23 @@ impl Scenario {
         Self::from_toml_str(CONTOSO).expect("the embedded contoso scenario is valid")
     }
 
+    /// The contoso scenario plus a vendor tenant (with its registration of Insights for Microsoft 365)
+    /// and a customer tenant in each national cloud (`scenarios/national-clouds.toml`).
+    pub fn national_clouds() -> Scenario {
+        let parse = |text: &str| -> Scenario {
+            // Both files are embedded and checked by a unit test; failing here is a build defect.
+            toml::from_str(text).expect("an embedded scenario parses")
+        };
+        let mut scenario = parse(CONTOSO);
+        let national = parse(NATIONAL_CLOUDS);
+        scenario.name = national.name;
+        scenario.tenants.extend(national.tenants);
+        scenario.apps.extend(national.apps);
+        scenario
+            .normalized()
+            .expect("the embedded national-clouds scenario is valid")
+    }
+
     /// The client ID of the app registration that stands for a catalog app type.
     pub fn client_id_for(&self, catalog_key: &str) -> Option<uuid::Uuid> {
         self.apps
@@ -72,9 +90,25 @@ impl Scenario {
     /// secret: what a Consentry configured against this scenario needs (`[apps.<key>]`).
     /// Tenant-owned custom apps are left out: their owners authenticate with certificates.
     pub fn vendor_apps(&self) -> Vec<(String, uuid::Uuid, secrecy::SecretString)> {
+        self.vendor_apps_in(crate::wellknown::GLOBAL_CLOUD)
+    }
+
+    /// [`vendor_apps`](Self::vendor_apps) of one cloud: the apps whose home tenant lives in `cloud`
+    /// (`[clouds.<cloud>.apps.<key>]` in Consentry's configuration for a national cloud).
+    pub fn vendor_apps_in(&self, cloud: &str) -> Vec<(String, uuid::Uuid, secrecy::SecretString)> {
+        let home_cloud = |home: &str| {
+            self.tenants
+                .iter()
+                .find(|t| {
+                    t.id.to_string().eq_ignore_ascii_case(home)
+                        || t.domains.iter().any(|d| d.eq_ignore_ascii_case(home))
+                })
+                .map(|t| t.cloud.as_str())
+        };
         self.apps
             .iter()
             .filter(|a| a.sign_in_audience != crate::model::SignInAudience::AzureADMyOrg)
+            .filter(|a| home_cloud(&a.home_tenant) == Some(cloud))
             .filter_map(|a| {
                 let key = a.catalog_key.clone()?;
                 let secret = a.secrets.first()?.value.clone();
@@ -94,6 +128,12 @@ impl Scenario {
             }
         }
         for tenant in &mut self.tenants {
+            if crate::wellknown::sim_cloud(&tenant.cloud).is_none() {
+                return Err(ScenarioError::Unknown {
+                    what: "cloud (global, usgov, usgov-dod or china)",
+                    name: tenant.cloud.clone(),
+                });
+            }
             let mut upns = std::collections::HashSet::new();
             for u in &mut tenant.users {
                 if !upns.insert(u.upn.to_ascii_lowercase()) {
@@ -301,6 +341,36 @@ fn unknown(what: &'static str, name: impl ToString) -> ScenarioError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_national_clouds_scenario_places_tenants_and_registrations_per_cloud() {
+        let s = Scenario::national_clouds();
+        for cloud in ["usgov", "usgov-dod", "china"] {
+            assert_eq!(
+                s.tenants.iter().filter(|t| t.cloud == cloud).count(),
+                2,
+                "a vendor and a customer tenant in {cloud}"
+            );
+            let apps = s.vendor_apps_in(cloud);
+            assert_eq!(apps.len(), 1, "{cloud}: {apps:?}");
+            assert_eq!(apps[0].0, "insights-m365");
+        }
+        // The global registrations are contoso's, none of a national cloud.
+        let global = s.vendor_apps();
+        assert_eq!(global.len(), Scenario::contoso().vendor_apps().len());
+        assert!(
+            global
+                .iter()
+                .all(|(_, id, _)| !id.to_string().contains("c10"))
+        );
+        // An unknown cloud is refused with what was wrong.
+        let text = CONTOSO.replace(
+            "display_name = \"Contoso\"\n",
+            "display_name = \"Contoso\"\ncloud = \"germany\"\n",
+        );
+        let e = Scenario::from_toml_str(&text).unwrap_err().to_string();
+        assert!(e.contains("`germany`") && e.contains("usgov-dod"), "{e}");
+    }
 
     #[test]
     fn contoso_parses_and_names_every_special_role() {

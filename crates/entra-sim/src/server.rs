@@ -133,6 +133,8 @@ impl RunningSim {
             key: Arc::new(key),
             base: base.clone(),
             trust_forwarded_for: opts.trust_forwarded_for,
+            cloud: &crate::wellknown::CLOUDS[0],
+            root: base.clone(),
         };
         let router = crate::routes::router(ctx.clone());
         let make = {
@@ -254,6 +256,17 @@ impl RunningSim {
     /// Microsoft Graph v1.0 base: `{base}/v1.0`.
     pub fn graph_base(&self) -> String {
         format!("{}/v1.0", self.ctx.base)
+    }
+
+    /// A cloud's authority, standing for `https://login.microsoftonline.us` and the like: the
+    /// global cloud's is [`authority`](Self::authority), another's `{base}/clouds/<key>`.
+    pub fn cloud_authority(&self, cloud: &str) -> String {
+        crate::ctx::Ctx::cloud_base(&self.ctx.root, cloud)
+    }
+
+    /// A cloud's Graph v1.0 base: `{cloud authority}/v1.0`.
+    pub fn cloud_graph_base(&self, cloud: &str) -> String {
+        format!("{}/v1.0", self.cloud_authority(cloud))
     }
 
     /// The Viva Engage (Yammer) REST API base, standing for `https://www.yammer.com`:

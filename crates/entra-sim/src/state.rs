@@ -371,16 +371,21 @@ impl State {
         self.apps.iter().find(|a| a.client_id == client_id)
     }
 
-    /// Whether the app may be used in tenant `tenant_id`: multi-tenant apps anywhere, single-tenant
-    /// apps only in their home tenant.
+    /// Whether the app may be used in tenant `tenant_id`: multi-tenant apps in every tenant of their
+    /// home tenant's cloud (an app registration lives in one cloud; a national cloud needs its own),
+    /// single-tenant apps only in their home tenant.
     pub fn app_usable_in(&self, client_id: Uuid, tenant_id: Uuid) -> bool {
-        match self.app(client_id) {
-            None => false,
-            Some(app) if app.sign_in_audience == crate::model::SignInAudience::AzureADMyOrg => self
-                .tenant_idx(&app.home_tenant)
-                .is_some_and(|h| self.tenants[h].id == tenant_id),
-            Some(_) => true,
+        let Some(app) = self.app(client_id) else {
+            return false;
+        };
+        let Some(home) = self.tenant_idx(&app.home_tenant) else {
+            return false;
+        };
+        if app.sign_in_audience == crate::model::SignInAudience::AzureADMyOrg {
+            return self.tenants[home].id == tenant_id;
         }
+        self.tenant_by_id(tenant_id)
+            .is_some_and(|t| self.tenants[t].cloud == self.tenants[home].cloud)
     }
 
     /// Finds a user (deleted ones included) by UPN or object ID, in any tenant.

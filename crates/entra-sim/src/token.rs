@@ -37,7 +37,10 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = crate::aad::form_fields(&body);
+    let mut form = crate::aad::form_fields(&body);
+    if let Some(scope) = form.get("scope").map(|s| ctx.scope_here(s)) {
+        form.insert("scope".into(), scope);
+    }
     let correlation = crate::aad::client_request_id(&headers);
     let ip = ctx.client_ip(peer, &headers);
     let basic = basic_auth(&headers);
@@ -197,14 +200,11 @@ impl Request<'_> {
     }
 
     fn run(&mut self) -> Result<Value, AadError> {
-        let path_tenant =
-            if matches!(self.tenant, "common" | "organizations") {
-                None
-            } else {
-                Some(self.st.tenant_idx(self.tenant).ok_or_else(|| {
-                    crate::aad::tenant_not_found_with(&self.st.settings, self.tenant)
-                })?)
-            };
+        let path_tenant = if matches!(self.tenant, "common" | "organizations") {
+            None
+        } else {
+            Some(self.ctx.tenant_here(self.st, self.tenant)?)
+        };
         let grant_type = self
             .form
             .get("grant_type")
@@ -224,6 +224,13 @@ impl Request<'_> {
             .ok()
             .and_then(|id| self.st.app(id).cloned())
             .ok_or_else(|| self.app_not_found(&client_id_text, &tenant_name))?;
+        // An app registered in another cloud is not in this cloud's directory.
+        if let Some(t) = path_tenant
+            && app.sign_in_audience != crate::model::SignInAudience::AzureADMyOrg
+            && !self.st.app_usable_in(app.client_id, self.st.tenants[t].id)
+        {
+            return Err(self.app_not_found(&client_id_text, &tenant_name));
+        }
         if let Some(t) = path_tenant {
             let key = (self.st.tenants[t].id, app.client_id, grant_type.clone());
             *self.st.token_requests.entry(key).or_default() += 1;

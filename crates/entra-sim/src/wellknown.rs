@@ -338,3 +338,84 @@ pub(crate) fn graph_date(t: OffsetDateTime) -> String {
     ))
     .unwrap_or_default()
 }
+
+/// A Microsoft cloud as the simulator serves it (entra-facts §11): what a tenant's OpenID metadata
+/// says of the cloud it lives in, and how the global authority refuses such a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimCloud {
+    /// The key a scenario tenant names (`cloud = "usgov"`) and the path prefix of its endpoints
+    /// (`{base}/clouds/<key>`); the global cloud is served at `{base}` itself.
+    pub key: &'static str,
+    /// `cloud_instance_name`.
+    pub cloud_instance_name: &'static str,
+    /// `msgraph_host` (Microsoft's Graph host of the cloud: the metadata names it, whatever host the
+    /// simulator listens on).
+    pub msgraph_host: &'static str,
+    /// `tenant_region_scope` of the cloud's tenants.
+    pub region_scope: &'static str,
+    /// `tenant_region_sub_scope` of the cloud's tenants, if any.
+    pub region_sub_scope: Option<&'static str>,
+    /// The AADSTS code and message with which the global authority refuses a request for a tenant
+    /// of this cloud (none for the global cloud). UNVERIFIED (docs/entra-sim.md): see [`CLOUDS`].
+    pub global_refusal: Option<(u32, &'static str)>,
+}
+
+/// The key of the global cloud.
+pub const GLOBAL_CLOUD: &str = "global";
+
+/// The clouds the simulator serves. Hosts: Microsoft's national-cloud deployment page
+/// (learn.microsoft.com/graph/deployments). Refusals at the global authority, UNVERIFIED:
+/// AADSTS900439 for US government tenants is quoted in public issues (jgraph/drawio#1066,
+/// Yvand/EntraCP#95: "Confidential Client requests are not supported on the public endpoint
+/// (login.microsoftonline.com) for tenants in the Azure Government cloud…"), without the HTTP status
+/// or the OAuth `error`; AADSTS900382 "Confidential Client is not supported in Cross Cloud request"
+/// is quoted with `invalid_request` and 400 (webprofusion/certify#553), but not for a China tenant
+/// in particular. China's `tenant_region_scope` (`AS`) is UNVERIFIED too.
+pub const CLOUDS: &[SimCloud] = &[
+    SimCloud {
+        key: GLOBAL_CLOUD,
+        cloud_instance_name: "microsoftonline.com",
+        msgraph_host: "graph.microsoft.com",
+        region_scope: "NA",
+        region_sub_scope: None,
+        global_refusal: None,
+    },
+    SimCloud {
+        key: "usgov",
+        cloud_instance_name: "microsoftonline.us",
+        msgraph_host: "graph.microsoft.us",
+        region_scope: "USGov",
+        region_sub_scope: Some("DODCON"),
+        global_refusal: Some((
+            900439,
+            "Confidential Client requests are not supported on the public endpoint (login.microsoftonline.com) for tenants in the Azure Government cloud. Send your login requests to https://login.microsoftonline.us instead.",
+        )),
+    },
+    SimCloud {
+        key: "usgov-dod",
+        cloud_instance_name: "microsoftonline.us",
+        msgraph_host: "dod-graph.microsoft.us",
+        region_scope: "USGov",
+        region_sub_scope: Some("DOD"),
+        global_refusal: Some((
+            900439,
+            "Confidential Client requests are not supported on the public endpoint (login.microsoftonline.com) for tenants in the Azure Government cloud. Send your login requests to https://login.microsoftonline.us instead.",
+        )),
+    },
+    SimCloud {
+        key: "china",
+        cloud_instance_name: "partner.microsoftonline.cn",
+        msgraph_host: "microsoftgraph.chinacloudapi.cn",
+        region_scope: "AS",
+        region_sub_scope: None,
+        global_refusal: Some((
+            900382,
+            "Confidential Client is not supported in Cross Cloud request.",
+        )),
+    },
+];
+
+/// The cloud with this key.
+pub fn sim_cloud(key: &str) -> Option<&'static SimCloud> {
+    CLOUDS.iter().find(|c| c.key == key)
+}

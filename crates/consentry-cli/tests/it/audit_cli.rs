@@ -43,6 +43,8 @@ fn seed(d: &Path) -> (String, String) {
             &org_id,
             "--tenant-id",
             "11111111-2222-4333-8444-555555555555",
+            "--cloud",
+            "global",
             "--domain",
             "contoso.onmicrosoft.com",
         ],

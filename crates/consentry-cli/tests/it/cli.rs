@@ -97,6 +97,20 @@ fn every_command_runs_on_the_servers_composition() {
             "{args:?}: {err}"
         );
     }
+    // The same for a national cloud's registration, named with its cloud.
+    std::fs::write(
+        &cfg,
+        "[clouds.usgov.apps.no-such-type]\nclient_id = \"00000000-0000-4000-8000-000000000001\"\nclient_secret = \"s\"\n",
+    )
+    .unwrap();
+    let err = fails(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "tenants", "list"],
+    );
+    assert!(
+        err.contains("clouds.usgov.apps.no-such-type: no app type \"no-such-type\" in the catalog"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -136,6 +150,25 @@ fn organizations_tenants_profiles_from_the_command_line() {
         ],
     );
     assert!(err.contains("tenant ID") && err.contains("GUID"), "{err}");
+    let err = fails(
+        d,
+        &[
+            "tenants",
+            "connect",
+            "--org",
+            &org_id,
+            "--tenant-id",
+            "11111111-2222-4333-8444-555555555555",
+            "--cloud",
+            "germany",
+            "--domain",
+            "contoso.onmicrosoft.com",
+        ],
+    );
+    assert!(
+        err.contains("no cloud \"germany\"; the clouds are global, usgov, usgov-dod, china"),
+        "{err}"
+    );
     ok(
         d,
         &[
@@ -145,12 +178,15 @@ fn organizations_tenants_profiles_from_the_command_line() {
             &org_id,
             "--tenant-id",
             "11111111-2222-4333-8444-555555555555",
+            "--cloud",
+            "global",
             "--domain",
             "contoso.onmicrosoft.com",
         ],
     );
     let list = ok(d, &["tenants", "list"]);
     assert!(list.contains("contoso.onmicrosoft.com"), "{list}");
+    assert!(list.contains("cloud") && list.contains("global"), "{list}");
 
     let created: serde_json::Value = serde_json::from_str(&ok(
         d,

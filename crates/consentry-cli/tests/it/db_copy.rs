@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration as StdDuration, Instant};
 
 use consentry_domain::MicrosoftSignInStore as _;
+use consentry_domain::ThrottleStore as _;
 use consentry_domain::catalog::{Catalog, ConsentMethod, PermissionType};
 use consentry_domain::{
     AccountScope, AccountStore as _, ApiKey, ApiKeyStore as _, AppProfile, ConsoleSession,
@@ -133,6 +134,7 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         org_id: org.id,
         primary_domain: DomainName::parse(CONTOSO).unwrap(),
         display_name: "Contoso".into(),
+        cloud: consentry_domain::CloudKey::global(),
         created_at: now,
     };
     store.insert_tenant(&contoso).await.unwrap();
@@ -245,6 +247,19 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
             .await
             .unwrap()
     );
+    // The sign-in throttle: a failed sign-in's count and lockout, and a known browser.
+    store
+        .count_throttle_failure("account:copy-ops", now, now - time::Duration::hours(1))
+        .await
+        .unwrap();
+    store
+        .lock_throttle_key("account:copy-ops", now + time::Duration::minutes(1))
+        .await
+        .unwrap();
+    store
+        .remember_sign_in_device(&"ef".repeat(32), "copy-ops", now)
+        .await
+        .unwrap();
     let key = consentry_domain::keys::new_api_key();
     store
         .insert_api_key(&ApiKey {

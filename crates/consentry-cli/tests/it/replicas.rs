@@ -341,6 +341,7 @@ async fn seed(
             org_id: org.id,
             primary_domain: DomainName::parse(domain).unwrap(),
             display_name: format!("Replica tenant {i}"),
+            cloud: consentry_domain::CloudKey::global(),
             created_at: now,
         };
         store.insert_tenant(&tenant).await.unwrap();
@@ -353,6 +354,7 @@ async fn seed(
                 id: ProfileId::new_random(),
                 org_id: org.id,
                 tenant_id: tenant.id,
+                cloud: consentry_domain::CloudKey::global(),
                 app_type: app_type.into(),
                 service: service.into(),
                 application_id: None,
@@ -470,6 +472,7 @@ async fn three_replicas_share_the_work_and_survive_a_killed_one() {
         scenario.tenants.push(entra_sim::Tenant {
             id: *id,
             display_name: format!("Replica tenant {i}"),
+            cloud: "global".into(),
             domains: vec![domain.clone()],
             users_can_consent: false,
             entra_id_plan: entra_sim::EntraIdPlan::Free,

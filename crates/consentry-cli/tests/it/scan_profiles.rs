@@ -51,6 +51,8 @@ fn scan_profiles_from_the_command_line() {
             &org_id,
             "--tenant-id",
             "11111111-2222-4333-8444-555555555555",
+            "--cloud",
+            "global",
             "--domain",
             CONTOSO,
         ],

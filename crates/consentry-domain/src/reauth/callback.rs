@@ -224,7 +224,7 @@ impl Reauthorizer {
         let secrets = PendingSecrets::of(pending).map_err(|_| {
             DomainError::Conflict("the pending re-authorization is damaged; start again".into())
         })?;
-        let (client, client_id) = self.client(pending, &secrets, app)?;
+        let (client, client_id) = self.client(&profile.cloud, pending, &secrets, app)?;
         if fall_back_to_sign_in {
             return self
                 .continue_to_sign_in(profile, app, client_id, pending, &secrets.code_verifier)
@@ -262,7 +262,7 @@ impl Reauthorizer {
         };
         let grants = self
             .platform
-            .grants(profile.tenant_id, &client)
+            .grants(&profile.tenant_at(), &client)
             .await
             .map_err(|e| StepError::Failed(explain_platform(&e, app, app.custom_app)))?;
         match decide::judge_grants(app, pending, &grants, sign_in.as_ref())? {
@@ -284,6 +284,7 @@ impl Reauthorizer {
     /// The app the consent is for and its client ID (the vendor's app must still be configured).
     fn client(
         &self,
+        cloud: &crate::ids::CloudKey,
         pending: &PendingAuthorization,
         secrets: &PendingSecrets,
         app: &AppType,
@@ -291,7 +292,7 @@ impl Reauthorizer {
         let client = decide::client_of(pending, secrets, app);
         let client_id = match &client {
             ClientRef::Custom { app_id, .. } => Some(*app_id),
-            ClientRef::Vendor { app_type } => self.platform.vendor_client_id(app_type),
+            ClientRef::Vendor { app_type } => self.platform.vendor_client_id(cloud, app_type),
             ClientRef::Consentry => self.platform.consentry_client_id(),
         };
         let not_configured = PlatformError {

@@ -159,7 +159,7 @@ impl Reauthorizer {
         let (first_leg, sign_in_follows) = legs(&app, pending.method);
         let client_id = match pending.custom_app_id {
             Some(id) => id,
-            None => self.vendor_client_id(&app)?,
+            None => self.vendor_client_id(&profile.cloud, &app)?,
         };
         let state = random_token(32);
         pending.state_hash = state_hash(&state);

@@ -17,7 +17,7 @@ use consentry_catalog::AppType;
 use time::{Duration, OffsetDateTime};
 
 use crate::error::DomainError;
-use crate::ids::AppId;
+use crate::ids::{AppId, CloudKey};
 use crate::model::{AppProfile, AuthLeg};
 use crate::platform::{IdentityPlatform, SignInRequest};
 use crate::service::Consentry;
@@ -111,10 +111,10 @@ impl Reauthorizer {
         match leg {
             AuthLeg::AdminConsent | AuthLeg::Handoff => {
                 self.platform
-                    .admin_consent_url(profile.tenant_id, client_id, &state)
+                    .admin_consent_url(&profile.tenant_at(), client_id, &state)
             }
             AuthLeg::SignIn => self.platform.sign_in_url(&SignInRequest {
-                tenant: profile.tenant_id,
+                tenant: profile.tenant_at(),
                 client_id,
                 state,
                 nonce,
@@ -149,11 +149,16 @@ impl Reauthorizer {
             })
     }
 
-    /// The vendor's own app registration for an app type, as configured.
-    fn vendor_client_id(&self, app: &AppType) -> Result<AppId, DomainError> {
-        self.platform.vendor_client_id(&app.key).ok_or_else(|| {
+    /// The vendor's own app registration for an app type in a cloud, as configured.
+    fn vendor_client_id(&self, cloud: &CloudKey, app: &AppType) -> Result<AppId, DomainError> {
+        self.platform.vendor_client_id(cloud, &app.key).ok_or_else(|| {
+            let key = if cloud.is_global() {
+                format!("[apps.{}]", app.key)
+            } else {
+                format!("[clouds.{cloud}.apps.{}]", app.key)
+            };
             DomainError::Conflict(format!(
-                "the service's app for {} is not configured; the operator must add it to Consentry's configuration",
+                "the service's app for {} is not configured for the {cloud} cloud; the operator must add its registration in that cloud to Consentry's configuration ({key})",
                 app.display_name
             ))
         })
@@ -205,6 +210,7 @@ mod testing {
             id: ProfileId::new_random(),
             org_id: OrgId::new_random(),
             tenant_id: tenant(),
+            cloud: crate::ids::CloudKey::global(),
             app_type: "insights-m365".into(),
             service: "insights".into(),
             application_id: None,

@@ -30,7 +30,7 @@ impl Reauthorizer {
         let signed = self
             .platform
             .redeem(
-                profile.tenant_id,
+                &profile.tenant_at(),
                 client,
                 code,
                 &SecretString::from(secrets.code_verifier.clone()),
@@ -42,7 +42,7 @@ impl Reauthorizer {
         // The consenting user's roles, licenses and group ownership against the catalog.
         let mut facts: UserFacts = self
             .platform
-            .user_facts(profile.tenant_id, &signed.access_token)
+            .user_facts(&profile.tenant_at(), &signed.access_token)
             .await
             .map_err(explain)?;
         let requirement = app.requirement_for(
@@ -103,7 +103,7 @@ impl Reauthorizer {
         };
         match self
             .platform
-            .viva_engage_facts(profile.tenant_id, client, refresh_token)
+            .viva_engage_facts(&profile.tenant_at(), client, refresh_token)
             .await
         {
             Ok(v) => {

@@ -136,7 +136,7 @@ impl Reauthorizer {
         let choice = choice::validate(app, req, &modules, now)?;
         let client_id = match &choice.client {
             ClientRef::Custom { app_id, .. } => *app_id,
-            ClientRef::Vendor { .. } => self.vendor_client_id(app)?,
+            ClientRef::Vendor { .. } => self.vendor_client_id(&profile.cloud, app)?,
             // A choice is built from the catalog: an app profile never acts as Consentry's own app.
             ClientRef::Consentry => {
                 return Err(DomainError::Internal(
@@ -166,7 +166,7 @@ impl Reauthorizer {
     ) -> Result<(), DomainError> {
         let grants = self
             .platform
-            .grants(profile.tenant_id, client)
+            .grants(&profile.tenant_at(), client)
             .await
             .map_err(|e| start_error(&e, app))?;
         match choice::user_consent_refusal(app, &grants) {

@@ -4,6 +4,7 @@
 
 mod pages;
 
+mod clouds;
 mod errors;
 mod fuzz_corpus;
 mod platform;

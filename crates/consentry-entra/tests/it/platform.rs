@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use consentry_domain::{
-    AppId, CaRequirement, ClientRef, IdentityPlatform, ObjectId, PlatformCause, SignInRequest,
-    TenantId,
+    AppId, CaRequirement, ClientRef, CloudKey, IdentityPlatform, ObjectId, PlatformCause,
+    SignInRequest, TenantAt, TenantId,
 };
 use consentry_entra::platform::{EntraPlatform, VendorApp, platform_error_from_redirect};
 use consentry_entra::{
@@ -44,8 +44,8 @@ const CUSTOM_PFX: &[u8] =
     include_bytes!("../../../entra-sim/scenarios/contoso-custom-app/cert.pfx");
 const CUSTOM_PFX_PASSWORD: &str = "demo-pfx-password";
 
-fn tenant() -> TenantId {
-    TenantId::parse(CONTOSO_ID).unwrap()
+fn tenant() -> TenantAt {
+    TenantAt::new(TenantId::parse(CONTOSO_ID).unwrap(), CloudKey::global())
 }
 
 fn app(s: &str) -> AppId {
@@ -146,17 +146,17 @@ async fn admin_consent_through_the_pages_then_grants_lists_the_app_roles() {
     let (sim, platform) = start().await;
     let client = vendor("insights-m365");
     assert_eq!(
-        platform.vendor_client_id("insights-m365"),
+        platform.vendor_client_id(&CloudKey::global(), "insights-m365"),
         Some(app(INSIGHTS))
     );
 
     // Before consent the app is not in the tenant.
-    let err = platform.grants(tenant(), &client).await.unwrap_err();
+    let err = platform.grants(&tenant(), &client).await.unwrap_err();
     assert_eq!(err.cause, PlatformCause::AppNotInTenant, "{err}");
     assert_eq!(err.aadsts, Some(7000229));
 
     let state = random_url_safe(24);
-    let url = platform.admin_consent_url(tenant(), app(INSIGHTS), &state);
+    let url = platform.admin_consent_url(&tenant(), app(INSIGHTS), &state);
     assert!(
         url.starts_with(&format!(
             "{}/{CONTOSO_ID}/v2.0/adminconsent?",
@@ -176,7 +176,7 @@ async fn admin_consent_through_the_pages_then_grants_lists_the_app_roles() {
     assert_eq!(back.get("admin_consent").map(String::as_str), Some("True"));
     assert_eq!(back.get("state"), Some(&state));
 
-    let grants = platform.grants(tenant(), &client).await.unwrap();
+    let grants = platform.grants(&tenant(), &client).await.unwrap();
     assert!(grants.service_principal.is_some());
     assert_eq!(
         grants.app_roles,
@@ -207,7 +207,7 @@ async fn grants_without_directory_read_permissions() {
     // `fly` may not read Microsoft Graph's service principal: its role IDs are named from the
     // catalog's well-known IDs; it has no delegated permissions to list.
     control.grant_admin_consent(CONTOSO, uuid(FLY)).unwrap();
-    let grants = platform.grants(tenant(), &vendor("fly")).await.unwrap();
+    let grants = platform.grants(&tenant(), &vendor("fly")).await.unwrap();
     assert_eq!(
         grants.app_roles,
         vec![
@@ -226,7 +226,7 @@ async fn grants_without_directory_read_permissions() {
         .grant_admin_consent(CONTOSO, uuid(FLY_DELEGATED))
         .unwrap();
     let grants = platform
-        .grants(tenant(), &vendor("fly-delegated"))
+        .grants(&tenant(), &vendor("fly-delegated"))
         .await
         .unwrap();
     assert!(grants.service_principal.is_some());
@@ -246,7 +246,7 @@ async fn grants_without_directory_read_permissions() {
         .grant_admin_consent(CONTOSO, uuid(FLY_DELEGATED))
         .unwrap();
     let grants = platform
-        .grants(tenant(), &vendor("fly-delegated"))
+        .grants(&tenant(), &vendor("fly-delegated"))
         .await
         .unwrap();
     assert_eq!(grants.app_roles, vec!["Directory.Read.All"]);
@@ -271,7 +271,7 @@ async fn grants_for_a_custom_app_with_its_pfx() {
         password: SecretString::from(password.to_owned()),
     };
     let grants = platform
-        .grants(tenant(), &custom(CUSTOM_PFX_PASSWORD))
+        .grants(&tenant(), &custom(CUSTOM_PFX_PASSWORD))
         .await
         .unwrap();
     assert!(
@@ -283,7 +283,7 @@ async fn grants_for_a_custom_app_with_its_pfx() {
     );
 
     let err = platform
-        .grants(tenant(), &custom("wrong password"))
+        .grants(&tenant(), &custom("wrong password"))
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::Other, "{err}");
@@ -363,12 +363,12 @@ async fn sign_in_redeem_user_facts_and_refresh() {
     let code = back.get("code").expect("a code");
     let scopes = vec!["User.Read".to_owned()];
     let signed = platform
-        .redeem(tenant(), &client, code, &pkce.verifier, &scopes)
+        .redeem(&tenant(), &client, code, &pkce.verifier, &scopes)
         .await
         .unwrap();
     assert_eq!(signed.object_id, ObjectId::parse(ADMIN_ID).unwrap());
     assert_eq!(signed.upn.to_string(), ADMIN);
-    assert_eq!(signed.tenant, tenant());
+    assert_eq!(signed.tenant, tenant().id);
     assert_eq!(signed.ip, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     assert_eq!(signed.nonce.as_deref(), Some(req.nonce.as_str()));
     assert!(
@@ -386,14 +386,14 @@ async fn sign_in_redeem_user_facts_and_refresh() {
 
     // The code is single-use; a wrong verifier is refused too.
     let err = platform
-        .redeem(tenant(), &client, code, &pkce.verifier, &scopes)
+        .redeem(&tenant(), &client, code, &pkce.verifier, &scopes)
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::CodeInvalid, "{err}");
 
     // Facts about the consent user, read with the delegated token.
     let facts = platform
-        .user_facts(tenant(), &signed.access_token)
+        .user_facts(&tenant(), &signed.access_token)
         .await
         .unwrap();
     assert!(
@@ -416,7 +416,7 @@ async fn sign_in_redeem_user_facts_and_refresh() {
     // Refresh rotates the refresh token.
     let before = OffsetDateTime::now_utc();
     let refreshed = platform
-        .refresh(tenant(), &client, &rt1, &scopes)
+        .refresh(&tenant(), &client, &rt1, &scopes)
         .await
         .unwrap();
     let rt2 = refreshed
@@ -431,7 +431,7 @@ async fn sign_in_redeem_user_facts_and_refresh() {
     );
     assert!(refreshed.expires_at > before + time::Duration::minutes(5));
     platform
-        .refresh(tenant(), &client, &rt2, &scopes)
+        .refresh(&tenant(), &client, &rt2, &scopes)
         .await
         .expect("the rotated token works");
 }
@@ -448,14 +448,14 @@ async fn user_facts_of_other_users() {
     for user in [ENGAGE_ADMIN, USER] {
         let (back, _, pkce) = sign_in(&sim, &platform, user, "accept").await;
         let signed = platform
-            .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+            .redeem(&tenant(), &client, &back["code"], &pkce.verifier, &scopes)
             .await
             .unwrap();
         assert_eq!(signed.upn.to_string(), user);
         facts.insert(
             user,
             platform
-                .user_facts(tenant(), &signed.access_token)
+                .user_facts(&tenant(), &signed.access_token)
                 .await
                 .unwrap(),
         );
@@ -494,7 +494,7 @@ async fn refresh_failures_map_to_user_causes() {
     let fresh_token = || async {
         let (back, _, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
         platform
-            .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+            .redeem(&tenant(), &client, &back["code"], &pkce.verifier, &scopes)
             .await
             .unwrap()
             .refresh_token
@@ -504,7 +504,7 @@ async fn refresh_failures_map_to_user_causes() {
     let rt = fresh_token().await;
     control.set_user_enabled(ADMIN, false).unwrap();
     let err = platform
-        .refresh(tenant(), &client, &rt, &scopes)
+        .refresh(&tenant(), &client, &rt, &scopes)
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::UserDisabled, "{err}");
@@ -517,7 +517,7 @@ async fn refresh_failures_map_to_user_causes() {
     let rt = fresh_token().await;
     control.reset_password(ADMIN, "New-Demo-Passw0rd!").unwrap();
     let err = platform
-        .refresh(tenant(), &client, &rt, &scopes)
+        .refresh(&tenant(), &client, &rt, &scopes)
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::PasswordResetOrRevoked, "{err}");
@@ -534,7 +534,7 @@ async fn credential_and_tenant_failures() {
     // A wrong vendor secret.
     let wrong = platform_with(&sim, &[("insights-m365", INSIGHTS, "not-the-secret")]);
     let err = wrong
-        .grants(tenant(), &vendor("insights-m365"))
+        .grants(&tenant(), &vendor("insights-m365"))
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::VendorSecretInvalid, "{err}");
@@ -544,9 +544,12 @@ async fn credential_and_tenant_failures() {
     assert!(!format!("{wrong:?}").contains("not-the-secret"));
 
     // No vendor app configured for the app type.
-    assert_eq!(platform.vendor_client_id("viva-engage"), None);
+    assert_eq!(
+        platform.vendor_client_id(&CloudKey::global(), "viva-engage"),
+        None
+    );
     let err = platform
-        .grants(tenant(), &vendor("viva-engage"))
+        .grants(&tenant(), &vendor("viva-engage"))
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::NotConfigured, "{err}");
@@ -556,7 +559,7 @@ async fn credential_and_tenant_failures() {
         .delete_service_principal(CONTOSO, uuid(INSIGHTS))
         .unwrap();
     let err = platform
-        .grants(tenant(), &vendor("insights-m365"))
+        .grants(&tenant(), &vendor("insights-m365"))
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::AppNotInTenant, "{err}");
@@ -575,7 +578,7 @@ async fn cancel_decline_and_admin_approval_at_microsoft() {
     assert_eq!(err.error.as_deref(), Some("access_denied"));
 
     // Cancel on the admin consent page: AADSTS65004, declined.
-    let url = platform.admin_consent_url(tenant(), app(INSIGHTS), "s1");
+    let url = platform.admin_consent_url(&tenant(), app(INSIGHTS), "s1");
     let back = Browser::new(&sim)
         .sign_in_pairs(&url, ADMIN, "cancel")
         .await;
@@ -623,35 +626,35 @@ async fn throttling_and_outages_are_transient() {
     let scopes = vec!["User.Read".to_owned()];
     let (back, _, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
     let signed = platform
-        .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+        .redeem(&tenant(), &client, &back["code"], &pkce.verifier, &scopes)
         .await
         .unwrap();
     let rt = signed.refresh_token.unwrap();
 
     control.set_faults(vec![rule("token", 429)]).unwrap();
-    let err = platform.grants(tenant(), &client).await.unwrap_err();
+    let err = platform.grants(&tenant(), &client).await.unwrap_err();
     assert_eq!(err.cause, PlatformCause::Transient, "{err}");
     assert!(err.is_transient() && err.reason(None, None, None).is_none());
     let err = platform
-        .refresh(tenant(), &client, &rt, &scopes)
+        .refresh(&tenant(), &client, &rt, &scopes)
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::Transient, "{err}");
 
     control.set_faults(vec![rule("graph", 503)]).unwrap();
-    let err = platform.grants(tenant(), &client).await.unwrap_err();
+    let err = platform.grants(&tenant(), &client).await.unwrap_err();
     assert_eq!(err.cause, PlatformCause::Transient, "{err}");
     let err = platform
-        .user_facts(tenant(), &signed.access_token)
+        .user_facts(&tenant(), &signed.access_token)
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::Transient, "{err}");
 
     // Once the fault clears, the same calls succeed.
     control.set_faults(Vec::new()).unwrap();
-    platform.grants(tenant(), &client).await.unwrap();
+    platform.grants(&tenant(), &client).await.unwrap();
     platform
-        .refresh(tenant(), &client, &rt, &scopes)
+        .refresh(&tenant(), &client, &rt, &scopes)
         .await
         .unwrap();
 }
@@ -717,7 +720,7 @@ async fn the_adapter_retries_a_short_fault_by_itself() {
         }
     });
     let grants = platform
-        .grants(tenant(), &vendor("insights-m365"))
+        .grants(&tenant(), &vendor("insights-m365"))
         .await
         .expect("the retry after the fault cleared succeeds");
     assert!(grants.service_principal.is_some());
@@ -729,7 +732,7 @@ async fn admin_refresh_token(sim: &RunningSim, platform: &EntraPlatform) -> Secr
     let (back, _, pkce) = sign_in(sim, platform, ADMIN, "accept").await;
     platform
         .redeem(
-            tenant(),
+            &tenant(),
             &vendor("insights-m365"),
             &back["code"],
             &pkce.verifier,
@@ -759,7 +762,7 @@ async fn mfa_conditional_access_consent_removal_and_inactivity_on_refresh() {
 
     control.set_mfa_required(ADMIN, true).unwrap();
     let err = platform
-        .refresh(tenant(), &client, &rt, &scopes)
+        .refresh(&tenant(), &client, &rt, &scopes)
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::MfaRequired, "{err}");
@@ -773,7 +776,7 @@ async fn mfa_conditional_access_consent_removal_and_inactivity_on_refresh() {
             "policies": [{"name": "Office only", "allowed_ranges": ["203.0.113.0/24"], "action": "block"}]}),
     );
     let err = platform
-        .refresh(tenant(), &client, &rt, &scopes)
+        .refresh(&tenant(), &client, &rt, &scopes)
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::ConditionalAccess, "{err}");
@@ -783,7 +786,7 @@ async fn mfa_conditional_access_consent_removal_and_inactivity_on_refresh() {
         serde_json::json!({"op": "set_ca_policies", "tenant": CONTOSO, "policies": []}),
     );
     platform
-        .refresh(tenant(), &client, &rt, &scopes)
+        .refresh(&tenant(), &client, &rt, &scopes)
         .await
         .expect("works again without the policy");
 
@@ -792,7 +795,7 @@ async fn mfa_conditional_access_consent_removal_and_inactivity_on_refresh() {
         .advance_clock(Duration::from_secs(91 * 24 * 3600))
         .unwrap();
     let err = platform
-        .refresh(tenant(), &client, &rt, &scopes)
+        .refresh(&tenant(), &client, &rt, &scopes)
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::RefreshTokenInactive, "{err}");
@@ -801,7 +804,7 @@ async fn mfa_conditional_access_consent_removal_and_inactivity_on_refresh() {
     let rt = admin_refresh_token(&sim, &platform).await;
     control.revoke_consent(CONTOSO, uuid(INSIGHTS)).unwrap();
     let err = platform
-        .refresh(tenant(), &client, &rt, &scopes)
+        .refresh(&tenant(), &client, &rt, &scopes)
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::ConsentMissing, "{err}");
@@ -836,7 +839,7 @@ async fn custom_app_sign_in_and_an_unregistered_certificate() {
         .await;
     let signed = platform
         .redeem(
-            tenant(),
+            &tenant(),
             &custom,
             &back["code"],
             &pkce.verifier,
@@ -847,7 +850,7 @@ async fn custom_app_sign_in_and_an_unregistered_certificate() {
     assert_eq!(signed.object_id, ObjectId::parse(ADMIN_ID).unwrap());
     let rt = signed.refresh_token.unwrap();
     platform
-        .refresh(tenant(), &custom, &rt, &["User.Read".to_owned()])
+        .refresh(&tenant(), &custom, &rt, &["User.Read".to_owned()])
         .await
         .expect("refresh with the certificate");
 
@@ -856,7 +859,7 @@ async fn custom_app_sign_in_and_an_unregistered_certificate() {
     let other = consentry_certs::generate_self_signed("CN=not registered", 1, "pw", now).unwrap();
     let err = platform
         .grants(
-            tenant(),
+            &tenant(),
             &ClientRef::Custom {
                 app_id: app(CUSTOM_APP),
                 pfx: SecretSlice::from(other.pfx.clone()),
@@ -877,7 +880,10 @@ async fn expired_secret_and_unknown_tenant() {
         .unwrap();
     let unknown = TenantId::parse("0badc0de-0000-4000-8000-000000000000").unwrap();
     let err = platform
-        .grants(unknown, &vendor("insights-m365"))
+        .grants(
+            &TenantAt::new(unknown, CloudKey::global()),
+            &vendor("insights-m365"),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::TenantNotFound, "{err}");
@@ -885,7 +891,7 @@ async fn expired_secret_and_unknown_tenant() {
 
     sim.control().expire_secret(uuid(INSIGHTS), None).unwrap();
     let err = platform
-        .grants(tenant(), &vendor("insights-m365"))
+        .grants(&tenant(), &vendor("insights-m365"))
         .await
         .unwrap_err();
     assert_eq!(err.cause, PlatformCause::VendorSecretExpired, "{err}");
@@ -1053,7 +1059,7 @@ async fn a_user_s_own_consent_is_listed_per_user() {
         .await;
     let signed = platform
         .redeem(
-            tenant(),
+            &tenant(),
             &vendor("fly-delegated"),
             back.get("code").expect("a code"),
             &pkce.verifier,
@@ -1068,7 +1074,7 @@ async fn a_user_s_own_consent_is_listed_per_user() {
     );
 
     let grants = platform
-        .grants(tenant(), &vendor("fly-delegated"))
+        .grants(&tenant(), &vendor("fly-delegated"))
         .await
         .unwrap();
     assert!(grants.delegated_readable);
@@ -1104,7 +1110,7 @@ async fn id_tokens_are_verified_signature_issuer_audience_validity() {
 
     let (back, req, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
     let signed = platform
-        .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+        .redeem(&tenant(), &client, &back["code"], &pkce.verifier, &scopes)
         .await
         .expect("a genuine ID token passes");
     assert_eq!(signed.nonce.as_deref(), Some(req.nonce.as_str()));
@@ -1121,7 +1127,7 @@ async fn id_tokens_are_verified_signature_issuer_audience_validity() {
         sim.control().set_id_token_fault(Some(*fault)).unwrap();
         let (back, _, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
         let err = platform
-            .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+            .redeem(&tenant(), &client, &back["code"], &pkce.verifier, &scopes)
             .await
             .expect_err("a defective ID token is refused");
         assert_eq!(
@@ -1140,7 +1146,7 @@ async fn id_tokens_are_verified_signature_issuer_audience_validity() {
         .unwrap();
     let (back, req, pkce) = sign_in(&sim, &platform, ADMIN, "accept").await;
     let signed = platform
-        .redeem(tenant(), &client, &back["code"], &pkce.verifier, &scopes)
+        .redeem(&tenant(), &client, &back["code"], &pkce.verifier, &scopes)
         .await
         .unwrap();
     assert_ne!(signed.nonce.as_deref(), Some(req.nonce.as_str()));
@@ -1188,7 +1194,7 @@ async fn viva_refresh_token(
     let back = Browser::new(sim).sign_in_pairs(&url, user, "accept").await;
     let signed = platform
         .redeem(
-            tenant(),
+            &tenant(),
             &vendor("viva-engage"),
             &back["code"],
             &pkce.verifier,
@@ -1214,7 +1220,7 @@ async fn viva_engage_verified_admin_is_read_from_the_viva_engage_api() {
     let client = vendor("viva-engage");
     let rt = viva_refresh_token(&sim, &platform, ENGAGE_ADMIN).await;
     let facts = platform
-        .viva_engage_facts(tenant(), &client, &rt)
+        .viva_engage_facts(&tenant(), &client, &rt)
         .await
         .unwrap();
     assert!(
@@ -1228,7 +1234,7 @@ async fn viva_engage_verified_admin_is_read_from_the_viva_engage_api() {
         .set_viva_engage_verified_admin(ENGAGE_ADMIN, false)
         .unwrap();
     let facts = platform
-        .viva_engage_facts(tenant(), &client, &rt)
+        .viva_engage_facts(&tenant(), &client, &rt)
         .await
         .unwrap();
     assert!(!facts.verified_admin);
@@ -1245,7 +1251,7 @@ async fn viva_engage_verified_admin_is_read_from_the_viva_engage_api() {
         }])
         .unwrap();
     let e = platform
-        .viva_engage_facts(tenant(), &client, &rt)
+        .viva_engage_facts(&tenant(), &client, &rt)
         .await
         .unwrap_err();
     assert_eq!(e.cause, PlatformCause::Transient, "{e:?}");
@@ -1259,7 +1265,7 @@ async fn viva_engage_verified_admin_is_read_from_the_viva_engage_api() {
     let (back, _, pkce) = sign_in(&sim, &platform, ENGAGE_ADMIN, "accept").await;
     let signed = platform
         .redeem(
-            tenant(),
+            &tenant(),
             &vendor("insights-m365"),
             &back["code"],
             &pkce.verifier,
@@ -1269,7 +1275,7 @@ async fn viva_engage_verified_admin_is_read_from_the_viva_engage_api() {
         .unwrap();
     let e = platform
         .viva_engage_facts(
-            tenant(),
+            &tenant(),
             &vendor("insights-m365"),
             signed.refresh_token.as_ref().unwrap(),
         )
@@ -1290,7 +1296,7 @@ async fn a_graph_token_is_refused_by_the_viva_engage_api() {
     // A Graph access token from the same refresh token.
     let graph = platform
         .refresh(
-            tenant(),
+            &tenant(),
             &vendor("viva-engage"),
             &rt,
             &["User.Read".to_owned()],

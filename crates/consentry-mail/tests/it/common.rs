@@ -42,6 +42,7 @@ pub async fn env() -> Env {
             TenantId::parse("11111111-2222-3333-4444-555555555555").unwrap(),
             DomainName::parse("contoso.example").unwrap(),
             Some("Contoso"),
+            consentry_domain::Placement::In(&consentry_domain::CloudKey::global()),
         )
         .await
         .unwrap();

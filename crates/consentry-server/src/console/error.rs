@@ -90,6 +90,9 @@ impl ConsoleError {
                 "Something went wrong",
                 "An internal error occurred; it has been logged. Please try again.".into(),
             ),
+            ConsoleError::Domain(DomainError::Unavailable(m)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "Not available", m.clone())
+            }
             ConsoleError::Csrf => (StatusCode::FORBIDDEN, "Form refused", self.to_string()),
             ConsoleError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Check your input", m.clone()),
             ConsoleError::Unavailable(m) => {

@@ -107,6 +107,8 @@ struct TenantRow {
     reauthorize_all: u64,
     domain: String,
     name: String,
+    /// The Microsoft cloud the tenant lives in, by its name (`US Government (GCC High)`).
+    cloud: String,
     org: String,
     counts: Vec<Count>,
     total: u64,
@@ -148,6 +150,9 @@ pub async fn tenants(State(st): State<AppState>, op: Operator) -> Result<Respons
             id: t.id.to_string(),
             domain: t.primary_domain.to_string(),
             name: t.display_name.clone(),
+            cloud: consentry_entra::clouds::Clouds::builtin()
+                .get(t.cloud.as_str())
+                .map_or_else(|| t.cloud.to_string(), |c| c.name.clone()),
             org: orgs.get(&t.org_id.to_string()).cloned().unwrap_or_default(),
             total: c.values().sum(),
             counts: counts(&c),

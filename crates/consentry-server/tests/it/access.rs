@@ -284,7 +284,7 @@ const API_TABLE: &[ApiRoute] = &[
         "/tenants",
         Some(Action::ManageProfiles),
         Some(
-            r#"{"org_id": "{org}", "tenant_id": "{fresh_guid}", "primary_domain": "t{fresh}.onmicrosoft.com"}"#,
+            r#"{"org_id": "{org}", "tenant_id": "{fresh_guid}", "primary_domain": "t{fresh}.onmicrosoft.com", "cloud": "global"}"#,
         ),
         StatusCode::CREATED,
         Fresh::No,
@@ -810,6 +810,7 @@ async fn org_data(env: &TestEnv, label: &str) -> OrgData {
             TenantId::parse(&uuid::Uuid::new_v4().to_string()).expect("guid"),
             DomainName::parse(&domain).expect("domain"),
             Some(&format!("{label} Tenant Display")),
+            consentry_domain::Placement::In(&consentry_domain::CloudKey::global()),
         )
         .await
         .expect("tenant");
@@ -1430,6 +1431,7 @@ async fn admins_delete_their_own_empty_tenants_and_only_the_platform_deletes_org
             TenantId::parse(&uuid::Uuid::new_v4().to_string()).expect("guid"),
             DomainName::parse(&format!("e{}.onmicrosoft.com", fresh())).expect("domain"),
             None,
+            consentry_domain::Placement::In(&consentry_domain::CloudKey::global()),
         )
         .await
         .expect("tenant")

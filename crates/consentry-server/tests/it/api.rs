@@ -99,7 +99,7 @@ impl App {
         let (s, t) = self
             .post(
                 "/api/v1/tenants",
-                json!({"org_id": org_id, "tenant_id": tenant, "primary_domain": domain}),
+                json!({"org_id": org_id, "tenant_id": tenant, "primary_domain": domain, "cloud": "global"}),
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{t}");
@@ -246,7 +246,7 @@ async fn organizations_and_tenants_with_clear_errors() {
     let (s, _) = app
         .post(
             "/api/v1/tenants",
-            json!({"org_id": org_id, "tenant_id": T1, "primary_domain": "other.onmicrosoft.com"}),
+            json!({"org_id": org_id, "tenant_id": T1, "primary_domain": "other.onmicrosoft.com", "cloud": "global"}),
         )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);

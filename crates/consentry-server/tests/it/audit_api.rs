@@ -184,7 +184,7 @@ async fn api_and_console_actions_are_audited_paged_exported_and_scoped() {
             "/tenants",
             Some(
                 json!({"org_id": org_id, "tenant_id": "11111111-2222-4333-8444-555555555555",
-                        "primary_domain": "contoso.onmicrosoft.com"}),
+                        "primary_domain": "contoso.onmicrosoft.com", "cloud": "global"}),
             ),
         )
         .await;

@@ -76,6 +76,7 @@ async fn console() -> Console {
             TenantId::parse("11111111-1111-4111-8111-111111111111").expect("id"),
             DomainName::parse("contoso.onmicrosoft.com").expect("domain"),
             Some(HOSTILE),
+            consentry_domain::Placement::In(&consentry_domain::CloudKey::global()),
         )
         .await
         .expect("tenant");
@@ -85,6 +86,7 @@ async fn console() -> Console {
             TenantId::parse("22222222-2222-4222-8222-222222222222").expect("id"),
             DomainName::parse("fabrikam.onmicrosoft.com").expect("domain"),
             None,
+            consentry_domain::Placement::In(&consentry_domain::CloudKey::global()),
         )
         .await
         .expect("tenant");

@@ -541,7 +541,10 @@ async fn a_failed_reauthorization_leaves_the_previous_credentials_working() {
         .reauth
         .platform()
         .refresh(
-            TenantId::parse(&env.contoso_id).unwrap(),
+            &consentry_domain::TenantAt::new(
+                TenantId::parse(&env.contoso_id).unwrap(),
+                consentry_domain::CloudKey::global(),
+            ),
             &ClientRef::Vendor {
                 app_type: "insights-m365".into(),
             },

@@ -211,7 +211,7 @@ async fn unsuitable_app_profiles_are_refused_with_their_reason_and_step() {
             "/api/v1/tenants",
             Some(
                 json!({"org_id": org, "tenant_id": uuid::Uuid::new_v4().to_string(),
-                "primary_domain": "fabrikam-scan.onmicrosoft.com"}),
+                "primary_domain": "fabrikam-scan.onmicrosoft.com", "cloud": "global"}),
             ),
         )
         .await;
@@ -236,7 +236,7 @@ async fn unsuitable_app_profiles_are_refused_with_their_reason_and_step() {
         "/api/v1/tenants",
         Some(
             json!({"org_id": o["id"], "tenant_id": uuid::Uuid::new_v4().to_string(),
-            "primary_domain": "northwind-scan.onmicrosoft.com"}),
+            "primary_domain": "northwind-scan.onmicrosoft.com", "cloud": "global"}),
         ),
     )
     .await;

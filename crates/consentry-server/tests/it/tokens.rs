@@ -17,7 +17,8 @@ async fn authorize(env: &TestEnv, app_type: &str, service: Option<&str>) -> Stri
     id
 }
 
-async fn key_for(env: &TestEnv, org: &str) -> (String, consentry_domain::ApiKeyId) {
+/// A service API key of `org` (written to the store directly).
+pub(crate) async fn key_for(env: &TestEnv, org: &str) -> (String, consentry_domain::ApiKeyId) {
     let key = new_api_key();
     let record = ApiKey {
         id: consentry_domain::ApiKeyId::new_random(),
@@ -481,6 +482,7 @@ async fn a_token_of_another_organizations_profile_is_not_found_whatever_the_tena
                 "org_id": fabrikam_org,
                 "tenant_id": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
                 "primary_domain": fabrikam_domain,
+                "cloud": "global",
             })),
         )
         .await;

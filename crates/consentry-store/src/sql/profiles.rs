@@ -28,7 +28,7 @@ use crate::codec::{
 pub(super) const PROFILE_COLUMNS: &str = "id, org_id, tenant_id, app_type, service, application_id, consent_method, \
      consent_object_id, consent_upn, granted_permissions, cert_thumbprint, cert_subject, cert_not_after, functions, \
      original_sign_in_ip, status, reason, reason_code, last_checked_at, consented_catalog_version, authorized_at, \
-     created_at, updated_at, scan_targets, refresh_token_redeemed_at";
+     created_at, updated_at, scan_targets, refresh_token_redeemed_at, cloud";
 
 /// The values of a profile's columns, in [`PROFILE_COLUMNS`] order.
 struct ProfileRow {
@@ -57,6 +57,7 @@ struct ProfileRow {
     created_at: i64,
     updated_at: i64,
     refresh_token_redeemed_at: Option<i64>,
+    cloud: String,
 }
 
 impl ProfileRow {
@@ -95,6 +96,7 @@ impl ProfileRow {
             created_at: time_to_db(p.created_at)?,
             updated_at: time_to_db(p.updated_at)?,
             refresh_token_redeemed_at: opt_time_to_db(p.refresh_token_redeemed_at)?,
+            cloud: p.cloud.to_string(),
         })
     }
 
@@ -128,7 +130,8 @@ impl ProfileRow {
             .bind(self.created_at)
             .bind(self.updated_at)
             .bind(self.scan_targets)
-            .bind(self.refresh_token_redeemed_at);
+            .bind(self.refresh_token_redeemed_at)
+            .bind(self.cloud);
         q
     }
 }
@@ -170,6 +173,7 @@ pub(super) fn profile_from_row(row: &AnyRow) -> Result<(AppProfile, i64), StoreE
         id: parse_from_db("id", &id, ProfileId::parse)?,
         org_id: get_parsed(row, "org_id", OrgId::parse)?,
         tenant_id: get_parsed(row, "tenant_id", TenantId::parse)?,
+        cloud: get_parsed(row, "cloud", consentry_domain::CloudKey::parse)?,
         app_type: get(row, "app_type")?,
         service: get(row, "service")?,
         application_id: get::<Option<String>>(row, "application_id")?
@@ -234,13 +238,13 @@ impl SqlStore {
              consented_catalog_version = $20, authorized_at = $21, created_at = $22, updated_at = $23, \
              scan_targets = $24, \
              refresh_token_redeemed_at = CASE WHEN refresh_token_redeemed_at IS NULL OR refresh_token_redeemed_at < $25 \
-             THEN $25 ELSE refresh_token_redeemed_at END \
+             THEN $25 ELSE refresh_token_redeemed_at END, cloud = $26 \
              WHERE id = $1",
         );
         // The redemption time only moves forward: a save of a profile read before a concurrent
         // redemption (the token API's) keeps the later time.
         if expected.is_some() {
-            sql.push_str(" AND updated_at = $26 AND status = $27");
+            sql.push_str(" AND updated_at = $27 AND status = $28");
         }
         let mut query = row.bind(sqlx::query(AssertSqlSafe(sql)));
         if let Some((updated_at, status)) = expected {
@@ -314,7 +318,7 @@ impl SqlStore {
             .map_err(|e| db_err("starting a transaction", e))?;
         let sql = format!(
             "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
         );
         row.bind(sqlx::query(AssertSqlSafe(sql)))
             .execute(&mut *tx)

@@ -26,6 +26,11 @@ fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
             DomainName::parse,
         )?,
         display_name: get(row, "display_name")?,
+        cloud: parse_from_db(
+            "cloud",
+            &get::<String>(row, "cloud")?,
+            consentry_domain::CloudKey::parse,
+        )?,
         created_at: time_from_db("created_at", get(row, "created_at")?)?,
     })
 }
@@ -111,13 +116,14 @@ impl SqlStore {
 
     pub(super) async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         let result = sqlx::query(
-            "INSERT INTO tenants (id, org_id, primary_domain, display_name, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO tenants (id, org_id, primary_domain, display_name, created_at, cloud) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(tenant.id.to_string())
         .bind(tenant.org_id.to_string())
         .bind(tenant.primary_domain.as_str())
         .bind(tenant.display_name.clone())
         .bind(time_to_db(tenant.created_at)?)
+        .bind(tenant.cloud.to_string())
         .execute(&self.pool)
         .await;
         match result {
@@ -141,7 +147,7 @@ impl SqlStore {
     }
 
     pub(super) async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
-        sqlx::query("SELECT id, org_id, primary_domain, display_name, created_at FROM tenants WHERE id = $1")
+        sqlx::query("SELECT id, org_id, primary_domain, display_name, created_at, cloud FROM tenants WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await
@@ -155,7 +161,7 @@ impl SqlStore {
         &self,
         domain: &DomainName,
     ) -> Result<Option<Tenant>, StoreError> {
-        sqlx::query("SELECT id, org_id, primary_domain, display_name, created_at FROM tenants WHERE primary_domain = $1")
+        sqlx::query("SELECT id, org_id, primary_domain, display_name, created_at, cloud FROM tenants WHERE primary_domain = $1")
             .bind(domain.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -169,7 +175,7 @@ impl SqlStore {
         let rows = match org {
             Some(org) => {
                 sqlx::query(
-                    "SELECT id, org_id, primary_domain, display_name, created_at FROM tenants WHERE org_id = $1 \
+                    "SELECT id, org_id, primary_domain, display_name, created_at, cloud FROM tenants WHERE org_id = $1 \
                      ORDER BY primary_domain",
                 )
                 .bind(org.to_string())
@@ -178,7 +184,7 @@ impl SqlStore {
             }
             None => {
                 sqlx::query(
-                    "SELECT id, org_id, primary_domain, display_name, created_at FROM tenants ORDER BY primary_domain",
+                    "SELECT id, org_id, primary_domain, display_name, created_at, cloud FROM tenants ORDER BY primary_domain",
                 )
                 .fetch_all(&self.pool)
                 .await

@@ -36,6 +36,7 @@ pub async fn new_tenant(store: &dyn Store, org: &Organization, prefix: &str) -> 
         primary_domain: DomainName::parse(&format!("{prefix}{}.onmicrosoft.com", token()))
             .expect("valid domain"),
         display_name: format!("Tenant {prefix}"),
+        cloud: consentry_domain::CloudKey::global(),
         created_at: now(),
     };
     store
@@ -51,6 +52,7 @@ pub fn minimal_profile(tenant: &Tenant, created_at: OffsetDateTime) -> AppProfil
         id: ProfileId::new_random(),
         org_id: tenant.org_id,
         tenant_id: tenant.id,
+        cloud: tenant.cloud.clone(),
         app_type: "m365-all".into(),
         service: "insights".into(),
         application_id: None,

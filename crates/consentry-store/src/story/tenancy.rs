@@ -201,3 +201,93 @@ pub async fn tenants(store: &dyn Store) {
         None
     );
 }
+
+/// National clouds: a tenant keeps the cloud it was connected in through every read, and a profile keeps
+/// its own copy through insert, conditional and unconditional saves and every listing.
+pub async fn clouds(store: &dyn Store) {
+    let org = new_org(store, "clouds").await;
+    let global = new_tenant(store, &org, "cloudg").await;
+    assert_eq!(
+        global.cloud,
+        CloudKey::global(),
+        "the fixture's tenant is global"
+    );
+    let china = Tenant {
+        id: TenantId::from_uuid(Uuid::new_v4()),
+        org_id: org.id,
+        primary_domain: DomainName::parse(&format!("cloudcn{}.partner.onmschina.cn", token()))
+            .expect("valid domain"),
+        display_name: "Tenant in China".into(),
+        cloud: CloudKey::parse("china").expect("key"),
+        created_at: now(),
+    };
+    store
+        .insert_tenant(&china)
+        .await
+        .expect("insert a China tenant");
+    let read = store
+        .get_tenant(china.id)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(read.cloud.as_str(), "china", "get_tenant keeps the cloud");
+    let by_domain = store
+        .find_tenant_by_domain(&china.primary_domain)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(
+        by_domain.cloud.as_str(),
+        "china",
+        "find_tenant_by_domain keeps the cloud"
+    );
+    let listed = store.list_tenants(Some(org.id)).await.expect("list");
+    let clouds: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|t| (t.display_name.as_str(), t.cloud.as_str()))
+        .collect();
+    assert!(clouds.contains(&("Tenant in China", "china")), "{clouds:?}");
+    assert!(clouds.contains(&("Tenant cloudg", "global")), "{clouds:?}");
+
+    let mut profile = minimal_profile(&china, now());
+    assert_eq!(profile.cloud.as_str(), "china");
+    store
+        .insert_profile(&profile, created_event(&profile))
+        .await
+        .expect("insert a profile");
+    let got = store
+        .get_profile(profile.id)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(
+        got.cloud.as_str(),
+        "china",
+        "a profile keeps its tenant's cloud"
+    );
+    profile.updated_at = now();
+    profile.last_checked_at = Some(now());
+    store.save_profile(&profile, None).await.expect("save");
+    let got = store
+        .get_profile(profile.id)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(got.cloud.as_str(), "china", "a save keeps the cloud");
+    let page = store
+        .list_profiles(
+            &ProfileFilter {
+                tenant_id: Some(china.id),
+                ..ProfileFilter::default()
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .expect("list");
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(
+        page.items[0].cloud.as_str(),
+        "china",
+        "listings keep the cloud"
+    );
+}

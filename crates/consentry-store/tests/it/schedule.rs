@@ -39,6 +39,7 @@ async fn profiles(store: &SqlStore, n: usize) -> BTreeSet<ProfileId> {
         tenant,
         DomainName::parse("contoso.onmicrosoft.com").unwrap(),
         None,
+        consentry_domain::Placement::In(&consentry_domain::CloudKey::global()),
     )
     .await
     .unwrap();

@@ -5,6 +5,7 @@ mod support;
 
 mod batch;
 mod certificates;
+mod clouds;
 mod control_faults;
 mod device_code;
 mod flows;

@@ -66,6 +66,8 @@ pub fn contoso(data_dir: &Path) -> String {
             &org_id,
             "--tenant-id",
             "11111111-2222-4333-8444-555555555555",
+            "--cloud",
+            "global",
             "--domain",
             "contoso.onmicrosoft.com",
         ],
