@@ -13,6 +13,7 @@ pub mod account;
 pub mod audit;
 pub mod campaigns;
 pub mod check;
+pub mod connect;
 pub mod error;
 pub mod evidence;
 pub mod graph_tokens;
@@ -48,6 +49,7 @@ pub use check::{
     CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker,
     CredentialsFinding, StatusChange, StatusObserver,
 };
+pub use connect::{ConnectOutcome, ConnectStarted, TenantConnector};
 pub use consentry_catalog as catalog;
 pub use error::DomainError;
 pub use evidence::{
@@ -68,13 +70,13 @@ pub use mail::{
 };
 pub use model::*;
 pub use platform::{
-    AccessToken, ClientRef, Grants, IdentityPlatform, PlatformCause, PlatformError, Refreshed,
-    SignInRequest, SignedIn, VivaEngageFacts,
+    AccessToken, ClientRef, ConsentrySignIn, Grants, IdentityPlatform, OrganizationFacts,
+    PlatformCause, PlatformError, Refreshed, SignInRequest, SignedIn, VivaEngageFacts,
 };
 pub use ports::{
     ApiKey, ApiKeyStore, Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow,
-    CheckSchedule, EmailKind, EmailRecord, EmailState, LeasedCheck, LeasedEmail, MailStore,
-    NewCampaignTenant, NewEmail, RolloutMember, RolloutStore, ScheduleStore, Webhook,
+    CheckSchedule, ConnectStep, ConnectionStore, EmailKind, EmailRecord, EmailState, LeasedCheck, LeasedEmail, MailStore,
+    NewCampaignTenant, NewEmail, PendingConnection, RolloutMember, RolloutStore, ScheduleStore, Webhook,
     WebhookDelivery, WebhookStore,
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};

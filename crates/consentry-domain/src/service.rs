@@ -241,6 +241,7 @@ impl Consentry {
             primary_domain,
             display_name,
             created_at: self.clock.now(),
+            verified: None,
         };
         self.store
             .insert_tenant(&tenant)

@@ -25,6 +25,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 mod campaigns;
+mod connections;
 mod history;
 mod mail;
 mod open;

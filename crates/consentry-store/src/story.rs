@@ -53,11 +53,13 @@ pub async fn run(store: &dyn Store) {
     rollouts(store).await;
     campaigns(store).await;
     mail(store).await;
+    tenant_connections(store).await;
 }
 
 mod accounts;
 mod audit;
 mod campaigns;
+mod connections;
 mod fixtures;
 mod mail;
 mod pending;
@@ -71,6 +73,7 @@ mod tenancy;
 pub use accounts::*;
 pub use audit::*;
 pub use campaigns::*;
+pub use connections::*;
 pub use fixtures::*;
 pub use mail::*;
 pub use pending::*;

@@ -133,6 +133,7 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         primary_domain: DomainName::parse(CONTOSO).unwrap(),
         display_name: "Contoso".into(),
         created_at: now,
+        verified: None,
     };
     store.insert_tenant(&contoso).await.unwrap();
     let working = working_profile(&contoso, &catalog);

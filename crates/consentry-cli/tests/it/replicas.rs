@@ -342,6 +342,7 @@ async fn seed(
             primary_domain: DomainName::parse(domain).unwrap(),
             display_name: format!("Replica tenant {i}"),
             created_at: now,
+            verified: None,
         };
         store.insert_tenant(&tenant).await.unwrap();
         for (app_type, service) in APP_TYPES {

@@ -44,6 +44,11 @@ pub enum AuditAction {
     TenantCreated,
     /// A tenant was disconnected.
     TenantDeleted,
+    /// A tenant was proved to be its organization's (a consent in it).
+    TenantVerified,
+    /// A tenant connected by typing its ID was removed because an administrator of the tenant
+    /// connected it by consent elsewhere (the entry names no other organization).
+    TenantSuperseded,
     /// An app profile was created.
     ProfileCreated,
     /// An app profile was deleted.
@@ -89,6 +94,8 @@ impl AuditAction {
         Self::OrganizationDeleted,
         Self::TenantCreated,
         Self::TenantDeleted,
+        Self::TenantVerified,
+        Self::TenantSuperseded,
         Self::ProfileCreated,
         Self::ProfileDeleted,
         Self::WebhookCreated,
@@ -121,6 +128,8 @@ impl AuditAction {
             Self::OrganizationDeleted => "organization_deleted",
             Self::TenantCreated => "tenant_created",
             Self::TenantDeleted => "tenant_deleted",
+            Self::TenantVerified => "tenant_verified",
+            Self::TenantSuperseded => "tenant_superseded",
             Self::ProfileCreated => "profile_created",
             Self::ProfileDeleted => "profile_deleted",
             Self::WebhookCreated => "webhook_created",

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod campaigns;
 pub mod clock;
+pub mod connections;
 pub mod keys;
 pub mod mail;
 pub mod rollouts;
@@ -26,6 +27,7 @@ pub use self::campaigns::{
     Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow, NewCampaignTenant,
 };
 pub use self::clock::{Clock, OffsetClock, SystemClock};
+pub use self::connections::{ConnectStep, ConnectionStore, PendingConnection};
 pub use self::keys::{ApiKey, ApiKeyStore};
 pub use self::mail::{EmailKind, EmailRecord, EmailState, LeasedEmail, MailStore, NewEmail};
 pub use self::rollouts::{RolloutMember, RolloutStore};
@@ -53,6 +55,7 @@ pub trait Store:
     + RolloutStore
     + MailStore
     + CampaignStore
+    + ConnectionStore
     + Send
     + Sync
     + std::fmt::Debug

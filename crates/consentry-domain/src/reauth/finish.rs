@@ -132,6 +132,10 @@ impl Reauthorizer {
             .store()
             .delete_pending(&pending.state_hash)
             .await?;
+        // A consent in the tenant proves it is the organization's: a tenant connected by typing
+        // its ID is verified by its first completed re-authorization.
+        crate::connect::verify_by_reauthorization(&self.core, &profile, &pending.started_by)
+            .await?;
         Ok(CallbackOutcome::Completed { profile })
     }
 

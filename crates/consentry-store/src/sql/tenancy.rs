@@ -1,11 +1,15 @@
 //! Organizations and tenants on [`SqlStore`]: names unique regardless of case, tenants unique by ID
 //! and primary domain, neither deleted while in use.
 
-use consentry_domain::{DomainName, OrgId, Organization, StoreError, Tenant, TenantId};
+use consentry_domain::{
+    DomainName, OrgId, Organization, StoreError, Tenant, TenantId, TenantVerification, VerifiedBy,
+};
 use sqlx::any::AnyRow;
 
 use super::{SqlStore, db_err, get, is_foreign_key_violation, is_unique_violation};
-use crate::codec::{json_from_db, json_to_db, parse_from_db, time_from_db, time_to_db};
+use crate::codec::{
+    json_from_db, json_to_db, opt_time_from_db, parse_from_db, time_from_db, time_to_db,
+};
 
 fn organization_from_row(row: &AnyRow) -> Result<Organization, StoreError> {
     Ok(Organization {
@@ -27,7 +31,23 @@ fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
         )?,
         display_name: get(row, "display_name")?,
         created_at: time_from_db("created_at", get(row, "created_at")?)?,
+        verified: verification_from_row(row)?,
     })
+}
+
+/// A tenant's verification (migration 0018): both columns, or neither.
+fn verification_from_row(row: &AnyRow) -> Result<Option<TenantVerification>, StoreError> {
+    let at = opt_time_from_db("verified_at", get(row, "verified_at")?)?;
+    let by: Option<String> = get(row, "verified_by")?;
+    match (at, by) {
+        (Some(at), Some(by)) => {
+            let by = VerifiedBy::parse(&by).ok_or_else(|| {
+                StoreError::Backend(format!("column verified_by holds an unknown way {by:?}"))
+            })?;
+            Ok(Some(TenantVerification { at, by }))
+        }
+        _ => Ok(None),
+    }
 }
 
 impl SqlStore {
@@ -111,13 +131,16 @@ impl SqlStore {
 
     pub(super) async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         let result = sqlx::query(
-            "INSERT INTO tenants (id, org_id, primary_domain, display_name, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO tenants (id, org_id, primary_domain, display_name, created_at, verified_at, verified_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(tenant.id.to_string())
         .bind(tenant.org_id.to_string())
         .bind(tenant.primary_domain.as_str())
         .bind(tenant.display_name.clone())
         .bind(time_to_db(tenant.created_at)?)
+        .bind(tenant.verified.map(|v| time_to_db(v.at)).transpose()?)
+        .bind(tenant.verified.map(|v| v.by.as_str()))
         .execute(&self.pool)
         .await;
         match result {
@@ -141,7 +164,7 @@ impl SqlStore {
     }
 
     pub(super) async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
-        sqlx::query("SELECT id, org_id, primary_domain, display_name, created_at FROM tenants WHERE id = $1")
+        sqlx::query("SELECT id, org_id, primary_domain, display_name, created_at, verified_at, verified_by FROM tenants WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await
@@ -155,7 +178,7 @@ impl SqlStore {
         &self,
         domain: &DomainName,
     ) -> Result<Option<Tenant>, StoreError> {
-        sqlx::query("SELECT id, org_id, primary_domain, display_name, created_at FROM tenants WHERE primary_domain = $1")
+        sqlx::query("SELECT id, org_id, primary_domain, display_name, created_at, verified_at, verified_by FROM tenants WHERE primary_domain = $1")
             .bind(domain.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -169,7 +192,7 @@ impl SqlStore {
         let rows = match org {
             Some(org) => {
                 sqlx::query(
-                    "SELECT id, org_id, primary_domain, display_name, created_at FROM tenants WHERE org_id = $1 \
+                    "SELECT id, org_id, primary_domain, display_name, created_at, verified_at, verified_by FROM tenants WHERE org_id = $1 \
                      ORDER BY primary_domain",
                 )
                 .bind(org.to_string())
@@ -178,7 +201,7 @@ impl SqlStore {
             }
             None => {
                 sqlx::query(
-                    "SELECT id, org_id, primary_domain, display_name, created_at FROM tenants ORDER BY primary_domain",
+                    "SELECT id, org_id, primary_domain, display_name, created_at, verified_at, verified_by FROM tenants ORDER BY primary_domain",
                 )
                 .fetch_all(&self.pool)
                 .await

@@ -37,6 +37,7 @@ pub async fn new_tenant(store: &dyn Store, org: &Organization, prefix: &str) -> 
             .expect("valid domain"),
         display_name: format!("Tenant {prefix}"),
         created_at: now(),
+        verified: None,
     };
     store
         .insert_tenant(&tenant)
