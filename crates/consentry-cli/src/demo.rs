@@ -109,6 +109,13 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
     for app in &scenario.apps {
         control.add_redirect_uri(app.client_id, &callback)?;
     }
+    // "Connect a Microsoft tenant" returns to the console, on Consentry's own app.
+    if let Some((client_id, _)) = scenario.consentry_app() {
+        control.add_redirect_uri(
+            client_id,
+            &format!("{base}{}", consentry_domain::connect::CONNECT_CALLBACK_PATH),
+        )?;
+    }
     for (key, client_id, secret) in scenario.vendor_apps() {
         let k = key.to_ascii_uppercase().replace('-', "_");
         vars.push((

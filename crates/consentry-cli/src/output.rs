@@ -206,13 +206,23 @@ pub fn tenants(list: &[Tenant], as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return json(list);
     }
-    let mut t = table(&["tenant id", "primary domain", "name", "organization"]);
+    let mut t = table(&[
+        "tenant id",
+        "primary domain",
+        "name",
+        "organization",
+        "verified",
+    ]);
     for x in list {
         t.add_row(vec![
             x.id.to_string(),
             x.primary_domain.to_string(),
             x.display_name.clone(),
             x.org_id.to_string(),
+            match x.verified {
+                Some(v) => format!("{} ({})", consentry_certs::utc_minutes(v.at), v.by.as_str()),
+                None => "no (typed)".into(),
+            },
         ]);
     }
     println!("{t}");

@@ -30,6 +30,8 @@ pub struct AppState {
     pub svc: Consentry,
     /// Re-authorization over the identity platform.
     pub reauth: Reauthorizer,
+    /// Connecting tenants by consent ("Connect a Microsoft tenant").
+    pub connect: consentry_domain::TenantConnector,
     /// Digest of the operator API token.
     pub operator_token: auth::OperatorToken,
     /// Request body limit.

@@ -43,6 +43,8 @@ pub struct TestEnv {
     vars: Vec<(String, String)>,
     /// The scenario's app client IDs (their redirect URIs follow the server's address).
     app_ids: Vec<uuid::Uuid>,
+    /// Consentry's own app of the scenario, if any (its connect callback follows the server).
+    consentry_app: Option<uuid::Uuid>,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -99,6 +101,7 @@ pub fn sim_settings(
                 .add_redirect_uri(app.client_id, callback)
                 .expect("redirect URI");
         }
+        register_connect_callback(sim, scenario, callback);
     }
     for (key, client_id, secret) in scenario.vendor_apps() {
         let k = key.to_ascii_uppercase().replace('-', "_");
@@ -122,6 +125,20 @@ pub fn sim_settings(
         ));
     }
     vars
+}
+
+/// Registers "Connect a Microsoft tenant"'s callback (beside `callback`, Consentry's
+/// `/oauth/callback` address) on Consentry's own app of the scenario, if it has one.
+fn register_connect_callback(sim: &RunningSim, scenario: &Scenario, callback: &str) {
+    if let Some((client_id, _)) = scenario.consentry_app() {
+        let base = callback.trim_end_matches("/oauth/callback");
+        sim.control()
+            .add_redirect_uri(
+                client_id,
+                &format!("{base}{}", consentry_domain::connect::CONNECT_CALLBACK_PATH),
+            )
+            .expect("redirect URI");
+    }
 }
 
 impl TestEnv {
@@ -195,6 +212,7 @@ impl TestEnv {
             state,
             vars,
             app_ids,
+            consentry_app: scenario.consentry_app().map(|(id, _)| id),
             _dir: dir,
             shutdown: Some(tx),
         }
@@ -216,6 +234,14 @@ impl TestEnv {
         for app in &self.app_ids {
             control
                 .add_redirect_uri(*app, &format!("{base}/oauth/callback"))
+                .expect("redirect URI");
+        }
+        if let Some(client_id) = self.consentry_app {
+            control
+                .add_redirect_uri(
+                    client_id,
+                    &format!("{base}{}", consentry_domain::connect::CONNECT_CALLBACK_PATH),
+                )
                 .expect("redirect URI");
         }
         let mut vars: Vec<(String, String)> = self

@@ -19,6 +19,7 @@ mod assets;
 mod audit;
 mod auth;
 pub(crate) mod campaigns;
+mod connect;
 mod email;
 mod error;
 mod pages;
@@ -84,6 +85,9 @@ pub fn routes() -> Router<AppState> {
                 .post(wizard::submit)
                 .layer(DefaultBodyLimit::max(MAX_WIZARD_BYTES)),
         )
+        .route("/tenants/connect", post(connect::start))
+        .route("/tenants/connect/callback", get(connect::callback))
+        .route("/tenants/{tenant}/profiles", post(connect::create_profiles))
         .route("/tenants/{tenant}/scan-profiles", get(scan::list))
         .route("/tenants/{tenant}/email", get(email::show))
         .route("/tenants/{tenant}/contacts", post(email::save_contacts))

@@ -279,10 +279,11 @@ const API_TABLE: &[ApiRoute] = &[
         StatusCode::OK,
         Fresh::No,
     ),
+    // Typing a tenant ID is the platform operator's: an organization's admin connects by consent.
     r(
         "POST",
         "/tenants",
-        Some(Action::ManageProfiles),
+        Some(Action::ConnectTypedTenant),
         Some(
             r#"{"org_id": "{org}", "tenant_id": "{fresh_guid}", "primary_domain": "t{fresh}.onmicrosoft.com"}"#,
         ),
@@ -674,6 +675,22 @@ const CONSOLE_TABLE: &[ConsoleRoute] = &[
         StatusCode::CONFLICT,
         Fresh::No,
     ),
+    // The form names the target's organization (`org`); allowed, it goes to Microsoft's sign-in.
+    c(
+        "POST",
+        "/tenants/connect",
+        Some(Action::ManageProfiles),
+        StatusCode::SEE_OTHER,
+        Fresh::No,
+    ),
+    // The matrix's form chooses no app type: refused after the authorization passed.
+    c(
+        "POST",
+        "/tenants/{tenant}/profiles",
+        Some(Action::ManageProfiles),
+        StatusCode::BAD_REQUEST,
+        Fresh::No,
+    ),
     c(
         "POST",
         "/tenants/{tenant}/reauthorize-all",
@@ -753,6 +770,8 @@ const CONSOLE_ELSEWHERE: &[(&str, &str)] = &[
     // Redirects an organization's account to its log, lists organizations for the platform
     // (`audit_api.rs`).
     ("GET", "/audit"),
+    // Microsoft's answers to "Connect a Microsoft tenant" (`connect.rs`).
+    ("GET", "/tenants/connect/callback"),
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
@@ -1186,7 +1205,7 @@ fn expected_api(route: &ApiRoute, t: Target, who: Who) -> StatusCode {
     let role_ok = match (who, action) {
         (Who::Operator | Who::PlatformUser, _) => true,
         (_, Action::Read) => true,
-        (_, Action::ManagePlatform) => false,
+        (_, Action::ManagePlatform | Action::ConnectTypedTenant) => false,
         (Who::ViewerA, _) => false,
         _ => true,
     };

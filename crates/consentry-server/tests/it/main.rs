@@ -8,6 +8,7 @@ mod audit_api;
 mod audit_flows;
 mod campaigns;
 mod check;
+mod connect;
 mod console;
 mod email;
 mod evidence;
