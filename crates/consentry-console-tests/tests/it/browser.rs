@@ -35,6 +35,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ADMIN: &str = "admin@contoso.onmicrosoft.com";
 const GROUP_OWNER: &str = "group.owner@contoso.onmicrosoft.com";
+const FABRIKAM_ADMIN: &str = "admin@fabrikam.onmicrosoft.com";
+const FABRIKAM_PASSWORD: &str = "Demo-Fabrikam-Passw0rd!";
 const OPERATOR: &str = "operator";
 const OPERATOR_PASSWORD: &str = "console-operator-password";
 
@@ -524,6 +526,11 @@ impl Story {
 
     /// Plays the administrator at the simulator's pages until the browser is back at Consentry.
     async fn at_microsoft(&mut self, user: &str, org_wide: bool, label: &str) {
+        self.at_microsoft_as(user, PASSWORD, org_wide, label).await;
+    }
+
+    /// [`at_microsoft`](Self::at_microsoft) with the user's own password.
+    async fn at_microsoft_as(&mut self, user: &str, password: &str, org_wide: bool, label: &str) {
         // First the redirect to the simulator.
         for _ in 0..100 {
             let url = self.c.current_url().await.expect("url");
@@ -546,7 +553,7 @@ impl Story {
                 .is_ok()
             {
                 self.fill("input[name=username]", user).await;
-                self.fill("input[name=password]", PASSWORD).await;
+                self.fill("input[name=password]", password).await;
                 self.shot(&format!("{label}-microsoft-sign-in")).await;
                 self.click("form button[type=submit], form input[type=submit]")
                     .await;
@@ -757,6 +764,7 @@ async fn the_console_story_in_chromium() {
         "/console/scan-profiles/{id}",
         "/console/scan-profiles/{id}/edit",
         "/console/tenants/{id}/email",
+        "/console/tenants/connect/callback",
         "/console/organizations/{id}/audit",
         "/console/no-such-page",
         "/consent/{id}/{token}",
@@ -1292,6 +1300,35 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     s.shot("narrow-profiles").await;
     s.goto(&format!("/console/profiles/{hybrid}")).await;
     s.shot("narrow-profile").await;
+
+    // Connect the fabrikam tenant by consenting as its administrator, then create two of the
+    // offered app profiles.
+    s.goto("/console").await;
+    s.click("#connect-tenant").await;
+    s.at_microsoft_as(FABRIKAM_ADMIN, FABRIKAM_PASSWORD, true, "connect")
+        .await;
+    s.wait("#offer").await;
+    s.audit("connected").await;
+    let body = s.text().await;
+    assert!(
+        body.contains("Tenant connected") && body.contains("fabrikam.onmicrosoft.com"),
+        "{body}"
+    );
+    s.shot("tenant-connected").await;
+    for css in ["#offer-1", "#offer-2"] {
+        s.c.find(Locator::Css(css))
+            .await
+            .expect(css)
+            .click()
+            .await
+            .expect("tick");
+    }
+    s.click("#create-offered").await;
+    s.wait("#profiles").await;
+    s.audit("offered-profiles").await;
+    let body = s.text().await;
+    assert!(body.contains("fabrikam.onmicrosoft.com"), "{body}");
+    s.shot("offered-profiles").await;
 
     // Sign out: the session ends.
     s.click("header.top button[type=submit]").await;
