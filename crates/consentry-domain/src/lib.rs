@@ -18,6 +18,7 @@ pub mod error;
 pub mod evidence;
 pub mod graph_tokens;
 pub mod ids;
+pub mod invitations;
 pub mod keys;
 pub mod mail;
 pub mod model;
@@ -49,6 +50,7 @@ pub use check::{
     CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker,
     CredentialsFinding, StatusChange, StatusObserver,
 };
+pub use invitations::{CreatedInvitation, InvitationView, Invitations};
 pub use connect::{ConnectOutcome, ConnectStarted, TenantConnector};
 pub use consentry_catalog as catalog;
 pub use error::DomainError;
@@ -75,7 +77,7 @@ pub use platform::{
 };
 pub use ports::{
     ApiKey, ApiKeyStore, Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow,
-    CheckSchedule, ConnectStep, ConnectionStore, EmailKind, EmailRecord, EmailState, LeasedCheck, LeasedEmail, MailStore,
+    CheckSchedule, ConnectStep, ConnectionStore, EmailKind, Invitation, InvitationStore, EmailRecord, EmailState, LeasedCheck, LeasedEmail, MailStore,
     NewCampaignTenant, NewEmail, PendingConnection, RolloutMember, RolloutStore, ScheduleStore, Webhook,
     WebhookDelivery, WebhookStore,
 };

@@ -59,6 +59,7 @@ pub const TABLES: &[TableSpec] = &[
     table("secrets", "profile_id, kind"),
     table("pending_authorizations", "state_hash"),
     table("pending_connections", "state_hash"),
+    table("invitations", "token_hash"),
     table("check_schedule", "profile_id"),
     table("webhooks", "id"),
     TableSpec {

@@ -27,6 +27,7 @@ mod audit;
 mod campaigns;
 mod connections;
 mod history;
+mod invitations;
 mod mail;
 mod open;
 mod pending;

@@ -54,6 +54,7 @@ pub async fn run(store: &dyn Store) {
     campaigns(store).await;
     mail(store).await;
     tenant_connections(store).await;
+    invitations(store).await;
 }
 
 mod accounts;

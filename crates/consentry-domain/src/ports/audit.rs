@@ -65,6 +65,8 @@ pub enum AuditAction {
     AccountCreated,
     /// An operator account was deleted.
     AccountDeleted,
+    /// An invitation of an organization's first admin was created.
+    InvitationCreated,
     /// The master key was rotated (platform level).
     MasterKeyRotated,
     /// The old master key was retired (platform level).
@@ -104,6 +106,7 @@ impl AuditAction {
         Self::ApiKeyRevoked,
         Self::AccountCreated,
         Self::AccountDeleted,
+        Self::InvitationCreated,
         Self::MasterKeyRotated,
         Self::MasterKeyRetired,
         Self::CampaignStarted,
@@ -138,6 +141,7 @@ impl AuditAction {
             Self::ApiKeyRevoked => "api_key_revoked",
             Self::AccountCreated => "account_created",
             Self::AccountDeleted => "account_deleted",
+            Self::InvitationCreated => "invitation_created",
             Self::MasterKeyRotated => "master_key_rotated",
             Self::MasterKeyRetired => "master_key_retired",
             Self::CampaignStarted => "campaign_started",

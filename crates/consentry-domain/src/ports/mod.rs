@@ -8,6 +8,7 @@ pub mod audit;
 pub mod campaigns;
 pub mod clock;
 pub mod connections;
+pub mod invitations;
 pub mod keys;
 pub mod mail;
 pub mod rollouts;
@@ -28,6 +29,7 @@ pub use self::campaigns::{
 };
 pub use self::clock::{Clock, OffsetClock, SystemClock};
 pub use self::connections::{ConnectStep, ConnectionStore, PendingConnection};
+pub use self::invitations::{Invitation, InvitationStore};
 pub use self::keys::{ApiKey, ApiKeyStore};
 pub use self::mail::{EmailKind, EmailRecord, EmailState, LeasedEmail, MailStore, NewEmail};
 pub use self::rollouts::{RolloutMember, RolloutStore};
@@ -56,6 +58,7 @@ pub trait Store:
     + MailStore
     + CampaignStore
     + ConnectionStore
+    + InvitationStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -27,3 +27,16 @@ CREATE TABLE pending_connections (
     sealed_secrets  BYTEA   NOT NULL
 );
 CREATE INDEX pending_connections_by_expiry ON pending_connections (expires_at);
+
+-- An invitation of an organization's first admin (`consentry orgs invite`): a single-use link whose random
+-- 256-bit token is never stored, only its hex SHA-256. Used once (`used_at`), it expires after 72 hours.
+CREATE TABLE invitations (
+    token_hash   TEXT COLLATE "C"  NOT NULL PRIMARY KEY,
+    org_id       TEXT COLLATE "C"  NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    email        TEXT,
+    created_by   TEXT    NOT NULL,   -- JSON (Actor)
+    created_at   BIGINT  NOT NULL,
+    expires_at   BIGINT  NOT NULL,
+    used_at      BIGINT,
+    used_by      TEXT                -- the account's user name
+);

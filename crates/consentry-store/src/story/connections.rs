@@ -1,7 +1,8 @@
 //! Connecting tenants by consent: pending connections (sealed, taken once) and tenant verification.
 
 use consentry_domain::{
-    ConnectStep, PendingConnection, TenantVerification, VerifiedBy, reauth::state_hash,
+    ConnectStep, EmailAddress, Invitation, PendingConnection, TenantVerification, VerifiedBy,
+    reauth::state_hash,
 };
 
 use super::*;
@@ -134,5 +135,59 @@ pub async fn tenant_connections(store: &dyn Store) {
             .verify_tenant(TenantId::from_uuid(Uuid::new_v4()), &v)
             .await
             .expect("absent tenant"),
+    );
+}
+
+/// An invitation reads back as it was put; it is used once, never once expired; an unknown one
+/// is absent.
+pub async fn invitations(store: &dyn Store) {
+    let org = new_org(store, "invitations").await;
+    let inv = Invitation {
+        token_hash: state_hash(&format!("token-{}", token())),
+        org_id: org.id,
+        email: Some(EmailAddress::parse("first.admin@example.com").unwrap()),
+        created_by: Actor::Operator("cli:root".into()),
+        created_at: now(),
+        expires_at: now() + Duration::hours(72),
+        used_at: None,
+        used_by: None,
+    };
+    store.insert_invitation(&inv).await.expect("insert");
+    assert_eq!(
+        store.get_invitation(&inv.token_hash).await.expect("get"),
+        Some(inv.clone())
+    );
+    assert!(
+        store
+            .insert_invitation(&Invitation {
+                token_hash: "not-a-hash".into(),
+                ..inv.clone()
+            })
+            .await
+            .is_err(),
+        "the token itself is never stored"
+    );
+    let at = now();
+    assert!(store.use_invitation(&inv.token_hash, "alice", at).await.expect("use"));
+    assert!(
+        !store.use_invitation(&inv.token_hash, "mallory", now()).await.expect("again"),
+        "single use"
+    );
+    let used = store.get_invitation(&inv.token_hash).await.expect("get").expect("exists");
+    assert_eq!((used.used_at, used.used_by.as_deref()), (Some(at), Some("alice")));
+
+    let expired = Invitation {
+        token_hash: state_hash(&format!("expired-{}", token())),
+        expires_at: now() - Duration::minutes(1),
+        ..inv.clone()
+    };
+    store.insert_invitation(&expired).await.expect("insert expired");
+    assert!(
+        !store.use_invitation(&expired.token_hash, "bob", now()).await.expect("use expired"),
+        "an expired invitation is not used"
+    );
+    assert_eq!(
+        store.get_invitation(&state_hash("unknown")).await.expect("get unknown"),
+        None
     );
 }
