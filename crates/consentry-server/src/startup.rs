@@ -385,9 +385,11 @@ pub async fn build_state_with_clock(
     let console = crate::console::ConsoleState::new(&svc, &cfg.public_url);
     let connect =
         consentry_domain::TenantConnector::new(svc.clone(), reauth.platform().clone(), &cfg.public_url);
+    let invitations = consentry_domain::Invitations::new(svc.clone(), &cfg.public_url);
     Ok(AppState {
         console,
         connect,
+        invitations,
         svc,
         reauth,
         operator_token: OperatorToken::new(&token),

@@ -55,6 +55,7 @@ pub const SERVICE_KEY: &str = "service_key";
         super::orgs::get,
         super::orgs::patch,
         super::orgs::delete,
+        super::orgs::invite,
         super::tenants::list,
         super::tenants::create,
         super::tenants::get,

@@ -1,4 +1,5 @@
-//! Organizations: `GET|POST /api/v1/organizations`, `GET|PATCH|DELETE /api/v1/organizations/{id}`.
+//! Organizations: `GET|POST /api/v1/organizations`, `GET|PATCH|DELETE /api/v1/organizations/{id}`,
+//! `POST /api/v1/organizations/{id}/invitations` (inviting its first admin).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -169,4 +170,57 @@ pub async fn delete(
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /organizations/{id}/invitations`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    /// Whom the link is meant for (recorded; the link is not emailed: send it yourself).
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// A new invitation: the single-use link, shown only in this answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct InvitationCreated {
+    /// The organization.
+    org_id: String,
+    /// The link to send to the organization's first admin: opening it lets them choose a user
+    /// name and password for an organization-admin account. Single use.
+    url: String,
+    /// When the link expires (72 hours).
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: time::OffsetDateTime,
+}
+
+/// Invites an organization's first admin (platform operator only).
+#[utoipa::path(
+    post,
+    operation_id = "createInvitation",
+    path = "/api/v1/organizations/{id}/invitations",
+    tag = "organizations",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    request_body = CreateInvitation,
+    responses(
+        (status = CREATED, description = "The single-use link (shown once)", body = InvitationCreated),
+        (status = UNPROCESSABLE_ENTITY, description = "The email address is not acceptable (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
+pub async fn invite(
+    State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CreateInvitation>,
+) -> ApiResult<(StatusCode, ApiJson<InvitationCreated>)> {
+    let id = parse_id("id", &id, OrgId::parse)?;
+    let created = st.invitations.create(&c, id, body.email.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(InvitationCreated {
+            org_id: created.org_id.to_string(),
+            url: created.url,
+            expires_at: created.expires_at,
+        }),
+    ))
 }

@@ -22,6 +22,7 @@ pub(crate) mod campaigns;
 mod connect;
 mod email;
 mod error;
+mod invitations;
 mod pages;
 mod personal_tokens;
 mod rollouts;
@@ -74,6 +75,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::tenants))
         .route("/login", get(auth::login_page).post(auth::login))
+        .route(
+            "/invitations/{token}",
+            get(invitations::show).post(invitations::accept),
+        )
         .route("/logout", post(auth::logout))
         .route("/profiles", get(pages::profiles))
         .route("/profiles/{id}", get(pages::profile))

@@ -270,6 +270,14 @@ const API_TABLE: &[ApiRoute] = &[
         StatusCode::CONFLICT,
         Fresh::No,
     ),
+    r(
+        "POST",
+        "/organizations/{org}/invitations",
+        Some(Action::ManagePlatform),
+        Some("{}"),
+        StatusCode::CREATED,
+        Fresh::No,
+    ),
     r("GET", "/tenants", None, None, StatusCode::OK, Fresh::No),
     r(
         "GET",
@@ -770,6 +778,9 @@ const CONSOLE_ELSEWHERE: &[(&str, &str)] = &[
     // Redirects an organization's account to its log, lists organizations for the platform
     // (`audit_api.rs`).
     ("GET", "/audit"),
+    // Invitation links need no account: the token is the authorization (`invitations.rs`).
+    ("GET", "/invitations/{token}"),
+    ("POST", "/invitations/{token}"),
     // Microsoft's answers to "Connect a Microsoft tenant" (`connect.rs`).
     ("GET", "/tenants/connect/callback"),
     ("GET", "/login"),

@@ -13,6 +13,7 @@ mod console;
 mod email;
 mod evidence;
 mod hostile;
+mod invitations;
 mod openapi;
 mod pages;
 mod reauth;
