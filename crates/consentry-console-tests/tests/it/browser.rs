@@ -160,6 +160,9 @@ fn normalize(path: &str) -> String {
     if path.starts_with("/consent/") && parts.len() == 4 {
         parts[3] = "{token}".into();
     }
+    if path.starts_with("/console/invitations/") && parts.len() == 4 {
+        parts[3] = "{token}".into();
+    }
     if path.starts_with("/campaign/") && parts.len() == 3 {
         parts[2] = "{token}".into();
     }
@@ -765,6 +768,7 @@ async fn the_console_story_in_chromium() {
         "/console/scan-profiles/{id}/edit",
         "/console/tenants/{id}/email",
         "/console/tenants/connect/callback",
+        "/console/invitations/{token}",
         "/console/organizations/{id}/audit",
         "/console/no-such-page",
         "/consent/{id}/{token}",
@@ -1337,6 +1341,33 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     s.goto("/console").await;
     s.wait("#password").await;
     s.audit("end").await;
+
+    // An invitation of the organization's first admin: the link's page and its form, which
+    // creates the account and signs it in.
+    let org = s.env.state.svc.organizations().await.expect("orgs")[0].id;
+    let invitation = s
+        .env
+        .state
+        .invitations
+        .create(&consentry_domain::Caller::platform("test"), org, None)
+        .await
+        .expect("invitation");
+    let path = invitation
+        .url
+        .strip_prefix(&s.env.base)
+        .expect("a link to this console")
+        .to_string();
+    s.goto(&path).await;
+    s.wait("#invitation").await;
+    s.shot("invitation").await;
+    s.fill("#username", "invited.admin").await;
+    s.fill("#password", "invited-admin-password").await;
+    s.fill("#confirm", "invited-admin-password").await;
+    s.click("#create-account").await;
+    s.wait("header.top").await;
+    s.audit("invited").await;
+    assert!(s.text().await.contains("invited.admin"));
+    s.shot("invited-signed-in").await;
 
     s.close().await
 }
