@@ -71,7 +71,9 @@ impl Invitations {
         let email = email
             .map(str::trim)
             .filter(|e| !e.is_empty())
-            .map(|e| EmailAddress::parse(e).map_err(|e| DomainError::invalid("email", e.to_string())))
+            .map(|e| {
+                EmailAddress::parse(e).map_err(|e| DomainError::invalid("email", e.to_string()))
+            })
             .transpose()?;
         let token = random_token(32);
         let now = self.core.clock().now();
@@ -108,7 +110,12 @@ impl Invitations {
 
     /// The open invitation of `token`; `Invalid` (saying why) when unknown, used or expired.
     async fn open(&self, token: &str) -> Result<Invitation, DomainError> {
-        let unknown = || DomainError::invalid("invitation", "this invitation link is not valid: check that it was copied whole, or ask the service operator for a new one");
+        let unknown = || {
+            DomainError::invalid(
+                "invitation",
+                "this invitation link is not valid: check that it was copied whole, or ask the service operator for a new one",
+            )
+        };
         if token.len() > 128 {
             return Err(unknown());
         }

@@ -50,7 +50,6 @@ pub use check::{
     CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker,
     CredentialsFinding, StatusChange, StatusObserver,
 };
-pub use invitations::{CreatedInvitation, InvitationView, Invitations};
 pub use connect::{ConnectOutcome, ConnectStarted, TenantConnector};
 pub use consentry_catalog as catalog;
 pub use error::DomainError;
@@ -65,6 +64,7 @@ pub use ids::{
     ApiKeyId, AppId, CampaignId, DomainName, EmailAddress, EmailId, InvalidId, ObjectId, OrgId,
     ProfileId, ScanProfileId, Scope, TenantId, TenantRef, Thumbprint, Upn, WebhookId,
 };
+pub use invitations::{CreatedInvitation, InvitationView, Invitations};
 pub use keys::{ApiKeys, NewApiKey};
 pub use mail::{
     DeliveryFailure, DigestRecipients, EmailContent, InvalidEmails, Mail, OutboxMessage, Outgoing,
@@ -77,9 +77,10 @@ pub use platform::{
 };
 pub use ports::{
     ApiKey, ApiKeyStore, Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow,
-    CheckSchedule, ConnectStep, ConnectionStore, EmailKind, Invitation, InvitationStore, EmailRecord, EmailState, LeasedCheck, LeasedEmail, MailStore,
-    NewCampaignTenant, NewEmail, PendingConnection, RolloutMember, RolloutStore, ScheduleStore, Webhook,
-    WebhookDelivery, WebhookStore,
+    CheckSchedule, ConnectStep, ConnectionStore, EmailKind, EmailRecord, EmailState, Invitation,
+    InvitationStore, LeasedCheck, LeasedEmail, MailStore, NewCampaignTenant, NewEmail,
+    PendingConnection, RolloutMember, RolloutStore, ScheduleStore, Webhook, WebhookDelivery,
+    WebhookStore,
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use reauth::{

@@ -527,7 +527,10 @@ impl EntraClient {
 
     /// The token's tenant's organization: ID, display name and verified domains (with
     /// `Organization.Read.All`, or delegated `User.Read`).
-    pub async fn organization(&self, token: &SecretString) -> Result<Vec<Organization>, EntraError> {
+    pub async fn organization(
+        &self,
+        token: &SecretString,
+    ) -> Result<Vec<Organization>, EntraError> {
         self.graph_collection(token, self.graph_url(&["organization"], &[]))
             .await
     }

@@ -21,9 +21,9 @@ use async_trait::async_trait;
 use consentry_catalog::{Catalog, UserFacts};
 use consentry_certs::ClientCertificate;
 use consentry_domain::{
-    AccessToken, AppId, AppliedPolicy, ClientRef, ConsentrySignIn, DomainName,
-    EvidenceUnavailable, Grants, IdentityPlatform, ObjectId, OrganizationFacts, PlatformCause, PlatformError, Refreshed, SignInLogEntry, SignInLogQuery,
-    SignInRequest, SignedIn, TenantId, Upn, VivaEngageFacts,
+    AccessToken, AppId, AppliedPolicy, ClientRef, ConsentrySignIn, DomainName, EvidenceUnavailable,
+    Grants, IdentityPlatform, ObjectId, OrganizationFacts, PlatformCause, PlatformError, Refreshed,
+    SignInLogEntry, SignInLogQuery, SignInRequest, SignedIn, TenantId, Upn, VivaEngageFacts,
 };
 
 /// How many sign-in log entries one evidence read asks for (the failures among them are kept).
@@ -657,9 +657,11 @@ impl IdentityPlatform for EntraPlatform {
             .app_only_token(tenant, &client_id, &credential)
             .await
             .map_err(|e| platform_error(&e))?;
-        let orgs = with_retry(&self.retry, || self.client.organization(&token.access_token))
-            .await
-            .map_err(|e| platform_error(&e))?;
+        let orgs = with_retry(&self.retry, || {
+            self.client.organization(&token.access_token)
+        })
+        .await
+        .map_err(|e| platform_error(&e))?;
         organization_facts(orgs)
     }
 
@@ -990,14 +992,15 @@ fn organization_facts(
     let org = orgs.into_iter().next().ok_or_else(|| {
         protocol_error("Graph's /organization answer lists no organization".into())
     })?;
-    let id = TenantId::parse(&org.id).map_err(|e| {
-        protocol_error(format!("Graph's organization ID is not a tenant ID: {e}"))
-    })?;
+    let id = TenantId::parse(&org.id)
+        .map_err(|e| protocol_error(format!("Graph's organization ID is not a tenant ID: {e}")))?;
     let mut domains: Vec<(bool, DomainName)> = Vec::new();
     for d in &org.verified_domains {
         match DomainName::parse(&d.name) {
             Ok(name) => domains.push((d.is_default.unwrap_or(false), name)),
-            Err(e) => tracing::warn!(error = %e, "a verified domain Graph listed is unusable; ignored"),
+            Err(e) => {
+                tracing::warn!(error = %e, "a verified domain Graph listed is unusable; ignored")
+            }
         }
     }
     // The default domain first (the primary domain); the others in Graph's order.

@@ -383,8 +383,11 @@ pub async fn build_state_with_clock(
         email,
     } = compose(cfg, clock).await?;
     let console = crate::console::ConsoleState::new(&svc, &cfg.public_url);
-    let connect =
-        consentry_domain::TenantConnector::new(svc.clone(), reauth.platform().clone(), &cfg.public_url);
+    let connect = consentry_domain::TenantConnector::new(
+        svc.clone(),
+        reauth.platform().clone(),
+        &cfg.public_url,
+    );
     let invitations = consentry_domain::Invitations::new(svc.clone(), &cfg.public_url);
     Ok(AppState {
         console,

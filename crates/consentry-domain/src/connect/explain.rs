@@ -42,7 +42,9 @@ pub(super) fn platform(e: &PlatformError) -> Failure {
         ),
         PlatformCause::MfaRequired | PlatformCause::ConditionalAccess => failure(
             "Microsoft required more for this sign-in (multi-factor authentication or a conditional access policy). No tenant was connected.",
-            &["Start again and complete what Microsoft asks for, or sign in from a place your policies allow."],
+            &[
+                "Start again and complete what Microsoft asks for, or sign in from a place your policies allow.",
+            ],
         ),
         PlatformCause::IdTokenRejected => failure(
             format!(
@@ -135,9 +137,20 @@ mod tests {
         };
         let f = platform(&e);
         assert!(f.message.contains("did not answer"), "{}", f.message);
-        assert_eq!(f.remediation, vec!["Try again in a few minutes.".to_string()]);
+        assert_eq!(
+            f.remediation,
+            vec!["Try again in a few minutes.".to_string()]
+        );
         let c = claimed_elsewhere();
-        assert!(!c.message.to_lowercase().contains("organization"), "{}", c.message);
-        assert!(not_an_admin("bob@x.test").message.starts_with("bob@x.test holds none"));
+        assert!(
+            !c.message.to_lowercase().contains("organization"),
+            "{}",
+            c.message
+        );
+        assert!(
+            not_an_admin("bob@x.test")
+                .message
+                .starts_with("bob@x.test holds none")
+        );
     }
 }

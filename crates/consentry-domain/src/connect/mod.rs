@@ -216,7 +216,9 @@ impl TenantConnector {
             .await?
             .ok_or_else(unusable)?;
         let secrets: ConnectSecrets = serde_json::from_slice(pending.secrets.expose_secret())
-            .map_err(|e| DomainError::Internal(format!("a pending connection is unreadable: {e}")))?;
+            .map_err(|e| {
+                DomainError::Internal(format!("a pending connection is unreadable: {e}"))
+            })?;
         let bound = binding.is_some_and(|b| {
             crate::account::constant_time_eq(&state_hash(b), &secrets.browser_binding)
         });
@@ -240,7 +242,10 @@ impl TenantConnector {
             (ConnectStep::SignIn, _) => self.signed_in(&pending, secrets, params).await,
             (ConnectStep::AdminConsent, Some(tenant)) => {
                 if params.admin_consent.as_deref() != Some("True")
-                    || params.tenant.as_deref().and_then(|t| TenantId::parse(t).ok())
+                    || params
+                        .tenant
+                        .as_deref()
+                        .and_then(|t| TenantId::parse(t).ok())
                         != Some(tenant)
                 {
                     return Ok(failed(explain::other_tenant()));
@@ -308,9 +313,9 @@ impl TenantConnector {
         }
         let state = random_token(32);
         secrets.upn = Some(signed.upn.to_string());
-        let url = self
-            .platform
-            .consentry_admin_consent_url(signed.tenant, &state, &self.redirect_uri);
+        let url =
+            self.platform
+                .consentry_admin_consent_url(signed.tenant, &state, &self.redirect_uri);
         self.put(
             pending.org_id,
             &pending.started_by,

@@ -105,8 +105,12 @@ pub async fn callback(
             upn,
         } => {
             // The session that started it may have lost the right since (or be another account).
-            op.caller()
-                .may_on(Action::ManageProfiles, "tenant", &tenant.id.to_string(), tenant.org_id)?;
+            op.caller().may_on(
+                Action::ManageProfiles,
+                "tenant",
+                &tenant.id.to_string(),
+                tenant.org_id,
+            )?;
             let offer = st.connect.offer(tenant.org_id).await?;
             ResultPage {
                 layout,
@@ -162,8 +166,8 @@ pub async fn create_profiles(
         }
     }
     op.check_csrf(csrf.as_deref())?;
-    let id = TenantId::parse(&tenant)
-        .map_err(|e| ConsoleError::BadRequest(format!("tenant: {e}")))?;
+    let id =
+        TenantId::parse(&tenant).map_err(|e| ConsoleError::BadRequest(format!("tenant: {e}")))?;
     let t: Tenant = match st.svc.tenant(&TenantRef::Id(id)).await {
         Ok(t) => t,
         Err(e) => return Err(e.into()),

@@ -34,7 +34,11 @@ async fn org_with_admin(env: &TestEnv, label: &str) -> Admin {
         .create_organization(&org_name, &[])
         .await
         .expect("org");
-    let username = format!("{}-admin-{}", label.to_lowercase(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let username = format!(
+        "{}-admin-{}",
+        label.to_lowercase(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     env.state
         .console
         .accounts
@@ -88,7 +92,11 @@ async fn click_connect(env: &TestEnv, admin: &Admin) -> Page {
         .await;
     assert_eq!(started.status, 303, "{}", started.body);
     assert!(
-        started.location.as_deref().unwrap_or_default().contains("/organizations/oauth2/v2.0/authorize"),
+        started
+            .location
+            .as_deref()
+            .unwrap_or_default()
+            .contains("/organizations/oauth2/v2.0/authorize"),
         "{started:?}"
     );
     started
@@ -119,12 +127,17 @@ async fn connect_with(
 }
 
 async fn tenant(env: &TestEnv, id: &str) -> (StatusCode, Value) {
-    env.api(Method::GET, &format!("/api/v1/tenants/{id}"), None).await
+    env.api(Method::GET, &format!("/api/v1/tenants/{id}"), None)
+        .await
 }
 
 async fn audit_of(env: &TestEnv, org: &str) -> Vec<Value> {
     let (s, v) = env
-        .api(Method::GET, &format!("/api/v1/organizations/{org}/audit?limit=100"), None)
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{org}/audit?limit=100"),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     v["entries"].as_array().cloned().expect("entries")
@@ -134,7 +147,13 @@ async fn audit_of(env: &TestEnv, org: &str) -> Vec<Value> {
 async fn an_administrator_connects_fabrikam_by_consenting_and_creates_the_offered_profiles() {
     let env = TestEnv::start().await;
     let admin = org_with_admin(&env, "Connect").await;
-    let page = connect_as(&env, &admin, FABRIKAM_ADMIN, Decision::Accept { org_wide: true }).await;
+    let page = connect_as(
+        &env,
+        &admin,
+        FABRIKAM_ADMIN,
+        Decision::Accept { org_wide: true },
+    )
+    .await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Tenant connected"), "{}", page.body);
     assert!(page.body.contains(FABRIKAM_ADMIN), "{}", page.body);
@@ -148,14 +167,24 @@ async fn an_administrator_connects_fabrikam_by_consenting_and_creates_the_offere
     assert_eq!(t["verified"]["by"], "consent", "{t}");
     let created = audit_of(&env, &admin.org).await;
     assert!(
-        created.iter().any(|e| e["action"] == AuditAction::TenantCreated.as_str()
-            && e["detail"]["consent_user"] == FABRIKAM_ADMIN),
+        created
+            .iter()
+            .any(|e| e["action"] == AuditAction::TenantCreated.as_str()
+                && e["detail"]["consent_user"] == FABRIKAM_ADMIN),
         "{created:?}"
     );
 
     // The offer: catalog app types (none subscribed: none preselected), custom apps left out.
-    assert!(page.body.contains("Create selected app profiles"), "{}", page.body);
-    assert!(page.body.contains("value=\"insights/insights-m365\""), "{}", page.body);
+    assert!(
+        page.body.contains("Create selected app profiles"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("value=\"insights/insights-m365\""),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains(" checked"), "nothing preselected");
     let custom: Vec<&str> = env
         .state
@@ -167,7 +196,10 @@ async fn an_administrator_connects_fabrikam_by_consenting_and_creates_the_offere
         .map(|a| a.key.as_str())
         .collect();
     for key in &custom {
-        assert!(!page.body.contains(&format!("/{key}\"")), "{key} is offered");
+        assert!(
+            !page.body.contains(&format!("/{key}\"")),
+            "{key} is offered"
+        );
     }
     let offered: Vec<String> = page
         .body
@@ -184,15 +216,26 @@ async fn an_administrator_connects_fabrikam_by_consenting_and_creates_the_offere
     form.extend(chosen.iter().map(|v| ("app_type".to_string(), v.clone())));
     let done = admin
         .browser
-        .post(&format!("{}/console/tenants/{FABRIKAM}/profiles", env.base), &form)
+        .post(
+            &format!("{}/console/tenants/{FABRIKAM}/profiles", env.base),
+            &form,
+        )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
     let list = admin
         .browser
-        .get(&format!("{}{}", env.base, done.location.expect("to the list")))
+        .get(&format!(
+            "{}{}",
+            env.base,
+            done.location.expect("to the list")
+        ))
         .await;
     let (s, v) = env
-        .api(Method::GET, &format!("/api/v1/profiles?tenant={FABRIKAM}"), None)
+        .api(
+            Method::GET,
+            &format!("/api/v1/profiles?tenant={FABRIKAM}"),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let items = v["items"].as_array().expect("items");
@@ -200,7 +243,9 @@ async fn an_administrator_connects_fabrikam_by_consenting_and_creates_the_offere
     for (p, c) in items.iter().zip(chosen) {
         let (service, app_type) = c.split_once('/').expect("service/app type");
         assert!(
-            items.iter().any(|p| p["app_type"] == app_type && p["service"] == service),
+            items
+                .iter()
+                .any(|p| p["app_type"] == app_type && p["service"] == service),
             "{c} not created: {v}"
         );
         assert_eq!(p["status"], "invalid", "{p}");
@@ -208,8 +253,18 @@ async fn an_administrator_connects_fabrikam_by_consenting_and_creates_the_offere
     assert_eq!(list.status, 200, "{}", list.body);
 
     // Connecting again says so and changes nothing.
-    let again = connect_as(&env, &admin, FABRIKAM_ADMIN, Decision::Accept { org_wide: true }).await;
-    assert!(again.body.contains("Tenant already connected"), "{}", again.body);
+    let again = connect_as(
+        &env,
+        &admin,
+        FABRIKAM_ADMIN,
+        Decision::Accept { org_wide: true },
+    )
+    .await;
+    assert!(
+        again.body.contains("Tenant already connected"),
+        "{}",
+        again.body
+    );
 }
 
 #[tokio::test]
@@ -226,23 +281,42 @@ async fn refusals_connect_nothing() {
         Decision::Accept { org_wide: false },
     )
     .await;
-    assert!(page.body.contains("The tenant was not connected"), "{}", page.body);
     assert!(
-        page.body.contains("user@contoso.onmicrosoft.com holds none of the roles"),
+        page.body.contains("The tenant was not connected"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("user@contoso.onmicrosoft.com holds none of the roles"),
         "{}",
         page.body
     );
     assert_eq!(tenant(&env, &env.contoso_id).await.0, StatusCode::NOT_FOUND);
 
     // A user of fabrikam, where users may not consent: Microsoft asks for an administrator.
-    let page = connect_as(&env, &admin, FABRIKAM_USER, Decision::Accept { org_wide: true }).await;
-    assert!(page.body.contains("The tenant was not connected"), "{}", page.body);
+    let page = connect_as(
+        &env,
+        &admin,
+        FABRIKAM_USER,
+        Decision::Accept { org_wide: true },
+    )
+    .await;
+    assert!(
+        page.body.contains("The tenant was not connected"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("administrator"), "{}", page.body);
     assert_eq!(tenant(&env, FABRIKAM).await.0, StatusCode::NOT_FOUND);
 
     // Consent declined (cancelled at Microsoft).
     let page = connect_as(&env, &admin, FABRIKAM_ADMIN, Decision::Cancel).await;
-    assert!(page.body.contains("The tenant was not connected"), "{}", page.body);
+    assert!(
+        page.body.contains("The tenant was not connected"),
+        "{}",
+        page.body
+    );
     assert!(
         page.body.contains("cancelled") || page.body.contains("declined"),
         "{}",
@@ -262,7 +336,10 @@ async fn refusals_connect_nothing() {
             Decision::Accept { org_wide: true },
         )
         .await;
-    let to_consent = admin.browser.get(back.location.as_deref().expect("back")).await;
+    let to_consent = admin
+        .browser
+        .get(back.location.as_deref().expect("back"))
+        .await;
     assert_eq!(to_consent.status, 303, "{}", to_consent.body);
     let consent_url = to_consent.location.clone().expect("to the consent");
     assert!(consent_url.contains("/v2.0/adminconsent"), "{consent_url}");
@@ -273,7 +350,8 @@ async fn refusals_connect_nothing() {
     );
     let page = admin.browser.get(&forged).await;
     assert!(
-        page.body.contains("not given in the tenant you signed in to"),
+        page.body
+            .contains("not given in the tenant you signed in to"),
         "{}",
         page.body
     );
@@ -327,12 +405,22 @@ async fn a_verified_claim_supersedes_a_typed_one_and_is_never_taken_over() {
 
     // The real owner connects by consent: the typed claim goes.
     let owner = org_with_admin(&env, "Owner").await;
-    let page = connect_as(&env, &owner, FABRIKAM_ADMIN, Decision::Accept { org_wide: true }).await;
+    let page = connect_as(
+        &env,
+        &owner,
+        FABRIKAM_ADMIN,
+        Decision::Accept { org_wide: true },
+    )
+    .await;
     assert!(page.body.contains("Tenant connected"), "{}", page.body);
     let (_, t) = tenant(&env, FABRIKAM).await;
     assert_eq!(t["org_id"], owner.org.as_str(), "{t}");
     let (s, _) = env
-        .api(Method::GET, &format!("/api/v1/profiles/{}", p["id"].as_str().unwrap()), None)
+        .api(
+            Method::GET,
+            &format!("/api/v1/profiles/{}", p["id"].as_str().unwrap()),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "the squatter's profile is gone");
     let entries = audit_of(&env, &squatter.org).await;
@@ -341,13 +429,34 @@ async fn a_verified_claim_supersedes_a_typed_one_and_is_never_taken_over() {
         .find(|e| e["action"] == AuditAction::TenantSuperseded.as_str())
         .unwrap_or_else(|| panic!("no superseded entry: {entries:?}"));
     let text = superseded.to_string();
-    assert!(!text.contains(&owner.org) && !text.contains(&owner.org_name), "{text}");
+    assert!(
+        !text.contains(&owner.org) && !text.contains(&owner.org_name),
+        "{text}"
+    );
 
     // The squatter now tries by consent (somehow holding fabrikam's admin): refused, naming no one.
-    let page = connect_as(&env, &squatter, FABRIKAM_ADMIN, Decision::Accept { org_wide: true }).await;
-    assert!(page.body.contains("The tenant was not connected"), "{}", page.body);
-    assert!(page.body.contains("already connected to Consentry"), "{}", page.body);
-    assert!(!page.body.contains(&owner.org_name) && !page.body.contains(&owner.org), "{}", page.body);
+    let page = connect_as(
+        &env,
+        &squatter,
+        FABRIKAM_ADMIN,
+        Decision::Accept { org_wide: true },
+    )
+    .await;
+    assert!(
+        page.body.contains("The tenant was not connected"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("already connected to Consentry"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains(&owner.org_name) && !page.body.contains(&owner.org),
+        "{}",
+        page.body
+    );
     let (_, t) = tenant(&env, FABRIKAM).await;
     assert_eq!(t["org_id"], owner.org.as_str(), "{t}");
 }
@@ -389,8 +498,13 @@ async fn an_organization_admin_cannot_type_a_tenant_and_a_reauthorization_verifi
 
     // A completed re-authorization in the typed tenant verifies it.
     let p = env.profile("insights-m365", None).await;
-    env.authorize(&p, json!({"method": "admin"}), "admin@contoso.onmicrosoft.com", None)
-        .await;
+    env.authorize(
+        &p,
+        json!({"method": "admin"}),
+        "admin@contoso.onmicrosoft.com",
+        None,
+    )
+    .await;
     let (_, t) = tenant(&env, &env.contoso_id).await;
     assert_eq!(t["verified"]["by"], "reauthorization", "{t}");
     let entries = audit_of(&env, &org).await;

@@ -30,10 +30,18 @@ async fn an_invitation_creates_one_organization_admin_once() {
         .create_organization("Invited Org", &[])
         .await
         .expect("org");
-    let (s, v) = invite(&env, &org.id.to_string(), json!({"email": "first@example.com"})).await;
+    let (s, v) = invite(
+        &env,
+        &org.id.to_string(),
+        json!({"email": "first@example.com"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let url = v["url"].as_str().expect("url").to_string();
-    assert!(url.starts_with(&format!("{}/console/invitations/", env.base)), "{url}");
+    assert!(
+        url.starts_with(&format!("{}/console/invitations/", env.base)),
+        "{url}"
+    );
     let token = url.rsplit('/').next().unwrap();
     assert!(token.len() >= 43, "256 random bits");
 
@@ -52,25 +60,49 @@ async fn an_invitation_creates_one_organization_admin_once() {
         ]
     };
     let again = browser
-        .post(&url, &post("first.admin", "long-enough-password-1", "other-password-12", csrf(&page.body)))
+        .post(
+            &url,
+            &post(
+                "first.admin",
+                "long-enough-password-1",
+                "other-password-12",
+                csrf(&page.body),
+            ),
+        )
         .await;
     assert_eq!(again.status, 422, "{}", again.body);
     assert!(again.body.contains("differ"), "{}", again.body);
     let short = browser
-        .post(&url, &post("first.admin", "short", "short", csrf(&again.body)))
+        .post(
+            &url,
+            &post("first.admin", "short", "short", csrf(&again.body)),
+        )
         .await;
     assert_eq!(short.status, 422, "{}", short.body);
     assert!(short.body.contains("password"), "{}", short.body);
     // Without the page's CSRF value: refused.
     let forged = browser
-        .post(&url, &post("first.admin", "long-enough-password-1", "long-enough-password-1", "x".into()))
+        .post(
+            &url,
+            &post(
+                "first.admin",
+                "long-enough-password-1",
+                "long-enough-password-1",
+                "x".into(),
+            ),
+        )
         .await;
     assert_eq!(forged.status, 403, "{}", forged.body);
 
     let done = browser
         .post(
             &url,
-            &post("first.admin", "long-enough-password-1", "long-enough-password-1", csrf(&short.body)),
+            &post(
+                "first.admin",
+                "long-enough-password-1",
+                "long-enough-password-1",
+                csrf(&short.body),
+            ),
         )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
@@ -95,12 +127,19 @@ async fn an_invitation_creates_one_organization_admin_once() {
     assert!(used.body.contains("used already"), "{}", used.body);
 
     let (_, log) = env
-        .api(Method::GET, &format!("/api/v1/organizations/{}/audit", org.id), None)
+        .api(
+            Method::GET,
+            &format!("/api/v1/organizations/{}/audit", org.id),
+            None,
+        )
         .await;
     assert!(
-        log["entries"].as_array().unwrap().iter().any(|e| e["action"]
-            == AuditAction::InvitationCreated.as_str()
-            && e["detail"]["email"] == "first@example.com"),
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == AuditAction::InvitationCreated.as_str()
+                && e["detail"]["email"] == "first@example.com"),
         "{log}"
     );
 }
@@ -108,7 +147,12 @@ async fn an_invitation_creates_one_organization_admin_once() {
 #[tokio::test]
 async fn an_expired_or_unknown_link_says_so_and_only_the_platform_invites() {
     let env = TestEnv::start().await;
-    let org = env.state.svc.create_organization("Late Org", &[]).await.unwrap();
+    let org = env
+        .state
+        .svc
+        .create_organization("Late Org", &[])
+        .await
+        .unwrap();
     let (_, v) = invite(&env, &org.id.to_string(), json!({})).await;
     let url = v["url"].as_str().unwrap().to_string();
     env.clock.advance(time::Duration::hours(73));
@@ -116,11 +160,19 @@ async fn an_expired_or_unknown_link_says_so_and_only_the_platform_invites() {
     let expired = browser.get(&url).await;
     assert!(expired.body.contains("expired"), "{}", expired.body);
     let unknown = browser
-        .get(&format!("{}/console/invitations/not-a-real-token", env.base))
+        .get(&format!(
+            "{}/console/invitations/not-a-real-token",
+            env.base
+        ))
         .await;
     assert!(unknown.body.contains("not valid"), "{}", unknown.body);
 
-    let (s, v) = invite(&env, &org.id.to_string(), json!({"email": "not an address"})).await;
+    let (s, v) = invite(
+        &env,
+        &org.id.to_string(),
+        json!({"email": "not an address"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 
     // An organization's admin may not invite.
@@ -139,7 +191,10 @@ async fn an_expired_or_unknown_link_says_so_and_only_the_platform_invites() {
         .unwrap();
     let answer = env
         .http
-        .post(format!("{}/api/v1/organizations/{}/invitations", env.base, org.id))
+        .post(format!(
+            "{}/api/v1/organizations/{}/invitations",
+            env.base, org.id
+        ))
         .bearer_auth(secrecy::ExposeSecret::expose_secret(&token))
         .json(&json!({}))
         .send()

@@ -80,7 +80,9 @@ impl ConnectionStore for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(|e| db_err("forgetting expired pending connections", e))?;
-        let sql = format!("INSERT INTO pending_connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        let sql = format!(
+            "INSERT INTO pending_connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(p.state_hash.clone())
             .bind(p.org_id.to_string())

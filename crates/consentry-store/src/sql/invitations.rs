@@ -11,7 +11,8 @@ use crate::codec::{
     json_from_db, json_to_db, opt_time_from_db, parse_from_db, time_from_db, time_to_db,
 };
 
-const COLUMNS: &str = "token_hash, org_id, email, created_by, created_at, expires_at, used_at, used_by";
+const COLUMNS: &str =
+    "token_hash, org_id, email, created_by, created_at, expires_at, used_at, used_by";
 
 fn invitation_from_row(row: &AnyRow) -> Result<Invitation, StoreError> {
     Ok(Invitation {
@@ -33,10 +34,12 @@ impl InvitationStore for SqlStore {
     async fn insert_invitation(&self, i: &Invitation) -> Result<(), StoreError> {
         if i.token_hash.len() != 64 {
             return Err(StoreError::Backend(
-                "an invitation is stored under the hex SHA-256 of its token, never the token".into(),
+                "an invitation is stored under the hex SHA-256 of its token, never the token"
+                    .into(),
             ));
         }
-        let sql = format!("INSERT INTO invitations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        let sql =
+            format!("INSERT INTO invitations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(i.token_hash.clone())
             .bind(i.org_id.to_string())

@@ -110,7 +110,11 @@ pub async fn tenant_connections(store: &dyn Store) {
         !store.verify_tenant(tenant.id, &later).await.expect("again"),
         "verified once: the first proof stays"
     );
-    let read = store.get_tenant(tenant.id).await.expect("read").expect("exists");
+    let read = store
+        .get_tenant(tenant.id)
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(read.verified, Some(v));
     let listed = store.list_tenants(Some(org.id)).await.expect("list");
     assert_eq!(listed[0].verified, Some(v));
@@ -120,7 +124,10 @@ pub async fn tenant_connections(store: &dyn Store) {
         verified: Some(later),
         ..tenant.clone()
     };
-    store.insert_tenant(&verified).await.expect("insert verified");
+    store
+        .insert_tenant(&verified)
+        .await
+        .expect("insert verified");
     assert_eq!(
         store
             .find_tenant_by_domain(&verified.primary_domain)
@@ -168,26 +175,50 @@ pub async fn invitations(store: &dyn Store) {
         "the token itself is never stored"
     );
     let at = now();
-    assert!(store.use_invitation(&inv.token_hash, "alice", at).await.expect("use"));
     assert!(
-        !store.use_invitation(&inv.token_hash, "mallory", now()).await.expect("again"),
+        store
+            .use_invitation(&inv.token_hash, "alice", at)
+            .await
+            .expect("use")
+    );
+    assert!(
+        !store
+            .use_invitation(&inv.token_hash, "mallory", now())
+            .await
+            .expect("again"),
         "single use"
     );
-    let used = store.get_invitation(&inv.token_hash).await.expect("get").expect("exists");
-    assert_eq!((used.used_at, used.used_by.as_deref()), (Some(at), Some("alice")));
+    let used = store
+        .get_invitation(&inv.token_hash)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (used.used_at, used.used_by.as_deref()),
+        (Some(at), Some("alice"))
+    );
 
     let expired = Invitation {
         token_hash: state_hash(&format!("expired-{}", token())),
         expires_at: now() - Duration::minutes(1),
         ..inv.clone()
     };
-    store.insert_invitation(&expired).await.expect("insert expired");
+    store
+        .insert_invitation(&expired)
+        .await
+        .expect("insert expired");
     assert!(
-        !store.use_invitation(&expired.token_hash, "bob", now()).await.expect("use expired"),
+        !store
+            .use_invitation(&expired.token_hash, "bob", now())
+            .await
+            .expect("use expired"),
         "an expired invitation is not used"
     );
     assert_eq!(
-        store.get_invitation(&state_hash("unknown")).await.expect("get unknown"),
+        store
+            .get_invitation(&state_hash("unknown"))
+            .await
+            .expect("get unknown"),
         None
     );
 }
