@@ -20,7 +20,7 @@ use uuid::{Uuid, uuid};
 
 use crate::error::DomainError;
 use crate::ids::{OrgId, TenantId};
-use crate::model::{Actor, AppProfile, Tenant, TenantVerification, VerifiedBy};
+use crate::model::{Actor, Tenant};
 use crate::platform::{ConsentrySignIn, IdentityPlatform, PlatformCause, PlatformError};
 use crate::ports::{ConnectStep, PendingConnection};
 use crate::reauth::{CallbackParams, PENDING_LIFETIME, pkce_challenge, random_token, state_hash};
@@ -333,33 +333,4 @@ impl TenantConnector {
         let org = self.core.organization(org).await?;
         Ok(claim::offer(self.core.catalog(), &org))
     }
-}
-
-/// Marks the profile's tenant verified after a completed re-authorization (a consent in the
-/// tenant proves it), with an audit entry when it changed.
-pub(crate) async fn verify_by_reauthorization(
-    core: &Consentry,
-    profile: &AppProfile,
-    actor: &Actor,
-) -> Result<(), DomainError> {
-    let verification = TenantVerification {
-        at: core.clock().now(),
-        by: VerifiedBy::Reauthorization,
-    };
-    if core
-        .store()
-        .verify_tenant(profile.tenant_id, &verification)
-        .await?
-    {
-        core.audit()
-            .record(
-                actor,
-                Some(profile.org_id),
-                crate::audit::AuditAction::TenantVerified,
-                format!("tenant:{}", profile.tenant_id),
-                serde_json::json!({ "by": "reauthorization", "profile": profile.id.to_string() }),
-            )
-            .await;
-    }
-    Ok(())
 }
