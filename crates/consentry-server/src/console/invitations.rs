@@ -8,7 +8,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use consentry_domain::DomainError;
@@ -16,7 +16,7 @@ use consentry_domain::account::constant_time_eq;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use super::auth::{SESSION_COOKIE, set_cookie};
+use super::auth::{set_cookie, signed_in};
 use super::error::{ConsoleError, html};
 use crate::AppState;
 
@@ -126,24 +126,7 @@ pub async fn accept(
                         "the account an invitation created does not sign in".into(),
                     ))
                 })?;
-            let mut res = Redirect::to("/console").into_response();
-            *res.status_mut() = StatusCode::SEE_OTHER;
-            let max_age = accounts.policy().absolute.whole_seconds();
-            let h = res.headers_mut();
-            h.append(
-                header::SET_COOKIE,
-                set_cookie(
-                    st.console.secure_cookies,
-                    SESSION_COOKIE,
-                    new.token.expose_secret(),
-                    Some(max_age),
-                ),
-            );
-            h.append(
-                header::SET_COOKIE,
-                set_cookie(st.console.secure_cookies, INVITE_COOKIE, "", Some(0)),
-            );
-            Ok(res)
+            Ok(signed_in(&st, &new.token, "/console", INVITE_COOKIE))
         }
         // A name or password refused (the link stays usable): the form again, saying why.
         Err(DomainError::Invalid { field, message }) if field != "invitation" => {

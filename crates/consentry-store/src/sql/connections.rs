@@ -10,6 +10,7 @@ use consentry_domain::{
 use secrecy::{ExposeSecret as _, SecretSlice};
 use sqlx::any::AnyRow;
 
+use super::pending::check_state_hash;
 use super::{SqlStore, db_err, get, is_foreign_key_violation, is_unique_violation};
 use crate::codec::{json_from_db, json_to_db, parse_from_db, time_from_db, time_to_db};
 use crate::sealer::Binding;
@@ -25,21 +26,6 @@ fn binding(state_hash: &str) -> Binding<'_> {
     Binding {
         owner: state_hash,
         kind: SEAL_KIND,
-    }
-}
-
-/// Refuses anything but a hex SHA-256, so that an OAuth state itself is never stored by mistake.
-fn check_state_hash(state_hash: &str) -> Result<(), StoreError> {
-    if state_hash.len() == 64
-        && state_hash
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        Ok(())
-    } else {
-        Err(StoreError::Backend(
-            "a pending connection's state hash must be the hex SHA-256 of the OAuth state; the state itself must never be stored".into(),
-        ))
     }
 }
 
