@@ -230,6 +230,9 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
     );
     println!("    every user's password is {PASSWORD}; one-time code 123456");
     println!(
+        "    Tenants > Connect a Microsoft tenant: sign in as admin@fabrikam.onmicrosoft.com / Demo-Fabrikam-Passw0rd!"
+    );
+    println!(
         "    its TLS certificate comes from a local CA ({}): your browser will warn once",
         ca.display()
     );
@@ -385,6 +388,11 @@ async fn seed(
             "Contoso (demo)",
             &["teams".into(), "planner".into(), "power-platform".into()],
         )
+        .await?;
+    // The services it subscribes to: connecting the fabrikam tenant ("Connect a Microsoft tenant")
+    // offers their app types, checked.
+    let org = svc
+        .set_organization_services(org.id, &["insights".into(), "cloud-backup-m365".into()])
         .await?;
     let contoso = Scenario::contoso();
     let tenant = contoso

@@ -18,6 +18,20 @@ pub enum OrgsCmd {
         /// Subscription modules, comma-separated (catalog module keys).
         #[arg(long, value_delimiter = ',')]
         modules: Vec<String>,
+        /// Subscribed services, comma-separated (catalog service keys): connecting a tenant offers
+        /// their app types, checked.
+        #[arg(long, value_delimiter = ',')]
+        services: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Replace the services an organization subscribes to.
+    Services {
+        /// Organization ID.
+        id: String,
+        /// Catalog service keys, comma-separated ("" for none).
+        #[arg(long, value_delimiter = ',')]
+        set: Vec<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -101,8 +115,29 @@ pub async fn run(cmd: OrgsCmd, svc: &Consentry, public_url: &str) -> anyhow::Res
             output::digest(&d, out.json)
         }
         OrgsCmd::List(o) => output::orgs(&svc.organizations().await?, o.json),
-        OrgsCmd::Create { name, modules, out } => {
-            let org = svc.create_organization(&name, &modules).await?;
+        OrgsCmd::Services { id, set, out } => {
+            let id = parse("organization ID", &id, OrgId::parse)?;
+            let org = svc.set_organization_services(id, &set).await?;
+            record(
+                svc,
+                Some(id),
+                AuditAction::OrganizationUpdated,
+                format!("organization:{id}"),
+                serde_json::json!({ "services": org.services }),
+            )
+            .await;
+            output::orgs(&[org], out.json)
+        }
+        OrgsCmd::Create {
+            name,
+            modules,
+            services,
+            out,
+        } => {
+            let mut org = svc.create_organization(&name, &modules).await?;
+            if !services.is_empty() {
+                org = svc.set_organization_services(org.id, &services).await?;
+            }
             record(
                 svc,
                 Some(org.id),

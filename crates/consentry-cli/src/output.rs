@@ -188,12 +188,13 @@ pub fn orgs(list: &[Organization], as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return json(list);
     }
-    let mut t = table(&["id", "name", "modules", "created"]);
+    let mut t = table(&["id", "name", "modules", "services", "created"]);
     for o in list {
         t.add_row(vec![
             o.id.to_string(),
             o.name.clone(),
             o.modules.iter().cloned().collect::<Vec<_>>().join(", "),
+            o.services.iter().cloned().collect::<Vec<_>>().join(", "),
             o.created_at.date().to_string(),
         ]);
     }

@@ -20,6 +20,10 @@ pub struct Organization {
     pub name: String,
     /// Subscription modules (catalog module keys, e.g. `planner`), which gate selectable functions.
     pub modules: BTreeSet<String>,
+    /// The services it subscribes to (catalog service keys, migration 0018): connecting a tenant
+    /// offers their app types first.
+    #[serde(default)]
+    pub services: BTreeSet<String>,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -327,6 +327,7 @@ async fn seed(
             id: OrgId::new_random(),
             name: format!("Replica customer {i}"),
             modules: BTreeSet::new(),
+            services: BTreeSet::new(),
             created_at: now,
         };
         store.insert_organization(&org).await.unwrap();

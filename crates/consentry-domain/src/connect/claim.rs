@@ -32,12 +32,16 @@ pub struct OfferedAppType {
     pub preselected: bool,
 }
 
-/// The catalog's app types, one per (app type, service), leaving out custom-app types (they need
-/// the customer's own app and certificate, given when re-authorizing). Organizations have no list
-/// of subscribed services yet, so every app type is offered and none is preselected.
-pub(super) fn offer(catalog: &Catalog, _org: &Organization) -> Vec<OfferedAppType> {
+/// The app types of the services the organization subscribes to, checked — or, when it subscribes
+/// to none, the catalog's every app type, none checked — one per (app type, service), leaving out
+/// custom-app types (they need the customer's own app and certificate, given when re-authorizing).
+pub(super) fn offer(catalog: &Catalog, org: &Organization) -> Vec<OfferedAppType> {
     let mut offered = Vec::new();
+    let subscribed = !org.services.is_empty();
     for service in &catalog.services {
+        if subscribed && !org.services.contains(&service.key) {
+            continue;
+        }
         for app in catalog.app_types_for_service(&service.key) {
             if app.custom_app {
                 continue;
@@ -47,7 +51,7 @@ pub(super) fn offer(catalog: &Catalog, _org: &Organization) -> Vec<OfferedAppTyp
                 display_name: app.display_name.clone(),
                 service: service.key.clone(),
                 service_name: service.name.clone(),
-                preselected: false,
+                preselected: subscribed,
             });
         }
     }

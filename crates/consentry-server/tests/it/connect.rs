@@ -403,8 +403,25 @@ async fn a_verified_claim_supersedes_a_typed_one_and_is_never_taken_over() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{p}");
 
-    // The real owner connects by consent: the typed claim goes.
+    // The real owner (subscribing to Insights) connects by consent: the typed claim goes.
     let owner = org_with_admin(&env, "Owner").await;
+    let (s, o) = env
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{}", owner.org),
+            Some(json!({"services": ["insights"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{o}");
+    assert_eq!(o["services"], json!(["insights"]));
+    let (s, o) = env
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/organizations/{}", owner.org),
+            Some(json!({"services": ["no-such-service"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
     let page = connect_as(
         &env,
         &owner,
@@ -412,6 +429,16 @@ async fn a_verified_claim_supersedes_a_typed_one_and_is_never_taken_over() {
         Decision::Accept { org_wide: true },
     )
     .await;
+    // The offer: the subscribed service's app types only, checked.
+    let offered = page.body.matches("name=\"app_type\"").count();
+    let insights = page.body.matches("value=\"insights/").count();
+    assert!(insights > 0 && offered == insights, "{}", page.body);
+    assert_eq!(
+        page.body.matches(" checked").count(),
+        offered,
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("Tenant connected"), "{}", page.body);
     let (_, t) = tenant(&env, FABRIKAM).await;
     assert_eq!(t["org_id"], owner.org.as_str(), "{t}");

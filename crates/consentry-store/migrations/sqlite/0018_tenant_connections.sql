@@ -40,3 +40,7 @@ CREATE TABLE invitations (
     used_at      BIGINT,
     used_by      TEXT                -- the account's user name
 );
+
+-- The services an organization subscribes to (catalog service keys, JSON array): connecting a tenant offers
+-- their app types first.
+ALTER TABLE organizations ADD COLUMN services TEXT NOT NULL DEFAULT '[]';

@@ -16,6 +16,7 @@ fn organization_from_row(row: &AnyRow) -> Result<Organization, StoreError> {
         id: parse_from_db("id", &get::<String>(row, "id")?, OrgId::parse)?,
         name: get(row, "name")?,
         modules: json_from_db("modules", &get::<String>(row, "modules")?)?,
+        services: json_from_db("services", &get::<String>(row, "services")?)?,
         created_at: time_from_db("created_at", get(row, "created_at")?)?,
     })
 }
@@ -52,12 +53,13 @@ fn verification_from_row(row: &AnyRow) -> Result<Option<TenantVerification>, Sto
 
 impl SqlStore {
     pub(super) async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO organizations (id, name, name_folded, modules, created_at) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO organizations (id, name, name_folded, modules, created_at, services) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(org.id.to_string())
             .bind(org.name.clone())
             .bind(org.name.to_lowercase())
             .bind(json_to_db("modules", &org.modules)?)
             .bind(time_to_db(org.created_at)?)
+            .bind(json_to_db("services", &org.services)?)
             .execute(&self.pool)
             .await
             .map_err(|e| {
@@ -74,19 +76,21 @@ impl SqlStore {
         &self,
         id: OrgId,
     ) -> Result<Option<Organization>, StoreError> {
-        sqlx::query("SELECT id, name, modules, created_at FROM organizations WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| db_err("reading an organization", e))?
-            .as_ref()
-            .map(organization_from_row)
-            .transpose()
+        sqlx::query(
+            "SELECT id, name, modules, services, created_at FROM organizations WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_err("reading an organization", e))?
+        .as_ref()
+        .map(organization_from_row)
+        .transpose()
     }
 
     pub(super) async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError> {
         sqlx::query(
-            "SELECT id, name, modules, created_at FROM organizations ORDER BY name_folded, id",
+            "SELECT id, name, modules, services, created_at FROM organizations ORDER BY name_folded, id",
         )
         .fetch_all(&self.pool)
         .await
@@ -98,12 +102,13 @@ impl SqlStore {
 
     pub(super) async fn update_organization(&self, org: &Organization) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "UPDATE organizations SET name = $2, name_folded = $3, modules = $4 WHERE id = $1",
+            "UPDATE organizations SET name = $2, name_folded = $3, modules = $4, services = $5 WHERE id = $1",
         )
         .bind(org.id.to_string())
         .bind(org.name.clone())
         .bind(org.name.to_lowercase())
         .bind(json_to_db("modules", &org.modules)?)
+        .bind(json_to_db("services", &org.services)?)
         .execute(&self.pool)
         .await
         .map_err(|e| {

@@ -19,6 +19,7 @@ pub async fn new_org(store: &dyn Store, label: &str) -> Organization {
         id: OrgId::new_random(),
         name: format!("story {} {label}", token()),
         modules: BTreeSet::from(["planner".to_string(), "teams".to_string()]),
+        services: BTreeSet::new(),
         created_at: now(),
     };
     store
