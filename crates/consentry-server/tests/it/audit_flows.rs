@@ -119,7 +119,11 @@ async fn reauthorizations_tokens_and_checks_are_audited() {
     let target = format!("profile:{id}");
     for e in &entries[3..] {
         if e["action"] == "tenant_verified" {
-            assert_eq!(e["target"], format!("tenant:{}", env.contoso_id).as_str(), "{e}");
+            assert_eq!(
+                e["target"],
+                format!("tenant:{}", env.contoso_id).as_str(),
+                "{e}"
+            );
             continue;
         }
         assert_eq!(e["target"], target.as_str(), "{e}");
