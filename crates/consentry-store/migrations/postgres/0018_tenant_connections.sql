@@ -21,7 +21,7 @@ CREATE TABLE pending_connections (
     org_id          TEXT COLLATE "C"   NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
     started_by      TEXT    NOT NULL,   -- JSON (Actor)
     step            TEXT    NOT NULL,   -- sign_in | admin_consent
-    tenant_id       TEXT,
+    tenant_id       TEXT COLLATE "C",
     created_at      BIGINT  NOT NULL,
     expires_at      BIGINT  NOT NULL,
     sealed_secrets  BYTEA   NOT NULL
