@@ -114,6 +114,11 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
             client_id,
             &format!("{base}/console/sign-in/microsoft/callback"),
         )?;
+        // "Connect a Microsoft tenant" returns to the console, on Consentry's own app.
+        control.add_redirect_uri(
+            client_id,
+            &format!("{base}{}", consentry_domain::connect::CONNECT_CALLBACK_PATH),
+        )?;
         // The vendor tenant's "Consentry operators" group are the platform operators.
         if let Some(vendor) = scenario.tenants.first() {
             vars.push((
@@ -252,6 +257,9 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
         sim.base_url()
     );
     println!("    every user's password is {PASSWORD}; one-time code 123456");
+    println!(
+        "    Tenants > Connect a Microsoft tenant: sign in as admin@fabrikam.onmicrosoft.com / Demo-Fabrikam-Passw0rd!"
+    );
     println!(
         "    its TLS certificate comes from a local CA ({}): your browser will warn once",
         ca.display()
@@ -408,6 +416,11 @@ async fn seed(
             "Contoso (demo)",
             &["teams".into(), "planner".into(), "power-platform".into()],
         )
+        .await?;
+    // The services it subscribes to: connecting the fabrikam tenant ("Connect a Microsoft tenant")
+    // offers their app types, checked.
+    let org = svc
+        .set_organization_services(org.id, &["insights".into(), "cloud-backup-m365".into()])
         .await?;
     let contoso = Scenario::contoso();
     let tenant = contoso

@@ -18,6 +18,20 @@ pub enum OrgsCmd {
         /// Subscription modules, comma-separated (catalog module keys).
         #[arg(long, value_delimiter = ',')]
         modules: Vec<String>,
+        /// Subscribed services, comma-separated (catalog service keys): connecting a tenant offers
+        /// their app types, checked.
+        #[arg(long, value_delimiter = ',')]
+        services: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Replace the services an organization subscribes to.
+    Services {
+        /// Organization ID.
+        id: String,
+        /// Catalog service keys, comma-separated ("" for none).
+        #[arg(long, value_delimiter = ',')]
+        set: Vec<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -44,6 +58,18 @@ pub enum OrgsCmd {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Invite the organization's first admin: prints a single-use link (valid 72 hours) that lets
+    /// them choose a user name and password for an organization-admin account. Send it yourself:
+    /// the link is not emailed.
+    Invite {
+        /// Organization ID.
+        id: String,
+        /// Whom the link is meant for (recorded with the invitation).
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// Show who receives the organization's daily email digest, or replace them.
     Digest {
         /// Organization ID.
@@ -57,8 +83,35 @@ pub enum OrgsCmd {
 }
 
 /// Runs an organization command.
-pub async fn run(cmd: OrgsCmd, svc: &Consentry) -> anyhow::Result<()> {
+pub async fn run(cmd: OrgsCmd, svc: &Consentry, public_url: &str) -> anyhow::Result<()> {
     match cmd {
+        OrgsCmd::Invite { id, email, out } => {
+            let org = parse("organization ID", &id, OrgId::parse)?;
+            let caller = consentry_domain::Caller {
+                actor: crate::operator(),
+                ..consentry_domain::Caller::platform("cli")
+            };
+            let created = consentry_domain::Invitations::new(svc.clone(), public_url)
+                .create(&caller, org, email.as_deref())
+                .await?;
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "org_id": created.org_id.to_string(),
+                        "url": created.url,
+                        "expires_at": created.expires_at.format(&time::format_description::well_known::Rfc3339)?,
+                    })
+                );
+            } else {
+                println!("{}", created.url);
+                println!(
+                    "Send this link to the organization's first admin; it works once, until {}.",
+                    consentry_certs::utc_minutes(created.expires_at)
+                );
+            }
+            Ok(())
+        }
         OrgsCmd::Digest { id, set, out } => {
             let org = parse("organization ID", &id, OrgId::parse)?;
             let mail = consentry_domain::Mail::new(svc.clone());
@@ -105,8 +158,29 @@ pub async fn run(cmd: OrgsCmd, svc: &Consentry) -> anyhow::Result<()> {
             Ok(())
         }
         OrgsCmd::List(o) => output::orgs(&svc.organizations().await?, o.json),
-        OrgsCmd::Create { name, modules, out } => {
-            let org = svc.create_organization(&name, &modules).await?;
+        OrgsCmd::Services { id, set, out } => {
+            let id = parse("organization ID", &id, OrgId::parse)?;
+            let org = svc.set_organization_services(id, &set).await?;
+            record(
+                svc,
+                Some(id),
+                AuditAction::OrganizationUpdated,
+                format!("organization:{id}"),
+                serde_json::json!({ "services": org.services }),
+            )
+            .await;
+            output::orgs(&[org], out.json)
+        }
+        OrgsCmd::Create {
+            name,
+            modules,
+            services,
+            out,
+        } => {
+            let mut org = svc.create_organization(&name, &modules).await?;
+            if !services.is_empty() {
+                org = svc.set_organization_services(org.id, &services).await?;
+            }
             record(
                 svc,
                 Some(org.id),

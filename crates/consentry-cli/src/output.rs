@@ -188,12 +188,13 @@ pub fn orgs(list: &[Organization], as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return json(list);
     }
-    let mut t = table(&["id", "name", "modules", "created"]);
+    let mut t = table(&["id", "name", "modules", "services", "created"]);
     for o in list {
         t.add_row(vec![
             o.id.to_string(),
             o.name.clone(),
             o.modules.iter().cloned().collect::<Vec<_>>().join(", "),
+            o.services.iter().cloned().collect::<Vec<_>>().join(", "),
             o.created_at.date().to_string(),
         ]);
     }
@@ -212,6 +213,7 @@ pub fn tenants(list: &[Tenant], as_json: bool) -> anyhow::Result<()> {
         "name",
         "cloud",
         "organization",
+        "verified",
     ]);
     for x in list {
         t.add_row(vec![
@@ -220,6 +222,10 @@ pub fn tenants(list: &[Tenant], as_json: bool) -> anyhow::Result<()> {
             x.display_name.clone(),
             x.cloud.to_string(),
             x.org_id.to_string(),
+            match x.verified {
+                Some(v) => format!("{} ({})", consentry_certs::utc_minutes(v.at), v.by.as_str()),
+                None => "no (typed)".into(),
+            },
         ]);
     }
     println!("{t}");

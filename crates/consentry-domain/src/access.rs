@@ -100,6 +100,10 @@ pub enum Action {
     ReadAudit,
     /// Create or delete organizations and operator accounts: the platform operator only.
     ManagePlatform,
+    /// Connect a tenant by typing its ID and domain (unverified): the platform operator only. An
+    /// organization administrator connects a tenant by consenting ([`Action::ManageProfiles`]),
+    /// which proves the tenant is theirs.
+    ConnectTypedTenant,
 }
 
 impl Action {
@@ -114,6 +118,7 @@ impl Action {
             }
             Action::ManagePlatform => "create or delete organizations and operator accounts",
             Action::ReadAudit => "read the audit log",
+            Action::ConnectTypedTenant => "connect a tenant by typing its ID",
         }
     }
 }
@@ -200,6 +205,9 @@ impl Caller {
                 "only the platform operator may {}; ask them to do it",
                 action.words()
             ))),
+            (Action::ConnectTypedTenant, _) => Err(DomainError::Forbidden(
+                "a tenant is connected by consenting, which proves it is your organization's: click \"Connect a Microsoft tenant\" on the console's Tenants page and sign in as an administrator of the tenant (only the platform operator connects a tenant by typing its ID)".into(),
+            )),
             (_, Role::Admin) => Ok(()),
             // A viewer reads, but not the audit log: "which may only read" would contradict it.
             (Action::ReadAudit, Role::Viewer) => Err(DomainError::Forbidden(format!(
@@ -227,7 +235,8 @@ mod tests {
         }
     }
 
-    const ACTIONS: [Action; 7] = [
+    const ACTIONS: [Action; 8] = [
+        Action::ConnectTypedTenant,
         Action::Read,
         Action::Reauthorize,
         Action::Check,
@@ -269,7 +278,7 @@ mod tests {
         let admin = org_caller(a, Role::Admin);
         let viewer = org_caller(a, Role::Viewer);
         for act in ACTIONS {
-            let admin_ok = act != Action::ManagePlatform;
+            let admin_ok = !matches!(act, Action::ManagePlatform | Action::ConnectTypedTenant);
             let viewer_ok = act == Action::Read;
             assert_eq!(admin.may(act, Some(a)).is_ok(), admin_ok, "admin {act:?}");
             assert_eq!(
@@ -313,6 +322,17 @@ mod tests {
                 .may(Action::ReadAudit, Some(a))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn an_organization_administrator_is_sent_to_connect_by_consenting() {
+        let a = OrgId::new_random();
+        match org_caller(a, Role::Admin).may(Action::ConnectTypedTenant, Some(a)) {
+            Err(DomainError::Forbidden(m)) => {
+                assert!(m.contains("Connect a Microsoft tenant"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -13,10 +13,12 @@ pub mod account;
 pub mod audit;
 pub mod campaigns;
 pub mod check;
+pub mod connect;
 pub mod error;
 pub mod evidence;
 pub mod graph_tokens;
 pub mod ids;
+pub mod invitations;
 pub mod keys;
 pub mod mail;
 pub mod microsoft_sign_in;
@@ -50,6 +52,7 @@ pub use check::{
     CheckOutcome, CheckPolicy, CheckStats, CheckStatsSnapshot, CheckTrigger, Checker,
     CredentialsFinding, StatusChange, StatusObserver,
 };
+pub use connect::{ConnectOutcome, ConnectStarted, TenantConnector};
 pub use consentry_catalog as catalog;
 pub use error::DomainError;
 pub use evidence::{
@@ -63,6 +66,7 @@ pub use ids::{
     ApiKeyId, AppId, CampaignId, CloudKey, DomainName, EmailAddress, EmailId, InvalidId, ObjectId,
     OrgId, ProfileId, ScanProfileId, Scope, TenantId, TenantRef, Thumbprint, Upn, WebhookId,
 };
+pub use invitations::{CreatedInvitation, InvitationView, Invitations};
 pub use keys::{ApiKeys, NewApiKey};
 pub use mail::{
     DeliveryFailure, DigestRecipients, EmailContent, InvalidEmails, Mail, OutboxMessage, Outgoing,
@@ -71,15 +75,16 @@ pub use mail::{
 pub use microsoft_sign_in::{MicrosoftSignIn, SignInRules};
 pub use model::*;
 pub use platform::{
-    AccessToken, ClientRef, ConsoleSignInRequest, Grants, IdentityPlatform, Memberships,
-    MicrosoftSignedIn, PlatformCause, PlatformError, Refreshed, SignInRequest, SignedIn, TenantAt,
-    TenantCloud, VivaEngageFacts,
+    AccessToken, ClientRef, ConsentrySignIn, ConsoleSignInRequest, Grants, IdentityPlatform,
+    Memberships, MicrosoftSignedIn, OrganizationFacts, PlatformCause, PlatformError, Refreshed,
+    SignInRequest, SignedIn, TenantAt, TenantCloud, VivaEngageFacts,
 };
 pub use ports::{
     ApiKey, ApiKeyStore, Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow,
-    CheckSchedule, EmailKind, EmailRecord, EmailState, LeasedCheck, LeasedEmail, MailStore,
-    NewCampaignTenant, NewEmail, RolloutMember, RolloutStore, ScheduleStore, ThrottleEntry,
-    ThrottleStore, Webhook, WebhookDelivery, WebhookStore,
+    CheckSchedule, ConnectStep, ConnectionStore, EmailKind, EmailRecord, EmailState, Invitation,
+    InvitationStore, LeasedCheck, LeasedEmail, MailStore, NewCampaignTenant, NewEmail,
+    PendingConnection, RolloutMember, RolloutStore, ScheduleStore, ThrottleEntry, ThrottleStore,
+    Webhook, WebhookDelivery, WebhookStore,
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use ports::{EntraIdentity, MemberRule, MicrosoftSignInStore, SignInAttempt};

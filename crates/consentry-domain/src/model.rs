@@ -22,6 +22,10 @@ pub struct Organization {
     pub name: String,
     /// Subscription modules (catalog module keys, e.g. `planner`), which gate selectable functions.
     pub modules: BTreeSet<String>,
+    /// The services it subscribes to (catalog service keys, migration 0018): connecting a tenant
+    /// offers their app types first.
+    #[serde(default)]
+    pub services: BTreeSet<String>,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -46,6 +50,50 @@ pub struct Tenant {
     /// When it was connected.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Whether it is proved to be the organization's (migration 0018): `None` for a tenant
+    /// connected by typing its ID (the CLI, the platform operator), until a consent in it proves it.
+    #[serde(default)]
+    pub verified: Option<TenantVerification>,
+}
+
+/// What proved that a tenant is its organization's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantVerification {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// How.
+    pub by: VerifiedBy,
+}
+
+/// How a tenant was proved to be its organization's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VerifiedBy {
+    /// An administrator of the tenant signed in and gave Consentry's app administrator consent
+    /// ("Connect a Microsoft tenant").
+    Consent,
+    /// A re-authorization of one of its app profiles completed: an account of the tenant consented.
+    Reauthorization,
+}
+
+impl VerifiedBy {
+    /// Stable name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Consent => "consent",
+            Self::Reauthorization => "reauthorization",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Consent, Self::Reauthorization]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
 }
 
 /// The account that gave consent.

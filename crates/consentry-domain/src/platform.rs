@@ -8,7 +8,7 @@ use consentry_catalog::UserFacts;
 use secrecy::{SecretSlice, SecretString};
 use time::OffsetDateTime;
 
-use crate::ids::{AppId, CloudKey, ObjectId, TenantId, Upn};
+use crate::ids::{AppId, CloudKey, DomainName, ObjectId, TenantId, Upn};
 use crate::status::StatusReason;
 
 /// Which app registration a call acts as.
@@ -99,6 +99,33 @@ pub struct SignInRequest {
     pub scopes: Vec<String>,
     /// Pre-fills the username.
     pub login_hint: Option<String>,
+}
+
+/// An OpenID Connect sign-in with Consentry's own app ([`ClientRef::Consentry`]) at the
+/// `organizations` authority (any work or school account, whatever its tenant), with
+/// `prompt=select_account`, returning to `redirect_uri`. Asks `openid profile User.Read`.
+#[derive(Debug, Clone)]
+pub struct ConsentrySignIn {
+    /// Opaque state (single use).
+    pub state: String,
+    /// Nonce to find in the id_token.
+    pub nonce: String,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// Where Microsoft sends the browser back (registered on Consentry's app).
+    pub redirect_uri: String,
+}
+
+/// What Microsoft Graph says of a tenant's organization (`GET /organization`, read with Consentry's
+/// app's `Organization.Read.All` application permission).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationFacts {
+    /// The tenant ID.
+    pub id: TenantId,
+    /// Its display name.
+    pub display_name: String,
+    /// Its verified domains, the default one first.
+    pub verified_domains: Vec<DomainName>,
 }
 
 /// A consenting user's sign-in, redeemed.
@@ -375,6 +402,34 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
 
     /// The URL of the authorization (sign-in) page returning to Consentry's callback.
     fn sign_in_url(&self, req: &SignInRequest) -> String;
+
+    /// The URL of a sign-in with Consentry's own app at the `organizations` authority (connecting a
+    /// tenant: the tenant is not known until the administrator signed in).
+    fn consentry_sign_in_url(&self, req: &ConsentrySignIn) -> String;
+
+    /// Redeems the code of a [`consentry_sign_in_url`](Self::consentry_sign_in_url) sign-in at the
+    /// `organizations` authority; the ID token is verified (signature, issuer of its own `tid`,
+    /// audience, validity) and [`SignedIn::tenant`] is its `tid`.
+    async fn redeem_consentry_sign_in(
+        &self,
+        code: &str,
+        code_verifier: &SecretString,
+        redirect_uri: &str,
+    ) -> Result<SignedIn, PlatformError>;
+
+    /// The URL of the v2 admin-consent page for Consentry's own app in `tenant`, returning to
+    /// `redirect_uri` (Graph's `.default`: the application permissions registered on the app).
+    fn consentry_admin_consent_url(
+        &self,
+        tenant: TenantId,
+        state: &str,
+        redirect_uri: &str,
+    ) -> String;
+
+    /// Reads the tenant's organization (ID, display name, verified domains) from Graph with
+    /// Consentry's own app (client credentials in the tenant): it works only once the tenant
+    /// consented to the app.
+    async fn organization(&self, tenant: TenantId) -> Result<OrganizationFacts, PlatformError>;
 
     /// Interprets an error returned on Consentry's callback (`error`, `error_description`, `error_subcode`
     /// query parameters of Microsoft's redirect).

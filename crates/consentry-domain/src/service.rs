@@ -214,6 +214,7 @@ impl Consentry {
             id: OrgId::new_random(),
             name: check_name("name", name)?,
             modules: self.check_modules(modules)?,
+            services: BTreeSet::new(),
             created_at: self.clock.now(),
         };
         self.store
@@ -253,6 +254,36 @@ impl Consentry {
     ) -> Result<Organization, DomainError> {
         let mut org = self.organization(id).await?;
         org.modules = self.check_modules(modules)?;
+        self.store.update_organization(&org).await?;
+        Ok(org)
+    }
+
+    /// Changes the services an organization subscribes to (catalog service keys).
+    pub async fn set_organization_services(
+        &self,
+        id: OrgId,
+        services: &[String],
+    ) -> Result<Organization, DomainError> {
+        let mut org = self.organization(id).await?;
+        let mut out = BTreeSet::new();
+        for s in services.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            if self.catalog.service(s).is_none() {
+                return Err(DomainError::invalid(
+                    "services",
+                    format!(
+                        "unknown service {s:?}; the catalog's services are: {}",
+                        self.catalog
+                            .services
+                            .iter()
+                            .map(|s| s.key.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            out.insert(s.to_string());
+        }
+        org.services = out;
         self.store.update_organization(&org).await?;
         Ok(org)
     }
@@ -317,6 +348,7 @@ impl Consentry {
             display_name,
             cloud,
             created_at: self.clock.now(),
+            verified: None,
         };
         self.store
             .insert_tenant(&tenant)

@@ -213,6 +213,31 @@ impl OAuth2PermissionGrant {
     }
 }
 
+/// A tenant's organization (`GET /organization`, entra-facts §4.2).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    /// The tenant ID.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Verified domains.
+    #[serde(default)]
+    pub verified_domains: Vec<VerifiedDomain>,
+}
+
+/// One of an organization's verified domains.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedDomain {
+    /// The domain name.
+    pub name: String,
+    /// The tenant's default domain (the primary domain).
+    #[serde(default)]
+    pub is_default: Option<bool>,
+}
+
 /// The signed-in user (`GET /me`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -498,6 +523,16 @@ impl EntraClient {
         let filter = format!("clientId eq '{client_sp_id}'");
         let url = self.graph_url(&["oauth2PermissionGrants"], &[("$filter", &filter)]);
         self.graph_collection(token, url).await
+    }
+
+    /// The token's tenant's organization: ID, display name and verified domains (with
+    /// `Organization.Read.All`, or delegated `User.Read`).
+    pub async fn organization(
+        &self,
+        token: &SecretString,
+    ) -> Result<Vec<Organization>, EntraError> {
+        self.graph_collection(token, self.graph_url(&["organization"], &[]))
+            .await
     }
 
     /// The signed-in user (delegated tokens only).

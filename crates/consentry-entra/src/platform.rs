@@ -21,9 +21,10 @@ use async_trait::async_trait;
 use consentry_catalog::{Catalog, UserFacts};
 use consentry_certs::ClientCertificate;
 use consentry_domain::{
-    AccessToken, AppId, AppliedPolicy, ClientRef, CloudKey, EvidenceUnavailable, Grants,
-    IdentityPlatform, ObjectId, PlatformCause, PlatformError, Refreshed, SignInLogEntry,
-    SignInLogQuery, SignInRequest, SignedIn, TenantAt, TenantCloud, TenantId, Upn, VivaEngageFacts,
+    AccessToken, AppId, AppliedPolicy, ClientRef, CloudKey, ConsentrySignIn, DomainName,
+    EvidenceUnavailable, Grants, IdentityPlatform, ObjectId, OrganizationFacts, PlatformCause,
+    PlatformError, Refreshed, SignInLogEntry, SignInLogQuery, SignInRequest, SignedIn, TenantAt,
+    TenantCloud, TenantId, Upn, VivaEngageFacts,
 };
 
 /// How many sign-in log entries one evidence read asks for (the failures among them are kept).
@@ -372,6 +373,91 @@ impl EntraPlatform {
         &self.redirect_uri
     }
 
+    /// Redeems an authorization code at `tenant` (a GUID, or `organizations`) of the cloud `side`
+    /// (`cloud`) and verifies the ID token for it: shared by re-authorization sign-ins and
+    /// Consentry's own sign-in.
+    #[allow(clippy::too_many_arguments)]
+    async fn redeem_at(
+        &self,
+        side: &CloudSide,
+        cloud: &CloudKey,
+        tenant: &str,
+        client: &ClientRef,
+        code: &str,
+        code_verifier: &SecretString,
+        redirect_uri: &str,
+        scopes: &[String],
+    ) -> Result<SignedIn, PlatformError> {
+        let (client_id, credential) = self.credential(cloud, client)?;
+        let code = SecretString::from(code.to_owned());
+        // Not retried: a code is single-use, so a retry after a lost answer fails with 54005.
+        let token = side
+            .client
+            .redeem_code(
+                tenant,
+                &client_id,
+                &credential,
+                &code,
+                redirect_uri,
+                code_verifier,
+                scopes,
+            )
+            .await
+            .map_err(|e| platform_error(&e))?;
+        // The ID token is verified before any claim is used (openid is always requested).
+        let id_token = token
+            .id_token
+            .as_deref()
+            .ok_or_else(|| id_token_error(&IdTokenError::Missing))?;
+        let (id_claims, _) = side
+            .id_tokens
+            .verify(
+                &side.client,
+                id_token,
+                &IdTokenExpectations {
+                    tenant,
+                    client_id: &client_id,
+                    now: self.clock.now(),
+                },
+            )
+            .await
+            .map_err(|e| id_token_error(&e))?;
+        let id_claims = Some(id_claims);
+        // Only for `ipaddr` (see the module documentation); never for identity.
+        let at_claims = token.access_token_claims().ok().map(|c| TokenClaims {
+            ipaddr: c.ipaddr,
+            ..TokenClaims::default()
+        });
+        let (idc, atc) = (id_claims.as_ref(), at_claims.as_ref());
+        let oid = first(idc, atc, |c| c.oid.as_deref()).ok_or_else(|| {
+            protocol_error("the sign-in's tokens carry no `oid` claim: the user cannot be identified; report it with the tenant ID".into())
+        })?;
+        let object_id = ObjectId::parse(oid)
+            .map_err(|e| protocol_error(format!("the sign-in's `oid` claim is unusable: {e}")))?;
+        let tid = first(idc, atc, |c| c.tid.as_deref()).ok_or_else(|| {
+            protocol_error("the sign-in's tokens carry no `tid` claim: the tenant cannot be confirmed; report it".into())
+        })?;
+        let signed_tenant = TenantId::parse(tid)
+            .map_err(|e| protocol_error(format!("the sign-in's `tid` claim is unusable: {e}")))?;
+        let upn = first(idc, atc, TokenClaims::user_principal).ok_or_else(|| {
+            protocol_error("the sign-in's tokens carry neither `upn` nor `preferred_username`: the user's sign-in name is unknown".into())
+        })?;
+        let upn = Upn::parse(upn)
+            .map_err(|e| protocol_error(format!("the sign-in's user name is unusable: {e}")))?;
+        let ip = first(idc, atc, |c| c.ipaddr.as_deref()).and_then(|s| s.parse::<IpAddr>().ok());
+        let nonce = idc.and_then(|c| c.nonce.clone());
+        Ok(SignedIn {
+            object_id,
+            upn,
+            ip,
+            tenant: signed_tenant,
+            nonce,
+            granted_scopes: side.short_scopes(&token),
+            access_token: token.access_token,
+            refresh_token: token.refresh_token,
+        })
+    }
+
     /// The client ID and credential a [`ClientRef`] stands for in a cloud.
     fn credential(
         &self,
@@ -667,74 +753,94 @@ impl IdentityPlatform for EntraPlatform {
         scopes: &[String],
     ) -> Result<SignedIn, PlatformError> {
         let side = self.side(&tenant.cloud)?;
-        let (client_id, credential) = self.credential(&tenant.cloud, client)?;
-        let code = SecretString::from(code.to_owned());
-        // Not retried: a code is single-use, so a retry after a lost answer fails with 54005.
-        let token = side
-            .client
-            .redeem_code(
-                &tenant.id.to_string(),
-                &client_id,
-                &credential,
-                &code,
-                &self.redirect_uri,
-                code_verifier,
-                scopes,
-            )
+        self.redeem_at(
+            side,
+            &tenant.cloud,
+            &tenant.id.to_string(),
+            client,
+            code,
+            code_verifier,
+            &self.redirect_uri,
+            scopes,
+        )
+        .await
+    }
+
+    fn consentry_sign_in_url(&self, req: &ConsentrySignIn) -> String {
+        let Some(app) = &self.consentry_app else {
+            return self.not_configured_to(&req.redirect_uri, &req.state);
+        };
+        let authorize = AuthorizeRequest {
+            tenant: "organizations".into(),
+            client_id: app.client_id.to_string(),
+            redirect_uri: req.redirect_uri.clone(),
+            scopes: vec!["User.Read".into()],
+            state: req.state.clone(),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            login_hint: None,
+            prompt: Some(Prompt::SelectAccount),
+        };
+        match self.global().client.authorize_url(&authorize) {
+            Ok(url) => url.into(),
+            Err(e) => error_to(&req.redirect_uri, &e, &req.state),
+        }
+    }
+
+    async fn redeem_consentry_sign_in(
+        &self,
+        code: &str,
+        code_verifier: &SecretString,
+        redirect_uri: &str,
+    ) -> Result<SignedIn, PlatformError> {
+        self.redeem_at(
+            self.global(),
+            &CloudKey::global(),
+            "organizations",
+            &ClientRef::Consentry,
+            code,
+            code_verifier,
+            redirect_uri,
+            &["User.Read".to_string()],
+        )
+        .await
+    }
+
+    fn consentry_admin_consent_url(
+        &self,
+        tenant: TenantId,
+        state: &str,
+        redirect_uri: &str,
+    ) -> String {
+        let Some(app) = &self.consentry_app else {
+            return self.not_configured_to(redirect_uri, state);
+        };
+        let req = AdminConsentRequest {
+            tenant: tenant.to_string(),
+            client_id: app.client_id.to_string(),
+            redirect_uri: redirect_uri.to_owned(),
+            state: state.to_owned(),
+            scope: None,
+        };
+        match self.global().client.admin_consent_url(&req) {
+            Ok(url) => url.into(),
+            Err(e) => error_to(redirect_uri, &e, state),
+        }
+    }
+
+    async fn organization(&self, tenant: TenantId) -> Result<OrganizationFacts, PlatformError> {
+        let (client_id, credential) =
+            self.credential(&CloudKey::global(), &ClientRef::Consentry)?;
+        let token = self
+            .app_only_token(self.global(), tenant, &client_id, &credential)
             .await
             .map_err(|e| platform_error(&e))?;
-        // The ID token is verified before any claim is used (openid is always requested).
-        let id_token = token
-            .id_token
-            .as_deref()
-            .ok_or_else(|| id_token_error(&IdTokenError::Missing))?;
-        let (id_claims, _) = side
-            .id_tokens
-            .verify(
-                &side.client,
-                id_token,
-                &IdTokenExpectations {
-                    tenant: &tenant.id.to_string(),
-                    client_id: &client_id,
-                    now: self.clock.now(),
-                },
-            )
-            .await
-            .map_err(|e| id_token_error(&e))?;
-        let id_claims = Some(id_claims);
-        // Only for `ipaddr` (see the module documentation); never for identity.
-        let at_claims = token.access_token_claims().ok().map(|c| TokenClaims {
-            ipaddr: c.ipaddr,
-            ..TokenClaims::default()
-        });
-        let (idc, atc) = (id_claims.as_ref(), at_claims.as_ref());
-        let oid = first(idc, atc, |c| c.oid.as_deref()).ok_or_else(|| {
-            protocol_error("the sign-in's tokens carry no `oid` claim: the user cannot be identified; report it with the tenant ID".into())
-        })?;
-        let object_id = ObjectId::parse(oid)
-            .map_err(|e| protocol_error(format!("the sign-in's `oid` claim is unusable: {e}")))?;
-        let tid = first(idc, atc, |c| c.tid.as_deref()).ok_or_else(|| {
-            protocol_error("the sign-in's tokens carry no `tid` claim: the tenant cannot be confirmed; report it".into())
-        })?;
-        let signed_tenant = TenantId::parse(tid)
-            .map_err(|e| protocol_error(format!("the sign-in's `tid` claim is unusable: {e}")))?;
-        let upn = first(idc, atc, TokenClaims::user_principal).ok_or_else(|| {
-            protocol_error("the sign-in's tokens carry neither `upn` nor `preferred_username`: the user's sign-in name is unknown".into())
-        })?;
-        let upn = Upn::parse(upn)
-            .map_err(|e| protocol_error(format!("the sign-in's user name is unusable: {e}")))?;
-        let ip = first(idc, atc, |c| c.ipaddr.as_deref()).and_then(|s| s.parse::<IpAddr>().ok());
-        let nonce = idc.and_then(|c| c.nonce.clone());
-        Ok(SignedIn {
-            object_id,
-            upn,
-            ip,
-            tenant: signed_tenant,
-            nonce,
-            granted_scopes: side.short_scopes(&token),
-            access_token: token.access_token,
-            refresh_token: token.refresh_token,
+        let orgs = with_retry(&self.retry, || {
+            self.global().client.organization(&token.access_token)
         })
+        .await
+        .map_err(|e| platform_error(&e))?;
+        organization_facts(orgs)
     }
 
     fn console_sign_in_url(
@@ -1070,17 +1176,60 @@ impl EntraPlatform {
     /// browser straight back to the callback with an `invalid_request` error, so the failure
     /// takes the normal error path.
     fn error_to_callback(&self, e: &EntraError, state: &str) -> String {
-        tracing::warn!(error = %e, "a Microsoft URL could not be built");
-        // `new` checked that the redirect URI parses.
-        let Ok(mut url) = Url::parse(&self.redirect_uri) else {
-            return self.redirect_uri.clone();
-        };
-        url.query_pairs_mut()
-            .append_pair("error", "invalid_request")
-            .append_pair("error_description", &e.to_string())
-            .append_pair("state", state);
-        url.into()
+        error_to(&self.redirect_uri, e, state)
     }
+
+    /// Consentry's own app is not configured: the browser goes straight back to `redirect_uri`
+    /// with an error naming the missing setting (the domain refuses to start before this).
+    fn not_configured_to(&self, redirect_uri: &str, state: &str) -> String {
+        error_to(
+            redirect_uri,
+            &EntraError::Config("Consentry's own app registration is not configured".into()),
+            state,
+        )
+    }
+}
+
+/// When a Microsoft URL cannot be built (a caller bug, e.g. a short PKCE challenge), sends the
+/// browser straight back to `redirect_uri` with an `invalid_request` error, so the failure takes
+/// the normal error path.
+fn error_to(redirect_uri: &str, e: &EntraError, state: &str) -> String {
+    tracing::warn!(error = %e, "a Microsoft URL could not be built");
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return redirect_uri.to_owned();
+    };
+    url.query_pairs_mut()
+        .append_pair("error", "invalid_request")
+        .append_pair("error_description", &e.to_string())
+        .append_pair("state", state);
+    url.into()
+}
+
+/// The tenant's organization from Graph's `/organization` answer (one item).
+fn organization_facts(
+    orgs: Vec<crate::graph::Organization>,
+) -> Result<OrganizationFacts, PlatformError> {
+    let org = orgs.into_iter().next().ok_or_else(|| {
+        protocol_error("Graph's /organization answer lists no organization".into())
+    })?;
+    let id = TenantId::parse(&org.id)
+        .map_err(|e| protocol_error(format!("Graph's organization ID is not a tenant ID: {e}")))?;
+    let mut domains: Vec<(bool, DomainName)> = Vec::new();
+    for d in &org.verified_domains {
+        match DomainName::parse(&d.name) {
+            Ok(name) => domains.push((d.is_default.unwrap_or(false), name)),
+            Err(e) => {
+                tracing::warn!(error = %e, "a verified domain Graph listed is unusable; ignored")
+            }
+        }
+    }
+    // The default domain first (the primary domain); the others in Graph's order.
+    domains.sort_by_key(|(default, _)| !*default);
+    Ok(OrganizationFacts {
+        id,
+        display_name: org.display_name.unwrap_or_default(),
+        verified_domains: domains.into_iter().map(|(_, d)| d).collect(),
+    })
 }
 
 #[cfg(test)]

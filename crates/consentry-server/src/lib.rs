@@ -33,6 +33,10 @@ pub struct AppState {
     pub svc: Consentry,
     /// Re-authorization over the identity platform.
     pub reauth: Reauthorizer,
+    /// Connecting tenants by consent ("Connect a Microsoft tenant").
+    pub connect: consentry_domain::TenantConnector,
+    /// Invitations of organizations' first admins.
+    pub invitations: consentry_domain::Invitations,
     /// Digest of the operator API token.
     pub operator_token: auth::OperatorToken,
     /// Request body limit.

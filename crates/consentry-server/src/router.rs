@@ -22,6 +22,7 @@ pub fn router(state: AppState) -> Router {
             "/organizations/{id}",
             get(orgs::get).patch(orgs::patch).delete(orgs::delete),
         )
+        .route("/organizations/{id}/invitations", post(orgs::invite))
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route(
             "/tenants/{tenant}",
@@ -203,6 +204,7 @@ pub const API_ROUTES: &[&str] = &[
     "GET /api/v1/catalog/app-types/{key}",
     "GET|POST /api/v1/organizations",
     "GET|PATCH|DELETE /api/v1/organizations/{id}",
+    "POST /api/v1/organizations/{id}/invitations",
     "GET|POST /api/v1/tenants",
     "GET|DELETE /api/v1/tenants/{tenant}",
     "GET|POST /api/v1/profiles",

@@ -223,15 +223,37 @@ pub fn new_binding(tls: bool, via_link: bool) -> (String, HeaderValue) {
     } else {
         random
     };
+    let header = binding_cookie(BINDING_COOKIE, &value, "/oauth/callback", tls);
+    (value, header)
+}
+
+/// The cookie binding a tenant connection's OAuth state to the browser that started it, sent only
+/// to the connection's callback (its own name: a re-authorization in flight keeps its binding).
+pub const CONNECT_BINDING_COOKIE: &str = "consentry_connect";
+
+/// [`new_binding`] for connecting a tenant by consent ([`CONNECT_BINDING_COOKIE`]).
+pub fn new_connect_binding(tls: bool) -> (String, HeaderValue) {
+    use base64::Engine as _;
+    let raw: [u8; 32] = rand::random();
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let header = binding_cookie(
+        CONNECT_BINDING_COOKIE,
+        &value,
+        consentry_domain::connect::CONNECT_CALLBACK_PATH,
+        tls,
+    );
+    (value, header)
+}
+
+fn binding_cookie(name: &str, value: &str, path: &str, tls: bool) -> HeaderValue {
     let mut c = format!(
-        "{BINDING_COOKIE}={value}; Path=/oauth/callback; HttpOnly; SameSite=Lax; Max-Age={BINDING_MAX_AGE_SECS}"
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={BINDING_MAX_AGE_SECS}"
     );
     if tls {
         c.push_str("; Secure");
     }
     // base64url only: always a valid header value.
-    let header = HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""));
-    (value, header)
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// The start of a binding value given by a consent link (see [`new_binding`]); base64url has no `.`.

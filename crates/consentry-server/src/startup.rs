@@ -440,8 +440,16 @@ pub async fn build_state_with_clock(
             .rules()
             .map_err(StartupError::Config)?,
     );
+    let connect = consentry_domain::TenantConnector::new(
+        svc.clone(),
+        reauth.platform().clone(),
+        &cfg.public_url,
+    );
+    let invitations = consentry_domain::Invitations::new(svc.clone(), &cfg.public_url);
     Ok(AppState {
         console,
+        connect,
+        invitations,
         svc,
         reauth,
         operator_token: OperatorToken::new(&token),

@@ -59,6 +59,8 @@ pub const TABLES: &[TableSpec] = &[
     table("secrets", "profile_id, kind"),
     table("pending_authorizations", "state_hash"),
     table("microsoft_sign_in_attempts", "state_hash"),
+    table("pending_connections", "state_hash"),
+    table("invitations", "token_hash"),
     table("check_schedule", "profile_id"),
     table("webhooks", "id"),
     TableSpec {

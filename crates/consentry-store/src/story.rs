@@ -56,11 +56,14 @@ pub async fn run(store: &dyn Store) {
     mail(store).await;
     sign_in_throttle(store).await;
     microsoft_sign_in(store).await;
+    tenant_connections(store).await;
+    invitations(store).await;
 }
 
 mod accounts;
 mod audit;
 mod campaigns;
+mod connections;
 mod fixtures;
 mod mail;
 mod microsoft;
@@ -76,6 +79,7 @@ mod throttle;
 pub use accounts::*;
 pub use audit::*;
 pub use campaigns::*;
+pub use connections::*;
 pub use fixtures::*;
 pub use mail::*;
 pub use microsoft::*;

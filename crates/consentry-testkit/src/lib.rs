@@ -99,7 +99,7 @@ pub fn sim_settings(
                 .add_redirect_uri(app.client_id, callback)
                 .expect("redirect URI");
         }
-        register_console_sign_in(sim, scenario, callback);
+        register_consentry_app_callbacks(sim, scenario, callback);
     }
     for (key, client_id, secret) in scenario.vendor_apps() {
         let k = key.to_ascii_uppercase().replace('-', "_");
@@ -157,15 +157,22 @@ pub fn sim_settings(
     vars
 }
 
-/// Registers the console's "Sign in with Microsoft" callback (beside `callback`, Consentry's
+/// Registers the console's "Sign in with Microsoft" and "Connect a Microsoft tenant" callbacks (beside
+/// `callback`, Consentry's
 /// `/oauth/callback` address) on the scenario's Consentry app.
-pub fn register_console_sign_in(sim: &RunningSim, scenario: &Scenario, callback: &str) {
+pub fn register_consentry_app_callbacks(sim: &RunningSim, scenario: &Scenario, callback: &str) {
     if let Some((client_id, _)) = scenario.consentry_app() {
         let base = callback.trim_end_matches("/oauth/callback");
         sim.control()
             .add_redirect_uri(
                 client_id,
                 &format!("{base}/console/sign-in/microsoft/callback"),
+            )
+            .expect("redirect URI");
+        sim.control()
+            .add_redirect_uri(
+                client_id,
+                &format!("{base}{}", consentry_domain::connect::CONNECT_CALLBACK_PATH),
             )
             .expect("redirect URI");
     }
@@ -265,7 +272,7 @@ impl TestEnv {
                 .add_redirect_uri(*app, &format!("{base}/oauth/callback"))
                 .expect("redirect URI");
         }
-        register_console_sign_in(
+        register_consentry_app_callbacks(
             &self.sim,
             &Scenario::contoso(),
             &format!("{base}/oauth/callback"),

@@ -136,6 +136,7 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         display_name: "Contoso".into(),
         cloud: consentry_domain::CloudKey::global(),
         created_at: now,
+        verified: None,
     };
     store.insert_tenant(&contoso).await.unwrap();
     let working = working_profile(&contoso, &catalog);
@@ -174,6 +175,23 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
         .unwrap();
     let pending = story::full_pending(full.id, now);
     store.put_pending(&pending).await.unwrap();
+    // A tenant connection waiting for Microsoft's answer, and invitations (one used).
+    consentry_domain::ConnectionStore::put_pending_connection(
+        &store,
+        &consentry_domain::PendingConnection {
+            state_hash: consentry_domain::reauth::state_hash("copy connection state"),
+            org_id: org.id,
+            started_by: consentry_domain::Actor::Operator("console:copy".into()),
+            step: consentry_domain::ConnectStep::AdminConsent,
+            tenant_id: Some(other.id),
+            created_at: now,
+            expires_at: now + time::Duration::minutes(10),
+            secrets: SecretSlice::from(b"{\"code_verifier\":\"v\"}".to_vec()),
+        },
+    )
+    .await
+    .unwrap();
+    story::invitations(&store).await;
     let leased = store
         .lease_due_checks("copy-test", now, 10, time::Duration::minutes(10))
         .await

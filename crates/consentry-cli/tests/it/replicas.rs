@@ -327,6 +327,7 @@ async fn seed(
             id: OrgId::new_random(),
             name: format!("Replica customer {i}"),
             modules: BTreeSet::new(),
+            services: BTreeSet::new(),
             created_at: now,
         };
         store.insert_organization(&org).await.unwrap();
@@ -343,6 +344,7 @@ async fn seed(
             display_name: format!("Replica tenant {i}"),
             cloud: consentry_domain::CloudKey::global(),
             created_at: now,
+            verified: None,
         };
         store.insert_tenant(&tenant).await.unwrap();
         for (app_type, service) in APP_TYPES {

@@ -35,6 +35,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ADMIN: &str = "admin@contoso.onmicrosoft.com";
 const GROUP_OWNER: &str = "group.owner@contoso.onmicrosoft.com";
+const FABRIKAM_ADMIN: &str = "admin@fabrikam.onmicrosoft.com";
+const FABRIKAM_PASSWORD: &str = "Demo-Fabrikam-Passw0rd!";
 const OPERATOR: &str = "operator";
 const OPERATOR_PASSWORD: &str = "console-operator-password";
 
@@ -156,6 +158,9 @@ fn normalize(path: &str) -> String {
         })
         .collect();
     if path.starts_with("/consent/") && parts.len() == 4 {
+        parts[3] = "{token}".into();
+    }
+    if path.starts_with("/console/invitations/") && parts.len() == 4 {
         parts[3] = "{token}".into();
     }
     if path.starts_with("/campaign/") && parts.len() == 3 {
@@ -766,6 +771,8 @@ async fn the_console_story_in_chromium() {
         "/console/scan-profiles/{id}",
         "/console/scan-profiles/{id}/edit",
         "/console/tenants/{id}/email",
+        "/console/tenants/connect/callback",
+        "/console/invitations/{token}",
         "/console/organizations/{id}/audit",
         "/console/no-such-page",
         "/consent/{id}/{token}",
@@ -1303,6 +1310,35 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     s.goto(&format!("/console/profiles/{hybrid}")).await;
     s.shot("narrow-profile").await;
 
+    // Connect the fabrikam tenant by consenting as its administrator, then create two of the
+    // offered app profiles.
+    s.goto("/console").await;
+    s.click("#connect-tenant").await;
+    s.at_microsoft_as(FABRIKAM_ADMIN, FABRIKAM_PASSWORD, true, "connect")
+        .await;
+    s.wait("#offer").await;
+    s.audit("connected").await;
+    let body = s.text().await;
+    assert!(
+        body.contains("Tenant connected") && body.contains("fabrikam.onmicrosoft.com"),
+        "{body}"
+    );
+    s.shot("tenant-connected").await;
+    for css in ["#offer-1", "#offer-2"] {
+        s.c.find(Locator::Css(css))
+            .await
+            .expect(css)
+            .click()
+            .await
+            .expect("tick");
+    }
+    s.click("#create-offered").await;
+    s.wait("#profiles").await;
+    s.audit("offered-profiles").await;
+    let body = s.text().await;
+    assert!(body.contains("fabrikam.onmicrosoft.com"), "{body}");
+    s.shot("offered-profiles").await;
+
     // Sign out: the session ends.
     s.click("header.top button[type=submit]").await;
     s.wait("#password").await;
@@ -1310,6 +1346,33 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     s.goto("/console").await;
     s.wait("#password").await;
     s.audit("end").await;
+
+    // An invitation of the organization's first admin: the link's page and its form, which
+    // creates the account and signs it in.
+    let org = s.env.state.svc.organizations().await.expect("orgs")[0].id;
+    let invitation = s
+        .env
+        .state
+        .invitations
+        .create(&consentry_domain::Caller::platform("test"), org, None)
+        .await
+        .expect("invitation");
+    let path = invitation
+        .url
+        .strip_prefix(&s.env.base)
+        .expect("a link to this console")
+        .to_string();
+    s.goto(&path).await;
+    s.wait("#invitation").await;
+    s.shot("invitation").await;
+    s.fill("#username", "invited.admin").await;
+    s.fill("#password", "invited-admin-password").await;
+    s.fill("#confirm", "invited-admin-password").await;
+    s.click("#create-account").await;
+    s.wait("header.top").await;
+    s.audit("invited").await;
+    assert!(s.text().await.contains("invited.admin"));
+    s.shot("invited-signed-in").await;
 
     s.close().await
 }

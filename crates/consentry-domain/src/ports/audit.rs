@@ -44,6 +44,11 @@ pub enum AuditAction {
     TenantCreated,
     /// A tenant was disconnected.
     TenantDeleted,
+    /// A tenant was proved to be its organization's (a consent in it).
+    TenantVerified,
+    /// A tenant connected by typing its ID was removed because an administrator of the tenant
+    /// connected it by consent elsewhere (the entry names no other organization).
+    TenantSuperseded,
     /// An app profile was created.
     ProfileCreated,
     /// An app profile was deleted.
@@ -60,6 +65,8 @@ pub enum AuditAction {
     AccountCreated,
     /// An operator account was deleted.
     AccountDeleted,
+    /// An invitation of an organization's first admin was created.
+    InvitationCreated,
     /// The master key was rotated (platform level).
     MasterKeyRotated,
     /// The old master key was retired (platform level).
@@ -89,6 +96,8 @@ impl AuditAction {
         Self::OrganizationDeleted,
         Self::TenantCreated,
         Self::TenantDeleted,
+        Self::TenantVerified,
+        Self::TenantSuperseded,
         Self::ProfileCreated,
         Self::ProfileDeleted,
         Self::WebhookCreated,
@@ -97,6 +106,7 @@ impl AuditAction {
         Self::ApiKeyRevoked,
         Self::AccountCreated,
         Self::AccountDeleted,
+        Self::InvitationCreated,
         Self::MasterKeyRotated,
         Self::MasterKeyRetired,
         Self::CampaignStarted,
@@ -121,6 +131,8 @@ impl AuditAction {
             Self::OrganizationDeleted => "organization_deleted",
             Self::TenantCreated => "tenant_created",
             Self::TenantDeleted => "tenant_deleted",
+            Self::TenantVerified => "tenant_verified",
+            Self::TenantSuperseded => "tenant_superseded",
             Self::ProfileCreated => "profile_created",
             Self::ProfileDeleted => "profile_deleted",
             Self::WebhookCreated => "webhook_created",
@@ -129,6 +141,7 @@ impl AuditAction {
             Self::ApiKeyRevoked => "api_key_revoked",
             Self::AccountCreated => "account_created",
             Self::AccountDeleted => "account_deleted",
+            Self::InvitationCreated => "invitation_created",
             Self::MasterKeyRotated => "master_key_rotated",
             Self::MasterKeyRetired => "master_key_retired",
             Self::CampaignStarted => "campaign_started",

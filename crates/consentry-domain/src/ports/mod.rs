@@ -7,6 +7,8 @@ pub mod accounts;
 pub mod audit;
 pub mod campaigns;
 pub mod clock;
+pub mod connections;
+pub mod invitations;
 pub mod keys;
 pub mod mail;
 pub mod microsoft;
@@ -28,6 +30,8 @@ pub use self::campaigns::{
     Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow, NewCampaignTenant,
 };
 pub use self::clock::{Clock, OffsetClock, SystemClock};
+pub use self::connections::{ConnectStep, ConnectionStore, PendingConnection};
+pub use self::invitations::{Invitation, InvitationStore};
 pub use self::keys::{ApiKey, ApiKeyStore};
 pub use self::mail::{EmailKind, EmailRecord, EmailState, LeasedEmail, MailStore, NewEmail};
 pub use self::microsoft::{EntraIdentity, MemberRule, MicrosoftSignInStore, SignInAttempt};
@@ -59,6 +63,8 @@ pub trait Store:
     + CampaignStore
     + ThrottleStore
     + MicrosoftSignInStore
+    + ConnectionStore
+    + InvitationStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -132,6 +132,9 @@ impl Reauthorizer {
             .store()
             .delete_pending(&pending.state_hash)
             .await?;
+        // A consent in the tenant proves it is the organization's: a tenant connected by typing
+        // its ID is verified by its first completed re-authorization.
+        verify_tenant(&self.core, &profile, &pending.started_by).await?;
         Ok(CallbackOutcome::Completed { profile })
     }
 
@@ -417,6 +420,35 @@ fn record_consent(
     profile.last_checked_at = Some(now);
     profile.updated_at = now;
     reason
+}
+
+/// Marks the profile's tenant verified after a completed re-authorization (a consent in the
+/// tenant proves it), with an audit entry when it changed.
+async fn verify_tenant(
+    core: &crate::service::Consentry,
+    profile: &crate::model::AppProfile,
+    actor: &crate::model::Actor,
+) -> Result<(), DomainError> {
+    let verification = crate::model::TenantVerification {
+        at: core.clock().now(),
+        by: crate::model::VerifiedBy::Reauthorization,
+    };
+    if core
+        .store()
+        .verify_tenant(profile.tenant_id, &verification)
+        .await?
+    {
+        core.audit()
+            .record(
+                actor,
+                Some(profile.org_id),
+                crate::audit::AuditAction::TenantVerified,
+                format!("tenant:{}", profile.tenant_id),
+                serde_json::json!({ "by": "reauthorization", "profile": profile.id.to_string() }),
+            )
+            .await;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ pub const SERVICE_KEY: &str = "service_key";
         super::orgs::delete,
         super::orgs::get_microsoft_sign_in,
         super::orgs::put_microsoft_sign_in,
+        super::orgs::invite,
         super::tenants::list,
         super::tenants::create,
         super::tenants::get,

@@ -1,4 +1,5 @@
-//! Organizations: `GET|POST /api/v1/organizations`, `GET|PATCH|DELETE /api/v1/organizations/{id}`.
+//! Organizations: `GET|POST /api/v1/organizations`, `GET|PATCH|DELETE /api/v1/organizations/{id}`,
+//! `POST /api/v1/organizations/{id}/invitations` (inviting its first admin).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,14 +21,22 @@ pub struct CreateOrg {
     /// Subscription modules (catalog module keys, e.g. `planner`).
     #[serde(default)]
     modules: Vec<String>,
+    /// The services it subscribes to (catalog service keys): connecting a tenant offers their app
+    /// types, checked.
+    #[serde(default)]
+    services: Vec<String>,
 }
 
 /// Body of `PATCH /organizations/{id}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchOrg {
-    /// The subscription modules from now on (catalog module keys).
-    modules: Vec<String>,
+    /// The subscription modules from now on (catalog module keys); absent: unchanged.
+    #[serde(default)]
+    modules: Option<Vec<String>>,
+    /// The subscribed services from now on (catalog service keys); absent: unchanged.
+    #[serde(default)]
+    services: Option<Vec<String>>,
 }
 
 /// Lists organizations.
@@ -68,17 +77,23 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateOrg>,
 ) -> ApiResult<(StatusCode, ApiJson<Organization>)> {
     c.may(Action::ManagePlatform, None)?;
-    let org = st
+    let mut org = st
         .svc
         .create_organization(&body.name, &body.modules)
         .await?;
+    if !body.services.is_empty() {
+        org = st
+            .svc
+            .set_organization_services(org.id, &body.services)
+            .await?;
+    }
     super::audit::record(
         &st,
         &c.actor,
         Some(org.id),
         AuditAction::OrganizationCreated,
         format!("organization:{}", org.id),
-        serde_json::json!({ "name": org.name, "modules": org.modules }),
+        serde_json::json!({ "name": org.name, "modules": org.modules, "services": org.services }),
     )
     .await;
     Ok((StatusCode::CREATED, ApiJson(org)))
@@ -105,7 +120,7 @@ pub async fn get(
     Ok(ApiJson(st.svc.organization(id).await?))
 }
 
-/// Changes an organization's modules.
+/// Changes an organization's modules and subscribed services.
 #[utoipa::path(
     patch,
     operation_id = "updateOrganization",
@@ -114,8 +129,8 @@ pub async fn get(
     params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
     request_body = PatchOrg,
     responses(
-        (status = OK, description = "The organization with its new modules", body = Organization),
-        (status = UNPROCESSABLE_ENTITY, description = "A module is not in the catalog (`invalid`)", body = crate::api::openapi::ErrorResponse),
+        (status = OK, description = "The organization with its new modules and services", body = Organization),
+        (status = UNPROCESSABLE_ENTITY, description = "A module or service is not in the catalog, or neither is given (`invalid`)", body = crate::api::openapi::ErrorResponse),
     )
 )]
 pub async fn patch(
@@ -126,14 +141,27 @@ pub async fn patch(
 ) -> ApiResult<ApiJson<Organization>> {
     let id = parse_id("id", &id, OrgId::parse)?;
     c.may(Action::ManageSettings, Some(id))?;
-    let org = st.svc.set_organization_modules(id, &body.modules).await?;
+    if body.modules.is_none() && body.services.is_none() {
+        return Err(consentry_domain::DomainError::invalid(
+            "modules",
+            "give the modules, the services or both to change",
+        )
+        .into());
+    }
+    let mut org = st.svc.organization(id).await?;
+    if let Some(modules) = &body.modules {
+        org = st.svc.set_organization_modules(id, modules).await?;
+    }
+    if let Some(services) = &body.services {
+        org = st.svc.set_organization_services(id, services).await?;
+    }
     super::audit::record(
         &st,
         &c.actor,
         Some(id),
         AuditAction::OrganizationUpdated,
         format!("organization:{id}"),
-        serde_json::json!({ "modules": org.modules }),
+        serde_json::json!({ "modules": org.modules, "services": org.services }),
     )
     .await;
     Ok(ApiJson(org))
@@ -239,4 +267,57 @@ pub async fn put_microsoft_sign_in(
     )
     .await;
     Ok(ApiJson(body))
+}
+
+/// Body of `POST /organizations/{id}/invitations`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    /// Whom the link is meant for (recorded; the link is not emailed: send it yourself).
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// A new invitation: the single-use link, shown only in this answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct InvitationCreated {
+    /// The organization.
+    org_id: String,
+    /// The link to send to the organization's first admin: opening it lets them choose a user
+    /// name and password for an organization-admin account. Single use.
+    url: String,
+    /// When the link expires (72 hours).
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: time::OffsetDateTime,
+}
+
+/// Invites an organization's first admin (platform operator only).
+#[utoipa::path(
+    post,
+    operation_id = "createInvitation",
+    path = "/api/v1/organizations/{id}/invitations",
+    tag = "organizations",
+    params(("id" = consentry_domain::OrgId, Path, description = "The organization's ID")),
+    request_body = CreateInvitation,
+    responses(
+        (status = CREATED, description = "The single-use link (shown once)", body = InvitationCreated),
+        (status = UNPROCESSABLE_ENTITY, description = "The email address is not acceptable (`invalid`)", body = crate::api::openapi::ErrorResponse),
+    )
+)]
+pub async fn invite(
+    State(st): State<AppState>,
+    ApiCaller(c): ApiCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CreateInvitation>,
+) -> ApiResult<(StatusCode, ApiJson<InvitationCreated>)> {
+    let id = parse_id("id", &id, OrgId::parse)?;
+    let created = st.invitations.create(&c, id, body.email.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(InvitationCreated {
+            org_id: created.org_id.to_string(),
+            url: created.url,
+            expires_at: created.expires_at,
+        }),
+    ))
 }

@@ -81,6 +81,7 @@ pub async fn list(
     request_body = ConnectTenant,
     responses(
         (status = CREATED, description = "The connected tenant", body = Tenant),
+        (status = FORBIDDEN, description = "Only the platform operator connects a tenant by typing its ID; an organization administrator uses \"Connect a Microsoft tenant\" in the console (`forbidden`)", body = crate::api::openapi::ErrorResponse),
         (status = CONFLICT, description = "The tenant is connected already (`conflict`)", body = crate::api::openapi::ErrorResponse),
         (status = UNPROCESSABLE_ENTITY, description = "A value is not acceptable (`invalid`), or Microsoft knows no such tenant", body = crate::api::openapi::ErrorResponse),
         (status = SERVICE_UNAVAILABLE, description = "Microsoft could not be asked which cloud the tenant lives in (`identity_platform_unavailable`); try again", body = crate::api::openapi::ErrorResponse),
@@ -92,7 +93,9 @@ pub async fn create(
     ApiJson(b): ApiJson<ConnectTenant>,
 ) -> ApiResult<(StatusCode, ApiJson<Tenant>)> {
     let org = parse_id("org_id", &b.org_id, OrgId::parse)?;
-    c.may(Action::ManageProfiles, Some(org))?;
+    // Typing a tenant ID proves nothing: only the platform operator connects that way (the
+    // tenant stays unverified); an organization administrator connects by consenting.
+    c.may(Action::ConnectTypedTenant, Some(org))?;
     let tid = parse_id("tenant_id", &b.tenant_id, TenantId::parse)?;
     let domain = parse_id("primary_domain", &b.primary_domain, DomainName::parse)?;
     let cloud = b

@@ -100,6 +100,34 @@ pub(super) fn set_cookie(
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// The answer to a completed sign-in: to `next`, with the new session's cookie, clearing the
+/// form's double-submit cookie `form_cookie`. Also used by an accepted invitation.
+pub(super) fn signed_in(
+    st: &AppState,
+    token: &SecretString,
+    next: &str,
+    form_cookie: &str,
+) -> Response {
+    let mut res = Redirect::to(next).into_response();
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    let max_age = st.console.accounts.policy().absolute.whole_seconds();
+    let h = res.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(
+            st.console.secure_cookies,
+            SESSION_COOKIE,
+            token.expose_secret(),
+            Some(max_age),
+        ),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(st.console.secure_cookies, form_cookie, "", Some(0)),
+    );
+    res
+}
+
 /// The signed-in operator of a console request. Rejects with a redirect to the sign-in page.
 #[derive(Debug, Clone)]
 pub struct Operator {
@@ -365,25 +393,9 @@ pub async fn login(
                 peer,
             )
             .await;
-            let mut res = Redirect::to(&next).into_response();
-            *res.status_mut() = StatusCode::SEE_OTHER;
-            let max_age = st.console.accounts.policy().absolute.whole_seconds();
-            let h = res.headers_mut();
-            h.append(
-                header::SET_COOKIE,
-                set_cookie(
-                    st.console.secure_cookies,
-                    SESSION_COOKIE,
-                    new.token.expose_secret(),
-                    Some(max_age),
-                ),
-            );
-            h.append(
-                header::SET_COOKIE,
-                set_cookie(st.console.secure_cookies, LOGIN_COOKIE, "", Some(0)),
-            );
+            let mut res = signed_in(&st, &new.token, &next, LOGIN_COOKIE);
             if let Some(d) = device {
-                h.append(
+                res.headers_mut().append(
                     header::SET_COOKIE,
                     set_cookie(
                         st.console.secure_cookies,

@@ -19,8 +19,10 @@ mod assets;
 mod audit;
 mod auth;
 pub(crate) mod campaigns;
+mod connect;
 mod email;
 mod error;
+mod invitations;
 mod microsoft;
 mod pages;
 mod personal_tokens;
@@ -93,6 +95,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::tenants))
         .route("/login", get(auth::login_page).post(auth::login))
+        .route(
+            "/invitations/{token}",
+            get(invitations::show).post(invitations::accept),
+        )
         .route("/logout", post(auth::logout))
         .route("/sign-in/microsoft", get(microsoft::start))
         .route("/sign-in/microsoft/callback", get(microsoft::callback))
@@ -106,6 +112,9 @@ pub fn routes() -> Router<AppState> {
                 .post(wizard::submit)
                 .layer(DefaultBodyLimit::max(MAX_WIZARD_BYTES)),
         )
+        .route("/tenants/connect", post(connect::start))
+        .route("/tenants/connect/callback", get(connect::callback))
+        .route("/tenants/{tenant}/profiles", post(connect::create_profiles))
         .route("/tenants/{tenant}/scan-profiles", get(scan::list))
         .route("/tenants/{tenant}/email", get(email::show))
         .route("/tenants/{tenant}/contacts", post(email::save_contacts))

@@ -112,6 +112,8 @@ struct TenantRow {
     org: String,
     counts: Vec<Count>,
     total: u64,
+    /// Proved to be the organization's (connected by consent, or a consent in it completed).
+    verified: bool,
 }
 
 #[derive(Template)]
@@ -119,6 +121,10 @@ struct TenantRow {
 struct TenantsPage {
     layout: Layout,
     tenants: Vec<TenantRow>,
+    /// "Connect a Microsoft tenant" is shown (the account may, and Consentry's app is configured).
+    connect: bool,
+    /// The organizations the platform operator chooses from when connecting.
+    orgs: Vec<(String, String)>,
 }
 
 /// `GET /console`: the organization's tenants with a health summary each.
@@ -156,13 +162,21 @@ pub async fn tenants(State(st): State<AppState>, op: Operator) -> Result<Respons
             org: orgs.get(&t.org_id.to_string()).cloned().unwrap_or_default(),
             total: c.values().sum(),
             counts: counts(&c),
+            verified: t.verified.is_some(),
         });
     }
+    let connect = st.connect.available() && op.caller().can(Action::ManageProfiles, org);
     Ok(html(
         StatusCode::OK,
         &TenantsPage {
             layout,
             tenants: rows,
+            connect,
+            orgs: if org.is_none() {
+                orgs.into_iter().collect()
+            } else {
+                Vec::new()
+            },
         },
     ))
 }

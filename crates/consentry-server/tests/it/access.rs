@@ -270,6 +270,14 @@ const API_TABLE: &[ApiRoute] = &[
         StatusCode::CONFLICT,
         Fresh::No,
     ),
+    r(
+        "POST",
+        "/organizations/{org}/invitations",
+        Some(Action::ManagePlatform),
+        Some("{}"),
+        StatusCode::CREATED,
+        Fresh::No,
+    ),
     r("GET", "/tenants", None, None, StatusCode::OK, Fresh::No),
     r(
         "GET",
@@ -279,10 +287,11 @@ const API_TABLE: &[ApiRoute] = &[
         StatusCode::OK,
         Fresh::No,
     ),
+    // Typing a tenant ID is the platform operator's: an organization's admin connects by consent.
     r(
         "POST",
         "/tenants",
-        Some(Action::ManageProfiles),
+        Some(Action::ConnectTypedTenant),
         Some(
             r#"{"org_id": "{org}", "tenant_id": "{fresh_guid}", "primary_domain": "t{fresh}.onmicrosoft.com", "cloud": "global"}"#,
         ),
@@ -690,6 +699,22 @@ const CONSOLE_TABLE: &[ConsoleRoute] = &[
         StatusCode::CONFLICT,
         Fresh::No,
     ),
+    // The form names the target's organization (`org`); allowed, it goes to Microsoft's sign-in.
+    c(
+        "POST",
+        "/tenants/connect",
+        Some(Action::ManageProfiles),
+        StatusCode::SEE_OTHER,
+        Fresh::No,
+    ),
+    // The matrix's form chooses no app type: refused after the authorization passed.
+    c(
+        "POST",
+        "/tenants/{tenant}/profiles",
+        Some(Action::ManageProfiles),
+        StatusCode::BAD_REQUEST,
+        Fresh::No,
+    ),
     c(
         "POST",
         "/tenants/{tenant}/reauthorize-all",
@@ -769,6 +794,11 @@ const CONSOLE_ELSEWHERE: &[(&str, &str)] = &[
     // Redirects an organization's account to its log, lists organizations for the platform
     // (`audit_api.rs`).
     ("GET", "/audit"),
+    // Invitation links need no account: the token is the authorization (`invitations.rs`).
+    ("GET", "/invitations/{token}"),
+    ("POST", "/invitations/{token}"),
+    // Microsoft's answers to "Connect a Microsoft tenant" (`connect.rs`).
+    ("GET", "/tenants/connect/callback"),
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
@@ -1206,7 +1236,7 @@ fn expected_api(route: &ApiRoute, t: Target, who: Who) -> StatusCode {
     let role_ok = match (who, action) {
         (Who::Operator | Who::PlatformUser, _) => true,
         (_, Action::Read) => true,
-        (_, Action::ManagePlatform) => false,
+        (_, Action::ManagePlatform | Action::ConnectTypedTenant) => false,
         (Who::ViewerA, _) => false,
         _ => true,
     };

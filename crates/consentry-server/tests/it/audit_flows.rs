@@ -105,6 +105,8 @@ async fn reauthorizations_tokens_and_checks_are_audited() {
             "tenant_created",
             "profile_created",
             "reauthorization_started",
+            // The first completed re-authorization proves the typed tenant is the organization's.
+            "tenant_verified",
             "reauthorization_completed",
             "reauthorization_started",
             "reauthorization_failed",
@@ -116,6 +118,14 @@ async fn reauthorizations_tokens_and_checks_are_audited() {
     );
     let target = format!("profile:{id}");
     for e in &entries[3..] {
+        if e["action"] == "tenant_verified" {
+            assert_eq!(
+                e["target"],
+                format!("tenant:{}", env.contoso_id).as_str(),
+                "{e}"
+            );
+            continue;
+        }
         assert_eq!(e["target"], target.as_str(), "{e}");
         assert_eq!(e["org_id"], org.as_str());
     }
@@ -137,7 +147,7 @@ async fn reauthorizations_tokens_and_checks_are_audited() {
     assert!(!everything.contains(&access_token), "never the token");
     assert!(!everything.contains(&key), "never the key");
 
-    assert_eq!(env.state.svc.audit().verify().await.unwrap(), Ok(11));
+    assert_eq!(env.state.svc.audit().verify().await.unwrap(), Ok(12));
 }
 
 /// An entry without what differs between two runs (its place, time, actor and the key's ID).

@@ -74,8 +74,8 @@ fn pending_binding(state_hash: &str) -> Binding<'_> {
     }
 }
 
-/// Refuses anything but a hex SHA-256 (64 lower-case hex digits), so that an OAuth state itself is
-/// never stored by mistake.
+/// Refuses anything but a hex SHA-256 (64 lower-case hex digits), so that an OAuth state (or an
+/// invitation's token) itself is never stored by mistake. Shared by the pending connections.
 pub(super) fn check_state_hash(state_hash: &str) -> Result<(), StoreError> {
     if state_hash.len() == 64
         && state_hash
@@ -85,7 +85,7 @@ pub(super) fn check_state_hash(state_hash: &str) -> Result<(), StoreError> {
         Ok(())
     } else {
         Err(StoreError::Backend(format!(
-            "a pending re-authorization's state hash must be the hex SHA-256 of the OAuth state (64 lower-case \
+            "a pending record's key must be the hex SHA-256 of its OAuth state (64 lower-case \
              hex digits), not {} characters of something else; the state itself must never be stored",
             state_hash.chars().count()
         )))

@@ -1,9 +1,10 @@
 //! Master key rotation on [`SqlStore`]: re-sealing every sealed value under the current key, in
 //! batches, while the store stays in use, and counting values by the key that sealed them.
 //!
-//! Sealed values live in six columns: `secrets.sealed` (profiles' refresh tokens and certificates,
+//! Sealed values live in seven columns: `secrets.sealed` (profiles' refresh tokens and certificates,
 //! bound to profile ID and kind), `pending_authorizations.sealed_secrets` and
 //! `microsoft_sign_in_attempts.sealed_secrets` (bound to the state hash),
+//! `pending_connections.sealed_secrets` (bound to the state hash),
 //! `webhooks.sealed_secret` (bound to the webhook's ID), `campaign_tenants.sealed_token` (a
 //! campaign link's token, bound to its hash) and `email_outbox.sealed_content` (bound to the
 //! message's ID). Each is walked in primary-key order, one
@@ -60,6 +61,15 @@ const COLUMNS: &[SealedColumn] = &[
                        ORDER BY state_hash LIMIT $1",
         update: "UPDATE microsoft_sign_in_attempts SET sealed_secrets = $1 WHERE state_hash = $2 AND sealed_secrets = $3",
         kind: Some("microsoft_sign_in"),
+    },
+    SealedColumn {
+        table: "pending_connections",
+        select: "SELECT state_hash AS owner, sealed_secrets AS sealed FROM pending_connections \
+                 WHERE state_hash > $1 ORDER BY state_hash LIMIT $2",
+        select_first: "SELECT state_hash AS owner, sealed_secrets AS sealed FROM pending_connections \
+                       ORDER BY state_hash LIMIT $1",
+        update: "UPDATE pending_connections SET sealed_secrets = $1 WHERE state_hash = $2 AND sealed_secrets = $3",
+        kind: Some("pending_connection"),
     },
     SealedColumn {
         table: "webhooks",

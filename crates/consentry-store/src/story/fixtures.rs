@@ -19,6 +19,7 @@ pub async fn new_org(store: &dyn Store, label: &str) -> Organization {
         id: OrgId::new_random(),
         name: format!("story {} {label}", token()),
         modules: BTreeSet::from(["planner".to_string(), "teams".to_string()]),
+        services: BTreeSet::new(),
         created_at: now(),
     };
     store
@@ -38,6 +39,7 @@ pub async fn new_tenant(store: &dyn Store, org: &Organization, prefix: &str) -> 
         display_name: format!("Tenant {prefix}"),
         cloud: consentry_domain::CloudKey::global(),
         created_at: now(),
+        verified: None,
     };
     store
         .insert_tenant(&tenant)

@@ -389,6 +389,7 @@ async fn outbox(store: &dyn Store) {
         id: OrgId::new_random(),
         name: "ghost".into(),
         modules: BTreeSet::new(),
+        services: BTreeSet::new(),
         created_at: t0,
     };
     let lost = email(&ghost, None, "x@contoso.example", t0);

@@ -9,11 +9,13 @@ pub async fn organizations(store: &dyn Store) {
         id: OrgId::new_random(),
         name,
         modules: BTreeSet::new(),
+        services: BTreeSet::new(),
         created_at: now(),
     };
     let charlie = mk(format!("story {t} charlie"));
     let alpha = Organization {
         modules: BTreeSet::from(["power-bi".to_string(), "planner".to_string()]),
+        services: BTreeSet::from(["insights".to_string()]),
         ..mk(format!("story {t} alpha"))
     };
     let bravo = mk(format!("story {t} Bravo"));
@@ -65,6 +67,7 @@ pub async fn organizations(store: &dyn Store) {
     let renamed = Organization {
         name: format!("story {t} alpha renamed"),
         modules: BTreeSet::from(["teams".to_string()]),
+        services: BTreeSet::from(["insights".to_string(), "fly".to_string()]),
         ..alpha.clone()
     };
     store
@@ -219,6 +222,7 @@ pub async fn clouds(store: &dyn Store) {
             .expect("valid domain"),
         display_name: "Tenant in China".into(),
         cloud: CloudKey::parse("china").expect("key"),
+        verified: None,
         created_at: now(),
     };
     store
