@@ -190,7 +190,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Orgs(cmd) => {
             let cfg = load_config(cfg_path)?;
             let svc = services(&cfg).await?.svc;
-            orgs::run(cmd, &svc, &cfg.public_url).await
+            orgs::run(cmd, &svc, &cfg.public_url, cfg.email.smtp_host.is_some()).await
         }
         Command::Tenants(cmd) => {
             let cfg = load_config(cfg_path)?;

@@ -59,8 +59,8 @@ pub enum OrgsCmd {
         out: JsonFlag,
     },
     /// Invite the organization's first admin: prints a single-use link (valid 72 hours) that lets
-    /// them choose a user name and password for an organization-admin account. Send it yourself:
-    /// the link is not emailed.
+    /// them choose a user name and password for an organization-admin account. With email
+    /// configured and --email given, it is also emailed there; otherwise send it yourself.
     Invite {
         /// Organization ID.
         id: String,
@@ -83,7 +83,13 @@ pub enum OrgsCmd {
 }
 
 /// Runs an organization command.
-pub async fn run(cmd: OrgsCmd, svc: &Consentry, public_url: &str) -> anyhow::Result<()> {
+/// `email_on`: email delivery is configured (`[email] smtp_host`), so an invitation is also emailed.
+pub async fn run(
+    cmd: OrgsCmd,
+    svc: &Consentry,
+    public_url: &str,
+    email_on: bool,
+) -> anyhow::Result<()> {
     match cmd {
         OrgsCmd::Invite { id, email, out } => {
             let org = parse("organization ID", &id, OrgId::parse)?;
@@ -92,6 +98,7 @@ pub async fn run(cmd: OrgsCmd, svc: &Consentry, public_url: &str) -> anyhow::Res
                 ..consentry_domain::Caller::platform("cli")
             };
             let created = consentry_domain::Invitations::new(svc.clone(), public_url)
+                .with_email(email_on)
                 .create(&caller, org, email.as_deref())
                 .await?;
             if out.json {
@@ -101,14 +108,20 @@ pub async fn run(cmd: OrgsCmd, svc: &Consentry, public_url: &str) -> anyhow::Res
                         "org_id": created.org_id.to_string(),
                         "url": created.url,
                         "expires_at": created.expires_at.format(&time::format_description::well_known::Rfc3339)?,
+                        "emailed": created.emailed,
                     })
                 );
             } else {
                 println!("{}", created.url);
-                println!(
-                    "Send this link to the organization's first admin; it works once, until {}.",
-                    consentry_certs::utc_minutes(created.expires_at)
-                );
+                let until = consentry_certs::utc_minutes(created.expires_at);
+                match (&email, created.emailed) {
+                    (Some(to), true) => println!(
+                        "Emailed to {to} (queued; `consentry serve` delivers it). It works once, until {until}."
+                    ),
+                    _ => println!(
+                        "Send this link to the organization's first admin; it works once, until {until}."
+                    ),
+                }
             }
             Ok(())
         }

@@ -1,8 +1,9 @@
 //! Inviting an organization's first admin: the platform operator creates a single-use link
 //! (`{public_url}/console/invitations/{token}`, a random 256-bit token of which only the SHA-256 is
 //! stored, valid 72 hours); whoever opens it chooses a user name and password and gets an
-//! organization-admin account of that organization. Email delivery of the link is not built: the
-//! link is shown once to the operator, who sends it.
+//! organization-admin account of that organization. The link is shown once to the operator; with
+//! email configured ([`Invitations::with_email`]) and an address given, it is also emailed (queued
+//! in the outbox, sealed there, through [`crate::mail::Mail`]).
 
 use time::{Duration, OffsetDateTime};
 
@@ -31,6 +32,8 @@ pub struct CreatedInvitation {
     pub url: String,
     /// When it expires.
     pub expires_at: OffsetDateTime,
+    /// Whether the link was queued for email to the address given.
+    pub emailed: bool,
 }
 
 /// What an open invitation shows.
@@ -47,6 +50,7 @@ pub struct InvitationView {
 pub struct Invitations {
     core: Consentry,
     base: String,
+    email: bool,
 }
 
 impl Invitations {
@@ -55,7 +59,14 @@ impl Invitations {
         Self {
             core,
             base: public_url.trim_end_matches('/').to_string(),
+            email: false,
         }
+    }
+
+    /// Emails the link when an address is given (email delivery is configured).
+    pub fn with_email(mut self, enabled: bool) -> Self {
+        self.email = enabled;
+        self
     }
 
     /// Creates an invitation of `org`'s first admin (the platform operator only), optionally
@@ -67,7 +78,7 @@ impl Invitations {
         email: Option<&str>,
     ) -> Result<CreatedInvitation, DomainError> {
         caller.may(Action::ManagePlatform, Some(org))?;
-        self.core.organization(org).await?;
+        let organization = self.core.organization(org).await?.name;
         let email = email
             .map(str::trim)
             .filter(|e| !e.is_empty())
@@ -96,15 +107,38 @@ impl Invitations {
                 AuditAction::InvitationCreated,
                 format!("organization:{org}"),
                 serde_json::json!({
-                    "email": email.map(|e| e.to_string()),
+                    "email": email.as_ref().map(|e| e.to_string()),
                     "expires_at": invitation.expires_at.unix_timestamp(),
                 }),
             )
             .await;
+        let url = format!("{}{INVITATION_PATH}{token}", self.base);
+        let emailed = match (&email, self.email) {
+            (Some(to), true) => {
+                crate::mail::Mail::new(self.core.clone())
+                    .queue(&[crate::mail::Outgoing {
+                        org_id: org,
+                        tenant_id: None,
+                        to: vec![to.clone()],
+                        content: crate::mail::EmailContent::AdminInvitation(
+                            crate::mail::AdminInvite {
+                                organization,
+                                url: url.clone(),
+                                expires_at: invitation.expires_at,
+                            },
+                        ),
+                        topic: None,
+                    }])
+                    .await?;
+                true
+            }
+            _ => false,
+        };
         Ok(CreatedInvitation {
             org_id: org,
-            url: format!("{}{INVITATION_PATH}{token}", self.base),
+            url,
             expires_at: invitation.expires_at,
+            emailed,
         })
     }
 

@@ -114,6 +114,21 @@ pub enum EmailContent {
     ProfileInvalid(InvalidNotice),
     /// An organization's daily digest.
     Digest(Digest),
+    /// An invitation to become an organization's first admin.
+    AdminInvitation(AdminInvite),
+}
+
+/// An invitation to become an organization's first admin: the single-use link (a credential: the
+/// outbox seals it, nothing logs it) and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminInvite {
+    /// The organization.
+    pub organization: String,
+    /// The link (`{public_url}/console/invitations/{token}`).
+    pub url: String,
+    /// When the link stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 impl EmailContent {
@@ -124,6 +139,7 @@ impl EmailContent {
             Self::Invitation(_) => EmailKind::CampaignInvitation,
             Self::ProfileInvalid(_) => EmailKind::ProfileInvalid,
             Self::Digest(_) => EmailKind::Digest,
+            Self::AdminInvitation(_) => EmailKind::AdminInvitation,
         }
     }
 
@@ -148,6 +164,12 @@ impl EmailContent {
                 n.app_name, n.tenant_domain
             ),
             Self::Digest(d) => format!("{}: app profiles on {}", d.organization, d.day),
+            Self::AdminInvitation(i) => {
+                format!(
+                    "You are invited to administer {} in Consentry",
+                    i.organization
+                )
+            }
         }
     }
 }

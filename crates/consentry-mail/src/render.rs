@@ -4,7 +4,7 @@
 
 use askama::Template;
 use consentry_domain::EmailContent;
-use consentry_domain::mail::{Digest, InvalidNotice, Invitation};
+use consentry_domain::mail::{AdminInvite, Digest, InvalidNotice, Invitation};
 
 /// A rendered message.
 #[derive(Clone, PartialEq, Eq)]
@@ -67,6 +67,21 @@ struct DigestHtml<'a> {
     d: &'a Digest,
 }
 
+#[derive(Template)]
+#[template(path = "admin_invitation.txt")]
+struct AdminInviteText<'a> {
+    i: &'a AdminInvite,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_invitation.html")]
+struct AdminInviteHtml<'a> {
+    subject: &'a str,
+    i: &'a AdminInvite,
+    expires: String,
+}
+
 fn day_and_time(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
@@ -107,6 +122,22 @@ pub fn render(content: &EmailContent) -> Result<Rendered, askama::Error> {
             }
             .render()?,
         ),
+        EmailContent::AdminInvitation(i) => {
+            let expires = day_and_time(i.expires_at);
+            (
+                AdminInviteText {
+                    i,
+                    expires: expires.clone(),
+                }
+                .render()?,
+                AdminInviteHtml {
+                    subject: &subject,
+                    i,
+                    expires,
+                }
+                .render()?,
+            )
+        }
         EmailContent::Digest(d) => (
             DigestText { d }.render()?,
             DigestHtml {
@@ -170,6 +201,11 @@ mod tests {
                     reason: "revoked".into(),
                 }],
             }),
+            EmailContent::AdminInvitation(AdminInvite {
+                organization: "Fabrikam & Co".into(),
+                url: "https://consentry.example/console/invitations/tok3n".into(),
+                expires_at: time::macros::datetime!(2026-12-06 09:00 UTC),
+            }),
         ];
         for c in &all {
             let r = render(c).unwrap();
@@ -197,5 +233,22 @@ mod tests {
         assert!(r.html.contains("Insights &#60;script&#62;"));
         assert!(r.text.contains("1. Re-authorize it.") && r.text.contains("2. Then check."));
         assert!(!format!("{r:?}").contains("Re-authorize"));
+        let r = render(&all[3]).unwrap();
+        assert!(
+            r.text
+                .contains("https://consentry.example/console/invitations/tok3n")
+        );
+        assert!(r.text.contains("until 2026-12-06 09:00 UTC"), "{}", r.text);
+        assert!(
+            r.html
+                .contains("href=\"https://consentry.example/console/invitations/tok3n\""),
+            "{}",
+            r.html
+        );
+        assert!(r.html.contains("Fabrikam &#38; Co"), "{}", r.html);
+        assert!(
+            !format!("{r:?}").contains("tok3n"),
+            "the link is never in Debug"
+        );
     }
 }

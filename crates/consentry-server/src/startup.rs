@@ -445,7 +445,8 @@ pub async fn build_state_with_clock(
         reauth.platform().clone(),
         &cfg.public_url,
     );
-    let invitations = consentry_domain::Invitations::new(svc.clone(), &cfg.public_url);
+    let invitations = consentry_domain::Invitations::new(svc.clone(), &cfg.public_url)
+        .with_email(cfg.email.smtp_host.is_some());
     Ok(AppState {
         console,
         connect,

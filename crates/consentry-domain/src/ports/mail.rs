@@ -26,6 +26,8 @@ pub enum EmailKind {
     ProfileInvalid,
     /// An organization's daily digest.
     Digest,
+    /// An invitation to become an organization's first admin (a single-use link).
+    AdminInvitation,
 }
 
 impl EmailKind {
@@ -36,6 +38,7 @@ impl EmailKind {
             Self::CampaignReminder => "campaign_reminder",
             Self::ProfileInvalid => "profile_invalid",
             Self::Digest => "digest",
+            Self::AdminInvitation => "admin_invitation",
         }
     }
 
@@ -46,6 +49,7 @@ impl EmailKind {
             Self::CampaignReminder,
             Self::ProfileInvalid,
             Self::Digest,
+            Self::AdminInvitation,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

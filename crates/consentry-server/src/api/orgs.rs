@@ -273,7 +273,8 @@ pub async fn put_microsoft_sign_in(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitation {
-    /// Whom the link is meant for (recorded; the link is not emailed: send it yourself).
+    /// Whom the link is meant for: recorded, and the link is emailed there when email is configured
+    /// (`emailed` in the answer says whether it was).
     #[serde(default)]
     email: Option<String>,
 }
@@ -289,6 +290,8 @@ pub struct InvitationCreated {
     /// When the link expires (72 hours).
     #[serde(with = "time::serde::rfc3339")]
     expires_at: time::OffsetDateTime,
+    /// Whether the link was queued for email to the address given (email is configured).
+    emailed: bool,
 }
 
 /// Invites an organization's first admin (platform operator only).
@@ -318,6 +321,7 @@ pub async fn invite(
             org_id: created.org_id.to_string(),
             url: created.url,
             expires_at: created.expires_at,
+            emailed: created.emailed,
         }),
     ))
 }

@@ -77,6 +77,7 @@ async fn page(
                 consentry_domain::EmailKind::CampaignReminder => "Campaign reminder",
                 consentry_domain::EmailKind::ProfileInvalid => "Profile invalid",
                 consentry_domain::EmailKind::Digest => "Digest",
+                consentry_domain::EmailKind::AdminInvitation => "Admin invitation",
             },
             state: match e.state {
                 consentry_domain::EmailState::Queued => "Queued",

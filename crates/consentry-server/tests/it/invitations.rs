@@ -202,3 +202,67 @@ async fn an_expired_or_unknown_link_says_so_and_only_the_platform_invites() {
         .unwrap();
     assert_eq!(answer.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn with_email_configured_the_link_is_emailed_to_the_address_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let mailbox = consentry_mail::mailbox::Mailbox::start(dir.path()).unwrap();
+    let env = TestEnv::start_with_settings(
+        entra_sim::Scenario::contoso(),
+        vec![
+            ("CONSENTRY_EMAIL__SMTP_HOST".into(), "127.0.0.1".into()),
+            (
+                "CONSENTRY_EMAIL__SMTP_PORT".into(),
+                mailbox.addr().port().to_string(),
+            ),
+            ("CONSENTRY_EMAIL__SECURITY".into(), "none".into()),
+            (
+                "CONSENTRY_EMAIL__FROM".into(),
+                "Consentry <consentry@vendor.example>".into(),
+            ),
+        ],
+    )
+    .await;
+    let org = env
+        .state
+        .svc
+        .create_organization("Emailed Org", &[])
+        .await
+        .expect("org");
+    let (s, v) = invite(
+        &env,
+        &org.id.to_string(),
+        json!({"email": "first.admin@example.com"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["emailed"], true, "{v}");
+    let url = v["url"].as_str().expect("url").to_string();
+    // Without an address nothing is sent.
+    let (_, v2) = invite(&env, &org.id.to_string(), json!({})).await;
+    assert_eq!(v2["emailed"], false, "{v2}");
+
+    // The server's delivery worker (what `consentry serve` runs) sends it.
+    let worker = env.state.email.clone().expect("email is configured");
+    let report = worker.deliver_due().await.unwrap();
+    assert_eq!((report.sent, report.failed), (1, 0));
+    let got = mailbox.messages().unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].contains("To: first.admin@example.com"), "{}", got[0]);
+    assert!(
+        got[0].contains("administer Emailed Org"),
+        "the subject names the organization: {}",
+        got[0]
+    );
+    // The link in the message is the one the operator got, and it opens the invitation page.
+    let token = url.rsplit('/').next().unwrap();
+    // Quoted-printable soft line breaks undone.
+    let unfolded = got[0].replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        unfolded.contains(token),
+        "the message carries the link: {}",
+        got[0]
+    );
+    let page = reqwest::get(&url).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+}
