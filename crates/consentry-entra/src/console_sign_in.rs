@@ -5,6 +5,9 @@
 //! direct memberships read from `/me/memberOf`.
 //!
 //! Only `openid profile User.Read` is asked for: no refresh token is wanted, none is kept.
+//!
+//! "Connect a Microsoft tenant" signs the administrator in the same way (`consentry_authorize_url`,
+//! `redeem_consentry_code`), returning to its own callback.
 
 use consentry_domain::{
     ClientRef, ConsoleSignInRequest, Memberships, MicrosoftSignedIn, ObjectId, PlatformCause,
@@ -42,6 +45,42 @@ fn claim_error(message: String) -> PlatformError {
     }
 }
 
+/// A code of a sign-in with Consentry's own app, redeemed, with its verified ID token's claims.
+pub(crate) struct ConsentryCode {
+    /// The token response (the delegated access token for `/me/memberOf`).
+    pub token: crate::token::TokenResponse,
+    /// The verified ID token's claims.
+    pub claims: crate::token::TokenClaims,
+    /// The same, as JSON (for claims the typed ones leave out, e.g. `roles`).
+    pub raw: serde_json::Value,
+}
+
+impl ConsentryCode {
+    /// Who signed in: the token's tenant, object ID and sign-in name.
+    pub fn who(&self) -> Result<(TenantId, ObjectId, Upn), PlatformError> {
+        let tenant = self
+            .claims
+            .tid
+            .as_deref()
+            .and_then(|t| TenantId::parse(t).ok())
+            .ok_or_else(|| claim_error("the ID token has no usable `tid` claim".into()))?;
+        let object_id = self
+            .claims
+            .oid
+            .as_deref()
+            .and_then(|o| ObjectId::parse(o).ok())
+            .ok_or_else(|| claim_error("the ID token has no usable `oid` claim".into()))?;
+        let upn = self
+            .claims
+            .user_principal()
+            .and_then(|u| Upn::parse(u).ok())
+            .ok_or_else(|| {
+                claim_error("the ID token has no usable `preferred_username` claim".into())
+            })?;
+        Ok((tenant, object_id, upn))
+    }
+}
+
 impl EntraPlatform {
     /// The console's callback, or why there is none.
     fn console_callback(&self) -> Result<&str, PlatformError> {
@@ -50,10 +89,16 @@ impl EntraPlatform {
         })
     }
 
-    /// See [`consentry_domain::IdentityPlatform::console_sign_in_url`].
-    pub(crate) fn console_sign_in_url_impl(
+    /// The authorization URL of a sign-in with Consentry's own app at `organizations`, returning
+    /// to `redirect_uri`: [`CONSOLE_SIGN_IN_SCOPE`] (no refresh token), `prompt=select_account`,
+    /// PKCE and nonce. Shared by the console's "Sign in with Microsoft" and "Connect a Microsoft
+    /// tenant".
+    pub(crate) fn consentry_authorize_url(
         &self,
-        req: &ConsoleSignInRequest,
+        redirect_uri: &str,
+        state: &str,
+        nonce: &str,
+        code_challenge: &str,
     ) -> Result<String, PlatformError> {
         let client_id = self.consentry_app_id().ok_or_else(|| {
             not_configured(
@@ -63,11 +108,11 @@ impl EntraPlatform {
         let authorize = AuthorizeRequest {
             tenant: ORGANIZATIONS.into(),
             client_id: client_id.to_string(),
-            redirect_uri: self.console_callback()?.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
             scopes: vec!["User.Read".into()],
-            state: req.state.clone(),
-            nonce: req.nonce.clone(),
-            code_challenge: req.code_challenge.clone(),
+            state: state.to_owned(),
+            nonce: nonce.to_owned(),
+            code_challenge: code_challenge.to_owned(),
             login_hint: None,
             prompt: Some(Prompt::SelectAccount),
         };
@@ -78,14 +123,17 @@ impl EntraPlatform {
         Ok(with_scope(url, CONSOLE_SIGN_IN_SCOPE).into())
     }
 
-    /// See [`consentry_domain::IdentityPlatform::redeem_console_sign_in`].
-    pub(crate) async fn redeem_console_sign_in_impl(
+    /// Redeems the code of a [`consentry_authorize_url`](Self::consentry_authorize_url) sign-in
+    /// at `organizations` (PKCE, Consentry's credential) and verifies its ID token for the token's
+    /// own tenant: the issuer must be `{authority}/{tid}/v2.0` for its `tid` (checked by the
+    /// verifier), the keys are the `organizations` discovery document's.
+    pub(crate) async fn redeem_consentry_code(
         &self,
         code: &str,
         code_verifier: &SecretString,
-    ) -> Result<MicrosoftSignedIn, PlatformError> {
+        redirect_uri: &str,
+    ) -> Result<ConsentryCode, PlatformError> {
         let (client_id, credential) = self.credential_of(&ClientRef::Consentry)?;
-        let redirect_uri = self.console_callback()?.to_owned();
         // Not retried: a code is single-use.
         let token = self
             .client()
@@ -94,7 +142,7 @@ impl EntraPlatform {
                 &client_id,
                 &credential,
                 &SecretString::from(code.to_owned()),
-                &redirect_uri,
+                redirect_uri,
                 code_verifier,
                 CONSOLE_SIGN_IN_SCOPE,
             )
@@ -104,8 +152,6 @@ impl EntraPlatform {
             .id_token
             .as_deref()
             .ok_or_else(|| crate::platform::id_token_error(&IdTokenError::Missing))?;
-        // Multi-tenant: the issuer must be `{authority}/{tid}/v2.0` for the token's own `tid`
-        // (checked by the verifier); the keys are the `organizations` discovery document's.
         let (claims, raw) = self
             .id_token_verifier()
             .verify(
@@ -119,23 +165,35 @@ impl EntraPlatform {
             )
             .await
             .map_err(|e| crate::platform::id_token_error(&e))?;
-        let tenant = claims
-            .tid
-            .as_deref()
-            .and_then(|t| TenantId::parse(t).ok())
-            .ok_or_else(|| claim_error("the ID token has no usable `tid` claim".into()))?;
-        let object_id = claims
-            .oid
-            .as_deref()
-            .and_then(|o| ObjectId::parse(o).ok())
-            .ok_or_else(|| claim_error("the ID token has no usable `oid` claim".into()))?;
-        let upn = claims
-            .user_principal()
-            .and_then(|u| Upn::parse(u).ok())
-            .ok_or_else(|| {
-                claim_error("the ID token has no usable `preferred_username` claim".into())
-            })?;
-        let roles = raw
+        Ok(ConsentryCode { token, claims, raw })
+    }
+
+    /// See [`consentry_domain::IdentityPlatform::console_sign_in_url`].
+    pub(crate) fn console_sign_in_url_impl(
+        &self,
+        req: &ConsoleSignInRequest,
+    ) -> Result<String, PlatformError> {
+        self.consentry_authorize_url(
+            self.console_callback()?,
+            &req.state,
+            &req.nonce,
+            &req.code_challenge,
+        )
+    }
+
+    /// See [`consentry_domain::IdentityPlatform::redeem_console_sign_in`].
+    pub(crate) async fn redeem_console_sign_in_impl(
+        &self,
+        code: &str,
+        code_verifier: &SecretString,
+    ) -> Result<MicrosoftSignedIn, PlatformError> {
+        let redirect_uri = self.console_callback()?.to_owned();
+        let signed = self
+            .redeem_consentry_code(code, code_verifier, &redirect_uri)
+            .await?;
+        let (tenant, object_id, upn) = signed.who()?;
+        let roles = signed
+            .raw
             .get("roles")
             .and_then(|r| r.as_array())
             .map(|a| {
@@ -148,10 +206,10 @@ impl EntraPlatform {
             tenant,
             object_id,
             upn,
-            display_name: claims.name.clone(),
-            nonce: claims.nonce.clone(),
+            display_name: signed.claims.name.clone(),
+            nonce: signed.claims.nonce.clone(),
             app_roles: roles,
-            access_token: token.access_token,
+            access_token: signed.token.access_token,
         })
     }
 

@@ -767,23 +767,21 @@ impl IdentityPlatform for EntraPlatform {
     }
 
     fn consentry_sign_in_url(&self, req: &ConsentrySignIn) -> String {
-        let Some(app) = &self.consentry_app else {
-            return self.not_configured_to(&req.redirect_uri, &req.state);
-        };
-        let authorize = AuthorizeRequest {
-            tenant: "organizations".into(),
-            client_id: app.client_id.to_string(),
-            redirect_uri: req.redirect_uri.clone(),
-            scopes: vec!["User.Read".into()],
-            state: req.state.clone(),
-            nonce: req.nonce.clone(),
-            code_challenge: req.code_challenge.clone(),
-            login_hint: None,
-            prompt: Some(Prompt::SelectAccount),
-        };
-        match self.global().client.authorize_url(&authorize) {
-            Ok(url) => url.into(),
-            Err(e) => error_to(&req.redirect_uri, &e, &req.state),
+        match self.consentry_authorize_url(
+            &req.redirect_uri,
+            &req.state,
+            &req.nonce,
+            &req.code_challenge,
+        ) {
+            Ok(url) => url,
+            Err(e) if e.cause == PlatformCause::NotConfigured => {
+                self.not_configured_to(&req.redirect_uri, &req.state)
+            }
+            Err(e) => error_to(
+                &req.redirect_uri,
+                &EntraError::Config(e.message),
+                &req.state,
+            ),
         }
     }
 
@@ -793,17 +791,20 @@ impl IdentityPlatform for EntraPlatform {
         code_verifier: &SecretString,
         redirect_uri: &str,
     ) -> Result<SignedIn, PlatformError> {
-        self.redeem_at(
-            self.global(),
-            &CloudKey::global(),
-            "organizations",
-            &ClientRef::Consentry,
-            code,
-            code_verifier,
-            redirect_uri,
-            &["User.Read".to_string()],
-        )
-        .await
+        let signed = self
+            .redeem_consentry_code(code, code_verifier, redirect_uri)
+            .await?;
+        let (tenant, object_id, upn) = signed.who()?;
+        Ok(SignedIn {
+            object_id,
+            upn,
+            ip: None,
+            tenant,
+            nonce: signed.claims.nonce.clone(),
+            granted_scopes: self.global().short_scopes(&signed.token),
+            access_token: signed.token.access_token,
+            refresh_token: None,
+        })
     }
 
     fn consentry_admin_consent_url(
