@@ -724,9 +724,9 @@ impl Story {
     }
 }
 
-/// The console in Chromium, as two stories run side by side (each its own Consentry, simulator and
-/// browser session, so each takes the other's waiting time): re-authorization in the console, then
-/// consent links and every other page. Every page and form either of them meets counts for the checks
+/// The console in Chromium, as four stories run side by side (each its own Consentry, simulator and
+/// browser session, so each takes the others' waiting time): re-authorization in the console; rollouts,
+/// campaigns and consent links; the other pages with connecting a tenant; Sign in with Microsoft. Every page and form either of them meets counts for the checks
 /// at the end.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_story_in_chromium() {
@@ -737,20 +737,20 @@ async fn the_console_story_in_chromium() {
     // `axe_source` fails instead).
     let axe = axe_source();
     let driver = start_driver().await;
-    let (a, b, m) = tokio::join!(
+    let (a, b, c, m) = tokio::join!(
         reauthorization_story(&driver, axe.clone()),
         pages_story(&driver, axe.clone()),
+        settings_story(&driver, axe.clone()),
         microsoft_story(&driver, axe)
     );
-    let mut pages = a.pages;
-    pages.extend(b.pages);
-    pages.extend(m.pages);
-    let mut forms_seen = a.forms_seen;
-    forms_seen.extend(b.forms_seen);
-    forms_seen.extend(m.forms_seen);
-    let mut forms_sent = a.forms_sent;
-    forms_sent.extend(b.forms_sent);
-    forms_sent.extend(m.forms_sent);
+    let mut pages = BTreeSet::new();
+    let mut forms_seen = BTreeSet::new();
+    let mut forms_sent = BTreeSet::new();
+    for story in [a, b, c, m] {
+        pages.extend(story.pages);
+        forms_seen.extend(story.forms_seen);
+        forms_sent.extend(story.forms_sent);
+    }
     // Every form seen was submitted at least once, and every kind of page was audited.
     let unsent: Vec<&String> = forms_seen.difference(&forms_sent).collect();
     assert!(
@@ -973,11 +973,8 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     let Setup {
         mut env,
         org_name,
-        hybrid,
         express,
-        functions,
         linked,
-        scan,
         ..
     } = setup().await;
     // A release of the catalog gives the modern-mode app type a new application permission (and the
@@ -1178,6 +1175,25 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     s.goto("/oauth/callback?state=a&state=b").await;
     assert!(s.text().await.contains("more than once"));
     s.shot("callback-bad-query").await;
+
+    s.close().await
+}
+
+/// The account's and the organization's other pages, side by side with [`pages_story`]: personal API
+/// tokens, scan profiles, a tenant's email page, the audit log, the API's description, functions
+/// gating, the evidence of a conditional access block, a narrow screen, connecting the fabrikam
+/// tenant by consent with the offered profiles, sign-out, and an invitation.
+async fn settings_story(driver: &Driver, axe: Option<String>) -> Coverage {
+    let Setup {
+        env,
+        hybrid,
+        functions,
+        scan,
+        ..
+    } = setup().await;
+    let profile_dir = tempfile::tempdir().expect("profile dir");
+    let mut s = Story::open(driver, profile_dir.path(), env, axe, "settings").await;
+    s.sign_in().await;
 
     // Personal API tokens: create one (shown once) and revoke it.
     s.goto("/console/tokens").await;
