@@ -178,6 +178,20 @@ pub fn register_consentry_app_callbacks(sim: &RunningSim, scenario: &Scenario, c
     }
 }
 
+/// Consentry's `[email]` settings for sending to a loopback SMTP server on `port` (a test mailbox,
+/// `consentry_mail::mailbox::Mailbox`), plain SMTP, from a fixed sender.
+pub fn smtp_settings(port: u16) -> Vec<(String, String)> {
+    vec![
+        ("CONSENTRY_EMAIL__SMTP_HOST".into(), "127.0.0.1".into()),
+        ("CONSENTRY_EMAIL__SMTP_PORT".into(), port.to_string()),
+        ("CONSENTRY_EMAIL__SECURITY".into(), "none".into()),
+        (
+            "CONSENTRY_EMAIL__FROM".into(),
+            "Consentry <consentry@vendor.example>".into(),
+        ),
+    ]
+}
+
 impl TestEnv {
     /// Starts both with the contoso scenario.
     pub async fn start() -> TestEnv {

@@ -439,22 +439,13 @@ async fn invitations_reminders_and_resends_reach_the_tenants_contacts_over_smtp(
     let mailbox = consentry_mail::mailbox::Mailbox::start(dir.path()).unwrap();
     let env = TestEnv::start_with_settings(
         entra_sim::Scenario::contoso(),
-        vec![
-            ("CONSENTRY_EMAIL__SMTP_HOST".into(), "127.0.0.1".into()),
-            (
-                "CONSENTRY_EMAIL__SMTP_PORT".into(),
-                mailbox.addr().port().to_string(),
-            ),
-            ("CONSENTRY_EMAIL__SECURITY".into(), "none".into()),
-            (
-                "CONSENTRY_EMAIL__FROM".into(),
-                "Consentry <consentry@vendor.example>".into(),
-            ),
-            (
+        consentry_testkit::smtp_settings(mailbox.addr().port())
+            .into_iter()
+            .chain(vec![(
                 "CONSENTRY_NETWORK__OUTBOUND_ADDRESSES".into(),
                 "198.51.100.10".into(),
-            ),
-        ],
+            )])
+            .collect(),
     )
     .await;
     let org = env.connect_contoso(&[]).await;

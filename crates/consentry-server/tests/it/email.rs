@@ -168,18 +168,7 @@ async fn a_profile_becoming_invalid_emails_the_contacts_and_the_tenant_lists_it(
     let mailbox = Mailbox::start(dir.path()).unwrap();
     let env = TestEnv::start_with_settings(
         entra_sim::Scenario::contoso(),
-        vec![
-            ("CONSENTRY_EMAIL__SMTP_HOST".into(), "127.0.0.1".into()),
-            (
-                "CONSENTRY_EMAIL__SMTP_PORT".into(),
-                mailbox.addr().port().to_string(),
-            ),
-            ("CONSENTRY_EMAIL__SECURITY".into(), "none".into()),
-            (
-                "CONSENTRY_EMAIL__FROM".into(),
-                "Consentry <consentry@vendor.example>".into(),
-            ),
-        ],
+        consentry_testkit::smtp_settings(mailbox.addr().port()),
     )
     .await;
     let org = env.connect_contoso(&[]).await;

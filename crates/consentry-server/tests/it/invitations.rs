@@ -209,18 +209,7 @@ async fn with_email_configured_the_link_is_emailed_to_the_address_given() {
     let mailbox = consentry_mail::mailbox::Mailbox::start(dir.path()).unwrap();
     let env = TestEnv::start_with_settings(
         entra_sim::Scenario::contoso(),
-        vec![
-            ("CONSENTRY_EMAIL__SMTP_HOST".into(), "127.0.0.1".into()),
-            (
-                "CONSENTRY_EMAIL__SMTP_PORT".into(),
-                mailbox.addr().port().to_string(),
-            ),
-            ("CONSENTRY_EMAIL__SECURITY".into(), "none".into()),
-            (
-                "CONSENTRY_EMAIL__FROM".into(),
-                "Consentry <consentry@vendor.example>".into(),
-            ),
-        ],
+        consentry_testkit::smtp_settings(mailbox.addr().port()),
     )
     .await;
     let org = env
