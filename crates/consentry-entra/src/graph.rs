@@ -404,7 +404,7 @@ struct ApplicationKeys {
 }
 
 impl EntraClient {
-    fn graph_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+    pub(crate) fn graph_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
         let mut url = join_segments(&self.graph, segments);
         if !query.is_empty() {
             let mut q = url.query_pairs_mut();
@@ -421,7 +421,7 @@ impl EntraClient {
             && url.port_or_known_default() == self.graph.port_or_known_default()
     }
 
-    async fn graph_get<T: DeserializeOwned>(
+    pub(crate) async fn graph_get<T: DeserializeOwned>(
         &self,
         token: &SecretString,
         url: Url,

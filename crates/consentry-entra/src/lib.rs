@@ -9,6 +9,7 @@
 //!   and `Debug` never shows them. [`TokenClaims`] reads `tid`, `oid`, `upn`, `scp`, `roles`,
 //!   `ipaddr`, `amr` WITHOUT verifying signatures (tokens come straight from the token endpoint
 //!   over TLS; JWKS verification of ID tokens is separate work).
+//! - **App registrations** in the vendor's home tenant ([`applications`]): what going live reads and writes.
 //! - **Graph reads** that verify consents and consent users: service principal, app role
 //!   assignments, delegated grants, `/me`, memberships, licenses, owned groups, key credentials.
 //! - **Errors parsed once** into [`EntraError`]: AADSTS codes, OAuth class, suberror, trace and
@@ -43,6 +44,7 @@
 //! # }
 //! ```
 
+pub mod applications;
 mod client;
 pub mod clouds;
 mod console_sign_in;
