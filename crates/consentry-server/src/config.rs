@@ -115,6 +115,8 @@ pub struct EntraCloudConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CloudConfig {
+    /// The vendor's own tenant in that cloud (ID or verified domain), home of its registrations there.
+    pub vendor_tenant: Option<String>,
     /// The vendor's app registrations in that cloud, by catalog app-type key
     /// (`[clouds.usgov.apps.insights-m365]`); a national cloud needs registrations of its own.
     pub apps: BTreeMap<String, VendorAppConfig>,
@@ -252,6 +254,10 @@ pub struct Config {
     /// The vendor's app registrations, by catalog app-type key (`[apps.insights-m365]`), in the
     /// global cloud.
     pub apps: BTreeMap<String, VendorAppConfig>,
+    /// The vendor's own tenant in the global cloud (ID or verified domain): the home tenant of the
+    /// `[apps.*]` and `[consentry_app]` registrations, where `consentry apps register` writes them and
+    /// `consentry doctor` and the credential monitor read them back.
+    pub vendor_tenant: Option<String>,
     /// Consentry's own multi-tenant app registration (`[consentry_app]`, same keys as an `[apps.*]`
     /// entry), in the vendor's tenant: the console's "Sign in with Microsoft" and connecting a tenant
     /// by administrator consent. Both are off while it is unset.
@@ -596,6 +602,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             entra: EntraConfig::default(),
             apps: BTreeMap::new(),
+            vendor_tenant: None,
             consentry_app: None,
             microsoft_sign_in: Default::default(),
             clouds: BTreeMap::new(),

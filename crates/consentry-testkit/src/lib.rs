@@ -101,6 +101,10 @@ pub fn sim_settings(
         }
         register_consentry_app_callbacks(sim, scenario, callback);
     }
+    // The scenario's first tenant is the vendor's: the home of its registrations.
+    if let Some(vendor) = scenario.tenants.first() {
+        vars.push(("CONSENTRY_VENDOR_TENANT".into(), vendor.id.to_string()));
+    }
     for (key, client_id, secret) in scenario.vendor_apps() {
         let k = key.to_ascii_uppercase().replace('-', "_");
         vars.push((
