@@ -26,6 +26,7 @@
 mod error;
 mod load;
 mod model;
+mod registration;
 mod release;
 mod requirement;
 
@@ -40,6 +41,9 @@ pub use model::{
     AppMode, AppType, ConsentMethod, ConsentRule, Function, FunctionChoiceError, GraphPermission,
     License, Marker, Module, PermissionKind, PermissionType, Role, ScanTarget,
     ScanTargetChoiceError, Service, UnknownConsentMethod,
+};
+pub use registration::{
+    GRAPH_RESOURCE_APP_ID, RequiredAccess, ResourceRequest, UnplacedPermission,
 };
 pub use release::with_permission_added;
 pub use requirement::{Requirement, Unmet, UserFacts};
