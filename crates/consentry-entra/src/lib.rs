@@ -48,6 +48,7 @@ pub mod applications;
 mod client;
 pub mod clouds;
 mod console_sign_in;
+pub mod credential_files;
 /// Microsoft's errors, parsed: the parsers live in `consentry-protocol` (pure, fuzzed without an HTTP
 /// client in the build) and are re-exported here under their usual paths.
 mod error {

@@ -49,9 +49,14 @@ pub use consentry_protocol::diagnosis::{platform_error, platform_error_from_redi
 pub struct VendorApp {
     /// The application (client) ID, the same in every tenant.
     pub client_id: AppId,
-    /// A client secret ([`ClientCredential::secret`]) or a certificate
-    /// ([`ClientCredential::certificate`]). `Debug` never shows the secret or the key.
-    pub credential: ClientCredential,
+    credential: VendorCredential,
+}
+
+/// A vendor app's credential: given once, or kept in files that are read again when they change.
+#[derive(Debug, Clone)]
+enum VendorCredential {
+    Fixed(ClientCredential),
+    Files(std::sync::Arc<crate::credential_files::CredentialFiles>),
 }
 
 impl VendorApp {
@@ -59,7 +64,7 @@ impl VendorApp {
     pub fn with_secret(client_id: AppId, secret: SecretString) -> Self {
         Self {
             client_id,
-            credential: ClientCredential::Secret(secret),
+            credential: VendorCredential::Fixed(ClientCredential::Secret(secret)),
         }
     }
 
@@ -67,7 +72,27 @@ impl VendorApp {
     pub fn with_certificate(client_id: AppId, certificate: ClientCertificate) -> Self {
         Self {
             client_id,
-            credential: ClientCredential::certificate(certificate),
+            credential: VendorCredential::Fixed(ClientCredential::certificate(certificate)),
+        }
+    }
+
+    /// A vendor app whose secret or certificate is kept in files, read again whenever they change (a
+    /// rotated credential is used without a restart).
+    pub fn with_credential_files(
+        client_id: AppId,
+        files: crate::credential_files::CredentialFiles,
+    ) -> Self {
+        Self {
+            client_id,
+            credential: VendorCredential::Files(std::sync::Arc::new(files)),
+        }
+    }
+
+    /// The credential to use now. `Debug` never shows the secret or the key.
+    pub fn credential(&self) -> ClientCredential {
+        match &self.credential {
+            VendorCredential::Fixed(c) => c.clone(),
+            VendorCredential::Files(f) => f.current(),
         }
     }
 }
@@ -481,7 +506,7 @@ impl EntraPlatform {
                         )
                     },
                 })?;
-                Ok((app.client_id.to_string(), app.credential.clone()))
+                Ok((app.client_id.to_string(), app.credential()))
             }
             ClientRef::Consentry => {
                 let app = self.consentry_app.as_ref().ok_or_else(|| PlatformError {
@@ -490,7 +515,7 @@ impl EntraPlatform {
                     error: None,
                     message: "Consentry's own app registration is not configured: set `[consentry_app]` (client_id and a client secret or certificate) in Consentry's configuration".into(),
                 })?;
-                Ok((app.client_id.to_string(), app.credential.clone()))
+                Ok((app.client_id.to_string(), app.credential()))
             }
             ClientRef::Custom {
                 app_id,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use base64::Engine;
 use consentry_catalog::{Catalog, CatalogError};
-use consentry_certs::ClientCertificate;
 use consentry_domain::{AppId, Consentry, Reauthorizer, StoreError, SystemClock};
+use consentry_entra::credential_files::CredentialFiles;
 use consentry_entra::platform::{EntraPlatform, VendorApp};
 use consentry_entra::{EntraClient, EntraConfig};
 use consentry_store::Sealer;
@@ -60,14 +60,6 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
 }
 
-fn read_secret_file(path: &Path, what: &str) -> Result<SecretString, StartupError> {
-    std::fs::read_to_string(path)
-        .map(|s| SecretString::from(s.trim().to_string()))
-        .map_err(|e| {
-            StartupError::Config(format!("cannot read {what} file {}: {e}", path.display()))
-        })
-}
-
 /// The vendor's app registrations by app type in the global cloud (`[apps]`), with their
 /// credentials, from the configuration.
 pub fn vendor_apps(
@@ -103,31 +95,22 @@ fn registrations(
 fn vendor_app(app: &VendorAppConfig, what: &str) -> Result<VendorApp, StartupError> {
     let client_id = AppId::parse(&app.client_id)
         .map_err(|e| StartupError::Config(format!("{what}.client_id: {e}")))?;
+    // Credentials in files are read again whenever the files change (`consentry apps
+    // rotate-credential` renames the new one over the old), so a rotation needs no restart.
     Ok(if let Some(s) = &app.client_secret {
         VendorApp::with_secret(client_id, s.clone())
     } else if let Some(p) = &app.client_secret_file {
-        VendorApp::with_secret(
-            client_id,
-            read_secret_file(p, &format!("{what}.client_secret"))?,
-        )
+        let files = CredentialFiles::secret(p)
+            .map_err(|e| StartupError::Config(format!("{what}.client_secret_file: {e}")))?;
+        VendorApp::with_credential_files(client_id, files)
     } else if let Some(p) = &app.certificate_file {
-        let password = match (&app.certificate_password, &app.certificate_password_file) {
-            (Some(pw), _) => pw.clone(),
-            (None, Some(f)) => read_secret_file(f, &format!("{what}.certificate_password"))?,
-            (None, None) => SecretString::from(String::new()),
-        };
-        let bytes = std::fs::read(p).map_err(|e| {
-            StartupError::Config(format!("{what}.certificate_file {}: {e}", p.display()))
-        })?;
-        let cert = ClientCertificate::from_pfx(
-            &bytes,
-            password.expose_secret(),
-            time::OffsetDateTime::now_utc(),
+        let files = CredentialFiles::certificate(
+            p,
+            app.certificate_password_file.clone(),
+            app.certificate_password.clone(),
         )
-        .map_err(|e| {
-            StartupError::Config(format!("{what}.certificate_file {}: {e}", p.display()))
-        })?;
-        VendorApp::with_certificate(client_id, cert)
+        .map_err(|e| StartupError::Config(format!("{what}.certificate_file: {e}")))?;
+        VendorApp::with_credential_files(client_id, files)
     } else {
         return Err(StartupError::Config(format!(
             "{what}: give client_secret, client_secret_file or certificate_file"
