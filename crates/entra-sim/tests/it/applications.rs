@@ -601,3 +601,281 @@ async fn a_plain_member_may_not_register_when_the_tenant_forbids_it() {
     assert_denied(status, &body);
     sim.shutdown().await;
 }
+
+/// A self-signed certificate for an app: (base64 DER for Graph's `key`, private key PEM, DER).
+fn app_certificate(cn: &str) -> (String, String, Vec<u8>) {
+    use base64::Engine;
+    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(90);
+    let cert = params.self_signed(&key).unwrap();
+    let der = cert.der().to_vec();
+    (
+        base64::engine::general_purpose::STANDARD.encode(&der),
+        key.serialize_pem(),
+        der,
+    )
+}
+
+/// A JWT signed with `key_pem` (RS256, `x5t#S256` of `der`) carrying `claims`.
+fn signed(claims: &Value, key_pem: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.x5t_s256 =
+        Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der)));
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Client credentials in the vendor tenant with a certificate assertion.
+async fn with_certificate(
+    sim: &RunningSim,
+    app_id: &str,
+    key_pem: &str,
+    der: &[u8],
+) -> (u16, Value) {
+    let assertion = signed(
+        &json!({"aud": sim.token_endpoint(VENDOR), "iss": app_id, "sub": app_id,
+                "jti": uuid::Uuid::new_v4().to_string(), "nbf": unix_now(), "exp": unix_now() + 600}),
+        key_pem,
+        der,
+    );
+    let (status, _, body) = token(
+        sim,
+        VENDOR,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", app_id),
+            ("scope", "https://graph.microsoft.com/.default"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+    )
+    .await;
+    (status, body)
+}
+
+/// The proof of possession `addKey` / `removeKey` want, for the application object `object_id`.
+fn proof(object_id: &str, key_pem: &str, der: &[u8]) -> String {
+    signed(
+        &json!({"aud": "00000002-0000-0000-c000-000000000000", "iss": object_id,
+                "nbf": unix_now(), "exp": unix_now() + 600}),
+        key_pem,
+        der,
+    )
+}
+
+#[tokio::test]
+async fn a_certificate_app_registers_its_key_and_rolls_it_with_a_proof_of_possession() {
+    let sim = start_going_live(Scenario::going_live()).await;
+    consent_graph_cli_for_org(&sim).await;
+    let admin = graph_cli_token(&sim, APP_ADMIN).await;
+    let (first_key, first_pem, first_der) = app_certificate("CN=first");
+    let mut body = registration("Certificate app");
+    body["keyCredentials"] = json!([{"type": "AsymmetricX509Cert", "usage": "Verify", "key": first_key, "displayName": "CN=first"}]);
+    let (status, app) = post(&sim, "/applications", &admin, body).await;
+    assert_eq!(status, 201, "{app}");
+    let app_id = app["appId"].as_str().unwrap().to_owned();
+    let object_id = app["id"].as_str().unwrap().to_owned();
+    let first_key_id = app["keyCredentials"][0]["keyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app["keyCredentials"][0]["type"], "AsymmetricX509Cert");
+    post(&sim, "/servicePrincipals", &admin, json!({"appId": app_id})).await;
+    let (status, body) = with_certificate(&sim, &app_id, &first_pem, &first_der).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["azpacr"],
+        "2"
+    );
+
+    // The app rolls its own key: no permission, a proof signed by its current certificate.
+    let (status, own) = client_credentials_cert_token(&sim, &app_id, &first_pem, &first_der).await;
+    assert_eq!(status, 200);
+    let (second_key, second_pem, second_der) = app_certificate("CN=second");
+    let (_, stranger_pem, stranger_der) = app_certificate("CN=stranger");
+    let add = |proof: String| {
+        json!({"keyCredential": {"type": "AsymmetricX509Cert", "usage": "Verify", "key": second_key},
+               "passwordCredential": null, "proof": proof})
+    };
+    let path = format!("/applications/{object_id}/addKey");
+    let (status, body) = post(
+        &sim,
+        &path,
+        &own,
+        add(proof(&object_id, &stranger_pem, &stranger_der)),
+    )
+    .await;
+    assert_eq!(status, 400, "a proof signed by an unregistered key: {body}");
+    let (status, body) = post(
+        &sim,
+        &path,
+        &own,
+        add(proof(&app_id, &first_pem, &first_der)),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "iss must be the object id, not the appId: {body}"
+    );
+    let (status, added) = post(
+        &sim,
+        &path,
+        &own,
+        add(proof(&object_id, &first_pem, &first_der)),
+    )
+    .await;
+    assert_eq!(status, 200, "{added}");
+    assert!(
+        added["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("$metadata#microsoft.graph.keyCredential")
+    );
+    let (status, body) = with_certificate(&sim, &app_id, &second_pem, &second_der).await;
+    assert_eq!(status, 200, "the new certificate signs in: {body}");
+    // Then removes the old one, proving possession with the new one.
+    let (status, body) = post(
+        &sim,
+        &format!("/applications/{object_id}/removeKey"),
+        &own,
+        json!({"keyId": first_key_id, "proof": proof(&object_id, &second_pem, &second_der)}),
+    )
+    .await;
+    assert_eq!((status, &body), (204, &Value::Null));
+    let (status, body) = with_certificate(&sim, &app_id, &first_pem, &first_der).await;
+    assert_aad_error(status, &body, 401, "invalid_client", 700027);
+
+    // PATCH keyCredentials replaces the collection: keep the current one by its keyId, add another.
+    let second_id = added["keyId"].as_str().unwrap();
+    let (status, body) = patch(
+        &sim,
+        &format!("/applications/{object_id}"),
+        &admin,
+        json!({"keyCredentials": [{"keyId": second_id}, {"type": "AsymmetricX509Cert", "usage": "Verify", "key": first_key}]}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, _, read) = graph_get(
+        &sim,
+        &format!("/applications/{object_id}?$select=keyCredentials"),
+        &admin,
+    )
+    .await;
+    let keys = read["keyCredentials"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{read}");
+    assert!(
+        keys.iter().all(|k| k["key"].is_string()),
+        "$select returns the key: {read}"
+    );
+    let (status, body) = with_certificate(&sim, &app_id, &first_pem, &first_der).await;
+    assert_eq!(status, 200, "{body}");
+    sim.shutdown().await;
+}
+
+/// An app-only token of a certificate app (its own token, for rolling its own key).
+async fn client_credentials_cert_token(
+    sim: &RunningSim,
+    app_id: &str,
+    key_pem: &str,
+    der: &[u8],
+) -> (u16, String) {
+    let (status, body) = with_certificate(sim, app_id, key_pem, der).await;
+    (
+        status,
+        body["access_token"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn registrations_made_through_graph_and_batch_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || SimOptions {
+        state_dir: Some(dir.path().to_path_buf()),
+        persist: true,
+        ..Default::default()
+    };
+    let sim = RunningSim::start(Scenario::going_live(), opts())
+        .await
+        .unwrap();
+    consent_graph_cli_for_org(&sim).await;
+    let admin = graph_cli_token(&sim, APP_ADMIN).await;
+    // Writes are reachable through $batch too.
+    let resp = client(&sim)
+        .post(format!("{}/$batch", sim.graph_base()))
+        .bearer_auth(&admin)
+        .json(&json!({"requests": [
+            {"id": "1", "method": "POST", "url": "/applications",
+             "headers": {"Content-Type": "application/json"}, "body": registration("Batched")},
+            {"id": "2", "method": "GET", "url": "/applications?$filter=displayName eq 'Batched'&$select=appId",
+             "dependsOn": ["1"]},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    let batch: Value = resp.json().await.unwrap();
+    let responses = batch["responses"].as_array().unwrap();
+    assert_eq!(responses[0]["status"], 201, "{batch}");
+    let app_id = responses[0]["body"]["appId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        responses[1]["body"]["value"],
+        json!([{"appId": app_id}]),
+        "{batch}"
+    );
+    let (_, pc) = post(
+        &sim,
+        &format!("/applications(appId='{app_id}')/addPassword"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let secret = pc["secretText"].as_str().unwrap().to_owned();
+    post(&sim, "/servicePrincipals", &admin, json!({"appId": app_id})).await;
+    // A credential close to expiry, set through the control API.
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    sim.control()
+        .set_secret_end_date(uuid(&app_id), uuid(pc["keyId"].as_str().unwrap()), soon)
+        .unwrap();
+    // Wait for the periodic save, then restart.
+    let saved = dir.path().join("state.json");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&saved).is_ok_and(|t| t.contains(&app_id)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    sim.shutdown().await;
+    let sim = RunningSim::start(Scenario::going_live(), opts())
+        .await
+        .unwrap();
+    let (status, body) = client_credentials(&sim, VENDOR, &app_id, &secret).await;
+    assert_eq!(
+        status, 200,
+        "the registration, its secret and its service principal survive: {body}"
+    );
+    let admin = graph_cli_token(&sim, APP_ADMIN).await;
+    let (_, _, read) = graph_get(&sim, &format!("/applications(appId='{app_id}')"), &admin).await;
+    let end = read["passwordCredentials"][0]["endDateTime"]
+        .as_str()
+        .unwrap();
+    assert!(end.starts_with(&soon.date().to_string()), "{end}");
+    sim.shutdown().await;
+}
