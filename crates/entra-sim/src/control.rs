@@ -724,6 +724,7 @@ fn state_json(st: &SimState) -> Value {
         "settings": st.settings,
         "tenants": st.tenants,
         "apps": st.apps,
+        "app_owners": st.app_owners,
         "resources": st.resources,
         "refresh_tokens": refresh,
         "codes_outstanding": st.codes.values().filter(|c| !c.redeemed).count(),

@@ -167,18 +167,7 @@ async fn client_credentials(
     client_id: &str,
     secret: &str,
 ) -> (u16, Value) {
-    let (status, _, body) = token(
-        sim,
-        tenant,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", secret),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ],
-    )
-    .await;
-    (status, body)
+    app_token_in(sim, tenant, client_id, secret).await
 }
 
 fn registration(name: &str) -> Value {
@@ -605,19 +594,10 @@ async fn a_plain_member_may_not_register_when_the_tenant_forbids_it() {
 /// A self-signed certificate for an app: (base64 DER for Graph's `key`, private key PEM, DER).
 fn app_certificate(cn: &str) -> (String, String, Vec<u8>) {
     use base64::Engine;
-    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-        .unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, cn);
-    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(90);
-    let cert = params.self_signed(&key).unwrap();
-    let der = cert.der().to_vec();
+    let (_, key_pem, der) = make_cert(cn, 90);
     (
         base64::engine::general_purpose::STANDARD.encode(&der),
-        key.serialize_pem(),
+        key_pem,
         der,
     )
 }
