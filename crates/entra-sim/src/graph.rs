@@ -1039,7 +1039,10 @@ impl GraphRequest<'_> {
         let keys: Vec<Value> = app
             .certificates
             .iter()
-            .filter_map(|c| key_json(c, select))
+            .filter_map(|c| {
+                let end = self.st.certificate_end_dates.get(&c.key_id).copied();
+                key_json(c, select, end)
+            })
             .collect();
         let passwords: Vec<Value> = app.secrets.iter().map(password_json).collect();
         let mut rra: Vec<Value> = Vec::new();
@@ -1217,10 +1220,18 @@ fn password_json(s: &crate::model::ClientSecret) -> Value {
     })
 }
 
-/// A certificate as Graph's `keyCredential` (its dates are the certificate's; `key` only when
-/// `with_key`); `None` for a certificate that does not parse.
-fn key_json(c: &crate::model::KeyCredential, with_key: bool) -> Option<Value> {
-    let info = CertInfo::parse(&c.certificate).ok()?;
+/// A certificate as Graph's `keyCredential` (its dates are the certificate's, the end possibly
+/// brought forward by the control API: `end`; `key` only when `with_key`); `None` for a
+/// certificate that does not parse.
+fn key_json(
+    c: &crate::model::KeyCredential,
+    with_key: bool,
+    end: Option<OffsetDateTime>,
+) -> Option<Value> {
+    let mut info = CertInfo::parse(&c.certificate).ok()?;
+    if let Some(end) = end {
+        info.not_after = info.not_after.min(end);
+    }
     Some(json!({
         // Portal-uploaded certificates show the uppercase hex SHA-1 thumbprint here.
         "customKeyIdentifier": info.thumbprint_hex(),

@@ -223,6 +223,9 @@ pub(crate) struct State {
     /// Owners of app registrations (user or service principal object IDs) by client ID: the
     /// creators of registrations made through Graph.
     pub app_owners: HashMap<Uuid, Vec<Uuid>>,
+    /// End dates set by the control API on certificates (by keyId), earlier than the certificates'
+    /// own: a certificate close to expiry.
+    pub certificate_end_dates: HashMap<Uuid, OffsetDateTime>,
     pub resources: Vec<ResourceApi>,
     pub clock_offset: Duration,
     pub codes: HashMap<String, AuthCode>,
@@ -271,6 +274,7 @@ impl State {
             tenants: scenario.tenants,
             apps: scenario.apps,
             app_owners: HashMap::new(),
+            certificate_end_dates: HashMap::new(),
             resources: scenario.resources,
             clock_offset: Duration::ZERO,
             codes: HashMap::new(),
@@ -327,6 +331,7 @@ impl State {
         tenants: Vec<Tenant>,
         apps: Vec<App>,
         app_owners: HashMap<Uuid, Vec<Uuid>>,
+        certificate_end_dates: HashMap<Uuid, OffsetDateTime>,
         resources: Vec<ResourceApi>,
         clock_offset: Duration,
         refresh_tokens: HashMap<String, RefreshGrant>,
@@ -338,6 +343,7 @@ impl State {
             tenants,
             apps,
             app_owners,
+            certificate_end_dates,
             resources,
             clock_offset,
             codes: HashMap::new(),

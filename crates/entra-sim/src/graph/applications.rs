@@ -640,7 +640,7 @@ impl Writer<'_> {
                 "The application already has a key credential with this keyId.",
             ));
         }
-        let shown = key_json(&key, false).unwrap_or(Value::Null);
+        let shown = key_json(&key, false, None).unwrap_or(Value::Null);
         self.st.add_certificate(app.client_id, key);
         let mut body = json!({"@odata.context": self.context("microsoft.graph.keyCredential")});
         if let (Some(out), Value::Object(fields)) = (body.as_object_mut(), shown) {
@@ -682,10 +682,11 @@ impl Writer<'_> {
             .and_then(Value::as_str)
             .ok_or_else(|| fail("it is missing."))?;
         let now = self.st.now();
-        let current: Vec<CertInfo> = app
-            .certificates
-            .iter()
-            .filter_map(|c| CertInfo::parse(&c.certificate).ok())
+        let current: Vec<CertInfo> = self
+            .st
+            .certificates_of(app)
+            .into_iter()
+            .map(|(_, c)| c)
             .filter(|c| c.not_before <= now && now < c.not_after)
             .collect();
         if current.is_empty() {

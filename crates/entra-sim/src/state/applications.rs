@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::State;
+use crate::crypto::CertInfo;
 use crate::model::{App, ClientSecret, KeyCredential};
 
 /// Characters of a generated client secret (Microsoft's secrets use letters, digits and `.~_-`).
@@ -39,6 +40,21 @@ impl State {
         self.apps.iter().position(|a| a.client_id == client_id)
     }
 
+    /// The app's certificates that parse, by keyId, each ending at its own `notAfter` or at the
+    /// earlier end date the control API set (a certificate close to expiry).
+    pub fn certificates_of(&self, app: &App) -> Vec<(Uuid, CertInfo)> {
+        app.certificates
+            .iter()
+            .filter_map(|c| {
+                let mut info = CertInfo::parse(&c.certificate).ok()?;
+                if let Some(end) = self.certificate_end_dates.get(&c.key_id) {
+                    info.not_after = info.not_after.min(*end);
+                }
+                Some((c.key_id, info))
+            })
+            .collect()
+    }
+
     /// The owners (user or service principal object IDs) of an app registration.
     pub fn owners_of(&self, client_id: Uuid) -> &[Uuid] {
         self.app_owners
@@ -59,20 +75,12 @@ impl State {
         self.apps.push(app);
     }
 
-    /// Replaces an app registration with its updated version (`PATCH`, already checked). The
-    /// service principals' display names follow the app's.
+    /// Replaces an app registration with its updated version (`PATCH`, already checked). Its
+    /// service principals keep their display names (each tenant's enterprise app is its own object).
     pub fn update_app(&mut self, app: App) {
-        let Some(a) = self.app_index(app.client_id) else {
-            return;
-        };
-        for t in &mut self.tenants {
-            for sp in &mut t.service_principals {
-                if sp.app_id == app.client_id {
-                    sp.display_name.clone_from(&app.display_name);
-                }
-            }
+        if let Some(a) = self.app_index(app.client_id) {
+            self.apps[a] = app;
         }
-        self.apps[a] = app;
     }
 
     /// Adds a generated client secret to the app and returns it (the only time its value is

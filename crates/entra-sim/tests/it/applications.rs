@@ -768,6 +768,34 @@ async fn a_certificate_app_registers_its_key_and_rolls_it_with_a_proof_of_posses
     );
     let (status, body) = with_certificate(&sim, &app_id, &first_pem, &first_der).await;
     assert_eq!(status, 200, "{body}");
+
+    // A certificate close to expiry (control API): Graph shows the end date, then it is refused.
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::days(10);
+    sim.control()
+        .set_certificate_end_date(uuid(&app_id), uuid(second_id), soon)
+        .unwrap();
+    let (_, _, read) = graph_get(&sim, &format!("/applications/{object_id}"), &admin).await;
+    let second = read["keyCredentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["keyId"] == json!(second_id))
+        .cloned()
+        .unwrap();
+    assert!(
+        second["endDateTime"]
+            .as_str()
+            .unwrap()
+            .starts_with(&soon.date().to_string()),
+        "{second}"
+    );
+    sim.control()
+        .advance_clock(std::time::Duration::from_secs(11 * 86_400))
+        .unwrap();
+    let (status, body) = with_certificate(&sim, &app_id, &second_pem, &second_der).await;
+    assert_aad_error(status, &body, 401, "invalid_client", 700027);
+    let (status, body) = with_certificate(&sim, &app_id, &first_pem, &first_der).await;
+    assert_eq!(status, 200, "the other certificate still works: {body}");
     sim.shutdown().await;
 }
 
