@@ -1,0 +1,1 @@
+//! Rotating one registration's credential.
