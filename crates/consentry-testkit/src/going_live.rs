@@ -1,0 +1,77 @@
+//! Going live against the simulator: the `going-live` scenario (contoso's tenants and users, and a vendor
+//! tenant with no registration yet), started on loopback, and the operator's device code sign-in
+//! completed the way a person would on the verification page.
+
+use entra_sim::browser::{Browser, Decision, Page};
+use entra_sim::{RunningSim, Scenario, SimOptions};
+
+/// The vendor tenant of the `going-live` scenario (its first tenant).
+pub const VENDOR_DOMAIN: &str = "consentry-vendor.onmicrosoft.com";
+/// The vendor tenant's Application Administrator.
+pub const VENDOR_APP_ADMIN: &str = "appadmin@consentry-vendor.onmicrosoft.com";
+/// A member of the vendor tenant without an administrator role.
+pub const VENDOR_MEMBER: &str = "user@consentry-vendor.onmicrosoft.com";
+
+/// The `going-live` scenario with a one-second device code polling interval (Microsoft's is five), so
+/// a test's sign-in does not wait.
+pub fn going_live_scenario() -> Scenario {
+    let mut s = Scenario::going_live();
+    s.settings.device_code.interval_secs = 1;
+    s
+}
+
+/// Starts the simulator on a loopback port with `scenario`.
+pub async fn start_sim(scenario: Scenario) -> RunningSim {
+    RunningSim::start(
+        scenario,
+        SimOptions {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .expect("simulator starts")
+}
+
+/// The password of the vendor tenant's users in `scenario`.
+pub fn vendor_password(scenario: &Scenario) -> String {
+    use secrecy::ExposeSecret as _;
+    scenario.tenants[0]
+        .users
+        .iter()
+        .find(|u| u.upn.eq_ignore_ascii_case(VENDOR_APP_ADMIN))
+        .map(|u| u.password.expose_secret().to_owned())
+        .expect("the going-live scenario's application administrator")
+}
+
+/// The verification URI and user code in Microsoft's device code message ("… open the page URL and
+/// enter the code CODE to authenticate.").
+pub fn device_code_in(message: &str) -> Option<(String, String)> {
+    let uri = message
+        .split_whitespace()
+        .find(|w| w.starts_with("http://") || w.starts_with("https://"))?;
+    let rest = &message[message.find("enter the code ")? + "enter the code ".len()..];
+    let code = rest.split_whitespace().next()?;
+    Some((uri.to_owned(), code.to_owned()))
+}
+
+/// Completes a device code sign-in as `user`: enters `user_code` on `verification_uri`, signs in and
+/// accepts the consent page when one is shown. Returns the last page.
+pub async fn complete_device_code(
+    sim: &RunningSim,
+    verification_uri: &str,
+    user_code: &str,
+    user: &str,
+    password: &str,
+) -> Page {
+    let browser = Browser::new(sim.ca_pem(), None).expect("browser");
+    browser
+        .device_login(
+            verification_uri,
+            user_code,
+            user,
+            password,
+            Decision::Accept { org_wide: false },
+        )
+        .await
+}
