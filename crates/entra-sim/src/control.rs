@@ -159,6 +159,17 @@ pub enum ControlOp {
         #[serde(default)]
         key_id: Option<Uuid>,
     },
+    /// Set when a client secret expires (a credential close to expiry, or long expired): the
+    /// secret's `endDateTime` on Graph, AADSTS7000222 after it.
+    SetSecretEndDate {
+        /// App client ID.
+        client_id: Uuid,
+        /// Secret keyId.
+        key_id: Uuid,
+        /// The new end date (RFC 3339).
+        #[serde(with = "time::serde::rfc3339")]
+        end_date_time: time::OffsetDateTime,
+    },
     /// Move the simulator's clock forward.
     AdvanceClock {
         /// Seconds (may be large: 91 days = 7862400).
@@ -367,6 +378,20 @@ impl SimControl {
     pub fn expire_secret(&self, client_id: Uuid, key_id: Option<Uuid>) -> Result<(), ControlError> {
         self.apply(ControlOp::ExpireSecret { client_id, key_id })
             .map(drop)
+    }
+    /// See [`ControlOp::SetSecretEndDate`].
+    pub fn set_secret_end_date(
+        &self,
+        client_id: Uuid,
+        key_id: Uuid,
+        end_date_time: time::OffsetDateTime,
+    ) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetSecretEndDate {
+            client_id,
+            key_id,
+            end_date_time,
+        })
+        .map(drop)
     }
     /// See [`ControlOp::AdvanceClock`].
     pub fn advance_clock(&self, by: std::time::Duration) -> Result<(), ControlError> {
@@ -649,6 +674,19 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
                     key_id.map(|k| k.to_string()).unwrap_or_default(),
                 ));
             }
+        }
+        ControlOp::SetSecretEndDate {
+            client_id,
+            key_id,
+            end_date_time,
+        } => {
+            let a = app_idx(st, client_id)?;
+            let secret = st.apps[a]
+                .secrets
+                .iter_mut()
+                .find(|s| s.key_id == key_id)
+                .ok_or_else(|| not_found("secret", key_id))?;
+            secret.end_date_time = end_date_time;
         }
         ControlOp::AdvanceClock { seconds } => {
             if seconds < 0 {
