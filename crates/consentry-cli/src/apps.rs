@@ -165,7 +165,14 @@ async fn sign_in(client: &EntraClient, tenant: &str, args: &SignInArgs) -> anyho
         .start_device_code(tenant, &args.client_id, &scopes)
         .await
         .with_context(|| format!("cannot start the device code sign-in to {tenant}"))?;
-    eprintln!("Sign in to the vendor's tenant {tenant} with an account that may manage app registrations:");
+    eprintln!(
+        "Sign in to the vendor's tenant {tenant} with an account that may manage app registrations \
+         (Application Administrator, Cloud Application Administrator or Global Administrator). If Microsoft \
+         asks for an administrator's approval, a Global Administrator must first consent to the sign-in app \
+         (client ID {}) for the organization: sign in once as that administrator and tick \
+         \"Consent on behalf of your organization\".",
+        args.client_id
+    );
     eprintln!("{}", flow.message);
     let _ = std::io::stderr().flush();
     let tokens = client.wait_for_device_code(&flow).await?;

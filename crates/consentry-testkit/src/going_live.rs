@@ -7,6 +7,8 @@ use entra_sim::{RunningSim, Scenario, SimOptions};
 
 /// The vendor tenant of the `going-live` scenario (its first tenant).
 pub const VENDOR_DOMAIN: &str = "consentry-vendor.onmicrosoft.com";
+/// The vendor tenant's Global Administrator.
+pub const VENDOR_OWNER: &str = "owner@consentry-vendor.onmicrosoft.com";
 /// The vendor tenant's Application Administrator.
 pub const VENDOR_APP_ADMIN: &str = "appadmin@consentry-vendor.onmicrosoft.com";
 /// A member of the vendor tenant without an administrator role.
@@ -39,7 +41,7 @@ pub fn vendor_password(scenario: &Scenario) -> String {
     scenario.tenants[0]
         .users
         .iter()
-        .find(|u| u.upn.eq_ignore_ascii_case(VENDOR_APP_ADMIN))
+        .find(|u| u.upn.eq_ignore_ascii_case(VENDOR_OWNER))
         .map(|u| u.password.expose_secret().to_owned())
         .expect("the going-live scenario's application administrator")
 }
@@ -56,13 +58,15 @@ pub fn device_code_in(message: &str) -> Option<(String, String)> {
 }
 
 /// Completes a device code sign-in as `user`: enters `user_code` on `verification_uri`, signs in and
-/// accepts the consent page when one is shown. Returns the last page.
+/// accepts the consent page when one is shown (for the whole organization when `org_wide` and the
+/// user is an administrator who may). Returns the last page.
 pub async fn complete_device_code(
     sim: &RunningSim,
     verification_uri: &str,
     user_code: &str,
     user: &str,
     password: &str,
+    org_wide: bool,
 ) -> Page {
     let browser = Browser::new(sim.ca_pem(), None).expect("browser");
     browser
@@ -71,7 +75,45 @@ pub async fn complete_device_code(
             user_code,
             user,
             password,
-            Decision::Accept { org_wide: false },
+            Decision::Accept { org_wide },
         )
         .await
 }
+
+/// The vendor's Global Administrator consents, for the whole vendor tenant, to Microsoft Graph Command
+/// Line Tools' `Application.ReadWrite.All` (an admin-only delegated permission): what Microsoft asks
+/// before an Application Administrator can use it, as in a real tenant.
+pub async fn consent_graph_cli_for_vendor(sim: &RunningSim, password: &str) {
+    let http = reqwest::Client::builder()
+        .tls_certs_merge([reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).expect("CA")])
+        .build()
+        .expect("client");
+    let dc: serde_json::Value = http
+        .post(format!("{}/{VENDOR_DOMAIN}/oauth2/v2.0/devicecode", sim.base_url()))
+        .form(&[
+            ("client_id", GRAPH_CLI_TOOLS),
+            (
+                "scope",
+                "https://graph.microsoft.com/Application.ReadWrite.All offline_access",
+            ),
+        ])
+        .send()
+        .await
+        .expect("devicecode")
+        .json()
+        .await
+        .expect("JSON");
+    let page = complete_device_code(
+        sim,
+        dc["verification_uri"].as_str().expect("verification_uri"),
+        dc["user_code"].as_str().expect("user_code"),
+        VENDOR_OWNER,
+        password,
+        true,
+    )
+    .await;
+    assert!(page.body.contains("You may now close this window"), "{}", page.body);
+}
+
+/// Microsoft's first-party public client "Microsoft Graph Command Line Tools".
+pub const GRAPH_CLI_TOOLS: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";

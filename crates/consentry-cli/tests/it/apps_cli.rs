@@ -11,8 +11,8 @@ use consentry_entra::{ClientCredential, EntraClient, EntraError, GRAPH_DEFAULT_S
 use consentry_server::Config;
 use consentry_server::startup::{entra_client, vendor_app};
 use consentry_testkit::going_live::{
-    VENDOR_APP_ADMIN, VENDOR_MEMBER, complete_device_code, device_code_in, going_live_scenario,
-    start_sim, vendor_password,
+    VENDOR_APP_ADMIN, VENDOR_MEMBER, complete_device_code, consent_graph_cli_for_vendor,
+    device_code_in, going_live_scenario, start_sim, vendor_password,
 };
 use entra_sim::RunningSim;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
@@ -100,8 +100,12 @@ impl Vendor {
             "CONSENTRY_DATA_DIR".into(),
             dir.path().join("data").display().to_string(),
         ));
+        let password = vendor_password(&scenario);
+        // As in a real tenant, a Global Administrator first consents to Microsoft Graph Command Line
+        // Tools' Application.ReadWrite.All for the organization.
+        consent_graph_cli_for_vendor(&sim, &password).await;
         Vendor {
-            password: vendor_password(&scenario),
+            password,
             sim,
             vars,
             dir,
@@ -146,7 +150,7 @@ impl Vendor {
             err.push('\n');
             if !signed_in && let Some((uri, code)) = device_code_in(&line) {
                 signed_in = true;
-                let page = complete_device_code(&self.sim, &uri, &code, user, &self.password).await;
+                let page = complete_device_code(&self.sim, &uri, &code, user, &self.password, false).await;
                 assert_eq!(page.status, 200, "{}", page.body);
                 assert!(page.body.contains("You may now close this window"), "{}", page.body);
             }
