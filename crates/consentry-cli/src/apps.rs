@@ -10,9 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use consentry_certs::ClientCertificate;
 use consentry_entra::{ClientCredential, EntraClient, qualify_scopes};
-use consentry_registrations::apply::{
-    CredentialChoice, apply_one, find, store_credential,
-};
+use consentry_registrations::apply::{CredentialChoice, apply_one, find, store_credential};
 use consentry_registrations::config_file::{ConfigFile, secrets_dir};
 use consentry_registrations::manifest::{self, Manifest, Registration};
 use consentry_registrations::plan::{Action, plan};
@@ -158,7 +156,11 @@ fn config_and_path(config_path: Option<&Path>) -> anyhow::Result<(Config, PathBu
 }
 
 /// Signs the operator in to `tenant` with the device code flow (Microsoft's message on stderr).
-async fn sign_in(client: &EntraClient, tenant: &str, args: &SignInArgs) -> anyhow::Result<SecretString> {
+async fn sign_in(
+    client: &EntraClient,
+    tenant: &str,
+    args: &SignInArgs,
+) -> anyhow::Result<SecretString> {
     let mut scopes = qualify_scopes(&[SIGN_IN_SCOPE]);
     scopes.push("offline_access".into());
     let flow = client
@@ -219,7 +221,11 @@ async fn register(args: RegisterArgs, config_path: Option<&Path>) -> anyhow::Res
     let catalog = load_catalog(&cfg)?;
     let mut manifests: Vec<Manifest> = manifest::all(&catalog, &cfg.public_url);
     if !args.only.is_empty() {
-        let wanted: Vec<Registration> = args.only.iter().map(|a| Registration::from_arg(a)).collect();
+        let wanted: Vec<Registration> = args
+            .only
+            .iter()
+            .map(|a| Registration::from_arg(a))
+            .collect();
         for w in &wanted {
             manifest::for_registration(&catalog, w, &cfg.public_url)?;
         }
@@ -331,13 +337,18 @@ fn current_credential(entry: &VendorAppConfig, table: &str) -> anyhow::Result<Cu
         });
     }
     if let Some(file) = &entry.certificate_file {
-        let password = match (&entry.certificate_password, &entry.certificate_password_file) {
+        let password = match (
+            &entry.certificate_password,
+            &entry.certificate_password_file,
+        ) {
             (Some(p), _) => p.clone(),
             (None, Some(f)) => read_secret(f, "certificate_password_file")?,
             (None, None) => SecretString::from(String::new()),
         };
         if password.expose_secret().is_empty() {
-            bail!("{table}: the certificate has no password file; give certificate_password_file and run again");
+            bail!(
+                "{table}: the certificate has no password file; give certificate_password_file and run again"
+            );
         }
         let bytes = std::fs::read(file)
             .with_context(|| format!("cannot read certificate_file {}", file.display()))?;
@@ -386,9 +397,20 @@ async fn rotate_credential(args: RotateArgs, config_path: Option<&Path>) -> anyh
         validity_days: args.secret_days,
     };
     let mut say = |line: String| println!("{line}");
-    let rotated = rotate(&client, &token, &tenant, &entry.client_id, &current, options, &mut say).await?;
+    let rotated = rotate(
+        &client,
+        &token,
+        &tenant,
+        &entry.client_id,
+        &current,
+        options,
+        &mut say,
+    )
+    .await?;
     match rotated.left_in_place {
-        Some(_) => bail!("rotated, but the old credential is still on the registration (see above)"),
+        Some(_) => {
+            bail!("rotated, but the old credential is still on the registration (see above)")
+        }
         None => {
             println!("Done.");
             Ok(())

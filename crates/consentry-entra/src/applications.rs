@@ -197,7 +197,10 @@ impl KeyCredentialWrite {
         })?;
         Ok(Self {
             key_id: read.key_id.clone(),
-            kind: read.kind.clone().unwrap_or_else(|| "AsymmetricX509Cert".into()),
+            kind: read
+                .kind
+                .clone()
+                .unwrap_or_else(|| "AsymmetricX509Cert".into()),
             usage: read.usage.clone().unwrap_or_else(|| "Verify".into()),
             key,
             display_name: read.display_name.clone(),

@@ -73,7 +73,9 @@ struct DeviceCodeAnswer {
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceCodeError {
     /// The code expired before the user signed in (`expired_token`, or its lifetime passed).
-    #[error("the sign-in code expired before the sign-in was completed: run the command again and enter the new code within {0} minutes")]
+    #[error(
+        "the sign-in code expired before the sign-in was completed: run the command again and enter the new code within {0} minutes"
+    )]
     Expired(u64),
     /// The user declined (`authorization_declined`).
     #[error("the sign-in was declined on Microsoft's page: run the command again and accept")]
@@ -102,7 +104,10 @@ impl EntraClient {
         let tenant = check_tenant(tenant, &["consumers"])?;
         check_guid(client_id, "application (client) ID")?;
         let url = join_segments(&self.authority, &[tenant, "oauth2", "v2.0", "devicecode"]);
-        let form = [("client_id", client_id.to_owned()), ("scope", scopes.join(" "))];
+        let form = [
+            ("client_id", client_id.to_owned()),
+            ("scope", scopes.join(" ")),
+        ];
         let request = self.request(Method::POST, url).form(&form);
         let answer = self.send(Service::Identity, request).await?;
         let a: DeviceCodeAnswer =

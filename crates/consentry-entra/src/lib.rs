@@ -47,12 +47,12 @@
 //! # }
 //! ```
 
-pub mod applications;
 mod application_writes;
+pub mod applications;
 mod client;
-mod device_code;
 pub mod clouds;
 mod console_sign_in;
+mod device_code;
 /// Microsoft's errors, parsed: the parsers live in `consentry-protocol` (pure, fuzzed without an HTTP
 /// client in the build) and are re-exported here under their usual paths.
 mod error {

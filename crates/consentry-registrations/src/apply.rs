@@ -5,9 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use consentry_entra::applications::{
-    Application, ApplicationFilter, KeyCredentialWrite,
-};
+use consentry_entra::applications::{Application, ApplicationFilter, KeyCredentialWrite};
 use consentry_entra::{
     ClientCredential, EntraClient, EntraError, GRAPH_DEFAULT_SCOPE, GraphErrorKind, RetryPolicy,
     with_retry,
@@ -116,13 +114,15 @@ pub enum ApplyError {
 /// What a Graph failure means for the operator: a refusal names the role the account needs.
 pub fn explain(e: &EntraError, tenant: &str) -> String {
     match e {
-        EntraError::Graph(g) if g.kind == GraphErrorKind::AccessDenied || g.status == 403 => format!(
-            "Microsoft Graph refused ({} {}: {}): the signed-in account may not create or change app \
+        EntraError::Graph(g) if g.kind == GraphErrorKind::AccessDenied || g.status == 403 => {
+            format!(
+                "Microsoft Graph refused ({} {}: {}): the signed-in account may not create or change app \
              registrations in the vendor's tenant {tenant}. Sign in with an account holding the \
              Application Administrator or Cloud Application Administrator role (or Global \
              Administrator) in that tenant",
-            g.status, g.code, g.message
-        ),
+                g.status, g.code, g.message
+            )
+        }
         other => other.to_string(),
     }
 }
@@ -263,8 +263,7 @@ pub async fn add_credential(
             })
         }
         CredentialChoice::Certificate { years } => {
-            let password =
-                reuse_password.unwrap_or_else(|| SecretString::from(random_password()));
+            let password = reuse_password.unwrap_or_else(|| SecretString::from(random_password()));
             let subject: String = display_name.chars().take(60).collect();
             let pair = consentry_certs::generate_self_signed(
                 &subject,

@@ -77,8 +77,7 @@ pub fn secrets_dir(config_path: &Path) -> PathBuf {
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ConfigFileError + use<> {
     let path = path.to_path_buf();
-    move |source| ConfigFileError::Io { what, path, source,
-    }
+    move |source| ConfigFileError::Io { what, path, source }
 }
 
 /// Writes `bytes` to `path` atomically with mode 0600: a temporary file in the same directory (created
@@ -101,7 +100,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Conf
             use std::os::unix::fs::DirBuilderExt as _;
             builder.mode(0o700);
         }
-        builder.create(dir).map_err(io("cannot create the directory", dir))?;
+        builder
+            .create(dir)
+            .map_err(io("cannot create the directory", dir))?;
     }
     let name = path
         .file_name()
@@ -284,7 +285,10 @@ mod tests {
         assert!(text.contains("public_url = \"https://c.example\" # ours"));
         assert!(!text.contains("client_secret ="), "{text}");
         assert!(text.contains(&format!("client_secret_file = \"{}\"", secret.display())));
-        assert!(text.contains("[consentry_app]\nclient_id = \"c-id\""), "{text}");
+        assert!(
+            text.contains("[consentry_app]\nclient_id = \"c-id\""),
+            "{text}"
+        );
         assert!(!text.contains("[apps]\n"), "{text}");
         let parsed: toml_edit::DocumentMut = text.parse().unwrap();
         assert_eq!(parsed["vendor_tenant"].as_str(), Some("vendor.example"));
@@ -306,6 +310,9 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         // No temporary file is left behind.
-        assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
     }
 }

@@ -307,7 +307,11 @@ mod tests {
             // Graph permissions with a known ID are requested; the others are named in a warning.
             for p in app.permissions.iter().filter(|p| p.is_graph()) {
                 let Some(id) = p.id.map(|i| i.to_string()) else {
-                    assert!(m.warnings.iter().any(|w| w.contains(&p.name)), "{key}: {}", p.name);
+                    assert!(
+                        m.warnings.iter().any(|w| w.contains(&p.name)),
+                        "{key}: {}",
+                        p.name
+                    );
                     continue;
                 };
                 assert!(
@@ -336,7 +340,11 @@ mod tests {
         let catalog = Catalog::builtin();
         let custom = catalog.app_types.iter().find(|a| a.custom_app).unwrap();
         assert_eq!(
-            for_registration(&catalog, &Registration::AppType(custom.key.clone()), "https://x"),
+            for_registration(
+                &catalog,
+                &Registration::AppType(custom.key.clone()),
+                "https://x"
+            ),
             Err(ManifestError::CustomApp(custom.key.clone()))
         );
         assert!(matches!(

@@ -187,10 +187,10 @@ pub fn differences(desired: &Manifest, found: &Application) -> (Vec<String>, App
     let mut access: Vec<RequiredResourceAccess> = found.required_resource_access.clone();
     let mut added = 0usize;
     for want in desired.required_resource_access() {
-        let pos = match access
-            .iter()
-            .position(|r| r.resource_app_id.eq_ignore_ascii_case(&want.resource_app_id))
-        {
+        let pos = match access.iter().position(|r| {
+            r.resource_app_id
+                .eq_ignore_ascii_case(&want.resource_app_id)
+        }) {
             Some(p) => p,
             None => {
                 access.push(RequiredResourceAccess {

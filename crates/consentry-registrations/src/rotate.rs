@@ -147,7 +147,10 @@ pub async fn rotate(
                 "the vendor's tenant {tenant} holds no registration with client ID {app_id}: check client_id and vendor_tenant"
             ))
         })?;
-    let display_name = app.display_name.clone().unwrap_or_else(|| app_id.to_owned());
+    let display_name = app
+        .display_name
+        .clone()
+        .unwrap_or_else(|| app_id.to_owned());
     let old = old_ids(&app, current);
     let is_secret = matches!(current, Current::Secret { .. });
     // The old credential's IDs are taken before the new one is added, so the new one can never be
@@ -179,16 +182,7 @@ pub async fn rotate(
             Some(password.clone()),
         ),
     };
-    let new = add_credential(
-        client,
-        token,
-        tenant,
-        &app.id,
-        &display_name,
-        choice,
-        reuse,
-    )
-    .await?;
+    let new = add_credential(client, token, tenant, &app.id, &display_name, choice, reuse).await?;
     let new_ids: Vec<String> = match &new {
         NewCredential::Secret { key_id, .. } => key_id.iter().cloned().collect(),
         NewCredential::Certificate { .. } => client
@@ -248,14 +242,17 @@ pub async fn rotate(
                     file.display()
                 ));
             }
-            _ => return Err(ApplyError::Other("credential kinds differ (this is a bug)".into())),
+            _ => {
+                return Err(ApplyError::Other(
+                    "credential kinds differ (this is a bug)".into(),
+                ));
+            }
         }
         Ok(())
     }
     .await;
     if let Err(e) = switched {
-        let undo =
-            remove_credentials(client, token, tenant, &app.id, is_secret, &new_ids).await;
+        let undo = remove_credentials(client, token, tenant, &app.id, is_secret, &new_ids).await;
         return Err(match undo {
             Ok(()) => ApplyError::Other(format!(
                 "{e}; the new credential was removed again and the configuration is unchanged"

@@ -89,7 +89,10 @@ pub async fn consent_graph_cli_for_vendor(sim: &RunningSim, password: &str) {
         .build()
         .expect("client");
     let dc: serde_json::Value = http
-        .post(format!("{}/{VENDOR_DOMAIN}/oauth2/v2.0/devicecode", sim.base_url()))
+        .post(format!(
+            "{}/{VENDOR_DOMAIN}/oauth2/v2.0/devicecode",
+            sim.base_url()
+        ))
         .form(&[
             ("client_id", GRAPH_CLI_TOOLS),
             (
@@ -112,7 +115,11 @@ pub async fn consent_graph_cli_for_vendor(sim: &RunningSim, password: &str) {
         true,
     )
     .await;
-    assert!(page.body.contains("You may now close this window"), "{}", page.body);
+    assert!(
+        page.body.contains("You may now close this window"),
+        "{}",
+        page.body
+    );
 }
 
 /// Microsoft's first-party public client "Microsoft Graph Command Line Tools".

@@ -209,7 +209,13 @@ impl Browser {
     }
 
     /// Fills in the simulator's sign-in, one-time code and consent pages from `page` on.
-    async fn fill_in(&self, mut page: Page, user: &str, password: &str, decision: Decision) -> Page {
+    async fn fill_in(
+        &self,
+        mut page: Page,
+        user: &str,
+        password: &str,
+        decision: Decision,
+    ) -> Page {
         for _ in 0..6 {
             if page.status != 200 {
                 return page;

@@ -50,7 +50,12 @@ fn manifests_carry_the_catalogs_ids_and_name_what_they_cannot_place() {
         let requested = m["requiredResourceAccess"].to_string();
         for p in app.permissions.iter().filter(|p| p.is_graph()) {
             if let Some(id) = p.id {
-                assert!(requested.contains(&id.to_string()), "{}: {}", app.key, p.name);
+                assert!(
+                    requested.contains(&id.to_string()),
+                    "{}: {}",
+                    app.key,
+                    p.name
+                );
             }
         }
     }
@@ -117,7 +122,8 @@ impl Vendor {
     }
 
     fn config(&self) -> Config {
-        Config::load(Some(&self.config_path()), self.vars.clone()).expect("the written config loads")
+        Config::load(Some(&self.config_path()), self.vars.clone())
+            .expect("the written config loads")
     }
 
     /// Runs `consentry --config … ARGS`, signing in as `user` when it shows a device code; (success,
@@ -150,9 +156,14 @@ impl Vendor {
             err.push('\n');
             if !signed_in && let Some((uri, code)) = device_code_in(&line) {
                 signed_in = true;
-                let page = complete_device_code(&self.sim, &uri, &code, user, &self.password, false).await;
+                let page =
+                    complete_device_code(&self.sim, &uri, &code, user, &self.password, false).await;
                 assert_eq!(page.status, 200, "{}", page.body);
-                assert!(page.body.contains("You may now close this window"), "{}", page.body);
+                assert!(
+                    page.body.contains("You may now close this window"),
+                    "{}",
+                    page.body
+                );
             }
         }
         let status = child.wait().await.unwrap();
@@ -187,15 +198,22 @@ fn mode(path: &Path) -> u32 {
 async fn register_creates_every_registration_then_changes_nothing() {
     let v = Vendor::start().await;
     // A dry run plans every creation and changes nothing.
-    let (ok, out, err) = v.run(&["apps", "register", "--dry-run"], VENDOR_APP_ADMIN).await;
+    let (ok, out, err) = v
+        .run(&["apps", "register", "--dry-run"], VENDOR_APP_ADMIN)
+        .await;
     assert!(ok, "{err}");
     assert!(out.contains("create the registration"), "{out}");
     assert!(out.contains("Dry run: nothing was changed."), "{out}");
     assert!(!v.config_path().exists(), "a dry run writes nothing");
 
-    let (ok, out, err) = v.run(&["apps", "register", "--yes"], VENDOR_APP_ADMIN).await;
+    let (ok, out, err) = v
+        .run(&["apps", "register", "--yes"], VENDOR_APP_ADMIN)
+        .await;
     assert!(ok, "{err}\n{out}");
-    assert!(err.contains("enter the code"), "Microsoft's message is shown: {err}");
+    assert!(
+        err.contains("enter the code"),
+        "Microsoft's message is shown: {err}"
+    );
     let cfg = v.config();
     let vendor = cfg.vendor_tenant.clone().expect("vendor_tenant written");
     let catalog = Catalog::builtin();
@@ -204,14 +222,19 @@ async fn register_creates_every_registration_then_changes_nothing() {
     #[cfg(unix)]
     assert_eq!(mode(&v.config_path()), 0o600);
     for app in catalog.app_types.iter().filter(|a| !a.custom_app) {
-        let entry = cfg.apps.get(&app.key).unwrap_or_else(|| panic!("[apps.{}]: {text}", app.key));
+        let entry = cfg
+            .apps
+            .get(&app.key)
+            .unwrap_or_else(|| panic!("[apps.{}]: {text}", app.key));
         let file = entry.client_secret_file.as_ref().expect("secret in a file");
         #[cfg(unix)]
         assert_eq!(mode(file), 0o600, "{}", file.display());
         let va = vendor_app(entry, &app.key).unwrap();
         token(&client, &vendor, &entry.client_id, &va.credential)
             .await
-            .unwrap_or_else(|e| panic!("{}: client credentials in the vendor tenant: {e}", app.key));
+            .unwrap_or_else(|e| {
+                panic!("{}: client credentials in the vendor tenant: {e}", app.key)
+            });
     }
     let consentry_app = cfg.consentry_app.as_ref().expect("[consentry_app]");
     let va = vendor_app(consentry_app, "consentry_app").unwrap();
@@ -240,11 +263,20 @@ async fn register_creates_every_registration_then_changes_nothing() {
         )
         .await;
     let params = page.redirect_params();
-    assert_eq!(params.get("admin_consent").map(String::as_str), Some("True"), "{page:?}");
+    assert_eq!(
+        params.get("admin_consent").map(String::as_str),
+        Some("True"),
+        "{page:?}"
+    );
     let va = vendor_app(entry, "insights-m365").unwrap();
-    token(&client, "contoso.onmicrosoft.com", &entry.client_id, &va.credential)
-        .await
-        .expect("client credentials in contoso after consent");
+    token(
+        &client,
+        "contoso.onmicrosoft.com",
+        &entry.client_id,
+        &va.credential,
+    )
+    .await
+    .expect("client credentials in contoso after consent");
 
     // A second run plans nothing and creates no credential.
     let before: Vec<(String, String)> = cfg
@@ -257,10 +289,15 @@ async fn register_creates_every_registration_then_changes_nothing() {
             )
         })
         .collect();
-    let (ok, out, err) = v.run(&["apps", "register", "--yes"], VENDOR_APP_ADMIN).await;
+    let (ok, out, err) = v
+        .run(&["apps", "register", "--yes"], VENDOR_APP_ADMIN)
+        .await;
     assert!(ok, "{err}");
     assert!(out.contains("Nothing to do."), "{out}");
-    assert!(!out.contains("create") && !out.contains("add a credential"), "{out}");
+    assert!(
+        !out.contains("create") && !out.contains("add a credential"),
+        "{out}"
+    );
     assert_eq!(std::fs::read_to_string(v.config_path()).unwrap(), text);
     for (k, secret) in before {
         let e = &v.config().apps[&k];
@@ -270,7 +307,12 @@ async fn register_creates_every_registration_then_changes_nothing() {
         );
     }
     let own = client
-        .client_credentials(&vendor, &entry.client_id, &va.credential, GRAPH_DEFAULT_SCOPE)
+        .client_credentials(
+            &vendor,
+            &entry.client_id,
+            &va.credential,
+            GRAPH_DEFAULT_SCOPE,
+        )
         .await
         .unwrap();
     let registration = client
@@ -278,7 +320,11 @@ async fn register_creates_every_registration_then_changes_nothing() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(registration.password_credentials.len(), 1, "no second secret");
+    assert_eq!(
+        registration.password_credentials.len(),
+        1,
+        "no second secret"
+    );
 }
 
 #[tokio::test]
@@ -286,20 +332,29 @@ async fn a_registration_found_by_name_is_adopted_and_a_plain_member_is_refused()
     let v = Vendor::start().await;
     // A member without an administrator role: Graph refuses, the message names the role.
     let (ok, _, err) = v
-        .run(&["apps", "register", "--yes", "--only", "consentry-app"], VENDOR_MEMBER)
+        .run(
+            &["apps", "register", "--yes", "--only", "consentry-app"],
+            VENDOR_MEMBER,
+        )
         .await;
     assert!(!ok);
     assert!(err.contains("Application Administrator"), "{err}");
 
     // Registered once; then the configuration is lost: the registration is adopted, not duplicated.
     let (ok, _, err) = v
-        .run(&["apps", "register", "--yes", "--only", "consentry-app"], VENDOR_APP_ADMIN)
+        .run(
+            &["apps", "register", "--yes", "--only", "consentry-app"],
+            VENDOR_APP_ADMIN,
+        )
         .await;
     assert!(ok, "{err}");
     let first = v.config().consentry_app.unwrap().client_id;
     std::fs::remove_file(v.config_path()).unwrap();
     let (ok, out, err) = v
-        .run(&["apps", "register", "--yes", "--only", "consentry-app"], VENDOR_APP_ADMIN)
+        .run(
+            &["apps", "register", "--yes", "--only", "consentry-app"],
+            VENDOR_APP_ADMIN,
+        )
         .await;
     assert!(ok, "{err}");
     assert!(out.contains("adopted"), "{out}");
@@ -307,16 +362,24 @@ async fn a_registration_found_by_name_is_adopted_and_a_plain_member_is_refused()
     let entry = cfg.consentry_app.as_ref().unwrap();
     assert_eq!(entry.client_id, first);
     let va = vendor_app(entry, "consentry_app").unwrap();
-    token(&v.client(), cfg.vendor_tenant.as_deref().unwrap(), &first, &va.credential)
-        .await
-        .expect("the new secret of the adopted registration works");
+    token(
+        &v.client(),
+        cfg.vendor_tenant.as_deref().unwrap(),
+        &first,
+        &va.credential,
+    )
+    .await
+    .expect("the new secret of the adopted registration works");
 }
 
 #[tokio::test]
 async fn rotate_credential_replaces_the_secret() {
     let v = Vendor::start().await;
     let (ok, _, err) = v
-        .run(&["apps", "register", "--yes", "--only", "insights-m365"], VENDOR_APP_ADMIN)
+        .run(
+            &["apps", "register", "--yes", "--only", "insights-m365"],
+            VENDOR_APP_ADMIN,
+        )
         .await;
     assert!(ok, "{err}");
     let cfg = v.config();
@@ -327,25 +390,146 @@ async fn rotate_credential_replaces_the_secret() {
 
     let (ok, out, err) = v
         .run(
-            &["apps", "rotate-credential", "insights-m365", "--yes", "--grace-seconds", "0"],
+            &[
+                "apps",
+                "rotate-credential",
+                "insights-m365",
+                "--yes",
+                "--grace-seconds",
+                "0",
+            ],
             VENDOR_APP_ADMIN,
         )
         .await;
     assert!(ok, "{err}\n{out}");
-    for step in ["1. added", "2. the new credential gets a token", "3. switched", "5. removed"] {
+    for step in [
+        "1. added",
+        "2. the new credential gets a token",
+        "3. switched",
+        "5. removed",
+    ] {
         assert!(out.contains(step), "{out}");
     }
     let cfg = v.config();
-    assert_eq!(cfg.apps["insights-m365"].client_secret_file.as_ref(), Some(&file));
+    assert_eq!(
+        cfg.apps["insights-m365"].client_secret_file.as_ref(),
+        Some(&file)
+    );
     #[cfg(unix)]
     assert_eq!(mode(&file), 0o600);
-    let new = vendor_app(&cfg.apps["insights-m365"], "x").unwrap().credential;
+    let new = vendor_app(&cfg.apps["insights-m365"], "x")
+        .unwrap()
+        .credential;
     let client = v.client();
-    token(&client, &vendor, &entry.client_id, &new).await.expect("new secret works");
+    token(&client, &vendor, &entry.client_id, &new)
+        .await
+        .expect("new secret works");
     match token(&client, &vendor, &entry.client_id, &old).await {
         Err(EntraError::Identity(e)) => {
             assert!(e.error_codes.contains(&7000215), "{e:?}");
         }
         other => panic!("the old secret must be refused: {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn certificate_credentials_are_registered_and_rotated() {
+    let v = Vendor::start().await;
+    let (ok, out, err) = v
+        .run(
+            &[
+                "apps",
+                "register",
+                "--yes",
+                "--only",
+                "insights-m365",
+                "--credential",
+                "certificate",
+            ],
+            VENDOR_APP_ADMIN,
+        )
+        .await;
+    assert!(ok, "{err}\n{out}");
+    assert!(out.contains("certificate"), "{out}");
+    let cfg = v.config();
+    let vendor = cfg.vendor_tenant.clone().unwrap();
+    let entry = cfg.apps["insights-m365"].clone();
+    let pfx = entry.certificate_file.clone().expect("certificate_file");
+    let password = entry
+        .certificate_password_file
+        .clone()
+        .expect("certificate_password_file");
+    assert!(entry.client_secret_file.is_none());
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&pfx), 0o600);
+        assert_eq!(mode(&password), 0o600);
+    }
+    let client = v.client();
+    let old = vendor_app(&entry, "x").unwrap().credential;
+    token(&client, &vendor, &entry.client_id, &old)
+        .await
+        .expect("the certificate gets a token");
+
+    let (ok, out, err) = v
+        .run(
+            &[
+                "apps",
+                "rotate-credential",
+                "insights-m365",
+                "--yes",
+                "--grace-seconds",
+                "0",
+            ],
+            VENDOR_APP_ADMIN,
+        )
+        .await;
+    assert!(ok, "{err}\n{out}");
+    assert!(out.contains("5. removed the old credential"), "{out}");
+    let new = vendor_app(&v.config().apps["insights-m365"], "x")
+        .unwrap()
+        .credential;
+    token(&client, &vendor, &entry.client_id, &new)
+        .await
+        .expect("the new certificate works");
+    assert!(
+        token(&client, &vendor, &entry.client_id, &old)
+            .await
+            .is_err(),
+        "the old certificate is refused"
+    );
+}
+
+#[test]
+fn rotation_refuses_an_inline_secret_and_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("consentry.toml");
+    std::fs::write(
+        &config,
+        "vendor_tenant = \"consentry-vendor.onmicrosoft.com\"\n\n[apps.insights-m365]\nclient_id = \"c0de0000-0000-4000-8000-000000000001\"\nclient_secret = \"inline-secret\"\n",
+    )
+    .unwrap();
+    let out = consentry(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "apps",
+            "rotate-credential",
+            "insights-m365",
+            "--yes",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("inline") && err.contains("client_secret_file"),
+        "{err}"
+    );
+    // Nothing was touched.
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("inline-secret")
+    );
 }

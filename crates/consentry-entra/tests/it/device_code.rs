@@ -30,7 +30,10 @@ async fn start() -> (RunningSim, EntraClient) {
 }
 
 fn scopes() -> Vec<String> {
-    vec!["https://graph.microsoft.com/User.Read".into(), "offline_access".into()]
+    vec![
+        "https://graph.microsoft.com/User.Read".into(),
+        "offline_access".into(),
+    ]
 }
 
 #[tokio::test]
@@ -44,7 +47,10 @@ async fn the_user_signs_in_on_another_device_while_the_client_polls() {
     assert_eq!(flow.expires_in, 900);
     assert!(flow.message.contains(&flow.user_code), "{}", flow.message);
     assert!(flow.message.contains(&flow.verification_uri));
-    assert!(!format!("{flow:?}").contains("DAQAB"), "the device code is redacted");
+    assert!(
+        !format!("{flow:?}").contains("DAQAB"),
+        "the device code is redacted"
+    );
     // The client polls (pending at first) while the user signs in a little later.
     let poller = {
         let client = client.clone();
@@ -62,7 +68,11 @@ async fn the_user_signs_in_on_another_device_while_the_client_polls() {
             Decision::Accept { org_wide: false },
         )
         .await;
-    assert!(page.body.contains("You may now close this window"), "{}", page.body);
+    assert!(
+        page.body.contains("You may now close this window"),
+        "{}",
+        page.body
+    );
     let tokens = poller.await.unwrap().expect("tokens");
     let claims = tokens.access_token_claims().unwrap();
     assert_eq!(claims.user_principal(), Some(ADMIN));
