@@ -298,3 +298,49 @@ pub async fn rotate(
     }
     Ok(rotated)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use consentry_entra::applications::PasswordCredential;
+
+    fn password(key_id: &str, hint: &str) -> PasswordCredential {
+        PasswordCredential {
+            key_id: Some(key_id.into()),
+            display_name: None,
+            hint: Some(hint.into()),
+            start_date_time: None,
+            end_date_time: None,
+        }
+    }
+
+    fn app(passwords: Vec<PasswordCredential>) -> Application {
+        Application {
+            id: "11111111-1111-4111-8111-111111111111".into(),
+            app_id: "22222222-2222-4222-8222-222222222222".into(),
+            display_name: None,
+            sign_in_audience: None,
+            web: None,
+            is_fallback_public_client: None,
+            required_resource_access: Vec::new(),
+            password_credentials: passwords,
+            key_credentials: Vec::new(),
+        }
+    }
+
+    fn secret(value: &str) -> Current {
+        Current::Secret {
+            file: PathBuf::from("/nonexistent"),
+            secret: SecretString::from(value.to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_old_secret_is_found_by_its_hint_and_several_matches_are_all_reported() {
+        let a = app(vec![password("k1", "abc"), password("k2", "xyz")]);
+        assert_eq!(old_ids(&a, &secret("abcdef")), ["k1"]);
+        assert!(old_ids(&a, &secret("qrs123")).is_empty());
+        let a = app(vec![password("k1", "abc"), password("k2", "abc")]);
+        assert_eq!(old_ids(&a, &secret("abc999")), ["k1", "k2"]);
+    }
+}
