@@ -41,7 +41,8 @@
 //!   earlier (UNVERIFIED whether Microsoft still refuses a mixed batch).
 //! - A method the resource does not support answers 405 `Request_BadRequest` "Specified HTTP method
 //!   is not allowed for the request target." [V] GD:concepts/json-batching.md (example response 4);
-//!   the simulator's Graph is read-only, so every method but GET answers it.
+//!   the simulator answers it for every method but GET, except the application writes
+//!   (`graph::applications`), which take the inner request's JSON `body`.
 //! - Throttling is evaluated per inner request: a throttled one answers 429 while the others succeed
 //!   [V] GD:concepts/json-batching.md ("Batch size limitations"). Fault rules therefore apply to each
 //!   inner request by its own path (`/v1.0/<url>`): a path-prefix rule and also a `graph`-class rule,

@@ -1,5 +1,6 @@
 //! The Microsoft Graph subset Consentry uses (entra-facts §4), with `@odata.context`, `$filter`
-//! (`eq`, joined by `and`), `$top` paging with `@odata.nextLink`, token checks and Graph's error body.
+//! (`eq`, joined by `and`), `$top` paging with `@odata.nextLink`, token checks and Graph's error body;
+//! its child `applications` answers the app registration writes (every method but GET).
 
 use std::collections::HashMap;
 
