@@ -95,6 +95,10 @@ pub struct RotateArgs {
     /// Seconds between the switch and the removal of the old credential.
     #[arg(long, default_value_t = 60)]
     grace_seconds: u64,
+    /// How long to keep trying the new credential before giving up (and removing it again): Microsoft
+    /// may take a while to replicate a new credential.
+    #[arg(long, default_value_t = 120)]
+    prove_seconds: u64,
     /// Validity of the new secret (or certificate, rounded up to years), in days.
     #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u32).range(1..=730))]
     secret_days: u32,
@@ -393,7 +397,7 @@ async fn rotate_credential(args: RotateArgs, config_path: Option<&Path>) -> anyh
     let token = sign_in(&client, &tenant, &args.sign_in).await?;
     let options = RotateOptions {
         grace: Duration::from_secs(args.grace_seconds),
-        prove_for: Duration::from_secs(120),
+        prove_for: Duration::from_secs(args.prove_seconds),
         validity_days: args.secret_days,
     };
     let mut say = |line: String| println!("{line}");

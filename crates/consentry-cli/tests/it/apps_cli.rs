@@ -533,3 +533,81 @@ fn rotation_refuses_an_inline_secret_and_says_what_to_do() {
             .contains("inline-secret")
     );
 }
+
+#[tokio::test]
+async fn a_rotation_that_cannot_prove_the_new_secret_leaves_everything_as_it_was() {
+    let v = Vendor::start().await;
+    let (ok, _, err) = v
+        .run(
+            &["apps", "register", "--yes", "--only", "insights-m365"],
+            VENDOR_APP_ADMIN,
+        )
+        .await;
+    assert!(ok, "{err}");
+    let cfg = v.config();
+    let vendor = cfg.vendor_tenant.clone().unwrap();
+    let entry = cfg.apps["insights-m365"].clone();
+    let file = entry.client_secret_file.clone().unwrap();
+    let secret = std::fs::read_to_string(&file).unwrap();
+    let config_text = std::fs::read_to_string(v.config_path()).unwrap();
+    // Without its service principal in the vendor's tenant, no credential of the app gets a token there.
+    v.sim
+        .control()
+        .delete_service_principal(&vendor, entry.client_id.parse().unwrap())
+        .unwrap();
+    let (ok, out, err) = v
+        .run(
+            &[
+                "apps",
+                "rotate-credential",
+                "insights-m365",
+                "--yes",
+                "--grace-seconds",
+                "0",
+                "--prove-seconds",
+                "2",
+            ],
+            VENDOR_APP_ADMIN,
+        )
+        .await;
+    assert!(!ok, "{out}");
+    assert!(out.contains("1. added"), "{out}");
+    assert!(!out.contains("3. switched"), "{out}");
+    assert!(
+        err.contains("the new credential was removed again and the configuration is unchanged"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), secret);
+    assert_eq!(
+        std::fs::read_to_string(v.config_path()).unwrap(),
+        config_text
+    );
+    // `register` puts the service principal back and keeps the (still valid) secret: one secret only.
+    let (ok, out, err) = v
+        .run(
+            &["apps", "register", "--yes", "--only", "insights-m365"],
+            VENDOR_APP_ADMIN,
+        )
+        .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("service principal") && !out.contains("add a credential"),
+        "{out}"
+    );
+    let client = v.client();
+    let old = vendor_app(&entry, "x").unwrap().credential;
+    let own = client
+        .client_credentials(&vendor, &entry.client_id, &old, GRAPH_DEFAULT_SCOPE)
+        .await
+        .expect("the old secret still works");
+    let registration = client
+        .application_by_app_id(&own.access_token, &entry.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        registration.password_credentials.len(),
+        1,
+        "the new secret is gone"
+    );
+}
