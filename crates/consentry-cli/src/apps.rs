@@ -41,7 +41,8 @@ pub enum AppsCmd {
     },
     /// Create or update the registrations in the vendor's tenant (`vendor_tenant`) and write their
     /// settings into the configuration file. Signs in with the device code flow; shows the plan first;
-    /// never deletes anything; a second run changes nothing.
+    /// never deletes anything; a second run changes nothing. Global cloud only (`[apps.*]`,
+    /// `[consentry_app]`): a national cloud's registrations (`[clouds.<key>.apps.*]`) are not written yet.
     Register(RegisterArgs),
     /// Replace a registration's secret (or certificate) without downtime: add a new one, prove it,
     /// switch the file the configuration names, wait, remove the old one.

@@ -150,6 +150,30 @@ impl Manifest {
     }
 }
 
+/// A warning when Microsoft would refuse redirect URIs under `public_url`: its redirect URI restrictions
+/// allow the `http` scheme for loopback addresses only (UNVERIFIED here: entra-facts does not cover redirect
+/// URI schemes; `localhost`, `127.0.0.1` and `[::1]` are taken as loopback).
+fn public_url_warning(public_url: &str) -> Option<String> {
+    let rest = public_url.strip_prefix("http://")?;
+    let host = if rest.starts_with('[') {
+        rest.split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
+    } else {
+        rest.split(['/', ':']).next().unwrap_or_default().to_owned()
+    };
+    let loopback = ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .any(|l| host.eq_ignore_ascii_case(l));
+    (!loopback).then(|| {
+        format!(
+            "public_url {public_url} is plain http: Microsoft accepts http redirect URIs only for loopback addresses; \
+             set public_url to Consentry's https address before registering"
+        )
+    })
+}
+
 fn kind(k: PermissionType) -> String {
     match k {
         PermissionType::Role => "Role",
@@ -188,6 +212,7 @@ pub fn for_app_type(app: &AppType, public_url: &str) -> Result<Manifest, Manifes
             app.display_name.clone()
         }
     };
+    warnings.extend(public_url_warning(public_url));
     let required = app.required_access();
     for u in &required.unplaced {
         warnings.push(format!(
@@ -247,7 +272,7 @@ pub fn for_consentry_app(public_url: &str) -> Manifest {
             ],
             access,
         ),
-        warnings: Vec::new(),
+        warnings: public_url_warning(public_url).into_iter().collect(),
     }
 }
 
@@ -333,6 +358,24 @@ mod tests {
                 "https://consentry.example.com/console/tenants/connect/callback"
             ]
         );
+    }
+
+    #[test]
+    fn a_plain_http_public_url_is_warned_about_except_on_loopback() {
+        assert!(for_consentry_app("https://c.example").warnings.is_empty());
+        assert!(
+            for_consentry_app("http://localhost:8080")
+                .warnings
+                .is_empty()
+        );
+        assert!(
+            for_consentry_app("http://127.0.0.1:8080")
+                .warnings
+                .is_empty()
+        );
+        assert!(for_consentry_app("http://[::1]:8080").warnings.is_empty());
+        let w = for_consentry_app("http://consentry.internal").warnings;
+        assert!(w[0].contains("only for loopback"), "{w:?}");
     }
 
     #[test]
