@@ -124,3 +124,61 @@ pub async fn consent_graph_cli_for_vendor(sim: &RunningSim, password: &str) {
 
 /// Microsoft's first-party public client "Microsoft Graph Command Line Tools".
 pub const GRAPH_CLI_TOOLS: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
+
+/// What a `consentry` process run by [`run_signing_in`] did.
+#[derive(Debug)]
+pub struct Finished {
+    /// Whether it exited successfully.
+    pub success: bool,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error (where Microsoft's device code message is printed).
+    pub stderr: String,
+}
+
+/// Runs `command` (a `consentry apps …` command, its output piped here) and, when it prints
+/// Microsoft's device code message on standard error, completes the sign-in as `user` on the
+/// simulator's verification page (asserting the sign-in succeeds). Returns once the process exits.
+pub async fn run_signing_in(
+    mut command: tokio::process::Command,
+    sim: &RunningSim,
+    user: &str,
+    password: &str,
+) -> Finished {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run consentry");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let out_task = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s).await;
+        s
+    });
+    let mut lines = BufReader::new(stderr).lines();
+    let mut err = String::new();
+    let mut signed_in = false;
+    while let Ok(Some(line)) = lines.next_line().await {
+        err.push_str(&line);
+        err.push('\n');
+        if !signed_in && let Some((uri, code)) = device_code_in(&line) {
+            signed_in = true;
+            let page = complete_device_code(sim, &uri, &code, user, password, false).await;
+            assert!(
+                page.body.contains("You may now close this window"),
+                "the device code sign-in of {user}: {}",
+                page.body
+            );
+        }
+    }
+    let status = child.wait().await.expect("wait for consentry");
+    Finished {
+        success: status.success(),
+        stdout: out_task.await.expect("stdout"),
+        stderr: err,
+    }
+}

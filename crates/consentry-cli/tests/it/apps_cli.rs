@@ -4,18 +4,16 @@
 //! secret without downtime.
 
 use std::path::Path;
-use std::process::Stdio;
 
 use consentry_catalog::Catalog;
 use consentry_entra::{ClientCredential, EntraClient, EntraError, GRAPH_DEFAULT_SCOPE};
 use consentry_server::Config;
 use consentry_server::startup::{entra_client, vendor_app};
 use consentry_testkit::going_live::{
-    VENDOR_APP_ADMIN, VENDOR_MEMBER, complete_device_code, consent_graph_cli_for_vendor,
-    device_code_in, going_live_scenario, start_sim, vendor_password,
+    VENDOR_APP_ADMIN, VENDOR_MEMBER, consent_graph_cli_for_vendor, going_live_scenario,
+    run_signing_in, start_sim, vendor_password,
 };
 use entra_sim::RunningSim;
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 
 use crate::run::{consentry, succeeded};
 
@@ -129,46 +127,15 @@ impl Vendor {
     /// Runs `consentry --config … ARGS`, signing in as `user` when it shows a device code; (success,
     /// stdout, stderr).
     async fn run(&self, args: &[&str], user: &str) -> (bool, String, String) {
-        let config = self.config_path();
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_consentry"));
         cmd.arg("--config")
-            .arg(&config)
+            .arg(self.config_path())
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.vars.iter().cloned())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run consentry");
-        let mut stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let out_task = tokio::spawn(async move {
-            let mut s = String::new();
-            let _ = stdout.read_to_string(&mut s).await;
-            s
-        });
-        let mut lines = BufReader::new(stderr).lines();
-        let mut err = String::new();
-        let mut signed_in = false;
-        while let Ok(Some(line)) = lines.next_line().await {
-            err.push_str(&line);
-            err.push('\n');
-            if !signed_in && let Some((uri, code)) = device_code_in(&line) {
-                signed_in = true;
-                let page =
-                    complete_device_code(&self.sim, &uri, &code, user, &self.password, false).await;
-                assert_eq!(page.status, 200, "{}", page.body);
-                assert!(
-                    page.body.contains("You may now close this window"),
-                    "{}",
-                    page.body
-                );
-            }
-        }
-        let status = child.wait().await.unwrap();
-        let out = out_task.await.unwrap();
-        (status.success(), out, err)
+            .envs(self.vars.iter().cloned());
+        let f = run_signing_in(cmd, &self.sim, user, &self.password).await;
+        (f.success, f.stdout, f.stderr)
     }
 
     fn client(&self) -> EntraClient {
