@@ -2,6 +2,7 @@
 //! migrations, and the operator's commands on the catalog, organizations, tenants and app profiles.
 //! Operator commands work directly on the configured database through the same domain services as the API.
 
+mod apps;
 mod audit;
 mod campaigns;
 mod catalog;
@@ -61,6 +62,9 @@ enum Command {
     /// Manage app profiles.
     #[command(subcommand)]
     Profiles(profiles::ProfilesCmd),
+    /// The vendor's app registrations in its own tenant: manifests, registering them, rotating a credential.
+    #[command(subcommand)]
+    Apps(apps::AppsCmd),
     /// Certificates for custom Azure apps.
     #[command(subcommand)]
     Cert(cert::CertCmd),
@@ -165,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve::run(&load_config(cfg_path)?).await,
         Command::Demo(args) => demo::run(args, cfg_path).await,
         Command::Cert(cmd) => cert::run(cmd),
+        Command::Apps(cmd) => apps::run(cmd, cfg_path).await,
         Command::Migrate => db::migrate(&load_config(cfg_path)?).await,
         Command::Catalog(cmd) => catalog::run(cmd, &load_config(cfg_path)?),
         Command::Audit(cmd) => {

@@ -114,6 +114,128 @@ pub struct PasswordCredential {
     pub end_date_time: Option<String>,
 }
 
+/// Which registrations `applications_where` lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplicationFilter {
+    /// The one with this application (client) ID.
+    AppId(String),
+    /// Those with exactly this display name (display names are not unique in a tenant).
+    DisplayName(String),
+}
+
+/// What `POST /applications` creates and `PATCH /applications/{id}` changes: the fields set here, in
+/// Graph's JSON (also the application manifest `consentry apps manifest` prints, Microsoft Graph format).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationWrite {
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// `AzureADMultipleOrgs` for a registration every tenant can consent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_audience: Option<String>,
+    /// The web platform's redirect URIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebApplication>,
+    /// The permissions requested, per resource API (written whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_resource_access: Option<Vec<RequiredResourceAccess>>,
+}
+
+impl ApplicationWrite {
+    /// Whether nothing is set (a `PATCH` with it would change nothing).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A certificate on a registration as written to `keyCredentials` (Graph's `keyCredential`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyCredentialWrite {
+    /// The credential's ID; `None` for a new one (Graph assigns it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// `AsymmetricX509Cert`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `Verify` (the app signs client assertions; Microsoft verifies them).
+    pub usage: String,
+    /// The certificate, base64 DER (public part only).
+    pub key: String,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+impl KeyCredentialWrite {
+    /// A new certificate credential from the certificate's DER.
+    pub fn certificate(der: &[u8], display_name: &str) -> Self {
+        use base64::Engine as _;
+        Self {
+            key_id: None,
+            kind: "AsymmetricX509Cert".into(),
+            usage: "Verify".into(),
+            key: base64::engine::general_purpose::STANDARD.encode(der),
+            display_name: Some(display_name.to_owned()),
+        }
+    }
+
+    /// An existing credential, written back unchanged when the list is replaced. Needs its `key`,
+    /// which Graph returns when `keyCredentials` is `$select`ed (UNVERIFIED that Graph accepts a
+    /// `PATCH` re-sending existing certificates by `keyId` + `key`; its documentation says the list is
+    /// replaced as a whole).
+    pub fn existing(read: &KeyCredential) -> Result<Self, EntraError> {
+        let key = read.key.clone().ok_or_else(|| {
+            EntraError::Protocol {
+                detail: format!(
+                    "Graph did not return the certificate of key credential {} (its `key`); it is needed to keep it when the certificate list is written",
+                    read.key_id.as_deref().unwrap_or("?")
+                ),
+                client_request_id: None,
+            }
+        })?;
+        Ok(Self {
+            key_id: read.key_id.clone(),
+            kind: read
+                .kind
+                .clone()
+                .unwrap_or_else(|| "AsymmetricX509Cert".into()),
+            usage: read.usage.clone().unwrap_or_else(|| "Verify".into()),
+            key,
+            display_name: read.display_name.clone(),
+        })
+    }
+}
+
+/// A client secret just added (`addPassword`): the only time Graph returns its value.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewPassword {
+    /// The credential's ID (what `removePassword` takes).
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// The first characters of the secret.
+    #[serde(default)]
+    pub hint: Option<String>,
+    /// End of validity (ISO 8601).
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+    /// The secret.
+    pub secret_text: SecretString,
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPassword")
+            .field("key_id", &self.key_id)
+            .field("hint", &self.hint)
+            .field("end_date_time", &self.end_date_time)
+            .field("secret_text", &"[REDACTED]")
+            .finish()
+    }
+}
+
 fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,

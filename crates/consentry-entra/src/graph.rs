@@ -436,7 +436,7 @@ impl EntraClient {
         })
     }
 
-    async fn graph_collection<T: DeserializeOwned>(
+    pub(crate) async fn graph_collection<T: DeserializeOwned>(
         &self,
         token: &SecretString,
         first: Url,

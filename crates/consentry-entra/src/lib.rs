@@ -9,7 +9,10 @@
 //!   and `Debug` never shows them. [`TokenClaims`] reads `tid`, `oid`, `upn`, `scp`, `roles`,
 //!   `ipaddr`, `amr` WITHOUT verifying signatures (tokens come straight from the token endpoint
 //!   over TLS; JWKS verification of ID tokens is separate work).
-//! - **App registrations** in the vendor's home tenant ([`applications`]): what going live reads and writes.
+//! - **App registrations** in the vendor's home tenant ([`applications`]): what going live reads and writes
+//!   (list, create, `PATCH`, `addPassword` / `removePassword`, certificates, the home service principal),
+//!   with an operator's token from the **device code flow** ([`EntraClient::start_device_code`],
+//!   [`EntraClient::wait_for_device_code`]).
 //! - **Graph reads** that verify consents and consent users: service principal, app role
 //!   assignments, delegated grants, `/me`, memberships, licenses, owned groups, key credentials.
 //! - **Errors parsed once** into [`EntraError`]: AADSTS codes, OAuth class, suberror, trace and
@@ -44,11 +47,13 @@
 //! # }
 //! ```
 
+mod application_writes;
 pub mod applications;
 mod client;
 pub mod clouds;
 mod console_sign_in;
 pub mod credential_files;
+mod device_code;
 /// Microsoft's errors, parsed: the parsers live in `consentry-protocol` (pure, fuzzed without an HTTP
 /// client in the build) and are re-exported here under their usual paths.
 mod error {
@@ -66,6 +71,7 @@ pub mod platform;
 pub use client::{
     DEFAULT_AUTHORITY, DEFAULT_GRAPH, DEFAULT_VIVA_ENGAGE, EntraClient, EntraConfig, MAX_BODY_BYTES,
 };
+pub use device_code::{DEVICE_CODE_GRANT, DeviceCodeError, DeviceCodeSignIn};
 pub use error::{
     Cause, EntraError, GraphError, GraphErrorKind, IdentityError, OAuthError, SubError,
     TRANSIENT_CODES, TransportKind, parse_redirect_error, parse_retry_after,

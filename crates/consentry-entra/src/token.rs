@@ -125,7 +125,7 @@ impl TokenResponse {
         self.id_token.as_deref().map(TokenClaims::decode_unverified)
     }
 
-    fn from_json(body: &[u8], client_request_id: String) -> Result<Self, EntraError> {
+    pub(crate) fn from_json(body: &[u8], client_request_id: String) -> Result<Self, EntraError> {
         let protocol = |detail: String| EntraError::Protocol {
             detail,
             client_request_id: Some(client_request_id.clone()),

@@ -92,7 +92,7 @@ fn registrations(
 
 /// One app registration's client ID and credential from its configuration entry (`what` names the
 /// entry in error messages, e.g. `apps.insights-m365`).
-fn vendor_app(app: &VendorAppConfig, what: &str) -> Result<VendorApp, StartupError> {
+pub fn vendor_app(app: &VendorAppConfig, what: &str) -> Result<VendorApp, StartupError> {
     let client_id = AppId::parse(&app.client_id)
         .map_err(|e| StartupError::Config(format!("{what}.client_id: {e}")))?;
     // Credentials in files are read again whenever the files change (`consentry apps
@@ -118,23 +118,33 @@ fn vendor_app(app: &VendorAppConfig, what: &str) -> Result<VendorApp, StartupErr
     })
 }
 
-/// Builds the identity-platform adapter from the configuration: Microsoft's (or entra-sim's)
-/// endpoints, the extra CA, and the vendor's app registrations by app type.
-pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatform, StartupError> {
-    let extra_ca_pem = match &cfg.entra.extra_ca_file {
-        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+fn extra_ca_pem(cfg: &Config) -> Result<Option<String>, StartupError> {
+    match &cfg.entra.extra_ca_file {
+        Some(p) => Ok(Some(std::fs::read_to_string(p).map_err(|e| {
             StartupError::Config(format!("entra.extra_ca_file {}: {e}", p.display()))
-        })?),
-        None => None,
-    };
-    let client = EntraClient::new(EntraConfig {
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// The client for the global cloud's identity platform and Graph (`[entra]`: Microsoft's, or
+/// entra-sim's with its CA).
+pub fn entra_client(cfg: &Config) -> Result<EntraClient, StartupError> {
+    EntraClient::new(EntraConfig {
         authority: cfg.entra.authority.clone(),
         graph: cfg.entra.graph.clone(),
         viva_engage: cfg.entra.viva_engage.clone(),
-        extra_ca_pem: extra_ca_pem.clone(),
+        extra_ca_pem: extra_ca_pem(cfg)?,
         ..EntraConfig::default()
     })
-    .map_err(|e| StartupError::Config(format!("entra: {e}")))?;
+    .map_err(|e| StartupError::Config(format!("entra: {e}")))
+}
+
+/// Builds the identity-platform adapter from the configuration: Microsoft's (or entra-sim's)
+/// endpoints, the extra CA, and the vendor's app registrations by app type.
+pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatform, StartupError> {
+    let extra_ca_pem = extra_ca_pem(cfg)?;
+    let client = entra_client(cfg)?;
     let apps = vendor_apps(cfg, catalog)?;
     let mut platform = EntraPlatform::new(client, cfg.callback_url(), apps)
         .map_err(|e| StartupError::Config(format!("public_url: {e}")))?

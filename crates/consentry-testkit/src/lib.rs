@@ -4,6 +4,7 @@
 
 use consentry_server::Config;
 pub mod console;
+pub mod going_live;
 
 pub use entra_sim::browser::{Browser, Decision, Page};
 use entra_sim::{RunningSim, Scenario, SimOptions};

@@ -184,7 +184,38 @@ impl Browser {
         password: &str,
         decision: Decision,
     ) -> Page {
-        let mut page = self.get(url).await;
+        let page = self.get(url).await;
+        self.fill_in(page, user, password, decision).await
+    }
+
+    /// Completes a device code sign-in as `user` on the verification page `verification_uri`: enters
+    /// `user_code`, then signs in and answers the consent page like [`Browser::at_microsoft`]. Returns
+    /// the last page (normally "You have signed in … You may now close this window").
+    pub async fn device_login(
+        &self,
+        verification_uri: &str,
+        user_code: &str,
+        user: &str,
+        password: &str,
+        decision: Decision,
+    ) -> Page {
+        let page = self
+            .post(
+                verification_uri,
+                &[("user_code".to_owned(), user_code.to_owned())],
+            )
+            .await;
+        self.fill_in(page, user, password, decision).await
+    }
+
+    /// Fills in the simulator's sign-in, one-time code and consent pages from `page` on.
+    async fn fill_in(
+        &self,
+        mut page: Page,
+        user: &str,
+        password: &str,
+        decision: Decision,
+    ) -> Page {
         for _ in 0..6 {
             if page.status != 200 {
                 return page;

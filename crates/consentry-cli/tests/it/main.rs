@@ -3,6 +3,7 @@
 
 mod run;
 
+mod apps_cli;
 mod audit_cli;
 mod check;
 mod check_composed;

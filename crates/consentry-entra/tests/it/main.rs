@@ -5,6 +5,7 @@
 mod pages;
 
 mod clouds;
+mod device_code;
 mod errors;
 mod fuzz_corpus;
 mod platform;
