@@ -6,7 +6,7 @@
 //! platform). The modules read top-down: identifiers, statuses and the model at the bottom, the
 //! errors, the access rule, then the ports with the records they carry, and the services above them
 //! ([`service`], [`account`], [`microsoft_sign_in`], [`audit`], [`keys`], [`webhooks`], [`mail`], [`scan`],
-//! [`check`], [`reauth`], [`rollouts`], [`campaigns`], [`throttle`]).
+//! [`check`], [`reauth`], [`rollouts`], [`campaigns`], [`throttle`], [`vendor_credentials`]).
 
 pub mod access;
 pub mod account;
@@ -31,6 +31,7 @@ pub mod scan;
 pub mod service;
 pub mod status;
 pub mod throttle;
+pub mod vendor_credentials;
 pub mod view;
 pub mod webhooks;
 
@@ -106,5 +107,10 @@ pub use status::{
     ActionOwner, CaRequirement, ProfileStatus, StatusReason, conditional_access_preparation,
 };
 pub use throttle::{DeviceToken, LoginAttempt, SignInThrottle};
+pub use vendor_credentials::{
+    ConfiguredCredential, CredentialFact, CredentialKind, Expiry, RegisteredCredential,
+    Registration, RegistrationProblem, RegistrationRead, VendorAppFacts, VendorAppKey,
+    VendorRegistration,
+};
 pub use view::{ProfileView, ReasonView};
 pub use webhooks::{NewWebhook, Webhooks};

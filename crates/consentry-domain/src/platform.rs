@@ -509,6 +509,12 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
         query: &crate::evidence::SignInLogQuery,
     ) -> Result<Vec<crate::evidence::SignInLogEntry>, crate::evidence::EvidenceUnavailable>;
 
+    /// Reads each configured vendor registration — every app type's in every configured cloud, and
+    /// Consentry's own app (`[consentry_app]`, global cloud) — with that app's own client-credentials
+    /// token in its home tenant (`vendor_tenant`); an app reads its own registration without any
+    /// permission. Failures are per registration ([`RegistrationRead`](crate::vendor_credentials::RegistrationRead)).
+    async fn vendor_registrations(&self) -> Vec<crate::vendor_credentials::VendorRegistration>;
+
     /// Uses a refresh token: returns the rotated refresh token (to store) and the access token's expiry.
     async fn refresh(
         &self,

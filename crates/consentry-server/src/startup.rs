@@ -159,6 +159,9 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
     if let Some(app) = &cfg.consentry_app {
         platform = platform.with_consentry_app(vendor_app(app, "consentry_app")?);
     }
+    if let Some(t) = &cfg.vendor_tenant {
+        platform = platform.with_vendor_tenant(&consentry_domain::CloudKey::global(), t.clone());
+    }
     // Each national cloud named in the configuration: its endpoints ([entra.clouds.<key>], by
     // default the cloud table's hosts), Graph's resource identifier there (always the table's: it
     // names Microsoft's Graph in that cloud, wherever the URL points) and its registrations.
@@ -182,6 +185,9 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
             None => BTreeMap::new(),
         };
         platform = platform.with_cloud(cloud.key.clone(), client, apps);
+        if let Some(t) = cfg.clouds.get(key).and_then(|c| c.vendor_tenant.clone()) {
+            platform = platform.with_vendor_tenant(&cloud.key, t);
+        }
     }
     Ok(platform
         .with_catalog(catalog.clone())
