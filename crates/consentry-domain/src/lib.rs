@@ -6,7 +6,7 @@
 //! platform). The modules read top-down: identifiers, statuses and the model at the bottom, the
 //! errors, the access rule, then the ports with the records they carry, and the services above them
 //! ([`service`], [`account`], [`microsoft_sign_in`], [`audit`], [`keys`], [`webhooks`], [`mail`], [`scan`],
-//! [`check`], [`reauth`], [`rollouts`], [`campaigns`], [`throttle`], [`vendor_credentials`]).
+//! [`check`], [`reauth`], [`rollouts`], [`campaigns`], [`throttle`], [`vendor_credentials`], [`vendor_watch`]).
 
 pub mod access;
 pub mod account;
@@ -32,6 +32,7 @@ pub mod service;
 pub mod status;
 pub mod throttle;
 pub mod vendor_credentials;
+pub mod vendor_watch;
 pub mod view;
 pub mod webhooks;
 
@@ -89,6 +90,7 @@ pub use ports::{
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use ports::{EntraIdentity, MemberRule, MicrosoftSignInStore, SignInAttempt};
+pub use ports::{VendorAlertStore, VendorCredentialAlert};
 pub use reauth::{
     CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, OTHER_BROWSER, Reauthorizer,
     StartRequest, Started,
@@ -111,6 +113,9 @@ pub use vendor_credentials::{
     ConfiguredCredential, CredentialFact, CredentialKind, Expiry, RegisteredCredential,
     Registration, RegistrationProblem, RegistrationRead, VendorAppFacts, VendorAppKey,
     VendorRegistration,
+};
+pub use vendor_watch::{
+    VendorCredentialEvent, VendorCredentialObserver, VendorCredentialWatch, VendorSnapshot,
 };
 pub use view::{ProfileView, ReasonView};
 pub use webhooks::{NewWebhook, Webhooks};

@@ -41,6 +41,7 @@ mod schedule;
 mod secrets;
 mod tenancy;
 mod throttle;
+mod vendor_alerts;
 mod webhooks;
 
 pub use open::{Dialect, SchemaVersion};
