@@ -314,6 +314,9 @@ pub struct Services {
     pub campaigns: consentry_domain::Campaigns,
     /// The email outbox's delivery worker, when `[email]` is configured (`serve` runs it).
     pub email: Option<consentry_mail::DeliveryWorker>,
+    /// The watch over the vendor's own credentials, with the operator's webhook and email as
+    /// observers when configured (`serve` reads the registrations periodically).
+    pub vendor_credentials: consentry_domain::VendorCredentialWatch,
 }
 
 /// Opens the configured database with the configured master key, running migrations: the one
@@ -382,6 +385,7 @@ pub async fn compose(
             i64::try_from(cfg.token_api.audit_window_seconds).unwrap_or(i64::MAX / 2),
         ),
     ));
+    let vendor_credentials = vendor_watch(cfg, &svc, reauth.platform().clone())?;
     let campaigns =
         consentry_domain::Campaigns::new(reauth.clone(), consentry_domain::Mail::new(svc.clone()))
             .with_outbound_addresses(cfg.network.outbound_addresses.clone())
@@ -395,7 +399,52 @@ pub async fn compose(
         graph_tokens,
         campaigns,
         email,
+        vendor_credentials,
     })
+}
+
+/// The watch over the vendor's credentials: alerts go to `[webhooks] operator_url` and to
+/// `[email] operator_to` when they are set.
+fn vendor_watch(
+    cfg: &Config,
+    svc: &Consentry,
+    platform: Arc<dyn consentry_domain::IdentityPlatform>,
+) -> Result<consentry_domain::VendorCredentialWatch, StartupError> {
+    let mut watch = consentry_domain::VendorCredentialWatch::new(
+        svc.clone(),
+        platform,
+        &cfg.public_url,
+        monitor_config(cfg).worker_id,
+    );
+    if let (Some(url), Some(file)) = (
+        &cfg.webhooks.operator_url,
+        &cfg.webhooks.operator_secret_file,
+    ) {
+        let secret = read_secret_file(file, "webhooks.operator_secret")?;
+        if secret.expose_secret().len() < 16 {
+            return Err(StartupError::Config(format!(
+                "webhooks.operator_secret_file {}: the secret must be at least 16 characters",
+                file.display()
+            )));
+        }
+        watch = watch.with_observer(Arc::new(consentry_monitor::vendor::OperatorWebhook::new(
+            url.clone(),
+            secret,
+            cfg.monitor.webhook_attempts,
+            cfg.webhooks.allow_private,
+        )));
+    }
+    if let Some(smtp) = cfg.email.smtp()
+        && !cfg.email.operator_to.is_empty()
+    {
+        let to =
+            consentry_domain::mail::parse_addresses("email.operator_to", &cfg.email.operator_to)
+                .map_err(|e| StartupError::Config(e.to_string()))?;
+        let sender = consentry_mail::SmtpSender::new(&smtp)
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        watch = watch.with_observer(Arc::new(consentry_mail::OperatorMail::new(sender, to)));
+    }
+    Ok(watch)
 }
 
 /// The email delivery worker from `[email]`; `None` while `smtp_host` is unset.
@@ -438,6 +487,7 @@ pub async fn build_state_with_clock(
         graph_tokens,
         campaigns,
         email,
+        vendor_credentials,
     } = compose(cfg, clock).await?;
     let console = crate::console::ConsoleState::new(&svc, &cfg.public_url).with_microsoft_sign_in(
         &svc,
@@ -485,6 +535,7 @@ pub async fn build_state_with_clock(
         graph_tokens,
         campaigns,
         email,
+        vendor_credentials,
     })
 }
 
