@@ -311,7 +311,9 @@ pub struct EmailSettings {
     /// The hour (UTC, 0–23) from which each organization's daily digest is sent to its opted-in
     /// recipients.
     pub digest_hour_utc: u8,
-    /// The platform operator's addresses: vendor credential expiry alerts are emailed there.
+    /// The platform operator's addresses: vendor credential expiry alerts are emailed there. A TOML
+    /// list, or one comma-separated string in `CONSENTRY_EMAIL__OPERATOR_TO`.
+    #[serde(deserialize_with = "list_or_csv")]
     pub operator_to: Vec<String>,
     /// The password read from `password_file`.
     #[serde(skip)]

@@ -28,6 +28,7 @@ mod pages;
 mod personal_tokens;
 mod rollouts;
 mod scan;
+mod vendor_apps;
 mod wizard;
 
 use axum::Router;
@@ -143,6 +144,7 @@ pub fn routes() -> Router<AppState> {
             post(campaigns::reauthorize_all),
         )
         .route("/audit", get(audit::index))
+        .route("/vendor-apps", get(vendor_apps::page))
         .route("/organizations/{id}/audit", get(audit::page))
         .route("/organizations/{id}/audit/export", get(audit::export_log))
         .route("/static/{file}", get(assets::asset))
