@@ -249,7 +249,9 @@ pub struct CredentialFact {
     pub kind: CredentialKind,
     /// The credential's ID (`keyId`), when registered.
     pub key_id: Option<String>,
-    /// A secret's hint or a certificate's thumbprint.
+    /// A secret's hint or a certificate's thumbprint (not serialized: a secret's first characters
+    /// stay out of reports and logs).
+    #[serde(skip_serializing)]
     pub hint: Option<String>,
     /// When it ends.
     #[serde(with = "time::serde::rfc3339::option")]

@@ -1,6 +1,7 @@
 //! The web console: server-rendered pages (askama, auto-escaped) for operators — sign-in, tenants with
 //! their health, app profiles with filters and keyset pagination, a profile's detail and history, the
-//! re-authorization wizard and "Check now", and the account's personal API tokens.
+//! re-authorization wizard and "Check now", the account's personal API tokens, and the platform
+//! operator's Vendor apps page (`vendor_apps.rs`).
 //!
 //! Authorization: every page and form asks [`consentry_domain::Caller::may`] (through
 //! `pages::visible_profile` or directly); data of another organization is "not found", a viewer's change
