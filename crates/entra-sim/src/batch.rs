@@ -41,7 +41,8 @@
 //!   earlier (UNVERIFIED whether Microsoft still refuses a mixed batch).
 //! - A method the resource does not support answers 405 `Request_BadRequest` "Specified HTTP method
 //!   is not allowed for the request target." [V] GD:concepts/json-batching.md (example response 4);
-//!   the simulator's Graph is read-only, so every method but GET answers it.
+//!   the simulator answers it for every method but GET, except the application writes
+//!   (`graph::applications`), which take the inner request's JSON `body`.
 //! - Throttling is evaluated per inner request: a throttled one answers 429 while the others succeed
 //!   [V] GD:concepts/json-batching.md ("Batch size limitations"). Fault rules therefore apply to each
 //!   inner request by its own path (`/v1.0/<url>`): a path-prefix rule and also a `graph`-class rule,
@@ -108,7 +109,7 @@ fn respond(
     body: &[u8],
     ids: &RequestIds,
 ) -> (GraphAnswer, u64) {
-    let st = ctx.lock();
+    let mut st = ctx.lock();
     let now = st.now();
     // Without a valid token the batch is refused as a whole, as a direct request would be.
     let checked = crate::graph::check_token(ctx, &st, headers).and_then(|()| {
@@ -119,7 +120,7 @@ fn respond(
         }
     });
     match checked {
-        Ok(requests) => run(ctx, &st, version, headers, ids, &requests),
+        Ok(requests) => run(ctx, &mut st, version, headers, ids, &requests),
         Err(e) => (e.answer(&ctx.base, now, ids), 0),
     }
 }
@@ -132,6 +133,8 @@ struct Inner {
     path: String,
     query: String,
     headers: HeaderMap,
+    /// The request's JSON `body` (for writes), serialized; empty when absent.
+    body: Vec<u8>,
     /// Indexes of the requests it depends on (all earlier in the array).
     depends_on: Vec<usize>,
 }
@@ -199,12 +202,17 @@ fn parse(body: &[u8]) -> Result<Vec<Inner>, GraphError> {
                 .map(|x| x.as_str().map(str::to_owned).ok_or_else(invalid_payload))
                 .collect::<Result<Vec<_>, _>>()?,
         };
+        let body = match o.get("body").filter(|b| !b.is_null()) {
+            Some(b) => serde_json::to_vec(b).map_err(|_| invalid_payload())?,
+            None => Vec::new(),
+        };
         out.push(Inner {
             id,
             method,
             path: path.trim_start_matches('/').to_owned(),
             query: query.to_owned(),
             headers,
+            body,
             depends_on: Vec::new(),
         });
         declared.push(deps);
@@ -241,7 +249,7 @@ fn parse(body: &[u8]) -> Result<Vec<Inner>, GraphError> {
 /// dependency order) and wraps them in the batch answer.
 fn run(
     ctx: &Ctx,
-    st: &SimState,
+    st: &mut SimState,
     version: &str,
     outer: &HeaderMap,
     ids: &RequestIds,
@@ -289,6 +297,7 @@ fn run(
                         path: &r.path,
                         query: &r.query,
                         headers: &headers,
+                        body: &r.body,
                     };
                     crate::graph::answer(ctx, st, &call, ids)
                 }

@@ -159,6 +159,28 @@ pub enum ControlOp {
         #[serde(default)]
         key_id: Option<Uuid>,
     },
+    /// Set when a client secret expires (a credential close to expiry, or long expired): the
+    /// secret's `endDateTime` on Graph, AADSTS7000222 after it.
+    SetSecretEndDate {
+        /// App client ID.
+        client_id: Uuid,
+        /// Secret keyId.
+        key_id: Uuid,
+        /// The new end date (RFC 3339).
+        #[serde(with = "time::serde::rfc3339")]
+        end_date_time: time::OffsetDateTime,
+    },
+    /// Bring a certificate's end date forward (a certificate close to expiry, or expired): the
+    /// key credential's `endDateTime` on Graph, AADSTS700027 for assertions signed with it after it.
+    SetCertificateEndDate {
+        /// App client ID.
+        client_id: Uuid,
+        /// The certificate's keyId.
+        key_id: Uuid,
+        /// The new end date (RFC 3339); a date after the certificate's own `notAfter` changes nothing.
+        #[serde(with = "time::serde::rfc3339")]
+        end_date_time: time::OffsetDateTime,
+    },
     /// Move the simulator's clock forward.
     AdvanceClock {
         /// Seconds (may be large: 91 days = 7862400).
@@ -367,6 +389,34 @@ impl SimControl {
     pub fn expire_secret(&self, client_id: Uuid, key_id: Option<Uuid>) -> Result<(), ControlError> {
         self.apply(ControlOp::ExpireSecret { client_id, key_id })
             .map(drop)
+    }
+    /// See [`ControlOp::SetSecretEndDate`].
+    pub fn set_secret_end_date(
+        &self,
+        client_id: Uuid,
+        key_id: Uuid,
+        end_date_time: time::OffsetDateTime,
+    ) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetSecretEndDate {
+            client_id,
+            key_id,
+            end_date_time,
+        })
+        .map(drop)
+    }
+    /// See [`ControlOp::SetCertificateEndDate`].
+    pub fn set_certificate_end_date(
+        &self,
+        client_id: Uuid,
+        key_id: Uuid,
+        end_date_time: time::OffsetDateTime,
+    ) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetCertificateEndDate {
+            client_id,
+            key_id,
+            end_date_time,
+        })
+        .map(drop)
     }
     /// See [`ControlOp::AdvanceClock`].
     pub fn advance_clock(&self, by: std::time::Duration) -> Result<(), ControlError> {
@@ -650,6 +700,30 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
                 ));
             }
         }
+        ControlOp::SetSecretEndDate {
+            client_id,
+            key_id,
+            end_date_time,
+        } => {
+            let a = app_idx(st, client_id)?;
+            let secret = st.apps[a]
+                .secrets
+                .iter_mut()
+                .find(|s| s.key_id == key_id)
+                .ok_or_else(|| not_found("secret", key_id))?;
+            secret.end_date_time = end_date_time;
+        }
+        ControlOp::SetCertificateEndDate {
+            client_id,
+            key_id,
+            end_date_time,
+        } => {
+            let a = app_idx(st, client_id)?;
+            if !st.apps[a].certificates.iter().any(|c| c.key_id == key_id) {
+                return Err(not_found("certificate", key_id));
+            }
+            st.certificate_end_dates.insert(key_id, end_date_time);
+        }
         ControlOp::AdvanceClock { seconds } => {
             if seconds < 0 {
                 return Err(ControlError::Invalid("the clock only moves forward".into()));
@@ -686,6 +760,8 @@ fn state_json(st: &SimState) -> Value {
         "settings": st.settings,
         "tenants": st.tenants,
         "apps": st.apps,
+        "app_owners": st.app_owners,
+        "certificate_end_dates": st.certificate_end_dates.iter().map(|(k, t)| (k.to_string(), rfc3339(*t))).collect::<std::collections::BTreeMap<_, _>>(),
         "resources": st.resources,
         "refresh_tokens": refresh,
         "codes_outstanding": st.codes.values().filter(|c| !c.redeemed).count(),

@@ -1,5 +1,6 @@
 //! The Microsoft Graph subset Consentry uses (entra-facts §4), with `@odata.context`, `$filter`
-//! (`eq`, joined by `and`), `$top` paging with `@odata.nextLink`, token checks and Graph's error body.
+//! (`eq`, joined by `and`), `$top` paging with `@odata.nextLink`, token checks and Graph's error body;
+//! its child `applications` answers the app registration writes (every method but GET).
 
 use std::collections::HashMap;
 
@@ -17,6 +18,8 @@ use crate::crypto::CertInfo;
 use crate::ctx::Ctx;
 use crate::state::State as SimState;
 use crate::wellknown::{GRAPH_APP_ID, GRAPH_RESOURCE, graph_date, role_display_name};
+
+mod applications;
 
 fn iso(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
@@ -66,7 +69,7 @@ impl GraphError {
         Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
     /// What Graph answers for a method a resource does not support [V] GD:concepts/json-batching.md
-    /// (the example batch's 405). The simulator's Graph is read-only: every method but GET.
+    /// (the example batch's 405): every method but GET, except the application writes.
     pub(crate) fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -115,7 +118,12 @@ pub(crate) struct GraphAnswer {
 impl GraphAnswer {
     /// The answer as an HTTP response, stamped with the request's IDs.
     pub(crate) fn into_response(self, ids: &RequestIds) -> Response {
-        let mut resp = (self.status, axum::Json(self.body)).into_response();
+        // A write that answers 204 No Content has no body.
+        let mut resp = if self.body.is_null() {
+            self.status.into_response()
+        } else {
+            (self.status, axum::Json(self.body)).into_response()
+        };
         let h = resp.headers_mut();
         h.extend(self.headers);
         ids.stamp(h);
@@ -155,10 +163,13 @@ impl RequestIds {
 }
 
 /// The caller, from the access token.
+#[derive(Clone)]
 struct Caller {
     tenant: usize,
     app_id: Uuid,
     user: Option<Uuid>,
+    /// The token's `oid`: the user, or the calling app's service principal for app-only tokens.
+    oid: Option<Uuid>,
     scopes: Vec<String>,
     roles: Vec<String>,
 }
@@ -184,24 +195,27 @@ impl Caller {
     }
 }
 
-/// `GET /v1.0/...` (and any other method, which Graph refuses: the simulator's Graph is read-only).
+/// `/v1.0/...`: reads (`GET`) and the application writes of `applications` (any other method
+/// Graph refuses).
 pub(crate) async fn graph_v1(
     State(ctx): State<Ctx>,
     method: Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
-    graph(&ctx, "v1.0", &method, &uri, &headers)
+    graph(&ctx, "v1.0", &method, &uri, &headers, &body)
 }
 
-/// `GET /beta/...` (and any other method, as for v1.0).
+/// `/beta/...` (as for v1.0).
 pub(crate) async fn graph_beta(
     State(ctx): State<Ctx>,
     method: Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
-    graph(&ctx, "beta", &method, &uri, &headers)
+    graph(&ctx, "beta", &method, &uri, &headers, &body)
 }
 
 fn graph(
@@ -210,6 +224,7 @@ fn graph(
     method: &Method,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
+    body: &[u8],
 ) -> Response {
     let ids = RequestIds::new(headers);
     // A national cloud's Graph is served under its prefix (`/clouds/<key>/v1.0/…`).
@@ -229,8 +244,9 @@ fn graph(
         path,
         query: uri.query().unwrap_or_default(),
         headers,
+        body,
     };
-    let answer = answer(ctx, &ctx.lock(), &call, &ids);
+    let answer = answer(ctx, &mut ctx.lock(), &call, &ids);
     answer.into_response(&ids)
 }
 
@@ -246,6 +262,8 @@ pub(crate) struct GraphCall<'a> {
     pub query: &'a str,
     /// The request's headers (`Authorization`, `ConsistencyLevel`).
     pub headers: &'a HeaderMap,
+    /// The request's body (JSON for the writes; empty for reads).
+    pub body: &'a [u8],
 }
 
 /// Answers one Graph request against the locked state: authentication, then the resource. The
@@ -253,18 +271,19 @@ pub(crate) struct GraphCall<'a> {
 /// the same request sent alone would.
 pub(crate) fn answer(
     ctx: &Ctx,
-    st: &SimState,
+    st: &mut SimState,
     call: &GraphCall<'_>,
     ids: &RequestIds,
 ) -> GraphAnswer {
     let now = st.now();
     let result = authenticate(ctx, st, call.headers).and_then(|caller| {
-        if !call.method.eq_ignore_ascii_case("GET") {
-            return Err(GraphError::method_not_allowed());
-        }
         let query: HashMap<String, String> = url::form_urlencoded::parse(call.query.as_bytes())
             .into_owned()
             .collect();
+        if !call.method.eq_ignore_ascii_case("GET") {
+            let base = format!("{}/{}", ctx.base, call.version);
+            return applications::write(st, &caller, call, &query, &base);
+        }
         let g = GraphRequest {
             st,
             eventual: call
@@ -278,17 +297,19 @@ pub(crate) fn answer(
             path: call.path.to_owned(),
             query,
         };
-        g.dispatch()
+        g.dispatch().map(|body| (StatusCode::OK, body))
     });
     match result {
-        Ok(body) => {
+        Ok((status, body)) => {
             let mut headers = HeaderMap::new();
-            headers.insert(
-                "content-type",
-                HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"),
-            );
+            if !body.is_null() {
+                headers.insert(
+                    "content-type",
+                    HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"),
+                );
+            }
             GraphAnswer {
-                status: StatusCode::OK,
+                status,
                 headers,
                 body,
             }
@@ -432,10 +453,15 @@ fn authenticate(ctx: &Ctx, st: &SimState, headers: &HeaderMap) -> Result<Caller,
                 .collect()
         })
         .unwrap_or_default();
+    let oid = claims
+        .get("oid")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok());
     Ok(Caller {
         tenant,
         app_id,
         user,
+        oid,
         scopes,
         roles,
     })
@@ -650,16 +676,19 @@ impl GraphRequest<'_> {
                 )
             }
             ["applications"] => {
-                let items: Vec<Value> = self.home_apps().map(|a| self.app_json(a)).collect();
+                let mut items: Vec<Value> = self.home_apps().map(|a| self.app_json(a)).collect();
                 if self.caller.require(READ_APPS, READ_APPS).is_err() {
                     // An app may read its own registration without permissions.
-                    let own: Vec<Value> = items
-                        .into_iter()
-                        .filter(|a| a["appId"] == json!(self.caller.app_id))
-                        .collect();
-                    return self.collection(own, "applications", &["appId", "displayName"]);
+                    items.retain(|a| a["appId"] == json!(self.caller.app_id));
                 }
-                self.collection(items, "applications", &["appId", "displayName"])
+                // `$filter` sees the whole object, `$select` shapes what is returned.
+                let mut body = self.collection(items, "applications", &["appId", "displayName"])?;
+                if let Some(page) = body.get_mut("value").and_then(Value::as_array_mut) {
+                    for item in page {
+                        *item = self.selected(std::mem::take(item));
+                    }
+                }
+                Ok(body)
             }
             [seg] if seg.starts_with("applications(") => {
                 let app_id = key_arg(seg, "applications").unwrap_or_default();
@@ -670,7 +699,7 @@ impl GraphRequest<'_> {
                 if app.client_id != self.caller.app_id {
                     self.caller.require(READ_APPS, READ_APPS)?;
                 }
-                Ok(self.with_context(self.app_json(app), "applications/$entity"))
+                Ok(self.with_context(self.selected(self.app_json(app)), "applications/$entity"))
             }
             ["applications", id] => {
                 let app = self
@@ -680,7 +709,7 @@ impl GraphRequest<'_> {
                 if app.client_id != self.caller.app_id {
                     self.caller.require(READ_APPS, READ_APPS)?;
                 }
-                Ok(self.with_context(self.app_json(app), "applications/$entity"))
+                Ok(self.with_context(self.selected(self.app_json(app)), "applications/$entity"))
             }
             ["roleManagement", "directory", "roleAssignments"] => {
                 self.caller.require(READ_ROLES, READ_ROLES)?;
@@ -766,15 +795,8 @@ impl GraphRequest<'_> {
     }
 
     fn home_apps(&self) -> impl Iterator<Item = &crate::model::App> {
-        // Application objects exist only in their home tenant (entra-facts §4.9).
         let tenant = self.tenant();
-        self.st.apps.iter().filter(move |a| {
-            tenant.id.to_string().eq_ignore_ascii_case(&a.home_tenant)
-                || tenant
-                    .domains
-                    .iter()
-                    .any(|d| d.eq_ignore_ascii_case(&a.home_tenant))
-        })
+        self.st.apps.iter().filter(move |a| homed_in(tenant, a))
     }
 
     fn find_user(&self, id: &str) -> Result<Uuid, GraphError> {
@@ -1013,30 +1035,16 @@ impl GraphRequest<'_> {
                     .any(|f| f.trim().eq_ignore_ascii_case("keyCredentials"))
             })
             .unwrap_or(false);
+        // `key` is returned only with $select including keyCredentials (entra-facts §4.9).
         let keys: Vec<Value> = app
             .certificates
             .iter()
-            .filter_map(|c| CertInfo::parse(&c.certificate).ok().map(|info| (c, info)))
-            .map(|(c, info)| {
-                json!({
-                    // Portal-uploaded certificates show the uppercase hex SHA-1 thumbprint here.
-                    "customKeyIdentifier": info.thumbprint_hex(),
-                    "displayName": c.display_name.clone().unwrap_or_else(|| info.subject.clone()),
-                    "endDateTime": iso(info.not_after),
-                    // `key` is returned only with $select including keyCredentials (entra-facts §4.9).
-                    "key": if select { json!(STANDARD.encode(&info.der)) } else { Value::Null },
-                    "keyId": c.key_id,
-                    "startDateTime": iso(info.not_before),
-                    "type": "AsymmetricX509Cert",
-                    "usage": "Verify",
-                })
+            .filter_map(|c| {
+                let end = self.st.certificate_end_dates.get(&c.key_id).copied();
+                key_json(c, select, end)
             })
             .collect();
-        let passwords: Vec<Value> = app
-            .secrets
-            .iter()
-            .map(|s| json!({"displayName": null, "endDateTime": iso(s.end_date_time), "hint": null, "keyId": s.key_id, "secretText": null, "startDateTime": null}))
-            .collect();
+        let passwords: Vec<Value> = app.secrets.iter().map(password_json).collect();
         let mut rra: Vec<Value> = Vec::new();
         for (r, res) in self.st.resources.iter().enumerate() {
             let mut access = Vec::new();
@@ -1065,7 +1073,7 @@ impl GraphRequest<'_> {
                 rra.push(json!({"resourceAppId": res.app_id, "resourceAccess": access}));
             }
         }
-        json!({
+        let full: Value = json!({
             "id": object_id(app),
             "appId": app.client_id,
             "displayName": app.display_name,
@@ -1073,11 +1081,31 @@ impl GraphRequest<'_> {
                 crate::model::SignInAudience::AzureADMultipleOrgs => "AzureADMultipleOrgs",
                 crate::model::SignInAudience::AzureADMyOrg => "AzureADMyOrg",
             },
+            "isFallbackPublicClient": app.allow_public_client,
             "keyCredentials": keys,
             "passwordCredentials": passwords,
+            "publicClient": {"redirectUris": app.public_client_redirect_uris},
             "requiredResourceAccess": rra,
             "web": {"redirectUris": app.redirect_uris},
-        })
+        });
+        full
+    }
+
+    /// The properties `$select` names (all without `$select`); unknown names are left out.
+    fn selected(&self, full: Value) -> Value {
+        let Some(select) = self.query.get("$select").filter(|s| !s.trim().is_empty()) else {
+            return full;
+        };
+        let Value::Object(all) = full else {
+            return full;
+        };
+        let mut out = serde_json::Map::new();
+        for name in select.split(',').map(str::trim) {
+            if let Some((k, v)) = all.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        Value::Object(out)
     }
 
     /// Applies `$filter`, `$top` and `$skiptoken`, and wraps the page.
@@ -1164,6 +1192,57 @@ impl GraphRequest<'_> {
         }
         Ok(body)
     }
+}
+
+/// Whether `app` is homed in `tenant`: application objects exist only in their home tenant
+/// (entra-facts §4.9).
+fn homed_in(tenant: &crate::model::Tenant, app: &crate::model::App) -> bool {
+    tenant.id.to_string().eq_ignore_ascii_case(&app.home_tenant)
+        || tenant
+            .domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(&app.home_tenant))
+}
+
+/// A client secret as Graph's `passwordCredential` on a read: `hint` is the first three characters
+/// of the secret, `secretText` is never returned (only `addPassword` shows it, once).
+fn password_json(s: &crate::model::ClientSecret) -> Value {
+    use secrecy::ExposeSecret;
+    let hint: String = s.value.expose_secret().chars().take(3).collect();
+    json!({
+        "customKeyIdentifier": null,
+        "displayName": s.display_name,
+        "endDateTime": iso(s.end_date_time),
+        "hint": hint,
+        "keyId": s.key_id,
+        "secretText": null,
+        "startDateTime": s.start_date_time.map(iso),
+    })
+}
+
+/// A certificate as Graph's `keyCredential` (its dates are the certificate's, the end possibly
+/// brought forward by the control API: `end`; `key` only when `with_key`); `None` for a
+/// certificate that does not parse.
+fn key_json(
+    c: &crate::model::KeyCredential,
+    with_key: bool,
+    end: Option<OffsetDateTime>,
+) -> Option<Value> {
+    let mut info = CertInfo::parse(&c.certificate).ok()?;
+    if let Some(end) = end {
+        info.not_after = info.not_after.min(end);
+    }
+    Some(json!({
+        // Portal-uploaded certificates show the uppercase hex SHA-1 thumbprint here.
+        "customKeyIdentifier": info.thumbprint_hex(),
+        "displayName": c.display_name.clone().unwrap_or_else(|| info.subject.clone()),
+        "endDateTime": iso(info.not_after),
+        "key": if with_key { json!(STANDARD.encode(&info.der)) } else { Value::Null },
+        "keyId": c.key_id,
+        "startDateTime": iso(info.not_before),
+        "type": "AsymmetricX509Cert",
+        "usage": "Verify",
+    }))
 }
 
 fn object_id(app: &crate::model::App) -> Uuid {

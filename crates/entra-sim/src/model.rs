@@ -64,6 +64,10 @@ pub struct Settings {
     pub loopback_redirect_any_port: bool,
     /// The device code flow (`[settings.device_code]`).
     pub device_code: DeviceCodeSettings,
+    /// Every tenant's "users can register applications" setting (Microsoft's default: yes): whether
+    /// a member without an application administrator role may create app registrations through
+    /// Graph (its creator becomes an owner). The `going-live` scenario turns it off.
+    pub users_can_register_apps: bool,
 }
 
 impl Default for Settings {
@@ -83,6 +87,7 @@ impl Default for Settings {
             default_mfa_code: "123456".into(),
             loopback_redirect_any_port: true,
             device_code: DeviceCodeSettings::default(),
+            users_can_register_apps: true,
         }
     }
 }
@@ -361,6 +366,16 @@ pub struct ClientSecret {
     /// Expiry.
     #[serde(with = "time::serde::rfc3339")]
     pub end_date_time: OffsetDateTime,
+    /// Friendly name (`displayName` of Graph's passwordCredential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// When the secret became valid (`startDateTime`; `null` on reads when absent).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_date_time: Option<OffsetDateTime>,
 }
 
 /// A certificate registered on an app (`keyCredentials`).

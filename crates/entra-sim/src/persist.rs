@@ -33,6 +33,12 @@ struct Snapshot {
     settings: Settings,
     tenants: Value,
     apps: Value,
+    /// Owners of app registrations made through Graph (absent in files saved before them).
+    #[serde(default)]
+    app_owners: HashMap<uuid::Uuid, Vec<uuid::Uuid>>,
+    /// Certificate end dates set by the control API (RFC 3339, by keyId).
+    #[serde(default)]
+    certificate_end_dates: HashMap<uuid::Uuid, String>,
     resources: Vec<ResourceApi>,
     refresh_tokens: HashMap<String, RefreshGrant>,
     faults: Vec<FaultRule>,
@@ -75,6 +81,17 @@ pub(crate) fn to_json(st: &State, key: &SigningKey, fingerprint: &str) -> String
         settings: st.settings.clone(),
         tenants,
         apps,
+        app_owners: st.app_owners.clone(),
+        certificate_end_dates: st
+            .certificate_end_dates
+            .iter()
+            .map(|(k, t)| {
+                let text = t
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                (*k, text)
+            })
+            .collect(),
         resources: st.resources.clone(),
         refresh_tokens: st.refresh_tokens.clone(),
         faults: st.faults.clone(),
@@ -108,6 +125,17 @@ pub(crate) fn load(dir: &Path, fingerprint: &str, base: &str) -> Option<(State, 
             snap.settings,
             tenants,
             apps,
+            snap.app_owners,
+            snap.certificate_end_dates
+                .iter()
+                .filter_map(|(k, t)| {
+                    let at = time::OffsetDateTime::parse(
+                        t,
+                        &time::format_description::well_known::Rfc3339,
+                    );
+                    at.ok().map(|at| (*k, at))
+                })
+                .collect(),
             snap.resources,
             time::Duration::seconds(snap.clock_offset_secs),
             snap.refresh_tokens,

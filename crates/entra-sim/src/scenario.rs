@@ -6,8 +6,9 @@ use uuid::Uuid;
 use crate::error::ScenarioError;
 use crate::model::{App, PermissionDef, ResourceApi, Settings, Tenant};
 use crate::wellknown::{
-    GRAPH_APP_ID, GRAPH_PERMISSIONS, GRAPH_RESOURCE, YAMMER_APP_ID, YAMMER_RESOURCE, YAMMER_SCOPE,
-    graph_scope_needs_admin, resolve_role, synthetic_id,
+    GRAPH_APP_ID, GRAPH_CLI_APP_ID, GRAPH_CLI_NAME, GRAPH_PERMISSIONS, GRAPH_RESOURCE,
+    MICROSOFT_SERVICES_TENANT, ROLE_APPLICATION_ADMIN, YAMMER_APP_ID, YAMMER_RESOURCE,
+    YAMMER_SCOPE, graph_scope_needs_admin, resolve_role, synthetic_id,
 };
 
 const CONTOSO: &str = include_str!("../scenarios/contoso.toml");
@@ -67,6 +68,89 @@ impl Scenario {
             .expect("the embedded national-clouds scenario is valid")
     }
 
+    /// The "going-live" scenario: contoso's tenants and users, but a vendor tenant (still the first
+    /// tenant) where nothing is registered yet, as a vendor finds its own tenant before
+    /// `consentry apps register`: no registration is homed there (no catalog app, no "Consentry"
+    /// app), so no customer tenant has a service principal or a consent for one. The vendor tenant
+    /// gains an Application Administrator (`appadmin@…`) and a plain member (`user@…`), and
+    /// members may not register applications (`Settings::users_can_register_apps` off), so only
+    /// administrators and owners write registrations. Derived from contoso in code.
+    pub fn going_live() -> Scenario {
+        // The file is embedded and checked by a unit test; failing here is a build defect.
+        let mut s: Scenario =
+            toml::from_str(CONTOSO).expect("the embedded contoso scenario parses");
+        s.name = "going-live".into();
+        s.settings.users_can_register_apps = false;
+        let vendor = &s.tenants[0];
+        let vendor_refs: Vec<String> = std::iter::once(vendor.id.to_string())
+            .chain(vendor.domains.iter().cloned())
+            .collect();
+        let domain = vendor.domains[0].clone();
+        let homed_in_vendor = |a: &App| {
+            vendor_refs
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&a.home_tenant))
+        };
+        let removed: std::collections::HashSet<Uuid> = s
+            .apps
+            .iter()
+            .filter(|a| homed_in_vendor(a))
+            .map(|a| a.client_id)
+            .collect();
+        s.apps.retain(|a| !removed.contains(&a.client_id));
+        for t in &mut s.tenants {
+            t.preconsented_apps.retain(|a| !removed.contains(a));
+            t.service_principals
+                .retain(|sp| !removed.contains(&sp.app_id));
+            for u in &mut t.users {
+                u.app_roles.retain(|app, _| !removed.contains(app));
+            }
+        }
+        let password = s.tenants[0]
+            .users
+            .first()
+            .map(|u| u.password.clone())
+            .unwrap_or_else(|| secrecy::SecretString::from("Demo-Vendor-Passw0rd!"));
+        let user = |n: u128, local: &str, name: &str, roles: Vec<String>| crate::model::User {
+            id: Uuid::from_u128(0x0e9d1a7c_0000_4000_8000_0000000000a0 + n),
+            upn: format!("{local}@{domain}"),
+            display_name: name.into(),
+            given_name: None,
+            surname: None,
+            job_title: None,
+            password: password.clone(),
+            enabled: true,
+            deleted: false,
+            mfa_required: false,
+            mfa_code: None,
+            roles,
+            licenses: Vec::new(),
+            viva_engage_verified_admin: false,
+            app_roles: std::collections::BTreeMap::new(),
+            tokens_valid_from: None,
+        };
+        let app_admin = user(
+            2,
+            "appadmin",
+            "Vendor Application Administrator",
+            vec![ROLE_APPLICATION_ADMIN.to_owned()],
+        );
+        let member = user(3, "user", "Vendor User", Vec::new());
+        s.tenants[0].users.extend([app_admin, member]);
+        s.normalized()
+            .expect("the going-live scenario derived from contoso is valid")
+    }
+
+    /// A built-in scenario by name: `contoso`, `national-clouds` or `going-live`.
+    pub fn builtin(name: &str) -> Option<Scenario> {
+        match name {
+            "contoso" => Some(Self::contoso()),
+            "national-clouds" => Some(Self::national_clouds()),
+            "going-live" => Some(Self::going_live()),
+            _ => None,
+        }
+    }
+
     /// The client ID of the app registration that stands for a catalog app type.
     pub fn client_id_for(&self, catalog_key: &str) -> Option<uuid::Uuid> {
         self.apps
@@ -121,6 +205,7 @@ impl Scenario {
     pub(crate) fn normalized(mut self) -> Result<Self, ScenarioError> {
         self.add_graph();
         self.add_yammer();
+        self.add_first_party_clients();
         let mut tenant_ids = std::collections::HashSet::new();
         for t in &self.tenants {
             if !tenant_ids.insert(t.id) {
@@ -175,7 +260,7 @@ impl Scenario {
             if !client_ids.insert(app.client_id) {
                 return Err(dup("app", app.client_id));
             }
-            if self.tenant_by_ref(&app.home_tenant).is_none() {
+            if self.tenant_by_ref(&app.home_tenant).is_none() && !is_first_party(app) {
                 return Err(unknown("tenant", &app.home_tenant));
             }
             for c in &app.certificates {
@@ -260,6 +345,35 @@ impl Scenario {
         });
     }
 
+    /// Adds Microsoft's first-party public client "Microsoft Graph Command Line Tools" (the
+    /// `Connect-MgGraph` client; device code and loopback sign-ins, Graph scopes asked
+    /// dynamically), unless the scenario declares it. It is homed in Microsoft's services tenant
+    /// and usable in every tenant; its service principal appears with the first consent.
+    fn add_first_party_clients(&mut self) {
+        let id = Uuid::parse_str(GRAPH_CLI_APP_ID).unwrap_or_default();
+        if self.apps.iter().any(|a| a.client_id == id) {
+            return;
+        }
+        self.apps.push(App {
+            client_id: id,
+            object_id: None,
+            display_name: GRAPH_CLI_NAME.into(),
+            home_tenant: MICROSOFT_SERVICES_TENANT.into(),
+            catalog_key: None,
+            sign_in_audience: crate::model::SignInAudience::AzureADMultipleOrgs,
+            redirect_uris: Vec::new(),
+            allow_public_client: true,
+            public_client_redirect_uris: vec![
+                "http://localhost".into(),
+                "https://login.microsoftonline.com/common/oauth2/nativeclient".into(),
+            ],
+            secrets: Vec::new(),
+            certificates: Vec::new(),
+            delegated: Vec::new(),
+            application: Vec::new(),
+        });
+    }
+
     /// Finds a tenant by ID or verified domain.
     pub(crate) fn tenant_by_ref(&self, r: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| {
@@ -267,6 +381,13 @@ impl Scenario {
                 || t.domains.iter().any(|d| d.eq_ignore_ascii_case(r))
         })
     }
+}
+
+/// Whether the app is one of Microsoft's first-party apps (homed in Microsoft's services tenant,
+/// which no scenario holds): usable in every tenant.
+pub(crate) fn is_first_party(app: &App) -> bool {
+    app.home_tenant
+        .eq_ignore_ascii_case(MICROSOFT_SERVICES_TENANT)
 }
 
 /// Makes sure the resource of `perm` publishes it (as an application role or a delegated scope);

@@ -18,6 +18,8 @@ use crate::model::{
 use crate::scenario::{Scenario, split_permission};
 use crate::wellknown::{OIDC_SCOPES, ROLE_GLOBAL_ADMIN, ROLE_PRIVILEGED_ROLE_ADMIN, synthetic_id};
 
+mod applications;
+
 /// An authorization code (single use, ~10 minutes).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct AuthCode {
@@ -218,6 +220,12 @@ pub(crate) struct State {
     pub settings: Settings,
     pub tenants: Vec<Tenant>,
     pub apps: Vec<App>,
+    /// Owners of app registrations (user or service principal object IDs) by client ID: the
+    /// creators of registrations made through Graph.
+    pub app_owners: HashMap<Uuid, Vec<Uuid>>,
+    /// End dates set by the control API on certificates (by keyId), earlier than the certificates'
+    /// own: a certificate close to expiry.
+    pub certificate_end_dates: HashMap<Uuid, OffsetDateTime>,
     pub resources: Vec<ResourceApi>,
     pub clock_offset: Duration,
     pub codes: HashMap<String, AuthCode>,
@@ -265,6 +273,8 @@ impl State {
             settings: scenario.settings,
             tenants: scenario.tenants,
             apps: scenario.apps,
+            app_owners: HashMap::new(),
+            certificate_end_dates: HashMap::new(),
             resources: scenario.resources,
             clock_offset: Duration::ZERO,
             codes: HashMap::new(),
@@ -279,7 +289,7 @@ impl State {
         };
         let now = st.now();
         let microsoft_tenant =
-            Uuid::parse_str("f8cdef31-a31e-4b4a-93e4-5f571e91255a").unwrap_or_default();
+            Uuid::parse_str(crate::wellknown::MICROSOFT_SERVICES_TENANT).unwrap_or_default();
         for t in 0..st.tenants.len() {
             for r in 0..st.resources.len() {
                 let (app_id, name) = (st.resources[r].app_id, st.resources[r].display_name.clone());
@@ -320,6 +330,8 @@ impl State {
         settings: Settings,
         tenants: Vec<Tenant>,
         apps: Vec<App>,
+        app_owners: HashMap<Uuid, Vec<Uuid>>,
+        certificate_end_dates: HashMap<Uuid, OffsetDateTime>,
         resources: Vec<ResourceApi>,
         clock_offset: Duration,
         refresh_tokens: HashMap<String, RefreshGrant>,
@@ -330,6 +342,8 @@ impl State {
             settings,
             tenants,
             apps,
+            app_owners,
+            certificate_end_dates,
             resources,
             clock_offset,
             codes: HashMap::new(),
@@ -378,6 +392,9 @@ impl State {
         let Some(app) = self.app(client_id) else {
             return false;
         };
+        if crate::scenario::is_first_party(app) {
+            return self.tenant_by_id(tenant_id).is_some();
+        }
         let Some(home) = self.tenant_idx(&app.home_tenant) else {
             return false;
         };
@@ -429,7 +446,8 @@ impl State {
             Some(app) => {
                 let owner = self
                     .tenant_idx(&app.home_tenant)
-                    .map(|h| self.tenants[h].id);
+                    .map(|h| self.tenants[h].id)
+                    .or_else(|| Uuid::parse_str(&app.home_tenant).ok());
                 (app.display_name.clone(), owner.unwrap_or_default())
             }
             None => (client_id.to_string(), Uuid::nil()),

@@ -334,10 +334,12 @@ impl Request<'_> {
                 ),
             ));
         }
-        let certs: Vec<CertInfo> = app
-            .certificates
-            .iter()
-            .filter_map(|c| CertInfo::parse(&c.certificate).ok())
+        // Each certificate ends at its notAfter, or earlier when the control API said so.
+        let certs: Vec<CertInfo> = self
+            .st
+            .certificates_of(app)
+            .into_iter()
+            .map(|(_, c)| c)
             .collect();
         let found = certs.iter().find(|c| {
             header

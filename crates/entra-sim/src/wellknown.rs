@@ -25,6 +25,22 @@ pub const ROLE_GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
 /// Role template ID of Privileged Role Administrator.
 pub const ROLE_PRIVILEGED_ROLE_ADMIN: &str = "e8611ab8-c189-46e8-94e1-60213ab1f814";
 
+/// Role template ID of Application Administrator (creates and manages every app registration).
+pub const ROLE_APPLICATION_ADMIN: &str = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3";
+/// Role template ID of Cloud Application Administrator (the same for app registrations).
+pub const ROLE_CLOUD_APPLICATION_ADMIN: &str = "158c047a-c907-4556-b7ef-446551a6b5f7";
+
+/// Tenant ID of Microsoft's own services tenant, the publisher (`appOwnerOrganizationId`) of
+/// first-party apps such as Microsoft Graph.
+pub const MICROSOFT_SERVICES_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
+/// Application ID of "Microsoft Graph Command Line Tools" (formerly "Microsoft Graph PowerShell"),
+/// the first-party public client `Connect-MgGraph` signs in with (device code included); it asks
+/// for Graph's delegated scopes dynamically and exists in every tenant. The ID is the one
+/// `Connect-MgGraph` prints ("Connected via delegated access using 14d82eec-…").
+pub const GRAPH_CLI_APP_ID: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
+/// Display name of [`GRAPH_CLI_APP_ID`].
+pub const GRAPH_CLI_NAME: &str = "Microsoft Graph Command Line Tools";
+
 /// Built-in directory roles: (template ID, display name, alternative names accepted in scenarios).
 pub const DIRECTORY_ROLES: &[(&str, &str, &[&str])] = &[
     (
@@ -254,6 +270,12 @@ pub const GRAPH_PERMISSIONS: &[(&str, Option<&str>, Option<&str>)] = &[
         "Application.ReadWrite.All",
         Some("1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"),
         Some("bdfbf15f-ee85-4955-8675-146e8e5296b5"),
+    ),
+    // Application only: create apps, and manage those the caller owns.
+    (
+        "Application.ReadWrite.OwnedBy",
+        Some("18a4783c-866b-4cc7-a460-3d5e5662c884"),
+        None,
     ),
     (
         "AppRoleAssignment.ReadWrite.All",

@@ -12,7 +12,8 @@ use entra_sim::{RunningSim, Scenario, SimOptions};
 #[derive(Debug, Parser)]
 #[command(name = "entra-sim", version)]
 struct Args {
-    /// Scenario file (TOML); the embedded "contoso" scenario when absent.
+    /// Scenario: a built-in one by name (`contoso`, `national-clouds`, `going-live`: an empty
+    /// vendor tenant for `consentry apps register`) or a scenario file (TOML); "contoso" when absent.
     #[arg(long, env = "ENTRA_SIM_SCENARIO")]
     scenario: Option<PathBuf>,
     /// Address to listen on.
@@ -48,13 +49,20 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let scenario = match &args.scenario {
-        Some(path) => {
+    let builtin = args
+        .scenario
+        .as_ref()
+        .filter(|p| !p.exists())
+        .and_then(|p| p.to_str())
+        .and_then(Scenario::builtin);
+    let scenario = match (&args.scenario, builtin) {
+        (_, Some(s)) => s,
+        (Some(path), None) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the scenario file {}", path.display()))?;
             Scenario::from_toml_str(&text).with_context(|| format!("loading {}", path.display()))?
         }
-        None => Scenario::contoso(),
+        (None, None) => Scenario::contoso(),
     };
     let opts = SimOptions {
         listen: args.listen,
@@ -72,9 +80,18 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = sim.ca_pem_path() {
         println!("  trust this CA: {}", path.display());
     }
-    if args.scenario.is_none() {
+    let name = args.scenario.as_deref().and_then(|p| p.to_str());
+    if matches!(
+        name,
+        None | Some("contoso" | "national-clouds" | "going-live")
+    ) {
         println!(
             "  demo sign-in: admin@contoso.onmicrosoft.com / Demo-Passw0rd! (MFA code 123456)"
+        );
+    }
+    if name == Some("going-live") {
+        println!(
+            "  vendor tenant: appadmin@consentry-vendor.onmicrosoft.com / Demo-Vendor-Passw0rd! (Application Administrator)"
         );
     }
     shutdown_signal().await;

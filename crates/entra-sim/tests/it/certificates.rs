@@ -13,19 +13,10 @@ use crate::support::*;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// A certificate made with rcgen: (certificate PEM, private key PEM, DER).
+/// A certificate made with rcgen, valid for one year like a typical self-signed app certificate:
+/// (certificate PEM, private key PEM, DER).
 fn make_cert(cn: &str) -> (String, String, Vec<u8>) {
-    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-        .unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, cn);
-    // Valid for one year, like a typical self-signed app certificate.
-    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(365);
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), key.serialize_pem(), cert.der().to_vec())
+    crate::support::make_cert(cn, 365)
 }
 
 fn now() -> i64 {

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod applications;
 mod batch;
 mod certificates;
 mod clouds;

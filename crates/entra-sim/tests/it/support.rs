@@ -403,9 +403,19 @@ pub async fn refresh(sim: &RunningSim, client_id: &str, secret: &str, rt: &str) 
 }
 
 pub async fn app_token(sim: &RunningSim, client_id: &str, secret: &str) -> (u16, Value) {
+    app_token_in(sim, CONTOSO, client_id, secret).await
+}
+
+/// Client credentials for Graph in `tenant` with a client secret.
+pub async fn app_token_in(
+    sim: &RunningSim,
+    tenant: &str,
+    client_id: &str,
+    secret: &str,
+) -> (u16, Value) {
     let (status, _, body) = token(
         sim,
-        CONTOSO,
+        tenant,
         &[
             ("grant_type", "client_credentials"),
             ("client_id", client_id),
@@ -438,4 +448,19 @@ pub async fn graph_get(
     let headers = resp.headers().clone();
     let body: Value = resp.json().await.expect("graph JSON");
     (status, headers, body)
+}
+
+/// A self-signed certificate made with rcgen, valid from a day ago for `days`: (certificate PEM,
+/// private key PEM, DER).
+pub fn make_cert(cn: &str, days: i64) -> (String, String, Vec<u8>) {
+    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem(), cert.der().to_vec())
 }
