@@ -16,7 +16,6 @@ use consentry_entra::registrations::ProbeFailure;
 use consentry_server::Config;
 use serde::Serialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// The largest clock offset from the authority's `Date` that passes. Microsoft documents no tolerance
 /// for client assertions (AADSTS700024, entra-facts §2.4: "not within its valid time range"; UNVERIFIED
@@ -439,7 +438,7 @@ fn vendor_tenant_checks(cfg: &Config, checks: &mut Checks) {
 
 /// A date as the lines show it.
 fn day(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+    consentry_certs::utc_minutes(t)
 }
 
 fn registration_checks(facts: &VendorAppFacts, checks: &mut Checks) {

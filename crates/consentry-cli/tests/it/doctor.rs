@@ -181,9 +181,24 @@ async fn a_secret_ending_in_ten_days_fails_with_the_date_and_the_rotate_command(
     let (key, at) = first_vendor_app(&scenario);
     let ends = time::OffsetDateTime::now_utc() + time::Duration::days(10);
     scenario.apps[at].secrets[0].end_date_time = ends;
+    // Another secret of the registration, not the one configured, ends even sooner: not Consentry's
+    // problem (Graph's hint tells them apart).
+    let mut other = scenario.apps[at].secrets[0].clone();
+    other.key_id = uuid::Uuid::new_v4();
+    other.value = secrecy::SecretString::from("zq~another-secret-value".to_string());
+    other.end_date_time = time::OffsetDateTime::now_utc() + time::Duration::days(5);
+    scenario.apps[at].secrets.push(other.clone());
     let d = Doctor::start(scenario).await;
     let (code, report) = d.json(&[]);
     assert_eq!(code, 1, "{report:#}");
+    let other_fact = report["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key_id"] == other.key_id.to_string())
+        .unwrap();
+    assert_eq!(other_fact["in_use"], false, "{other_fact}");
+    assert_eq!(other_fact["expiry"], "attention");
     assert_eq!(report["ok"], false);
     let bad = failing(&report);
     assert_eq!(bad.len(), 1, "{bad:#?}");
@@ -210,12 +225,17 @@ async fn a_secret_ending_in_ten_days_fails_with_the_date_and_the_rotate_command(
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["expiry"] == "attention")
+        .find(|c| c["expiry"] == "attention" && c["in_use"] != false)
         .unwrap();
     assert_eq!(cred["app"]["app_type"], key.as_str());
     assert_eq!(cred["kind"], "secret");
+    assert_eq!(
+        cred["in_use"], true,
+        "the hint matches the configured secret"
+    );
     // The lines say the same.
     let (code, text) = d.lines(&[]);
+    println!("{text}");
     assert_eq!(code, 1);
     let line = text.lines().find(|l| l.starts_with("attention")).unwrap();
     assert!(
