@@ -10,11 +10,10 @@ use async_trait::async_trait;
 use consentry_domain::{
     Expiry, VendorCredentialEvent, VendorCredentialObserver, VendorCredentialWatch, VendorSnapshot,
 };
-use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use time::format_description::well_known::Rfc3339;
 
-use crate::webhooks::{SIGNATURE_HEADER, signature};
+use crate::webhooks::{post_signed, signature};
 
 /// The event name of a vendor credential alert.
 pub const EVENT: &str = "vendor_credential_expiry";
@@ -100,35 +99,21 @@ impl VendorCredentialObserver for OperatorWebhook {
     async fn vendor_credential_alert(&self, event: &VendorCredentialEvent) {
         let body = body(event).to_string().into_bytes();
         let sig = signature(self.secret.expose_secret().as_bytes(), &body);
-        for attempt in 1..=self.attempts {
-            let res = self
-                .http
-                .post(&self.url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(SIGNATURE_HEADER, &sig)
-                .body(body.clone())
-                .send()
-                .await;
-            match res {
-                Ok(r) if r.status().is_success() => return,
-                Ok(r) => {
-                    tracing::warn!(
-                        status = r.status().as_u16(),
-                        attempt,
-                        "the operator webhook refused a vendor credential alert"
-                    )
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e.without_url(), attempt, "the operator webhook could not be reached")
-                }
-            }
-            if attempt < self.attempts {
-                let exp = self
-                    .base_delay
-                    .saturating_mul(2u32.saturating_pow(attempt - 1));
-                let jitter: f64 = rand::rng().random();
-                tokio::time::sleep(exp / 2 + (exp / 2).mul_f64(jitter)).await;
-            }
+        let posted = post_signed(
+            &self.http,
+            &self.url,
+            &sig,
+            &body,
+            self.attempts,
+            self.base_delay,
+        )
+        .await;
+        if !posted.ok {
+            tracing::warn!(
+                attempts = posted.attempts,
+                error = posted.error.as_deref().unwrap_or_default(),
+                "the operator webhook did not take a vendor credential alert"
+            );
         }
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 const PUBLIC_URL: &str = "https://consentry.vendor.example";
 
 struct Doctor {
-    _sim: RunningSim,
+    sim: RunningSim,
     scenario: Scenario,
     vars: Vec<(String, String)>,
     dir: tempfile::TempDir,
@@ -38,7 +38,7 @@ impl Doctor {
             Some(&format!("{PUBLIC_URL}/oauth/callback")),
         ));
         let d = Doctor {
-            _sim: sim,
+            sim,
             scenario,
             vars,
             dir,
@@ -436,4 +436,80 @@ async fn a_missing_database_and_a_wrong_master_key_fail() {
         key.1
     );
     assert!(key.2.contains("restore the right key file"), "{}", key.2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_is_matched_by_thumbprint_and_its_registered_end_is_checked() {
+    let scenario = Scenario::contoso();
+    let (key, _) = first_vendor_app(&scenario);
+    let client_id = scenario.vendor_apps()[0].1;
+    let d = Doctor::start(scenario).await;
+    let pair = consentry_certs::generate_self_signed(
+        "Consentry vendor app",
+        2,
+        "vendor-pfx-password",
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let key_id = d
+        .sim
+        .control()
+        .add_app_certificate(client_id, &pair.cer_pem)
+        .unwrap();
+    let pfx = d.data().join("vendor.pfx");
+    std::fs::write(&pfx, &pair.pfx).unwrap();
+    let k = env_key(&key);
+    let secret_var = format!("CONSENTRY_APPS__{k}__CLIENT_SECRET");
+    let file_var = format!("CONSENTRY_APPS__{k}__CERTIFICATE_FILE");
+    let password_var = format!("CONSENTRY_APPS__{k}__CERTIFICATE_PASSWORD");
+    let pfx_path = pfx.display().to_string();
+    let over = [
+        (secret_var.as_str(), ""),
+        (file_var.as_str(), pfx_path.as_str()),
+        (password_var.as_str(), "vendor-pfx-password"),
+    ];
+    let (code, report) = d.json(&over);
+    assert_eq!(failing(&report), Vec::new(), "{report:#}");
+    assert_eq!(code, 0);
+    let creds: Vec<&Value> = report["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["app"]["app_type"] == key.as_str())
+        .collect();
+    let registered = creds
+        .iter()
+        .find(|c| c["key_id"] == key_id.to_string())
+        .unwrap();
+    assert_eq!(registered["kind"], "certificate");
+    assert_eq!(registered["in_use"], true, "matched by thumbprint");
+    assert!(
+        creds
+            .iter()
+            .any(|c| c["source"] == "local_certificate" && c["expiry"] == "ok")
+    );
+    // The app's secret is registered but not what Consentry uses now.
+    assert!(
+        creds
+            .iter()
+            .any(|c| c["kind"] == "secret" && c["in_use"] == false)
+    );
+
+    // The registration says the certificate ends in 10 days: attention, with the rotate command.
+    let ends = time::OffsetDateTime::now_utc() + time::Duration::days(10);
+    d.sim
+        .control()
+        .set_certificate_end_date(client_id, key_id, ends)
+        .unwrap();
+    let (code, report) = d.json(&over);
+    assert_eq!(code, 1);
+    let bad = failing(&report);
+    assert_eq!(bad.len(), 1, "{bad:#?}");
+    assert_eq!(bad[0].0, format!("app.{key}.credential.{key_id}"));
+    assert!(bad[0].1.contains(&ends.date().to_string()), "{}", bad[0].1);
+    assert!(
+        bad[0]
+            .2
+            .contains(&format!("consentry apps rotate-credential {key}"))
+    );
 }

@@ -14,6 +14,17 @@ use secrecy::SecretString;
 const SECRET: &str = "operator-webhook-secret-0123456789";
 const PASSWORD: &str = "vendor-apps-console-password";
 
+async fn scrape(env: &TestEnv) -> String {
+    env.http
+        .get(format!("{}/metrics", env.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_secret_ending_soon_is_in_metrics_on_the_operator_page_and_alerted_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -46,15 +57,7 @@ async fn a_secret_ending_soon_is_in_metrics_on_the_operator_page_and_alerted_onc
     let mut env = TestEnv::start_with_settings(scenario, settings).await;
 
     // Nothing read yet: no vendor lines, and the page says so.
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&env).await;
     assert!(
         !metrics.contains("consentry_vendor_credential"),
         "{metrics}"
@@ -101,15 +104,7 @@ async fn a_secret_ending_soon_is_in_metrics_on_the_operator_page_and_alerted_onc
     assert_eq!(mailbox.messages().unwrap().len(), 1, "no second email");
 
     // /metrics: the credential's end and the count needing attention.
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&env).await;
     let line = metrics
         .lines()
         .find(|l| {
