@@ -161,3 +161,66 @@ async fn a_secret_ending_soon_is_in_metrics_on_the_operator_page_and_alerted_onc
     let home = kit::get(&env.state, "/console", Some(&admin)).await;
     assert!(!home.body.contains("/console/vendor-apps"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_graph_cannot_read_is_unknown_and_raises_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, mut received) = super::webhooks::receiver(0).await;
+    let secret_file = dir.path().join("operator-webhook.secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let mut scenario = Scenario::contoso();
+    let (key, client_id, _) = scenario.vendor_apps().into_iter().next().unwrap();
+    let at = scenario
+        .apps
+        .iter()
+        .position(|a| a.client_id == client_id)
+        .unwrap();
+    scenario.apps[at].secrets[0].end_date_time =
+        time::OffsetDateTime::now_utc() + time::Duration::days(10);
+    let env = TestEnv::start_with_settings(
+        scenario,
+        vec![
+            ("CONSENTRY_WEBHOOKS__OPERATOR_URL".to_string(), hook),
+            (
+                "CONSENTRY_WEBHOOKS__OPERATOR_SECRET_FILE".to_string(),
+                secret_file.display().to_string(),
+            ),
+        ],
+    )
+    .await;
+    // Graph answers every application read with 503, retries included.
+    env.sim
+        .control()
+        .set_faults(vec![entra_sim::FaultRule {
+            endpoint: "/v1.0/applications".into(),
+            rate: 1.0,
+            latency_ms: 0,
+            status: Some(503),
+            retry_after_secs: None,
+            drop_connection: false,
+        }])
+        .unwrap();
+    let (snapshot, raised) = env.state.vendor_credentials.refresh().await;
+    assert_eq!(raised, 0, "a transient failure is no evidence of an expiry");
+    assert_eq!(snapshot.needing_attention(), 0);
+    let fact = snapshot
+        .credentials()
+        .find(|c| c.app.label() == key)
+        .unwrap();
+    assert_eq!(fact.expiry, consentry_domain::Expiry::Unknown);
+    let metrics = scrape(&env).await;
+    assert!(
+        metrics.contains("consentry_vendor_credentials{state=\"unknown\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("consentry_vendor_credentials_needing_attention 0"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(received.try_recv().is_err(), "no webhook");
+
+    // Once Graph answers again, the next reading raises it.
+    env.sim.control().set_faults(Vec::new()).unwrap();
+    let (_, raised) = env.state.vendor_credentials.refresh().await;
+    assert_eq!(raised, 1);
+    let message = super::webhooks::next(&mut received, SECRET).await;
+    assert_eq!(message["app"], key.as_str());
+}
