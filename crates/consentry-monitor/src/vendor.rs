@@ -72,6 +72,7 @@ pub struct OperatorWebhook {
     http: reqwest::Client,
     attempts: u32,
     base_delay: StdDuration,
+    allow_private: bool,
 }
 
 impl OperatorWebhook {
@@ -90,6 +91,7 @@ impl OperatorWebhook {
             http: builder.build().unwrap_or_default(),
             attempts: attempts.max(1),
             base_delay: StdDuration::from_secs(2),
+            allow_private,
         }
     }
 }
@@ -98,6 +100,12 @@ impl OperatorWebhook {
 impl VendorCredentialObserver for OperatorWebhook {
     async fn vendor_credential_alert(&self, event: &VendorCredentialEvent) {
         let body = body(event).to_string().into_bytes();
+        // The rule of organizations' webhooks, checked at delivery (literal addresses never reach
+        // the resolver).
+        if let Err(e) = crate::destination::check_webhook_url(&self.url, self.allow_private) {
+            tracing::warn!(error = %e, "the operator webhook URL is not allowed; not sent");
+            return;
+        }
         let sig = signature(self.secret.expose_secret().as_bytes(), &body);
         let posted = post_signed(
             &self.http,
