@@ -1289,6 +1289,91 @@ mod tests {
     }
 
     #[test]
+    fn the_operator_alert_settings_are_checked() {
+        let e = Config::load(
+            None,
+            env(&[(
+                "CONSENTRY_WEBHOOKS__OPERATOR_URL",
+                "https://ops.example/hook",
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("webhooks.operator_secret_file"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[
+                (
+                    "CONSENTRY_WEBHOOKS__OPERATOR_URL",
+                    "http://ops.example/hook",
+                ),
+                ("CONSENTRY_WEBHOOKS__OPERATOR_SECRET_FILE", "/etc/s"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("must be an https URL"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[("CONSENTRY_EMAIL__OPERATOR_TO", "ops@vendor.example")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("email.operator_to") && e.contains("smtp_host"),
+            "{e}"
+        );
+        let e = Config::load(
+            None,
+            env(&[
+                ("CONSENTRY_EMAIL__SMTP_HOST", "127.0.0.1"),
+                ("CONSENTRY_EMAIL__SECURITY", "none"),
+                ("CONSENTRY_EMAIL__FROM", "c@vendor.example"),
+                (
+                    "CONSENTRY_EMAIL__OPERATOR_TO",
+                    "ops@vendor.example, not an address",
+                ),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not an address"), "{e}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("CONSENTRY_EMAIL__SMTP_HOST", "127.0.0.1"),
+                ("CONSENTRY_EMAIL__SECURITY", "none"),
+                ("CONSENTRY_EMAIL__FROM", "c@vendor.example"),
+                (
+                    "CONSENTRY_EMAIL__OPERATOR_TO",
+                    "ops@vendor.example,oncall@vendor.example",
+                ),
+                ("CONSENTRY_MONITOR__VENDOR_CREDENTIALS_HOURS", "12"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.email.operator_to,
+            vec!["ops@vendor.example", "oncall@vendor.example"]
+        );
+        assert_eq!(c.monitor.vendor_credentials_hours, 12);
+        assert_eq!(
+            Config::load(None, env(&[]))
+                .unwrap()
+                .monitor
+                .vendor_credentials_hours,
+            6
+        );
+        let e = Config::load(
+            None,
+            env(&[("CONSENTRY_MONITOR__VENDOR_CREDENTIALS_HOURS", "0")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("monitor.vendor_credentials_hours"), "{e}");
+    }
+
+    #[test]
     fn bad_values_name_the_key() {
         let e = Config::load(None, env(&[("CONSENTRY_LISTEN", "nowhere")]))
             .unwrap_err()
