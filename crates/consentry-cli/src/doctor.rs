@@ -198,7 +198,9 @@ pub async fn report(cfg: &Config) -> Report {
             return finish(checks, Vec::new());
         }
     };
-    reachability_checks(cfg, platform.client(), &mut checks).await;
+    for (cloud, client) in platform.cloud_clients() {
+        reachability_checks(cloud, client, &mut checks).await;
+    }
     vendor_tenant_checks(cfg, &mut checks);
     let now = OffsetDateTime::now_utc();
     let mut credentials = Vec::new();
@@ -350,19 +352,26 @@ async fn database_check(
     }
 }
 
-/// TLS trust for the authority and Graph, and the clock against the authority's `Date`.
+/// TLS trust for a cloud's authority and Graph, and the clock against its authority's `Date`.
 async fn reachability_checks(
-    cfg: &Config,
+    cloud: &consentry_domain::CloudKey,
     client: &consentry_entra::EntraClient,
     checks: &mut Checks,
 ) {
     let tls_hint = "install the CA that issued the server's certificate in the system store or name it in \
                     `[entra] extra_ca_file` (PEM); a TLS-inspecting proxy needs its CA there too";
+    let suffix = if cloud.is_global() {
+        String::new()
+    } else {
+        format!(".{cloud}")
+    };
+    let config = client.config();
     let mut date = None;
-    for (id, graph, url) in [
-        ("tls.authority", false, &cfg.entra.authority),
-        ("tls.graph", true, &cfg.entra.graph),
+    for (what, graph, url) in [
+        ("tls.authority", false, &config.authority),
+        ("tls.graph", true, &config.graph),
     ] {
+        let id = format!("{what}{suffix}");
         match client.probe(graph).await {
             Ok(p) => {
                 if !graph {
@@ -378,24 +387,26 @@ async fn reachability_checks(
             Err(ProbeFailure::Unreachable(detail)) => checks.fail(
                 id,
                 format!("{url} cannot be reached ({detail})"),
-                "check the URL ([entra] authority / graph), DNS, the firewall and any outbound proxy",
+                "check the URL ([entra] authority / graph, [entra.clouds.<key>]), DNS, the firewall and any \
+                 outbound proxy",
             ),
         }
     }
+    let clock = format!("clock{suffix}");
     let now = OffsetDateTime::now_utc();
     match date {
         Some(theirs) => {
             let offset = (now - theirs).whole_seconds();
             if offset.abs() <= CLOCK_TOLERANCE_SECONDS {
                 checks.ok(
-                    "clock",
+                    clock,
                     format!(
                         "within {offset:+} s of the authority's clock (tolerance {CLOCK_TOLERANCE_SECONDS} s)"
                     ),
                 );
             } else {
                 checks.fail(
-                    "clock",
+                    clock,
                     format!(
                         "this machine's clock is {offset:+} s off the authority's (tolerance {CLOCK_TOLERANCE_SECONDS} s): \
                          certificate assertions fail with AADSTS700024 and ID tokens are refused"
@@ -405,7 +416,7 @@ async fn reachability_checks(
             }
         }
         None => checks.fail(
-            "clock",
+            clock,
             "the authority's answer carried no Date header to compare the clock with",
             "check the authority URL; make sure the clock is synchronised (NTP)",
         ),

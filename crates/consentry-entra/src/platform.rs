@@ -361,6 +361,14 @@ impl EntraPlatform {
         out
     }
 
+    /// Each configured cloud's client (its authority and Graph), the global one first.
+    pub fn cloud_clients(&self) -> Vec<(&CloudKey, &EntraClient)> {
+        let mut out: Vec<(&CloudKey, &EntraClient)> =
+            self.clouds.iter().map(|(k, s)| (k, &s.client)).collect();
+        out.sort_by_key(|(k, _)| !k.is_global());
+        out
+    }
+
     /// The keys of the configured clouds.
     pub fn cloud_keys(&self) -> impl Iterator<Item = &CloudKey> {
         self.clouds.keys()

@@ -513,3 +513,56 @@ async fn a_certificate_is_matched_by_thumbprint_and_its_registered_end_is_checke
             .contains(&format!("consentry apps rotate-credential {key}"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_national_cloud_is_checked_with_its_own_vendor_tenant() {
+    let d = Doctor::start(Scenario::national_clouds()).await;
+    // The kit names the global vendor tenant only: each cloud's is missing.
+    let (code, report) = d.json(&[]);
+    assert_eq!(code, 1);
+    let bad = failing(&report);
+    for cloud in ["usgov", "usgov-dod", "china"] {
+        let line = bad
+            .iter()
+            .find(|(id, _, _)| id == &format!("vendor_tenant.{cloud}"))
+            .unwrap_or_else(|| panic!("{bad:#?}"));
+        assert!(line.2.contains(&format!("[clouds.{cloud}]")), "{}", line.2);
+        assert!(
+            bad.iter()
+                .any(|(id, _, _)| id == &format!("app.insights-m365@{cloud}.token")),
+            "{bad:#?}"
+        );
+    }
+    let (code, report) = d.json(&[
+        (
+            "CONSENTRY_CLOUDS__USGOV__VENDOR_TENANT",
+            "vendor-gcch.onmicrosoft.us",
+        ),
+        (
+            "CONSENTRY_CLOUDS__USGOV_DOD__VENDOR_TENANT",
+            "0e9d1a7c-0000-4000-8000-00000000c102",
+        ),
+        (
+            "CONSENTRY_CLOUDS__CHINA__VENDOR_TENANT",
+            "0e9d1a7c-0000-4000-8000-00000000c103",
+        ),
+    ]);
+    assert_eq!(failing(&report), Vec::new(), "{report:#}");
+    assert_eq!(code, 0);
+    let ids: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    for cloud in ["usgov", "usgov-dod", "china"] {
+        for id in [
+            format!("tls.authority.{cloud}"),
+            format!("tls.graph.{cloud}"),
+            format!("clock.{cloud}"),
+            format!("app.insights-m365@{cloud}.permissions"),
+        ] {
+            assert!(ids.contains(&id.as_str()), "{id} in {ids:?}");
+        }
+    }
+}
