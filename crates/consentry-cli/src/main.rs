@@ -9,6 +9,7 @@ mod catalog;
 mod cert;
 mod db;
 mod demo;
+mod doctor;
 mod keys;
 mod master_key;
 mod orgs;
@@ -94,6 +95,10 @@ enum Command {
     /// Database operations: copy a whole installation between SQLite and PostgreSQL.
     #[command(subcommand)]
     Db(db::DbCmd),
+    /// Check the configuration against reality: database, master key, TLS, clock, and each vendor
+    /// registration (token, redirect URIs, permissions, credential expiry). Exit status 0 only when
+    /// every check is ok.
+    Doctor(doctor::DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +120,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Doctor(args) = cli.command {
+        // Its own exit status: 0 only when every check is ok (attention counts as not ok).
+        return match runtime.block_on(doctor::run(args, cli.config.as_deref())) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -182,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             master_key::run(cmd, &cfg).await
         }
         Command::Db(cmd) => db::run(cmd).await,
+        Command::Doctor(_) => unreachable!("doctor runs from main with its own exit status"),
         Command::Users(cmd) => {
             let cfg = load_config(cfg_path)?;
             let svc = services(&cfg).await?.svc;

@@ -39,6 +39,17 @@ pub(crate) async fn serve_with_monitor(
             let _ = rx.wait_for(|stop| *stop).await;
         }))
     });
+    // The vendor's own credentials: read at start, then every `monitor.vendor_credentials_hours`.
+    let vendor = cfg.monitor.enabled.then(|| {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(consentry_server::consentry_monitor::vendor::run(
+            state.vendor_credentials.clone(),
+            std::time::Duration::from_secs(u64::from(cfg.monitor.vendor_credentials_hours) * 3600),
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            },
+        ))
+    });
     // The email outbox's delivery worker (when `[email]` is configured) stops with the server: the
     // message being sent is finished and recorded, the rest waits in the database.
     let email = state.email.clone().map(|worker| {
@@ -56,6 +67,9 @@ pub(crate) async fn serve_with_monitor(
         task.await?;
     }
     if let Some(task) = email {
+        task.await?;
+    }
+    if let Some(task) = vendor {
         task.await?;
     }
     Ok(())

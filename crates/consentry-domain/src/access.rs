@@ -104,6 +104,9 @@ pub enum Action {
     /// organization administrator connects a tenant by consenting ([`Action::ManageProfiles`]),
     /// which proves the tenant is theirs.
     ConnectTypedTenant,
+    /// See the vendor's own app registrations and their credentials' expiry: the platform operator
+    /// only.
+    ReadVendorApps,
 }
 
 impl Action {
@@ -119,6 +122,7 @@ impl Action {
             Action::ManagePlatform => "create or delete organizations and operator accounts",
             Action::ReadAudit => "read the audit log",
             Action::ConnectTypedTenant => "connect a tenant by typing its ID",
+            Action::ReadVendorApps => "see the vendor's app registrations and their credentials",
         }
     }
 }
@@ -201,7 +205,7 @@ impl Caller {
         }
         match (action, self.role) {
             (Action::Read, _) => Ok(()),
-            (Action::ManagePlatform, _) => Err(DomainError::Forbidden(format!(
+            (Action::ManagePlatform | Action::ReadVendorApps, _) => Err(DomainError::Forbidden(format!(
                 "only the platform operator may {}; ask them to do it",
                 action.words()
             ))),

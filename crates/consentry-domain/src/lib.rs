@@ -6,7 +6,7 @@
 //! platform). The modules read top-down: identifiers, statuses and the model at the bottom, the
 //! errors, the access rule, then the ports with the records they carry, and the services above them
 //! ([`service`], [`account`], [`microsoft_sign_in`], [`audit`], [`keys`], [`webhooks`], [`mail`], [`scan`],
-//! [`check`], [`reauth`], [`rollouts`], [`campaigns`], [`throttle`]).
+//! [`check`], [`reauth`], [`rollouts`], [`campaigns`], [`throttle`], [`vendor_credentials`], [`vendor_watch`]).
 
 pub mod access;
 pub mod account;
@@ -31,6 +31,8 @@ pub mod scan;
 pub mod service;
 pub mod status;
 pub mod throttle;
+pub mod vendor_credentials;
+pub mod vendor_watch;
 pub mod view;
 pub mod webhooks;
 
@@ -88,6 +90,7 @@ pub use ports::{
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use ports::{EntraIdentity, MemberRule, MicrosoftSignInStore, SignInAttempt};
+pub use ports::{VendorAlertStore, VendorCredentialAlert};
 pub use reauth::{
     CallbackOutcome, CallbackParams, CustomAppInput, HandoffView, OTHER_BROWSER, Reauthorizer,
     StartRequest, Started,
@@ -106,5 +109,13 @@ pub use status::{
     ActionOwner, CaRequirement, ProfileStatus, StatusReason, conditional_access_preparation,
 };
 pub use throttle::{DeviceToken, LoginAttempt, SignInThrottle};
+pub use vendor_credentials::{
+    ConfiguredCredential, CredentialFact, CredentialKind, Expiry, RegisteredCredential,
+    Registration, RegistrationProblem, RegistrationRead, VendorAppFacts, VendorAppKey,
+    VendorRegistration,
+};
+pub use vendor_watch::{
+    VendorCredentialEvent, VendorCredentialObserver, VendorCredentialWatch, VendorSnapshot,
+};
 pub use view::{ProfileView, ReasonView};
 pub use webhooks::{NewWebhook, Webhooks};

@@ -116,6 +116,48 @@ pub enum EmailContent {
     Digest(Digest),
     /// An invitation to become an organization's first admin.
     AdminInvitation(AdminInvite),
+    /// To the platform operator: a vendor app's credential needs rotating (sent directly, not through
+    /// an organization's outbox).
+    VendorCredential(VendorCredentialNotice),
+}
+
+/// A vendor app's secret or certificate ends within 30 days, or ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorCredentialNotice {
+    /// The app type's key, or `consentry-app`.
+    pub app: String,
+    /// The cloud.
+    pub cloud: String,
+    /// The registration's application (client) ID.
+    pub client_id: String,
+    /// `secret` or `certificate`.
+    pub kind: String,
+    /// The credential's key ID, when registered.
+    pub key_id: Option<String>,
+    /// `attention` or `expired`.
+    pub stage: String,
+    /// When it ends.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ends_at: Option<OffsetDateTime>,
+    /// What to run.
+    pub rotate_command: String,
+}
+
+impl VendorCredentialNotice {
+    /// The notice of an alert.
+    pub fn of(event: &crate::vendor_watch::VendorCredentialEvent) -> Self {
+        let c = &event.credential;
+        Self {
+            app: c.app.label().to_string(),
+            cloud: c.cloud.to_string(),
+            client_id: event.client_id.to_string(),
+            kind: c.kind.as_str().to_string(),
+            key_id: c.key_id.clone(),
+            stage: event.stage.as_str().to_string(),
+            ends_at: c.ends_at,
+            rotate_command: event.rotate_command.clone(),
+        }
+    }
 }
 
 /// An invitation to become an organization's first admin: the single-use link (a credential: the
@@ -140,6 +182,7 @@ impl EmailContent {
             Self::ProfileInvalid(_) => EmailKind::ProfileInvalid,
             Self::Digest(_) => EmailKind::Digest,
             Self::AdminInvitation(_) => EmailKind::AdminInvitation,
+            Self::VendorCredential(_) => EmailKind::VendorCredential,
         }
     }
 
@@ -169,6 +212,17 @@ impl EmailContent {
                     "You are invited to administer {} in Consentry",
                     i.organization
                 )
+            }
+            Self::VendorCredential(n) => {
+                let day = n
+                    .ends_at
+                    .map(|t| t.date().to_string())
+                    .unwrap_or_else(|| "?".into());
+                if n.stage == "expired" {
+                    format!("Consentry: the {} of {} expired on {day}", n.kind, n.app)
+                } else {
+                    format!("Consentry: the {} of {} expires on {day}", n.kind, n.app)
+                }
             }
         }
     }

@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 use crate::ids::{AppId, CloudKey, DomainName, ObjectId, TenantId, Upn};
 use crate::status::StatusReason;
 
+pub mod registrations;
+
 /// Which app registration a call acts as.
 #[derive(Clone)]
 pub enum ClientRef {
@@ -508,6 +510,12 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
         client: &ClientRef,
         query: &crate::evidence::SignInLogQuery,
     ) -> Result<Vec<crate::evidence::SignInLogEntry>, crate::evidence::EvidenceUnavailable>;
+
+    /// Reads each configured vendor registration — every app type's in every configured cloud, and
+    /// Consentry's own app (`[consentry_app]`, global cloud) — with that app's own client-credentials
+    /// token in its home tenant (`vendor_tenant`); an app reads its own registration without any
+    /// permission. Failures are per registration ([`registrations::RegistrationRead`]).
+    async fn vendor_registrations(&self) -> Vec<registrations::VendorRegistration>;
 
     /// Uses a refresh token: returns the rotated refresh token (to store) and the access token's expiry.
     async fn refresh(

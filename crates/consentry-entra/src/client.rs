@@ -258,7 +258,7 @@ pub(crate) fn join_segments(base: &Url, segments: &[&str]) -> Url {
     url
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -67,6 +67,7 @@ mod urls;
 mod viva_engage;
 
 pub mod platform;
+pub mod registrations;
 
 pub use client::{
     DEFAULT_AUTHORITY, DEFAULT_GRAPH, DEFAULT_VIVA_ENGAGE, EntraClient, EntraConfig, MAX_BODY_BYTES,

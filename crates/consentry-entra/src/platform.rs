@@ -140,6 +140,8 @@ struct CloudSide {
     client: EntraClient,
     vendor_apps: BTreeMap<String, VendorApp>,
     id_tokens: IdTokenVerifier,
+    /// The vendor's own tenant in this cloud (`vendor_tenant`): home of its registrations.
+    vendor_tenant: Option<String>,
 }
 
 impl CloudSide {
@@ -259,6 +261,7 @@ impl EntraPlatform {
                 client,
                 vendor_apps,
                 id_tokens: IdTokenVerifier::new(),
+                vendor_tenant: None,
             },
         );
         Ok(Self {
@@ -330,9 +333,65 @@ impl EntraPlatform {
                 client,
                 vendor_apps,
                 id_tokens: IdTokenVerifier::new(),
+                vendor_tenant: None,
             },
         );
         self
+    }
+
+    /// The vendor's own tenant in `cloud` (`vendor_tenant`, `[clouds.<key>] vendor_tenant`): the home
+    /// of its registrations, where each reads its own ([`IdentityPlatform::vendor_registrations`]).
+    /// Ignored for a cloud not configured.
+    pub fn with_vendor_tenant(mut self, cloud: &CloudKey, tenant: String) -> Self {
+        if let Some(side) = self.clouds.get_mut(cloud) {
+            side.vendor_tenant = Some(tenant);
+        }
+        self
+    }
+
+    /// Every configured vendor registration to read: its cloud, which app, the cloud's client, the
+    /// home tenant (when configured) and the app's credential. Consentry's own app is in the global
+    /// cloud.
+    pub(crate) fn registrations_to_read(
+        &self,
+    ) -> Vec<(
+        CloudKey,
+        consentry_domain::VendorAppKey,
+        &EntraClient,
+        Option<&str>,
+        &VendorApp,
+    )> {
+        let mut out = Vec::new();
+        for (cloud, side) in &self.clouds {
+            for (key, app) in &side.vendor_apps {
+                out.push((
+                    cloud.clone(),
+                    consentry_domain::VendorAppKey::AppType(key.clone()),
+                    &side.client,
+                    side.vendor_tenant.as_deref(),
+                    app,
+                ));
+            }
+        }
+        if let Some(app) = &self.consentry_app {
+            let global = self.global();
+            out.push((
+                CloudKey::global(),
+                consentry_domain::VendorAppKey::ConsentryApp,
+                &global.client,
+                global.vendor_tenant.as_deref(),
+                app,
+            ));
+        }
+        out
+    }
+
+    /// Each configured cloud's client (its authority and Graph), the global one first.
+    pub fn cloud_clients(&self) -> Vec<(&CloudKey, &EntraClient)> {
+        let mut out: Vec<(&CloudKey, &EntraClient)> =
+            self.clouds.iter().map(|(k, s)| (k, &s.client)).collect();
+        out.sort_by_key(|(k, _)| !k.is_global());
+        out
     }
 
     /// The keys of the configured clouds.
@@ -691,6 +750,10 @@ impl IdentityPlatform for EntraPlatform {
 
     fn consentry_client_id(&self) -> Option<AppId> {
         self.consentry_app.as_ref().map(|a| a.client_id)
+    }
+
+    async fn vendor_registrations(&self) -> Vec<consentry_domain::VendorRegistration> {
+        crate::registrations::read_all(self).await
     }
 
     async fn tenant_cloud(&self, tenant: &str) -> Result<TenantCloud, PlatformError> {

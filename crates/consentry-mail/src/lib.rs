@@ -8,11 +8,14 @@
 //! backoff ([`RetryPolicy`](consentry_domain::RetryPolicy)). The outbox is in the database, so
 //! nothing is lost across restarts.
 //!
+//! [`OperatorMail`] sends the platform operator's vendor credential alerts straight over SMTP.
+//!
 //! Message content and links are never logged: an invitation's link is a credential.
 //!
 //! With the `mailbox` feature, [`mailbox::Mailbox`] is a real SMTP server on a loopback port that
 //! writes each received message to `<dir>/<n>.eml` (tests and `consentry demo`).
 
+pub mod operator;
 pub mod render;
 pub mod sender;
 pub mod settings;
@@ -21,6 +24,7 @@ pub mod worker;
 #[cfg(feature = "mailbox")]
 pub mod mailbox;
 
+pub use operator::OperatorMail;
 pub use render::{Rendered, render};
 pub use sender::SmtpSender;
 pub use settings::{Security, SettingsError, SmtpSettings};

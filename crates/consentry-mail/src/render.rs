@@ -4,7 +4,9 @@
 
 use askama::Template;
 use consentry_domain::EmailContent;
-use consentry_domain::mail::{AdminInvite, Digest, InvalidNotice, Invitation};
+use consentry_domain::mail::{
+    AdminInvite, Digest, InvalidNotice, Invitation, VendorCredentialNotice,
+};
 
 /// A rendered message.
 #[derive(Clone, PartialEq, Eq)]
@@ -82,6 +84,22 @@ struct AdminInviteHtml<'a> {
     expires: String,
 }
 
+#[derive(Template)]
+#[template(path = "vendor_credential.txt")]
+struct VendorCredentialText<'a> {
+    subject: &'a str,
+    n: &'a VendorCredentialNotice,
+    ends: String,
+}
+
+#[derive(Template)]
+#[template(path = "vendor_credential.html")]
+struct VendorCredentialHtml<'a> {
+    subject: &'a str,
+    n: &'a VendorCredentialNotice,
+    ends: String,
+}
+
 fn day_and_time(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
@@ -122,6 +140,23 @@ pub fn render(content: &EmailContent) -> Result<Rendered, askama::Error> {
             }
             .render()?,
         ),
+        EmailContent::VendorCredential(n) => {
+            let ends = n.ends_at.map(day_and_time).unwrap_or_else(|| "?".into());
+            (
+                VendorCredentialText {
+                    subject: &subject,
+                    n,
+                    ends: ends.clone(),
+                }
+                .render()?,
+                VendorCredentialHtml {
+                    subject: &subject,
+                    n,
+                    ends,
+                }
+                .render()?,
+            )
+        }
         EmailContent::AdminInvitation(i) => {
             let expires = day_and_time(i.expires_at);
             (

@@ -15,9 +15,13 @@
 //! [`Monitor::run`] is the background task of `consentry serve`; it stops gracefully: no new check
 //! starts after shutdown is requested, checks in flight finish, and leases not started are released
 //! at once for another monitor to take.
+//!
+//! [`vendor::run`] reads the vendor's own registrations (credential expiry) on its own, hours-scale
+//! schedule beside it.
 
 pub mod destination;
 pub mod metrics;
+pub mod vendor;
 pub mod webhooks;
 
 use std::collections::{HashMap, HashSet};

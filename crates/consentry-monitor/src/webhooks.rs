@@ -46,6 +46,73 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
     mac.verify_slice(&sig).is_ok()
 }
 
+/// How posting one signed message went ([`post_signed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Posted {
+    /// The receiver answered 2xx.
+    pub ok: bool,
+    /// The last answer's status, if there was one.
+    pub status_code: Option<u16>,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// POSTs `body` (JSON, signed `sig`) to `url`, at most `attempts` times, waiting `base_delay` doubled
+/// after each failure, with jitter (half the delay plus up to as much again).
+pub(crate) async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    sig: &str,
+    body: &[u8],
+    attempts: u32,
+    base_delay: StdDuration,
+) -> Posted {
+    let mut posted = Posted {
+        ok: false,
+        status_code: None,
+        error: None,
+        attempts: 0,
+    };
+    while posted.attempts < attempts.max(1) {
+        posted.attempts += 1;
+        let res = http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, sig)
+            .body(body.to_vec())
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status().is_success() => {
+                posted.status_code = Some(r.status().as_u16());
+                posted.error = None;
+                posted.ok = true;
+                break;
+            }
+            Ok(r) => {
+                posted.status_code = Some(r.status().as_u16());
+                posted.error = Some(format!("the receiver answered {}", r.status()));
+            }
+            Err(e) => {
+                posted.status_code = None;
+                posted.error = Some(format!(
+                    "the receiver could not be reached: {}",
+                    e.without_url()
+                ));
+            }
+        }
+        if posted.attempts < attempts {
+            let exp = base_delay.saturating_mul(2u32.saturating_pow(posted.attempts - 1));
+            let half = exp / 2;
+            let jitter: f64 = rand::rng().random();
+            tokio::time::sleep(half + half.mul_f64(jitter)).await;
+        }
+    }
+    posted
+}
+
 /// How notifications are delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifierConfig {
@@ -235,49 +302,20 @@ impl WebhookNotifier {
                 continue;
             }
             let sig = signature(secret.expose_secret(), &body);
-            let mut attempts = 0;
-            let mut status_code = None;
-            let mut error = None;
-            let mut ok = false;
-            while attempts < self.config.attempts.max(1) {
-                attempts += 1;
-                let res = self
-                    .http
-                    .post(&hook.url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .header(SIGNATURE_HEADER, &sig)
-                    .body(body.clone())
-                    .send()
-                    .await;
-                match res {
-                    Ok(r) if r.status().is_success() => {
-                        status_code = Some(r.status().as_u16());
-                        error = None;
-                        ok = true;
-                        break;
-                    }
-                    Ok(r) => {
-                        status_code = Some(r.status().as_u16());
-                        error = Some(format!("the receiver answered {}", r.status()));
-                    }
-                    Err(e) => {
-                        status_code = None;
-                        error = Some(format!(
-                            "the receiver could not be reached: {}",
-                            e.without_url()
-                        ));
-                    }
-                }
-                if attempts < self.config.attempts {
-                    let exp = self
-                        .config
-                        .base_delay
-                        .saturating_mul(2u32.saturating_pow(attempts - 1));
-                    let half = exp / 2;
-                    let jitter: f64 = rand::rng().random();
-                    tokio::time::sleep(half + half.mul_f64(jitter)).await;
-                }
-            }
+            let Posted {
+                ok,
+                status_code,
+                error,
+                attempts,
+            } = post_signed(
+                &self.http,
+                &hook.url,
+                &sig,
+                &body,
+                self.config.attempts,
+                self.config.base_delay,
+            )
+            .await;
             if ok {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
             } else {

@@ -165,6 +165,9 @@ pub struct MonitorSettings {
     pub webhook_hold_down_minutes: u32,
     /// Delivery attempts per webhook message.
     pub webhook_attempts: u32,
+    /// Hours between readings of the vendor's own registrations (credential expiry, `/metrics`, the
+    /// console's Vendor apps page, the expiry alerts); they are also read once at start.
+    pub vendor_credentials_hours: u32,
 }
 
 impl Default for MonitorSettings {
@@ -182,6 +185,7 @@ impl Default for MonitorSettings {
             transient_attempts: 3,
             webhook_hold_down_minutes: 1440,
             webhook_attempts: 5,
+            vendor_credentials_hours: 6,
         }
     }
 }
@@ -307,6 +311,10 @@ pub struct EmailSettings {
     /// The hour (UTC, 0–23) from which each organization's daily digest is sent to its opted-in
     /// recipients.
     pub digest_hour_utc: u8,
+    /// The platform operator's addresses: vendor credential expiry alerts are emailed there. A TOML
+    /// list, or one comma-separated string in `CONSENTRY_EMAIL__OPERATOR_TO`.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub operator_to: Vec<String>,
     /// The password read from `password_file`.
     #[serde(skip)]
     pub password: Option<SecretString>,
@@ -324,6 +332,7 @@ impl Default for EmailSettings {
             poll_seconds: 30,
             invalid_hold_down_minutes: 1440,
             digest_hour_utc: 7,
+            operator_to: Vec::new(),
             password: None,
         }
     }
@@ -341,6 +350,7 @@ impl fmt::Debug for EmailSettings {
             .field("poll_seconds", &self.poll_seconds)
             .field("invalid_hold_down_minutes", &self.invalid_hold_down_minutes)
             .field("digest_hour_utc", &self.digest_hour_utc)
+            .field("operator_to", &self.operator_to)
             .field("password", &self.password.as_ref().map(|_| "[redacted]"))
             .finish()
     }
@@ -540,6 +550,12 @@ pub struct WebhookSettings {
     /// Accept http URLs and private, loopback and link-local destinations (tests and demos only;
     /// by default a webhook must be https to a public address, checked again at delivery).
     pub allow_private: bool,
+    /// Where the platform operator's own events go (`vendor_credential_expiry`: a vendor app's secret
+    /// or certificate ends within 30 days, or ended): an https URL (any while `allow_private`).
+    pub operator_url: Option<String>,
+    /// The file holding the secret that signs the operator's events (`X-Consentry-Signature`, as
+    /// organizations' webhooks); required with `operator_url`.
+    pub operator_secret_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Config {
@@ -891,6 +907,10 @@ impl Config {
             ("monitor.max_per_tenant", self.monitor.max_per_tenant),
             ("monitor.webhook_attempts", self.monitor.webhook_attempts),
             (
+                "monitor.vendor_credentials_hours",
+                self.monitor.vendor_credentials_hours,
+            ),
+            (
                 "monitor.transient_attempts",
                 self.monitor.transient_attempts,
             ),
@@ -914,6 +934,44 @@ impl Config {
         check_apps("apps", &self.apps).map_err(|m| invalid(origin, m))?;
         self.validate_clouds().map_err(|m| invalid(origin, m))?;
         self.email.validate().map_err(|m| invalid(origin, m))?;
+        if !self.email.operator_to.is_empty() {
+            consentry_domain::mail::parse_addresses("email.operator_to", &self.email.operator_to)
+                .map_err(|e| invalid(origin, e.to_string()))?;
+            if self.email.smtp_host.is_none() {
+                return Err(invalid(
+                    origin,
+                    "email.operator_to is set but email is off: set email.smtp_host (and email.from) too",
+                ));
+            }
+        }
+        match (
+            &self.webhooks.operator_url,
+            &self.webhooks.operator_secret_file,
+        ) {
+            (Some(url), Some(_)) => {
+                if !(url.starts_with("https://")
+                    || (self.webhooks.allow_private && url.starts_with("http://")))
+                {
+                    return Err(invalid(
+                        origin,
+                        format!("webhooks.operator_url = {url:?} must be an https URL"),
+                    ));
+                }
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    origin,
+                    "webhooks.operator_url needs webhooks.operator_secret_file: a file holding the secret that signs the operator's events (at least 16 characters)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    origin,
+                    "webhooks.operator_secret_file is set without webhooks.operator_url: give the URL the operator's events go to",
+                ));
+            }
+            (None, None) => {}
+        }
         if let Some(k) = &self.master_key
             && k.expose_secret().trim().is_empty()
         {
@@ -1228,6 +1286,91 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn the_operator_alert_settings_are_checked() {
+        let e = Config::load(
+            None,
+            env(&[(
+                "CONSENTRY_WEBHOOKS__OPERATOR_URL",
+                "https://ops.example/hook",
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("webhooks.operator_secret_file"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[
+                (
+                    "CONSENTRY_WEBHOOKS__OPERATOR_URL",
+                    "http://ops.example/hook",
+                ),
+                ("CONSENTRY_WEBHOOKS__OPERATOR_SECRET_FILE", "/etc/s"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("must be an https URL"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[("CONSENTRY_EMAIL__OPERATOR_TO", "ops@vendor.example")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("email.operator_to") && e.contains("smtp_host"),
+            "{e}"
+        );
+        let e = Config::load(
+            None,
+            env(&[
+                ("CONSENTRY_EMAIL__SMTP_HOST", "127.0.0.1"),
+                ("CONSENTRY_EMAIL__SECURITY", "none"),
+                ("CONSENTRY_EMAIL__FROM", "c@vendor.example"),
+                (
+                    "CONSENTRY_EMAIL__OPERATOR_TO",
+                    "ops@vendor.example, not an address",
+                ),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not an address"), "{e}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("CONSENTRY_EMAIL__SMTP_HOST", "127.0.0.1"),
+                ("CONSENTRY_EMAIL__SECURITY", "none"),
+                ("CONSENTRY_EMAIL__FROM", "c@vendor.example"),
+                (
+                    "CONSENTRY_EMAIL__OPERATOR_TO",
+                    "ops@vendor.example,oncall@vendor.example",
+                ),
+                ("CONSENTRY_MONITOR__VENDOR_CREDENTIALS_HOURS", "12"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.email.operator_to,
+            vec!["ops@vendor.example", "oncall@vendor.example"]
+        );
+        assert_eq!(c.monitor.vendor_credentials_hours, 12);
+        assert_eq!(
+            Config::load(None, env(&[]))
+                .unwrap()
+                .monitor
+                .vendor_credentials_hours,
+            6
+        );
+        let e = Config::load(
+            None,
+            env(&[("CONSENTRY_MONITOR__VENDOR_CREDENTIALS_HOURS", "0")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("monitor.vendor_credentials_hours"), "{e}");
     }
 
     #[test]

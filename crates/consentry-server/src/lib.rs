@@ -61,4 +61,7 @@ pub struct AppState {
     /// The email outbox's delivery worker; `None` while `[email]` is not configured (the console
     /// says so). `consentry serve` runs it beside the server.
     pub email: Option<consentry_mail::DeliveryWorker>,
+    /// The vendor's own credentials: the latest reading (`/metrics`, the console's Vendor apps
+    /// page) and the expiry alerts.
+    pub vendor_credentials: consentry_domain::VendorCredentialWatch,
 }

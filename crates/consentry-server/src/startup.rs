@@ -60,6 +60,15 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
 }
 
+/// A secret read once from its file (surrounding whitespace ignored).
+fn read_secret_file(path: &Path, what: &str) -> Result<SecretString, StartupError> {
+    std::fs::read_to_string(path)
+        .map(|s| SecretString::from(s.trim().to_string()))
+        .map_err(|e| {
+            StartupError::Config(format!("cannot read {what} file {}: {e}", path.display()))
+        })
+}
+
 /// The vendor's app registrations by app type in the global cloud (`[apps]`), with their
 /// credentials, from the configuration.
 pub fn vendor_apps(
@@ -152,6 +161,9 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
     if let Some(app) = &cfg.consentry_app {
         platform = platform.with_consentry_app(vendor_app(app, "consentry_app")?);
     }
+    if let Some(t) = &cfg.vendor_tenant {
+        platform = platform.with_vendor_tenant(&consentry_domain::CloudKey::global(), t.clone());
+    }
     // Each national cloud named in the configuration: its endpoints ([entra.clouds.<key>], by
     // default the cloud table's hosts), Graph's resource identifier there (always the table's: it
     // names Microsoft's Graph in that cloud, wherever the URL points) and its registrations.
@@ -175,6 +187,9 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
             None => BTreeMap::new(),
         };
         platform = platform.with_cloud(cloud.key.clone(), client, apps);
+        if let Some(t) = cfg.clouds.get(key).and_then(|c| c.vendor_tenant.clone()) {
+            platform = platform.with_vendor_tenant(&cloud.key, t);
+        }
     }
     Ok(platform
         .with_catalog(catalog.clone())
@@ -301,6 +316,9 @@ pub struct Services {
     pub campaigns: consentry_domain::Campaigns,
     /// The email outbox's delivery worker, when `[email]` is configured (`serve` runs it).
     pub email: Option<consentry_mail::DeliveryWorker>,
+    /// The watch over the vendor's own credentials, with the operator's webhook and email as
+    /// observers when configured (`serve` reads the registrations periodically).
+    pub vendor_credentials: consentry_domain::VendorCredentialWatch,
 }
 
 /// Opens the configured database with the configured master key, running migrations: the one
@@ -369,6 +387,7 @@ pub async fn compose(
             i64::try_from(cfg.token_api.audit_window_seconds).unwrap_or(i64::MAX / 2),
         ),
     ));
+    let vendor_credentials = vendor_watch(cfg, &svc, reauth.platform().clone())?;
     let campaigns =
         consentry_domain::Campaigns::new(reauth.clone(), consentry_domain::Mail::new(svc.clone()))
             .with_outbound_addresses(cfg.network.outbound_addresses.clone())
@@ -382,7 +401,52 @@ pub async fn compose(
         graph_tokens,
         campaigns,
         email,
+        vendor_credentials,
     })
+}
+
+/// The watch over the vendor's credentials: alerts go to `[webhooks] operator_url` and to
+/// `[email] operator_to` when they are set.
+fn vendor_watch(
+    cfg: &Config,
+    svc: &Consentry,
+    platform: Arc<dyn consentry_domain::IdentityPlatform>,
+) -> Result<consentry_domain::VendorCredentialWatch, StartupError> {
+    let mut watch = consentry_domain::VendorCredentialWatch::new(
+        svc.clone(),
+        platform,
+        &cfg.public_url,
+        monitor_config(cfg).worker_id,
+    );
+    if let (Some(url), Some(file)) = (
+        &cfg.webhooks.operator_url,
+        &cfg.webhooks.operator_secret_file,
+    ) {
+        let secret = read_secret_file(file, "webhooks.operator_secret")?;
+        if secret.expose_secret().len() < 16 {
+            return Err(StartupError::Config(format!(
+                "webhooks.operator_secret_file {}: the secret must be at least 16 characters",
+                file.display()
+            )));
+        }
+        watch = watch.with_observer(Arc::new(consentry_monitor::vendor::OperatorWebhook::new(
+            url.clone(),
+            secret,
+            cfg.monitor.webhook_attempts,
+            cfg.webhooks.allow_private,
+        )));
+    }
+    if let Some(smtp) = cfg.email.smtp()
+        && !cfg.email.operator_to.is_empty()
+    {
+        let to =
+            consentry_domain::mail::parse_addresses("email.operator_to", &cfg.email.operator_to)
+                .map_err(|e| StartupError::Config(e.to_string()))?;
+        let sender = consentry_mail::SmtpSender::new(&smtp)
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        watch = watch.with_observer(Arc::new(consentry_mail::OperatorMail::new(sender, to)));
+    }
+    Ok(watch)
 }
 
 /// The email delivery worker from `[email]`; `None` while `smtp_host` is unset.
@@ -425,6 +489,7 @@ pub async fn build_state_with_clock(
         graph_tokens,
         campaigns,
         email,
+        vendor_credentials,
     } = compose(cfg, clock).await?;
     let console = crate::console::ConsoleState::new(&svc, &cfg.public_url).with_microsoft_sign_in(
         &svc,
@@ -472,6 +537,7 @@ pub async fn build_state_with_clock(
         graph_tokens,
         campaigns,
         email,
+        vendor_credentials,
     })
 }
 

@@ -84,6 +84,10 @@ pub const TABLES: &[TableSpec] = &[
     table("digest_days", "org_id"),
     table("sign_in_throttle", "throttle_key"),
     table("sign_in_devices", "token_hash, username"),
+    table(
+        "vendor_credential_alerts",
+        "app, cloud, credential_id, stage",
+    ),
     table("audit_log", "seq"),
     TableSpec {
         name: "audit_head",

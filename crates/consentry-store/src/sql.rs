@@ -41,11 +41,12 @@ mod schedule;
 mod secrets;
 mod tenancy;
 mod throttle;
+mod vendor_alerts;
 mod webhooks;
 
 pub use open::{Dialect, SchemaVersion};
 use query::{Arg, Built};
-pub use rotation::{KeyCensus, Resealer};
+pub use rotation::{KeyCensus, Resealer, SealSample};
 
 /// The store on a SQL database. Cheap to clone (a pool and a shared sealer).
 #[derive(Debug, Clone)]

@@ -58,6 +58,7 @@ pub async fn run(store: &dyn Store) {
     microsoft_sign_in(store).await;
     tenant_connections(store).await;
     invitations(store).await;
+    vendor_alerts(store).await;
 }
 
 mod accounts;
@@ -75,6 +76,7 @@ mod scan_profiles;
 mod secrets;
 mod tenancy;
 mod throttle;
+mod vendor_alerts;
 
 pub use accounts::*;
 pub use audit::*;
@@ -91,3 +93,4 @@ pub use scan_profiles::*;
 pub use secrets::*;
 pub use tenancy::*;
 pub use throttle::*;
+pub use vendor_alerts::*;

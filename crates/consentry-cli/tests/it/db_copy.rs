@@ -192,6 +192,8 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
     .await
     .unwrap();
     story::invitations(&store).await;
+    // Vendor credential alerts, raised once each.
+    story::vendor_alerts(&store).await;
     let leased = store
         .lease_due_checks("copy-test", now, 10, time::Duration::minutes(10))
         .await

@@ -11,6 +11,7 @@ mod cli;
 mod config_env;
 mod crash;
 mod db_copy;
+mod doctor;
 mod email_cli;
 mod replicas;
 mod scan_profiles;

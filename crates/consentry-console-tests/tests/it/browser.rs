@@ -774,6 +774,7 @@ async fn the_console_story_in_chromium() {
         "/console/tenants/connect/callback",
         "/console/invitations/{token}",
         "/console/organizations/{id}/audit",
+        "/console/vendor-apps",
         "/console/no-such-page",
         "/consent/{id}/{token}",
         "/console/campaigns",
@@ -1389,6 +1390,39 @@ async fn settings_story(driver: &Driver, axe: Option<String>) -> Coverage {
     s.audit("invited").await;
     assert!(s.text().await.contains("invited.admin"));
     s.shot("invited-signed-in").await;
+
+    // The platform operator's Vendor apps page: the vendor's registrations as last read, linked from
+    // the operator's navigation (an organization's admin has no such link).
+    assert!(!s.text().await.contains("Vendor apps"));
+    s.env
+        .state
+        .console
+        .accounts
+        .create(
+            "platform.operator",
+            &SecretString::from("platform-operator-password".to_string()),
+            AccountScope::Platform,
+        )
+        .await
+        .expect("platform account");
+    let (snapshot, _) = s.env.state.vendor_credentials.refresh().await;
+    assert!(!snapshot.apps.is_empty());
+    s.click("header.top button[type=submit]").await;
+    s.wait("#password").await;
+    s.fill("#username", "platform.operator").await;
+    s.fill("#password", "platform-operator-password").await;
+    s.click("button[type=submit]").await;
+    s.wait("header.top").await;
+    s.click("header.top nav a[href='/console/vendor-apps']")
+        .await;
+    s.wait("#vendor-apps-read-at").await;
+    s.audit("vendor-apps").await;
+    let body = s.text().await;
+    assert!(
+        body.contains("No credential in use ends within 30 days") && body.contains("insights-m365"),
+        "{body}"
+    );
+    s.shot("vendor-apps").await;
 
     s.close().await
 }

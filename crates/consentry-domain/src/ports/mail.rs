@@ -28,6 +28,8 @@ pub enum EmailKind {
     Digest,
     /// An invitation to become an organization's first admin (a single-use link).
     AdminInvitation,
+    /// To the platform operator: a vendor app's credential needs rotating.
+    VendorCredential,
 }
 
 impl EmailKind {
@@ -39,6 +41,7 @@ impl EmailKind {
             Self::ProfileInvalid => "profile_invalid",
             Self::Digest => "digest",
             Self::AdminInvitation => "admin_invitation",
+            Self::VendorCredential => "vendor_credential",
         }
     }
 
@@ -50,6 +53,7 @@ impl EmailKind {
             Self::ProfileInvalid,
             Self::Digest,
             Self::AdminInvitation,
+            Self::VendorCredential,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -16,6 +16,7 @@ pub mod rollouts;
 pub mod scan;
 pub mod schedule;
 pub mod throttle;
+pub mod vendor_alerts;
 pub mod webhooks;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ pub use self::rollouts::{RolloutMember, RolloutStore};
 pub use self::scan::{ScanAuth, ScanProfile, ScanProfileStore};
 pub use self::schedule::{CheckSchedule, LeasedCheck, ScheduleStore};
 pub use self::throttle::{ThrottleEntry, ThrottleStore};
+pub use self::vendor_alerts::{VendorAlertStore, VendorCredentialAlert};
 pub use self::webhooks::{Webhook, WebhookDelivery, WebhookStore};
 pub use crate::error::StoreError;
 use crate::ids::{DomainName, OrgId, ProfileId, TenantId};
@@ -65,6 +67,7 @@ pub trait Store:
     + MicrosoftSignInStore
     + ConnectionStore
     + InvitationStore
+    + VendorAlertStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -37,6 +37,9 @@ pub async fn metrics(State(st): State<AppState>) -> ApiResult<impl IntoResponse>
             "consentry_webhook_deliveries_total{{result=\"{result}\"}} {n}\n"
         ));
     }
+    text.push_str(&consentry_monitor::vendor::render_metrics(
+        st.vendor_credentials.latest().as_ref(),
+    ));
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -78,6 +78,7 @@ async fn page(
                 consentry_domain::EmailKind::ProfileInvalid => "Profile invalid",
                 consentry_domain::EmailKind::Digest => "Digest",
                 consentry_domain::EmailKind::AdminInvitation => "Admin invitation",
+                consentry_domain::EmailKind::VendorCredential => "Vendor credential",
             },
             state: match e.state {
                 consentry_domain::EmailState::Queued => "Queued",

@@ -1,6 +1,7 @@
 //! The web console: server-rendered pages (askama, auto-escaped) for operators — sign-in, tenants with
 //! their health, app profiles with filters and keyset pagination, a profile's detail and history, the
-//! re-authorization wizard and "Check now", and the account's personal API tokens.
+//! re-authorization wizard and "Check now", the account's personal API tokens, and the platform
+//! operator's Vendor apps page (`vendor_apps.rs`).
 //!
 //! Authorization: every page and form asks [`consentry_domain::Caller::may`] (through
 //! `pages::visible_profile` or directly); data of another organization is "not found", a viewer's change
@@ -28,6 +29,7 @@ mod pages;
 mod personal_tokens;
 mod rollouts;
 mod scan;
+mod vendor_apps;
 mod wizard;
 
 use axum::Router;
@@ -143,6 +145,7 @@ pub fn routes() -> Router<AppState> {
             post(campaigns::reauthorize_all),
         )
         .route("/audit", get(audit::index))
+        .route("/vendor-apps", get(vendor_apps::page))
         .route("/organizations/{id}/audit", get(audit::page))
         .route("/organizations/{id}/audit/export", get(audit::export_log))
         .route("/static/{file}", get(assets::asset))

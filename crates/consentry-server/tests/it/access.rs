@@ -773,6 +773,14 @@ const CONSOLE_TABLE: &[ConsoleRoute] = &[
         StatusCode::SEE_OTHER,
         Fresh::No,
     ),
+    // The platform operator's page of the vendor's own registrations.
+    c(
+        "GET",
+        "/vendor-apps",
+        Some(Action::ReadVendorApps),
+        StatusCode::OK,
+        Fresh::No,
+    ),
     c(
         "GET",
         "/tenants/{tenant}/email",
@@ -1531,6 +1539,14 @@ fn expected_console(route: &ConsoleRoute, t: Target, who: Who) -> StatusCode {
     let Some(action) = route.action else {
         return route.ok;
     };
+    if action == Action::ReadVendorApps {
+        // Outside any organization: the platform operator's only.
+        return if who == Who::PlatformUser {
+            route.ok
+        } else {
+            StatusCode::FORBIDDEN
+        };
+    }
     let visible = match (who, t) {
         (_, Target::Random) => false,
         (Who::PlatformUser, _) => true,

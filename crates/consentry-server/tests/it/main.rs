@@ -24,4 +24,5 @@ mod scan_console;
 mod scan_profiles;
 mod throttle;
 mod tokens;
+mod vendor_credentials;
 mod webhooks;

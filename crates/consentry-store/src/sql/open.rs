@@ -187,16 +187,44 @@ impl SqlStore {
     /// as the URL's `sslmode` asks (`sslmode=verify-full&sslrootcert=/path/ca.pem` verifies the server's
     /// certificate and name); the password may be in the URL or in `PGPASSWORD`.
     pub async fn open(url: &str, sealer: Sealer) -> Result<SqlStore, StoreError> {
+        let store = Self::connect(url, sealer, true).await?;
+        store.migrate().await?;
+        store.seal_legacy_nonces().await?;
+        let version = store.schema_version().await?;
+        tracing::info!(
+            db.dialect = ?store.dialect,
+            db.schema_version = version.applied,
+            sealer.key_id = %store.sealer.key_id(),
+            "store opened"
+        );
+        Ok(store)
+    }
+
+    /// Opens the database at `url` as it is, applying no migration and creating no SQLite file (a
+    /// missing file is an error): for inspecting an installation (`consentry doctor`), which reads
+    /// [`schema_version`](Self::schema_version) to tell whether it is migrated.
+    pub async fn open_unmigrated(url: &str, sealer: Sealer) -> Result<SqlStore, StoreError> {
+        Self::connect(url, sealer, false).await
+    }
+
+    async fn connect(url: &str, sealer: Sealer, create: bool) -> Result<SqlStore, StoreError> {
         let target = parse_url(url)?;
         sqlx::any::install_default_drivers();
         let (dialect, url, in_memory) = match target {
             Target::Sqlite {
                 url,
                 in_memory,
-                create,
+                create: create_file,
             } => {
-                if let Some(path) = create {
-                    create_private_file(&path)?;
+                if let Some(path) = create_file {
+                    if create {
+                        create_private_file(&path)?;
+                    } else if !path.exists() {
+                        return Err(StoreError::Backend(format!(
+                            "the database file {} does not exist",
+                            path.display()
+                        )));
+                    }
                 }
                 (Dialect::Sqlite, url, in_memory)
             }
@@ -236,21 +264,11 @@ impl SqlStore {
                 tracing::warn!(journal_mode = %mode, "SQLite did not switch to WAL mode");
             }
         }
-        let store = SqlStore {
+        Ok(SqlStore {
             pool,
             sealer: Arc::new(sealer),
             dialect,
-        };
-        store.migrate().await?;
-        store.seal_legacy_nonces().await?;
-        let version = store.schema_version().await?;
-        tracing::info!(
-            db.dialect = ?store.dialect,
-            db.schema_version = version.applied,
-            sealer.key_id = %store.sealer.key_id(),
-            "store opened"
-        );
-        Ok(store)
+        })
     }
 
     /// Checks that the database answers (for health checks).

@@ -148,6 +148,15 @@ impl KeyCensus {
     }
 }
 
+/// What [`SqlStore::open_sample`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealSample {
+    /// Values opened.
+    pub opened: u64,
+    /// Values that could not be opened, described.
+    pub failures: Vec<String>,
+}
+
 impl SqlStore {
     async fn sealed_page(
         &self,
@@ -211,6 +220,30 @@ impl SqlStore {
             }
         }
         Ok(census)
+    }
+
+    /// Opens up to `per_column` sealed values of each sealed column with the master key(s) this store
+    /// holds (nothing is written): proof that the key in use opens what is stored. The failures name
+    /// the table and the key that sealed the value, never the value.
+    pub async fn open_sample(&self, per_column: u32) -> Result<SealSample, StoreError> {
+        let mut sample = SealSample::default();
+        for col in COLUMNS {
+            for row in self.sealed_page(col, None, per_column.max(1)).await? {
+                let binding = Binding {
+                    owner: &row.owner,
+                    kind: &row.kind,
+                };
+                match self.sealer.open(binding, &row.sealed) {
+                    Ok(_) => sample.opened += 1,
+                    Err(e) => sample.failures.push(format!(
+                        "a value in {} sealed under key {} could not be opened: {e}",
+                        col.table,
+                        sealed_key_id(&row.sealed).unwrap_or_else(|| "(malformed)".into())
+                    )),
+                }
+            }
+        }
+        Ok(sample)
     }
 
     /// A walk that re-seals, `batch` rows at a time, every value not sealed under the current key.
