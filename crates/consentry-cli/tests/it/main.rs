@@ -13,6 +13,7 @@ mod crash;
 mod db_copy;
 mod doctor;
 mod email_cli;
+mod going_live;
 mod replicas;
 mod scan_profiles;
 mod users;
