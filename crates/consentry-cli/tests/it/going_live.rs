@@ -195,22 +195,7 @@ async fn from_an_empty_vendor_tenant_to_a_rotated_secret_with_no_failed_check() 
 
     // 4. The secret Consentry uses ends in 10 days: the doctor fails, with the date and the command.
     let entry = &cfg.apps[APP_TYPE];
-    let client = entra_client(&cfg).unwrap();
-    let vendor = cfg.vendor_tenant.clone().unwrap();
-    let token = client
-        .client_credentials(
-            &vendor,
-            &entry.client_id,
-            &vendor_app(entry, "x").unwrap().credential(),
-            consentry_entra::GRAPH_DEFAULT_SCOPE,
-        )
-        .await
-        .expect("the registered secret works");
-    let app = client
-        .application_by_app_id(&token.access_token, &entry.client_id)
-        .await
-        .unwrap()
-        .expect("its registration");
+    let app = own_registration(&cfg, entry).await;
     assert_eq!(app.password_credentials.len(), 1);
     let old_key = app.password_credentials[0].key_id.clone().unwrap();
     let ends = time::OffsetDateTime::now_utc() + time::Duration::days(10);
@@ -296,20 +281,7 @@ async fn from_an_empty_vendor_tenant_to_a_rotated_secret_with_no_failed_check() 
         .filter(|(s, b)| !s.is_success() || b["status"] != "valid")
         .collect();
     assert!(failed.is_empty(), "failed checks: {failed:?}");
-    let token = client
-        .client_credentials(
-            &vendor,
-            &entry.client_id,
-            &vendor_app(entry, "x").unwrap().credential(),
-            consentry_entra::GRAPH_DEFAULT_SCOPE,
-        )
-        .await
-        .expect("the new secret works");
-    let app = client
-        .application_by_app_id(&token.access_token, &entry.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let app = own_registration(&cfg, entry).await;
     assert!(
         app.password_credentials
             .iter()
@@ -321,4 +293,28 @@ async fn from_an_empty_vendor_tenant_to_a_rotated_secret_with_no_failed_check() 
     let (code, out, _) = run(&["doctor"]).await;
     assert_eq!(code, Some(0), "doctor after the rotation:\n{out}");
     drop(server);
+}
+
+/// The app's registration read with its own token in the vendor tenant, with the credential its configured
+/// file holds now (panics when that credential gets no token: the secret Consentry uses must work).
+async fn own_registration(
+    cfg: &Config,
+    entry: &consentry_server::config::VendorAppConfig,
+) -> consentry_entra::applications::Application {
+    let client = entra_client(cfg).unwrap();
+    let vendor = cfg.vendor_tenant.clone().unwrap();
+    let token = client
+        .client_credentials(
+            &vendor,
+            &entry.client_id,
+            &vendor_app(entry, "x").unwrap().credential(),
+            consentry_entra::GRAPH_DEFAULT_SCOPE,
+        )
+        .await
+        .expect("the configured secret works");
+    client
+        .application_by_app_id(&token.access_token, &entry.client_id)
+        .await
+        .unwrap()
+        .expect("its registration")
 }
