@@ -253,6 +253,9 @@ pub async fn run(args: DemoArgs, config_file: Option<&Path>) -> anyhow::Result<(
         "    or owner@consentry-vendor.onmicrosoft.com / Demo-Vendor-Passw0rd! (a platform operator: the vendor's \"Consentry operators\" group)"
     );
     println!(
+        "      (its Vendor apps page shows the vendor's own app registrations and when their credentials end; going live against Microsoft: docs/GOING-LIVE.md)"
+    );
+    println!(
         "  JSON API:         {base}/api/v1   (Authorization: Bearer {})",
         token.expose_secret()
     );
