@@ -56,6 +56,21 @@ pub struct SqlStore {
     dialect: Dialect,
 }
 
+impl SqlStore {
+    /// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
+    /// taken (waiting up to the busy timeout) before the first read. A deferred transaction that reads
+    /// and then writes cannot wait for another writer: SQLite answers `SQLITE_BUSY` ("database is
+    /// locked") at once, because the snapshot it read may already be stale. On PostgreSQL it is a
+    /// plain `BEGIN`; row locks and `lock_timeout` do the waiting there.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let started = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        };
+        started.map_err(|e| db_err("starting a transaction", e))
+    }
+}
+
 /// A database error for logs; unique violations become `Conflict(what)`.
 fn db_err(context: &str, e: sqlx::Error) -> StoreError {
     StoreError::Backend(format!("{context}: {e}"))

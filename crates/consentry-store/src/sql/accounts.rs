@@ -130,11 +130,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn delete_account(&self, id: Uuid) -> Result<bool, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
         // ON DELETE CASCADE covers the sessions; deleting explicitly keeps the contract independent of it.
         sqlx::query("DELETE FROM console_sessions WHERE account_id = $1")
             .bind(id.hyphenated().to_string())

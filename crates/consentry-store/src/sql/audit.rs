@@ -77,11 +77,7 @@ impl AuditStore for SqlStore {
         let actor = json_to_db("audit actor", &entry.actor)?;
         let detail = consentry_domain::audit::canonical_json(&entry.detail);
         let at = time_to_db(entry.at)?;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
         // A write first: it takes the lock before anything is read, so the head read is the latest.
         let row = sqlx::query(
             "UPDATE audit_head SET seq = seq + 1 WHERE slot = 1 RETURNING seq - 1 AS prev_seq, hash",

@@ -118,11 +118,7 @@ impl CampaignStore for SqlStore {
             CampaignScope::Rollout { version } => ("rollout", Some(i64::from(version))),
             CampaignScope::Invalid => ("invalid", None),
         };
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
         let fk = |what: &'static str| {
             move |e: sqlx::Error| {
                 if is_foreign_key_violation(&e) {

@@ -187,13 +187,16 @@ impl SqlStore {
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let words = list.words;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
+        // The owner's row is locked for the transaction (SQLite's IMMEDIATE transaction already
+        // holds the database's write lock): concurrent replacements run one after the other, so one
+        // never inserts into a list another is inserting into.
+        let lock = match self.dialect {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        };
         let exists = sqlx::query(AssertSqlSafe(format!(
-            "SELECT 1 AS one FROM {} WHERE id = $1",
+            "SELECT 1 AS one FROM {} WHERE id = $1{lock}",
             list.owners
         )))
         .bind(owner.to_string())
@@ -311,11 +314,7 @@ impl MailStore for SqlStore {
         if emails.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
         self.insert_emails(&mut tx, emails).await?;
         tx.commit()
             .await
@@ -476,11 +475,7 @@ impl MailStore for SqlStore {
         day: &str,
         emails: &[NewEmail],
     ) -> Result<bool, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
         // Claimed by whoever moves the day forward first; the others change no row.
         let claimed = sqlx::query(
             "INSERT INTO digest_days (org_id, last_day) VALUES ($1, $2) \

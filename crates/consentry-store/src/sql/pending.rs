@@ -339,11 +339,7 @@ impl SqlStore {
         state_hash: &str,
         hold_until: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
         // The conditional update is the single-use guarantee: the database lets exactly one of any
         // number of concurrent updates of the row (on any connection, from any replica) find it
         // untaken, mark it and return it. The row stays until the taker saved the result

@@ -269,11 +269,7 @@ impl SqlStore {
                 .saved_or_why(profile.id, done.rows_affected(), expected)
                 .await;
         };
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
         let done = query.execute(&mut *tx).await.map_err(saving)?;
         if done.rows_affected() == 0 {
             drop(tx);
@@ -311,11 +307,7 @@ impl SqlStore {
     ) -> Result<(), StoreError> {
         check_event_matches(profile, &event)?;
         let row = ProfileRow::from_profile(profile)?;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
         let sql = format!(
             "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
              $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
@@ -427,11 +419,7 @@ impl SqlStore {
     }
 
     pub(super) async fn delete_profile(&self, id: ProfileId) -> Result<bool, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM profiles WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)

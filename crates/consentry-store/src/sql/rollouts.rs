@@ -133,11 +133,7 @@ impl RolloutStore for SqlStore {
         }
         // One UPDATE per batch of members, joined to a VALUES list (both dialects name its columns
         // column1, column2), all in one transaction.
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
         for batch in changes.chunks(DONE_BATCH) {
             let mut b = Built::default();
             let v = b.arg(Arg::Int(i64::from(version)));

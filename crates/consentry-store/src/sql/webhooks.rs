@@ -120,11 +120,7 @@ impl WebhookStore for SqlStore {
     }
 
     async fn delete_webhook(&self, org: OrgId, id: WebhookId) -> Result<bool, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| db_err("starting a transaction", e))?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM webhook_deliveries WHERE webhook_id IN (SELECT id FROM webhooks WHERE id = $1 AND org_id = $2)",
         )

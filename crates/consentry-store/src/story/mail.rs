@@ -2,8 +2,8 @@
 //! with an unknown tenant refused) and the email outbox (queued in one call, listed newest first per
 //! tenant and organization without content, leased to one sender at a time with the content
 //! unsealed, a lease running out, sent, failed with a retry time or for good, topics for
-//! hold-downs), and organizations' daily digests (recipients; a day's digest claimed and queued once
-//! across concurrent callers).
+//! hold-downs), and organizations' daily digests (recipients, replaced whole even by concurrent
+//! callers; a day's digest claimed and queued once across concurrent callers).
 //!
 //! Leasing looks at the whole outbox, so the chapter's messages are due at a random instant in the
 //! 1990s: another run's messages, queued now, are never due at it, and only the chapter's own
@@ -54,6 +54,35 @@ async fn digests(store: &dyn Store) {
         to,
         "digest recipients read back in order"
     );
+    // Replaced by several callers at once (two admins saving the form, replicas): each call waits
+    // for the others instead of failing, and one caller's whole list is what stays.
+    let lists: Vec<Vec<EmailAddress>> = (0..6)
+        .map(|i| {
+            vec![
+                addr(&format!("a{i}@northwind.example")),
+                addr(&format!("b{i}@northwind.example")),
+            ]
+        })
+        .collect();
+    let outcomes = join_all(
+        lists
+            .iter()
+            .map(|l| store.set_digest_recipients(quiet.id, l, now()))
+            .collect(),
+    )
+    .await;
+    for outcome in outcomes {
+        outcome.expect("concurrent replacements of a recipient list all succeed");
+    }
+    let kept = store.digest_recipients(quiet.id).await.unwrap();
+    assert!(
+        lists.contains(&kept),
+        "one caller's whole list stays, not a mix: {kept:?}"
+    );
+    store
+        .set_digest_recipients(quiet.id, &[], now())
+        .await
+        .expect("clear the quiet organization's list");
     // Days far in the future: another run's organizations are never due on them before ours.
     let day = format!("9{:03}-01-01", rand::random::<u16>() % 1000);
     let due = |list: Vec<(OrgId, Vec<EmailAddress>)>| {
