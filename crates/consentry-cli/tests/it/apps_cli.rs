@@ -8,6 +8,7 @@ use std::path::Path;
 use consentry_catalog::Catalog;
 use consentry_entra::{ClientCredential, EntraClient, EntraError, GRAPH_DEFAULT_SCOPE};
 use consentry_server::Config;
+use consentry_server::config::VendorAppConfig;
 use consentry_server::startup::{entra_client, vendor_app};
 use consentry_testkit::going_live::{
     VENDOR_APP_ADMIN, VENDOR_MEMBER, consent_graph_cli_for_vendor, going_live_scenario,
@@ -140,6 +141,26 @@ impl Vendor {
 
     fn client(&self) -> EntraClient {
         entra_client(&self.config()).expect("client")
+    }
+
+    /// Registers `app_type` as the application administrator; (vendor tenant, its `[apps.*]` entry,
+    /// its secret file).
+    async fn registered(&self, app_type: &str) -> (String, VendorAppConfig, std::path::PathBuf) {
+        let (ok, _, err) = self
+            .run(
+                &["apps", "register", "--yes", "--only", app_type],
+                VENDOR_APP_ADMIN,
+            )
+            .await;
+        assert!(ok, "{err}");
+        let cfg = self.config();
+        let entry = cfg.apps[app_type].clone();
+        let file = entry.client_secret_file.clone().expect("a secret file");
+        (
+            cfg.vendor_tenant.clone().expect("vendor tenant"),
+            entry,
+            file,
+        )
     }
 }
 
@@ -342,17 +363,7 @@ async fn a_registration_found_by_name_is_adopted_and_a_plain_member_is_refused()
 #[tokio::test]
 async fn rotate_credential_replaces_the_secret() {
     let v = Vendor::start().await;
-    let (ok, _, err) = v
-        .run(
-            &["apps", "register", "--yes", "--only", "insights-m365"],
-            VENDOR_APP_ADMIN,
-        )
-        .await;
-    assert!(ok, "{err}");
-    let cfg = v.config();
-    let vendor = cfg.vendor_tenant.clone().unwrap();
-    let entry = cfg.apps["insights-m365"].clone();
-    let file = entry.client_secret_file.clone().unwrap();
+    let (vendor, entry, file) = v.registered("insights-m365").await;
     let old = vendor_app(&entry, "x").unwrap().credential();
 
     let (ok, out, err) = v
@@ -504,17 +515,7 @@ fn rotation_refuses_an_inline_secret_and_says_what_to_do() {
 #[tokio::test]
 async fn a_rotation_that_cannot_prove_the_new_secret_leaves_everything_as_it_was() {
     let v = Vendor::start().await;
-    let (ok, _, err) = v
-        .run(
-            &["apps", "register", "--yes", "--only", "insights-m365"],
-            VENDOR_APP_ADMIN,
-        )
-        .await;
-    assert!(ok, "{err}");
-    let cfg = v.config();
-    let vendor = cfg.vendor_tenant.clone().unwrap();
-    let entry = cfg.apps["insights-m365"].clone();
-    let file = entry.client_secret_file.clone().unwrap();
+    let (vendor, entry, file) = v.registered("insights-m365").await;
     let secret = std::fs::read_to_string(&file).unwrap();
     let config_text = std::fs::read_to_string(v.config_path()).unwrap();
     // Without its service principal in the vendor's tenant, no credential of the app gets a token there.

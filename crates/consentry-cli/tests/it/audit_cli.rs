@@ -31,24 +31,7 @@ fn fails(data_dir: &Path, args: &[&str]) -> String {
 
 /// An organization with a tenant and a profile; returns (org ID, profile ID).
 fn seed(d: &Path) -> (String, String) {
-    let org: serde_json::Value =
-        serde_json::from_str(&ok(d, &["orgs", "create", "--name", "Contoso", "--json"])).unwrap();
-    let org_id = org[0]["id"].as_str().unwrap().to_string();
-    ok(
-        d,
-        &[
-            "tenants",
-            "connect",
-            "--org",
-            &org_id,
-            "--tenant-id",
-            "11111111-2222-4333-8444-555555555555",
-            "--cloud",
-            "global",
-            "--domain",
-            "contoso.onmicrosoft.com",
-        ],
-    );
+    let org_id = run::contoso_by(|args| ok(d, args));
     let created: serde_json::Value = serde_json::from_str(&ok(
         d,
         &[

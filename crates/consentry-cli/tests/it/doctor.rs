@@ -376,21 +376,7 @@ async fn a_missing_database_and_a_wrong_master_key_fail() {
 
     // Something sealed (a started re-authorization keeps its PKCE verifier sealed), then another key.
     let ok = |args: &[&str]| run::succeeded(d.run(args, &[]), args);
-    let org: Value =
-        serde_json::from_str(&ok(&["orgs", "create", "--name", "Contoso", "--json"])).unwrap();
-    let org_id = org[0]["id"].as_str().unwrap().to_string();
-    ok(&[
-        "tenants",
-        "connect",
-        "--org",
-        &org_id,
-        "--tenant-id",
-        "11111111-2222-4333-8444-555555555555",
-        "--cloud",
-        "global",
-        "--domain",
-        "contoso.onmicrosoft.com",
-    ]);
+    run::contoso_by(ok);
     let (app_type, _) = first_vendor_app(&d.scenario);
     let created: Value = serde_json::from_str(&ok(&[
         "profiles",

@@ -51,26 +51,26 @@ pub fn fails(data_dir: &Path, args: &[&str]) -> String {
 /// Creates the organization "Contoso" and connects its tenant contoso.onmicrosoft.com
 /// (11111111-2222-4333-8444-555555555555); returns the organization's ID.
 pub fn contoso(data_dir: &Path) -> String {
-    let org: serde_json::Value = serde_json::from_str(&ok(
-        data_dir,
-        &["orgs", "create", "--name", "Contoso", "--json"],
-    ))
-    .expect("orgs create --json");
+    contoso_by(|args| ok(data_dir, args))
+}
+
+/// [`contoso`] through `ok`, a runner of the test's own (its environment) that must succeed.
+pub fn contoso_by(ok: impl Fn(&[&str]) -> String) -> String {
+    let org: serde_json::Value =
+        serde_json::from_str(&ok(&["orgs", "create", "--name", "Contoso", "--json"]))
+            .expect("orgs create --json");
     let org_id = org[0]["id"].as_str().expect("organization ID").to_string();
-    ok(
-        data_dir,
-        &[
-            "tenants",
-            "connect",
-            "--org",
-            &org_id,
-            "--tenant-id",
-            "11111111-2222-4333-8444-555555555555",
-            "--cloud",
-            "global",
-            "--domain",
-            "contoso.onmicrosoft.com",
-        ],
-    );
+    ok(&[
+        "tenants",
+        "connect",
+        "--org",
+        &org_id,
+        "--tenant-id",
+        "11111111-2222-4333-8444-555555555555",
+        "--cloud",
+        "global",
+        "--domain",
+        "contoso.onmicrosoft.com",
+    ]);
     org_id
 }
