@@ -1040,6 +1040,11 @@ mod tests {
             .collect()
     }
 
+    /// The error of a configuration from these environment variables alone, which must be refused.
+    fn refused(pairs: &[(&str, &str)]) -> String {
+        Config::load(None, env(pairs)).unwrap_err().to_string()
+    }
+
     #[test]
     fn defaults_are_valid() {
         let c = Config::load(None, env(&[])).unwrap();
@@ -1150,9 +1155,7 @@ mod tests {
         let e = Config::load(Some(&p), env(&[])).unwrap_err().to_string();
         assert!(e.contains("lissten"), "{e}");
         assert!(e.contains(&p.display().to_string()), "{e}");
-        let e = Config::load(None, env(&[("CONSENTRY_ENTRA__AUTHORTY", "x")]))
-            .unwrap_err()
-            .to_string();
+        let e = refused(&[("CONSENTRY_ENTRA__AUTHORTY", "x")]);
         assert!(e.contains("authorty"), "{e}");
     }
 
@@ -1175,20 +1178,13 @@ mod tests {
         .unwrap();
         assert_eq!(c.monitor.max_concurrent, 3);
         // A misspelt real key is an error naming it.
-        let e = Config::load(
-            None,
-            env(&[
-                ("CONSENTRY_TEST_POSTGRES_URL", "postgres://u:p@localhost/x"),
-                ("CONSENTRY_MONITOR__MAX_CONCURENT", "3"),
-            ]),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = refused(&[
+            ("CONSENTRY_TEST_POSTGRES_URL", "postgres://u:p@localhost/x"),
+            ("CONSENTRY_MONITOR__MAX_CONCURENT", "3"),
+        ]);
         assert!(e.contains("max_concurent"), "{e}");
         assert!(e.contains("unknown field"), "{e}");
-        let e = Config::load(None, env(&[("CONSENTRY_TESTS_URL", "x")]))
-            .unwrap_err()
-            .to_string();
+        let e = refused(&[("CONSENTRY_TESTS_URL", "x")]);
         assert!(e.contains("tests_url"), "{e}");
     }
 
@@ -1241,9 +1237,7 @@ mod tests {
                 "entra.retry_base_delay_ms = 0",
             ),
         ] {
-            let e = Config::load(None, env(&[(key, value)]))
-                .unwrap_err()
-                .to_string();
+            let e = refused(&[(key, value)]);
             assert!(e.contains(named), "{e}");
         }
     }
@@ -1278,9 +1272,7 @@ mod tests {
             ),
             ("10.0.0.0/33", "neither an IP address nor a CIDR range"),
         ] {
-            let e = Config::load(None, env(&[("CONSENTRY_NETWORK__TRUSTED_PROXIES", bad)]))
-                .unwrap_err()
-                .to_string();
+            let e = refused(&[("CONSENTRY_NETWORK__TRUSTED_PROXIES", bad)]);
             assert!(
                 e.contains("network.trusted_proxies") && e.contains(says),
                 "{bad}: {e}"
@@ -1290,53 +1282,33 @@ mod tests {
 
     #[test]
     fn the_operator_alert_settings_are_checked() {
-        let e = Config::load(
-            None,
-            env(&[(
-                "CONSENTRY_WEBHOOKS__OPERATOR_URL",
-                "https://ops.example/hook",
-            )]),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = refused(&[(
+            "CONSENTRY_WEBHOOKS__OPERATOR_URL",
+            "https://ops.example/hook",
+        )]);
         assert!(e.contains("webhooks.operator_secret_file"), "{e}");
-        let e = Config::load(
-            None,
-            env(&[
-                (
-                    "CONSENTRY_WEBHOOKS__OPERATOR_URL",
-                    "http://ops.example/hook",
-                ),
-                ("CONSENTRY_WEBHOOKS__OPERATOR_SECRET_FILE", "/etc/s"),
-            ]),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = refused(&[
+            (
+                "CONSENTRY_WEBHOOKS__OPERATOR_URL",
+                "http://ops.example/hook",
+            ),
+            ("CONSENTRY_WEBHOOKS__OPERATOR_SECRET_FILE", "/etc/s"),
+        ]);
         assert!(e.contains("must be an https URL"), "{e}");
-        let e = Config::load(
-            None,
-            env(&[("CONSENTRY_EMAIL__OPERATOR_TO", "ops@vendor.example")]),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = refused(&[("CONSENTRY_EMAIL__OPERATOR_TO", "ops@vendor.example")]);
         assert!(
             e.contains("email.operator_to") && e.contains("smtp_host"),
             "{e}"
         );
-        let e = Config::load(
-            None,
-            env(&[
-                ("CONSENTRY_EMAIL__SMTP_HOST", "127.0.0.1"),
-                ("CONSENTRY_EMAIL__SECURITY", "none"),
-                ("CONSENTRY_EMAIL__FROM", "c@vendor.example"),
-                (
-                    "CONSENTRY_EMAIL__OPERATOR_TO",
-                    "ops@vendor.example, not an address",
-                ),
-            ]),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = refused(&[
+            ("CONSENTRY_EMAIL__SMTP_HOST", "127.0.0.1"),
+            ("CONSENTRY_EMAIL__SECURITY", "none"),
+            ("CONSENTRY_EMAIL__FROM", "c@vendor.example"),
+            (
+                "CONSENTRY_EMAIL__OPERATOR_TO",
+                "ops@vendor.example, not an address",
+            ),
+        ]);
         assert!(e.contains("not an address"), "{e}");
         let c = Config::load(
             None,
@@ -1364,28 +1336,17 @@ mod tests {
                 .vendor_credentials_hours,
             6
         );
-        let e = Config::load(
-            None,
-            env(&[("CONSENTRY_MONITOR__VENDOR_CREDENTIALS_HOURS", "0")]),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = refused(&[("CONSENTRY_MONITOR__VENDOR_CREDENTIALS_HOURS", "0")]);
         assert!(e.contains("monitor.vendor_credentials_hours"), "{e}");
     }
 
     #[test]
     fn bad_values_name_the_key() {
-        let e = Config::load(None, env(&[("CONSENTRY_LISTEN", "nowhere")]))
-            .unwrap_err()
-            .to_string();
+        let e = refused(&[("CONSENTRY_LISTEN", "nowhere")]);
         assert!(e.to_lowercase().contains("address"), "{e}");
-        let e = Config::load(None, env(&[("CONSENTRY_ENTRA__GRAPH", "ftp://x")]))
-            .unwrap_err()
-            .to_string();
+        let e = refused(&[("CONSENTRY_ENTRA__GRAPH", "ftp://x")]);
         assert!(e.contains("entra.graph"), "{e}");
-        let e = Config::load(None, env(&[("CONSENTRY_ENTRA__VIVA_ENGAGE", "yammer.com")]))
-            .unwrap_err()
-            .to_string();
+        let e = refused(&[("CONSENTRY_ENTRA__VIVA_ENGAGE", "yammer.com")]);
         assert!(e.contains("entra.viva_engage"), "{e}");
         let c = Config::load(
             None,
@@ -1400,20 +1361,11 @@ mod tests {
             Config::load(None, env(&[])).unwrap().entra.viva_engage,
             "https://www.yammer.com"
         );
-        let e = Config::load(
-            None,
-            env(&[("CONSENTRY_DATABASE_URL", "mysql://u:pw@h/db")]),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = refused(&[("CONSENTRY_DATABASE_URL", "mysql://u:pw@h/db")]);
         assert!(e.contains("database_url") && !e.contains("pw"), "{e}");
-        let e = Config::load(None, env(&[("CONSENTRY_API_TOKEN", "short")]))
-            .unwrap_err()
-            .to_string();
+        let e = refused(&[("CONSENTRY_API_TOKEN", "short")]);
         assert!(e.contains("api_token"), "{e}");
-        let e = Config::load(None, env(&[("CONSENTRY_MAX_BODY_BYTES", "1")]))
-            .unwrap_err()
-            .to_string();
+        let e = refused(&[("CONSENTRY_MAX_BODY_BYTES", "1")]);
         assert!(e.contains("max_body_bytes"), "{e}");
     }
 
@@ -1450,8 +1402,6 @@ mod tests {
             Some("s3cret-smtp".to_string())
         );
         assert!(!format!("{c:?}").contains("s3cret-smtp"));
-        let refused =
-            |pairs: &[(&str, &str)]| Config::load(None, env(pairs)).unwrap_err().to_string();
         let e = refused(&[
             ("CONSENTRY_EMAIL__SMTP_HOST", "smtp.vendor.example"),
             ("CONSENTRY_EMAIL__SECURITY", "none"),
