@@ -551,7 +551,25 @@ impl GraphRequest<'_> {
 
     fn dispatch(&self) -> Result<Value, GraphError> {
         let path = self.path.trim_end_matches('/').to_owned();
-        let segs: Vec<&str> = path.split('/').collect();
+        let mut segs: Vec<&str> = path.split('/').collect();
+        // A service principal's relationships addressed by its appId, e.g.
+        // `servicePrincipals(appId='…')/oauth2PermissionGrants` ([V] Graph docs,
+        // serviceprincipal-list-oauth2permissiongrants: "You can address the service principal using
+        // either its id or appId"); for `appRoleAssignments` the same form is quoted from the docs in a
+        // Microsoft Q&A answer only (UNVERIFIED). Answered as the object-ID form, same permissions.
+        let sp_object_id;
+        if segs.len() > 1 && segs[0].starts_with("servicePrincipals(") {
+            let app_id = key_arg(segs[0], "servicePrincipals").unwrap_or_default();
+            sp_object_id = self
+                .tenant()
+                .service_principals
+                .iter()
+                .find(|s| s.app_id.to_string().eq_ignore_ascii_case(app_id))
+                .ok_or_else(|| GraphError::not_found(app_id))?
+                .id
+                .to_string();
+            segs.splice(0..1, ["servicePrincipals", sp_object_id.as_str()]);
+        }
         match segs.as_slice() {
             ["auditLogs", "signIns"] => {
                 let reader = crate::signins::Reader {
@@ -645,7 +663,8 @@ impl GraphRequest<'_> {
                 )
             }
             ["servicePrincipals", id, "oauth2PermissionGrants"] => {
-                // This navigation is UNVERIFIED (entra-facts §4.7); it lists the grants of the client.
+                // [V] Graph docs (serviceprincipal-list-oauth2permissiongrants; entra-facts §4.7 had it
+                // UNVERIFIED): the grants whose client is this service principal.
                 let sp = self.find_sp(id)?;
                 self.caller.require(READ_GRANTS, READ_GRANTS)?;
                 let items = self

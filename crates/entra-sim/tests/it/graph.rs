@@ -149,6 +149,31 @@ async fn app_only_reads_with_paging_and_filters() {
             .any(|r| r["value"] == "Sites.FullControl.All"
                 && r["id"] == "a82116e5-55eb-4c41-a434-62fe8a61c773")
     );
+    // A service principal's relationships addressed by its appId answer what its object ID does.
+    let sp_id = one["value"][0]["id"].as_str().unwrap();
+    for rel in ["appRoleAssignments", "oauth2PermissionGrants"] {
+        let (status, _, by_id) =
+            graph_get(&sim, &format!("/servicePrincipals/{sp_id}/{rel}"), token).await;
+        assert_eq!(status, 200, "{by_id}");
+        let (status, _, by_app_id) = graph_get(
+            &sim,
+            &format!("/servicePrincipals(appId='{INSIGHTS}')/{rel}"),
+            token,
+        )
+        .await;
+        assert_eq!(status, 200, "{by_app_id}");
+        assert_eq!(by_app_id["value"], by_id["value"], "{rel}");
+    }
+    let (_, _, assigned) = graph_get(
+        &sim,
+        &format!("/servicePrincipals(appId='{INSIGHTS}')/appRoleAssignments"),
+        token,
+    )
+    .await;
+    assert!(
+        !assigned["value"].as_array().unwrap().is_empty(),
+        "admin consent assigned Insights its app roles: {assigned}"
+    );
     let (status, _, missing) = graph_get(
         &sim,
         "/servicePrincipals(appId='11111111-2222-4333-8444-555555555555')",
@@ -156,6 +181,14 @@ async fn app_only_reads_with_paging_and_filters() {
     )
     .await;
     assert_eq!(status, 404);
+    assert_eq!(missing["error"]["code"], "Request_ResourceNotFound");
+    let (status, _, missing) = graph_get(
+        &sim,
+        "/servicePrincipals(appId='11111111-2222-4333-8444-555555555555')/appRoleAssignments",
+        token,
+    )
+    .await;
+    assert_eq!(status, 404, "{missing}");
     assert_eq!(missing["error"]["code"], "Request_ResourceNotFound");
     let (status, _, bad) =
         graph_get(&sim, "/oauth2PermissionGrants?$filter=scope eq 'x'", token).await;
