@@ -49,6 +49,7 @@
 
 mod application_writes;
 pub mod applications;
+mod batch;
 mod client;
 pub mod clouds;
 mod console_sign_in;
@@ -69,6 +70,7 @@ mod viva_engage;
 pub mod platform;
 pub mod registrations;
 
+pub use batch::MAX_BATCH_REQUESTS;
 pub use client::{
     DEFAULT_AUTHORITY, DEFAULT_GRAPH, DEFAULT_VIVA_ENGAGE, EntraClient, EntraConfig, MAX_BODY_BYTES,
 };

@@ -541,3 +541,86 @@ async fn mfa_and_consent_removal_on_refresh() {
         .unwrap_err();
     assert_eq!(err.cause(), Cause::ConsentMissing, "{err}");
 }
+
+#[tokio::test]
+async fn a_graph_batch_answers_each_read_as_a_direct_request_would() {
+    let (sim, client) = start().await;
+    sim.control()
+        .grant_admin_consent(CONTOSO, id(INSIGHTS))
+        .unwrap();
+    let token = app_token(&client, CONTOSO).await.unwrap().access_token;
+    let sp = client
+        .service_principal_by_app_id(&token, INSIGHTS)
+        .await
+        .unwrap()
+        .unwrap();
+    let direct = client.app_role_assignments(&token, &sp.id).await.unwrap();
+    let graph = client.config().graph.trim_end_matches('/').to_owned();
+    let at = |path: &str| url::Url::parse(&format!("{graph}{path}")).unwrap();
+    let missing = "c0de0000-0000-4000-8000-0000000000ff";
+    let answers = client
+        .graph_batch_get(
+            &token,
+            &[
+                ("sp", at(&format!("/servicePrincipals(appId='{INSIGHTS}')"))),
+                (
+                    "roles",
+                    at(&format!(
+                        "/servicePrincipals(appId='{INSIGHTS}')/appRoleAssignments"
+                    )),
+                ),
+                (
+                    "missing",
+                    at(&format!("/servicePrincipals(appId='{missing}')")),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(answers["sp"].as_ref().unwrap()["id"], sp.id.as_str());
+    let batched = answers["roles"].as_ref().unwrap()["value"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(batched, direct.len());
+    assert!(batched > 0);
+    let err = answers["missing"].as_ref().unwrap_err();
+    assert_eq!(err.graph().map(|g| g.status), Some(404), "{err}");
+
+    // An inner request's 429 is that request's `Throttled`, with its own Retry-After; the others
+    // are answered.
+    let mut throttled = rule(
+        &format!("/v1.0/servicePrincipals(appId='{missing}')"),
+        429,
+        Some(7),
+    );
+    throttled.rate = 1.0;
+    sim.control().set_faults(vec![throttled]).unwrap();
+    let answers = client
+        .graph_batch_get(
+            &token,
+            &[
+                ("sp", at(&format!("/servicePrincipals(appId='{INSIGHTS}')"))),
+                (
+                    "missing",
+                    at(&format!("/servicePrincipals(appId='{missing}')")),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(answers["sp"].is_ok());
+    match answers["missing"].as_ref().unwrap_err() {
+        EntraError::Throttled { retry_after, .. } => {
+            assert_eq!(*retry_after, Some(Duration::from_secs(7)));
+        }
+        other => panic!("expected Throttled, got {other}"),
+    }
+    assert!(
+        client
+            .graph_batch_get(&token, &[])
+            .await
+            .is_err_and(|e| e.to_string().contains("1 to 20")),
+        "an empty batch is refused before anything is sent"
+    );
+}
