@@ -117,19 +117,27 @@ async fn client_credentials_with_a_secret_and_its_failures() {
     assert_eq!(err.cause(), Cause::VendorSecretExpired, "{err}");
 }
 
-#[tokio::test]
-async fn graph_reads_after_admin_consent() {
-    let (sim, client) = start().await;
+/// Insights admin-consented in Contoso: an app-only Graph token there and its service principal.
+async fn consented_insights(
+    sim: &RunningSim,
+    client: &EntraClient,
+) -> (secrecy::SecretString, consentry_entra::ServicePrincipal) {
     sim.control()
         .grant_admin_consent(CONTOSO, id(INSIGHTS))
         .unwrap();
-    let token = app_token(&client, CONTOSO).await.unwrap().access_token;
-
+    let token = app_token(client, CONTOSO).await.unwrap().access_token;
     let sp = client
         .service_principal_by_app_id(&token, INSIGHTS)
         .await
         .unwrap()
         .expect("the consent created a service principal");
+    (token, sp)
+}
+
+#[tokio::test]
+async fn graph_reads_after_admin_consent() {
+    let (sim, client) = start().await;
+    let (token, sp) = consented_insights(&sim, &client).await;
     assert_eq!(sp.app_id, INSIGHTS);
 
     let graph = client
@@ -545,15 +553,7 @@ async fn mfa_and_consent_removal_on_refresh() {
 #[tokio::test]
 async fn a_graph_batch_answers_each_read_as_a_direct_request_would() {
     let (sim, client) = start().await;
-    sim.control()
-        .grant_admin_consent(CONTOSO, id(INSIGHTS))
-        .unwrap();
-    let token = app_token(&client, CONTOSO).await.unwrap().access_token;
-    let sp = client
-        .service_principal_by_app_id(&token, INSIGHTS)
-        .await
-        .unwrap()
-        .unwrap();
+    let (token, sp) = consented_insights(&sim, &client).await;
     let direct = client.app_role_assignments(&token, &sp.id).await.unwrap();
     let graph = client.config().graph.trim_end_matches('/').to_owned();
     let at = |path: &str| url::Url::parse(&format!("{graph}{path}")).unwrap();
