@@ -76,33 +76,34 @@ impl EntraClient {
         let now = SystemTime::now();
         let mut out = BTreeMap::new();
         for inner in parsed.responses {
-            let result = if (200..300).contains(&inner.status) {
-                Ok(inner.body)
-            } else {
-                let status = reqwest::StatusCode::from_u16(inner.status).map_err(|_| {
-                    EntraError::Protocol {
-                        detail: format!("batched answer with status {}", inner.status),
-                        client_request_id: Some(answer.client_request_id.clone()),
+            let status = reqwest::StatusCode::from_u16(inner.status).ok();
+            let result = match status {
+                Some(s) if s.is_success() => Ok(inner.body),
+                // Not an HTTP status: that request's answer is unusable, the others stand.
+                None => Err(EntraError::Protocol {
+                    detail: format!("batched answer with status {}", inner.status),
+                    client_request_id: Some(answer.client_request_id.clone()),
+                }),
+                Some(status) => {
+                    let mut headers = HeaderMap::new();
+                    for (k, v) in &inner.headers {
+                        if let (Ok(k), Ok(v)) = (
+                            HeaderName::from_bytes(k.as_bytes()),
+                            HeaderValue::from_str(v),
+                        ) {
+                            headers.insert(k, v);
+                        }
                     }
-                })?;
-                let mut headers = HeaderMap::new();
-                for (k, v) in &inner.headers {
-                    if let (Ok(k), Ok(v)) = (
-                        HeaderName::from_bytes(k.as_bytes()),
-                        HeaderValue::from_str(v),
-                    ) {
-                        headers.insert(k, v);
-                    }
+                    let body = serde_json::to_vec(&inner.body).unwrap_or_default();
+                    Err(classify_failure(
+                        Service::Graph,
+                        status,
+                        &headers,
+                        &body,
+                        answer.client_request_id.clone(),
+                        now,
+                    ))
                 }
-                let body = serde_json::to_vec(&inner.body).unwrap_or_default();
-                Err(classify_failure(
-                    Service::Graph,
-                    status,
-                    &headers,
-                    &body,
-                    answer.client_request_id.clone(),
-                    now,
-                ))
             };
             out.insert(inner.id, result);
         }

@@ -377,12 +377,10 @@ pub async fn copy(
     check_tables("source", &table_names(src, src_dialect).await?)?;
     check_tables("target", &table_names(dst, dst_dialect).await?)?;
 
-    // On SQLite the target's write lock is taken before its emptiness is read (see `begin_write`).
-    let mut out = match dst_dialect {
-        Dialect::Sqlite => dst.begin_with("BEGIN IMMEDIATE").await,
-        Dialect::Postgres => dst.begin().await,
-    }
-    .map_err(db("starting the target's transaction"))?;
+    // On SQLite the target's write lock is taken before its emptiness is read.
+    let mut out = crate::sql::begin_write_on(dst, dst_dialect)
+        .await
+        .map_err(db("starting the target's transaction"))?;
     for t in TABLES.iter().filter(|t| !t.seeded) {
         let rows = count(&mut out, t.name, "target").await?;
         if rows > 0 {

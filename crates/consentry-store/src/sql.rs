@@ -63,11 +63,20 @@ impl SqlStore {
     /// locked") at once, because the snapshot it read may already be stale. On PostgreSQL it is a
     /// plain `BEGIN`; row locks and `lock_timeout` do the waiting there.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        let started = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.pool.begin().await,
-        };
-        started.map_err(|e| db_err("starting a transaction", e))
+        begin_write_on(&self.pool, self.dialect)
+            .await
+            .map_err(|e| db_err("starting a transaction", e))
+    }
+}
+
+/// [`SqlStore::begin_write`] on any pool of `dialect` (also `db copy`'s target).
+pub(crate) async fn begin_write_on(
+    pool: &AnyPool,
+    dialect: Dialect,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    match dialect {
+        Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Dialect::Postgres => pool.begin().await,
     }
 }
 
