@@ -1,5 +1,6 @@
-//! App profiles on [`SqlStore`]: their row codec, insert, read, guarded and unguarded saves (each
-//! with its history event, atomically), the refresh-token redemption time, deletion, listing and counts.
+//! App profiles on [`SqlStore`]: their row codec, insert (with its history event and its row in the
+//! monitor's schedule, atomically), read, guarded and unguarded saves (each with its history event,
+//! atomically), the refresh-token redemption time, deletion, listing and counts.
 
 use std::collections::BTreeMap;
 use std::str::FromStr as _;
@@ -327,6 +328,17 @@ impl SqlStore {
                     db_err("inserting a profile", e)
                 }
             })?;
+        // The monitor's schedule row, due from the profile's creation: created here, with the
+        // profile, so that no lease has to look for unscheduled profiles.
+        sqlx::query(
+            "INSERT INTO check_schedule (profile_id, tenant_id, next_check_at) VALUES ($1, $2, $3)",
+        )
+        .bind(profile.id.to_string())
+        .bind(profile.tenant_id.to_string())
+        .bind(time_to_db(profile.created_at)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_err("scheduling a new profile's checks", e))?;
         append_history(&mut tx, &event).await?;
         tx.commit()
             .await

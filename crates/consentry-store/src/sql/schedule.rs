@@ -1,8 +1,12 @@
 //! The monitor's schedule and leases on [`SqlStore`] (migration 0003).
 //!
-//! Leasing is one `UPDATE … RETURNING`; the only dialect difference, `FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL (so concurrent monitors pass over each other's rows instead of waiting), is chosen in
-//! [`lease_sql`]. SQLite serializes writers, so its plain form is already atomic.
+//! Every profile has its row from its creation (inserted with the profile, migration 0022 backfilled
+//! older ones), so a lease never looks for unscheduled profiles. Leasing is one `UPDATE … RETURNING`
+//! whose inner `SELECT` reads the due rows in the order of the index `check_schedule_due_order`
+//! (`next_check_at, profile_id`) and stops at the limit, however many rows are due; the only dialect
+//! difference, `FOR UPDATE SKIP LOCKED` on PostgreSQL (so concurrent monitors pass over each other's
+//! rows instead of waiting), is chosen in [`lease_sql`]. SQLite serializes writers, so its plain form
+//! is already atomic.
 
 use async_trait::async_trait;
 use consentry_domain::{
@@ -40,17 +44,8 @@ impl ScheduleStore for SqlStore {
         lease_for: time::Duration,
     ) -> Result<Vec<LeasedCheck>, StoreError> {
         let now_db = time_to_db(now)?;
-        // New profiles join the schedule, due at once.
-        sqlx::query(
-            "INSERT INTO check_schedule (profile_id, tenant_id, next_check_at) \
-             SELECT id, tenant_id, $1 FROM profiles \
-             WHERE id NOT IN (SELECT profile_id FROM check_schedule) \
-             ON CONFLICT (profile_id) DO NOTHING",
-        )
-        .bind(now_db)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_err("scheduling new profiles", e))?;
+        // New profiles need no scheduling here: their row is created with them (`insert_profile`), due
+        // from their creation.
         // A pending profile whose re-authorization nobody will finish is due at once: no pending
         // record (left by a build that deleted it on take), one that expired untaken, or one whose
         // taker missed its deadline (killed, or its request timed out). Its check puts the profile
@@ -152,5 +147,45 @@ impl ScheduleStore for SqlStore {
                 .unwrap_or(u32::MAX),
             last_error: get(&row, "last_error")?,
         }))
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use sqlx::Row as _;
+
+    use super::*;
+    use crate::sealer::Sealer;
+
+    /// SQLite reads the due rows through `check_schedule_due_order` in its order and stops at the
+    /// limit: no temporary B-tree sorting every due row. (PostgreSQL's plan at a million rows is
+    /// checked by `bench/scale.sh`'s lease figure, see docs/PERFORMANCE.md.)
+    #[tokio::test]
+    async fn the_lease_reads_due_rows_in_index_order_without_sorting() {
+        let store = SqlStore::open("sqlite::memory:", Sealer::from_key_bytes(&[9; 32]))
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {}",
+            lease_sql(Dialect::Sqlite)
+        )))
+        .bind("w")
+        .bind(2_i64)
+        .bind(1_i64)
+        .bind(250_i64)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>("detail").unwrap())
+        .collect();
+        let text = plan.join(" | ");
+        assert!(
+            text.contains("USING INDEX check_schedule_due_order"),
+            "{text}"
+        );
+        assert!(!text.contains("TEMP B-TREE"), "must not sort: {text}");
+        // The rows chosen are updated through the primary key, not by scanning the due rows again.
+        assert!(text.contains("(profile_id=?)"), "{text}");
     }
 }

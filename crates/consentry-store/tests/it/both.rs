@@ -2,12 +2,15 @@
 //! `<test>::on_sqlite` and `<test>::on_postgres`): a failing history write rolling its profile write
 //! back (and history rows not rewritable), pending re-authorizations taken once across replicas,
 //! the schema removing a pending record with its profile, and upgrades of databases as older builds left
-//! them (schema 1; the Power Platform scan choices at schema 9). PostgreSQL needs
+//! them (schema 1; the Power Platform scan choices at schema 9; the schedule rows of never-leased profiles at
+//! schema 22). PostgreSQL needs
 //! `CONSENTRY_TEST_POSTGRES_URL`; without it that half is skipped with a note, except in CI.
 
 use std::sync::Arc;
 
-use consentry_domain::{AppProfile, ProfileId, ProfileStatus, Store, StoreError};
+use consentry_domain::{
+    AppProfile, ProfileId, ProfileStatus, ScheduleStore as _, Store, StoreError,
+};
 use consentry_store::story::{self, created_event, minimal_profile, new_org, new_tenant};
 use consentry_store::{Dialect, Sealer, SqlStore};
 use sqlx::{AnyConnection, Connection as _};
@@ -45,6 +48,7 @@ on_both_dialects!(
     the_schema_removes_a_pending_record_with_its_profile,
     a_database_at_schema_1_upgrades_and_keeps_its_data,
     power_platform_scan_functions_become_scan_targets_at_schema_9,
+    unscheduled_profiles_join_the_schedule_once_at_schema_22,
 );
 
 async fn open(url: &str) -> SqlStore {
@@ -211,6 +215,11 @@ async fn a_failing_history_write_rolls_the_profile_write_back(url: &str, dialect
         store.get_profile(q.id).await.unwrap(),
         None,
         "the profile insert was rolled back"
+    );
+    assert_eq!(
+        store.check_schedule(q.id).await.unwrap(),
+        None,
+        "its schedule row with it"
     );
 
     let changed = AppProfile {
@@ -450,5 +459,55 @@ async fn power_platform_scan_functions_become_scan_targets_at_schema_9(
         assert_eq!(&targets, want_targets);
     }
     c.close().await.unwrap();
+    store.close().await;
+}
+
+/// Migration 0022: up to schema 21 the monitor's lease scheduled the profiles it had not seen yet; now the
+/// row is written with the profile, so the migration schedules, once, every profile without a row (due
+/// since its creation) and leaves the rows there are as they were.
+async fn unscheduled_profiles_join_the_schedule_once_at_schema_22(url: &str, dialect: Dialect) {
+    let mut c = migrated_before(url, dialect, "0022").await;
+    let owners = old_org_and_tenant(&mut c).await;
+    let never_leased = old_profile(&mut c, &owners, "m365-all", "[]").await;
+    let leased = old_profile(&mut c, &owners, "m365-all", "[]").await;
+    let t = owners.2;
+    let until = t + 3_600_000_000_000;
+    sqlx::query(
+        "INSERT INTO check_schedule (profile_id, tenant_id, next_check_at, lease_owner, lease_until, \
+         transient_failures, last_error) VALUES ($1, $2, $3, 'monitor-old', $4, 2, 'Microsoft answered 503')",
+    )
+    .bind(&leased)
+    .bind(&owners.1)
+    .bind(t)
+    .bind(until)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+
+    let store = open(url).await;
+    let at = |ns: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap();
+    let never_leased = ProfileId::parse(&never_leased).unwrap();
+    let leased = ProfileId::parse(&leased).unwrap();
+    let s = store.check_schedule(never_leased).await.unwrap().unwrap();
+    assert_eq!(s.next_check_at, at(t), "due since its creation");
+    assert_eq!((s.lease_owner, s.transient_failures), (None, 0));
+    let s = store.check_schedule(leased).await.unwrap().unwrap();
+    assert_eq!(
+        s.lease_owner.as_deref(),
+        Some("monitor-old"),
+        "kept as it was"
+    );
+    assert_eq!(s.lease_until, Some(at(until)));
+    assert_eq!(s.transient_failures, 2);
+    // Only the newly scheduled profile is free to lease now.
+    let got = store
+        .lease_due_checks("w", at(t + 1), 10, time::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|l| l.profile_id).collect::<Vec<_>>(),
+        vec![never_leased]
+    );
     store.close().await;
 }
