@@ -1,6 +1,6 @@
 //! Tests that hold on both dialects alike, each run once on SQLite and once on PostgreSQL (as
 //! `<test>::on_sqlite` and `<test>::on_postgres`): a failing history write rolling its profile write
-//! back (and history rows not rewritable), pending re-authorizations taken once across replicas,
+//! back (and history rows not rewritable), bulk inserts writing what one-by-one inserts write, pending re-authorizations taken once across replicas,
 //! the schema removing a pending record with its profile, and upgrades of databases as older builds left
 //! them (schema 1; the Power Platform scan choices at schema 9; the schedule rows of never-leased profiles at
 //! schema 22). PostgreSQL needs
@@ -49,6 +49,7 @@ on_both_dialects!(
     a_database_at_schema_1_upgrades_and_keeps_its_data,
     power_platform_scan_functions_become_scan_targets_at_schema_9,
     unscheduled_profiles_join_the_schedule_once_at_schema_22,
+    profiles_inserted_in_bulk_are_the_rows_of_one_by_one_inserts,
 );
 
 async fn open(url: &str) -> SqlStore {
@@ -509,5 +510,82 @@ async fn unscheduled_profiles_join_the_schedule_once_at_schema_22(url: &str, dia
         got.iter().map(|l| l.profile_id).collect::<Vec<_>>(),
         vec![never_leased]
     );
+    store.close().await;
+}
+
+/// `SqlStore::insert_profiles` (the benchmark's seed) writes what `insert_profile` and `put_secret` write:
+/// the profile, its schedule row, its history event, its secrets sealed for their own row; across the
+/// 500-row statements; all or nothing.
+async fn profiles_inserted_in_bulk_are_the_rows_of_one_by_one_inserts(url: &str, _: Dialect) {
+    use consentry_domain::SecretKind;
+    use consentry_store::NewProfileRows;
+    use secrecy::{ExposeSecret as _, SecretSlice};
+    let store = open(url).await;
+    let org = new_org(&store, "bulk").await;
+    let tenant = new_tenant(&store, &org, "bulk").await;
+    let t0 = OffsetDateTime::now_utc();
+    let profiles: Vec<AppProfile> = (0..1203)
+        .map(|i| {
+            if i % 2 == 0 {
+                story::full_profile(&tenant, t0 + time::Duration::nanoseconds(i))
+            } else {
+                minimal_profile(&tenant, t0 + time::Duration::nanoseconds(i))
+            }
+        })
+        .collect();
+    let events: Vec<_> = profiles.iter().map(created_event).collect();
+    let certificate = SecretSlice::from(b"certificate blob".to_vec());
+    let refresh = SecretSlice::from(b"refresh token".to_vec());
+    let both = [
+        (SecretKind::ClientCertificate, &certificate),
+        (SecretKind::RefreshToken, &refresh),
+    ];
+    let rows: Vec<NewProfileRows<'_>> = profiles
+        .iter()
+        .zip(&events)
+        .enumerate()
+        .map(|(i, (profile, event))| NewProfileRows {
+            profile,
+            event,
+            secrets: if i % 3 == 0 { &both[..1] } else { &both[..] },
+        })
+        .collect();
+    store.insert_profiles(&rows).await.unwrap();
+    for (i, p) in profiles.iter().enumerate() {
+        assert_eq!(store.get_profile(p.id).await.unwrap().as_ref(), Some(p));
+        let history = store.list_history(p.id, 10).await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].kind, events[i].kind);
+        let s = store.check_schedule(p.id).await.unwrap().unwrap();
+        assert_eq!((s.next_check_at, s.lease_owner), (p.created_at, None));
+        let cert = store
+            .get_secret(p.id, SecretKind::ClientCertificate)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cert.expose_secret(), b"certificate blob");
+        let rt = store
+            .get_secret(p.id, SecretKind::RefreshToken)
+            .await
+            .unwrap();
+        assert_eq!(rt.is_some(), i % 3 != 0);
+    }
+    // A batch holding one existing profile writes nothing.
+    let fresh = minimal_profile(&tenant, t0);
+    let fresh_event = created_event(&fresh);
+    let again = [
+        NewProfileRows {
+            profile: &fresh,
+            event: &fresh_event,
+            secrets: &both[..],
+        },
+        rows[7],
+    ];
+    assert!(matches!(
+        store.insert_profiles(&again).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_profile(fresh.id).await.unwrap(), None);
+    assert_eq!(store.check_schedule(fresh.id).await.unwrap(), None);
     store.close().await;
 }
