@@ -67,8 +67,8 @@ measure() {
     stop "$SERVE_PID"
   fi
   if [[ -n $db ]]; then
-    # The monitor's lease against a one-round-trip read of the same store (the profiles it leases are
-    # released an hour ahead, as a sweep does).
+    # The monitor's lease against a one-round-trip read of the same store (the leased profiles are
+    # released due again, behind the others: the sweep below still finds every profile due).
     out="$("$BIN/consentry-bench" lease --leases 50 --limit 250)"
     echo "$out" >"$BENCH_RESULTS/scale-$label-$n-lease.json"
     p95="$(jqn "$out" .lease_p95_ms)"

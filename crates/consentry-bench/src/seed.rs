@@ -37,7 +37,7 @@ pub struct SeedPlan {
     pub tenants: usize,
     /// Every `invalid_every`-th profile is stored invalid (consent revoked); 0 for none.
     pub invalid_every: usize,
-    /// Writes in flight.
+    /// Batches in flight on PostgreSQL (one on SQLite, which has one writer at a time).
     pub parallel: usize,
     /// Tenants per organization (0: [`TENANTS_PER_ORG`]).
     pub tenants_per_org: usize,
@@ -170,7 +170,11 @@ pub async fn seed(svc: &Consentry, store: SqlStore, plan: SeedPlan) -> Result<Se
     let template = Arc::new(template);
     let (tenant_ids, app_ids, orgs) = (Arc::new(tenant_ids), Arc::new(app_ids), Arc::new(orgs));
     let mut tasks = JoinSet::new();
-    let parallel = plan.parallel.max(1);
+    // SQLite has one writer at a time: batches in flight would only wait on its lock (and time out).
+    let parallel = match store.dialect() {
+        consentry_store::Dialect::Sqlite => 1,
+        consentry_store::Dialect::Postgres => plan.parallel.max(1),
+    };
     let mut invalid = 0;
     let mut written = 0;
     let mut next_report = REPORT_EVERY;
