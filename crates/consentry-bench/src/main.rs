@@ -148,6 +148,19 @@ enum Cmd {
         #[arg(long)]
         cookie: Option<String>,
     },
+    /// Times the monitor's lease (`ScheduleStore::lease_due_checks` of `--limit` due profiles, as the
+    /// monitor calls it) on the configured (seeded) store, `--leases` times, p50/p95 in ms; each
+    /// lease's profiles are then released untimed, as the monitor releases them, due again at the
+    /// lease's time (behind every profile due earlier, and still due for a sweep measured next). Baseline of the same run: a primary-key read of the schedule through the same store
+    /// (`check_schedule` of an absent profile, one round trip), as many times.
+    Lease {
+        /// Leases timed.
+        #[arg(long, default_value_t = 50)]
+        leases: usize,
+        /// Profiles per lease (the monitor's batch).
+        #[arg(long, default_value_t = 250)]
+        limit: u32,
+    },
     /// Samples a process's resident memory every 100 ms until it exits or `--seconds` pass.
     Rss {
         /// The process.
@@ -238,13 +251,11 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             let state = consentry_server::build_state(&cfg).await?;
             // The profiles are written to the store directly: a handle of its own on the database
             // `build_state` opened and migrated.
-            let store: std::sync::Arc<dyn consentry_domain::Store> = std::sync::Arc::new(
-                consentry_store::SqlStore::open(
-                    &cfg.database_url(),
-                    consentry_server::startup::load_sealer(&cfg)?,
-                )
-                .await?,
-            );
+            let store = consentry_store::SqlStore::open(
+                &cfg.database_url(),
+                consentry_server::startup::load_sealer(&cfg)?,
+            )
+            .await?;
             let seeded = seed(
                 &state.svc,
                 store,
@@ -253,7 +264,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
                     tenants,
                     invalid_every,
                     tenants_per_org,
-                    parallel: 16,
+                    parallel: 4,
                 },
             )
             .await?;
@@ -297,6 +308,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             bearer,
             cookie,
         } => latency(&url, requests, bearer, cookie).await?,
+        Cmd::Lease { leases, limit } => print(&lease(leases, limit).await?),
         Cmd::Rss { pid, seconds } => {
             let until = Instant::now() + Duration::from_secs_f64(seconds);
             let pid = pid.to_string();
@@ -575,6 +587,68 @@ async fn sim_capacity(
         "sim_capacity_per_sec_all_cores": sim_cpu_per.map(|c| cores / c),
     }));
     Ok(())
+}
+
+/// The `lease` subcommand: the monitor's lease timed on the configured store against a one-round-trip
+/// read of the same store.
+async fn lease(leases: usize, limit: u32) -> anyhow::Result<Value> {
+    use consentry_domain::ScheduleStore as _;
+    let cfg = config()?;
+    let store = consentry_store::SqlStore::open(
+        &cfg.database_url(),
+        consentry_server::startup::load_sealer(&cfg)?,
+    )
+    .await?;
+    let absent = consentry_domain::ProfileId::new_random();
+    let worker = format!("bench-lease-{}", std::process::id());
+    let mut lease_ms = Vec::with_capacity(leases);
+    let mut read_ms = Vec::with_capacity(leases);
+    let mut leased = 0;
+    // Warm up the pool's connections and the database's caches.
+    for _ in 0..5 {
+        store.check_schedule(absent).await?;
+    }
+    for _ in 0..leases {
+        let t = Instant::now();
+        store.check_schedule(absent).await?;
+        read_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let now = time::OffsetDateTime::now_utc();
+        let t = Instant::now();
+        let got = store
+            .lease_due_checks(&worker, now, limit, time::Duration::minutes(5))
+            .await?;
+        let elapsed = t.elapsed().as_secs_f64() * 1000.0;
+        if got.is_empty() {
+            // A small store runs out of due profiles: the leases so far are the figure.
+            if leased == 0 {
+                bail!("no profile was due: seed the store first");
+            }
+            read_ms.pop();
+            break;
+        }
+        lease_ms.push(elapsed);
+        leased += got.len();
+        for l in got {
+            store
+                .release_check(l.profile_id, &worker, now, None)
+                .await?;
+        }
+    }
+    let p50 = percentile(&mut lease_ms, 50.0);
+    let p95 = percentile(&mut lease_ms, 95.0);
+    let base50 = percentile(&mut read_ms, 50.0);
+    let base95 = percentile(&mut read_ms, 95.0);
+    store.close().await;
+    Ok(json!({
+        "leases": lease_ms.len(),
+        "limit": limit,
+        "leased": leased,
+        "lease_p50_ms": p50,
+        "lease_p95_ms": p95,
+        "lease_max_ms": lease_ms.last(),
+        "baseline_p50_ms": base50,
+        "baseline_p95_ms": base95,
+    }))
 }
 
 async fn latency(

@@ -1,5 +1,7 @@
-//! Seeds a Consentry store with authorized certificate-based profiles across many tenants, through
-//! the `Store` port (the same sealing as every write), fast enough for 100k profiles.
+//! Seeds a Consentry store with authorized certificate-based profiles across many tenants: the
+//! organizations and tenants through the domain service, the profiles set-based through
+//! `SqlStore::insert_profiles` (multi-row `INSERT`s, each profile's credential sealed by the store for
+//! that profile, as every write seals it), fast enough for a million profiles on PostgreSQL.
 
 use std::sync::Arc;
 
@@ -8,9 +10,9 @@ use consentry_domain::catalog::ConsentMethod;
 use consentry_domain::reauth::StoredCertificate;
 use consentry_domain::{
     Actor, AppId, AppProfile, CertificateInfo, Consentry, DomainName, EventKind, GrantedPermission,
-    NewHistoryEvent, ProfileId, ProfileStatus, SecretKind, StatusReason, Store, TenantId,
-    Thumbprint,
+    NewHistoryEvent, ProfileId, ProfileStatus, SecretKind, StatusReason, TenantId, Thumbprint,
 };
+use consentry_store::{NewProfileRows, SqlStore};
 use secrecy::SecretSlice;
 use tokio::task::JoinSet;
 
@@ -19,6 +21,12 @@ use crate::sign::{DEMO_PFX, DEMO_PFX_PASSWORD, demo_certificate};
 
 /// Tenants per organization unless the plan says otherwise.
 pub const TENANTS_PER_ORG: usize = 10;
+
+/// Profiles per transaction of the seed.
+const BATCH: usize = 2_000;
+
+/// Progress goes to stderr every this many profiles.
+const REPORT_EVERY: usize = 100_000;
 
 /// What to seed.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +37,7 @@ pub struct SeedPlan {
     pub tenants: usize,
     /// Every `invalid_every`-th profile is stored invalid (consent revoked); 0 for none.
     pub invalid_every: usize,
-    /// Writes in flight.
+    /// Batches in flight on PostgreSQL (one on SQLite, which has one writer at a time).
     pub parallel: usize,
     /// Tenants per organization (0: [`TENANTS_PER_ORG`]).
     pub tenants_per_org: usize,
@@ -68,12 +76,8 @@ pub enum SeedError {
 /// Writes organizations (one per `plan.tenants_per_org` tenants), the tenants and `plan.profiles`
 /// authorized `custom-azure-app` profiles with the demo certificate sealed as their credential.
 /// Organizations and tenants go through `svc`; the authorized profiles, which no service creates
-/// directly, are written to `store` (the same database).
-pub async fn seed(
-    svc: &Consentry,
-    store: Arc<dyn Store>,
-    plan: SeedPlan,
-) -> Result<Seeded, SeedError> {
+/// directly, are written to `store` (the same database) in batches, `plan.parallel` at once.
+pub async fn seed(svc: &Consentry, store: SqlStore, plan: SeedPlan) -> Result<Seeded, SeedError> {
     let started = std::time::Instant::now();
     let cert = demo_certificate()?;
     let now = svc.clock().now();
@@ -121,7 +125,6 @@ pub async fn seed(
         )
         .await?;
     }
-    let blob = Arc::new(blob);
     let granted: Vec<GrantedPermission> = APPLICATION_PERMISSIONS
         .iter()
         .map(|p| GrantedPermission {
@@ -129,77 +132,123 @@ pub async fn seed(
             kind: consentry_domain::catalog::PermissionType::Role,
         })
         .collect();
+    let tenant_ids = (0..tenants)
+        .map(|t| TenantId::parse(&tenant_id(t).to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SeedError::Id(e.to_string()))?;
+    let app_ids = (0..tenants)
+        .map(|t| AppId::parse(&custom_app_id(t).to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SeedError::Id(e.to_string()))?;
+    let template = AppProfile {
+        id: ProfileId::new_random(),
+        org_id: orgs[0],
+        tenant_id: tenant_ids[0],
+        cloud: consentry_domain::CloudKey::global(),
+        app_type: "custom-azure-app".into(),
+        service: "cloud-backup-m365".into(),
+        application_id: Some(app_ids[0]),
+        consent_method: Some(ConsentMethod::Admin),
+        consent_user: None,
+        granted_permissions: granted,
+        certificate: Some(certificate),
+        functions: Vec::new(),
+        scan_targets: Vec::new(),
+        original_sign_in_ip: None,
+        status: ProfileStatus::Valid,
+        reason: None,
+        last_checked_at: None,
+        consented_catalog_version: Some(version),
+        refresh_token_redeemed_at: None,
+        authorized_at: Some(now),
+        created_at: now,
+        updated_at: now,
+    };
+    // Batches of BATCH profiles, `parallel` batches in flight, each one transaction of multi-row
+    // INSERTs (`SqlStore::insert_profiles`); every secret is sealed for its own profile by the store.
+    let blob = Arc::new(SecretSlice::from(blob));
+    let template = Arc::new(template);
+    let (tenant_ids, app_ids, orgs) = (Arc::new(tenant_ids), Arc::new(app_ids), Arc::new(orgs));
     let mut tasks = JoinSet::new();
-    let parallel = plan.parallel.max(1);
+    // SQLite has one writer at a time: batches in flight would only wait on its lock (and time out).
+    let parallel = match store.dialect() {
+        consentry_store::Dialect::Sqlite => 1,
+        consentry_store::Dialect::Postgres => plan.parallel.max(1),
+    };
     let mut invalid = 0;
-    for n in 0..plan.profiles {
-        let t = n % tenants;
-        let bad = plan.invalid_every > 0 && n % plan.invalid_every == 0;
-        invalid += usize::from(bad);
-        let profile = AppProfile {
-            id: ProfileId::new_random(),
-            org_id: orgs[t / per_org],
-            tenant_id: TenantId::parse(&tenant_id(t).to_string())
-                .map_err(|e| SeedError::Id(e.to_string()))?,
-            cloud: consentry_domain::CloudKey::global(),
-            app_type: "custom-azure-app".into(),
-            service: "cloud-backup-m365".into(),
-            application_id: Some(
-                AppId::parse(&custom_app_id(t).to_string())
-                    .map_err(|e| SeedError::Id(e.to_string()))?,
-            ),
-            consent_method: Some(ConsentMethod::Admin),
-            consent_user: None,
-            granted_permissions: granted.clone(),
-            certificate: Some(certificate.clone()),
-            functions: Vec::new(),
-            scan_targets: Vec::new(),
-            original_sign_in_ip: None,
-            status: if bad {
-                ProfileStatus::Invalid
-            } else {
-                ProfileStatus::Valid
-            },
-            reason: bad.then_some(StatusReason::ConsentRevoked),
-            last_checked_at: None,
-            consented_catalog_version: Some(version),
-            refresh_token_redeemed_at: None,
-            authorized_at: Some(now),
-            created_at: now,
-            updated_at: now,
-        };
-        let store = store.clone();
-        let blob = blob.clone();
+    let mut written = 0;
+    let mut next_report = REPORT_EVERY;
+    for first in (0..plan.profiles).step_by(BATCH) {
+        let last = (first + BATCH).min(plan.profiles);
+        invalid += (first..last)
+            .filter(|n| plan.invalid_every > 0 && n % plan.invalid_every == 0)
+            .count();
+        let (store, blob, template) = (store.clone(), blob.clone(), template.clone());
+        let (tenant_ids, app_ids, orgs) = (tenant_ids.clone(), app_ids.clone(), orgs.clone());
         tasks.spawn(async move {
-            let event = NewHistoryEvent {
-                evidence: None,
-                profile_id: profile.id,
-                at: now,
-                actor: Actor::Operator("bench".into()),
-                kind: EventKind::Created,
-                from_status: None,
-                to_status: Some(profile.status),
-                reason: profile.reason.clone(),
-                detail: Some("seeded by consentry-bench".into()),
-            };
-            store.insert_profile(&profile, event).await?;
-            store
-                .put_secret(
-                    profile.id,
-                    SecretKind::ClientCertificate,
-                    &SecretSlice::from(blob.as_ref().clone()),
-                )
-                .await
+            let profiles: Vec<AppProfile> = (first..last)
+                .map(|n| {
+                    let t = n % tenants;
+                    let bad = plan.invalid_every > 0 && n % plan.invalid_every == 0;
+                    AppProfile {
+                        id: ProfileId::new_random(),
+                        org_id: orgs[t / per_org],
+                        tenant_id: tenant_ids[t],
+                        application_id: Some(app_ids[t]),
+                        status: if bad {
+                            ProfileStatus::Invalid
+                        } else {
+                            ProfileStatus::Valid
+                        },
+                        reason: bad.then_some(StatusReason::ConsentRevoked),
+                        ..(*template).clone()
+                    }
+                })
+                .collect();
+            let events: Vec<NewHistoryEvent> = profiles
+                .iter()
+                .map(|p| NewHistoryEvent {
+                    evidence: None,
+                    profile_id: p.id,
+                    at: now,
+                    actor: Actor::Operator("bench".into()),
+                    kind: EventKind::Created,
+                    from_status: None,
+                    to_status: Some(p.status),
+                    reason: p.reason.clone(),
+                    detail: Some("seeded by consentry-bench".into()),
+                })
+                .collect();
+            let secrets = [(SecretKind::ClientCertificate, blob.as_ref())];
+            let rows: Vec<NewProfileRows<'_>> = profiles
+                .iter()
+                .zip(&events)
+                .map(|(profile, event)| NewProfileRows {
+                    profile,
+                    event,
+                    secrets: &secrets,
+                })
+                .collect();
+            store.insert_profiles(&rows).await?;
+            Ok::<usize, SeedError>(rows.len())
         });
         while tasks.len() >= parallel {
             if let Some(done) = tasks.join_next().await {
-                done.map_err(|e| SeedError::Id(e.to_string()))??;
+                written += done.map_err(|e| SeedError::Id(e.to_string()))??;
+            }
+            if written >= next_report {
+                eprintln!(
+                    "seeded {written} profiles in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+                next_report += REPORT_EVERY;
             }
         }
     }
     while let Some(done) = tasks.join_next().await {
-        done.map_err(|e| SeedError::Id(e.to_string()))??;
+        written += done.map_err(|e| SeedError::Id(e.to_string()))??;
     }
+    debug_assert_eq!(written, plan.profiles);
     Ok(Seeded {
         profiles: plan.profiles,
         invalid,

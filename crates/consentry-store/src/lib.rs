@@ -58,4 +58,4 @@ pub mod story;
 pub use sealer::{
     KeyFileRotation, Sealer, SealerError, key_file_id, old_key_path, rotate_key_files,
 };
-pub use sql::{Dialect, KeyCensus, Resealer, SchemaVersion, SealSample, SqlStore};
+pub use sql::{Dialect, KeyCensus, NewProfileRows, Resealer, SchemaVersion, SealSample, SqlStore};

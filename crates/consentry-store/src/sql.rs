@@ -45,6 +45,7 @@ mod vendor_alerts;
 mod webhooks;
 
 pub use open::{Dialect, SchemaVersion};
+pub use profiles::NewProfileRows;
 use query::{Arg, Built};
 pub use rotation::{KeyCensus, Resealer, SealSample};
 

@@ -194,8 +194,14 @@ async fn sqlite_to_postgres_and_back_ends_equal_and_serves_tokens() {
     story::invitations(&store).await;
     // Vendor credential alerts, raised once each.
     story::vendor_alerts(&store).await;
+    // Both profiles are due from their creation (`working` was created just after `now`).
     let leased = store
-        .lease_due_checks("copy-test", now, 10, time::Duration::minutes(10))
+        .lease_due_checks(
+            "copy-test",
+            OffsetDateTime::now_utc(),
+            10,
+            time::Duration::minutes(10),
+        )
         .await
         .unwrap();
     assert_eq!(leased.len(), 2);

@@ -97,7 +97,8 @@ pub trait Store:
     /// Deletes a tenant (the caller made sure it has no profiles). Returns whether it existed.
     async fn delete_tenant(&self, id: TenantId) -> Result<bool, StoreError>;
 
-    /// Adds a profile and its first history event, atomically.
+    /// Adds a profile, its first history event and its row in the monitor's schedule (due from
+    /// `created_at`), atomically.
     async fn insert_profile(
         &self,
         profile: &AppProfile,

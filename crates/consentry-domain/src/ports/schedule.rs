@@ -19,11 +19,12 @@ pub struct LeasedCheck {
 /// processes never check the same profile at once. Part of [`Store`](super::Store).
 #[async_trait]
 pub trait ScheduleStore: Send + Sync {
-    /// Schedules every profile that has no schedule yet for `now`, makes due at once every pending
-    /// profile whose re-authorization nobody will finish (no pending record, or one that
-    /// [`is_dead`](crate::model::PendingAuthorization::is_dead) at `now`), then leases up to `limit` profiles
-    /// whose check is due at `now` and whose lease (if any) has run out, to `worker` until
-    /// `now + lease_for`, atomically: of two concurrent callers, each profile goes to at most one.
+    /// Makes due at once every pending profile whose re-authorization nobody will finish (no pending
+    /// record, or one that [`is_dead`](crate::model::PendingAuthorization::is_dead) at `now`), then
+    /// leases up to `limit` profiles whose check is due at `now` and whose lease (if any) has run out,
+    /// to `worker` until `now + lease_for`, atomically: of two concurrent callers, each profile goes
+    /// to at most one. A profile is scheduled from its creation, due at once: the store creates its
+    /// schedule with it (in [`Store::insert_profile`](super::Store::insert_profile)'s write).
     async fn lease_due_checks(
         &self,
         worker: &str,

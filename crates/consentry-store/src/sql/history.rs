@@ -45,34 +45,51 @@ fn history_from_row(row: &AnyRow) -> Result<HistoryEvent, StoreError> {
     })
 }
 
+/// The columns of `profile_history` an event writes, in [`bind_history`]'s order.
+pub(super) const HISTORY_COLUMNS: &str =
+    "profile_id, at, actor, kind, from_status, to_status, reason, reason_code, detail, evidence";
+
+/// Binds an event's values in [`HISTORY_COLUMNS`] order.
+pub(super) fn bind_history<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    event: &NewHistoryEvent,
+) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, StoreError> {
+    Ok(q.bind(event.profile_id.to_string())
+        .bind(time_to_db(event.at)?)
+        .bind(json_to_db("actor", &event.actor)?)
+        .bind(event.kind.as_str())
+        .bind(event.from_status.map(|s| s.as_str()))
+        .bind(event.to_status.map(|s| s.as_str()))
+        .bind(
+            event
+                .reason
+                .as_ref()
+                .map(|r| json_to_db("status reason", r))
+                .transpose()?,
+        )
+        .bind(event.reason.as_ref().map(|r| r.code()))
+        .bind(event.detail.clone())
+        .bind(
+            event
+                .evidence
+                .as_ref()
+                .map(|e| json_to_db("evidence", e))
+                .transpose()?,
+        ))
+}
+
 /// Appends a history event inside `tx`.
 pub(super) async fn append_history(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     event: &NewHistoryEvent,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO profile_history (profile_id, at, actor, kind, from_status, to_status, reason, reason_code, detail, evidence) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(event.profile_id.to_string())
-    .bind(time_to_db(event.at)?)
-    .bind(json_to_db("actor", &event.actor)?)
-    .bind(event.kind.as_str())
-    .bind(event.from_status.map(|s| s.as_str()))
-    .bind(event.to_status.map(|s| s.as_str()))
-    .bind(event.reason.as_ref().map(|r| json_to_db("status reason", r)).transpose()?)
-    .bind(event.reason.as_ref().map(|r| r.code()))
-    .bind(event.detail.clone())
-    .bind(
-        event
-            .evidence
-            .as_ref()
-            .map(|e| json_to_db("evidence", e))
-            .transpose()?,
-    )
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| db_err("appending a history event", e))?;
+    let sql = format!(
+        "INSERT INTO profile_history ({HISTORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    );
+    bind_history(sqlx::query(sqlx::AssertSqlSafe(sql)), event)?
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| db_err("appending a history event", e))?;
     Ok(())
 }
 

@@ -1,8 +1,12 @@
-//! The monitor's schedule and leases on [`SqlStore`] (migration 0003).
+//! The monitor's schedule and leases on [`SqlStore`] (migrations 0003 and 0022).
 //!
-//! Leasing is one `UPDATE … RETURNING`; the only dialect difference, `FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL (so concurrent monitors pass over each other's rows instead of waiting), is chosen in
-//! [`lease_sql`]. SQLite serializes writers, so its plain form is already atomic.
+//! Every profile has its row from its creation (inserted with the profile; migration 0022 backfilled
+//! older ones), so a lease never looks for unscheduled profiles. Leasing is one `UPDATE … RETURNING`
+//! whose inner `SELECT` reads the due rows in the order of the index `check_schedule_due_order`
+//! (`next_check_at, profile_id`) and stops at the limit, however many rows are due. The dialects
+//! differ in [`lease_sql`]: on PostgreSQL the inner `SELECT` takes `FOR UPDATE SKIP LOCKED` (so
+//! concurrent monitors pass over each other's rows instead of waiting) and hands the rows over by
+//! `ctid`; SQLite serializes writers, so its plain form is already atomic.
 
 use async_trait::async_trait;
 use consentry_domain::{
@@ -13,21 +17,32 @@ use time::OffsetDateTime;
 use super::{Dialect, SqlStore, db_err, get};
 use crate::codec::{opt_time_from_db, parse_from_db, time_from_db, time_to_db};
 
-/// The lease statement for a dialect. The outer `WHERE` repeats the due-and-free condition so that a
-/// row another transaction leased meanwhile is never taken twice.
-fn lease_sql(dialect: Dialect) -> String {
-    let lock = match dialect {
-        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-        Dialect::Sqlite => "",
-    };
-    format!(
-        "UPDATE check_schedule SET lease_owner = $1, lease_until = $2 \
-         WHERE next_check_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
-         AND profile_id IN (SELECT profile_id FROM check_schedule \
+/// The lease statement for a dialect. The inner `SELECT` reads due rows in index order and stops at
+/// the limit; the outer `WHERE` repeats the due-and-free condition so that a row another transaction
+/// leased meanwhile is never taken twice. On PostgreSQL the inner `SELECT` locks its rows (`FOR UPDATE
+/// SKIP LOCKED`) and hands their `ctid`s to the `UPDATE` (a locked row keeps its `ctid`; should a row
+/// have moved anyway, the join finds nothing and the row is simply not leased), which saves a
+/// primary-key lookup per row; SQLite finds them by primary key.
+fn lease_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => {
+            "UPDATE check_schedule AS s SET lease_owner = $1, lease_until = $2 \
+             FROM (SELECT ctid FROM check_schedule \
+                 WHERE next_check_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
+                 ORDER BY next_check_at, profile_id LIMIT $4 FOR UPDATE SKIP LOCKED) AS due \
+             WHERE s.ctid = due.ctid \
+             AND s.next_check_at <= $3 AND (s.lease_until IS NULL OR s.lease_until <= $3) \
+             RETURNING s.profile_id, s.tenant_id"
+        }
+        Dialect::Sqlite => {
+            "UPDATE check_schedule SET lease_owner = $1, lease_until = $2 \
              WHERE next_check_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
-             ORDER BY next_check_at, profile_id LIMIT $4{lock}) \
-         RETURNING profile_id, tenant_id"
-    )
+             AND profile_id IN (SELECT profile_id FROM check_schedule \
+                 WHERE next_check_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
+                 ORDER BY next_check_at, profile_id LIMIT $4) \
+             RETURNING profile_id, tenant_id"
+        }
+    }
 }
 
 #[async_trait]
@@ -40,24 +55,18 @@ impl ScheduleStore for SqlStore {
         lease_for: time::Duration,
     ) -> Result<Vec<LeasedCheck>, StoreError> {
         let now_db = time_to_db(now)?;
-        // New profiles join the schedule, due at once.
-        sqlx::query(
-            "INSERT INTO check_schedule (profile_id, tenant_id, next_check_at) \
-             SELECT id, tenant_id, $1 FROM profiles \
-             WHERE id NOT IN (SELECT profile_id FROM check_schedule) \
-             ON CONFLICT (profile_id) DO NOTHING",
-        )
-        .bind(now_db)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_err("scheduling new profiles", e))?;
+        // New profiles need no scheduling here: their row is created with them (`insert_profile`), due
+        // from their creation.
         // A pending profile whose re-authorization nobody will finish is due at once: no pending
         // record (left by a build that deleted it on take), one that expired untaken, or one whose
         // taker missed its deadline (killed, or its request timed out). Its check puts the profile
-        // back to the status its credentials have (consentry-domain's check.rs).
+        // back to the status its credentials have (consentry-domain's check.rs). The rows are found
+        // from the pending profiles (few; `profiles_by_status`) by primary key: `next_check_at + 0`
+        // keeps the planner off the due index, which would walk every row not yet due (after a
+        // sweep, nearly all of them) whenever its estimate of those rows is stale.
         sqlx::query(
             "UPDATE check_schedule SET next_check_at = $1 \
-             WHERE next_check_at > $1 AND profile_id IN ( \
+             WHERE next_check_at + 0 > $1 AND profile_id IN ( \
                  SELECT p.id FROM profiles p \
                  LEFT JOIN pending_authorizations a ON a.profile_id = p.id \
                  WHERE p.status = 'pending' AND (a.state_hash IS NULL \
@@ -68,7 +77,7 @@ impl ScheduleStore for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(|e| db_err("scheduling abandoned re-authorizations", e))?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(lease_sql(self.dialect)))
+        let rows = sqlx::query(lease_sql(self.dialect))
             .bind(worker.to_string())
             .bind(time_to_db(now + lease_for)?)
             .bind(now_db)
@@ -152,5 +161,45 @@ impl ScheduleStore for SqlStore {
                 .unwrap_or(u32::MAX),
             last_error: get(&row, "last_error")?,
         }))
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use sqlx::Row as _;
+
+    use super::*;
+    use crate::sealer::Sealer;
+
+    /// SQLite reads the due rows through `check_schedule_due_order` in its order and stops at the
+    /// limit: no temporary B-tree sorting every due row. (PostgreSQL's plan at a million rows is
+    /// checked by `bench/scale.sh`'s lease figure, see docs/PERFORMANCE.md.)
+    #[tokio::test]
+    async fn the_lease_reads_due_rows_in_index_order_without_sorting() {
+        let store = SqlStore::open("sqlite::memory:", Sealer::from_key_bytes(&[9; 32]))
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {}",
+            lease_sql(Dialect::Sqlite)
+        )))
+        .bind("w")
+        .bind(2_i64)
+        .bind(1_i64)
+        .bind(250_i64)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>("detail").unwrap())
+        .collect();
+        let text = plan.join(" | ");
+        assert!(
+            text.contains("USING INDEX check_schedule_due_order"),
+            "{text}"
+        );
+        assert!(!text.contains("TEMP B-TREE"), "must not sort: {text}");
+        // The rows chosen are updated through the primary key, not by scanning the due rows again.
+        assert!(text.contains("(profile_id=?)"), "{text}");
     }
 }

@@ -1,4 +1,4 @@
-//! Chapters on profiles' secrets and on deleting.
+//! Chapters on profiles' secrets and on deleting (a profile's schedule row comes and goes with it).
 
 use super::*;
 
@@ -133,6 +133,18 @@ pub async fn deletion(store: &dyn Store) {
     );
     assert!(store.get_tenant(tenant.id).await.unwrap().is_some());
 
+    // Each profile is in the monitor's schedule from its creation, due at once, leased by nobody.
+    for x in [&p, &keep] {
+        let s = store
+            .check_schedule(x.id)
+            .await
+            .unwrap()
+            .expect("a new profile is scheduled with its insert");
+        assert_eq!(s.next_check_at, x.created_at, "due from its creation");
+        assert_eq!((s.lease_owner, s.lease_until), (None, None));
+        assert_eq!((s.transient_failures, s.last_error), (0, None));
+    }
+
     assert!(store.delete_profile(p.id).await.unwrap());
     assert!(!store.delete_profile(p.id).await.unwrap());
     assert_eq!(store.get_profile(p.id).await.unwrap(), None);
@@ -144,8 +156,14 @@ pub async fn deletion(store: &dyn Store) {
             .unwrap()
             .is_none()
     );
+    assert_eq!(
+        store.check_schedule(p.id).await.unwrap(),
+        None,
+        "the schedule row goes with its profile"
+    );
     // The other profile keeps everything.
     expect_profile(store, &keep).await;
+    assert!(store.check_schedule(keep.id).await.unwrap().is_some());
     assert_eq!(store.list_history(keep.id, 10).await.unwrap().len(), 1);
     assert!(
         store

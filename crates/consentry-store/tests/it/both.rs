@@ -1,13 +1,16 @@
 //! Tests that hold on both dialects alike, each run once on SQLite and once on PostgreSQL (as
 //! `<test>::on_sqlite` and `<test>::on_postgres`): a failing history write rolling its profile write
-//! back (and history rows not rewritable), pending re-authorizations taken once across replicas,
+//! back (and history rows not rewritable), bulk inserts writing what one-by-one inserts write, pending re-authorizations taken once across replicas,
 //! the schema removing a pending record with its profile, and upgrades of databases as older builds left
-//! them (schema 1; the Power Platform scan choices at schema 9). PostgreSQL needs
+//! them (schema 1; the Power Platform scan choices at schema 9; the schedule rows of never-leased profiles at
+//! schema 22). PostgreSQL needs
 //! `CONSENTRY_TEST_POSTGRES_URL`; without it that half is skipped with a note, except in CI.
 
 use std::sync::Arc;
 
-use consentry_domain::{AppProfile, ProfileId, ProfileStatus, Store, StoreError};
+use consentry_domain::{
+    AppProfile, ProfileId, ProfileStatus, ScheduleStore as _, Store, StoreError,
+};
 use consentry_store::story::{self, created_event, minimal_profile, new_org, new_tenant};
 use consentry_store::{Dialect, Sealer, SqlStore};
 use sqlx::{AnyConnection, Connection as _};
@@ -45,6 +48,8 @@ on_both_dialects!(
     the_schema_removes_a_pending_record_with_its_profile,
     a_database_at_schema_1_upgrades_and_keeps_its_data,
     power_platform_scan_functions_become_scan_targets_at_schema_9,
+    unscheduled_profiles_join_the_schedule_once_at_schema_22,
+    profiles_inserted_in_bulk_are_the_rows_of_one_by_one_inserts,
 );
 
 async fn open(url: &str) -> SqlStore {
@@ -211,6 +216,11 @@ async fn a_failing_history_write_rolls_the_profile_write_back(url: &str, dialect
         store.get_profile(q.id).await.unwrap(),
         None,
         "the profile insert was rolled back"
+    );
+    assert_eq!(
+        store.check_schedule(q.id).await.unwrap(),
+        None,
+        "its schedule row with it"
     );
 
     let changed = AppProfile {
@@ -450,5 +460,132 @@ async fn power_platform_scan_functions_become_scan_targets_at_schema_9(
         assert_eq!(&targets, want_targets);
     }
     c.close().await.unwrap();
+    store.close().await;
+}
+
+/// Migration 0022: up to schema 21 the monitor's lease scheduled the profiles it had not seen yet; now the
+/// row is written with the profile, so the migration schedules, once, every profile without a row (due
+/// since its creation) and leaves the rows there are as they were.
+async fn unscheduled_profiles_join_the_schedule_once_at_schema_22(url: &str, dialect: Dialect) {
+    let mut c = migrated_before(url, dialect, "0022").await;
+    let owners = old_org_and_tenant(&mut c).await;
+    let never_leased = old_profile(&mut c, &owners, "m365-all", "[]").await;
+    let leased = old_profile(&mut c, &owners, "m365-all", "[]").await;
+    let t = owners.2;
+    let until = t + 3_600_000_000_000;
+    sqlx::query(
+        "INSERT INTO check_schedule (profile_id, tenant_id, next_check_at, lease_owner, lease_until, \
+         transient_failures, last_error) VALUES ($1, $2, $3, 'monitor-old', $4, 2, 'Microsoft answered 503')",
+    )
+    .bind(&leased)
+    .bind(&owners.1)
+    .bind(t)
+    .bind(until)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+
+    let store = open(url).await;
+    let at = |ns: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap();
+    let never_leased = ProfileId::parse(&never_leased).unwrap();
+    let leased = ProfileId::parse(&leased).unwrap();
+    let s = store.check_schedule(never_leased).await.unwrap().unwrap();
+    assert_eq!(s.next_check_at, at(t), "due since its creation");
+    assert_eq!((s.lease_owner, s.transient_failures), (None, 0));
+    let s = store.check_schedule(leased).await.unwrap().unwrap();
+    assert_eq!(
+        s.lease_owner.as_deref(),
+        Some("monitor-old"),
+        "kept as it was"
+    );
+    assert_eq!(s.lease_until, Some(at(until)));
+    assert_eq!(s.transient_failures, 2);
+    // Only the newly scheduled profile is free to lease now.
+    let got = store
+        .lease_due_checks("w", at(t + 1), 10, time::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|l| l.profile_id).collect::<Vec<_>>(),
+        vec![never_leased]
+    );
+    store.close().await;
+}
+
+/// `SqlStore::insert_profiles` (the benchmark's seed) writes what `insert_profile` and `put_secret` write:
+/// the profile, its schedule row, its history event, its secrets sealed for their own row; across the
+/// 500-row statements; all or nothing.
+async fn profiles_inserted_in_bulk_are_the_rows_of_one_by_one_inserts(url: &str, _: Dialect) {
+    use consentry_domain::SecretKind;
+    use consentry_store::NewProfileRows;
+    use secrecy::{ExposeSecret as _, SecretSlice};
+    let store = open(url).await;
+    let org = new_org(&store, "bulk").await;
+    let tenant = new_tenant(&store, &org, "bulk").await;
+    let t0 = OffsetDateTime::now_utc();
+    let profiles: Vec<AppProfile> = (0..1203)
+        .map(|i| {
+            if i % 2 == 0 {
+                story::full_profile(&tenant, t0 + time::Duration::nanoseconds(i))
+            } else {
+                minimal_profile(&tenant, t0 + time::Duration::nanoseconds(i))
+            }
+        })
+        .collect();
+    let events: Vec<_> = profiles.iter().map(created_event).collect();
+    let certificate = SecretSlice::from(b"certificate blob".to_vec());
+    let refresh = SecretSlice::from(b"refresh token".to_vec());
+    let both = [
+        (SecretKind::ClientCertificate, &certificate),
+        (SecretKind::RefreshToken, &refresh),
+    ];
+    let rows: Vec<NewProfileRows<'_>> = profiles
+        .iter()
+        .zip(&events)
+        .enumerate()
+        .map(|(i, (profile, event))| NewProfileRows {
+            profile,
+            event,
+            secrets: if i % 3 == 0 { &both[..1] } else { &both[..] },
+        })
+        .collect();
+    store.insert_profiles(&rows).await.unwrap();
+    for (i, p) in profiles.iter().enumerate() {
+        assert_eq!(store.get_profile(p.id).await.unwrap().as_ref(), Some(p));
+        let history = store.list_history(p.id, 10).await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].kind, events[i].kind);
+        let s = store.check_schedule(p.id).await.unwrap().unwrap();
+        assert_eq!((s.next_check_at, s.lease_owner), (p.created_at, None));
+        let cert = store
+            .get_secret(p.id, SecretKind::ClientCertificate)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cert.expose_secret(), b"certificate blob");
+        let rt = store
+            .get_secret(p.id, SecretKind::RefreshToken)
+            .await
+            .unwrap();
+        assert_eq!(rt.is_some(), i % 3 != 0);
+    }
+    // A batch holding one existing profile writes nothing.
+    let fresh = minimal_profile(&tenant, t0);
+    let fresh_event = created_event(&fresh);
+    let again = [
+        NewProfileRows {
+            profile: &fresh,
+            event: &fresh_event,
+            secrets: &both[..],
+        },
+        rows[7],
+    ];
+    assert!(matches!(
+        store.insert_profiles(&again).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_profile(fresh.id).await.unwrap(), None);
+    assert_eq!(store.check_schedule(fresh.id).await.unwrap(), None);
     store.close().await;
 }

@@ -146,7 +146,17 @@ async fn transient_failures_are_counted_and_cleared() {
     let id = *ids.iter().next().unwrap();
     let now = OffsetDateTime::now_utc();
     let lease = Duration::minutes(5);
-    assert!(store.check_schedule(id).await.unwrap().is_none());
+    let created = consentry_domain::Store::get_profile(&store, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .created_at;
+    let s = store.check_schedule(id).await.unwrap().unwrap();
+    assert_eq!(
+        (s.next_check_at, s.transient_failures),
+        (created, 0),
+        "scheduled with its creation, due at once"
+    );
     for n in 1..=2u32 {
         let t = now + Duration::hours(i64::from(n));
         let got = store.lease_due_checks("m", t, 10, lease).await.unwrap();
