@@ -191,6 +191,13 @@ pub enum ControlOp {
         /// Rules.
         faults: Vec<FaultRule>,
     },
+    /// Replace the throttling limits (`{"op": "set_throttling", "throttling": {"enabled": true, …}}`;
+    /// absent fields take their defaults). Every bucket starts full again and the counts of
+    /// `GET /_sim/throttling` start from zero.
+    SetThrottling {
+        /// The limits.
+        throttling: crate::throttle::ThrottleSettings,
+    },
     /// Put a defect into every ID token issued from now on (`null` stops it).
     SetIdTokenFault {
         /// The defect, or none.
@@ -431,6 +438,21 @@ impl SimControl {
     /// See [`ControlOp::SetFaults`].
     pub fn set_faults(&self, faults: Vec<FaultRule>) -> Result<(), ControlError> {
         self.apply(ControlOp::SetFaults { faults }).map(drop)
+    }
+
+    /// See [`ControlOp::SetThrottling`].
+    pub fn set_throttling(
+        &self,
+        throttling: crate::throttle::ThrottleSettings,
+    ) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetThrottling { throttling })
+            .map(drop)
+    }
+
+    /// The throttling counts since the limits were last set: requests, their cost and the 429s
+    /// the limits answered, per service (`token`, `graph`), client and tenant.
+    pub fn throttle_counts(&self) -> Vec<crate::throttle::ThrottleCount> {
+        self.ctx.lock().throttle.counts()
     }
 
     /// Token requests received since start (whatever their outcome), by tenant, client and grant
@@ -737,6 +759,11 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
             }
             st.faults = faults;
         }
+        ControlOp::SetThrottling { throttling } => {
+            throttling.validate().map_err(ControlError::Invalid)?;
+            st.settings.throttling = throttling;
+            st.throttle.reset();
+        }
         ControlOp::SetIdTokenFault { fault } => {
             st.id_token_fault = fault;
         }
@@ -780,6 +807,30 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 /// `GET /_sim/state`
 pub(crate) async fn http_state(State(ctx): State<Ctx>) -> Response {
     axum::Json(state_json(&ctx.lock())).into_response()
+}
+
+/// `GET /_sim/throttling`: the limits, every key's counts and their totals.
+pub(crate) async fn http_throttling(State(ctx): State<Ctx>) -> Response {
+    let st = ctx.lock();
+    let keys = st.throttle.counts();
+    let mut totals = json!({});
+    for service in ["token", "graph"] {
+        let of = keys.iter().filter(|k| k.service == service);
+        let (requests, units, throttled) = of.fold((0u64, 0u64, 0u64), |(r, u, t), k| {
+            (
+                r + k.counts.requests,
+                u + k.counts.units,
+                t + k.counts.throttled,
+            )
+        });
+        totals[service] = json!({"requests": requests, "units": units, "throttled": throttled});
+    }
+    axum::Json(json!({
+        "settings": st.settings.throttling,
+        "totals": totals,
+        "keys": keys,
+    }))
+    .into_response()
 }
 
 /// `GET /_sim/clock`
