@@ -332,7 +332,11 @@ pub(crate) fn answer(
 /// `x-ms-throttle-limit-percentage` once the (app, tenant) bucket is over 80 % used), or the 429
 /// answer (`TooManyRequests`, `Retry-After`, `x-ms-throttle-scope`). A `$batch` answers each inner
 /// request through here, so a throttled inner request gets its own 429 inside the batch.
-fn throttled(st: &mut SimState, caller: &Caller, call: &GraphCall<'_>) -> Result<HeaderMap, GraphAnswer> {
+fn throttled(
+    st: &mut SimState,
+    caller: &Caller,
+    call: &GraphCall<'_>,
+) -> Result<HeaderMap, GraphAnswer> {
     let settings = st.settings.throttling;
     let mut headers = HeaderMap::new();
     if !settings.enabled {

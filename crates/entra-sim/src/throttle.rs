@@ -111,7 +111,10 @@ struct Bucket {
 
 impl Bucket {
     fn full(limit: f64, now: Instant) -> Self {
-        Self { tokens: limit, at: now }
+        Self {
+            tokens: limit,
+            at: now,
+        }
     }
 
     fn refill(&mut self, limit: f64, window: f64, now: Instant) {
@@ -312,12 +315,14 @@ impl Limiter {
         let mut out: Vec<ThrottleCount> = self
             .counts
             .iter()
-            .map(|(&(service, client_id, tenant_id), &counts)| ThrottleCount {
-                service,
-                client_id,
-                tenant_id,
-                counts,
-            })
+            .map(
+                |(&(service, client_id, tenant_id), &counts)| ThrottleCount {
+                    service,
+                    client_id,
+                    tenant_id,
+                    counts,
+                },
+            )
             .collect();
         out.sort_by_key(|c| (c.service, c.client_id, c.tenant_id));
         out
@@ -350,7 +355,12 @@ pub(crate) fn graph_units(method: &str, path: &str, query: &str) -> u64 {
         _ => ("", false),
     };
     let base: i64 = match (seg(0), segments.len()) {
-        _ if is_user && matches!(user_rel, "licensedetails" | "memberof" | "transitivememberof") => {
+        _ if is_user
+            && matches!(
+                user_rel,
+                "licensedetails" | "memberof" | "transitivememberof"
+            ) =>
+        {
             2
         }
         ("applications", _) => 2,
@@ -388,13 +398,32 @@ mod tests {
 
     #[test]
     fn resource_units_follow_the_documented_costs() {
-        assert_eq!(graph_units("GET", "servicePrincipals", "$filter=appId eq 'x'"), 1);
-        assert_eq!(graph_units("GET", "servicePrincipals/abc/appRoleAssignments", ""), 2);
-        assert_eq!(graph_units("GET", "oauth2PermissionGrants", "$filter=clientId eq 'x'"), 2);
+        assert_eq!(
+            graph_units("GET", "servicePrincipals", "$filter=appId eq 'x'"),
+            1
+        );
+        assert_eq!(
+            graph_units("GET", "servicePrincipals/abc/appRoleAssignments", ""),
+            2
+        );
+        assert_eq!(
+            graph_units("GET", "oauth2PermissionGrants", "$filter=clientId eq 'x'"),
+            2
+        );
         assert_eq!(graph_units("GET", "me/memberOf", ""), 2);
         assert_eq!(graph_units("GET", "users/u1/licenseDetails", ""), 2);
-        assert_eq!(graph_units("GET", "applications(appId='x')", "$select=id,keyCredentials"), 1);
-        assert_eq!(graph_units("GET", "groups/g/transitiveMembers", "$top=5"), 4);
+        assert_eq!(
+            graph_units(
+                "GET",
+                "applications(appId='x')",
+                "$select=id,keyCredentials"
+            ),
+            1
+        );
+        assert_eq!(
+            graph_units("GET", "groups/g/transitiveMembers", "$top=5"),
+            4
+        );
         assert_eq!(graph_units("GET", "organization", "$select=id"), 1);
         assert_eq!(graph_units("GET", "users", "$expand=manager"), 3);
         assert_eq!(graph_units("PATCH", "applications/x", ""), 1);
@@ -421,7 +450,14 @@ mod tests {
         // Another tenant of the same app has its own bucket.
         assert_eq!(l.token(&s, app, Uuid::from_u128(3), t0), None);
         let c = l.counts();
-        assert_eq!(c[0].counts, Counts { requests: 5, units: 5, throttled: 1 });
+        assert_eq!(
+            c[0].counts,
+            Counts {
+                requests: 5,
+                units: 5,
+                throttled: 1
+            }
+        );
     }
 
     #[test]
@@ -439,10 +475,15 @@ mod tests {
         let mut l = Limiter::default();
         let t0 = Instant::now();
         for _ in 0..5 {
-            assert!(matches!(l.graph(&s, app, a, 0, 2, false, t0), GraphDecision::Allowed { .. }));
+            assert!(matches!(
+                l.graph(&s, app, a, 0, 2, false, t0),
+                GraphDecision::Allowed { .. }
+            ));
         }
         match l.graph(&s, app, a, 0, 2, false, t0) {
-            GraphDecision::Throttled { retry_after, scope, .. } => {
+            GraphDecision::Throttled {
+                retry_after, scope, ..
+            } => {
                 assert_eq!(scope, "Tenant_Application");
                 // −2 after counting the refused request; 2 units fit again after 4 units: 4 s.
                 assert_eq!(retry_after, 4);
