@@ -809,26 +809,60 @@ pub(crate) async fn http_state(State(ctx): State<Ctx>) -> Response {
     axum::Json(state_json(&ctx.lock())).into_response()
 }
 
-/// `GET /_sim/throttling`: the limits, every key's counts and their totals.
+/// `GET /_sim/throttling`: the limits, every key's counts with the limit that applies to it (`limit`
+/// units per `window_secs`), the Graph counts per app (under the per-app limit) and the totals.
 pub(crate) async fn http_throttling(State(ctx): State<Ctx>) -> Response {
     let st = ctx.lock();
-    let keys = st.throttle.counts();
+    let settings = st.settings.throttling;
+    let counts = st.throttle.counts();
+    let add = |sum: &mut crate::throttle::Counts, c: &crate::throttle::Counts| {
+        sum.requests += c.requests;
+        sum.units += c.units;
+        sum.throttled += c.throttled;
+        sum.throttled_units += c.throttled_units;
+    };
     let mut totals = json!({});
     for service in ["token", "graph"] {
-        let of = keys.iter().filter(|k| k.service == service);
-        let (requests, units, throttled) = of.fold((0u64, 0u64, 0u64), |(r, u, t), k| {
-            (
-                r + k.counts.requests,
-                u + k.counts.units,
-                t + k.counts.throttled,
-            )
-        });
-        totals[service] = json!({"requests": requests, "units": units, "throttled": throttled});
+        let mut sum = crate::throttle::Counts::default();
+        for k in counts.iter().filter(|k| k.service == service) {
+            add(&mut sum, &k.counts);
+        }
+        totals[service] = json!(sum);
     }
+    let mut per_app: std::collections::BTreeMap<Uuid, crate::throttle::Counts> =
+        std::collections::BTreeMap::new();
+    let mut keys = Vec::with_capacity(counts.len());
+    for k in &counts {
+        let (limit, window) = if k.service == "token" {
+            (settings.token_requests, settings.token_window_secs)
+        } else {
+            add(per_app.entry(k.client_id).or_default(), &k.counts);
+            let users = st
+                .tenant_by_id(k.tenant_id)
+                .map_or(0, |t| st.tenants[t].users.len());
+            (settings.graph_units_for(users), settings.graph_window_secs)
+        };
+        let mut v = json!(k);
+        v["limit"] = json!(limit);
+        v["window_secs"] = json!(window);
+        keys.push(v);
+    }
+    let apps: Vec<Value> = per_app
+        .into_iter()
+        .map(|(client_id, c)| {
+            let mut v = json!(c);
+            v["service"] = json!("graph");
+            v["client_id"] = json!(client_id);
+            v["limit"] = json!(settings.graph_app_units);
+            v["window_secs"] = json!(settings.graph_app_window_secs);
+            v
+        })
+        .collect();
     axum::Json(json!({
-        "settings": st.settings.throttling,
+        "settings": settings,
         "totals": totals,
         "keys": keys,
+        "apps": apps,
     }))
     .into_response()
 }

@@ -146,6 +146,8 @@ pub struct Counts {
     pub units: u64,
     /// Requests answered 429 by the limits.
     pub throttled: u64,
+    /// Their cost.
+    pub throttled_units: u64,
 }
 
 /// One key's counts, as `GET /_sim/throttling` and [`SimControl::throttle_counts`](crate::SimControl::throttle_counts) show them.
@@ -195,6 +197,9 @@ impl Limiter {
         c.requests += 1;
         c.units += units;
         c.throttled += u64::from(hit);
+        if hit {
+            c.throttled_units += units;
+        }
     }
 
     /// A token request of `app` in `tenant`: `Some(retry_after)` when it is throttled.
@@ -455,7 +460,8 @@ mod tests {
             Counts {
                 requests: 5,
                 units: 5,
-                throttled: 1
+                throttled: 1,
+                throttled_units: 1,
             }
         );
     }
