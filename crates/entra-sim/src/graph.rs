@@ -282,7 +282,7 @@ pub(crate) fn answer(
     };
     let throttle_headers = match throttled(st, &caller, call) {
         Ok(headers) => headers,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let result = Ok::<_, GraphError>(caller).and_then(|caller| {
         let query: HashMap<String, String> = url::form_urlencoded::parse(call.query.as_bytes())
@@ -336,7 +336,7 @@ fn throttled(
     st: &mut SimState,
     caller: &Caller,
     call: &GraphCall<'_>,
-) -> Result<HeaderMap, GraphAnswer> {
+) -> Result<HeaderMap, Box<GraphAnswer>> {
     let settings = st.settings.throttling;
     let mut headers = HeaderMap::new();
     if !settings.enabled {
@@ -347,11 +347,13 @@ fn throttled(
     let units = crate::throttle::graph_units(call.method, call.path, call.query);
     let decision = st.throttle.graph(
         &settings,
-        caller.app_id,
-        tenant_id,
-        users,
-        units,
-        crate::throttle::is_report(call.path),
+        &crate::throttle::GraphRequest {
+            app: caller.app_id,
+            tenant: tenant_id,
+            users,
+            units,
+            report: crate::throttle::is_report(call.path),
+        },
         std::time::Instant::now(),
     );
     match decision {
@@ -379,11 +381,11 @@ fn throttled(
                 &scope,
                 units,
             );
-            Err(GraphAnswer {
+            Err(Box::new(GraphAnswer {
                 status,
                 headers,
                 body,
-            })
+            }))
         }
     }
 }

@@ -179,6 +179,31 @@ pub(crate) enum GraphDecision {
     },
 }
 
+/// One Graph request as the limits see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GraphRequest {
+    /// The calling app.
+    pub app: Uuid,
+    /// The token's tenant.
+    pub tenant: Uuid,
+    /// The tenant's users (its size sets the default (app, tenant) limit).
+    pub users: usize,
+    /// The request's resource units.
+    pub units: u64,
+    /// An identity-and-access report (`auditLogs/…`), limited in requests of its own.
+    pub report: bool,
+}
+
+/// One limit a Graph request is counted against.
+struct Limit {
+    family: Family,
+    tenant: Option<Uuid>,
+    limit: f64,
+    window: f64,
+    cost: f64,
+    scope: &'static str,
+}
+
 /// The buckets and counts (part of the simulator's state; not saved).
 #[derive(Debug, Default)]
 pub(crate) struct Limiter {
@@ -223,84 +248,64 @@ impl Limiter {
         hit
     }
 
-    /// A Graph request of `app` in `tenant` (which has `users` users) costing `units`; `reports`
-    /// for the identity-and-access reports, which have a request limit of their own.
-    pub fn graph(
-        &mut self,
-        s: &ThrottleSettings,
-        app: Uuid,
-        tenant: Uuid,
-        users: usize,
-        units: u64,
-        reports: bool,
-        now: Instant,
-    ) -> GraphDecision {
+    /// A Graph request: its (app, tenant) limit (the reports' for a report) and its app's limit.
+    pub fn graph(&mut self, s: &ThrottleSettings, r: &GraphRequest, now: Instant) -> GraphDecision {
+        let (app, tenant, units) = (r.app, r.tenant, r.units);
         let cost = units as f64;
-        let limits: [(Family, Option<Uuid>, f64, f64, f64, &'static str); 2] = if reports {
-            [
-                (
-                    Family::Reports,
-                    Some(tenant),
-                    s.reports_requests as f64,
-                    s.reports_window_secs as f64,
-                    1.0,
-                    "Tenant_Application",
-                ),
-                (
-                    Family::GraphApp,
-                    None,
-                    s.graph_app_units as f64,
-                    s.graph_app_window_secs as f64,
-                    cost,
-                    "Application",
-                ),
-            ]
+        let own = if r.report {
+            Limit {
+                family: Family::Reports,
+                tenant: Some(tenant),
+                limit: s.reports_requests as f64,
+                window: s.reports_window_secs as f64,
+                cost: 1.0,
+                scope: "Tenant_Application",
+            }
         } else {
-            [
-                (
-                    Family::GraphAppTenant,
-                    Some(tenant),
-                    s.graph_units_for(users) as f64,
-                    s.graph_window_secs as f64,
-                    cost,
-                    "Tenant_Application",
-                ),
-                (
-                    Family::GraphApp,
-                    None,
-                    s.graph_app_units as f64,
-                    s.graph_app_window_secs as f64,
-                    cost,
-                    "Application",
-                ),
-            ]
+            Limit {
+                family: Family::GraphAppTenant,
+                tenant: Some(tenant),
+                limit: s.graph_units_for(r.users) as f64,
+                window: s.graph_window_secs as f64,
+                cost,
+                scope: "Tenant_Application",
+            }
         };
+        let per_app = Limit {
+            family: Family::GraphApp,
+            tenant: None,
+            limit: s.graph_app_units as f64,
+            window: s.graph_app_window_secs as f64,
+            cost,
+            scope: "Application",
+        };
+        let limits = [own, per_app];
         // Both limits must allow the request; either way both count it.
         let mut own = [true; 2];
-        for (i, (family, t, limit, window, c, _)) in limits.into_iter().enumerate() {
+        for (i, l) in limits.iter().enumerate() {
             let b = self
                 .buckets
-                .entry((family, app, t))
-                .or_insert_with(|| Bucket::full(limit, now));
-            b.refill(limit, window, now);
-            own[i] = b.tokens >= c;
+                .entry((l.family, app, l.tenant))
+                .or_insert_with(|| Bucket::full(l.limit, now));
+            b.refill(l.limit, l.window, now);
+            own[i] = b.tokens >= l.cost;
         }
         let fits = own.iter().all(|f| *f);
         // The answer names the limit the request did not fit (the longest wait, if both).
         let mut refused: Option<(u64, &'static str)> = None;
         let mut used = 0.0;
-        for (i, (family, t, limit, window, c, scope)) in limits.into_iter().enumerate() {
-            let Some(b) = self.buckets.get_mut(&(family, app, t)) else {
+        for (i, l) in limits.iter().enumerate() {
+            let Some(b) = self.buckets.get_mut(&(l.family, app, l.tenant)) else {
                 continue;
             };
-            b.take(limit, c);
+            b.take(l.limit, l.cost);
             if i == 0 {
-                used = 1.0 - b.tokens / limit;
+                used = 1.0 - b.tokens / l.limit;
             }
             if !own[i] {
-                let wait = b.wait(limit, window, c);
+                let wait = b.wait(l.limit, l.window, l.cost);
                 if refused.is_none_or(|(w, _)| wait > w) {
-                    refused = Some((wait, scope));
+                    refused = Some((wait, l.scope));
                 }
             }
         }
@@ -482,11 +487,31 @@ mod tests {
         let t0 = Instant::now();
         for _ in 0..5 {
             assert!(matches!(
-                l.graph(&s, app, a, 0, 2, false, t0),
+                l.graph(
+                    &s,
+                    &GraphRequest {
+                        app,
+                        tenant: a,
+                        users: 0,
+                        units: 2,
+                        report: false
+                    },
+                    t0
+                ),
                 GraphDecision::Allowed { .. }
             ));
         }
-        match l.graph(&s, app, a, 0, 2, false, t0) {
+        match l.graph(
+            &s,
+            &GraphRequest {
+                app,
+                tenant: a,
+                users: 0,
+                units: 2,
+                report: false,
+            },
+            t0,
+        ) {
             GraphDecision::Throttled {
                 retry_after, scope, ..
             } => {
@@ -497,7 +522,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Tenant b has room of its own, but the app's 15 units across tenants are spent.
-        match l.graph(&s, app, b, 0, 4, false, t0) {
+        match l.graph(
+            &s,
+            &GraphRequest {
+                app,
+                tenant: b,
+                users: 0,
+                units: 4,
+                report: false,
+            },
+            t0,
+        ) {
             GraphDecision::Throttled { scope, .. } => assert_eq!(scope, "Application"),
             other => panic!("{other:?}"),
         }
