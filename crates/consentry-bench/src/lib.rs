@@ -7,6 +7,8 @@
 //! - [`sign`]: the CPU rate of client-assertion signatures through `consentry-certs`, on all cores.
 //! - [`procfs`]: process CPU time and resident memory from `/proc`.
 //! - [`stats`] computes latency percentiles.
+//! - [`throttle`]: a sweep against entra-sim's throttling limits, with the limit-implied minimum
+//!   duration.
 //!
 //! Every figure the suite reports is a ratio against a baseline measured in the same run; nothing here
 //! asserts a duration.
@@ -16,6 +18,7 @@ pub mod scenario;
 pub mod seed;
 pub mod sign;
 pub mod stats;
+pub mod throttle;
 
 /// Why a benchmark step failed.
 #[derive(Debug, thiserror::Error)]

@@ -117,6 +117,22 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         clock_hours: i64,
     },
+    /// A sweep of every seeded profile with entra-sim enforcing Microsoft's documented throttling
+    /// limits: 429s answered, duration, and the limit-implied minimum (`consentry_bench::throttle`).
+    Throttle {
+        /// Checks to wait for (the seeded profiles).
+        #[arg(long)]
+        checks: u64,
+        /// The simulator's base URL (for its control API).
+        #[arg(long)]
+        sim: String,
+        /// Checks at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Checks at once per tenant.
+        #[arg(long, default_value_t = 4)]
+        per_tenant: usize,
+    },
     /// entra-sim's capacity: the identity-platform calls of one certificate-based check, run
     /// `--concurrency` at once through the Entra adapter with no store.
     SimCapacity {
@@ -296,6 +312,20 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             )
             .await?;
         }
+        Cmd::Throttle {
+            checks,
+            sim,
+            concurrency,
+            per_tenant,
+        } => print(
+            &consentry_bench::throttle::run(&consentry_bench::throttle::ThrottleSweep {
+                checks,
+                sim,
+                concurrency,
+                per_tenant,
+            })
+            .await?,
+        ),
         Cmd::SimCapacity {
             seconds,
             concurrency,

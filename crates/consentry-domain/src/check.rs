@@ -371,6 +371,11 @@ impl Checker {
         &self.core
     }
 
+    /// The identity platform the checks use.
+    pub fn platform(&self) -> &Arc<dyn IdentityPlatform> {
+        &self.platform
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> &CheckPolicy {
         &self.policy

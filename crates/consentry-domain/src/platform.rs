@@ -517,6 +517,14 @@ pub trait IdentityPlatform: Send + Sync + std::fmt::Debug {
     /// permission. Failures are per registration ([`registrations::RegistrationRead`]).
     async fn vendor_registrations(&self) -> Vec<registrations::VendorRegistration>;
 
+    /// How long Microsoft still throttles requests for `tenant` (a `Retry-After` not yet passed,
+    /// for any app); `None` when it does not. The monitor holds the tenant's checks back until then
+    /// without taking a global permit, so other tenants use the concurrency. A throttled request is a
+    /// transient failure, never a reason to change a profile's status.
+    fn throttled_for(&self, _tenant: TenantId) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Uses a refresh token: returns the rotated refresh token (to store) and the access token's expiry.
     async fn refresh(
         &self,

@@ -42,6 +42,9 @@ pub struct EntraConfig {
     pub connect_timeout: Duration,
     /// Most `@odata.nextLink` pages followed for one collection before giving up.
     pub max_pages: usize,
+    /// Pace requests per tenant and app after Microsoft throttled them ([`Pacing`](crate::Pacing));
+    /// `None` (the default) sends every request when asked.
+    pub pacing: Option<crate::Pacing>,
 }
 
 impl Default for EntraConfig {
@@ -55,6 +58,7 @@ impl Default for EntraConfig {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_pages: 100,
+            pacing: None,
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct EntraClient {
     pub(crate) graph: Url,
     pub(crate) viva_engage: Url,
     pub(crate) config: EntraConfig,
+    /// Pauses and rates learned from 429s, shared by clones (`pacer`).
+    pub(crate) pacer: Option<std::sync::Arc<crate::pacer::Pacer>>,
 }
 
 /// A successful answer, read in full.
@@ -135,6 +141,9 @@ impl EntraClient {
             authority,
             graph,
             viva_engage,
+            pacer: config
+                .pacing
+                .map(|p| std::sync::Arc::new(crate::pacer::Pacer::new(p))),
             config,
         })
     }
@@ -171,6 +180,25 @@ impl EntraClient {
             client_request_id = %client_request_id,
             "calling the Microsoft identity platform / Graph"
         );
+        // Pacing (`pacer`): the key is derived only for a 429 or while some key is throttled.
+        let paced = self.pacer.as_deref().and_then(|p| {
+            let side = match service {
+                Service::Identity => Some(crate::pacer::Side::Identity),
+                Service::Graph => Some(crate::pacer::Side::Graph),
+                Service::VivaEngage => None,
+            };
+            crate::pacer::PaceSource::of(side, &request).map(|source| (p, source))
+        });
+        let mut pace_key = None;
+        if let Some((pacer, source)) = &paced
+            && pacer.active()
+        {
+            pace_key = source.key();
+            if let Some(key) = &pace_key {
+                pacer.wait(key).await;
+            }
+        }
+        let sent_at = tokio::time::Instant::now();
         let mut response = self
             .http
             .execute(request)
@@ -178,6 +206,19 @@ impl EntraClient {
             .map_err(|e| transport_error(&e, &client_request_id))?;
         let status = response.status();
         let headers = response.headers().clone();
+        if let Some((pacer, source)) = &paced {
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let retry_after = headers
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                if let (Some(after), Some(key)) = (retry_after, pace_key.or_else(|| source.key())) {
+                    pacer.throttled(key, after, sent_at);
+                }
+            } else if let Some(key) = &pace_key {
+                pacer.answered(key);
+            }
+        }
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()

@@ -20,6 +20,9 @@
 //!   `Retry-After`, 5xx, transport failures. [`EntraError::cause`] says what the failure means for
 //!   an app profile ([`Cause`]), [`EntraError::is_transient`] whether to retry, and
 //!   [`with_retry`] retries accordingly. Callers never match on strings.
+//! - **Pacing after throttling** ([`EntraConfig::pacing`], see `pacer`): after a 429 with
+//!   `Retry-After`, later requests of the same tenant and app wait until it has passed, then go at a
+//!   rate learned from the 429s (AIMD); other tenants and apps are not slowed.
 //!
 //! The authority and Graph URLs are configurable ([`EntraConfig`]) so the same code runs
 //! against Microsoft and against entra-sim (whose CA goes in [`EntraConfig::extra_ca_pem`]).
@@ -62,6 +65,7 @@ mod error {
 }
 mod graph;
 mod id_token;
+mod pacer;
 mod retry;
 mod token;
 mod urls;
@@ -88,6 +92,7 @@ pub use id_token::{
     ID_TOKEN_LEEWAY, IdTokenError, IdTokenExpectations, IdTokenVerifier, JWKS_MAX_AGE,
     JWKS_MIN_REFETCH, parse_jwks,
 };
+pub use pacer::{FORGET_AFTER as PACING_FORGET_AFTER, Pacing};
 pub use retry::{RetryPolicy, with_retry, with_retry_notify};
 pub use token::{ClientCredential, TokenClaims, TokenResponse};
 pub use urls::{

@@ -756,6 +756,14 @@ impl IdentityPlatform for EntraPlatform {
         crate::registrations::read_all(self).await
     }
 
+    fn throttled_for(&self, tenant: TenantId) -> Option<std::time::Duration> {
+        let tenant = tenant.to_string();
+        self.clouds
+            .values()
+            .filter_map(|side| side.client.paused_for(&tenant))
+            .max()
+    }
+
     async fn tenant_cloud(&self, tenant: &str) -> Result<TenantCloud, PlatformError> {
         // Asked at the configured global authority, which answers for every tenant and says where
         // it lives (entra-facts §11); a national tenant's cloud must then be configured.

@@ -6,7 +6,9 @@
 //! check the same profile at once, checks them through the same [`Checker`] as "check now" in the API
 //! and the CLI, and releases each lease with the profile's next check time. Concurrency is bounded
 //! globally and per tenant: a check waits for its tenant's permit before it takes a global one, so a
-//! slow or throttling tenant never holds up the others. Schedules and leases live in the database:
+//! slow or throttling tenant never holds up the others; while Microsoft throttles a tenant
+//! ([`consentry_domain::IdentityPlatform::throttled_for`]: a `Retry-After` the Entra adapter is
+//! honouring), its checks wait before taking a global permit. Schedules and leases live in the database:
 //! a restart loses nothing, and a lease left by a crashed process runs out and is taken over.
 //!
 //! Sweeps overlap (at most [`MAX_SWEEPS`] at once), so a sweep waiting on a slow tenant does not hold up the
@@ -202,9 +204,14 @@ impl Monitor {
             tasks.spawn(async move {
                 let _inflight = InFlight(this.inflight.clone(), profile_id);
                 let worker = this.config.worker_id.clone();
-                // The tenant's permit first: waiting for it holds no global permit.
+                // The tenant's permit first: waiting for it holds no global permit. A tenant
+                // Microsoft throttles (a Retry-After running) waits here too, holding only its
+                // own permit, so the global ones go to other tenants.
                 let permits = async {
                     let t = tenant.acquire_owned().await;
+                    while let Some(pause) = this.checker.platform().throttled_for(tenant_id) {
+                        tokio::time::sleep(pause).await;
+                    }
                     let g = this.global.clone().acquire_owned().await;
                     (t, g)
                 };

@@ -144,6 +144,8 @@ pub fn entra_client(cfg: &Config) -> Result<EntraClient, StartupError> {
         graph: cfg.entra.graph.clone(),
         viva_engage: cfg.entra.viva_engage.clone(),
         extra_ca_pem: extra_ca_pem(cfg)?,
+        // After a 429, requests of that tenant and app wait for its Retry-After (issue #21).
+        pacing: Some(consentry_entra::Pacing::default()),
         ..EntraConfig::default()
     })
     .map_err(|e| StartupError::Config(format!("entra: {e}")))
@@ -179,6 +181,7 @@ pub fn build_platform(cfg: &Config, catalog: &Arc<Catalog>) -> Result<EntraPlatf
             graph_resource: cloud.graph_resource(),
             viva_engage: cfg.entra.viva_engage.clone(),
             extra_ca_pem: extra_ca_pem.clone(),
+            pacing: Some(consentry_entra::Pacing::default()),
             ..EntraConfig::default()
         })
         .map_err(|e| StartupError::Config(format!("entra.clouds.{key}: {e}")))?;

@@ -191,6 +191,13 @@ pub enum ControlOp {
         /// Rules.
         faults: Vec<FaultRule>,
     },
+    /// Replace the throttling limits (`{"op": "set_throttling", "throttling": {"enabled": true, …}}`;
+    /// absent fields take their defaults). Every bucket starts full again and the counts of
+    /// `GET /_sim/throttling` start from zero.
+    SetThrottling {
+        /// The limits.
+        throttling: crate::throttle::ThrottleSettings,
+    },
     /// Put a defect into every ID token issued from now on (`null` stops it).
     SetIdTokenFault {
         /// The defect, or none.
@@ -431,6 +438,21 @@ impl SimControl {
     /// See [`ControlOp::SetFaults`].
     pub fn set_faults(&self, faults: Vec<FaultRule>) -> Result<(), ControlError> {
         self.apply(ControlOp::SetFaults { faults }).map(drop)
+    }
+
+    /// See [`ControlOp::SetThrottling`].
+    pub fn set_throttling(
+        &self,
+        throttling: crate::throttle::ThrottleSettings,
+    ) -> Result<(), ControlError> {
+        self.apply(ControlOp::SetThrottling { throttling })
+            .map(drop)
+    }
+
+    /// The throttling counts since the limits were last set: requests, their cost and the 429s
+    /// the limits answered, per service (`token`, `graph`), client and tenant.
+    pub fn throttle_counts(&self) -> Vec<crate::throttle::ThrottleCount> {
+        self.ctx.lock().throttle.counts()
     }
 
     /// Token requests received since start (whatever their outcome), by tenant, client and grant
@@ -737,6 +759,11 @@ fn apply(st: &mut SimState, op: ControlOp) -> Result<Value, ControlError> {
             }
             st.faults = faults;
         }
+        ControlOp::SetThrottling { throttling } => {
+            throttling.validate().map_err(ControlError::Invalid)?;
+            st.settings.throttling = throttling;
+            st.throttle.reset();
+        }
         ControlOp::SetIdTokenFault { fault } => {
             st.id_token_fault = fault;
         }
@@ -780,6 +807,64 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 /// `GET /_sim/state`
 pub(crate) async fn http_state(State(ctx): State<Ctx>) -> Response {
     axum::Json(state_json(&ctx.lock())).into_response()
+}
+
+/// `GET /_sim/throttling`: the limits, every key's counts with the limit that applies to it (`limit`
+/// units per `window_secs`), the Graph counts per app (under the per-app limit) and the totals.
+pub(crate) async fn http_throttling(State(ctx): State<Ctx>) -> Response {
+    let st = ctx.lock();
+    let settings = st.settings.throttling;
+    let counts = st.throttle.counts();
+    let add = |sum: &mut crate::throttle::Counts, c: &crate::throttle::Counts| {
+        sum.requests += c.requests;
+        sum.units += c.units;
+        sum.throttled += c.throttled;
+        sum.throttled_units += c.throttled_units;
+    };
+    let mut totals = json!({});
+    for service in ["token", "graph"] {
+        let mut sum = crate::throttle::Counts::default();
+        for k in counts.iter().filter(|k| k.service == service) {
+            add(&mut sum, &k.counts);
+        }
+        totals[service] = json!(sum);
+    }
+    let mut per_app: std::collections::BTreeMap<Uuid, crate::throttle::Counts> =
+        std::collections::BTreeMap::new();
+    let mut keys = Vec::with_capacity(counts.len());
+    for k in &counts {
+        let (limit, window) = if k.service == "token" {
+            (settings.token_requests, settings.token_window_secs)
+        } else {
+            add(per_app.entry(k.client_id).or_default(), &k.counts);
+            let users = st
+                .tenant_by_id(k.tenant_id)
+                .map_or(0, |t| st.tenants[t].users.len());
+            (settings.graph_units_for(users), settings.graph_window_secs)
+        };
+        let mut v = json!(k);
+        v["limit"] = json!(limit);
+        v["window_secs"] = json!(window);
+        keys.push(v);
+    }
+    let apps: Vec<Value> = per_app
+        .into_iter()
+        .map(|(client_id, c)| {
+            let mut v = json!(c);
+            v["service"] = json!("graph");
+            v["client_id"] = json!(client_id);
+            v["limit"] = json!(settings.graph_app_units);
+            v["window_secs"] = json!(settings.graph_app_window_secs);
+            v
+        })
+        .collect();
+    axum::Json(json!({
+        "settings": settings,
+        "totals": totals,
+        "keys": keys,
+        "apps": apps,
+    }))
+    .into_response()
 }
 
 /// `GET /_sim/clock`

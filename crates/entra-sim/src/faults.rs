@@ -114,8 +114,6 @@ impl FaultRule {
         default_retry_after: u64,
     ) -> (StatusCode, HeaderMap, serde_json::Value) {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        let now = time::OffsetDateTime::now_utc();
-        let request_id = uuid::Uuid::new_v4().to_string();
         let retry_after = match (self.retry_after_secs, classify(path)) {
             (Some(s), _) => Some(s),
             // Entra answers client-credentials throttling with Retry-After: 60 (entra-facts §6.1).
@@ -124,73 +122,87 @@ impl FaultRule {
             }
             _ => None,
         };
-        let body = if classify(path) == Some("graph") {
-            let (code, message) = if status == StatusCode::TOO_MANY_REQUESTS {
-                ("TooManyRequests", "Please retry again later.")
-            } else {
-                (
-                    "serviceNotAvailable",
-                    "The service is temporarily unavailable.",
-                )
-            };
-            serde_json::json!({"error": {
-                "code": code,
-                "message": message,
-                "innerError": {
-                    "code": status.as_u16().to_string(),
-                    "status": status.as_u16().to_string(),
-                    "message": "Please retry after",
-                    "date": crate::wellknown::graph_date(now),
-                    "request-id": request_id,
-                    "client-request-id": request_id,
-                }
-            }})
-        } else {
-            // The identity platform's body for throttling / outages is UNVERIFIED; this follows the
-            // flat error shape with AADSTS90055 (TenantThrottlingError) / AADSTS90033 (transient).
-            let (error, code, text) = if status == StatusCode::TOO_MANY_REQUESTS {
-                (
-                    "temporarily_unavailable",
-                    90055,
-                    "TenantThrottlingError: There are too many incoming requests.",
-                )
-            } else {
-                (
-                    "temporarily_unavailable",
-                    90033,
-                    "A transient error has occurred. Please try again.",
-                )
-            };
-            serde_json::json!({
-                "error": error,
-                "error_description": format!("AADSTS{code}: {text}\r\nTrace ID: {request_id}\r\nCorrelation ID: {request_id}\r\nTimestamp: {}", crate::aad::aad_timestamp(now)),
-                "error_codes": [code],
-                "timestamp": crate::aad::aad_timestamp(now),
-                "trace_id": request_id,
-                "correlation_id": request_id,
-            })
-        };
-        let mut h = HeaderMap::new();
-        h.insert("content-type", HeaderValue::from_static("application/json"));
-        if classify(path) == Some("graph") && status == StatusCode::TOO_MANY_REQUESTS {
-            // Identity-and-access throttling headers (entra-facts §6.2).
-            h.insert(
-                "x-ms-throttle-scope",
-                HeaderValue::from_static("Tenant_Application/ReadWrite/entra-sim/entra-sim"),
-            );
-            h.insert(
-                "x-ms-throttle-information",
-                HeaderValue::from_static("ResourceUnitLimitExceeded"),
-            );
-            h.insert("x-ms-resource-unit", HeaderValue::from_static("1"));
-        }
-        if let Some(s) = retry_after
-            && let Ok(v) = HeaderValue::from_str(&s.to_string())
-        {
-            h.insert("retry-after", v);
-        }
-        (status, h, body)
+        let scope = "Tenant_Application/ReadWrite/entra-sim/entra-sim";
+        error_answer(classify(path), status, retry_after, scope, 1)
     }
+}
+
+/// A throttling or outage answer of an endpoint class (`graph`, `token`, …; see [`classify`]):
+/// status, headers and body. A Graph 429 carries the identity-and-access throttling headers
+/// (entra-facts §6.2) with `throttle_scope` (`<Scope>/<Limit>/<ApplicationId>/<TenantId>`) and the
+/// request's resource units.
+pub(crate) fn error_answer(
+    class: Option<&str>,
+    status: StatusCode,
+    retry_after: Option<u64>,
+    throttle_scope: &str,
+    units: u64,
+) -> (StatusCode, HeaderMap, serde_json::Value) {
+    let now = time::OffsetDateTime::now_utc();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let body = if class == Some("graph") {
+        let (code, message) = if status == StatusCode::TOO_MANY_REQUESTS {
+            ("TooManyRequests", "Please retry again later.")
+        } else {
+            (
+                "serviceNotAvailable",
+                "The service is temporarily unavailable.",
+            )
+        };
+        serde_json::json!({"error": {
+            "code": code,
+            "message": message,
+            "innerError": {
+                "code": status.as_u16().to_string(),
+                "status": status.as_u16().to_string(),
+                "message": "Please retry after",
+                "date": crate::wellknown::graph_date(now),
+                "request-id": request_id,
+                "client-request-id": request_id,
+            }
+        }})
+    } else {
+        // The identity platform's body for throttling / outages is UNVERIFIED; this follows the
+        // flat error shape with AADSTS90055 (TenantThrottlingError) / AADSTS90033 (transient).
+        let (error, code, text) = if status == StatusCode::TOO_MANY_REQUESTS {
+            (
+                "temporarily_unavailable",
+                90055,
+                "TenantThrottlingError: There are too many incoming requests.",
+            )
+        } else {
+            (
+                "temporarily_unavailable",
+                90033,
+                "A transient error has occurred. Please try again.",
+            )
+        };
+        serde_json::json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {text}\r\nTrace ID: {request_id}\r\nCorrelation ID: {request_id}\r\nTimestamp: {}", crate::aad::aad_timestamp(now)),
+            "error_codes": [code],
+            "timestamp": crate::aad::aad_timestamp(now),
+            "trace_id": request_id,
+            "correlation_id": request_id,
+        })
+    };
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if class == Some("graph") && status == StatusCode::TOO_MANY_REQUESTS {
+        // Identity-and-access throttling headers (entra-facts §6.2).
+        if let Ok(v) = HeaderValue::from_str(throttle_scope) {
+            h.insert("x-ms-throttle-scope", v);
+        }
+        h.insert(
+            "x-ms-throttle-information",
+            HeaderValue::from_static("ResourceUnitLimitExceeded"),
+        );
+        h.insert("x-ms-resource-unit", HeaderValue::from(units));
+    }
+    if let Some(s) = retry_after {
+        h.insert("retry-after", HeaderValue::from(s));
+    }
+    (status, h, body)
 }
 
 /// A defect the simulator puts into the next ID tokens it issues, so that clients can prove they

@@ -276,7 +276,15 @@ pub(crate) fn answer(
     ids: &RequestIds,
 ) -> GraphAnswer {
     let now = st.now();
-    let result = authenticate(ctx, st, call.headers).and_then(|caller| {
+    let caller = match authenticate(ctx, st, call.headers) {
+        Ok(caller) => caller,
+        Err(e) => return e.answer(&ctx.base, now, ids),
+    };
+    let throttle_headers = match throttled(st, &caller, call) {
+        Ok(headers) => headers,
+        Err(answer) => return *answer,
+    };
+    let result = Ok::<_, GraphError>(caller).and_then(|caller| {
         let query: HashMap<String, String> = url::form_urlencoded::parse(call.query.as_bytes())
             .into_owned()
             .collect();
@@ -308,6 +316,7 @@ pub(crate) fn answer(
                     HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"),
                 );
             }
+            headers.extend(throttle_headers);
             GraphAnswer {
                 status,
                 headers,
@@ -315,6 +324,69 @@ pub(crate) fn answer(
             }
         }
         Err(e) => e.answer(&ctx.base, now, ids),
+    }
+}
+
+/// With throttling on, counts an authenticated request against its app's limits (entra-facts
+/// §6.2): the headers of an allowed answer (`x-ms-resource-unit`, and
+/// `x-ms-throttle-limit-percentage` once the (app, tenant) bucket is over 80 % used), or the 429
+/// answer (`TooManyRequests`, `Retry-After`, `x-ms-throttle-scope`). A `$batch` answers each inner
+/// request through here, so a throttled inner request gets its own 429 inside the batch.
+fn throttled(
+    st: &mut SimState,
+    caller: &Caller,
+    call: &GraphCall<'_>,
+) -> Result<HeaderMap, Box<GraphAnswer>> {
+    let settings = st.settings.throttling;
+    let mut headers = HeaderMap::new();
+    if !settings.enabled {
+        return Ok(headers);
+    }
+    let tenant = &st.tenants[caller.tenant];
+    let (tenant_id, users) = (tenant.id, tenant.users.len());
+    let units = crate::throttle::graph_units(call.method, call.path, call.query);
+    let decision = st.throttle.graph(
+        &settings,
+        &crate::throttle::GraphRequest {
+            app: caller.app_id,
+            tenant: tenant_id,
+            users,
+            units,
+            report: crate::throttle::is_report(call.path),
+        },
+        std::time::Instant::now(),
+    );
+    match decision {
+        crate::throttle::GraphDecision::Allowed { units, used } => {
+            headers.insert("x-ms-resource-unit", HeaderValue::from(units));
+            // Sent only above 80 % of the limit, as 0.8–1.8 (entra-facts §6.2).
+            if used >= 0.8
+                && let Ok(v) = HeaderValue::from_str(&format!("{:.1}", used.min(1.8)))
+            {
+                headers.insert("x-ms-throttle-limit-percentage", v);
+            }
+            Ok(headers)
+        }
+        crate::throttle::GraphDecision::Throttled {
+            units,
+            retry_after,
+            scope,
+        } => {
+            // What the fourth part names for the Application scope is UNVERIFIED (the tenant here).
+            let scope = format!("{scope}/ReadWrite/{}/{tenant_id}", caller.app_id);
+            let (status, headers, body) = crate::faults::error_answer(
+                Some("graph"),
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(retry_after),
+                &scope,
+                units,
+            );
+            Err(Box::new(GraphAnswer {
+                status,
+                headers,
+                body,
+            }))
+        }
     }
 }
 

@@ -36,9 +36,10 @@
 //!   which signs the user in through `pages`; `graph`: the Graph subset; `batch`: Graph's JSON
 //!   batching (`$batch`), answering each inner request through `graph`; `signins`: the sign-in
 //!   logs (`auditLogs/signIns`) the pages and the token endpoint record; `control`: the control
-//!   API; `faults`: fault rules; `ctx`: the handlers' shared
+//!   API; `faults`: fault rules; `throttle`: Microsoft's throttling limits (token buckets per app
+//!   and tenant, off by default), which the token endpoint and `graph` consult; `ctx`: the handlers' shared
 //!   context; `server`: TLS, the listener and the per-connection service that applies faults.
-//!   Modules refer only downwards (model, wellknown, error, crypto, aad, faults, scenario, device,
+//!   Modules refer only downwards (throttle, model, wellknown, error, crypto, aad, faults, scenario, device,
 //!   state (which keeps the device codes), ctx; then the endpoints; then routes, persist and
 //!   server): no `use crate::` cycle.
 //! - `aad`: the identity platform's error body. **Architecture invariant:** every identity error is
@@ -64,6 +65,7 @@ mod scenario;
 mod server;
 mod signins;
 mod state;
+mod throttle;
 mod token;
 pub mod wellknown;
 mod yammer;
@@ -78,3 +80,4 @@ pub use model::{
 };
 pub use scenario::Scenario;
 pub use server::{RunningSim, SimOptions};
+pub use throttle::{Counts as ThrottleCounts, ThrottleCount, ThrottleSettings};

@@ -68,6 +68,9 @@ pub struct Settings {
     /// a member without an application administrator role may create app registrations through
     /// Graph (its creator becomes an owner). The `going-live` scenario turns it off.
     pub users_can_register_apps: bool,
+    /// Microsoft's throttling limits (`[settings.throttling]`, off by default; see
+    /// [`ThrottleSettings`](crate::ThrottleSettings)).
+    pub throttling: crate::throttle::ThrottleSettings,
 }
 
 impl Default for Settings {
@@ -88,6 +91,7 @@ impl Default for Settings {
             loopback_redirect_any_port: true,
             device_code: DeviceCodeSettings::default(),
             users_can_register_apps: true,
+            throttling: crate::throttle::ThrottleSettings::default(),
         }
     }
 }

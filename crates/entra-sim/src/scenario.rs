@@ -255,6 +255,10 @@ impl Scenario {
                 ScenarioError::Parse(format!("fault rule for `{}`: {reason}", f.endpoint))
             })?;
         }
+        self.settings
+            .throttling
+            .validate()
+            .map_err(ScenarioError::Parse)?;
         let mut client_ids = std::collections::HashSet::new();
         for app in &self.apps {
             if !client_ids.insert(app.client_id) {

@@ -239,6 +239,8 @@ pub(crate) struct State {
     /// Token requests received since start, by (tenant ID, client ID, grant type), whatever their
     /// outcome. Counted only for a known tenant and app; not persisted.
     pub token_requests: HashMap<(Uuid, Uuid, String), u64>,
+    /// The throttling buckets and counts (`throttle`; not persisted).
+    pub throttle: crate::throttle::Limiter,
     /// The sign-in logs, oldest first (not persisted; at most [`SIGN_IN_LOG_CAPACITY`]).
     pub sign_ins: std::collections::VecDeque<SignInRecord>,
     /// How many of the oldest entries were dropped (so an entry's sequence number, its position
@@ -284,6 +286,7 @@ impl State {
             faults: scenario.faults,
             id_token_fault: None,
             token_requests: HashMap::new(),
+            throttle: crate::throttle::Limiter::default(),
             sign_ins: std::collections::VecDeque::new(),
             sign_ins_dropped: 0,
         };
@@ -353,6 +356,7 @@ impl State {
             faults,
             id_token_fault: None,
             token_requests: HashMap::new(),
+            throttle: crate::throttle::Limiter::default(),
             sign_ins: std::collections::VecDeque::new(),
             sign_ins_dropped: 0,
         }

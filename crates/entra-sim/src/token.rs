@@ -46,6 +46,22 @@ pub(crate) async fn token(
     let basic = basic_auth(&headers);
     let mut st = ctx.lock();
     let now = st.now();
+    if let Some(retry_after) = throttled(&ctx, &mut st, &tenant, &form, basic.as_ref()) {
+        drop(st);
+        tracing::debug!(retry_after, "token request throttled");
+        // Status and Retry-After in whole seconds [V] (entra-facts §6.1); the body (AADSTS90055,
+        // `temporarily_unavailable`) is UNVERIFIED.
+        let (status, headers, body) = crate::faults::error_answer(
+            Some("token"),
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            Some(retry_after),
+            "",
+            1,
+        );
+        let mut resp = (status, axum::Json(body)).into_response();
+        resp.headers_mut().extend(headers);
+        return resp;
+    }
     let log = RefCell::new(SignInDraft::default());
     let result = Request {
         ctx: &ctx,
@@ -78,6 +94,37 @@ pub(crate) async fn token(
             e.to_response(now, &ctx.base, correlation.as_deref())
         }
     }
+}
+
+/// With throttling on, whether a token request of a known app in a known tenant is over its
+/// (app, tenant) limit: the `Retry-After` seconds if so. A throttled request is counted with the
+/// token requests (whatever their outcome) but is not a sign-in.
+fn throttled(
+    ctx: &Ctx,
+    st: &mut SimState,
+    tenant: &str,
+    form: &HashMap<String, String>,
+    basic: Option<&(String, String)>,
+) -> Option<u64> {
+    if !st.settings.throttling.enabled {
+        return None;
+    }
+    let t = ctx.tenant_here(st, tenant).ok()?;
+    let client_id = form
+        .get("client_id")
+        .or_else(|| basic.map(|(id, _)| id))
+        .and_then(|id| Uuid::parse_str(id).ok())?;
+    st.app(client_id)?;
+    let tenant_id = st.tenants[t].id;
+    let settings = st.settings.throttling;
+    let retry_after =
+        st.throttle
+            .token(&settings, client_id, tenant_id, std::time::Instant::now())?;
+    let grant_type = form.get("grant_type").cloned().unwrap_or_default();
+    *st.token_requests
+        .entry((tenant_id, client_id, grant_type))
+        .or_default() += 1;
+    Some(retry_after)
 }
 
 fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {

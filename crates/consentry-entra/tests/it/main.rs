@@ -8,6 +8,7 @@ mod clouds;
 mod device_code;
 mod errors;
 mod fuzz_corpus;
+mod pacing;
 mod platform;
 mod sim;
 mod urls;

@@ -13,5 +13,6 @@ mod flows;
 mod graph;
 mod msal;
 mod signins;
+mod throttling;
 mod token_errors;
 mod viva_engage;
