@@ -14,8 +14,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
+use serde::de::DeserializeOwned;
+
 use crate::client::{EntraClient, Service, classify_failure};
 use crate::error::EntraError;
+use crate::graph::{AppRoleAssignment, GRAPH_APP_ID, OAuth2PermissionGrant, ServicePrincipal};
+use crate::pacer::{PaceSource, Side};
+use crate::urls::check_guid;
 
 /// Graph's limit on the requests of one batch.
 pub const MAX_BATCH_REQUESTS: usize = 20;
@@ -64,9 +69,10 @@ impl EntraClient {
         }
         let url = self.graph_url(&["$batch"], &[]);
         let request = self
-            .request(Method::POST, url)
+            .request(Method::POST, url.clone())
             .bearer_auth(token.expose_secret())
             .json(&json!({ "requests": requests }));
+        let sent_at = tokio::time::Instant::now();
         let answer = self.send(Service::Graph, request).await?;
         let parsed: BatchAnswer =
             serde_json::from_slice(&answer.body).map_err(|e| EntraError::Protocol {
@@ -95,14 +101,22 @@ impl EntraClient {
                         }
                     }
                     let body = serde_json::to_vec(&inner.body).unwrap_or_default();
-                    Err(classify_failure(
+                    let error = classify_failure(
                         Service::Graph,
                         status,
                         &headers,
                         &body,
                         answer.client_request_id.clone(),
                         now,
-                    ))
+                    );
+                    // A throttled inner request paces its tenant and app as a direct 429 does
+                    // (`send` saw only the batch's own 200).
+                    if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                        && let Some(after) = error.retry_after()
+                    {
+                        self.paced_by_inner_429(&url, token, after, sent_at);
+                    }
+                    Err(error)
                 }
             };
             out.insert(inner.id, result);
@@ -120,4 +134,122 @@ impl EntraClient {
         }
         Ok(out)
     }
+
+    /// Tells the pacer (when pacing is on) that a request inside a batch sent at `sent_at` to
+    /// `batch_url` with `token` was answered 429 with `retry_after`.
+    fn paced_by_inner_429(
+        &self,
+        batch_url: &Url,
+        token: &SecretString,
+        retry_after: std::time::Duration,
+        sent_at: tokio::time::Instant,
+    ) {
+        let Some(pacer) = self.pacer.as_deref() else {
+            return;
+        };
+        // The key (host, tenant and app of the token) is the batch request's own.
+        let Ok(probe) = self
+            .request(Method::POST, batch_url.clone())
+            .bearer_auth(token.expose_secret())
+            .build()
+        else {
+            return;
+        };
+        if let Some(key) = PaceSource::of(Some(Side::Graph), &probe).and_then(|s| s.key()) {
+            pacer.throttled(key, retry_after, sent_at);
+        }
+    }
+
+    /// The four reads that verify a consent, in one round trip: the app's service principal, its
+    /// app role assignments, Microsoft Graph's service principal (to name the roles by) and the
+    /// app's delegated permission grants. Each is addressed by application ID
+    /// (`servicePrincipals(appId='…')/…`), so none waits for the service principal's object ID.
+    ///
+    /// The `appId` form of `/oauth2PermissionGrants` is documented (Graph docs,
+    /// serviceprincipal-list-oauth2permissiongrants); for `/appRoleAssignments` it is UNVERIFIED
+    /// (quoted from Microsoft's docs only in a Microsoft Q&A answer): a caller treats a
+    /// `BadRequest` there as "not supported" and reads by object ID instead.
+    pub async fn consent_reads(
+        &self,
+        token: &SecretString,
+        app_id: &str,
+    ) -> Result<ConsentReads, EntraError> {
+        check_guid(app_id, "application ID")?;
+        let own = format!("appId eq '{app_id}'");
+        let graph = format!("appId eq '{GRAPH_APP_ID}'");
+        let by_app_id = format!("servicePrincipals(appId='{app_id}')");
+        let gets = [
+            (
+                "servicePrincipal",
+                self.graph_url(&["servicePrincipals"], &[("$filter", &own)]),
+            ),
+            (
+                "appRoleAssignments",
+                self.graph_url(&[&by_app_id, "appRoleAssignments"], &[]),
+            ),
+            (
+                "graphServicePrincipal",
+                self.graph_url(&["servicePrincipals"], &[("$filter", &graph)]),
+            ),
+            (
+                "oauth2PermissionGrants",
+                self.graph_url(&[&by_app_id, "oauth2PermissionGrants"], &[]),
+            ),
+        ];
+        let gets: Vec<(&str, Url)> = gets.into_iter().collect();
+        let mut answers = self.graph_batch_get(token, &gets).await?;
+        let mut answer = |id: &str| {
+            answers.remove(id).unwrap_or_else(|| {
+                Err(EntraError::Protocol {
+                    detail: format!("Graph's batch answer has no response for request {id}"),
+                    client_request_id: None,
+                })
+            })
+        };
+        let (own_sp, roles, graph_sp, grants) = (
+            answer("servicePrincipal"),
+            answer("appRoleAssignments"),
+            answer("graphServicePrincipal"),
+            answer("oauth2PermissionGrants"),
+        );
+        let find = |all: Vec<ServicePrincipal>, app_id: &str| {
+            all.into_iter()
+                .find(|sp| sp.app_id.eq_ignore_ascii_case(app_id))
+        };
+        Ok(ConsentReads {
+            service_principal: self
+                .rest_of(token, own_sp)
+                .await
+                .map(|all| find(all, app_id)),
+            app_role_assignments: self.rest_of(token, roles).await,
+            graph_service_principal: self
+                .rest_of(token, graph_sp)
+                .await
+                .map(|all| find(all, GRAPH_APP_ID)),
+            oauth2_permission_grants: self.rest_of(token, grants).await,
+        })
+    }
+
+    /// A batched collection read: its error, or its items with any further pages read directly.
+    async fn rest_of<T: DeserializeOwned>(
+        &self,
+        token: &SecretString,
+        first: Result<Value, EntraError>,
+    ) -> Result<Vec<T>, EntraError> {
+        self.graph_collection_after(token, first?).await
+    }
+}
+
+/// What [`EntraClient::consent_reads`] read: each read's own answer or error, as a direct request
+/// would have given it.
+#[derive(Debug)]
+pub struct ConsentReads {
+    /// The app's service principal in the tenant (`None`: the app has none there).
+    pub service_principal: Result<Option<ServicePrincipal>, EntraError>,
+    /// The app roles (application permissions) assigned to it.
+    pub app_role_assignments: Result<Vec<AppRoleAssignment>, EntraError>,
+    /// Microsoft Graph's service principal (`None`: not in the tenant).
+    pub graph_service_principal: Result<Option<ServicePrincipal>, EntraError>,
+    /// The delegated permission grants whose client is the app.
+    pub oauth2_permission_grants: Result<Vec<OAuth2PermissionGrant>, EntraError>,
 }

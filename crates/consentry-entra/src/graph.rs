@@ -441,9 +441,33 @@ impl EntraClient {
         token: &SecretString,
         first: Url,
     ) -> Result<Vec<T>, EntraError> {
-        let mut items = Vec::new();
-        let mut next = Some(first);
-        let mut pages = 0usize;
+        self.graph_pages(token, Vec::new(), Some(first), 0).await
+    }
+
+    /// A collection whose first page was read elsewhere (an answer inside a `$batch`): its items,
+    /// with the rest followed as [`Self::graph_collection`] follows them.
+    pub(crate) async fn graph_collection_after<T: DeserializeOwned>(
+        &self,
+        token: &SecretString,
+        first_page: serde_json::Value,
+    ) -> Result<Vec<T>, EntraError> {
+        let page: Page<T> =
+            serde_json::from_value(first_page).map_err(|e| EntraError::Protocol {
+                detail: format!("unexpected Graph answer shape: {e}"),
+                client_request_id: None,
+            })?;
+        let next = page.next_link.map(|l| self.next_page_url(&l)).transpose()?;
+        self.graph_pages(token, page.value, next, 1).await
+    }
+
+    /// Follows `next` and the pages after it, adding their items to `items` (`pages` already read).
+    async fn graph_pages<T: DeserializeOwned>(
+        &self,
+        token: &SecretString,
+        mut items: Vec<T>,
+        mut next: Option<Url>,
+        mut pages: usize,
+    ) -> Result<Vec<T>, EntraError> {
         while let Some(url) = next.take() {
             pages += 1;
             if pages > self.config.max_pages {
@@ -457,24 +481,27 @@ impl EntraClient {
             }
             let page: Page<T> = self.graph_get(token, url).await?;
             items.extend(page.value);
-            if let Some(link) = page.next_link {
-                let url = Url::parse(&link).map_err(|e| EntraError::Protocol {
-                    detail: format!("@odata.nextLink is not a URL ({e})"),
-                    client_request_id: None,
-                })?;
-                if !self.same_origin(&url) {
-                    return Err(EntraError::Protocol {
-                        detail: format!(
-                            "@odata.nextLink points outside the Graph origin ({}); the token was not sent there",
-                            url.origin().ascii_serialization()
-                        ),
-                        client_request_id: None,
-                    });
-                }
-                next = Some(url);
-            }
+            next = page.next_link.map(|l| self.next_page_url(&l)).transpose()?;
         }
         Ok(items)
+    }
+
+    /// An `@odata.nextLink`, refused when it leaves the Graph origin (the token is not sent there).
+    fn next_page_url(&self, link: &str) -> Result<Url, EntraError> {
+        let url = Url::parse(link).map_err(|e| EntraError::Protocol {
+            detail: format!("@odata.nextLink is not a URL ({e})"),
+            client_request_id: None,
+        })?;
+        if !self.same_origin(&url) {
+            return Err(EntraError::Protocol {
+                detail: format!(
+                    "@odata.nextLink points outside the Graph origin ({}); the token was not sent there",
+                    url.origin().ascii_serialization()
+                ),
+                client_request_id: None,
+            });
+        }
+        Ok(url)
     }
 
     /// The service principal of `app_id` in the token's tenant; `None` when the app has none

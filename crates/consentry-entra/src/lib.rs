@@ -74,7 +74,7 @@ mod viva_engage;
 pub mod platform;
 pub mod registrations;
 
-pub use batch::MAX_BATCH_REQUESTS;
+pub use batch::{ConsentReads, MAX_BATCH_REQUESTS};
 pub use client::{
     DEFAULT_AUTHORITY, DEFAULT_GRAPH, DEFAULT_VIVA_ENGAGE, EntraClient, EntraConfig, MAX_BODY_BYTES,
 };

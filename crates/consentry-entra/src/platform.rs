@@ -641,7 +641,134 @@ impl EntraPlatform {
         .await
     }
 
-    /// Names of the Graph app roles among `assignments`.
+    /// The grants from one batch of [`EntraClient::consent_reads`]; `None` when a read must be
+    /// made again on its own (a transient failure inside the batch, or a read by appId that Graph
+    /// refused as a bad request or did not find while the service principal exists).
+    fn grants_from(
+        &self,
+        reads: crate::ConsentReads,
+        client: &ClientRef,
+        client_id: &str,
+    ) -> Result<Option<Grants>, PlatformError> {
+        let again = |e: &EntraError| {
+            e.is_transient()
+                || matches!(e, EntraError::Graph(g)
+                    if matches!(g.kind, GraphErrorKind::BadRequest | GraphErrorKind::NotFound))
+        };
+        let sp = match reads.service_principal {
+            Ok(Some(sp)) => sp,
+            // No service principal: nothing is granted (the reads by appId then fail, unread).
+            Ok(None) => return Ok(Some(Grants::default())),
+            Err(e) if e.is_transient() => return Ok(None),
+            Err(e) => return Err(platform_error(&e)),
+        };
+        let assignments = match reads.app_role_assignments {
+            Ok(a) => a,
+            Err(e) if again(&e) => {
+                tracing::debug!(error = %e, "app role assignments by appId not read; read by object ID");
+                return Ok(None);
+            }
+            Err(e) => return Err(platform_error(&e)),
+        };
+        let graph_sp = match reads.graph_service_principal {
+            Ok(g) => g,
+            // Reading another app's service principal needs Application.Read.All or
+            // Directory.Read.All; without it, the catalog's well-known IDs name the roles.
+            Err(EntraError::Graph(e)) if e.kind == GraphErrorKind::AccessDenied => None,
+            Err(e) if e.is_transient() => return Ok(None),
+            Err(e) => return Err(platform_error(&e)),
+        };
+        let (grants, delegated_readable) = match reads.oauth2_permission_grants {
+            Ok(g) => (g, true),
+            Err(EntraError::Graph(e)) if e.kind == GraphErrorKind::AccessDenied => {
+                self.delegated_not_readable(client, client_id, &e.code);
+                (Vec::new(), false)
+            }
+            Err(e) if again(&e) => {
+                tracing::debug!(error = %e, "delegated grants by appId not read; read by object ID");
+                return Ok(None);
+            }
+            Err(e) => return Err(platform_error(&e)),
+        };
+        let (app_roles, graph_sp_id) = self.app_role_names(&assignments, graph_sp);
+        Ok(Some(grants_of(
+            &sp,
+            app_roles,
+            graph_sp_id,
+            &grants,
+            delegated_readable,
+        )?))
+    }
+
+    /// Logs that the app may not list its delegated grants: quietly when its app type has no
+    /// delegated permissions, as a warning with what to do otherwise.
+    fn delegated_not_readable(&self, client: &ClientRef, client_id: &str, graph_error: &str) {
+        if self.application_only(client) {
+            tracing::debug!(
+                client_id = %client_id,
+                "delegated grants not readable; the app type has no delegated permissions"
+            );
+        } else {
+            tracing::warn!(
+                client_id = %client_id,
+                graph_error = %graph_error,
+                "Microsoft Graph refused to list the app's delegated permission grants: add the application permission DelegatedPermissionGrant.Read.All (or Directory.Read.All) to the app, with admin consent, so that delegated consent can be verified; reported as none"
+            );
+        }
+    }
+
+    /// The grants read one request at a time, by the service principal's object ID: its service
+    /// principal first, then the other three reads at once (three round trips after the token).
+    async fn grants_one_by_one(
+        &self,
+        side: &CloudSide,
+        client: &ClientRef,
+        client_id: &str,
+        token: &SecretString,
+    ) -> Result<Grants, PlatformError> {
+        let c = &side.client;
+        // An app may read its own service principal and its app role assignments without
+        // permissions (entra-facts §4.6).
+        let Some(sp) = with_retry(&self.retry, || {
+            c.service_principal_by_app_id(token, client_id)
+        })
+        .await
+        .map_err(|e| platform_error(&e))?
+        else {
+            return Ok(Grants::default());
+        };
+        // The app role assignments, Graph's own service principal (to name the roles by) and the
+        // delegated grants are independent reads: asked at once, a check waits for one Graph round
+        // trip after its service principal instead of three.
+        let roles = async {
+            let (assignments, graph_sp) = tokio::try_join!(
+                with_retry(&self.retry, || c.app_role_assignments(token, &sp.id)),
+                self.graph_service_principal(c, token),
+            )
+            .map_err(|e| platform_error(&e))?;
+            Ok::<_, PlatformError>(self.app_role_names(&assignments, graph_sp))
+        };
+        // Listing delegated grants needs DelegatedPermissionGrant.Read.All or Directory.Read.All
+        // even for the app's own grants (entra-facts §4.7; entra-sim answers the same). Without
+        // it the delegated lists stay empty: the app-role check (what application-permission
+        // consents need) still works, and a delegated check then reports the scopes as missing.
+        let delegated = async {
+            match with_retry(&self.retry, || c.oauth2_permission_grants(token, &sp.id)).await {
+                Ok(g) => Ok((g, true)),
+                Err(EntraError::Graph(e)) if e.kind == GraphErrorKind::AccessDenied => {
+                    self.delegated_not_readable(client, client_id, &e.code);
+                    Ok((Vec::new(), false))
+                }
+                Err(e) => Err(platform_error(&e)),
+            }
+        };
+        let ((app_roles, graph_sp_id), (grants, delegated_readable)): (
+            _,
+            (Vec<OAuth2PermissionGrant>, bool),
+        ) = tokio::try_join!(roles, delegated)?;
+        grants_of(&sp, app_roles, graph_sp_id, &grants, delegated_readable)
+    }
+
     /// Microsoft Graph's service principal in the tenant, to name app roles by; `None` when the app may
     /// not read it.
     async fn graph_service_principal(
@@ -700,6 +827,51 @@ impl EntraPlatform {
         }
         (names.into_iter().collect(), graph_sp.map(|g| g.id))
     }
+}
+
+/// The grants of the service principal `sp`: its Graph app roles, and the delegated grants whose
+/// client it is (for Microsoft Graph, when Graph's service principal ID is known), admin consents
+/// apart from each user's.
+fn grants_of(
+    sp: &ServicePrincipal,
+    app_roles: Vec<String>,
+    graph_sp_id: Option<String>,
+    grants: &[OAuth2PermissionGrant],
+    delegated_readable: bool,
+) -> Result<Grants, PlatformError> {
+    let sp_object = ObjectId::parse(&sp.id).map_err(|e| {
+        protocol_error(format!(
+            "Graph answered a service principal ID that is not a GUID: {e}"
+        ))
+    })?;
+    let mut all = BTreeSet::new();
+    let mut by_user: BTreeMap<ObjectId, BTreeSet<String>> = BTreeMap::new();
+    for g in grants
+        .iter()
+        .filter(|g| g.client_id.eq_ignore_ascii_case(&sp.id))
+        .filter(|g| graph_sp_id.as_ref().is_none_or(|id| &g.resource_id == id))
+    {
+        let scopes = g.scopes().into_iter().map(str::to_owned);
+        if g.is_admin_consent() {
+            all.extend(scopes);
+        } else if let Some(user) = g
+            .principal_id
+            .as_deref()
+            .and_then(|p| ObjectId::parse(p).ok())
+        {
+            by_user.entry(user).or_default().extend(scopes);
+        }
+    }
+    Ok(Grants {
+        service_principal: Some(sp_object),
+        app_roles,
+        delegated_all_principals: all.into_iter().collect(),
+        delegated_by_user: by_user
+            .into_iter()
+            .map(|(u, s)| (u, s.into_iter().collect()))
+            .collect(),
+        delegated_readable,
+    })
 }
 
 /// A refused ID token: [`PlatformCause::IdTokenRejected`] (transient when the keys could not be
@@ -1131,96 +1303,28 @@ impl IdentityPlatform for EntraPlatform {
     async fn grants(&self, tenant: &TenantAt, client: &ClientRef) -> Result<Grants, PlatformError> {
         let side = self.side(&tenant.cloud)?;
         let (client_id, credential) = self.credential(&tenant.cloud, client)?;
-        // Proves that the secret or certificate works in the customer tenant.
+        // Round trip 1: the token proves that the secret or certificate works in the customer
+        // tenant.
         let token = self
             .app_only_token(side, tenant.id, &client_id, &credential)
             .await
             .map_err(|e| platform_error(&e))?
             .access_token;
+        // Round trip 2: every read the check needs, in one Graph `$batch`. An app may read its own
+        // service principal and its app role assignments without permissions (entra-facts §4.6).
         let c = &side.client;
-        // An app may read its own service principal and its app role assignments without
-        // permissions (entra-facts §4.6).
-        let Some(sp) = with_retry(&self.retry, || {
-            c.service_principal_by_app_id(&token, &client_id)
-        })
-        .await
-        .map_err(|e| platform_error(&e))?
-        else {
-            return Ok(Grants::default());
-        };
-        let sp_object = ObjectId::parse(&sp.id).map_err(|e| {
-            protocol_error(format!(
-                "Graph answered a service principal ID that is not a GUID: {e}"
-            ))
-        })?;
-        // The app role assignments, Graph's own service principal (to name the roles by) and the
-        // delegated grants are independent reads: asked at once, a check waits for one Graph round
-        // trip after its service principal instead of three.
-        let roles = async {
-            let (assignments, graph_sp) = tokio::try_join!(
-                with_retry(&self.retry, || c.app_role_assignments(&token, &sp.id)),
-                self.graph_service_principal(c, &token),
-            )
+        let reads = with_retry(&self.retry, || c.consent_reads(&token, &client_id))
+            .await
             .map_err(|e| platform_error(&e))?;
-            Ok::<_, PlatformError>(self.app_role_names(&assignments, graph_sp))
-        };
-        // Listing delegated grants needs DelegatedPermissionGrant.Read.All or Directory.Read.All
-        // even for the app's own grants (entra-facts §4.7; entra-sim answers the same). Without
-        // it the delegated lists stay empty: the app-role check (what application-permission
-        // consents need) still works, and a delegated check then reports the scopes as missing.
-        let delegated = async {
-            match with_retry(&self.retry, || c.oauth2_permission_grants(&token, &sp.id)).await {
-                Ok(g) => Ok((g, true)),
-                Err(EntraError::Graph(e)) if e.kind == GraphErrorKind::AccessDenied => {
-                    if self.application_only(client) {
-                        tracing::debug!(
-                            client_id = %client_id,
-                            "delegated grants not readable; the app type has no delegated permissions"
-                        );
-                    } else {
-                        tracing::warn!(
-                            client_id = %client_id,
-                            graph_error = %e.code,
-                            "Microsoft Graph refused to list the app's delegated permission grants: add the application permission DelegatedPermissionGrant.Read.All (or Directory.Read.All) to the app, with admin consent, so that delegated consent can be verified; reported as none"
-                        );
-                    }
-                    Ok((Vec::new(), false))
-                }
-                Err(e) => Err(platform_error(&e)),
-            }
-        };
-        let ((app_roles, graph_sp_id), (grants, delegated_readable)): (
-            _,
-            (Vec<OAuth2PermissionGrant>, bool),
-        ) = tokio::try_join!(roles, delegated)?;
-        let mut all = BTreeSet::new();
-        let mut by_user: BTreeMap<ObjectId, BTreeSet<String>> = BTreeMap::new();
-        for g in grants
-            .iter()
-            .filter(|g| g.client_id.eq_ignore_ascii_case(&sp.id))
-            .filter(|g| graph_sp_id.as_ref().is_none_or(|id| &g.resource_id == id))
-        {
-            let scopes = g.scopes().into_iter().map(str::to_owned);
-            if g.is_admin_consent() {
-                all.extend(scopes);
-            } else if let Some(user) = g
-                .principal_id
-                .as_deref()
-                .and_then(|p| ObjectId::parse(p).ok())
-            {
-                by_user.entry(user).or_default().extend(scopes);
+        match self.grants_from(reads, client, &client_id)? {
+            Some(grants) => Ok(grants),
+            // A read inside the batch failed transiently, or Graph does not take a read by appId:
+            // the reads again, one by one by object ID, each with its own retries.
+            None => {
+                self.grants_one_by_one(side, client, &client_id, &token)
+                    .await
             }
         }
-        Ok(Grants {
-            service_principal: Some(sp_object),
-            app_roles,
-            delegated_all_principals: all.into_iter().collect(),
-            delegated_by_user: by_user
-                .into_iter()
-                .map(|(u, s)| (u, s.into_iter().collect()))
-                .collect(),
-            delegated_readable,
-        })
     }
 
     async fn app_token(

@@ -112,7 +112,8 @@ fn respond(
     let mut st = ctx.lock();
     let now = st.now();
     // Without a valid token the batch is refused as a whole, as a direct request would be.
-    let checked = crate::graph::check_token(ctx, &st, headers).and_then(|()| {
+    // A valid batch request is one exchange with Graph, however many requests it carries.
+    let checked = crate::graph::check_token(ctx, &mut st, headers).and_then(|()| {
         if method == Method::POST {
             parse(body)
         } else {
@@ -298,6 +299,7 @@ fn run(
                         query: &r.query,
                         headers: &headers,
                         body: &r.body,
+                        direct: false,
                     };
                     crate::graph::answer(ctx, st, &call, ids)
                 }

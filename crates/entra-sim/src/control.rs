@@ -455,6 +455,18 @@ impl SimControl {
         self.ctx.lock().throttle.counts()
     }
 
+    /// HTTP exchanges with Graph since start by one app in one tenant (its tokens' `tid` and
+    /// `appid`): each direct request and each `$batch` counts once, whatever it carried. Tests use
+    /// it to count a check's round trips to Graph.
+    pub fn graph_exchanges(&self, tenant_id: Uuid, client_id: Uuid) -> u64 {
+        self.ctx
+            .lock()
+            .graph_exchanges
+            .get(&(tenant_id, client_id))
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// Token requests received since start (whatever their outcome), by tenant, client and grant
     /// type; only requests naming a known tenant (by ID or domain) and a known app are counted.
     /// Tests use it as the simulator's side of "how often was this credential used".

@@ -24,7 +24,7 @@ pub struct FaultRule {
     /// Added latency in milliseconds.
     #[serde(default)]
     pub latency_ms: u64,
-    /// HTTP status to answer (429, 500, 503, …).
+    /// HTTP status to answer (429, 500, 503, …; on Graph a 400 answers `BadRequest`).
     #[serde(default)]
     pub status: Option<u16>,
     /// `Retry-After` seconds on the answer (for 429 / 503). Graph may omit it; so may a rule.
@@ -141,13 +141,15 @@ pub(crate) fn error_answer(
     let now = time::OffsetDateTime::now_utc();
     let request_id = uuid::Uuid::new_v4().to_string();
     let body = if class == Some("graph") {
-        let (code, message) = if status == StatusCode::TOO_MANY_REQUESTS {
-            ("TooManyRequests", "Please retry again later.")
-        } else {
-            (
+        // Graph's error codes (Graph docs, resources/errors): a rule answering 400 stands for a
+        // request Graph does not take (`BadRequest`), e.g. an addressing form it does not support.
+        let (code, message) = match status {
+            StatusCode::TOO_MANY_REQUESTS => ("TooManyRequests", "Please retry again later."),
+            StatusCode::BAD_REQUEST => ("BadRequest", "Bad request."),
+            _ => (
                 "serviceNotAvailable",
                 "The service is temporarily unavailable.",
-            )
+            ),
         };
         serde_json::json!({"error": {
             "code": code,

@@ -245,6 +245,7 @@ fn graph(
         query: uri.query().unwrap_or_default(),
         headers,
         body,
+        direct: true,
     };
     let answer = answer(ctx, &mut ctx.lock(), &call, &ids);
     answer.into_response(&ids)
@@ -264,6 +265,8 @@ pub(crate) struct GraphCall<'a> {
     pub headers: &'a HeaderMap,
     /// The request's body (JSON for the writes; empty for reads).
     pub body: &'a [u8],
+    /// A request of its own (counted in `graph_exchanges`), not one inside a `$batch`.
+    pub direct: bool,
 }
 
 /// Answers one Graph request against the locked state: authentication, then the resource. The
@@ -280,6 +283,9 @@ pub(crate) fn answer(
         Ok(caller) => caller,
         Err(e) => return e.answer(&ctx.base, now, ids),
     };
+    if call.direct {
+        count_exchange(st, &caller);
+    }
     let throttle_headers = match throttled(st, &caller, call) {
         Ok(headers) => headers,
         Err(answer) => return *answer,
@@ -391,8 +397,20 @@ fn throttled(
 }
 
 /// Checks the bearer token of a Graph request (a `$batch` is refused as a whole without a valid one).
-pub(crate) fn check_token(ctx: &Ctx, st: &SimState, headers: &HeaderMap) -> Result<(), GraphError> {
-    authenticate(ctx, st, headers).map(|_| ())
+pub(crate) fn check_token(
+    ctx: &Ctx,
+    st: &mut SimState,
+    headers: &HeaderMap,
+) -> Result<(), GraphError> {
+    let caller = authenticate(ctx, st, headers)?;
+    count_exchange(st, &caller);
+    Ok(())
+}
+
+/// One more HTTP exchange with Graph by the caller's tenant and app (`graph_exchanges`).
+fn count_exchange(st: &mut SimState, caller: &Caller) {
+    let key = (st.tenants[caller.tenant].id, caller.app_id);
+    *st.graph_exchanges.entry(key).or_default() += 1;
 }
 
 /// `GET /oidc/userinfo` (advertised by discovery): the signed-in user's OpenID claims.

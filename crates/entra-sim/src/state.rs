@@ -239,6 +239,10 @@ pub(crate) struct State {
     /// Token requests received since start, by (tenant ID, client ID, grant type), whatever their
     /// outcome. Counted only for a known tenant and app; not persisted.
     pub token_requests: HashMap<(Uuid, Uuid, String), u64>,
+    /// HTTP exchanges with Graph, by (tenant ID, client ID) of the token: a direct request and a
+    /// whole `$batch` count once each (round trips, not the requests a batch carries). Counted
+    /// only for a valid token; not persisted.
+    pub graph_exchanges: HashMap<(Uuid, Uuid), u64>,
     /// The throttling buckets and counts (`throttle`; not persisted).
     pub throttle: crate::throttle::Limiter,
     /// The sign-in logs, oldest first (not persisted; at most [`SIGN_IN_LOG_CAPACITY`]).
@@ -286,6 +290,7 @@ impl State {
             faults: scenario.faults,
             id_token_fault: None,
             token_requests: HashMap::new(),
+            graph_exchanges: HashMap::new(),
             throttle: crate::throttle::Limiter::default(),
             sign_ins: std::collections::VecDeque::new(),
             sign_ins_dropped: 0,
@@ -356,6 +361,7 @@ impl State {
             faults,
             id_token_fault: None,
             token_requests: HashMap::new(),
+            graph_exchanges: HashMap::new(),
             throttle: crate::throttle::Limiter::default(),
             sign_ins: std::collections::VecDeque::new(),
             sign_ins_dropped: 0,

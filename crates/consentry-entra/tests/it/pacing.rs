@@ -10,7 +10,9 @@ use consentry_domain::{
     AppId, ClientRef, CloudKey, IdentityPlatform, PlatformCause, TenantAt, TenantId,
 };
 use consentry_entra::platform::{EntraPlatform, VendorApp};
-use consentry_entra::{EntraClient, EntraConfig, Pacing, RetryPolicy};
+use consentry_entra::{
+    ClientCredential, EntraClient, EntraConfig, GRAPH_DEFAULT_SCOPE, Pacing, RetryPolicy,
+};
 use entra_sim::{RunningSim, Scenario, SimOptions, ThrottleSettings};
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -170,5 +172,60 @@ async fn after_a_429_the_tenant_and_app_wait_for_retry_after_while_other_tenants
         ok <= 2 && throttled >= 4,
         "{ok} answered, {throttled} throttled"
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_read_throttled_inside_a_graph_batch_pauses_its_tenant_and_app() {
+    let sim = RunningSim::start(Scenario::contoso(), SimOptions::default())
+        .await
+        .unwrap();
+    let insights_id = Uuid::parse_str(INSIGHTS).unwrap();
+    sim.control()
+        .grant_admin_consent(CONTOSO_ID, insights_id)
+        .unwrap();
+    // Two Graph resource units per minute: of the four reads of a consent check, the later ones
+    // are refused inside the batch, which itself answers 200.
+    sim.control()
+        .set_throttling(ThrottleSettings {
+            enabled: true,
+            graph_units: Some(2),
+            graph_window_secs: 60,
+            ..ThrottleSettings::default()
+        })
+        .unwrap();
+    let paced = client(
+        &sim,
+        Some(Pacing {
+            max_pause: Duration::from_secs(10),
+        }),
+    );
+    let token = paced
+        .client_credentials(
+            CONTOSO_ID,
+            INSIGHTS,
+            &ClientCredential::secret("demo-secret-insights-m365"),
+            GRAPH_DEFAULT_SCOPE,
+        )
+        .await
+        .unwrap()
+        .access_token;
+    assert_eq!(paced.paused_for(CONTOSO_ID), None);
+    let reads = paced.consent_reads(&token, INSIGHTS).await.unwrap();
+    let throttled = [
+        reads.service_principal.as_ref().err(),
+        reads.app_role_assignments.as_ref().err(),
+        reads.graph_service_principal.as_ref().err(),
+        reads.oauth2_permission_grants.as_ref().err(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|e| e.is_transient() && e.retry_after().is_some())
+    .count();
+    assert!(throttled >= 1, "{reads:?}");
+    // The pacer heard of it although the batch answered 200: contoso's requests wait.
+    let pause = paced.paused_for(CONTOSO_ID).expect("contoso is paused");
+    assert!(pause <= Duration::from_secs(10), "{pause:?}");
+    assert_eq!(paced.paused_for(FABRIKAM_ID), None);
     sim.shutdown().await;
 }

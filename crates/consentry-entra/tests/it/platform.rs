@@ -259,6 +259,90 @@ async fn grants_without_directory_read_permissions() {
     }
 }
 
+/// Round trips of insights in contoso while `read` runs: (token requests, Graph exchanges).
+async fn round_trips<F: std::future::Future>(sim: &RunningSim, read: F) -> ((u64, u64), F::Output) {
+    let control = sim.control();
+    let counts = || {
+        let tokens = control
+            .token_requests()
+            .iter()
+            .filter(|t| t.tenant_id == uuid(CONTOSO_ID) && t.client_id == uuid(INSIGHTS))
+            .map(|t| t.count)
+            .sum::<u64>();
+        (
+            tokens,
+            control.graph_exchanges(uuid(CONTOSO_ID), uuid(INSIGHTS)),
+        )
+    };
+    let before = counts();
+    let out = read.await;
+    let after = counts();
+    ((after.0 - before.0, after.1 - before.1), out)
+}
+
+#[tokio::test]
+async fn grants_are_read_in_one_graph_batch_after_the_token() {
+    let (sim, platform) = start().await;
+    let control = sim.control();
+    control
+        .grant_admin_consent(CONTOSO, uuid(INSIGHTS))
+        .unwrap();
+    let client = vendor("insights-m365");
+
+    // Two sequential round trips: the token, then one `$batch` with every read.
+    let (trips, batched) = round_trips(&sim, platform.grants(&tenant(), &client)).await;
+    let batched = batched.unwrap();
+    assert_eq!(
+        trips,
+        (1, 1),
+        "token requests and Graph exchanges of one check"
+    );
+    assert!(batched.service_principal.is_some());
+    assert!(
+        batched.app_roles.iter().any(|r| r == "Sites.Read.All"),
+        "{batched:?}"
+    );
+    assert!(batched.delegated_readable);
+
+    // Where Graph refuses the reads by appId (that form is UNVERIFIED for appRoleAssignments), the
+    // same grants are read by object ID: the batch, then the service principal, then three reads.
+    control
+        .set_faults(vec![FaultRule {
+            endpoint: "/v1.0/servicePrincipals(appId=".into(),
+            rate: 1.0,
+            latency_ms: 0,
+            status: Some(400),
+            retry_after_secs: None,
+            drop_connection: false,
+        }])
+        .unwrap();
+    let (trips, one_by_one) = round_trips(&sim, platform.grants(&tenant(), &client)).await;
+    assert_eq!(one_by_one.unwrap(), batched);
+    assert_eq!(trips, (1, 5));
+
+    // A transient failure inside the batch is read again on its own, never a failed check.
+    control
+        .set_faults(vec![FaultRule {
+            endpoint: "/v1.0/servicePrincipals(appId=".into(),
+            rate: 1.0,
+            latency_ms: 0,
+            status: Some(503),
+            retry_after_secs: None,
+            drop_connection: false,
+        }])
+        .unwrap();
+    assert_eq!(platform.grants(&tenant(), &client).await.unwrap(), batched);
+
+    // After the consent is revoked the one batch shows it: nothing is granted.
+    control.set_faults(Vec::new()).unwrap();
+    control.revoke_consent(CONTOSO, uuid(INSIGHTS)).unwrap();
+    let (trips, none) = round_trips(&sim, platform.grants(&tenant(), &client)).await;
+    let none = none.unwrap();
+    assert_eq!(trips, (1, 1));
+    assert!(none.app_roles.is_empty(), "{none:?}");
+    assert!(none.delegated_all_principals.is_empty(), "{none:?}");
+}
+
 #[tokio::test]
 async fn grants_for_a_custom_app_with_its_pfx() {
     let (sim, platform) = start().await;
