@@ -821,6 +821,32 @@ pub(crate) async fn http_state(State(ctx): State<Ctx>) -> Response {
     axum::Json(state_json(&ctx.lock())).into_response()
 }
 
+/// `GET /_sim/counts`: the token requests and the HTTP exchanges with Graph since start, in total
+/// and by (tenant, app): what a benchmark divides by its checks to give round trips per check.
+pub(crate) async fn http_counts(State(ctx): State<Ctx>) -> Response {
+    let st = ctx.lock();
+    let mut keys: std::collections::BTreeMap<(Uuid, Uuid), (u64, u64)> = Default::default();
+    for ((tenant, client, _), n) in &st.token_requests {
+        keys.entry((*tenant, *client)).or_default().0 += n;
+    }
+    for (key, n) in &st.graph_exchanges {
+        keys.entry(*key).or_default().1 += n;
+    }
+    let (tokens, graph) = keys.values().fold((0, 0), |(t, g), (a, b)| (t + a, g + b));
+    let by_key: Vec<Value> = keys
+        .iter()
+        .map(|((tenant, client), (t, g))| {
+            json!({"tenant_id": tenant, "client_id": client, "token_requests": t, "graph_exchanges": g})
+        })
+        .collect();
+    axum::Json(json!({
+        "token_requests": tokens,
+        "graph_exchanges": graph,
+        "keys": by_key,
+    }))
+    .into_response()
+}
+
 /// `GET /_sim/throttling`: the limits, every key's counts with the limit that applies to it (`limit`
 /// units per `window_secs`), the Graph counts per app (under the per-app limit) and the totals.
 pub(crate) async fn http_throttling(State(ctx): State<Ctx>) -> Response {

@@ -73,6 +73,7 @@ fn cloud_router(ctx: Ctx) -> Router {
         .route("/_sim/state", get(crate::control::http_state))
         .route("/_sim/clock", get(crate::control::http_clock))
         .route("/_sim/throttling", get(crate::control::http_throttling))
+        .route("/_sim/counts", get(crate::control::http_counts))
         .route("/_sim/ops", post(crate::control::http_op))
         // Browsers ask every site for an icon; a 404 is an error in their console (the console
         // tests fail on those). The simulator has none.

@@ -138,6 +138,7 @@ async fn graph_answers_too_many_requests_with_retry_after_also_inside_a_batch() 
         })
         .unwrap();
     let sp_url = format!("/servicePrincipals?$filter=appId eq '{INSIGHTS}'");
+    let exchanges_before = graph_exchanges(&sim).await;
     let body = json!({"requests": [
         {"id": "1", "method": "GET", "url": sp_url},
         {"id": "2", "method": "GET", "url": sp_url},
@@ -169,6 +170,8 @@ async fn graph_answers_too_many_requests_with_retry_after_also_inside_a_batch() 
     assert_eq!(state["totals"]["graph"]["requests"], 2, "{state}");
     assert_eq!(state["totals"]["graph"]["throttled"], 1, "{state}");
     assert_eq!(state["keys"][0]["client_id"], INSIGHTS, "{state}");
+    // Two requests for the limits, one more exchange with Graph: the batch.
+    assert_eq!(graph_exchanges(&sim).await, exchanges_before + 1);
     sim.shutdown().await;
 }
 
@@ -191,4 +194,24 @@ async fn fault_rules_still_apply_with_throttling_on() {
     sim.control().set_faults(Vec::new()).unwrap();
     assert_eq!(graph_get(&sim, &own_sp(), &token).await.0, 200);
     sim.shutdown().await;
+}
+
+/// Insights' HTTP exchanges with Graph in contoso (`GET /_sim/counts`).
+async fn graph_exchanges(sim: &entra_sim::RunningSim) -> u64 {
+    let counts: Value = client(sim)
+        .get(format!("{}/_sim/counts", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = counts["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["client_id"] == INSIGHTS && k["tenant_id"] == CONTOSO_ID)
+        .cloned()
+        .unwrap_or_default();
+    key["graph_exchanges"].as_u64().unwrap_or_default()
 }
