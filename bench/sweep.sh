@@ -37,6 +37,9 @@ SIM_CAP="$(jqn "$CAP" .sim_capacity_per_sec_all_cores)"
 record sweep "entra-sim capacity (checks/s if it had every core)" "$(calc "$SIM_CAP")" - - - baseline
 record sweep "entra-sim CPU ms per check" "$(calc "$(jqn "$CAP" .sim_cpu_secs_per_check)*1000")" - - - baseline
 
+# Round trips to entra-sim, counted by the simulator (`GET /_sim/counts`: a `$batch` is one exchange).
+sim_counts() { curl -s --cacert "$SIM_CA" "$SIM_URL/_sim/counts"; }
+TOKENS=0; GRAPH=0; CHECKED=0
 BEST=0
 for size in "${SIZES[@]}"; do
   consentry_env "$W/data-$size"
@@ -48,9 +51,14 @@ for size in "${SIZES[@]}"; do
   for lat in "${LATENCIES[@]}"; do
     hours=$((hours + 2))
     log "sweep: $size profiles, +$lat ms, $checks checks"
+    BEFORE="$(sim_counts)"
     OUT="$("$BIN/consentry-bench" sweep --checks "$checks" --latency-ms "$lat" --sim "$SIM_URL" \
       --sim-pid "$SIM_PID" --concurrency "$CONCURRENCY" --clock-hours "$hours")"
     echo "$OUT" >"$BENCH_RESULTS/sweep-$size-$lat.json"
+    AFTER="$(sim_counts)"
+    TOKENS=$((TOKENS + $(jqn "$AFTER" .token_requests) - $(jqn "$BEFORE" .token_requests)))
+    GRAPH=$((GRAPH + $(jqn "$AFTER" .graph_exchanges) - $(jqn "$BEFORE" .graph_exchanges)))
+    CHECKED=$((CHECKED + $(jqn "$OUT" .all_checks)))
     rate="$(jqn "$OUT" .checks_per_sec)"
     cpu="$(jqn "$OUT" .cpu_secs_per_check)"
     if [[ $lat == 0 ]]; then limit="$SIG_RATE"; else limit="$(awk "BEGIN { a=$CONCURRENCY/($lat/1000); b=$SIG_RATE; printf \"%.4g\", (a<b?a:b) }")"; fi
@@ -70,6 +78,11 @@ for size in "${SIZES[@]}"; do
     BEST="$(awk "BEGIN { print ($rate > $BEST ? $rate : $BEST) }")"
   done
 done
+# A certificate-based check: the token, then one Graph `$batch` with every read it needs.
+per="$(calc "$TOKENS/$CHECKED")"
+record sweep "token requests per check (all sweeps, $CHECKED checks)" "$per" - - "1" "$(verdict "$per <= 1.0001")"
+per="$(calc "$GRAPH/$CHECKED")"
+record sweep "Graph round trips per check (all sweeps; a \$batch counts once)" "$per" - - "1" "$(verdict "$per <= 1.0001")"
 ratio="$(calc "$BEST/$SIM_CAP")"
 record sweep "fastest sweep vs entra-sim capacity (entra-sim not the bottleneck)" "$(calc "$BEST")" \
   "$(calc "$SIM_CAP")" "$ratio" "< 1" "$(verdict "$ratio < 1")"

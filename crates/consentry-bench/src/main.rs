@@ -514,6 +514,8 @@ async fn sweep(
     let _ = handle.await;
     let measured = (n1 - n0).max(1) as f64;
     let snapshot = checker.stats().snapshot();
+    // Every check of the run, those in flight at the stop included (they finish before `run` ends).
+    let all_checks: u64 = snapshot.outcomes.values().sum();
     let outcomes: BTreeMap<String, u64> = snapshot
         .outcomes
         .iter()
@@ -528,6 +530,7 @@ async fn sweep(
         .collect();
     print(&json!({
         "checks": n1,
+        "all_checks": all_checks,
         "measured_checks": n1 - n0,
         "seconds": secs,
         "checks_per_sec": measured / secs,
