@@ -161,8 +161,8 @@ impl EntraClient {
     }
 
     /// The four reads that verify a consent, in one round trip: the app's service principal, its
-    /// app role assignments, Microsoft Graph's service principal (to name the roles by) and the
-    /// app's delegated permission grants. Each is addressed by application ID
+    /// app role assignments, Microsoft Graph's service principal (its ID, without its app roles)
+    /// and the app's delegated permission grants. Each is addressed by application ID
     /// (`servicePrincipals(appId='…')/…`), so none waits for the service principal's object ID.
     ///
     /// The `appId` form of `/oauth2PermissionGrants` is documented (Graph docs,
@@ -179,9 +179,14 @@ impl EntraClient {
         let graph = format!("appId eq '{GRAPH_APP_ID}'");
         let by_app_id = format!("servicePrincipals(appId='{app_id}')");
         let gets = [
+            // Only what the check uses: a service principal also carries its app roles and
+            // delegated scopes (Graph's: hundreds).
             (
                 "servicePrincipal",
-                self.graph_url(&["servicePrincipals"], &[("$filter", &own)]),
+                self.graph_url(
+                    &["servicePrincipals"],
+                    &[("$filter", &own), ("$select", "id,appId")],
+                ),
             ),
             (
                 "appRoleAssignments",
@@ -189,7 +194,12 @@ impl EntraClient {
             ),
             (
                 "graphServicePrincipal",
-                self.graph_url(&["servicePrincipals"], &[("$filter", &graph)]),
+                // Its ID only: the roles are named from the app roles the caller already read
+                // (the same in every tenant).
+                self.graph_url(
+                    &["servicePrincipals"],
+                    &[("$filter", &graph), ("$select", "id,appId")],
+                ),
             ),
             (
                 "oauth2PermissionGrants",
@@ -248,7 +258,7 @@ pub struct ConsentReads {
     pub service_principal: Result<Option<ServicePrincipal>, EntraError>,
     /// The app roles (application permissions) assigned to it.
     pub app_role_assignments: Result<Vec<AppRoleAssignment>, EntraError>,
-    /// Microsoft Graph's service principal (`None`: not in the tenant).
+    /// Microsoft Graph's service principal, its `id` and `appId` only (`None`: not in the tenant).
     pub graph_service_principal: Result<Option<ServicePrincipal>, EntraError>,
     /// The delegated permission grants whose client is the app.
     pub oauth2_permission_grants: Result<Vec<OAuth2PermissionGrant>, EntraError>,

@@ -142,9 +142,72 @@ struct CloudSide {
     id_tokens: IdTokenVerifier,
     /// The vendor's own tenant in this cloud (`vendor_tenant`): home of its registrations.
     vendor_tenant: Option<String>,
+    /// Microsoft Graph's app roles, value by lowercase app-role ID, as read in full once from Graph's
+    /// service principal. Graph's permission IDs are published as one table for all tenants
+    /// (entra-facts §5.2, permissions-ids), so a check reads only Graph's
+    /// service principal's ID and names the roles from here; a role not seen yet makes the check
+    /// read Graph's app roles again (at most once per [`GRAPH_ROLES_REREAD`]). Whether a national
+    /// cloud's Graph uses the global IDs is UNVERIFIED: each cloud keeps its own.
+    graph_roles: std::sync::RwLock<GraphRoles>,
 }
 
+/// Graph's app roles as last read in full ([`CloudSide::graph_roles`]).
+#[derive(Default)]
+struct GraphRoles {
+    /// Value by lowercase app-role ID.
+    values: std::collections::HashMap<String, String>,
+    /// When they were last read in full.
+    read_at: Option<std::time::Instant>,
+}
+
+/// How long after reading Graph's app roles a role it did not define (one Microsoft added since,
+/// or an assignment naming no role) is not a reason to read them again.
+const GRAPH_ROLES_REREAD: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl CloudSide {
+    /// The value of Graph's app role `id`, when known ([`Self::graph_roles`]).
+    fn graph_role(&self, id: &str) -> Option<String> {
+        self.graph_roles
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values
+            .get(&id.to_ascii_lowercase())
+            .cloned()
+    }
+
+    /// Whether Graph's app roles should be read (again) to name `ids`: one of them is unknown, and
+    /// they were not read in the last [`GRAPH_ROLES_REREAD`].
+    fn graph_roles_to_read<'a>(&self, mut ids: impl Iterator<Item = &'a str>) -> bool {
+        let known = self
+            .graph_roles
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let recent = known
+            .read_at
+            .is_some_and(|at| at.elapsed() < GRAPH_ROLES_REREAD);
+        !recent && ids.any(|id| !known.values.contains_key(&id.to_ascii_lowercase()))
+    }
+
+    /// Keeps the app roles of Graph's service principal `graph`, read in full.
+    fn learn_graph_roles(&self, graph: &ServicePrincipal) {
+        let mut known = self
+            .graph_roles
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if graph.app_roles.is_empty() {
+            // Its ID only (`$select`), not a read of its roles.
+            return;
+        }
+        known.read_at = Some(std::time::Instant::now());
+        for role in &graph.app_roles {
+            if let Some(value) = &role.value {
+                known
+                    .values
+                    .insert(role.id.to_ascii_lowercase(), value.clone());
+            }
+        }
+    }
+
     /// Graph's `/.default` scope in this cloud.
     fn graph_default_scope(&self) -> String {
         format!("{}.default", self.client.config().graph_resource)
@@ -262,6 +325,7 @@ impl EntraPlatform {
                 vendor_apps,
                 id_tokens: IdTokenVerifier::new(),
                 vendor_tenant: None,
+                graph_roles: Default::default(),
             },
         );
         Ok(Self {
@@ -334,6 +398,7 @@ impl EntraPlatform {
                 vendor_apps,
                 id_tokens: IdTokenVerifier::new(),
                 vendor_tenant: None,
+                graph_roles: Default::default(),
             },
         );
         self
@@ -646,6 +711,7 @@ impl EntraPlatform {
     /// refused as a bad request or did not find while the service principal exists).
     fn grants_from(
         &self,
+        side: &CloudSide,
         reads: crate::ConsentReads,
         client: &ClientRef,
         client_id: &str,
@@ -690,7 +756,7 @@ impl EntraPlatform {
             }
             Err(e) => return Err(platform_error(&e)),
         };
-        let (app_roles, graph_sp_id) = self.app_role_names(&assignments, graph_sp);
+        let (app_roles, graph_sp_id) = self.app_role_names(side, &assignments, graph_sp);
         Ok(Some(grants_of(
             &sp,
             app_roles,
@@ -746,7 +812,7 @@ impl EntraPlatform {
                 self.graph_service_principal(c, token),
             )
             .map_err(|e| platform_error(&e))?;
-            Ok::<_, PlatformError>(self.app_role_names(&assignments, graph_sp))
+            Ok::<_, PlatformError>(self.app_role_names(side, &assignments, graph_sp))
         };
         // Listing delegated grants needs DelegatedPermissionGrant.Read.All or Directory.Read.All
         // even for the app's own grants (entra-facts §4.7; entra-sim answers the same). Without
@@ -788,16 +854,18 @@ impl EntraPlatform {
     /// The names of the Graph app roles assigned, and Graph's service principal ID when known.
     fn app_role_names(
         &self,
+        side: &CloudSide,
         assignments: &[AppRoleAssignment],
         graph_sp: Option<ServicePrincipal>,
     ) -> (Vec<String>, Option<String>) {
         let mut names = BTreeSet::new();
         match &graph_sp {
             Some(graph) => {
+                side.learn_graph_roles(graph);
                 for a in assignments.iter().filter(|a| a.resource_id == graph.id) {
-                    match graph.app_role_value(&a.app_role_id) {
+                    match side.graph_role(&a.app_role_id) {
                         Some(v) => {
-                            names.insert(v.to_owned());
+                            names.insert(v);
                         }
                         None => tracing::warn!(
                             app_role_id = %a.app_role_id,
@@ -1313,10 +1381,23 @@ impl IdentityPlatform for EntraPlatform {
         // Round trip 2: every read the check needs, in one Graph `$batch`. An app may read its own
         // service principal and its app role assignments without permissions (entra-facts §4.6).
         let c = &side.client;
-        let reads = with_retry(&self.retry, || c.consent_reads(&token, &client_id))
+        let mut reads = with_retry(&self.retry, || c.consent_reads(&token, &client_id))
             .await
             .map_err(|e| platform_error(&e))?;
-        match self.grants_from(reads, client, &client_id)? {
+        if let (Ok(Some(graph)), Ok(assignments)) =
+            (&reads.graph_service_principal, &reads.app_role_assignments)
+            && side.graph_roles_to_read(
+                assignments
+                    .iter()
+                    .filter(|a| a.resource_id == graph.id)
+                    .map(|a| a.app_role_id.as_str()),
+            )
+        {
+            // A Graph app role not seen yet (the first check of this process in this cloud, or
+            // a permission Microsoft added): Graph's app roles are read in full once more.
+            reads.graph_service_principal = self.graph_service_principal(c, &token).await;
+        }
+        match self.grants_from(side, reads, client, &client_id)? {
             Some(grants) => Ok(grants),
             // A read inside the batch failed transiently, or Graph does not take a read by appId:
             // the reads again, one by one by object ID, each with its own retries.

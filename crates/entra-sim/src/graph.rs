@@ -791,13 +791,11 @@ impl GraphRequest<'_> {
                     items.retain(|a| a["appId"] == json!(self.caller.app_id));
                 }
                 // `$filter` sees the whole object, `$select` shapes what is returned.
-                let mut body = self.collection(items, "applications", &["appId", "displayName"])?;
-                if let Some(page) = body.get_mut("value").and_then(Value::as_array_mut) {
-                    for item in page {
-                        *item = self.selected(std::mem::take(item));
-                    }
-                }
-                Ok(body)
+                self.selected_page(self.collection(
+                    items,
+                    "applications",
+                    &["appId", "displayName"],
+                )?)
             }
             [seg] if seg.starts_with("applications(") => {
                 let app_id = key_arg(seg, "applications").unwrap_or_default();
@@ -1079,9 +1077,29 @@ impl GraphRequest<'_> {
             if own.is_empty() || !filter.contains(&self.caller.app_id.to_string()) {
                 return Err(GraphError::denied());
             }
-            return self.collection(own, "servicePrincipals", &["appId", "displayName", "id"]);
+            return self.selected_page(self.collection(
+                own,
+                "servicePrincipals",
+                &["appId", "displayName", "id"],
+            )?);
         }
-        self.collection(all, "servicePrincipals", &["appId", "displayName", "id"])
+        // `$filter` sees the whole object, `$select` shapes what is returned (Graph docs,
+        // serviceprincipal-list: `$select` is supported).
+        self.selected_page(self.collection(
+            all,
+            "servicePrincipals",
+            &["appId", "displayName", "id"],
+        )?)
+    }
+
+    /// A collection page with each item cut to the properties `$select` names.
+    fn selected_page(&self, mut body: Value) -> Result<Value, GraphError> {
+        if let Some(page) = body.get_mut("value").and_then(Value::as_array_mut) {
+            for item in page {
+                *item = self.selected(std::mem::take(item));
+            }
+        }
+        Ok(body)
     }
 
     fn sp_json(&self, sp: &crate::model::ServicePrincipal) -> Value {

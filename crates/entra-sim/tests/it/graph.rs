@@ -126,6 +126,17 @@ async fn app_only_reads_with_paging_and_filters() {
     )
     .await;
     assert_eq!(one["value"].as_array().unwrap().len(), 1);
+    // $select keeps only the properties named (the filter still sees the whole object).
+    let (_, _, selected) = graph_get(
+        &sim,
+        &format!("/servicePrincipals?$filter=appId eq '{INSIGHTS}'&$select=id,appId"),
+        token,
+    )
+    .await;
+    let item = selected["value"][0].as_object().unwrap();
+    assert_eq!(item.len(), 2, "{selected}");
+    assert_eq!(item["id"], one["value"][0]["id"]);
+    assert_eq!(item["appId"], INSIGHTS);
     let (status, _, by_key) = graph_get(
         &sim,
         &format!("/servicePrincipals(appId='{INSIGHTS}')"),
