@@ -470,22 +470,48 @@ impl CappedCount {
     }
 }
 
-impl std::fmt::Display for CappedCount {
-    /// The count with thousands separators, and `+` after a count that stopped at its limit
-    /// (`10,000+`).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl CappedCount {
+    /// `n` with thousands separators (`10,000`), without the `+`.
+    pub fn number(&self) -> String {
         let digits = self.n.to_string();
-        let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3);
         for (i, ch) in digits.chars().enumerate() {
             if i > 0 && (digits.len() - i) % 3 == 0 {
                 out.push(',');
             }
             out.push(ch);
         }
+        out
+    }
+}
+
+impl std::fmt::Display for CappedCount {
+    /// The count with thousands separators, and `+` after a count that stopped at its limit
+    /// (`10,000+`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.number())?;
         if self.more {
-            out.push('+');
+            f.write_str("+")?;
         }
-        f.write_str(&out)
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod capped_count_tests {
+    use super::CappedCount;
+
+    #[test]
+    fn a_capped_count_shows_its_limit_with_a_plus() {
+        assert_eq!(CappedCount::of(7, 10_000).to_string(), "7");
+        assert_eq!(CappedCount::of(10_000, 10_000).to_string(), "10,000");
+        let more = CappedCount::of(10_001, 10_000);
+        assert_eq!((more.n, more.more), (10_000, true));
+        assert_eq!(more.to_string(), "10,000+");
+        assert_eq!(CappedCount::exact(1_234_567).to_string(), "1,234,567");
+        assert!(CappedCount::of(0, 5).is_zero() && !CappedCount::of(1, 0).is_zero());
+        let sum = CappedCount::sum(&[CappedCount::exact(3), more]);
+        assert_eq!(sum.to_string(), "10,003+");
     }
 }
 
