@@ -424,6 +424,97 @@ pub struct ProfileFilter {
     pub search: Option<String>,
 }
 
+/// How many profiles matched, counted up to a limit: a count that reads at most `limit + 1`
+/// matching rows, so its cost does not grow with the number of profiles. `more` says that more than
+/// `n` match (then `n` is the limit); otherwise `n` is exact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CappedCount {
+    /// The profiles counted: exact, or the limit when `more`.
+    pub n: u64,
+    /// More than `n` match.
+    pub more: bool,
+}
+
+impl CappedCount {
+    /// An exact count.
+    pub fn exact(n: u64) -> Self {
+        Self { n, more: false }
+    }
+
+    /// What counting up to `limit` shows when `found` rows were read (at most `limit + 1`).
+    pub fn of(found: u64, limit: u64) -> Self {
+        if found > limit {
+            Self {
+                n: limit,
+                more: true,
+            }
+        } else {
+            Self {
+                n: found,
+                more: false,
+            }
+        }
+    }
+
+    /// Whether no profile matched.
+    pub fn is_zero(&self) -> bool {
+        self.n == 0 && !self.more
+    }
+
+    /// The sum of counts: exact while every part is, else "more than" the sum of the parts.
+    pub fn sum<'a>(parts: impl IntoIterator<Item = &'a CappedCount>) -> Self {
+        parts.into_iter().fold(Self::default(), |acc, c| Self {
+            n: acc.n.saturating_add(c.n),
+            more: acc.more || c.more,
+        })
+    }
+}
+
+impl CappedCount {
+    /// `n` with thousands separators (`10,000`), without the `+`.
+    pub fn number(&self) -> String {
+        let digits = self.n.to_string();
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for CappedCount {
+    /// The count with thousands separators, and `+` after a count that stopped at its limit
+    /// (`10,000+`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.number())?;
+        if self.more {
+            f.write_str("+")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod capped_count_tests {
+    use super::CappedCount;
+
+    #[test]
+    fn a_capped_count_shows_its_limit_with_a_plus() {
+        assert_eq!(CappedCount::of(7, 10_000).to_string(), "7");
+        assert_eq!(CappedCount::of(10_000, 10_000).to_string(), "10,000");
+        let more = CappedCount::of(10_001, 10_000);
+        assert_eq!((more.n, more.more), (10_000, true));
+        assert_eq!(more.to_string(), "10,000+");
+        assert_eq!(CappedCount::exact(1_234_567).to_string(), "1,234,567");
+        assert!(CappedCount::of(0, 5).is_zero() && !CappedCount::of(1, 0).is_zero());
+        let sum = CappedCount::sum(&[CappedCount::exact(3), more]);
+        assert_eq!(sum.to_string(), "10,003+");
+    }
+}
+
 /// Keyset pagination: ask for `limit` items after `after` (an opaque cursor from a previous page).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {

@@ -590,6 +590,16 @@ impl Consentry {
         Ok(self.store.count_profiles(filter).await?)
     }
 
+    /// Counts profiles by status, each up to `limit` (see [`crate::ports::Store::count_profiles_up_to`]):
+    /// for pages answered per request, whose cost must not grow with the number of profiles.
+    pub async fn profile_counts_up_to(
+        &self,
+        filter: &ProfileFilter,
+        limit: u64,
+    ) -> Result<BTreeMap<ProfileStatus, crate::model::CappedCount>, DomainError> {
+        Ok(self.store.count_profiles_up_to(filter, limit).await?)
+    }
+
     /// A profile's history, newest first.
     pub async fn history(
         &self,

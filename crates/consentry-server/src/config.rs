@@ -275,6 +275,10 @@ pub struct Config {
     pub monitor: MonitorSettings,
     /// Longest time one request may take before it is answered 408 (seconds).
     pub request_timeout_seconds: u64,
+    /// The console counts profiles (the invalid banner, the list's and the tenants' counts by
+    /// status) up to this many per status and shows a larger count as `10,000+`, so a page's cost
+    /// does not grow with the number of profiles.
+    pub console_count_limit: u64,
     /// Webhook destinations (`[webhooks]`).
     pub webhooks: WebhookSettings,
     /// The token API (`[token_api]`).
@@ -583,6 +587,7 @@ impl fmt::Debug for Config {
             .field("clouds", &self.clouds)
             .field("monitor", &self.monitor)
             .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .field("console_count_limit", &self.console_count_limit)
             .field("webhooks", &self.webhooks)
             .field("token_api", &self.token_api)
             .field("network", &self.network)
@@ -624,6 +629,7 @@ impl Default for Config {
             clouds: BTreeMap::new(),
             monitor: MonitorSettings::default(),
             request_timeout_seconds: 60,
+            console_count_limit: crate::console::COUNT_LIMIT,
             webhooks: WebhookSettings::default(),
             token_api: TokenApiSettings::default(),
             network: NetworkSettings::default(),
@@ -925,6 +931,12 @@ impl Config {
                 "request_timeout_seconds must be between 1 and 3600",
             ));
         }
+        if !(1..=1_000_000).contains(&self.console_count_limit) {
+            return Err(invalid(
+                origin,
+                "console_count_limit must be between 1 and 1000000",
+            ));
+        }
         if !(1024..=512 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err(invalid(
                 origin,
@@ -1051,6 +1063,20 @@ mod tests {
         assert_eq!(c.listen.port(), 8080);
         assert_eq!(c.public_url, "http://127.0.0.1:8080");
         assert!(c.database_url().starts_with("sqlite://"));
+        assert_eq!(c.console_count_limit, 10_000);
+    }
+
+    #[test]
+    fn the_console_count_limit_is_bounded() {
+        let c = Config::load(None, env(&[("CONSENTRY_CONSOLE_COUNT_LIMIT", "250")])).unwrap();
+        assert_eq!(c.console_count_limit, 250);
+        for bad in ["0", "1000001"] {
+            let e = refused(&[("CONSENTRY_CONSOLE_COUNT_LIMIT", bad)]);
+            assert!(
+                e.contains("console_count_limit must be between 1 and 1000000"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -494,13 +494,15 @@ pub async fn build_state_with_clock(
         email,
         vendor_credentials,
     } = compose(cfg, clock).await?;
-    let console = crate::console::ConsoleState::new(&svc, &cfg.public_url).with_microsoft_sign_in(
-        &svc,
-        reauth.platform().clone(),
-        cfg.microsoft_sign_in
-            .rules()
-            .map_err(StartupError::Config)?,
-    );
+    let console = crate::console::ConsoleState::new(&svc, &cfg.public_url)
+        .with_microsoft_sign_in(
+            &svc,
+            reauth.platform().clone(),
+            cfg.microsoft_sign_in
+                .rules()
+                .map_err(StartupError::Config)?,
+        )
+        .with_count_limit(cfg.console_count_limit);
     let connect = consentry_domain::TenantConnector::new(
         svc.clone(),
         reauth.platform().clone(),

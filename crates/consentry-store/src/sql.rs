@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use consentry_domain::{
-    AppProfile, DomainName, HistoryEvent, NewHistoryEvent, OrgId, Organization, Page, PageRequest,
-    PendingAuthorization, ProfileFilter, ProfileId, ProfileStatus, SecretKind, StatusReason, Store,
-    StoreError, Tenant, TenantId,
+    AppProfile, CappedCount, DomainName, HistoryEvent, NewHistoryEvent, OrgId, Organization, Page,
+    PageRequest, PendingAuthorization, ProfileFilter, ProfileId, ProfileStatus, SecretKind,
+    StatusReason, Store, StoreError, Tenant, TenantId,
 };
 use secrecy::SecretSlice;
 use sqlx::any::AnyRow;
@@ -251,6 +251,14 @@ impl Store for SqlStore {
         filter: &ProfileFilter,
     ) -> Result<BTreeMap<ProfileStatus, u64>, StoreError> {
         SqlStore::count_profiles(self, filter).await
+    }
+
+    async fn count_profiles_up_to(
+        &self,
+        filter: &ProfileFilter,
+        limit: u64,
+    ) -> Result<BTreeMap<ProfileStatus, CappedCount>, StoreError> {
+        SqlStore::count_profiles_up_to(self, filter, limit).await
     }
 
     async fn list_history(

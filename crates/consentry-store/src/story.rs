@@ -22,10 +22,11 @@ use consentry_domain::audit::{
 };
 use consentry_domain::catalog::{ConsentMethod, PermissionType};
 use consentry_domain::{
-    Actor, AppId, AppProfile, AuthLeg, CertificateInfo, CloudKey, ConsentUser, DomainName,
-    EventKind, GrantedPermission, NewHistoryEvent, ObjectId, OrgId, Organization, PageRequest,
-    PendingAuthorization, ProfileFilter, ProfileId, ProfileStatus, ScanAuth, ScanProfile,
-    ScanProfileId, SecretKind, StatusReason, Store, StoreError, Tenant, TenantId, Thumbprint, Upn,
+    Actor, AppId, AppProfile, AuthLeg, CappedCount, CertificateInfo, CloudKey, ConsentUser,
+    DomainName, EventKind, GrantedPermission, NewHistoryEvent, ObjectId, OrgId, Organization,
+    PageRequest, PendingAuthorization, ProfileFilter, ProfileId, ProfileStatus, ScanAuth,
+    ScanProfile, ScanProfileId, SecretKind, StatusReason, Store, StoreError, Tenant, TenantId,
+    Thumbprint, Upn,
 };
 use secrecy::{ExposeSecret as _, SecretSlice};
 use time::{Duration, OffsetDateTime};

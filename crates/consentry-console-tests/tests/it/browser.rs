@@ -612,7 +612,12 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let env = TestEnv::start().await;
+    setup_with(Vec::new()).await
+}
+
+/// [`setup`] with these settings.
+async fn setup_with(settings: Vec<(String, String)>) -> Setup {
+    let env = TestEnv::start_with_settings(entra_sim::Scenario::contoso(), settings).await;
     let org = env.connect_contoso(&["teams"]).await;
     let hybrid = env.profile("insights-m365", None).await;
     let delegated = env.profile("cloud-governance-delegated", None).await;
@@ -977,7 +982,12 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
         express,
         linked,
         ..
-    } = setup().await;
+    } = setup_with(vec![(
+        // Counts stop at 2 per status here, so the pages with a count past the limit are audited.
+        "CONSENTRY_CONSOLE_COUNT_LIMIT".into(),
+        "2".into(),
+    )])
+    .await;
     // A release of the catalog gives the modern-mode app type a new application permission (and the
     // vendor's app registration asks for it): a permission rollout with one profile.
     let rollout = env
@@ -991,6 +1001,28 @@ async fn pages_story(driver: &Driver, axe: Option<String>) -> Coverage {
     let profile_dir = tempfile::tempdir().expect("profile dir");
     let mut s = Story::open(driver, profile_dir.path(), env, axe, "pages").await;
     s.sign_in().await;
+
+    // Six profiles are invalid, past the count limit of 2: the banner, the list's and the tenants'
+    // counts say so, and a sentence says what "2+" means.
+    let body = s.text().await;
+    assert!(
+        body.contains("More than 2 app profiles are invalid") && body.contains("2+ Invalid"),
+        "{body}"
+    );
+    s.goto("/console/profiles?status=invalid").await;
+    let note = s.wait("#counts-capped").await;
+    assert_eq!(
+        note.text().await.expect("text"),
+        "Counts stop at 2: \u{201c}2+\u{201d} means more than 2."
+    );
+    s.shot("counts-capped").await;
+    s.goto("/console").await;
+    s.wait("#counts-capped").await;
+    assert!(
+        s.text()
+            .await
+            .contains("Re-authorize all 2+ invalid profiles")
+    );
 
     // The rollout: who lacks the new permission; re-authorizing the profile brings it to 100 %.
     s.goto("/console/rollouts").await;

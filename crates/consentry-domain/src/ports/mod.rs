@@ -45,7 +45,7 @@ pub use self::webhooks::{Webhook, WebhookDelivery, WebhookStore};
 pub use crate::error::StoreError;
 use crate::ids::{DomainName, OrgId, ProfileId, TenantId};
 use crate::model::{
-    AppProfile, HistoryEvent, NewHistoryEvent, Organization, Page, PageRequest,
+    AppProfile, CappedCount, HistoryEvent, NewHistoryEvent, Organization, Page, PageRequest,
     PendingAuthorization, ProfileFilter, SecretKind, Tenant,
 };
 use crate::status::{ProfileStatus, StatusReason};
@@ -154,6 +154,14 @@ pub trait Store:
         &self,
         filter: &ProfileFilter,
     ) -> Result<BTreeMap<ProfileStatus, u64>, StoreError>;
+    /// Counts profiles matching `filter` by status, each status up to `limit` (reading at most
+    /// `limit + 1` rows of it, so the cost does not grow with the number of profiles): for pages
+    /// answered per request. Every status is present; one the filter excludes counts zero.
+    async fn count_profiles_up_to(
+        &self,
+        filter: &ProfileFilter,
+        limit: u64,
+    ) -> Result<BTreeMap<ProfileStatus, CappedCount>, StoreError>;
 
     /// A profile's history, newest first, at most `limit` events.
     async fn list_history(

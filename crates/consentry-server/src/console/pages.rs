@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use consentry_catalog::PermissionType;
 use consentry_domain::{
-    Action, HistoryEvent, PageRequest, ProfileFilter, ProfileId, ProfileStatus, ProfileView,
-    TenantId,
+    Action, CappedCount, HistoryEvent, PageRequest, ProfileFilter, ProfileId, ProfileStatus,
+    ProfileView, TenantId,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -32,36 +32,47 @@ pub struct Layout {
     pub role: &'static str,
     /// The session's CSRF token, for the sign-out form.
     pub csrf: String,
-    /// Invalid profiles the account can see (banner when > 0).
-    pub invalid: u64,
+    /// Invalid profiles the account can see, up to the count limit (banner when any).
+    pub invalid: CappedCount,
     /// The filter `invalid` was counted with, and its counts: a page counting the same reuses them.
-    counted: (ProfileFilter, BTreeMap<ProfileStatus, u64>),
+    counted: (ProfileFilter, BTreeMap<ProfileStatus, CappedCount>),
 }
 
 impl Layout {
-    /// The profile counts of `filter`, reusing the frame's when it counted the same filter.
+    /// The profile counts of `filter` up to the count limit, reusing the frame's when it counted
+    /// the same filter.
     async fn counts_of(
         &self,
         st: &AppState,
         filter: &ProfileFilter,
-    ) -> Result<BTreeMap<ProfileStatus, u64>, ConsoleError> {
+    ) -> Result<BTreeMap<ProfileStatus, CappedCount>, ConsoleError> {
         if *filter == self.counted.0 {
             return Ok(self.counted.1.clone());
         }
-        Ok(st.svc.profile_counts(filter).await?)
+        Ok(st
+            .svc
+            .profile_counts_up_to(filter, st.console.count_limit)
+            .await?)
     }
 }
 
 impl Layout {
     /// Builds the frame for `op`.
     pub async fn new(st: &AppState, op: &Operator) -> Result<Layout, ConsoleError> {
-        // Only the invalid count is shown: counting that status alone is one index range, where
-        // counting every status reads an index entry per profile of the scope.
+        // Only the invalid count is shown: counting that status alone is one index range, read up
+        // to the count limit (every page shows the banner, so its cost must not grow with the
+        // number of invalid profiles).
         let mut invalid = op.filter();
         invalid.statuses = vec![ProfileStatus::Invalid];
-        let counts = st.svc.profile_counts(&invalid).await?;
+        let counts = st
+            .svc
+            .profile_counts_up_to(&invalid, st.console.count_limit)
+            .await?;
         Ok(Layout {
-            invalid: counts.get(&ProfileStatus::Invalid).copied().unwrap_or(0),
+            invalid: counts
+                .get(&ProfileStatus::Invalid)
+                .copied()
+                .unwrap_or_default(),
             counted: (invalid, counts),
             username: op.session.account.username.clone(),
             platform: op.session.account.scope.org().is_none(),
@@ -86,32 +97,43 @@ pub struct Count {
     pub status: &'static str,
     /// Label.
     pub label: &'static str,
-    /// How many.
-    pub n: u64,
+    /// How many, up to the count limit.
+    pub n: CappedCount,
 }
 
-fn counts(map: &BTreeMap<ProfileStatus, u64>) -> Vec<Count> {
+fn counts(map: &BTreeMap<ProfileStatus, CappedCount>) -> Vec<Count> {
     ProfileStatus::ALL
         .into_iter()
         .map(|s| Count {
             status: s.as_str(),
             label: s.label(),
-            n: map.get(&s).copied().unwrap_or(0),
+            n: map.get(&s).copied().unwrap_or_default(),
         })
         .collect()
+}
+
+/// The sentence under counts of which one stopped at the limit (`None` when all are exact).
+fn capped_note(counts: &[&CappedCount]) -> Option<String> {
+    counts.iter().find(|c| c.more).map(|c| {
+        format!(
+            "Counts stop at {}: \u{201c}{c}\u{201d} means more than {}.",
+            c.number(),
+            c.number()
+        )
+    })
 }
 
 struct TenantRow {
     id: String,
     /// Invalid profiles, when the account may re-authorize them (the "re-authorize all" button).
-    reauthorize_all: u64,
+    reauthorize_all: CappedCount,
     domain: String,
     name: String,
     /// The Microsoft cloud the tenant lives in, by its name (`US Government (GCC High)`).
     cloud: String,
     org: String,
     counts: Vec<Count>,
-    total: u64,
+    total: CappedCount,
     /// Proved to be the organization's (connected by consent, or a consent in it completed).
     verified: bool,
 }
@@ -125,6 +147,8 @@ struct TenantsPage {
     connect: bool,
     /// The organizations the platform operator chooses from when connecting.
     orgs: Vec<(String, String)>,
+    /// Says what `10,000+` means when a count stopped at the limit.
+    capped: Option<String>,
 }
 
 /// `GET /console`: the organization's tenants with a health summary each.
@@ -145,13 +169,16 @@ pub async fn tenants(State(st): State<AppState>, op: Operator) -> Result<Respons
             tenant_id: Some(t.id),
             ..ProfileFilter::default()
         };
-        let c = st.svc.profile_counts(&filter).await?;
+        let c = st
+            .svc
+            .profile_counts_up_to(&filter, st.console.count_limit)
+            .await?;
         let may = op.caller().can(Action::Reauthorize, Some(t.org_id));
         rows.push(TenantRow {
             reauthorize_all: if may {
-                c.get(&ProfileStatus::Invalid).copied().unwrap_or(0)
+                c.get(&ProfileStatus::Invalid).copied().unwrap_or_default()
             } else {
-                0
+                CappedCount::default()
             },
             id: t.id.to_string(),
             domain: t.primary_domain.to_string(),
@@ -160,15 +187,17 @@ pub async fn tenants(State(st): State<AppState>, op: Operator) -> Result<Respons
                 .get(t.cloud.as_str())
                 .map_or_else(|| t.cloud.to_string(), |c| c.name.clone()),
             org: orgs.get(&t.org_id.to_string()).cloned().unwrap_or_default(),
-            total: c.values().sum(),
+            total: CappedCount::sum(c.values()),
             counts: counts(&c),
             verified: t.verified.is_some(),
         });
     }
     let connect = st.connect.available() && op.caller().can(Action::ManageProfiles, org);
+    let capped = capped_note(&rows.iter().map(|r| &r.total).collect::<Vec<_>>());
     Ok(html(
         StatusCode::OK,
         &TenantsPage {
+            capped,
             layout,
             tenants: rows,
             connect,
@@ -215,6 +244,8 @@ struct ProfilesPage {
     next: Option<String>,
     first: Option<String>,
     summary: Vec<Count>,
+    /// Says what `10,000+` means when a count of the summary stopped at the limit.
+    capped: Option<String>,
     filtered: bool,
 }
 
@@ -349,6 +380,7 @@ pub async fn profiles(
             q: search,
             next,
             first,
+            capped: capped_note(&summary.iter().map(|c| &c.n).collect::<Vec<_>>()),
             summary,
             filtered: !(status.is_empty() && service.is_empty() && tenant.is_empty())
                 || filter.search.is_some(),

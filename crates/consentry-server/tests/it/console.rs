@@ -927,3 +927,60 @@ async fn the_wizard_offers_scan_targets_and_the_detail_shows_them() {
     assert!(w.body.contains("value=\"power-bi\" checked"), "{}", w.body);
     assert!(w.body.contains("value=\"environments\">"), "{}", w.body);
 }
+
+/// The console counts profiles up to `console_count_limit` per status: past it the banner, the
+/// list's and the tenants' counts say "more than" the limit (`3+`) and a sentence says what that
+/// means; under it every count is exact and no such sentence is shown.
+#[tokio::test]
+async fn counts_past_the_limit_say_more_than_the_limit() {
+    let mut c = console().await;
+    // The console's own profile and four more: five invalid ("not yet authorized") in Contoso.
+    for _ in 0..4 {
+        new_profile(&c, "insights-m365").await;
+    }
+    c.state.console.count_limit = 3;
+    let token = c.sign_in("ops", None).await;
+
+    let list = c.get("/console/profiles", Some(&token)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    for want in [
+        "More than 3 app profiles are invalid",
+        "3+ Invalid",
+        "0 Valid",
+        "Counts stop at 3: \u{201c}3+\u{201d} means more than 3.",
+    ] {
+        assert!(list.body.contains(want), "{want:?} in {}", list.body);
+    }
+    let invalid = c
+        .get("/console/profiles?status=invalid", Some(&token))
+        .await;
+    assert!(invalid.body.contains("3+ Invalid"), "{}", invalid.body);
+    assert!(invalid.body.contains("id=\"counts-capped\""));
+    let tenants = c.get("/console", Some(&token)).await;
+    assert!(
+        tenants
+            .body
+            .contains("<td data-label=\"App profiles\">3+</td>"),
+        "{}",
+        tenants.body
+    );
+    assert!(tenants.body.contains("id=\"counts-capped\""));
+
+    // Under the limit: exact, no sentence.
+    c.state.console.count_limit = 5;
+    let list = c.get("/console/profiles", Some(&token)).await;
+    assert!(
+        list.body.contains("5 app profiles are invalid"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("5 Invalid"));
+    assert!(!list.body.contains("counts-capped"));
+    let tenants = c.get("/console", Some(&token)).await;
+    assert!(
+        tenants
+            .body
+            .contains("<td data-label=\"App profiles\">5</td>")
+    );
+    assert!(!tenants.body.contains("counts-capped"));
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr as _;
 
 use consentry_domain::{
-    AppId, AppProfile, CertificateInfo, ConsentUser, GrantedPermission, MAX_PAGE_SIZE,
+    AppId, AppProfile, CappedCount, CertificateInfo, ConsentUser, GrantedPermission, MAX_PAGE_SIZE,
     NewHistoryEvent, ObjectId, OrgId, Page, PageRequest, ProfileFilter, ProfileId, ProfileStatus,
     SecretKind, StatusReason, StoreError, TenantId, Thumbprint, Upn,
 };
@@ -19,7 +19,7 @@ use super::{
     SqlStore, db_err, get, get_parsed,
     history::{HISTORY_COLUMNS, append_history, bind_history, check_event_matches},
     is_foreign_key_violation, is_unique_violation,
-    query::{count_query, list_query},
+    query::{capped_count_query, count_query, counted_statuses, list_query},
 };
 use crate::codec::{
     decode_cursor, encode_cursor, enum_from_db, enum_to_db, json_from_db, json_to_db,
@@ -647,6 +647,31 @@ impl SqlStore {
                 StoreError::Backend(format!("column status holds an unknown status {status:?}"))
             })?;
             counts.insert(status, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+
+    pub(super) async fn count_profiles_up_to(
+        &self,
+        filter: &ProfileFilter,
+        limit: u64,
+    ) -> Result<BTreeMap<ProfileStatus, CappedCount>, StoreError> {
+        let mut counts: BTreeMap<ProfileStatus, CappedCount> = ProfileStatus::ALL
+            .into_iter()
+            .map(|s| (s, CappedCount::exact(0)))
+            .collect();
+        let statuses = counted_statuses(filter);
+        if statuses.is_empty() {
+            return Ok(counts);
+        }
+        let row = capped_count_query(filter, &statuses, limit)
+            .query()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| db_err("counting profiles", e))?;
+        for (i, s) in statuses.into_iter().enumerate() {
+            let found: i64 = get(&row, &format!("n{i}"))?;
+            counts.insert(s, CappedCount::of(u64::try_from(found).unwrap_or(0), limit));
         }
         Ok(counts)
     }

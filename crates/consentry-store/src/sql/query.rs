@@ -126,6 +126,42 @@ pub(super) fn count_query(filter: &ProfileFilter) -> Built {
     b
 }
 
+/// The statuses `filter` lets through, each once, in [`ProfileStatus::ALL`]'s order.
+pub(super) fn counted_statuses(filter: &ProfileFilter) -> Vec<ProfileStatus> {
+    ProfileStatus::ALL
+        .into_iter()
+        .filter(|s| filter.statuses.is_empty() || filter.statuses.contains(s))
+        .collect()
+}
+
+/// One row with a column `n0`, `n1`, … per status of `statuses`: how many profiles of that status
+/// match `filter`, counting at most `limit + 1` (each a `LIMIT`ed subquery over the status's index
+/// range, so the cost stays bounded however many profiles match).
+pub(super) fn capped_count_query(
+    filter: &ProfileFilter,
+    statuses: &[ProfileStatus],
+    limit: u64,
+) -> Built {
+    let mut b = Built::default();
+    let mut cols = Vec::with_capacity(statuses.len());
+    for (i, s) in statuses.iter().enumerate() {
+        let one = ProfileFilter {
+            statuses: vec![*s],
+            ..filter.clone()
+        };
+        let mut sub = String::from("(SELECT COUNT(*) FROM (SELECT 1 FROM profiles");
+        std::mem::swap(&mut b.sql, &mut sub);
+        push_filter(&mut b, &one, None);
+        std::mem::swap(&mut b.sql, &mut sub);
+        let pl = b.arg(Arg::Int(
+            i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX),
+        ));
+        cols.push(format!("{sub} LIMIT {pl}) AS t{i}) AS n{i}"));
+    }
+    b.sql = format!("SELECT {}", cols.join(", "));
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use consentry_domain::OrgId;
@@ -156,6 +192,26 @@ mod tests {
         );
         assert!(matches!(&b.args[3], Arg::Text(p) if p == "%50\\%\\_x%"));
         assert!(matches!(b.args[9], Arg::Int(11)));
+    }
+
+    #[test]
+    fn a_capped_count_limits_each_status() {
+        let filter = ProfileFilter {
+            org_id: Some(OrgId::new_random()),
+            statuses: vec![ProfileStatus::Pending, ProfileStatus::Invalid],
+            ..ProfileFilter::default()
+        };
+        let statuses = counted_statuses(&filter);
+        assert_eq!(statuses, [ProfileStatus::Invalid, ProfileStatus::Pending]);
+        let b = capped_count_query(&filter, &statuses, 10_000);
+        assert_eq!(
+            b.sql,
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM profiles WHERE org_id = $1 AND status IN ($2) \
+             LIMIT $3) AS t0) AS n0, (SELECT COUNT(*) FROM (SELECT 1 FROM profiles WHERE org_id = $4 \
+             AND status IN ($5) LIMIT $6) AS t1) AS n1"
+        );
+        assert!(matches!(b.args[2], Arg::Int(10_001)));
+        assert!(matches!(&b.args[4], Arg::Text(s) if s == "pending"));
     }
 }
 
@@ -225,6 +281,34 @@ mod plan_tests {
                 assert!(text.contains("USING INDEX profiles_by_"), "{f:?}: {text}");
                 assert!(!text.contains("TEMP B-TREE"), "{f:?} must not sort: {text}");
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_capped_count_reads_a_status_index_range() {
+        let store = SqlStore::open("sqlite::memory:", Sealer::from_key_bytes(&[9; 32]))
+            .await
+            .unwrap();
+        for f in [
+            ProfileFilter::default(),
+            ProfileFilter {
+                org_id: Some(OrgId::new_random()),
+                statuses: vec![ProfileStatus::Invalid],
+                ..Default::default()
+            },
+            ProfileFilter {
+                tenant_id: Some(TenantId::from_uuid(Uuid::new_v4())),
+                ..Default::default()
+            },
+        ] {
+            let statuses = counted_statuses(&f);
+            let steps = plan(&store, &capped_count_query(&f, &statuses, 100)).await;
+            let text = steps.join(" | ");
+            assert_eq!(
+                text.matches("COVERING INDEX profiles_by_").count(),
+                statuses.len(),
+                "{f:?}: {text}"
+            );
         }
     }
 }

@@ -468,7 +468,35 @@ pub async fn counts(store: &dyn Store) {
             want,
             "counts for {f:?}"
         );
+        // Counted up to a limit: exact up to it, "more than the limit" past it; a status the
+        // filter excludes counts zero.
+        for limit in [0u64, 1, 2, 3, 100] {
+            let capped: BTreeMap<ProfileStatus, CappedCount> = want
+                .iter()
+                .map(|(s, n)| (*s, CappedCount::of(*n, limit)))
+                .collect();
+            assert_eq!(
+                store.count_profiles_up_to(f, limit).await.unwrap(),
+                capped,
+                "counts up to {limit} for {f:?}"
+            );
+        }
     }
+    // The story's 23 profiles hold more than 2 of some status in the organization: that count says
+    // "more than 2", and the total of the counts too.
+    let org_wide = store
+        .count_profiles_up_to(
+            &ProfileFilter {
+                org_id: Some(org.id),
+                ..Default::default()
+            },
+            2,
+        )
+        .await
+        .unwrap();
+    let total = CappedCount::sum(org_wide.values());
+    assert!(total.more, "{org_wide:?}");
+    assert_eq!(total.to_string(), format!("{}+", total.n));
 }
 
 /// History: insert and save append events atomically, newest first, with increasing sequence numbers.
