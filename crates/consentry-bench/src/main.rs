@@ -429,7 +429,12 @@ async fn set_latency(sim: &str, latency_ms: u64) -> anyhow::Result<()> {
     let faults = if latency_ms == 0 {
         json!([])
     } else {
-        json!([{"endpoint": "token", "rate": 1.0, "latency_ms": latency_ms}])
+        // Every round trip to Microsoft waits: the token request and each Graph exchange (a
+        // `$batch` waits once).
+        json!([
+            {"endpoint": "token", "rate": 1.0, "latency_ms": latency_ms},
+            {"endpoint": "graph", "rate": 1.0, "latency_ms": latency_ms},
+        ])
     };
     let resp = sim_client()?
         .post(format!("{sim}/_sim/ops"))
