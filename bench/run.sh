@@ -17,7 +17,9 @@ started=$(date +%s)
 args=(); [[ $QUICK == 1 ]] && args=(--quick)
 for part in sweep token-api scale rollout startup throttle scaleout; do
   log "== $part"
+  part_started=$SECONDS
   "$(dirname "$0")/$part.sh" "${args[@]}"
+  log "== $part took $((SECONDS - part_started)) s"
 done
 took=$(( $(date +%s) - started ))
 if [[ $QUICK == 1 ]]; then

@@ -10,7 +10,8 @@
 # before it); the spread of those ratios (min–max) is printed beside it. On a machine with one CPU the
 # pinning is skipped.
 #
-# --quick: 3 runs of 2 s each; full: 5 runs of 5 s each. RUNS and DUR (wrk's -d) override them.
+# --quick: 3 runs of 1 s each; full: 5 runs of 5 s each. RUNS and DUR (wrk's -d) override them.
+# PERF=1 also profiles the server during one more token API run (perf, cpu-clock; see the end).
 #
 # Usage: bench/token-api.sh [--quick]
 source "$(dirname "$0")/lib.sh"
@@ -20,7 +21,7 @@ if ! command -v wrk >/dev/null; then
   log "installing wrk (Debian)"
   if [[ $(id -u) -eq 0 ]]; then apt-get install -y -q wrk >&2; else sudo apt-get install -y -q wrk >&2; fi
 fi
-if [[ $QUICK == 1 ]]; then RUNS="${RUNS:-3}"; DUR="${DUR:-2s}"; else RUNS="${RUNS:-5}"; DUR="${DUR:-5s}"; fi
+if [[ $QUICK == 1 ]]; then RUNS="${RUNS:-3}"; DUR="${DUR:-1s}"; else RUNS="${RUNS:-5}"; DUR="${DUR:-5s}"; fi
 CONNS=64
 W="$BENCH_WORK/token-api"
 rm -rf "$W"; mkdir -p "$W"
@@ -85,3 +86,17 @@ P99="$(med .token_api.p99_ms)"; BP99="$(med .baseline.p99_ms)"
 P99MAX="$(jq -r '[.[] | .token_api.p99_ms] | max' <<<"$ALL")"
 record token-api "p99 ms, $CONNS connections (median of the runs; worst run $P99MAX ms)" "$P99" "$BP99" \
   "$(calc "$P99/$BP99")" "<= 5 ms" "$(verdict "$P99 <= 5")"
+
+# PERF=1: where the server's CPU goes on the cached path: `perf record -e cpu-clock` of `consentry serve`
+# during one more token API run; the top symbols (self time) go to $BENCH_RESULTS/token-api-profile.txt.
+if [[ ${PERF:-0} == 1 ]]; then
+  secs="${DUR%s}"
+  perf record -q -e cpu-clock -F 4000 -p "$SERVE_PID" -o "$W/perf.data" -- sleep "$secs" 2>/dev/null &
+  perf_pid=$!
+  run_wrk "$URL" >/dev/null
+  wait "$perf_pid" || true
+  perf report -i "$W/perf.data" --no-children --sort dso,sym -g none --percent-limit 0.5 -F overhead,dso,sym \
+    2>/dev/null | { grep -v '^#' || true; } | { grep -v '^$' || true; } >"$BENCH_RESULTS/token-api-profile.txt"
+  log "profile of the token API (self time, by DSO then symbol): $BENCH_RESULTS/token-api-profile.txt; perf report -i $W/perf.data"
+  sort -rn "$BENCH_RESULTS/token-api-profile.txt" | head -30 >&2
+fi
