@@ -45,10 +45,13 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
-# record PART FIGURE VALUE BASELINE RATIO TARGET VERDICT
+# record PART FIGURE VALUE BASELINE RATIO TARGET VERDICT (a figure without a target: verdict "-" is
+# printed as "no target")
 record() {
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$BENCH_RESULTS/results.tsv"
-  printf '[result] %s | %s | %s | baseline %s | ratio %s | target %s | %s\n' "$@" >&2
+  local row=("$@")
+  [[ ${row[6]:--} == - ]] && row[6]="no target"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${row[@]}" >>"$BENCH_RESULTS/results.tsv"
+  printf '[result] %s | %s | %s | baseline %s | ratio %s | target %s | %s\n' "${row[@]}" >&2
 }
 
 # A number from a JSON object: json FILE_OR_TEXT JQ_PATH
