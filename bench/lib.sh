@@ -45,10 +45,13 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
-# record PART FIGURE VALUE BASELINE RATIO TARGET VERDICT
+# record PART FIGURE VALUE BASELINE RATIO TARGET VERDICT (a figure without a target: verdict "-" is
+# printed as "no target")
 record() {
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$BENCH_RESULTS/results.tsv"
-  printf '[result] %s | %s | %s | baseline %s | ratio %s | target %s | %s\n' "$@" >&2
+  local row=("$@")
+  [[ ${row[6]:--} == - ]] && row[6]="no target"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${row[@]}" >>"$BENCH_RESULTS/results.tsv"
+  printf '[result] %s | %s | %s | baseline %s | ratio %s | target %s | %s\n' "${row[@]}" >&2
 }
 
 # A number from a JSON object: json FILE_OR_TEXT JQ_PATH
@@ -74,18 +77,33 @@ wait_http() {
   log "$url did not answer"; return 1
 }
 
-# start_sim TENANTS DIR: entra-sim (bench scenario) in its own process; sets SIM_URL, SIM_PID, SIM_CA.
+# start_sim TENANTS DIR: entra-sim (bench scenario) in its own process; sets SIM_URL, SIM_PID, SIM_CA and
+# SIM_COUNTS_URL (plain HTTP: GET it for the simulator's token requests per tenant, client and grant type).
 start_sim() {
-  local tenants="$1" dir="$2" port
+  local tenants="$1" dir="$2" port cport
   port="$(free_port)"
+  cport="$(free_port)"
   mkdir -p "$dir"
   "$BIN/consentry-bench" sim --tenants "$tenants" --listen "127.0.0.1:$port" --state-dir "$dir" \
-    >"$dir/sim.out" 2>"$dir/sim.err" &
+    --counts-listen "127.0.0.1:$cport" >"$dir/sim.out" 2>"$dir/sim.err" &
   SIM_PID=$!
   BENCH_PIDS+=("$SIM_PID")
   SIM_URL="https://127.0.0.1:$port"
   SIM_CA="$dir/ca.pem"
+  SIM_COUNTS_URL="http://127.0.0.1:$cport/token-requests"
   wait_http "$SIM_URL/_sim/state"
+}
+
+# sim_op JSON: one operation of entra-sim's control API (e.g. set_faults).
+sim_op() {
+  curl -sf --cacert "$SIM_CA" -H 'Content-Type: application/json' -d "$1" "$SIM_URL/_sim/ops" >/dev/null ||
+    { log "entra-sim refused $1"; return 1; }
+}
+
+# set_latency MS: entra-sim adds MS to every token request (0: no fault rule).
+set_latency() {
+  if [[ $1 == 0 ]]; then sim_op '{"op":"set_faults","faults":[]}'
+  else sim_op "{\"op\":\"set_faults\",\"faults\":[{\"endpoint\":\"token\",\"rate\":1.0,\"latency_ms\":$1}]}"; fi
 }
 
 # consentry_env DATA_DIR [DATABASE_URL]: the CONSENTRY_* variables of a Consentry against the sim.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A permission rollout at scale, on PostgreSQL: 30,000 custom-app profiles over 10,000 tenants (full) or
-# 3,000 over 1,000 (--quick), then the catalog's next version adds an application permission to them.
+# 1,000 over 300 (--quick), then the catalog's next version adds an application permission to them.
 #   - the first report enrolls every profile (one INSERT … SELECT) and reads them back (one SELECT);
 #   - a further report reads and assesses them (median of 5);
 # each against the baseline of counting the same profiles by status (the console banner's statement),
@@ -14,7 +14,7 @@
 source "$(dirname "$0")/lib.sh"
 bench_build
 
-if [[ $QUICK == 1 ]]; then PROFILES=3000; TENANTS=1000; else PROFILES=30000; TENANTS=10000; fi
+if [[ $QUICK == 1 ]]; then PROFILES=1000; TENANTS=300; else PROFILES=30000; TENANTS=10000; fi
 W="$BENCH_WORK/rollout"
 rm -rf "$W"; mkdir -p "$W"
 start_sim 10 "$W/sim"

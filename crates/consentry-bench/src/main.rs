@@ -74,6 +74,11 @@ enum Cmd {
         /// Where ca.pem is written.
         #[arg(long)]
         state_dir: PathBuf,
+        /// Also serve `GET /token-requests` here (plain HTTP): the simulator's token requests per
+        /// tenant, client and grant type (`SimControl::token_requests`), one of the sources of truth
+        /// `bench/scaleout.sh` counts checks with.
+        #[arg(long)]
+        counts_listen: Option<SocketAddr>,
     },
     /// Seeds the configured store (CONSENTRY_* variables, as `consentry serve`) with profiles.
     Seed {
@@ -243,6 +248,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             tenants,
             listen,
             state_dir,
+            counts_listen,
         } => {
             let sim = entra_sim::RunningSim::start(
                 bench_scenario(tenants),
@@ -253,6 +259,9 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
                 },
             )
             .await?;
+            if let Some(addr) = counts_listen {
+                serve_token_requests(addr, sim.control()).await?;
+            }
             print(&json!({"sim": sim.base_url(), "pid": std::process::id()}));
             consentry_server::startup::shutdown_signal().await;
         }
@@ -385,6 +394,43 @@ async fn hello(listen: SocketAddr) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(consentry_server::startup::shutdown_signal())
         .await?;
+    Ok(())
+}
+
+/// `GET /token-requests` on `addr`: the simulator's token requests so far, one JSON object per tenant,
+/// client and grant type (`{"tenant_id", "client_id", "grant_type", "count"}`).
+async fn serve_token_requests(
+    addr: SocketAddr,
+    control: entra_sim::SimControl,
+) -> anyhow::Result<()> {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/token-requests",
+        get(move || {
+            let control = control.clone();
+            async move {
+                let rows: Vec<Value> = control
+                    .token_requests()
+                    .into_iter()
+                    .map(|r| {
+                        json!({
+                            "tenant_id": r.tenant_id,
+                            "client_id": r.client_id,
+                            "grant_type": r.grant_type,
+                            "count": r.count,
+                        })
+                    })
+                    .collect();
+                axum::Json(rows)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("the token-request counts server stopped: {e}");
+        }
+    });
     Ok(())
 }
 
