@@ -26,9 +26,36 @@ pub use consentry_monitor;
 pub use router::router;
 pub use startup::{StartupError, build_state, build_state_with_clock, serve};
 
-/// Shared state of every handler.
+/// Shared state of every handler: one pointer, so that the copy axum makes for each request is cheap
+/// (the token API answers tens of thousands of requests a second). Reads go through `Deref`; a
+/// change (tests set up accounts before serving) copies the state if it is shared
+/// (`Arc::make_mut`).
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<AppStateParts>);
+
+impl AppState {
+    /// The state made of `parts`.
+    pub fn new(parts: AppStateParts) -> Self {
+        Self(std::sync::Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+    fn deref(&self) -> &AppStateParts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut AppStateParts {
+        std::sync::Arc::make_mut(&mut self.0)
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug, Clone)]
+pub struct AppStateParts {
     /// The domain services.
     pub svc: Consentry,
     /// Re-authorization over the identity platform.

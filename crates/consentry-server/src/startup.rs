@@ -510,7 +510,7 @@ pub async fn build_state_with_clock(
     );
     let invitations = consentry_domain::Invitations::new(svc.clone(), &cfg.public_url)
         .with_email(cfg.email.smtp_host.is_some());
-    Ok(AppState {
+    Ok(AppState::new(crate::AppStateParts {
         console,
         connect,
         invitations,
@@ -543,7 +543,7 @@ pub async fn build_state_with_clock(
         campaigns,
         email,
         vendor_credentials,
-    })
+    }))
 }
 
 /// The check policy from the configuration.
