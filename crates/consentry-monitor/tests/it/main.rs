@@ -4,3 +4,4 @@
 mod faults;
 mod monitor;
 mod pending;
+mod throttled;
