@@ -46,8 +46,10 @@
 //! - Throttling is evaluated per inner request: a throttled one answers 429 while the others succeed
 //!   [V] GD:concepts/json-batching.md ("Batch size limitations"). Fault rules therefore apply to each
 //!   inner request by its own path (`/v1.0/<url>`): a path-prefix rule and also a `graph`-class rule,
-//!   which (in the per-connection service) applies to the outer `$batch` request as well. A rule's
-//!   `latency_ms` delays the whole batch answer (by the largest latency of the rules that fired);
+//!   which (in the per-connection service) applies to the outer `$batch` request as well. A path
+//!   rule's `latency_ms` delays the whole batch answer (by the largest latency of the path rules that
+//!   fired); a `graph`-class rule's latency delays the batch once, as the outer request's (a round
+//!   trip waits once, however many requests it carries);
 //!   `drop_connection` is a property of the HTTP exchange and applies only to the outer request.
 //! - Inner `headers` carry `Content-Type` (and `Retry-After` on a throttled answer) in Graph's
 //!   casing [V] GD:concepts/json-batching.md (example response).
@@ -271,7 +273,10 @@ fn run(
         } else {
             let full_path = format!("/{version}/{}", r.path);
             let fault = crate::faults::pick(&st.faults, &full_path);
-            if let Some(f) = &fault {
+            // A class rule (`graph`) already delayed the batch's own exchange, once: a round
+            // trip waits once, however many requests it carries. A path rule delays the batch by
+            // its latency (the largest of those that fired).
+            if let Some(f) = fault.as_ref().filter(|f| f.endpoint.starts_with('/')) {
                 latency_ms = latency_ms.max(f.latency_ms);
             }
             match fault.as_ref().and_then(|f| f.status.map(|s| (f, s))) {
