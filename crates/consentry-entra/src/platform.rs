@@ -149,6 +149,9 @@ struct CloudSide {
     /// read Graph's app roles again (at most once per [`GRAPH_ROLES_REREAD`]). Whether a national
     /// cloud's Graph uses the global IDs is UNVERIFIED: each cloud keeps its own.
     graph_roles: std::sync::RwLock<GraphRoles>,
+    /// Held while Graph's app roles are read in full, so that the checks starting together read
+    /// them once, not once each.
+    graph_roles_reading: tokio::sync::Mutex<()>,
 }
 
 /// Graph's app roles as last read in full ([`CloudSide::graph_roles`]).
@@ -326,6 +329,7 @@ impl EntraPlatform {
                 id_tokens: IdTokenVerifier::new(),
                 vendor_tenant: None,
                 graph_roles: Default::default(),
+                graph_roles_reading: tokio::sync::Mutex::new(()),
             },
         );
         Ok(Self {
@@ -399,6 +403,7 @@ impl EntraPlatform {
                 id_tokens: IdTokenVerifier::new(),
                 vendor_tenant: None,
                 graph_roles: Default::default(),
+                graph_roles_reading: tokio::sync::Mutex::new(()),
             },
         );
         self
@@ -1384,18 +1389,25 @@ impl IdentityPlatform for EntraPlatform {
         let mut reads = with_retry(&self.retry, || c.consent_reads(&token, &client_id))
             .await
             .map_err(|e| platform_error(&e))?;
-        if let (Ok(Some(graph)), Ok(assignments)) =
-            (&reads.graph_service_principal, &reads.app_role_assignments)
-            && side.graph_roles_to_read(
-                assignments
+        // The Graph app roles assigned to the app, to be named.
+        let graph_roles: Vec<String> =
+            match (&reads.graph_service_principal, &reads.app_role_assignments) {
+                (Ok(Some(graph)), Ok(assignments)) => assignments
                     .iter()
                     .filter(|a| a.resource_id == graph.id)
-                    .map(|a| a.app_role_id.as_str()),
-            )
-        {
-            // A Graph app role not seen yet (the first check of this process in this cloud, or
-            // a permission Microsoft added): Graph's app roles are read in full once more.
-            reads.graph_service_principal = self.graph_service_principal(c, &token).await;
+                    .map(|a| a.app_role_id.clone())
+                    .collect(),
+                _ => Vec::new(),
+            };
+        let unnamed = || side.graph_roles_to_read(graph_roles.iter().map(String::as_str));
+        if unnamed() {
+            // A Graph app role not seen yet (the first checks of this process in this cloud, or a
+            // permission Microsoft added): Graph's app roles are read in full once more, by one
+            // check while the others starting with it wait for that read.
+            let _reading = side.graph_roles_reading.lock().await;
+            if unnamed() {
+                reads.graph_service_principal = self.graph_service_principal(c, &token).await;
+            }
         }
         match self.grants_from(side, reads, client, &client_id)? {
             Some(grants) => Ok(grants),
