@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use consentry_domain::{AppId, CheckPolicy, Checker, IdentityPlatform};
-use consentry_entra::platform::{EntraPlatform, VendorApp};
-use consentry_entra::{EntraClient, EntraConfig, RetryPolicy};
+use consentry_domain::{CheckPolicy, Checker, IdentityPlatform};
+use consentry_entra::RetryPolicy;
 use consentry_monitor::{Monitor, MonitorConfig};
 use consentry_testkit::{Decision, PASSWORD, TestEnv};
 use serde_json::json;
@@ -19,30 +18,16 @@ const ADMIN: &str = "admin@contoso.onmicrosoft.com";
 
 /// The identity-platform adapter over the simulator, retrying fast (the sim's faults are random).
 fn fast_platform(env: &TestEnv) -> Arc<dyn IdentityPlatform> {
-    let client = EntraClient::new(EntraConfig {
-        authority: env.sim.authority(),
-        graph: env.sim.graph_base(),
-        extra_ca_pem: Some(env.sim.ca_pem().to_string()),
-        ..EntraConfig::default()
-    })
-    .unwrap();
-    let mut apps = BTreeMap::new();
-    for (key, client_id, secret) in entra_sim::Scenario::contoso().vendor_apps() {
-        apps.insert(
-            key,
-            VendorApp::with_secret(AppId::parse(&client_id.to_string()).unwrap(), secret),
-        );
-    }
-    Arc::new(
-        EntraPlatform::new(client, format!("{}/oauth/callback", env.base), apps)
-            .unwrap()
-            .with_retry_policy(RetryPolicy {
-                max_attempts: 3,
-                base_delay: StdDuration::from_millis(2),
-                max_delay: StdDuration::from_millis(10),
-                max_retry_after: StdDuration::from_millis(10),
-            }),
-    )
+    Arc::new(crate::entra_platform(
+        env,
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: StdDuration::from_millis(2),
+            max_delay: StdDuration::from_millis(10),
+            max_retry_after: StdDuration::from_millis(10),
+        },
+        None,
+    ))
 }
 
 #[tokio::test]

@@ -2,15 +2,14 @@
 //! adapter pauses that tenant's requests, and the monitor holds the tenant's checks back before they
 //! take a global permit, so another tenant's checks run meanwhile instead of waiting behind them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use consentry_domain::{
-    AppId, CheckPolicy, Checker, ClientRef, CloudKey, IdentityPlatform, TenantAt, TenantId,
+    CheckPolicy, Checker, ClientRef, CloudKey, IdentityPlatform, TenantAt, TenantId,
 };
-use consentry_entra::platform::{EntraPlatform, VendorApp};
-use consentry_entra::{EntraClient, EntraConfig, Pacing, RetryPolicy};
+use consentry_entra::platform::EntraPlatform;
+use consentry_entra::{Pacing, RetryPolicy};
 use consentry_monitor::{Monitor, MonitorConfig};
 use consentry_testkit::{Decision, PASSWORD, TestEnv};
 use entra_sim::ThrottleSettings;
@@ -30,31 +29,16 @@ const INSIGHTS: &str = "c0de0000-0000-4000-8000-000000000001";
 /// The adapter over the simulator with pacing on, as `consentry serve` runs it, without retries
 /// (each call is one request).
 fn paced_platform(env: &TestEnv) -> Arc<EntraPlatform> {
-    let client = EntraClient::new(EntraConfig {
-        authority: env.sim.authority(),
-        graph: env.sim.graph_base(),
-        extra_ca_pem: Some(env.sim.ca_pem().to_string()),
-        pacing: Some(Pacing {
+    Arc::new(crate::entra_platform(
+        env,
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        },
+        Some(Pacing {
             max_pause: StdDuration::from_secs(30),
         }),
-        ..EntraConfig::default()
-    })
-    .unwrap();
-    let mut apps = BTreeMap::new();
-    for (key, client_id, secret) in entra_sim::Scenario::contoso().vendor_apps() {
-        apps.insert(
-            key,
-            VendorApp::with_secret(AppId::parse(&client_id.to_string()).unwrap(), secret),
-        );
-    }
-    Arc::new(
-        EntraPlatform::new(client, format!("{}/oauth/callback", env.base), apps)
-            .unwrap()
-            .with_retry_policy(RetryPolicy {
-                max_attempts: 1,
-                ..RetryPolicy::default()
-            }),
-    )
+    ))
 }
 
 /// An insights profile of `tenant` authorized by its administrator's consent.

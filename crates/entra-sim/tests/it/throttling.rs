@@ -158,14 +158,7 @@ async fn graph_answers_too_many_requests_with_retry_after_also_inside_a_batch() 
     assert_eq!(responses[1]["headers"]["Retry-After"], "60", "{answer}");
     assert_eq!(responses[1]["body"]["error"]["code"], "TooManyRequests");
 
-    let state: Value = client(&sim)
-        .get(format!("{}/_sim/throttling", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = control_read(&sim, "/_sim/throttling").await;
     assert_eq!(state["settings"]["graph_units"], 1, "{state}");
     assert_eq!(state["totals"]["graph"]["requests"], 2, "{state}");
     assert_eq!(state["totals"]["graph"]["throttled"], 1, "{state}");
@@ -198,14 +191,7 @@ async fn fault_rules_still_apply_with_throttling_on() {
 
 /// Insights' HTTP exchanges with Graph in contoso (`GET /_sim/counts`).
 async fn graph_exchanges(sim: &entra_sim::RunningSim) -> u64 {
-    let counts: Value = client(sim)
-        .get(format!("{}/_sim/counts", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counts = control_read(sim, "/_sim/counts").await;
     let key = counts["keys"]
         .as_array()
         .unwrap()
@@ -214,4 +200,16 @@ async fn graph_exchanges(sim: &entra_sim::RunningSim) -> u64 {
         .cloned()
         .unwrap_or_default();
     key["graph_exchanges"].as_u64().unwrap_or_default()
+}
+
+/// A read of the simulator's control API (`GET /_sim/…`).
+async fn control_read(sim: &entra_sim::RunningSim, path: &str) -> Value {
+    client(sim)
+        .get(format!("{}{path}", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
