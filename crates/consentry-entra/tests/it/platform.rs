@@ -322,14 +322,7 @@ async fn grants_are_read_in_one_graph_batch_after_the_token() {
     // Where Graph refuses the reads by appId (that form is UNVERIFIED for appRoleAssignments), the
     // same grants are read by object ID: the batch, then the service principal, then three reads.
     control
-        .set_faults(vec![FaultRule {
-            endpoint: "/v1.0/servicePrincipals(appId=".into(),
-            rate: 1.0,
-            latency_ms: 0,
-            status: Some(400),
-            retry_after_secs: None,
-            drop_connection: false,
-        }])
+        .set_faults(vec![rule("/v1.0/servicePrincipals(appId=", 400)])
         .unwrap();
     let (trips, one_by_one) = round_trips(&sim, platform.grants(&tenant(), &client)).await;
     assert_eq!(one_by_one.unwrap(), batched);
@@ -337,14 +330,7 @@ async fn grants_are_read_in_one_graph_batch_after_the_token() {
 
     // A transient failure inside the batch is read again on its own, never a failed check.
     control
-        .set_faults(vec![FaultRule {
-            endpoint: "/v1.0/servicePrincipals(appId=".into(),
-            rate: 1.0,
-            latency_ms: 0,
-            status: Some(503),
-            retry_after_secs: None,
-            drop_connection: false,
-        }])
+        .set_faults(vec![rule("/v1.0/servicePrincipals(appId=", 503)])
         .unwrap();
     assert_eq!(platform.grants(&tenant(), &client).await.unwrap(), batched);
 
