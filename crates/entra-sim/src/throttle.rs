@@ -483,35 +483,23 @@ mod tests {
         };
         let app = Uuid::from_u128(1);
         let (a, b) = (Uuid::from_u128(2), Uuid::from_u128(3));
+        // A small tenant's request of `units` for the app.
+        let request = |tenant, units| GraphRequest {
+            app,
+            tenant,
+            users: 0,
+            units,
+            report: false,
+        };
         let mut l = Limiter::default();
         let t0 = Instant::now();
         for _ in 0..5 {
             assert!(matches!(
-                l.graph(
-                    &s,
-                    &GraphRequest {
-                        app,
-                        tenant: a,
-                        users: 0,
-                        units: 2,
-                        report: false
-                    },
-                    t0
-                ),
+                l.graph(&s, &request(a, 2), t0),
                 GraphDecision::Allowed { .. }
             ));
         }
-        match l.graph(
-            &s,
-            &GraphRequest {
-                app,
-                tenant: a,
-                users: 0,
-                units: 2,
-                report: false,
-            },
-            t0,
-        ) {
+        match l.graph(&s, &request(a, 2), t0) {
             GraphDecision::Throttled {
                 retry_after, scope, ..
             } => {
@@ -522,17 +510,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Tenant b has room of its own, but the app's 15 units across tenants are spent.
-        match l.graph(
-            &s,
-            &GraphRequest {
-                app,
-                tenant: b,
-                users: 0,
-                units: 4,
-                report: false,
-            },
-            t0,
-        ) {
+        match l.graph(&s, &request(b, 4), t0) {
             GraphDecision::Throttled { scope, .. } => assert_eq!(scope, "Application"),
             other => panic!("{other:?}"),
         }

@@ -11,7 +11,7 @@ use consentry_domain::{
 use consentry_entra::platform::EntraPlatform;
 use consentry_entra::{Pacing, RetryPolicy};
 use consentry_monitor::{Monitor, MonitorConfig};
-use consentry_testkit::{Decision, PASSWORD, TestEnv};
+use consentry_testkit::{Decision, TestEnv};
 use entra_sim::ThrottleSettings;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -41,24 +41,25 @@ fn paced_platform(env: &TestEnv) -> Arc<EntraPlatform> {
     ))
 }
 
-/// An insights profile of `tenant` authorized by its administrator's consent.
-async fn authorized(env: &TestEnv, tenant: &str, admin: &str, password: &str) -> String {
+/// An insights profile of fabrikam authorized by its administrator's consent (the testkit's
+/// `TestEnv::authorize` signs in with contoso's password).
+async fn fabrikam_authorized(env: &TestEnv) -> String {
     let (s, p) = env
         .api(
             reqwest::Method::POST,
             "/api/v1/profiles",
-            Some(json!({"tenant": tenant, "app_type": "insights-m365"})),
+            Some(json!({"tenant": FABRIKAM, "app_type": "insights-m365"})),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{p}");
     let id = p["id"].as_str().unwrap().to_string();
     let (_, started) = env.start_reauth(&id, json!({"method": "admin"})).await;
     let page = env
-        .browser(Some("203.0.113.7"))
+        .browser(None)
         .complete(
             started["url"].as_str().unwrap(),
-            admin,
-            password,
+            FABRIKAM_ADMIN,
+            FABRIKAM_PASSWORD,
             Decision::Accept { org_wide: true },
         )
         .await;
@@ -90,13 +91,16 @@ async fn a_throttled_tenant_waits_without_holding_up_another_tenants_checks() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
     // Contoso's profiles first: they are leased first.
-    let contoso = [
-        authorized(&env, "contoso.onmicrosoft.com", ADMIN, PASSWORD).await,
-        authorized(&env, "contoso.onmicrosoft.com", ADMIN, PASSWORD).await,
-    ];
+    let mut contoso = Vec::new();
+    for _ in 0..2 {
+        let id = env.profile("insights-m365", None).await;
+        env.authorize(&id, json!({"method": "admin"}), ADMIN, None)
+            .await;
+        contoso.push(id);
+    }
     // Consentry's clock stands still unless moved: fabrikam's profile is due a minute later.
     env.clock.advance(Duration::minutes(1));
-    let fabrikam = authorized(&env, FABRIKAM, FABRIKAM_ADMIN, FABRIKAM_PASSWORD).await;
+    let fabrikam = fabrikam_authorized(&env).await;
     env.clock.advance(Duration::minutes(61));
 
     // Two token requests per 4 s per app and tenant: contoso's are spent until Microsoft answers
