@@ -153,6 +153,10 @@ enum Cmd {
         /// The simulator's process ID.
         #[arg(long)]
         sim_pid: Option<u32>,
+        /// Milliseconds entra-sim adds to every round trip (as in `sweep`): the identity platform's
+        /// own rate at that latency, without the store or the monitor.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
     },
     /// GETs a URL `--requests` times one after another; prints p50/p95/p99 in ms.
     Latency {
@@ -340,7 +344,8 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             concurrency,
             tenants,
             sim_pid,
-        } => sim_capacity(seconds, concurrency, tenants, sim_pid).await?,
+            latency_ms,
+        } => sim_capacity(seconds, concurrency, tenants, sim_pid, latency_ms).await?,
         Cmd::Latency {
             url,
             requests,
@@ -601,10 +606,11 @@ async fn sim_capacity(
     concurrency: usize,
     tenants: usize,
     sim_pid: Option<u32>,
+    latency_ms: u64,
 ) -> anyhow::Result<()> {
     set_latency(
         &std::env::var("CONSENTRY_ENTRA__AUTHORITY").context("CONSENTRY_ENTRA__AUTHORITY")?,
-        0,
+        latency_ms,
     )
     .await?;
     let cfg = config()?;

@@ -97,7 +97,7 @@ async fn batch(
     let ids = RequestIds::new(&headers);
     let (answer, latency_ms) = respond(&ctx, version, &method, &headers, &body, &ids);
     if latency_ms > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
+        crate::faults::added_latency(latency_ms).await;
     }
     answer.into_response(&ids)
 }
@@ -111,11 +111,13 @@ fn respond(
     body: &[u8],
     ids: &RequestIds,
 ) -> (GraphAnswer, u64) {
+    // Verified once, before the state is locked; the inner requests run as the batch's caller.
+    let token = crate::graph::verify_token(ctx, headers);
     let mut st = ctx.lock();
     let now = st.now();
     // Without a valid token the batch is refused as a whole, as a direct request would be.
     // A valid batch request is one exchange with Graph, however many requests it carries.
-    let checked = crate::graph::check_token(ctx, &mut st, headers).and_then(|()| {
+    let checked = crate::graph::check_token(ctx, &mut st, &token).and_then(|()| {
         if method == Method::POST {
             parse(body)
         } else {
@@ -123,7 +125,7 @@ fn respond(
         }
     });
     match checked {
-        Ok(requests) => run(ctx, &mut st, version, headers, ids, &requests),
+        Ok(requests) => run(ctx, &mut st, version, &token, ids, &requests),
         Err(e) => (e.answer(&ctx.base, now, ids), 0),
     }
 }
@@ -254,7 +256,7 @@ fn run(
     ctx: &Ctx,
     st: &mut SimState,
     version: &str,
-    outer: &HeaderMap,
+    token: &Result<Value, GraphError>,
     ids: &RequestIds,
     requests: &[Inner],
 ) -> (GraphAnswer, u64) {
@@ -290,21 +292,17 @@ fn run(
                     }
                 }
                 None => {
-                    let mut headers = r.headers.clone();
                     // The inner request runs as the batch's caller: the outer token, never one
                     // carried in the inner headers.
-                    headers.remove("authorization");
-                    if let Some(auth) = outer.get("authorization") {
-                        headers.insert("authorization", auth.clone());
-                    }
                     let call = GraphCall {
                         method: &r.method,
                         version,
                         path: &r.path,
                         query: &r.query,
-                        headers: &headers,
+                        headers: &r.headers,
                         body: &r.body,
                         direct: false,
+                        token,
                     };
                     crate::graph::answer(ctx, st, &call, ids)
                 }

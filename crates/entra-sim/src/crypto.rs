@@ -19,7 +19,8 @@ use crate::error::SimError;
 
 /// The key that signs access and ID tokens. TEST-ONLY.
 pub(crate) struct SigningKey {
-    encoding: EncodingKey,
+    /// The private key, parsed (and checked) once: signing with it is one RSA operation.
+    signer: aws_lc_rs::signature::RsaKeyPair,
     key_pem: SecretString,
     /// `kid` = `x5t` = base64url SHA-1 thumbprint of `cert_der`.
     pub kid: String,
@@ -65,8 +66,11 @@ impl SigningKey {
         };
         let decoding = DecodingKey::from_rsa_components(&n, &e)
             .map_err(|e| SimError::Crypto(format!("deriving the verification key: {e}")))?;
+        // jsonwebtoken keeps an RSA key as its PKCS#1 DER.
+        let signer = aws_lc_rs::signature::RsaKeyPair::from_der(encoding.as_bytes())
+            .map_err(|e| SimError::Crypto(format!("loading the token signing key: {e}")))?;
         Ok(Self {
-            encoding,
+            signer,
             key_pem,
             kid: URL_SAFE_NO_PAD.encode(info.sha1),
             n,
@@ -91,12 +95,27 @@ impl SigningKey {
         let mut header = Header::new(Algorithm::RS256);
         header.typ = Some("JWT".into());
         header.kid = Some(kid.to_owned());
+        // A JWS in compact form (RFC 7515 §7.1): base64url(header) "." base64url(claims), signed with
+        // RSASSA-PKCS1-v1_5 SHA-256 (RS256, RFC 7518 §3.3) by aws-lc.
+        // Serializing a header and a JSON value cannot fail (string keys only).
+        let mut jws = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
+        jws.push('.');
+        jws.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default()));
+        let mut signature = vec![0; self.signer.public_modulus_len()];
         // Signing with a key checked at start cannot fail short of a broken crypto backend; should it
         // happen, the empty token is refused by every consumer and the cause is logged.
-        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap_or_else(|e| {
+        if let Err(e) = self.signer.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            jws.as_bytes(),
+            &mut signature,
+        ) {
             tracing::error!(error = %e, "signing a token failed");
-            String::new()
-        })
+            return String::new();
+        }
+        jws.push('.');
+        jws.push_str(&URL_SAFE_NO_PAD.encode(&signature));
+        jws
     }
 }
 

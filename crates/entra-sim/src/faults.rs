@@ -35,6 +35,28 @@ pub struct FaultRule {
     pub drop_connection: bool,
 }
 
+/// Waits a fault rule's added latency, precisely: tokio's timer rounds a sleep up to its next
+/// millisecond tick and its driver wakes up to another millisecond late, about 2 ms on each 20 ms
+/// round trip (a tenth; `consentry-bench sim-capacity --concurrency 1 --latency-ms 20`). The last
+/// few milliseconds are slept on a blocking thread with the OS timer, so no blocking thread is held
+/// for a long latency.
+pub(crate) async fn added_latency(latency_ms: u64) {
+    const PRECISE: std::time::Duration = std::time::Duration::from_millis(3);
+    let wait = std::time::Duration::from_millis(latency_ms);
+    let deadline = std::time::Instant::now() + wait;
+    if wait > PRECISE {
+        tokio::time::sleep(wait - PRECISE).await;
+    }
+    let rest = deadline.saturating_duration_since(std::time::Instant::now());
+    if !rest.is_zero()
+        && tokio::task::spawn_blocking(move || std::thread::sleep(rest))
+            .await
+            .is_err()
+    {
+        tokio::time::sleep(rest).await;
+    }
+}
+
 /// The endpoint class of a request path (`None` for the control API, which never fails).
 pub(crate) fn classify(path: &str) -> Option<&'static str> {
     // A national cloud's endpoints are the same under its prefix (`/clouds/<key>/v1.0/…`).
@@ -228,4 +250,21 @@ pub enum IdTokenFault {
     WrongNonce,
     /// No `nonce` claim.
     NoNonce,
+}
+
+#[cfg(test)]
+mod latency_tests {
+    /// The added latency is waited in full, however it is split between tokio's timer and the
+    /// blocking thread (a lower bound only: how precise it is, is measured by the bench).
+    #[tokio::test]
+    async fn added_latency_waits_at_least_the_latency() {
+        for ms in [0, 2, 25] {
+            let started = std::time::Instant::now();
+            super::added_latency(ms).await;
+            assert!(
+                started.elapsed() >= std::time::Duration::from_millis(ms),
+                "{ms} ms"
+            );
+        }
+    }
 }

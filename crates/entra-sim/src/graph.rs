@@ -27,7 +27,7 @@ fn iso(t: OffsetDateTime) -> String {
 }
 
 /// A Graph error answer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct GraphError {
     status: StatusCode,
     code: &'static str,
@@ -246,6 +246,7 @@ fn graph(
         headers,
         body,
         direct: true,
+        token: &verify_token(ctx, headers),
     };
     let answer = answer(ctx, &mut ctx.lock(), &call, &ids);
     answer.into_response(&ids)
@@ -267,6 +268,9 @@ pub(crate) struct GraphCall<'a> {
     pub body: &'a [u8],
     /// A request of its own (counted in `graph_exchanges`), not one inside a `$batch`.
     pub direct: bool,
+    /// The `Authorization` header's token, verified before the state was locked
+    /// ([`verify_token`]; a `$batch`'s inner requests share the batch's).
+    pub token: &'a Result<Value, GraphError>,
 }
 
 /// Answers one Graph request against the locked state: authentication, then the resource. The
@@ -279,7 +283,11 @@ pub(crate) fn answer(
     ids: &RequestIds,
 ) -> GraphAnswer {
     let now = st.now();
-    let caller = match authenticate(ctx, st, call.headers) {
+    let caller = match call
+        .token
+        .clone()
+        .and_then(|claims| caller_of(ctx, st, &claims))
+    {
         Ok(caller) => caller,
         Err(e) => return e.answer(&ctx.base, now, ids),
     };
@@ -400,9 +408,11 @@ fn throttled(
 pub(crate) fn check_token(
     ctx: &Ctx,
     st: &mut SimState,
-    headers: &HeaderMap,
+    token: &Result<Value, GraphError>,
 ) -> Result<(), GraphError> {
-    let caller = authenticate(ctx, st, headers)?;
+    let caller = token
+        .clone()
+        .and_then(|claims| caller_of(ctx, st, &claims))?;
     count_exchange(st, &caller);
     Ok(())
 }
@@ -450,6 +460,13 @@ pub(crate) async fn userinfo(State(ctx): State<Ctx>, headers: HeaderMap) -> Resp
 }
 
 fn authenticate(ctx: &Ctx, st: &SimState, headers: &HeaderMap) -> Result<Caller, GraphError> {
+    caller_of(ctx, st, &verify_token(ctx, headers)?)
+}
+
+/// The claims of the `Authorization` header's bearer token once its signature is verified: no
+/// state needed, so it runs before the state is locked (an RSA verification is a good part of a
+/// request's CPU, and the lock serializes every request to the simulator).
+pub(crate) fn verify_token(ctx: &Ctx, headers: &HeaderMap) -> Result<Value, GraphError> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -465,7 +482,7 @@ fn authenticate(ctx: &Ctx, st: &SimState, headers: &HeaderMap) -> Result<Caller,
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Value>(token, &ctx.key.decoding, &validation)
+    jsonwebtoken::decode::<Value>(token, &ctx.key.decoding, &validation)
         .map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidSignature => {
                 GraphError::unauthenticated("Access token validation failure.")
@@ -473,8 +490,13 @@ fn authenticate(ctx: &Ctx, st: &SimState, headers: &HeaderMap) -> Result<Caller,
             _ => {
                 GraphError::unauthenticated("CompactToken parsing failed with error code: 80049217")
             }
-        })?
-        .claims;
+        })
+        .map(|data| data.claims)
+}
+
+/// The caller a verified token names, checked against the state: audience, lifetime, tenant and
+/// cloud.
+fn caller_of(ctx: &Ctx, st: &SimState, claims: &Value) -> Result<Caller, GraphError> {
     let aud = claims
         .get("aud")
         .and_then(Value::as_str)
@@ -1103,9 +1125,18 @@ impl GraphRequest<'_> {
     }
 
     fn sp_json(&self, sp: &crate::model::ServicePrincipal) -> Value {
+        // A resource's roles and scopes (Graph's: hundreds of objects) are left out when `$select`
+        // leaves them out anyway ([`Self::selected`]): a check selects only `id,appId`.
+        let selects = |field: &str| {
+            self.query
+                .get("$select")
+                .filter(|s| !s.trim().is_empty())
+                .is_none_or(|s| s.split(',').any(|f| f.trim().eq_ignore_ascii_case(field)))
+        };
         let resource = self.st.resources.iter().find(|r| r.app_id == sp.app_id);
         let app = self.st.app(sp.app_id);
         let app_roles: Vec<Value> = resource
+            .filter(|_| selects("appRoles"))
             .map(|r| {
                 r.permissions
                     .iter()
@@ -1115,6 +1146,7 @@ impl GraphRequest<'_> {
             })
             .unwrap_or_default();
         let scopes: Vec<Value> = resource
+            .filter(|_| selects("oauth2PermissionScopes"))
             .map(|r| {
                 r.permissions
                     .iter()

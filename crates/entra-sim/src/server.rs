@@ -369,7 +369,7 @@ where
         Box::pin(async move {
             if let Some(f) = fault {
                 if f.latency_ms > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(f.latency_ms)).await;
+                    crate::faults::added_latency(f.latency_ms).await;
                 }
                 if f.drop_connection {
                     return Err("connection dropped by an entra-sim fault rule".into());

@@ -63,7 +63,8 @@ pub(crate) async fn token(
         return resp;
     }
     let log = RefCell::new(SignInDraft::default());
-    let result = Request {
+    let to_sign = RefCell::new(Vec::new());
+    let mut result = Request {
         ctx: &ctx,
         st: &mut st,
         tenant: &tenant,
@@ -72,6 +73,7 @@ pub(crate) async fn token(
         now,
         peer_ip: ip,
         log: &log,
+        to_sign: &to_sign,
     }
     .run();
     record_sign_in(
@@ -83,6 +85,9 @@ pub(crate) async fn token(
         correlation.as_deref(),
     );
     drop(st);
+    if let Ok(body) = &mut result {
+        sign_deferred(body, &to_sign.into_inner(), &ctx.key);
+    }
     match result {
         Ok(body) => {
             let mut resp = axum::Json(body).into_response();
@@ -223,6 +228,28 @@ fn record_sign_in(
     st.record_sign_in(record);
 }
 
+/// What a token answer holds in place of a token signed after the state lock is released
+/// ([`Request::sign_later`]), followed by the claims' index.
+const UNSIGNED: &str = "\u{0}entra-sim-unsigned:";
+
+/// Replaces the answer's placeholders ([`Request::sign_later`]) by the tokens, signed now, outside
+/// the state lock: an RSA signature is most of a token request's CPU, and the lock serializes every
+/// request to the simulator.
+fn sign_deferred(body: &mut Value, claims: &[Value], key: &crate::crypto::SigningKey) {
+    let Some(fields) = body.as_object_mut() else {
+        return;
+    };
+    for value in fields.values_mut() {
+        let index = value
+            .as_str()
+            .and_then(|s| s.strip_prefix(UNSIGNED))
+            .and_then(|i| i.parse::<usize>().ok());
+        if let Some(claims) = index.and_then(|i| claims.get(i)) {
+            *value = Value::String(key.sign(claims));
+        }
+    }
+}
+
 struct Request<'a> {
     ctx: &'a Ctx,
     st: &'a mut SimState,
@@ -232,9 +259,19 @@ struct Request<'a> {
     now: OffsetDateTime,
     peer_ip: IpAddr,
     log: &'a RefCell<SignInDraft>,
+    /// Claims to sign with the simulator's key once the lock is released ([`sign_deferred`]).
+    to_sign: &'a RefCell<Vec<Value>>,
 }
 
 impl Request<'_> {
+    /// A token of the answer, signed with the simulator's key after the state lock is released: a
+    /// placeholder now, a top-level field of the answer only.
+    fn sign_later(&self, claims: Value) -> String {
+        let mut to_sign = self.to_sign.borrow_mut();
+        to_sign.push(claims);
+        format!("{UNSIGNED}{}", to_sign.len() - 1)
+    }
+
     fn err(&self, code: u32, msg: impl Into<String>) -> AadError {
         AadError::new(code, msg, &self.st.settings)
     }
@@ -593,7 +630,7 @@ impl Request<'_> {
             "token_type": "Bearer",
             "expires_in": lifetime,
             "ext_expires_in": lifetime,
-            "access_token": self.ctx.key.sign(&claims),
+            "access_token": self.sign_later(claims),
         }))
     }
 
@@ -954,7 +991,7 @@ impl Request<'_> {
             "scope": granted.join(" "),
             "expires_in": lifetime,
             "ext_expires_in": lifetime,
-            "access_token": self.ctx.key.sign(&at),
+            "access_token": self.sign_later(at),
         });
         if oidc_requested.iter().any(|s| s == "offline_access")
             || grant.scopes.iter().any(|s| s == "offline_access")
@@ -1015,7 +1052,7 @@ impl Request<'_> {
     fn id_token(&self, mut id: Value, tid: Uuid) -> Result<String, AadError> {
         use crate::faults::IdTokenFault as F;
         let Some(fault) = self.st.id_token_fault else {
-            return Ok(self.ctx.key.sign(&id));
+            return Ok(self.sign_later(id));
         };
         let now = self.now.unix_timestamp();
         match fault {
@@ -1044,7 +1081,7 @@ impl Request<'_> {
                 }
             }
         }
-        Ok(self.ctx.key.sign(&id))
+        Ok(self.sign_later(id))
     }
 }
 
