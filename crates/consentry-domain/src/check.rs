@@ -1294,12 +1294,17 @@ impl Checker {
         } else {
             None
         };
-        if !self
-            .core
-            .store()
-            .save_profile_if_unchanged(&profile, as_read, event)
-            .await?
-        {
+        let store = self.core.store();
+        let saved = match event {
+            Some(event) => {
+                store
+                    .save_profile_if_unchanged(&profile, as_read, Some(event))
+                    .await?
+            }
+            // Only what a check changes (the time, the permissions read, the redemption).
+            None => store.save_check(&profile, as_read).await?,
+        };
+        if !saved {
             return Ok(None);
         }
         self.keep_evidence(

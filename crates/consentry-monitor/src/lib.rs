@@ -222,7 +222,7 @@ impl Monitor {
                         }
                     }
                 };
-                let _permits = tokio::select! {
+                let permits = tokio::select! {
                     // A stop request wins over free permits: no check starts after it.
                     biased;
                     () = stopped => {
@@ -242,6 +242,9 @@ impl Monitor {
                     return Some("lease_expired".to_string());
                 }
                 let outcome = this.checker.check(profile_id, CheckTrigger::Schedule).await;
+                // The permits bound the checks talking to Microsoft at once: handing the lease
+                // back does not, so the next check starts meanwhile.
+                drop(permits);
                 let next = this.checker.core().clock().now() + this.next_after(&outcome);
                 let transient = match &outcome {
                     Ok(CheckOutcome::TransientFailure { message, .. }) => Some(message.clone()),

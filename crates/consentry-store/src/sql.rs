@@ -211,6 +211,14 @@ impl Store for SqlStore {
         SqlStore::save_profile_if_unchanged(self, profile, expected, event).await
     }
 
+    async fn save_check(
+        &self,
+        profile: &AppProfile,
+        expected: (OffsetDateTime, ProfileStatus),
+    ) -> Result<bool, StoreError> {
+        SqlStore::save_check(self, profile, expected).await
+    }
+
     async fn record_refresh_redemption(
         &self,
         profile: ProfileId,

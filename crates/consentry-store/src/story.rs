@@ -44,6 +44,7 @@ pub async fn run(store: &dyn Store) {
     history(store).await;
     atomicity(store).await;
     conditional_save(store).await;
+    check_save(store).await;
     refresh_redemption(store).await;
     secrets(store).await;
     pending(store).await;

@@ -122,6 +122,17 @@ pub trait Store:
         expected: (OffsetDateTime, ProfileStatus),
         event: Option<NewHistoryEvent>,
     ) -> Result<bool, StoreError>;
+    /// Saves what a check learned when it changed neither the status nor the reason: the profile's
+    /// `last_checked_at`, its granted permissions and its `refresh_token_redeemed_at` (which only
+    /// moves forward), only if the stored one still has `expected` (as
+    /// [`save_profile_if_unchanged`](Self::save_profile_if_unchanged): `Ok(false)` and nothing
+    /// written otherwise, `NotFound` if absent). Every other column is left as stored, so no index
+    /// of the profiles is rewritten: this is the save of nearly every scheduled check.
+    async fn save_check(
+        &self,
+        profile: &AppProfile,
+        expected: (OffsetDateTime, ProfileStatus),
+    ) -> Result<bool, StoreError>;
     /// Records that the profile's refresh token was redeemed successfully at `at`; the time only
     /// moves forward (an earlier `at` changes nothing). Does not change `updated_at`.
     async fn record_refresh_redemption(

@@ -522,6 +522,33 @@ impl SqlStore {
             .await
     }
 
+    pub(super) async fn save_check(
+        &self,
+        profile: &AppProfile,
+        (updated_at, status): (OffsetDateTime, ProfileStatus),
+    ) -> Result<bool, StoreError> {
+        let row = ProfileRow::from_profile(profile)?;
+        // Only columns no index of `profiles` holds: SQLite rewrites the entry of every index whose
+        // columns are in the SET list, changed or not (ten of them for a full save).
+        let done = sqlx::query(
+            "UPDATE profiles SET last_checked_at = $2, granted_permissions = $3, \
+             refresh_token_redeemed_at = CASE WHEN refresh_token_redeemed_at IS NULL OR refresh_token_redeemed_at < $4 \
+             THEN $4 ELSE refresh_token_redeemed_at END \
+             WHERE id = $1 AND updated_at = $5 AND status = $6",
+        )
+        .bind(row.id)
+        .bind(row.last_checked_at)
+        .bind(row.granted_permissions)
+        .bind(row.refresh_token_redeemed_at)
+        .bind(time_to_db(updated_at)?)
+        .bind(status.as_str().to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_err("saving a check's result", e))?;
+        self.saved_or_why(profile.id, done.rows_affected(), Some((updated_at, status)))
+            .await
+    }
+
     pub(super) async fn record_refresh_redemption(
         &self,
         profile: ProfileId,

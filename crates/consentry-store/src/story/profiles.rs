@@ -743,6 +743,77 @@ pub async fn conditional_save(store: &dyn Store) {
     assert!(store.list_history(q.id, 10).await.unwrap().is_empty());
 }
 
+/// A check that changed neither status nor reason saves only what it learned (`save_check`): the
+/// check time, the permissions read and the redemption time (forward only), conditional on the profile
+/// as read; whatever else the profile it passes holds is not written.
+pub async fn check_save(store: &dyn Store) {
+    let org = new_org(store, "check-save").await;
+    let tenant = new_tenant(store, &org, "check-save").await;
+    let p = full_profile(&tenant, now());
+    store.insert_profile(&p, created_event(&p)).await.unwrap();
+    let as_read = (p.updated_at, p.status);
+    let redeemed = p.refresh_token_redeemed_at.expect("set");
+    let checked_at = p.updated_at + Duration::seconds(30);
+    let granted = vec![GrantedPermission {
+        name: "Sites.Read.All".into(),
+        kind: PermissionType::Role,
+    }];
+    let sent = AppProfile {
+        last_checked_at: Some(checked_at),
+        granted_permissions: granted.clone(),
+        refresh_token_redeemed_at: Some(redeemed + Duration::minutes(5)),
+        // Not a check's to change: left as stored.
+        service: "another-service".into(),
+        reason: Some(StatusReason::AppRemovedFromTenant),
+        ..p.clone()
+    };
+    assert!(store.save_check(&sent, as_read).await.unwrap());
+    let expected = AppProfile {
+        last_checked_at: Some(checked_at),
+        granted_permissions: granted.clone(),
+        refresh_token_redeemed_at: Some(redeemed + Duration::minutes(5)),
+        ..p.clone()
+    };
+    expect_profile(store, &expected).await;
+    assert_eq!(
+        store.list_history(p.id, 10).await.unwrap().len(),
+        1,
+        "no event"
+    );
+
+    // An earlier redemption time does not move it back.
+    let earlier = AppProfile {
+        refresh_token_redeemed_at: Some(redeemed),
+        ..expected.clone()
+    };
+    assert!(store.save_check(&earlier, as_read).await.unwrap());
+    expect_profile(store, &expected).await;
+
+    // Changed since it was read (its updated_at or its status): nothing written.
+    let stale = AppProfile {
+        last_checked_at: Some(checked_at + Duration::seconds(1)),
+        ..expected.clone()
+    };
+    for changed in [
+        (p.updated_at + Duration::seconds(1), p.status),
+        (p.updated_at, ProfileStatus::Valid),
+    ] {
+        assert_ne!(changed, as_read);
+        assert!(
+            !store.save_check(&stale, changed).await.unwrap(),
+            "{changed:?}"
+        );
+    }
+    expect_profile(store, &expected).await;
+
+    // Absent: NotFound.
+    let q = minimal_profile(&tenant, now());
+    assert!(matches!(
+        store.save_check(&q, (q.updated_at, q.status)).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 /// The refresh token's redemption time: recorded without touching `updated_at`, and only ever moved
 /// forward, by the recording call and by saves of a profile read before it.
 pub async fn refresh_redemption(store: &dyn Store) {
