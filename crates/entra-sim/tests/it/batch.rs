@@ -468,3 +468,34 @@ async fn an_inner_request_needing_a_permission_the_caller_lacks_answers_403() {
     );
     sim.shutdown().await;
 }
+
+/// An inner request runs as the batch's caller: a token in its own `headers` (a forged one, or another
+/// app's) changes nothing, in either direction. The batch's token is verified once, for all of them.
+#[tokio::test]
+async fn an_inner_requests_own_authorization_header_is_ignored() {
+    let sim = start().await;
+    let token = consented_app_token(&sim, INSIGHTS_PP, "demo-secret-insights-power-platform").await;
+    let requests = json!([
+        // Readable by the batch's caller (User.Read.All): a forged inner token does not make it 401.
+        {"id": "1", "method": "GET", "url": "/users/admin@contoso.onmicrosoft.com",
+         "headers": {"Authorization": "Bearer not-a-token"}},
+        // Not readable by it: the inner header cannot lend it another caller's rights.
+        {"id": "2", "method": "GET", "url": "/organization",
+         "headers": {"Authorization": format!("Bearer {token}x")}},
+    ]);
+    let responses = batch_ok(&sim, "v1.0", &token, requests).await;
+    let statuses: Vec<u64> = responses
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 403], "{responses:?}");
+    assert_same_as_direct(
+        &sim,
+        &token,
+        &responses[0],
+        "/users/admin@contoso.onmicrosoft.com",
+    )
+    .await;
+    assert_same_as_direct(&sim, &token, &responses[1], "/organization").await;
+    sim.shutdown().await;
+}
