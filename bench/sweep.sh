@@ -110,5 +110,5 @@ per="$(calc "($GRAPH-$SWEEPS)/$CHECKED")"
 record sweep "Graph round trips per check (all sweeps; a \$batch counts once; $GRAPH exchanges, less $SWEEPS reads of Graph's app roles, one per sweep process)" \
   "$per" - - "1" "$(verdict "$per <= 1.0001")"
 ratio="$(calc "$BEST/$SIM_CAP")"
-record sweep "fastest sweep vs entra-sim capacity (entra-sim not the bottleneck)" "$(calc "$BEST")" \
+record sweep "fastest sweep vs entra-sim's CPU capacity (its CPU is not the limit; its rate at each latency: the calls-alone rows)" "$(calc "$BEST")" \
   "$(calc "$SIM_CAP")" "$ratio" "< 1" "$(verdict "$ratio < 1")"
