@@ -283,11 +283,7 @@ pub(crate) fn answer(
     ids: &RequestIds,
 ) -> GraphAnswer {
     let now = st.now();
-    let caller = match call
-        .token
-        .clone()
-        .and_then(|claims| caller_of(ctx, st, &claims))
-    {
+    let caller = match caller_of_token(ctx, st, call.token) {
         Ok(caller) => caller,
         Err(e) => return e.answer(&ctx.base, now, ids),
     };
@@ -410,9 +406,7 @@ pub(crate) fn check_token(
     st: &mut SimState,
     token: &Result<Value, GraphError>,
 ) -> Result<(), GraphError> {
-    let caller = token
-        .clone()
-        .and_then(|claims| caller_of(ctx, st, &claims))?;
+    let caller = caller_of_token(ctx, st, token)?;
     count_exchange(st, &caller);
     Ok(())
 }
@@ -492,6 +486,19 @@ pub(crate) fn verify_token(ctx: &Ctx, headers: &HeaderMap) -> Result<Value, Grap
             }
         })
         .map(|data| data.claims)
+}
+
+/// The caller of a token verified before the state was locked ([`verify_token`]), or why there is
+/// none.
+fn caller_of_token(
+    ctx: &Ctx,
+    st: &SimState,
+    token: &Result<Value, GraphError>,
+) -> Result<Caller, GraphError> {
+    match token {
+        Ok(claims) => caller_of(ctx, st, claims),
+        Err(e) => Err(e.clone()),
+    }
 }
 
 /// The caller a verified token names, checked against the state: audience, lifetime, tenant and

@@ -527,19 +527,22 @@ impl SqlStore {
         profile: &AppProfile,
         (updated_at, status): (OffsetDateTime, ProfileStatus),
     ) -> Result<bool, StoreError> {
-        let row = ProfileRow::from_profile(profile)?;
         // Only columns no index of `profiles` holds: SQLite rewrites the entry of every index whose
-        // columns are in the SET list, changed or not (ten of them for a full save).
+        // columns are in the SET list, changed or not (ten of them for a full save). Only those three
+        // are encoded (`ProfileRow::from_profile` would encode every column).
         let done = sqlx::query(
             "UPDATE profiles SET last_checked_at = $2, granted_permissions = $3, \
              refresh_token_redeemed_at = CASE WHEN refresh_token_redeemed_at IS NULL OR refresh_token_redeemed_at < $4 \
              THEN $4 ELSE refresh_token_redeemed_at END \
              WHERE id = $1 AND updated_at = $5 AND status = $6",
         )
-        .bind(row.id)
-        .bind(row.last_checked_at)
-        .bind(row.granted_permissions)
-        .bind(row.refresh_token_redeemed_at)
+        .bind(profile.id.to_string())
+        .bind(opt_time_to_db(profile.last_checked_at)?)
+        .bind(json_to_db(
+            "granted permissions",
+            &profile.granted_permissions,
+        )?)
+        .bind(opt_time_to_db(profile.refresh_token_redeemed_at)?)
         .bind(time_to_db(updated_at)?)
         .bind(status.as_str().to_string())
         .execute(&self.pool)
