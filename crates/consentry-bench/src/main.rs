@@ -174,7 +174,7 @@ enum Cmd {
         cookie: Option<String>,
     },
     /// Times the monitor's lease (`ScheduleStore::lease_due_checks` of `--limit` due profiles, as the
-    /// monitor calls it) on the configured (seeded) store, `--leases` times, p50/p95 in ms; each
+    /// monitor calls it) on the configured (seeded) store, `--leases` times after 5 untimed ones, p50/p95 in ms; each
     /// lease's profiles are then released untimed, as the monitor releases them, due again at the
     /// lease's time (behind every profile due earlier, and still due for a sweep measured next). Baseline of the same run: a primary-key read of the schedule through the same store
     /// (`check_schedule` of an absent profile, one round trip), as many times.
@@ -182,9 +182,9 @@ enum Cmd {
         /// Leases timed.
         #[arg(long, default_value_t = 50)]
         leases: usize,
-        /// Profiles per lease (the monitor's batch).
-        #[arg(long, default_value_t = 250)]
-        limit: u32,
+        /// Profiles per lease (default: the monitor's batch, `[monitor] batch`).
+        #[arg(long)]
+        limit: Option<u32>,
     },
     /// Samples a process's resident memory every 100 ms until it exits or `--seconds` pass.
     Rss {
@@ -522,7 +522,8 @@ async fn sweep(
         MonitorConfig {
             worker_id: format!("bench-{}", uuid::Uuid::new_v4()),
             poll: Duration::from_millis(100),
-            batch: 250,
+            // The batch `consentry serve` leases (`[monitor] batch`).
+            batch: cfg.monitor.batch,
             max_concurrent: concurrency,
             max_per_tenant: per_tenant,
             ..MonitorConfig::default()
@@ -681,9 +682,10 @@ async fn sim_capacity(
 
 /// The `lease` subcommand: the monitor's lease timed on the configured store against a one-round-trip
 /// read of the same store.
-async fn lease(leases: usize, limit: u32) -> anyhow::Result<Value> {
+async fn lease(leases: usize, limit: Option<u32>) -> anyhow::Result<Value> {
     use consentry_domain::ScheduleStore as _;
     let cfg = config()?;
+    let limit = limit.unwrap_or(cfg.monitor.batch);
     let store = consentry_store::SqlStore::open(
         &cfg.database_url(),
         consentry_server::startup::load_sealer(&cfg)?,
@@ -694,14 +696,16 @@ async fn lease(leases: usize, limit: u32) -> anyhow::Result<Value> {
     let mut lease_ms = Vec::with_capacity(leases);
     let mut read_ms = Vec::with_capacity(leases);
     let mut leased = 0;
-    // Warm up the pool's connections and the database's caches.
-    for _ in 0..5 {
-        store.check_schedule(absent).await?;
-    }
-    for _ in 0..leases {
+    // Warm up the pool's connections and the database's caches, as a running monitor has them: the
+    // first leases on a connection also prepare and plan the statement (untimed, like the reads).
+    const WARM_UP: usize = 5;
+    for i in 0..WARM_UP + leases {
+        let timed = i >= WARM_UP;
         let t = Instant::now();
         store.check_schedule(absent).await?;
-        read_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        if timed {
+            read_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
         let now = time::OffsetDateTime::now_utc();
         let t = Instant::now();
         let got = store
@@ -713,11 +717,13 @@ async fn lease(leases: usize, limit: u32) -> anyhow::Result<Value> {
             if leased == 0 {
                 bail!("no profile was due: seed the store first");
             }
-            read_ms.pop();
+            read_ms.truncate(lease_ms.len());
             break;
         }
-        lease_ms.push(elapsed);
-        leased += got.len();
+        if timed {
+            lease_ms.push(elapsed);
+            leased += got.len();
+        }
         for l in got {
             store
                 .release_check(l.profile_id, &worker, now, None)
