@@ -33,7 +33,7 @@ use time::{Duration, OffsetDateTime};
 use crate::access::Action;
 use crate::check::{CheckTrigger, Checker};
 use crate::ids::{ApiKeyId, OrgId, ProfileId, TenantRef};
-use crate::keys::{ApiKeys, key_hash, service_caller};
+use crate::keys::{ApiKeys, key_digest, service_caller};
 use crate::model::{AppProfile, ProfileFilter, consent_lacks};
 use crate::platform::PlatformError;
 use crate::service::Consentry;
@@ -44,7 +44,8 @@ pub const SAFETY_MARGIN: Duration = Duration::minutes(5);
 
 #[derive(Clone)]
 struct Cached {
-    token: SecretString,
+    /// Shared with every answer served from the cache (no copy of the token per request).
+    token: Arc<SecretString>,
     expires_at: OffsetDateTime,
 }
 
@@ -52,7 +53,8 @@ struct Cached {
 /// either by app type or by ID.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct LookupKey {
-    key_hash: String,
+    /// SHA-256 of the key (hex only when the store is asked).
+    key_digest: [u8; 32],
     tenant: String,
     app_type: Option<String>,
     profile_id: Option<String>,
@@ -312,7 +314,7 @@ impl GraphTokens {
             return Ok((c, true));
         }
         let fresh = self.checker.acquire_token(profile).await.map(|t| Cached {
-            token: t.token,
+            token: Arc::new(t.token),
             expires_at: t.expires_at,
         });
         match fresh {
@@ -397,8 +399,8 @@ pub struct GraphTokenRequest {
 
 /// An issued token.
 pub struct IssuedToken {
-    /// The Graph access token.
-    pub access_token: SecretString,
+    /// The Graph access token (shared with the cache).
+    pub access_token: Arc<SecretString>,
     /// When it expires.
     pub expires_at: OffsetDateTime,
     /// The profile it belongs to.
@@ -469,9 +471,9 @@ impl GraphTokens {
             )
         })?;
         let req = request.map_err(TokenError::BadRequest);
-        let hash = key_hash(key);
+        let digest = key_digest(key);
         let lookup_key = req.as_ref().ok().map(|r| LookupKey {
-            key_hash: hash.clone(),
+            key_digest: digest,
             tenant: tenant.to_string(),
             app_type: r.app_type.clone(),
             profile_id: r.profile_id.clone(),
@@ -486,7 +488,7 @@ impl GraphTokens {
                 r
             }
             None => {
-                let r = Arc::new(self.resolve(&hash, tenant, req, now).await?);
+                let r = Arc::new(self.resolve(&hex::encode(digest), tenant, req, now).await?);
                 if let Some(k) = lookup_key {
                     self.remember(k, r.clone());
                 }

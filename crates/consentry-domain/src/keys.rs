@@ -22,8 +22,13 @@ pub const API_KEY_PREFIX: &str = "csk_";
 
 /// Hex SHA-256 of a service API key, as stored.
 pub fn key_hash(key: &str) -> String {
-    // Every token API request hashes its key: one hex encoding, not a `format!` per byte.
-    hex::encode(Sha256::digest(key.as_bytes()))
+    hex::encode(key_digest(key))
+}
+
+/// SHA-256 of a service API key: what the token API remembers its lookups by (it hex-encodes it
+/// only when it asks the store, [`key_hash`]).
+pub fn key_digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
 }
 
 /// A new service API key (`csk_` + 256 random bits, base64url).

@@ -74,6 +74,85 @@ async fn the_bearer_scheme_is_accepted_in_any_case() {
     }
 }
 
+/// The token API is routed on a stack of its own (router.rs): every answer, issued or refused,
+/// still carries the headers every answer of Consentry carries, `no-store`, and JSON.
+#[tokio::test]
+async fn every_answer_of_the_token_api_carries_the_security_headers() {
+    let env = TestEnv::start().await;
+    let org = env.connect_contoso(&["teams"]).await;
+    authorize(&env, "m365-all", Some("cloud-backup-m365")).await;
+    let (key, _) = key_for(&env, &org).await;
+    let url = format!("{}/api/v1/tenants/{CONTOSO}/tokens", env.base);
+    let cases = [
+        (
+            "issued",
+            Some(key.as_str()),
+            "{\"app_type\":\"m365-all\"}",
+            StatusCode::OK,
+        ),
+        (
+            "cached",
+            Some(key.as_str()),
+            "{\"app_type\":\"m365-all\"}",
+            StatusCode::OK,
+        ),
+        (
+            "no key",
+            None,
+            "{\"app_type\":\"m365-all\"}",
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("not JSON", Some(key.as_str()), "{", StatusCode::BAD_REQUEST),
+        (
+            "no such app type",
+            Some(key.as_str()),
+            "{\"app_type\":\"nope\"}",
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (what, key, body, status) in cases {
+        let mut req = env
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), status, "{what}");
+        let h = res.headers().clone();
+        for (name, want) in [
+            ("cache-control", "no-store"),
+            ("pragma", "no-cache"),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+            ("x-frame-options", "DENY"),
+            ("content-type", "application/json"),
+        ] {
+            assert_eq!(
+                h.get(name).map(|v| v.to_str().unwrap()),
+                Some(want),
+                "{what}: {name}"
+            );
+        }
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .starts_with("default-src 'none'"),
+            "{what}"
+        );
+        let v: Value = res.json().await.unwrap();
+        if status == StatusCode::OK {
+            assert_eq!(v["token_type"], "Bearer", "{what}");
+            assert_eq!(v["cached"], what == "cached", "{what}");
+        } else {
+            assert!(v["error"]["code"].is_string(), "{what}: {v}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn tokens_are_cached_shared_and_scoped_to_the_organization() {
     let env = TestEnv::start().await;
