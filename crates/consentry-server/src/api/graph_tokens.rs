@@ -57,6 +57,20 @@ pub struct TokenBody<'a> {
     missing_optional_permissions: &'a [String],
 }
 
+impl<'a> From<&'a IssuedToken> for TokenBody<'a> {
+    fn from(t: &'a IssuedToken) -> Self {
+        Self {
+            access_token: t.access_token.expose_secret(),
+            token_type: "Bearer",
+            expires_at: t.expires_at,
+            profile_id: t.profile_id,
+            cached: t.cached,
+            missing_permissions: &t.missing_permissions,
+            missing_optional_permissions: &t.missing_optional_permissions,
+        }
+    }
+}
+
 impl std::fmt::Debug for TokenBody<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenBody")
@@ -174,16 +188,8 @@ impl axum::response::IntoResponse for TokenAnswer {
 /// escaping, so it is copied as it is instead of going through serde's escaping, byte by byte; any
 /// other token is written by serde. The other fields are serde's.
 fn token_json(t: &IssuedToken) -> serde_json::Result<Vec<u8>> {
-    let token = t.access_token.expose_secret();
-    let body = TokenBody {
-        access_token: token,
-        token_type: "Bearer",
-        expires_at: t.expires_at,
-        profile_id: t.profile_id,
-        cached: t.cached,
-        missing_permissions: &t.missing_permissions,
-        missing_optional_permissions: &t.missing_optional_permissions,
-    };
+    let body = TokenBody::from(t);
+    let token = body.access_token;
     let mut buf = Vec::with_capacity(token.len() + 512);
     if !is_compact_jws(token) {
         serde_json::to_writer(&mut buf, &body)?;
@@ -242,16 +248,7 @@ mod tests {
             "a.b/c+d=",
         ] {
             let t = issued(token, &["Files.Read.All", "Mail \"quoted\""]);
-            let want = serde_json::to_vec(&TokenBody {
-                access_token: token,
-                token_type: "Bearer",
-                expires_at: t.expires_at,
-                profile_id: t.profile_id,
-                cached: t.cached,
-                missing_permissions: &t.missing_permissions,
-                missing_optional_permissions: &t.missing_optional_permissions,
-            })
-            .unwrap();
+            let want = serde_json::to_vec(&TokenBody::from(&t)).unwrap();
             let got = token_json(&t).unwrap();
             assert_eq!(
                 String::from_utf8(got.clone()).unwrap(),
