@@ -27,6 +27,12 @@ const BUSY_TIMEOUT_MS: u32 = 5_000;
 /// Connections a pool keeps open at most on a file or server database.
 const MAX_CONNECTIONS: u32 = 8;
 
+/// A pooled connection idle at least this long is pinged before it is handed out (a server restart or
+/// a firewall may have closed it meanwhile); one used more recently is handed out as it is. sqlx's
+/// default pings on every acquire: a round trip to the server, or to the SQLite connection's worker
+/// thread, before every statement, which doubled the thread wake-ups of a check.
+const PING_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The SQL dialect behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -232,14 +238,24 @@ impl SqlStore {
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Backend(format!("the database URL is not valid: {e}")))?;
-        let mut pool_options = AnyPoolOptions::new().after_connect(move |conn, _meta| {
-            Box::pin(async move {
-                for statement in dialect.connection_setup() {
-                    conn.execute(AssertSqlSafe(statement)).await?;
-                }
-                Ok(())
+        let mut pool_options = AnyPoolOptions::new()
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    for statement in dialect.connection_setup() {
+                        conn.execute(AssertSqlSafe(statement)).await?;
+                    }
+                    Ok(())
+                })
             })
-        });
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            });
         pool_options = if in_memory {
             // An in-memory database lives as long as one connection does: keep exactly one, forever.
             pool_options
