@@ -129,8 +129,19 @@ pub async fn issue(
 
 /// The service API key of a token request: the bearer token of its `Authorization` header, read
 /// without copying the request's other headers.
-#[derive(Debug)]
 pub struct ServiceKey(Option<String>);
+
+impl std::fmt::Debug for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: only whether one was sent.
+        let shown = if self.0.is_some() {
+            "[redacted]"
+        } else {
+            "none"
+        };
+        f.debug_tuple("ServiceKey").field(&shown).finish()
+    }
+}
 
 impl<S: Sync> axum::extract::FromRequestParts<S> for ServiceKey {
     type Rejection = std::convert::Infallible;
@@ -207,9 +218,14 @@ fn token_json(t: &IssuedToken) -> serde_json::Result<Vec<u8>> {
             ..body
         },
     )?;
-    // serde wrote `{"access_token":"",…}`: keep what follows its first field.
+    // serde wrote `{"access_token":"",…}`: keep what follows its first field (should serde ever write
+    // the fields otherwise, the whole body is serde's).
     const EMPTY: &[u8] = b"{\"access_token\":\"\",";
-    debug_assert!(buf[start..].starts_with(EMPTY));
+    if !buf[start..].starts_with(EMPTY) {
+        buf.clear();
+        serde_json::to_writer(&mut buf, &body)?;
+        return Ok(buf);
+    }
     buf.drain(start..start + EMPTY.len());
     Ok(buf)
 }
@@ -257,6 +273,13 @@ mod tests {
             let v: serde_json::Value = serde_json::from_slice(&got).unwrap();
             assert_eq!(v["access_token"], token);
         }
+    }
+
+    #[test]
+    fn a_service_key_is_not_shown_by_debug() {
+        let shown = format!("{:?}", ServiceKey(Some("csk_secret".into())));
+        assert!(!shown.contains("csk_secret"), "{shown}");
+        assert_eq!(format!("{:?}", ServiceKey(None)), "ServiceKey(\"none\")");
     }
 
     #[test]
