@@ -169,10 +169,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::RouteNotFound })
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            state.security.request_timeout,
-        ))
+        .layer(request_timeout(&state))
         .layer(middleware::from_fn_with_state(
             state.security.clone(),
             crate::security::headers,
@@ -190,6 +187,14 @@ pub fn router(state: AppState) -> Router {
         )
         .with_state(state.clone())
         .merge(token_api(state))
+}
+
+/// Answers 408 to a request that takes longer than `request_timeout_seconds` (every route).
+fn request_timeout(state: &AppState) -> TimeoutLayer {
+    TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        state.security.request_timeout,
+    )
 }
 
 /// The token API, `POST /api/v1/tenants/{tenant}/tokens` (service API keys only), on a stack of its
@@ -222,10 +227,7 @@ fn token_api(state: AppState) -> Router {
                 res
             },
         ))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            state.security.request_timeout,
-        ))
+        .layer(request_timeout(&state))
         .layer(DefaultBodyLimit::max(state.max_body_bytes));
     Router::new()
         .route(
