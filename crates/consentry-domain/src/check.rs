@@ -31,9 +31,17 @@ use crate::evidence::{Evidence, SignInLogQuery};
 use crate::ids::ProfileId;
 use crate::model::{Actor, AppProfile, EventKind, GrantedPermission, NewHistoryEvent, SecretKind};
 use crate::platform::{ClientRef, Grants, IdentityPlatform, PlatformError};
+use crate::ports::CheckInput;
 use crate::reauth::StoredCertificate;
 use crate::service::Consentry;
 use crate::status::{ProfileStatus, StatusReason};
+
+/// A custom app's stored certificate as a check has it: read with the profile (the monitor's
+/// [`CheckInput`]; `None` when the profile has none), or not read yet (read when needed).
+enum Stored {
+    Read(Option<SecretSlice<u8>>),
+    NotRead,
+}
 
 /// What started a check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -393,8 +401,32 @@ impl Checker {
         profile_id: ProfileId,
         trigger: CheckTrigger,
     ) -> Result<CheckOutcome, DomainError> {
+        self.check_from(profile_id, None, trigger).await
+    }
+
+    /// Checks a profile the monitor leased, from what it read for the whole lease
+    /// ([`ScheduleStore::check_inputs`](crate::ports::ScheduleStore::check_inputs)) instead of
+    /// reading the profile and its certificate again. What was read may be older than the check by
+    /// the time the check waited for its permits: its result is saved only if the profile is still
+    /// as read (the same conditional save as every check's), so a profile changed meanwhile (a
+    /// re-authorization, a new certificate) keeps its new state and the check ends `Skipped`.
+    pub async fn check_read(
+        &self,
+        input: CheckInput,
+        trigger: CheckTrigger,
+    ) -> Result<CheckOutcome, DomainError> {
+        self.check_from(input.profile.id, Some(input), trigger)
+            .await
+    }
+
+    async fn check_from(
+        &self,
+        profile_id: ProfileId,
+        input: Option<CheckInput>,
+        trigger: CheckTrigger,
+    ) -> Result<CheckOutcome, DomainError> {
         let started = std::time::Instant::now();
-        let outcome = self.check_inner(profile_id, &trigger).await;
+        let outcome = self.check_inner(profile_id, input, &trigger).await;
         if let Ok(o) = &outcome {
             self.stats.record(o, started.elapsed());
             tracing::debug!(
@@ -428,9 +460,16 @@ impl Checker {
     async fn check_inner(
         &self,
         profile_id: ProfileId,
+        input: Option<CheckInput>,
         trigger: &CheckTrigger,
     ) -> Result<CheckOutcome, DomainError> {
-        let profile = self.core.profile(profile_id).await?;
+        let (profile, certificate) = match input {
+            Some(CheckInput {
+                profile,
+                certificate,
+            }) => (profile, Stored::Read(certificate)),
+            None => (self.core.profile(profile_id).await?, Stored::NotRead),
+        };
         if profile.status == ProfileStatus::Pending {
             return self.check_pending(profile, trigger).await;
         }
@@ -441,7 +480,7 @@ impl Checker {
                 message: "the profile has never been authorized; authorize it first".into(),
             });
         }
-        match self.evaluate(&profile).await? {
+        match self.evaluate(&profile, certificate).await? {
             Evaluation::Decided {
                 reason,
                 kept_alive,
@@ -522,7 +561,7 @@ impl Checker {
                         message: "a re-authorization is in progress and the profile has no earlier credentials to check".into(),
                     });
                 }
-                match self.evaluate(&profile).await? {
+                match self.evaluate(&profile, Stored::NotRead).await? {
                     Evaluation::Decided {
                         reason,
                         granted,
@@ -676,7 +715,7 @@ impl Checker {
         let mut kept_alive = false;
         let mut evidence = None;
         let (reason, granted, note) = if profile.authorized_at.is_some() {
-            match self.evaluate(&profile).await? {
+            match self.evaluate(&profile, Stored::NotRead).await? {
                 Evaluation::Decided {
                     reason,
                     kept_alive: k,
@@ -787,7 +826,11 @@ impl Checker {
 
     /// Exercises the profile's credentials (with the check-level retries) and decides the status
     /// they give. Writes nothing but the rotated refresh token.
-    async fn evaluate(&self, profile: &AppProfile) -> Result<Evaluation, DomainError> {
+    async fn evaluate(
+        &self,
+        profile: &AppProfile,
+        certificate: Stored,
+    ) -> Result<Evaluation, DomainError> {
         let app = self
             .core
             .catalog()
@@ -817,7 +860,7 @@ impl Checker {
             });
         }
 
-        let client = self.client_for(profile, &app).await?;
+        let client = self.client_for(profile, &app, certificate).await?;
         let last_use = last_redemption(profile);
 
         let mut attempt = 1u32;
@@ -990,6 +1033,7 @@ impl Checker {
         &self,
         profile: &AppProfile,
         app: &AppType,
+        certificate: Stored,
     ) -> Result<ClientRef, DomainError> {
         if !app.custom_app {
             return Ok(ClientRef::Vendor {
@@ -1001,12 +1045,16 @@ impl Checker {
                 "the custom app's application ID is not recorded; re-authorize the profile".into(),
             )
         })?;
-        let blob = self
-            .core
-            .store()
-            .get_secret(profile.id, SecretKind::ClientCertificate)
-            .await?
-            .ok_or_else(|| {
+        let blob = match certificate {
+            Stored::Read(read) => read,
+            Stored::NotRead => {
+                self.core
+                    .store()
+                    .get_secret(profile.id, SecretKind::ClientCertificate)
+                    .await?
+            }
+        };
+        let blob = blob.ok_or_else(|| {
                 DomainError::Conflict(
                     "the custom app's certificate is not stored; re-authorize the profile with its .pfx file".into(),
                 )
@@ -1106,7 +1154,7 @@ impl Checker {
                 not_usable("the profile's app type is no longer in the catalog".into())
             })?;
         let client = self
-            .client_for(profile, &app)
+            .client_for(profile, &app, Stored::NotRead)
             .await
             .map_err(|e| not_usable(e.to_string()))?;
         if app.application_roles().next().is_some() {

@@ -83,8 +83,8 @@ pub use platform::{
 };
 pub use ports::{
     ApiKey, ApiKeyStore, Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow,
-    CheckSchedule, ConnectStep, ConnectionStore, EmailKind, EmailRecord, EmailState, Invitation,
-    InvitationStore, LeasedCheck, LeasedEmail, MailStore, NewCampaignTenant, NewEmail,
+    CheckInput, CheckSchedule, ConnectStep, ConnectionStore, EmailKind, EmailRecord, EmailState,
+    Invitation, InvitationStore, LeasedCheck, LeasedEmail, MailStore, NewCampaignTenant, NewEmail,
     PendingConnection, RolloutMember, RolloutStore, ScheduleStore, ThrottleEntry, ThrottleStore,
     Webhook, WebhookDelivery, WebhookStore,
 };

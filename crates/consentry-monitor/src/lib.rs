@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use consentry_domain::{
-    CheckOutcome, CheckTrigger, Checker, DomainError, LeasedCheck, ProfileId, ProfileStatus,
-    StoreError, TenantId,
+    CheckInput, CheckOutcome, CheckTrigger, Checker, DomainError, LeasedCheck, ProfileId,
+    ProfileStatus, StoreError, TenantId,
 };
 use time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -185,12 +185,29 @@ impl Monitor {
             leased: leased.len(),
             ..SweepReport::default()
         };
+        // What every check reads first (the profile, a custom app's certificate), for the whole
+        // lease in one read instead of two per check. Should that read fail, each check reads its
+        // own as it would by hand.
+        let ids: Vec<ProfileId> = leased.iter().map(|l| l.profile_id).collect();
+        let read = if ids.is_empty() {
+            Ok(Vec::new())
+        } else {
+            store.check_inputs(&ids).await
+        };
+        let mut inputs: HashMap<ProfileId, CheckInput> = match read {
+            Ok(read) => read.into_iter().map(|i| (i.profile.id, i)).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the leased profiles could not be read at once; each check reads its own");
+                HashMap::new()
+            }
+        };
         let mut tasks = JoinSet::new();
         for LeasedCheck {
             profile_id,
             tenant_id,
         } in leased
         {
+            let input = inputs.remove(&profile_id);
             // Leased again while an earlier sweep's task still holds it (its lease ran out while it
             // waited for its tenant): that task checks and releases it.
             if !lock(&self.inflight).insert(profile_id) {
@@ -241,7 +258,11 @@ impl Monitor {
                     let _ = store.release_check(profile_id, &worker, now, None).await;
                     return Some("lease_expired".to_string());
                 }
-                let outcome = this.checker.check(profile_id, CheckTrigger::Schedule).await;
+                let outcome = match input {
+                    Some(input) => this.checker.check_read(input, CheckTrigger::Schedule).await,
+                    // Deleted since it was leased (the check says so), or the lease's read failed.
+                    None => this.checker.check(profile_id, CheckTrigger::Schedule).await,
+                };
                 // The permits bound the checks talking to Microsoft at once: handing the lease
                 // back does not, so the next check starts meanwhile.
                 drop(permits);

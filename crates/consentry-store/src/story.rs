@@ -47,6 +47,7 @@ pub async fn run(store: &dyn Store) {
     check_save(store).await;
     refresh_redemption(store).await;
     secrets(store).await;
+    check_inputs(store).await;
     pending(store).await;
     pending_under_concurrency(store).await;
     deletion(store).await;

@@ -1,10 +1,12 @@
 //! The monitor's check schedule and its leases, and their port.
 
 use async_trait::async_trait;
+use secrecy::SecretSlice;
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
 use crate::ids::{ProfileId, TenantId};
+use crate::model::AppProfile;
 
 /// A profile whose check is due, leased to one worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +15,18 @@ pub struct LeasedCheck {
     pub profile_id: ProfileId,
     /// Its tenant (for per-tenant concurrency limits).
     pub tenant_id: TenantId,
+}
+
+/// What a scheduled check reads before it calls Microsoft, read for a whole lease at once
+/// ([`ScheduleStore::check_inputs`]): the profile, and a custom app's certificate (the sealed
+/// [`SecretKind::ClientCertificate`](crate::model::SecretKind::ClientCertificate), opened). `Debug`
+/// shows no secret (`SecretSlice` is redacted).
+#[derive(Debug)]
+pub struct CheckInput {
+    /// The profile as read.
+    pub profile: AppProfile,
+    /// Its stored client certificate, if it has one.
+    pub certificate: Option<SecretSlice<u8>>,
 }
 
 /// The monitor's schedule: when each profile is next checked, and leases so that two monitor
@@ -42,6 +56,10 @@ pub trait ScheduleStore: Send + Sync {
         next_check_at: OffsetDateTime,
         transient_error: Option<&str>,
     ) -> Result<bool, StoreError>;
+    /// The profiles `profiles` with their client certificates, in one read (the monitor reads its
+    /// whole lease this way instead of two reads per check). A profile deleted meanwhile is left
+    /// out; the order is unspecified.
+    async fn check_inputs(&self, profiles: &[ProfileId]) -> Result<Vec<CheckInput>, StoreError>;
     /// The schedule of a profile: next check, lease holder, consecutive transient failures and the
     /// last transient error.
     async fn check_schedule(&self, profile: ProfileId)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use consentry_monitor::metrics::Metrics;
 use consentry_monitor::{Monitor, MonitorConfig};
 use consentry_testkit::{Decision, PASSWORD, TestEnv};
-use serde_json::json;
+use serde_json::{Value, json};
 use time::Duration;
 use tokio::sync::watch;
 
@@ -198,4 +198,84 @@ async fn run_stops_gracefully() {
         .unwrap()
         .unwrap();
     assert_eq!(s.lease_owner, None, "no lease left behind");
+}
+
+/// A sweep reads its whole lease at once (the profiles, and custom apps' certificates) and checks
+/// from that read. A profile changed after the read keeps its new state: here a re-authorization
+/// starts after the read, and the app's certificate is removed at Microsoft, so the check from the
+/// older read finds the credentials broken, yet ends skipped and records nothing.
+#[tokio::test]
+async fn checks_run_from_the_lease_read_and_a_profile_changed_after_it_keeps_its_new_state() {
+    use base64::Engine as _;
+    use consentry_domain::{CheckTrigger, ProfileId};
+    use consentry_testkit::{CUSTOM_APP_ID, CUSTOM_APP_PFX, CUSTOM_APP_PFX_PASSWORD};
+
+    let env = TestEnv::start().await;
+    env.connect_contoso(&[]).await;
+    let id = env
+        .profile("custom-azure-app", Some("cloud-backup-m365"))
+        .await;
+    let custom = json!({"method": "admin", "application_id": CUSTOM_APP_ID,
+        "certificate_pfx_base64": base64::engine::general_purpose::STANDARD.encode(CUSTOM_APP_PFX),
+        "certificate_password": CUSTOM_APP_PFX_PASSWORD});
+    env.authorize(&id, custom.clone(), ADMIN, Some("203.0.113.7"))
+        .await;
+    let (_tx, stop) = watch::channel(false);
+    let m = monitor(&env, "monitor-a");
+    let r = m.sweep_once(&stop).await.unwrap();
+    assert_eq!(
+        r.outcomes,
+        counts(&[("valid", 1)]),
+        "checked from the lease's read"
+    );
+
+    let pid: ProfileId = id.parse().unwrap();
+    let store = env.state.checker.core().check_schedule();
+    let read = store
+        .check_inputs(&[pid, ProfileId::new_random()])
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 1, "a profile that does not exist is left out");
+    let input = read.into_iter().next().unwrap();
+    assert_eq!(input.profile.id, pid);
+    assert!(
+        input.certificate.is_some(),
+        "the certificate is read with it"
+    );
+    let thumb = env.get_profile(&id).await["certificate"]["thumbprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.sim
+        .control()
+        .remove_app_certificate(CUSTOM_APP_ID.parse().unwrap(), &thumb)
+        .unwrap();
+    let (s, v) = env.start_reauth(&id, custom).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    let events = |h: Value| h["items"].as_array().unwrap().len();
+    let (_, h) = env
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/profiles/{id}/history"),
+            None,
+        )
+        .await;
+    let before = events(h);
+
+    let outcome = env
+        .state
+        .checker
+        .check_read(input, CheckTrigger::Schedule)
+        .await
+        .unwrap();
+    assert_eq!(outcome.label(), "skipped");
+    assert_eq!(env.get_profile(&id).await["status"], "pending");
+    let (_, h) = env
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/profiles/{id}/history"),
+            None,
+        )
+        .await;
+    assert_eq!(events(h), before, "the stale check recorded nothing");
 }

@@ -10,10 +10,13 @@
 
 use async_trait::async_trait;
 use consentry_domain::{
-    CheckSchedule, LeasedCheck, ProfileId, ScheduleStore, StoreError, TenantId,
+    CheckInput, CheckSchedule, LeasedCheck, ProfileId, ScheduleStore, SecretKind, StoreError,
+    TenantId,
 };
+use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
+use super::profiles::{PROFILE_COLUMNS, profile_from_row};
 use super::{Dialect, SqlStore, db_err, get};
 use crate::codec::{opt_time_from_db, parse_from_db, time_from_db, time_to_db};
 
@@ -57,6 +60,9 @@ fn release_sql(dialect: Dialect, failed: bool) -> &'static str {
         (Dialect::Sqlite, true) => release_failed!(),
     }
 }
+
+/// Profiles read by one statement of [`ScheduleStore::check_inputs`].
+const CHECK_INPUTS_CHUNK: usize = 500;
 
 /// The lease statement for a dialect. The inner `SELECT` reads due rows in index order and stops at
 /// the limit; the outer `WHERE` repeats the due-and-free condition so that a row another transaction
@@ -175,6 +181,47 @@ impl ScheduleStore for SqlStore {
             .await
             .map_err(|e| db_err("releasing a check lease", e))?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn check_inputs(&self, profiles: &[ProfileId]) -> Result<Vec<CheckInput>, StoreError> {
+        let mut out = Vec::with_capacity(profiles.len());
+        // A lease is `[monitor] batch` rows (100 by default): one statement each chunk, well within
+        // both databases' limits on parameters.
+        for chunk in profiles.chunks(CHECK_INPUTS_CHUNK) {
+            let placeholders = (2..chunk.len() + 2)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // The certificate by a sub-`SELECT` (at most one row: the key is `(profile_id, kind)`), so
+            // the profile's own columns keep their names.
+            let sql = format!(
+                "SELECT {PROFILE_COLUMNS}, (SELECT sealed FROM secrets WHERE secrets.profile_id = profiles.id \
+                 AND secrets.kind = $1) AS certificate_sealed FROM profiles WHERE id IN ({placeholders})"
+            );
+            let mut query =
+                sqlx::query(AssertSqlSafe(sql)).bind(SecretKind::ClientCertificate.as_str());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| db_err("reading the leased profiles", e))?;
+            for row in &rows {
+                let (profile, _) = profile_from_row(row)?;
+                let sealed: Option<Vec<u8>> = get(row, "certificate_sealed")?;
+                let certificate = sealed
+                    .map(|s| {
+                        self.open_secret(&profile.id.to_string(), SecretKind::ClientCertificate, &s)
+                    })
+                    .transpose()?;
+                out.push(CheckInput {
+                    profile,
+                    certificate,
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn check_schedule(

@@ -62,18 +62,28 @@ impl SqlStore {
         let Some(sealed) = sealed else {
             return Ok(None);
         };
+        self.open_secret(&owner, kind, &sealed).map(Some)
+    }
+
+    /// Opens a secret sealed for `owner` (a profile ID) and `kind`.
+    pub(super) fn open_secret(
+        &self,
+        owner: &str,
+        kind: SecretKind,
+        sealed: &[u8],
+    ) -> Result<SecretSlice<u8>, StoreError> {
         let plain = self
             .sealer
             .open(
                 Binding {
-                    owner: &owner,
+                    owner,
                     kind: kind.as_str(),
                 },
-                &sealed,
+                sealed,
             )
             .map_err(|e| StoreError::Sealing(e.to_string()))?;
         // `to_vec` allocates exactly, so the boxed slice is not reallocated; `plain` is zeroed on drop.
-        Ok(Some(SecretSlice::from(plain.to_vec())))
+        Ok(SecretSlice::from(plain.to_vec()))
     }
 
     pub(super) async fn delete_secret(

@@ -2,6 +2,68 @@
 
 use super::*;
 
+/// What the monitor reads for a lease at once: each profile as saved, its client certificate
+/// (opened) or none, and nothing for an ID without a profile; more IDs than one statement takes.
+pub async fn check_inputs(store: &dyn Store) {
+    let org = new_org(store, "check inputs").await;
+    let tenant = new_tenant(store, &org, "ci").await;
+    let with_cert = full_profile(&tenant, now());
+    let without = minimal_profile(&tenant, now());
+    for x in [&with_cert, &without] {
+        store.insert_profile(x, created_event(x)).await.unwrap();
+    }
+    let cert = every_byte_twice();
+    store
+        .put_secret(
+            with_cert.id,
+            SecretKind::ClientCertificate,
+            &SecretSlice::from(cert.clone()),
+        )
+        .await
+        .unwrap();
+    // A refresh token is not a certificate.
+    store
+        .put_secret(
+            without.id,
+            SecretKind::RefreshToken,
+            &SecretSlice::from(b"RT-not-a-certificate".to_vec()),
+        )
+        .await
+        .unwrap();
+    let mut ids: Vec<ProfileId> = (0..1_200).map(|_| ProfileId::new_random()).collect();
+    ids.insert(3, with_cert.id);
+    ids.push(without.id);
+    let read = store.check_inputs(&ids).await.expect("check_inputs");
+    assert_eq!(read.len(), 2, "IDs without a profile are left out");
+    let find = |id: ProfileId| {
+        read.iter()
+            .find(|i| i.profile.id == id)
+            .unwrap_or_else(|| panic!("profile {id} read"))
+    };
+    let a = find(with_cert.id);
+    assert_eq!(
+        a.profile,
+        store.get_profile(with_cert.id).await.unwrap().unwrap()
+    );
+    assert_eq!(
+        a.certificate.as_ref().map(|c| c.expose_secret().to_vec()),
+        Some(cert)
+    );
+    let b = find(without.id);
+    assert_eq!(
+        b.profile,
+        store.get_profile(without.id).await.unwrap().unwrap()
+    );
+    assert!(
+        b.certificate.is_none(),
+        "no certificate, whatever other secrets it has"
+    );
+    assert!(
+        store.check_inputs(&[]).await.unwrap().is_empty(),
+        "an empty lease reads nothing"
+    );
+}
+
 /// Secrets: round trip of arbitrary bytes, replacement, per-kind and per-profile separation, absence.
 pub async fn secrets(store: &dyn Store) {
     let org = new_org(store, "secrets").await;
