@@ -83,10 +83,10 @@ pub use platform::{
 };
 pub use ports::{
     ApiKey, ApiKeyStore, Campaign, CampaignMember, CampaignScope, CampaignStore, CampaignTenantRow,
-    CheckInput, CheckSchedule, ConnectStep, ConnectionStore, EmailKind, EmailRecord, EmailState,
-    Invitation, InvitationStore, LeasedCheck, LeasedEmail, MailStore, NewCampaignTenant, NewEmail,
-    PendingConnection, RolloutMember, RolloutStore, ScheduleStore, ThrottleEntry, ThrottleStore,
-    Webhook, WebhookDelivery, WebhookStore,
+    CheckInput, CheckRelease, CheckSchedule, ConnectStep, ConnectionStore, EmailKind, EmailRecord,
+    EmailState, Invitation, InvitationStore, LeasedCheck, LeasedEmail, MailStore,
+    NewCampaignTenant, NewEmail, PendingConnection, RolloutMember, RolloutStore, ScheduleStore,
+    ThrottleEntry, ThrottleStore, Webhook, WebhookDelivery, WebhookStore,
 };
 pub use ports::{Clock, OffsetClock, Store, StoreError, SystemClock};
 pub use ports::{EntraIdentity, MemberRule, MicrosoftSignInStore, SignInAttempt};

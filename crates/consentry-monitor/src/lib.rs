@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use consentry_domain::{
-    CheckInput, CheckOutcome, CheckTrigger, Checker, DomainError, LeasedCheck, ProfileId,
-    ProfileStatus, StoreError, TenantId,
+    CheckInput, CheckOutcome, CheckRelease, CheckTrigger, Checker, DomainError, LeasedCheck,
+    ProfileId, ProfileStatus, ScheduleStore, StoreError, TenantId,
 };
 use time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -97,6 +97,42 @@ pub struct SweepReport {
     pub released_unchecked: usize,
     /// Profiles leased again while an earlier task of this monitor still had them.
     pub already_in_flight: usize,
+}
+
+/// How a sweep's check task ended.
+enum Finished {
+    /// Checked: its lease is handed back by the sweep ([`Releases`]), and the profile stays marked
+    /// in flight until then, so that another sweep of this monitor does not check it meanwhile.
+    Checked {
+        label: String,
+        release: CheckRelease,
+        inflight: InFlight,
+    },
+    /// Not checked, for the reason labelled; its lease already handed back.
+    Ended(String),
+    /// Stopped before its check; its lease already handed back.
+    Unchecked,
+}
+
+/// Leases of finished checks waiting to be handed back in one statement, with their in-flight marks.
+#[derive(Default)]
+struct Releases {
+    leases: Vec<CheckRelease>,
+    marks: Vec<InFlight>,
+}
+
+impl Releases {
+    /// Hands back every lease waiting (none: no statement), then drops their in-flight marks.
+    async fn hand_back(&mut self, store: &dyn ScheduleStore, worker: &str) {
+        if self.leases.is_empty() {
+            return;
+        }
+        if let Err(e) = store.release_checks(worker, &self.leases).await {
+            tracing::warn!(leases = self.leases.len(), error = %e, "check leases could not be released; they run out by themselves");
+        }
+        self.leases.clear();
+        self.marks.clear();
+    }
 }
 
 /// Marks a profile as being checked by this monitor until dropped.
@@ -219,7 +255,7 @@ impl Monitor {
             let mut stop = stop.clone();
             let tenant = self.tenant_permits(tenant_id);
             tasks.spawn(async move {
-                let _inflight = InFlight(this.inflight.clone(), profile_id);
+                let inflight = InFlight(this.inflight.clone(), profile_id);
                 let worker = this.config.worker_id.clone();
                 // The tenant's permit first: waiting for it holds no global permit. A tenant
                 // Microsoft throttles (a Retry-After running) waits here too, holding only its
@@ -247,7 +283,7 @@ impl Monitor {
                         if let Err(e) = store.release_check(profile_id, &worker, now, None).await {
                             tracing::warn!(profile = %profile_id, error = %e, "a lease could not be released at shutdown; it runs out by itself");
                         }
-                        return None;
+                        return Finished::Unchecked;
                     }
                     p = permits => p,
                 };
@@ -256,7 +292,7 @@ impl Monitor {
                     // Hands it back at once if no other monitor took it meanwhile (no-op otherwise).
                     let now = this.checker.core().clock().now();
                     let _ = store.release_check(profile_id, &worker, now, None).await;
-                    return Some("lease_expired".to_string());
+                    return Finished::Ended("lease_expired".to_string());
                 }
                 let outcome = match input {
                     Some(input) => this.checker.check_read(input, CheckTrigger::Schedule).await,
@@ -278,19 +314,43 @@ impl Monitor {
                         "error".to_string()
                     }
                 };
-                if let Err(e) = store
-                    .release_check(profile_id, &worker, next, transient.as_deref())
-                    .await
-                {
-                    tracing::warn!(profile = %profile_id, error = %e, "a check lease could not be released; it runs out by itself");
+                Finished::Checked {
+                    label,
+                    release: CheckRelease {
+                        profile_id,
+                        next_check_at: next,
+                        transient_error: transient,
+                    },
+                    inflight,
                 }
-                Some(label)
             });
         }
-        while let Some(done) = tasks.join_next().await {
+        // The leases of checks that finished are handed back together: whatever finished by the
+        // time no other task has, in one statement (one at a time when checks end one by one).
+        let mut releases = Releases::default();
+        loop {
+            let done = match tasks.try_join_next() {
+                Some(done) => done,
+                None => {
+                    releases.hand_back(&*store, &self.config.worker_id).await;
+                    match tasks.join_next().await {
+                        Some(done) => done,
+                        None => break,
+                    }
+                }
+            };
             match done {
-                Ok(Some(label)) => *report.outcomes.entry(label).or_default() += 1,
-                Ok(None) => report.released_unchecked += 1,
+                Ok(Finished::Checked {
+                    label,
+                    release,
+                    inflight,
+                }) => {
+                    *report.outcomes.entry(label).or_default() += 1;
+                    releases.leases.push(release);
+                    releases.marks.push(inflight);
+                }
+                Ok(Finished::Ended(label)) => *report.outcomes.entry(label).or_default() += 1,
+                Ok(Finished::Unchecked) => report.released_unchecked += 1,
                 Err(e) => tracing::error!(error = %e, "a check task failed"),
             }
         }

@@ -38,7 +38,7 @@ pub use self::mail::{EmailKind, EmailRecord, EmailState, LeasedEmail, MailStore,
 pub use self::microsoft::{EntraIdentity, MemberRule, MicrosoftSignInStore, SignInAttempt};
 pub use self::rollouts::{RolloutMember, RolloutStore};
 pub use self::scan::{ScanAuth, ScanProfile, ScanProfileStore};
-pub use self::schedule::{CheckInput, CheckSchedule, LeasedCheck, ScheduleStore};
+pub use self::schedule::{CheckInput, CheckRelease, CheckSchedule, LeasedCheck, ScheduleStore};
 pub use self::throttle::{ThrottleEntry, ThrottleStore};
 pub use self::vendor_alerts::{VendorAlertStore, VendorCredentialAlert};
 pub use self::webhooks::{Webhook, WebhookDelivery, WebhookStore};

@@ -29,6 +29,17 @@ pub struct CheckInput {
     pub certificate: Option<SecretSlice<u8>>,
 }
 
+/// A lease handed back after a check ([`ScheduleStore::release_checks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRelease {
+    /// The profile checked.
+    pub profile_id: ProfileId,
+    /// When it is next due.
+    pub next_check_at: OffsetDateTime,
+    /// The check's transient failure (no secrets), if it failed so.
+    pub transient_error: Option<String>,
+}
+
 /// The monitor's schedule: when each profile is next checked, and leases so that two monitor
 /// processes never check the same profile at once. Part of [`Store`](super::Store).
 #[async_trait]
@@ -56,6 +67,14 @@ pub trait ScheduleStore: Send + Sync {
         next_check_at: OffsetDateTime,
         transient_error: Option<&str>,
     ) -> Result<bool, StoreError>;
+    /// [`release_check`](Self::release_check) for many profiles at once: each gets its own next
+    /// check time and failure count. Returns how many leases were still `worker`'s (the others are
+    /// left as they are).
+    async fn release_checks(
+        &self,
+        worker: &str,
+        releases: &[CheckRelease],
+    ) -> Result<u64, StoreError>;
     /// The profiles `profiles` with their client certificates, in one read (the monitor reads its
     /// whole lease this way instead of two reads per check). A profile deleted meanwhile is left
     /// out; the order is unspecified.

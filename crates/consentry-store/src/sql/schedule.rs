@@ -10,8 +10,8 @@
 
 use async_trait::async_trait;
 use consentry_domain::{
-    CheckInput, CheckSchedule, LeasedCheck, ProfileId, ScheduleStore, SecretKind, StoreError,
-    TenantId,
+    CheckInput, CheckRelease, CheckSchedule, LeasedCheck, ProfileId, ScheduleStore, SecretKind,
+    StoreError, TenantId,
 };
 use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
@@ -60,6 +60,27 @@ fn release_sql(dialect: Dialect, failed: bool) -> &'static str {
         (Dialect::Sqlite, true) => release_failed!(),
     }
 }
+
+/// Releases many leases: the rows come as a `VALUES` list (`r`: profile, next check time, whether the
+/// check failed transiently, its message, the time of the failure), each counted or cleared as
+/// [`release!`] and [`release_failed!`] do. `{values}` is the list; `$1` the worker.
+fn release_many_sql(dialect: Dialect, values: &str) -> String {
+    let update = format!(
+        "WITH r (profile_id, next_check_at, failed, last_error, last_error_at) AS (VALUES {values}) \
+         UPDATE check_schedule SET lease_owner = NULL, lease_until = NULL, next_check_at = r.next_check_at, \
+         transient_failures = CASE WHEN r.failed THEN check_schedule.transient_failures + 1 ELSE 0 END, \
+         last_error = CASE WHEN r.failed THEN r.last_error ELSE check_schedule.last_error END, \
+         last_error_at = CASE WHEN r.failed THEN r.last_error_at ELSE check_schedule.last_error_at END \
+         FROM r WHERE check_schedule.profile_id = r.profile_id AND check_schedule.lease_owner = $1"
+    );
+    match dialect {
+        Dialect::Postgres => format!("{update} AND {}", async_commit!()),
+        Dialect::Sqlite => update,
+    }
+}
+
+/// Releases in one statement of [`ScheduleStore::release_checks`] (five parameters each).
+const RELEASES_CHUNK: usize = 200;
 
 /// Profiles read by one statement of [`ScheduleStore::check_inputs`].
 const CHECK_INPUTS_CHUNK: usize = 500;
@@ -181,6 +202,40 @@ impl ScheduleStore for SqlStore {
             .await
             .map_err(|e| db_err("releasing a check lease", e))?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn release_checks(
+        &self,
+        worker: &str,
+        releases: &[CheckRelease],
+    ) -> Result<u64, StoreError> {
+        let failed_at = time_to_db(OffsetDateTime::now_utc())?;
+        let mut released = 0;
+        for chunk in releases.chunks(RELEASES_CHUNK) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    let p = 2 + 5 * i;
+                    format!("(${p}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = release_many_sql(self.dialect, &values);
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(worker.to_string());
+            for r in chunk {
+                query = query
+                    .bind(r.profile_id.to_string())
+                    .bind(time_to_db(r.next_check_at)?)
+                    .bind(r.transient_error.is_some())
+                    .bind(r.transient_error.clone())
+                    .bind(r.transient_error.as_ref().map(|_| failed_at));
+            }
+            released += query
+                .execute(&self.pool)
+                .await
+                .map_err(|e| db_err("releasing check leases", e))?
+                .rows_affected();
+        }
+        Ok(released)
     }
 
     async fn check_inputs(&self, profiles: &[ProfileId]) -> Result<Vec<CheckInput>, StoreError> {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use consentry_catalog::Catalog;
 use consentry_domain::{
-    Actor, Consentry, DomainName, NewProfile, ProfileId, ScheduleStore, SystemClock, TenantId,
-    TenantRef,
+    Actor, CheckRelease, Consentry, DomainName, NewProfile, ProfileId, ScheduleStore, SystemClock,
+    TenantId, TenantRef,
 };
 use consentry_store::{Sealer, SqlStore};
 use time::{Duration, OffsetDateTime};
@@ -496,27 +496,152 @@ async fn abandoned_reauthorizations_become_due_on_sqlite() {
 
 #[tokio::test]
 async fn abandoned_reauthorizations_become_due_on_postgres() {
-    use sqlx::Connection as _;
-    let Some(admin) = std::env::var("CONSENTRY_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    else {
-        eprintln!("PostgreSQL test skipped: CONSENTRY_TEST_POSTGRES_URL is not set");
-        return;
+    if let Some(db) = FreshPostgres::create().await {
+        abandoned_reauthorizations_become_due(&db.store).await;
+        db.drop().await;
+    }
+}
+
+/// A store on a database of its own on the test PostgreSQL server (`None`, with a note, when
+/// `CONSENTRY_TEST_POSTGRES_URL` is not set).
+struct FreshPostgres {
+    store: SqlStore,
+    admin: sqlx::PgConnection,
+    name: String,
+}
+
+impl FreshPostgres {
+    async fn create() -> Option<FreshPostgres> {
+        use sqlx::Connection as _;
+        let Some(admin) = std::env::var("CONSENTRY_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            eprintln!("PostgreSQL test skipped: CONSENTRY_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let name = format!("consentry_sched_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let url = consentry_store::story::with_database(&admin, &name);
+        Some(FreshPostgres {
+            store: open_url(&url).await,
+            admin: conn,
+            name,
+        })
+    }
+
+    async fn drop(mut self) {
+        self.store.close().await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut self.admin)
+        .await;
+    }
+}
+
+/// Many leases handed back in one call: each profile gets its own next check time; a transient
+/// failure is counted with its message, a success clears the count and keeps the last message; a
+/// lease that is not the caller's is left alone; more releases than one statement takes.
+async fn leases_are_released_together(store: &SqlStore) {
+    let ids: Vec<ProfileId> = profiles(store, 205).await.into_iter().collect();
+    let t1 = OffsetDateTime::now_utc() + Duration::hours(1);
+    let lease = Duration::minutes(5);
+    assert_eq!(
+        store
+            .lease_due_checks("m", t1, 1000, lease)
+            .await
+            .unwrap()
+            .len(),
+        205
+    );
+    let release = |i: usize, hours: i64, error: Option<&str>| CheckRelease {
+        profile_id: ids[i],
+        next_check_at: t1 + Duration::hours(hours),
+        transient_error: error.map(str::to_string),
     };
-    let name = format!("consentry_sched_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let url = consentry_store::story::with_database(&admin, &name);
-    let store = open_url(&url).await;
-    abandoned_reauthorizations_become_due(&store).await;
-    store.close().await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await;
+    assert_eq!(
+        store
+            .release_checks("other", &[release(0, 1, None)])
+            .await
+            .unwrap(),
+        0,
+        "another worker's release changes nothing"
+    );
+    let mut batch: Vec<CheckRelease> = (0..204)
+        .map(|i| {
+            release(
+                i,
+                1 + (i % 3) as i64,
+                (i % 2 == 1).then_some("Microsoft answered 503"),
+            )
+        })
+        .collect();
+    assert_eq!(store.release_checks("m", &batch).await.unwrap(), 204);
+    for i in [0, 1, 2, 203] {
+        let s = store.check_schedule(ids[i]).await.unwrap().unwrap();
+        assert_eq!(s.lease_owner, None, "profile {i} released");
+        assert_eq!(
+            s.next_check_at,
+            t1 + Duration::hours(1 + (i % 3) as i64),
+            "profile {i}"
+        );
+        assert_eq!(s.transient_failures, (i % 2) as u32, "profile {i}");
+        let want = (i % 2 == 1).then_some("Microsoft answered 503");
+        assert_eq!(s.last_error.as_deref(), want, "profile {i}");
+    }
+    let s = store.check_schedule(ids[204]).await.unwrap().unwrap();
+    assert_eq!(
+        s.lease_owner.as_deref(),
+        Some("m"),
+        "not in the batch: still leased"
+    );
+
+    // Leased again: profile 1 succeeds (count cleared, message kept), profile 3 fails again.
+    let t2 = t1 + Duration::hours(4);
+    store.lease_due_checks("m", t2, 1000, lease).await.unwrap();
+    batch = vec![
+        CheckRelease {
+            profile_id: ids[1],
+            next_check_at: t2 + Duration::hours(1),
+            transient_error: None,
+        },
+        CheckRelease {
+            profile_id: ids[3],
+            next_check_at: t2 + Duration::minutes(5),
+            transient_error: Some("timed out".into()),
+        },
+    ];
+    assert_eq!(store.release_checks("m", &batch).await.unwrap(), 2);
+    let s = store.check_schedule(ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (s.transient_failures, s.last_error.as_deref()),
+        (0, Some("Microsoft answered 503"))
+    );
+    let s = store.check_schedule(ids[3]).await.unwrap().unwrap();
+    assert_eq!(
+        (s.transient_failures, s.last_error.as_deref()),
+        (2, Some("timed out"))
+    );
+    assert_eq!(s.next_check_at, t2 + Duration::minutes(5));
+}
+
+#[tokio::test]
+async fn leases_are_released_together_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db")).await;
+    leases_are_released_together(&store).await;
+}
+
+#[tokio::test]
+async fn leases_are_released_together_on_postgres() {
+    if let Some(db) = FreshPostgres::create().await {
+        leases_are_released_together(&db.store).await;
+        db.drop().await;
+    }
 }
