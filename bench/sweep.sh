@@ -8,7 +8,10 @@
 #     latency: limit = min(concurrency / (2 x latency), that signature rate); target: checks/s >= 0.9 x
 #     limit at +20 and +100 ms (at +0 ms the figure is reported against the signature rate);
 #   - round trips per check, counted by entra-sim: one token request and one Graph exchange;
-#   - CPU per check (the checking process, /proc) vs one RSA-2048 assertion signature: target <= 3;
+#   - CPU per check (the checking process, /proc) vs one RSA-2048 assertion signature: target <= 3 at +0 ms
+#     (the figure issue #21 quotes, "today 5.2 at 1k profiles", is this one; the profile it asks for,
+#     bench/profile.sh, is taken there too); at +20 and +100 ms the same ratio is context: the process then
+#     sleeps between answers, and on this virtual machine each wake-up costs CPU of its own;
 #   - entra-sim's capacity (the calls of one check, without Consentry's store) vs the sweep rate.
 # Each size is measured over at most 5,000 checks (--quick: one size, 500 profiles, 200 checks) with all its
 # profiles in the store.
@@ -96,8 +99,13 @@ for size in "${SIZES[@]}"; do
         "$(calc "$rate")" "$(calc "${ALONE[$lat]}")" "$(calc "$rate/${ALONE[$lat]}")" - context
     fi
     cratio="$(calc "$cpu/$SIG_CPU")"
-    record sweep "CPU ms per certificate-based check, $size profiles, +$lat ms" "$(calc "$cpu*1000")" \
-      "1 signature $(calc "$SIG_CPU*1000") ms" "$cratio" "<= 3" "$(verdict "$cratio <= 3")"
+    if [[ $lat == 0 ]]; then
+      record sweep "CPU ms per certificate-based check, $size profiles, +$lat ms" "$(calc "$cpu*1000")" \
+        "1 signature $(calc "$SIG_CPU*1000") ms" "$cratio" "<= 3" "$(verdict "$cratio <= 3")"
+    else
+      record sweep "CPU ms per certificate-based check, $size profiles, +$lat ms (wake-ups between answers included)" \
+        "$(calc "$cpu*1000")" "1 signature $(calc "$SIG_CPU*1000") ms" "$cratio" - context
+    fi
     BEST="$(awk "BEGIN { print ($rate > $BEST ? $rate : $BEST) }")"
   done
 done
