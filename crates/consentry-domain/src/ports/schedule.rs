@@ -68,8 +68,9 @@ pub trait ScheduleStore: Send + Sync {
         transient_error: Option<&str>,
     ) -> Result<bool, StoreError>;
     /// [`release_check`](Self::release_check) for many profiles at once: each gets its own next
-    /// check time and failure count. Returns how many leases were still `worker`'s (the others are
-    /// left as they are).
+    /// check time and failure count, in one statement where that cannot deadlock with another
+    /// writer of the schedule (SQLite), one per lease otherwise (PostgreSQL). Returns how many
+    /// leases were still `worker`'s (the others are left as they are).
     async fn release_checks(
         &self,
         worker: &str,

@@ -61,22 +61,18 @@ fn release_sql(dialect: Dialect, failed: bool) -> &'static str {
     }
 }
 
-/// Releases many leases: the rows come as a `VALUES` list (`r`: profile, next check time, whether the
+/// Releases many leases on SQLite (see [`ScheduleStore::release_checks`] for PostgreSQL): the rows come as a `VALUES` list (`r`: profile, next check time, whether the
 /// check failed transiently, its message, the time of the failure), each counted or cleared as
 /// [`release!`] and [`release_failed!`] do. `{values}` is the list; `$1` the worker.
-fn release_many_sql(dialect: Dialect, values: &str) -> String {
-    let update = format!(
+fn release_many_sql(values: &str) -> String {
+    format!(
         "WITH r (profile_id, next_check_at, failed, last_error, last_error_at) AS (VALUES {values}) \
          UPDATE check_schedule SET lease_owner = NULL, lease_until = NULL, next_check_at = r.next_check_at, \
          transient_failures = CASE WHEN r.failed THEN check_schedule.transient_failures + 1 ELSE 0 END, \
          last_error = CASE WHEN r.failed THEN r.last_error ELSE check_schedule.last_error END, \
          last_error_at = CASE WHEN r.failed THEN r.last_error_at ELSE check_schedule.last_error_at END \
          FROM r WHERE check_schedule.profile_id = r.profile_id AND check_schedule.lease_owner = $1"
-    );
-    match dialect {
-        Dialect::Postgres => format!("{update} AND {}", async_commit!()),
-        Dialect::Sqlite => update,
-    }
+    )
 }
 
 /// Releases in one statement of [`ScheduleStore::release_checks`] (five parameters each).
@@ -209,6 +205,30 @@ impl ScheduleStore for SqlStore {
         worker: &str,
         releases: &[CheckRelease],
     ) -> Result<u64, StoreError> {
+        if self.dialect == Dialect::Postgres {
+            // One statement per lease: a statement locking many rows of the schedule can deadlock
+            // with another writer of many (seen against a bulk `UPDATE` of the schedule; another
+            // monitor's abandoned-re-authorization statement is one), and PostgreSQL then rolls one
+            // of them back. A release holding one row lock cannot be part of a cycle. Each commits
+            // asynchronously (`async_commit!`), so the round trips are all it costs.
+            let mut released = 0;
+            for r in releases {
+                if self
+                    .release_check(
+                        r.profile_id,
+                        worker,
+                        r.next_check_at,
+                        r.transient_error.as_deref(),
+                    )
+                    .await?
+                {
+                    released += 1;
+                }
+            }
+            return Ok(released);
+        }
+        // SQLite: one writer at a time for the whole database, so no statement waits for another's
+        // rows and one statement releases many.
         let failed_at = time_to_db(OffsetDateTime::now_utc())?;
         let mut released = 0;
         for chunk in releases.chunks(RELEASES_CHUNK) {
@@ -219,7 +239,7 @@ impl ScheduleStore for SqlStore {
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            let sql = release_many_sql(self.dialect, &values);
+            let sql = release_many_sql(&values);
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(worker.to_string());
             for r in chunk {
                 query = query

@@ -645,3 +645,65 @@ async fn leases_are_released_together_on_postgres() {
         db.drop().await;
     }
 }
+
+/// On PostgreSQL, releasing many leases never deadlocks with another transaction writing the same
+/// rows: one holds one lease's row, then writes the other's, once for each of the two rows. A single
+/// statement over both rows locks them in some order; in one of the two rounds it waits for the held
+/// row while holding the other, and PostgreSQL rolls one of the two transactions back.
+#[tokio::test]
+async fn releasing_leases_together_does_not_deadlock_on_postgres() {
+    use sqlx::Connection as _;
+    let Some(db) = FreshPostgres::create().await else {
+        return;
+    };
+    let ids: Vec<ProfileId> = profiles(&db.store, 2).await.into_iter().collect();
+    let url = consentry_store::story::with_database(
+        &std::env::var("CONSENTRY_TEST_POSTGRES_URL").unwrap(),
+        &db.name,
+    );
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    let touch = |id: ProfileId| {
+        sqlx::query("UPDATE check_schedule SET last_error = 'held' WHERE profile_id = $1")
+            .bind(id.to_string())
+    };
+    for (round, held) in [1usize, 0].into_iter().enumerate() {
+        let t = OffsetDateTime::now_utc() + Duration::hours(2 * (round as i64 + 1));
+        let leased = db
+            .store
+            .lease_due_checks("m", t, 10, Duration::minutes(5))
+            .await
+            .unwrap();
+        assert_eq!(leased.len(), 2, "round {round}");
+        let mut tx = other.begin().await.unwrap();
+        touch(ids[held]).execute(&mut *tx).await.unwrap();
+        let releases: Vec<CheckRelease> = ids
+            .iter()
+            .map(|id| CheckRelease {
+                profile_id: *id,
+                next_check_at: t + Duration::hours(1),
+                transient_error: None,
+            })
+            .collect();
+        let store = db.store.clone();
+        let releasing = tokio::spawn(async move { store.release_checks("m", &releases).await });
+        // The release waits for the held row; meanwhile the other transaction writes the other row.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        touch(ids[1 - held])
+            .execute(&mut *tx)
+            .await
+            .expect("the other transaction is not rolled back");
+        tx.commit().await.unwrap();
+        assert_eq!(
+            releasing.await.unwrap().expect("released"),
+            2,
+            "round {round}"
+        );
+        for id in &ids {
+            let s = db.store.check_schedule(*id).await.unwrap().unwrap();
+            assert_eq!(s.lease_owner, None, "round {round}");
+            assert_eq!(s.next_check_at, t + Duration::hours(1), "round {round}");
+        }
+    }
+    drop(other);
+    db.drop().await;
+}
