@@ -2,6 +2,11 @@
 //! migrations, and the operator's commands on the catalog, organizations, tenants and app profiles.
 //! Operator commands work directly on the configured database through the same domain services as the API.
 
+/// mimalloc instead of the C library's allocator: a health sweep spends about a tenth of its CPU
+/// allocating and freeing; with mimalloc a check costs about 6 % less CPU (A/B of sweeps, docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod apps;
 mod audit;
 mod campaigns;
