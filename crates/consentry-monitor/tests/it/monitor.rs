@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use consentry_monitor::metrics::Metrics;
 use consentry_monitor::{Monitor, MonitorConfig};
 use consentry_testkit::{Decision, PASSWORD, TestEnv};
-use serde_json::{Value, json};
+use serde_json::json;
 use time::Duration;
 use tokio::sync::watch;
 
@@ -252,15 +252,7 @@ async fn checks_run_from_the_lease_read_and_a_profile_changed_after_it_keeps_its
         .unwrap();
     let (s, v) = env.start_reauth(&id, custom).await;
     assert_eq!(s, reqwest::StatusCode::OK, "{v}");
-    let events = |h: Value| h["items"].as_array().unwrap().len();
-    let (_, h) = env
-        .api(
-            reqwest::Method::GET,
-            &format!("/api/v1/profiles/{id}/history"),
-            None,
-        )
-        .await;
-    let before = events(h);
+    let before = history_len(&env, &id).await;
 
     let outcome = env
         .state
@@ -270,6 +262,15 @@ async fn checks_run_from_the_lease_read_and_a_profile_changed_after_it_keeps_its
         .unwrap();
     assert_eq!(outcome.label(), "skipped");
     assert_eq!(env.get_profile(&id).await["status"], "pending");
+    assert_eq!(
+        history_len(&env, &id).await,
+        before,
+        "the stale check recorded nothing"
+    );
+}
+
+/// How many events the profile's history holds.
+async fn history_len(env: &TestEnv, id: &str) -> usize {
     let (_, h) = env
         .api(
             reqwest::Method::GET,
@@ -277,5 +278,5 @@ async fn checks_run_from_the_lease_read_and_a_profile_changed_after_it_keeps_its
             None,
         )
         .await;
-    assert_eq!(events(h), before, "the stale check recorded nothing");
+    h["items"].as_array().unwrap().len()
 }

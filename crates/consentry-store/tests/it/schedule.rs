@@ -487,20 +487,32 @@ async fn abandoned_reauthorizations_become_due(store: &SqlStore) {
     assert_eq!(due, want);
 }
 
-#[tokio::test]
-async fn abandoned_reauthorizations_become_due_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("c.db")).await;
-    abandoned_reauthorizations_become_due(&store).await;
+/// Runs a story on a new SQLite file (test `$sqlite`) and on a new database of the test PostgreSQL
+/// server (test `$postgres`, skipped when none is set).
+macro_rules! on_both_dialects {
+    ($story:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            let dir = tempfile::tempdir().unwrap();
+            let store = open(&dir.path().join("c.db")).await;
+            $story(&store).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            if let Some(db) = FreshPostgres::create().await {
+                $story(&db.store).await;
+                db.drop().await;
+            }
+        }
+    };
 }
 
-#[tokio::test]
-async fn abandoned_reauthorizations_become_due_on_postgres() {
-    if let Some(db) = FreshPostgres::create().await {
-        abandoned_reauthorizations_become_due(&db.store).await;
-        db.drop().await;
-    }
-}
+on_both_dialects!(
+    abandoned_reauthorizations_become_due,
+    abandoned_reauthorizations_become_due_on_sqlite,
+    abandoned_reauthorizations_become_due_on_postgres
+);
 
 /// A store on a database of its own on the test PostgreSQL server (`None`, with a note, when
 /// `CONSENTRY_TEST_POSTGRES_URL` is not set).
@@ -631,20 +643,11 @@ async fn leases_are_released_together(store: &SqlStore) {
     assert_eq!(s.next_check_at, t2 + Duration::minutes(5));
 }
 
-#[tokio::test]
-async fn leases_are_released_together_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("c.db")).await;
-    leases_are_released_together(&store).await;
-}
-
-#[tokio::test]
-async fn leases_are_released_together_on_postgres() {
-    if let Some(db) = FreshPostgres::create().await {
-        leases_are_released_together(&db.store).await;
-        db.drop().await;
-    }
-}
+on_both_dialects!(
+    leases_are_released_together,
+    leases_are_released_together_on_sqlite,
+    leases_are_released_together_on_postgres
+);
 
 /// On PostgreSQL, releasing many leases never deadlocks with another transaction writing the same
 /// rows: one holds one lease's row, then writes the other's, once for each of the two rows. A single
