@@ -114,7 +114,8 @@ enum Finished {
     Unchecked,
 }
 
-/// Leases of finished checks waiting to be handed back in one statement, with their in-flight marks.
+/// Leases of finished checks waiting to be handed back together ([`ScheduleStore::release_checks`]),
+/// with their in-flight marks.
 #[derive(Default)]
 struct Releases {
     leases: Vec<CheckRelease>,
@@ -326,7 +327,7 @@ impl Monitor {
             });
         }
         // The leases of checks that finished are handed back together: whatever finished by the
-        // time no other task has, in one statement (one at a time when checks end one by one).
+        // time no other task has (one at a time when checks end one by one).
         let mut releases = Releases::default();
         loop {
             let done = match tasks.try_join_next() {
