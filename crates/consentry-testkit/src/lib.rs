@@ -429,6 +429,19 @@ impl TestEnv {
         p["id"].as_str().expect("id").to_string()
     }
 
+    /// A profile's history events (`GET /api/v1/profiles/{id}/history`).
+    pub async fn history(&self, id: &str) -> Vec<Value> {
+        let (s, h) = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/v1/profiles/{id}/history"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{h}");
+        h["items"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Reads a profile.
     pub async fn get_profile(&self, id: &str) -> Value {
         let (s, p) = self

@@ -252,7 +252,7 @@ async fn checks_run_from_the_lease_read_and_a_profile_changed_after_it_keeps_its
         .unwrap();
     let (s, v) = env.start_reauth(&id, custom).await;
     assert_eq!(s, reqwest::StatusCode::OK, "{v}");
-    let before = history_len(&env, &id).await;
+    let before = env.history(&id).await.len();
 
     let outcome = env
         .state
@@ -263,20 +263,8 @@ async fn checks_run_from_the_lease_read_and_a_profile_changed_after_it_keeps_its
     assert_eq!(outcome.label(), "skipped");
     assert_eq!(env.get_profile(&id).await["status"], "pending");
     assert_eq!(
-        history_len(&env, &id).await,
+        env.history(&id).await.len(),
         before,
         "the stale check recorded nothing"
     );
-}
-
-/// How many events the profile's history holds.
-async fn history_len(env: &TestEnv, id: &str) -> usize {
-    let (_, h) = env
-        .api(
-            reqwest::Method::GET,
-            &format!("/api/v1/profiles/{id}/history"),
-            None,
-        )
-        .await;
-    h["items"].as_array().unwrap().len()
 }

@@ -264,30 +264,12 @@ async fn webhook_secrets_are_sealed_and_deliveries_logged() {
 /// (scripts/ensure-postgres.sh provides it): four stores (monitors) lease concurrently.
 #[tokio::test]
 async fn leases_on_postgres_are_exclusive() {
-    use sqlx::Connection as _;
-    let Some(admin) = std::env::var("CONSENTRY_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    else {
-        eprintln!("PostgreSQL lease test skipped: CONSENTRY_TEST_POSTGRES_URL is not set");
+    let Some(db) = FreshPostgres::create().await else {
         return;
     };
-    let name = format!("consentry_sched_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (base, query) = admin
-        .split_once('?')
-        .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
-    let cut = base.rfind('/').unwrap();
-    let url = match query {
-        Some(q) => format!("{}/{name}?{q}", &base[..cut]),
-        None => format!("{}/{name}", &base[..cut]),
-    };
-    let first = open_url(&url).await;
-    let all = profiles(&first, 60).await;
+    let url = db.url.clone();
+    let first = &db.store;
+    let all = profiles(first, 60).await;
     let now = OffsetDateTime::now_utc();
     let mut tasks = Vec::new();
     for w in 0..4 {
@@ -408,13 +390,7 @@ async fn leases_on_postgres_are_exclusive() {
     assert!(first.revoke_api_key(key.id, now).await.unwrap());
     assert!(!first.revoke_api_key(key.id, now).await.unwrap());
     assert!(first.delete_webhook(org, hook.id).await.unwrap());
-    drop(first);
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await;
+    db.drop().await;
 }
 
 /// The pending profiles whose re-authorization nobody will finish become due at once (their check
@@ -518,6 +494,8 @@ on_both_dialects!(
 /// `CONSENTRY_TEST_POSTGRES_URL` is not set).
 struct FreshPostgres {
     store: SqlStore,
+    /// The database's URL (for more stores or connections on it).
+    url: String,
     admin: sqlx::PgConnection,
     name: String,
 }
@@ -541,6 +519,7 @@ impl FreshPostgres {
         let url = consentry_store::story::with_database(&admin, &name);
         Some(FreshPostgres {
             store: open_url(&url).await,
+            url,
             admin: conn,
             name,
         })
@@ -660,11 +639,7 @@ async fn releasing_leases_together_does_not_deadlock_on_postgres() {
         return;
     };
     let ids: Vec<ProfileId> = profiles(&db.store, 2).await.into_iter().collect();
-    let url = consentry_store::story::with_database(
-        &std::env::var("CONSENTRY_TEST_POSTGRES_URL").unwrap(),
-        &db.name,
-    );
-    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let touch = |id: ProfileId| {
         sqlx::query("UPDATE check_schedule SET last_error = 'held' WHERE profile_id = $1")
             .bind(id.to_string())
