@@ -101,6 +101,22 @@ fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
     error_kind(e) == Some(ErrorKind::ForeignKeyViolation)
 }
 
+/// `$first, …`: `n` numbered placeholders from `$first` (SQLite and PostgreSQL alike).
+fn numbered(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($first, …), (…), …`: `rows` tuples of `width` consecutive numbered placeholders from `$first`.
+fn numbered_rows(first: usize, width: usize, rows: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", numbered(first + r * width, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
@@ -336,5 +352,17 @@ impl Store for SqlStore {
 
     async fn delete_pending_for_profile(&self, profile: ProfileId) -> Result<bool, StoreError> {
         SqlStore::delete_pending_for_profile(self, profile).await
+    }
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    #[test]
+    fn numbered_placeholders_and_rows() {
+        assert_eq!(super::numbered(1, 3), "$1, $2, $3");
+        assert_eq!(super::numbered(2, 1), "$2");
+        assert_eq!(super::numbered(5, 0), "");
+        assert_eq!(super::numbered_rows(2, 2, 2), "($2, $3), ($4, $5)");
+        assert_eq!(super::numbered_rows(1, 3, 1), "($1, $2, $3)");
     }
 }

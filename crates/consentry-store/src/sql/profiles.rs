@@ -320,21 +320,10 @@ const BULK_ROWS: usize = 500;
 
 /// `INSERT INTO table (columns) VALUES (…), (…)`: `rows` tuples of `width` numbered placeholders.
 fn multi_row_insert(table: &str, columns: &str, width: usize, rows: usize) -> String {
-    let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..width {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", r * width + c + 1));
-        }
-        sql.push(')');
-    }
-    sql
+    format!(
+        "INSERT INTO {table} ({columns}) VALUES {}",
+        super::numbered_rows(1, width, rows)
+    )
 }
 
 impl SqlStore {

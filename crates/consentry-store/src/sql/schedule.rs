@@ -17,7 +17,7 @@ use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
 use super::profiles::{PROFILE_COLUMNS, profile_from_row};
-use super::{Dialect, SqlStore, db_err, get};
+use super::{Dialect, SqlStore, db_err, get, numbered, numbered_rows};
 use crate::codec::{opt_time_from_db, parse_from_db, time_from_db, time_to_db};
 
 /// PostgreSQL: the condition that makes a lease or a release commit without waiting for its WAL
@@ -232,14 +232,7 @@ impl ScheduleStore for SqlStore {
         let failed_at = time_to_db(OffsetDateTime::now_utc())?;
         let mut released = 0;
         for chunk in releases.chunks(RELEASES_CHUNK) {
-            let values = (0..chunk.len())
-                .map(|i| {
-                    let p = 2 + 5 * i;
-                    format!("(${p}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = release_many_sql(&values);
+            let sql = release_many_sql(&numbered_rows(2, 5, chunk.len()));
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(worker.to_string());
             for r in chunk {
                 query = query
@@ -263,10 +256,7 @@ impl ScheduleStore for SqlStore {
         // A lease is `[monitor] batch` rows (100 by default): one statement each chunk, well within
         // both databases' limits on parameters.
         for chunk in profiles.chunks(CHECK_INPUTS_CHUNK) {
-            let placeholders = (2..chunk.len() + 2)
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let placeholders = numbered(2, chunk.len());
             // The certificate by a sub-`SELECT` (at most one row: the key is `(profile_id, kind)`), so
             // the profile's own columns keep their names.
             let sql = format!(

@@ -6,16 +6,8 @@ use consentry_domain::{StoreError, ThrottleEntry, ThrottleStore};
 use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
-use super::{SqlStore, db_err, get};
+use super::{SqlStore, db_err, get, numbered};
 use crate::codec::{opt_time_from_db, time_from_db, time_to_db};
-
-/// `$1, $2, …, $n`.
-fn numbered(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 #[async_trait]
 impl ThrottleStore for SqlStore {
@@ -30,7 +22,7 @@ impl ThrottleStore for SqlStore {
         let sql = format!(
             "SELECT MAX(locked_until) AS until FROM sign_in_throttle \
              WHERE throttle_key IN ({}) AND locked_until > ${}",
-            numbered(keys.len()),
+            numbered(1, keys.len()),
             keys.len() + 1
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -91,7 +83,7 @@ impl ThrottleStore for SqlStore {
         }
         let sql = format!(
             "DELETE FROM sign_in_throttle WHERE throttle_key IN ({})",
-            numbered(keys.len())
+            numbered(1, keys.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for k in keys {
